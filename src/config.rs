@@ -1,0 +1,168 @@
+//! Command-line options and environment, resolved into a validated [`Config`] before anything
+//! runs. The contract is DESIGN.md's "Command-line contract".
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use libp2p::Multiaddr;
+use thiserror::Error;
+
+/// Environment variable that sets the data directory when `--data-dir` is not given.
+pub const DATA_DIR_ENV: &str = "MESHCHAT_DATA_DIR";
+
+/// The addresses a node listens on when no `--listen` is given: every interface, ephemeral
+/// ports, TCP and QUIC.
+pub const DEFAULT_LISTEN: &[&str] = &["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"];
+
+/// meshchat: peer-to-peer chat for a local network.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "meshchat", version, about, long_about = None)]
+pub struct Cli {
+    /// Directory for this node's key, lock and database [default: the OS data directory]
+    #[arg(long, value_name = "DIR", env = DATA_DIR_ENV)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (repeatable); replaces the defaults (all interfaces, TCP and QUIC)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// Address of a peer to dial at start and keep re-dialling (repeatable)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub peer: Vec<Multiaddr>,
+    /// Turn mDNS discovery off
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Print every event as one JSON object per line instead of coloured text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Everything a node needs to start, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: Vec<Multiaddr>,
+    pub peers: Vec<Multiaddr>,
+    pub mdns: bool,
+    pub json: bool,
+}
+
+/// Options that cannot make a working node.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot find a data directory for this user; pass --data-dir DIR or set {DATA_DIR_ENV}"
+    )]
+    NoDataDir,
+    #[error(
+        "--peer {0} does not say how to reach the peer (it needs /ip4, /ip6 or /dns with /tcp or /udp/…/quic-v1)"
+    )]
+    UnreachablePeer(Multiaddr),
+}
+
+impl Config {
+    /// Resolves the options: defaults filled in, addresses checked.
+    pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+        let data_dir = match cli.data_dir {
+            Some(dir) => dir,
+            None => default_data_dir().ok_or(ConfigError::NoDataDir)?,
+        };
+        let listen = if cli.listen.is_empty() {
+            DEFAULT_LISTEN
+                .iter()
+                .map(|a| a.parse().expect("default listen addresses are valid"))
+                .collect()
+        } else {
+            cli.listen
+        };
+        for peer in &cli.peer {
+            if !is_dialable(peer) {
+                return Err(ConfigError::UnreachablePeer(peer.clone()));
+            }
+        }
+        Ok(Config {
+            data_dir,
+            listen,
+            peers: cli.peer,
+            mdns: !cli.no_mdns,
+            json: cli.json,
+        })
+    }
+}
+
+fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "meshchat").map(|dirs| dirs.data_dir().to_path_buf())
+}
+
+/// A multiaddr names a host and a transport port.
+fn is_dialable(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    let mut host = false;
+    let mut port = false;
+    for protocol in addr.iter() {
+        match protocol {
+            Protocol::Ip4(_)
+            | Protocol::Ip6(_)
+            | Protocol::Dns(_)
+            | Protocol::Dns4(_)
+            | Protocol::Dns6(_) => host = true,
+            Protocol::Tcp(_) | Protocol::Udp(_) => port = true,
+            _ => {}
+        }
+    }
+    host && port
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("meshchat").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_listen_everywhere_with_mdns() {
+        let config = Config::from_cli(cli(&["--data-dir", "/tmp/x"])).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.listen.len(), 2);
+        assert!(config.mdns);
+        assert!(!config.json);
+        assert!(config.peers.is_empty());
+    }
+
+    #[test]
+    fn listen_replaces_defaults_and_peers_are_kept() {
+        let config = Config::from_cli(cli(&[
+            "--data-dir",
+            "/tmp/x",
+            "--no-mdns",
+            "--json",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--peer",
+            "/ip4/127.0.0.1/tcp/4001",
+            "--peer",
+            "/ip4/127.0.0.1/udp/4001/quic-v1",
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.listen,
+            vec!["/ip4/127.0.0.1/tcp/0".parse::<Multiaddr>().unwrap()]
+        );
+        assert_eq!(config.peers.len(), 2);
+        assert!(!config.mdns);
+        assert!(config.json);
+    }
+
+    #[test]
+    fn a_peer_without_host_or_port_is_refused() {
+        let err =
+            Config::from_cli(cli(&["--data-dir", "/x", "--peer", "/ip4/127.0.0.1"])).unwrap_err();
+        assert!(err.to_string().contains("--peer /ip4/127.0.0.1"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_multiaddr_is_a_usage_error() {
+        let parsed = Cli::try_parse_from(["meshchat", "--peer", "127.0.0.1:4001"]);
+        assert!(parsed.is_err());
+    }
+}

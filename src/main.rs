@@ -1,0 +1,112 @@
+//! The `meshchat` binary: parses options, opens the data directory, starts the node, and runs a
+//! front-end (the REPL on a terminal, line-by-line stdin otherwise) until `/quit`, end of input,
+//! Ctrl-C or SIGTERM. `anyhow` lives only here.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use meshchat::config::{Cli, Config};
+use meshchat::identity::DataDir;
+use meshchat::node::{self, EVENT_CAPACITY, NodeConfig};
+use meshchat::ui::app::{App, Flow};
+use meshchat::ui::output::{self, Sink};
+use meshchat::ui::{input, repl};
+
+/// Capacity of the channel of input lines.
+const INPUT_CAPACITY: usize = 64;
+/// How long blocked background work may delay the exit.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("meshchat: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meshchat: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHCHAT_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,libp2p_mdns=error,libp2p_swarm=error")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_cli(cli)?;
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let key = data_dir.node_key()?;
+
+    let interactive =
+        !config.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
+    let (lines_tx, mut lines_rx) = mpsc::channel(INPUT_CAPACITY);
+    let (sink, _terminal) = if interactive {
+        let (printer, guard) = repl::start(lines_tx)?;
+        (Sink::Prompt(printer), Some(guard))
+    } else {
+        input::spawn_reader(std::io::BufReader::new(std::io::stdin()), lines_tx);
+        (if config.json { Sink::Json } else { Sink::Text }, None)
+    };
+    let output = output::spawn(events_rx, sink).context("cannot start the output thread")?;
+
+    let node_config = NodeConfig {
+        key,
+        listen: config.listen,
+        peers: config.peers,
+        mdns: config.mdns,
+    };
+    let (client, node) = node::spawn(node_config, events_tx.clone())?;
+    let mut app = App::new(client.clone(), events_tx);
+
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
+    loop {
+        tokio::select! {
+            line = lines_rx.recv() => match line {
+                Some(line) => {
+                    if app.handle_input(line).await == Flow::Quit {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+
+    client.shutdown().await;
+    drop(app);
+    drop(client);
+    node.await.context("the node task failed")?;
+    // Every sender is gone now: the output thread drains what is left and ends.
+    let _ = tokio::task::spawn_blocking(move || output.join()).await;
+    drop(data_dir);
+    Ok(())
+}

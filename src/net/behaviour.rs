@@ -1,0 +1,103 @@
+//! The libp2p protocols a node speaks, composed into one [`Behaviour`], and their settings for a
+//! small LAN.
+//!
+//! - gossipsub: rooms and presence. Strict signing, application validation on (every message is
+//!   accepted or rejected by the node), flood publishing so a message reaches every subscribed
+//!   peer at once instead of waiting for a heartbeat.
+//! - mDNS (optional): finds peers on the LAN. It never dials: the node does, on discovery.
+//! - identify: learns peers' listen addresses and protocols.
+//! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
+//! - peer exchange ([`crate::protocol::peers`]): asks each new peer whom it knows.
+
+use std::time::Duration;
+
+use libp2p::request_response::{self, ProtocolSupport, cbor};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{StreamProtocol, gossipsub, identify, identity::Keypair, mdns, ping};
+
+use crate::protocol::peers::{self, PeersRequest, PeersResponse};
+
+/// identify's protocol version: peers that speak another one are another network.
+pub const IDENTIFY_PROTOCOL: &str = "/meshchat/1.0.0";
+/// How often ping checks each connection.
+pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// How long one ping may take before it counts as failed (two failures close the connection).
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// gossipsub heartbeat: mesh maintenance only; publishing never waits for it.
+pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(700);
+/// The largest gossipsub frame accepted.
+pub const GOSSIP_MAX_TRANSMIT_BYTES: usize = 256 * 1024;
+/// mDNS record lifetime: a peer not heard of for this long is forgotten.
+pub const MDNS_TTL: Duration = Duration::from_secs(120);
+/// How often mDNS asks the LAN who is there.
+pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(20);
+
+/// How long a peer-exchange answer may take.
+pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The node's protocols.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub gossipsub: gossipsub::Behaviour,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub peers: cbor::Behaviour<PeersRequest, PeersResponse>,
+}
+
+impl Behaviour {
+    /// Builds the behaviour for the node with key `key`; mDNS only when `mdns` is set.
+    pub fn new(
+        key: &Keypair,
+        mdns: bool,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .flood_publish(true)
+            .heartbeat_interval(GOSSIP_HEARTBEAT)
+            .max_transmit_size(GOSSIP_MAX_TRANSMIT_BYTES)
+            .build()?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )?;
+        let mdns = if mdns {
+            let config = mdns::Config {
+                ttl: MDNS_TTL,
+                query_interval: MDNS_QUERY_INTERVAL,
+                ..Default::default()
+            };
+            Some(mdns::tokio::Behaviour::new(
+                config,
+                key.public().to_peer_id(),
+            )?)
+        } else {
+            None
+        };
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                .with_agent_version(format!("meshchat/{}", env!("CARGO_PKG_VERSION"))),
+        );
+        let ping = ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(PING_INTERVAL)
+                .with_timeout(PING_TIMEOUT),
+        );
+        let peers = request_response::Behaviour::with_codec(
+            cbor::codec::Codec::default()
+                .set_request_size_maximum(peers::MAX_REQUEST_BYTES)
+                .set_response_size_maximum(peers::MAX_RESPONSE_BYTES),
+            [(StreamProtocol::new(peers::PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(PEERS_REQUEST_TIMEOUT),
+        );
+        Ok(Behaviour {
+            gossipsub,
+            mdns: mdns.into(),
+            identify,
+            ping,
+            peers,
+        })
+    }
+}

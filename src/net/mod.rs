@@ -1,0 +1,10 @@
+//! Everything libp2p: the composed network behaviour, swarm construction, and the policy that
+//! decides whom to dial when. Only [`crate::node`] uses this module; no libp2p type goes further.
+
+pub mod behaviour;
+pub mod redial;
+pub mod swarm;
+
+pub use behaviour::{Behaviour, BehaviourEvent};
+pub use redial::Redialer;
+pub use swarm::{SwarmError, build_swarm};

@@ -1,0 +1,465 @@
+//! Whom to dial, and when: the re-dial policy, as plain state with the time passed in.
+//!
+//! Two kinds of targets:
+//! - configured addresses (`--peer`), dialled at start and re-dialled for as long as the node
+//!   runs whenever no connection to the peer behind them is open;
+//! - known peers (found by mDNS, or learned from identify), dialled while they are not
+//!   connected, and forgotten after [`FORGET_AFTER`] of failed dials or when mDNS expires their
+//!   last address.
+//!
+//! Failed dials back off exponentially with jitter up to [`MAX_BACKOFF`]; a connection that
+//! closes is re-dialled after a short random delay, so both ends of a broken link do not dial at
+//! the same instant. The node executes the planned dials and reports back what happened.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+
+/// The first back-off after a failed dial.
+pub const BASE_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest back-off between dials of an unreachable target.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Delay before re-dialling a peer whose last connection closed (jittered ×0.5–1.5).
+pub const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+/// A known (not configured) peer that could not be reached for this long is forgotten.
+pub const FORGET_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// Which target a dial was for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DialKey {
+    /// The configured address at this index.
+    Configured(usize),
+    /// A known peer.
+    Peer(PeerId),
+}
+
+/// A dial the node should start now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDial {
+    pub key: DialKey,
+    /// The peer to dial, when known (configured addresses are dialled without one).
+    pub peer: Option<PeerId>,
+    pub addrs: Vec<Multiaddr>,
+}
+
+#[derive(Debug, Clone)]
+struct Backoff {
+    failures: u32,
+    next: Instant,
+    dialing: bool,
+}
+
+impl Backoff {
+    fn ready(now: Instant) -> Self {
+        Backoff {
+            failures: 0,
+            next: now,
+            dialing: false,
+        }
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.dialing = false;
+        self.failures = self.failures.saturating_add(1);
+        let exp = BASE_BACKOFF.saturating_mul(1u32 << self.failures.saturating_sub(1).min(16));
+        self.next = now + jitter(exp.min(MAX_BACKOFF));
+    }
+
+    fn connected(&mut self) {
+        self.dialing = false;
+        self.failures = 0;
+    }
+
+    fn disconnected(&mut self, now: Instant) {
+        self.dialing = false;
+        self.failures = 0;
+        self.next = now + jitter(RECONNECT_DELAY);
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        !self.dialing && self.next <= now
+    }
+}
+
+/// ×0.5 to ×1.5 of `d`, so peers do not retry in lock-step.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.5..1.5))
+}
+
+/// The addresses to dial for a peer: its TCP addresses when it has any, else all of them.
+///
+/// Dialling TCP and QUIC at once makes both ends race: the dialler keeps the first connection
+/// and aborts the other, which the listener may already have reported as a new peer. TCP also
+/// connects several times faster on a LAN.
+fn preferred(addrs: &[Multiaddr]) -> Vec<Multiaddr> {
+    let is_tcp = |a: &&Multiaddr| {
+        a.iter()
+            .any(|p| matches!(p, libp2p::multiaddr::Protocol::Tcp(_)))
+    };
+    let tcp: Vec<Multiaddr> = addrs.iter().filter(is_tcp).cloned().collect();
+    if tcp.is_empty() { addrs.to_vec() } else { tcp }
+}
+
+#[derive(Debug)]
+struct Configured {
+    addr: Multiaddr,
+    /// The peer that answered at this address last time.
+    peer: Option<PeerId>,
+    backoff: Backoff,
+}
+
+#[derive(Debug)]
+struct Known {
+    addrs: Vec<Multiaddr>,
+    backoff: Backoff,
+    /// When dials started failing without a connection since.
+    unreachable_since: Option<Instant>,
+}
+
+/// The re-dial policy's state.
+#[derive(Debug)]
+pub struct Redialer {
+    local: PeerId,
+    configured: Vec<Configured>,
+    known: HashMap<PeerId, Known>,
+    dials: HashMap<ConnectionId, DialKey>,
+    connected: HashSet<PeerId>,
+}
+
+impl Redialer {
+    /// A policy for node `local` that keeps dialling `configured` addresses.
+    pub fn new(local: PeerId, configured: Vec<Multiaddr>, now: Instant) -> Self {
+        let configured = configured
+            .into_iter()
+            .map(|addr| Configured {
+                addr,
+                peer: None,
+                backoff: Backoff::ready(now),
+            })
+            .collect();
+        Redialer {
+            local,
+            configured,
+            known: HashMap::new(),
+            dials: HashMap::new(),
+            connected: HashSet::new(),
+        }
+    }
+
+    /// Whether a connection to `peer` is open.
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connected.contains(peer)
+    }
+
+    /// A peer was found at `addr` (mDNS) or announced `addr` (identify).
+    pub fn add_address(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
+        if peer == self.local || self.configured.iter().any(|c| c.peer == Some(peer)) {
+            return;
+        }
+        let known = self.known.entry(peer).or_insert_with(|| Known {
+            addrs: Vec::new(),
+            backoff: Backoff::ready(now),
+            unreachable_since: None,
+        });
+        if !known.addrs.contains(&addr) {
+            known.addrs.push(addr);
+        }
+    }
+
+    /// Every peer this node knows an address of, except `except`: what peer exchange tells.
+    pub fn peer_addresses(&self, except: &PeerId) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let configured = self
+            .configured
+            .iter()
+            .filter_map(|c| c.peer.map(|p| (p, vec![c.addr.clone()])));
+        let known = self.known.iter().map(|(p, k)| (*p, k.addrs.clone()));
+        configured
+            .chain(known)
+            .filter(|(p, addrs)| p != except && !addrs.is_empty())
+            .collect()
+    }
+
+    /// mDNS no longer sees `peer` at `addr`.
+    pub fn remove_address(&mut self, peer: &PeerId, addr: &Multiaddr) {
+        if let Some(known) = self.known.get_mut(peer) {
+            known.addrs.retain(|a| a != addr);
+            if known.addrs.is_empty() && !self.connected.contains(peer) && !known.backoff.dialing {
+                self.known.remove(peer);
+            }
+        }
+    }
+
+    /// The dials to start now; each is marked as under way until reported back.
+    pub fn due(&mut self, now: Instant) -> Vec<PlannedDial> {
+        let mut plans = Vec::new();
+        for (index, target) in self.configured.iter_mut().enumerate() {
+            let connected = target.peer.is_some_and(|p| self.connected.contains(&p));
+            if !connected && target.backoff.due(now) {
+                target.backoff.dialing = true;
+                plans.push(PlannedDial {
+                    key: DialKey::Configured(index),
+                    peer: None,
+                    addrs: vec![target.addr.clone()],
+                });
+            }
+        }
+        self.known.retain(|peer, known| {
+            self.connected.contains(peer)
+                || known.backoff.dialing
+                || known
+                    .unreachable_since
+                    .is_none_or(|since| now.duration_since(since) < FORGET_AFTER)
+        });
+        for (peer, known) in &mut self.known {
+            if !self.connected.contains(peer) && !known.addrs.is_empty() && known.backoff.due(now) {
+                known.backoff.dialing = true;
+                plans.push(PlannedDial {
+                    key: DialKey::Peer(*peer),
+                    peer: Some(*peer),
+                    addrs: preferred(&known.addrs),
+                });
+            }
+        }
+        plans
+    }
+
+    /// The node started a planned dial as connection `id`.
+    pub fn dial_started(&mut self, key: DialKey, id: ConnectionId) {
+        self.dials.insert(id, key);
+    }
+
+    /// The node could not even start a planned dial.
+    pub fn dial_not_started(&mut self, key: &DialKey, now: Instant) {
+        self.fail(key, now);
+    }
+
+    /// The dial of connection `id` failed. Returns the target and how many dials of it have
+    /// failed in a row, if the dial was one of ours.
+    pub fn dial_failed(&mut self, id: ConnectionId, now: Instant) -> Option<(DialKey, u32)> {
+        let key = self.dials.remove(&id)?;
+        let failures = self.fail(&key, now)?;
+        Some((key, failures))
+    }
+
+    fn fail(&mut self, key: &DialKey, now: Instant) -> Option<u32> {
+        match key {
+            DialKey::Configured(index) => {
+                let target = self.configured.get_mut(*index)?;
+                target.backoff.failed(now);
+                Some(target.backoff.failures)
+            }
+            DialKey::Peer(peer) => {
+                let known = self.known.get_mut(peer)?;
+                known.backoff.failed(now);
+                known.unreachable_since.get_or_insert(now);
+                Some(known.backoff.failures)
+            }
+        }
+    }
+
+    /// A connection `id` to `peer` is open (dialled by us or not).
+    pub fn connection_established(&mut self, id: ConnectionId, peer: PeerId) {
+        self.connected.insert(peer);
+        if let Some(DialKey::Configured(index)) = self.dials.remove(&id) {
+            if let Some(target) = self.configured.get_mut(index) {
+                target.peer = Some(peer);
+                target.backoff.connected();
+            }
+            // A configured peer is dialled through its address, not as a known peer as well.
+            self.known.remove(&peer);
+        }
+        for target in self.configured.iter_mut().filter(|t| t.peer == Some(peer)) {
+            target.backoff.connected();
+        }
+        if let Some(known) = self.known.get_mut(&peer) {
+            known.backoff.connected();
+            known.unreachable_since = None;
+        }
+    }
+
+    /// A connection to `peer` closed, leaving `remaining` open.
+    pub fn connection_closed(&mut self, peer: PeerId, remaining: u32, now: Instant) {
+        if remaining > 0 {
+            return;
+        }
+        self.connected.remove(&peer);
+        for target in self.configured.iter_mut().filter(|t| t.peer == Some(peer)) {
+            if !target.backoff.dialing {
+                target.backoff.disconnected(now);
+            }
+        }
+        if let Some(known) = self.known.get_mut(&peer)
+            && !known.backoff.dialing
+        {
+            known.backoff.disconnected(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> Multiaddr {
+        format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+    }
+
+    fn peer() -> PeerId {
+        PeerId::random()
+    }
+
+    #[test]
+    fn configured_addresses_are_dialled_at_once_and_not_twice() {
+        let now = Instant::now();
+        let mut r = Redialer::new(peer(), vec![addr(1)], now);
+        let plans = r.due(now);
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans[0].key, DialKey::Configured(0));
+        assert_eq!(plans[0].addrs, vec![addr(1)]);
+        assert!(r.due(now).is_empty(), "a dial under way is not repeated");
+    }
+
+    #[test]
+    fn failed_dials_back_off_exponentially_up_to_the_cap() {
+        let start = Instant::now();
+        let mut r = Redialer::new(peer(), vec![addr(1)], start);
+        let mut now = start;
+        let mut waits = Vec::new();
+        for i in 0..12 {
+            let plans = r.due(now);
+            assert_eq!(plans.len(), 1, "attempt {i}");
+            let id = ConnectionId::new_unchecked(i);
+            r.dial_started(plans[0].key.clone(), id);
+            r.dial_failed(id, now);
+            // Find when it is due again.
+            let mut wait = Duration::ZERO;
+            while r.due(now + wait).is_empty() {
+                wait += Duration::from_millis(10);
+                assert!(wait <= MAX_BACKOFF.mul_f64(1.5), "never due again");
+            }
+            r.configured[0].backoff.dialing = false;
+            waits.push(wait);
+            now += wait;
+        }
+        assert!(waits[0] <= BASE_BACKOFF.mul_f64(1.5) + Duration::from_millis(10));
+        assert!(waits[11] >= MAX_BACKOFF.mul_f64(0.5));
+    }
+
+    #[test]
+    fn a_connected_configured_peer_is_not_dialled_until_it_disconnects() {
+        let now = Instant::now();
+        let remote = peer();
+        let mut r = Redialer::new(peer(), vec![addr(1)], now);
+        let plan = r.due(now).remove(0);
+        let id = ConnectionId::new_unchecked(1);
+        r.dial_started(plan.key, id);
+        r.connection_established(id, remote);
+        assert!(r.due(now + Duration::from_secs(60)).is_empty());
+        r.connection_closed(remote, 0, now);
+        assert!(r.due(now).is_empty(), "re-dial waits a moment");
+        assert_eq!(r.due(now + RECONNECT_DELAY * 2).len(), 1);
+    }
+
+    #[test]
+    fn discovered_peers_are_dialled_unless_already_connected() {
+        let now = Instant::now();
+        let (a, b) = (peer(), peer());
+        let mut r = Redialer::new(peer(), vec![], now);
+        r.add_address(a, addr(1), now);
+        r.add_address(b, addr(2), now);
+        r.connection_established(ConnectionId::new_unchecked(7), b);
+        let plans = r.due(now);
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans[0].peer, Some(a));
+        assert_eq!(plans[0].key, DialKey::Peer(a));
+    }
+
+    #[test]
+    fn the_local_peer_and_configured_peers_are_not_known_peers() {
+        let now = Instant::now();
+        let local = peer();
+        let remote = peer();
+        let mut r = Redialer::new(local, vec![addr(1)], now);
+        let plan = r.due(now).remove(0);
+        let id = ConnectionId::new_unchecked(1);
+        r.dial_started(plan.key, id);
+        r.connection_established(id, remote);
+        r.add_address(local, addr(9), now);
+        r.add_address(remote, addr(1), now);
+        r.connection_closed(remote, 0, now);
+        let plans = r.due(now + Duration::from_secs(1));
+        assert_eq!(plans.len(), 1, "{plans:?}");
+        assert_eq!(plans[0].key, DialKey::Configured(0));
+    }
+
+    #[test]
+    fn expired_addresses_and_long_unreachable_peers_are_forgotten() {
+        let now = Instant::now();
+        let (a, b) = (peer(), peer());
+        let mut r = Redialer::new(peer(), vec![], now);
+        r.add_address(a, addr(1), now);
+        r.remove_address(&a, &addr(1));
+        assert!(r.due(now).is_empty());
+
+        r.add_address(b, addr(2), now);
+        let plan = r.due(now).remove(0);
+        r.dial_not_started(&plan.key, now);
+        assert!(
+            r.due(now + FORGET_AFTER + Duration::from_secs(1))
+                .is_empty()
+        );
+        assert!(
+            r.known.is_empty(),
+            "b is forgotten after FORGET_AFTER of failures"
+        );
+    }
+
+    #[test]
+    fn peer_exchange_tells_known_and_configured_peers_but_not_the_asker() {
+        let now = Instant::now();
+        let (a, b, c) = (peer(), peer(), peer());
+        let mut r = Redialer::new(peer(), vec![addr(1)], now);
+        let plan = r.due(now).remove(0);
+        let id = ConnectionId::new_unchecked(1);
+        r.dial_started(plan.key, id);
+        r.connection_established(id, a);
+        r.add_address(b, addr(2), now);
+        r.add_address(c, addr(3), now);
+        let mut told = r.peer_addresses(&c);
+        told.sort_by_key(|(p, _)| p.to_bytes());
+        let mut expected = vec![(a, vec![addr(1)]), (b, vec![addr(2)])];
+        expected.sort_by_key(|(p, _)| p.to_bytes());
+        assert_eq!(told, expected);
+    }
+
+    #[test]
+    fn tcp_addresses_are_preferred_over_quic() {
+        let now = Instant::now();
+        let (a, b) = (peer(), peer());
+        let quic: Multiaddr = "/ip4/10.77.0.1/udp/5/quic-v1".parse().unwrap();
+        let mut r = Redialer::new(peer(), vec![], now);
+        r.add_address(a, quic.clone(), now);
+        r.add_address(a, addr(1), now);
+        r.add_address(b, quic.clone(), now);
+        let plans = r.due(now);
+        let plan_a = plans.iter().find(|p| p.peer == Some(a)).unwrap();
+        let plan_b = plans.iter().find(|p| p.peer == Some(b)).unwrap();
+        assert_eq!(plan_a.addrs, vec![addr(1)]);
+        assert_eq!(plan_b.addrs, vec![quic]);
+    }
+
+    #[test]
+    fn a_second_connection_closing_keeps_the_peer_connected() {
+        let now = Instant::now();
+        let a = peer();
+        let mut r = Redialer::new(peer(), vec![], now);
+        r.add_address(a, addr(1), now);
+        r.connection_established(ConnectionId::new_unchecked(1), a);
+        r.connection_established(ConnectionId::new_unchecked(2), a);
+        r.connection_closed(a, 1, now);
+        assert!(r.is_connected(&a));
+        assert!(r.due(now + Duration::from_secs(1)).is_empty());
+    }
+}

@@ -1,0 +1,40 @@
+//! Swarm construction: transports (TCP and QUIC, Noise, yamux) around a [`Behaviour`].
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::{Swarm, SwarmBuilder, noise, tcp, yamux};
+use thiserror::Error;
+
+use super::behaviour::Behaviour;
+
+/// Connections stay open while idle for this long. Presence needs every LAN peer connected, and
+/// the re-dial policy reconnects anything closed, so this is long.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The swarm could not be built.
+#[derive(Debug, Error)]
+pub enum SwarmError {
+    #[error("cannot set up the TCP transport: {0}")]
+    Transport(String),
+    #[error("cannot set up the network protocols: {0}")]
+    Behaviour(String),
+}
+
+/// Builds the node's swarm.
+pub fn build_swarm(key: Keypair, mdns: bool) -> Result<Swarm<Behaviour>, SwarmError> {
+    let swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| SwarmError::Transport(e.to_string()))?
+        .with_quic()
+        .with_behaviour(|key| Behaviour::new(key, mdns))
+        .map_err(|e| SwarmError::Behaviour(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    Ok(swarm)
+}

@@ -1,0 +1,472 @@
+//! The event loop that owns the Swarm: it `select!`s over swarm events, requests from clients, the
+//! re-dial timer and the `ready` timer, and reports what users should see as [`UiEvent`]s.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, Message};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, ping};
+use tokio::sync::{mpsc, oneshot};
+
+use super::client::Request;
+use super::{NodeConfig, NodeError, READY_SETTLE};
+use crate::net::redial::DialKey;
+use crate::net::{Behaviour, BehaviourEvent, Redialer, build_swarm};
+use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
+use crate::ui::{PeerState, Status, UiEvent};
+
+/// How often the re-dial policy is asked for due dials.
+const REDIAL_TICK: Duration = Duration::from_millis(100);
+/// A connection with no successful ping for this long is closed as dead. (ping reports a
+/// failure only after two misses and a fresh stream's 10 s upgrade time-out; a silent link
+/// must be noticed sooner.)
+const DEAD_AFTER: Duration = Duration::from_secs(5);
+/// Besides asking every new peer, ask one connected peer this often whom it knows.
+const PEER_EXCHANGE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Progress towards the `ready` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    /// Some listener has not reported an address yet.
+    Listening,
+    /// Every listener has; more addresses of the same listeners may follow until then.
+    Settling(tokio::time::Instant),
+    /// `ready` has been sent.
+    Ready,
+}
+
+pub(super) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    requests: mpsc::Receiver<Request>,
+    events: mpsc::Sender<UiEvent>,
+    redial: Redialer,
+    /// Listeners, and whether each has reported (an address, or its failure).
+    listeners: HashMap<ListenerId, bool>,
+    listen_addrs: Vec<Multiaddr>,
+    readiness: Readiness,
+    /// Remote address of every open connection.
+    remotes: HashMap<ConnectionId, Multiaddr>,
+    /// When each open connection last answered a ping (or opened).
+    last_alive: HashMap<ConnectionId, Instant>,
+    /// Events that happened before `ready`, reported right after it.
+    before_ready: Vec<UiEvent>,
+}
+
+impl EventLoop {
+    pub(super) fn new(
+        config: NodeConfig,
+        requests: mpsc::Receiver<Request>,
+        events: mpsc::Sender<UiEvent>,
+    ) -> Result<Self, NodeError> {
+        let local = config.key.public().to_peer_id();
+        let mut swarm = build_swarm(config.key, config.mdns)?;
+        let mut listeners = HashMap::new();
+        for addr in config.listen {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NodeError::Listen {
+                    addr,
+                    reason: e.to_string(),
+                })?;
+            listeners.insert(id, false);
+        }
+        Ok(EventLoop {
+            swarm,
+            requests,
+            events,
+            redial: Redialer::new(local, config.peers, Instant::now()),
+            listeners,
+            listen_addrs: Vec::new(),
+            readiness: Readiness::Listening,
+            remotes: HashMap::new(),
+            last_alive: HashMap::new(),
+            before_ready: Vec::new(),
+        })
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut redial_tick = tokio::time::interval(REDIAL_TICK);
+        redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut exchange_tick = tokio::time::interval(PEER_EXCHANGE_INTERVAL);
+        exchange_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
+        loop {
+            let settle = match self.readiness {
+                Readiness::Settling(at) => Some(at),
+                _ => None,
+            };
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                request = self.requests.recv() => match request {
+                    None => break,
+                    Some(Request::Shutdown { reply }) => {
+                        shutdown_reply = Some(reply);
+                        break;
+                    }
+                    Some(request) => self.on_request(request),
+                },
+                _ = redial_tick.tick() => {
+                    self.close_dead_connections();
+                    self.dial_due().await;
+                }
+                _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
+                _ = sleep_until(settle) => self.send_ready().await,
+            }
+        }
+        // Dropping the swarm closes every connection; peers see it at once.
+        drop(self.swarm);
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Reports `event`; `ready` is always the first event a node reports.
+    async fn emit(&mut self, event: UiEvent) {
+        if self.readiness != Readiness::Ready {
+            self.before_ready.push(event);
+            return;
+        }
+        // The front-end may already be gone while the node shuts down; nothing to tell then.
+        let _ = self.events.send(event).await;
+    }
+
+    fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Request::Shutdown { .. } => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let mut peers: Vec<String> = self
+            .swarm
+            .connected_peers()
+            .map(PeerId::to_string)
+            .collect();
+        peers.sort();
+        Status {
+            peer_id: self.swarm.local_peer_id().to_string(),
+            user: None,
+            peers,
+            bootstrap: None,
+            rooms: Vec::new(),
+            listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
+        }
+    }
+
+    async fn send_ready(&mut self) {
+        self.readiness = Readiness::Ready;
+        let event = UiEvent::Ready {
+            peer_id: self.swarm.local_peer_id().to_string(),
+            listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
+        };
+        self.emit(event).await;
+        for event in std::mem::take(&mut self.before_ready) {
+            self.emit(event).await;
+        }
+    }
+
+    fn listener_reported(&mut self, id: ListenerId) {
+        if let Some(reported) = self.listeners.get_mut(&id) {
+            *reported = true;
+        }
+        if self.readiness == Readiness::Listening && self.listeners.values().all(|r| *r) {
+            self.readiness = Readiness::Settling(tokio::time::Instant::now() + READY_SETTLE);
+        }
+    }
+
+    async fn dial_due(&mut self) {
+        let now = Instant::now();
+        for plan in self.redial.due(now) {
+            let opts = match plan.peer {
+                Some(peer) => DialOpts::peer_id(peer)
+                    .addresses(plan.addrs)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .allocate_new_port()
+                    .build(),
+                None => {
+                    let Some(addr) = plan.addrs.into_iter().next() else {
+                        continue;
+                    };
+                    DialOpts::unknown_peer_id()
+                        .address(addr)
+                        .allocate_new_port()
+                        .build()
+                }
+            };
+            let id = opts.connection_id();
+            match self.swarm.dial(opts) {
+                Ok(()) => self.redial.dial_started(plan.key, id),
+                Err(error) => {
+                    tracing::debug!(?plan.key, %error, "dial not started");
+                    self.redial.dial_not_started(&plan.key, now);
+                }
+            }
+        }
+    }
+
+    fn close_dead_connections(&mut self) {
+        let now = Instant::now();
+        let dead: Vec<ConnectionId> = self
+            .last_alive
+            .iter()
+            .filter(|(_, seen)| now.duration_since(**seen) > DEAD_AFTER)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            tracing::debug!(
+                ?id,
+                "no ping answered for {DEAD_AFTER:?}; closing the connection"
+            );
+            self.last_alive.remove(&id);
+            self.swarm.close_connection(id);
+        }
+    }
+
+    fn ask_a_random_peer_for_peers(&mut self) {
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if connected.is_empty() {
+            return;
+        }
+        let peer = connected[rand::random_range(0..connected.len())];
+        self.swarm
+            .behaviour_mut()
+            .peers
+            .send_request(&peer, PeersRequest::default());
+    }
+
+    /// Whether an address a peer told us about over `connection` is worth dialling: loopback
+    /// addresses only when that peer itself is reached over loopback.
+    fn usable_address(&self, connection: ConnectionId, addr: &Multiaddr) -> bool {
+        !is_loopback(addr) || self.remotes.get(&connection).is_some_and(is_loopback)
+    }
+
+    async fn on_peer_exchange(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        message: Message<PeersRequest, PeersResponse>,
+    ) {
+        match message {
+            Message::Request { channel, .. } => {
+                let peers = self
+                    .redial
+                    .peer_addresses(&peer)
+                    .iter()
+                    .map(|(p, addrs)| PeerRecord::new(p, addrs))
+                    .collect();
+                let answer = PeersResponse { peers };
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .peers
+                    .send_response(channel, answer)
+                    .is_err()
+                {
+                    tracing::debug!(%peer, "peer left before the peer-exchange answer");
+                }
+            }
+            Message::Response { response, .. } => {
+                let now = Instant::now();
+                for (other, addrs) in response.decode() {
+                    for addr in addrs {
+                        if self.usable_address(connection, &addr) {
+                            self.redial.add_address(other, addr, now);
+                        }
+                    }
+                }
+                self.dial_due().await;
+            }
+        }
+    }
+
+    async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                tracing::debug!(%address, "listening");
+                if !self.listen_addrs.contains(&address) {
+                    self.listen_addrs.push(address);
+                }
+                self.listener_reported(listener_id);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                tracing::warn!(%error, "listener error");
+                self.listener_reported(listener_id);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                self.listen_addrs.retain(|a| !addresses.contains(a));
+                if let Err(error) = reason {
+                    self.emit(UiEvent::info(format!(
+                        "stopped listening on {addresses:?}: {error}"
+                    )))
+                    .await;
+                }
+                self.listener_reported(listener_id);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connection established");
+                self.remotes
+                    .insert(connection_id, endpoint.get_remote_address().clone());
+                self.last_alive.insert(connection_id, Instant::now());
+                self.redial.connection_established(connection_id, peer_id);
+                if num_established.get() == 1 {
+                    self.swarm
+                        .behaviour_mut()
+                        .peers
+                        .send_request(&peer_id, PeersRequest::default());
+                    self.emit(UiEvent::Peer {
+                        peer_id: peer_id.to_string(),
+                        state: PeerState::Connected,
+                    })
+                    .await;
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                tracing::debug!(%peer_id, ?cause, "connection closed");
+                self.remotes.remove(&connection_id);
+                self.last_alive.remove(&connection_id);
+                self.redial
+                    .connection_closed(peer_id, num_established, Instant::now());
+                if num_established == 0 {
+                    self.emit(UiEvent::Peer {
+                        peer_id: peer_id.to_string(),
+                        state: PeerState::Disconnected,
+                    })
+                    .await;
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                tracing::debug!(?peer_id, %error, "dial failed");
+                if let Some((DialKey::Configured(_), 1)) =
+                    self.redial.dial_failed(connection_id, Instant::now())
+                {
+                    self.emit(UiEvent::info(format!(
+                        "cannot reach peer yet ({error}); retrying"
+                    )))
+                    .await;
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await,
+            _ => {}
+        }
+    }
+
+    async fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        let now = Instant::now();
+        match event {
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.redial.add_address(peer, addr, now);
+                }
+                // Dial at once rather than at the next tick: discovery should be fast.
+                self.dial_due().await;
+            }
+            BehaviourEvent::Mdns(mdns::Event::Expired(gone)) => {
+                for (peer, addr) in gone {
+                    self.redial.remove_address(&peer, &addr);
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                connection_id,
+                info,
+            }) => {
+                for addr in info.listen_addrs {
+                    if self.usable_address(connection_id, &addr) {
+                        self.redial.add_address(peer_id, addr, now);
+                    }
+                }
+            }
+            BehaviourEvent::Peers(request_response::Event::Message {
+                peer,
+                connection_id,
+                message,
+            }) => {
+                self.on_peer_exchange(peer, connection_id, message).await;
+            }
+            BehaviourEvent::Ping(ping::Event {
+                connection,
+                result: Ok(_),
+                ..
+            }) => {
+                if let Some(seen) = self.last_alive.get_mut(&connection) {
+                    *seen = now;
+                }
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            }) => {
+                tracing::debug!(%peer, %error, "ping failed; closing the connection");
+                self.last_alive.remove(&connection);
+                self.swarm.close_connection(connection);
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                // No topic is handled yet: nothing is accepted or forwarded.
+                tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        gossipsub::MessageAcceptance::Ignore,
+                    );
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

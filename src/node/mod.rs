@@ -1,0 +1,64 @@
+//! The node actor: one task owns the libp2p Swarm and the node's state; everything else talks to
+//! it through a cloneable [`Client`] and hears from it through a stream of [`UiEvent`]s.
+//!
+//! [`spawn`] starts the actor. The event loop never waits on a reply inside its loop: answers go
+//! back on oneshot channels, events on the bounded event channel the caller provides.
+
+mod client;
+mod event_loop;
+
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use libp2p::identity::Keypair;
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use client::{Client, ClientError};
+
+use crate::net::SwarmError;
+use crate::ui::UiEvent;
+
+/// Capacity of the channel of commands from clients to the node.
+pub const COMMAND_CAPACITY: usize = 64;
+/// Capacity a caller should give the event channel it passes to [`spawn`].
+pub const EVENT_CAPACITY: usize = 1024;
+/// After every listener has reported an address, how long to wait for the rest of its addresses
+/// (one per interface) before reporting `ready`.
+pub const READY_SETTLE: Duration = Duration::from_millis(5);
+
+/// What a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The node's identity.
+    pub key: Keypair,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Addresses to dial at start and keep re-dialling.
+    pub peers: Vec<Multiaddr>,
+    /// Discover peers with mDNS.
+    pub mdns: bool,
+}
+
+/// The node could not start.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Swarm(#[from] SwarmError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+}
+
+/// Starts a node: builds its swarm, starts listening, and runs its event loop on the current
+/// tokio runtime. Events go to `events`; the node stops when every [`Client`] is dropped or
+/// [`Client::shutdown`] is called.
+pub fn spawn(
+    config: NodeConfig,
+    events: mpsc::Sender<UiEvent>,
+) -> Result<(Client, JoinHandle<()>), NodeError> {
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let event_loop = event_loop::EventLoop::new(config, commands_rx, events)?;
+    let handle = tokio::spawn(event_loop.run());
+    Ok((Client::new(commands_tx), handle))
+}

@@ -1,0 +1,149 @@
+//! The front-end's dispatcher: takes input lines, parses them with [`super::command`], carries
+//! them out through the node's [`Client`], and turns every answer into a [`UiEvent`] on the same
+//! event channel the node reports on. Used by the REPL and the stdin line reader alike.
+
+use tokio::sync::mpsc;
+
+use super::command::{self, COMMANDS, Command, ParseError};
+use super::event::{ErrorCode, UiEvent};
+use super::suggest;
+use crate::node::Client;
+
+/// What an input source yields: a line, or the fact that a line was too long to keep.
+pub type InputLine = Result<String, ParseError>;
+
+/// Whether the front-end should keep reading input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+/// Carries out the user's commands.
+#[derive(Debug)]
+pub struct App {
+    client: Client,
+    events: mpsc::Sender<UiEvent>,
+}
+
+impl App {
+    /// An app for the node behind `client`, reporting on `events`.
+    pub fn new(client: Client, events: mpsc::Sender<UiEvent>) -> Self {
+        App { client, events }
+    }
+
+    async fn emit(&self, event: UiEvent) {
+        let _ = self.events.send(event).await;
+    }
+
+    /// Handles one input line.
+    pub async fn handle_input(&mut self, input: InputLine) -> Flow {
+        match input.and_then(|line| command::parse(&line)) {
+            Ok(Some(command)) => self.run(command).await,
+            Ok(None) => Flow::Continue,
+            Err(error) => {
+                self.emit(UiEvent::error(error.code(), error.to_string()))
+                    .await;
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn run(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Quit => return Flow::Quit,
+            Command::Help { command } => {
+                let event = match command {
+                    None => UiEvent::info(help_overview()),
+                    Some(name) => help_for(&name),
+                };
+                self.emit(event).await;
+            }
+            Command::Status => {
+                let event = match self.client.status().await {
+                    Ok(status) => UiEvent::Status(status),
+                    Err(error) => UiEvent::error(ErrorCode::Internal, error.to_string()),
+                };
+                self.emit(event).await;
+            }
+            Command::Say(_) => {
+                self.emit(UiEvent::error(
+                    ErrorCode::NotLoggedIn,
+                    "nowhere to send text yet: log in, then /join a room or /query a user",
+                ))
+                .await;
+            }
+            other => {
+                self.emit(UiEvent::error(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "/{} is not available in this version of meshchat",
+                        other.name()
+                    ),
+                ))
+                .await;
+            }
+        }
+        Flow::Continue
+    }
+}
+
+/// The answer to `/help`: every command with its usage and what it does.
+pub fn help_overview() -> String {
+    let width = COMMANDS.iter().map(|c| c.usage().len()).max().unwrap_or(0);
+    let mut text =
+        String::from("Commands (text without a leading / goes to the focused room or user):");
+    for spec in COMMANDS {
+        text.push_str(&format!("\n  {:width$}  {}", spec.usage(), spec.summary));
+    }
+    text.push_str("\n/help COMMAND explains one command.");
+    text
+}
+
+/// The answer to `/help COMMAND`.
+pub fn help_for(name: &str) -> UiEvent {
+    match command::spec(name) {
+        Some(spec) => UiEvent::info(format!(
+            "{}\n  {}\n  example: {}",
+            spec.usage(),
+            spec.summary,
+            spec.example
+        )),
+        None => {
+            let hint = suggest::closest(name, COMMANDS.iter().map(|c| c.name))
+                .map(|s| format!(" (did you mean /{s}?)"))
+                .unwrap_or_default();
+            UiEvent::error(
+                ErrorCode::InvalidCommand,
+                format!("no command /{name}{hint}; /help lists them"),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overview_lists_every_command() {
+        let text = help_overview();
+        for spec in COMMANDS {
+            assert!(text.contains(&spec.usage()), "missing {}", spec.name);
+        }
+    }
+
+    #[test]
+    fn help_for_a_command_shows_usage_and_example() {
+        let UiEvent::Info { message } = help_for("kick") else {
+            panic!("expected info")
+        };
+        assert!(message.starts_with("/kick USER [ROOM]"));
+        assert!(message.contains("example: /kick mallory lobby"));
+        let UiEvent::Error { code, message } = help_for("kik") else {
+            panic!("expected error")
+        };
+        assert_eq!(code, ErrorCode::InvalidCommand);
+        assert!(message.contains("did you mean /kick?"), "{message}");
+    }
+}

@@ -1,0 +1,179 @@
+//! The events a node reports to its user: one vocabulary for the coloured terminal and for the
+//! `--json` line protocol (DESIGN.md, "`--json` events"). Field names here are the contract that
+//! scripts and tests rely on; change them only together with DESIGN.md.
+
+use serde::{Deserialize, Serialize};
+
+/// Something the user (or a script reading `--json`) should see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum UiEvent {
+    /// The node listens and is ready for commands.
+    Ready {
+        peer_id: String,
+        /// Every address the node really listens on, ports included.
+        listen: Vec<String>,
+    },
+    /// A peer connected (first connection) or disconnected (last connection closed).
+    Peer { peer_id: String, state: PeerState },
+    /// The answer to `/status`.
+    Status(Status),
+    /// A notice for the user, such as the answer to `/help`.
+    Info { message: String },
+    /// A command or input that could not be carried out. Never ends the node.
+    Error { code: ErrorCode, message: String },
+}
+
+impl UiEvent {
+    /// An `info` event.
+    pub fn info(message: impl Into<String>) -> Self {
+        UiEvent::Info {
+            message: message.into(),
+        }
+    }
+
+    /// An `error` event.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        UiEvent::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether a peer is now connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerState {
+    Connected,
+    Disconnected,
+}
+
+/// A snapshot of the node, the answer to `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub peer_id: String,
+    /// The logged-in username, if any.
+    pub user: Option<String>,
+    /// Peer ids of the peers connected now, sorted.
+    pub peers: Vec<String>,
+    /// Peer id of the bootstrap node in reach, if any.
+    pub bootstrap: Option<String>,
+    /// Rooms the user is a member of.
+    pub rooms: Vec<String>,
+    /// Addresses the node listens on.
+    pub listen: Vec<String>,
+}
+
+/// The stable, machine-readable reason of an `error` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidCommand,
+    Usage,
+    NotLoggedIn,
+    WrongCredentials,
+    UsernameTaken,
+    InvalidUsername,
+    WeakPassword,
+    NoBootstrap,
+    RateLimited,
+    NoSuchRoom,
+    RoomExists,
+    NotMember,
+    NotAdmin,
+    Banned,
+    NoSuchUser,
+    TooLong,
+    /// The command is part of the grammar but this node cannot carry it out (yet).
+    Unavailable,
+    /// The node failed in a way that is not the user's fault.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire (`"invalid_command"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidCommand => "invalid_command",
+            ErrorCode::Usage => "usage",
+            ErrorCode::NotLoggedIn => "not_logged_in",
+            ErrorCode::WrongCredentials => "wrong_credentials",
+            ErrorCode::UsernameTaken => "username_taken",
+            ErrorCode::InvalidUsername => "invalid_username",
+            ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::NoBootstrap => "no_bootstrap",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::NoSuchRoom => "no_such_room",
+            ErrorCode::RoomExists => "room_exists",
+            ErrorCode::NotMember => "not_member",
+            ErrorCode::NotAdmin => "not_admin",
+            ErrorCode::Banned => "banned",
+            ErrorCode::NoSuchUser => "no_such_user",
+            ErrorCode::TooLong => "too_long",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_with_the_documented_names() {
+        let ready = UiEvent::Ready {
+            peer_id: "12D3".into(),
+            listen: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        };
+        assert_eq!(
+            serde_json::to_string(&ready).unwrap(),
+            r#"{"type":"ready","peer_id":"12D3","listen":["/ip4/127.0.0.1/tcp/4001"]}"#
+        );
+        let peer = UiEvent::Peer {
+            peer_id: "12D3".into(),
+            state: PeerState::Disconnected,
+        };
+        assert_eq!(
+            serde_json::to_string(&peer).unwrap(),
+            r#"{"type":"peer","peer_id":"12D3","state":"disconnected"}"#
+        );
+        let error = UiEvent::error(ErrorCode::InvalidCommand, "no");
+        assert_eq!(
+            serde_json::to_string(&error).unwrap(),
+            r#"{"type":"error","code":"invalid_command","message":"no"}"#
+        );
+    }
+
+    #[test]
+    fn status_is_a_flat_object() {
+        let status = UiEvent::Status(Status {
+            peer_id: "p".into(),
+            user: None,
+            peers: vec![],
+            bootstrap: None,
+            rooms: vec![],
+            listen: vec![],
+        });
+        let value: serde_json::Value = serde_json::to_value(&status).unwrap();
+        assert_eq!(value["type"], "status");
+        assert_eq!(value["peer_id"], "p");
+        assert!(value["user"].is_null());
+        assert!(value["peers"].as_array().unwrap().is_empty());
+    }
+
+    #[test]
+    fn error_code_strings_match_serde() {
+        for code in [
+            ErrorCode::InvalidCommand,
+            ErrorCode::NoBootstrap,
+            ErrorCode::TooLong,
+        ] {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.as_str().into())
+            );
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The `--json` renderer: one JSON object per line for every [`UiEvent`].
+//!
+//! serde_json escapes every control character, so nothing a peer sends can reach the terminal
+//! raw through this path.
+
+use super::event::UiEvent;
+
+/// The event as one line of JSON, without the newline.
+pub fn line(event: &UiEvent) -> String {
+    // Serialising these plain types cannot fail; fall back to an error event all the same.
+    serde_json::to_string(event).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"internal","message":"cannot encode event: {e}"}}"#)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let line = line(&UiEvent::info("a\x1b[2Jb\0"));
+        assert_eq!(line, r#"{"type":"info","message":"a\u001b[2Jb\u0000"}"#);
+        assert!(!line.contains('\n'));
+    }
+}

@@ -1,0 +1,301 @@
+//! Drives `meshchat --json` processes: spawns them (optionally inside a lab host's network
+//! namespace), writes commands to their stdin, and waits, with a time limit, for the JSON events
+//! they print. Every process is killed by its PID when its handle is dropped.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// How long to wait for an event unless a test says otherwise.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(15);
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_meshchat")
+}
+
+/// Options for a node process.
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    name: String,
+    args: Vec<String>,
+    netns: Option<String>,
+    data_dir: Option<PathBuf>,
+}
+
+impl NodeBuilder {
+    /// A node called `name` in test output, with `--json`.
+    pub fn new(name: &str) -> Self {
+        NodeBuilder {
+            name: name.to_string(),
+            args: vec!["--json".into()],
+            netns: None,
+            data_dir: None,
+        }
+    }
+
+    /// A node on loopback only: no mDNS, listening on an ephemeral 127.0.0.1 TCP port.
+    pub fn loopback(name: &str) -> Self {
+        Self::new(name).args(&["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+    }
+
+    /// Extra command-line arguments.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Runs the node inside network namespace `ns`.
+    pub fn netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.to_string());
+        self
+    }
+
+    /// Uses `dir` as the data directory (default: a fresh temporary one).
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Starts the process.
+    pub fn spawn(self) -> NodeProc {
+        let (temp, data_dir) = match self.data_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let temp = tempfile::tempdir().expect("temporary data dir");
+                let dir = temp.path().to_path_buf();
+                (Some(temp), dir)
+            }
+        };
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, binary()]);
+                c
+            }
+            None => Command::new(binary()),
+        };
+        command
+            .args(&self.args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env_remove("MESHCHAT_DATA_DIR")
+            .env(
+                "MESHCHAT_LOG",
+                std::env::var("MESHCHAT_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = command.spawn().expect("spawn meshchat");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                if tx.send((Instant::now(), value)).is_err() {
+                    break;
+                }
+            }
+        });
+        let err_text = Arc::new(Mutex::new(String::new()));
+        let sink = err_text.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(mut text) = sink.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+        });
+        NodeProc {
+            name: self.name,
+            child,
+            stdin,
+            events,
+            pending: VecDeque::new(),
+            history: Vec::new(),
+            stderr: err_text,
+            data_dir,
+            _temp: temp,
+            started,
+            exit: None,
+        }
+    }
+}
+
+/// A running node process.
+pub struct NodeProc {
+    pub name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    events: Receiver<(Instant, Value)>,
+    /// Events received and not yet matched by a wait.
+    pending: VecDeque<(Instant, Value)>,
+    /// Every event received, for failure messages.
+    history: Vec<Value>,
+    stderr: Arc<Mutex<String>>,
+    pub data_dir: PathBuf,
+    _temp: Option<TempDir>,
+    /// When the process was spawned.
+    pub started: Instant,
+    exit: Option<ExitStatus>,
+}
+
+impl NodeProc {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes one line (a newline is added).
+    pub fn send(&mut self, line: &str) {
+        let mut bytes = line.as_bytes().to_vec();
+        bytes.push(b'\n');
+        self.send_bytes(&bytes);
+    }
+
+    /// Writes raw bytes to the node's stdin.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin
+            .write_all(bytes)
+            .and_then(|_| stdin.flush())
+            .expect("write to node");
+    }
+
+    /// Closes stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn receive(&mut self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.events.recv_timeout(left) {
+            Ok((at, value)) => {
+                self.history.push(value.clone());
+                self.pending.push_back((at, value));
+                true
+            }
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => false,
+        }
+    }
+
+    /// Waits up to `limit` for an event matching `pred`, removes it from the pending events
+    /// and returns it with the time it arrived. Panics with everything seen when none comes.
+    pub fn wait_timed(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> (Instant, Value) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(pos) = self.pending.iter().position(|(_, v)| pred(v)) {
+                return self.pending.remove(pos).expect("position is valid");
+            }
+            if !self.receive(deadline) {
+                panic!(
+                    "{}: no {what} within {limit:?}\nevents: {:#?}\nstderr:\n{}",
+                    self.name,
+                    self.history,
+                    self.stderr_text()
+                );
+            }
+        }
+    }
+
+    /// [`Self::wait_timed`] without the time.
+    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_timed(what, DEFAULT_WAIT, pred).1
+    }
+
+    /// Waits for an event of `kind` (its `"type"`).
+    pub fn wait_type(&mut self, kind: &str) -> Value {
+        self.wait_for(kind, |v| v["type"] == kind)
+    }
+
+    /// Waits for `ready` and returns it.
+    pub fn ready(&mut self) -> Value {
+        self.wait_type("ready")
+    }
+
+    /// Waits for `peer` `peer_id` to reach `state` (`connected` / `disconnected`).
+    pub fn wait_peer(&mut self, peer_id: &str, state: &str) -> Value {
+        self.wait_for(&format!("peer {peer_id} {state}"), |v| {
+            v["type"] == "peer" && v["peer_id"] == peer_id && v["state"] == state
+        })
+    }
+
+    /// Collects every event that arrives within `window`, without consuming pending ones.
+    pub fn events_within(&mut self, window: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + window;
+        while self.receive(deadline) {}
+        self.pending.iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// Sends `/status` and returns the answer.
+    pub fn status(&mut self) -> Value {
+        self.send("/status");
+        self.wait_type("status")
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        if let Some(status) = self.exit {
+            return status;
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.exit = Some(status);
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{}: still running after {limit:?}\nstderr:\n{}",
+                    self.name,
+                    self.stderr_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal to the process (by its PID).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            self.exit = self.child.wait().ok();
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,10 @@
+//! Test support: a driver for real `meshchat --json` processes and a LAN lab of Linux network
+//! namespaces. Each integration test file includes this module with `mod support;`.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod driver;
+pub mod lab;
+
+pub use driver::{NodeBuilder, NodeProc};
+pub use lab::Lab;
