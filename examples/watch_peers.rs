@@ -9,15 +9,15 @@
 
 use meshchat::identity::DataDir;
 use meshchat::node::{self, EVENT_CAPACITY, NodeConfig};
+use meshchat::store::NodeStore;
+use meshchat::trust::Trust;
 use meshchat::ui::{PeerState, UiEvent};
 use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("usage: watch_peers DATA_DIR [PEER_MULTIADDR]..."))?;
+    let dir = args.next().ok_or_else(|| anyhow::anyhow!("usage: watch_peers DATA_DIR [PEER_MULTIADDR]..."))?;
     let peers = args.map(|a| a.parse()).collect::<Result<Vec<_>, _>>()?;
     let data_dir = DataDir::open(std::path::Path::new(&dir))?;
     let config = NodeConfig {
@@ -25,13 +25,16 @@ async fn main() -> anyhow::Result<()> {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
         peers,
         mdns: false,
+        store: NodeStore::open(data_dir.path())?,
+        trust: Trust::load(data_dir.path(), None)?,
+        bootstrap: None,
     };
     let (events_tx, mut events) = mpsc::channel(EVENT_CAPACITY);
     let (client, node) = node::spawn(config, events_tx)?;
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(UiEvent::Ready { peer_id, listen }) => println!("I am {peer_id} on {listen:?}"),
+                Some(UiEvent::Ready { peer_id, listen, .. }) => println!("I am {peer_id} on {listen:?}"),
                 Some(UiEvent::Peer { peer_id, state: PeerState::Connected }) => {
                     let status = client.status().await?;
                     println!("+ {peer_id} ({} connected)", status.peers.len());

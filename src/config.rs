@@ -18,21 +18,54 @@ pub const DEFAULT_LISTEN: &[&str] = &["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/
 #[derive(Debug, Clone, Parser)]
 #[command(name = "meshchat", version, about, long_about = None)]
 pub struct Cli {
-    /// Directory for this node's key, lock and database [default: the OS data directory]
-    #[arg(long, value_name = "DIR", env = DATA_DIR_ENV)]
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+    /// Directory for this node's key, lock and databases [default: the OS data directory]
+    #[arg(long, value_name = "DIR", env = DATA_DIR_ENV, global = true)]
     pub data_dir: Option<PathBuf>,
     /// Address to listen on (repeatable); replaces the defaults (all interfaces, TCP and QUIC)
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", global = true)]
     pub listen: Vec<Multiaddr>,
     /// Address of a peer to dial at start and keep re-dialling (repeatable)
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", global = true)]
     pub peer: Vec<Multiaddr>,
     /// Turn mDNS discovery off
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub no_mdns: bool,
     /// Print every event as one JSON object per line instead of coloured text
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
+    /// Also host the bootstrap node (the account database) in this process
+    #[arg(long)]
+    pub bootstrap: bool,
+    /// Trust only the bootstrap node with the key in FILE (hex, as in its authority.pub)
+    #[arg(long, value_name = "FILE")]
+    pub bootstrap_key: Option<PathBuf>,
+}
+
+/// Other ways to run.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Subcommand {
+    /// Run a headless bootstrap node: the account database and certificate authority
+    Bootstrap,
+}
+
+/// How this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A chat node.
+    Node,
+    /// A chat node that also hosts the bootstrap.
+    NodeWithBootstrap,
+    /// A headless bootstrap node.
+    Bootstrap,
+}
+
+impl Mode {
+    /// Whether this process hosts the account database.
+    pub fn hosts_bootstrap(self) -> bool {
+        self != Mode::Node
+    }
 }
 
 /// Everything a node needs to start, validated.
@@ -43,18 +76,18 @@ pub struct Config {
     pub peers: Vec<Multiaddr>,
     pub mdns: bool,
     pub json: bool,
+    pub mode: Mode,
+    pub bootstrap_key: Option<PathBuf>,
 }
 
 /// Options that cannot make a working node.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error(
-        "cannot find a data directory for this user; pass --data-dir DIR or set {DATA_DIR_ENV}"
-    )]
+    #[error("cannot find a data directory for this user; pass --data-dir DIR or set {DATA_DIR_ENV}")]
     NoDataDir,
-    #[error(
-        "--peer {0} does not say how to reach the peer (it needs /ip4, /ip6 or /dns with /tcp or /udp/…/quic-v1)"
-    )]
+    #[error("--bootstrap-key names the bootstrap node to trust; a node that hosts the bootstrap trusts its own key")]
+    KeyWithBootstrap,
+    #[error("--peer {0} does not say how to reach the peer (it needs /ip4, /ip6 or /dns with /tcp or /udp/…/quic-v1)")]
     UnreachablePeer(Multiaddr),
 }
 
@@ -66,10 +99,7 @@ impl Config {
             None => default_data_dir().ok_or(ConfigError::NoDataDir)?,
         };
         let listen = if cli.listen.is_empty() {
-            DEFAULT_LISTEN
-                .iter()
-                .map(|a| a.parse().expect("default listen addresses are valid"))
-                .collect()
+            DEFAULT_LISTEN.iter().map(|a| a.parse().expect("default listen addresses are valid")).collect()
         } else {
             cli.listen
         };
@@ -78,12 +108,22 @@ impl Config {
                 return Err(ConfigError::UnreachablePeer(peer.clone()));
             }
         }
+        let mode = match (cli.command, cli.bootstrap) {
+            (Some(Subcommand::Bootstrap), _) => Mode::Bootstrap,
+            (None, true) => Mode::NodeWithBootstrap,
+            (None, false) => Mode::Node,
+        };
+        if mode.hosts_bootstrap() && cli.bootstrap_key.is_some() {
+            return Err(ConfigError::KeyWithBootstrap);
+        }
         Ok(Config {
             data_dir,
             listen,
             peers: cli.peer,
             mdns: !cli.no_mdns,
             json: cli.json,
+            mode,
+            bootstrap_key: cli.bootstrap_key,
         })
     }
 }
@@ -99,11 +139,9 @@ fn is_dialable(addr: &Multiaddr) -> bool {
     let mut port = false;
     for protocol in addr.iter() {
         match protocol {
-            Protocol::Ip4(_)
-            | Protocol::Ip6(_)
-            | Protocol::Dns(_)
-            | Protocol::Dns4(_)
-            | Protocol::Dns6(_) => host = true,
+            Protocol::Ip4(_) | Protocol::Ip6(_) | Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) => {
+                host = true
+            }
             Protocol::Tcp(_) | Protocol::Udp(_) => port = true,
             _ => {}
         }
@@ -144,19 +182,27 @@ mod tests {
             "/ip4/127.0.0.1/udp/4001/quic-v1",
         ]))
         .unwrap();
-        assert_eq!(
-            config.listen,
-            vec!["/ip4/127.0.0.1/tcp/0".parse::<Multiaddr>().unwrap()]
-        );
+        assert_eq!(config.listen, vec!["/ip4/127.0.0.1/tcp/0".parse::<Multiaddr>().unwrap()]);
         assert_eq!(config.peers.len(), 2);
         assert!(!config.mdns);
         assert!(config.json);
     }
 
     #[test]
+    fn modes_come_from_the_subcommand_and_the_flag() {
+        assert_eq!(Config::from_cli(cli(&["--data-dir", "/x"])).unwrap().mode, Mode::Node);
+        assert_eq!(Config::from_cli(cli(&["--data-dir", "/x", "--bootstrap"])).unwrap().mode, Mode::NodeWithBootstrap);
+        let headless = Config::from_cli(cli(&["bootstrap", "--data-dir", "/x", "--no-mdns", "--json"])).unwrap();
+        assert_eq!(headless.mode, Mode::Bootstrap);
+        assert!(!headless.mdns && headless.json);
+        assert!(Config::from_cli(cli(&["--bootstrap", "--bootstrap-key", "/k", "--data-dir", "/x"])).is_err());
+        let pinned = Config::from_cli(cli(&["--bootstrap-key", "/k", "--data-dir", "/x"])).unwrap();
+        assert_eq!(pinned.bootstrap_key, Some(PathBuf::from("/k")));
+    }
+
+    #[test]
     fn a_peer_without_host_or_port_is_refused() {
-        let err =
-            Config::from_cli(cli(&["--data-dir", "/x", "--peer", "/ip4/127.0.0.1"])).unwrap_err();
+        let err = Config::from_cli(cli(&["--data-dir", "/x", "--peer", "/ip4/127.0.0.1"])).unwrap_err();
         assert!(err.to_string().contains("--peer /ip4/127.0.0.1"), "{err}");
     }
 

@@ -21,22 +21,13 @@ pub const KEY_FILE: &str = "node.key";
 #[derive(Debug, Error)]
 pub enum IdentityError {
     #[error("cannot create data directory {path}: {source}")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    CreateDir { path: PathBuf, source: std::io::Error },
     #[error("data directory {path} is in use by another meshchat process{}; give each node its own --data-dir", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     InUse { path: PathBuf, pid: Option<u32> },
     #[error("cannot lock {path}: {source}")]
-    Lock {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Lock { path: PathBuf, source: std::io::Error },
     #[error("cannot read or write the node key {path}: {source}")]
-    KeyIo {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    KeyIo { path: PathBuf, source: std::io::Error },
     #[error("the node key {path} is damaged ({reason}); move it away to start with a new identity")]
     KeyCorrupt { path: PathBuf, reason: String },
 }
@@ -58,15 +49,9 @@ impl DataDir {
             .recursive(true)
             .mode(0o700)
             .create(path)
-            .map_err(|source| IdentityError::CreateDir {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(|source| IdentityError::CreateDir { path: path.to_path_buf(), source })?;
         let lock_path = path.join(LOCK_FILE);
-        let lock_err = |source| IdentityError::Lock {
-            path: lock_path.clone(),
-            source,
-        };
+        let lock_err = |source| IdentityError::Lock { path: lock_path.clone(), source };
         let mut lock = OpenOptions::new()
             .read(true)
             .write(true)
@@ -79,23 +64,14 @@ impl DataDir {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
-                let pid = lock
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| text.trim().parse().ok());
-                return Err(IdentityError::InUse {
-                    path: path.to_path_buf(),
-                    pid,
-                });
+                let pid = lock.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+                return Err(IdentityError::InUse { path: path.to_path_buf(), pid });
             }
             Err(TryLockError::Error(source)) => return Err(lock_err(source)),
         }
         lock.set_len(0).map_err(lock_err)?;
         writeln!(lock, "{}", std::process::id()).map_err(lock_err)?;
-        Ok(DataDir {
-            path: path.to_path_buf(),
-            _lock: lock,
-        })
+        Ok(DataDir { path: path.to_path_buf(), _lock: lock })
     }
 
     /// The directory.
@@ -110,37 +86,24 @@ impl DataDir {
 }
 
 fn load_or_create_key(path: &Path) -> Result<Keypair, IdentityError> {
-    let io_err = |source| IdentityError::KeyIo {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| IdentityError::KeyIo { path: path.to_path_buf(), source };
     match fs::read(path) {
         Ok(bytes) => {
             let mode = fs::metadata(path).map_err(io_err)?.permissions().mode();
             if mode & 0o077 != 0 {
                 fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io_err)?;
             }
-            Keypair::from_protobuf_encoding(&bytes).map_err(|e| IdentityError::KeyCorrupt {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })
+            Keypair::from_protobuf_encoding(&bytes)
+                .map_err(|e| IdentityError::KeyCorrupt { path: path.to_path_buf(), reason: e.to_string() })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let keypair = Keypair::generate_ed25519();
             let bytes = keypair
                 .to_protobuf_encoding()
-                .map_err(|e| IdentityError::KeyCorrupt {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| IdentityError::KeyCorrupt { path: path.to_path_buf(), reason: e.to_string() })?;
             let tmp = path.with_extension("key.tmp");
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io_err)?;
+            let mut file =
+                OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io_err)?;
             file.write_all(&bytes).map_err(io_err)?;
             file.sync_all().map_err(io_err)?;
             fs::rename(&tmp, path).map_err(io_err)?;
@@ -160,10 +123,7 @@ mod tests {
         let first = DataDir::open(dir.path()).unwrap().node_key().unwrap();
         let second = DataDir::open(dir.path()).unwrap().node_key().unwrap();
         assert_eq!(first.public().to_peer_id(), second.public().to_peer_id());
-        let mode = fs::metadata(dir.path().join(KEY_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -176,10 +136,7 @@ mod tests {
             IdentityError::InUse { pid, .. } => assert_eq!(*pid, Some(std::process::id())),
             other => panic!("expected InUse, got {other:?}"),
         }
-        assert!(
-            err.to_string()
-                .contains("in use by another meshchat process")
-        );
+        assert!(err.to_string().contains("in use by another meshchat process"));
     }
 
     #[test]

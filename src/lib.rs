@@ -20,9 +20,14 @@
 //! - [`config`] turns command-line options into a validated [`config::Config`]; [`identity`] owns
 //!   the data directory's lock and the node's persistent key.
 
+pub mod bootstrap;
+pub mod cert;
 pub mod config;
 pub mod identity;
 pub mod net;
 pub mod node;
+pub mod presence;
 pub mod protocol;
+pub mod store;
+pub mod trust;
 pub mod ui;

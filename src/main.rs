@@ -11,9 +11,13 @@ use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use meshchat::config::{Cli, Config};
+use meshchat::bootstrap::AuthService;
+use meshchat::cert::Authority;
+use meshchat::config::{Cli, Config, Mode};
 use meshchat::identity::DataDir;
 use meshchat::node::{self, EVENT_CAPACITY, NodeConfig};
+use meshchat::store::NodeStore;
+use meshchat::trust::{self, Trust};
 use meshchat::ui::app::{App, Flow};
 use meshchat::ui::output::{self, Sink};
 use meshchat::ui::{input, repl};
@@ -26,10 +30,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("meshchat: cannot start the async runtime: {e}");
@@ -48,13 +49,16 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHCHAT_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,libp2p_mdns=error,libp2p_swarm=error")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHCHAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libp2p_mdns=error,libp2p_swarm=error"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// The bootstrap's authority key is the node's own ed25519 key: its PeerId names the authority.
+fn authority_from(key: &libp2p::identity::Keypair) -> anyhow::Result<Authority> {
+    let ed25519 = key.clone().try_into_ed25519().context("the node key is not an ed25519 key")?;
+    let secret: [u8; 32] = ed25519.secret().as_ref().try_into().context("the node key's secret is not 32 bytes")?;
+    Ok(Authority::from_secret(&secret))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -62,8 +66,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&config.data_dir)?;
     let key = data_dir.node_key()?;
 
-    let interactive =
-        !config.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let interactive = !config.json
+        && config.mode != Mode::Bootstrap
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
     let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
     let (lines_tx, mut lines_rx) = mpsc::channel(INPUT_CAPACITY);
     let (sink, _terminal) = if interactive {
@@ -75,12 +81,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let output = output::spawn(events_rx, sink).context("cannot start the output thread")?;
 
-    let node_config = NodeConfig {
-        key,
-        listen: config.listen,
-        peers: config.peers,
-        mdns: config.mdns,
+    let store = NodeStore::open(data_dir.path())?;
+    let (bootstrap, trust) = if config.mode.hosts_bootstrap() {
+        let authority = authority_from(&key)?;
+        let public = authority.public();
+        trust::write_key_file(&data_dir.path().join(trust::AUTHORITY_FILE), &public)?;
+        let trust = Trust::load(data_dir.path(), Some(public))?;
+        (Some(AuthService::open(data_dir.path(), authority)?), trust)
+    } else {
+        let given = config.bootstrap_key.as_deref().map(trust::read_key_file).transpose()?;
+        (None, Trust::load(data_dir.path(), given)?)
     };
+    let node_config =
+        NodeConfig { key, listen: config.listen, peers: config.peers, mdns: config.mdns, store, trust, bootstrap };
     let (client, node) = node::spawn(node_config, events_tx.clone())?;
     let mut app = App::new(client.clone(), events_tx);
 

@@ -17,9 +17,8 @@ fn peer_id(ready: &Value) -> String {
 
 /// Starts one node on each of the lab's hosts, all at once, and returns them with their ids.
 fn start_all(lab: &Lab, round: usize) -> (Vec<NodeProc>, Vec<String>) {
-    let mut nodes: Vec<NodeProc> = (0..lab.hosts.len())
-        .map(|i| lab.node(i, &format!("r{round}-h{}", i + 1)).spawn())
-        .collect();
+    let mut nodes: Vec<NodeProc> =
+        (0..lab.hosts.len()).map(|i| lab.node(i, &format!("r{round}-h{}", i + 1)).spawn()).collect();
     let ids = nodes.iter_mut().map(|n| peer_id(&n.ready())).collect();
     (nodes, ids)
 }
@@ -33,17 +32,11 @@ fn all_connected(nodes: &mut [NodeProc], ids: &[String], limit: Duration) -> Dur
                 continue;
             }
             let started = node.started;
-            let (at, _) = node.wait_timed(
-                &format!("peer {id} connected"),
-                limit + Duration::from_secs(5),
-                |v| v["type"] == "peer" && v["peer_id"] == id.as_str() && v["state"] == "connected",
-            );
+            let (at, _) = node.wait_timed(&format!("peer {id} connected"), limit + Duration::from_secs(5), |v| {
+                v["type"] == "peer" && v["peer_id"] == id.as_str() && v["state"] == "connected"
+            });
             let took = at.duration_since(started);
-            assert!(
-                took <= limit,
-                "{}: peer {j} connected only after {took:?}",
-                node.name
-            );
+            assert!(took <= limit, "{}: peer {j} connected only after {took:?}", node.name);
             slowest = slowest.max(took);
         }
     }
@@ -80,11 +73,7 @@ fn three_hosts_find_each_other_by_mdns_and_see_a_kill() {
 
     let ready_listen = nodes[0].status()["listen"].clone();
     assert!(
-        ready_listen
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a.as_str().unwrap().starts_with("/ip4/10.77.0.1/")),
+        ready_listen.as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("/ip4/10.77.0.1/")),
         "listens on the LAN address: {ready_listen}"
     );
 
@@ -123,8 +112,5 @@ fn a_host_cut_off_is_noticed_and_reconnected_when_healed() {
     lab.heal(1);
     let healed = Instant::now();
     nodes[0].wait_peer(&ids[1], "connected");
-    eprintln!(
-        "reconnected {:?} after the link came back",
-        healed.elapsed()
-    );
+    eprintln!("reconnected {:?} after the link came back", healed.elapsed());
 }

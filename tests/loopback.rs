@@ -11,12 +11,7 @@ use serde_json::Value;
 use support::NodeBuilder;
 
 fn listen_addrs(ready: &Value) -> Vec<String> {
-    ready["listen"]
-        .as_array()
-        .expect("listen is a list")
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect()
+    ready["listen"].as_array().expect("listen is a list").iter().map(|a| a.as_str().unwrap().to_string()).collect()
 }
 
 fn peer_id(ready: &Value) -> String {
@@ -25,36 +20,20 @@ fn peer_id(ready: &Value) -> String {
 
 /// A TCP port that was free a moment ago.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]
 fn ready_lists_the_peer_id_and_the_real_listen_addresses() {
     let mut node = NodeBuilder::new("a")
-        .args(&[
-            "--no-mdns",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--listen",
-            "/ip4/127.0.0.1/udp/0/quic-v1",
-        ])
+        .args(&["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1"])
         .spawn();
     let ready = node.ready();
     assert!(peer_id(&ready).starts_with("12D3KooW"), "{ready}");
     let addrs = listen_addrs(&ready);
     assert_eq!(addrs.len(), 2, "{addrs:?}");
-    let tcp = addrs
-        .iter()
-        .find(|a| a.contains("/tcp/"))
-        .expect("a TCP address");
-    let quic = addrs
-        .iter()
-        .find(|a| a.ends_with("/quic-v1"))
-        .expect("a QUIC address");
+    let tcp = addrs.iter().find(|a| a.contains("/tcp/")).expect("a TCP address");
+    let quic = addrs.iter().find(|a| a.ends_with("/quic-v1")).expect("a QUIC address");
     assert!(!tcp.ends_with("/tcp/0"), "the port is real: {tcp}");
     assert!(!quic.contains("/udp/0/"), "the port is real: {quic}");
     // The address is really listening.
@@ -67,9 +46,7 @@ fn two_nodes_connect_through_peer() {
     let mut a = NodeBuilder::loopback("a").spawn();
     let ready_a = a.ready();
     let addr_a = listen_addrs(&ready_a).remove(0);
-    let mut b = NodeBuilder::loopback("b")
-        .args(&["--peer", &addr_a])
-        .spawn();
+    let mut b = NodeBuilder::loopback("b").args(&["--peer", &addr_a]).spawn();
     let ready_b = b.ready();
     b.wait_peer(&peer_id(&ready_a), "connected");
     a.wait_peer(&peer_id(&ready_b), "connected");
@@ -84,10 +61,7 @@ fn a_killed_peer_is_reported_and_redialled_when_it_comes_back() {
     let port = free_port();
     let addr = format!("/ip4/127.0.0.1/tcp/{port}");
     let dir = tempfile::tempdir().unwrap();
-    let mut a = NodeBuilder::new("a")
-        .args(&["--no-mdns", "--listen", &addr])
-        .data_dir(dir.path())
-        .spawn();
+    let mut a = NodeBuilder::new("a").args(&["--no-mdns", "--listen", &addr]).data_dir(dir.path()).spawn();
     let id_a = peer_id(&a.ready());
     let mut b = NodeBuilder::loopback("b").args(&["--peer", &addr]).spawn();
     let id_b = peer_id(&b.ready());
@@ -97,10 +71,7 @@ fn a_killed_peer_is_reported_and_redialled_when_it_comes_back() {
     a.kill();
     b.wait_peer(&id_a, "disconnected");
 
-    let mut a = NodeBuilder::new("a again")
-        .args(&["--no-mdns", "--listen", &addr])
-        .data_dir(dir.path())
-        .spawn();
+    let mut a = NodeBuilder::new("a again").args(&["--no-mdns", "--listen", &addr]).data_dir(dir.path()).spawn();
     assert_eq!(peer_id(&a.ready()), id_a);
     b.wait_peer(&id_a, "connected");
     a.wait_peer(&id_b, "connected");
@@ -109,21 +80,12 @@ fn a_killed_peer_is_reported_and_redialled_when_it_comes_back() {
 #[test]
 fn an_unreachable_peer_is_reported_without_ending_the_node() {
     let port = free_port();
-    let mut node = NodeBuilder::loopback("a")
-        .args(&["--peer", &format!("/ip4/127.0.0.1/tcp/{port}")])
-        .spawn();
+    let mut node = NodeBuilder::loopback("a").args(&["--peer", &format!("/ip4/127.0.0.1/tcp/{port}")]).spawn();
     node.ready();
     let info = node.wait_for("an info about the unreachable peer", |v| {
-        v["type"] == "info"
-            && v["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("cannot reach peer")
+        v["type"] == "info" && v["message"].as_str().unwrap_or("").contains("cannot reach peer")
     });
-    assert!(
-        info["message"].as_str().unwrap().contains("retrying"),
-        "{info}"
-    );
+    assert!(info["message"].as_str().unwrap().contains("retrying"), "{info}");
     assert_eq!(node.status()["peers"], serde_json::json!([]));
 }
 
@@ -140,13 +102,7 @@ fn hostile_input_gets_errors_and_the_node_keeps_answering() {
     node.send("/stauts");
     let error = node.wait_type("error");
     assert_eq!(error["code"], "invalid_command");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("did you mean /status?"),
-        "{error}"
-    );
+    assert!(error["message"].as_str().unwrap().contains("did you mean /status?"), "{error}");
 
     let mut long = vec![b'x'; 100_000];
     long.push(b'\n');
@@ -167,10 +123,7 @@ fn hostile_input_gets_errors_and_the_node_keeps_answering() {
     node.send("/login");
     let error = node.wait_type("error");
     assert_eq!(error["code"], "usage");
-    assert!(
-        error["message"].as_str().unwrap().contains("/login NAME"),
-        "{error}"
-    );
+    assert!(error["message"].as_str().unwrap().contains("/login NAME"), "{error}");
 
     let status = node.status();
     assert!(status["peer_id"].is_string());
@@ -186,23 +139,12 @@ fn help_lists_every_command_and_explains_one() {
     node.send("/help");
     let help = node.wait_type("info");
     let text = help["message"].as_str().unwrap();
-    for command in [
-        "/register NAME",
-        "/msg USER TEXT",
-        "/kick USER [ROOM]",
-        "/quit",
-    ] {
+    for command in ["/register NAME", "/msg USER TEXT", "/kick USER [ROOM]", "/quit"] {
         assert!(text.contains(command), "{command} missing from {text}");
     }
     node.send("/help msg");
     let help = node.wait_type("info");
-    assert!(
-        help["message"]
-            .as_str()
-            .unwrap()
-            .contains("example: /msg bob"),
-        "{help}"
-    );
+    assert!(help["message"].as_str().unwrap().contains("example: /msg bob"), "{help}");
 }
 
 #[test]
@@ -226,10 +168,7 @@ fn a_second_node_on_the_same_data_dir_refuses_to_start() {
     let status = second.wait_exit(Duration::from_secs(10));
     assert!(!status.success());
     let stderr = second.stderr_text();
-    assert!(
-        stderr.contains("in use by another meshchat process"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("in use by another meshchat process"), "{stderr}");
     assert!(stderr.contains(&format!("pid {}", first.pid())), "{stderr}");
     // The first node is unharmed.
     first.status();
@@ -257,9 +196,7 @@ fn quit_end_of_input_and_sigterm_end_the_node_cleanly() {
 fn a_stopping_node_is_seen_leaving_by_its_peer() {
     let mut a = NodeBuilder::loopback("a").spawn();
     let ready_a = a.ready();
-    let mut b = NodeBuilder::loopback("b")
-        .args(&["--peer", &listen_addrs(&ready_a)[0]])
-        .spawn();
+    let mut b = NodeBuilder::loopback("b").args(&["--peer", &listen_addrs(&ready_a)[0]]).spawn();
     let id_b = peer_id(&b.ready());
     a.wait_peer(&id_b, "connected");
     b.signal(libc::SIGTERM);
@@ -269,24 +206,11 @@ fn a_stopping_node_is_seen_leaving_by_its_peer() {
 
 #[test]
 fn bad_options_are_refused_clearly() {
-    let mut node = NodeBuilder::new("bad")
-        .args(&["--peer", "/ip4/127.0.0.1"])
-        .spawn();
+    let mut node = NodeBuilder::new("bad").args(&["--peer", "/ip4/127.0.0.1"]).spawn();
     assert!(!node.wait_exit(Duration::from_secs(10)).success());
-    assert!(
-        node.stderr_text().contains("--peer /ip4/127.0.0.1"),
-        "{}",
-        node.stderr_text()
-    );
+    assert!(node.stderr_text().contains("--peer /ip4/127.0.0.1"), "{}", node.stderr_text());
 
-    let mut node = NodeBuilder::new("busy")
-        .args(&["--no-mdns", "--listen", "/ip4/203.0.113.1/tcp/0"])
-        .spawn();
+    let mut node = NodeBuilder::new("busy").args(&["--no-mdns", "--listen", "/ip4/203.0.113.1/tcp/0"]).spawn();
     assert!(!node.wait_exit(Duration::from_secs(10)).success());
-    assert!(
-        node.stderr_text()
-            .contains("cannot listen on /ip4/203.0.113.1/tcp/0"),
-        "{}",
-        node.stderr_text()
-    );
+    assert!(node.stderr_text().contains("cannot listen on /ip4/203.0.113.1/tcp/0"), "{}", node.stderr_text());
 }

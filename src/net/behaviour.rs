@@ -8,6 +8,8 @@
 //! - identify: learns peers' listen addresses and protocols.
 //! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
 //! - peer exchange ([`crate::protocol::peers`]): asks each new peer whom it knows.
+//! - accounts ([`crate::protocol::auth`]): every node can ask; only a node that hosts the
+//!   bootstrap answers, so only there does identify list the protocol.
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{StreamProtocol, gossipsub, identify, identity::Keypair, mdns, ping};
 
+use crate::protocol::auth::{self, AuthRequest, AuthResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 
 /// identify's protocol version: peers that speak another one are another network.
@@ -33,6 +36,8 @@ pub const MDNS_TTL: Duration = Duration::from_secs(120);
 /// How often mDNS asks the LAN who is there.
 pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(20);
 
+/// How long the bootstrap node may take to answer an account request (hashing included).
+pub const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer-exchange answer may take.
 pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -44,13 +49,16 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub peers: cbor::Behaviour<PeersRequest, PeersResponse>,
+    pub auth: cbor::Behaviour<AuthRequest, AuthResponse>,
 }
 
 impl Behaviour {
-    /// Builds the behaviour for the node with key `key`; mDNS only when `mdns` is set.
+    /// Builds the behaviour for the node with key `key`; mDNS only when `mdns` is set; answers
+    /// account requests only when `hosts_bootstrap` is set.
     pub fn new(
         key: &Keypair,
         mdns: bool,
+        hosts_bootstrap: bool,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
@@ -59,20 +67,10 @@ impl Behaviour {
             .heartbeat_interval(GOSSIP_HEARTBEAT)
             .max_transmit_size(GOSSIP_MAX_TRANSMIT_BYTES)
             .build()?;
-        let gossipsub = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossip_config,
-        )?;
+        let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
         let mdns = if mdns {
-            let config = mdns::Config {
-                ttl: MDNS_TTL,
-                query_interval: MDNS_QUERY_INTERVAL,
-                ..Default::default()
-            };
-            Some(mdns::tokio::Behaviour::new(
-                config,
-                key.public().to_peer_id(),
-            )?)
+            let config = mdns::Config { ttl: MDNS_TTL, query_interval: MDNS_QUERY_INTERVAL, ..Default::default() };
+            Some(mdns::tokio::Behaviour::new(config, key.public().to_peer_id())?)
         } else {
             None
         };
@@ -80,11 +78,7 @@ impl Behaviour {
             identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
                 .with_agent_version(format!("meshchat/{}", env!("CARGO_PKG_VERSION"))),
         );
-        let ping = ping::Behaviour::new(
-            ping::Config::new()
-                .with_interval(PING_INTERVAL)
-                .with_timeout(PING_TIMEOUT),
-        );
+        let ping = ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL).with_timeout(PING_TIMEOUT));
         let peers = request_response::Behaviour::with_codec(
             cbor::codec::Codec::default()
                 .set_request_size_maximum(peers::MAX_REQUEST_BYTES)
@@ -92,12 +86,14 @@ impl Behaviour {
             [(StreamProtocol::new(peers::PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(PEERS_REQUEST_TIMEOUT),
         );
-        Ok(Behaviour {
-            gossipsub,
-            mdns: mdns.into(),
-            identify,
-            ping,
-            peers,
-        })
+        let auth_support = if hosts_bootstrap { ProtocolSupport::Full } else { ProtocolSupport::Outbound };
+        let auth = request_response::Behaviour::with_codec(
+            cbor::codec::Codec::default()
+                .set_request_size_maximum(auth::MAX_REQUEST_BYTES)
+                .set_response_size_maximum(auth::MAX_RESPONSE_BYTES),
+            [(StreamProtocol::new(auth::PROTOCOL), auth_support)],
+            request_response::Config::default().with_request_timeout(AUTH_REQUEST_TIMEOUT),
+        );
+        Ok(Behaviour { gossipsub, mdns: mdns.into(), identify, ping, peers, auth })
     }
 }

@@ -53,11 +53,7 @@ struct Backoff {
 
 impl Backoff {
     fn ready(now: Instant) -> Self {
-        Backoff {
-            failures: 0,
-            next: now,
-            dialing: false,
-        }
+        Backoff { failures: 0, next: now, dialing: false }
     }
 
     fn failed(&mut self, now: Instant) {
@@ -94,10 +90,7 @@ fn jitter(d: Duration) -> Duration {
 /// and aborts the other, which the listener may already have reported as a new peer. TCP also
 /// connects several times faster on a LAN.
 fn preferred(addrs: &[Multiaddr]) -> Vec<Multiaddr> {
-    let is_tcp = |a: &&Multiaddr| {
-        a.iter()
-            .any(|p| matches!(p, libp2p::multiaddr::Protocol::Tcp(_)))
-    };
+    let is_tcp = |a: &&Multiaddr| a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::Tcp(_)));
     let tcp: Vec<Multiaddr> = addrs.iter().filter(is_tcp).cloned().collect();
     if tcp.is_empty() { addrs.to_vec() } else { tcp }
 }
@@ -131,21 +124,9 @@ pub struct Redialer {
 impl Redialer {
     /// A policy for node `local` that keeps dialling `configured` addresses.
     pub fn new(local: PeerId, configured: Vec<Multiaddr>, now: Instant) -> Self {
-        let configured = configured
-            .into_iter()
-            .map(|addr| Configured {
-                addr,
-                peer: None,
-                backoff: Backoff::ready(now),
-            })
-            .collect();
-        Redialer {
-            local,
-            configured,
-            known: HashMap::new(),
-            dials: HashMap::new(),
-            connected: HashSet::new(),
-        }
+        let configured =
+            configured.into_iter().map(|addr| Configured { addr, peer: None, backoff: Backoff::ready(now) }).collect();
+        Redialer { local, configured, known: HashMap::new(), dials: HashMap::new(), connected: HashSet::new() }
     }
 
     /// Whether a connection to `peer` is open.
@@ -170,15 +151,9 @@ impl Redialer {
 
     /// Every peer this node knows an address of, except `except`: what peer exchange tells.
     pub fn peer_addresses(&self, except: &PeerId) -> Vec<(PeerId, Vec<Multiaddr>)> {
-        let configured = self
-            .configured
-            .iter()
-            .filter_map(|c| c.peer.map(|p| (p, vec![c.addr.clone()])));
+        let configured = self.configured.iter().filter_map(|c| c.peer.map(|p| (p, vec![c.addr.clone()])));
         let known = self.known.iter().map(|(p, k)| (*p, k.addrs.clone()));
-        configured
-            .chain(known)
-            .filter(|(p, addrs)| p != except && !addrs.is_empty())
-            .collect()
+        configured.chain(known).filter(|(p, addrs)| p != except && !addrs.is_empty()).collect()
     }
 
     /// mDNS no longer sees `peer` at `addr`.
@@ -208,9 +183,7 @@ impl Redialer {
         self.known.retain(|peer, known| {
             self.connected.contains(peer)
                 || known.backoff.dialing
-                || known
-                    .unreachable_since
-                    .is_none_or(|since| now.duration_since(since) < FORGET_AFTER)
+                || known.unreachable_since.is_none_or(|since| now.duration_since(since) < FORGET_AFTER)
         });
         for (peer, known) in &mut self.known {
             if !self.connected.contains(peer) && !known.addrs.is_empty() && known.backoff.due(now) {
@@ -406,14 +379,8 @@ mod tests {
         r.add_address(b, addr(2), now);
         let plan = r.due(now).remove(0);
         r.dial_not_started(&plan.key, now);
-        assert!(
-            r.due(now + FORGET_AFTER + Duration::from_secs(1))
-                .is_empty()
-        );
-        assert!(
-            r.known.is_empty(),
-            "b is forgotten after FORGET_AFTER of failures"
-        );
+        assert!(r.due(now + FORGET_AFTER + Duration::from_secs(1)).is_empty());
+        assert!(r.known.is_empty(), "b is forgotten after FORGET_AFTER of failures");
     }
 
     #[test]

@@ -21,18 +21,14 @@ pub enum SwarmError {
     Behaviour(String),
 }
 
-/// Builds the node's swarm.
-pub fn build_swarm(key: Keypair, mdns: bool) -> Result<Swarm<Behaviour>, SwarmError> {
+/// Builds the node's swarm; see [`Behaviour::new`] for the flags.
+pub fn build_swarm(key: Keypair, mdns: bool, hosts_bootstrap: bool) -> Result<Swarm<Behaviour>, SwarmError> {
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| SwarmError::Transport(e.to_string()))?
         .with_quic()
-        .with_behaviour(|key| Behaviour::new(key, mdns))
+        .with_behaviour(|key| Behaviour::new(key, mdns, hosts_bootstrap))
         .map_err(|e| SwarmError::Behaviour(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();

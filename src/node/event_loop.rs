@@ -13,11 +13,16 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, ping};
 use tokio::sync::{mpsc, oneshot};
 
+use super::accounts::{Accounts, AuthTicket};
 use super::client::Request;
+use super::presence::PresenceState;
 use super::{NodeConfig, NodeError, READY_SETTLE};
+use crate::bootstrap::AuthWorker;
 use crate::net::redial::DialKey;
 use crate::net::{Behaviour, BehaviourEvent, Redialer, build_swarm};
+use crate::protocol::auth::AuthResponse;
 use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
+use crate::protocol::presence;
 use crate::ui::{PeerState, Status, UiEvent};
 
 /// How often the re-dial policy is asked for due dials.
@@ -40,10 +45,19 @@ enum Readiness {
     Ready,
 }
 
+/// Capacity of the channel of answers from the hosted account worker.
+const AUTH_ANSWER_CAPACITY: usize = 256;
+
 pub(super) struct EventLoop {
-    swarm: Swarm<Behaviour>,
+    pub(super) swarm: Swarm<Behaviour>,
     requests: mpsc::Receiver<Request>,
     events: mpsc::Sender<UiEvent>,
+    /// Account state: session, trusted bootstrap, requests in flight.
+    pub(super) accounts: Accounts,
+    /// Who is online, and this node's announcements.
+    pub(super) presence: PresenceState,
+    /// Answers from the hosted account worker.
+    auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
     redial: Redialer,
     /// Listeners, and whether each has reported (an address, or its failure).
     listeners: HashMap<ListenerId, bool>,
@@ -64,21 +78,30 @@ impl EventLoop {
         events: mpsc::Sender<UiEvent>,
     ) -> Result<Self, NodeError> {
         let local = config.key.public().to_peer_id();
-        let mut swarm = build_swarm(config.key, config.mdns)?;
+        let hosts_bootstrap = config.bootstrap.is_some();
+        let mut swarm = build_swarm(config.key, config.mdns, hosts_bootstrap)?;
+        let presence_topic = gossipsub::IdentTopic::new(presence::TOPIC);
+        if let Err(error) = swarm.behaviour_mut().gossipsub.subscribe(&presence_topic) {
+            tracing::error!(%error, "cannot subscribe to presence");
+        }
+        let (answers_tx, auth_answers) = mpsc::channel(AUTH_ANSWER_CAPACITY);
+        let worker = match config.bootstrap {
+            Some(service) => Some(AuthWorker::spawn(service, answers_tx)?),
+            None => None,
+        };
         let mut listeners = HashMap::new();
         for addr in config.listen {
-            let id = swarm
-                .listen_on(addr.clone())
-                .map_err(|e| NodeError::Listen {
-                    addr,
-                    reason: e.to_string(),
-                })?;
+            let id = swarm.listen_on(addr.clone()).map_err(|e| NodeError::Listen { addr, reason: e.to_string() })?;
             listeners.insert(id, false);
         }
+        let accounts = Accounts::new(local, config.store, config.trust, worker);
         Ok(EventLoop {
             swarm,
             requests,
             events,
+            accounts,
+            presence: PresenceState::new(presence_topic),
+            auth_answers,
             redial: Redialer::new(local, config.peers, Instant::now()),
             listeners,
             listen_addrs: Vec::new(),
@@ -94,6 +117,9 @@ impl EventLoop {
         redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut exchange_tick = tokio::time::interval(PEER_EXCHANGE_INTERVAL);
         exchange_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut presence_tick = tokio::time::interval(super::presence::PRESENCE_INTERVAL);
+        presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        self.resume_session().await;
         let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
         loop {
             let settle = match self.readiness {
@@ -108,12 +134,18 @@ impl EventLoop {
                         shutdown_reply = Some(reply);
                         break;
                     }
-                    Some(request) => self.on_request(request),
+                    Some(request) => self.on_request(request).await,
                 },
                 _ = redial_tick.tick() => {
                     self.close_dead_connections();
                     self.dial_due().await;
+                    self.expire_waiting_for_bootstrap().await;
                 }
+                _ = presence_tick.tick() => {
+                    self.presence_heartbeat().await;
+                    self.renew_if_due();
+                }
+                Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
                 _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
                 _ = sleep_until(settle) => self.send_ready().await,
             }
@@ -126,7 +158,7 @@ impl EventLoop {
     }
 
     /// Reports `event`; `ready` is always the first event a node reports.
-    async fn emit(&mut self, event: UiEvent) {
+    pub(super) async fn emit(&mut self, event: UiEvent) {
         if self.readiness != Readiness::Ready {
             self.before_ready.push(event);
             return;
@@ -135,27 +167,35 @@ impl EventLoop {
         let _ = self.events.send(event).await;
     }
 
-    fn on_request(&mut self, request: Request) {
+    async fn on_request(&mut self, request: Request) {
         match request {
             Request::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Request::Account { request, reply } => self.account_request(request, reply).await,
+            Request::Logout { reply } => {
+                let result = self.logout().await;
+                let _ = reply.send(result);
+            }
+            Request::Nick { nick, reply } => {
+                let result = self.change_nick(&nick).await;
+                let _ = reply.send(result);
+            }
+            Request::Who { reply } => {
+                let _ = reply.send(Ok(self.who()));
             }
             Request::Shutdown { .. } => unreachable!("handled by the loop"),
         }
     }
 
     fn status(&self) -> Status {
-        let mut peers: Vec<String> = self
-            .swarm
-            .connected_peers()
-            .map(PeerId::to_string)
-            .collect();
+        let mut peers: Vec<String> = self.swarm.connected_peers().map(PeerId::to_string).collect();
         peers.sort();
         Status {
             peer_id: self.swarm.local_peer_id().to_string(),
-            user: None,
+            user: self.accounts.username().map(str::to_string),
             peers,
-            bootstrap: None,
+            bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
             rooms: Vec::new(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
         }
@@ -166,6 +206,7 @@ impl EventLoop {
         let event = UiEvent::Ready {
             peer_id: self.swarm.local_peer_id().to_string(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
+            authority_key: self.accounts.hosted_authority().map(|k| k.to_hex()),
         };
         self.emit(event).await;
         for event in std::mem::take(&mut self.before_ready) {
@@ -182,7 +223,7 @@ impl EventLoop {
         }
     }
 
-    async fn dial_due(&mut self) {
+    pub(super) async fn dial_due(&mut self) {
         let now = Instant::now();
         for plan in self.redial.due(now) {
             let opts = match plan.peer {
@@ -195,10 +236,7 @@ impl EventLoop {
                     let Some(addr) = plan.addrs.into_iter().next() else {
                         continue;
                     };
-                    DialOpts::unknown_peer_id()
-                        .address(addr)
-                        .allocate_new_port()
-                        .build()
+                    DialOpts::unknown_peer_id().address(addr).allocate_new_port().build()
                 }
             };
             let id = opts.connection_id();
@@ -221,10 +259,7 @@ impl EventLoop {
             .map(|(id, _)| *id)
             .collect();
         for id in dead {
-            tracing::debug!(
-                ?id,
-                "no ping answered for {DEAD_AFTER:?}; closing the connection"
-            );
+            tracing::debug!(?id, "no ping answered for {DEAD_AFTER:?}; closing the connection");
             self.last_alive.remove(&id);
             self.swarm.close_connection(id);
         }
@@ -236,10 +271,7 @@ impl EventLoop {
             return;
         }
         let peer = connected[rand::random_range(0..connected.len())];
-        self.swarm
-            .behaviour_mut()
-            .peers
-            .send_request(&peer, PeersRequest::default());
+        self.swarm.behaviour_mut().peers.send_request(&peer, PeersRequest::default());
     }
 
     /// Whether an address a peer told us about over `connection` is worth dialling: loopback
@@ -256,20 +288,10 @@ impl EventLoop {
     ) {
         match message {
             Message::Request { channel, .. } => {
-                let peers = self
-                    .redial
-                    .peer_addresses(&peer)
-                    .iter()
-                    .map(|(p, addrs)| PeerRecord::new(p, addrs))
-                    .collect();
+                let peers =
+                    self.redial.peer_addresses(&peer).iter().map(|(p, addrs)| PeerRecord::new(p, addrs)).collect();
                 let answer = PeersResponse { peers };
-                if self
-                    .swarm
-                    .behaviour_mut()
-                    .peers
-                    .send_response(channel, answer)
-                    .is_err()
-                {
+                if self.swarm.behaviour_mut().peers.send_response(channel, answer).is_err() {
                     tracing::debug!(%peer, "peer left before the peer-exchange answer");
                 }
             }
@@ -289,10 +311,7 @@ impl EventLoop {
 
     async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr {
-                listener_id,
-                address,
-            } => {
+            SwarmEvent::NewListenAddr { listener_id, address } => {
                 tracing::debug!(%address, "listening");
                 if !self.listen_addrs.contains(&address) {
                     self.listen_addrs.push(address);
@@ -306,77 +325,38 @@ impl EventLoop {
                 tracing::warn!(%error, "listener error");
                 self.listener_reported(listener_id);
             }
-            SwarmEvent::ListenerClosed {
-                listener_id,
-                addresses,
-                reason,
-            } => {
+            SwarmEvent::ListenerClosed { listener_id, addresses, reason } => {
                 self.listen_addrs.retain(|a| !addresses.contains(a));
                 if let Err(error) = reason {
-                    self.emit(UiEvent::info(format!(
-                        "stopped listening on {addresses:?}: {error}"
-                    )))
-                    .await;
+                    self.emit(UiEvent::info(format!("stopped listening on {addresses:?}: {error}"))).await;
                 }
                 self.listener_reported(listener_id);
             }
-            SwarmEvent::ConnectionEstablished {
-                peer_id,
-                connection_id,
-                endpoint,
-                num_established,
-                ..
-            } => {
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connection established");
-                self.remotes
-                    .insert(connection_id, endpoint.get_remote_address().clone());
+                self.remotes.insert(connection_id, endpoint.get_remote_address().clone());
                 self.last_alive.insert(connection_id, Instant::now());
                 self.redial.connection_established(connection_id, peer_id);
                 if num_established.get() == 1 {
-                    self.swarm
-                        .behaviour_mut()
-                        .peers
-                        .send_request(&peer_id, PeersRequest::default());
-                    self.emit(UiEvent::Peer {
-                        peer_id: peer_id.to_string(),
-                        state: PeerState::Connected,
-                    })
-                    .await;
+                    self.swarm.behaviour_mut().peers.send_request(&peer_id, PeersRequest::default());
+                    self.emit(UiEvent::Peer { peer_id: peer_id.to_string(), state: PeerState::Connected }).await;
                 }
             }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                connection_id,
-                num_established,
-                cause,
-                ..
-            } => {
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, cause, .. } => {
                 tracing::debug!(%peer_id, ?cause, "connection closed");
                 self.remotes.remove(&connection_id);
                 self.last_alive.remove(&connection_id);
-                self.redial
-                    .connection_closed(peer_id, num_established, Instant::now());
+                self.redial.connection_closed(peer_id, num_established, Instant::now());
                 if num_established == 0 {
-                    self.emit(UiEvent::Peer {
-                        peer_id: peer_id.to_string(),
-                        state: PeerState::Disconnected,
-                    })
-                    .await;
+                    self.emit(UiEvent::Peer { peer_id: peer_id.to_string(), state: PeerState::Disconnected }).await;
+                    self.bootstrap_gone(peer_id).await;
+                    self.presence_peer_gone(peer_id).await;
                 }
             }
-            SwarmEvent::OutgoingConnectionError {
-                connection_id,
-                peer_id,
-                error,
-            } => {
+            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
                 tracing::debug!(?peer_id, %error, "dial failed");
-                if let Some((DialKey::Configured(_), 1)) =
-                    self.redial.dial_failed(connection_id, Instant::now())
-                {
-                    self.emit(UiEvent::info(format!(
-                        "cannot reach peer yet ({error}); retrying"
-                    )))
-                    .await;
+                if let Some((DialKey::Configured(_), 1)) = self.redial.dial_failed(connection_id, Instant::now()) {
+                    self.emit(UiEvent::info(format!("cannot reach peer yet ({error}); retrying"))).await;
                 }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await,
@@ -399,57 +379,52 @@ impl EventLoop {
                     self.redial.remove_address(&peer, &addr);
                 }
             }
-            BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                connection_id,
-                info,
-            }) => {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, connection_id, info }) => {
+                self.consider_bootstrap(peer_id, &info).await;
                 for addr in info.listen_addrs {
                     if self.usable_address(connection_id, &addr) {
                         self.redial.add_address(peer_id, addr, now);
                     }
                 }
             }
-            BehaviourEvent::Peers(request_response::Event::Message {
-                peer,
-                connection_id,
-                message,
-            }) => {
+            BehaviourEvent::Peers(request_response::Event::Message { peer, connection_id, message }) => {
                 self.on_peer_exchange(peer, connection_id, message).await;
             }
-            BehaviourEvent::Ping(ping::Event {
-                connection,
-                result: Ok(_),
-                ..
-            }) => {
+            BehaviourEvent::Ping(ping::Event { connection, result: Ok(_), .. }) => {
                 if let Some(seen) = self.last_alive.get_mut(&connection) {
                     *seen = now;
                 }
             }
-            BehaviourEvent::Ping(ping::Event {
-                peer,
-                connection,
-                result: Err(error),
-            }) => {
+            BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) }) => {
                 tracing::debug!(%peer, %error, "ping failed; closing the connection");
                 self.last_alive.remove(&connection);
                 self.swarm.close_connection(connection);
             }
-            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            }) => {
-                // No topic is handled yet: nothing is accepted or forwarded.
-                tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        gossipsub::MessageAcceptance::Ignore,
-                    );
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
+                let acceptance = if message.topic == self.presence.topic_hash() {
+                    self.on_presence_message(message.source, &message.data).await
+                } else {
+                    tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
+                    gossipsub::MessageAcceptance::Ignore
+                };
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    acceptance,
+                );
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. })
+                if topic == self.presence.topic_hash() =>
+            {
+                // A newcomer: tell it who is here without waiting for the next heartbeat.
+                self.announce();
+            }
+            BehaviourEvent::Auth(request_response::Event::Message { peer, message, .. }) => match message {
+                Message::Request { request, channel, .. } => self.on_auth_request(peer, request, channel),
+                Message::Response { request_id, response } => self.on_auth_response(request_id, response).await,
+            },
+            BehaviourEvent::Auth(request_response::Event::OutboundFailure { request_id, error, .. }) => {
+                self.on_auth_failure(request_id, error.to_string()).await;
             }
             _ => {}
         }

@@ -2,10 +2,17 @@
 //! it through a cloneable [`Client`] and hears from it through a stream of [`UiEvent`]s.
 //!
 //! [`spawn`] starts the actor. The event loop never waits on a reply inside its loop: answers go
-//! back on oneshot channels, events on the bounded event channel the caller provides.
+//! back on oneshot channels, events on the bounded event channel the caller provides, and
+//! password hashing runs on the account worker's own thread.
+//!
+//! - `event_loop`: the loop, connections, discovery and re-dialling;
+//! - `accounts`: logging in through the bootstrap node, and hosting it;
+//! - `presence`: announcing this user and keeping the roster of who is online.
 
+mod accounts;
 mod client;
 mod event_loop;
+mod presence;
 
 use std::time::Duration;
 
@@ -15,10 +22,14 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use client::{Client, ClientError};
+pub use client::Client;
 
+use crate::bootstrap::AuthService;
+use crate::bootstrap::service::ServiceError;
 use crate::net::SwarmError;
-use crate::ui::UiEvent;
+use crate::store::NodeStore;
+use crate::trust::Trust;
+use crate::ui::{ErrorCode, UiEvent};
 
 /// Capacity of the channel of commands from clients to the node.
 pub const COMMAND_CAPACITY: usize = 64;
@@ -29,7 +40,6 @@ pub const EVENT_CAPACITY: usize = 1024;
 pub const READY_SETTLE: Duration = Duration::from_millis(5);
 
 /// What a node needs to start.
-#[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// The node's identity.
     pub key: Keypair,
@@ -39,6 +49,12 @@ pub struct NodeConfig {
     pub peers: Vec<Multiaddr>,
     /// Discover peers with mDNS.
     pub mdns: bool,
+    /// The node's database.
+    pub store: NodeStore,
+    /// Which bootstrap node to trust.
+    pub trust: Trust,
+    /// The account service, when this node hosts the bootstrap.
+    pub bootstrap: Option<AuthService>,
 }
 
 /// The node could not start.
@@ -48,15 +64,39 @@ pub enum NodeError {
     Swarm(#[from] SwarmError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: Multiaddr, reason: String },
+    #[error(transparent)]
+    Accounts(#[from] ServiceError),
+}
+
+/// A command the node could not carry out, with the code scripts see.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct CommandError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl CommandError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        CommandError { code, message: message.into() }
+    }
+
+    /// The node is gone.
+    pub fn stopped() -> Self {
+        Self::new(ErrorCode::Internal, "the node has stopped")
+    }
+
+    /// As an `error` event.
+    pub fn to_event(&self) -> UiEvent {
+        UiEvent::error(self.code, self.message.clone())
+    }
 }
 
 /// Starts a node: builds its swarm, starts listening, and runs its event loop on the current
 /// tokio runtime. Events go to `events`; the node stops when every [`Client`] is dropped or
 /// [`Client::shutdown`] is called.
-pub fn spawn(
-    config: NodeConfig,
-    events: mpsc::Sender<UiEvent>,
-) -> Result<(Client, JoinHandle<()>), NodeError> {
+pub fn spawn(config: NodeConfig, events: mpsc::Sender<UiEvent>) -> Result<(Client, JoinHandle<()>), NodeError> {
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let event_loop = event_loop::EventLoop::new(config, commands_rx, events)?;
     let handle = tokio::spawn(event_loop.run());

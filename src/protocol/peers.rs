@@ -42,11 +42,7 @@ impl PeerRecord {
     pub fn new(peer: &PeerId, addrs: &[Multiaddr]) -> Self {
         PeerRecord {
             peer_id: peer.to_bytes(),
-            addrs: addrs
-                .iter()
-                .take(MAX_ADDRS_PER_PEER)
-                .map(|a| a.to_vec())
-                .collect(),
+            addrs: addrs.iter().take(MAX_ADDRS_PER_PEER).map(|a| a.to_vec()).collect(),
         }
     }
 
@@ -68,11 +64,7 @@ impl PeerRecord {
 impl PeersResponse {
     /// The valid records, at most [`MAX_PEERS`].
     pub fn decode(&self) -> Vec<(PeerId, Vec<Multiaddr>)> {
-        self.peers
-            .iter()
-            .take(MAX_PEERS)
-            .filter_map(PeerRecord::decode)
-            .collect()
+        self.peers.iter().take(MAX_PEERS).filter_map(PeerRecord::decode).collect()
     }
 }
 
@@ -84,9 +76,7 @@ mod tests {
     fn records_round_trip() {
         let peer = PeerId::random();
         let addrs: Vec<Multiaddr> = vec!["/ip4/10.77.0.1/tcp/4001".parse().unwrap()];
-        let response = PeersResponse {
-            peers: vec![PeerRecord::new(&peer, &addrs)],
-        };
+        let response = PeersResponse { peers: vec![PeerRecord::new(&peer, &addrs)] };
         assert_eq!(response.decode(), vec![(peer, addrs)]);
     }
 
@@ -95,14 +85,8 @@ mod tests {
         let peer = PeerId::random();
         let response = PeersResponse {
             peers: vec![
-                PeerRecord {
-                    peer_id: vec![1, 2, 3],
-                    addrs: vec![],
-                },
-                PeerRecord {
-                    peer_id: peer.to_bytes(),
-                    addrs: vec![vec![0xff, 0xff], vec![]],
-                },
+                PeerRecord { peer_id: vec![1, 2, 3], addrs: vec![] },
+                PeerRecord { peer_id: peer.to_bytes(), addrs: vec![vec![0xff, 0xff], vec![]] },
             ],
         };
         let decoded = response.decode();
@@ -116,9 +100,7 @@ mod tests {
         let addr: Multiaddr = "/ip4/10.77.0.1/tcp/1".parse().unwrap();
         let record = PeerRecord::new(&PeerId::random(), &vec![addr; 40]);
         assert_eq!(record.addrs.len(), MAX_ADDRS_PER_PEER);
-        let response = PeersResponse {
-            peers: vec![record; MAX_PEERS + 10],
-        };
+        let response = PeersResponse { peers: vec![record; MAX_PEERS + 10] };
         assert_eq!(response.decode().len(), MAX_PEERS);
     }
 }

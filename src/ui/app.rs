@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use super::command::{self, COMMANDS, Command, ParseError};
 use super::event::{ErrorCode, UiEvent};
 use super::suggest;
-use crate::node::Client;
+use crate::node::{Client, CommandError};
 
 /// What an input source yields: a line, or the fact that a line was too long to keep.
 pub type InputLine = Result<String, ParseError>;
@@ -19,17 +19,30 @@ pub enum Flow {
     Quit,
 }
 
+/// `/register NAME` or `/login NAME` waiting for its password line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AwaitingPassword {
+    register: bool,
+    user: String,
+}
+
+/// Whether the line after `command` is a password (never parsed, never kept in history).
+pub fn password_follows(command: &Command) -> bool {
+    matches!(command, Command::Register { .. } | Command::Login { .. })
+}
+
 /// Carries out the user's commands.
 #[derive(Debug)]
 pub struct App {
     client: Client,
     events: mpsc::Sender<UiEvent>,
+    awaiting_password: Option<AwaitingPassword>,
 }
 
 impl App {
     /// An app for the node behind `client`, reporting on `events`.
     pub fn new(client: Client, events: mpsc::Sender<UiEvent>) -> Self {
-        App { client, events }
+        App { client, events, awaiting_password: None }
     }
 
     async fn emit(&self, event: UiEvent) {
@@ -38,12 +51,18 @@ impl App {
 
     /// Handles one input line.
     pub async fn handle_input(&mut self, input: InputLine) -> Flow {
+        if let Some(awaiting) = self.awaiting_password.take() {
+            match input {
+                Ok(password) => self.submit_password(awaiting, password.trim_end_matches(['\r', '\n'])).await,
+                Err(error) => self.emit(UiEvent::error(error.code(), error.to_string())).await,
+            }
+            return Flow::Continue;
+        }
         match input.and_then(|line| command::parse(&line)) {
             Ok(Some(command)) => self.run(command).await,
             Ok(None) => Flow::Continue,
             Err(error) => {
-                self.emit(UiEvent::error(error.code(), error.to_string()))
-                    .await;
+                self.emit(UiEvent::error(error.code(), error.to_string())).await;
                 Flow::Continue
             }
         }
@@ -62,7 +81,28 @@ impl App {
             Command::Status => {
                 let event = match self.client.status().await {
                     Ok(status) => UiEvent::Status(status),
-                    Err(error) => UiEvent::error(ErrorCode::Internal, error.to_string()),
+                    Err(error) => error.to_event(),
+                };
+                self.emit(event).await;
+            }
+            Command::Register { user } => self.awaiting_password = Some(AwaitingPassword { register: true, user }),
+            Command::Login { user } => self.awaiting_password = Some(AwaitingPassword { register: false, user }),
+            Command::Logout => {
+                let result = self.client.logout().await;
+                self.report(result).await;
+            }
+            Command::Rename { new } => {
+                let result = self.client.rename(&new).await;
+                self.report(result).await;
+            }
+            Command::Nick { nick } => {
+                let result = self.client.nick(&nick).await;
+                self.report(result).await;
+            }
+            Command::Who => {
+                let event = match self.client.who().await {
+                    Ok(users) => UiEvent::Online { users },
+                    Err(error) => error.to_event(),
                 };
                 self.emit(event).await;
             }
@@ -76,10 +116,7 @@ impl App {
             other => {
                 self.emit(UiEvent::error(
                     ErrorCode::Unavailable,
-                    format!(
-                        "/{} is not available in this version of meshchat",
-                        other.name()
-                    ),
+                    format!("/{} is not available in this version of meshchat", other.name()),
                 ))
                 .await;
             }
@@ -88,11 +125,28 @@ impl App {
     }
 }
 
+impl App {
+    async fn submit_password(&mut self, awaiting: AwaitingPassword, password: &str) {
+        let result = if awaiting.register {
+            self.client.register(&awaiting.user, password).await
+        } else {
+            self.client.login(&awaiting.user, password).await
+        };
+        self.report(result).await;
+    }
+
+    /// Success is reported by the node's own events; a failure becomes an `error` event.
+    async fn report(&self, result: Result<(), CommandError>) {
+        if let Err(error) = result {
+            self.emit(error.to_event()).await;
+        }
+    }
+}
+
 /// The answer to `/help`: every command with its usage and what it does.
 pub fn help_overview() -> String {
     let width = COMMANDS.iter().map(|c| c.usage().len()).max().unwrap_or(0);
-    let mut text =
-        String::from("Commands (text without a leading / goes to the focused room or user):");
+    let mut text = String::from("Commands (text without a leading / goes to the focused room or user):");
     for spec in COMMANDS {
         text.push_str(&format!("\n  {:width$}  {}", spec.usage(), spec.summary));
     }
@@ -103,20 +157,12 @@ pub fn help_overview() -> String {
 /// The answer to `/help COMMAND`.
 pub fn help_for(name: &str) -> UiEvent {
     match command::spec(name) {
-        Some(spec) => UiEvent::info(format!(
-            "{}\n  {}\n  example: {}",
-            spec.usage(),
-            spec.summary,
-            spec.example
-        )),
+        Some(spec) => UiEvent::info(format!("{}\n  {}\n  example: {}", spec.usage(), spec.summary, spec.example)),
         None => {
             let hint = suggest::closest(name, COMMANDS.iter().map(|c| c.name))
                 .map(|s| format!(" (did you mean /{s}?)"))
                 .unwrap_or_default();
-            UiEvent::error(
-                ErrorCode::InvalidCommand,
-                format!("no command /{name}{hint}; /help lists them"),
-            )
+            UiEvent::error(ErrorCode::InvalidCommand, format!("no command /{name}{hint}; /help lists them"))
         }
     }
 }
@@ -135,14 +181,10 @@ mod tests {
 
     #[test]
     fn help_for_a_command_shows_usage_and_example() {
-        let UiEvent::Info { message } = help_for("kick") else {
-            panic!("expected info")
-        };
+        let UiEvent::Info { message } = help_for("kick") else { panic!("expected info") };
         assert!(message.starts_with("/kick USER [ROOM]"));
         assert!(message.contains("example: /kick mallory lobby"));
-        let UiEvent::Error { code, message } = help_for("kik") else {
-            panic!("expected error")
-        };
+        let UiEvent::Error { code, message } = help_for("kik") else { panic!("expected error") };
         assert_eq!(code, ErrorCode::InvalidCommand);
         assert!(message.contains("did you mean /kick?"), "{message}");
     }

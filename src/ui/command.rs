@@ -28,11 +28,7 @@ pub struct CommandSpec {
 impl CommandSpec {
     /// `/name ARGS`.
     pub fn usage(&self) -> String {
-        if self.args.is_empty() {
-            format!("/{}", self.name)
-        } else {
-            format!("/{} {}", self.name, self.args)
-        }
+        if self.args.is_empty() { format!("/{}", self.name) } else { format!("/{} {}", self.name, self.args) }
     }
 }
 
@@ -44,54 +40,29 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "create an account (then type the password) and log in",
         example: "/register alice",
     },
-    CommandSpec {
-        name: "login",
-        args: "NAME",
-        summary: "log in (then type the password)",
-        example: "/login alice",
-    },
+    CommandSpec { name: "login", args: "NAME", summary: "log in (then type the password)", example: "/login alice" },
     CommandSpec {
         name: "logout",
         args: "",
         summary: "log out; your rooms wait for your next login",
         example: "/logout",
     },
-    CommandSpec {
-        name: "rename",
-        args: "NEWNAME",
-        summary: "change your unique username",
-        example: "/rename alice2",
-    },
+    CommandSpec { name: "rename", args: "NEWNAME", summary: "change your unique username", example: "/rename alice2" },
     CommandSpec {
         name: "nick",
         args: "NICKNAME",
         summary: "change the nickname others see beside your username",
         example: "/nick Alice in Wonderland",
     },
-    CommandSpec {
-        name: "who",
-        args: "",
-        summary: "list the users online",
-        example: "/who",
-    },
-    CommandSpec {
-        name: "rooms",
-        args: "",
-        summary: "list the rooms with their member counts",
-        example: "/rooms",
-    },
+    CommandSpec { name: "who", args: "", summary: "list the users online", example: "/who" },
+    CommandSpec { name: "rooms", args: "", summary: "list the rooms with their member counts", example: "/rooms" },
     CommandSpec {
         name: "create",
         args: "ROOM",
         summary: "create a room (you become its admin) and focus it",
         example: "/create lobby",
     },
-    CommandSpec {
-        name: "join",
-        args: "ROOM",
-        summary: "join a room and focus it",
-        example: "/join lobby",
-    },
+    CommandSpec { name: "join", args: "ROOM", summary: "join a room and focus it", example: "/join lobby" },
     CommandSpec {
         name: "leave",
         args: "[ROOM]",
@@ -140,36 +111,21 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "focus a private conversation: plain text goes there",
         example: "/query bob",
     },
-    CommandSpec {
-        name: "focus",
-        args: "ROOM|@USER",
-        summary: "choose where plain text goes",
-        example: "/focus @bob",
-    },
+    CommandSpec { name: "focus", args: "ROOM|@USER", summary: "choose where plain text goes", example: "/focus @bob" },
     CommandSpec {
         name: "mute",
         args: "ROOM|@USER",
         summary: "turn notifications off for a room or a user",
         example: "/mute lobby",
     },
-    CommandSpec {
-        name: "unmute",
-        args: "ROOM|@USER",
-        summary: "turn notifications on again",
-        example: "/unmute @bob",
-    },
+    CommandSpec { name: "unmute", args: "ROOM|@USER", summary: "turn notifications on again", example: "/unmute @bob" },
     CommandSpec {
         name: "history",
         args: "[N]",
         summary: "show the last N messages where you are focused",
         example: "/history 50",
     },
-    CommandSpec {
-        name: "open",
-        args: "N",
-        summary: "open link number N in the browser",
-        example: "/open 2",
-    },
+    CommandSpec { name: "open", args: "N", summary: "open link number N in the browser", example: "/open 2" },
     CommandSpec {
         name: "status",
         args: "",
@@ -333,17 +289,12 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ParseError {
     #[error("unknown command /{name}{}", suggestion.as_ref().map(|s| format!(" (did you mean /{s}?)")).unwrap_or_default())]
-    Unknown {
-        name: String,
-        suggestion: Option<String>,
-    },
+    Unknown { name: String, suggestion: Option<String> },
     #[error("usage: {usage}: {problem}")]
     Usage { usage: String, problem: String },
     #[error("the line is {len} bytes long; the limit is {MAX_INPUT_LINE_BYTES}")]
     TooLong { len: usize },
-    #[error(
-        "the line contains control characters (such as NUL or ESC); meshchat does not send them"
-    )]
+    #[error("the line contains control characters (such as NUL or ESC); meshchat does not send them")]
     ControlCharacters,
 }
 
@@ -398,12 +349,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         "rooms" => args.none(Command::Rooms)?,
         "create" => Command::Create { room: args.room()? },
         "join" => Command::Join { room: args.room()? },
-        "leave" => Command::Leave {
-            room: args.optional_room()?,
-        },
-        "members" => Command::Members {
-            room: args.optional_room()?,
-        },
+        "leave" => Command::Leave { room: args.optional_room()? },
+        "members" => Command::Members { room: args.optional_room()? },
         "kick" => {
             let (user, room) = args.user_and_room()?;
             Command::Kick { user, room }
@@ -428,18 +375,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         "focus" => Command::Focus(args.target()?),
         "mute" => Command::Mute(args.target()?),
         "unmute" => Command::Unmute(args.target()?),
-        "history" => Command::History {
-            count: args.optional_count()?,
-        },
-        "open" => Command::Open {
-            link: args.count()?,
-        },
+        "history" => Command::History { count: args.optional_count()? },
+        "open" => Command::Open { link: args.count()? },
         "status" => args.none(Command::Status)?,
-        "help" => Command::Help {
-            command: args
-                .optional_word()?
-                .map(|c| c.trim_start_matches('/').to_string()),
-        },
+        "help" => Command::Help { command: args.optional_word()?.map(|c| c.trim_start_matches('/').to_string()) },
         "quit" => args.none(Command::Quit)?,
         other => unreachable!("command table entry /{other} has no parser"),
     };
@@ -454,10 +393,7 @@ struct Args<'a> {
 
 impl Args<'_> {
     fn usage(&self, problem: impl Into<String>) -> ParseError {
-        ParseError::Usage {
-            usage: self.spec.usage(),
-            problem: problem.into(),
-        }
+        ParseError::Usage { usage: self.spec.usage(), problem: problem.into() }
     }
 
     fn words(&self) -> Vec<&str> {
@@ -465,11 +401,7 @@ impl Args<'_> {
     }
 
     fn none(&self, command: Command) -> Result<Command, ParseError> {
-        if self.rest.is_empty() {
-            Ok(command)
-        } else {
-            Err(self.usage("takes no arguments"))
-        }
+        if self.rest.is_empty() { Ok(command) } else { Err(self.usage("takes no arguments")) }
     }
 
     fn one(&self) -> Result<String, ParseError> {
@@ -504,9 +436,7 @@ impl Args<'_> {
     fn optional_room(&self) -> Result<Option<String>, ParseError> {
         match self.optional_word()? {
             None => Ok(None),
-            Some(room) => strip_room(&room)
-                .map(Some)
-                .ok_or_else(|| self.usage("the room name is empty")),
+            Some(room) => strip_room(&room).map(Some).ok_or_else(|| self.usage("the room name is empty")),
         }
     }
 
@@ -533,11 +463,7 @@ impl Args<'_> {
 
     fn user_and_text(&self) -> Result<(String, String), ParseError> {
         let Some((user, text)) = self.rest.split_once(char::is_whitespace) else {
-            return Err(self.usage(if self.rest.is_empty() {
-                "missing USER and TEXT"
-            } else {
-                "missing TEXT"
-            }));
+            return Err(self.usage(if self.rest.is_empty() { "missing USER and TEXT" } else { "missing TEXT" }));
         };
         let text = text.trim();
         if text.is_empty() {
@@ -548,8 +474,7 @@ impl Args<'_> {
 
     fn target(&self) -> Result<Target, ParseError> {
         let word = self.one()?;
-        Target::parse(&word)
-            .ok_or_else(|| self.usage("name a room (lobby or #lobby) or a user (@bob)"))
+        Target::parse(&word).ok_or_else(|| self.usage("name a room (lobby or #lobby) or a user (@bob)"))
     }
 
     fn count(&self) -> Result<usize, ParseError> {
@@ -560,9 +485,9 @@ impl Args<'_> {
     fn optional_count(&self) -> Result<Option<usize>, ParseError> {
         match self.optional_word()? {
             None => Ok(None),
-            Some(word) => parse_count(&word)
-                .map(Some)
-                .ok_or_else(|| self.usage(format!("'{word}' is not a positive number"))),
+            Some(word) => {
+                parse_count(&word).map(Some).ok_or_else(|| self.usage(format!("'{word}' is not a positive number")))
+            }
         }
     }
 }
@@ -597,10 +522,7 @@ mod tests {
     fn plain_text_is_said() {
         assert_eq!(ok("hello there"), Command::Say("hello there".into()));
         assert_eq!(ok("//not a command"), Command::Say("/not a command".into()));
-        assert_eq!(
-            ok("  leading spaces"),
-            Command::Say("  leading spaces".into())
-        );
+        assert_eq!(ok("  leading spaces"), Command::Say("  leading spaces".into()));
     }
 
     #[test]
@@ -613,66 +535,24 @@ mod tests {
     fn every_command_in_the_table_parses_its_example() {
         for spec in COMMANDS {
             let parsed = parse(spec.example);
-            assert!(
-                matches!(parsed, Ok(Some(_))),
-                "{} -> {parsed:?}",
-                spec.example
-            );
+            assert!(matches!(parsed, Ok(Some(_))), "{} -> {parsed:?}", spec.example);
         }
     }
 
     #[test]
     fn commands_with_arguments() {
-        assert_eq!(
-            ok("/login alice"),
-            Command::Login {
-                user: "alice".into()
-            }
-        );
-        assert_eq!(
-            ok("/nick  Alice  W "),
-            Command::Nick {
-                nick: "Alice  W".into()
-            }
-        );
-        assert_eq!(
-            ok("/join #lobby"),
-            Command::Join {
-                room: "lobby".into()
-            }
-        );
+        assert_eq!(ok("/login alice"), Command::Login { user: "alice".into() });
+        assert_eq!(ok("/nick  Alice  W "), Command::Nick { nick: "Alice  W".into() });
+        assert_eq!(ok("/join #lobby"), Command::Join { room: "lobby".into() });
         assert_eq!(ok("/leave"), Command::Leave { room: None });
-        assert_eq!(
-            ok("/kick @bob #lobby"),
-            Command::Kick {
-                user: "bob".into(),
-                room: Some("lobby".into())
-            }
-        );
-        assert_eq!(
-            ok("/msg bob  hi  there "),
-            Command::Msg {
-                user: "bob".into(),
-                text: "hi  there".into()
-            }
-        );
-        assert_eq!(
-            ok("/focus @bob"),
-            Command::Focus(Target::User("bob".into()))
-        );
-        assert_eq!(
-            ok("/mute #lobby"),
-            Command::Mute(Target::Room("lobby".into()))
-        );
+        assert_eq!(ok("/kick @bob #lobby"), Command::Kick { user: "bob".into(), room: Some("lobby".into()) });
+        assert_eq!(ok("/msg bob  hi  there "), Command::Msg { user: "bob".into(), text: "hi  there".into() });
+        assert_eq!(ok("/focus @bob"), Command::Focus(Target::User("bob".into())));
+        assert_eq!(ok("/mute #lobby"), Command::Mute(Target::Room("lobby".into())));
         assert_eq!(ok("/history"), Command::History { count: None });
         assert_eq!(ok("/history 20"), Command::History { count: Some(20) });
         assert_eq!(ok("/open 3"), Command::Open { link: 3 });
-        assert_eq!(
-            ok("/help /kick"),
-            Command::Help {
-                command: Some("kick".into())
-            }
-        );
+        assert_eq!(ok("/help /kick"), Command::Help { command: Some("kick".into()) });
         assert_eq!(ok("/STATUS"), Command::Status);
     }
 
@@ -695,10 +575,7 @@ mod tests {
     fn unknown_commands_suggest_a_close_one() {
         let e = err("/stauts");
         assert_eq!(e.code(), ErrorCode::InvalidCommand);
-        assert_eq!(
-            e.to_string(),
-            "unknown command /stauts (did you mean /status?)"
-        );
+        assert_eq!(e.to_string(), "unknown command /stauts (did you mean /status?)");
         let e = err("/xyzzy");
         assert_eq!(e.to_string(), "unknown command /xyzzy");
         let e = err("/");

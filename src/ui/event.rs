@@ -13,31 +13,75 @@ pub enum UiEvent {
         peer_id: String,
         /// Every address the node really listens on, ports included.
         listen: Vec<String>,
+        /// The authority public key (hex), when this node hosts the bootstrap.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        authority_key: Option<String>,
+    },
+    /// A bootstrap node came into reach (`found`) or went away (`lost`).
+    Bootstrap {
+        peer_id: String,
+        state: BootstrapState,
+    },
+    /// An account was created (a `logged_in` follows).
+    Registered {
+        user: String,
+    },
+    /// This node is logged in; `resumed` when from a saved session, without a password.
+    LoggedIn {
+        user: String,
+        nick: String,
+        resumed: bool,
+    },
+    LoggedOut {
+        user: String,
+    },
+    /// A username changed (this node's or another's).
+    Renamed {
+        old: String,
+        new: String,
+    },
+    /// A display nickname changed.
+    Nick {
+        user: String,
+        nick: String,
+    },
+    /// Another user came online or went offline.
+    Presence {
+        user: String,
+        nick: String,
+        state: OnlineState,
+    },
+    /// The answer to `/who`.
+    Online {
+        users: Vec<OnlineUser>,
     },
     /// A peer connected (first connection) or disconnected (last connection closed).
-    Peer { peer_id: String, state: PeerState },
+    Peer {
+        peer_id: String,
+        state: PeerState,
+    },
     /// The answer to `/status`.
     Status(Status),
     /// A notice for the user, such as the answer to `/help`.
-    Info { message: String },
+    Info {
+        message: String,
+    },
     /// A command or input that could not be carried out. Never ends the node.
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 impl UiEvent {
     /// An `info` event.
     pub fn info(message: impl Into<String>) -> Self {
-        UiEvent::Info {
-            message: message.into(),
-        }
+        UiEvent::Info { message: message.into() }
     }
 
     /// An `error` event.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        UiEvent::Error {
-            code,
-            message: message.into(),
-        }
+        UiEvent::Error { code, message: message.into() }
     }
 }
 
@@ -47,6 +91,29 @@ impl UiEvent {
 pub enum PeerState {
     Connected,
     Disconnected,
+}
+
+/// Whether a bootstrap node is in reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BootstrapState {
+    Found,
+    Lost,
+}
+
+/// Whether a user is online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnlineState {
+    Online,
+    Offline,
+}
+
+/// One user in an `online` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnlineUser {
+    pub user: String,
+    pub nick: String,
 }
 
 /// A snapshot of the node, the answer to `/status`.
@@ -85,6 +152,8 @@ pub enum ErrorCode {
     Banned,
     NoSuchUser,
     TooLong,
+    /// A bootstrap node whose key is not the one this node trusts.
+    UntrustedBootstrap,
     /// The command is part of the grammar but this node cannot carry it out (yet).
     Unavailable,
     /// The node failed in a way that is not the user's fault.
@@ -111,6 +180,7 @@ impl ErrorCode {
             ErrorCode::Banned => "banned",
             ErrorCode::NoSuchUser => "no_such_user",
             ErrorCode::TooLong => "too_long",
+            ErrorCode::UntrustedBootstrap => "untrusted_bootstrap",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -126,24 +196,33 @@ mod tests {
         let ready = UiEvent::Ready {
             peer_id: "12D3".into(),
             listen: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            authority_key: None,
         };
         assert_eq!(
             serde_json::to_string(&ready).unwrap(),
             r#"{"type":"ready","peer_id":"12D3","listen":["/ip4/127.0.0.1/tcp/4001"]}"#
         );
-        let peer = UiEvent::Peer {
-            peer_id: "12D3".into(),
-            state: PeerState::Disconnected,
-        };
-        assert_eq!(
-            serde_json::to_string(&peer).unwrap(),
-            r#"{"type":"peer","peer_id":"12D3","state":"disconnected"}"#
-        );
+        let peer = UiEvent::Peer { peer_id: "12D3".into(), state: PeerState::Disconnected };
+        assert_eq!(serde_json::to_string(&peer).unwrap(), r#"{"type":"peer","peer_id":"12D3","state":"disconnected"}"#);
         let error = UiEvent::error(ErrorCode::InvalidCommand, "no");
         assert_eq!(
             serde_json::to_string(&error).unwrap(),
             r#"{"type":"error","code":"invalid_command","message":"no"}"#
         );
+    }
+
+    #[test]
+    fn account_events_use_the_documented_fields() {
+        let value =
+            serde_json::to_value(UiEvent::LoggedIn { user: "a".into(), nick: "A".into(), resumed: true }).unwrap();
+        assert_eq!(value, serde_json::json!({"type": "logged_in", "user": "a", "nick": "A", "resumed": true}));
+        let value =
+            serde_json::to_value(UiEvent::Online { users: vec![OnlineUser { user: "a".into(), nick: "A".into() }] })
+                .unwrap();
+        assert_eq!(value, serde_json::json!({"type": "online", "users": [{"user": "a", "nick": "A"}]}));
+        let value =
+            serde_json::to_value(UiEvent::Bootstrap { peer_id: "p".into(), state: BootstrapState::Lost }).unwrap();
+        assert_eq!(value, serde_json::json!({"type": "bootstrap", "peer_id": "p", "state": "lost"}));
     }
 
     #[test]
@@ -165,15 +244,8 @@ mod tests {
 
     #[test]
     fn error_code_strings_match_serde() {
-        for code in [
-            ErrorCode::InvalidCommand,
-            ErrorCode::NoBootstrap,
-            ErrorCode::TooLong,
-        ] {
-            assert_eq!(
-                serde_json::to_value(code).unwrap(),
-                serde_json::Value::String(code.as_str().into())
-            );
+        for code in [ErrorCode::InvalidCommand, ErrorCode::NoBootstrap, ErrorCode::TooLong] {
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(code.as_str().into()));
         }
     }
 }

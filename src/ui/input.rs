@@ -73,9 +73,7 @@ mod tests {
     fn read_all(input: &[u8]) -> Vec<InputLine> {
         let (tx, mut rx) = mpsc::channel(16);
         let input = input.to_vec();
-        let reader = std::thread::spawn(move || {
-            read_lines(std::io::BufReader::with_capacity(7, &input[..]), &tx)
-        });
+        let reader = std::thread::spawn(move || read_lines(std::io::BufReader::with_capacity(7, &input[..]), &tx));
         let mut out = Vec::new();
         while let Some(line) = rx.blocking_recv() {
             out.push(line);
@@ -87,14 +85,7 @@ mod tests {
     #[test]
     fn lines_are_split_and_the_last_needs_no_newline() {
         let lines = read_all(b"/status\nhello world\r\nlast");
-        assert_eq!(
-            lines,
-            vec![
-                Ok("/status".into()),
-                Ok("hello world\r".into()),
-                Ok("last".into())
-            ]
-        );
+        assert_eq!(lines, vec![Ok("/status".into()), Ok("hello world\r".into()), Ok("last".into())]);
     }
 
     #[test]
@@ -102,13 +93,7 @@ mod tests {
         let mut input = vec![b'x'; 100_000];
         input.extend_from_slice(b"\n/status\n");
         let lines = read_all(&input);
-        assert_eq!(
-            lines,
-            vec![
-                Err(ParseError::TooLong { len: 100_000 }),
-                Ok("/status".into())
-            ]
-        );
+        assert_eq!(lines, vec![Err(ParseError::TooLong { len: 100_000 }), Ok("/status".into())]);
     }
 
     #[test]

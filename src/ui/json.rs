@@ -8,9 +8,8 @@ use super::event::UiEvent;
 /// The event as one line of JSON, without the newline.
 pub fn line(event: &UiEvent) -> String {
     // Serialising these plain types cannot fail; fall back to an error event all the same.
-    serde_json::to_string(event).unwrap_or_else(|e| {
-        format!(r#"{{"type":"error","code":"internal","message":"cannot encode event: {e}"}}"#)
-    })
+    serde_json::to_string(event)
+        .unwrap_or_else(|e| format!(r#"{{"type":"error","code":"internal","message":"cannot encode event: {e}"}}"#))
 }
 
 #[cfg(test)]

@@ -15,4 +15,4 @@ pub mod repl;
 pub mod sanitize;
 pub mod suggest;
 
-pub use event::{ErrorCode, PeerState, Status, UiEvent};
+pub use event::{BootstrapState, ErrorCode, OnlineState, OnlineUser, PeerState, Status, UiEvent};

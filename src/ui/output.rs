@@ -21,27 +21,22 @@ pub enum Sink {
 }
 
 /// Writes every event from `events` to `sink` until the channel closes.
-pub fn spawn(
-    mut events: mpsc::Receiver<UiEvent>,
-    mut sink: Sink,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("meshchat-output".into())
-        .spawn(move || {
-            while let Some(event) = events.blocking_recv() {
-                let written = match &mut sink {
-                    Sink::Json => write_line(&json::line(&event)),
-                    Sink::Text => write_line(&render::render(&event)),
-                    Sink::Prompt(printer) => printer
-                        .print(render::render(&event))
-                        .map_err(|e| std::io::Error::other(e.to_string())),
-                };
-                if let Err(error) = written {
-                    // Nobody reads any more (a closed pipe); keep draining so the node never blocks.
-                    tracing::debug!(%error, "cannot write an event");
+pub fn spawn(mut events: mpsc::Receiver<UiEvent>, mut sink: Sink) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("meshchat-output".into()).spawn(move || {
+        while let Some(event) = events.blocking_recv() {
+            let written = match &mut sink {
+                Sink::Json => write_line(&json::line(&event)),
+                Sink::Text => write_line(&render::render(&event)),
+                Sink::Prompt(printer) => {
+                    printer.print(render::render(&event)).map_err(|e| std::io::Error::other(e.to_string()))
                 }
+            };
+            if let Err(error) = written {
+                // Nobody reads any more (a closed pipe); keep draining so the node never blocks.
+                tracing::debug!(%error, "cannot write an event");
             }
-        })
+        }
+    })
 }
 
 fn write_line(line: &str) -> std::io::Result<()> {

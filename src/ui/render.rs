@@ -5,29 +5,62 @@
 
 use colored::Colorize;
 
-use super::event::{PeerState, Status, UiEvent};
+use super::event::{BootstrapState, OnlineState, PeerState, Status, UiEvent};
 use super::sanitize::visible;
 
 /// The text for one event (may span several lines; no trailing newline).
 pub fn render(event: &UiEvent) -> String {
     match event {
-        UiEvent::Ready { peer_id, listen } => {
-            let mut out = format!(
-                "{} {}",
-                "*** meshchat ready, peer id".bright_black(),
-                visible(peer_id).bold()
-            );
+        UiEvent::Ready { peer_id, listen, authority_key } => {
+            let mut out = format!("{} {}", "*** meshchat ready, peer id".bright_black(), visible(peer_id).bold());
             for addr in listen {
-                out.push_str(&format!(
-                    "\n{} {}",
-                    "    listening on".bright_black(),
-                    visible(addr)
-                ));
+                out.push_str(&format!("\n{} {}", "    listening on".bright_black(), visible(addr)));
             }
-            out.push_str(&format!(
-                "\n{}",
-                "    type /help for the commands".bright_black()
-            ));
+            if let Some(key) = authority_key {
+                out.push_str(&format!("\n{} {}", "    bootstrap authority key".bright_black(), visible(key)));
+            }
+            out.push_str(&format!("\n{}", "    type /help for the commands".bright_black()));
+            out
+        }
+        UiEvent::Bootstrap { peer_id, state } => match state {
+            BootstrapState::Found => format!("{} {}", "+++ bootstrap node in reach:".green(), visible(peer_id)),
+            BootstrapState::Lost => format!("{} {}", "--- bootstrap node lost:".yellow(), visible(peer_id)),
+        },
+        UiEvent::Registered { user } => format!("{} {}", "*** registered".cyan(), visible(user).bold()),
+        UiEvent::LoggedIn { user, nick, resumed } => format!(
+            "{} {} ({}){}",
+            "*** logged in as".cyan(),
+            visible(user).bold(),
+            visible(nick),
+            if *resumed { ", session resumed" } else { "" }
+        ),
+        UiEvent::LoggedOut { user } => format!("{} {}", "*** logged out:".cyan(), visible(user)),
+        UiEvent::Renamed { old, new } => {
+            format!("{} {} {} {}", "***".cyan(), visible(old), "is now".cyan(), visible(new).bold())
+        }
+        UiEvent::Nick { user, nick } => {
+            format!("{} {} {} '{}'", "***".cyan(), visible(user).bold(), "is now known as".cyan(), visible(nick))
+        }
+        UiEvent::Presence { user, nick, state } => match state {
+            OnlineState::Online => format!(
+                "{} (({})) AKA '{}' {}",
+                "-->".green(),
+                visible(user).bold(),
+                visible(nick),
+                "is online".green()
+            ),
+            OnlineState::Offline => {
+                format!("{} (({})) AKA '{}' {}", "<--".yellow(), visible(user), visible(nick), "went offline".yellow())
+            }
+        },
+        UiEvent::Online { users } => {
+            if users.is_empty() {
+                return format!("{}", "nobody is online".bright_black());
+            }
+            let mut out = format!("{}", format!("{} online:", users.len()).bright_black());
+            for u in users {
+                out.push_str(&format!("\n  (({})) AKA '{}'", visible(&u.user).bold(), visible(&u.nick)));
+            }
             out
         }
         UiEvent::Peer { peer_id, state } => match state {
@@ -48,40 +81,19 @@ pub fn render(event: &UiEvent) -> String {
 }
 
 fn render_status(status: &Status) -> String {
-    let mut lines = vec![format!(
-        "{} {}",
-        "peer id  ".bright_black(),
-        visible(&status.peer_id)
-    )];
+    let mut lines = vec![format!("{} {}", "peer id  ".bright_black(), visible(&status.peer_id))];
     let user = status.user.as_deref().map(visible);
-    lines.push(format!(
-        "{} {}",
-        "user     ".bright_black(),
-        user.as_deref().unwrap_or("(not logged in)")
-    ));
+    lines.push(format!("{} {}", "user     ".bright_black(), user.as_deref().unwrap_or("(not logged in)")));
     let bootstrap = status.bootstrap.as_deref().map(visible);
-    lines.push(format!(
-        "{} {}",
-        "bootstrap".bright_black(),
-        bootstrap.as_deref().unwrap_or("(none in reach)")
-    ));
-    lines.push(format!(
-        "{} {}",
-        "peers    ".bright_black(),
-        status.peers.len()
-    ));
+    lines.push(format!("{} {}", "bootstrap".bright_black(), bootstrap.as_deref().unwrap_or("(none in reach)")));
+    lines.push(format!("{} {}", "peers    ".bright_black(), status.peers.len()));
     for peer in &status.peers {
         lines.push(format!("    {}", visible(peer)));
     }
     let rooms = if status.rooms.is_empty() {
         "(none)".to_string()
     } else {
-        status
-            .rooms
-            .iter()
-            .map(|r| format!("#{}", visible(r)))
-            .collect::<Vec<_>>()
-            .join(" ")
+        status.rooms.iter().map(|r| format!("#{}", visible(r))).collect::<Vec<_>>().join(" ")
     };
     lines.push(format!("{} {}", "rooms    ".bright_black(), rooms));
     for addr in &status.listen {
@@ -102,10 +114,7 @@ mod tests {
 
     #[test]
     fn errors_show_message_and_code() {
-        let text = plain(&UiEvent::error(
-            ErrorCode::Usage,
-            "usage: /login NAME: missing NAME",
-        ));
+        let text = plain(&UiEvent::error(ErrorCode::Usage, "usage: /login NAME: missing NAME"));
         assert_eq!(text, "!!! usage: /login NAME: missing NAME [usage]");
     }
 

@@ -33,12 +33,7 @@ pub struct NodeBuilder {
 impl NodeBuilder {
     /// A node called `name` in test output, with `--json`.
     pub fn new(name: &str) -> Self {
-        NodeBuilder {
-            name: name.to_string(),
-            args: vec!["--json".into()],
-            netns: None,
-            data_dir: None,
-        }
+        NodeBuilder { name: name.to_string(), args: vec!["--json".into()], netns: None, data_dir: None }
     }
 
     /// A node on loopback only: no mDNS, listening on an ephemeral 127.0.0.1 TCP port.
@@ -87,10 +82,7 @@ impl NodeBuilder {
             .arg("--data-dir")
             .arg(&data_dir)
             .env_remove("MESHCHAT_DATA_DIR")
-            .env(
-                "MESHCHAT_LOG",
-                std::env::var("MESHCHAT_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("MESHCHAT_LOG", std::env::var("MESHCHAT_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -132,6 +124,7 @@ impl NodeBuilder {
             _temp: temp,
             started,
             exit: None,
+            peer_id: None,
         }
     }
 }
@@ -152,6 +145,7 @@ pub struct NodeProc {
     /// When the process was spawned.
     pub started: Instant,
     exit: Option<ExitStatus>,
+    peer_id: Option<String>,
 }
 
 impl NodeProc {
@@ -170,10 +164,7 @@ impl NodeProc {
     /// Writes raw bytes to the node's stdin.
     pub fn send_bytes(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin is open");
-        stdin
-            .write_all(bytes)
-            .and_then(|_| stdin.flush())
-            .expect("write to node");
+        stdin.write_all(bytes).and_then(|_| stdin.flush()).expect("write to node");
     }
 
     /// Closes stdin (end of input).
@@ -195,12 +186,7 @@ impl NodeProc {
 
     /// Waits up to `limit` for an event matching `pred`, removes it from the pending events
     /// and returns it with the time it arrived. Panics with everything seen when none comes.
-    pub fn wait_timed(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> (Instant, Value) {
+    pub fn wait_timed(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> (Instant, Value) {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(pos) = self.pending.iter().position(|(_, v)| pred(v)) {
@@ -229,7 +215,14 @@ impl NodeProc {
 
     /// Waits for `ready` and returns it.
     pub fn ready(&mut self) -> Value {
-        self.wait_type("ready")
+        let ready = self.wait_type("ready");
+        self.peer_id = ready["peer_id"].as_str().map(str::to_string);
+        ready
+    }
+
+    /// The peer id from `ready` (after [`Self::ready`]).
+    pub fn ready_peer_id(&self) -> String {
+        self.peer_id.clone().expect("ready() was awaited")
     }
 
     /// Waits for `peer` `peer_id` to reach `state` (`connected` / `disconnected`).
@@ -269,11 +262,7 @@ impl NodeProc {
                 return status;
             }
             if Instant::now() >= deadline {
-                panic!(
-                    "{}: still running after {limit:?}\nstderr:\n{}",
-                    self.name,
-                    self.stderr_text()
-                );
+                panic!("{}: still running after {limit:?}\nstderr:\n{}", self.name, self.stderr_text());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -38,18 +38,11 @@ pub struct Lab {
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -95,16 +88,8 @@ impl Lab {
         }
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         remove_stale_labs();
-        let tag = format!(
-            "{PREFIX}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let mut lab = Lab {
-            switch: format!("{tag}-sw"),
-            hosts: Vec::new(),
-            _turn: turn,
-        };
+        let tag = format!("{PREFIX}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let mut lab = Lab { switch: format!("{tag}-sw"), hosts: Vec::new(), _turn: turn };
         if let Err(e) = lab.build(&tag, n) {
             drop(lab);
             return unavailable(&e);
@@ -119,29 +104,14 @@ impl Lab {
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &sw, "link", "set", "br0", "up"])?;
         for i in 1..=n {
-            let host = Host {
-                ns: format!("{tag}-h{i}"),
-                ip: format!("10.77.0.{i}"),
-                port: format!("p{i}"),
-            };
+            let host = Host { ns: format!("{tag}-h{i}"), ip: format!("10.77.0.{i}"), port: format!("p{i}") };
             ip(&["netns", "add", &host.ns])?;
             self.hosts.push(host.clone());
             ip(&["-n", &host.ns, "link", "set", "lo", "up"])?;
-            ip(&[
-                "-n", &host.ns, "link", "add", "eth0", "type", "veth", "peer", "name", &host.port,
-                "netns", &sw,
-            ])?;
+            ip(&["-n", &host.ns, "link", "add", "eth0", "type", "veth", "peer", "name", &host.port, "netns", &sw])?;
             ip(&["-n", &sw, "link", "set", &host.port, "master", "br0"])?;
             ip(&["-n", &sw, "link", "set", &host.port, "up"])?;
-            ip(&[
-                "-n",
-                &host.ns,
-                "addr",
-                "add",
-                &format!("{}/24", host.ip),
-                "dev",
-                "eth0",
-            ])?;
+            ip(&["-n", &host.ns, "addr", "add", &format!("{}/24", host.ip), "dev", "eth0"])?;
             ip(&["-n", &host.ns, "link", "set", "eth0", "up"])?;
             ip(&["-n", &host.ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
         }
@@ -155,15 +125,7 @@ impl Lab {
 
     /// Unplugs host `i`'s cable.
     pub fn cut(&self, i: usize) {
-        ip(&[
-            "-n",
-            &self.switch,
-            "link",
-            "set",
-            &self.hosts[i].port,
-            "down",
-        ])
-        .expect("cut link");
+        ip(&["-n", &self.switch, "link", "set", &self.hosts[i].port, "down"]).expect("cut link");
     }
 
     /// Plugs host `i`'s cable back in.

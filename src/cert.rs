@@ -1,0 +1,248 @@
+//! Certificates that bind a username to a peer: issued by the bootstrap node's authority key,
+//! verified offline by every node. Pure code: no I/O, no clock (the time is passed in).
+//!
+//! The signature covers a fixed, length-prefixed binary encoding of the body with a domain
+//! prefix, so no serialisation library's choices can change what is signed.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// How long a certificate is valid after it is issued, in seconds (12 hours).
+pub const CERT_LIFETIME_SECS: u64 = 12 * 60 * 60;
+/// Certificates issued this many seconds in the future are still accepted (clock skew).
+pub const CLOCK_SKEW_SECS: u64 = 5 * 60;
+/// Domain separation for the signed bytes.
+const SIGNING_CONTEXT: &[u8] = b"meshchat certificate v1\0";
+/// Usernames in certificates are at most this long (bytes); peer ids at most this long.
+const MAX_FIELD_BYTES: usize = 128;
+
+/// What a certificate says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertBody {
+    pub username: String,
+    /// The peer's id, in its binary form.
+    pub peer_id: Vec<u8>,
+    /// Seconds since the Unix epoch.
+    pub issued_at: u64,
+    pub expires_at: u64,
+    /// Unique per authority, increasing.
+    pub serial: u64,
+}
+
+impl CertBody {
+    fn signing_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SIGNING_CONTEXT.len() + 64 + self.username.len() + self.peer_id.len());
+        out.extend_from_slice(SIGNING_CONTEXT);
+        for field in [self.username.as_bytes(), &self.peer_id] {
+            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            out.extend_from_slice(field);
+        }
+        for number in [self.issued_at, self.expires_at, self.serial] {
+            out.extend_from_slice(&number.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// A signed [`CertBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub body: CertBody,
+    pub signature: Vec<u8>,
+}
+
+/// Why a certificate is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CertError {
+    #[error("the certificate's signature is not the bootstrap node's")]
+    BadSignature,
+    #[error("the certificate was issued to another peer")]
+    WrongPeer,
+    #[error("the certificate expired")]
+    Expired,
+    #[error("the certificate is not valid yet")]
+    NotYetValid,
+    #[error("the certificate is malformed")]
+    Malformed,
+}
+
+/// The public half of an authority key: what nodes pin and verify against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthorityKey(VerifyingKey);
+
+impl AuthorityKey {
+    /// From the 32 bytes of an ed25519 public key.
+    pub fn from_bytes(bytes: &[u8]) -> Option<AuthorityKey> {
+        let bytes: [u8; 32] = bytes.try_into().ok()?;
+        VerifyingKey::from_bytes(&bytes).ok().map(AuthorityKey)
+    }
+
+    /// The 32 bytes of the key.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// Lower-case hex, as in `authority.pub` files and `ready` events.
+    pub fn to_hex(&self) -> String {
+        self.0.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses [`Self::to_hex`]'s form (surrounding white space allowed).
+    pub fn from_hex(text: &str) -> Option<AuthorityKey> {
+        let text = text.trim();
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect();
+        Self::from_bytes(&bytes?)
+    }
+}
+
+/// The signing side: held by the bootstrap node only.
+pub struct Authority {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority").field("public", &self.public().to_hex()).finish_non_exhaustive()
+    }
+}
+
+impl Authority {
+    /// From the 32-byte ed25519 secret key.
+    pub fn from_secret(secret: &[u8; 32]) -> Authority {
+        Authority { key: SigningKey::from_bytes(secret) }
+    }
+
+    /// The key nodes verify against.
+    pub fn public(&self) -> AuthorityKey {
+        AuthorityKey(self.key.verifying_key())
+    }
+
+    /// Issues a certificate for `username` on peer `peer_id`, valid from `now` for
+    /// [`CERT_LIFETIME_SECS`].
+    pub fn issue(&self, username: &str, peer_id: &[u8], now: u64, serial: u64) -> Certificate {
+        let body = CertBody {
+            username: username.to_string(),
+            peer_id: peer_id.to_vec(),
+            issued_at: now,
+            expires_at: now + CERT_LIFETIME_SECS,
+            serial,
+        };
+        let signature = self.key.sign(&body.signing_bytes()).to_bytes().to_vec();
+        Certificate { body, signature }
+    }
+}
+
+impl Certificate {
+    /// Checks that `authority` signed this certificate for peer `peer_id` and that it is valid
+    /// at `now`. Returns the username it vouches for.
+    pub fn verify(&self, authority: &AuthorityKey, peer_id: &[u8], now: u64) -> Result<&str, CertError> {
+        if self.body.username.len() > MAX_FIELD_BYTES || self.body.peer_id.len() > MAX_FIELD_BYTES {
+            return Err(CertError::Malformed);
+        }
+        let signature: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| CertError::Malformed)?;
+        authority
+            .0
+            .verify_strict(&self.body.signing_bytes(), &Signature::from_bytes(&signature))
+            .map_err(|_| CertError::BadSignature)?;
+        if self.body.peer_id != peer_id {
+            return Err(CertError::WrongPeer);
+        }
+        if now >= self.body.expires_at {
+            return Err(CertError::Expired);
+        }
+        if self.body.issued_at > now + CLOCK_SKEW_SECS {
+            return Err(CertError::NotYetValid);
+        }
+        Ok(&self.body.username)
+    }
+
+    /// Seconds until expiry at `now` (0 when expired).
+    pub fn remaining(&self, now: u64) -> u64 {
+        self.body.expires_at.saturating_sub(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn authority(seed: u8) -> Authority {
+        Authority::from_secret(&[seed; 32])
+    }
+
+    #[test]
+    fn a_certificate_verifies_for_its_peer() {
+        let auth = authority(1);
+        let cert = auth.issue("alice", b"peer-a", NOW, 7);
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", NOW + 60), Ok("alice"));
+        assert_eq!(cert.body.expires_at, NOW + CERT_LIFETIME_SECS);
+        assert_eq!(cert.remaining(NOW + 60), CERT_LIFETIME_SECS - 60);
+    }
+
+    #[test]
+    fn another_authority_is_refused() {
+        let cert = authority(1).issue("alice", b"peer-a", NOW, 1);
+        assert_eq!(cert.verify(&authority(2).public(), b"peer-a", NOW), Err(CertError::BadSignature));
+    }
+
+    #[test]
+    fn another_peer_is_refused() {
+        let auth = authority(1);
+        let cert = auth.issue("alice", b"peer-a", NOW, 1);
+        assert_eq!(cert.verify(&auth.public(), b"peer-b", NOW), Err(CertError::WrongPeer));
+    }
+
+    #[test]
+    fn expired_and_future_certificates_are_refused() {
+        let auth = authority(1);
+        let cert = auth.issue("alice", b"peer-a", NOW, 1);
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", NOW + CERT_LIFETIME_SECS), Err(CertError::Expired));
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", NOW - CLOCK_SKEW_SECS - 1), Err(CertError::NotYetValid));
+        assert!(cert.verify(&auth.public(), b"peer-a", NOW - CLOCK_SKEW_SECS + 1).is_ok());
+    }
+
+    #[test]
+    fn any_altered_byte_is_refused() {
+        let auth = authority(1);
+        let cert = auth.issue("alice", b"peer-a", NOW, 1);
+        let mut altered = cert.clone();
+        altered.body.username = "alicf".into();
+        assert_eq!(altered.verify(&auth.public(), b"peer-a", NOW), Err(CertError::BadSignature));
+        let mut altered = cert.clone();
+        altered.body.expires_at += 1;
+        assert_eq!(altered.verify(&auth.public(), b"peer-a", NOW), Err(CertError::BadSignature));
+        let mut altered = cert.clone();
+        altered.body.serial ^= 1;
+        assert_eq!(altered.verify(&auth.public(), b"peer-a", NOW), Err(CertError::BadSignature));
+        for i in 0..cert.signature.len() {
+            let mut altered = cert.clone();
+            altered.signature[i] ^= 0x01;
+            assert!(altered.verify(&auth.public(), b"peer-a", NOW).is_err(), "signature byte {i}");
+        }
+        let mut altered = cert.clone();
+        altered.signature.pop();
+        assert_eq!(altered.verify(&auth.public(), b"peer-a", NOW), Err(CertError::Malformed));
+    }
+
+    #[test]
+    fn length_prefixes_keep_fields_apart() {
+        // "ab" + "c" and "a" + "bc" must not sign the same bytes.
+        let a = CertBody { username: "ab".into(), peer_id: b"c".to_vec(), issued_at: 0, expires_at: 0, serial: 0 };
+        let b = CertBody { username: "a".into(), peer_id: b"bc".to_vec(), issued_at: 0, expires_at: 0, serial: 0 };
+        assert_ne!(a.signing_bytes(), b.signing_bytes());
+    }
+
+    #[test]
+    fn authority_keys_round_trip_through_hex() {
+        let key = authority(3).public();
+        assert_eq!(AuthorityKey::from_hex(&format!("{}\n", key.to_hex())), Some(key));
+        assert_eq!(AuthorityKey::from_hex("zz"), None);
+        assert_eq!(AuthorityKey::from_hex(&"g".repeat(64)), None);
+    }
+}

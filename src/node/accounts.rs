@@ -1,0 +1,503 @@
+//! The node's side of accounts: the saved session, the trusted bootstrap node, and account
+//! requests in flight, to a bootstrap node in reach or to the account worker this node hosts.
+//!
+//! A request with no bootstrap in reach waits [`NO_BOOTSTRAP_WAIT`] for one to appear, then
+//! fails with `no_bootstrap`. Certificates are renewed while a bootstrap is in reach once less
+//! than a third of their lifetime is left; a saved session resumes at start without a password.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::identify;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+
+use super::CommandError;
+use super::client::Done;
+use super::event_loop::EventLoop;
+use crate::bootstrap::AuthWorker;
+use crate::bootstrap::service::unix_now;
+use crate::cert::{AuthorityKey, CERT_LIFETIME_SECS, CertError};
+use crate::presence::{NICK_MAX_CHARS, valid_nick};
+use crate::protocol::auth::{self, AuthRequest, AuthResponse, Refusal};
+use crate::store::{NodeStore, Session};
+use crate::trust::{Trust, Verdict};
+use crate::ui::{BootstrapState, ErrorCode, UiEvent};
+
+/// How long an account request waits for a bootstrap node to come into reach.
+pub const NO_BOOTSTRAP_WAIT: Duration = Duration::from_secs(3);
+/// How long an expired saved session waits for a bootstrap node to renew it.
+pub const RESUME_WAIT: Duration = Duration::from_secs(60);
+/// Renew a certificate once fewer than this many seconds of it are left.
+pub const RENEW_WHEN_LEFT_SECS: u64 = CERT_LIFETIME_SECS / 3;
+
+/// Tags a request to the hosted account worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthTicket {
+    /// A peer's request, answered on the response channel kept under this number.
+    Inbound(u64),
+    /// This node's own request.
+    Own(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Register,
+    Login,
+    Rename,
+    Renew,
+    /// Renewing an expired saved session at start.
+    Resume,
+    Logout,
+}
+
+impl Kind {
+    fn of(request: &AuthRequest) -> Kind {
+        match request {
+            AuthRequest::Register { .. } => Kind::Register,
+            AuthRequest::Login { .. } => Kind::Login,
+            AuthRequest::Rename { .. } => Kind::Rename,
+            AuthRequest::Renew => Kind::Renew,
+            AuthRequest::Logout => Kind::Logout,
+        }
+    }
+}
+
+/// An own request in flight.
+struct Pending {
+    kind: Kind,
+    reply: Option<Done>,
+    /// The nickname to keep (renewals).
+    nick: Option<String>,
+}
+
+impl Pending {
+    fn answer(self, result: Result<(), CommandError>) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+struct Waiting {
+    request: AuthRequest,
+    pending: Pending,
+    deadline: Instant,
+}
+
+/// Account state of the node.
+pub(super) struct Accounts {
+    local: PeerId,
+    store: NodeStore,
+    trust: Trust,
+    worker: Option<AuthWorker<AuthTicket>>,
+    session: Option<Session>,
+    /// Trusted bootstrap nodes connected now, first found first.
+    bootstraps: Vec<PeerId>,
+    /// Bootstrap nodes refused (and said so) while connected.
+    refused: HashSet<PeerId>,
+    next_ticket: u64,
+    inbound: HashMap<u64, ResponseChannel<AuthResponse>>,
+    own_local: HashMap<u64, Pending>,
+    own_remote: HashMap<OutboundRequestId, Pending>,
+    waiting: Vec<Waiting>,
+    renewing: bool,
+}
+
+impl Accounts {
+    pub(super) fn new(local: PeerId, store: NodeStore, trust: Trust, worker: Option<AuthWorker<AuthTicket>>) -> Self {
+        Accounts {
+            local,
+            store,
+            trust,
+            worker,
+            session: None,
+            bootstraps: Vec::new(),
+            refused: HashSet::new(),
+            next_ticket: 0,
+            inbound: HashMap::new(),
+            own_local: HashMap::new(),
+            own_remote: HashMap::new(),
+            waiting: Vec::new(),
+            renewing: false,
+        }
+    }
+
+    pub(super) fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    pub(super) fn username(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.certificate.body.username.as_str())
+    }
+
+    pub(super) fn trusted_key(&self) -> Option<AuthorityKey> {
+        self.trust.key()
+    }
+
+    /// The authority key, when this node hosts the bootstrap.
+    pub(super) fn hosted_authority(&self) -> Option<AuthorityKey> {
+        self.worker.as_ref().map(AuthWorker::authority_key)
+    }
+
+    /// The bootstrap node requests go to: this node, or the first trusted one in reach.
+    pub(super) fn bootstrap_peer(&self) -> Option<PeerId> {
+        if self.worker.is_some() { Some(self.local) } else { self.bootstraps.first().copied() }
+    }
+
+    fn ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket
+    }
+
+    /// Saves the session, and the nickname for the user's later logins on this node.
+    fn save(&self, session: &Session) {
+        let saved = self
+            .store
+            .save_session(session)
+            .and_then(|()| self.store.save_nickname(&session.certificate.body.username, &session.nick));
+        if let Err(error) = saved {
+            tracing::error!(%error, "cannot save the session");
+        }
+    }
+
+    /// The nickname `username` last used here, else the username.
+    fn remembered_nick(&self, username: &str) -> String {
+        self.store.nickname(username).ok().flatten().unwrap_or_else(|| username.to_string())
+    }
+
+    fn forget_saved_session(&self) {
+        if let Err(error) = self.store.clear_session() {
+            tracing::error!(%error, "cannot clear the saved session");
+        }
+    }
+}
+
+fn refusal_code(refusal: Refusal) -> ErrorCode {
+    match refusal {
+        Refusal::InvalidUsername => ErrorCode::InvalidUsername,
+        Refusal::UsernameTaken => ErrorCode::UsernameTaken,
+        Refusal::WeakPassword => ErrorCode::WeakPassword,
+        Refusal::WrongCredentials => ErrorCode::WrongCredentials,
+        Refusal::RateLimited => ErrorCode::RateLimited,
+        Refusal::NotLoggedIn => ErrorCode::NotLoggedIn,
+        Refusal::Internal => ErrorCode::Internal,
+    }
+}
+
+fn no_bootstrap(detail: &str) -> CommandError {
+    CommandError::new(
+        ErrorCode::NoBootstrap,
+        format!("{detail}: registering, logging in and renaming need the bootstrap node (chat goes on without it)"),
+    )
+}
+
+impl EventLoop {
+    /// Restores the saved session at start: at once when its certificate is valid, through a
+    /// renewal when it expired.
+    pub(super) async fn resume_session(&mut self) {
+        let saved = match self.accounts.store.session() {
+            Ok(saved) => saved,
+            Err(error) => {
+                self.emit(UiEvent::info(format!("the saved session cannot be read ({error}); log in again"))).await;
+                return;
+            }
+        };
+        let Some(saved) = saved else { return };
+        let Some(key) = self.accounts.trust.key() else {
+            self.accounts.forget_saved_session();
+            return;
+        };
+        match saved.certificate.verify(&key, &self.accounts.local.to_bytes(), unix_now()) {
+            Ok(user) => {
+                let event = UiEvent::LoggedIn { user: user.to_string(), nick: saved.nick.clone(), resumed: true };
+                self.accounts.session = Some(saved);
+                self.emit(event).await;
+                self.announce();
+            }
+            Err(CertError::Expired) => {
+                let pending = Pending { kind: Kind::Resume, reply: None, nick: Some(saved.nick) };
+                self.accounts.renewing = true;
+                self.send_or_wait(AuthRequest::Renew, pending, RESUME_WAIT);
+            }
+            Err(error) => {
+                self.accounts.forget_saved_session();
+                self.emit(UiEvent::info(format!("the saved session is not valid ({error}); log in again"))).await;
+            }
+        }
+    }
+
+    /// `/register`, `/login`, `/rename`.
+    pub(super) async fn account_request(&mut self, request: AuthRequest, reply: Done) {
+        let kind = Kind::of(&request);
+        let check = match (kind, self.accounts.username()) {
+            (Kind::Register | Kind::Login, Some(user)) => {
+                Err(CommandError::new(ErrorCode::Usage, format!("already logged in as {user}; /logout first")))
+            }
+            (Kind::Rename, None) => Err(CommandError::new(ErrorCode::NotLoggedIn, "log in first: /login NAME")),
+            _ => Ok(()),
+        };
+        if let Err(error) = check {
+            let _ = reply.send(Err(error));
+            return;
+        }
+        self.send_or_wait(request, Pending { kind, reply: Some(reply), nick: None }, NO_BOOTSTRAP_WAIT);
+    }
+
+    /// Sends `request` to the bootstrap node, or keeps it until one is in reach (for `wait`).
+    fn send_or_wait(&mut self, request: AuthRequest, pending: Pending, wait: Duration) {
+        let local = self.accounts.local;
+        if self.accounts.worker.is_some() {
+            let id = self.accounts.ticket();
+            let accepted =
+                self.accounts.worker.as_ref().is_some_and(|w| w.submit(local.to_bytes(), request, AuthTicket::Own(id)));
+            if accepted {
+                self.accounts.own_local.insert(id, pending);
+            } else {
+                pending.answer(Err(CommandError::new(ErrorCode::Internal, "the account service is busy; try again")));
+            }
+        } else if let Some(bootstrap) = self.accounts.bootstraps.first().copied() {
+            let id = self.swarm.behaviour_mut().auth.send_request(&bootstrap, request);
+            self.accounts.own_remote.insert(id, pending);
+        } else {
+            self.accounts.waiting.push(Waiting { request, pending, deadline: Instant::now() + wait });
+        }
+    }
+
+    /// Fails the requests that waited too long for a bootstrap node.
+    pub(super) async fn expire_waiting_for_bootstrap(&mut self) {
+        let now = Instant::now();
+        let (expired, keep): (Vec<Waiting>, Vec<Waiting>) =
+            std::mem::take(&mut self.accounts.waiting).into_iter().partition(|w| w.deadline <= now);
+        self.accounts.waiting = keep;
+        for waiting in expired {
+            if waiting.pending.kind == Kind::Resume {
+                self.accounts.renewing = false;
+                self.emit(UiEvent::info(
+                    "the saved session expired and no bootstrap node is in reach to renew it; log in again later",
+                ))
+                .await;
+            }
+            waiting.pending.answer(Err(no_bootstrap("no bootstrap node in reach")));
+        }
+    }
+
+    fn flush_waiting(&mut self) {
+        for waiting in std::mem::take(&mut self.accounts.waiting) {
+            let left = waiting.deadline.saturating_duration_since(Instant::now());
+            self.send_or_wait(waiting.request, waiting.pending, left);
+        }
+    }
+
+    /// Renews the certificate when it runs low and a bootstrap node is in reach.
+    pub(super) fn renew_if_due(&mut self) {
+        if self.accounts.renewing || self.accounts.bootstrap_peer().is_none() {
+            return;
+        }
+        let Some(session) = &self.accounts.session else { return };
+        if session.certificate.remaining(unix_now()) >= RENEW_WHEN_LEFT_SECS {
+            return;
+        }
+        self.accounts.renewing = true;
+        let pending = Pending { kind: Kind::Renew, reply: None, nick: Some(session.nick.clone()) };
+        self.send_or_wait(AuthRequest::Renew, pending, NO_BOOTSTRAP_WAIT);
+    }
+
+    /// `/logout`: leaves presence, forgets the session, tells the bootstrap if it is in reach.
+    pub(super) async fn logout(&mut self) -> Result<(), CommandError> {
+        let Some(user) = self.accounts.username().map(str::to_string) else {
+            return Err(CommandError::new(ErrorCode::NotLoggedIn, "not logged in"));
+        };
+        self.announce_offline();
+        if self.accounts.bootstrap_peer().is_some() {
+            self.send_or_wait(
+                AuthRequest::Logout,
+                Pending { kind: Kind::Logout, reply: None, nick: None },
+                Duration::ZERO,
+            );
+        }
+        self.accounts.session = None;
+        self.accounts.forget_saved_session();
+        self.emit(UiEvent::LoggedOut { user }).await;
+        Ok(())
+    }
+
+    /// `/nick`.
+    pub(super) async fn change_nick(&mut self, nick: &str) -> Result<(), CommandError> {
+        let nick = nick.trim();
+        if !valid_nick(nick) {
+            return Err(CommandError::new(
+                ErrorCode::Usage,
+                format!("a nickname is 1–{NICK_MAX_CHARS} printable characters"),
+            ));
+        }
+        let Some(session) = &mut self.accounts.session else {
+            return Err(CommandError::new(ErrorCode::NotLoggedIn, "log in first: /login NAME"));
+        };
+        session.nick = nick.to_string();
+        let session = session.clone();
+        self.accounts.save(&session);
+        self.announce();
+        self.emit(UiEvent::Nick { user: session.certificate.body.username, nick: session.nick }).await;
+        Ok(())
+    }
+
+    /// identify told us what `peer` is: if it serves accounts, decide whether to trust it.
+    pub(super) async fn consider_bootstrap(&mut self, peer: PeerId, info: &identify::Info) {
+        if !info.protocols.iter().any(|p| p.as_ref() == auth::PROTOCOL) || peer == self.accounts.local {
+            return;
+        }
+        let key = info.public_key.clone().try_into_ed25519().ok().and_then(|k| AuthorityKey::from_bytes(&k.to_bytes()));
+        let Some(key) = key else {
+            tracing::info!(%peer, "a bootstrap node without an ed25519 key is ignored");
+            return;
+        };
+        match self.accounts.trust.consider(key) {
+            Ok(Verdict::Trusted | Verdict::PinnedNow) => {
+                if self.accounts.bootstraps.contains(&peer) {
+                    return;
+                }
+                self.accounts.bootstraps.push(peer);
+                self.emit(UiEvent::Bootstrap { peer_id: peer.to_string(), state: BootstrapState::Found }).await;
+                self.flush_waiting();
+                self.renew_if_due();
+            }
+            Ok(Verdict::Refused { pinned }) => {
+                if self.accounts.refused.insert(peer) {
+                    let message = format!(
+                        "bootstrap node {peer} has key {}, but this node trusts {} ({}); it is ignored. Delete that file to trust another bootstrap node.",
+                        key.to_hex(),
+                        pinned.to_hex(),
+                        self.accounts.trust.pin_path().display()
+                    );
+                    self.emit(UiEvent::error(ErrorCode::UntrustedBootstrap, message)).await;
+                }
+            }
+            Err(error) => self.emit(UiEvent::error(ErrorCode::Internal, error.to_string())).await,
+        }
+    }
+
+    /// The last connection to `peer` closed.
+    pub(super) async fn bootstrap_gone(&mut self, peer: PeerId) {
+        self.accounts.refused.remove(&peer);
+        if let Some(pos) = self.accounts.bootstraps.iter().position(|p| *p == peer) {
+            self.accounts.bootstraps.remove(pos);
+            self.emit(UiEvent::Bootstrap { peer_id: peer.to_string(), state: BootstrapState::Lost }).await;
+        }
+    }
+
+    /// A peer asks this node's bootstrap service.
+    pub(super) fn on_auth_request(
+        &mut self,
+        peer: PeerId,
+        request: AuthRequest,
+        channel: ResponseChannel<AuthResponse>,
+    ) {
+        let id = self.accounts.ticket();
+        let Some(worker) = &self.accounts.worker else { return };
+        if worker.submit(peer.to_bytes(), request, AuthTicket::Inbound(id)) {
+            self.accounts.inbound.insert(id, channel);
+        } else {
+            let busy = AuthResponse::Refused {
+                refusal: Refusal::Internal,
+                message: "the account server is busy; try again".into(),
+            };
+            let _ = self.swarm.behaviour_mut().auth.send_response(channel, busy);
+        }
+    }
+
+    /// The hosted worker answered.
+    pub(super) async fn on_worker_answer(&mut self, ticket: AuthTicket, answer: AuthResponse) {
+        match ticket {
+            AuthTicket::Inbound(id) => {
+                if let Some(channel) = self.accounts.inbound.remove(&id)
+                    && self.swarm.behaviour_mut().auth.send_response(channel, answer).is_err()
+                {
+                    tracing::debug!("a peer left before its account answer");
+                }
+            }
+            AuthTicket::Own(id) => {
+                if let Some(pending) = self.accounts.own_local.remove(&id) {
+                    self.on_own_answer(pending, answer).await;
+                }
+            }
+        }
+    }
+
+    /// A bootstrap node answered one of this node's requests.
+    pub(super) async fn on_auth_response(&mut self, id: OutboundRequestId, answer: AuthResponse) {
+        if let Some(pending) = self.accounts.own_remote.remove(&id) {
+            self.on_own_answer(pending, answer).await;
+        }
+    }
+
+    /// A request to a bootstrap node failed on the way.
+    pub(super) async fn on_auth_failure(&mut self, id: OutboundRequestId, error: String) {
+        let Some(pending) = self.accounts.own_remote.remove(&id) else { return };
+        if matches!(pending.kind, Kind::Renew | Kind::Resume) {
+            self.accounts.renewing = false;
+        }
+        pending.answer(Err(no_bootstrap(&format!("the bootstrap node did not answer ({error})"))));
+    }
+
+    async fn on_own_answer(&mut self, pending: Pending, answer: AuthResponse) {
+        if matches!(pending.kind, Kind::Renew | Kind::Resume) {
+            self.accounts.renewing = false;
+        }
+        match answer {
+            AuthResponse::Granted { certificate } => {
+                let verified = match self.accounts.trust.key() {
+                    Some(key) => certificate
+                        .verify(&key, &self.accounts.local.to_bytes(), unix_now())
+                        .map(str::to_string)
+                        .map_err(|e| e.to_string()),
+                    None => Err("no bootstrap key is trusted".to_string()),
+                };
+                let username = match verified {
+                    Ok(username) => username,
+                    Err(reason) => {
+                        let message =
+                            format!("the bootstrap node sent a certificate this node cannot accept: {reason}");
+                        pending.answer(Err(CommandError::new(ErrorCode::Internal, message)));
+                        return;
+                    }
+                };
+                let old = self.accounts.session.take();
+                let nick = pending
+                    .nick
+                    .clone()
+                    .or_else(|| old.as_ref().filter(|_| pending.kind == Kind::Rename).map(|s| s.nick.clone()))
+                    .unwrap_or_else(|| self.accounts.remembered_nick(&username));
+                let session = Session { certificate, nick: nick.clone() };
+                self.accounts.save(&session);
+                self.accounts.session = Some(session);
+                match pending.kind {
+                    Kind::Register => {
+                        self.emit(UiEvent::Registered { user: username.clone() }).await;
+                        self.emit(UiEvent::LoggedIn { user: username, nick, resumed: false }).await;
+                    }
+                    Kind::Login => self.emit(UiEvent::LoggedIn { user: username, nick, resumed: false }).await,
+                    Kind::Resume => self.emit(UiEvent::LoggedIn { user: username, nick, resumed: true }).await,
+                    Kind::Rename => {
+                        let old = old.map(|s| s.certificate.body.username).unwrap_or_default();
+                        self.emit(UiEvent::Renamed { old, new: username }).await;
+                    }
+                    Kind::Renew | Kind::Logout => {}
+                }
+                self.announce();
+                pending.answer(Ok(()));
+            }
+            AuthResponse::LoggedOut => pending.answer(Ok(())),
+            AuthResponse::Refused { refusal, message } => {
+                if pending.kind == Kind::Resume {
+                    self.accounts.forget_saved_session();
+                    self.emit(UiEvent::info(format!(
+                        "the saved session could not be renewed ({message}); log in again"
+                    )))
+                    .await;
+                }
+                pending.answer(Err(CommandError::new(refusal_code(refusal), message)));
+            }
+        }
+    }
+}

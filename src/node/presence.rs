@@ -1,0 +1,146 @@
+//! The node's side of presence: announcing this user on the presence topic, verifying others'
+//! announcements, and reporting arrivals, departures, renames and nickname changes.
+
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
+
+use super::event_loop::EventLoop;
+use crate::bootstrap::service::unix_now;
+use crate::presence::{OnlineUser as RosterUser, Roster, RosterChange, valid_nick};
+use crate::protocol::presence::{Presence, PresenceState as WireState};
+use crate::ui::{OnlineState, OnlineUser, UiEvent};
+
+/// How often a logged-in node announces itself.
+pub(super) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
+/// A user not heard from for this long is taken as gone.
+pub(super) const PRESENCE_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// The roster and this node's announcement counter.
+pub(super) struct PresenceState {
+    topic: IdentTopic,
+    roster: Roster,
+    last_seq: u64,
+}
+
+impl PresenceState {
+    pub(super) fn new(topic: IdentTopic) -> Self {
+        PresenceState { topic, roster: Roster::new(), last_seq: 0 }
+    }
+
+    pub(super) fn topic_hash(&self) -> TopicHash {
+        self.topic.hash()
+    }
+
+    /// Increasing across restarts too: milliseconds since the epoch, or one more than last.
+    fn next_seq(&mut self) -> u64 {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        self.last_seq = now_ms.max(self.last_seq + 1);
+        self.last_seq
+    }
+}
+
+fn change_event(change: RosterChange) -> UiEvent {
+    match change {
+        RosterChange::Arrived(u) => UiEvent::Presence { user: u.username, nick: u.nick, state: OnlineState::Online },
+        RosterChange::Left(u) => UiEvent::Presence { user: u.username, nick: u.nick, state: OnlineState::Offline },
+        RosterChange::Renamed { old, new } => UiEvent::Renamed { old, new },
+        RosterChange::Nick(u) => UiEvent::Nick { user: u.username, nick: u.nick },
+    }
+}
+
+impl EventLoop {
+    fn publish_presence(&mut self, state: WireState) {
+        let Some(session) = self.accounts.session() else { return };
+        let presence = Presence {
+            certificate: session.certificate.clone(),
+            nick: session.nick.clone(),
+            state,
+            seq: self.presence.next_seq(),
+        };
+        let topic = self.presence.topic.clone();
+        if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, presence.encode()) {
+            // With no peer subscribed yet there is nobody to tell; the next announcement will.
+            tracing::debug!(%error, "presence not published");
+        }
+    }
+
+    /// Tells everyone this user is online (nothing when logged out).
+    pub(super) fn announce(&mut self) {
+        self.publish_presence(WireState::Online);
+    }
+
+    /// Tells everyone this user is leaving.
+    pub(super) fn announce_offline(&mut self) {
+        self.publish_presence(WireState::Offline);
+    }
+
+    /// Periodic: announce, and forget users who went silent.
+    pub(super) async fn presence_heartbeat(&mut self) {
+        self.announce();
+        for change in self.presence.roster.expire(Instant::now(), PRESENCE_TIMEOUT) {
+            self.emit(change_event(change)).await;
+        }
+    }
+
+    /// The last connection to `peer` closed: its user is offline.
+    pub(super) async fn presence_peer_gone(&mut self, peer: PeerId) {
+        if let Some(change) = self.presence.roster.peer_gone(&peer.to_bytes()) {
+            self.emit(change_event(change)).await;
+        }
+    }
+
+    /// Validates a presence message signed by `source`, updates the roster, and says whether
+    /// gossipsub should forward it.
+    pub(super) async fn on_presence_message(&mut self, source: Option<PeerId>, data: &[u8]) -> MessageAcceptance {
+        let Some(source) = source else { return MessageAcceptance::Reject };
+        let Some(presence) = Presence::decode(data) else {
+            tracing::debug!(%source, "malformed presence refused");
+            return MessageAcceptance::Reject;
+        };
+        let Some(authority) = self.accounts.trusted_key() else {
+            // No bootstrap trusted yet: nothing can be verified, so nothing is shown or passed on.
+            return MessageAcceptance::Ignore;
+        };
+        let peer = source.to_bytes();
+        let username = match presence.certificate.verify(&authority, &peer, unix_now()) {
+            Ok(username) => username.to_string(),
+            Err(error) => {
+                tracing::info!(%source, %error, "presence with an invalid certificate refused");
+                return MessageAcceptance::Reject;
+            }
+        };
+        if !valid_nick(&presence.nick) {
+            return MessageAcceptance::Reject;
+        }
+        let change = match presence.state {
+            WireState::Online => {
+                let user = RosterUser { username, nick: presence.nick };
+                self.presence.roster.announce(&peer, user, presence.seq, Instant::now())
+            }
+            WireState::Offline => self.presence.roster.leave(&peer, presence.seq),
+        };
+        if let Some(change) = change {
+            self.emit(change_event(change)).await;
+        }
+        MessageAcceptance::Accept
+    }
+
+    /// Everyone online, this user included.
+    pub(super) fn who(&self) -> Vec<OnlineUser> {
+        let mut users: Vec<OnlineUser> =
+            self.presence.roster.online().into_iter().map(|u| OnlineUser { user: u.username, nick: u.nick }).collect();
+        if let Some(session) = self.accounts.session() {
+            let me = &session.certificate.body.username;
+            if !users.iter().any(|u| &u.user == me) {
+                users.push(OnlineUser { user: me.clone(), nick: session.nick.clone() });
+            }
+        }
+        users.sort_by(|a, b| a.user.cmp(&b.user));
+        users
+    }
+}

@@ -1,0 +1,251 @@
+//! Accounts through the bootstrap node, in the LAN lab: every refusal with its code, register,
+//! login, nickname, rename, logout and `/who` as seen from another node, sessions resumed after a
+//! restart, guessing throttled, untrusted bootstraps refused, and the bootstrap's files.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Lab, NodeBuilder, NodeProc};
+
+const GOOD: &str = "correct horse battery staple";
+const GOOD_B: &str = "Tr0ub4dor&3-mesh-lantern";
+
+fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field].as_str().unwrap_or_default()
+}
+
+/// Waits for an `error` event with `code` and returns its message.
+fn expect_error(node: &mut NodeProc, code: &str) -> String {
+    let error = node.wait_for(&format!("error {code}"), |v| v["type"] == "error" && v["code"] == code);
+    str_of(&error, "message").to_string()
+}
+
+fn expect_bootstrap(node: &mut NodeProc) {
+    node.wait_for("bootstrap found", |v| v["type"] == "bootstrap" && v["state"] == "found");
+}
+
+fn who(node: &mut NodeProc) -> Vec<(String, String)> {
+    node.send("/who");
+    let online = node.wait_type("online");
+    online["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (str_of(u, "user").to_string(), str_of(u, "nick").to_string()))
+        .collect()
+}
+
+/// `/who` on `node` shows `user` with `nick` (presence may take a moment to arrive).
+fn eventually_online(node: &mut NodeProc, user: &str, nick: &str) {
+    for _ in 0..50 {
+        if who(node).iter().any(|(u, n)| u == user && n == nick) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let last = who(node);
+    panic!("{}: {user} ({nick}) never online; who = {last:?}", node.name);
+}
+
+#[test]
+fn the_life_of_an_account_as_another_node_sees_it() {
+    let Some(lab) = Lab::start(3) else { return };
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    let ready = boot.ready();
+    assert_eq!(str_of(&ready, "authority_key").len(), 64, "{ready}");
+    let dir_a = tempfile::tempdir().unwrap();
+    let mut a = lab.node(1, "a").data_dir(dir_a.path()).spawn();
+    let mut b = lab.node(2, "b").spawn();
+    a.ready();
+    b.ready();
+    expect_bootstrap(&mut a);
+    expect_bootstrap(&mut b);
+
+    a.send("/register al");
+    a.send(GOOD);
+    assert!(expect_error(&mut a, "invalid_username").contains("3–24"));
+
+    a.send("/register alice");
+    a.send("password");
+    let advice = expect_error(&mut a, "weak_password");
+    assert!(advice.contains("needs 3/4") && advice.contains("common"), "{advice}");
+
+    a.send("/register alice");
+    a.send(GOOD);
+    a.wait_for("registered", |v| v["type"] == "registered" && v["user"] == "alice");
+    let logged_in = a.wait_type("logged_in");
+    assert_eq!(logged_in["user"], "alice");
+    assert_eq!(logged_in["resumed"], false);
+
+    b.send("/register ALICE");
+    b.send(GOOD);
+    assert!(expect_error(&mut b, "username_taken").contains("ALICE"));
+    b.send("/login alice");
+    b.send("not the password");
+    assert!(expect_error(&mut b, "wrong_credentials").contains("wrong username or password"));
+    b.send("/register bob");
+    b.send(GOOD_B);
+    b.wait_for("bob logged in", |v| v["type"] == "logged_in" && v["user"] == "bob");
+
+    eventually_online(&mut b, "alice", "alice");
+    eventually_online(&mut a, "bob", "bob");
+
+    a.send("/nick Alice W");
+    a.wait_for("own nick", |v| v["type"] == "nick" && v["user"] == "alice");
+    b.wait_for("alice's nick", |v| v["type"] == "nick" && v["user"] == "alice" && v["nick"] == "Alice W");
+
+    a.send("/rename alicia");
+    a.wait_for("own rename", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
+    b.wait_for("alice renamed", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
+    let online = who(&mut b);
+    assert!(online.contains(&("alicia".into(), "Alice W".into())), "{online:?}");
+    assert!(!online.iter().any(|(u, _)| u == "alice"), "the old name is gone: {online:?}");
+    assert_eq!(a.status()["user"], "alicia");
+
+    a.send("/logout");
+    a.wait_for("logged out", |v| v["type"] == "logged_out" && v["user"] == "alicia");
+    b.wait_for("alicia offline", |v| v["type"] == "presence" && v["user"] == "alicia" && v["state"] == "offline");
+    a.send("/login alicia");
+    a.send(GOOD);
+    a.wait_for("logged in again", |v| v["type"] == "logged_in" && v["user"] == "alicia");
+
+    // The old name is free again.
+    b.send("/logout");
+    b.wait_type("logged_out");
+    b.send("/register alice");
+    b.send(GOOD_B);
+    b.wait_for("new alice", |v| v["type"] == "logged_in" && v["user"] == "alice");
+
+    // A restart resumes the session without a password.
+    a.send("/quit");
+    assert!(a.wait_exit(Duration::from_secs(10)).success());
+    let mut a = lab.node(1, "a again").data_dir(dir_a.path()).spawn();
+    let resumed = a.wait_type("logged_in");
+    assert_eq!(resumed["user"], "alicia");
+    assert_eq!(resumed["resumed"], true);
+    assert_eq!(resumed["nick"], "Alice W");
+    eventually_online(&mut b, "alicia", "Alice W");
+}
+
+#[test]
+fn guessing_a_password_meets_rate_limited() {
+    let Some(lab) = Lab::start(2) else { return };
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let mut a = lab.node(1, "a").spawn();
+    expect_bootstrap(&mut a);
+    a.send("/register carol");
+    a.send(GOOD);
+    a.wait_type("logged_in");
+    a.send("/logout");
+    a.wait_type("logged_out");
+
+    let mut codes = Vec::new();
+    for i in 0..12 {
+        a.send("/login carol");
+        a.send(&format!("guess number {i}"));
+        let error = a.wait_type("error");
+        codes.push(str_of(&error, "code").to_string());
+    }
+    assert_eq!(codes[0], "wrong_credentials");
+    assert_eq!(codes[11], "rate_limited", "{codes:?}");
+    // Throttled before hashing: even the right password waits now.
+    a.send("/login carol");
+    a.send(GOOD);
+    let message = expect_error(&mut a, "rate_limited");
+    assert!(message.contains("try again in"), "{message}");
+}
+
+#[test]
+fn without_a_bootstrap_login_fails_fast_with_no_bootstrap() {
+    let mut node = NodeBuilder::loopback("alone").spawn();
+    node.ready();
+    let started = std::time::Instant::now();
+    node.send("/login alice");
+    node.send(GOOD);
+    let message = expect_error(&mut node, "no_bootstrap");
+    assert!(message.contains("no bootstrap node in reach"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    node.send("/register alice");
+    node.send(GOOD);
+    expect_error(&mut node, "no_bootstrap");
+    node.status();
+}
+
+#[test]
+fn the_bootstrap_keeps_only_argon2id_hashes_and_survives_kill_9() {
+    let Some(lab) = Lab::start(2) else { return };
+    let boot_dir = tempfile::tempdir().unwrap();
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).data_dir(boot_dir.path()).spawn();
+    boot.ready();
+    let mut a = lab.node(1, "a").spawn();
+    expect_bootstrap(&mut a);
+    let password = "unmistakable plaintext marker 7731";
+    a.send("/register dave");
+    a.send(password);
+    a.wait_type("logged_in");
+    a.send("/logout");
+    a.wait_type("logged_out");
+    // Hashing and writing while the process dies.
+    for i in 0..3 {
+        a.send(&format!("/register erin{i}"));
+        a.send(GOOD);
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    boot.kill();
+
+    for entry in std::fs::read_dir(boot_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(password.len()).any(|w| w == password.as_bytes()),
+            "{} holds the plaintext password",
+            path.display()
+        );
+    }
+    let db = rusqlite::Connection::open(boot_dir.path().join("accounts.db")).unwrap();
+    let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let mut statement = db.prepare("SELECT password_hash FROM accounts").unwrap();
+    let hashes: Vec<String> = statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(!hashes.is_empty());
+    for hash in hashes {
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    }
+}
+
+#[test]
+fn a_bootstrap_with_another_key_and_its_certificates_are_refused() {
+    let Some(lab) = Lab::start(3) else { return };
+    let boot_dir = tempfile::tempdir().unwrap();
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).data_dir(boot_dir.path()).spawn();
+    boot.ready();
+    let key_file = boot_dir.path().join("authority.pub");
+    let mut a = lab.node(1, "a").args(&["--bootstrap-key", key_file.to_str().unwrap()]).spawn();
+    // A rogue node that hosts its own account database, and so signs its own certificates.
+    let mut rogue = lab.node(2, "rogue").args(&["--bootstrap"]).spawn();
+    a.ready();
+    rogue.ready();
+    rogue.send("/register mallory");
+    rogue.send(GOOD);
+    rogue.wait_for("mallory", |v| v["type"] == "logged_in" && v["user"] == "mallory");
+
+    let message = expect_error(&mut a, "untrusted_bootstrap");
+    assert!(message.contains("it is ignored"), "{message}");
+    expect_bootstrap(&mut a);
+    a.send("/register alice");
+    a.send(GOOD);
+    a.wait_for("alice", |v| v["type"] == "logged_in" && v["user"] == "alice");
+    assert_eq!(a.status()["bootstrap"], boot.ready_peer_id());
+
+    // Mallory's presence is signed by the wrong authority: a never shows it.
+    std::thread::sleep(Duration::from_secs(1));
+    rogue.send("/nick Totally Legit");
+    std::thread::sleep(Duration::from_millis(500));
+    let online = who(&mut a);
+    assert!(!online.iter().any(|(u, _)| u == "mallory"), "{online:?}");
+    let events = a.events_within(Duration::from_millis(200));
+    assert!(!events.iter().any(|e| e.to_string().contains("mallory")), "{events:?}");
+}
