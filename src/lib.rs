@@ -28,6 +28,7 @@ pub mod net;
 pub mod node;
 pub mod presence;
 pub mod protocol;
+pub mod room;
 pub mod store;
 pub mod trust;
 pub mod ui;
