@@ -25,10 +25,11 @@ fn fold<'a>(events: impl IntoIterator<Item = &'a RoomEvent>) -> RoomState {
 /// What changed between two states, as effects (used after a re-fold).
 fn diff(old: &RoomState, new: &RoomState) -> Vec<Effect> {
     let mut effects = Vec::new();
-    if !old.exists() && new.exists() {
-        if let Some(first) = new.members().first() {
-            effects.push(Effect::Created { user: first.user.clone() });
-        }
+    if !old.exists()
+        && new.exists()
+        && let Some(first) = new.members().first()
+    {
+        effects.push(Effect::Created { user: first.user.clone() });
     }
     for Member { user, .. } in old.members() {
         if !new.is_member(user) {
