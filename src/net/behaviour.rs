@@ -8,6 +8,7 @@
 //! - identify: learns peers' listen addresses and protocols.
 //! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
 //! - peer exchange ([`crate::protocol::peers`]): asks each new peer whom it knows.
+//! - room catch-up ([`crate::protocol::room`]): a room's events and recent messages.
 //! - accounts ([`crate::protocol::auth`]): every node can ask; only a node that hosts the
 //!   bootstrap answers, so only there does identify list the protocol.
 
@@ -20,6 +21,7 @@ use libp2p::{StreamProtocol, gossipsub, identify, identity::Keypair, mdns, ping}
 
 use crate::protocol::auth::{self, AuthRequest, AuthResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
+use crate::protocol::room::{self as room_wire, SyncRequest, SyncResponse};
 
 /// identify's protocol version: peers that speak another one are another network.
 pub const IDENTIFY_PROTOCOL: &str = "/meshchat/1.0.0";
@@ -38,6 +40,8 @@ pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(20);
 
 /// How long the bootstrap node may take to answer an account request (hashing included).
 pub const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a room catch-up answer may take.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer-exchange answer may take.
 pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -50,6 +54,7 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     pub peers: cbor::Behaviour<PeersRequest, PeersResponse>,
     pub auth: cbor::Behaviour<AuthRequest, AuthResponse>,
+    pub sync: cbor::Behaviour<SyncRequest, SyncResponse>,
 }
 
 impl Behaviour {
@@ -94,6 +99,13 @@ impl Behaviour {
             [(StreamProtocol::new(auth::PROTOCOL), auth_support)],
             request_response::Config::default().with_request_timeout(AUTH_REQUEST_TIMEOUT),
         );
-        Ok(Behaviour { gossipsub, mdns: mdns.into(), identify, ping, peers, auth })
+        let sync = request_response::Behaviour::with_codec(
+            cbor::codec::Codec::default()
+                .set_request_size_maximum(peers::MAX_REQUEST_BYTES)
+                .set_response_size_maximum(room_wire::MAX_SYNC_RESPONSE_BYTES),
+            [(StreamProtocol::new(room_wire::SYNC_PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+        );
+        Ok(Behaviour { gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync })
     }
 }

@@ -123,6 +123,10 @@ impl Accounts {
         }
     }
 
+    pub(super) fn store(&self) -> &NodeStore {
+        &self.store
+    }
+
     pub(super) fn session(&self) -> Option<&Session> {
         self.session.as_ref()
     }
@@ -213,6 +217,7 @@ impl EventLoop {
                 let event = UiEvent::LoggedIn { user: user.to_string(), nick: saved.nick.clone(), resumed: true };
                 self.accounts.session = Some(saved);
                 self.emit(event).await;
+                self.enter_rooms();
                 self.announce();
             }
             Err(CertError::Expired) => {
@@ -309,6 +314,7 @@ impl EventLoop {
             return Err(CommandError::new(ErrorCode::NotLoggedIn, "not logged in"));
         };
         self.announce_offline();
+        self.exit_rooms();
         if self.accounts.bootstrap_peer().is_some() {
             self.send_or_wait(
                 AuthRequest::Logout,
@@ -484,6 +490,7 @@ impl EventLoop {
                     }
                     Kind::Renew | Kind::Logout => {}
                 }
+                self.enter_rooms();
                 self.announce();
                 pending.answer(Ok(()));
             }

@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::CommandError;
 use crate::protocol::auth::AuthRequest;
-use crate::ui::{OnlineUser, Status};
+use crate::ui::{ChatMessage, MemberView, OnlineUser, RoomSummary, Status};
 
 /// The answer to a command that either works or says why not.
 pub(crate) type Done = oneshot::Sender<Result<(), CommandError>>;
@@ -32,9 +32,60 @@ pub(crate) enum Request {
     Who {
         reply: oneshot::Sender<Result<Vec<OnlineUser>, CommandError>>,
     },
+    Room {
+        command: RoomCommand,
+        reply: oneshot::Sender<Result<RoomReply, CommandError>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
+}
+
+/// A room command. A room of `None` means the focused room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomCommand {
+    Create(String),
+    Join(String),
+    Leave(Option<String>),
+    Kick {
+        user: String,
+        room: Option<String>,
+    },
+    Ban {
+        user: String,
+        room: Option<String>,
+    },
+    Unban {
+        user: String,
+        room: Option<String>,
+    },
+    Op {
+        user: String,
+        room: Option<String>,
+    },
+    Members(Option<String>),
+    List,
+    Focus(String),
+    /// `#room` or `@user`.
+    Mute(String),
+    Unmute(String),
+    History(Option<usize>),
+    /// Text for the focused room.
+    Say(String),
+    /// Text for a named room.
+    Send {
+        room: String,
+        text: String,
+    },
+}
+
+/// What a room command answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomReply {
+    Done,
+    Members { room: String, members: Vec<MemberView> },
+    Rooms(Vec<RoomSummary>),
+    History { target: String, messages: Vec<ChatMessage> },
 }
 
 /// A handle to a running node.
@@ -91,6 +142,26 @@ impl Client {
     /// The users online, this one included.
     pub async fn who(&self) -> Result<Vec<OnlineUser>, CommandError> {
         self.ask(|reply| Request::Who { reply }).await?
+    }
+
+    /// Carries out a room command.
+    pub async fn room(&self, command: RoomCommand) -> Result<RoomReply, CommandError> {
+        self.ask(|reply| Request::Room { command, reply }).await?
+    }
+
+    /// Creates a room (this user becomes its admin) and focuses it.
+    pub async fn create_room(&self, room: &str) -> Result<(), CommandError> {
+        self.room(RoomCommand::Create(room.into())).await.map(drop)
+    }
+
+    /// Joins a room and focuses it.
+    pub async fn join_room(&self, room: &str) -> Result<(), CommandError> {
+        self.room(RoomCommand::Join(room.into())).await.map(drop)
+    }
+
+    /// Sends `text` to `room`.
+    pub async fn send_to_room(&self, room: &str, text: &str) -> Result<(), CommandError> {
+        self.room(RoomCommand::Send { room: room.into(), text: text.into() }).await.map(drop)
     }
 
     /// Stops the node and waits until its connections are closed. Stopping a stopped node is

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
+use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, Message};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::accounts::{Accounts, AuthTicket};
 use super::client::Request;
 use super::presence::PresenceState;
+use super::rooms::Rooms;
 use super::{NodeConfig, NodeError, READY_SETTLE};
 use crate::bootstrap::AuthWorker;
 use crate::net::redial::DialKey;
@@ -50,12 +52,16 @@ const AUTH_ANSWER_CAPACITY: usize = 256;
 
 pub(super) struct EventLoop {
     pub(super) swarm: Swarm<Behaviour>,
+    /// The node's key: signs room events and messages.
+    pub(super) key: Keypair,
     requests: mpsc::Receiver<Request>,
     events: mpsc::Sender<UiEvent>,
     /// Account state: session, trusted bootstrap, requests in flight.
     pub(super) accounts: Accounts,
     /// Who is online, and this node's announcements.
     pub(super) presence: PresenceState,
+    /// Rooms: logs, topics, focus, mutes, the directory.
+    pub(super) rooms: Rooms,
     /// Answers from the hosted account worker.
     auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
     redial: Redialer,
@@ -79,6 +85,7 @@ impl EventLoop {
     ) -> Result<Self, NodeError> {
         let local = config.key.public().to_peer_id();
         let hosts_bootstrap = config.bootstrap.is_some();
+        let key = config.key.clone();
         let mut swarm = build_swarm(config.key, config.mdns, hosts_bootstrap)?;
         let presence_topic = gossipsub::IdentTopic::new(presence::TOPIC);
         if let Err(error) = swarm.behaviour_mut().gossipsub.subscribe(&presence_topic) {
@@ -97,10 +104,12 @@ impl EventLoop {
         let accounts = Accounts::new(local, config.store, config.trust, worker);
         Ok(EventLoop {
             swarm,
+            key,
             requests,
             events,
             accounts,
             presence: PresenceState::new(presence_topic),
+            rooms: Rooms::default(),
             auth_answers,
             redial: Redialer::new(local, config.peers, Instant::now()),
             listeners,
@@ -119,6 +128,7 @@ impl EventLoop {
         exchange_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut presence_tick = tokio::time::interval(super::presence::PRESENCE_INTERVAL);
         presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        self.load_rooms();
         self.resume_session().await;
         let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
         loop {
@@ -184,6 +194,7 @@ impl EventLoop {
             Request::Who { reply } => {
                 let _ = reply.send(Ok(self.who()));
             }
+            Request::Room { command, reply } => self.room_command(command, reply).await,
             Request::Shutdown { .. } => unreachable!("handled by the loop"),
         }
     }
@@ -403,6 +414,8 @@ impl EventLoop {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
                 let acceptance = if message.topic == self.presence.topic_hash() {
                     self.on_presence_message(message.source, &message.data).await
+                } else if let Some(room) = self.rooms.room_of_topic(&message.topic) {
+                    self.on_room_gossip(&room, message.source, &message.data).await
                 } else {
                     tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
                     gossipsub::MessageAcceptance::Ignore
@@ -425,6 +438,13 @@ impl EventLoop {
             },
             BehaviourEvent::Auth(request_response::Event::OutboundFailure { request_id, error, .. }) => {
                 self.on_auth_failure(request_id, error.to_string()).await;
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { message, .. }) => match message {
+                Message::Request { request, channel, .. } => self.on_sync_request(request, channel),
+                Message::Response { request_id, response } => self.on_sync_response(request_id, response).await,
+            },
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure { request_id, error, .. }) => {
+                self.on_sync_failure(request_id, error.to_string()).await;
             }
             _ => {}
         }

@@ -7,12 +7,14 @@
 //!
 //! - `event_loop`: the loop, connections, discovery and re-dialling;
 //! - `accounts`: logging in through the bootstrap node, and hosting it;
-//! - `presence`: announcing this user and keeping the roster of who is online.
+//! - `presence`: announcing this user and keeping the roster of who is online;
+//! - `rooms`: room topics, their event logs, messages, catch-up, focus, mutes and history.
 
 mod accounts;
 mod client;
 mod event_loop;
 mod presence;
+mod rooms;
 
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use client::Client;
+pub use client::{Client, RoomCommand, RoomReply};
 
 use crate::bootstrap::AuthService;
 use crate::bootstrap::service::ServiceError;

@@ -61,6 +61,7 @@ impl EventLoop {
             nick: session.nick.clone(),
             state,
             seq: self.presence.next_seq(),
+            rooms: if state == WireState::Online { self.my_rooms() } else { Vec::new() },
         };
         let topic = self.presence.topic.clone();
         if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, presence.encode()) {
@@ -87,8 +88,30 @@ impl EventLoop {
         }
     }
 
+    /// Whether `peer`'s user is online.
+    pub(super) fn presence_knows(&self, peer: &PeerId) -> bool {
+        self.presence.roster.user_on(&peer.to_bytes()).is_some()
+    }
+
+    /// The username online on `peer`.
+    pub(super) fn presence_user(&self, peer: &PeerId) -> Option<String> {
+        self.presence.roster.user_on(&peer.to_bytes()).map(|u| u.username.clone())
+    }
+
+    /// The nickname of `author` writing from `peer` (the username when unknown).
+    pub(super) fn nick_of(&self, peer: &PeerId, author: &str) -> String {
+        if self.accounts.username() == Some(author) {
+            return self.accounts.session().map_or_else(|| author.to_string(), |s| s.nick.clone());
+        }
+        match self.presence.roster.user_on(&peer.to_bytes()) {
+            Some(user) if user.username == author => user.nick.clone(),
+            _ => author.to_string(),
+        }
+    }
+
     /// The last connection to `peer` closed: its user is offline.
     pub(super) async fn presence_peer_gone(&mut self, peer: PeerId) {
+        self.peer_rooms_gone(&peer);
         if let Some(change) = self.presence.roster.peer_gone(&peer.to_bytes()) {
             self.emit(change_event(change)).await;
         }
@@ -126,6 +149,10 @@ impl EventLoop {
         };
         if let Some(change) = change {
             self.emit(change_event(change)).await;
+        }
+        match presence.state {
+            WireState::Online => self.peer_rooms(source, presence.rooms),
+            WireState::Offline => self.peer_rooms_gone(&source),
         }
         MessageAcceptance::Accept
     }

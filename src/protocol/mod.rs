@@ -4,3 +4,4 @@
 pub mod auth;
 pub mod peers;
 pub mod presence;
+pub mod room;

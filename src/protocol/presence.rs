@@ -27,6 +27,9 @@ pub struct Presence {
     pub state: PresenceState,
     /// Increases with every announcement of one node, so late copies are ignored.
     pub seq: u64,
+    /// The rooms the user is a member of (the room directory is built from these).
+    #[serde(default)]
+    pub rooms: Vec<String>,
 }
 
 impl Presence {
@@ -56,6 +59,7 @@ mod tests {
             nick: "Alice".into(),
             state: PresenceState::Online,
             seq: 3,
+            rooms: vec!["lobby".into()],
         };
         assert_eq!(Presence::decode(&presence.encode()), Some(presence));
         assert_eq!(Presence::decode(b"\xff\x00garbage"), None);

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::cert::Certificate;
+use crate::room::{Action, RoomEvent};
 
 /// File name of the node database inside the data directory.
 pub const NODE_DB: &str = "node.db";
@@ -24,6 +25,29 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE nicknames (
         username_key TEXT PRIMARY KEY,
         nick TEXT NOT NULL
+    );",
+    "CREATE TABLE room_events (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL,
+        lamport INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        action BLOB NOT NULL,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX room_events_by_room ON room_events (room, lamport);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL,
+        author TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        lamport INTEGER NOT NULL,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX messages_by_room ON messages (room, lamport, ts_ms);
+    CREATE TABLE mutes (
+        target TEXT PRIMARY KEY
     );",
 ];
 
@@ -43,6 +67,19 @@ pub enum StoreError {
 pub struct Session {
     pub certificate: Certificate,
     pub nick: String,
+}
+
+/// A room message as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: String,
+    pub room: String,
+    pub author: String,
+    /// The author's nickname when it arrived.
+    pub nick: String,
+    pub text: String,
+    pub ts_ms: u64,
+    pub lamport: u64,
 }
 
 /// The node database.
@@ -103,6 +140,118 @@ impl NodeStore {
         Ok(())
     }
 
+    /// Keeps a room's control event with its signed envelope (a known id is left alone).
+    pub fn save_room_event(&self, room: &str, event: &RoomEvent, envelope: &[u8]) -> Result<(), StoreError> {
+        let action = cbor4ii::serde::to_vec(Vec::new(), &event.action)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode room action: {e}")))?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO room_events (id, room, lamport, author, action, envelope)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![event.id, room, event.lamport as i64, event.author, action, envelope],
+        )?;
+        Ok(())
+    }
+
+    /// Every stored room event, by room.
+    pub fn room_events(&self) -> Result<Vec<(String, RoomEvent)>, StoreError> {
+        let mut statement =
+            self.conn.prepare("SELECT room, id, lamport, author, action FROM room_events ORDER BY room, lamport")?;
+        let rows = statement.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (room, id, lamport, author, action) = row?;
+            let action: Action = cbor4ii::serde::from_slice(&action)
+                .map_err(|e| StoreError::Corrupt(format!("room event {id}: {e}")))?;
+            out.push((room, RoomEvent { id, lamport: lamport as u64, author, action }));
+        }
+        Ok(out)
+    }
+
+    /// The signed envelopes of a room's control events, in Lamport order.
+    pub fn room_event_envelopes(&self, room: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut statement =
+            self.conn.prepare("SELECT envelope FROM room_events WHERE room = ?1 ORDER BY lamport LIMIT ?2")?;
+        let rows = statement.query_map(params![room, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps a message; `false` when its id was known already.
+    pub fn save_message(&self, message: &StoredMessage, envelope: &[u8]) -> Result<bool, StoreError> {
+        let inserted = self.conn.execute(
+            "INSERT OR IGNORE INTO messages (id, room, author, nick, text, ts_ms, lamport, envelope)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                message.id,
+                message.room,
+                message.author,
+                message.nick,
+                message.text,
+                message.ts_ms as i64,
+                message.lamport as i64,
+                envelope
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    /// The last `limit` messages of a room, oldest first.
+    pub fn recent_messages(&self, room: &str, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, room, author, nick, text, ts_ms, lamport FROM messages WHERE room = ?1
+             ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![room, limit as i64], |r| {
+            Ok(StoredMessage {
+                id: r.get(0)?,
+                room: r.get(1)?,
+                author: r.get(2)?,
+                nick: r.get(3)?,
+                text: r.get(4)?,
+                ts_ms: r.get::<_, i64>(5)? as u64,
+                lamport: r.get::<_, i64>(6)? as u64,
+            })
+        })?;
+        let mut messages: Vec<StoredMessage> = rows.collect::<Result<_, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// The signed envelopes of a room's last `limit` messages, oldest first.
+    pub fn message_envelopes(&self, room: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT envelope FROM messages WHERE room = ?1 ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![room, limit as i64], |r| r.get(0))?;
+        let mut envelopes: Vec<Vec<u8>> = rows.collect::<Result<_, _>>()?;
+        envelopes.reverse();
+        Ok(envelopes)
+    }
+
+    /// The muted targets (`#room`, `@user`).
+    pub fn mutes(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.conn.prepare("SELECT target FROM mutes ORDER BY target")?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Mutes or unmutes `target`.
+    pub fn set_muted(&self, target: &str, muted: bool) -> Result<(), StoreError> {
+        if muted {
+            self.conn.execute("INSERT OR IGNORE INTO mutes (target) VALUES (?1)", params![target])?;
+        } else {
+            self.conn.execute("DELETE FROM mutes WHERE target = ?1", params![target])?;
+        }
+        Ok(())
+    }
+
     /// Forgets the session (logout).
     pub fn clear_session(&self) -> Result<(), StoreError> {
         self.conn.execute("DELETE FROM session", [])?;
@@ -132,6 +281,41 @@ mod tests {
         assert_eq!(store.session().unwrap(), Some(renamed));
         store.clear_session().unwrap();
         assert_eq!(store.session().unwrap(), None);
+    }
+
+    #[test]
+    fn room_events_messages_and_mutes_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let event =
+            RoomEvent { id: "e1".into(), lamport: 1, author: "alice".into(), action: Action::Kick("bob".into()) };
+        let message = |i: u64| StoredMessage {
+            id: format!("m{i}"),
+            room: "lobby".into(),
+            author: "alice".into(),
+            nick: "A".into(),
+            text: format!("hello {i}"),
+            ts_ms: 1000 + i,
+            lamport: i,
+        };
+        {
+            let store = NodeStore::open(dir.path()).unwrap();
+            store.save_room_event("lobby", &event, b"env").unwrap();
+            store.save_room_event("lobby", &event, b"env").unwrap();
+            for i in 1..=5 {
+                assert!(store.save_message(&message(i), b"m").unwrap());
+            }
+            assert!(!store.save_message(&message(3), b"m").unwrap(), "a known id is not kept twice");
+            store.set_muted("#lobby", true).unwrap();
+            store.set_muted("@bob", true).unwrap();
+            store.set_muted("@bob", false).unwrap();
+        }
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(store.room_events().unwrap(), vec![("lobby".to_string(), event)]);
+        assert_eq!(store.room_event_envelopes("lobby", 10).unwrap(), vec![b"env".to_vec()]);
+        let recent = store.recent_messages("lobby", 2).unwrap();
+        assert_eq!(recent, vec![message(4), message(5)]);
+        assert_eq!(store.message_envelopes("lobby", 10).unwrap().len(), 5);
+        assert_eq!(store.mutes().unwrap(), vec!["#lobby".to_string()]);
     }
 
     #[test]

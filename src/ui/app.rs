@@ -4,10 +4,10 @@
 
 use tokio::sync::mpsc;
 
-use super::command::{self, COMMANDS, Command, ParseError};
+use super::command::{self, COMMANDS, Command, ParseError, Target};
 use super::event::{ErrorCode, UiEvent};
 use super::suggest;
-use crate::node::{Client, CommandError};
+use crate::node::{Client, CommandError, RoomCommand, RoomReply};
 
 /// What an input source yields: a line, or the fact that a line was too long to keep.
 pub type InputLine = Result<String, ParseError>;
@@ -106,13 +106,20 @@ impl App {
                 };
                 self.emit(event).await;
             }
-            Command::Say(_) => {
-                self.emit(UiEvent::error(
-                    ErrorCode::NotLoggedIn,
-                    "nowhere to send text yet: log in, then /join a room or /query a user",
-                ))
-                .await;
-            }
+            Command::Say(text) => self.room(RoomCommand::Say(text)).await,
+            Command::Create { room } => self.room(RoomCommand::Create(room)).await,
+            Command::Join { room } => self.room(RoomCommand::Join(room)).await,
+            Command::Leave { room } => self.room(RoomCommand::Leave(room)).await,
+            Command::Members { room } => self.room(RoomCommand::Members(room)).await,
+            Command::Rooms => self.room(RoomCommand::List).await,
+            Command::Kick { user, room } => self.room(RoomCommand::Kick { user, room }).await,
+            Command::Ban { user, room } => self.room(RoomCommand::Ban { user, room }).await,
+            Command::Unban { user, room } => self.room(RoomCommand::Unban { user, room }).await,
+            Command::Op { user, room } => self.room(RoomCommand::Op { user, room }).await,
+            Command::History { count } => self.room(RoomCommand::History(count)).await,
+            Command::Focus(Target::Room(room)) => self.room(RoomCommand::Focus(room)).await,
+            Command::Mute(target) => self.room(RoomCommand::Mute(target.to_string())).await,
+            Command::Unmute(target) => self.room(RoomCommand::Unmute(target.to_string())).await,
             other => {
                 self.emit(UiEvent::error(
                     ErrorCode::Unavailable,
@@ -133,6 +140,20 @@ impl App {
             self.client.login(&awaiting.user, password).await
         };
         self.report(result).await;
+    }
+
+    /// Carries out a room command; answers that carry data become their events.
+    async fn room(&self, command: RoomCommand) {
+        let event = match self.client.room(command).await {
+            Ok(RoomReply::Done) => return,
+            Ok(RoomReply::Members { room, members }) => UiEvent::Members { room, members },
+            Ok(RoomReply::Rooms(rooms)) => UiEvent::Rooms { rooms },
+            Ok(RoomReply::History { target, messages }) => {
+                UiEvent::History { target, messages: messages.into_iter().map(UiEvent::Message).collect() }
+            }
+            Err(error) => error.to_event(),
+        };
+        self.emit(event).await;
     }
 
     /// Success is reported by the node's own events; a failure becomes an `error` event.

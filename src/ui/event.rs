@@ -55,6 +55,71 @@ pub enum UiEvent {
     Online {
         users: Vec<OnlineUser>,
     },
+    /// The answer to `/rooms`.
+    Rooms {
+        rooms: Vec<RoomSummary>,
+    },
+    RoomCreated {
+        room: String,
+        user: String,
+    },
+    Joined {
+        room: String,
+        user: String,
+    },
+    Left {
+        room: String,
+        user: String,
+    },
+    Kicked {
+        room: String,
+        user: String,
+        by: String,
+    },
+    Banned {
+        room: String,
+        user: String,
+        by: String,
+    },
+    /// `user` became admin; `by` is null on succession.
+    Admin {
+        room: String,
+        user: String,
+        by: Option<String>,
+    },
+    /// The answer to `/members`: members in join order.
+    Members {
+        room: String,
+        members: Vec<MemberView>,
+    },
+    /// A room message (also this user's own).
+    Message(ChatMessage),
+    /// Someone else wrote in a room or conversation that is not muted.
+    Notification {
+        kind: NotificationKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        /// Whether the room or conversation is the focused one (the terminal rings only when not).
+        #[serde(skip)]
+        focused: bool,
+    },
+    Muted {
+        target: String,
+    },
+    Unmuted {
+        target: String,
+    },
+    /// Where plain text goes now (`#room` or `@user`).
+    Focus {
+        target: String,
+    },
+    /// The answer to `/history`: `message` objects, oldest first.
+    History {
+        target: String,
+        messages: Vec<UiEvent>,
+    },
     /// A peer connected (first connection) or disconnected (last connection closed).
     Peer {
         peer_id: String,
@@ -114,6 +179,41 @@ pub enum OnlineState {
 pub struct OnlineUser {
     pub user: String,
     pub nick: String,
+}
+
+/// One room in a `rooms` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub room: String,
+    pub members: usize,
+}
+
+/// One member in a `members` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub user: String,
+    pub admin: bool,
+}
+
+/// A room message as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub room: String,
+    /// The author's username, from a verified certificate.
+    pub from: String,
+    pub nick: String,
+    pub text: String,
+    pub id: String,
+    /// Milliseconds since the Unix epoch, by the author's clock.
+    pub ts: u64,
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    Room,
+    Dm,
 }
 
 /// A snapshot of the node, the answer to `/status`.
@@ -223,6 +323,39 @@ mod tests {
         let value =
             serde_json::to_value(UiEvent::Bootstrap { peer_id: "p".into(), state: BootstrapState::Lost }).unwrap();
         assert_eq!(value, serde_json::json!({"type": "bootstrap", "peer_id": "p", "state": "lost"}));
+    }
+
+    #[test]
+    fn room_events_use_the_documented_fields() {
+        let message = UiEvent::Message(ChatMessage {
+            room: "lobby".into(),
+            from: "alice".into(),
+            nick: "A".into(),
+            text: "hi".into(),
+            id: "x".into(),
+            ts: 5,
+        });
+        assert_eq!(
+            serde_json::to_value(&message).unwrap(),
+            serde_json::json!({"type": "message", "room": "lobby", "from": "alice", "nick": "A", "text": "hi", "id": "x", "ts": 5})
+        );
+        let admin = UiEvent::Admin { room: "lobby".into(), user: "bob".into(), by: None };
+        assert_eq!(
+            serde_json::to_value(&admin).unwrap(),
+            serde_json::json!({"type": "admin", "room": "lobby", "user": "bob", "by": null})
+        );
+        let note = UiEvent::Notification {
+            kind: NotificationKind::Room,
+            room: Some("lobby".into()),
+            from: None,
+            focused: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&note).unwrap(),
+            serde_json::json!({"type": "notification", "kind": "room", "room": "lobby"})
+        );
+        let history = UiEvent::History { target: "#lobby".into(), messages: vec![message] };
+        assert_eq!(serde_json::to_value(&history).unwrap()["messages"][0]["type"], "message");
     }
 
     #[test]

@@ -15,4 +15,7 @@ pub mod repl;
 pub mod sanitize;
 pub mod suggest;
 
-pub use event::{BootstrapState, ErrorCode, OnlineState, OnlineUser, PeerState, Status, UiEvent};
+pub use event::{
+    BootstrapState, ChatMessage, ErrorCode, MemberView, NotificationKind, OnlineState, OnlineUser, PeerState,
+    RoomSummary, Status, UiEvent,
+};

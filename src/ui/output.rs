@@ -26,10 +26,14 @@ pub fn spawn(mut events: mpsc::Receiver<UiEvent>, mut sink: Sink) -> std::io::Re
         while let Some(event) = events.blocking_recv() {
             let written = match &mut sink {
                 Sink::Json => write_line(&json::line(&event)),
-                Sink::Text => write_line(&render::render(&event)),
-                Sink::Prompt(printer) => {
-                    printer.print(render::render(&event)).map_err(|e| std::io::Error::other(e.to_string()))
-                }
+                Sink::Text => match render::render(&event) {
+                    text if text.is_empty() => Ok(()),
+                    text => write_line(&text),
+                },
+                Sink::Prompt(printer) => match render::render(&event) {
+                    text if text.is_empty() => Ok(()),
+                    text => printer.print(text).map_err(|e| std::io::Error::other(e.to_string())),
+                },
             };
             if let Err(error) = written {
                 // Nobody reads any more (a closed pipe); keep draining so the node never blocks.

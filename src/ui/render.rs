@@ -5,7 +5,7 @@
 
 use colored::Colorize;
 
-use super::event::{BootstrapState, OnlineState, PeerState, Status, UiEvent};
+use super::event::{BootstrapState, ChatMessage, OnlineState, PeerState, Status, UiEvent};
 use super::sanitize::visible;
 
 /// The text for one event (may span several lines; no trailing newline).
@@ -70,6 +70,95 @@ pub fn render(event: &UiEvent) -> String {
             }
         },
         UiEvent::Status(status) => render_status(status),
+        UiEvent::Rooms { rooms } => {
+            if rooms.is_empty() {
+                return format!("{}", "no rooms yet: /create one".bright_black());
+            }
+            let mut out = format!("{}", format!("{} rooms:", rooms.len()).bright_black());
+            for r in rooms {
+                out.push_str(&format!("\n  #{} ({} members)", visible(&r.room).bold(), r.members));
+            }
+            out
+        }
+        UiEvent::RoomCreated { room, user } => {
+            format!("{} {} {} #{}", "***".cyan(), visible(user).bold(), "created".cyan(), visible(room))
+        }
+        UiEvent::Joined { room, user } => {
+            format!("{} {} {} #{}", "-->".green(), visible(user).bold(), "joined".green(), visible(room))
+        }
+        UiEvent::Left { room, user } => {
+            format!("{} {} {} #{}", "<--".yellow(), visible(user), "left".yellow(), visible(room))
+        }
+        UiEvent::Kicked { room, user, by } => format!(
+            "{} {} {} #{} {} {}",
+            "<--".red(),
+            visible(user).bold(),
+            "was kicked from".red(),
+            visible(room),
+            "by".red(),
+            visible(by)
+        ),
+        UiEvent::Banned { room, user, by } => format!(
+            "{} {} {} #{} {} {}",
+            "<--".red(),
+            visible(user).bold(),
+            "was banned from".red(),
+            visible(room),
+            "by".red(),
+            visible(by)
+        ),
+        UiEvent::Admin { room, user, by } => match by {
+            Some(by) => format!(
+                "{} {} {} #{} ({} {})",
+                "***".cyan(),
+                visible(user).bold(),
+                "is now admin of".cyan(),
+                visible(room),
+                "by".cyan(),
+                visible(by)
+            ),
+            None => format!(
+                "{} {} {} #{} {}",
+                "***".cyan(),
+                visible(user).bold(),
+                "is now admin of".cyan(),
+                visible(room),
+                "(the oldest member)".bright_black()
+            ),
+        },
+        UiEvent::Members { room, members } => {
+            let list: Vec<String> = members
+                .iter()
+                .map(|m| if m.admin { format!("@{}", visible(&m.user)) } else { visible(&m.user).into_owned() })
+                .collect();
+            format!("{} #{}: {}", "members of".bright_black(), visible(room), list.join(" "))
+        }
+        UiEvent::Message(message) => render_message(message),
+        UiEvent::Notification { room, from, focused, .. } => {
+            if *focused {
+                return String::new();
+            }
+            let place = match (room, from) {
+                (Some(room), _) => format!("#{}", visible(room)),
+                (None, Some(from)) => format!("@{}", visible(from)),
+                (None, None) => String::new(),
+            };
+            format!("{} {}\x07", "(!) new message in".magenta(), place.magenta().bold())
+        }
+        UiEvent::Muted { target } => format!("{} {}", "*** muted".bright_black(), visible(target)),
+        UiEvent::Unmuted { target } => format!("{} {}", "*** unmuted".bright_black(), visible(target)),
+        UiEvent::Focus { target } => format!("{} {}", "*** now talking in".bright_black(), visible(target).bold()),
+        UiEvent::History { target, messages } => {
+            let mut out = format!("{}", format!("--- history of {} ---", visible(target)).bright_black());
+            for m in messages {
+                if let UiEvent::Message(m) = m {
+                    out.push('\n');
+                    out.push_str(&render_message(m));
+                }
+            }
+            out.push_str(&format!("\n{}", "--- end of history ---".bright_black()));
+            out
+        }
         UiEvent::Info { message } => format!("{}", visible(message).bright_black()),
         UiEvent::Error { code, message } => format!(
             "{} {} {}",
@@ -78,6 +167,21 @@ pub fn render(event: &UiEvent) -> String {
             format!("[{}]", code.as_str()).bright_black()
         ),
     }
+}
+
+fn clock(ts_ms: u64) -> String {
+    let secs = ts_ms / 1000;
+    format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60)
+}
+
+fn render_message(m: &ChatMessage) -> String {
+    format!(
+        "{} {} <{}> {}",
+        clock(m.ts).bright_black(),
+        format!("#{}", visible(&m.room)).blue(),
+        visible(&m.nick).bold(),
+        visible(&m.text)
+    )
 }
 
 fn render_status(status: &Status) -> String {

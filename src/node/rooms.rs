@@ -1,0 +1,723 @@
+//! The node's side of rooms: one gossipsub topic per room, signed control events folded into
+//! each room's [`RoomLog`], messages checked against membership, the room directory built from
+//! presence, catch-up over `/meshchat/sync/1`, focus, mutes and history.
+
+use std::collections::{HashMap, HashSet};
+
+use libp2p::PeerId;
+use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+
+use tokio::sync::oneshot;
+
+use super::CommandError;
+use super::client::{RoomCommand, RoomReply};
+use super::event_loop::EventLoop;
+use crate::protocol::room::{
+    self as wire, Body, Envelope, MAX_TEXT_BYTES, Payload, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest, SyncResponse,
+    Verified,
+};
+use crate::room::{Action, Effect, Refusal, RoomEvent, RoomLog, check_room_name, normalise_room_name};
+use crate::store::StoredMessage;
+use crate::ui::{ChatMessage, ErrorCode, MemberView, NotificationKind, RoomSummary, UiEvent};
+
+/// Messages `/history` shows when no count is given.
+pub const DEFAULT_HISTORY: usize = 50;
+/// At most this many rooms are taken from one peer's presence.
+const MAX_ROOMS_PER_PEER: usize = 256;
+
+/// The answer channel of a room command.
+type RoomDone = oneshot::Sender<Result<RoomReply, CommandError>>;
+
+/// Why a catch-up request was sent.
+enum SyncPurpose {
+    /// `/join`: finish joining when the room's events are in.
+    Join { room: String, reply: RoomDone },
+    /// Catching up a room this user is in.
+    CatchUp,
+}
+
+/// Room state of the node.
+#[derive(Default)]
+pub(super) struct Rooms {
+    logs: HashMap<String, RoomLog>,
+    /// Rooms whose topic this node is subscribed to, by topic.
+    topics: HashMap<TopicHash, String>,
+    focus: Option<String>,
+    muted: HashSet<String>,
+    /// The rooms each peer's user is in, from presence.
+    directory: HashMap<PeerId, Vec<String>>,
+    /// The highest Lamport time seen per room.
+    clocks: HashMap<String, u64>,
+    syncs: HashMap<OutboundRequestId, SyncPurpose>,
+    /// Rooms already caught up from a peer in this run.
+    synced: HashSet<(String, PeerId)>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn topic(room: &str) -> IdentTopic {
+    IdentTopic::new(wire::topic_name(room))
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
+    CommandError::new(code, message)
+}
+
+/// A refusal of the room state, as the error a user sees.
+fn refusal_error(room: &str, refusal: Refusal) -> CommandError {
+    let code = match &refusal {
+        Refusal::Exists => ErrorCode::RoomExists,
+        Refusal::NoSuchRoom => ErrorCode::NoSuchRoom,
+        Refusal::Banned(_) => ErrorCode::Banned,
+        Refusal::NotMember(_) => ErrorCode::NotMember,
+        Refusal::NotAdmin(_) | Refusal::TargetIsAdmin(_) => ErrorCode::NotAdmin,
+        Refusal::AlreadyMember(_) | Refusal::NotBanned(_) => ErrorCode::Usage,
+    };
+    error(code, format!("#{room}: {refusal}"))
+}
+
+/// Checks and normalises a room name typed by the user.
+fn room_name(name: &str) -> Result<String, CommandError> {
+    let room = normalise_room_name(name);
+    check_room_name(&room).map_err(|e| error(ErrorCode::Usage, e.to_string()))?;
+    Ok(room)
+}
+
+fn effect_event(room: &str, effect: Effect) -> UiEvent {
+    let room = room.to_string();
+    match effect {
+        Effect::Created { user } => UiEvent::RoomCreated { room, user },
+        Effect::Joined { user } => UiEvent::Joined { room, user },
+        Effect::Left { user } => UiEvent::Left { room, user },
+        Effect::Kicked { user, by } => UiEvent::Kicked { room, user, by },
+        Effect::Banned { user, by } => UiEvent::Banned { room, user, by },
+        Effect::Unbanned { user, by } => UiEvent::info(format!("{user} may join #{room} again (unbanned by {by})")),
+        Effect::Admin { user, by } => UiEvent::Admin { room, user, by },
+        Effect::Emptied => UiEvent::info(format!("#{room} has no members left and disappears")),
+    }
+}
+
+impl Rooms {
+    /// Rooms the user is a member of, sorted.
+    pub(super) fn rooms_of(&self, user: &str) -> Vec<String> {
+        let mut rooms: Vec<String> =
+            self.logs.iter().filter(|(_, log)| log.state().is_member(user)).map(|(room, _)| room.clone()).collect();
+        rooms.sort();
+        rooms
+    }
+
+    /// The room a topic belongs to, if this node is subscribed to it.
+    pub(super) fn room_of_topic(&self, topic: &TopicHash) -> Option<String> {
+        self.topics.get(topic).cloned()
+    }
+
+    pub(super) fn is_muted(&self, target: &str) -> bool {
+        self.muted.contains(target)
+    }
+
+    pub(super) fn focus(&self) -> Option<&str> {
+        self.focus.as_deref()
+    }
+}
+
+impl EventLoop {
+    /// Loads the rooms and mutes kept in the node database.
+    pub(super) fn load_rooms(&mut self) {
+        match self.accounts.store().room_events() {
+            Ok(events) => {
+                for (room, event) in events {
+                    let log = self.rooms.logs.entry(room.clone()).or_default();
+                    let lamport = event.lamport;
+                    log.insert(event);
+                    let clock = self.rooms.clocks.entry(room).or_default();
+                    *clock = (*clock).max(lamport);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot load rooms"),
+        }
+        match self.accounts.store().mutes() {
+            Ok(mutes) => self.rooms.muted = mutes.into_iter().collect(),
+            Err(e) => tracing::error!(error = %e, "cannot load mutes"),
+        }
+    }
+
+    fn me(&self) -> Option<String> {
+        self.accounts.username().map(str::to_string)
+    }
+
+    fn logged_in(&self) -> Result<String, CommandError> {
+        self.me().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first: /login NAME"))
+    }
+
+    fn subscribe(&mut self, room: &str) {
+        let topic = topic(room);
+        if self.rooms.topics.insert(topic.hash(), room.to_string()).is_none()
+            && let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic)
+        {
+            tracing::error!(room, error = %e, "cannot subscribe");
+        }
+    }
+
+    fn unsubscribe(&mut self, room: &str) {
+        let topic = topic(room);
+        if self.rooms.topics.remove(&topic.hash()).is_some() {
+            self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+        }
+        if self.rooms.focus.as_deref() == Some(room) {
+            self.rooms.focus = None;
+        }
+    }
+
+    /// After a login: back into every room the user is a member of.
+    pub(super) fn enter_rooms(&mut self) {
+        let Some(me) = self.me() else { return };
+        for room in self.rooms.rooms_of(&me) {
+            self.subscribe(&room);
+        }
+    }
+
+    /// After a logout: out of every topic (the memberships stay).
+    pub(super) fn exit_rooms(&mut self) {
+        let rooms: Vec<String> = self.rooms.topics.values().cloned().collect();
+        for room in rooms {
+            self.unsubscribe(&room);
+        }
+        self.rooms.focus = None;
+    }
+
+    /// The rooms of this user, for presence.
+    pub(super) fn my_rooms(&self) -> Vec<String> {
+        self.me().map(|me| self.rooms.rooms_of(&me)).unwrap_or_default()
+    }
+
+    /// A peer's presence named its rooms: keep them for the directory, and catch up the rooms
+    /// this user shares with it.
+    pub(super) fn peer_rooms(&mut self, peer: PeerId, rooms: Vec<String>) {
+        let rooms: Vec<String> =
+            rooms.into_iter().take(MAX_ROOMS_PER_PEER).filter(|r| check_room_name(r).is_ok()).collect();
+        let mine = self.my_rooms();
+        for room in rooms.iter().filter(|r| mine.contains(r)) {
+            if self.rooms.synced.insert((room.clone(), peer)) {
+                self.request_sync(peer, room, SyncPurpose::CatchUp);
+            }
+        }
+        self.rooms.directory.insert(peer, rooms);
+    }
+
+    /// A peer's user is gone.
+    pub(super) fn peer_rooms_gone(&mut self, peer: &PeerId) {
+        self.rooms.directory.remove(peer);
+        self.rooms.synced.retain(|(_, p)| p != peer);
+    }
+
+    /// Peers online whose user is in `room`.
+    fn peers_in(&self, room: &str) -> Vec<PeerId> {
+        self.rooms
+            .directory
+            .iter()
+            .filter(|(peer, rooms)| rooms.iter().any(|r| r == room) && self.presence_knows(peer))
+            .map(|(peer, _)| *peer)
+            .collect()
+    }
+
+    fn request_sync(&mut self, peer: PeerId, room: &str, purpose: SyncPurpose) {
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest { room: room.to_string() });
+        self.rooms.syncs.insert(id, purpose);
+    }
+
+    fn next_lamport(&mut self, room: &str) -> u64 {
+        let log_clock = self.rooms.logs.get(room).map_or(0, RoomLog::clock);
+        let clock = self.rooms.clocks.entry(room.to_string()).or_default();
+        *clock = (*clock).max(log_clock) + 1;
+        *clock
+    }
+
+    fn observe_lamport(&mut self, room: &str, lamport: u64) {
+        let clock = self.rooms.clocks.entry(room.to_string()).or_default();
+        *clock = (*clock).max(lamport);
+    }
+
+    /// Signs a new envelope for `room`.
+    fn seal(&mut self, room: &str, payload: Payload) -> Result<(Envelope, Verified), CommandError> {
+        let session = self.accounts.session().cloned().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
+        let key =
+            self.accounts.trusted_key().ok_or_else(|| error(ErrorCode::NoBootstrap, "no bootstrap key is trusted"))?;
+        let body = Body {
+            room: room.to_string(),
+            lamport: self.next_lamport(room),
+            ts_ms: now_ms(),
+            nonce: rand::random(),
+            payload,
+        };
+        let envelope = Envelope::seal(&self.key, &session.certificate, &body)
+            .ok_or_else(|| error(ErrorCode::Internal, "cannot sign the event"))?;
+        let verified = envelope.verify(&key, now_ms()).map_err(|e| {
+            error(ErrorCode::NotLoggedIn, format!("your certificate does not check out ({e}); log in again"))
+        })?;
+        Ok((envelope, verified))
+    }
+
+    fn publish(&mut self, room: &str, envelope: &Envelope) {
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(room), envelope.encode()) {
+            // Nobody else in the room right now: they catch up when they come.
+            tracing::debug!(room, error = %e, "room event not published");
+        }
+    }
+
+    /// Folds a verified control event into its room; reports what changed.
+    async fn ingest_control(&mut self, room: &str, verified: &Verified, action: Action, envelope: &[u8]) {
+        if self.rooms.logs.get(room).is_some_and(|log| log.contains(&verified.id)) {
+            return;
+        }
+        self.observe_lamport(room, verified.body.lamport);
+        let event = RoomEvent {
+            id: verified.id.clone(),
+            lamport: verified.body.lamport,
+            author: verified.author.clone(),
+            action,
+        };
+        if let Err(e) = self.accounts.store().save_room_event(room, &event, envelope) {
+            tracing::error!(room, error = %e, "cannot keep a room event");
+        }
+        let effects = self.rooms.logs.entry(room.to_string()).or_default().insert(event);
+        let me = self.me();
+        let mut membership_changed = false;
+        for effect in effects {
+            let mine = match &effect {
+                Effect::Kicked { user, .. } | Effect::Banned { user, .. } | Effect::Left { user } => {
+                    me.as_deref() == Some(user.as_str())
+                }
+                Effect::Created { user } | Effect::Joined { user } => {
+                    membership_changed |= me.as_deref() == Some(user.as_str());
+                    false
+                }
+                _ => false,
+            };
+            self.emit(effect_event(room, effect)).await;
+            if mine {
+                membership_changed = true;
+                self.unsubscribe(room);
+            }
+        }
+        if membership_changed {
+            self.announce();
+        }
+    }
+
+    /// Takes in a verified message; `live` when it came by gossip rather than catch-up.
+    async fn ingest_message(
+        &mut self,
+        room: &str,
+        verified: &Verified,
+        text: String,
+        envelope: &[u8],
+        live: bool,
+    ) -> MessageAcceptance {
+        let Some(log) = self.rooms.logs.get(room) else { return MessageAcceptance::Ignore };
+        let author = &verified.author;
+        let was_member = log.member_at(author, verified.body.lamport);
+        if !was_member || (live && !log.state().is_member(author)) {
+            tracing::debug!(room, author, "message from a non-member dropped");
+            return MessageAcceptance::Reject;
+        }
+        self.observe_lamport(room, verified.body.lamport);
+        let nick = self.nick_of(&verified.peer, author);
+        let stored = StoredMessage {
+            id: verified.id.clone(),
+            room: room.to_string(),
+            author: author.clone(),
+            nick,
+            text,
+            ts_ms: verified.body.ts_ms,
+            lamport: verified.body.lamport,
+        };
+        match self.accounts.store().save_message(&stored, envelope) {
+            Ok(false) => return MessageAcceptance::Accept,
+            Ok(true) => {}
+            Err(e) => tracing::error!(room, error = %e, "cannot keep a message"),
+        }
+        let from_me = self.me().as_deref() == Some(author.as_str());
+        self.emit(UiEvent::Message(chat_message(&stored))).await;
+        if !from_me && !self.rooms.is_muted(&format!("#{room}")) {
+            let focused = self.rooms.focus() == Some(room);
+            self.emit(UiEvent::Notification {
+                kind: NotificationKind::Room,
+                room: Some(room.to_string()),
+                from: None,
+                focused,
+            })
+            .await;
+        }
+        MessageAcceptance::Accept
+    }
+
+    /// A gossip message on a room topic.
+    pub(super) async fn on_room_gossip(
+        &mut self,
+        room: &str,
+        source: Option<PeerId>,
+        data: &[u8],
+    ) -> MessageAcceptance {
+        let Some(key) = self.accounts.trusted_key() else { return MessageAcceptance::Ignore };
+        let Ok(envelope) = Envelope::decode(data) else { return MessageAcceptance::Reject };
+        let verified = match envelope.verify(&key, now_ms()) {
+            Ok(v) if Some(v.peer) == source && v.body.room == room => v,
+            Ok(_) => return MessageAcceptance::Reject,
+            Err(e) => {
+                tracing::info!(room, error = %e, "room envelope refused");
+                return MessageAcceptance::Reject;
+            }
+        };
+        match verified.body.payload.clone() {
+            Payload::Control(action) => {
+                self.ingest_control(room, &verified, action, data).await;
+                MessageAcceptance::Accept
+            }
+            Payload::Message { text } => self.ingest_message(room, &verified, text, data, true).await,
+        }
+    }
+
+    /// A peer asks for a room's events and recent messages.
+    pub(super) fn on_sync_request(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+        let decode = |rows: Vec<Vec<u8>>| rows.iter().filter_map(|b| Envelope::decode(b).ok()).collect::<Vec<_>>();
+        let store = self.accounts.store();
+        let response = SyncResponse {
+            events: store.room_event_envelopes(&request.room, SYNC_EVENTS).map(decode).unwrap_or_default(),
+            messages: store.message_envelopes(&request.room, SYNC_MESSAGES).map(decode).unwrap_or_default(),
+        };
+        if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+            tracing::debug!("a peer left before its catch-up answer");
+        }
+    }
+
+    /// A catch-up answer arrived.
+    pub(super) async fn on_sync_response(&mut self, id: OutboundRequestId, response: SyncResponse) {
+        let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
+        let room = match &purpose {
+            SyncPurpose::Join { room, .. } => Some(room.clone()),
+            SyncPurpose::CatchUp => None,
+        };
+        if let Some(key) = self.accounts.trusted_key() {
+            let now = now_ms();
+            for envelope in response.events.iter().take(SYNC_EVENTS) {
+                let Ok(v) = envelope.verify(&key, now) else { continue };
+                if room.as_deref().is_some_and(|r| r != v.body.room) {
+                    continue;
+                }
+                if let Payload::Control(action) = v.body.payload.clone() {
+                    let room = v.body.room.clone();
+                    self.ingest_control(&room, &v, action, &envelope.encode()).await;
+                }
+            }
+            let mut messages: Vec<(Verified, Vec<u8>)> = response
+                .messages
+                .iter()
+                .take(SYNC_MESSAGES)
+                .filter_map(|e| e.verify(&key, now).ok().map(|v| (v, e.encode())))
+                .collect();
+            messages.sort_by_key(|(v, _)| (v.body.lamport, v.body.ts_ms));
+            for (v, bytes) in messages {
+                if let Payload::Message { text } = v.body.payload.clone() {
+                    let room = v.body.room.clone();
+                    if self.rooms.topics.values().any(|r| *r == room) || room_matches(&purpose, &room) {
+                        self.ingest_message(&room, &v, text, &bytes, false).await;
+                    }
+                }
+            }
+        }
+        if let SyncPurpose::Join { room, reply } = purpose {
+            let result = self.finish_join(&room).await;
+            let _ = reply.send(result.map(|()| RoomReply::Done));
+        }
+    }
+
+    /// A catch-up request failed.
+    pub(super) async fn on_sync_failure(&mut self, id: OutboundRequestId, reason: String) {
+        if let Some(SyncPurpose::Join { room, reply }) = self.rooms.syncs.remove(&id) {
+            self.unsubscribe(&room);
+            let _ =
+                reply.send(Err(error(ErrorCode::NoSuchRoom, format!("cannot reach a member of #{room} ({reason})"))));
+        }
+    }
+
+    async fn set_focus(&mut self, room: &str) {
+        self.rooms.focus = Some(room.to_string());
+        self.emit(UiEvent::Focus { target: format!("#{room}") }).await;
+    }
+
+    /// Carries out a room command; `/join` answers later, after catch-up.
+    pub(super) async fn room_command(&mut self, command: RoomCommand, reply: RoomDone) {
+        let done = |r: Result<(), CommandError>| r.map(|()| RoomReply::Done);
+        let result = match command {
+            RoomCommand::Join(name) => return self.join_room(&name, reply).await,
+            RoomCommand::Create(name) => done(self.create_room(&name).await),
+            RoomCommand::Leave(room) => done(self.room_action(room.as_deref(), Action::Leave).await),
+            RoomCommand::Kick { user, room } => done(self.room_action(room.as_deref(), Action::Kick(user)).await),
+            RoomCommand::Ban { user, room } => done(self.room_action(room.as_deref(), Action::Ban(user)).await),
+            RoomCommand::Unban { user, room } => done(self.room_action(room.as_deref(), Action::Unban(user)).await),
+            RoomCommand::Op { user, room } => done(self.room_action(room.as_deref(), Action::Op(user)).await),
+            RoomCommand::Members(room) => self.members(room.as_deref()),
+            RoomCommand::List => Ok(self.room_list()),
+            RoomCommand::Focus(room) => done(self.focus_room(&room).await),
+            RoomCommand::Mute(target) => done(self.set_muted(target, true).await),
+            RoomCommand::Unmute(target) => done(self.set_muted(target, false).await),
+            RoomCommand::History(count) => self.history(count),
+            RoomCommand::Say(text) => done(self.say(&text).await),
+            RoomCommand::Send { room, text } => done(self.send_to_room(Some(&room), &text).await),
+        };
+        let _ = reply.send(result);
+    }
+
+    /// `/create`.
+    pub(super) async fn create_room(&mut self, name: &str) -> Result<(), CommandError> {
+        self.logged_in()?;
+        let room = room_name(name)?;
+        if !self.peers_in(&room).is_empty() {
+            return Err(error(ErrorCode::RoomExists, format!("#{room} exists already: /join {room}")));
+        }
+        let (envelope, verified) = self.seal(&room, Payload::Control(Action::Create))?;
+        let event = RoomEvent {
+            id: verified.id.clone(),
+            lamport: verified.body.lamport,
+            author: verified.author.clone(),
+            action: Action::Create,
+        };
+        if let Some(log) = self.rooms.logs.get(&room) {
+            log.state().check(&event).map_err(|r| refusal_error(&room, r))?;
+        }
+        self.subscribe(&room);
+        self.ingest_control(&room, &verified, Action::Create, &envelope.encode()).await;
+        self.publish(&room, &envelope);
+        self.set_focus(&room).await;
+        Ok(())
+    }
+
+    /// `/join`: fetches the room from a member, then joins.
+    pub(super) async fn join_room(&mut self, name: &str, reply: RoomDone) {
+        let result = (|| {
+            let me = self.logged_in()?;
+            let room = room_name(name)?;
+            Ok::<_, CommandError>((me, room))
+        })();
+        let (me, room) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        if self.rooms.logs.get(&room).is_some_and(|log| log.state().is_member(&me)) {
+            self.subscribe(&room);
+            self.set_focus(&room).await;
+            let _ = reply.send(Ok(RoomReply::Done));
+            return;
+        }
+        let Some(peer) = self.peers_in(&room).into_iter().next() else {
+            let _ =
+                reply.send(Err(error(ErrorCode::NoSuchRoom, format!("no room #{room} (no member of it is online)"))));
+            return;
+        };
+        self.subscribe(&room);
+        self.request_sync(peer, &room, SyncPurpose::Join { room: room.clone(), reply });
+    }
+
+    async fn finish_join(&mut self, room: &str) -> Result<(), CommandError> {
+        let me = self.logged_in()?;
+        let state = self.rooms.logs.get(room).map(|l| l.state().clone()).unwrap_or_default();
+        if state.is_member(&me) {
+            self.set_focus(room).await;
+            return Ok(());
+        }
+        let outcome = async {
+            if !state.exists() {
+                return Err(error(ErrorCode::NoSuchRoom, format!("no room #{room}")));
+            }
+            let (envelope, verified) = self.seal(room, Payload::Control(Action::Join))?;
+            let event = RoomEvent {
+                id: verified.id.clone(),
+                lamport: verified.body.lamport,
+                author: me.clone(),
+                action: Action::Join,
+            };
+            state.check(&event).map_err(|r| refusal_error(room, r))?;
+            self.ingest_control(room, &verified, Action::Join, &envelope.encode()).await;
+            self.publish(room, &envelope);
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                self.set_focus(room).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.unsubscribe(room);
+                Err(e)
+            }
+        }
+    }
+
+    /// The room a command names, or the focused one; the user must be a member.
+    fn member_room(&self, name: Option<&str>) -> Result<(String, String), CommandError> {
+        let me = self.logged_in()?;
+        let room = match name {
+            Some(name) => room_name(name)?,
+            None => {
+                self.rooms.focus.clone().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?
+            }
+        };
+        if !self.rooms.logs.get(&room).is_some_and(|l| l.state().is_member(&me)) {
+            return Err(error(ErrorCode::NotMember, format!("you are not a member of #{room}")));
+        }
+        Ok((me, room))
+    }
+
+    /// `/leave`, `/kick`, `/ban`, `/unban`, `/op`: a control event by this user.
+    pub(super) async fn room_action(&mut self, name: Option<&str>, action: Action) -> Result<(), CommandError> {
+        let (me, room) = self.member_room(name)?;
+        let (envelope, verified) = self.seal(&room, Payload::Control(action.clone()))?;
+        let event =
+            RoomEvent { id: verified.id.clone(), lamport: verified.body.lamport, author: me, action: action.clone() };
+        if let Some(log) = self.rooms.logs.get(&room) {
+            log.state().check(&event).map_err(|r| refusal_error(&room, r))?;
+        }
+        self.ingest_control(&room, &verified, action.clone(), &envelope.encode()).await;
+        self.publish(&room, &envelope);
+        if action == Action::Leave {
+            self.unsubscribe(&room);
+            self.announce();
+        }
+        Ok(())
+    }
+
+    /// Plain text: to the focused room.
+    pub(super) async fn say(&mut self, text: &str) -> Result<(), CommandError> {
+        self.logged_in()?;
+        if self.rooms.focus.is_none() {
+            return Err(error(ErrorCode::Usage, "nowhere to send it: /join a room (or /create one) first"));
+        }
+        self.send_to_room(None, text).await
+    }
+
+    /// A message to `room` (default: the focused one).
+    pub(super) async fn send_to_room(&mut self, name: Option<&str>, text: &str) -> Result<(), CommandError> {
+        let (_, room) = self.member_room(name)?;
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(error(
+                ErrorCode::TooLong,
+                format!("a message is at most {MAX_TEXT_BYTES} bytes; this one is {}", text.len()),
+            ));
+        }
+        let (envelope, verified) = self.seal(&room, Payload::Message { text: text.to_string() })?;
+        let bytes = envelope.encode();
+        self.ingest_message(&room, &verified, text.to_string(), &bytes, false).await;
+        self.publish(&room, &envelope);
+        Ok(())
+    }
+
+    /// `/members`.
+    pub(super) fn members(&self, name: Option<&str>) -> Result<RoomReply, CommandError> {
+        let room = match name {
+            Some(name) => room_name(name)?,
+            None => {
+                self.rooms.focus.clone().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?
+            }
+        };
+        let log = self.rooms.logs.get(&room).filter(|l| l.state().exists());
+        let log =
+            log.ok_or_else(|| error(ErrorCode::NoSuchRoom, format!("#{room} is not known here: /join it first")))?;
+        let members =
+            log.state().members().iter().map(|m| MemberView { user: m.user.clone(), admin: m.admin }).collect();
+        Ok(RoomReply::Members { room, members })
+    }
+
+    /// `/rooms`: the rooms online users are in.
+    pub(super) fn room_list(&self) -> RoomReply {
+        let mut rooms: HashMap<String, HashSet<String>> = HashMap::new();
+        for (peer, names) in &self.rooms.directory {
+            if let Some(user) = self.presence_user(peer) {
+                for room in names {
+                    rooms.entry(room.clone()).or_default().insert(user.clone());
+                }
+            }
+        }
+        if let Some(me) = self.me() {
+            for room in self.rooms.rooms_of(&me) {
+                rooms.entry(room).or_default().insert(me.clone());
+            }
+        }
+        let mut list: Vec<RoomSummary> = rooms
+            .into_iter()
+            .map(|(room, online)| {
+                let members = self
+                    .rooms
+                    .logs
+                    .get(&room)
+                    .filter(|l| l.state().exists())
+                    .map_or(online.len(), |l| l.state().members().len());
+                RoomSummary { room, members }
+            })
+            .collect();
+        list.sort_by(|a, b| a.room.cmp(&b.room));
+        RoomReply::Rooms(list)
+    }
+
+    /// `/focus ROOM`.
+    pub(super) async fn focus_room(&mut self, name: &str) -> Result<(), CommandError> {
+        let (_, room) = self.member_room(Some(name))?;
+        self.set_focus(&room).await;
+        Ok(())
+    }
+
+    /// `/mute`, `/unmute` (`#room` or `@user`).
+    pub(super) async fn set_muted(&mut self, target: String, muted: bool) -> Result<(), CommandError> {
+        let target = match target.strip_prefix('@') {
+            Some(user) => format!("@{}", user.to_ascii_lowercase()),
+            None => format!("#{}", room_name(&target)?),
+        };
+        if let Err(e) = self.accounts.store().set_muted(&target, muted) {
+            return Err(error(ErrorCode::Internal, format!("cannot save the mute: {e}")));
+        }
+        if muted {
+            self.rooms.muted.insert(target.clone());
+            self.emit(UiEvent::Muted { target }).await;
+        } else {
+            self.rooms.muted.remove(&target);
+            self.emit(UiEvent::Unmuted { target }).await;
+        }
+        Ok(())
+    }
+
+    /// `/history [N]` for the focused room.
+    pub(super) fn history(&self, count: Option<usize>) -> Result<RoomReply, CommandError> {
+        let room = self
+            .rooms
+            .focus
+            .clone()
+            .ok_or_else(|| error(ErrorCode::Usage, "/history shows the focused room: /join or /focus one"))?;
+        let messages = self
+            .accounts
+            .store()
+            .recent_messages(&room, count.unwrap_or(DEFAULT_HISTORY))
+            .map_err(|e| error(ErrorCode::Internal, e.to_string()))?;
+        Ok(RoomReply::History { target: format!("#{room}"), messages: messages.iter().map(chat_message).collect() })
+    }
+}
+
+fn room_matches(purpose: &SyncPurpose, room: &str) -> bool {
+    matches!(purpose, SyncPurpose::Join { room: r, .. } if r == room)
+}
+
+fn chat_message(m: &StoredMessage) -> ChatMessage {
+    ChatMessage {
+        room: m.room.clone(),
+        from: m.author.clone(),
+        nick: m.nick.clone(),
+        text: m.text.clone(),
+        id: m.id.clone(),
+        ts: m.ts_ms,
+    }
+}
