@@ -318,8 +318,7 @@ impl EventLoop {
     ) -> MessageAcceptance {
         let Some(log) = self.rooms.logs.get(room) else { return MessageAcceptance::Ignore };
         let author = &verified.author;
-        let was_member = log.member_at(author, verified.body.lamport);
-        if !was_member || (live && !log.state().is_member(author)) {
+        if !log.accepts_message(author, verified.body.lamport, live) {
             tracing::debug!(room, author, "message from a non-member dropped");
             return MessageAcceptance::Reject;
         }

@@ -107,6 +107,13 @@ impl RoomLog {
         effects
     }
 
+    /// Whether a message by `author` at Lamport time `lamport` is accepted: its author was a
+    /// member at that point of the fold and, for a message arriving live, is one now (so a kicked
+    /// member's later messages reach nobody, whatever clock they claim).
+    pub fn accepts_message(&self, author: &str, lamport: u64, live: bool) -> bool {
+        self.member_at(author, lamport) && (!live || self.state.is_member(author))
+    }
+
     /// Whether `user` was a member just before Lamport time `lamport`.
     pub fn member_at(&self, user: &str, lamport: u64) -> bool {
         fold(self.events.iter().take_while(|e| e.lamport < lamport)).is_member(user)

@@ -128,6 +128,22 @@ fn membership_at_a_point_in_time() {
 }
 
 #[test]
+fn a_kicked_members_later_messages_are_refused() {
+    let log = RoomLog::from_events([
+        ev("1", 1, "alice", Action::Create),
+        ev("2", 2, "bob", Action::Join),
+        ev("3", 5, "alice", Action::Kick("bob".into())),
+    ]);
+    // Written while a member, arriving by catch-up: kept.
+    assert!(log.accepts_message("bob", 4, false));
+    // Live, even with an old clock: refused, bob is not a member now.
+    assert!(!log.accepts_message("bob", 4, true));
+    assert!(!log.accepts_message("bob", 9, false));
+    assert!(!log.accepts_message("mallory", 3, false));
+    assert!(log.accepts_message("alice", 9, true));
+}
+
+#[test]
 fn room_names_follow_the_rules() {
     assert_eq!(normalise_room_name("#Lobby"), "lobby");
     assert!(check_room_name("lobby").is_ok());

@@ -1,0 +1,243 @@
+//! The whole life of a room as people would try it, in the LAN lab: a bootstrap node and four
+//! users on five hosts.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Lab, NodeProc};
+
+const PASSWORDS: &[&str] = &[
+    "correct horse battery staple",
+    "Tr0ub4dor&3-mesh-lantern",
+    "purple elephant mirror kettle",
+    "quiet harbour lights at dawn",
+];
+
+fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field].as_str().unwrap_or_default()
+}
+
+fn expect_error(node: &mut NodeProc, code: &str) -> String {
+    let error = node.wait_for(&format!("error {code}"), |v| v["type"] == "error" && v["code"] == code);
+    str_of(&error, "message").to_string()
+}
+
+fn is(v: &Value, kind: &str, room: &str, user: &str) -> bool {
+    v["type"] == kind && v["room"] == room && v["user"] == user
+}
+
+fn message_from(node: &mut NodeProc, from: &str, text: &str) -> Value {
+    node.wait_for(&format!("message {text:?} from {from}"), |v| {
+        v["type"] == "message" && v["from"] == from && v["text"] == text
+    })
+}
+
+fn members(node: &mut NodeProc, room: &str) -> Vec<(String, bool)> {
+    node.send(&format!("/members {room}"));
+    let m = node.wait_type("members");
+    m["members"].as_array().unwrap().iter().map(|m| (str_of(m, "user").to_string(), m["admin"] == true)).collect()
+}
+
+fn rooms(node: &mut NodeProc) -> Vec<(String, u64)> {
+    node.send("/rooms");
+    let r = node.wait_type("rooms");
+    r["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (str_of(r, "room").to_string(), r["members"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Polls `/rooms` until `pred` holds (the directory follows presence within a moment).
+fn rooms_until(node: &mut NodeProc, what: &str, pred: impl Fn(&[(String, u64)]) -> bool) {
+    for _ in 0..50 {
+        if pred(&rooms(node)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let last = rooms(node);
+    panic!("{}: /rooms never showed {what}: {last:?}", node.name);
+}
+
+fn no_event_within(node: &mut NodeProc, window: Duration, what: &str, pred: impl Fn(&Value) -> bool) {
+    let events = node.events_within(window);
+    assert!(!events.iter().any(pred), "{}: unexpected {what}: {events:?}", node.name);
+}
+
+fn login(lab: &Lab, host: usize, name: &str, password: &str, dir: &std::path::Path) -> NodeProc {
+    let mut node = lab.node(host, name).data_dir(dir).spawn();
+    node.wait_for("bootstrap", |v| v["type"] == "bootstrap" && v["state"] == "found");
+    node.send(&format!("/register {name}"));
+    node.send(password);
+    node.wait_for("logged in", |v| v["type"] == "logged_in" && v["user"] == name);
+    node
+}
+
+#[test]
+fn the_life_of_a_room() {
+    let Some(lab) = Lab::start(5) else { return };
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = login(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = login(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    let mut carol = login(&lab, 3, "carol", PASSWORDS[2], dirs[2].path());
+    let mut dave = login(&lab, 4, "dave", PASSWORDS[3], dirs[3].path());
+
+    // Create; another host lists it; join; members in join order, the creator admin.
+    alice.send("/create #Lobby");
+    alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
+    alice.wait_for("focus", |v| v["type"] == "focus" && v["target"] == "#lobby");
+    rooms_until(&mut bob, "lobby with 1 member", |r| r.contains(&("lobby".into(), 1)));
+    bob.send("/join lobby");
+    bob.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+    alice.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+    dave.send("/join lobby");
+    dave.wait_for("dave joined", |v| is(v, "joined", "lobby", "dave"));
+    alice.wait_for("dave joined", |v| is(v, "joined", "lobby", "dave"));
+    bob.wait_for("dave joined", |v| is(v, "joined", "lobby", "dave"));
+    let expected = vec![("alice".to_string(), true), ("bob".to_string(), false), ("dave".to_string(), false)];
+    assert_eq!(members(&mut alice, "lobby"), expected);
+    assert_eq!(members(&mut dave, "#lobby"), expected);
+
+    // Messages reach everyone; others are notified.
+    alice.send("hello everyone");
+    message_from(&mut alice, "alice", "hello everyone");
+    for node in [&mut bob, &mut dave] {
+        message_from(node, "alice", "hello everyone");
+        node.wait_for("notification", |v| v["type"] == "notification" && v["kind"] == "room" && v["room"] == "lobby");
+    }
+    no_event_within(&mut alice, Duration::from_millis(200), "notification of own message", |v| {
+        v["type"] == "notification"
+    });
+
+    // A muted room still receives, silently.
+    bob.send("/mute #lobby");
+    bob.wait_for("muted", |v| v["type"] == "muted" && v["target"] == "#lobby");
+    alice.send("quiet please");
+    message_from(&mut bob, "alice", "quiet please");
+    dave.wait_for("dave notified", |v| v["type"] == "notification" && v["room"] == "lobby");
+    no_event_within(&mut bob, Duration::from_millis(300), "notification while muted", |v| v["type"] == "notification");
+    bob.send("/unmute lobby");
+    bob.wait_for("unmuted", |v| v["type"] == "unmuted" && v["target"] == "#lobby");
+
+    // Only admins kick; /op makes one.
+    dave.send("/kick bob");
+    assert!(expect_error(&mut dave, "not_admin").contains("dave is not an admin"));
+    alice.send("/op dave");
+    for node in [&mut alice, &mut bob, &mut dave] {
+        node.wait_for("dave admin", |v| is(v, "admin", "lobby", "dave") && v["by"] == "alice");
+    }
+
+    // A late joiner reads what was said before.
+    carol.send("/join lobby");
+    carol.wait_for("carol joined", |v| is(v, "joined", "lobby", "carol"));
+    carol.send("/history");
+    let history = carol.wait_type("history");
+    let texts: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| str_of(m, "text")).collect();
+    assert_eq!(texts, vec!["hello everyone", "quiet please"], "{history}");
+
+    // A kick: the kicked member's later messages reach nobody; a kicked member may come back.
+    alice.wait_for("carol joined", |v| is(v, "joined", "lobby", "carol"));
+    dave.send("/kick carol");
+    for node in [&mut alice, &mut bob, &mut carol] {
+        node.wait_for("carol kicked", |v| is(v, "kicked", "lobby", "carol") && v["by"] == "dave");
+    }
+    carol.send("text after the kick");
+    assert!(expect_error(&mut carol, "usage").contains("nowhere to send"));
+    carol.send("/focus lobby");
+    expect_error(&mut carol, "not_member");
+    no_event_within(&mut alice, Duration::from_millis(300), "a message from carol", |v| {
+        v["type"] == "message" && v["from"] == "carol"
+    });
+    carol.send("/join lobby");
+    carol.wait_for("carol back", |v| is(v, "joined", "lobby", "carol"));
+
+    // A ban keeps her out until unbanned.
+    alice.wait_for("carol back", |v| is(v, "joined", "lobby", "carol"));
+    alice.send("/ban carol");
+    carol.wait_for("carol banned", |v| is(v, "banned", "lobby", "carol") && v["by"] == "alice");
+    carol.send("/join lobby");
+    assert!(expect_error(&mut carol, "banned").contains("carol is banned"));
+    alice.send("/unban carol lobby");
+    std::thread::sleep(Duration::from_millis(300));
+    carol.send("/join lobby");
+    carol.wait_for("carol back again", |v| is(v, "joined", "lobby", "carol"));
+    bob.wait_for("carol back again", |v| is(v, "joined", "lobby", "carol"));
+
+    // Admins leave: the oldest remaining member succeeds, on every node.
+    dave.send("/leave");
+    bob.wait_for("dave left", |v| is(v, "left", "lobby", "dave"));
+    alice.send("/leave lobby");
+    for node in [&mut bob, &mut carol] {
+        node.wait_for("alice left", |v| is(v, "left", "lobby", "alice"));
+        node.wait_for("bob succeeds", |v| is(v, "admin", "lobby", "bob") && v["by"].is_null());
+    }
+    assert_eq!(members(&mut carol, "lobby"), vec![("bob".to_string(), true), ("carol".to_string(), false)]);
+
+    // A member killed and restarted still receives, what was said while away included.
+    bob.kill();
+    carol.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+    carol.send("/focus lobby");
+    carol.send("while you were away");
+    message_from(&mut carol, "carol", "while you were away");
+    let mut bob = lab.node(2, "bob again").data_dir(dirs[1].path()).spawn();
+    bob.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    message_from(&mut bob, "carol", "while you were away");
+    carol.send("welcome back");
+    message_from(&mut bob, "carol", "welcome back");
+
+    // Emptied, the room disappears from the directory.
+    rooms_until(&mut alice, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));
+    bob.send("/leave lobby");
+    carol.send("/leave lobby");
+    carol.wait_for("carol left", |v| is(v, "left", "lobby", "carol"));
+    rooms_until(&mut alice, "no lobby", |r| !r.iter().any(|(room, _)| room == "lobby"));
+}
+
+#[test]
+fn room_commands_refuse_clearly() {
+    let Some(lab) = Lab::start(3) else { return };
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = login(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = login(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+
+    bob.send("/join nowhere");
+    expect_error(&mut bob, "no_such_room");
+    bob.send("/create bad name!");
+    expect_error(&mut bob, "usage");
+    bob.send(&format!("/create {}", "x".repeat(33)));
+    expect_error(&mut bob, "usage");
+    bob.send("hello?");
+    expect_error(&mut bob, "usage");
+    bob.send("/members lobby");
+    expect_error(&mut bob, "no_such_room");
+
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
+    rooms_until(&mut bob, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));
+    bob.send("/create lobby");
+    expect_error(&mut bob, "room_exists");
+    bob.send("/kick alice lobby");
+    expect_error(&mut bob, "not_member");
+    alice.send(&"y".repeat(4097));
+    expect_error(&mut alice, "too_long");
+    alice.send("/kick bob");
+    expect_error(&mut alice, "not_member");
+    bob.send("/join lobby");
+    bob.wait_for("joined", |v| is(v, "joined", "lobby", "bob"));
+    alice.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+    bob.send("/kick alice");
+    expect_error(&mut bob, "not_admin");
+    alice.send("/op bob");
+    bob.wait_for("bob admin", |v| is(v, "admin", "lobby", "bob"));
+    bob.send("/kick alice");
+    let message = expect_error(&mut bob, "not_admin");
+    assert!(message.contains("alice is an admin"), "{message}");
+}
