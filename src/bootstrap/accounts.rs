@@ -71,7 +71,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 impl AccountStore {
     /// Opens `accounts.db` in `dir`.
     pub fn open(dir: &Path) -> Result<AccountStore, AccountError> {
-        Ok(AccountStore { conn: sqlite::open(&dir.join(ACCOUNTS_DB), MIGRATIONS)? })
+        Ok(AccountStore { conn: sqlite::open(&dir.join(ACCOUNTS_DB), sqlite::Durability::Full, MIGRATIONS)? })
     }
 
     /// Whether a username (any case) is taken.

@@ -91,7 +91,7 @@ pub struct NodeStore {
 impl NodeStore {
     /// Opens `node.db` in `dir`.
     pub fn open(dir: &Path) -> Result<NodeStore, StoreError> {
-        Ok(NodeStore { conn: sqlite::open(&dir.join(NODE_DB), MIGRATIONS)? })
+        Ok(NodeStore { conn: sqlite::open(&dir.join(NODE_DB), sqlite::Durability::Normal, MIGRATIONS)? })
     }
 
     /// The saved session, if any.

@@ -1,0 +1,98 @@
+//! Benchmark (not a test): room fan-out latency, from one member's send to each other member's
+//! `message` event, in a room of 8 nodes on loopback (one process, real sockets).
+//!
+//! ```sh
+//! cargo bench --bench rooms
+//! ```
+//! Goal: p99 < 5 ms.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use meshchat::ui::UiEvent;
+use support::{Node, ms, percentile};
+use tokio::sync::mpsc;
+
+const NODES: usize = 8;
+const MESSAGES: usize = 200;
+const GAP: Duration = Duration::from_millis(5);
+const PASSWORD: &str = "correct horse battery staple";
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let mut nodes = vec![Node::start(true, None).await];
+    let first = nodes[0].listen[0].clone();
+    for _ in 1..NODES {
+        nodes.push(Node::start(false, Some(&first)).await);
+    }
+    for node in &mut nodes[1..] {
+        node.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        node.client.register(&format!("user{i}"), PASSWORD).await.unwrap();
+    }
+    nodes[0].client.create_room("bench").await.unwrap();
+    // Wait until every node sees the room in the directory, then join.
+    for node in &nodes[1..] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if node.client.join_room("bench").await.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cannot join the room");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Every receiver reports (receiver, index, arrival) for each bench message.
+    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel();
+    let client = nodes[0].client.clone();
+    let mut sender_events = nodes[0].take_events();
+    for (r, node) in nodes.iter_mut().skip(1).enumerate() {
+        let tx = arrivals_tx.clone();
+        let mut events = node.take_events();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if let UiEvent::Message(m) = event
+                    && let Some(i) = m.text.strip_prefix("bench ").and_then(|i| i.parse::<usize>().ok())
+                {
+                    let _ = tx.send((r, i, Instant::now()));
+                }
+            }
+        });
+    }
+    drop(arrivals_tx);
+    tokio::spawn(async move { while sender_events.recv().await.is_some() {} });
+
+    let mut sent: HashMap<usize, Instant> = HashMap::new();
+    for i in 0..MESSAGES {
+        sent.insert(i, Instant::now());
+        client.send_to_room("bench", &format!("bench {i}")).await.unwrap();
+        tokio::time::sleep(GAP).await;
+    }
+    let expected = MESSAGES * (NODES - 1);
+    let mut latencies = Vec::with_capacity(expected);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while latencies.len() < expected {
+        match tokio::time::timeout_at(deadline, arrivals.recv()).await {
+            Ok(Some((_, i, at))) => latencies.push(at.duration_since(sent[&i])),
+            _ => break,
+        }
+    }
+    latencies.sort();
+    let received = latencies.len();
+    println!("| figure | value | goal |");
+    println!("|---|---|---|");
+    println!(
+        "| room fan-out, {NODES} nodes, {MESSAGES} messages ({} deliveries expected, {received} made) | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms | p99 < 5 ms: {} |",
+        expected,
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap()),
+        if received == expected && percentile(&latencies, 0.99) < Duration::from_millis(5) { "met" } else { "missed" }
+    );
+    drop(nodes);
+}

@@ -1,0 +1,86 @@
+//! Shared by the benchmarks: in-process nodes on loopback, driven through the library's
+//! `Client`, with their event streams.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use meshchat::bootstrap::AuthService;
+use meshchat::cert::Authority;
+use meshchat::identity::DataDir;
+use meshchat::node::{self, Client, EVENT_CAPACITY, NodeConfig};
+use meshchat::store::NodeStore;
+use meshchat::trust::Trust;
+use meshchat::ui::UiEvent;
+use tokio::sync::mpsc;
+
+/// A node running in this process.
+pub struct Node {
+    pub client: Client,
+    pub events: mpsc::Receiver<UiEvent>,
+    pub listen: Vec<String>,
+    _dir: tempfile::TempDir,
+    _data: DataDir,
+}
+
+impl Node {
+    /// Starts a node on 127.0.0.1 without mDNS, dialling `peer`; `hosts` runs the bootstrap.
+    pub async fn start(hosts: bool, peer: Option<&str>) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let key = data.node_key().unwrap();
+        let (bootstrap, trust) = if hosts {
+            let secret: [u8; 32] = key.clone().try_into_ed25519().unwrap().secret().as_ref().try_into().unwrap();
+            let authority = Authority::from_secret(&secret);
+            let trust = Trust::load(dir.path(), Some(authority.public())).unwrap();
+            (Some(AuthService::open(dir.path(), authority).unwrap()), trust)
+        } else {
+            (None, Trust::load(dir.path(), None).unwrap())
+        };
+        let config = NodeConfig {
+            key,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            peers: peer.into_iter().map(|p| p.parse().unwrap()).collect(),
+            mdns: false,
+            store: NodeStore::open(dir.path()).unwrap(),
+            trust,
+            bootstrap,
+        };
+        let (tx, mut events) = mpsc::channel(EVENT_CAPACITY);
+        let (client, _task) = node::spawn(config, tx).unwrap();
+        let listen = loop {
+            if let Some(UiEvent::Ready { listen, .. }) = events.recv().await {
+                break listen;
+            }
+        };
+        Node { client, events, listen, _dir: dir, _data: data }
+    }
+
+    /// Takes the event stream, to read it elsewhere; the node keeps running while `self` lives.
+    pub fn take_events(&mut self) -> mpsc::Receiver<UiEvent> {
+        std::mem::replace(&mut self.events, mpsc::channel(1).1)
+    }
+
+    /// Waits (10 s at most) for an event matching `pred`.
+    pub async fn wait(&mut self, pred: impl Fn(&UiEvent) -> bool) -> UiEvent {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), self.events.recv())
+                .await
+                .expect("event in time")
+                .expect("node running");
+            if pred(&event) {
+                return event;
+            }
+        }
+    }
+}
+
+/// The `p` quantile (0–1) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Milliseconds, for tables.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
