@@ -207,7 +207,8 @@ impl EventLoop {
             user: self.accounts.username().map(str::to_string),
             peers,
             bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
-            rooms: Vec::new(),
+            rooms: self.my_rooms(),
+            outbox: 0,
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
         }
     }

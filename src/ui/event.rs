@@ -94,6 +94,13 @@ pub enum UiEvent {
     },
     /// A room message (also this user's own).
     Message(ChatMessage),
+    /// A direct message, sent or received.
+    Dm(DirectMessage),
+    /// The other side confirmed that it received direct message `id`.
+    Delivered {
+        id: String,
+        to: String,
+    },
     /// Someone else wrote in a room or conversation that is not muted.
     Notification {
         kind: NotificationKind,
@@ -115,7 +122,7 @@ pub enum UiEvent {
     Focus {
         target: String,
     },
-    /// The answer to `/history`: `message` objects, oldest first.
+    /// The answer to `/history`: `message` or `dm` objects, oldest first.
     History {
         target: String,
         messages: Vec<UiEvent>,
@@ -208,6 +215,18 @@ pub struct ChatMessage {
     pub ts: u64,
 }
 
+/// A direct message as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectMessage {
+    /// The sender's username, from a verified certificate.
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub id: String,
+    /// Milliseconds since the Unix epoch, by the sender's clock.
+    pub ts: u64,
+}
+
 /// What a notification is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -228,6 +247,8 @@ pub struct Status {
     pub bootstrap: Option<String>,
     /// Rooms the user is a member of.
     pub rooms: Vec<String>,
+    /// Direct messages waiting in the outbox for their receivers to come online.
+    pub outbox: usize,
     /// Addresses the node listens on.
     pub listen: Vec<String>,
 }
@@ -359,6 +380,32 @@ mod tests {
     }
 
     #[test]
+    fn direct_message_events_use_the_documented_fields() {
+        let dm = UiEvent::Dm(DirectMessage {
+            from: "alice".into(),
+            to: "bob".into(),
+            text: "hi".into(),
+            id: "x".into(),
+            ts: 5,
+        });
+        assert_eq!(
+            serde_json::to_value(&dm).unwrap(),
+            serde_json::json!({"type": "dm", "from": "alice", "to": "bob", "text": "hi", "id": "x", "ts": 5})
+        );
+        let delivered = UiEvent::Delivered { id: "x".into(), to: "bob".into() };
+        assert_eq!(
+            serde_json::to_value(&delivered).unwrap(),
+            serde_json::json!({"type": "delivered", "id": "x", "to": "bob"})
+        );
+        let note =
+            UiEvent::Notification { kind: NotificationKind::Dm, room: None, from: Some("alice".into()), focused: true };
+        assert_eq!(
+            serde_json::to_value(&note).unwrap(),
+            serde_json::json!({"type": "notification", "kind": "dm", "from": "alice"})
+        );
+    }
+
+    #[test]
     fn status_is_a_flat_object() {
         let status = UiEvent::Status(Status {
             peer_id: "p".into(),
@@ -366,6 +413,7 @@ mod tests {
             peers: vec![],
             bootstrap: None,
             rooms: vec![],
+            outbox: 0,
             listen: vec![],
         });
         let value: serde_json::Value = serde_json::to_value(&status).unwrap();

@@ -16,6 +16,6 @@ pub mod sanitize;
 pub mod suggest;
 
 pub use event::{
-    BootstrapState, ChatMessage, ErrorCode, MemberView, NotificationKind, OnlineState, OnlineUser, PeerState,
-    RoomSummary, Status, UiEvent,
+    BootstrapState, ChatMessage, DirectMessage, ErrorCode, MemberView, NotificationKind, OnlineState, OnlineUser,
+    PeerState, RoomSummary, Status, UiEvent,
 };

@@ -5,7 +5,7 @@
 
 use colored::Colorize;
 
-use super::event::{BootstrapState, ChatMessage, OnlineState, PeerState, Status, UiEvent};
+use super::event::{BootstrapState, ChatMessage, DirectMessage, OnlineState, PeerState, Status, UiEvent};
 use super::sanitize::visible;
 
 /// The text for one event (may span several lines; no trailing newline).
@@ -134,6 +134,8 @@ pub fn render(event: &UiEvent) -> String {
             format!("{} #{}: {}", "members of".bright_black(), visible(room), list.join(" "))
         }
         UiEvent::Message(message) => render_message(message),
+        UiEvent::Dm(dm) => render_dm(dm),
+        UiEvent::Delivered { to, .. } => format!("{} {}", "*** delivered to".bright_black(), visible(to)),
         UiEvent::Notification { room, from, focused, .. } => {
             if *focused {
                 return String::new();
@@ -151,9 +153,16 @@ pub fn render(event: &UiEvent) -> String {
         UiEvent::History { target, messages } => {
             let mut out = format!("{}", format!("--- history of {} ---", visible(target)).bright_black());
             for m in messages {
-                if let UiEvent::Message(m) = m {
-                    out.push('\n');
-                    out.push_str(&render_message(m));
+                match m {
+                    UiEvent::Message(m) => {
+                        out.push('\n');
+                        out.push_str(&render_message(m));
+                    }
+                    UiEvent::Dm(m) => {
+                        out.push('\n');
+                        out.push_str(&render_dm(m));
+                    }
+                    _ => {}
                 }
             }
             out.push_str(&format!("\n{}", "--- end of history ---".bright_black()));
@@ -184,6 +193,15 @@ fn render_message(m: &ChatMessage) -> String {
     )
 }
 
+fn render_dm(m: &DirectMessage) -> String {
+    format!(
+        "{} {} {}",
+        clock(m.ts).bright_black(),
+        format!("[{} -> {}]", visible(&m.from), visible(&m.to)).magenta(),
+        visible(&m.text)
+    )
+}
+
 fn render_status(status: &Status) -> String {
     let mut lines = vec![format!("{} {}", "peer id  ".bright_black(), visible(&status.peer_id))];
     let user = status.user.as_deref().map(visible);
@@ -200,6 +218,7 @@ fn render_status(status: &Status) -> String {
         status.rooms.iter().map(|r| format!("#{}", visible(r))).collect::<Vec<_>>().join(" ")
     };
     lines.push(format!("{} {}", "rooms    ".bright_black(), rooms));
+    lines.push(format!("{} {}", "outbox   ".bright_black(), status.outbox));
     for addr in &status.listen {
         lines.push(format!("{} {}", "listening".bright_black(), visible(addr)));
     }
@@ -237,6 +256,7 @@ mod tests {
             peers: vec!["p1".into(), "p2".into()],
             bootstrap: None,
             rooms: vec![],
+            outbox: 3,
             listen: vec!["/ip4/127.0.0.1/tcp/1".into()],
         }));
         assert!(text.contains("peers     2"), "{text}");
