@@ -100,6 +100,19 @@ impl Roster {
         self.entries.get(peer).map(|e| &e.user)
     }
 
+    /// The peers `username` (any case) is online on, the most recently heard first.
+    pub fn peers_of(&self, username: &str) -> Vec<Vec<u8>> {
+        let mut found: Vec<(&Vec<u8>, &Entry)> =
+            self.entries.iter().filter(|(_, e)| e.user.username.eq_ignore_ascii_case(username)).collect();
+        found.sort_by_key(|(_, e)| std::cmp::Reverse(e.last_heard));
+        found.into_iter().map(|(peer, _)| peer.clone()).collect()
+    }
+
+    /// The online user called `username` (any case).
+    pub fn find(&self, username: &str) -> Option<&OnlineUser> {
+        self.entries.values().map(|e| &e.user).find(|u| u.username.eq_ignore_ascii_case(username))
+    }
+
     /// Everyone online, sorted by username, each username once.
     pub fn online(&self) -> Vec<OnlineUser> {
         let mut users: Vec<OnlineUser> = self.entries.values().map(|e| e.user.clone()).collect();

@@ -6,25 +6,11 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::Value;
+use support::chat::{expect_bootstrap, expect_error, str_of};
 use support::{Lab, NodeBuilder, NodeProc};
 
 const GOOD: &str = "correct horse battery staple";
 const GOOD_B: &str = "Tr0ub4dor&3-mesh-lantern";
-
-fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field].as_str().unwrap_or_default()
-}
-
-/// Waits for an `error` event with `code` and returns its message.
-fn expect_error(node: &mut NodeProc, code: &str) -> String {
-    let error = node.wait_for(&format!("error {code}"), |v| v["type"] == "error" && v["code"] == code);
-    str_of(&error, "message").to_string()
-}
-
-fn expect_bootstrap(node: &mut NodeProc) {
-    node.wait_for("bootstrap found", |v| v["type"] == "bootstrap" && v["state"] == "found");
-}
 
 fn who(node: &mut NodeProc) -> Vec<(String, String)> {
     node.send("/who");

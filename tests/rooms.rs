@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::chat::{expect_error, lab_user, no_event_within, str_of};
 use support::{Lab, NodeProc};
 
 const PASSWORDS: &[&str] = &[
@@ -14,15 +15,6 @@ const PASSWORDS: &[&str] = &[
     "purple elephant mirror kettle",
     "quiet harbour lights at dawn",
 ];
-
-fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field].as_str().unwrap_or_default()
-}
-
-fn expect_error(node: &mut NodeProc, code: &str) -> String {
-    let error = node.wait_for(&format!("error {code}"), |v| v["type"] == "error" && v["code"] == code);
-    str_of(&error, "message").to_string()
-}
 
 fn is(v: &Value, kind: &str, room: &str, user: &str) -> bool {
     v["type"] == kind && v["room"] == room && v["user"] == user
@@ -63,30 +55,16 @@ fn rooms_until(node: &mut NodeProc, what: &str, pred: impl Fn(&[(String, u64)]) 
     panic!("{}: /rooms never showed {what}: {last:?}", node.name);
 }
 
-fn no_event_within(node: &mut NodeProc, window: Duration, what: &str, pred: impl Fn(&Value) -> bool) {
-    let events = node.events_within(window);
-    assert!(!events.iter().any(pred), "{}: unexpected {what}: {events:?}", node.name);
-}
-
-fn login(lab: &Lab, host: usize, name: &str, password: &str, dir: &std::path::Path) -> NodeProc {
-    let mut node = lab.node(host, name).data_dir(dir).spawn();
-    node.wait_for("bootstrap", |v| v["type"] == "bootstrap" && v["state"] == "found");
-    node.send(&format!("/register {name}"));
-    node.send(password);
-    node.wait_for("logged in", |v| v["type"] == "logged_in" && v["user"] == name);
-    node
-}
-
 #[test]
 fn the_life_of_a_room() {
     let Some(lab) = Lab::start(5) else { return };
     let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
     boot.ready();
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = login(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
-    let mut bob = login(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
-    let mut carol = login(&lab, 3, "carol", PASSWORDS[2], dirs[2].path());
-    let mut dave = login(&lab, 4, "dave", PASSWORDS[3], dirs[3].path());
+    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    let mut carol = lab_user(&lab, 3, "carol", PASSWORDS[2], dirs[2].path());
+    let mut dave = lab_user(&lab, 4, "dave", PASSWORDS[3], dirs[3].path());
 
     // Create; another host lists it; join; members in join order, the creator admin.
     alice.send("/create #Lobby");
@@ -205,8 +183,8 @@ fn room_commands_refuse_clearly() {
     let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
     boot.ready();
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = login(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
-    let mut bob = login(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
 
     bob.send("/join nowhere");
     expect_error(&mut bob, "no_such_room");

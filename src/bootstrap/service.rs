@@ -75,6 +75,9 @@ impl AuthService {
             AuthRequest::Renew => self.renew(peer, now),
             AuthRequest::Rename { new_username } => self.rename(peer, &new_username, now),
             AuthRequest::Logout => self.accounts.end_session(peer).map(|()| AuthResponse::LoggedOut),
+            AuthRequest::Lookup { username } => {
+                self.accounts.find(&username).map(|a| AuthResponse::User { username: a.map(|a| a.username) })
+            }
         };
         result.unwrap_or_else(|e| {
             tracing::error!(request = kind, error = %e, "account service failed");
@@ -296,5 +299,15 @@ mod tests {
         assert!(matches!(register(&mut s, b"r", "alice", GOOD), AuthResponse::Granted { .. }), "old name is free");
         assert_eq!(s.handle(b"p", AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
         assert_eq!(refusal(&s.handle(b"p", AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
+    }
+
+    #[test]
+    fn lookup_finds_accounts_in_any_case() {
+        let (_dir, mut s) = service();
+        register(&mut s, b"p", "Alice", GOOD);
+        let lookup =
+            |s: &mut AuthService, name: &str| s.handle(b"q", AuthRequest::Lookup { username: name.into() }, NOW);
+        assert_eq!(lookup(&mut s, "alice"), AuthResponse::User { username: Some("Alice".into()) });
+        assert_eq!(lookup(&mut s, "nobody"), AuthResponse::User { username: None });
     }
 }

@@ -9,6 +9,7 @@
 //! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
 //! - peer exchange ([`crate::protocol::peers`]): asks each new peer whom it knows.
 //! - room catch-up ([`crate::protocol::room`]): a room's events and recent messages.
+//! - direct messages ([`crate::protocol::dm`]): one message a request, the receipt its answer.
 //! - accounts ([`crate::protocol::auth`]): every node can ask; only a node that hosts the
 //!   bootstrap answers, so only there does identify list the protocol.
 
@@ -20,6 +21,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{StreamProtocol, gossipsub, identify, identity::Keypair, mdns, ping};
 
 use crate::protocol::auth::{self, AuthRequest, AuthResponse};
+use crate::protocol::dm::{self, DmRequest, DmResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 use crate::protocol::room::{self as room_wire, SyncRequest, SyncResponse};
 
@@ -42,6 +44,8 @@ pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(20);
 pub const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a room catch-up answer may take.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a direct message may wait for its receipt.
+pub const DM_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer-exchange answer may take.
 pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -55,6 +59,7 @@ pub struct Behaviour {
     pub peers: cbor::Behaviour<PeersRequest, PeersResponse>,
     pub auth: cbor::Behaviour<AuthRequest, AuthResponse>,
     pub sync: cbor::Behaviour<SyncRequest, SyncResponse>,
+    pub dm: cbor::Behaviour<DmRequest, DmResponse>,
 }
 
 impl Behaviour {
@@ -106,6 +111,13 @@ impl Behaviour {
             [(StreamProtocol::new(room_wire::SYNC_PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
         );
-        Ok(Behaviour { gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync })
+        let dm = request_response::Behaviour::with_codec(
+            cbor::codec::Codec::default()
+                .set_request_size_maximum(dm::MAX_REQUEST_BYTES)
+                .set_response_size_maximum(dm::MAX_RESPONSE_BYTES),
+            [(StreamProtocol::new(dm::PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(DM_REQUEST_TIMEOUT),
+        );
+        Ok(Behaviour { gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync, dm })
     }
 }

@@ -14,6 +14,7 @@ use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
 use super::CommandError;
 use super::client::Done;
+use super::direct::{AfterLookup, Lookup};
 use super::event_loop::EventLoop;
 use crate::bootstrap::AuthWorker;
 use crate::bootstrap::service::unix_now;
@@ -49,6 +50,8 @@ enum Kind {
     /// Renewing an expired saved session at start.
     Resume,
     Logout,
+    /// Whether a user exists, before a direct message to them.
+    Lookup,
 }
 
 impl Kind {
@@ -59,6 +62,7 @@ impl Kind {
             AuthRequest::Rename { .. } => Kind::Rename,
             AuthRequest::Renew => Kind::Renew,
             AuthRequest::Logout => Kind::Logout,
+            AuthRequest::Lookup { .. } => Kind::Lookup,
         }
     }
 }
@@ -69,6 +73,8 @@ struct Pending {
     reply: Option<Done>,
     /// The nickname to keep (renewals).
     nick: Option<String>,
+    /// What a lookup was for.
+    after: Option<AfterLookup>,
 }
 
 impl Pending {
@@ -221,7 +227,7 @@ impl EventLoop {
                 self.announce();
             }
             Err(CertError::Expired) => {
-                let pending = Pending { kind: Kind::Resume, reply: None, nick: Some(saved.nick) };
+                let pending = Pending { kind: Kind::Resume, reply: None, nick: Some(saved.nick), after: None };
                 self.accounts.renewing = true;
                 self.send_or_wait(AuthRequest::Renew, pending, RESUME_WAIT);
             }
@@ -246,7 +252,7 @@ impl EventLoop {
             let _ = reply.send(Err(error));
             return;
         }
-        self.send_or_wait(request, Pending { kind, reply: Some(reply), nick: None }, NO_BOOTSTRAP_WAIT);
+        self.send_or_wait(request, Pending { kind, reply: Some(reply), nick: None, after: None }, NO_BOOTSTRAP_WAIT);
     }
 
     /// Sends `request` to the bootstrap node, or keeps it until one is in reach (for `wait`).
@@ -269,6 +275,12 @@ impl EventLoop {
         }
     }
 
+    /// Asks the bootstrap node whether `username` exists, then carries on with `after`.
+    pub(super) fn lookup_user(&mut self, username: &str, after: AfterLookup) {
+        let pending = Pending { kind: Kind::Lookup, reply: None, nick: None, after: Some(after) };
+        self.send_or_wait(AuthRequest::Lookup { username: username.to_string() }, pending, NO_BOOTSTRAP_WAIT);
+    }
+
     /// Fails the requests that waited too long for a bootstrap node.
     pub(super) async fn expire_waiting_for_bootstrap(&mut self) {
         let now = Instant::now();
@@ -282,6 +294,10 @@ impl EventLoop {
                     "the saved session expired and no bootstrap node is in reach to renew it; log in again later",
                 ))
                 .await;
+            }
+            if let Some(after) = waiting.pending.after {
+                self.finish_lookup(after, Lookup::NoAnswer).await;
+                continue;
             }
             waiting.pending.answer(Err(no_bootstrap("no bootstrap node in reach")));
         }
@@ -304,7 +320,7 @@ impl EventLoop {
             return;
         }
         self.accounts.renewing = true;
-        let pending = Pending { kind: Kind::Renew, reply: None, nick: Some(session.nick.clone()) };
+        let pending = Pending { kind: Kind::Renew, reply: None, nick: Some(session.nick.clone()), after: None };
         self.send_or_wait(AuthRequest::Renew, pending, NO_BOOTSTRAP_WAIT);
     }
 
@@ -318,7 +334,7 @@ impl EventLoop {
         if self.accounts.bootstrap_peer().is_some() {
             self.send_or_wait(
                 AuthRequest::Logout,
-                Pending { kind: Kind::Logout, reply: None, nick: None },
+                Pending { kind: Kind::Logout, reply: None, nick: None, after: None },
                 Duration::ZERO,
             );
         }
@@ -443,12 +459,25 @@ impl EventLoop {
         if matches!(pending.kind, Kind::Renew | Kind::Resume) {
             self.accounts.renewing = false;
         }
+        if let Some(after) = pending.after {
+            self.finish_lookup(after, Lookup::NoAnswer).await;
+            return;
+        }
         pending.answer(Err(no_bootstrap(&format!("the bootstrap node did not answer ({error})"))));
     }
 
-    async fn on_own_answer(&mut self, pending: Pending, answer: AuthResponse) {
+    async fn on_own_answer(&mut self, mut pending: Pending, answer: AuthResponse) {
         if matches!(pending.kind, Kind::Renew | Kind::Resume) {
             self.accounts.renewing = false;
+        }
+        if let Some(after) = pending.after.take() {
+            let found = match answer {
+                AuthResponse::User { username: Some(username) } => Lookup::Exists(username),
+                AuthResponse::User { username: None } => Lookup::Unknown,
+                _ => Lookup::NoAnswer,
+            };
+            self.finish_lookup(after, found).await;
+            return;
         }
         match answer {
             AuthResponse::Granted { certificate } => {
@@ -488,13 +517,16 @@ impl EventLoop {
                         let old = old.map(|s| s.certificate.body.username).unwrap_or_default();
                         self.emit(UiEvent::Renamed { old, new: username }).await;
                     }
-                    Kind::Renew | Kind::Logout => {}
+                    Kind::Renew | Kind::Logout | Kind::Lookup => {}
                 }
                 self.enter_rooms();
                 self.announce();
+                self.pump_all_outboxes();
                 pending.answer(Ok(()));
             }
             AuthResponse::LoggedOut => pending.answer(Ok(())),
+            AuthResponse::User { .. } => pending
+                .answer(Err(CommandError::new(ErrorCode::Internal, "the bootstrap node answered another question"))),
             AuthResponse::Refused { refusal, message } => {
                 if pending.kind == Kind::Resume {
                     self.accounts.forget_saved_session();

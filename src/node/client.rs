@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::CommandError;
 use crate::protocol::auth::AuthRequest;
-use crate::ui::{ChatMessage, MemberView, OnlineUser, RoomSummary, Status};
+use crate::ui::{MemberView, OnlineUser, RoomSummary, Status, UiEvent};
 
 /// The answer to a command that either works or says why not.
 pub(crate) type Done = oneshot::Sender<Result<(), CommandError>>;
@@ -35,6 +35,10 @@ pub(crate) enum Request {
     Room {
         command: RoomCommand,
         reply: oneshot::Sender<Result<RoomReply, CommandError>>,
+    },
+    Direct {
+        command: DirectCommand,
+        reply: Done,
     },
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -79,13 +83,29 @@ pub enum RoomCommand {
     },
 }
 
+/// A direct-message command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectCommand {
+    /// `/msg USER TEXT`.
+    Send { user: String, text: String },
+    /// `/query USER`, `/focus @USER`: plain text goes to this user from now on.
+    Query(String),
+}
+
 /// What a room command answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomReply {
     Done,
-    Members { room: String, members: Vec<MemberView> },
+    Members {
+        room: String,
+        members: Vec<MemberView>,
+    },
     Rooms(Vec<RoomSummary>),
-    History { target: String, messages: Vec<ChatMessage> },
+    /// `message` or `dm` events, oldest first.
+    History {
+        target: String,
+        messages: Vec<UiEvent>,
+    },
 }
 
 /// A handle to a running node.
@@ -162,6 +182,16 @@ impl Client {
     /// Sends `text` to `room`.
     pub async fn send_to_room(&self, room: &str, text: &str) -> Result<(), CommandError> {
         self.room(RoomCommand::Send { room: room.into(), text: text.into() }).await.map(drop)
+    }
+
+    /// Carries out a direct-message command.
+    pub async fn direct(&self, command: DirectCommand) -> Result<(), CommandError> {
+        self.ask(|reply| Request::Direct { command, reply }).await?
+    }
+
+    /// Sends a direct message to `user` (it waits in the outbox while `user` is offline).
+    pub async fn send_dm(&self, user: &str, text: &str) -> Result<(), CommandError> {
+        self.direct(DirectCommand::Send { user: user.into(), text: text.into() }).await
     }
 
     /// Stops the node and waits until its connections are closed. Stopping a stopped node is

@@ -16,9 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::accounts::{Accounts, AuthTicket};
 use super::client::Request;
+use super::direct::Direct;
 use super::presence::PresenceState;
 use super::rooms::Rooms;
-use super::{NodeConfig, NodeError, READY_SETTLE};
+use super::{Focus, NodeConfig, NodeError, READY_SETTLE};
 use crate::bootstrap::AuthWorker;
 use crate::net::redial::DialKey;
 use crate::net::{Behaviour, BehaviourEvent, Redialer, build_swarm};
@@ -62,6 +63,10 @@ pub(super) struct EventLoop {
     pub(super) presence: PresenceState,
     /// Rooms: logs, topics, focus, mutes, the directory.
     pub(super) rooms: Rooms,
+    /// Direct messages in flight.
+    pub(super) direct: Direct,
+    /// Where plain text goes.
+    pub(super) focus: Option<Focus>,
     /// Answers from the hosted account worker.
     auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
     redial: Redialer,
@@ -110,6 +115,8 @@ impl EventLoop {
             accounts,
             presence: PresenceState::new(presence_topic),
             rooms: Rooms::default(),
+            direct: Direct::default(),
+            focus: None,
             auth_answers,
             redial: Redialer::new(local, config.peers, Instant::now()),
             listeners,
@@ -154,6 +161,7 @@ impl EventLoop {
                 _ = presence_tick.tick() => {
                     self.presence_heartbeat().await;
                     self.renew_if_due();
+                    self.pump_all_outboxes();
                 }
                 Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
                 _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
@@ -195,6 +203,7 @@ impl EventLoop {
                 let _ = reply.send(Ok(self.who()));
             }
             Request::Room { command, reply } => self.room_command(command, reply).await,
+            Request::Direct { command, reply } => self.direct_command(command, reply).await,
             Request::Shutdown { .. } => unreachable!("handled by the loop"),
         }
     }
@@ -208,7 +217,7 @@ impl EventLoop {
             peers,
             bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
             rooms: self.my_rooms(),
-            outbox: 0,
+            outbox: self.outbox_len(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
         }
     }
@@ -446,6 +455,13 @@ impl EventLoop {
             },
             BehaviourEvent::Sync(request_response::Event::OutboundFailure { request_id, error, .. }) => {
                 self.on_sync_failure(request_id, error.to_string()).await;
+            }
+            BehaviourEvent::Dm(request_response::Event::Message { peer, message, .. }) => match message {
+                Message::Request { request, channel, .. } => self.on_dm_request(peer, request, channel).await,
+                Message::Response { request_id, response } => self.on_dm_response(request_id, response).await,
+            },
+            BehaviourEvent::Dm(request_response::Event::OutboundFailure { request_id, error, .. }) => {
+                self.on_dm_failure(request_id, error.to_string());
             }
             _ => {}
         }

@@ -8,10 +8,12 @@
 //! - `event_loop`: the loop, connections, discovery and re-dialling;
 //! - `accounts`: logging in through the bootstrap node, and hosting it;
 //! - `presence`: announcing this user and keeping the roster of who is online;
-//! - `rooms`: room topics, their event logs, messages, catch-up, focus, mutes and history.
+//! - `rooms`: room topics, their event logs, messages, catch-up, focus, mutes and history;
+//! - `direct`: direct messages, their receipts and the outbox.
 
 mod accounts;
 mod client;
+mod direct;
 mod event_loop;
 mod presence;
 mod rooms;
@@ -24,7 +26,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use client::{Client, RoomCommand, RoomReply};
+pub use client::{Client, DirectCommand, RoomCommand, RoomReply};
 
 use crate::bootstrap::AuthService;
 use crate::bootstrap::service::ServiceError;
@@ -40,6 +42,14 @@ pub const EVENT_CAPACITY: usize = 1024;
 /// After every listener has reported an address, how long to wait for the rest of its addresses
 /// (one per interface) before reporting `ready`.
 pub const READY_SETTLE: Duration = Duration::from_millis(5);
+
+/// Where plain text goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Focus {
+    Room(String),
+    /// A conversation with this user.
+    User(String),
+}
 
 /// What a node needs to start.
 pub struct NodeConfig {

@@ -109,6 +109,16 @@ impl EventLoop {
         }
     }
 
+    /// The peer `username` (any case) is online on, if any.
+    pub(super) fn peer_of_user(&self, username: &str) -> Option<PeerId> {
+        self.presence.roster.peers_of(username).iter().find_map(|bytes| PeerId::from_bytes(bytes).ok())
+    }
+
+    /// The online user called `username` (any case), as their certificate spells it.
+    pub(super) fn online_username(&self, username: &str) -> Option<String> {
+        self.presence.roster.find(username).map(|u| u.username.clone())
+    }
+
     /// The last connection to `peer` closed: its user is offline.
     pub(super) async fn presence_peer_gone(&mut self, peer: PeerId) {
         self.peer_rooms_gone(&peer);
@@ -142,7 +152,7 @@ impl EventLoop {
         }
         let change = match presence.state {
             WireState::Online => {
-                let user = RosterUser { username, nick: presence.nick };
+                let user = RosterUser { username: username.clone(), nick: presence.nick };
                 self.presence.roster.announce(&peer, user, presence.seq, Instant::now())
             }
             WireState::Offline => self.presence.roster.leave(&peer, presence.seq),
@@ -151,7 +161,10 @@ impl EventLoop {
             self.emit(change_event(change)).await;
         }
         match presence.state {
-            WireState::Online => self.peer_rooms(source, presence.rooms),
+            WireState::Online => {
+                self.peer_rooms(source, presence.rooms);
+                self.pump_outbox(&username);
+            }
             WireState::Offline => self.peer_rooms_gone(&source),
         }
         MessageAcceptance::Accept

@@ -10,9 +10,9 @@ use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
 use tokio::sync::oneshot;
 
-use super::CommandError;
 use super::client::{RoomCommand, RoomReply};
 use super::event_loop::EventLoop;
+use super::{CommandError, Focus};
 use crate::protocol::room::{
     self as wire, Body, Envelope, MAX_TEXT_BYTES, Payload, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest, SyncResponse,
     Verified,
@@ -43,7 +43,6 @@ pub(super) struct Rooms {
     logs: HashMap<String, RoomLog>,
     /// Rooms whose topic this node is subscribed to, by topic.
     topics: HashMap<TopicHash, String>,
-    focus: Option<String>,
     muted: HashSet<String>,
     /// The rooms each peer's user is in, from presence.
     directory: HashMap<PeerId, Vec<String>>,
@@ -54,7 +53,7 @@ pub(super) struct Rooms {
     synced: HashSet<(String, PeerId)>,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
@@ -117,10 +116,6 @@ impl Rooms {
     pub(super) fn is_muted(&self, target: &str) -> bool {
         self.muted.contains(target)
     }
-
-    pub(super) fn focus(&self) -> Option<&str> {
-        self.focus.as_deref()
-    }
 }
 
 impl EventLoop {
@@ -144,11 +139,11 @@ impl EventLoop {
         }
     }
 
-    fn me(&self) -> Option<String> {
+    pub(super) fn me(&self) -> Option<String> {
         self.accounts.username().map(str::to_string)
     }
 
-    fn logged_in(&self) -> Result<String, CommandError> {
+    pub(super) fn logged_in(&self) -> Result<String, CommandError> {
         self.me().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first: /login NAME"))
     }
 
@@ -166,8 +161,8 @@ impl EventLoop {
         if self.rooms.topics.remove(&topic.hash()).is_some() {
             self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
         }
-        if self.rooms.focus.as_deref() == Some(room) {
-            self.rooms.focus = None;
+        if self.focused_room() == Some(room) {
+            self.focus = None;
         }
     }
 
@@ -185,7 +180,7 @@ impl EventLoop {
         for room in rooms {
             self.unsubscribe(&room);
         }
-        self.rooms.focus = None;
+        self.focus = None;
     }
 
     /// The rooms of this user, for presence.
@@ -341,7 +336,7 @@ impl EventLoop {
         let from_me = self.me().as_deref() == Some(author.as_str());
         self.emit(UiEvent::Message(chat_message(&stored))).await;
         if !from_me && !self.rooms.is_muted(&format!("#{room}")) {
-            let focused = self.rooms.focus() == Some(room);
+            let focused = self.focused_room() == Some(room);
             self.emit(UiEvent::Notification {
                 kind: NotificationKind::Room,
                 room: Some(room.to_string()),
@@ -442,8 +437,16 @@ impl EventLoop {
         }
     }
 
+    /// The focused room, if the focus is a room.
+    pub(super) fn focused_room(&self) -> Option<&str> {
+        match &self.focus {
+            Some(Focus::Room(room)) => Some(room),
+            _ => None,
+        }
+    }
+
     async fn set_focus(&mut self, room: &str) {
-        self.rooms.focus = Some(room.to_string());
+        self.focus = Some(Focus::Room(room.to_string()));
         self.emit(UiEvent::Focus { target: format!("#{room}") }).await;
     }
 
@@ -564,9 +567,10 @@ impl EventLoop {
         let me = self.logged_in()?;
         let room = match name {
             Some(name) => room_name(name)?,
-            None => {
-                self.rooms.focus.clone().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?
-            }
+            None => self
+                .focused_room()
+                .map(str::to_string)
+                .ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
         };
         if !self.rooms.logs.get(&room).is_some_and(|l| l.state().is_member(&me)) {
             return Err(error(ErrorCode::NotMember, format!("you are not a member of #{room}")));
@@ -592,13 +596,14 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Plain text: to the focused room.
+    /// Plain text: to the focused room or conversation.
     pub(super) async fn say(&mut self, text: &str) -> Result<(), CommandError> {
         self.logged_in()?;
-        if self.rooms.focus.is_none() {
-            return Err(error(ErrorCode::Usage, "nowhere to send it: /join a room (or /create one) first"));
+        match self.focus.clone() {
+            None => Err(error(ErrorCode::Usage, "nowhere to send it: /join a room (or /create one), or /query a user")),
+            Some(Focus::Room(_)) => self.send_to_room(None, text).await,
+            Some(Focus::User(user)) => self.send_dm_to_known(&user, text).await,
         }
-        self.send_to_room(None, text).await
     }
 
     /// A message to `room` (default: the focused one).
@@ -621,9 +626,10 @@ impl EventLoop {
     pub(super) fn members(&self, name: Option<&str>) -> Result<RoomReply, CommandError> {
         let room = match name {
             Some(name) => room_name(name)?,
-            None => {
-                self.rooms.focus.clone().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?
-            }
+            None => self
+                .focused_room()
+                .map(str::to_string)
+                .ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
         };
         let log = self.rooms.logs.get(&room).filter(|l| l.state().exists());
         let log =
@@ -690,19 +696,23 @@ impl EventLoop {
         Ok(())
     }
 
-    /// `/history [N]` for the focused room.
+    /// `/history [N]` for the focused room or conversation.
     pub(super) fn history(&self, count: Option<usize>) -> Result<RoomReply, CommandError> {
-        let room = self
-            .rooms
-            .focus
-            .clone()
-            .ok_or_else(|| error(ErrorCode::Usage, "/history shows the focused room: /join or /focus one"))?;
+        let count = count.unwrap_or(DEFAULT_HISTORY);
+        let room = match &self.focus {
+            None => {
+                return Err(error(ErrorCode::Usage, "/history shows the focused room or conversation: /focus one"));
+            }
+            Some(Focus::User(user)) => return self.dm_history(user, count),
+            Some(Focus::Room(room)) => room.clone(),
+        };
         let messages = self
             .accounts
             .store()
-            .recent_messages(&room, count.unwrap_or(DEFAULT_HISTORY))
+            .recent_messages(&room, count)
             .map_err(|e| error(ErrorCode::Internal, e.to_string()))?;
-        Ok(RoomReply::History { target: format!("#{room}"), messages: messages.iter().map(chat_message).collect() })
+        let messages = messages.iter().map(|m| UiEvent::Message(chat_message(m))).collect();
+        Ok(RoomReply::History { target: format!("#{room}"), messages })
     }
 }
 

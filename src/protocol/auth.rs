@@ -31,6 +31,10 @@ pub enum AuthRequest {
         new_username: String,
     },
     Logout,
+    /// Whether an account called `username` (any case) exists.
+    Lookup {
+        username: String,
+    },
 }
 
 impl AuthRequest {
@@ -42,6 +46,7 @@ impl AuthRequest {
             AuthRequest::Renew => "renew",
             AuthRequest::Rename { .. } => "rename",
             AuthRequest::Logout => "logout",
+            AuthRequest::Lookup { .. } => "lookup",
         }
     }
 }
@@ -66,6 +71,10 @@ pub enum AuthResponse {
         certificate: Certificate,
     },
     LoggedOut,
+    /// The answer to a lookup: the account's username as registered, or `None`.
+    User {
+        username: Option<String>,
+    },
     Refused {
         refusal: Refusal,
         message: String,

@@ -2,6 +2,7 @@
 //! Each submodule owns one protocol and its limits; decoding never trusts a peer.
 
 pub mod auth;
+pub mod dm;
 pub mod peers;
 pub mod presence;
 pub mod room;

@@ -1,9 +1,13 @@
 //! The node's own database (`node.db` in its data directory): the login session (certificate
-//! and nickname) for now; rooms, messages, outbox and mutes join it as they arrive.
+//! and nickname), nicknames seen, room events and messages, mutes, and (in [`dms`]) direct
+//! messages with their outbox.
 //!
 //! All SQL of the node lives here; callers get typed methods.
 
+mod dms;
 pub mod sqlite;
+
+pub use dms::StoredDm;
 
 use std::path::Path;
 
@@ -48,6 +52,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_room ON messages (room, lamport, ts_ms);
     CREATE TABLE mutes (
         target TEXT PRIMARY KEY
+    );",
+    "CREATE TABLE dms (
+        id TEXT PRIMARY KEY,
+        owner_key TEXT NOT NULL,
+        other_key TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        outgoing INTEGER NOT NULL,
+        delivered INTEGER NOT NULL
+    );
+    CREATE INDEX dms_by_conversation ON dms (owner_key, other_key);
+    CREATE INDEX dms_outbox ON dms (owner_key, outgoing, delivered);
+    CREATE TABLE dm_seen (
+        owner_key TEXT NOT NULL,
+        sender_key TEXT NOT NULL,
+        peer BLOB NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (owner_key, sender_key, peer)
     );",
 ];
 

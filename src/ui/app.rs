@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use super::command::{self, COMMANDS, Command, ParseError, Target};
 use super::event::{ErrorCode, UiEvent};
 use super::suggest;
-use crate::node::{Client, CommandError, RoomCommand, RoomReply};
+use crate::node::{Client, CommandError, DirectCommand, RoomCommand, RoomReply};
 
 /// What an input source yields: a line, or the fact that a line was too long to keep.
 pub type InputLine = Result<String, ParseError>;
@@ -118,6 +118,14 @@ impl App {
             Command::Op { user, room } => self.room(RoomCommand::Op { user, room }).await,
             Command::History { count } => self.room(RoomCommand::History(count)).await,
             Command::Focus(Target::Room(room)) => self.room(RoomCommand::Focus(room)).await,
+            Command::Focus(Target::User(user)) | Command::Query { user } => {
+                let result = self.client.direct(DirectCommand::Query(user)).await;
+                self.report(result).await;
+            }
+            Command::Msg { user, text } => {
+                let result = self.client.direct(DirectCommand::Send { user, text }).await;
+                self.report(result).await;
+            }
             Command::Mute(target) => self.room(RoomCommand::Mute(target.to_string())).await,
             Command::Unmute(target) => self.room(RoomCommand::Unmute(target.to_string())).await,
             other => {
@@ -148,9 +156,7 @@ impl App {
             Ok(RoomReply::Done) => return,
             Ok(RoomReply::Members { room, members }) => UiEvent::Members { room, members },
             Ok(RoomReply::Rooms(rooms)) => UiEvent::Rooms { rooms },
-            Ok(RoomReply::History { target, messages }) => {
-                UiEvent::History { target, messages: messages.into_iter().map(UiEvent::Message).collect() }
-            }
+            Ok(RoomReply::History { target, messages }) => UiEvent::History { target, messages },
             Err(error) => error.to_event(),
         };
         self.emit(event).await;

@@ -1,0 +1,319 @@
+//! The node's side of direct messages (`/meshchat/dm/1`): `/msg` and `/query`, the outbox, the
+//! receipts, and taking in messages from other peers.
+//!
+//! Every message is kept in the node database before anything else happens to it. An outgoing
+//! message stays in the outbox until its receipt comes; for each receiver one message is in
+//! flight at a time, oldest first, so messages arrive in order. The outbox is pumped whenever
+//! the receiver's presence is heard (they came online, or their periodic announcement), after a
+//! login, and on the presence timer; it survives restarts because it lives in SQLite.
+
+use std::collections::{HashMap, HashSet};
+
+use libp2p::PeerId;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+
+use super::client::{DirectCommand, Done, RoomReply};
+use super::event_loop::EventLoop;
+use super::rooms::now_ms;
+use super::{CommandError, Focus};
+use crate::bootstrap::password::{check_username, username_key};
+use crate::bootstrap::service::unix_now;
+use crate::protocol::dm::{self, Arrival, DmRefusal, DmRequest, DmResponse};
+use crate::protocol::room::MAX_TEXT_BYTES;
+use crate::store::StoredDm;
+use crate::ui::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
+
+/// Direct messages in flight.
+#[derive(Default)]
+pub(super) struct Direct {
+    /// Each request in flight: the message id and the receiver's name.
+    in_flight: HashMap<OutboundRequestId, (String, String)>,
+    /// Receivers (username keys) with a message in flight.
+    busy: HashSet<String>,
+}
+
+/// What a lookup of a user at the bootstrap node was for.
+#[derive(Debug)]
+pub(crate) struct AfterLookup {
+    /// The name as the user typed it.
+    user: String,
+    /// The message to send, or `None` for `/query`.
+    text: Option<String>,
+    reply: Done,
+}
+
+/// What the bootstrap node said about a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// The account exists, spelt so.
+    Exists(String),
+    Unknown,
+    /// No bootstrap node answered.
+    NoAnswer,
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
+    CommandError::new(code, message)
+}
+
+fn view(dm: &StoredDm) -> DirectMessage {
+    DirectMessage { from: dm.from.clone(), to: dm.to.clone(), text: dm.text.clone(), id: dm.id.clone(), ts: dm.ts_ms }
+}
+
+fn internal(e: impl std::fmt::Display) -> CommandError {
+    error(ErrorCode::Internal, format!("the message store failed: {e}"))
+}
+
+impl EventLoop {
+    /// `/msg` and `/query`: checks the name, makes sure the user exists (online, talked to
+    /// before, or known to the bootstrap node), then sends or focuses. Answers on `reply`, maybe
+    /// after a lookup.
+    pub(super) async fn direct_command(&mut self, command: DirectCommand, reply: Done) {
+        let (user, text) = match command {
+            DirectCommand::Send { user, text } => (user, Some(text)),
+            DirectCommand::Query(user) => (user, None),
+        };
+        let user = user.trim_start_matches('@').to_string();
+        if let Err(e) = self.check_direct(&user, text.as_deref()) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        if let Some(known) = self.known_user(&user) {
+            let _ = reply.send(self.after_lookup(&known, text).await);
+        } else if self.accounts.bootstrap_peer().is_some() {
+            self.lookup_user(&user, AfterLookup { user: user.clone(), text, reply });
+        } else {
+            let _ = reply.send(self.after_lookup(&user, text).await);
+        }
+    }
+
+    fn check_direct(&self, user: &str, text: Option<&str>) -> Result<(), CommandError> {
+        let me = self.logged_in()?;
+        check_username(user).map_err(|e| error(ErrorCode::Usage, e.to_string()))?;
+        if username_key(user) == username_key(&me) {
+            return Err(error(ErrorCode::Usage, "that is you: name someone else"));
+        }
+        if let Some(text) = text {
+            if text.trim().is_empty() {
+                return Err(error(ErrorCode::Usage, "nothing to send"));
+            }
+            if text.len() > MAX_TEXT_BYTES {
+                return Err(error(
+                    ErrorCode::TooLong,
+                    format!("a message is at most {MAX_TEXT_BYTES} bytes; this one is {}", text.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The user's name as known here without asking: online now, or talked to before.
+    fn known_user(&self, user: &str) -> Option<String> {
+        if let Some(name) = self.online_username(user) {
+            return Some(name);
+        }
+        let me = self.me()?;
+        self.accounts.store().conversation_partner(&me, user).ok().flatten()
+    }
+
+    /// The bootstrap node answered (or did not) whether a user exists.
+    pub(super) async fn finish_lookup(&mut self, after: AfterLookup, found: Lookup) {
+        let result = match found {
+            Lookup::Exists(name) => self.after_lookup(&name, after.text).await,
+            Lookup::Unknown => Err(error(ErrorCode::NoSuchUser, format!("there is no user called {}", after.user))),
+            Lookup::NoAnswer => self.after_lookup(&after.user, after.text).await,
+        };
+        let _ = after.reply.send(result);
+    }
+
+    async fn after_lookup(&mut self, user: &str, text: Option<String>) -> Result<(), CommandError> {
+        match text {
+            Some(text) => self.send_dm_to_known(user, &text).await,
+            None => {
+                self.focus = Some(Focus::User(user.to_string()));
+                self.emit(UiEvent::Focus { target: format!("@{user}") }).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Keeps a message to `to` in the outbox, shows it, and sends it if `to` is online.
+    pub(super) async fn send_dm_to_known(&mut self, to: &str, text: &str) -> Result<(), CommandError> {
+        self.check_direct(to, Some(text))?;
+        let me = self.logged_in()?;
+        let store = self.accounts.store();
+        let seq = store.next_dm_seq(&me, to).map_err(internal)?;
+        let dm = StoredDm {
+            id: dm::new_id(),
+            owner: me.clone(),
+            from: me,
+            to: to.to_string(),
+            text: text.to_string(),
+            ts_ms: now_ms(),
+            seq,
+            outgoing: true,
+            delivered: false,
+        };
+        store.save_dm(&dm).map_err(internal)?;
+        self.emit(UiEvent::Dm(view(&dm))).await;
+        if self.peer_of_user(to).is_none() {
+            self.emit(UiEvent::info(format!("{to} is offline: the message waits here and goes out when {to} is back")))
+                .await;
+        }
+        self.pump_outbox(to);
+        Ok(())
+    }
+
+    /// Messages waiting in this user's outbox.
+    pub(super) fn outbox_len(&self) -> usize {
+        self.me().and_then(|me| self.accounts.store().outbox_len(&me).ok()).unwrap_or(0)
+    }
+
+    /// Sends the oldest message waiting for `user`, unless one is in flight or `user` is offline.
+    pub(super) fn pump_outbox(&mut self, user: &str) {
+        let Some(session) = self.accounts.session() else { return };
+        let me = session.certificate.body.username.clone();
+        let certificate = session.certificate.clone();
+        let key = username_key(user);
+        if self.direct.busy.contains(&key) {
+            return;
+        }
+        let Some(peer) = self.peer_of_user(user) else { return };
+        let dm = match self.accounts.store().next_in_outbox(&me, user) {
+            Ok(Some(dm)) => dm,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                return;
+            }
+        };
+        let request = DmRequest {
+            certificate,
+            to: dm.to.clone(),
+            seq: dm.seq,
+            id: dm.id.clone(),
+            ts_ms: dm.ts_ms,
+            text: dm.text,
+        };
+        let id = self.swarm.behaviour_mut().dm.send_request(&peer, request);
+        self.direct.in_flight.insert(id, (dm.id, dm.to));
+        self.direct.busy.insert(key);
+    }
+
+    /// Pumps the outbox of every user with messages waiting.
+    pub(super) fn pump_all_outboxes(&mut self) {
+        let Some(me) = self.me() else { return };
+        match self.accounts.store().outbox_recipients(&me) {
+            Ok(users) => users.iter().for_each(|user| self.pump_outbox(user)),
+            Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+        }
+    }
+
+    /// A receipt, or a refusal, came back.
+    pub(super) async fn on_dm_response(&mut self, request: OutboundRequestId, response: DmResponse) {
+        let Some((id, to)) = self.direct.in_flight.remove(&request) else { return };
+        self.direct.busy.remove(&username_key(&to));
+        match response {
+            DmResponse::Delivered => {
+                if let Err(e) = self.accounts.store().mark_delivered(&id) {
+                    tracing::error!(error = %e, "cannot record a receipt");
+                }
+                self.emit(UiEvent::Delivered { id, to: to.clone() }).await;
+                self.pump_outbox(&to);
+            }
+            DmResponse::Refused(refusal @ (DmRefusal::NotLoggedIn | DmRefusal::WrongRecipient)) => {
+                // The peer no longer hosts that user; presence will say where they are.
+                tracing::info!(%to, %refusal, "direct message not taken; it stays in the outbox");
+            }
+            DmResponse::Refused(refusal) => {
+                tracing::info!(%to, %refusal, "direct message refused");
+                self.emit(UiEvent::info(format!(
+                    "{to} refused a message ({refusal}); it is kept and sent again later"
+                )))
+                .await;
+            }
+        }
+    }
+
+    /// A message did not reach its receiver; it stays in the outbox for the next try.
+    pub(super) fn on_dm_failure(&mut self, request: OutboundRequestId, reason: String) {
+        if let Some((_, to)) = self.direct.in_flight.remove(&request) {
+            tracing::debug!(%to, %reason, "direct message not delivered yet");
+            self.direct.busy.remove(&username_key(&to));
+        }
+    }
+
+    /// A peer sends a message: check it, keep it, show it, and answer with the receipt.
+    pub(super) async fn on_dm_request(
+        &mut self,
+        peer: PeerId,
+        request: DmRequest,
+        channel: ResponseChannel<DmResponse>,
+    ) {
+        let response = self.take_dm(peer, request).await;
+        if self.swarm.behaviour_mut().dm.send_response(channel, response).is_err() {
+            tracing::debug!(%peer, "the sender left before its receipt");
+        }
+    }
+
+    async fn take_dm(&mut self, peer: PeerId, request: DmRequest) -> DmResponse {
+        let Some(authority) = self.accounts.trusted_key() else { return DmResponse::Refused(DmRefusal::NotLoggedIn) };
+        let me = self.me();
+        let peer_bytes = peer.to_bytes();
+        let checked = match dm::check_request(&request, &peer_bytes, me.as_deref(), &authority, unix_now()) {
+            Ok(checked) => checked,
+            Err(refusal) => {
+                tracing::info!(%peer, %refusal, "direct message refused");
+                return DmResponse::Refused(refusal);
+            }
+        };
+        let Some(me) = me else { return DmResponse::Refused(DmRefusal::NotLoggedIn) };
+        let store = self.accounts.store();
+        let known = store.dm_known(&request.id);
+        let last = store.last_dm_seq(&me, &checked.from, &peer_bytes);
+        let (Ok(known), Ok(last)) = (known, last) else { return DmResponse::Refused(DmRefusal::Unavailable) };
+        match dm::arrival(known, request.seq, last) {
+            Arrival::Duplicate => return DmResponse::Delivered,
+            Arrival::Stale => return DmResponse::Refused(DmRefusal::Stale),
+            Arrival::New => {}
+        }
+        let dm = StoredDm {
+            id: request.id,
+            owner: me.clone(),
+            from: checked.from,
+            to: me,
+            text: request.text,
+            ts_ms: request.ts_ms,
+            seq: request.seq,
+            outgoing: false,
+            delivered: true,
+        };
+        if let Err(e) = store.save_received_dm(&dm, &peer_bytes) {
+            tracing::error!(error = %e, "cannot keep a direct message");
+            return DmResponse::Refused(DmRefusal::Unavailable);
+        }
+        self.emit(UiEvent::Dm(view(&dm))).await;
+        let from_key = username_key(&dm.from);
+        if !self.rooms.is_muted(&format!("@{from_key}")) {
+            let focused = matches!(&self.focus, Some(Focus::User(u)) if username_key(u) == from_key);
+            self.emit(UiEvent::Notification {
+                kind: NotificationKind::Dm,
+                room: None,
+                from: Some(dm.from.clone()),
+                focused,
+            })
+            .await;
+        }
+        DmResponse::Delivered
+    }
+
+    /// `/history` in a conversation.
+    pub(super) fn dm_history(&self, user: &str, count: usize) -> Result<RoomReply, CommandError> {
+        let me = self.logged_in()?;
+        let dms = self.accounts.store().recent_dms(&me, user, count).map_err(internal)?;
+        Ok(RoomReply::History {
+            target: format!("@{user}"),
+            messages: dms.iter().map(|d| UiEvent::Dm(view(d))).collect(),
+        })
+    }
+}

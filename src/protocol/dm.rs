@@ -1,0 +1,213 @@
+//! Direct messages on the wire (`/meshchat/dm/1`): a request-response protocol straight between
+//! two peers over their Noise-encrypted connection. The request carries the sender's certificate
+//! and one message; the response is the delivery receipt, or the reason it was refused.
+//!
+//! The connection already proves which peer sent the request, so the request needs no signature
+//! of its own: the receiver checks that the certificate names that peer ([`check_request`]).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::cert::{AuthorityKey, Certificate};
+use crate::protocol::room::MAX_TEXT_BYTES;
+
+/// The protocol name.
+pub const PROTOCOL: &str = "/meshchat/dm/1";
+/// The largest request accepted, in bytes (a certificate and 4 KiB of text fit well below).
+pub const MAX_REQUEST_BYTES: u64 = 16 * 1024;
+/// The largest answer accepted, in bytes.
+pub const MAX_RESPONSE_BYTES: u64 = 1024;
+/// The longest message id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 64;
+
+/// One direct message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmRequest {
+    /// The sender's certificate: it must name the peer the request came from.
+    pub certificate: Certificate,
+    /// The username the sender means to reach.
+    pub to: String,
+    /// Numbers the sender's messages to this receiver: 1, 2, 3, …
+    pub seq: u64,
+    /// Unique per message, chosen by the sender.
+    pub id: String,
+    /// Milliseconds since the Unix epoch, by the sender's clock.
+    pub ts_ms: u64,
+    pub text: String,
+}
+
+/// Why a receiver refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Error)]
+pub enum DmRefusal {
+    #[error("nobody is logged in there")]
+    NotLoggedIn,
+    #[error("the user there is someone else")]
+    WrongRecipient,
+    #[error("the sender's certificate does not check out")]
+    BadCertificate,
+    #[error("the message is too long")]
+    TooLong,
+    #[error("the message id is malformed")]
+    BadId,
+    #[error("the message is older than one already received")]
+    Stale,
+    #[error("the receiver cannot store messages right now")]
+    Unavailable,
+}
+
+/// The receiver's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DmResponse {
+    /// The receipt: the message is stored on the receiver's side (or was already).
+    Delivered,
+    Refused(DmRefusal),
+}
+
+/// A request that passed [`check_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedDm {
+    /// The sender's username, from the verified certificate.
+    pub from: String,
+}
+
+/// Checks a request that came from the peer with binary id `peer`, for the user `me` (`None`:
+/// nobody logged in), at `now` (Unix seconds): the certificate is signed by `authority`, names
+/// `peer` and is valid now; the request is addressed to `me` (any case); id and text are within
+/// their limits.
+pub fn check_request(
+    request: &DmRequest,
+    peer: &[u8],
+    me: Option<&str>,
+    authority: &AuthorityKey,
+    now: u64,
+) -> Result<CheckedDm, DmRefusal> {
+    let me = me.ok_or(DmRefusal::NotLoggedIn)?;
+    let from = request.certificate.verify(authority, peer, now).map_err(|_| DmRefusal::BadCertificate)?;
+    if !request.to.eq_ignore_ascii_case(me) {
+        return Err(DmRefusal::WrongRecipient);
+    }
+    if request.text.len() > MAX_TEXT_BYTES {
+        return Err(DmRefusal::TooLong);
+    }
+    if request.id.is_empty()
+        || request.id.len() > MAX_ID_BYTES
+        || !request.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(DmRefusal::BadId);
+    }
+    Ok(CheckedDm { from: from.to_string() })
+}
+
+/// What a receiver does with a checked message, given whether its id is stored already and the
+/// highest sequence number stored from that sender on that peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// New and in order: store it, show it, confirm it.
+    New,
+    /// Seen before (a retry whose receipt was lost): confirm it again, show nothing.
+    Duplicate,
+    /// A new id with a number at or below one already received: refuse it.
+    Stale,
+}
+
+/// Classifies a message with sequence number `seq` (see [`Arrival`]).
+pub fn arrival(known_id: bool, seq: u64, last_seq: Option<u64>) -> Arrival {
+    if known_id {
+        Arrival::Duplicate
+    } else if last_seq.is_some_and(|last| seq <= last) {
+        Arrival::Stale
+    } else {
+        Arrival::New
+    }
+}
+
+/// A fresh message id: 128 random bits in hex.
+pub fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::Authority;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn request(authority: &Authority, user: &str, peer: &[u8], to: &str) -> DmRequest {
+        DmRequest {
+            certificate: authority.issue(user, peer, NOW - 10, 1),
+            to: to.into(),
+            seq: 1,
+            id: new_id(),
+            ts_ms: NOW * 1000,
+            text: "hi".into(),
+        }
+    }
+
+    #[test]
+    fn a_certificate_naming_the_sending_peer_is_accepted() {
+        let authority = Authority::from_secret(&[7; 32]);
+        let req = request(&authority, "alice", b"peer-a", "Bob");
+        let checked = check_request(&req, b"peer-a", Some("bob"), &authority.public(), NOW).unwrap();
+        assert_eq!(checked.from, "alice");
+    }
+
+    #[test]
+    fn a_certificate_of_another_peer_is_refused() {
+        // mallory sends from her own peer with alice's certificate.
+        let authority = Authority::from_secret(&[7; 32]);
+        let req = request(&authority, "alice", b"peer-a", "bob");
+        let refusal = check_request(&req, b"peer-m", Some("bob"), &authority.public(), NOW);
+        assert_eq!(refusal, Err(DmRefusal::BadCertificate));
+    }
+
+    #[test]
+    fn a_certificate_from_another_authority_is_refused() {
+        let authority = Authority::from_secret(&[7; 32]);
+        let forger = Authority::from_secret(&[9; 32]);
+        let req = request(&forger, "alice", b"peer-a", "bob");
+        let refusal = check_request(&req, b"peer-a", Some("bob"), &authority.public(), NOW);
+        assert_eq!(refusal, Err(DmRefusal::BadCertificate));
+    }
+
+    #[test]
+    fn an_expired_certificate_is_refused() {
+        let authority = Authority::from_secret(&[7; 32]);
+        let req = request(&authority, "alice", b"peer-a", "bob");
+        let refusal = check_request(&req, b"peer-a", Some("bob"), &authority.public(), NOW + 365 * 24 * 3600);
+        assert_eq!(refusal, Err(DmRefusal::BadCertificate));
+    }
+
+    #[test]
+    fn requests_for_someone_else_or_nobody_are_refused() {
+        let authority = Authority::from_secret(&[7; 32]);
+        let req = request(&authority, "alice", b"peer-a", "bob");
+        let key = authority.public();
+        assert_eq!(check_request(&req, b"peer-a", Some("carol"), &key, NOW), Err(DmRefusal::WrongRecipient));
+        assert_eq!(check_request(&req, b"peer-a", None, &key, NOW), Err(DmRefusal::NotLoggedIn));
+    }
+
+    #[test]
+    fn oversized_text_and_bad_ids_are_refused() {
+        let authority = Authority::from_secret(&[7; 32]);
+        let key = authority.public();
+        let mut req = request(&authority, "alice", b"peer-a", "bob");
+        req.text = "x".repeat(MAX_TEXT_BYTES + 1);
+        assert_eq!(check_request(&req, b"peer-a", Some("bob"), &key, NOW), Err(DmRefusal::TooLong));
+        let mut req = request(&authority, "alice", b"peer-a", "bob");
+        req.id = "\x1b[2J".into();
+        assert_eq!(check_request(&req, b"peer-a", Some("bob"), &key, NOW), Err(DmRefusal::BadId));
+        req.id = String::new();
+        assert_eq!(check_request(&req, b"peer-a", Some("bob"), &key, NOW), Err(DmRefusal::BadId));
+    }
+
+    #[test]
+    fn arrivals_are_shown_once_and_in_order() {
+        assert_eq!(arrival(false, 1, None), Arrival::New);
+        assert_eq!(arrival(false, 2, Some(1)), Arrival::New);
+        assert_eq!(arrival(false, 9, Some(1)), Arrival::New);
+        assert_eq!(arrival(true, 2, Some(2)), Arrival::Duplicate);
+        assert_eq!(arrival(false, 2, Some(2)), Arrival::Stale);
+        assert_eq!(arrival(false, 1, Some(5)), Arrival::Stale);
+    }
+}

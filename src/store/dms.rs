@@ -1,0 +1,270 @@
+//! Direct messages in the node database: both sides of every conversation of each local user,
+//! the outbox (outgoing messages not yet confirmed by a receipt), and the highest sequence number
+//! received from each sender on each peer.
+//!
+//! Users are matched without regard to case: `owner_key` is the local user's username key,
+//! `other_key` the other party's.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{NodeStore, StoreError};
+use crate::bootstrap::password::username_key;
+
+/// A direct message as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDm {
+    pub id: String,
+    /// The local user whose conversation this is.
+    pub owner: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub ts_ms: u64,
+    /// The sender's number for it in this conversation.
+    pub seq: u64,
+    /// Sent by the owner (rather than received).
+    pub outgoing: bool,
+    /// Received, or confirmed by the receiver's receipt.
+    pub delivered: bool,
+}
+
+impl StoredDm {
+    /// The other party.
+    pub fn other(&self) -> &str {
+        if self.outgoing { &self.to } else { &self.from }
+    }
+}
+
+const COLUMNS: &str = "id, owner_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
+
+fn row_to_dm(r: &Row<'_>) -> rusqlite::Result<StoredDm> {
+    Ok(StoredDm {
+        id: r.get(0)?,
+        owner: r.get(1)?,
+        from: r.get(2)?,
+        to: r.get(3)?,
+        text: r.get(4)?,
+        ts_ms: r.get::<_, i64>(5)? as u64,
+        seq: r.get::<_, i64>(6)? as u64,
+        outgoing: r.get(7)?,
+        delivered: r.get(8)?,
+    })
+}
+
+impl NodeStore {
+    /// The number for `owner`'s next message to `other`.
+    pub fn next_dm_seq(&self, owner: &str, other: &str) -> Result<u64, StoreError> {
+        let last: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM dms WHERE owner_key = ?1 AND other_key = ?2 AND outgoing = 1",
+            params![username_key(owner), username_key(other)],
+            |r| r.get(0),
+        )?;
+        Ok(last as u64 + 1)
+    }
+
+    /// Keeps a message; `false` when its id was known already.
+    pub fn save_dm(&self, dm: &StoredDm) -> Result<bool, StoreError> {
+        let inserted = self.conn.execute(
+            "INSERT OR IGNORE INTO dms
+             (id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                dm.id,
+                username_key(&dm.owner),
+                username_key(dm.other()),
+                dm.from,
+                dm.to,
+                dm.text,
+                dm.ts_ms as i64,
+                dm.seq as i64,
+                dm.outgoing,
+                dm.delivered
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    /// Keeps a received message and the sender's sequence number in one transaction; `false`
+    /// when its id was known already.
+    pub fn save_received_dm(&self, dm: &StoredDm, peer: &[u8]) -> Result<bool, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO dms
+             (id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 1)",
+            params![
+                dm.id,
+                username_key(&dm.owner),
+                username_key(&dm.from),
+                dm.from,
+                dm.to,
+                dm.text,
+                dm.ts_ms as i64,
+                dm.seq as i64
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO dm_seen (owner_key, sender_key, peer, last_seq) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (owner_key, sender_key, peer) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+            params![username_key(&dm.owner), username_key(&dm.from), peer, dm.seq as i64],
+        )?;
+        tx.commit()?;
+        Ok(inserted == 1)
+    }
+
+    /// Whether a message with this id is kept.
+    pub fn dm_known(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row("SELECT 1 FROM dms WHERE id = ?1", params![id], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// The highest number `owner` received from `sender` on `peer`.
+    pub fn last_dm_seq(&self, owner: &str, sender: &str, peer: &[u8]) -> Result<Option<u64>, StoreError> {
+        let last: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT last_seq FROM dm_seen WHERE owner_key = ?1 AND sender_key = ?2 AND peer = ?3",
+                params![username_key(owner), username_key(sender), peer],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(last.map(|v| v as u64))
+    }
+
+    /// The oldest message of `owner` to `other` still waiting for its receipt.
+    pub fn next_in_outbox(&self, owner: &str, other: &str) -> Result<Option<StoredDm>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM dms WHERE owner_key = ?1 AND other_key = ?2 AND outgoing = 1
+                     AND delivered = 0 ORDER BY seq LIMIT 1"
+                ),
+                params![username_key(owner), username_key(other)],
+                row_to_dm,
+            )
+            .optional()?)
+    }
+
+    /// Marks a message as confirmed by its receiver.
+    pub fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE dms SET delivered = 1 WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// How many messages of `owner` wait for their receipts.
+    pub fn outbox_len(&self, owner: &str) -> Result<usize, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM dms WHERE owner_key = ?1 AND outgoing = 1 AND delivered = 0",
+            params![username_key(owner)],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    /// The users `owner` has messages waiting for, as last addressed.
+    pub fn outbox_recipients(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT MAX(recipient) FROM dms WHERE owner_key = ?1 AND outgoing = 1 AND delivered = 0
+             GROUP BY other_key ORDER BY other_key",
+        )?;
+        let rows = statement.query_map(params![username_key(owner)], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The name `other` had in `owner`'s most recent message with them, if they ever talked.
+    pub fn conversation_partner(&self, owner: &str, other: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT CASE WHEN outgoing = 1 THEN recipient ELSE sender END FROM dms
+                 WHERE owner_key = ?1 AND other_key = ?2 ORDER BY rowid DESC LIMIT 1",
+                params![username_key(owner), username_key(other)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The last `limit` messages between `owner` and `other`, in the order this node kept them.
+    pub fn recent_dms(&self, owner: &str, other: &str, limit: usize) -> Result<Vec<StoredDm>, StoreError> {
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM dms WHERE owner_key = ?1 AND other_key = ?2 ORDER BY rowid DESC LIMIT ?3"
+        ))?;
+        let rows = statement.query_map(params![username_key(owner), username_key(other), limit as i64], row_to_dm)?;
+        let mut dms: Vec<StoredDm> = rows.collect::<Result<_, _>>()?;
+        dms.reverse();
+        Ok(dms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dm(id: &str, from: &str, to: &str, seq: u64, outgoing: bool) -> StoredDm {
+        StoredDm {
+            id: id.into(),
+            owner: if outgoing { from.into() } else { to.into() },
+            from: from.into(),
+            to: to.into(),
+            text: format!("text {id}"),
+            ts_ms: 1000 + seq,
+            seq,
+            outgoing,
+            delivered: !outgoing,
+        }
+    }
+
+    #[test]
+    fn the_outbox_goes_out_in_order_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = NodeStore::open(dir.path()).unwrap();
+            assert_eq!(store.next_dm_seq("alice", "Bob").unwrap(), 1);
+            assert!(store.save_dm(&dm("a1", "alice", "Bob", 1, true)).unwrap());
+            assert!(store.save_dm(&dm("a2", "alice", "bob", 2, true)).unwrap());
+            assert!(store.save_dm(&dm("c1", "alice", "carol", 1, true)).unwrap());
+            assert!(!store.save_dm(&dm("a1", "alice", "Bob", 1, true)).unwrap());
+            assert_eq!(store.next_dm_seq("ALICE", "bob").unwrap(), 3);
+        }
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(store.outbox_len("alice").unwrap(), 3);
+        assert_eq!(store.outbox_recipients("alice").unwrap(), vec!["bob".to_string(), "carol".to_string()]);
+        assert_eq!(store.next_in_outbox("alice", "BOB").unwrap().unwrap().id, "a1");
+        store.mark_delivered("a1").unwrap();
+        assert_eq!(store.next_in_outbox("alice", "bob").unwrap().unwrap().id, "a2");
+        store.mark_delivered("a2").unwrap();
+        assert_eq!(store.next_in_outbox("alice", "bob").unwrap(), None);
+        assert_eq!(store.outbox_len("alice").unwrap(), 1);
+        assert_eq!(store.outbox_len("bob").unwrap(), 0);
+    }
+
+    #[test]
+    fn received_messages_remember_the_senders_numbers_per_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(store.last_dm_seq("bob", "alice", b"pa").unwrap(), None);
+        assert!(store.save_received_dm(&dm("a1", "alice", "bob", 1, false), b"pa").unwrap());
+        assert!(store.save_received_dm(&dm("a2", "Alice", "bob", 2, false), b"pa").unwrap());
+        assert!(!store.save_received_dm(&dm("a1", "alice", "bob", 1, false), b"pa").unwrap());
+        assert_eq!(store.last_dm_seq("bob", "alice", b"pa").unwrap(), Some(2));
+        assert_eq!(store.last_dm_seq("bob", "alice", b"other").unwrap(), None);
+        assert!(store.dm_known("a2").unwrap());
+        assert!(!store.dm_known("zz").unwrap());
+    }
+
+    #[test]
+    fn a_conversation_keeps_both_sides_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        store.save_dm(&dm("b1", "bob", "alice", 1, true)).unwrap();
+        store.save_received_dm(&dm("a1", "alice", "bob", 1, false), b"pa").unwrap();
+        store.save_dm(&dm("b2", "bob", "Alice", 2, true)).unwrap();
+        store.save_dm(&dm("c1", "bob", "carol", 1, true)).unwrap();
+        let ids: Vec<String> = store.recent_dms("bob", "ALICE", 10).unwrap().into_iter().map(|d| d.id).collect();
+        assert_eq!(ids, ["b1", "a1", "b2"]);
+        let last_two: Vec<String> = store.recent_dms("bob", "alice", 2).unwrap().into_iter().map(|d| d.id).collect();
+        assert_eq!(last_two, ["a1", "b2"]);
+        assert_eq!(store.conversation_partner("bob", "ALICE").unwrap(), Some("Alice".into()));
+        assert_eq!(store.conversation_partner("bob", "dave").unwrap(), None);
+    }
+}
