@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod bare;
+
 use std::time::Duration;
 
 use meshchat::bootstrap::AuthService;

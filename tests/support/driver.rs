@@ -28,12 +28,19 @@ pub struct NodeBuilder {
     args: Vec<String>,
     netns: Option<String>,
     data_dir: Option<PathBuf>,
+    program: PathBuf,
 }
 
 impl NodeBuilder {
     /// A node called `name` in test output, with `--json`.
     pub fn new(name: &str) -> Self {
-        NodeBuilder { name: name.to_string(), args: vec!["--json".into()], netns: None, data_dir: None }
+        NodeBuilder {
+            name: name.to_string(),
+            args: vec!["--json".into()],
+            netns: None,
+            data_dir: None,
+            program: PathBuf::from(binary()),
+        }
     }
 
     /// A node on loopback only: no mDNS, listening on an ephemeral 127.0.0.1 TCP port.
@@ -44,6 +51,26 @@ impl NodeBuilder {
     /// Extra command-line arguments.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Runs another program built from this package (an example) instead of `meshchat`; it
+    /// must take `--json` and `--data-dir`.
+    pub fn example(mut self, name: &str) -> Self {
+        // Test binaries live in target/<profile>/deps, examples in target/<profile>/examples.
+        let exe = std::env::current_exe().expect("test binary path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target directory");
+        self.program = profile_dir.join("examples").join(name);
+        if !self.program.exists() {
+            // `cargo test` builds examples; `cargo test --test X` does not.
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "--example", name]);
+            if profile_dir.ends_with("release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build");
+            assert!(status.success(), "cannot build example {name}");
+        }
         self
     }
 
@@ -72,10 +99,10 @@ impl NodeBuilder {
         let mut command = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, binary()]);
+                c.args(["netns", "exec", ns]).arg(&self.program);
                 c
             }
-            None => Command::new(binary()),
+            None => Command::new(&self.program),
         };
         command
             .args(&self.args)
