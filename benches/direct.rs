@@ -70,6 +70,11 @@ async fn bare_round_trips() -> Vec<Duration> {
         }
     });
     client.dial(addr).unwrap();
+    loop {
+        if let SwarmEvent::ConnectionEstablished { .. } = client.select_next_some().await {
+            break;
+        }
+    }
     let payload = vec![7u8; BARE_PAYLOAD_BYTES];
     let mut times = Vec::with_capacity(ROUND_TRIPS);
     for i in 0..WARM_UP + ROUND_TRIPS {

@@ -54,7 +54,7 @@ fn row_to_dm(r: &Row<'_>) -> rusqlite::Result<StoredDm> {
 impl NodeStore {
     /// The number for `owner`'s next message to `other`.
     pub fn next_dm_seq(&self, owner: &str, other: &str) -> Result<u64, StoreError> {
-        let last: i64 = self.conn.query_row(
+        let last: i64 = self.row(
             "SELECT COALESCE(MAX(seq), 0) FROM dms WHERE owner_key = ?1 AND other_key = ?2 AND outgoing = 1",
             params![username_key(owner), username_key(other)],
             |r| r.get(0),
@@ -64,7 +64,7 @@ impl NodeStore {
 
     /// Keeps a message; `false` when its id was known already.
     pub fn save_dm(&self, dm: &StoredDm) -> Result<bool, StoreError> {
-        let inserted = self.conn.execute(
+        let inserted = self.exec(
             "INSERT OR IGNORE INTO dms
              (id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -88,7 +88,7 @@ impl NodeStore {
     /// when its id was known already.
     pub fn save_received_dm(&self, dm: &StoredDm, peer: &[u8]) -> Result<bool, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        let inserted = tx.execute(
+        let inserted = self.exec(
             "INSERT OR IGNORE INTO dms
              (id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 1)",
@@ -103,7 +103,7 @@ impl NodeStore {
                 dm.seq as i64
             ],
         )?;
-        tx.execute(
+        self.exec(
             "INSERT INTO dm_seen (owner_key, sender_key, peer, last_seq) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (owner_key, sender_key, peer) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
             params![username_key(&dm.owner), username_key(&dm.from), peer, dm.seq as i64],
@@ -114,14 +114,13 @@ impl NodeStore {
 
     /// Whether a message with this id is kept.
     pub fn dm_known(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row("SELECT 1 FROM dms WHERE id = ?1", params![id], |_| Ok(())).optional()?.is_some())
+        Ok(self.row("SELECT 1 FROM dms WHERE id = ?1", params![id], |_| Ok(())).optional()?.is_some())
     }
 
     /// The highest number `owner` received from `sender` on `peer`.
     pub fn last_dm_seq(&self, owner: &str, sender: &str, peer: &[u8]) -> Result<Option<u64>, StoreError> {
         let last: Option<i64> = self
-            .conn
-            .query_row(
+            .row(
                 "SELECT last_seq FROM dm_seen WHERE owner_key = ?1 AND sender_key = ?2 AND peer = ?3",
                 params![username_key(owner), username_key(sender), peer],
                 |r| r.get(0),
@@ -133,8 +132,7 @@ impl NodeStore {
     /// The oldest message of `owner` to `other` still waiting for its receipt.
     pub fn next_in_outbox(&self, owner: &str, other: &str) -> Result<Option<StoredDm>, StoreError> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 &format!(
                     "SELECT {COLUMNS} FROM dms WHERE owner_key = ?1 AND other_key = ?2 AND outgoing = 1
                      AND delivered = 0 ORDER BY seq LIMIT 1"
@@ -147,13 +145,13 @@ impl NodeStore {
 
     /// Marks a message as confirmed by its receiver.
     pub fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
-        self.conn.execute("UPDATE dms SET delivered = 1 WHERE id = ?1", params![id])?;
+        self.exec("UPDATE dms SET delivered = 1 WHERE id = ?1", params![id])?;
         Ok(())
     }
 
     /// How many messages of `owner` wait for their receipts.
     pub fn outbox_len(&self, owner: &str) -> Result<usize, StoreError> {
-        let n: i64 = self.conn.query_row(
+        let n: i64 = self.row(
             "SELECT COUNT(*) FROM dms WHERE owner_key = ?1 AND outgoing = 1 AND delivered = 0",
             params![username_key(owner)],
             |r| r.get(0),
@@ -163,7 +161,7 @@ impl NodeStore {
 
     /// The users `owner` has messages waiting for, as last addressed.
     pub fn outbox_recipients(&self, owner: &str) -> Result<Vec<String>, StoreError> {
-        let mut statement = self.conn.prepare(
+        let mut statement = self.conn.prepare_cached(
             "SELECT MAX(recipient) FROM dms WHERE owner_key = ?1 AND outgoing = 1 AND delivered = 0
              GROUP BY other_key ORDER BY other_key",
         )?;
@@ -174,8 +172,7 @@ impl NodeStore {
     /// The name `other` had in `owner`'s most recent message with them, if they ever talked.
     pub fn conversation_partner(&self, owner: &str, other: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT CASE WHEN outgoing = 1 THEN recipient ELSE sender END FROM dms
                  WHERE owner_key = ?1 AND other_key = ?2 ORDER BY rowid DESC LIMIT 1",
                 params![username_key(owner), username_key(other)],
@@ -186,7 +183,7 @@ impl NodeStore {
 
     /// The last `limit` messages between `owner` and `other`, in the order this node kept them.
     pub fn recent_dms(&self, owner: &str, other: &str, limit: usize) -> Result<Vec<StoredDm>, StoreError> {
-        let mut statement = self.conn.prepare(&format!(
+        let mut statement = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM dms WHERE owner_key = ?1 AND other_key = ?2 ORDER BY rowid DESC LIMIT ?3"
         ))?;
         let rows = statement.query_map(params![username_key(owner), username_key(other), limit as i64], row_to_dm)?;

@@ -113,17 +113,36 @@ pub struct NodeStore {
     conn: Connection,
 }
 
+/// Prepared statements kept for reuse: every statement of the node, with room to spare.
+const STATEMENT_CACHE: usize = 64;
+
 impl NodeStore {
     /// Opens `node.db` in `dir`.
     pub fn open(dir: &Path) -> Result<NodeStore, StoreError> {
-        Ok(NodeStore { conn: sqlite::open(&dir.join(NODE_DB), sqlite::Durability::Normal, MIGRATIONS)? })
+        let conn = sqlite::open(&dir.join(NODE_DB), sqlite::Durability::Normal, MIGRATIONS)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(NodeStore { conn })
+    }
+
+    /// Runs a statement, prepared once and cached.
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.conn.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Runs a query for one row, prepared once and cached.
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, f)
     }
 
     /// The saved session, if any.
     pub fn session(&self) -> Result<Option<Session>, StoreError> {
         let row: Option<(Vec<u8>, String)> = self
-            .conn
-            .query_row("SELECT certificate, nick FROM session WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .row("SELECT certificate, nick FROM session WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((bytes, nick)) = row else { return Ok(None) };
         let certificate =
@@ -135,7 +154,7 @@ impl NodeStore {
     pub fn save_session(&self, session: &Session) -> Result<(), StoreError> {
         let bytes = cbor4ii::serde::to_vec(Vec::new(), &session.certificate)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode certificate: {e}")))?;
-        self.conn.execute(
+        self.exec(
             "INSERT INTO session (id, certificate, nick) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET certificate = excluded.certificate, nick = excluded.nick",
             params![bytes, session.nick],
@@ -146,18 +165,15 @@ impl NodeStore {
     /// The nickname last used on this node by `username` (any case).
     pub fn nickname(&self, username: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .conn
-            .query_row(
-                "SELECT nick FROM nicknames WHERE username_key = ?1",
-                params![username.to_ascii_lowercase()],
-                |r| r.get(0),
-            )
+            .row("SELECT nick FROM nicknames WHERE username_key = ?1", params![username.to_ascii_lowercase()], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
     /// Remembers `username`'s nickname for later logins.
     pub fn save_nickname(&self, username: &str, nick: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO nicknames (username_key, nick) VALUES (?1, ?2)
              ON CONFLICT (username_key) DO UPDATE SET nick = excluded.nick",
             params![username.to_ascii_lowercase(), nick],
@@ -169,7 +185,7 @@ impl NodeStore {
     pub fn save_room_event(&self, room: &str, event: &RoomEvent, envelope: &[u8]) -> Result<(), StoreError> {
         let action = cbor4ii::serde::to_vec(Vec::new(), &event.action)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode room action: {e}")))?;
-        self.conn.execute(
+        self.exec(
             "INSERT OR IGNORE INTO room_events (id, room, lamport, author, action, envelope)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![event.id, room, event.lamport as i64, event.author, action, envelope],
@@ -179,8 +195,9 @@ impl NodeStore {
 
     /// Every stored room event, by room.
     pub fn room_events(&self) -> Result<Vec<(String, RoomEvent)>, StoreError> {
-        let mut statement =
-            self.conn.prepare("SELECT room, id, lamport, author, action FROM room_events ORDER BY room, lamport")?;
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT room, id, lamport, author, action FROM room_events ORDER BY room, lamport")?;
         let rows = statement.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -203,14 +220,14 @@ impl NodeStore {
     /// The signed envelopes of a room's control events, in Lamport order.
     pub fn room_event_envelopes(&self, room: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut statement =
-            self.conn.prepare("SELECT envelope FROM room_events WHERE room = ?1 ORDER BY lamport LIMIT ?2")?;
+            self.conn.prepare_cached("SELECT envelope FROM room_events WHERE room = ?1 ORDER BY lamport LIMIT ?2")?;
         let rows = statement.query_map(params![room, limit as i64], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Keeps a message; `false` when its id was known already.
     pub fn save_message(&self, message: &StoredMessage, envelope: &[u8]) -> Result<bool, StoreError> {
-        let inserted = self.conn.execute(
+        let inserted = self.exec(
             "INSERT OR IGNORE INTO messages (id, room, author, nick, text, ts_ms, lamport, envelope)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
@@ -229,7 +246,7 @@ impl NodeStore {
 
     /// The last `limit` messages of a room, oldest first.
     pub fn recent_messages(&self, room: &str, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut statement = self.conn.prepare(
+        let mut statement = self.conn.prepare_cached(
             "SELECT id, room, author, nick, text, ts_ms, lamport FROM messages WHERE room = ?1
              ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
         )?;
@@ -251,7 +268,7 @@ impl NodeStore {
 
     /// The signed envelopes of a room's last `limit` messages, oldest first.
     pub fn message_envelopes(&self, room: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut statement = self.conn.prepare(
+        let mut statement = self.conn.prepare_cached(
             "SELECT envelope FROM messages WHERE room = ?1 ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![room, limit as i64], |r| r.get(0))?;
@@ -262,7 +279,7 @@ impl NodeStore {
 
     /// The muted targets (`#room`, `@user`).
     pub fn mutes(&self) -> Result<Vec<String>, StoreError> {
-        let mut statement = self.conn.prepare("SELECT target FROM mutes ORDER BY target")?;
+        let mut statement = self.conn.prepare_cached("SELECT target FROM mutes ORDER BY target")?;
         let rows = statement.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -270,16 +287,16 @@ impl NodeStore {
     /// Mutes or unmutes `target`.
     pub fn set_muted(&self, target: &str, muted: bool) -> Result<(), StoreError> {
         if muted {
-            self.conn.execute("INSERT OR IGNORE INTO mutes (target) VALUES (?1)", params![target])?;
+            self.exec("INSERT OR IGNORE INTO mutes (target) VALUES (?1)", params![target])?;
         } else {
-            self.conn.execute("DELETE FROM mutes WHERE target = ?1", params![target])?;
+            self.exec("DELETE FROM mutes WHERE target = ?1", params![target])?;
         }
         Ok(())
     }
 
     /// Forgets the session (logout).
     pub fn clear_session(&self) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM session", [])?;
+        self.exec("DELETE FROM session", [])?;
         Ok(())
     }
 }
