@@ -182,7 +182,9 @@ fn the_repl_as_a_person_meets_it() {
     alice.type_keys(ALICE_PASSWORD);
     alice.expect(&b"*".repeat(ALICE_PASSWORD.len()));
     alice.type_bytes(b"\r");
-    alice.expect(b"logged in as");
+    // Lines printed while no prompt is shown still end with their newline.
+    alice.expect(b"*** registered");
+    alice.expect(b"\n\x1b[36m*** logged in as");
 
     alice.type_keys("/join lobby\r");
     alice.expect(b"now talking in");

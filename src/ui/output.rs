@@ -37,7 +37,8 @@ pub fn spawn(mut events: mpsc::Receiver<UiEvent>, mut sink: Sink) -> std::io::Re
                     state.observe(&event);
                     match renderer.render(&event) {
                         text if text.is_empty() => Ok(()),
-                        text => printer.print(text).map_err(|e| std::io::Error::other(e.to_string())),
+                        // With its newline: between two prompts the printer writes text as is.
+                        text => printer.print(format!("{text}\n")).map_err(|e| std::io::Error::other(e.to_string())),
                     }
                 }
             };
