@@ -99,10 +99,13 @@ fn arg_kind(spec: &CommandSpec, index: usize) -> ArgKind {
 
 fn names(kind: ArgKind, word: &str, known: &Known) -> Vec<Candidate> {
     let candidate = |shown: String| Candidate { display: shown.clone(), replacement: format!("{shown} ") };
+    // Names come from peers: one that could drive the terminal is never offered.
+    let printable = |name: &&String| !name.chars().any(|c| c.is_control() || c.is_whitespace());
     let users = |prefix: &str, typed: &str| -> Vec<Candidate> {
         known
             .users
             .iter()
+            .filter(printable)
             .filter(|u| Some(u.as_str()) != known.me.as_deref() && starts_with_ignore_case(u, typed))
             .map(|u| candidate(format!("{prefix}{u}")))
             .collect()
@@ -111,6 +114,7 @@ fn names(kind: ArgKind, word: &str, known: &Known) -> Vec<Candidate> {
         known
             .rooms
             .iter()
+            .filter(printable)
             .filter(|r| starts_with_ignore_case(r, typed))
             .map(|r| candidate(format!("{prefix}{r}")))
             .collect()
@@ -193,6 +197,14 @@ mod tests {
         assert!(replacements("a").is_empty());
         let (start, _) = complete("hi bo", 5, &known());
         assert_eq!(start, 3);
+    }
+
+    #[test]
+    fn names_that_could_drive_the_terminal_are_not_offered() {
+        let mut k = known();
+        k.rooms.insert("lo\x1b[2J".into());
+        let rooms: Vec<String> = complete("/join lo", 8, &k).1.into_iter().map(|c| c.replacement).collect();
+        assert_eq!(rooms, ["lobby ", "lounge "]);
     }
 
     #[test]
