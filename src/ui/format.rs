@@ -262,6 +262,52 @@ mod tests {
         assert_eq!(off("go to https://example.com/x."), "go to https://example.com/x [1].");
     }
 
+    /// The text with our own SGR and OSC 8 sequences taken out.
+    fn strip_ours(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find('\x1b') {
+            out.push_str(&rest[..at]);
+            rest = &rest[at..];
+            if let Some(osc) = rest.strip_prefix("\x1b]8;;") {
+                let end = osc.find("\x1b\\").expect("hyperlinks are terminated");
+                rest = &osc[end + 2..];
+            } else {
+                let end = rest.find('m').expect("SGR sequences end with m");
+                assert!(rest[2..end].bytes().all(|b| b.is_ascii_digit() || b == b';'), "{rest:?}");
+                rest = &rest[end + 1..];
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_renders_without_panics_or_foreign_escapes(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "*", "_", "~", "`", " ", "a", "b_c", "2*3", ".", ",", "é", "\x1b", "\x07", "[", "\n",
+                    "https://e.com/x_y", "http://f.org", "(", ")",
+                ]),
+                0..40,
+            )
+        ) {
+            let raw: String = parts.concat();
+            let safe = crate::ui::sanitize::visible(&raw);
+            let mut book = LinkBook::default();
+            let colored = format_text(&safe, true, &mut book);
+            let visible_text = strip_ours(&colored);
+            proptest::prop_assert!(!visible_text.chars().any(|c| c.is_control()), "{:?}", colored);
+            let mut plain_book = LinkBook::default();
+            let plain = format_text(&safe, false, &mut plain_book);
+            proptest::prop_assert!(!plain.chars().any(|c| c.is_control()), "{:?}", plain);
+            if plain_book.last() == 0 {
+                proptest::prop_assert_eq!(plain, safe.to_string());
+            }
+        }
+    }
+
     #[test]
     fn a_link_with_an_escape_inside_is_never_emitted_raw() {
         let safe = crate::ui::sanitize::visible("https://e.com/a\x1b]8;;https://evil\x07b");
