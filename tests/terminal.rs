@@ -29,6 +29,11 @@ struct Terminal {
 
 impl Terminal {
     fn spawn(args: &[&str]) -> Terminal {
+        Self::spawn_with(args, &[])
+    }
+
+    /// [`Self::spawn`] with extra environment variables.
+    fn spawn_with(args: &[&str], env: &[(&str, &str)]) -> Terminal {
         let pty = native_pty_system()
             .openpty(PtySize { rows: 40, cols: 200, pixel_width: 0, pixel_height: 0 })
             .expect("open a pseudo-terminal");
@@ -38,6 +43,9 @@ impl Terminal {
         command.env("MESHCHAT_LOG", "error");
         command.env_remove("NO_COLOR");
         command.env_remove("MESHCHAT_DATA_DIR");
+        for (key, value) in env {
+            command.env(key, value);
+        }
         let child = pty.slave.spawn_command(command).expect("spawn meshchat on the pty");
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().expect("pty reader");
@@ -225,4 +233,76 @@ fn the_repl_as_a_person_meets_it() {
     assert!(history.contains("/join lobby"), "{history}");
     assert!(history.contains("half typed *line*"), "{history}");
     assert!(!history.contains(ALICE_PASSWORD) && !history.contains("/register"), "{history}");
+}
+
+/// Runs `meshchat` on pipes (not `--json`) with `args` and `env`, types `/help` and ends the
+/// input; returns what it printed.
+fn text_output(args: &[&str], env: &[(&str, &str)]) -> String {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("data dir");
+    let mut command = Command::new(support::driver::binary());
+    command
+        .args(["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
+        .arg(dir.path())
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("MESHCHAT_DATA_DIR")
+        .env("MESHCHAT_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("spawn meshchat");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"/help\n").expect("write /help");
+    drop(stdin);
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("meshchat did not end at the end of its input");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reader.join().expect("reader")
+}
+
+#[test]
+fn colour_follows_the_option_no_color_and_the_terminal() {
+    // Into a pipe, auto means no colour.
+    let auto = text_output(&[], &[]);
+    assert!(auto.contains("/help [COMMAND]"), "{auto}");
+    assert!(!auto.contains('\x1b'), "{auto:?}");
+    let always = text_output(&["--color", "always"], &[("NO_COLOR", "1")]);
+    assert!(always.contains("\x1b[36mCommands"), "{always:?}");
+    let never = text_output(&["--color", "never"], &[]);
+    assert!(!never.contains('\x1b'), "{never:?}");
+    let json = text_output(&["--json", "--color", "always"], &[]);
+    assert!(json.lines().all(|l| l.starts_with('{')) && !json.contains('\x1b'), "{json:?}");
+}
+
+#[test]
+fn no_color_turns_colour_off_on_a_terminal() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let data_dir = dir.path().to_str().expect("utf-8 path");
+    let mut term = Terminal::spawn_with(
+        &["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir", data_dir],
+        &[("NO_COLOR", "1")],
+    );
+    term.expect(b"type /help for the commands");
+    term.type_keys("/stauts\r");
+    term.expect(b"!!! unknown command /stauts (did you mean /status?) [invalid_command]");
+    term.type_keys("/quit\r");
+    assert!(term.wait_exit(WAIT), "/quit did not end meshchat");
+    let transcript = term.transcript();
+    assert!(find(&transcript, b"\x1b[2m").is_none() && find(&transcript, b"\x1b[36m").is_none());
 }
