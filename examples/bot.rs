@@ -19,6 +19,8 @@ use meshchat::identity::DataDir;
 use meshchat::node::{self, Client, EVENT_CAPACITY, NodeConfig};
 use meshchat::store::NodeStore;
 use meshchat::trust::Trust;
+use meshchat::ui::links::SharedLinks;
+use meshchat::ui::render::Renderer;
 use meshchat::ui::{ErrorCode, UiEvent};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -80,13 +82,15 @@ async fn wait_for(
     None
 }
 
+/// Prints an event: a JSON line, or the text a terminal shows (without colour).
 fn show(event: &UiEvent, json: bool) {
     if json {
         if let Ok(line) = serde_json::to_string(event) {
             println!("{line}");
         }
     } else {
-        println!("{}", meshchat::ui::render::render(event));
+        let mut renderer = Renderer::new(false, SharedLinks::default());
+        println!("{}", renderer.render(event));
     }
 }
 

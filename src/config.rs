@@ -7,6 +7,8 @@ use clap::Parser;
 use libp2p::Multiaddr;
 use thiserror::Error;
 
+use crate::ui::style::ColorChoice;
+
 /// Environment variable that sets the data directory when `--data-dir` is not given.
 pub const DATA_DIR_ENV: &str = "MESHCHAT_DATA_DIR";
 
@@ -35,6 +37,9 @@ pub struct Cli {
     /// Print every event as one JSON object per line instead of coloured text
     #[arg(long, global = true)]
     pub json: bool,
+    /// When to colour the text output and show hyperlinks: auto (on a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
     /// Also host the bootstrap node (the account database) in this process
     #[arg(long)]
     pub bootstrap: bool,
@@ -76,6 +81,8 @@ pub struct Config {
     pub peers: Vec<Multiaddr>,
     pub mdns: bool,
     pub json: bool,
+    /// `--color`, before `NO_COLOR` and the terminal are looked at.
+    pub color: ColorChoice,
     pub mode: Mode,
     pub bootstrap_key: Option<PathBuf>,
 }
@@ -122,6 +129,7 @@ impl Config {
             peers: cli.peer,
             mdns: !cli.no_mdns,
             json: cli.json,
+            color: cli.color,
             mode,
             bootstrap_key: cli.bootstrap_key,
         })
@@ -198,6 +206,14 @@ mod tests {
         assert!(Config::from_cli(cli(&["--bootstrap", "--bootstrap-key", "/k", "--data-dir", "/x"])).is_err());
         let pinned = Config::from_cli(cli(&["--bootstrap-key", "/k", "--data-dir", "/x"])).unwrap();
         assert_eq!(pinned.bootstrap_key, Some(PathBuf::from("/k")));
+    }
+
+    #[test]
+    fn color_defaults_to_auto_and_takes_never_and_always() {
+        assert_eq!(Config::from_cli(cli(&["--data-dir", "/x"])).unwrap().color, ColorChoice::Auto);
+        assert_eq!(Config::from_cli(cli(&["--data-dir", "/x", "--color", "never"])).unwrap().color, ColorChoice::Never);
+        assert_eq!(Config::from_cli(cli(&["--color=always", "--data-dir", "/x"])).unwrap().color, ColorChoice::Always);
+        assert!(Cli::try_parse_from(["meshchat", "--color", "sometimes"]).is_err());
     }
 
     #[test]

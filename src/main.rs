@@ -19,7 +19,10 @@ use meshchat::node::{self, EVENT_CAPACITY, NodeConfig};
 use meshchat::store::NodeStore;
 use meshchat::trust::{self, Trust};
 use meshchat::ui::app::{App, Flow};
+use meshchat::ui::links::SharedLinks;
 use meshchat::ui::output::{self, Sink};
+use meshchat::ui::prompt::PromptState;
+use meshchat::ui::render::Renderer;
 use meshchat::ui::{input, repl};
 
 /// Capacity of the channel of input lines.
@@ -66,18 +69,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&config.data_dir)?;
     let key = data_dir.node_key()?;
 
-    let interactive = !config.json
-        && config.mode != Mode::Bootstrap
-        && std::io::stdin().is_terminal()
-        && std::io::stdout().is_terminal();
+    let stdout_is_terminal = std::io::stdout().is_terminal();
+    let interactive =
+        !config.json && config.mode != Mode::Bootstrap && std::io::stdin().is_terminal() && stdout_is_terminal;
+    let color = config.color.resolve(std::env::var_os("NO_COLOR").as_deref(), stdout_is_terminal);
+    let links = SharedLinks::default();
+    let renderer = Renderer::new(color, links.clone()).with_bell(stdout_is_terminal);
+    let prompt = PromptState::default();
     let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
     let (lines_tx, mut lines_rx) = mpsc::channel(INPUT_CAPACITY);
     let (sink, _terminal) = if interactive {
-        let (printer, guard) = repl::start(lines_tx)?;
-        (Sink::Prompt(printer), Some(guard))
+        let options =
+            repl::ReplOptions { state: prompt.clone(), history: Some(data_dir.path().join(repl::HISTORY_FILE)), color };
+        let (printer, guard) = repl::start(lines_tx, options)?;
+        (Sink::Prompt { printer, renderer, state: prompt.clone() }, Some(guard))
     } else {
         input::spawn_reader(std::io::BufReader::new(std::io::stdin()), lines_tx);
-        (if config.json { Sink::Json } else { Sink::Text }, None)
+        (if config.json { Sink::Json } else { Sink::Text(renderer) }, None)
     };
     let output = output::spawn(events_rx, sink).context("cannot start the output thread")?;
 
@@ -95,7 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let node_config =
         NodeConfig { key, listen: config.listen, peers: config.peers, mdns: config.mdns, store, trust, bootstrap };
     let (client, node) = node::spawn(node_config, events_tx.clone())?;
-    let mut app = App::new(client.clone(), events_tx);
+    let mut app = App::new(client.clone(), events_tx).with_links(links);
 
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
@@ -103,7 +111,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tokio::select! {
             line = lines_rx.recv() => match line {
                 Some(line) => {
-                    if app.handle_input(line).await == Flow::Quit {
+                    let flow = app.handle_input(line).await;
+                    prompt.line_handled();
+                    if flow == Flow::Quit {
                         break;
                     }
                 }

@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 
 use super::command::{self, COMMANDS, Command, ParseError, Target};
 use super::event::{ErrorCode, UiEvent};
+use super::links::SharedLinks;
 use super::suggest;
 use crate::node::{Client, CommandError, DirectCommand, RoomCommand, RoomReply};
 
@@ -37,12 +38,20 @@ pub struct App {
     client: Client,
     events: mpsc::Sender<UiEvent>,
     awaiting_password: Option<AwaitingPassword>,
+    /// The links the renderer numbered, for `/open N`.
+    links: SharedLinks,
 }
 
 impl App {
     /// An app for the node behind `client`, reporting on `events`.
     pub fn new(client: Client, events: mpsc::Sender<UiEvent>) -> Self {
-        App { client, events, awaiting_password: None }
+        App { client, events, awaiting_password: None, links: SharedLinks::default() }
+    }
+
+    /// Opens links from `links` (the book the renderer numbers them in) on `/open N`.
+    pub fn with_links(mut self, links: SharedLinks) -> Self {
+        self.links = links;
+        self
     }
 
     async fn emit(&self, event: UiEvent) {
@@ -126,15 +135,9 @@ impl App {
                 let result = self.client.direct(DirectCommand::Send { user, text }).await;
                 self.report(result).await;
             }
+            Command::Open { link } => self.open_link(link).await,
             Command::Mute(target) => self.room(RoomCommand::Mute(target.to_string())).await,
             Command::Unmute(target) => self.room(RoomCommand::Unmute(target.to_string())).await,
-            other => {
-                self.emit(UiEvent::error(
-                    ErrorCode::Unavailable,
-                    format!("/{} is not available in this version of meshchat", other.name()),
-                ))
-                .await;
-            }
         }
         Flow::Continue
     }
@@ -170,6 +173,42 @@ impl App {
     }
 }
 
+impl App {
+    /// `/open N`: link number N in the browser, without waiting for the browser.
+    async fn open_link(&self, n: usize) {
+        let url = self.links.lock().get(n).map(str::to_string);
+        let event = match url {
+            None => {
+                UiEvent::error(ErrorCode::Usage, format!("usage: /open N: {}", no_link(n, self.links.lock().last())))
+            }
+            Some(url) => {
+                let shown = url.clone();
+                match tokio::task::spawn_blocking(move || open::that_detached(&url)).await {
+                    Ok(Ok(())) => UiEvent::info(format!("opening [{n}] {shown}")),
+                    Ok(Err(e)) => {
+                        UiEvent::error(ErrorCode::Unavailable, format!("cannot start a browser for [{n}] {shown}: {e}"))
+                    }
+                    Err(e) => UiEvent::error(ErrorCode::Internal, format!("cannot start a browser: {e}")),
+                }
+            }
+        };
+        self.emit(event).await;
+    }
+}
+
+/// Why `/open n` has nothing to open, given the number of the latest link.
+fn no_link(n: usize, last: usize) -> String {
+    if last == 0 {
+        return format!("there is no link [{n}]; no links have been shown yet");
+    }
+    let first = last.saturating_sub(super::links::KEPT_LINKS - 1).max(1);
+    if first == last {
+        format!("there is no link [{n}]; the only link is [{last}]")
+    } else {
+        format!("there is no link [{n}]; the links are [{first}] to [{last}]")
+    }
+}
+
 /// The answer to `/help`: every command with its usage and what it does.
 pub fn help_overview() -> String {
     let width = COMMANDS.iter().map(|c| c.usage().len()).max().unwrap_or(0);
@@ -197,6 +236,13 @@ pub fn help_for(name: &str) -> UiEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_links_say_which_exist() {
+        assert_eq!(no_link(3, 0), "there is no link [3]; no links have been shown yet");
+        assert_eq!(no_link(3, 1), "there is no link [3]; the only link is [1]");
+        assert_eq!(no_link(1, 150), "there is no link [1]; the links are [51] to [150]");
+    }
 
     #[test]
     fn the_overview_lists_every_command() {

@@ -6,13 +6,18 @@
 
 pub mod app;
 pub mod command;
+pub mod complete;
 pub mod event;
+pub mod format;
 pub mod input;
 pub mod json;
+pub mod links;
 pub mod output;
+pub mod prompt;
 pub mod render;
 pub mod repl;
 pub mod sanitize;
+pub mod style;
 pub mod suggest;
 
 pub use event::{

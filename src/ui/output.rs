@@ -1,5 +1,6 @@
 //! Writes events to the user, on a thread of its own so a slow terminal never stalls the node:
-//! JSON lines, coloured text lines, or lines printed above the REPL's prompt.
+//! JSON lines, text lines, or text printed above the REPL's prompt. On the way it tells the
+//! REPL's shared [`PromptState`] what happened (focus, unread counts, names to complete).
 
 use std::io::Write;
 use std::thread::JoinHandle;
@@ -8,16 +9,18 @@ use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
 
 use super::event::UiEvent;
-use super::{json, render};
+use super::json;
+use super::prompt::PromptState;
+use super::render::Renderer;
 
 /// Where events go.
 pub enum Sink {
     /// One JSON object per line on stdout.
     Json,
-    /// Coloured text on stdout.
-    Text,
-    /// Coloured text above the line the user is typing.
-    Prompt(Box<dyn ExternalPrinter + Send>),
+    /// Text on stdout, rendered by the renderer.
+    Text(Renderer),
+    /// Text above the line the user is typing; events also update the prompt's state.
+    Prompt { printer: Box<dyn ExternalPrinter + Send>, renderer: Renderer, state: PromptState },
 }
 
 /// Writes every event from `events` to `sink` until the channel closes.
@@ -26,14 +29,18 @@ pub fn spawn(mut events: mpsc::Receiver<UiEvent>, mut sink: Sink) -> std::io::Re
         while let Some(event) = events.blocking_recv() {
             let written = match &mut sink {
                 Sink::Json => write_line(&json::line(&event)),
-                Sink::Text => match render::render(&event) {
+                Sink::Text(renderer) => match renderer.render(&event) {
                     text if text.is_empty() => Ok(()),
                     text => write_line(&text),
                 },
-                Sink::Prompt(printer) => match render::render(&event) {
-                    text if text.is_empty() => Ok(()),
-                    text => printer.print(text).map_err(|e| std::io::Error::other(e.to_string())),
-                },
+                Sink::Prompt { printer, renderer, state } => {
+                    state.observe(&event);
+                    match renderer.render(&event) {
+                        text if text.is_empty() => Ok(()),
+                        // With its newline: between two prompts the printer writes text as is.
+                        text => printer.print(format!("{text}\n")).map_err(|e| std::io::Error::other(e.to_string())),
+                    }
+                }
             };
             if let Err(error) = written {
                 // Nobody reads any more (a closed pipe); keep draining so the node never blocks.

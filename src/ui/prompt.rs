@@ -1,0 +1,263 @@
+//! What the REPL's input side knows from the events the output side sees: where plain text
+//! goes (the focus), unread counts of the rooms and conversations elsewhere, and the usernames
+//! and room names seen so far (for tab completion). [`PromptState`] is shared between the
+//! output thread, which updates it, and the editor thread, which reads it.
+//!
+//! It also carries the main loop's acknowledgement that an input line was handled, so the
+//! editor can show the next prompt after the events that line caused (a new focus, say).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::event::{NotificationKind, UiEvent};
+use super::style::Palette;
+
+/// The prompt when nothing is focused and nothing is unread.
+pub const BARE_PROMPT: &str = "> ";
+
+/// Focus, unread counts and known names.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// The logged-in username.
+    pub me: Option<String>,
+    /// `#room` or `@user`: where plain text goes.
+    pub focus: Option<String>,
+    /// Unread messages per `#room` / `@user`, in the order they first arrived.
+    pub unread: Vec<(String, usize)>,
+    /// Usernames seen (online or not).
+    pub users: BTreeSet<String>,
+    /// Room names seen, without `#`.
+    pub rooms: BTreeSet<String>,
+}
+
+impl Known {
+    /// Learns from one event.
+    pub fn observe(&mut self, event: &UiEvent) {
+        match event {
+            UiEvent::LoggedIn { user, .. } => {
+                self.me = Some(user.clone());
+                self.users.insert(user.clone());
+            }
+            UiEvent::LoggedOut { .. } => {
+                self.me = None;
+                self.focus = None;
+                self.unread.clear();
+            }
+            UiEvent::Registered { user } => {
+                self.users.insert(user.clone());
+            }
+            UiEvent::Renamed { old, new } => {
+                self.users.remove(old);
+                self.users.insert(new.clone());
+                if self.me.as_deref() == Some(old) {
+                    self.me = Some(new.clone());
+                }
+                let (old_target, new_target) = (format!("@{old}"), format!("@{new}"));
+                if self.focus.as_deref() == Some(&old_target) {
+                    self.focus = Some(new_target.clone());
+                }
+                for (target, _) in &mut self.unread {
+                    if *target == old_target {
+                        *target = new_target.clone();
+                    }
+                }
+            }
+            UiEvent::Nick { user, .. } | UiEvent::Presence { user, .. } => {
+                self.users.insert(user.clone());
+            }
+            UiEvent::Online { users } => self.users.extend(users.iter().map(|u| u.user.clone())),
+            UiEvent::Rooms { rooms } => self.rooms.extend(rooms.iter().map(|r| r.room.clone())),
+            UiEvent::RoomCreated { room, user } | UiEvent::Joined { room, user } => {
+                self.rooms.insert(room.clone());
+                self.users.insert(user.clone());
+            }
+            UiEvent::Members { room, members } => {
+                self.rooms.insert(room.clone());
+                self.users.extend(members.iter().map(|m| m.user.clone()));
+            }
+            UiEvent::Message(m) => {
+                self.rooms.insert(m.room.clone());
+                self.users.insert(m.from.clone());
+            }
+            UiEvent::Dm(m) => {
+                self.users.insert(m.from.clone());
+                self.users.insert(m.to.clone());
+            }
+            UiEvent::Focus { target } => {
+                if let Some(room) = target.strip_prefix('#') {
+                    self.rooms.insert(room.to_string());
+                }
+                self.unread.retain(|(t, _)| t != target);
+                self.focus = Some(target.clone());
+            }
+            UiEvent::Notification { kind, room, from, focused } => {
+                let target = match (kind, room, from) {
+                    (NotificationKind::Room, Some(room), _) => format!("#{room}"),
+                    (NotificationKind::Dm, _, Some(from)) => format!("@{from}"),
+                    _ => return,
+                };
+                if *focused || self.focus.as_deref() == Some(&target) {
+                    return;
+                }
+                match self.unread.iter_mut().find(|(t, _)| *t == target) {
+                    Some((_, count)) => *count += 1,
+                    None => self.unread.push((target, 1)),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The prompt's parts: the focus, and the unread summary.
+    fn parts(&self) -> (Option<String>, Option<String>) {
+        let total: usize = self.unread.iter().map(|(_, n)| n).sum();
+        let unread = (total > 0).then(|| {
+            let targets: Vec<&str> = self.unread.iter().map(|(t, _)| t.as_str()).collect();
+            format!("{total} unread {}", targets.join(" "))
+        });
+        (self.focus.clone(), unread)
+    }
+
+    /// The prompt, e.g. `[#lobby · 3 unread @bob]> `.
+    pub fn prompt(&self) -> String {
+        self.prompt_with(&Palette::new(false))
+    }
+
+    /// The prompt, styled with `palette` (the same width as [`Self::prompt`]).
+    pub fn prompt_with(&self, palette: &Palette) -> String {
+        let (focus, unread) = self.parts();
+        let mut parts = Vec::new();
+        if let Some(focus) = focus {
+            parts.push(palette.paint(super::style::sgr::BOLD, &super::sanitize::visible(&focus)));
+        }
+        if let Some(unread) = unread {
+            parts.push(palette.paint(super::style::sgr::NOTIFY, &super::sanitize::visible(&unread)));
+        }
+        if parts.is_empty() { BARE_PROMPT.to_string() } else { format!("[{}]{BARE_PROMPT}", parts.join(" · ")) }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    known: Mutex<Known>,
+    handled: Mutex<u64>,
+    handled_changed: Condvar,
+}
+
+/// [`Known`], shared between threads, with the count of input lines handled.
+#[derive(Debug, Clone, Default)]
+pub struct PromptState(Arc<Inner>);
+
+impl PromptState {
+    /// The known state, locked (a panic elsewhere while holding it does not make it unusable).
+    pub fn known(&self) -> MutexGuard<'_, Known> {
+        self.0.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Learns from one event.
+    pub fn observe(&self, event: &UiEvent) {
+        self.known().observe(event);
+    }
+
+    /// The main loop finished handling one more input line.
+    pub fn line_handled(&self) {
+        let mut handled = self.0.handled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *handled += 1;
+        self.0.handled_changed.notify_all();
+    }
+
+    /// Waits until `lines` input lines have been handled, or `limit` has passed.
+    pub fn wait_handled(&self, lines: u64, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut handled = self.0.handled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while *handled < lines {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            handled = match self.0.handled_changed.wait_timeout(handled, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::event::{ChatMessage, MemberView, OnlineState};
+
+    fn note(room: Option<&str>, from: Option<&str>, focused: bool) -> UiEvent {
+        UiEvent::Notification {
+            kind: if room.is_some() { NotificationKind::Room } else { NotificationKind::Dm },
+            room: room.map(str::to_string),
+            from: from.map(str::to_string),
+            focused,
+        }
+    }
+
+    #[test]
+    fn the_prompt_shows_focus_and_unread_counts() {
+        let mut k = Known::default();
+        assert_eq!(k.prompt(), "> ");
+        k.observe(&UiEvent::Focus { target: "#lobby".into() });
+        assert_eq!(k.prompt(), "[#lobby]> ");
+        k.observe(&note(Some("lobby"), None, true));
+        assert_eq!(k.prompt(), "[#lobby]> ");
+        k.observe(&note(None, Some("bob"), false));
+        k.observe(&note(None, Some("bob"), false));
+        k.observe(&note(Some("dev"), None, false));
+        assert_eq!(k.prompt(), "[#lobby · 3 unread @bob #dev]> ");
+        k.observe(&UiEvent::Focus { target: "@bob".into() });
+        assert_eq!(k.prompt(), "[@bob · 1 unread #dev]> ");
+        assert_eq!(k.prompt_with(&Palette::new(true)), "[\x1b[1m@bob\x1b[0m · \x1b[1;35m1 unread #dev\x1b[0m]> ");
+        k.observe(&UiEvent::LoggedOut { user: "alice".into() });
+        assert_eq!(k.prompt(), "> ");
+    }
+
+    #[test]
+    fn names_are_learned_from_events() {
+        let mut k = Known::default();
+        k.observe(&UiEvent::LoggedIn { user: "alice".into(), nick: "A".into(), resumed: false });
+        k.observe(&UiEvent::Presence { user: "bob".into(), nick: "B".into(), state: OnlineState::Online });
+        k.observe(&UiEvent::Joined { room: "lobby".into(), user: "carol".into() });
+        k.observe(&UiEvent::Members {
+            room: "dev".into(),
+            members: vec![MemberView { user: "dave".into(), admin: true }],
+        });
+        k.observe(&UiEvent::Message(ChatMessage {
+            room: "ops".into(),
+            from: "erin".into(),
+            nick: "E".into(),
+            text: "x".into(),
+            id: "i".into(),
+            ts: 0,
+        }));
+        k.observe(&UiEvent::Renamed { old: "bob".into(), new: "robert".into() });
+        let users: Vec<&str> = k.users.iter().map(String::as_str).collect();
+        assert_eq!(users, ["alice", "carol", "dave", "erin", "robert"]);
+        let rooms: Vec<&str> = k.rooms.iter().map(String::as_str).collect();
+        assert_eq!(rooms, ["dev", "lobby", "ops"]);
+        assert_eq!(k.me.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn hostile_names_cannot_style_the_prompt() {
+        let mut k = Known::default();
+        k.observe(&UiEvent::Focus { target: "#a\x1b[2Jb".into() });
+        assert_eq!(k.prompt(), "[#a\u{241b}[2Jb]> ");
+    }
+
+    #[test]
+    fn waiting_for_handled_lines_is_bounded() {
+        let state = PromptState::default();
+        assert!(!state.wait_handled(1, Duration::from_millis(20)));
+        let other = state.clone();
+        let t = std::thread::spawn(move || other.line_handled());
+        assert!(state.wait_handled(1, Duration::from_secs(5)));
+        t.join().unwrap();
+    }
+}
