@@ -4,6 +4,8 @@
 //! The signature covers a fixed, length-prefixed binary encoding of the body with a domain
 //! prefix, so no serialisation library's choices can change what is signed.
 
+use std::collections::HashMap;
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -148,6 +150,11 @@ impl Certificate {
             .0
             .verify_strict(&self.body.signing_bytes(), &Signature::from_bytes(&signature))
             .map_err(|_| CertError::BadSignature)?;
+        self.check_use(peer_id, now)
+    }
+
+    /// The checks besides the signature: the certificate names `peer_id` and is valid at `now`.
+    fn check_use(&self, peer_id: &[u8], now: u64) -> Result<&str, CertError> {
         if self.body.peer_id != peer_id {
             return Err(CertError::WrongPeer);
         }
@@ -166,11 +173,68 @@ impl Certificate {
     }
 }
 
+/// How many certificates a [`CertCache`] remembers before it starts afresh.
+pub const CERT_CACHE_SIZE: usize = 4096;
+
+/// Certificates whose authority signature checked out already. A peer presents the same
+/// certificate with every message; checking its signature once is enough. What depends on the
+/// use — the peer and the time — is still checked every time.
+#[derive(Debug, Default)]
+pub struct CertCache {
+    /// By signature: the authority that signed and the body it signed.
+    checked: HashMap<Vec<u8>, ([u8; 32], CertBody)>,
+}
+
+impl CertCache {
+    /// [`Certificate::verify`], skipping the signature when this very certificate was checked
+    /// against `authority` before.
+    pub fn verify<'c>(
+        &mut self,
+        certificate: &'c Certificate,
+        authority: &AuthorityKey,
+        peer_id: &[u8],
+        now: u64,
+    ) -> Result<&'c str, CertError> {
+        let authority_bytes = authority.to_bytes();
+        let known = self
+            .checked
+            .get(&certificate.signature)
+            .is_some_and(|(signer, body)| *signer == authority_bytes && *body == certificate.body);
+        if known {
+            return certificate.check_use(peer_id, now);
+        }
+        let username = certificate.verify(authority, peer_id, now)?;
+        if self.checked.len() >= CERT_CACHE_SIZE {
+            self.checked.clear();
+        }
+        self.checked.insert(certificate.signature.clone(), (authority_bytes, certificate.body.clone()));
+        Ok(username)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn the_cache_checks_use_every_time_and_signatures_once() {
+        let a = authority(1);
+        let cert = a.issue("alice", b"peer-a", NOW, 1);
+        let mut cache = CertCache::default();
+        assert_eq!(cache.verify(&cert, &a.public(), b"peer-a", NOW), Ok("alice"));
+        assert_eq!(cache.verify(&cert, &a.public(), b"peer-a", NOW + 1), Ok("alice"));
+        // Still checked on every use: the peer, the time.
+        assert_eq!(cache.verify(&cert, &a.public(), b"peer-b", NOW), Err(CertError::WrongPeer));
+        assert_eq!(cache.verify(&cert, &a.public(), b"peer-a", NOW + CERT_LIFETIME_SECS), Err(CertError::Expired));
+        // Another authority, or a body changed under a known signature, is checked in full.
+        let b = authority(2);
+        assert_eq!(cache.verify(&cert, &b.public(), b"peer-a", NOW), Err(CertError::BadSignature));
+        let mut forged = cert.clone();
+        forged.body.username = "mallory".into();
+        assert_eq!(cache.verify(&forged, &a.public(), b"peer-a", NOW), Err(CertError::BadSignature));
+    }
 
     fn authority(seed: u8) -> Authority {
         Authority::from_secret(&[seed; 32])

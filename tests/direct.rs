@@ -200,6 +200,8 @@ fn a_sender_whose_certificate_names_another_peer_is_refused() {
     register(&mut bob, "bob", BOB_PW);
 
     // Mallory has alice's (valid, signed) certificate but not alice's peer key.
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
     let stolen = NodeStore::open(alice_dir.path()).unwrap().session().unwrap().expect("alice's session").certificate;
     let forged = DmRequest {
         certificate: stolen,

@@ -215,7 +215,8 @@ impl EventLoop {
         self.direct.busy.remove(&username_key(&to));
         match response {
             DmResponse::Delivered => {
-                if let Err(e) = self.accounts.store().mark_delivered(&id) {
+                let marked = self.accounts.store().mark_delivered(&id);
+                if let Err(e) = marked {
                     tracing::error!(error = %e, "cannot record a receipt");
                 }
                 self.emit(UiEvent::Delivered { id, to: to.clone() }).await;
@@ -260,13 +261,14 @@ impl EventLoop {
         let Some(authority) = self.accounts.trusted_key() else { return DmResponse::Refused(DmRefusal::NotLoggedIn) };
         let me = self.me();
         let peer_bytes = peer.to_bytes();
-        let checked = match dm::check_request(&request, &peer_bytes, me.as_deref(), &authority, unix_now()) {
-            Ok(checked) => checked,
-            Err(refusal) => {
-                tracing::info!(%peer, %refusal, "direct message refused");
-                return DmResponse::Refused(refusal);
-            }
-        };
+        let checked =
+            match dm::check_request(&request, &peer_bytes, me.as_deref(), &mut self.certs, &authority, unix_now()) {
+                Ok(checked) => checked,
+                Err(refusal) => {
+                    tracing::info!(%peer, %refusal, "direct message refused");
+                    return DmResponse::Refused(refusal);
+                }
+            };
         let Some(me) = me else { return DmResponse::Refused(DmRefusal::NotLoggedIn) };
         let store = self.accounts.store();
         let known = store.dm_known(&request.id);

@@ -21,6 +21,7 @@ use super::presence::PresenceState;
 use super::rooms::Rooms;
 use super::{Focus, NodeConfig, NodeError, READY_SETTLE};
 use crate::bootstrap::AuthWorker;
+use crate::cert::CertCache;
 use crate::net::redial::DialKey;
 use crate::net::{Behaviour, BehaviourEvent, Redialer, build_swarm};
 use crate::protocol::auth::AuthResponse;
@@ -67,6 +68,8 @@ pub(super) struct EventLoop {
     pub(super) direct: Direct,
     /// Where plain text goes.
     pub(super) focus: Option<Focus>,
+    /// Certificates already checked.
+    pub(super) certs: CertCache,
     /// Answers from the hosted account worker.
     auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
     redial: Redialer,
@@ -117,6 +120,7 @@ impl EventLoop {
             rooms: Rooms::default(),
             direct: Direct::default(),
             focus: None,
+            certs: CertCache::default(),
             auth_answers,
             redial: Redialer::new(local, config.peers, Instant::now()),
             listeners,

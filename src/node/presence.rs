@@ -140,7 +140,7 @@ impl EventLoop {
             return MessageAcceptance::Ignore;
         };
         let peer = source.to_bytes();
-        let username = match presence.certificate.verify(&authority, &peer, unix_now()) {
+        let username = match self.certs.verify(&presence.certificate, &authority, &peer, unix_now()) {
             Ok(username) => username.to_string(),
             Err(error) => {
                 tracing::info!(%source, %error, "presence with an invalid certificate refused");

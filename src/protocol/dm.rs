@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::cert::{AuthorityKey, Certificate};
+use crate::cert::{AuthorityKey, CertCache, Certificate};
 use crate::protocol::room::MAX_TEXT_BYTES;
 
 /// The protocol name.
@@ -78,11 +78,12 @@ pub fn check_request(
     request: &DmRequest,
     peer: &[u8],
     me: Option<&str>,
+    certs: &mut CertCache,
     authority: &AuthorityKey,
     now: u64,
 ) -> Result<CheckedDm, DmRefusal> {
     let me = me.ok_or(DmRefusal::NotLoggedIn)?;
-    let from = request.certificate.verify(authority, peer, now).map_err(|_| DmRefusal::BadCertificate)?;
+    let from = certs.verify(&request.certificate, authority, peer, now).map_err(|_| DmRefusal::BadCertificate)?;
     if !request.to.eq_ignore_ascii_case(me) {
         return Err(DmRefusal::WrongRecipient);
     }
@@ -148,7 +149,8 @@ mod tests {
     fn a_certificate_naming_the_sending_peer_is_accepted() {
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "Bob");
-        let checked = check_request(&req, b"peer-a", Some("bob"), &authority.public(), NOW).unwrap();
+        let checked =
+            check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &authority.public(), NOW).unwrap();
         assert_eq!(checked.from, "alice");
     }
 
@@ -157,7 +159,7 @@ mod tests {
         // mallory sends from her own peer with alice's certificate.
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "bob");
-        let refusal = check_request(&req, b"peer-m", Some("bob"), &authority.public(), NOW);
+        let refusal = check_request(&req, b"peer-m", Some("bob"), &mut CertCache::default(), &authority.public(), NOW);
         assert_eq!(refusal, Err(DmRefusal::BadCertificate));
     }
 
@@ -166,7 +168,7 @@ mod tests {
         let authority = Authority::from_secret(&[7; 32]);
         let forger = Authority::from_secret(&[9; 32]);
         let req = request(&forger, "alice", b"peer-a", "bob");
-        let refusal = check_request(&req, b"peer-a", Some("bob"), &authority.public(), NOW);
+        let refusal = check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &authority.public(), NOW);
         assert_eq!(refusal, Err(DmRefusal::BadCertificate));
     }
 
@@ -174,7 +176,14 @@ mod tests {
     fn an_expired_certificate_is_refused() {
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "bob");
-        let refusal = check_request(&req, b"peer-a", Some("bob"), &authority.public(), NOW + 365 * 24 * 3600);
+        let refusal = check_request(
+            &req,
+            b"peer-a",
+            Some("bob"),
+            &mut CertCache::default(),
+            &authority.public(),
+            NOW + 365 * 24 * 3600,
+        );
         assert_eq!(refusal, Err(DmRefusal::BadCertificate));
     }
 
@@ -183,8 +192,14 @@ mod tests {
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "bob");
         let key = authority.public();
-        assert_eq!(check_request(&req, b"peer-a", Some("carol"), &key, NOW), Err(DmRefusal::WrongRecipient));
-        assert_eq!(check_request(&req, b"peer-a", None, &key, NOW), Err(DmRefusal::NotLoggedIn));
+        assert_eq!(
+            check_request(&req, b"peer-a", Some("carol"), &mut CertCache::default(), &key, NOW),
+            Err(DmRefusal::WrongRecipient)
+        );
+        assert_eq!(
+            check_request(&req, b"peer-a", None, &mut CertCache::default(), &key, NOW),
+            Err(DmRefusal::NotLoggedIn)
+        );
     }
 
     #[test]
@@ -193,12 +208,21 @@ mod tests {
         let key = authority.public();
         let mut req = request(&authority, "alice", b"peer-a", "bob");
         req.text = "x".repeat(MAX_TEXT_BYTES + 1);
-        assert_eq!(check_request(&req, b"peer-a", Some("bob"), &key, NOW), Err(DmRefusal::TooLong));
+        assert_eq!(
+            check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &key, NOW),
+            Err(DmRefusal::TooLong)
+        );
         let mut req = request(&authority, "alice", b"peer-a", "bob");
         req.id = "\x1b[2J".into();
-        assert_eq!(check_request(&req, b"peer-a", Some("bob"), &key, NOW), Err(DmRefusal::BadId));
+        assert_eq!(
+            check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &key, NOW),
+            Err(DmRefusal::BadId)
+        );
         req.id = String::new();
-        assert_eq!(check_request(&req, b"peer-a", Some("bob"), &key, NOW), Err(DmRefusal::BadId));
+        assert_eq!(
+            check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &key, NOW),
+            Err(DmRefusal::BadId)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, Certificate};
+use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, Certificate};
 use crate::room::Action;
 
 /// Topic names are this prefix and the room name.
@@ -125,20 +125,33 @@ impl Envelope {
     /// envelope was made, and the size of any text. `now_ms` bounds how far in the future the
     /// envelope may be dated.
     pub fn verify(&self, authority: &AuthorityKey, now_ms: u64) -> Result<Verified, EnvelopeError> {
+        self.check(&mut CertCache::default(), authority, now_ms, None)
+    }
+
+    /// [`Self::verify`], with the certificate checked through `certs`. `signed_by` is a peer
+    /// whose signature over these very bytes the transport has checked already (gossipsub's
+    /// strict signing); when it is the author, the envelope's own signature is not checked twice.
+    pub fn check(
+        &self,
+        certs: &mut CertCache,
+        authority: &AuthorityKey,
+        now_ms: u64,
+        signed_by: Option<PeerId>,
+    ) -> Result<Verified, EnvelopeError> {
         if self.body.len() > MAX_ENVELOPE_BYTES {
             return Err(EnvelopeError::TooLarge);
         }
         let public = PublicKey::try_decode_protobuf(&self.public_key).map_err(|_| EnvelopeError::Malformed)?;
-        if !public.verify(&signed_bytes(&self.body), &self.signature) {
+        let peer = public.to_peer_id();
+        if signed_by != Some(peer) && !public.verify(&signed_bytes(&self.body), &self.signature) {
             return Err(EnvelopeError::BadSignature);
         }
         let body: Body = cbor4ii::serde::from_slice(&self.body).map_err(|_| EnvelopeError::Malformed)?;
         if body.ts_ms > now_ms + CLOCK_SKEW_SECS * 1000 {
             return Err(EnvelopeError::FromTheFuture);
         }
-        let peer = public.to_peer_id();
         let peer_bytes = peer.to_bytes();
-        let author = self.certificate.verify(authority, &peer_bytes, body.ts_ms / 1000)?.to_string();
+        let author = certs.verify(&self.certificate, authority, &peer_bytes, body.ts_ms / 1000)?.to_string();
         if let Payload::Message { text } = &body.payload
             && text.len() > MAX_TEXT_BYTES
         {
@@ -219,6 +232,22 @@ mod tests {
         let envelope = Envelope::seal(&key, &cert, &body("hi")).unwrap();
         let stranger = Authority::from_secret(&[6; 32]);
         assert!(matches!(envelope.verify(&stranger.public(), NOW_MS), Err(EnvelopeError::Certificate(_))));
+    }
+
+    #[test]
+    fn a_signature_checked_by_the_transport_is_not_checked_twice_but_only_for_its_author() {
+        let (authority, key, cert) = setup();
+        let mut envelope = Envelope::seal(&key, &cert, &body("hi")).unwrap();
+        envelope.signature = vec![0; 64];
+        let mut certs = CertCache::default();
+        let author = key.public().to_peer_id();
+        assert!(envelope.check(&mut certs, &authority.public(), NOW_MS, Some(author)).is_ok());
+        let someone_else = Keypair::generate_ed25519().public().to_peer_id();
+        assert_eq!(
+            envelope.check(&mut certs, &authority.public(), NOW_MS, Some(someone_else)),
+            Err(EnvelopeError::BadSignature)
+        );
+        assert_eq!(envelope.check(&mut certs, &authority.public(), NOW_MS, None), Err(EnvelopeError::BadSignature));
     }
 
     #[test]

@@ -87,7 +87,14 @@ impl NodeStore {
     /// Keeps a received message and the sender's sequence number in one transaction; `false`
     /// when its id was known already.
     pub fn save_received_dm(&self, dm: &StoredDm, peer: &[u8]) -> Result<bool, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        self.exec("BEGIN", [])?;
+        let result = self.insert_received(dm, peer);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        self.exec(end, [])?;
+        result
+    }
+
+    fn insert_received(&self, dm: &StoredDm, peer: &[u8]) -> Result<bool, StoreError> {
         let inserted = self.exec(
             "INSERT OR IGNORE INTO dms
              (id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
@@ -108,7 +115,6 @@ impl NodeStore {
              ON CONFLICT (owner_key, sender_key, peer) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
             params![username_key(&dm.owner), username_key(&dm.from), peer, dm.seq as i64],
         )?;
-        tx.commit()?;
         Ok(inserted == 1)
     }
 

@@ -121,6 +121,9 @@ impl NodeStore {
     pub fn open(dir: &Path) -> Result<NodeStore, StoreError> {
         let conn = sqlite::open(&dir.join(NODE_DB), sqlite::Durability::Normal, MIGRATIONS)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // One node owns its data directory (a lock file says so): no other connection ever
+        // shares this database, so it need not take file locks on every transaction.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         Ok(NodeStore { conn })
     }
 

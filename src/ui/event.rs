@@ -275,7 +275,7 @@ pub enum ErrorCode {
     TooLong,
     /// A bootstrap node whose key is not the one this node trusts.
     UntrustedBootstrap,
-    /// The command is part of the grammar but this node cannot carry it out (yet).
+    /// Something this machine cannot do, such as starting a browser for `/open`.
     Unavailable,
     /// The node failed in a way that is not the user's fault.
     Internal,
