@@ -266,6 +266,13 @@ impl NodeProc {
         self.pending.iter().map(|(_, v)| v.clone()).collect()
     }
 
+    /// Takes every pending event and every event that arrives within `window`.
+    pub fn take_within(&mut self, window: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + window;
+        while self.receive(deadline) {}
+        self.pending.drain(..).map(|(_, v)| v).collect()
+    }
+
     /// Sends `/status` and returns the answer.
     pub fn status(&mut self) -> Value {
         self.send("/status");

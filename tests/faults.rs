@@ -1,0 +1,311 @@
+//! Faults and load in the LAN lab: a host cut off while messages flow both ways, three senders
+//! at full speed, the bootstrap node killed and restarted, a node killed while it writes,
+//! connections of random bytes. Each test prints its figures (sent, delivered, duplicated, lost,
+//! time to heal) for the README's table.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::chat::{expect_error, lab_user, no_event_within, register, str_of};
+use support::{Lab, NodeBuilder, NodeProc};
+
+const PASSWORDS: &[&str] = &[
+    "correct horse battery staple",
+    "Tr0ub4dor&3-mesh-lantern",
+    "purple elephant mirror kettle",
+    "quiet harbour lights at dawn",
+];
+const NAMES: &[&str] = &["alice", "bob", "carol", "dave"];
+
+/// Room messages of `room` a node has shown, by text, with how often each was shown.
+fn shown(events: &[Value], room: &str) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for v in events.iter().filter(|v| v["type"] == "message" && v["room"] == room) {
+        *seen.entry(str_of(v, "text").to_string()).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Waits until `node` has shown every text of `expected` in `room` (or `limit` passes), then a
+/// second more for anything shown twice; takes and returns every event seen meanwhile.
+fn await_texts(node: &mut NodeProc, room: &str, expected: &[String], limit: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + limit;
+    let mut events = Vec::new();
+    loop {
+        events.extend(node.take_within(Duration::from_millis(200)));
+        let seen = shown(&events, room);
+        if expected.iter().all(|t| seen.contains_key(t)) || Instant::now() > deadline {
+            events.extend(node.take_within(Duration::from_secs(1)));
+            return events;
+        }
+    }
+}
+
+/// Counts (delivered, duplicated, lost) of `expected` among `events`.
+fn tally(events: &[Value], room: &str, expected: &[String]) -> (usize, usize, usize) {
+    let seen = shown(events, room);
+    let delivered = expected.iter().filter(|t| seen.contains_key(*t)).count();
+    let duplicated = expected.iter().filter(|t| seen.get(*t).is_some_and(|n| *n > 1)).count();
+    (delivered, duplicated, expected.len() - delivered)
+}
+
+/// A bootstrap node on host 0 and `n` users on hosts 1..=n, all members of `room`.
+struct RoomLab {
+    lab: Lab,
+    boot: NodeProc,
+    dirs: Vec<tempfile::TempDir>,
+    users: Vec<NodeProc>,
+}
+
+fn room_lab(n: usize, room: &str) -> Option<RoomLab> {
+    let lab = Lab::start(n + 1)?;
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut users: Vec<NodeProc> =
+        (0..n).map(|i| lab_user(&lab, i + 1, NAMES[i], PASSWORDS[i], dirs[i].path())).collect();
+    users[0].send(&format!("/create {room}"));
+    users[0].wait_for("created", |v| v["type"] == "room_created" && v["room"] == room);
+    for user in users.iter_mut().skip(1) {
+        let name = user.name.clone();
+        for _ in 0..50 {
+            user.send(&format!("/join {room}"));
+            let v = user.wait_for("join answer", |v| {
+                (v["type"] == "joined" && v["user"] == name.as_str()) || v["type"] == "error"
+            });
+            if v["type"] == "joined" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let last = NAMES[n - 1];
+    for user in users.iter_mut().take(n - 1) {
+        user.wait_for("everyone joined", |v| v["type"] == "joined" && v["user"] == last);
+    }
+    Some(RoomLab { lab, boot, dirs, users })
+}
+
+#[test]
+fn a_host_cut_off_for_ten_seconds_misses_nothing() {
+    let Some(RoomLab { lab, boot: _boot, dirs: _dirs, mut users }) = room_lab(3, "lobby") else { return };
+    let (from_alice, from_bob): (Vec<String>, Vec<String>) =
+        (0..20).map(|i| (format!("alice {i}"), format!("bob {i}"))).unzip();
+
+    // Bob's cable is pulled for 10 s while alice and bob keep talking.
+    lab.cut(2);
+    let cut_at = Instant::now();
+    for i in 0..20 {
+        users[0].send(&from_alice[i]);
+        users[1].send(&from_bob[i]);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let left = Duration::from_secs(10).saturating_sub(cut_at.elapsed());
+    std::thread::sleep(left);
+    lab.heal(2);
+    let healed_at = Instant::now();
+
+    let limit = Duration::from_secs(40);
+    let bob_saw = await_texts(&mut users[1], "lobby", &from_alice, limit);
+    let alice_saw = await_texts(&mut users[0], "lobby", &from_bob, limit);
+    let carol_saw = await_texts(&mut users[2], "lobby", &[from_alice.clone(), from_bob.clone()].concat(), limit);
+    let healed_in = healed_at.elapsed();
+    let figures = [
+        ("bob, alice's 20", tally(&bob_saw, "lobby", &from_alice)),
+        ("alice, bob's 20", tally(&alice_saw, "lobby", &from_bob)),
+        ("carol, all 40", tally(&carol_saw, "lobby", &[from_alice.clone(), from_bob.clone()].concat())),
+    ];
+    println!("cut 10 s, healed; everything in within {healed_in:?} of the heal");
+    for (who, (delivered, duplicated, lost)) in figures {
+        println!("{who}: delivered {delivered}, duplicated {duplicated}, lost {lost}");
+        assert_eq!((duplicated, lost), (0, 0), "{who}");
+    }
+}
+
+#[test]
+fn three_senders_at_full_speed_reach_everyone_once_and_in_order() {
+    let Some(RoomLab { lab: _lab, boot: _boot, dirs: _dirs, mut users }) = room_lab(4, "load") else { return };
+    const EACH: usize = 200;
+    let started = Instant::now();
+    for i in 0..EACH {
+        for sender in users.iter_mut().take(3) {
+            let text = format!("{} {i}", sender.name);
+            sender.send(&text);
+        }
+    }
+    let all: Vec<String> =
+        NAMES[..3].iter().flat_map(|name| (0..EACH).map(move |i| format!("{name} {i}"))).collect();
+    for user in users.iter_mut() {
+        let events = await_texts(user, "load", &all, Duration::from_secs(60));
+        let (delivered, duplicated, lost) = tally(&events, "load", &all);
+        println!(
+            "{}: delivered {delivered} of {}, duplicated {duplicated}, lost {lost} ({:?} after the first send)",
+            user.name,
+            all.len(),
+            started.elapsed()
+        );
+        assert_eq!((duplicated, lost), (0, 0), "{}", user.name);
+        // Per sender, in the order sent.
+        for name in &NAMES[..3] {
+            let order: Vec<usize> = events
+                .iter()
+                .filter(|v| v["type"] == "message" && v["room"] == "load" && v["from"] == *name)
+                .filter_map(|v| str_of(v, "text").rsplit(' ').next().and_then(|i| i.parse().ok()))
+                .collect();
+            let misplaced: Vec<(usize, usize)> =
+                order.iter().enumerate().filter(|(at, i)| *at != **i).map(|(at, i)| (at, *i)).take(20).collect();
+            assert!(misplaced.is_empty(), "{} sees {name}'s messages out of order: (place, number) {misplaced:?}", user.name);
+        }
+    }
+}
+
+#[test]
+fn chat_goes_on_while_the_bootstrap_is_down_and_accounts_survive_its_crash() {
+    let Some(lab) = Lab::start(4) else { return };
+    let boot_dir = tempfile::tempdir().unwrap();
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).data_dir(boot_dir.path()).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    let mut carol = lab_user(&lab, 3, "carol", PASSWORDS[2], dirs[2].path());
+    carol.send("/logout");
+    carol.wait_type("logged_out");
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    std::thread::sleep(Duration::from_millis(500));
+    bob.send("/join lobby");
+    bob.wait_for("joined", |v| v["type"] == "joined" && v["user"] == "bob");
+
+    boot.kill();
+    for node in [&mut alice, &mut bob, &mut carol] {
+        node.wait_for("bootstrap lost", |v| v["type"] == "bootstrap" && v["state"] == "lost");
+    }
+    let accounts = boot_dir.path().join("accounts.db");
+    assert_eq!(integrity(&accounts), "ok");
+
+    // Rooms and direct messages go on.
+    alice.send("still here?");
+    bob.wait_for("room message", |v| v["type"] == "message" && v["text"] == "still here?");
+    bob.send("/msg alice yes, without the bootstrap");
+    alice.wait_for("dm", |v| v["type"] == "dm" && v["text"] == "yes, without the bootstrap");
+    bob.wait_type("delivered");
+
+    // Logging in fails fast.
+    let asked = Instant::now();
+    carol.send("/login carol");
+    carol.send(PASSWORDS[2]);
+    expect_error(&mut carol, "no_bootstrap");
+    let failed_in = asked.elapsed();
+    println!("login without a bootstrap failed in {failed_in:?}");
+    assert!(failed_in < Duration::from_secs(10), "{failed_in:?}");
+
+    // The bootstrap comes back with every account.
+    let mut boot = lab.node(0, "bootstrap again").args(&["bootstrap"]).data_dir(boot_dir.path()).spawn();
+    boot.ready();
+    carol.wait_for("bootstrap found", |v| v["type"] == "bootstrap" && v["state"] == "found");
+    carol.send("/login carol");
+    carol.send(PASSWORDS[2]);
+    carol.wait_for("logged in", |v| v["type"] == "logged_in" && v["user"] == "carol");
+    carol.send("/msg alice hello again");
+    alice.wait_for("dm", |v| v["type"] == "dm" && v["text"] == "hello again");
+}
+
+#[test]
+fn a_node_killed_while_it_writes_loses_nothing_it_kept() {
+    let Some(lab) = Lab::start(3) else { return };
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    std::thread::sleep(Duration::from_millis(500));
+    bob.send("/join lobby");
+    bob.wait_for("joined", |v| v["type"] == "joined" && v["user"] == "bob");
+
+    // Alice writes as fast as she can and is killed in the middle of it.
+    for i in 0..300 {
+        alice.send(&format!("burst {i}"));
+    }
+    let seen_by_alice = alice.take_within(Duration::from_millis(150));
+    alice.kill();
+    let kept_before = shown(&seen_by_alice, "lobby").len();
+    assert_eq!(integrity(&dirs[0].path().join("node.db")), "ok");
+
+    // What bob got, and what alice had kept, survive; after the restart both agree.
+    let mut alice = lab.node(1, "alice again").data_dir(dirs[0].path()).spawn();
+    alice.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    alice.send("/focus lobby");
+    alice.send("/history 500");
+    let history = alice.wait_type("history");
+    let mine = history["messages"].as_array().unwrap().len();
+    println!("alice showed {kept_before} messages before the kill; {mine} kept after the restart");
+    assert!(mine >= kept_before, "alice lost messages she had shown: {mine} < {kept_before}");
+    let expected: Vec<String> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| str_of(m, "text").to_string())
+        .collect();
+    let events = await_texts(&mut bob, "lobby", &expected, Duration::from_secs(30));
+    let (delivered, duplicated, lost) = tally(&events, "lobby", &expected);
+    println!("bob: delivered {delivered} of alice's {}, duplicated {duplicated}, lost {lost}", expected.len());
+    assert_eq!((duplicated, lost), (0, 0));
+    no_event_within(&mut bob, Duration::from_millis(500), "a message twice", |v| {
+        v["type"] == "message" && expected.contains(&str_of(v, "text").to_string())
+    });
+}
+
+#[test]
+fn connections_of_random_bytes_do_no_harm() {
+    let boot_dir = tempfile::tempdir().unwrap();
+    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).data_dir(boot_dir.path()).spawn();
+    let ready = boot.ready();
+    let addr = ready["listen"][0].as_str().unwrap().to_string();
+    let port: u16 = addr.rsplit('/').next().unwrap().parse().unwrap();
+    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &addr]).spawn();
+    alice.wait_for("bootstrap", |v| v["type"] == "bootstrap" && v["state"] == "found");
+
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let mut connections = Vec::new();
+    for i in 0..20 {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        // Some start like a multistream handshake, the rest are pure noise.
+        if i % 2 == 0 {
+            let _ = stream.write_all(b"\x13/multistream/1.0.0\n");
+        }
+        let _ = stream.write_all(&noise(64 * 1024));
+        connections.push(stream);
+    }
+    drop(connections);
+
+    // The bootstrap still answers, serves a registration, and its database is sound.
+    assert!(boot.status()["peer_id"].is_string());
+    register(&mut alice, "alice", PASSWORDS[0]);
+    boot.send("/quit");
+    boot.wait_exit(Duration::from_secs(10));
+    assert_eq!(integrity(&boot_dir.path().join("accounts.db")), "ok");
+}
+
+/// `PRAGMA integrity_check` of a SQLite file.
+fn integrity(path: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+}
