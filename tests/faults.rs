@@ -137,8 +137,7 @@ fn three_senders_at_full_speed_reach_everyone_once_and_in_order() {
             sender.send(&text);
         }
     }
-    let all: Vec<String> =
-        NAMES[..3].iter().flat_map(|name| (0..EACH).map(move |i| format!("{name} {i}"))).collect();
+    let all: Vec<String> = NAMES[..3].iter().flat_map(|name| (0..EACH).map(move |i| format!("{name} {i}"))).collect();
     for user in users.iter_mut() {
         let events = await_texts(user, "load", &all, Duration::from_secs(60));
         let (delivered, duplicated, lost) = tally(&events, "load", &all);
@@ -158,7 +157,11 @@ fn three_senders_at_full_speed_reach_everyone_once_and_in_order() {
                 .collect();
             let misplaced: Vec<(usize, usize)> =
                 order.iter().enumerate().filter(|(at, i)| *at != **i).map(|(at, i)| (at, *i)).take(20).collect();
-            assert!(misplaced.is_empty(), "{} sees {name}'s messages out of order: (place, number) {misplaced:?}", user.name);
+            assert!(
+                misplaced.is_empty(),
+                "{} sees {name}'s messages out of order: (place, number) {misplaced:?}",
+                user.name
+            );
         }
     }
 }
@@ -247,12 +250,8 @@ fn a_node_killed_while_it_writes_loses_nothing_it_kept() {
     let mine = history["messages"].as_array().unwrap().len();
     println!("alice showed {kept_before} messages before the kill; {mine} kept after the restart");
     assert!(mine >= kept_before, "alice lost messages she had shown: {mine} < {kept_before}");
-    let expected: Vec<String> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| str_of(m, "text").to_string())
-        .collect();
+    let expected: Vec<String> =
+        history["messages"].as_array().unwrap().iter().map(|m| str_of(m, "text").to_string()).collect();
     let events = await_texts(&mut bob, "lobby", &expected, Duration::from_secs(30));
     let (delivered, duplicated, lost) = tally(&events, "lobby", &expected);
     println!("bob: delivered {delivered} of alice's {}, duplicated {duplicated}, lost {lost}", expected.len());
@@ -308,4 +307,22 @@ fn connections_of_random_bytes_do_no_harm() {
 fn integrity(path: &std::path::Path) -> String {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_flooding_member_is_held_to_the_rate_limit() {
+    let Some(RoomLab { lab: _lab, boot: _boot, dirs: _dirs, mut users }) = room_lab(2, "flood") else { return };
+    const SENT: usize = 800;
+    let lines: String = (0..SENT).map(|i| format!("flood {i}\n")).collect();
+    users[0].send_bytes(lines.as_bytes());
+    let events = users[0].take_within(Duration::from_secs(5));
+    let refused = events.iter().filter(|v| v["type"] == "error" && v["code"] == "rate_limited").count();
+    let accepted: Vec<String> = shown(&events, "flood").into_keys().collect();
+    println!("alice sent {SENT} at once: {} went out, {refused} refused with rate_limited", accepted.len());
+    assert!(refused > 0, "no message was refused");
+    assert_eq!(accepted.len() + refused, SENT);
+    let got = await_texts(&mut users[1], "flood", &accepted, Duration::from_secs(30));
+    let (delivered, duplicated, lost) = tally(&got, "flood", &accepted);
+    assert_eq!((delivered, duplicated, lost), (accepted.len(), 0, 0));
+    assert_eq!(shown(&got, "flood").len(), accepted.len(), "bob got only what went out");
 }

@@ -3,7 +3,11 @@
 //!
 //! - gossipsub: rooms and presence. Strict signing, application validation on (every message is
 //!   accepted or rejected by the node), flood publishing so a message reaches every subscribed
-//!   peer at once instead of waiting for a heartbeat.
+//!   peer at once instead of waiting for a heartbeat. Peer scoring is on: a peer that passes on
+//!   messages the node rejects loses score and is ignored for a while; sharing an IP address
+//!   (many nodes on one host, or behind one NAT) costs nothing, and quiet rooms cost nothing.
+//! - connection limits: bounds on pending and established connections, against a flood of
+//!   fake peers.
 //! - mDNS (optional): finds peers on the LAN. It never dials: the node does, on discovery.
 //! - identify: learns peers' listen addresses and protocols.
 //! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
@@ -18,7 +22,7 @@ use std::time::Duration;
 use libp2p::request_response::{self, ProtocolSupport, cbor};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{StreamProtocol, gossipsub, identify, identity::Keypair, mdns, ping};
+use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, mdns, ping};
 
 use crate::protocol::auth::{self, AuthRequest, AuthResponse};
 use crate::protocol::dm::{self, DmRequest, DmResponse};
@@ -44,14 +48,36 @@ pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(20);
 pub const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a room catch-up answer may take.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections being set up from outside at once.
+pub const MAX_PENDING_INCOMING: u32 = 64;
+/// Established connections from outside, in all.
+pub const MAX_ESTABLISHED_INCOMING: u32 = 512;
+/// Established connections with one peer (TCP and QUIC, both directions).
+pub const MAX_ESTABLISHED_PER_PEER: u32 = 4;
 /// How long a direct message may wait for its receipt.
 pub const DM_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer-exchange answer may take.
 pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Scoring of a room topic: only passing on messages that the node rejects costs score (each
+/// counts as its number squared, decaying); a quiet room or a slow mesh costs nothing.
+pub fn room_score() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -1.0,
+        invalid_message_deliveries_decay: 0.5,
+        ..Default::default()
+    }
+}
+
 /// The node's protocols.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    pub limits: connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub identify: identify::Behaviour,
@@ -77,7 +103,16 @@ impl Behaviour {
             .heartbeat_interval(GOSSIP_HEARTBEAT)
             .max_transmit_size(GOSSIP_MAX_TRANSMIT_BYTES)
             .build()?;
-        let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        let score = gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
+        gossipsub.with_peer_score(score, gossipsub::PeerScoreThresholds::default())?;
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                .with_max_established_incoming(Some(MAX_ESTABLISHED_INCOMING))
+                .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER)),
+        );
         let mdns = if mdns {
             let config = mdns::Config { ttl: MDNS_TTL, query_interval: MDNS_QUERY_INTERVAL, ..Default::default() };
             Some(mdns::tokio::Behaviour::new(config, key.public().to_peer_id())?)
@@ -118,6 +153,6 @@ impl Behaviour {
             [(StreamProtocol::new(dm::PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(DM_REQUEST_TIMEOUT),
         );
-        Ok(Behaviour { gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync, dm })
+        Ok(Behaviour { limits, gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync, dm })
     }
 }

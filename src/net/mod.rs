@@ -5,6 +5,6 @@ pub mod behaviour;
 pub mod redial;
 pub mod swarm;
 
-pub use behaviour::{Behaviour, BehaviourEvent};
+pub use behaviour::{Behaviour, BehaviourEvent, room_score};
 pub use redial::Redialer;
 pub use swarm::{SwarmError, build_swarm};

@@ -159,6 +159,7 @@ impl EventLoop {
                 },
                 _ = redial_tick.tick() => {
                     self.close_dead_connections();
+                    self.release_overdue_messages().await;
                     self.dial_due().await;
                     self.expire_waiting_for_bootstrap().await;
                 }

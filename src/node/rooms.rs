@@ -3,6 +3,7 @@
 //! presence, catch-up over `/meshchat/sync/1`, focus, mutes and history.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
@@ -13,16 +14,24 @@ use tokio::sync::oneshot;
 use super::client::{RoomCommand, RoomReply};
 use super::event_loop::EventLoop;
 use super::{CommandError, Focus};
+use crate::net::room_score;
 use crate::protocol::room::{
     self as wire, Body, Envelope, MAX_TEXT_BYTES, Payload, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest, SyncResponse,
     Verified,
 };
-use crate::room::{Action, Effect, Refusal, RoomEvent, RoomLog, check_room_name, normalise_room_name};
+use crate::room::{
+    Action, Effect, RateLimit, Refusal, RoomEvent, RoomLog, Sequencer, check_room_name, normalise_room_name,
+};
 use crate::store::StoredMessage;
 use crate::ui::{ChatMessage, ErrorCode, MemberView, NotificationKind, RoomSummary, UiEvent};
 
 /// Messages `/history` shows when no count is given.
 pub const DEFAULT_HISTORY: usize = 50;
+/// Room messages a user may send at once, and then each second (every node enforces it).
+pub const MESSAGE_BURST: u32 = 500;
+pub const MESSAGES_PER_SEC: u32 = 100;
+/// How long a message that came before an earlier one of its sender waits for it.
+const REORDER_WAIT: Duration = Duration::from_secs(2);
 /// At most this many rooms are taken from one peer's presence.
 const MAX_ROOMS_PER_PEER: usize = 256;
 
@@ -38,7 +47,6 @@ enum SyncPurpose {
 }
 
 /// Room state of the node.
-#[derive(Default)]
 pub(super) struct Rooms {
     logs: HashMap<String, RoomLog>,
     /// Rooms whose topic this node is subscribed to, by topic.
@@ -51,6 +59,29 @@ pub(super) struct Rooms {
     syncs: HashMap<OutboundRequestId, SyncPurpose>,
     /// Rooms already caught up from a peer in this run.
     synced: HashSet<(String, PeerId)>,
+    /// The number of this node's last message, per room.
+    own_seq: HashMap<String, u64>,
+    /// Messages that came before earlier ones of the same sender, held back for order.
+    order: Sequencer<(String, PeerId), ChatMessage>,
+    /// Live room messages per user.
+    limit: RateLimit<String>,
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Rooms {
+            logs: HashMap::new(),
+            topics: HashMap::new(),
+            muted: HashSet::new(),
+            directory: HashMap::new(),
+            clocks: HashMap::new(),
+            syncs: HashMap::new(),
+            synced: HashSet::new(),
+            own_seq: HashMap::new(),
+            order: Sequencer::new(REORDER_WAIT),
+            limit: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
+        }
+    }
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -149,10 +180,14 @@ impl EventLoop {
 
     fn subscribe(&mut self, room: &str) {
         let topic = topic(room);
-        if self.rooms.topics.insert(topic.hash(), room.to_string()).is_none()
-            && let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic)
-        {
-            tracing::error!(room, error = %e, "cannot subscribe");
+        if self.rooms.topics.insert(topic.hash(), room.to_string()).is_none() {
+            let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+            if let Err(e) = gossipsub.set_topic_params(topic.clone(), room_score()) {
+                tracing::error!(room, error = %e, "cannot score the room's topic");
+            }
+            if let Err(e) = gossipsub.subscribe(&topic) {
+                tracing::error!(room, error = %e, "cannot subscribe");
+            }
         }
     }
 
@@ -230,6 +265,19 @@ impl EventLoop {
         *clock
     }
 
+    /// The number of this node's next message in `room`, following what it kept before.
+    fn next_message_seq(&mut self, room: &str) -> u64 {
+        let local = self.swarm.local_peer_id().to_bytes();
+        let store = self.accounts.store();
+        let last = self
+            .rooms
+            .own_seq
+            .entry(room.to_string())
+            .or_insert_with(|| store.last_message_seq(room, &local).unwrap_or(0));
+        *last += 1;
+        *last
+    }
+
     fn observe_lamport(&mut self, room: &str, lamport: u64) {
         let clock = self.rooms.clocks.entry(room.to_string()).or_default();
         *clock = (*clock).max(lamport);
@@ -240,12 +288,17 @@ impl EventLoop {
         let session = self.accounts.session().cloned().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
         let key =
             self.accounts.trusted_key().ok_or_else(|| error(ErrorCode::NoBootstrap, "no bootstrap key is trusted"))?;
+        let seq = match payload {
+            Payload::Message { .. } => self.next_message_seq(room),
+            Payload::Control(_) => 0,
+        };
         let body = Body {
             room: room.to_string(),
             lamport: self.next_lamport(room),
             ts_ms: now_ms(),
             nonce: rand::random(),
             payload,
+            seq,
         };
         let envelope = Envelope::seal(&self.key, &session.certificate, &body)
             .ok_or_else(|| error(ErrorCode::Internal, "cannot sign the event"))?;
@@ -320,6 +373,11 @@ impl EventLoop {
             return MessageAcceptance::Reject;
         }
         self.observe_lamport(room, verified.body.lamport);
+        let stream = (room.to_string(), verified.peer);
+        if live && !self.rooms.order.knows(&stream) {
+            let shown = self.accounts.store().last_message_seq(room, &verified.peer.to_bytes()).unwrap_or(0);
+            self.rooms.order.start(stream.clone(), shown + 1);
+        }
         let nick = self.nick_of(&verified.peer, author);
         let stored = StoredMessage {
             id: verified.id.clone(),
@@ -329,25 +387,51 @@ impl EventLoop {
             text,
             ts_ms: verified.body.ts_ms,
             lamport: verified.body.lamport,
+            peer: verified.peer.to_bytes(),
+            seq: verified.body.seq,
         };
         match self.accounts.store().save_message(&stored, envelope) {
-            Ok(false) => return MessageAcceptance::Accept,
+            // Seen before (another path, a replay): neither shown again nor passed on.
+            Ok(false) => return MessageAcceptance::Ignore,
             Ok(true) => {}
             Err(e) => tracing::error!(room, error = %e, "cannot keep a message"),
         }
-        let from_me = self.me().as_deref() == Some(author.as_str());
-        self.emit(UiEvent::Message(chat_message(&stored))).await;
-        if !from_me && !self.rooms.is_muted(&format!("#{room}")) {
-            let focused = self.focused_room() == Some(room);
-            self.emit(UiEvent::Notification {
-                kind: NotificationKind::Room,
-                room: Some(room.to_string()),
-                from: None,
-                focused,
-            })
-            .await;
+        let message = chat_message(&stored);
+        let ready = match (live, stored.seq) {
+            (_, 0) => vec![message],
+            (true, seq) => self.rooms.order.offer(stream, seq, message, Instant::now()),
+            (false, seq) => {
+                let mut ready = vec![message];
+                ready.extend(self.rooms.order.reached(stream, seq));
+                ready
+            }
+        };
+        for message in ready {
+            self.show_message(message).await;
         }
         MessageAcceptance::Accept
+    }
+
+    /// Shows a room message, with a notification when it is someone else's in a room not muted.
+    async fn show_message(&mut self, message: ChatMessage) {
+        let from_me = self.me().as_deref() == Some(message.from.as_str());
+        let room = message.room.clone();
+        self.emit(UiEvent::Message(message)).await;
+        if !from_me && !self.rooms.is_muted(&format!("#{room}")) {
+            let focused = self.focused_room() == Some(room.as_str());
+            self.emit(UiEvent::Notification { kind: NotificationKind::Room, room: Some(room), from: None, focused })
+                .await;
+        }
+    }
+
+    /// Shows the messages held back for a gap that did not fill in time.
+    pub(super) async fn release_overdue_messages(&mut self) {
+        if !self.rooms.order.is_holding() {
+            return;
+        }
+        for message in self.rooms.order.expire(Instant::now()) {
+            self.show_message(message).await;
+        }
     }
 
     /// A gossip message on a room topic.
@@ -373,7 +457,13 @@ impl EventLoop {
                 self.ingest_control(room, &verified, action, data).await;
                 MessageAcceptance::Accept
             }
-            Payload::Message { text } => self.ingest_message(room, &verified, text, data, true).await,
+            Payload::Message { text } => {
+                if !self.rooms.limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
+                    tracing::info!(room, author = verified.author, "room message over the rate limit refused");
+                    return MessageAcceptance::Reject;
+                }
+                self.ingest_message(room, &verified, text, data, true).await
+            }
         }
     }
 
@@ -616,6 +706,13 @@ impl EventLoop {
             return Err(error(
                 ErrorCode::TooLong,
                 format!("a message is at most {MAX_TEXT_BYTES} bytes; this one is {}", text.len()),
+            ));
+        }
+        let me = self.logged_in()?.to_ascii_lowercase();
+        if !self.rooms.limit.allow(me, Instant::now()) {
+            return Err(error(
+                ErrorCode::RateLimited,
+                format!("slow down: at most {MESSAGES_PER_SEC} room messages a second (bursts of {MESSAGE_BURST})"),
             ));
         }
         let (envelope, verified) = self.seal(&room, Payload::Message { text: text.to_string() })?;

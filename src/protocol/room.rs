@@ -51,6 +51,10 @@ pub struct Body {
     /// Random, so that bodies are unique.
     pub nonce: u64,
     pub payload: Payload,
+    /// For messages: the author's number for it in this room, from this peer (1, 2, 3, …), so
+    /// receivers show them in the order written. 0 for control events.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// A signed body with the author's certificate and public key.
@@ -199,6 +203,7 @@ mod tests {
             ts_ms: NOW_MS,
             nonce: 42,
             payload: Payload::Message { text: text.into() },
+            seq: 1,
         }
     }
 

@@ -10,11 +10,15 @@
 //! kicked or banned; when the last admin leaves, the oldest remaining member becomes admin; a
 //! room whose last member leaves disappears (and may be created again).
 
+mod limit;
 mod log;
 mod name;
+mod order;
 
+pub use limit::RateLimit;
 pub use log::RoomLog;
 pub use name::{RoomNameError, check_room_name, normalise_room_name};
+pub use order::Sequencer;
 
 use serde::{Deserialize, Serialize};
 

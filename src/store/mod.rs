@@ -74,6 +74,9 @@ const MIGRATIONS: &[&str] = &[
         last_seq INTEGER NOT NULL,
         PRIMARY KEY (owner_key, sender_key, peer)
     );",
+    "ALTER TABLE messages ADD COLUMN peer BLOB NOT NULL DEFAULT x'';
+    ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_by_peer ON messages (room, peer, seq);",
 ];
 
 /// A failed store operation.
@@ -105,6 +108,9 @@ pub struct StoredMessage {
     pub text: String,
     pub ts_ms: u64,
     pub lamport: u64,
+    /// The author's peer (binary id) and its number for the message in this room.
+    pub peer: Vec<u8>,
+    pub seq: u64,
 }
 
 /// The node database.
@@ -231,8 +237,8 @@ impl NodeStore {
     /// Keeps a message; `false` when its id was known already.
     pub fn save_message(&self, message: &StoredMessage, envelope: &[u8]) -> Result<bool, StoreError> {
         let inserted = self.exec(
-            "INSERT OR IGNORE INTO messages (id, room, author, nick, text, ts_ms, lamport, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR IGNORE INTO messages (id, room, author, nick, text, ts_ms, lamport, envelope, peer, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 message.id,
                 message.room,
@@ -241,16 +247,28 @@ impl NodeStore {
                 message.text,
                 message.ts_ms as i64,
                 message.lamport as i64,
-                envelope
+                envelope,
+                message.peer,
+                message.seq as i64
             ],
         )?;
         Ok(inserted == 1)
     }
 
+    /// The highest number of a message kept from `peer` in `room` (0 when none).
+    pub fn last_message_seq(&self, room: &str, peer: &[u8]) -> Result<u64, StoreError> {
+        let last: i64 = self.row(
+            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room = ?1 AND peer = ?2",
+            params![room, peer],
+            |r| r.get(0),
+        )?;
+        Ok(last as u64)
+    }
+
     /// The last `limit` messages of a room, oldest first.
     pub fn recent_messages(&self, room: &str, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT id, room, author, nick, text, ts_ms, lamport FROM messages WHERE room = ?1
+            "SELECT id, room, author, nick, text, ts_ms, lamport, peer, seq FROM messages WHERE room = ?1
              ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![room, limit as i64], |r| {
@@ -262,6 +280,8 @@ impl NodeStore {
                 text: r.get(4)?,
                 ts_ms: r.get::<_, i64>(5)? as u64,
                 lamport: r.get::<_, i64>(6)? as u64,
+                peer: r.get(7)?,
+                seq: r.get::<_, i64>(8)? as u64,
             })
         })?;
         let mut messages: Vec<StoredMessage> = rows.collect::<Result<_, _>>()?;
@@ -341,6 +361,8 @@ mod tests {
             text: format!("hello {i}"),
             ts_ms: 1000 + i,
             lamport: i,
+            peer: b"pa".to_vec(),
+            seq: i,
         };
         {
             let store = NodeStore::open(dir.path()).unwrap();
@@ -360,6 +382,8 @@ mod tests {
         let recent = store.recent_messages("lobby", 2).unwrap();
         assert_eq!(recent, vec![message(4), message(5)]);
         assert_eq!(store.message_envelopes("lobby", 10).unwrap().len(), 5);
+        assert_eq!(store.last_message_seq("lobby", b"pa").unwrap(), 5);
+        assert_eq!(store.last_message_seq("lobby", b"pb").unwrap(), 0);
         assert_eq!(store.mutes().unwrap(), vec!["#lobby".to_string()]);
     }
 
