@@ -139,6 +139,8 @@ impl EventLoop {
         exchange_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut presence_tick = tokio::time::interval(super::presence::PRESENCE_INTERVAL);
         presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut resync_tick = tokio::time::interval(super::rooms::RESYNC_INTERVAL);
+        resync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         self.load_rooms();
         self.resume_session().await;
         let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
@@ -170,6 +172,7 @@ impl EventLoop {
                 }
                 Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
                 _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
+                _ = resync_tick.tick() => self.resync_rooms(),
                 _ = sleep_until(settle) => self.send_ready().await,
             }
         }

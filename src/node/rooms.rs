@@ -30,6 +30,8 @@ pub const DEFAULT_HISTORY: usize = 50;
 /// Room messages a user may send at once, and then each second (every node enforces it).
 pub const MESSAGE_BURST: u32 = 500;
 pub const MESSAGES_PER_SEC: u32 = 100;
+/// Besides after every reconnection, each room is compared with one member this often.
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a message that came before an earlier one of its sender waits for it.
 const REORDER_WAIT: Duration = Duration::from_secs(2);
 /// At most this many rooms are taken from one peer's presence.
@@ -251,6 +253,18 @@ impl EventLoop {
             .filter(|(peer, rooms)| rooms.iter().any(|r| r == room) && self.presence_knows(peer))
             .map(|(peer, _)| *peer)
             .collect()
+    }
+
+    /// Now and then: catch each room up from one member online, in case gossip missed
+    /// something that no reconnection brought back.
+    pub(super) fn resync_rooms(&mut self) {
+        for room in self.my_rooms() {
+            let peers = self.peers_in(&room);
+            if !peers.is_empty() {
+                let peer = peers[rand::random_range(0..peers.len())];
+                self.request_sync(peer, &room, SyncPurpose::CatchUp);
+            }
+        }
     }
 
     fn request_sync(&mut self, peer: PeerId, room: &str, purpose: SyncPurpose) {

@@ -1,0 +1,131 @@
+//! A peer without a certificate on a room's topic: it replays a member's message, sends garbage,
+//! forges a message with a member's stolen certificate, and sends an oversized one. Members show
+//! none of it, and the room goes on.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Swarm, SwarmBuilder, gossipsub, identity::Keypair, noise, ping, tcp, yamux};
+use meshchat::protocol::room::{self, Body, Envelope, Payload};
+use support::NodeBuilder;
+use support::chat::{expect_bootstrap, no_event_within, register};
+
+#[derive(NetworkBehaviour)]
+struct Intruder {
+    gossipsub: gossipsub::Behaviour,
+    ping: ping::Behaviour,
+}
+
+fn intruder(key: Keypair) -> Swarm<Intruder> {
+    SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|key| Intruder {
+            gossipsub: gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossipsub::ConfigBuilder::default().heartbeat_interval(Duration::from_millis(200)).build().unwrap(),
+            )
+            .unwrap(),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+        })
+        .unwrap()
+        .build()
+}
+
+#[test]
+fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
+    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
+    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
+    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).spawn();
+    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).spawn();
+    alice.ready();
+    let bob_addr: libp2p::Multiaddr = bob.ready()["listen"][0].as_str().unwrap().parse().unwrap();
+    expect_bootstrap(&mut alice);
+    expect_bootstrap(&mut bob);
+    register(&mut alice, "alice", "correct horse battery staple");
+    register(&mut bob, "bob", "Tr0ub4dor&3-mesh-lantern");
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    for _ in 0..50 {
+        bob.send("/join lobby");
+        let v = bob.wait_for("join answer", |v| v["type"] == "joined" || v["type"] == "error");
+        if v["type"] == "joined" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    alice.wait_for("bob joined", |v| v["type"] == "joined" && v["user"] == "bob");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _context = runtime.enter();
+    let key = Keypair::generate_ed25519();
+    let mut mallory = intruder(key.clone());
+    let topic = gossipsub::IdentTopic::new(room::topic_name("lobby"));
+    mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+    mallory.dial(bob_addr).unwrap();
+    // Wait until bob has told mallory it is on the topic, then pick up one of alice's messages.
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let SwarmEvent::Behaviour(IntruderEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) =
+                    mallory.select_next_some().await
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("bob's subscription")
+    });
+    alice.send("a real message");
+    let captured: Vec<u8> = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let SwarmEvent::Behaviour(IntruderEvent::Gossipsub(gossipsub::Event::Message { message, .. })) =
+                    mallory.select_next_some().await
+                {
+                    return message.data;
+                }
+            }
+        })
+        .await
+        .expect("alice's message reaches mallory")
+    });
+    bob.wait_for("the real message", |v| v["type"] == "message" && v["text"] == "a real message");
+
+    // Replay, garbage, forgery with alice's certificate, oversized.
+    let stolen = Envelope::decode(&captured).unwrap().certificate;
+    let forged_body = Body {
+        room: "lobby".into(),
+        lamport: 99,
+        ts_ms: 0,
+        nonce: 7,
+        payload: Payload::Message { text: "forged by mallory".into() },
+        seq: 1,
+    };
+    let forged = Envelope::seal(&key, &stolen, &forged_body).unwrap().encode();
+    let attacks = [captured.clone(), b"garbage".to_vec(), forged, vec![0x41; room::MAX_ENVELOPE_BYTES + 1024]];
+    runtime.block_on(async {
+        for data in attacks {
+            mallory.behaviour_mut().gossipsub.publish(topic.clone(), data).unwrap();
+        }
+        // Let the swarm send them.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                mallory.select_next_some().await;
+            }
+        })
+        .await;
+    });
+
+    no_event_within(&mut bob, Duration::from_secs(1), "an intruder's message", |v| v["type"] == "message");
+    alice.send("the room goes on");
+    bob.wait_for("the room goes on", |v| v["type"] == "message" && v["text"] == "the room goes on");
+    no_event_within(&mut alice, Duration::from_millis(500), "an intruder's message", |v| {
+        v["type"] == "message" && v["from"] != "alice"
+    });
+}
