@@ -190,6 +190,10 @@ fn chat_goes_on_while_the_bootstrap_is_down_and_accounts_survive_its_crash() {
     }
     let accounts = boot_dir.path().join("accounts.db");
     assert_eq!(integrity(&accounts), "ok");
+    let status = alice.status();
+    assert!(status["bootstrap"].is_null(), "{status}");
+    let problems = status["problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p.as_str().is_some_and(|p| p.contains("no bootstrap"))), "{status}");
 
     // Rooms and direct messages go on.
     alice.send("still here?");
@@ -214,6 +218,8 @@ fn chat_goes_on_while_the_bootstrap_is_down_and_accounts_survive_its_crash() {
     carol.send("/login carol");
     carol.send(PASSWORDS[2]);
     carol.wait_for("logged in", |v| v["type"] == "logged_in" && v["user"] == "carol");
+    alice.wait_for("bootstrap found again", |v| v["type"] == "bootstrap" && v["state"] == "found");
+    assert_eq!(alice.status()["problems"], serde_json::json!([]));
     carol.send("/msg alice hello again");
     alice.wait_for("dm", |v| v["type"] == "dm" && v["text"] == "hello again");
 }

@@ -226,8 +226,32 @@ impl EventLoop {
             bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
             rooms: self.my_rooms(),
             outbox: self.outbox_len(),
+            problems: self.problems(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
         }
+    }
+
+    /// What is wrong, for `/status`.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.swarm.connected_peers().next().is_none() {
+            problems.push("no peer connected: no other node found yet (mDNS, or --peer); retrying".to_string());
+        }
+        if self.accounts.bootstrap_peer().is_none() {
+            problems.push(
+                "no bootstrap node in reach: chat goes on; logins, registrations and renames wait for it".to_string(),
+            );
+        }
+        if let Some(session) = self.accounts.session() {
+            let left = session.certificate.remaining(crate::bootstrap::service::unix_now());
+            if left < super::accounts::RENEW_WHEN_LEFT_SECS && self.accounts.bootstrap_peer().is_none() {
+                problems.push(format!(
+                    "your certificate runs out in {} min and cannot be renewed until a bootstrap node is in reach",
+                    left / 60
+                ));
+            }
+        }
+        problems
     }
 
     async fn send_ready(&mut self) {

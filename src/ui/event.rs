@@ -249,6 +249,9 @@ pub struct Status {
     pub rooms: Vec<String>,
     /// Direct messages waiting in the outbox for their receivers to come online.
     pub outbox: usize,
+    /// What is wrong, in words, if anything (no peer, no bootstrap, a certificate running out).
+    #[serde(default)]
+    pub problems: Vec<String>,
     /// Addresses the node listens on.
     pub listen: Vec<String>,
 }
@@ -414,6 +417,7 @@ mod tests {
             bootstrap: None,
             rooms: vec![],
             outbox: 0,
+            problems: vec![],
             listen: vec![],
         });
         let value: serde_json::Value = serde_json::to_value(&status).unwrap();

@@ -326,6 +326,9 @@ impl Renderer {
         };
         lines.push(format!("{} {}", self.dim("rooms    "), rooms));
         lines.push(format!("{} {}", self.dim("outbox   "), status.outbox));
+        for problem in &status.problems {
+            lines.push(format!("{} {}", self.palette.paint(sgr::TROUBLE, "!!! trouble:"), visible(problem)));
+        }
         for addr in &status.listen {
             lines.push(format!("{} {}", self.dim("listening"), visible(addr)));
         }
@@ -553,9 +556,11 @@ mod tests {
             bootstrap: None,
             rooms: vec![],
             outbox: 3,
+            problems: vec!["no bootstrap node in reach".into()],
             listen: vec!["/ip4/127.0.0.1/tcp/1".into()],
         }));
         assert!(text.contains("peers     2"), "{text}");
+        assert!(text.contains("!!! trouble: no bootstrap node in reach"), "{text}");
         assert!(text.contains("(not logged in)"));
         assert!(text.contains("/ip4/127.0.0.1/tcp/1"));
     }
