@@ -53,7 +53,8 @@ fn tally(events: &[Value], room: &str, expected: &[String]) -> (usize, usize, us
     (delivered, duplicated, expected.len() - delivered)
 }
 
-/// A bootstrap node on host 0 and `n` users on hosts 1..=n, all members of `room`.
+/// A bootstrap node on host 0 and `n` users on hosts 1..=n, all members of `room`; host n+1
+/// is spare.
 struct RoomLab {
     lab: Lab,
     boot: NodeProc,
@@ -62,7 +63,7 @@ struct RoomLab {
 }
 
 fn room_lab(n: usize, room: &str) -> Option<RoomLab> {
-    let lab = Lab::start(n + 1)?;
+    let lab = Lab::start(n + 2)?;
     let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
     boot.ready();
     let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -317,7 +318,7 @@ fn integrity(path: &std::path::Path) -> String {
 
 #[test]
 fn a_flooding_member_is_held_to_the_rate_limit() {
-    let Some(RoomLab { lab: _lab, boot: _boot, dirs: _dirs, mut users }) = room_lab(2, "flood") else { return };
+    let Some(RoomLab { lab, boot: _boot, dirs: _dirs, mut users }) = room_lab(2, "flood") else { return };
     const SENT: usize = 800;
     let lines: String = (0..SENT).map(|i| format!("flood {i}\n")).collect();
     users[0].send_bytes(lines.as_bytes());
@@ -331,4 +332,23 @@ fn a_flooding_member_is_held_to_the_rate_limit() {
     let (delivered, duplicated, lost) = tally(&got, "flood", &accepted);
     assert_eq!((delivered, duplicated, lost), (accepted.len(), 0, 0));
     assert_eq!(shown(&got, "flood").len(), accepted.len(), "bob got only what went out");
+
+    // A late joiner fetches the whole history, page by page (more than one page's worth).
+    let dir = tempfile::tempdir().unwrap();
+    let mut carol = lab_user(&lab, 3, "carol", PASSWORDS[2], dir.path());
+    let asked = Instant::now();
+    carol.send("/join flood");
+    carol.wait_for("joined", |v| v["type"] == "joined" && v["user"] == "carol");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let count = loop {
+        carol.send("/history 2000");
+        let history = carol.wait_type("history");
+        let count = history["messages"].as_array().unwrap().len();
+        if count >= accepted.len() || Instant::now() > deadline {
+            break count;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!("a late joiner had all {count} messages {:?} after /join", asked.elapsed());
+    assert_eq!(count, accepted.len());
 }

@@ -481,9 +481,11 @@ impl EventLoop {
             BehaviourEvent::Auth(request_response::Event::OutboundFailure { request_id, error, .. }) => {
                 self.on_auth_failure(request_id, error.to_string()).await;
             }
-            BehaviourEvent::Sync(request_response::Event::Message { message, .. }) => match message {
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
                 Message::Request { request, channel, .. } => self.on_sync_request(request, channel),
-                Message::Response { request_id, response } => self.on_sync_response(request_id, response).await,
+                Message::Response { request_id, response } => {
+                    self.on_sync_response(peer, request_id, response).await;
+                }
             },
             BehaviourEvent::Sync(request_response::Event::OutboundFailure { request_id, error, .. }) => {
                 self.on_sync_failure(request_id, error.to_string()).await;

@@ -16,8 +16,8 @@ use super::event_loop::EventLoop;
 use super::{CommandError, Focus};
 use crate::net::room_score;
 use crate::protocol::room::{
-    self as wire, Body, Envelope, MAX_TEXT_BYTES, Payload, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest, SyncResponse,
-    Verified,
+    self as wire, Body, Cursor, Envelope, MAX_TEXT_BYTES, Payload, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest,
+    SyncResponse, Verified,
 };
 use crate::room::{
     Action, Effect, RateLimit, Refusal, RoomEvent, RoomLog, Sequencer, check_room_name, normalise_room_name,
@@ -42,10 +42,21 @@ type RoomDone = oneshot::Sender<Result<RoomReply, CommandError>>;
 
 /// Why a catch-up request was sent.
 enum SyncPurpose {
-    /// `/join`: finish joining when the room's events are in.
+    /// `/join`: finish joining when the room's events are in, then fetch the whole history.
     Join { room: String, reply: RoomDone },
-    /// Catching up a room this user is in.
-    CatchUp,
+    /// Catching up a room this user is in: its newest messages are shown.
+    CatchUp { room: String },
+    /// An older page of a room's messages, kept without being shown. `to_the_end`: fetch every
+    /// page (a joiner); otherwise stop at a page that brought nothing new.
+    Older { room: String, to_the_end: bool },
+}
+
+impl SyncPurpose {
+    fn room(&self) -> &str {
+        match self {
+            SyncPurpose::Join { room, .. } | SyncPurpose::CatchUp { room } | SyncPurpose::Older { room, .. } => room,
+        }
+    }
 }
 
 /// Room state of the node.
@@ -233,7 +244,7 @@ impl EventLoop {
         let mine = self.my_rooms();
         for room in rooms.iter().filter(|r| mine.contains(r)) {
             if self.rooms.synced.insert((room.clone(), peer)) {
-                self.request_sync(peer, room, SyncPurpose::CatchUp);
+                self.request_sync(peer, None, SyncPurpose::CatchUp { room: room.clone() });
             }
         }
         self.rooms.directory.insert(peer, rooms);
@@ -262,13 +273,14 @@ impl EventLoop {
             let peers = self.peers_in(&room);
             if !peers.is_empty() {
                 let peer = peers[rand::random_range(0..peers.len())];
-                self.request_sync(peer, &room, SyncPurpose::CatchUp);
+                self.request_sync(peer, None, SyncPurpose::CatchUp { room });
             }
         }
     }
 
-    fn request_sync(&mut self, peer: PeerId, room: &str, purpose: SyncPurpose) {
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest { room: room.to_string() });
+    fn request_sync(&mut self, peer: PeerId, before: Option<Cursor>, purpose: SyncPurpose) {
+        let request = SyncRequest { room: purpose.room().to_string(), before };
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
         self.rooms.syncs.insert(id, purpose);
     }
 
@@ -371,7 +383,8 @@ impl EventLoop {
         }
     }
 
-    /// Takes in a verified message; `live` when it came by gossip rather than catch-up.
+    /// Takes in a verified message; `live` when it came by gossip rather than catch-up, `show`
+    /// unless it is old history that is only kept. `Accept` when it was new.
     async fn ingest_message(
         &mut self,
         room: &str,
@@ -379,6 +392,7 @@ impl EventLoop {
         text: String,
         envelope: &[u8],
         live: bool,
+        show: bool,
     ) -> MessageAcceptance {
         let Some(log) = self.rooms.logs.get(room) else { return MessageAcceptance::Ignore };
         let author = &verified.author;
@@ -415,7 +429,7 @@ impl EventLoop {
             (_, 0) => vec![message],
             (true, seq) => self.rooms.order.offer(stream, seq, message, Instant::now()),
             (false, seq) => {
-                let mut ready = vec![message];
+                let mut ready = if show { vec![message] } else { Vec::new() };
                 ready.extend(self.rooms.order.reached(stream, seq));
                 ready
             }
@@ -424,6 +438,11 @@ impl EventLoop {
             self.show_message(message).await;
         }
         MessageAcceptance::Accept
+    }
+
+    /// Takes in a message from a catch-up page (shown when `show`); whether it was new.
+    async fn take_caught_up(&mut self, room: &str, v: &Verified, text: String, envelope: &[u8], show: bool) -> bool {
+        self.ingest_message(room, v, text, envelope, false, show).await == MessageAcceptance::Accept
     }
 
     /// Shows a room message, with a notification when it is someone else's in a room not muted.
@@ -476,40 +495,46 @@ impl EventLoop {
                     tracing::info!(room, author = verified.author, "room message over the rate limit refused");
                     return MessageAcceptance::Reject;
                 }
-                self.ingest_message(room, &verified, text, data, true).await
+                self.ingest_message(room, &verified, text, data, true, true).await
             }
         }
     }
 
-    /// A peer asks for a room's events and recent messages.
+    /// A peer asks for a room's events and a page of its messages.
     pub(super) fn on_sync_request(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
         let decode = |rows: Vec<Vec<u8>>| rows.iter().filter_map(|b| Envelope::decode(b).ok()).collect::<Vec<_>>();
         let store = self.accounts.store();
-        let response = SyncResponse {
-            events: store.room_event_envelopes(&request.room, SYNC_EVENTS).map(decode).unwrap_or_default(),
-            messages: store.message_envelopes(&request.room, SYNC_MESSAGES).map(decode).unwrap_or_default(),
+        let events = match request.before {
+            None => store.room_event_envelopes(&request.room, SYNC_EVENTS).map(decode).unwrap_or_default(),
+            Some(_) => Vec::new(),
         };
+        let messages = store
+            .message_envelopes_before(&request.room, request.before.as_ref(), SYNC_MESSAGES)
+            .map(decode)
+            .unwrap_or_default();
+        let more = messages.len() == SYNC_MESSAGES;
+        let response = SyncResponse { events, messages, more };
         if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
             tracing::debug!("a peer left before its catch-up answer");
         }
     }
 
-    /// A catch-up answer arrived.
-    pub(super) async fn on_sync_response(&mut self, id: OutboundRequestId, response: SyncResponse) {
+    /// A catch-up answer arrived: its events and messages are verified and taken in (one
+    /// database transaction for the page); older pages are asked for while they are wanted.
+    pub(super) async fn on_sync_response(&mut self, peer: PeerId, id: OutboundRequestId, response: SyncResponse) {
         let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
-        let room = match &purpose {
-            SyncPurpose::Join { room, .. } => Some(room.clone()),
-            SyncPurpose::CatchUp => None,
-        };
+        let room = purpose.room().to_string();
+        let mut oldest: Option<Cursor> = None;
+        let mut new_messages = 0;
         if let Some(key) = self.accounts.trusted_key() {
             let now = now_ms();
+            let batch = self.accounts.store().begin();
             for envelope in response.events.iter().take(SYNC_EVENTS) {
                 let Ok(v) = envelope.check(&mut self.certs, &key, now, None) else { continue };
-                if room.as_deref().is_some_and(|r| r != v.body.room) {
+                if v.body.room != room {
                     continue;
                 }
                 if let Payload::Control(action) = v.body.payload.clone() {
-                    let room = v.body.room.clone();
                     self.ingest_control(&room, &v, action, &envelope.encode()).await;
                 }
             }
@@ -518,20 +543,43 @@ impl EventLoop {
                 .iter()
                 .take(SYNC_MESSAGES)
                 .filter_map(|e| e.check(&mut self.certs, &key, now, None).ok().map(|v| (v, e.encode())))
+                .filter(|(v, _)| v.body.room == room)
                 .collect();
             messages.sort_by_key(|(v, _)| (v.body.lamport, v.body.ts_ms));
+            let wanted = self.rooms.topics.values().any(|r| *r == room) || matches!(purpose, SyncPurpose::Join { .. });
+            let show = matches!(purpose, SyncPurpose::CatchUp { .. });
             for (v, bytes) in messages {
-                if let Payload::Message { text } = v.body.payload.clone() {
-                    let room = v.body.room.clone();
-                    if self.rooms.topics.values().any(|r| *r == room) || room_matches(&purpose, &room) {
-                        self.ingest_message(&room, &v, text, &bytes, false).await;
-                    }
+                let cursor = Cursor::of(&v);
+                if oldest.as_ref().is_none_or(|o| cursor < *o) {
+                    oldest = Some(cursor);
+                }
+                if let Payload::Message { text } = v.body.payload.clone()
+                    && wanted
+                    && self.take_caught_up(&room, &v, text, &bytes, show).await
+                {
+                    new_messages += 1;
                 }
             }
+            if batch.is_ok()
+                && let Err(e) = self.accounts.store().commit()
+            {
+                tracing::error!(room, error = %e, "cannot keep a catch-up page");
+            }
         }
+        let to_the_end = match &purpose {
+            SyncPurpose::Join { .. } => true,
+            SyncPurpose::Older { to_the_end, .. } => *to_the_end,
+            SyncPurpose::CatchUp { .. } => false,
+        };
         if let SyncPurpose::Join { room, reply } = purpose {
             let result = self.finish_join(&room).await;
             let _ = reply.send(result.map(|()| RoomReply::Done));
+        }
+        if response.more
+            && (to_the_end || new_messages > 0)
+            && let Some(before) = oldest
+        {
+            self.request_sync(peer, Some(before), SyncPurpose::Older { room, to_the_end });
         }
     }
 
@@ -630,7 +678,7 @@ impl EventLoop {
             return;
         };
         self.subscribe(&room);
-        self.request_sync(peer, &room, SyncPurpose::Join { room: room.clone(), reply });
+        self.request_sync(peer, None, SyncPurpose::Join { room: room.clone(), reply });
     }
 
     async fn finish_join(&mut self, room: &str) -> Result<(), CommandError> {
@@ -733,7 +781,7 @@ impl EventLoop {
         // Out first, then kept and shown here: the others need not wait for this node's disk.
         self.publish(&room, &envelope);
         let bytes = envelope.encode();
-        self.ingest_message(&room, &verified, text.to_string(), &bytes, false).await;
+        self.ingest_message(&room, &verified, text.to_string(), &bytes, false, true).await;
         Ok(())
     }
 
@@ -829,10 +877,6 @@ impl EventLoop {
         let messages = messages.iter().map(|m| UiEvent::Message(chat_message(m))).collect();
         Ok(RoomReply::History { target: format!("#{room}"), messages })
     }
-}
-
-fn room_matches(purpose: &SyncPurpose, room: &str) -> bool {
-    matches!(purpose, SyncPurpose::Join { room: r, .. } if r == room)
 }
 
 fn chat_message(m: &StoredMessage) -> ChatMessage {

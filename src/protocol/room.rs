@@ -20,7 +20,7 @@ pub const SYNC_PROTOCOL: &str = "/meshchat/sync/1";
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// The largest envelope accepted, in bytes.
 pub const MAX_ENVELOPE_BYTES: usize = 16 * 1024;
-/// How many recent messages a catch-up answer carries at most.
+/// How many messages one catch-up answer (a page) carries at most.
 pub const SYNC_MESSAGES: usize = 500;
 /// How many control events a catch-up answer carries at most.
 pub const SYNC_EVENTS: usize = 10_000;
@@ -169,17 +169,38 @@ impl Envelope {
     }
 }
 
-/// "Send me what you have of this room."
+/// "Send me what you have of this room": its events and its newest messages, or (with
+/// `before`) the page of messages just older than that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub room: String,
+    #[serde(default)]
+    pub before: Option<Cursor>,
 }
 
-/// The room's control events and its recent messages.
+/// A place in a room's messages, which are ordered by (lamport, ts_ms, id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Cursor {
+    pub lamport: u64,
+    pub ts_ms: u64,
+    pub id: String,
+}
+
+impl Cursor {
+    /// Where a verified message is.
+    pub fn of(message: &Verified) -> Cursor {
+        Cursor { lamport: message.body.lamport, ts_ms: message.body.ts_ms, id: message.id.clone() }
+    }
+}
+
+/// The room's control events (on the first page only) and one page of messages, oldest first;
+/// `more` when older messages remain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SyncResponse {
     pub events: Vec<Envelope>,
     pub messages: Vec<Envelope>,
+    #[serde(default)]
+    pub more: bool,
 }
 
 #[cfg(test)]

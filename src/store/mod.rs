@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::cert::Certificate;
+use crate::protocol::room::Cursor;
 use crate::room::{Action, RoomEvent};
 
 /// File name of the node database inside the data directory.
@@ -291,13 +292,51 @@ impl NodeStore {
 
     /// The signed envelopes of a room's last `limit` messages, oldest first.
     pub fn message_envelopes(&self, room: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT envelope FROM messages WHERE room = ?1 ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
-        )?;
-        let rows = statement.query_map(params![room, limit as i64], |r| r.get(0))?;
-        let mut envelopes: Vec<Vec<u8>> = rows.collect::<Result<_, _>>()?;
+        self.message_envelopes_before(room, None, limit)
+    }
+
+    /// The signed envelopes of the `limit` messages of a room just before `before` in the order
+    /// (lamport, ts_ms, id) — the newest when `before` is `None` — oldest first.
+    pub fn message_envelopes_before(
+        &self,
+        room: &str,
+        before: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut envelopes: Vec<Vec<u8>> = match before {
+            None => {
+                let mut statement = self.conn.prepare_cached(
+                    "SELECT envelope FROM messages WHERE room = ?1
+                     ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
+                )?;
+                let rows = statement.query_map(params![room, limit as i64], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            }
+            Some(c) => {
+                let mut statement = self.conn.prepare_cached(
+                    "SELECT envelope FROM messages WHERE room = ?1 AND (lamport, ts_ms, id) < (?2, ?3, ?4)
+                     ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?5",
+                )?;
+                let rows = statement
+                    .query_map(params![room, c.lamport as i64, c.ts_ms as i64, c.id, limit as i64], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            }
+        };
         envelopes.reverse();
         Ok(envelopes)
+    }
+
+    /// Starts a batch of writes, committed together by [`Self::commit`] (much faster than one
+    /// commit each).
+    pub fn begin(&self) -> Result<(), StoreError> {
+        self.exec("BEGIN", [])?;
+        Ok(())
+    }
+
+    /// Commits the batch started by [`Self::begin`].
+    pub fn commit(&self) -> Result<(), StoreError> {
+        self.exec("COMMIT", [])?;
+        Ok(())
     }
 
     /// The muted targets (`#room`, `@user`).
@@ -382,6 +421,10 @@ mod tests {
         let recent = store.recent_messages("lobby", 2).unwrap();
         assert_eq!(recent, vec![message(4), message(5)]);
         assert_eq!(store.message_envelopes("lobby", 10).unwrap().len(), 5);
+        let before = Cursor { lamport: 4, ts_ms: 1004, id: "m4".into() };
+        assert_eq!(store.message_envelopes_before("lobby", Some(&before), 2).unwrap().len(), 2);
+        let first = Cursor { lamport: 1, ts_ms: 1001, id: "m1".into() };
+        assert!(store.message_envelopes_before("lobby", Some(&first), 2).unwrap().is_empty());
         assert_eq!(store.last_message_seq("lobby", b"pa").unwrap(), 5);
         assert_eq!(store.last_message_seq("lobby", b"pb").unwrap(), 0);
         assert_eq!(store.mutes().unwrap(), vec!["#lobby".to_string()]);
