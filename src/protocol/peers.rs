@@ -27,6 +27,8 @@ pub struct PeersRequest {}
 /// The answer: the peers the answering node knows, with their addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PeersResponse {
+    /// Records beyond [`MAX_PEERS`] are skipped while they are read.
+    #[serde(deserialize_with = "super::bounded::first::<_, _, MAX_PEERS>")]
     pub peers: Vec<PeerRecord>,
 }
 
@@ -34,6 +36,8 @@ pub struct PeersResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerRecord {
     pub peer_id: Vec<u8>,
+    /// Addresses beyond [`MAX_ADDRS_PER_PEER`] are skipped while they are read.
+    #[serde(deserialize_with = "super::bounded::first::<_, _, MAX_ADDRS_PER_PEER>")]
     pub addrs: Vec<Vec<u8>>,
 }
 

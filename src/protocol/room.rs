@@ -174,7 +174,11 @@ pub struct SyncRequest {
 /// The room's control events and its recent messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SyncResponse {
+    /// Events beyond [`SYNC_EVENTS`] are skipped while they are read.
+    #[serde(deserialize_with = "super::bounded::first::<_, _, SYNC_EVENTS>")]
     pub events: Vec<Envelope>,
+    /// Messages beyond [`SYNC_MESSAGES`] are skipped while they are read.
+    #[serde(deserialize_with = "super::bounded::first::<_, _, SYNC_MESSAGES>")]
     pub messages: Vec<Envelope>,
 }
 
