@@ -93,7 +93,8 @@ impl AuthorityKey {
     /// Parses [`Self::to_hex`]'s form (surrounding white space allowed).
     pub fn from_hex(text: &str) -> Option<AuthorityKey> {
         let text = text.trim();
-        if text.len() != 64 || !text.is_ascii() {
+        // Hex digits only: `from_str_radix` alone would also take a sign, as in "+f".
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect();
@@ -130,7 +131,7 @@ impl Authority {
             username: username.to_string(),
             peer_id: peer_id.to_vec(),
             issued_at: now,
-            expires_at: now + CERT_LIFETIME_SECS,
+            expires_at: now.saturating_add(CERT_LIFETIME_SECS),
             serial,
         };
         let signature = self.key.sign(&body.signing_bytes()).to_bytes().to_vec();
@@ -161,7 +162,7 @@ impl Certificate {
         if now >= self.body.expires_at {
             return Err(CertError::Expired);
         }
-        if self.body.issued_at > now + CLOCK_SKEW_SECS {
+        if self.body.issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
             return Err(CertError::NotYetValid);
         }
         Ok(&self.body.username)
@@ -308,5 +309,16 @@ mod tests {
         assert_eq!(AuthorityKey::from_hex(&format!("{}\n", key.to_hex())), Some(key));
         assert_eq!(AuthorityKey::from_hex("zz"), None);
         assert_eq!(AuthorityKey::from_hex(&"g".repeat(64)), None);
+        let signed = format!("+{}", &key.to_hex()[1..]);
+        assert_eq!(AuthorityKey::from_hex(&signed), None, "{signed}");
+    }
+
+    #[test]
+    fn the_end_of_time_is_refused_not_a_panic() {
+        let auth = authority(1);
+        let cert = auth.issue("alice", b"peer-a", u64::MAX - 1, 1);
+        assert_eq!(cert.body.expires_at, u64::MAX);
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", u64::MAX - 1), Ok("alice"));
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", u64::MAX), Err(CertError::Expired));
     }
 }
