@@ -326,6 +326,16 @@ mod proptests {
             .prop_map(|(room, lamport, ts_ms, nonce, payload)| Body { room, lamport, ts_ms, nonce, payload })
     }
 
+    fn small_body() -> Body {
+        Body {
+            room: "lobby".into(),
+            lamport: 1,
+            ts_ms: NOW_MS,
+            nonce: 7,
+            payload: Payload::Message { text: "hi".into() },
+        }
+    }
+
     /// Envelopes with any fields: noise, or a real public key with a noise signature.
     fn any_envelope() -> impl Strategy<Value = Envelope> {
         let public_key = prop_oneof![
@@ -406,6 +416,22 @@ mod proptests {
                 Ok(("alice".to_string(), key.public().to_peer_id(), body))
             };
             prop_assert_eq!(result.map(|v| (v.author, v.peer, v.body)), expected);
+        }
+
+        #[test]
+        fn sealed_envelopes_decode_exactly_up_to_the_size_limit(extra in 0usize..40) {
+            // A room name of 'x's: one byte each in the body, two in the envelope, whose body is an
+            // array of integers.
+            let (authority, key, cert) = setup();
+            let base = Envelope::seal(&key, &cert, &Body { room: String::new(), ..small_body() }).unwrap().encode().len();
+            let room = "x".repeat((MAX_ENVELOPE_BYTES - base) / 2 + extra - 20);
+            let bytes = Envelope::seal(&key, &cert, &Body { room, ..small_body() }).unwrap().encode();
+            let decoded = Envelope::decode(&bytes);
+            prop_assert!(bytes.len().abs_diff(MAX_ENVELOPE_BYTES) < 100, "{} bytes", bytes.len());
+            prop_assert_eq!(decoded.is_ok(), bytes.len() <= MAX_ENVELOPE_BYTES, "{} bytes", bytes.len());
+            if let Ok(envelope) = decoded {
+                prop_assert!(envelope.verify(&authority.public(), NOW_MS).is_ok());
+            }
         }
 
         #[test]
