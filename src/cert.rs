@@ -93,7 +93,8 @@ impl AuthorityKey {
     /// Parses [`Self::to_hex`]'s form (surrounding white space allowed).
     pub fn from_hex(text: &str) -> Option<AuthorityKey> {
         let text = text.trim();
-        if text.len() != 64 || !text.is_ascii() {
+        // Hex digits only: `from_str_radix` alone would also take a sign, as in "+f".
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect();
@@ -130,7 +131,7 @@ impl Authority {
             username: username.to_string(),
             peer_id: peer_id.to_vec(),
             issued_at: now,
-            expires_at: now + CERT_LIFETIME_SECS,
+            expires_at: now.saturating_add(CERT_LIFETIME_SECS),
             serial,
         };
         let signature = self.key.sign(&body.signing_bytes()).to_bytes().to_vec();
@@ -161,7 +162,7 @@ impl Certificate {
         if now >= self.body.expires_at {
             return Err(CertError::Expired);
         }
-        if self.body.issued_at > now + CLOCK_SKEW_SECS {
+        if self.body.issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
             return Err(CertError::NotYetValid);
         }
         Ok(&self.body.username)
@@ -308,5 +309,174 @@ mod tests {
         assert_eq!(AuthorityKey::from_hex(&format!("{}\n", key.to_hex())), Some(key));
         assert_eq!(AuthorityKey::from_hex("zz"), None);
         assert_eq!(AuthorityKey::from_hex(&"g".repeat(64)), None);
+        let signed = format!("+{}", &key.to_hex()[1..]);
+        assert_eq!(AuthorityKey::from_hex(&signed), None, "{signed}");
+    }
+
+    #[test]
+    fn the_end_of_time_is_refused_not_a_panic() {
+        let auth = authority(1);
+        let cert = auth.issue("alice", b"peer-a", u64::MAX - 1, 1);
+        assert_eq!(cert.body.expires_at, u64::MAX);
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", u64::MAX - 1), Ok("alice"));
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", u64::MAX), Err(CertError::Expired));
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{any_bytes, any_certificate, any_text};
+
+    /// Signs any body, also ones [`Authority::issue`] would not make.
+    fn sign(authority: &Authority, body: CertBody) -> Certificate {
+        let signature = authority.key.sign(&body.signing_bytes()).to_bytes().to_vec();
+        Certificate { body, signature }
+    }
+
+    fn any_body() -> impl Strategy<Value = CertBody> {
+        (any_text(8), any_bytes(40), 0u64..1 << 40, 1u64..1 << 20, any::<u64>()).prop_map(
+            |(username, peer_id, issued_at, lifetime, serial)| CertBody {
+                username,
+                peer_id,
+                issued_at,
+                expires_at: issued_at + lifetime,
+                serial,
+            },
+        )
+    }
+
+    /// One field of a certificate changed: which one, and entropy for the new value.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Username(String),
+        PeerId(Vec<u8>),
+        IssuedAt(u64),
+        ExpiresAt(u64),
+        Serial(u64),
+        SignatureByte(usize, u8),
+    }
+
+    fn any_change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            any_text(8).prop_map(Change::Username),
+            any_bytes(40).prop_map(Change::PeerId),
+            any::<u64>().prop_map(Change::IssuedAt),
+            any::<u64>().prop_map(Change::ExpiresAt),
+            any::<u64>().prop_map(Change::Serial),
+            (0usize..64, 1u8..=255).prop_map(|(at, xor)| Change::SignatureByte(at, xor)),
+        ]
+    }
+
+    /// Applies `change`; `false` when it would leave the certificate as it was.
+    fn apply(cert: &mut Certificate, change: Change) -> bool {
+        let body = &mut cert.body;
+        match change {
+            Change::Username(name) if name != body.username => body.username = name,
+            Change::PeerId(peer) if peer != body.peer_id => body.peer_id = peer,
+            Change::IssuedAt(n) if n != body.issued_at => body.issued_at = n,
+            Change::ExpiresAt(n) if n != body.expires_at => body.expires_at = n,
+            Change::Serial(n) if n != body.serial => body.serial = n,
+            Change::SignatureByte(at, xor) => cert.signature[at] ^= xor,
+            _ => return false,
+        }
+        true
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_certificates_never_verify(
+            cert in any_certificate(),
+            seed in any::<u8>(),
+            peer in any_bytes(48),
+            now in any::<u64>(),
+        ) {
+            let authority = Authority::from_secret(&[seed; 32]).public();
+            prop_assert!(cert.verify(&authority, &peer, now).is_err());
+            prop_assert!(cert.verify(&authority, &cert.body.peer_id, now).is_err());
+            let mut cache = CertCache::default();
+            let genuine = Authority::from_secret(&[seed; 32]).issue("alice", &peer, now / 2, 1);
+            prop_assert!(cache.verify(&genuine, &authority, &peer, now / 2).is_ok());
+            prop_assert!(cache.verify(&cert, &authority, &cert.body.peer_id, now).is_err());
+            prop_assert!(cache.verify(&cert, &authority, &cert.body.peer_id, now).is_err());
+        }
+
+        #[test]
+        fn a_certificate_changed_after_signing_never_verifies(
+            body in any_body(),
+            change in any_change(),
+            at in 0u64..1 << 20,
+        ) {
+            let authority = Authority::from_secret(&[3; 32]);
+            let key = authority.public();
+            let genuine = sign(&authority, body);
+            let now = genuine.body.issued_at + at % (genuine.body.expires_at - genuine.body.issued_at);
+            let mut cache = CertCache::default();
+            prop_assert_eq!(genuine.verify(&key, &genuine.body.peer_id, now), Ok(genuine.body.username.as_str()));
+            prop_assert!(cache.verify(&genuine, &key, &genuine.body.peer_id, now).is_ok());
+
+            let mut changed = genuine.clone();
+            prop_assume!(apply(&mut changed, change));
+            // Whatever peer and time the changed certificate is used with.
+            for (peer, now) in [
+                (&changed.body.peer_id, now),
+                (&genuine.body.peer_id, now),
+                (&changed.body.peer_id, changed.body.issued_at),
+            ] {
+                prop_assert!(changed.verify(&key, peer, now).is_err());
+                // Also when the cache holds the genuine certificate under the same signature.
+                prop_assert!(cache.verify(&changed, &key, peer, now).is_err());
+            }
+        }
+
+        #[test]
+        fn checks_never_panic_at_any_time(
+            cert in any_certificate(),
+            now in prop_oneof![Just(u64::MAX), Just(0), any::<u64>()],
+            expires_at in prop_oneof![Just(u64::MAX), any::<u64>()],
+        ) {
+            let authority = Authority::from_secret(&[4; 32]);
+            let genuine = sign(&authority, CertBody { expires_at, ..cert.body.clone() });
+            let _ = genuine.verify(&authority.public(), &cert.body.peer_id, now);
+            let _ = CertCache::default().verify(&genuine, &authority.public(), &cert.body.peer_id, now);
+            let _ = genuine.remaining(now);
+            let _ = authority.issue(&cert.body.username, &cert.body.peer_id, now, cert.body.serial);
+        }
+
+        #[test]
+        fn authority_keys_parse_any_text_without_panicking(text in any_text(80), bytes in any_bytes(40)) {
+            if let Some(key) = AuthorityKey::from_hex(&text) {
+                prop_assert_eq!(key.to_hex(), text.trim().to_ascii_lowercase());
+            }
+            if let Some(key) = AuthorityKey::from_bytes(&bytes) {
+                prop_assert_eq!(&key.to_bytes()[..], &bytes[..]);
+            }
+        }
+
+        #[test]
+        fn authority_keys_parse_only_hex_digits(
+            digits in prop::collection::vec(prop::sample::select(&b"0123456789abcdefABCDEF"[..]), 64),
+            at in 0usize..64,
+            odd in prop::sample::select(vec!["+", "-", "g", " ", "\u{e9}", "\u{0}"]),
+        ) {
+            let mut text = String::from_utf8(digits).unwrap();
+            if let Some(key) = AuthorityKey::from_hex(&text) {
+                prop_assert_eq!(key.to_hex(), text.to_ascii_lowercase());
+            }
+            text.replace_range(at..at + 1, odd);
+            prop_assert_eq!(AuthorityKey::from_hex(&text), None, "{:?}", text);
+        }
+
+        #[test]
+        fn authority_keys_round_trip(seed in any::<[u8; 32]>()) {
+            let key = Authority::from_secret(&seed).public();
+            prop_assert_eq!(AuthorityKey::from_hex(&key.to_hex()), Some(key));
+            prop_assert_eq!(AuthorityKey::from_hex(&format!(" {}\n", key.to_hex().to_uppercase())), Some(key));
+            prop_assert_eq!(AuthorityKey::from_bytes(&key.to_bytes()), Some(key));
+        }
     }
 }

@@ -32,3 +32,6 @@ pub mod room;
 pub mod store;
 pub mod trust;
 pub mod ui;
+
+#[cfg(test)]
+mod testing;

@@ -80,3 +80,86 @@ pub enum AuthResponse {
         message: String,
     },
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{
+        DECODE_MEMORY_LIMIT, any_bytes, any_certificate, any_text, deep_nesting, huge_length_inputs, mutated,
+        peak_memory,
+    };
+
+    fn any_request() -> impl Strategy<Value = AuthRequest> {
+        prop_oneof![
+            (any_text(16), any_text(16)).prop_map(|(username, password)| AuthRequest::Register { username, password }),
+            (any_text(16), any_text(16)).prop_map(|(username, password)| AuthRequest::Login { username, password }),
+            Just(AuthRequest::Renew),
+            any_text(16).prop_map(|new_username| AuthRequest::Rename { new_username }),
+            Just(AuthRequest::Logout),
+            any_text(16).prop_map(|username| AuthRequest::Lookup { username }),
+        ]
+    }
+
+    fn any_response() -> impl Strategy<Value = AuthResponse> {
+        let refusal = prop::sample::select(vec![
+            Refusal::InvalidUsername,
+            Refusal::UsernameTaken,
+            Refusal::WeakPassword,
+            Refusal::WrongCredentials,
+            Refusal::RateLimited,
+            Refusal::NotLoggedIn,
+            Refusal::Internal,
+        ]);
+        prop_oneof![
+            any_certificate().prop_map(|certificate| AuthResponse::Granted { certificate }),
+            Just(AuthResponse::LoggedOut),
+            prop::option::of(any_text(16)).prop_map(|username| AuthResponse::User { username }),
+            (refusal, any_text(32)).prop_map(|(refusal, message)| AuthResponse::Refused { refusal, message }),
+        ]
+    }
+
+    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+        cbor4ii::serde::to_vec(Vec::new(), value).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_bytes_decode_without_panicking(
+            bytes in prop_oneof![
+                any_bytes(256),
+                any_request().prop_flat_map(|r| mutated(encode(&r))),
+                any_response().prop_flat_map(|r| mutated(encode(&r))),
+            ],
+        ) {
+            if let Ok(request) = cbor4ii::serde::from_slice::<AuthRequest>(&bytes) {
+                prop_assert_eq!(cbor4ii::serde::from_slice::<AuthRequest>(&encode(&request)).ok(), Some(request));
+            }
+            if let Ok(response) = cbor4ii::serde::from_slice::<AuthResponse>(&bytes) {
+                prop_assert_eq!(cbor4ii::serde::from_slice::<AuthResponse>(&encode(&response)).ok(), Some(response));
+            }
+        }
+
+        #[test]
+        fn requests_and_responses_round_trip(request in any_request(), response in any_response()) {
+            prop_assert_eq!(cbor4ii::serde::from_slice::<AuthRequest>(&encode(&request)).ok(), Some(request));
+            prop_assert_eq!(cbor4ii::serde::from_slice::<AuthResponse>(&encode(&response)).ok(), Some(response));
+        }
+    }
+
+    #[test]
+    fn huge_announced_lengths_fail_fast_and_small() {
+        let fields = ["Register", "Login", "Granted", "User", "Refused", "username", "certificate", "message"];
+        for input in huge_length_inputs(&fields).into_iter().chain(deep_nesting("Granted", 10_000)) {
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<AuthRequest>(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<AuthResponse>(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+        }
+    }
+}

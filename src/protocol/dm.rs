@@ -235,3 +235,158 @@ mod tests {
         assert_eq!(arrival(false, 1, Some(5)), Arrival::Stale);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::cert::{Authority, CERT_LIFETIME_SECS, CLOCK_SKEW_SECS};
+    use crate::testing::{
+        DECODE_MEMORY_LIMIT, any_bytes, any_certificate, any_text, deep_nesting, huge_length_inputs, mutated,
+        peak_memory,
+    };
+
+    const NOW: u64 = 1_800_000_000;
+    const ISSUER: [u8; 32] = [7; 32];
+    const FORGER: [u8; 32] = [9; 32];
+    const PEERS: &[&[u8]] = &[b"peer-a", b"peer-b", b""];
+    const USERS: &[&str] = &["alice", "Bob", "bob", "BOB", "b\u{f6}b", ""];
+
+    /// Who signed a request's certificate.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Signer {
+        Issuer,
+        Forger,
+        Nobody,
+    }
+
+    fn any_id() -> impl Strategy<Value = String> {
+        prop_oneof![Just(new_id()), "[a-zA-Z0-9-]{0,70}", any_text(20),]
+    }
+
+    /// Texts around the length limit too, in one- and multi-byte characters.
+    fn any_message_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any_text(20),
+            (MAX_TEXT_BYTES - 4..MAX_TEXT_BYTES + 4).prop_map(|n| "x".repeat(n)),
+            (MAX_TEXT_BYTES / 2 - 2..MAX_TEXT_BYTES / 2 + 2).prop_map(|n| "\u{e9}".repeat(n)),
+        ]
+    }
+
+    /// A request whose certificate was issued by the authority, by another one, or is noise;
+    /// with the certificate's peer, user and issue time.
+    fn any_request() -> impl Strategy<Value = (DmRequest, Signer)> {
+        let signer = prop_oneof![Just(Signer::Issuer), Just(Signer::Forger), Just(Signer::Nobody)];
+        (
+            signer,
+            prop::sample::select(PEERS),
+            prop::sample::select(USERS),
+            NOW - CERT_LIFETIME_SECS..NOW + CERT_LIFETIME_SECS,
+            any_certificate(),
+            (prop::sample::select(USERS), any::<u64>(), any_id(), any::<u64>(), any_message_text()),
+        )
+            .prop_map(|(signer, peer, user, issued_at, noise, (to, seq, id, ts_ms, text))| {
+                let certificate = match signer {
+                    Signer::Issuer => Authority::from_secret(&ISSUER).issue(user, peer, issued_at, 1),
+                    Signer::Forger => Authority::from_secret(&FORGER).issue(user, peer, issued_at, 1),
+                    Signer::Nobody => noise,
+                };
+                (DmRequest { certificate, to: to.into(), seq, id, ts_ms, text }, signer)
+            })
+    }
+
+    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+        cbor4ii::serde::to_vec(Vec::new(), value).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn only_requests_certified_for_their_peer_and_within_limits_are_accepted(
+            (request, signer) in any_request(),
+            peer in prop::sample::select(PEERS),
+            me in prop::option::of(prop::sample::select(USERS)),
+            now in prop_oneof![
+                NOW - 2 * CERT_LIFETIME_SECS..NOW + 2 * CERT_LIFETIME_SECS,
+                Just(u64::MAX),
+                any::<u64>(),
+            ],
+        ) {
+            let authority = Authority::from_secret(&ISSUER).public();
+            let mut certs = CertCache::default();
+            let result = check_request(&request, peer, me, &mut certs, &authority, now);
+            let cert = &request.certificate.body;
+            let expected = me.is_some()
+                && signer == Signer::Issuer
+                && cert.peer_id == peer
+                && now < cert.expires_at
+                && cert.issued_at <= now.saturating_add(CLOCK_SKEW_SECS)
+                && me.is_some_and(|me| request.to.eq_ignore_ascii_case(me))
+                && request.text.len() <= MAX_TEXT_BYTES
+                && !request.id.is_empty()
+                && request.id.len() <= MAX_ID_BYTES
+                && request.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            prop_assert_eq!(result.is_ok(), expected, "{:?}", result);
+            if let Ok(checked) = result {
+                prop_assert_eq!(checked.from, cert.username.clone());
+            }
+            // The cache, now warm, answers the same.
+            let again = check_request(&request, peer, me, &mut certs, &authority, now);
+            prop_assert_eq!(again.is_ok(), expected);
+        }
+
+        #[test]
+        fn any_bytes_decode_without_panicking(
+            bytes in prop_oneof![
+                any_bytes(512),
+                any_request().prop_flat_map(|(request, _)| mutated(encode(&request))),
+                prop_oneof![
+                    Just(DmResponse::Delivered),
+                    Just(DmResponse::Refused(DmRefusal::Stale)),
+                    Just(DmResponse::Refused(DmRefusal::BadId)),
+                ]
+                .prop_flat_map(|response| mutated(encode(&response))),
+            ],
+        ) {
+            if let Ok(request) = cbor4ii::serde::from_slice::<DmRequest>(&bytes) {
+                prop_assert_eq!(cbor4ii::serde::from_slice::<DmRequest>(&encode(&request)).ok(), Some(request.clone()));
+                let authority = Authority::from_secret(&ISSUER).public();
+                let _ = check_request(&request, b"peer-a", Some("bob"), &mut CertCache::default(), &authority, NOW);
+            }
+            if let Ok(response) = cbor4ii::serde::from_slice::<DmResponse>(&bytes) {
+                prop_assert_eq!(cbor4ii::serde::from_slice::<DmResponse>(&encode(&response)).ok(), Some(response));
+            }
+        }
+    }
+
+    #[test]
+    fn huge_announced_lengths_fail_fast_and_small() {
+        let fields = ["certificate", "to", "id", "text", "body", "signature", "Refused"];
+        for input in huge_length_inputs(&fields).into_iter().chain(deep_nesting("certificate", 10_000)) {
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<DmRequest>(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<DmResponse>(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+        }
+    }
+
+    #[test]
+    fn a_full_size_request_is_bounded() {
+        // The largest request the codec reads, as a certificate signature of one-byte integers.
+        let size = MAX_REQUEST_BYTES as usize;
+        let mut bytes = vec![0xa1];
+        bytes.extend(crate::testing::cbor_text("certificate"));
+        bytes.extend_from_slice(&[0xa1]);
+        bytes.extend(crate::testing::cbor_text("signature"));
+        let count = size - bytes.len() - 9;
+        bytes.extend(crate::testing::cbor_head(4, count as u64));
+        bytes.resize(size, 0x01);
+        let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<DmRequest>(&bytes));
+        assert!(decoded.is_err());
+        assert!(peak < 4 * size, "{peak}");
+    }
+}

@@ -2,6 +2,7 @@
 //! Each submodule owns one protocol and its limits; decoding never trusts a peer.
 
 pub mod auth;
+mod bounded;
 pub mod dm;
 pub mod peers;
 pub mod presence;

@@ -27,6 +27,8 @@ pub struct PeersRequest {}
 /// The answer: the peers the answering node knows, with their addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PeersResponse {
+    /// Records beyond [`MAX_PEERS`] are skipped while they are read.
+    #[serde(deserialize_with = "super::bounded::first::<_, _, MAX_PEERS>")]
     pub peers: Vec<PeerRecord>,
 }
 
@@ -34,6 +36,8 @@ pub struct PeersResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerRecord {
     pub peer_id: Vec<u8>,
+    /// Addresses beyond [`MAX_ADDRS_PER_PEER`] are skipped while they are read.
+    #[serde(deserialize_with = "super::bounded::first::<_, _, MAX_ADDRS_PER_PEER>")]
     pub addrs: Vec<Vec<u8>>,
 }
 
@@ -102,5 +106,147 @@ mod tests {
         assert_eq!(record.addrs.len(), MAX_ADDRS_PER_PEER);
         let response = PeersResponse { peers: vec![record; MAX_PEERS + 10] };
         assert_eq!(response.decode().len(), MAX_PEERS);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{
+        DECODE_MEMORY_LIMIT, any_bytes, cbor_head, cbor_text, huge_length_inputs, mutated, peak_memory,
+    };
+
+    /// Binary peer ids: valid ones, valid ones with a byte changed, and noise.
+    fn any_peer_id() -> impl Strategy<Value = Vec<u8>> {
+        let valid = any::<[u8; 32]>().prop_map(|seed| {
+            let key = libp2p::identity::Keypair::ed25519_from_bytes(seed).unwrap();
+            key.public().to_peer_id().to_bytes()
+        });
+        prop_oneof![valid.clone(), valid.prop_flat_map(mutated), any_bytes(64)]
+    }
+
+    /// Binary addresses: valid ones, valid ones with a byte changed, and noise.
+    fn any_addr() -> impl Strategy<Value = Vec<u8>> {
+        let valid = (any::<[u8; 4]>(), any::<u16>(), any::<bool>()).prop_map(|(ip, port, quic)| {
+            let [a, b, c, d] = ip;
+            let text = if quic {
+                format!("/ip4/{a}.{b}.{c}.{d}/udp/{port}/quic-v1")
+            } else {
+                format!("/ip4/{a}.{b}.{c}.{d}/tcp/{port}")
+            };
+            text.parse::<Multiaddr>().unwrap().to_vec()
+        });
+        prop_oneof![valid.clone(), valid.prop_flat_map(mutated), any_bytes(40)]
+    }
+
+    fn any_record() -> impl Strategy<Value = PeerRecord> {
+        (any_peer_id(), prop::collection::vec(any_addr(), 0..24))
+            .prop_map(|(peer_id, addrs)| PeerRecord { peer_id, addrs })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn records_decode_to_well_formed_peers_or_nothing(record in any_record()) {
+            let Some((peer, addrs)) = record.decode() else {
+                prop_assert!(PeerId::from_bytes(&record.peer_id).is_err());
+                return Ok(());
+            };
+            prop_assert_eq!(peer.to_bytes(), record.peer_id.clone());
+            prop_assert!(addrs.len() <= MAX_ADDRS_PER_PEER);
+            let offered = &record.addrs[..record.addrs.len().min(MAX_ADDRS_PER_PEER)];
+            for addr in &addrs {
+                prop_assert!(!addr.is_empty());
+                prop_assert!(offered.contains(&addr.to_vec()), "{} was not offered", addr);
+            }
+            // A record made from the result decodes to the same.
+            prop_assert_eq!(PeerRecord::new(&peer, &addrs).decode(), Some((peer, addrs)));
+        }
+
+        #[test]
+        fn any_bytes_decode_without_panicking(
+            bytes in prop_oneof![
+                any_bytes(512),
+                prop::collection::vec(any_record(), 0..4)
+                    .prop_map(|peers| cbor4ii::serde::to_vec(Vec::new(), &PeersResponse { peers }).unwrap())
+                    .prop_flat_map(mutated),
+            ],
+        ) {
+            if let Ok(response) = cbor4ii::serde::from_slice::<PeersResponse>(&bytes) {
+                prop_assert!(response.decode().len() <= MAX_PEERS);
+            }
+            let _ = cbor4ii::serde::from_slice::<PeerRecord>(&bytes);
+            let _ = cbor4ii::serde::from_slice::<PeersRequest>(&bytes);
+        }
+    }
+
+    proptest! {
+        // Up to a few hundred records per case: fewer cases.
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn responses_keep_at_most_the_limit(
+            records in prop::collection::vec(any_record(), 1..8),
+            count in 0usize..MAX_PEERS + 40,
+        ) {
+            let peers: Vec<PeerRecord> = records.iter().cycle().take(count).cloned().collect();
+            let response = PeersResponse { peers };
+            let decoded = response.decode();
+            prop_assert!(decoded.len() <= MAX_PEERS);
+            prop_assert!(decoded.len() <= response.peers.len());
+            // On the wire, what is over the limits is skipped while it is read, with the same result.
+            let bytes = cbor4ii::serde::to_vec(Vec::new(), &response).unwrap();
+            let received: PeersResponse = cbor4ii::serde::from_slice(&bytes).unwrap();
+            prop_assert_eq!(received.peers.len(), response.peers.len().min(MAX_PEERS));
+            for (got, sent) in received.peers.iter().zip(&response.peers) {
+                prop_assert_eq!(&got.peer_id, &sent.peer_id);
+                prop_assert_eq!(&got.addrs[..], &sent.addrs[..sent.addrs.len().min(MAX_ADDRS_PER_PEER)]);
+            }
+            prop_assert_eq!(received.decode(), decoded);
+        }
+    }
+
+    #[test]
+    fn huge_announced_lengths_fail_fast_and_small() {
+        for input in huge_length_inputs(&["peers", "peer_id", "addrs"]) {
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<PeersResponse>(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<PeerRecord>(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+        }
+    }
+
+    /// A full-size answer of the smallest possible records, or of one record with as many empty
+    /// addresses as fit, holds a fraction of its size: what is over the limits is skipped.
+    #[test]
+    fn a_full_size_answer_of_tiny_records_is_bounded() {
+        let size = MAX_RESPONSE_BYTES as usize;
+        let mut many_records = vec![0xa1, 0x65];
+        many_records.extend_from_slice(b"peers");
+        let tiny = cbor4ii::serde::to_vec(Vec::new(), &PeerRecord { peer_id: vec![], addrs: vec![] }).unwrap();
+        let count = (size - many_records.len() - 9) / tiny.len();
+        many_records.extend(cbor_head(4, count as u64));
+        for _ in 0..count {
+            many_records.extend_from_slice(&tiny);
+        }
+        let mut many_addrs = vec![0xa1, 0x65];
+        many_addrs.extend_from_slice(b"peers");
+        many_addrs.extend_from_slice(&[0x81, 0xa2]);
+        many_addrs.extend(cbor_text("peer_id"));
+        many_addrs.push(0x80);
+        many_addrs.extend(cbor_text("addrs"));
+        let count = size - many_addrs.len() - 9;
+        many_addrs.extend(cbor_head(4, count as u64));
+        many_addrs.resize(size, 0x80);
+        for input in [many_records, many_addrs] {
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<PeersResponse>(&input));
+            assert!(decoded.is_ok());
+            assert!(peak < size / 8, "{peak} bytes for {} input bytes", input.len());
+        }
     }
 }

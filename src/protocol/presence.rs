@@ -66,3 +66,77 @@ mod tests {
         assert_eq!(Presence::decode(&vec![0u8; MAX_BYTES + 1]), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{
+        DECODE_MEMORY_LIMIT, any_bytes, any_certificate, any_text, deep_nesting, huge_length_inputs, mutated,
+        peak_memory,
+    };
+
+    fn any_presence() -> impl Strategy<Value = Presence> {
+        (
+            any_certificate(),
+            any_text(24),
+            prop_oneof![Just(PresenceState::Online), Just(PresenceState::Offline)],
+            any::<u64>(),
+            prop::collection::vec(any_text(12), 0..6),
+        )
+            .prop_map(|(certificate, nick, state, seq, rooms)| Presence {
+                certificate,
+                nick,
+                state,
+                seq,
+                rooms,
+            })
+    }
+
+    fn any_input() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![any_bytes(MAX_BYTES + 16), any_presence().prop_flat_map(|presence| mutated(presence.encode())),]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn decoding_any_bytes_never_panics(bytes in any_input()) {
+            if let Some(presence) = Presence::decode(&bytes) {
+                prop_assert!(bytes.len() <= MAX_BYTES);
+                // What decodes encodes again to something that decodes the same.
+                prop_assert_eq!(Presence::decode(&presence.encode()), Some(presence));
+            }
+        }
+
+        #[test]
+        fn presence_round_trips(presence in any_presence()) {
+            let bytes = presence.encode();
+            prop_assume!(bytes.len() <= MAX_BYTES);
+            prop_assert_eq!(Presence::decode(&bytes), Some(presence));
+        }
+    }
+
+    #[test]
+    fn huge_announced_lengths_fail_fast_and_small() {
+        let fields = ["certificate", "body", "signature", "nick", "rooms", "username", "peer_id"];
+        for input in huge_length_inputs(&fields).into_iter().chain(deep_nesting("rooms", 10_000)) {
+            let (decoded, peak) = peak_memory(|| Presence::decode(&input));
+            assert_eq!(decoded, None, "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+        }
+    }
+
+    #[test]
+    fn a_long_room_list_within_the_byte_limit_is_bounded() {
+        // The most rooms a presence can carry: one byte each, as many as fit in MAX_BYTES.
+        let mut bytes = vec![0xa1];
+        bytes.extend(crate::testing::cbor_text("rooms"));
+        bytes.extend(crate::testing::cbor_head(4, MAX_BYTES as u64));
+        bytes.resize(MAX_BYTES, 0x60);
+        let (decoded, peak) = peak_memory(|| Presence::decode(&bytes));
+        assert_eq!(decoded, None);
+        assert!(peak < DECODE_MEMORY_LIMIT, "{peak}");
+    }
+}

@@ -151,7 +151,7 @@ impl Envelope {
             return Err(EnvelopeError::BadSignature);
         }
         let body: Body = cbor4ii::serde::from_slice(&self.body).map_err(|_| EnvelopeError::Malformed)?;
-        if body.ts_ms > now_ms + CLOCK_SKEW_SECS * 1000 {
+        if body.ts_ms > now_ms.saturating_add(CLOCK_SKEW_SECS * 1000) {
             return Err(EnvelopeError::FromTheFuture);
         }
         let peer_bytes = peer.to_bytes();
@@ -197,7 +197,11 @@ impl Cursor {
 /// `more` when older messages remain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SyncResponse {
+    /// Events beyond [`SYNC_EVENTS`] are skipped while they are read.
+    #[serde(deserialize_with = "super::bounded::first::<_, _, SYNC_EVENTS>")]
     pub events: Vec<Envelope>,
+    /// Messages beyond [`SYNC_MESSAGES`] are skipped while they are read.
+    #[serde(deserialize_with = "super::bounded::first::<_, _, SYNC_MESSAGES>")]
     pub messages: Vec<Envelope>,
     #[serde(default)]
     pub more: bool,
@@ -287,5 +291,280 @@ mod tests {
         assert_eq!(future.verify(&authority.public(), NOW_MS), Err(EnvelopeError::FromTheFuture));
         assert_eq!(Envelope::decode(&vec![0u8; MAX_ENVELOPE_BYTES + 1]), Err(EnvelopeError::TooLarge));
         assert_eq!(Envelope::decode(b"garbage"), Err(EnvelopeError::Malformed));
+        // A local clock at the end of time does not overflow the future check.
+        let envelope = Envelope::seal(&key, &cert, &body("hi")).unwrap();
+        assert!(envelope.verify(&authority.public(), u64::MAX).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::cert::{Authority, CERT_LIFETIME_SECS};
+    use crate::testing::{
+        DECODE_MEMORY_LIMIT, any_bytes, any_certificate, any_text, cbor_head, cbor_text, deep_nesting,
+        huge_length_inputs, mutated, peak_memory,
+    };
+
+    const NOW_MS: u64 = 1_800_000_000_000;
+    const ISSUED: u64 = NOW_MS / 1000 - 10;
+
+    /// The authority, an author's key and the certificate it issued for that key.
+    fn setup() -> (Authority, Keypair, Certificate) {
+        let authority = Authority::from_secret(&[5; 32]);
+        let key = Keypair::ed25519_from_bytes([8; 32]).unwrap();
+        let cert = authority.issue("alice", &key.public().to_peer_id().to_bytes(), ISSUED, 1);
+        (authority, key, cert)
+    }
+
+    fn any_action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            Just(Action::Create),
+            Just(Action::Join),
+            Just(Action::Leave),
+            any_text(12).prop_map(Action::Kick),
+            any_text(12).prop_map(Action::Ban),
+            any_text(12).prop_map(Action::Unban),
+            any_text(12).prop_map(Action::Op),
+        ]
+    }
+
+    fn any_payload() -> impl Strategy<Value = Payload> {
+        prop_oneof![
+            any_action().prop_map(Payload::Control),
+            any_text(40).prop_map(|text| Payload::Message { text }),
+            (MAX_TEXT_BYTES - 2..MAX_TEXT_BYTES + 2).prop_map(|n| Payload::Message { text: "x".repeat(n) }),
+            (MAX_TEXT_BYTES / 2 - 1..MAX_TEXT_BYTES / 2 + 2)
+                .prop_map(|n| Payload::Message { text: "\u{e9}".repeat(n) }),
+        ]
+    }
+
+    /// Bodies dated around now and the certificate's lifetime, and at any time at all.
+    fn any_body() -> impl Strategy<Value = Body> {
+        let ts_ms = prop_oneof![
+            NOW_MS - 60_000..NOW_MS + 2 * CLOCK_SKEW_SECS * 1000,
+            (ISSUED - 2 * CLOCK_SKEW_SECS) * 1000..(ISSUED + CERT_LIFETIME_SECS + 10) * 1000,
+            any::<u64>(),
+        ];
+        (any_text(12), any::<u64>(), ts_ms, any::<u64>(), any_payload())
+            .prop_map(|(room, lamport, ts_ms, nonce, payload)| Body { room, lamport, ts_ms, nonce, payload })
+    }
+
+    fn small_body() -> Body {
+        Body {
+            room: "lobby".into(),
+            lamport: 1,
+            ts_ms: NOW_MS,
+            nonce: 7,
+            payload: Payload::Message { text: "hi".into() },
+        }
+    }
+
+    /// Envelopes with any fields: noise, or a real public key with a noise signature.
+    fn any_envelope() -> impl Strategy<Value = Envelope> {
+        let public_key = prop_oneof![
+            any_bytes(48),
+            any::<[u8; 32]>().prop_map(|seed| Keypair::ed25519_from_bytes(seed).unwrap().public().encode_protobuf()),
+            Just(setup().1.public().encode_protobuf()),
+        ];
+        let body = prop_oneof![any_bytes(64), any_body().prop_map(|b| cbor4ii::serde::to_vec(Vec::new(), &b).unwrap())];
+        let signature = prop_oneof![any_bytes(80), prop::collection::vec(any::<u8>(), 64)];
+        let certificate = prop_oneof![any_certificate(), Just(setup().2)];
+        (body, certificate, public_key, signature).prop_map(|(body, certificate, public_key, signature)| Envelope {
+            body,
+            certificate,
+            public_key,
+            signature,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn decoding_any_bytes_never_panics(
+            bytes in prop_oneof![
+                any_bytes(256),
+                (MAX_ENVELOPE_BYTES - 2..MAX_ENVELOPE_BYTES + 3, any::<u8>()).prop_map(|(n, b)| vec![b; n]),
+                any_body().prop_flat_map(|body| {
+                    let (_, key, cert) = setup();
+                    mutated(Envelope::seal(&key, &cert, &body).unwrap().encode())
+                }),
+            ],
+        ) {
+            if let Ok(envelope) = Envelope::decode(&bytes) {
+                prop_assert!(bytes.len() <= MAX_ENVELOPE_BYTES);
+                let (authority, ..) = setup();
+                let _ = envelope.verify(&authority.public(), NOW_MS);
+            }
+            let _ = cbor4ii::serde::from_slice::<SyncResponse>(&bytes);
+            let _ = cbor4ii::serde::from_slice::<SyncRequest>(&bytes);
+        }
+
+        #[test]
+        fn envelopes_not_sealed_by_their_author_are_refused(
+            envelope in any_envelope(),
+            now_ms in prop_oneof![Just(NOW_MS), Just(u64::MAX), any::<u64>()],
+            other in any::<[u8; 32]>(),
+        ) {
+            let (authority, ..) = setup();
+            let authority = authority.public();
+            let mut certs = CertCache::default();
+            prop_assert!(envelope.verify(&authority, now_ms).is_err());
+            prop_assert!(envelope.check(&mut certs, &authority, now_ms, None).is_err());
+            // A transport signature by another peer does not vouch for this author.
+            let other = Keypair::ed25519_from_bytes(other).unwrap().public().to_peer_id();
+            let author = PublicKey::try_decode_protobuf(&envelope.public_key).ok().map(|key| key.to_peer_id());
+            prop_assume!(author != Some(other));
+            prop_assert!(envelope.check(&mut certs, &authority, now_ms, Some(other)).is_err());
+        }
+
+        #[test]
+        fn any_sealed_body_verifies_exactly_when_it_should(
+            body in any_body(),
+            now_ms in prop_oneof![Just(NOW_MS), Just(u64::MAX), any::<u64>()],
+        ) {
+            let (authority, key, cert) = setup();
+            let envelope = Envelope::seal(&key, &cert, &body).unwrap();
+            let result = Envelope::decode(&envelope.encode()).and_then(|e| e.verify(&authority.public(), now_ms));
+            let cert_time = body.ts_ms / 1000;
+            let expected = if body.ts_ms > now_ms.saturating_add(CLOCK_SKEW_SECS * 1000) {
+                Err(EnvelopeError::FromTheFuture)
+            } else if cert_time >= cert.body.expires_at {
+                Err(EnvelopeError::Certificate(crate::cert::CertError::Expired))
+            } else if cert.body.issued_at > cert_time + CLOCK_SKEW_SECS {
+                Err(EnvelopeError::Certificate(crate::cert::CertError::NotYetValid))
+            } else if matches!(&body.payload, Payload::Message { text } if text.len() > MAX_TEXT_BYTES) {
+                Err(EnvelopeError::TextTooLong)
+            } else {
+                Ok(("alice".to_string(), key.public().to_peer_id(), body))
+            };
+            prop_assert_eq!(result.map(|v| (v.author, v.peer, v.body)), expected);
+        }
+
+        #[test]
+        fn sealed_envelopes_decode_exactly_up_to_the_size_limit(extra in 0usize..40) {
+            // A room name of 'x's: one byte each in the body, two in the envelope, whose body is an
+            // array of integers.
+            let (authority, key, cert) = setup();
+            let base = Envelope::seal(&key, &cert, &Body { room: String::new(), ..small_body() }).unwrap().encode().len();
+            let room = "x".repeat((MAX_ENVELOPE_BYTES - base) / 2 + extra - 20);
+            let bytes = Envelope::seal(&key, &cert, &Body { room, ..small_body() }).unwrap().encode();
+            let decoded = Envelope::decode(&bytes);
+            prop_assert!(bytes.len().abs_diff(MAX_ENVELOPE_BYTES) < 100, "{} bytes", bytes.len());
+            prop_assert_eq!(decoded.is_ok(), bytes.len() <= MAX_ENVELOPE_BYTES, "{} bytes", bytes.len());
+            if let Ok(envelope) = decoded {
+                prop_assert!(envelope.verify(&authority.public(), NOW_MS).is_ok());
+            }
+        }
+
+        #[test]
+        fn any_signed_body_bytes_are_checked_without_panicking(bytes in any_bytes(300)) {
+            let (authority, key, cert) = setup();
+            let signature = key.sign(&signed_bytes(&bytes)).unwrap();
+            let public_key = key.public().encode_protobuf();
+            let envelope = Envelope { body: bytes, certificate: cert, public_key, signature };
+            if let Ok(verified) = envelope.verify(&authority.public(), NOW_MS) {
+                prop_assert_eq!(verified.author, "alice");
+                prop_assert_eq!(cbor4ii::serde::from_slice::<Body>(&envelope.body).ok(), Some(verified.body));
+            }
+        }
+
+        #[test]
+        fn flipping_any_byte_forges_nothing(
+            body in any_body(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 6),
+        ) {
+            let (authority, key, cert) = setup();
+            let authority = authority.public();
+            let bytes = Envelope::seal(&key, &cert, &body).unwrap().encode();
+            let genuine = Envelope::decode(&bytes).and_then(|e| e.verify(&authority, NOW_MS));
+            for (at, xor) in flips {
+                let mut flipped = bytes.clone();
+                let at = at.index(flipped.len());
+                flipped[at] ^= xor;
+                let Ok(envelope) = Envelope::decode(&flipped) else { continue };
+                let Ok(verified) = envelope.verify(&authority, NOW_MS) else { continue };
+                // It verifies only if the change did not touch what was signed or who signed it.
+                let genuine = genuine.clone();
+                prop_assert!(genuine.is_ok(), "byte {} made an invalid envelope valid", at);
+                let genuine = genuine.unwrap();
+                prop_assert_eq!(&verified.author, &genuine.author);
+                prop_assert_eq!(verified.peer, genuine.peer);
+                prop_assert_eq!(&verified.body, &genuine.body);
+                prop_assert_eq!(&verified.id, &genuine.id);
+            }
+        }
+    }
+
+    #[test]
+    fn every_single_byte_flip_of_an_envelope_forges_nothing() {
+        let (authority, key, cert) = setup();
+        let authority = authority.public();
+        let body = Body {
+            room: "lobby".into(),
+            lamport: 3,
+            ts_ms: NOW_MS,
+            nonce: 42,
+            payload: Payload::Message { text: "hi".into() },
+        };
+        let bytes = Envelope::seal(&key, &cert, &body).unwrap().encode();
+        for at in 0..bytes.len() {
+            for xor in [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0xff] {
+                let mut flipped = bytes.clone();
+                flipped[at] ^= xor;
+                if let Ok(verified) = Envelope::decode(&flipped).and_then(|e| e.verify(&authority, NOW_MS)) {
+                    assert_eq!((verified.author.as_str(), &verified.body), ("alice", &body), "byte {at} ^ {xor:#x}");
+                    assert_eq!(verified.peer, key.public().to_peer_id());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_announced_lengths_fail_fast_and_small() {
+        let fields = ["body", "certificate", "public_key", "signature", "events", "messages", "room", "payload"];
+        for input in huge_length_inputs(&fields).into_iter().chain(deep_nesting("events", 10_000)) {
+            let (decoded, peak) = peak_memory(|| Envelope::decode(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<SyncResponse>(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+            let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<Body>(&input));
+            assert!(decoded.is_err(), "{input:x?}");
+            assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
+        }
+    }
+
+    /// The smallest envelope: empty body, certificate, key and signature.
+    fn tiny_envelope() -> Vec<u8> {
+        let body =
+            crate::cert::CertBody { username: String::new(), peer_id: vec![], issued_at: 0, expires_at: 0, serial: 0 };
+        let certificate = Certificate { body, signature: vec![] };
+        Envelope { body: vec![], certificate, public_key: vec![], signature: vec![] }.encode()
+    }
+
+    /// A full-size catch-up answer of the smallest envelopes holds a fraction of its size: what
+    /// is over the limits is skipped while it is read.
+    #[test]
+    fn a_full_size_catch_up_answer_of_tiny_envelopes_is_bounded() {
+        let size = MAX_SYNC_RESPONSE_BYTES as usize;
+        let mut bytes = vec![0xa2];
+        bytes.extend(cbor_text("events"));
+        let tiny = tiny_envelope();
+        let count = (size - bytes.len() - 9) / tiny.len();
+        bytes.extend(cbor_head(4, count as u64));
+        for _ in 0..count {
+            bytes.extend_from_slice(&tiny);
+        }
+        bytes.extend(cbor_text("messages"));
+        bytes.push(0x80);
+        let (decoded, peak) = peak_memory(|| cbor4ii::serde::from_slice::<SyncResponse>(&bytes));
+        let decoded = decoded.unwrap();
+        assert_eq!(decoded.events.len(), SYNC_EVENTS);
+        assert!(peak < size / 4, "{peak} bytes for {} input bytes", bytes.len());
     }
 }

@@ -604,3 +604,90 @@ mod tests {
         assert!(spec("nope").is_none());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Characters that exercise the parser: white space of several kinds, slashes, sigils,
+    /// control characters, digits and non-ASCII text.
+    fn any_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => prop::sample::select(vec![' ', '\t', '/', '@', '#', '0', '1', 'a', 'Z', '-', '\r', '\n']),
+            2 => any::<char>(),
+            1 => prop::sample::select(vec!['\0', '\x1b', '\x7f', '\u{85}', '\u{a0}', '\u{2028}', '\u{3000}']),
+            1 => prop::sample::select(vec!['\u{200b}', '\u{feff}']),
+            1 => prop::sample::select(vec!['\u{e9}', '\u{1f600}', '\u{202e}', '\u{fffd}']),
+        ]
+    }
+
+    fn chars() -> impl Strategy<Value = String> {
+        prop::collection::vec(any_char(), 0..40).prop_map(|c| c.into_iter().collect::<String>())
+    }
+
+    fn any_line() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(COMMANDS).prop_map(|c| c.name.to_string());
+        prop_oneof![
+            chars(),
+            (name, chars()).prop_map(|(name, rest)| format!("/{name} {rest}")),
+            (prop::sample::select(COMMANDS), chars()).prop_map(|(c, rest)| format!("/{}{rest}", c.name.to_uppercase())),
+            chars().prop_map(|rest| format!("/{rest}")),
+            (MAX_INPUT_LINE_BYTES - 3..MAX_INPUT_LINE_BYTES + 3, prop::sample::select(vec!["a", "\u{e9}", " ", "/"]))
+                .prop_map(|(n, s)| format!("/msg bob {}", s.repeat(n / s.len()))),
+            (MAX_INPUT_LINE_BYTES - 3..MAX_INPUT_LINE_BYTES + 3).prop_map(|n| "x".repeat(n)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_line_parses_to_nothing_a_command_or_a_coded_error(line in any_line()) {
+            let bare = line.trim_end_matches(['\r', '\n']);
+            match parse(&line) {
+                Ok(None) => prop_assert!(bare.trim().is_empty()),
+                Ok(Some(command)) => {
+                    prop_assert!(bare.len() <= MAX_INPUT_LINE_BYTES);
+                    prop_assert!(!bare.chars().any(|c| c.is_control() && c != '\t'));
+                    let name = command.name();
+                    prop_assert!(name == "say" || COMMANDS.iter().any(|c| c.name == name), "{}", name);
+                    if name != "say" {
+                        prop_assert!(spec(bare.split_whitespace().next().unwrap_or("")).is_some());
+                    }
+                    match &command {
+                        Command::Say(text) => prop_assert!(!text.trim().is_empty()),
+                        Command::Register { user: word }
+                        | Command::Login { user: word }
+                        | Command::Rename { new: word }
+                        | Command::Create { room: word }
+                        | Command::Join { room: word }
+                        | Command::Query { user: word } => {
+                            prop_assert!(!word.is_empty() && !word.contains(char::is_whitespace), "{:?}", command);
+                        }
+                        Command::Msg { user, text } => {
+                            prop_assert!(!user.is_empty() && !user.contains(char::is_whitespace));
+                            prop_assert!(!text.trim().is_empty());
+                        }
+                        Command::History { count: Some(n) } | Command::Open { link: n } => prop_assert!(*n > 0),
+                        _ => {}
+                    }
+                }
+                Err(error) => {
+                    let code = error.code();
+                    prop_assert!(matches!(code, ErrorCode::InvalidCommand | ErrorCode::Usage | ErrorCode::TooLong));
+                    prop_assert!(!error.to_string().is_empty());
+                    if code == ErrorCode::TooLong {
+                        prop_assert!(bare.len() > MAX_INPUT_LINE_BYTES);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_at_all_parses_without_panicking(line in ".{0,80}") {
+            let _ = parse(&line).map(|command| command.map(|c| c.name()));
+        }
+    }
+}

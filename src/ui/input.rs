@@ -102,3 +102,75 @@ mod tests {
         assert_eq!(lines, vec![Ok("caf\u{fffd}".into())]);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What the reader should yield for `input`: every `\n`-terminated line, and a last
+    /// unterminated one if not empty; lines over the limit as errors with their length.
+    fn expected(input: &[u8]) -> Vec<InputLine> {
+        let mut lines: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+        if lines.last().is_some_and(|last| last.is_empty()) {
+            lines.pop();
+        }
+        lines
+            .into_iter()
+            .map(|line| {
+                if line.len() > MAX_INPUT_LINE_BYTES {
+                    Err(ParseError::TooLong { len: line.len() })
+                } else {
+                    Ok(String::from_utf8_lossy(line).into_owned())
+                }
+            })
+            .collect()
+    }
+
+    fn read_with(input: &[u8], capacity: usize) -> Vec<InputLine> {
+        let (tx, mut rx) = mpsc::channel(4);
+        let input = input.to_vec();
+        let reader =
+            std::thread::spawn(move || read_lines(std::io::BufReader::with_capacity(capacity, &input[..]), &tx));
+        let mut out = Vec::new();
+        while let Some(line) = rx.blocking_recv() {
+            out.push(line);
+        }
+        reader.join().unwrap();
+        out
+    }
+
+    /// Byte streams of short lines with any bytes, and lines around and far over the limit.
+    fn any_stream() -> impl Strategy<Value = Vec<u8>> {
+        let short = prop::collection::vec(prop_oneof![any::<u8>(), Just(b'\n'), Just(b'\r')], 0..30);
+        let long = (
+            prop_oneof![MAX_INPUT_LINE_BYTES - 2..MAX_INPUT_LINE_BYTES + 3, Just(3 * MAX_INPUT_LINE_BYTES)],
+            any::<u8>(),
+            any::<bool>(),
+        )
+            .prop_map(|(n, byte, newline)| {
+                let mut line = vec![if byte == b'\n' { b'x' } else { byte }; n];
+                if newline {
+                    line.push(b'\n');
+                }
+                line
+            });
+        prop::collection::vec(prop_oneof![3 => short, 1 => long], 0..6).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn any_byte_stream_splits_into_bounded_lines(input in any_stream(), capacity in 1usize..9000) {
+            let lines = read_with(&input, capacity);
+            prop_assert_eq!(&lines, &expected(&input));
+            for line in lines.iter().flatten() {
+                // At most the limit in input bytes; each byte that is not UTF-8 becomes U+FFFD.
+                prop_assert!(line.len() <= 3 * MAX_INPUT_LINE_BYTES);
+                prop_assert!(!line.contains('\n'));
+            }
+        }
+    }
+}
