@@ -348,8 +348,8 @@ mod proptests {
             (ISSUED - 2 * CLOCK_SKEW_SECS) * 1000..(ISSUED + CERT_LIFETIME_SECS + 10) * 1000,
             any::<u64>(),
         ];
-        (any_text(12), any::<u64>(), ts_ms, any::<u64>(), any_payload())
-            .prop_map(|(room, lamport, ts_ms, nonce, payload)| Body { room, lamport, ts_ms, nonce, payload })
+        (any_text(12), any::<u64>(), ts_ms, any::<u64>(), any_payload(), any::<u64>())
+            .prop_map(|(room, lamport, ts_ms, nonce, payload, seq)| Body { room, lamport, ts_ms, nonce, payload, seq })
     }
 
     fn small_body() -> Body {
@@ -359,6 +359,7 @@ mod proptests {
             ts_ms: NOW_MS,
             nonce: 7,
             payload: Payload::Message { text: "hi".into() },
+            seq: 1,
         }
     }
 
@@ -509,6 +510,7 @@ mod proptests {
             ts_ms: NOW_MS,
             nonce: 42,
             payload: Payload::Message { text: "hi".into() },
+            seq: 1,
         };
         let bytes = Envelope::seal(&key, &cert, &body).unwrap().encode();
         for at in 0..bytes.len() {
