@@ -127,11 +127,16 @@ impl Authority {
     /// Issues a certificate for `username` on peer `peer_id`, valid from `now` for
     /// [`CERT_LIFETIME_SECS`].
     pub fn issue(&self, username: &str, peer_id: &[u8], now: u64, serial: u64) -> Certificate {
+        self.issue_for(username, peer_id, now, serial, CERT_LIFETIME_SECS)
+    }
+
+    /// [`Self::issue`], valid for `lifetime` seconds.
+    pub fn issue_for(&self, username: &str, peer_id: &[u8], now: u64, serial: u64, lifetime: u64) -> Certificate {
         let body = CertBody {
             username: username.to_string(),
             peer_id: peer_id.to_vec(),
             issued_at: now,
-            expires_at: now.saturating_add(CERT_LIFETIME_SECS),
+            expires_at: now.saturating_add(lifetime),
             serial,
         };
         let signature = self.key.sign(&body.signing_bytes()).to_bytes().to_vec();
@@ -171,6 +176,11 @@ impl Certificate {
     /// Seconds until expiry at `now` (0 when expired).
     pub fn remaining(&self, now: u64) -> u64 {
         self.body.expires_at.saturating_sub(now)
+    }
+
+    /// How long the certificate was issued for, in seconds.
+    pub fn lifetime(&self) -> u64 {
+        self.body.expires_at.saturating_sub(self.body.issued_at)
     }
 }
 

@@ -7,6 +7,7 @@ use clap::Parser;
 use libp2p::Multiaddr;
 use thiserror::Error;
 
+use crate::cert::CERT_LIFETIME_SECS;
 use crate::ui::style::ColorChoice;
 
 /// Environment variable that sets the data directory when `--data-dir` is not given.
@@ -46,7 +47,15 @@ pub struct Cli {
     /// Trust only the bootstrap node with the key in FILE (hex, as in its authority.pub)
     #[arg(long, value_name = "FILE")]
     pub bootstrap_key: Option<PathBuf>,
+    /// When hosting the bootstrap: how long certificates are valid, in seconds (nodes renew them
+    /// when a third is left)
+    #[arg(long, value_name = "SECS", default_value_t = CERT_LIFETIME_SECS, global = true,
+          value_parser = clap::value_parser!(u64).range(MIN_CERT_LIFETIME_SECS..))]
+    pub cert_lifetime: u64,
 }
+
+/// The shortest certificate lifetime accepted: nodes renew on a 10 s timer.
+pub const MIN_CERT_LIFETIME_SECS: u64 = 30;
 
 /// Other ways to run.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -85,6 +94,8 @@ pub struct Config {
     pub color: ColorChoice,
     pub mode: Mode,
     pub bootstrap_key: Option<PathBuf>,
+    /// Lifetime of the certificates this node signs, when it hosts the bootstrap.
+    pub cert_lifetime: u64,
 }
 
 /// Options that cannot make a working node.
@@ -132,6 +143,7 @@ impl Config {
             color: cli.color,
             mode,
             bootstrap_key: cli.bootstrap_key,
+            cert_lifetime: cli.cert_lifetime,
         })
     }
 }
@@ -163,6 +175,15 @@ mod tests {
 
     fn cli(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("meshchat").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn certificate_lifetimes_have_a_floor() {
+        assert_eq!(Config::from_cli(cli(&["--data-dir", "/x"])).unwrap().cert_lifetime, CERT_LIFETIME_SECS);
+        let short = Config::from_cli(cli(&["--data-dir", "/x", "bootstrap", "--cert-lifetime", "60"])).unwrap();
+        assert_eq!(short.cert_lifetime, 60);
+        let too_short = Cli::try_parse_from(["meshchat", "bootstrap", "--cert-lifetime", "5"]);
+        assert!(too_short.is_err());
     }
 
     #[test]

@@ -352,3 +352,42 @@ fn a_flooding_member_is_held_to_the_rate_limit() {
     println!("a late joiner had all {count} messages {:?} after /join", asked.elapsed());
     assert_eq!(count, accepted.len());
 }
+
+#[test]
+fn certificates_are_renewed_once_the_bootstrap_is_back() {
+    let Some(lab) = Lab::start(2) else { return };
+    let boot_dir = tempfile::tempdir().unwrap();
+    let bootstrap = |name: &str| {
+        let mut boot =
+            lab.node(0, name).args(&["bootstrap", "--cert-lifetime", "45"]).data_dir(boot_dir.path()).spawn();
+        boot.ready();
+        boot
+    };
+    let mut boot = bootstrap("bootstrap");
+    let dir = tempfile::tempdir().unwrap();
+    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dir.path());
+    let left = |node: &mut NodeProc| node.status()["certificate_expires_in"].as_u64().unwrap();
+    assert!(left(&mut alice) > 40);
+
+    // Without the bootstrap the certificate runs low, and /status says so.
+    boot.kill();
+    alice.wait_for("bootstrap lost", |v| v["type"] == "bootstrap" && v["state"] == "lost");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while left(&mut alice) >= 15 {
+        assert!(Instant::now() < deadline, "the certificate never ran low");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let status = alice.status();
+    let problems = status["problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p.as_str().is_some_and(|p| p.contains("runs out"))), "{status}");
+
+    // Back: renewed within a presence tick, before it expires.
+    let _boot = bootstrap("bootstrap again");
+    alice.wait_for("bootstrap found", |v| v["type"] == "bootstrap" && v["state"] == "found");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while left(&mut alice) < 30 {
+        assert!(Instant::now() < deadline, "the certificate was not renewed");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(alice.status()["user"], "alice");
+}

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::accounts::{AccountError, AccountStore};
 use super::password::{self, CredentialError, HashError, Hasher};
 use super::throttle;
-use crate::cert::{Authority, AuthorityKey};
+use crate::cert::{Authority, AuthorityKey, CERT_LIFETIME_SECS};
 use crate::protocol::auth::{AuthRequest, AuthResponse, Refusal};
 
 /// The service could not start.
@@ -30,6 +30,8 @@ pub struct AuthService {
     accounts: AccountStore,
     authority: Authority,
     hasher: Hasher,
+    /// How long certificates are valid, in seconds.
+    lifetime: u64,
 }
 
 fn refused(refusal: Refusal, message: impl Into<String>) -> AuthResponse {
@@ -58,7 +60,18 @@ impl From<CredentialError> for AuthResponse {
 impl AuthService {
     /// Opens the account database in `dir`; certificates are signed by `authority`.
     pub fn open(dir: &Path, authority: Authority) -> Result<AuthService, ServiceError> {
-        Ok(AuthService { accounts: AccountStore::open(dir)?, authority, hasher: Hasher::new()? })
+        Ok(AuthService {
+            accounts: AccountStore::open(dir)?,
+            authority,
+            hasher: Hasher::new()?,
+            lifetime: CERT_LIFETIME_SECS,
+        })
+    }
+
+    /// Issues certificates valid for `secs` seconds instead of [`CERT_LIFETIME_SECS`].
+    pub fn with_lifetime(mut self, secs: u64) -> Self {
+        self.lifetime = secs;
+        self
     }
 
     /// The key certificates are signed with.
@@ -91,7 +104,7 @@ impl AuthService {
     fn grant(&self, peer: &[u8], username: &str, now: u64) -> Result<AuthResponse, AccountError> {
         self.accounts.set_session(peer, username)?;
         let serial = self.accounts.next_serial()?;
-        Ok(AuthResponse::Granted { certificate: self.authority.issue(username, peer, now, serial) })
+        Ok(AuthResponse::Granted { certificate: self.authority.issue_for(username, peer, now, serial, self.lifetime) })
     }
 
     fn register(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {

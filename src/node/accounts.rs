@@ -18,7 +18,7 @@ use super::direct::{AfterLookup, Lookup};
 use super::event_loop::EventLoop;
 use crate::bootstrap::AuthWorker;
 use crate::bootstrap::service::unix_now;
-use crate::cert::{AuthorityKey, CERT_LIFETIME_SECS, CertError};
+use crate::cert::{AuthorityKey, CertError};
 use crate::presence::{NICK_MAX_CHARS, valid_nick};
 use crate::protocol::auth::{self, AuthRequest, AuthResponse, Refusal};
 use crate::store::{NodeStore, Session};
@@ -29,8 +29,13 @@ use crate::ui::{BootstrapState, ErrorCode, UiEvent};
 pub const NO_BOOTSTRAP_WAIT: Duration = Duration::from_secs(3);
 /// How long an expired saved session waits for a bootstrap node to renew it.
 pub const RESUME_WAIT: Duration = Duration::from_secs(60);
-/// Renew a certificate once fewer than this many seconds of it are left.
-pub const RENEW_WHEN_LEFT_SECS: u64 = CERT_LIFETIME_SECS / 3;
+/// Renew a certificate once less than this part of its lifetime is left.
+pub const RENEW_WHEN_LEFT_DIVISOR: u64 = 3;
+
+/// Whether a certificate with `left` of its `lifetime` seconds left is due for renewal.
+pub fn renewal_due(left: u64, lifetime: u64) -> bool {
+    left < lifetime / RENEW_WHEN_LEFT_DIVISOR
+}
 
 /// Tags a request to the hosted account worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,7 +321,7 @@ impl EventLoop {
             return;
         }
         let Some(session) = &self.accounts.session else { return };
-        if session.certificate.remaining(unix_now()) >= RENEW_WHEN_LEFT_SECS {
+        if !renewal_due(session.certificate.remaining(unix_now()), session.certificate.lifetime()) {
             return;
         }
         self.accounts.renewing = true;

@@ -226,6 +226,10 @@ impl EventLoop {
             bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
             rooms: self.my_rooms(),
             outbox: self.outbox_len(),
+            certificate_expires_in: self
+                .accounts
+                .session()
+                .map(|s| s.certificate.remaining(crate::bootstrap::service::unix_now())),
             problems: self.problems(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
         }
@@ -244,7 +248,9 @@ impl EventLoop {
         }
         if let Some(session) = self.accounts.session() {
             let left = session.certificate.remaining(crate::bootstrap::service::unix_now());
-            if left < super::accounts::RENEW_WHEN_LEFT_SECS && self.accounts.bootstrap_peer().is_none() {
+            if super::accounts::renewal_due(left, session.certificate.lifetime())
+                && self.accounts.bootstrap_peer().is_none()
+            {
                 problems.push(format!(
                     "your certificate runs out in {} min and cannot be renewed until a bootstrap node is in reach",
                     left / 60

@@ -249,6 +249,9 @@ pub struct Status {
     pub rooms: Vec<String>,
     /// Direct messages waiting in the outbox for their receivers to come online.
     pub outbox: usize,
+    /// Seconds until this user's certificate expires (it is renewed before).
+    #[serde(default)]
+    pub certificate_expires_in: Option<u64>,
     /// What is wrong, in words, if anything (no peer, no bootstrap, a certificate running out).
     #[serde(default)]
     pub problems: Vec<String>,
@@ -417,6 +420,7 @@ mod tests {
             bootstrap: None,
             rooms: vec![],
             outbox: 0,
+            certificate_expires_in: None,
             problems: vec![],
             listen: vec![],
         });

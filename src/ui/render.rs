@@ -556,6 +556,7 @@ mod tests {
             bootstrap: None,
             rooms: vec![],
             outbox: 3,
+            certificate_expires_in: None,
             problems: vec!["no bootstrap node in reach".into()],
             listen: vec!["/ip4/127.0.0.1/tcp/1".into()],
         }));
