@@ -215,11 +215,12 @@ impl EventLoop {
         self.direct.busy.remove(&username_key(&to));
         match response {
             DmResponse::Delivered => {
-                let marked = self.accounts.store().mark_delivered(&id);
-                if let Err(e) = marked {
+                // Shown first: should the node stop before it notes the receipt, the message is
+                // sent again and the receiver confirms it again without showing it twice.
+                self.emit(UiEvent::Delivered { id: id.clone(), to: to.clone() }).await;
+                if let Err(e) = self.accounts.store().mark_delivered(&id) {
                     tracing::error!(error = %e, "cannot record a receipt");
                 }
-                self.emit(UiEvent::Delivered { id, to: to.clone() }).await;
                 self.pump_outbox(&to);
             }
             DmResponse::Refused(refusal @ (DmRefusal::NotLoggedIn | DmRefusal::WrongRecipient)) => {
