@@ -47,6 +47,46 @@ impl CertBody {
     }
 }
 
+/// The authority's word that the user called `old` is now called `new`, on peer `peer_id`:
+/// what lets every member of a room carry the user's membership over to the new name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RenameProof {
+    pub old: String,
+    pub new: String,
+    /// The peer's id, in its binary form.
+    pub peer_id: Vec<u8>,
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    pub signature: Vec<u8>,
+}
+
+/// Domain separation for rename proofs.
+const RENAME_CONTEXT: &[u8] = b"meshchat rename v1\0";
+
+impl RenameProof {
+    fn signing_bytes(old: &str, new: &str, peer_id: &[u8], at: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(RENAME_CONTEXT.len() + 20 + old.len() + new.len() + peer_id.len());
+        out.extend_from_slice(RENAME_CONTEXT);
+        for field in [old.as_bytes(), new.as_bytes(), peer_id] {
+            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            out.extend_from_slice(field);
+        }
+        out.extend_from_slice(&at.to_be_bytes());
+        out
+    }
+
+    /// Checks that `authority` signed this proof.
+    pub fn verify(&self, authority: &AuthorityKey) -> Result<(), CertError> {
+        let fields = [&self.old, &self.new];
+        if fields.iter().any(|f| f.len() > MAX_FIELD_BYTES) || self.peer_id.len() > MAX_FIELD_BYTES {
+            return Err(CertError::Malformed);
+        }
+        let signature: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| CertError::Malformed)?;
+        let bytes = Self::signing_bytes(&self.old, &self.new, &self.peer_id, self.at);
+        authority.0.verify_strict(&bytes, &Signature::from_bytes(&signature)).map_err(|_| CertError::BadSignature)
+    }
+}
+
 /// A signed [`CertBody`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
@@ -128,6 +168,13 @@ impl Authority {
     /// [`CERT_LIFETIME_SECS`].
     pub fn issue(&self, username: &str, peer_id: &[u8], now: u64, serial: u64) -> Certificate {
         self.issue_for(username, peer_id, now, serial, CERT_LIFETIME_SECS)
+    }
+
+    /// States that `old` is now called `new` on peer `peer_id`, at `at`.
+    pub fn attest_rename(&self, old: &str, new: &str, peer_id: &[u8], at: u64) -> RenameProof {
+        let bytes = RenameProof::signing_bytes(old, new, peer_id, at);
+        let signature = self.key.sign(&bytes).to_bytes().to_vec();
+        RenameProof { old: old.to_string(), new: new.to_string(), peer_id: peer_id.to_vec(), at, signature }
     }
 
     /// [`Self::issue`], valid for `lifetime` seconds.
@@ -228,6 +275,23 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn rename_proofs_verify_only_unchanged_and_from_their_authority() {
+        let a = authority(1);
+        let proof = a.attest_rename("alice", "alicia", b"peer-a", NOW);
+        assert_eq!(proof.verify(&a.public()), Ok(()));
+        assert_eq!(proof.verify(&authority(2).public()), Err(CertError::BadSignature));
+        for changed in [
+            RenameProof { old: "bob".into(), ..proof.clone() },
+            RenameProof { new: "mallory".into(), ..proof.clone() },
+            RenameProof { peer_id: b"peer-m".to_vec(), ..proof.clone() },
+            RenameProof { at: NOW + 1, ..proof.clone() },
+        ] {
+            assert_eq!(changed.verify(&a.public()), Err(CertError::BadSignature));
+        }
+        assert_eq!(RenameProof { signature: vec![1; 3], ..proof }.verify(&a.public()), Err(CertError::Malformed));
+    }
 
     #[test]
     fn the_cache_checks_use_every_time_and_signatures_once() {

@@ -219,3 +219,31 @@ fn room_commands_refuse_clearly() {
     let message = expect_error(&mut bob, "not_admin");
     assert!(message.contains("alice is an admin"), "{message}");
 }
+
+#[test]
+fn a_renamed_member_keeps_their_rooms_and_rights() {
+    let Some(lab) = Lab::start(3) else { return };
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
+    rooms_until(&mut bob, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));
+    bob.send("/join lobby");
+    alice.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+
+    alice.send("/rename alicia");
+    alice.wait_for("renamed", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
+    bob.wait_for("moved over", |v| v["type"] == "info" && str_of(v, "message").contains("alice is now alicia"));
+    assert_eq!(members(&mut bob, "lobby"), vec![("alicia".to_string(), true), ("bob".to_string(), false)]);
+    assert_eq!(members(&mut alice, "lobby"), vec![("alicia".to_string(), true), ("bob".to_string(), false)]);
+
+    // Still a member who talks, and still the admin.
+    alice.send("/focus lobby");
+    alice.send("same person, new name");
+    message_from(&mut bob, "alicia", "same person, new name");
+    alice.send("/kick bob");
+    bob.wait_for("kicked", |v| is(v, "kicked", "lobby", "bob") && v["by"] == "alicia");
+}

@@ -170,7 +170,11 @@ impl AuthService {
             return Ok(refused(Refusal::UsernameTaken, format!("username '{new}' is taken")));
         }
         self.accounts.rename(&account.username, new)?;
-        self.grant(peer, new, now)
+        let proof = self.authority.attest_rename(&account.username, new, peer, now);
+        match self.grant(peer, new, now)? {
+            AuthResponse::Granted { certificate } => Ok(AuthResponse::Renamed { certificate, proof }),
+            other => Ok(other),
+        }
     }
 }
 
@@ -301,12 +305,14 @@ mod tests {
         register(&mut s, b"q", "bob", GOOD);
         let taken = s.handle(b"p", AuthRequest::Rename { new_username: "BOB".into() }, NOW);
         assert_eq!(refusal(&taken), Some(Refusal::UsernameTaken));
-        let AuthResponse::Granted { certificate } =
+        let AuthResponse::Renamed { certificate, proof } =
             s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW)
         else {
             panic!()
         };
         assert_eq!(certificate.body.username, "alicia");
+        assert_eq!((proof.old.as_str(), proof.new.as_str(), proof.peer_id.as_slice()), ("alice", "alicia", &b"p"[..]));
+        assert_eq!(proof.verify(&s.authority_key()), Ok(()));
         let AuthResponse::Granted { certificate } = s.handle(b"p", AuthRequest::Renew, NOW) else { panic!() };
         assert_eq!(certificate.body.username, "alicia");
         assert!(matches!(register(&mut s, b"r", "alice", GOOD), AuthResponse::Granted { .. }), "old name is free");

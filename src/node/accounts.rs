@@ -484,6 +484,10 @@ impl EventLoop {
             self.finish_lookup(after, found).await;
             return;
         }
+        let (answer, rename) = match answer {
+            AuthResponse::Renamed { certificate, proof } => (AuthResponse::Granted { certificate }, Some(proof)),
+            other => (other, None),
+        };
         match answer {
             AuthResponse::Granted { certificate } => {
                 let verified = match self.accounts.trust.key() {
@@ -525,12 +529,18 @@ impl EventLoop {
                     Kind::Renew | Kind::Logout | Kind::Lookup => {}
                 }
                 self.enter_rooms();
+                if let Some(proof) = rename.filter(|_| pending.kind == Kind::Rename) {
+                    if let Err(e) = self.accounts.store.rename_owner(&proof.old, &proof.new) {
+                        tracing::error!(error = %e, "cannot move conversations to the new name");
+                    }
+                    self.carry_rooms_over(proof).await;
+                }
                 self.announce();
                 self.pump_all_outboxes();
                 pending.answer(Ok(()));
             }
             AuthResponse::LoggedOut => pending.answer(Ok(())),
-            AuthResponse::User { .. } => pending
+            AuthResponse::User { .. } | AuthResponse::Renamed { .. } => pending
                 .answer(Err(CommandError::new(ErrorCode::Internal, "the bootstrap node answered another question"))),
             AuthResponse::Refused { refusal, message } => {
                 if pending.kind == Kind::Resume {

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::client::{RoomCommand, RoomReply};
 use super::event_loop::EventLoop;
 use super::{CommandError, Focus};
+use crate::cert::RenameProof;
 use crate::net::room_score;
 use crate::protocol::room::{
     self as wire, Body, Cursor, Envelope, MAX_TEXT_BYTES, Payload, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest,
@@ -139,6 +140,7 @@ fn effect_event(room: &str, effect: Effect) -> UiEvent {
         Effect::Banned { user, by } => UiEvent::Banned { room, user, by },
         Effect::Unbanned { user, by } => UiEvent::info(format!("{user} may join #{room} again (unbanned by {by})")),
         Effect::Admin { user, by } => UiEvent::Admin { room, user, by },
+        Effect::Renamed { old, new } => UiEvent::info(format!("in #{room}, {old} is now {new}")),
         Effect::Emptied => UiEvent::info(format!("#{room} has no members left and disappears")),
     }
 }
@@ -316,7 +318,7 @@ impl EventLoop {
             self.accounts.trusted_key().ok_or_else(|| error(ErrorCode::NoBootstrap, "no bootstrap key is trusted"))?;
         let seq = match payload {
             Payload::Message { .. } => self.next_message_seq(room),
-            Payload::Control(_) => 0,
+            Payload::Control(_) | Payload::Renamed { .. } => 0,
         };
         let body = Body {
             room: room.to_string(),
@@ -486,10 +488,13 @@ impl EventLoop {
             }
         };
         match verified.body.payload.clone() {
-            Payload::Control(action) => {
-                self.ingest_control(room, &verified, action, data).await;
-                MessageAcceptance::Accept
-            }
+            Payload::Control(_) | Payload::Renamed { .. } => match verified.control(&key) {
+                Some(action) => {
+                    self.ingest_control(room, &verified, action, data).await;
+                    MessageAcceptance::Accept
+                }
+                None => MessageAcceptance::Reject,
+            },
             Payload::Message { text } => {
                 if !self.rooms.limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
                     tracing::info!(room, author = verified.author, "room message over the rate limit refused");
@@ -534,7 +539,7 @@ impl EventLoop {
                 if v.body.room != room {
                     continue;
                 }
-                if let Payload::Control(action) = v.body.payload.clone() {
+                if let Some(action) = v.control(&key) {
                     self.ingest_control(&room, &v, action, &envelope.encode()).await;
                 }
             }
@@ -731,6 +736,20 @@ impl EventLoop {
             return Err(error(ErrorCode::NotMember, format!("you are not a member of #{room}")));
         }
         Ok((me, room))
+    }
+
+    /// After a rename: in every room the old name is a member of, this user's membership moves
+    /// over to the new name (the authority's proof goes with it, for every member to check).
+    pub(super) async fn carry_rooms_over(&mut self, proof: RenameProof) {
+        let Some(key) = self.accounts.trusted_key() else { return };
+        for room in self.rooms.rooms_of(&proof.old) {
+            let sealed = self.seal(&room, Payload::Renamed { proof: proof.clone() });
+            let Ok((envelope, verified)) = sealed else { continue };
+            let Some(action) = verified.control(&key) else { continue };
+            self.subscribe(&room);
+            self.ingest_control(&room, &verified, action, &envelope.encode()).await;
+            self.publish(&room, &envelope);
+        }
     }
 
     /// `/leave`, `/kick`, `/ban`, `/unban`, `/op`: a control event by this user.

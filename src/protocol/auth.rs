@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cert::Certificate;
+use crate::cert::{Certificate, RenameProof};
 
 /// The protocol name. The bootstrap node answers it; identify shows it only there, which is
 /// how nodes recognise a bootstrap node.
@@ -71,6 +71,11 @@ pub enum AuthResponse {
         certificate: Certificate,
     },
     LoggedOut,
+    /// A rename went through: the new certificate, and the proof of the old name for rooms.
+    Renamed {
+        certificate: Certificate,
+        proof: RenameProof,
+    },
     /// The answer to a lookup: the account's username as registered, or `None`.
     User {
         username: Option<String>,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, Certificate};
+use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, Certificate, RenameProof};
 use crate::room::Action;
 
 /// Topic names are this prefix and the room name.
@@ -38,7 +38,14 @@ pub fn topic_name(room: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
     Control(Action),
-    Message { text: String },
+    Message {
+        text: String,
+    },
+    /// The author's membership moves over from an old name: the authority's proof of the
+    /// rename (folded as [`Action::Rename`] once the proof checks out for the author).
+    Renamed {
+        proof: RenameProof,
+    },
 }
 
 /// The signed part.
@@ -176,6 +183,23 @@ pub struct SyncRequest {
     pub room: String,
     #[serde(default)]
     pub before: Option<Cursor>,
+}
+
+impl Verified {
+    /// The control event this envelope makes, if any: a control action (but never a bare
+    /// rename), or a rename whose proof `authority` signed for this author on this peer.
+    pub fn control(&self, authority: &AuthorityKey) -> Option<Action> {
+        match &self.body.payload {
+            Payload::Control(Action::Rename(_)) | Payload::Message { .. } => None,
+            Payload::Control(action) => Some(action.clone()),
+            Payload::Renamed { proof } => {
+                let ok = proof.verify(authority).is_ok()
+                    && proof.new == self.author
+                    && proof.peer_id == self.peer.to_bytes();
+                ok.then(|| Action::Rename(proof.old.clone()))
+            }
+        }
+    }
 }
 
 /// A place in a room's messages, which are ordered by (lamport, ts_ms, id).

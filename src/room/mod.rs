@@ -32,6 +32,9 @@ pub enum Action {
     Ban(String),
     Unban(String),
     Op(String),
+    /// The author was called this before (a rename the authority attested): the membership,
+    /// its place in the join order and admin rights carry over to the author's new name.
+    Rename(String),
 }
 
 /// One control event, as folded. The author is a username from a verified certificate.
@@ -86,6 +89,11 @@ pub enum Effect {
     Admin {
         user: String,
         by: Option<String>,
+    },
+    /// A member's username changed.
+    Renamed {
+        old: String,
+        new: String,
     },
     /// The last member left.
     Emptied,
@@ -235,6 +243,19 @@ impl RoomState {
                     return Err(Refusal::NotBanned(target.clone()));
                 }
                 effects.push(Effect::Unbanned { user: target.clone(), by: author.to_string() });
+            }
+            Action::Rename(old) => {
+                self.member_required(old)?;
+                if self.is_banned(author) {
+                    return Err(Refusal::Banned(author.to_string()));
+                }
+                if self.is_member(author) {
+                    return Err(Refusal::AlreadyMember(author.to_string()));
+                }
+                if let Some(m) = self.members.iter_mut().find(|m| &m.user == old) {
+                    m.user = author.to_string();
+                }
+                effects.push(Effect::Renamed { old: old.clone(), new: author.to_string() });
             }
             Action::Op(target) => {
                 self.admin_required(author)?;

@@ -144,6 +144,23 @@ fn a_kicked_members_later_messages_are_refused() {
 }
 
 #[test]
+fn a_rename_keeps_the_place_and_the_rights() {
+    let mut log = RoomLog::default();
+    log.insert(ev("c", 1, "alice", Action::Create));
+    log.insert(ev("j", 2, "bob", Action::Join));
+    let effects = log.insert(ev("r", 3, "alicia", Action::Rename("alice".into())));
+    assert_eq!(effects, vec![Effect::Renamed { old: "alice".into(), new: "alicia".into() }]);
+    assert_eq!(users(log.state()), vec![("alicia", true), ("bob", false)]);
+    // Only a member's name moves, and never onto a member.
+    log.insert(ev("r2", 4, "zed", Action::Rename("nobody".into())));
+    log.insert(ev("r3", 5, "bob", Action::Rename("alicia".into())));
+    assert_eq!(users(log.state()), vec![("alicia", true), ("bob", false)]);
+    // The new name acts as the admin.
+    log.insert(ev("k", 6, "alicia", Action::Kick("bob".into())));
+    assert_eq!(users(log.state()), vec![("alicia", true)]);
+}
+
+#[test]
 fn room_names_follow_the_rules() {
     assert_eq!(normalise_room_name("#Lobby"), "lobby");
     assert!(check_room_name("lobby").is_ok());
@@ -167,7 +184,8 @@ fn arb_action() -> impl Strategy<Value = Action> {
         user.clone().prop_map(Action::Kick),
         user.clone().prop_map(Action::Ban),
         user.clone().prop_map(Action::Unban),
-        user.prop_map(Action::Op),
+        user.clone().prop_map(Action::Op),
+        user.prop_map(Action::Rename),
     ]
 }
 

@@ -187,6 +187,16 @@ impl NodeStore {
             .optional()?)
     }
 
+    /// After a rename: `old`'s conversations and outbox become `new`'s.
+    pub fn rename_owner(&self, old: &str, new: &str) -> Result<(), StoreError> {
+        self.exec("UPDATE dms SET owner_key = ?2 WHERE owner_key = ?1", params![username_key(old), username_key(new)])?;
+        self.exec(
+            "UPDATE OR IGNORE dm_seen SET owner_key = ?2 WHERE owner_key = ?1",
+            params![username_key(old), username_key(new)],
+        )?;
+        Ok(())
+    }
+
     /// The last `limit` messages between `owner` and `other`, in the order this node kept them.
     pub fn recent_dms(&self, owner: &str, other: &str, limit: usize) -> Result<Vec<StoredDm>, StoreError> {
         let mut statement = self.conn.prepare_cached(&format!(
@@ -269,5 +279,9 @@ mod tests {
         assert_eq!(last_two, ["a1", "b2"]);
         assert_eq!(store.conversation_partner("bob", "ALICE").unwrap(), Some("Alice".into()));
         assert_eq!(store.conversation_partner("bob", "dave").unwrap(), None);
+        store.rename_owner("bob", "Robert").unwrap();
+        assert!(store.recent_dms("bob", "alice", 10).unwrap().is_empty());
+        assert_eq!(store.recent_dms("robert", "alice", 10).unwrap().len(), 3);
+        assert_eq!(store.outbox_len("robert").unwrap(), 3);
     }
 }
