@@ -13,11 +13,13 @@ use libp2p::{StreamProtocol, Swarm, SwarmBuilder, identity::Keypair, noise, ping
 use meshchat::protocol::dm::{self, DmRefusal, DmRequest, DmResponse};
 use meshchat::store::NodeStore;
 use serde_json::Value;
-use support::chat::{expect_bootstrap, expect_error, lab_user, no_event_within, register, str_of};
+use support::chat::{
+    PASSWORDS, Pair, alice_and_bob, expect_bootstrap, expect_error, no_event_within, register, str_of,
+};
 use support::{Lab, NodeBuilder, NodeProc};
 
-const ALICE_PW: &str = "correct horse battery staple";
-const BOB_PW: &str = "Tr0ub4dor&3-mesh-lantern";
+const ALICE_PW: &str = PASSWORDS[0];
+const BOB_PW: &str = PASSWORDS[1];
 
 fn is_dm(v: &Value, from: &str, to: &str, text: &str) -> bool {
     v["type"] == "dm" && v["from"] == from && v["to"] == to && v["text"] == text
@@ -35,12 +37,6 @@ fn notified_by(node: &mut NodeProc, from: &str) {
 
 fn delivered(node: &mut NodeProc, id: &str, to: &str) {
     node.wait_for(&format!("receipt for {id}"), |v| v["type"] == "delivered" && v["id"] == id && v["to"] == to);
-}
-
-fn wait_online(node: &mut NodeProc, user: &str) {
-    node.wait_for(&format!("{user} online"), |v| {
-        v["type"] == "presence" && v["user"] == user && v["state"] == "online"
-    });
 }
 
 /// A peer that speaks the direct-message protocol (and ping, like any meshchat peer) but has
@@ -67,29 +63,10 @@ fn stranger() -> Swarm<Stranger> {
         .build()
 }
 
-/// A bootstrap node on lab host 0, alice on host 1 and bob on host 2, both logged in and
-/// seeing each other online.
-struct Pair {
-    _boot: NodeProc,
-    dirs: Vec<tempfile::TempDir>,
-    alice: NodeProc,
-    bob: NodeProc,
-}
-
-fn alice_and_bob(lab: &Lab) -> Pair {
-    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
-    boot.ready();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = lab_user(lab, 1, "alice", ALICE_PW, dirs[0].path());
-    let bob = lab_user(lab, 2, "bob", BOB_PW, dirs[1].path());
-    wait_online(&mut alice, "bob");
-    Pair { _boot: boot, dirs, alice, bob }
-}
-
 #[test]
 fn a_conversation_with_receipts_notifications_and_mute() {
     let Some(lab) = Lab::start(3) else { return };
-    let Pair { _boot, dirs: _dirs, mut alice, mut bob } = alice_and_bob(&lab);
+    let Pair { boot: _boot, dirs: _dirs, mut alice, mut bob } = alice_and_bob(&lab);
 
     // A message arrives with a receipt and a notification.
     alice.send("/msg bob hello bob");
@@ -158,7 +135,7 @@ fn a_conversation_with_receipts_notifications_and_mute() {
 #[test]
 fn a_message_to_an_offline_user_waits_even_through_a_crash() {
     let Some(lab) = Lab::start(3) else { return };
-    let Pair { _boot, dirs, mut alice, mut bob } = alice_and_bob(&lab);
+    let Pair { boot: _boot, dirs, mut alice, mut bob } = alice_and_bob(&lab);
     bob.kill();
     alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
 

@@ -10,15 +10,9 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::chat::{expect_error, lab_user, no_event_within, register, str_of};
+use support::chat::{PASSWORDS, Pair, alice_and_bob, expect_error, lab_user, no_event_within, register, str_of};
 use support::{Lab, NodeBuilder, NodeProc};
 
-const PASSWORDS: &[&str] = &[
-    "correct horse battery staple",
-    "Tr0ub4dor&3-mesh-lantern",
-    "purple elephant mirror kettle",
-    "quiet harbour lights at dawn",
-];
 const NAMES: &[&str] = &["alice", "bob", "carol", "dave"];
 
 /// Room messages of `room` a node has shown, by text, with how often each was shown.
@@ -228,11 +222,7 @@ fn chat_goes_on_while_the_bootstrap_is_down_and_accounts_survive_its_crash() {
 #[test]
 fn a_node_killed_while_it_writes_loses_nothing_it_kept() {
     let Some(lab) = Lab::start(3) else { return };
-    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
-    boot.ready();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
-    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    let Pair { boot: _boot, dirs, mut alice, mut bob } = alice_and_bob(&lab);
     alice.send("/create lobby");
     alice.wait_for("created", |v| v["type"] == "room_created");
     std::thread::sleep(Duration::from_millis(500));

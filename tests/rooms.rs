@@ -6,15 +6,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::chat::{expect_error, lab_user, no_event_within, str_of};
+use support::chat::{PASSWORDS, Pair, alice_and_bob, expect_error, lab_user, no_event_within, str_of};
 use support::{Lab, NodeProc};
-
-const PASSWORDS: &[&str] = &[
-    "correct horse battery staple",
-    "Tr0ub4dor&3-mesh-lantern",
-    "purple elephant mirror kettle",
-    "quiet harbour lights at dawn",
-];
 
 fn is(v: &Value, kind: &str, room: &str, user: &str) -> bool {
     v["type"] == kind && v["room"] == room && v["user"] == user
@@ -180,11 +173,7 @@ fn the_life_of_a_room() {
 #[test]
 fn room_commands_refuse_clearly() {
     let Some(lab) = Lab::start(3) else { return };
-    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
-    boot.ready();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
-    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    let Pair { boot: _boot, dirs: _dirs, mut alice, mut bob } = alice_and_bob(&lab);
 
     bob.send("/join nowhere");
     expect_error(&mut bob, "no_such_room");
@@ -223,11 +212,7 @@ fn room_commands_refuse_clearly() {
 #[test]
 fn a_renamed_member_keeps_their_rooms_and_rights() {
     let Some(lab) = Lab::start(3) else { return };
-    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
-    boot.ready();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
-    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    let Pair { boot: _boot, dirs: _dirs, mut alice, mut bob } = alice_and_bob(&lab);
     alice.send("/create lobby");
     alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
     rooms_until(&mut bob, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));

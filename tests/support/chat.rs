@@ -43,3 +43,39 @@ pub fn no_event_within(node: &mut NodeProc, window: Duration, what: &str, pred: 
     let events = node.events_within(window);
     assert!(!events.iter().any(pred), "{}: unexpected {what}: {events:?}", node.name);
 }
+
+/// Passwords strong enough for registration, one for each test user.
+pub const PASSWORDS: &[&str] = &[
+    "correct horse battery staple",
+    "Tr0ub4dor&3-mesh-lantern",
+    "purple elephant mirror kettle",
+    "quiet harbour lights at dawn",
+];
+
+/// Waits until `node` sees `user` come online.
+pub fn wait_online(node: &mut NodeProc, user: &str) {
+    node.wait_for(&format!("{user} online"), |v| {
+        v["type"] == "presence" && v["user"] == user && v["state"] == "online"
+    });
+}
+
+/// A bootstrap node on lab host 0, alice on host 1 and bob on host 2, both logged in and
+/// seeing each other online.
+pub struct Pair {
+    pub boot: NodeProc,
+    pub dirs: Vec<tempfile::TempDir>,
+    pub alice: NodeProc,
+    pub bob: NodeProc,
+}
+
+/// Starts a [`Pair`] in `lab`.
+pub fn alice_and_bob(lab: &Lab) -> Pair {
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("temporary dir")).collect();
+    let mut alice = lab_user(lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    wait_online(&mut alice, "bob");
+    wait_online(&mut bob, "alice");
+    Pair { boot, dirs, alice, bob }
+}
