@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 const NODES: usize = 8;
 const MESSAGES: usize = 200;
 const GAP: Duration = Duration::from_millis(5);
+const BURST: usize = 250;
 const PASSWORD: &str = "correct horse battery staple";
 
 #[tokio::main(flavor = "multi_thread")]
@@ -56,10 +57,12 @@ async fn main() {
         let mut events = node.take_events();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
-                if let UiEvent::Message(m) = event
-                    && let Some(i) = m.text.strip_prefix("bench ").and_then(|i| i.parse::<usize>().ok())
-                {
-                    let _ = tx.send((r, i, Instant::now()));
+                if let UiEvent::Message(m) = event {
+                    if let Some(i) = m.text.strip_prefix("bench ").and_then(|i| i.parse::<usize>().ok()) {
+                        let _ = tx.send((r, i, Instant::now()));
+                    } else if m.text.starts_with("burst ") {
+                        let _ = tx.send((r, usize::MAX, Instant::now()));
+                    }
                 }
             }
         });
@@ -78,7 +81,8 @@ async fn main() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while latencies.len() < expected {
         match tokio::time::timeout_at(deadline, arrivals.recv()).await {
-            Ok(Some((_, i, at))) => latencies.push(at.duration_since(sent[&i])),
+            Ok(Some((_, i, at))) if i != usize::MAX => latencies.push(at.duration_since(sent[&i])),
+            Ok(Some(_)) => {}
             _ => break,
         }
     }
@@ -93,6 +97,44 @@ async fn main() {
         ms(percentile(&latencies, 0.99)),
         ms(*latencies.last().unwrap()),
         if received == expected && percentile(&latencies, 0.99) < Duration::from_millis(5) { "met" } else { "missed" }
+    );
+
+    // Burst: every member sends BURST messages back to back; deliveries to all others, counted.
+    let clients: Vec<_> = nodes.iter().map(|n| n.client.clone()).collect();
+    let started = Instant::now();
+    let senders: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(s, client)| {
+            tokio::spawn(async move {
+                for i in 0..BURST {
+                    let _ = client.send_to_room("bench", &format!("burst {s} {i}")).await;
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        let _ = sender.await;
+    }
+    let expected = NODES * BURST * (NODES - 1);
+    let mut delivered = 0;
+    let mut last = started;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while delivered < expected {
+        match tokio::time::timeout_at(deadline, arrivals.recv()).await {
+            Ok(Some((_, usize::MAX, at))) => {
+                delivered += 1;
+                last = at;
+            }
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    let secs = last.duration_since(started).as_secs_f64();
+    println!(
+        "| burst: {NODES} members × {BURST} at once ({expected} deliveries expected, {delivered} made) | {:.0} messages/s delivered to all, in {secs:.2} s | none lost: {} |",
+        (delivered as f64 / (NODES - 1) as f64) / secs,
+        if delivered == expected { "met" } else { "missed" }
     );
     drop(nodes);
 }

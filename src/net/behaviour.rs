@@ -37,6 +37,12 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// gossipsub heartbeat: mesh maintenance only; publishing never waits for it.
 pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(700);
+/// Peers each node keeps in a topic's gossipsub mesh.
+pub const MESH_N: usize = 3;
+/// How long a message this node publishes may wait to be sent before gossipsub drops it.
+pub const PUBLISH_QUEUE_WAIT: Duration = Duration::from_secs(60);
+/// How long a message this node passes on may wait to be sent.
+pub const FORWARD_QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// The largest gossipsub frame accepted.
 pub const GOSSIP_MAX_TRANSMIT_BYTES: usize = 256 * 1024;
 /// mDNS record lifetime: a peer not heard of for this long is forgotten.
@@ -100,6 +106,20 @@ impl Behaviour {
             .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
             .flood_publish(true)
+            // Every LAN peer is usually connected to every other and gets each message straight
+            // from its author (flood publishing): a small mesh keeps a path for the rest without
+            // each node receiving every message six more times, and each copy costs a signature
+            // check. IDONTWANT tells mesh peers not to send a message one has already.
+            .mesh_n(MESH_N)
+            .mesh_n_low(MESH_N - 1)
+            .mesh_n_high(MESH_N + 1)
+            .mesh_outbound_min(1)
+            .idontwant_message_size_threshold(1)
+            .idontwant_on_publish(true)
+            // Under load a message may wait in a connection's queue; it is sent late rather
+            // than dropped (a dropped one would come back only with the next catch-up).
+            .publish_queue_duration(PUBLISH_QUEUE_WAIT)
+            .forward_queue_duration(FORWARD_QUEUE_WAIT)
             .heartbeat_interval(GOSSIP_HEARTBEAT)
             .max_transmit_size(GOSSIP_MAX_TRANSMIT_BYTES)
             .build()?;
