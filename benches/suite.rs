@@ -9,7 +9,8 @@
 //! 2 room throughput beside ngircd, 3 DM round trip beside a bare request-response swarm,
 //! 4 login beside the argon2id hash, 5 memory and 6 start-up beside a minimal libp2p node,
 //! 7 a late joiner's catch-up. `SUITE_REPS` changes the repetitions (default 3);
-//! `SUITE_ONLY=1,2` runs some figures and prints them without writing the files.
+//! `SUITE_ONLY=1,2` runs some figures and prints them without writing the files;
+//! `SUITE_LOG=meshchat=info` shows the nodes' logs.
 
 mod support;
 
@@ -47,6 +48,9 @@ fn main() {
     if std::env::var(process::ROLE_VAR).as_deref() == Ok("minimal") {
         minimal::main();
         return;
+    }
+    if let Ok(filter) = std::env::var("SUITE_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
     let reps: usize = std::env::var("SUITE_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     let only: Option<Vec<u32>> =

@@ -27,22 +27,20 @@ pub async fn run(ircd: &Ngircd, reps: usize) -> Vec<Row> {
     let mut rows = Vec::new();
     for (size, messages, gap) in SIZES {
         let wait = Duration::from_secs(5);
-        let mut mesh_runs = Vec::new();
-        let mut room = MeshRoom::start(size).await;
+        // A fresh room for every run: a run that overloads the nodes must not slow the next.
+        let (mut mesh_runs, mut irc_runs) = (Vec::new(), Vec::new());
         for _ in 0..reps {
+            let mut room = MeshRoom::start(size).await;
             let o = timing::run(&mut room, &[0], messages, gap, wait).await;
             eprintln!("  fan-out meshchat {size}: {}", summary(&o));
             mesh_runs.push(o);
-        }
-        room.stop().await;
-        let mut irc_runs = Vec::new();
-        let mut room = IrcRoom::start(ircd.port, size).await;
-        for _ in 0..reps {
+            room.stop().await;
+            let mut room = IrcRoom::start(ircd.port, size).await;
             let o = timing::run(&mut room, &[0], messages, gap, wait).await;
             eprintln!("  fan-out ngircd {size}: {}", summary(&o));
             irc_runs.push(o);
+            room.stop().await;
         }
-        room.stop().await;
 
         let lost: usize = mesh_runs.iter().map(Outcome::lost).sum();
         let irc_lost: usize = irc_runs.iter().map(Outcome::lost).sum();

@@ -56,10 +56,12 @@ impl Outcome {
         self.latencies[i].as_secs_f64() * 1000.0
     }
 
-    /// Messages per second through the room: messages sent over the span until the last one
-    /// reached its last receiver.
+    /// Messages per second through the room: deliveries made, counted in whole messages (one
+    /// message = one delivery to every other member), over the span from the first send to the
+    /// last arrival. Without losses this is messages sent over that span.
     pub fn rate(&self) -> f64 {
-        self.messages as f64 / self.span.as_secs_f64()
+        let receivers = (self.expected / self.messages.max(1)).max(1);
+        self.delivered as f64 / receivers as f64 / self.span.as_secs_f64()
     }
 
     pub fn lost(&self) -> usize {
