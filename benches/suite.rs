@@ -132,7 +132,7 @@ fn main() {
     let notes = std::fs::read_to_string(root.join("bench/notes.md")).unwrap_or_default();
     let anchors = json!({
         "ngircd": irc::version(),
-        "libp2p": "0.57 (same build as meshchat)",
+        "libp2p": "libp2p 0.57 (the same build as meshchat)",
     });
     report::write(root, &rows, &started_at, seconds, &notes, &anchors);
     eprintln!("wrote BENCHMARKS.md and bench/results.json in {seconds:.0} s");

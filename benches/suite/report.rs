@@ -174,14 +174,14 @@ lowest and highest run in brackets; the ratio is meshchat's median over the anch
         seconds,
         anchors
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", "))
+            .map(|o| o.values().map(|v| v.as_str().unwrap_or("").to_string()).collect::<Vec<_>>().join(", "))
             .unwrap_or_default()
     );
     let _ = writeln!(md, "| # | figure | meshchat | anchor | anchor value | ratio | goal | met |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for r in rows {
         let anchor = r.anchor.as_ref().map(|a| cell(a, &r.unit)).unwrap_or_else(|| "–".into());
-        let ratio = r.ratio().map(|x| format!("{x:.2}×")).unwrap_or_else(|| "–".into());
+        let ratio = r.ratio().filter(|x| x.is_finite()).map(|x| format!("{}×", num(x))).unwrap_or_else(|| "–".into());
         let met = match r.met {
             Some(true) => "**met**",
             Some(false) => "**missed**",

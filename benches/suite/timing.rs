@@ -60,6 +60,9 @@ impl Outcome {
     /// message = one delivery to every other member), over the span from the first send to the
     /// last arrival. Without losses this is messages sent over that span.
     pub fn rate(&self) -> f64 {
+        if self.delivered == 0 {
+            return 0.0;
+        }
         let receivers = (self.expected / self.messages.max(1)).max(1);
         self.delivered as f64 / receivers as f64 / self.span.as_secs_f64()
     }
