@@ -8,7 +8,7 @@
 //! Figures (one module each under `benches/suite/`): 1 room fan-out latency beside ngircd,
 //! 2 room throughput beside ngircd, 3 DM round trip beside a bare request-response swarm,
 //! 4 login beside the argon2id hash, 5 memory and 6 start-up beside a minimal libp2p node,
-//! 7 a late joiner's catch-up. `SUITE_REPS` changes the repetitions (default 3);
+//! 7 a late joiner's catch-up, 8 discovery in a lab of network namespaces (root only). `SUITE_REPS` changes the repetitions (default 3);
 //! `SUITE_ONLY=1,2` runs some figures and prints them without writing the files;
 //! `SUITE_LOG=meshchat=info` shows the nodes' logs.
 
@@ -22,6 +22,8 @@ mod direct;
 mod fanout;
 #[path = "suite/irc.rs"]
 mod irc;
+#[path = "suite/lab.rs"]
+mod lab;
 #[path = "suite/login.rs"]
 mod login;
 #[path = "suite/memory.rs"]
@@ -86,7 +88,7 @@ fn main() {
             eprintln!("figure 4: login");
             rows.extend(login::run(reps).await);
         }
-        if wanted(5) || wanted(6) {
+        if wanted(5) || wanted(6) || wanted(8) {
             let binary = process::meshchat_binary(root);
             if wanted(5) {
                 eprintln!("figure 5: memory");
@@ -95,6 +97,10 @@ fn main() {
             if wanted(6) {
                 eprintln!("figure 6: start-up");
                 rows.extend(memory::startup(&binary).await);
+            }
+            if wanted(8) {
+                eprintln!("figure 8: discovery in the LAN lab");
+                rows.extend(lab::run(&binary, reps).await);
             }
         }
         if wanted(7) {

@@ -60,7 +60,8 @@ impl Proc {
         Proc::spawn(cmd, None)
     }
 
-    fn spawn(mut cmd: Command, dir: Option<tempfile::TempDir>) -> Proc {
+    /// Starts `cmd` (which must print JSON lines), keeping `dir` alive as long as the process.
+    pub fn spawn(mut cmd: Command, dir: Option<tempfile::TempDir>) -> Proc {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
         cmd.env("RUST_LOG", "off");
         let spawned = Instant::now();
