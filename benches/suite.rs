@@ -66,6 +66,7 @@ fn main() {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
+    let mut loads = vec![report::load()];
     let rows = runtime.block_on(async {
         let mut rows = Vec::new();
         if wanted(1) || wanted(2) {
@@ -73,39 +74,47 @@ fn main() {
             if wanted(1) {
                 eprintln!("figure 1: room fan-out");
                 rows.extend(fanout::run(&ircd, reps).await);
+                loads.push(report::load());
             }
             if wanted(2) {
                 eprintln!("figure 2: room throughput");
                 rows.extend(throughput::run(&ircd, reps).await);
+                loads.push(report::load());
             }
             ircd.stop().await;
         }
         if wanted(3) {
             eprintln!("figure 3: DM round trip");
             rows.extend(direct::run(reps).await);
+            loads.push(report::load());
         }
         if wanted(4) {
             eprintln!("figure 4: login");
             rows.extend(login::run(reps).await);
+            loads.push(report::load());
         }
         if wanted(5) || wanted(6) || wanted(8) {
             let binary = process::meshchat_binary(root);
             if wanted(5) {
                 eprintln!("figure 5: memory");
                 rows.extend(memory::run(&binary, reps).await);
+                loads.push(report::load());
             }
             if wanted(6) {
                 eprintln!("figure 6: start-up");
                 rows.extend(memory::startup(&binary).await);
+                loads.push(report::load());
             }
             if wanted(8) {
                 eprintln!("figure 8: discovery in the LAN lab");
                 rows.extend(lab::run(&binary, reps).await);
+                loads.push(report::load());
             }
         }
         if wanted(7) {
             eprintln!("figure 7: late joiner catch-up");
             rows.extend(catchup::run(reps).await);
+            loads.push(report::load());
         }
         rows.sort_by_key(|r| r.figure);
         rows
@@ -140,6 +149,6 @@ fn main() {
         "ngircd": irc::version(),
         "libp2p": "libp2p 0.57 (the same build as meshchat)",
     });
-    report::write(root, &rows, &started_at, seconds, &notes, &anchors);
+    report::write(root, &rows, &started_at, seconds, &notes, &anchors, &loads);
     eprintln!("wrote BENCHMARKS.md and bench/results.json in {seconds:.0} s");
 }

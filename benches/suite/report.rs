@@ -122,9 +122,19 @@ pub fn machine() -> Value {
     json!({ "nproc": cores, "cpu": cpu, "kernel": kernel, "memory_mib": memory / 1024 })
 }
 
-/// Writes `BENCHMARKS.md` and `bench/results.json` under `root`.
-pub fn write(root: &Path, rows: &[Row], started: &str, seconds: f64, notes: &str, anchors: &Value) {
-    let machine = machine();
+/// The 1-minute load average (`/proc/loadavg`): other work on the machine during a run.
+pub fn load() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+/// Writes `BENCHMARKS.md` and `bench/results.json` under `root`; `loads` are the 1-minute load
+/// averages sampled between figures.
+pub fn write(root: &Path, rows: &[Row], started: &str, seconds: f64, notes: &str, anchors: &Value, loads: &[f64]) {
+    let mut machine = machine();
+    machine["load_during_run"] = json!(loads);
     let json_rows: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -166,12 +176,15 @@ lowest and highest run in brackets; the ratio is meshchat's median over the anch
     let _ = writeln!(md, "```sh\nbench/run.sh\n```\n");
     let _ = writeln!(
         md,
-        "Machine: {} cores ({}), {} MiB, Linux {}. Run started {started}, took {:.0} s. Anchors: {}.\n",
+        "Machine: {} cores ({}), {} MiB, Linux {}. Run started {started}, took {:.0} s; 1-minute load \
+average between figures {} (the suite alone keeps it near 1–2; more means other work shared the cores). \
+Anchors: {}.\n",
         machine["nproc"],
         machine["cpu"].as_str().unwrap_or(""),
         machine["memory_mib"],
         machine["kernel"].as_str().unwrap_or(""),
         seconds,
+        loads.iter().map(|l| format!("{l:.1}")).collect::<Vec<_>>().join(", "),
         anchors
             .as_object()
             .map(|o| o.values().map(|v| v.as_str().unwrap_or("").to_string()).collect::<Vec<_>>().join(", "))
