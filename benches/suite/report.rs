@@ -177,7 +177,7 @@ lowest and highest run in brackets; the ratio is meshchat's median over the anch
     let _ = writeln!(
         md,
         "Machine: {} cores ({}), {} MiB, Linux {}. Run started {started}, took {:.0} s; 1-minute load \
-average between figures {} (the suite alone keeps it near 1–2; more means other work shared the cores). \
+average between figures {} (the suite alone keeps it at about 1 or below on two cores; more means other work shared them). \
 Anchors: {}.\n",
         machine["nproc"],
         machine["cpu"].as_str().unwrap_or(""),
