@@ -10,42 +10,19 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use meshchat::bootstrap::password::Hasher;
 use meshchat::cert::Authority;
-use meshchat::ui::UiEvent;
-use support::{Node, ms, percentile};
+use support::login::{hash_times, login_times};
+use support::{ms, percentile};
 
-const PASSWORD: &str = "correct horse battery staple";
 const LOGINS: usize = 60;
 const HASHES: usize = 30;
 const VERIFICATIONS: usize = 20_000;
 
 #[tokio::main]
 async fn main() {
-    let hasher = Hasher::new().unwrap();
-    let hash = hasher.hash(PASSWORD).unwrap();
-    let mut hash_times: Vec<Duration> = (0..HASHES)
-        .map(|_| {
-            let t = Instant::now();
-            assert!(hasher.verify(PASSWORD, Some(&hash)));
-            t.elapsed()
-        })
-        .collect();
-    hash_times.sort();
+    let hash_times = hash_times(HASHES);
     let hash_p50 = percentile(&hash_times, 0.5);
-
-    let boot = Node::start(true, None).await;
-    let mut user = Node::start(false, Some(&boot.listen[0])).await;
-    user.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
-    user.client.register("benchuser", PASSWORD).await.unwrap();
-    let mut logins = Vec::with_capacity(LOGINS);
-    for _ in 0..LOGINS {
-        user.client.logout().await.unwrap();
-        let t = Instant::now();
-        user.client.login("benchuser", PASSWORD).await.unwrap();
-        logins.push(t.elapsed());
-    }
-    logins.sort();
+    let logins = login_times(LOGINS).await;
     let login_p50 = percentile(&logins, 0.5);
 
     let authority = Authority::from_secret(&[7; 32]);
@@ -75,6 +52,4 @@ async fn main() {
         "| certificate verifications | {per_second:.0}/s | ≥ 10,000/s: {} |",
         if per_second >= 10_000.0 { "met" } else { "missed" }
     );
-    boot.client.shutdown().await;
-    user.client.shutdown().await;
 }

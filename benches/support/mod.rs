@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod bare;
+pub mod dm;
+pub mod login;
 
 use std::time::Duration;
 

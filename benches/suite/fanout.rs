@@ -1,0 +1,83 @@
+//! Figure 1: room fan-out latency, from the sender's send to each other member's arrival, with
+//! 2, 8 and 32 members: meshchat in-process nodes against IRC clients of one ngircd, timed by
+//! the same code.
+
+use std::time::Duration;
+
+use super::irc::{IrcRoom, Ngircd};
+use super::mesh::MeshRoom;
+use super::report::{Better, Row, Runs};
+use super::timing::{self, Outcome};
+
+/// (members, messages per run, gap between messages).
+const SIZES: [(usize, usize, Duration); 3] =
+    [(2, 200, Duration::from_millis(5)), (8, 200, Duration::from_millis(5)), (32, 100, Duration::from_millis(20))];
+
+fn summary(o: &Outcome) -> String {
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, {}/{} delivered",
+        o.percentile_ms(0.5),
+        o.percentile_ms(0.99),
+        o.delivered,
+        o.expected
+    )
+}
+
+pub async fn run(ircd: &Ngircd, reps: usize) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (size, messages, gap) in SIZES {
+        let wait = Duration::from_secs(5);
+        // A fresh room for every run: a run that overloads the nodes must not slow the next.
+        let (mut mesh_runs, mut irc_runs) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let mut room = MeshRoom::start(size).await;
+            let o = timing::run(&mut room, &[0], messages, gap, wait).await;
+            eprintln!("  fan-out meshchat {size}: {}", summary(&o));
+            mesh_runs.push(o);
+            room.stop().await;
+            let mut room = IrcRoom::start(ircd.port, size).await;
+            let o = timing::run(&mut room, &[0], messages, gap, wait).await;
+            eprintln!("  fan-out ngircd {size}: {}", summary(&o));
+            irc_runs.push(o);
+            room.stop().await;
+        }
+
+        let lost: usize = mesh_runs.iter().map(Outcome::lost).sum();
+        let irc_lost: usize = irc_runs.iter().map(Outcome::lost).sum();
+        let delivered = format!(
+            "{messages} messages × {} receivers × {reps} runs, one every {} ms; lost: meshchat {lost}, ngircd {irc_lost}",
+            size - 1,
+            gap.as_millis()
+        );
+        for (p, label) in [(0.5, "p50"), (0.99, "p99")] {
+            let mesh = Runs::new(mesh_runs.iter().map(|o| o.percentile_ms(p)).collect());
+            let anchor = Runs::new(irc_runs.iter().map(|o| o.percentile_ms(p)).collect());
+            let ratio = mesh.median() / anchor.median();
+            let (goal, met) = if p < 0.9 {
+                (String::new(), None)
+            } else {
+                let factor = if size <= 8 { 2.0 } else { 3.0 };
+                let mut goal = format!("≤ {factor:.0}× ngircd");
+                let mut met = ratio <= factor && lost == 0;
+                if size <= 8 {
+                    goal.push_str(" and < 5 ms");
+                    met &= mesh.median() < 5.0;
+                }
+                (goal, Some(met))
+            };
+            rows.push(Row {
+                figure: 1,
+                what: format!("room fan-out latency {label}, {size} members"),
+                unit: "ms".into(),
+                meshchat: mesh,
+                anchor_name: "ngircd".into(),
+                anchor: Some(anchor),
+                better: Better::Lower,
+                goal,
+                met,
+                note: if p < 0.9 { delivered.clone() } else { String::new() },
+            });
+        }
+    }
+    rows
+}

@@ -1,0 +1,93 @@
+//! A meshchat room of in-process nodes on loopback (mDNS off), every member's `message`
+//! events turned into [`Arrival`]s for the shared timing code.
+
+use std::time::{Duration, Instant};
+
+use meshchat::node::Client;
+use meshchat::ui::UiEvent;
+use tokio::sync::mpsc;
+
+use super::timing::{self, Arrival, Room};
+use crate::support::Node;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// `size` nodes, the first hosting the bootstrap, all logged in and members of `#bench`.
+pub struct MeshRoom {
+    _nodes: Vec<Node>,
+    clients: Vec<Client>,
+    arrivals: mpsc::UnboundedReceiver<Arrival>,
+}
+
+/// Joins `room`, retrying while no member is known yet (10 s at most).
+pub async fn join(client: &Client, room: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.join_room(room).await {
+            Ok(()) => return,
+            Err(e) => assert!(Instant::now() < deadline, "cannot join #{room}: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl MeshRoom {
+    pub async fn start(size: usize) -> MeshRoom {
+        let mut nodes = vec![Node::start(true, None).await];
+        let first = nodes[0].listen[0].clone();
+        for _ in 1..size {
+            nodes.push(Node::start(false, Some(&first)).await);
+        }
+        for node in &mut nodes[1..] {
+            node.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+        }
+        let (tx, arrivals) = mpsc::unbounded_channel();
+        let mut clients = Vec::new();
+        for (r, node) in nodes.iter_mut().enumerate() {
+            clients.push(node.client.clone());
+            let tx = tx.clone();
+            let mut events = node.take_events();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    if let UiEvent::Message(m) = event
+                        && let Some((s, i)) = timing::parse(&m.text)
+                    {
+                        let _ = tx.send((r, s, i, Instant::now()));
+                    }
+                }
+            });
+        }
+        for (i, client) in clients.iter().enumerate() {
+            client.register(&format!("user{i}"), PASSWORD).await.unwrap();
+        }
+        clients[0].create_room("bench").await.unwrap();
+        for client in &clients[1..] {
+            join(client, "bench").await;
+        }
+        // Let the last joins and subscriptions reach everyone.
+        tokio::time::sleep(Duration::from_millis(300 + 20 * size as u64)).await;
+        MeshRoom { _nodes: nodes, clients, arrivals }
+    }
+
+    pub async fn stop(self) {
+        for client in &self.clients {
+            client.shutdown().await;
+        }
+    }
+}
+
+impl Room for MeshRoom {
+    fn size(&self) -> usize {
+        self.clients.len()
+    }
+
+    async fn send(&self, sender: usize, text: String) {
+        if let Err(e) = self.clients[sender].send_to_room("bench", &text).await {
+            eprintln!("send refused: {e:?}");
+        }
+    }
+
+    fn arrivals(&mut self) -> &mut mpsc::UnboundedReceiver<Arrival> {
+        &mut self.arrivals
+    }
+}

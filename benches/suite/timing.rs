@@ -1,0 +1,130 @@
+//! The timing code shared by meshchat and ngircd: a room (a meshchat room or an IRC channel)
+//! seen as senders and receivers of numbered messages `bench S I` (sender S, message I), with
+//! the send instant of each message and the arrival instant at each receiver. Latency and
+//! throughput are computed from these alone, whatever carried the messages.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+/// One message arriving at one receiver: (receiver, sender, index, when).
+pub type Arrival = (usize, usize, usize, Instant);
+
+/// The text of message `index` of `sender`.
+pub fn text(sender: usize, index: usize) -> String {
+    format!("bench {sender} {index}")
+}
+
+/// Parses a text made by [`text`].
+pub fn parse(text: &str) -> Option<(usize, usize)> {
+    let mut parts = text.strip_prefix("bench ")?.split(' ');
+    let sender = parts.next()?.parse().ok()?;
+    let index = parts.next()?.parse().ok()?;
+    Some((sender, index))
+}
+
+/// A room under test: members that can send, and one stream of arrivals for all of them.
+pub trait Room {
+    /// Number of members.
+    fn size(&self) -> usize;
+    /// Sends `text` from member `sender`; returns when the sender's client has accepted it.
+    fn send(&self, sender: usize, text: String) -> impl std::future::Future<Output = ()> + Send;
+    /// The arrivals stream.
+    fn arrivals(&mut self) -> &mut mpsc::UnboundedReceiver<Arrival>;
+}
+
+/// What one run of traffic gave.
+pub struct Outcome {
+    /// Every delivery's latency, sorted.
+    pub latencies: Vec<Duration>,
+    /// Deliveries expected (messages × other members) and distinct deliveries made.
+    pub expected: usize,
+    pub delivered: usize,
+    /// From the first send to the last arrival.
+    pub span: Duration,
+    /// Messages sent.
+    pub messages: usize,
+}
+
+impl Outcome {
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+
+    /// Messages per second through the room: deliveries made, counted in whole messages (one
+    /// message = one delivery to every other member), over the span from the first send to the
+    /// last arrival. Without losses this is messages sent over that span.
+    pub fn rate(&self) -> f64 {
+        if self.delivered == 0 {
+            return 0.0;
+        }
+        let receivers = (self.expected / self.messages.max(1)).max(1);
+        self.delivered as f64 / receivers as f64 / self.span.as_secs_f64()
+    }
+
+    pub fn lost(&self) -> usize {
+        self.expected - self.delivered
+    }
+}
+
+/// Each of `senders` sends `per_sender` messages, one every `gap` (back to back when zero), all
+/// senders at once; then arrivals are gathered until all expected are in or `wait` passes after
+/// the last send.
+pub async fn run<R: Room + Sync>(
+    room: &mut R,
+    senders: &[usize],
+    per_sender: usize,
+    gap: Duration,
+    wait: Duration,
+) -> Outcome {
+    // Forget anything left from an earlier run.
+    while room.arrivals().try_recv().is_ok() {}
+    let members = room.size();
+    let start = Instant::now();
+    let sent: Vec<Vec<Instant>> = {
+        let shared: &R = room;
+        let jobs = senders.iter().map(|&s| async move {
+            let mut times = Vec::with_capacity(per_sender);
+            let begin = tokio::time::Instant::now();
+            for i in 0..per_sender {
+                if !gap.is_zero() {
+                    tokio::time::sleep_until(begin + gap * i as u32).await;
+                }
+                times.push(Instant::now());
+                shared.send(s, text(s, i)).await;
+            }
+            (s, times)
+        });
+        let done = futures::future::join_all(jobs).await;
+        let mut sent = vec![Vec::new(); members];
+        for (s, times) in done {
+            sent[s] = times;
+        }
+        sent
+    };
+    let messages = senders.len() * per_sender;
+    let expected = messages * (members - 1);
+    let mut seen = HashSet::with_capacity(expected);
+    let mut latencies = Vec::with_capacity(expected);
+    let mut last = start;
+    let deadline = tokio::time::Instant::now() + wait;
+    while seen.len() < expected {
+        match tokio::time::timeout_at(deadline, room.arrivals().recv()).await {
+            Ok(Some((r, s, i, at))) => {
+                if r == s || i >= per_sender || sent[s].len() <= i || !seen.insert((r, s, i)) {
+                    continue;
+                }
+                latencies.push(at.duration_since(sent[s][i]));
+                last = last.max(at);
+            }
+            _ => break,
+        }
+    }
+    latencies.sort();
+    Outcome { latencies, expected, delivered: seen.len(), span: last.duration_since(start), messages }
+}
