@@ -4,7 +4,7 @@
 mod support;
 
 use support::NodeBuilder;
-use support::chat::{expect_bootstrap, register, str_of};
+use support::chat::{expect_bootstrap, join_room, register, str_of};
 
 #[test]
 fn the_bot_joins_its_room_and_answers_direct_messages() {
@@ -27,8 +27,7 @@ fn the_bot_joins_its_room_and_answers_direct_messages() {
     alice.send("/msg helperbot hello there");
     alice.wait_for("echo", |v| v["type"] == "dm" && v["from"] == "helperbot" && v["text"] == "you said: hello there");
 
-    alice.send("/join lobby");
-    alice.wait_for("joined", |v| v["type"] == "joined" && v["room"] == "lobby" && v["user"] == "alice");
+    join_room(&mut alice, "lobby");
     alice.send("/history");
     let history = alice.wait_type("history");
     let first = &history["messages"][0];

@@ -10,7 +10,9 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::chat::{PASSWORDS, Pair, alice_and_bob, expect_error, lab_user, no_event_within, register, str_of};
+use support::chat::{
+    PASSWORDS, Pair, alice_and_bob, expect_error, join_room, lab_user, no_event_within, register, str_of,
+};
 use support::{Lab, NodeBuilder, NodeProc};
 
 const NAMES: &[&str] = &["alice", "bob", "carol", "dave"];
@@ -66,17 +68,7 @@ fn room_lab(n: usize, room: &str) -> Option<RoomLab> {
     users[0].send(&format!("/create {room}"));
     users[0].wait_for("created", |v| v["type"] == "room_created" && v["room"] == room);
     for user in users.iter_mut().skip(1) {
-        let name = user.name.clone();
-        for _ in 0..50 {
-            user.send(&format!("/join {room}"));
-            let v = user.wait_for("join answer", |v| {
-                (v["type"] == "joined" && v["user"] == name.as_str()) || v["type"] == "error"
-            });
-            if v["type"] == "joined" {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        join_room(user, room);
     }
     let last = NAMES[n - 1];
     for user in users.iter_mut().take(n - 1) {
@@ -327,8 +319,7 @@ fn a_flooding_member_is_held_to_the_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
     let mut carol = lab_user(&lab, 3, "carol", PASSWORDS[2], dir.path());
     let asked = Instant::now();
-    carol.send("/join flood");
-    carol.wait_for("joined", |v| v["type"] == "joined" && v["user"] == "carol");
+    join_room(&mut carol, "flood");
     let deadline = Instant::now() + Duration::from_secs(30);
     let count = loop {
         carol.send("/history 2000");

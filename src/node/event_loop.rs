@@ -35,6 +35,9 @@ const REDIAL_TICK: Duration = Duration::from_millis(100);
 /// failure only after two misses and a fresh stream's 10 s upgrade time-out; a silent link
 /// must be noticed sooner.)
 const DEAD_AFTER: Duration = Duration::from_secs(5);
+/// A new peer is asked whom it knows at once and again this much later: at once it may not have
+/// heard yet the addresses of a peer that connected to it at the same moment.
+const PEER_EXCHANGE_FOLLOW_UP: Duration = Duration::from_secs(2);
 /// Besides asking every new peer, ask one connected peer this often whom it knows.
 const PEER_EXCHANGE_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -83,6 +86,8 @@ pub(super) struct EventLoop {
     last_alive: HashMap<ConnectionId, Instant>,
     /// Events that happened before `ready`, reported right after it.
     before_ready: Vec<UiEvent>,
+    /// New peers to ask again whom they know, and when.
+    exchange_follow_ups: Vec<(Instant, PeerId)>,
 }
 
 impl EventLoop {
@@ -129,6 +134,7 @@ impl EventLoop {
             remotes: HashMap::new(),
             last_alive: HashMap::new(),
             before_ready: Vec::new(),
+            exchange_follow_ups: Vec::new(),
         })
     }
 
@@ -161,6 +167,7 @@ impl EventLoop {
                 },
                 _ = redial_tick.tick() => {
                     self.close_dead_connections();
+                    self.follow_up_exchanges();
                     self.release_overdue_messages().await;
                     self.dial_due().await;
                     self.expire_waiting_for_bootstrap().await;
@@ -324,6 +331,17 @@ impl EventLoop {
         }
     }
 
+    fn follow_up_exchanges(&mut self) {
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = self.exchange_follow_ups.drain(..).partition(|(at, _)| *at <= now);
+        self.exchange_follow_ups = later;
+        for (_, peer) in due {
+            if self.swarm.is_connected(&peer) {
+                self.swarm.behaviour_mut().peers.send_request(&peer, PeersRequest::default());
+            }
+        }
+    }
+
     fn ask_a_random_peer_for_peers(&mut self) {
         let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         if connected.is_empty() {
@@ -398,6 +416,7 @@ impl EventLoop {
                 self.redial.connection_established(connection_id, peer_id);
                 if num_established.get() == 1 {
                     self.swarm.behaviour_mut().peers.send_request(&peer_id, PeersRequest::default());
+                    self.exchange_follow_ups.push((Instant::now() + PEER_EXCHANGE_FOLLOW_UP, peer_id));
                     self.emit(UiEvent::Peer { peer_id: peer_id.to_string(), state: PeerState::Connected }).await;
                 }
             }
@@ -474,11 +493,13 @@ impl EventLoop {
                     acceptance,
                 );
             }
-            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. })
-                if topic == self.presence.topic_hash() =>
-            {
-                // A newcomer: tell it who is here without waiting for the next heartbeat.
-                self.announce();
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }) => {
+                if topic == self.presence.topic_hash() {
+                    // A newcomer: tell it who is here without waiting for the next heartbeat.
+                    self.announce();
+                } else {
+                    self.room_subscriber(&topic);
+                }
             }
             BehaviourEvent::Auth(request_response::Event::Message { peer, message, .. }) => match message {
                 Message::Request { request, channel, .. } => self.on_auth_request(peer, request, channel),

@@ -31,6 +31,9 @@ pub const DEFAULT_HISTORY: usize = 50;
 /// Room messages a user may send at once, and then each second (every node enforces it).
 pub const MESSAGE_BURST: u32 = 500;
 pub const MESSAGES_PER_SEC: u32 = 100;
+/// At most this many envelopes wait per room for a member to be in reach (catch-up brings the
+/// rest).
+const MAX_UNSENT: usize = 1000;
 /// Besides after every reconnection, each room is compared with one member this often.
 pub const RESYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a message that came before an earlier one of its sender waits for it.
@@ -79,6 +82,8 @@ pub(super) struct Rooms {
     order: Sequencer<(String, PeerId), ChatMessage>,
     /// Live room messages per user.
     limit: RateLimit<String>,
+    /// Envelopes published while no other member was on the topic, per room.
+    unsent: HashMap<String, Vec<Vec<u8>>>,
 }
 
 impl Default for Rooms {
@@ -94,6 +99,7 @@ impl Default for Rooms {
             own_seq: HashMap::new(),
             order: Sequencer::new(REORDER_WAIT),
             limit: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
+            unsent: HashMap::new(),
         }
     }
 }
@@ -338,10 +344,35 @@ impl EventLoop {
         Ok((envelope, verified))
     }
 
+    /// Publishes an envelope on its room's topic. When gossipsub knows no other member on the
+    /// topic yet (alone, cut off, or a connection whose subscriptions have not arrived), the
+    /// envelope waits in the room's outbox and goes out when a member subscribes.
     fn publish(&mut self, room: &str, envelope: &Envelope) {
-        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(room), envelope.encode()) {
-            // Nobody else in the room right now: they catch up when they come.
-            tracing::debug!(room, error = %e, "room event not published");
+        let data = envelope.encode();
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(room), data.clone()) {
+            tracing::debug!(room, error = %e, "room event kept until a member is in reach");
+            let unsent = self.rooms.unsent.entry(room.to_string()).or_default();
+            if unsent.len() < MAX_UNSENT {
+                unsent.push(data);
+            }
+        }
+    }
+
+    /// A peer subscribed to a room's topic: what waited for someone to hear it goes out now.
+    pub(super) fn room_subscriber(&mut self, topic: &TopicHash) {
+        let Some(room) = self.rooms.room_of_topic(topic) else { return };
+        let Some(unsent) = self.rooms.unsent.remove(&room) else { return };
+        let mut left = Vec::new();
+        for data in unsent {
+            if let Err(e) =
+                self.swarm.behaviour_mut().gossipsub.publish(IdentTopic::new(wire::topic_name(&room)), data.clone())
+            {
+                tracing::debug!(room, error = %e, "room event still waiting");
+                left.push(data);
+            }
+        }
+        if !left.is_empty() {
+            self.rooms.unsent.insert(room, left);
         }
     }
 

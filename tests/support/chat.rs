@@ -79,3 +79,20 @@ pub fn alice_and_bob(lab: &Lab) -> Pair {
     wait_online(&mut bob, "alice");
     Pair { boot, dirs, alice, bob }
 }
+
+/// Joins `room` on `node`, trying again while no member of it is known or reachable yet (the
+/// room directory comes with presence); panics with every answer when it never works.
+pub fn join_room(node: &mut NodeProc, room: &str) {
+    let name = node.name.clone();
+    let mut answers = Vec::new();
+    for _ in 0..50 {
+        node.send(&format!("/join {room}"));
+        let v = node.wait_for("join answer", |v| (v["type"] == "joined" && v["room"] == room) || v["type"] == "error");
+        if v["type"] == "joined" {
+            return;
+        }
+        answers.push(v);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{name} could not join #{room}: {answers:?}");
+}
