@@ -96,36 +96,31 @@ impl Terminal {
     /// Whether `needle` shows after what earlier waits matched, within `limit`.
     fn expect_within(&mut self, needle: &[u8], limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
+        loop {
             let out = self.transcript();
             if let Some(at) = find(&out[self.seen..], needle) {
                 self.seen += at + needle.len();
                 return true;
             }
+            if Instant::now() > deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        false
     }
 
     /// Waits for `needle` after what earlier waits matched; returns the offset just past it.
     fn expect(&mut self, needle: &[u8]) -> usize {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        if !self.expect_within(needle, WAIT) {
             let out = self.transcript();
-            if let Some(at) = find(&out[self.seen..], needle) {
-                self.seen += at + needle.len();
-                return self.seen;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "no {:?} on the terminal within {WAIT:?}; after offset {} it shows:\n{}",
-                    String::from_utf8_lossy(needle),
-                    self.seen,
-                    printable(&out[self.seen.min(out.len())..])
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            panic!(
+                "no {:?} on the terminal within {WAIT:?}; after offset {} it shows:\n{}",
+                String::from_utf8_lossy(needle),
+                self.seen,
+                printable(&out[self.seen.min(out.len())..])
+            );
         }
+        self.seen
     }
 
     /// Waits for the process to end, at most `limit`.

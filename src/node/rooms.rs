@@ -359,14 +359,12 @@ impl EventLoop {
     }
 
     /// A peer subscribed to a room's topic: what waited for someone to hear it goes out now.
-    pub(super) fn room_subscriber(&mut self, topic: &TopicHash) {
-        let Some(room) = self.rooms.room_of_topic(topic) else { return };
+    pub(super) fn room_subscriber(&mut self, subscribed: &TopicHash) {
+        let Some(room) = self.rooms.room_of_topic(subscribed) else { return };
         let Some(unsent) = self.rooms.unsent.remove(&room) else { return };
         let mut left = Vec::new();
         for data in unsent {
-            if let Err(e) =
-                self.swarm.behaviour_mut().gossipsub.publish(IdentTopic::new(wire::topic_name(&room)), data.clone())
-            {
+            if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(&room), data.clone()) {
                 tracing::debug!(room, error = %e, "room event still waiting");
                 left.push(data);
             }
@@ -565,6 +563,10 @@ impl EventLoop {
         if let Some(key) = self.accounts.trusted_key() {
             let now = now_ms();
             let batch = self.accounts.store().begin();
+            if let Err(e) = &batch {
+                // Still kept, one commit per row.
+                tracing::warn!(room, error = %e, "cannot batch a catch-up page");
+            }
             for envelope in response.events.iter().take(SYNC_EVENTS) {
                 let Ok(v) = envelope.check(&mut self.certs, &key, now, None) else { continue };
                 if v.body.room != room {
@@ -775,7 +777,13 @@ impl EventLoop {
         let Some(key) = self.accounts.trusted_key() else { return };
         for room in self.rooms.rooms_of(&proof.old) {
             let sealed = self.seal(&room, Payload::Renamed { proof: proof.clone() });
-            let Ok((envelope, verified)) = sealed else { continue };
+            let (envelope, verified) = match sealed {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    tracing::error!(room, error = %e, "cannot carry the membership over to the new name");
+                    continue;
+                }
+            };
             let Some(action) = verified.control(&key) else { continue };
             self.subscribe(&room);
             self.ingest_control(&room, &verified, action, &envelope.encode()).await;
