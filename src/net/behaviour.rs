@@ -1,7 +1,9 @@
 //! The libp2p protocols a node speaks, composed into one [`Behaviour`], and their settings for a
 //! small LAN.
 //!
-//! - gossipsub: rooms and presence. Strict signing, application validation on (every message is
+//! - gossipsub: rooms and presence. Messages travel unsigned by gossipsub (each carries its
+//!   author's signature inside, checked once per message by the node, not once per copy) and are
+//!   known by a hash of their bytes; application validation on (every message is
 //!   accepted or rejected by the node), flood publishing so a message reaches every subscribed
 //!   peer at once instead of waiting for a heartbeat. Peer scoring is on: a peer that passes on
 //!   messages the node rejects loses score and is ignored for a while; sharing an IP address
@@ -23,6 +25,7 @@ use libp2p::request_response::{self, ProtocolSupport, cbor};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, mdns, ping};
+use sha2::{Digest, Sha256};
 
 use crate::protocol::auth::{self, AuthRequest, AuthResponse};
 use crate::protocol::dm::{self, DmRequest, DmResponse};
@@ -80,6 +83,17 @@ pub fn room_score() -> gossipsub::TopicScoreParams {
     }
 }
 
+/// A gossipsub message's id: a hash of its topic and bytes, so every copy of a message has the
+/// same id, and two messages differ in bytes (each carries its author's signature and a nonce or
+/// sequence number).
+pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    let mut hash = Sha256::new();
+    hash.update(message.topic.as_str().as_bytes());
+    hash.update([0]);
+    hash.update(&message.data);
+    gossipsub::MessageId::new(&hash.finalize()[..20])
+}
+
 /// The node's protocols.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -102,8 +116,14 @@ impl Behaviour {
         mdns: bool,
         hosts_bootstrap: bool,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        // Every message meshchat publishes carries its author's signature inside it (room
+        // envelopes, sealed presence), checked once when the message is taken in. gossipsub's
+        // own signing would check every copy of a message before dropping duplicates, and a
+        // member receives a message from several peers; so gossipsub messages go unsigned and
+        // are known by a hash of their bytes.
         let gossip_config = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            .message_id_fn(message_id)
             .validate_messages()
             .flood_publish(true)
             // Every LAN peer is usually connected to every other and gets each message straight
@@ -123,8 +143,7 @@ impl Behaviour {
             .heartbeat_interval(GOSSIP_HEARTBEAT)
             .max_transmit_size(GOSSIP_MAX_TRANSMIT_BYTES)
             .build()?;
-        let mut gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)?;
         let score = gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
         gossipsub.with_peer_score(score, gossipsub::PeerScoreThresholds::default())?;
         let limits = connection_limits::Behaviour::new(

@@ -533,6 +533,7 @@ impl EventLoop {
                     if let Err(e) = self.accounts.store.rename_owner(&proof.old, &proof.new) {
                         tracing::error!(error = %e, "cannot move conversations to the new name");
                     }
+                    self.direct.forget_numbers();
                     self.carry_rooms_over(proof).await;
                 }
                 self.announce();

@@ -1,8 +1,10 @@
 //! The node's side of direct messages (`/meshchat/dm/1`): `/msg` and `/query`, the outbox, the
 //! receipts, and taking in messages from other peers.
 //!
-//! Every message is kept in the node database before anything else happens to it. An outgoing
-//! message stays in the outbox until its receipt comes; for each receiver one message is in
+//! A received message is kept in the node database before its receipt goes back, and shown
+//! after. An outgoing message to an online receiver with nothing older waiting goes out at once
+//! and is kept while it travels (its receipt is handled only after that); any other is kept
+//! first. It stays in the outbox until its receipt comes; for each receiver one message is in
 //! flight at a time, oldest first, so messages arrive in order. The outbox is pumped whenever
 //! the receiver's presence is heard (they came online, or their periodic announcement), after a
 //! login, and on the presence timer; it survives restarts because it lives in SQLite.
@@ -30,6 +32,16 @@ pub(super) struct Direct {
     in_flight: HashMap<OutboundRequestId, (String, String)>,
     /// Receivers (username keys) with a message in flight.
     busy: HashSet<String>,
+    /// The number of the last message sent in each conversation (owner key, other key), read
+    /// from the database once.
+    last_seq: HashMap<(String, String), u64>,
+}
+
+impl Direct {
+    /// Forgets the numbers read (the conversations changed owner).
+    pub(super) fn forget_numbers(&mut self) {
+        self.last_seq.clear();
+    }
 }
 
 /// What a lookup of a user at the bootstrap node was for.
@@ -142,7 +154,11 @@ impl EventLoop {
         self.check_direct(to, Some(text))?;
         let me = self.logged_in()?;
         let store = self.accounts.store();
-        let seq = store.next_dm_seq(&me, to).map_err(internal)?;
+        let conversation = (username_key(&me), username_key(to));
+        let seq = match self.direct.last_seq.get(&conversation) {
+            Some(last) => last + 1,
+            None => store.next_dm_seq(&me, to).map_err(internal)?,
+        };
         let dm = StoredDm {
             id: dm::new_id(),
             owner: me.clone(),
@@ -154,14 +170,57 @@ impl EventLoop {
             outgoing: true,
             delivered: false,
         };
-        store.save_dm(&dm).map_err(internal)?;
+        // Nothing older waiting for an online receiver: the message goes out at once and is
+        // kept while it travels (its receipt is handled only after that). Otherwise it is kept
+        // and waits its turn in the outbox.
+        let first_in_line = store.next_in_outbox(&dm.owner, to).map_err(internal)?.is_none();
+        let sent = first_in_line && self.send_dm(&dm);
+        if sent {
+            self.hand_over().await;
+        }
+        let kept = self.accounts.store().save_dm(&dm);
+        if sent || kept.is_ok() {
+            self.direct.last_seq.insert(conversation, seq);
+        }
+        if let Err(e) = &kept {
+            tracing::error!(error = %e, "cannot keep a direct message");
+        }
+        if !sent {
+            kept.map_err(internal)?;
+        }
         self.emit(UiEvent::Dm(view(&dm))).await;
         if self.peer_of_user(to).is_none() {
             self.emit(UiEvent::info(format!("{to} is offline: the message waits here and goes out when {to} is back")))
                 .await;
         }
-        self.pump_outbox(to);
+        if !sent {
+            self.pump_outbox(to);
+        }
         Ok(())
+    }
+
+    /// Sends `dm` to its receiver unless one of their messages is in flight or they are
+    /// offline; whether it went.
+    fn send_dm(&mut self, dm: &StoredDm) -> bool {
+        let Some(session) = self.accounts.session() else { return false };
+        let certificate = session.certificate.clone();
+        let key = username_key(&dm.to);
+        if self.direct.busy.contains(&key) {
+            return false;
+        }
+        let Some(peer) = self.peer_of_user(&dm.to) else { return false };
+        let request = DmRequest {
+            certificate,
+            to: dm.to.clone(),
+            seq: dm.seq,
+            id: dm.id.clone(),
+            ts_ms: dm.ts_ms,
+            text: dm.text.clone(),
+        };
+        let id = self.swarm.behaviour_mut().dm.send_request(&peer, request);
+        self.direct.in_flight.insert(id, (dm.id.clone(), dm.to.clone()));
+        self.direct.busy.insert(key);
+        true
     }
 
     /// Messages waiting in this user's outbox.
@@ -171,33 +230,17 @@ impl EventLoop {
 
     /// Sends the oldest message waiting for `user`, unless one is in flight or `user` is offline.
     pub(super) fn pump_outbox(&mut self, user: &str) {
-        let Some(session) = self.accounts.session() else { return };
-        let me = session.certificate.body.username.clone();
-        let certificate = session.certificate.clone();
-        let key = username_key(user);
-        if self.direct.busy.contains(&key) {
+        let Some(me) = self.me() else { return };
+        if self.direct.busy.contains(&username_key(user)) || self.peer_of_user(user).is_none() {
             return;
         }
-        let Some(peer) = self.peer_of_user(user) else { return };
-        let dm = match self.accounts.store().next_in_outbox(&me, user) {
-            Ok(Some(dm)) => dm,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox");
-                return;
+        match self.accounts.store().next_in_outbox(&me, user) {
+            Ok(Some(dm)) => {
+                self.send_dm(&dm);
             }
-        };
-        let request = DmRequest {
-            certificate,
-            to: dm.to.clone(),
-            seq: dm.seq,
-            id: dm.id.clone(),
-            ts_ms: dm.ts_ms,
-            text: dm.text,
-        };
-        let id = self.swarm.behaviour_mut().dm.send_request(&peer, request);
-        self.direct.in_flight.insert(id, (dm.id, dm.to));
-        self.direct.busy.insert(key);
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+        }
     }
 
     /// Pumps the outbox of every user with messages waiting.
@@ -245,39 +288,54 @@ impl EventLoop {
         }
     }
 
-    /// A peer sends a message: check it, keep it, show it, and answer with the receipt.
+    /// A peer sends a message: check it, keep it, answer with the receipt, and show it.
     pub(super) async fn on_dm_request(
         &mut self,
         peer: PeerId,
         request: DmRequest,
         channel: ResponseChannel<DmResponse>,
     ) {
-        let response = self.take_dm(peer, request).await;
+        let (response, new) = match self.take_dm(peer, request) {
+            Ok(Some(dm)) => (DmResponse::Delivered, Some(dm)),
+            Ok(None) => (DmResponse::Delivered, None),
+            Err(refusal) => (DmResponse::Refused(refusal), None),
+        };
         if self.swarm.behaviour_mut().dm.send_response(channel, response).is_err() {
             tracing::debug!(%peer, "the sender left before its receipt");
         }
+        let Some(dm) = new else { return };
+        // The receipt first: it says the message is kept, which it is.
+        self.hand_over().await;
+        self.emit(UiEvent::Dm(view(&dm))).await;
+        let from_key = username_key(&dm.from);
+        if !self.rooms.is_muted(&format!("@{from_key}")) {
+            let focused = matches!(&self.focus, Some(Focus::User(u)) if username_key(u) == from_key);
+            self.emit(UiEvent::Notification {
+                kind: NotificationKind::Dm,
+                room: None,
+                from: Some(dm.from.clone()),
+                focused,
+            })
+            .await;
+        }
     }
 
-    async fn take_dm(&mut self, peer: PeerId, request: DmRequest) -> DmResponse {
-        let Some(authority) = self.accounts.trusted_key() else { return DmResponse::Refused(DmRefusal::NotLoggedIn) };
+    /// Checks and keeps a message from `peer`: the message when it is new, `None` when it was
+    /// kept before (the receipt is sent again).
+    fn take_dm(&mut self, peer: PeerId, request: DmRequest) -> Result<Option<StoredDm>, DmRefusal> {
+        let authority = self.accounts.trusted_key().ok_or(DmRefusal::NotLoggedIn)?;
         let me = self.me();
         let peer_bytes = peer.to_bytes();
-        let checked =
-            match dm::check_request(&request, &peer_bytes, me.as_deref(), &mut self.certs, &authority, unix_now()) {
-                Ok(checked) => checked,
-                Err(refusal) => {
-                    tracing::info!(%peer, %refusal, "direct message refused");
-                    return DmResponse::Refused(refusal);
-                }
-            };
-        let Some(me) = me else { return DmResponse::Refused(DmRefusal::NotLoggedIn) };
+        let checked = dm::check_request(&request, &peer_bytes, me.as_deref(), &mut self.certs, &authority, unix_now())
+            .inspect_err(|refusal| tracing::info!(%peer, %refusal, "direct message refused"))?;
+        let me = me.ok_or(DmRefusal::NotLoggedIn)?;
         let store = self.accounts.store();
         let known = store.dm_known(&request.id);
         let last = store.last_dm_seq(&me, &checked.from, &peer_bytes);
-        let (Ok(known), Ok(last)) = (known, last) else { return DmResponse::Refused(DmRefusal::Unavailable) };
+        let (Ok(known), Ok(last)) = (known, last) else { return Err(DmRefusal::Unavailable) };
         match dm::arrival(known, request.seq, last) {
-            Arrival::Duplicate => return DmResponse::Delivered,
-            Arrival::Stale => return DmResponse::Refused(DmRefusal::Stale),
+            Arrival::Duplicate => return Ok(None),
+            Arrival::Stale => return Err(DmRefusal::Stale),
             Arrival::New => {}
         }
         let dm = StoredDm {
@@ -293,21 +351,9 @@ impl EventLoop {
         };
         if let Err(e) = store.save_received_dm(&dm, &peer_bytes) {
             tracing::error!(error = %e, "cannot keep a direct message");
-            return DmResponse::Refused(DmRefusal::Unavailable);
+            return Err(DmRefusal::Unavailable);
         }
-        self.emit(UiEvent::Dm(view(&dm))).await;
-        let from_key = username_key(&dm.from);
-        if !self.rooms.is_muted(&format!("@{from_key}")) {
-            let focused = matches!(&self.focus, Some(Focus::User(u)) if username_key(u) == from_key);
-            self.emit(UiEvent::Notification {
-                kind: NotificationKind::Dm,
-                room: None,
-                from: Some(dm.from.clone()),
-                focused,
-            })
-            .await;
-        }
-        DmResponse::Delivered
+        Ok(Some(dm))
     }
 
     /// `/history` in a conversation.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::core::transport::ListenerId;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
@@ -54,6 +54,8 @@ enum Readiness {
 
 /// Capacity of the channel of answers from the hosted account worker.
 const AUTH_ANSWER_CAPACITY: usize = 256;
+/// At most this many swarm events are handled in [`EventLoop::hand_over`].
+const HAND_OVER_EVENTS: usize = 16;
 
 pub(super) struct EventLoop {
     pub(super) swarm: Swarm<Behaviour>,
@@ -155,6 +157,7 @@ impl EventLoop {
                 Readiness::Settling(at) => Some(at),
                 _ => None,
             };
+            let write_due = self.accounts.store().write_due().map(tokio::time::Instant::from_std);
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
                 request = self.requests.recv() => match request {
@@ -181,12 +184,25 @@ impl EventLoop {
                 _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
                 _ = resync_tick.tick() => self.resync_rooms(),
                 _ = sleep_until(settle) => self.send_ready().await,
+                _ = sleep_until(write_due) => self.accounts.store().write_unwritten(),
             }
         }
         // Dropping the swarm closes every connection; peers see it at once.
         drop(self.swarm);
         if let Some(reply) = shutdown_reply {
             let _ = reply.send(());
+        }
+    }
+
+    /// Lets the swarm hand what was just queued (a publish, a request) to the connections now
+    /// rather than after the work that follows; events it has meanwhile are handled as usual.
+    pub(super) async fn hand_over(&mut self) {
+        for _ in 0..HAND_OVER_EVENTS {
+            match self.swarm.next().now_or_never() {
+                // Boxed: handling an event may itself send and hand over (a DM after a lookup).
+                Some(Some(event)) => Box::pin(self.on_swarm_event(event)).await,
+                _ => return,
+            }
         }
     }
 
@@ -480,9 +496,9 @@ impl EventLoop {
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
                 let acceptance = if message.topic == self.presence.topic_hash() {
-                    self.on_presence_message(message.source, &message.data).await
+                    self.on_presence_message(&message.data).await
                 } else if let Some(room) = self.rooms.room_of_topic(&message.topic) {
-                    self.on_room_gossip(&room, message.source, &message.data).await
+                    self.on_room_gossip(&room, &message.data).await
                 } else {
                     tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
                     gossipsub::MessageAcceptance::Ignore

@@ -63,8 +63,12 @@ impl EventLoop {
             seq: self.presence.next_seq(),
             rooms: if state == WireState::Online { self.my_rooms() } else { Vec::new() },
         };
+        let Some(sealed) = presence.seal(&self.key) else {
+            tracing::error!("cannot sign a presence announcement");
+            return;
+        };
         let topic = self.presence.topic.clone();
-        if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, presence.encode()) {
+        if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, sealed) {
             // With no peer subscribed yet there is nobody to tell; the next announcement will.
             tracing::debug!(%error, "presence not published");
         }
@@ -127,12 +131,11 @@ impl EventLoop {
         }
     }
 
-    /// Validates a presence message signed by `source`, updates the roster, and says whether
-    /// gossipsub should forward it.
-    pub(super) async fn on_presence_message(&mut self, source: Option<PeerId>, data: &[u8]) -> MessageAcceptance {
-        let Some(source) = source else { return MessageAcceptance::Reject };
-        let Some(presence) = Presence::decode(data) else {
-            tracing::debug!(%source, "malformed presence refused");
+    /// Validates a sealed presence message, updates the roster, and says whether gossipsub
+    /// should forward it.
+    pub(super) async fn on_presence_message(&mut self, data: &[u8]) -> MessageAcceptance {
+        let Some((source, presence)) = Presence::open(data) else {
+            tracing::debug!("malformed or badly signed presence refused");
             return MessageAcceptance::Reject;
         };
         let Some(authority) = self.accounts.trusted_key() else {

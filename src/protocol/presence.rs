@@ -1,16 +1,30 @@
-//! Presence (`meshchat/presence/1` gossipsub topic): each logged-in node announces its
-//! certificate, nickname and state now and then, and when these change. gossipsub signs every
-//! message with the sender's peer key (StrictSign), so the receiving node checks that the
-//! certificate names the peer that signed.
+//! Presence (`meshchat/presence/2` gossipsub topic): each logged-in node announces its
+//! certificate, nickname and state now and then, and when these change. Each announcement is
+//! sealed: signed with the announcing peer's key, which travels with it, so the receiving node
+//! knows which peer speaks and checks that the certificate names that peer.
 
+use libp2p::PeerId;
+use libp2p::identity::{Keypair, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::cert::Certificate;
 
 /// The gossipsub topic.
-pub const TOPIC: &str = "meshchat/presence/1";
+pub const TOPIC: &str = "meshchat/presence/2";
 /// The largest presence message accepted, in bytes.
 pub const MAX_BYTES: usize = 4 * 1024;
+/// Prefixed to the signed bytes, so that a signature over a presence never passes for anything
+/// else a peer signs.
+const SIGNING_CONTEXT: &[u8] = b"meshchat presence v1\0";
+
+/// A presence as sent: its bytes, the announcing peer's public key (protobuf-encoded) and that
+/// key's signature over the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Sealed {
+    presence: Vec<u8>,
+    public_key: Vec<u8>,
+    signature: Vec<u8>,
+}
 
 /// Online or leaving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +59,28 @@ impl Presence {
         }
         cbor4ii::serde::from_slice(bytes).ok()
     }
+
+    /// Signs the presence with the announcing peer's `key`: the bytes to publish.
+    pub fn seal(&self, key: &Keypair) -> Option<Vec<u8>> {
+        let presence = self.encode();
+        let signature = key.sign(&[SIGNING_CONTEXT, &presence].concat()).ok()?;
+        let sealed = Sealed { presence, public_key: key.public().encode_protobuf(), signature };
+        cbor4ii::serde::to_vec(Vec::new(), &sealed).ok()
+    }
+
+    /// Opens sealed bytes: the peer that signed them and its presence; `None` when malformed,
+    /// too large or not signed by the key that came with them.
+    pub fn open(bytes: &[u8]) -> Option<(PeerId, Presence)> {
+        if bytes.len() > MAX_BYTES {
+            return None;
+        }
+        let sealed: Sealed = cbor4ii::serde::from_slice(bytes).ok()?;
+        let public = PublicKey::try_decode_protobuf(&sealed.public_key).ok()?;
+        if !public.verify(&[SIGNING_CONTEXT, &sealed.presence].concat(), &sealed.signature) {
+            return None;
+        }
+        Some((public.to_peer_id(), Presence::decode(&sealed.presence)?))
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +100,30 @@ mod tests {
         assert_eq!(Presence::decode(&presence.encode()), Some(presence));
         assert_eq!(Presence::decode(b"\xff\x00garbage"), None);
         assert_eq!(Presence::decode(&vec![0u8; MAX_BYTES + 1]), None);
+    }
+
+    #[test]
+    fn a_sealed_presence_opens_as_its_signer_and_nothing_else_does() {
+        let key = Keypair::generate_ed25519();
+        let presence = Presence {
+            certificate: Authority::from_secret(&[1; 32]).issue("alice", b"p", 1, 1),
+            nick: "Alice".into(),
+            state: PresenceState::Online,
+            seq: 3,
+            rooms: vec![],
+        };
+        let sealed = presence.seal(&key).unwrap();
+        assert_eq!(Presence::open(&sealed), Some((key.public().to_peer_id(), presence.clone())));
+        // Unsealed bytes, another key's claim, and a changed byte are all refused.
+        assert_eq!(Presence::open(&presence.encode()), None);
+        let mut forged: Sealed = cbor4ii::serde::from_slice(&sealed).unwrap();
+        forged.public_key = Keypair::generate_ed25519().public().encode_protobuf();
+        assert_eq!(Presence::open(&cbor4ii::serde::to_vec(Vec::new(), &forged).unwrap()), None);
+        for i in 0..sealed.len() {
+            let mut flipped = sealed.clone();
+            flipped[i] ^= 0x01;
+            assert_eq!(Presence::open(&flipped), None, "byte {i} flipped");
+        }
     }
 }
 
@@ -107,6 +167,13 @@ mod proptests {
                 prop_assert!(bytes.len() <= MAX_BYTES);
                 // What decodes encodes again to something that decodes the same.
                 prop_assert_eq!(Presence::decode(&presence.encode()), Some(presence));
+            }
+        }
+
+        #[test]
+        fn opening_any_bytes_never_panics(bytes in any_bytes(MAX_BYTES + 16)) {
+            if Presence::open(&bytes).is_some() {
+                prop_assert!(bytes.len() <= MAX_BYTES);
             }
         }
 

@@ -167,7 +167,7 @@ impl NodeStore {
 
     /// The users `owner` has messages waiting for, as last addressed.
     pub fn outbox_recipients(&self, owner: &str) -> Result<Vec<String>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
+        let mut statement = self.conn().prepare_cached(
             "SELECT MAX(recipient) FROM dms WHERE owner_key = ?1 AND outgoing = 1 AND delivered = 0
              GROUP BY other_key ORDER BY other_key",
         )?;
@@ -199,7 +199,7 @@ impl NodeStore {
 
     /// The last `limit` messages between `owner` and `other`, in the order this node kept them.
     pub fn recent_dms(&self, owner: &str, other: &str, limit: usize) -> Result<Vec<StoredDm>, StoreError> {
-        let mut statement = self.conn.prepare_cached(&format!(
+        let mut statement = self.conn().prepare_cached(&format!(
             "SELECT {COLUMNS} FROM dms WHERE owner_key = ?1 AND other_key = ?2 ORDER BY rowid DESC LIMIT ?3"
         ))?;
         let rows = statement.query_map(params![username_key(owner), username_key(other), limit as i64], row_to_dm)?;

@@ -3,13 +3,23 @@
 //! messages with their outbox.
 //!
 //! All SQL of the node lives here; callers get typed methods.
+//!
+//! Room messages heard live are written behind: [`NodeStore::keep_message_soon`] takes a message
+//! in at once (and says whether it is new), and the messages taken in are written together in
+//! one transaction a moment later ([`WRITE_BEHIND`]), or as soon as anything else reads or writes
+//! the database, so every query sees them. A node killed in that moment loses them from its own
+//! history only: they are in the other members' histories, and the next catch-up brings them
+//! back.
 
 mod dms;
 pub mod sqlite;
 
 pub use dms::StoredDm;
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
@@ -114,10 +124,28 @@ pub struct StoredMessage {
     pub seq: u64,
 }
 
+/// How long a room message taken in waits to be written with the next ones.
+pub const WRITE_BEHIND: Duration = Duration::from_millis(5);
+/// Messages waiting beyond this many are written at once.
+const MAX_UNWRITTEN: usize = 256;
+
+/// Room messages taken in and not written yet.
+#[derive(Debug, Default)]
+struct Unwritten {
+    messages: Vec<(StoredMessage, Vec<u8>)>,
+    ids: HashSet<String>,
+    since: Option<Instant>,
+}
+
+const INSERT_MESSAGE: &str =
+    "INSERT OR IGNORE INTO messages (id, room, author, nick, text, ts_ms, lamport, envelope, peer, seq)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
 /// The node database.
 #[derive(Debug)]
 pub struct NodeStore {
     conn: Connection,
+    unwritten: RefCell<Unwritten>,
 }
 
 /// Prepared statements kept for reuse: every statement of the node, with room to spare.
@@ -131,12 +159,18 @@ impl NodeStore {
         // One node owns its data directory (a lock file says so): no other connection ever
         // shares this database, so it need not take file locks on every transaction.
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-        Ok(NodeStore { conn })
+        Ok(NodeStore { conn, unwritten: RefCell::default() })
+    }
+
+    /// The connection, with every message taken in written first.
+    fn conn(&self) -> &Connection {
+        self.write_unwritten();
+        &self.conn
     }
 
     /// Runs a statement, prepared once and cached.
     fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
-        self.conn.prepare_cached(sql)?.execute(params)
+        self.conn().prepare_cached(sql)?.execute(params)
     }
 
     /// Runs a query for one row, prepared once and cached.
@@ -146,7 +180,7 @@ impl NodeStore {
         params: impl rusqlite::Params,
         f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        self.conn.prepare_cached(sql)?.query_row(params, f)
+        self.conn().prepare_cached(sql)?.query_row(params, f)
     }
 
     /// The saved session, if any.
@@ -206,7 +240,7 @@ impl NodeStore {
     /// Every stored room event, by room.
     pub fn room_events(&self) -> Result<Vec<(String, RoomEvent)>, StoreError> {
         let mut statement = self
-            .conn
+            .conn()
             .prepare_cached("SELECT room, id, lamport, author, action FROM room_events ORDER BY room, lamport")?;
         let rows = statement.query_map([], |r| {
             Ok((
@@ -230,30 +264,95 @@ impl NodeStore {
     /// The signed envelopes of a room's control events, in Lamport order.
     pub fn room_event_envelopes(&self, room: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut statement =
-            self.conn.prepare_cached("SELECT envelope FROM room_events WHERE room = ?1 ORDER BY lamport LIMIT ?2")?;
+            self.conn().prepare_cached("SELECT envelope FROM room_events WHERE room = ?1 ORDER BY lamport LIMIT ?2")?;
         let rows = statement.query_map(params![room, limit as i64], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Keeps a message; `false` when its id was known already.
     pub fn save_message(&self, message: &StoredMessage, envelope: &[u8]) -> Result<bool, StoreError> {
-        let inserted = self.exec(
-            "INSERT OR IGNORE INTO messages (id, room, author, nick, text, ts_ms, lamport, envelope, peer, seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                message.id,
-                message.room,
-                message.author,
-                message.nick,
-                message.text,
-                message.ts_ms as i64,
-                message.lamport as i64,
-                envelope,
-                message.peer,
-                message.seq as i64
-            ],
-        )?;
+        self.write_unwritten();
+        Ok(self.insert_message(message, envelope)?)
+    }
+
+    fn insert_message(&self, message: &StoredMessage, envelope: &[u8]) -> rusqlite::Result<bool> {
+        let inserted = self.conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
+            message.id,
+            message.room,
+            message.author,
+            message.nick,
+            message.text,
+            message.ts_ms as i64,
+            message.lamport as i64,
+            envelope,
+            message.peer,
+            message.seq as i64
+        ])?;
         Ok(inserted == 1)
+    }
+
+    /// Takes a message in, to be written with the next ones (see the module documentation);
+    /// `false` when its id was known already.
+    pub fn keep_message_soon(&self, message: StoredMessage, envelope: Vec<u8>) -> Result<bool, StoreError> {
+        let mut unwritten = self.unwritten.borrow_mut();
+        if unwritten.ids.contains(&message.id) {
+            return Ok(false);
+        }
+        let known: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
+            .query_row(params![message.id], |r| r.get(0))?;
+        if known {
+            return Ok(false);
+        }
+        unwritten.ids.insert(message.id.clone());
+        unwritten.messages.push((message, envelope));
+        unwritten.since.get_or_insert_with(Instant::now);
+        let full = unwritten.messages.len() >= MAX_UNWRITTEN;
+        drop(unwritten);
+        if full {
+            self.write_unwritten();
+        }
+        Ok(true)
+    }
+
+    /// When the messages taken in are due to be written ([`Self::write_unwritten`]); `None`
+    /// when none wait.
+    pub fn write_due(&self) -> Option<Instant> {
+        self.unwritten.borrow().since.map(|since| since + WRITE_BEHIND)
+    }
+
+    /// Writes the messages taken in, in one transaction (or in the one already open). A failure
+    /// is logged: those messages come back with the next catch-up.
+    pub fn write_unwritten(&self) {
+        let messages = {
+            let mut unwritten = self.unwritten.borrow_mut();
+            if unwritten.messages.is_empty() {
+                return;
+            }
+            unwritten.ids.clear();
+            unwritten.since = None;
+            std::mem::take(&mut unwritten.messages)
+        };
+        let outer = self.conn.is_autocommit();
+        let written = (|| -> rusqlite::Result<()> {
+            if outer {
+                self.conn.execute_batch("BEGIN")?;
+            }
+            for (message, envelope) in &messages {
+                self.insert_message(message, envelope)?;
+            }
+            if outer {
+                self.conn.execute_batch("COMMIT")?;
+            }
+            Ok(())
+        })();
+        if let Err(error) = written {
+            if outer && !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            tracing::error!(%error, count = messages.len(), "cannot keep room messages");
+        }
     }
 
     /// The highest number of a message kept from `peer` in `room` (0 when none).
@@ -268,7 +367,7 @@ impl NodeStore {
 
     /// The last `limit` messages of a room, oldest first.
     pub fn recent_messages(&self, room: &str, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
+        let mut statement = self.conn().prepare_cached(
             "SELECT id, room, author, nick, text, ts_ms, lamport, peer, seq FROM messages WHERE room = ?1
              ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
         )?;
@@ -305,7 +404,7 @@ impl NodeStore {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut envelopes: Vec<Vec<u8>> = match before {
             None => {
-                let mut statement = self.conn.prepare_cached(
+                let mut statement = self.conn().prepare_cached(
                     "SELECT envelope FROM messages WHERE room = ?1
                      ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?2",
                 )?;
@@ -313,7 +412,7 @@ impl NodeStore {
                 rows.collect::<Result<_, _>>()?
             }
             Some(c) => {
-                let mut statement = self.conn.prepare_cached(
+                let mut statement = self.conn().prepare_cached(
                     "SELECT envelope FROM messages WHERE room = ?1 AND (lamport, ts_ms, id) < (?2, ?3, ?4)
                      ORDER BY lamport DESC, ts_ms DESC, id DESC LIMIT ?5",
                 )?;
@@ -341,7 +440,7 @@ impl NodeStore {
 
     /// The muted targets (`#room`, `@user`).
     pub fn mutes(&self) -> Result<Vec<String>, StoreError> {
-        let mut statement = self.conn.prepare_cached("SELECT target FROM mutes ORDER BY target")?;
+        let mut statement = self.conn().prepare_cached("SELECT target FROM mutes ORDER BY target")?;
         let rows = statement.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -360,6 +459,12 @@ impl NodeStore {
     pub fn clear_session(&self) -> Result<(), StoreError> {
         self.exec("DELETE FROM session", [])?;
         Ok(())
+    }
+}
+
+impl Drop for NodeStore {
+    fn drop(&mut self) {
+        self.write_unwritten();
     }
 }
 
@@ -428,6 +533,64 @@ mod tests {
         assert_eq!(store.last_message_seq("lobby", b"pa").unwrap(), 5);
         assert_eq!(store.last_message_seq("lobby", b"pb").unwrap(), 0);
         assert_eq!(store.mutes().unwrap(), vec!["#lobby".to_string()]);
+    }
+
+    #[test]
+    fn messages_kept_soon_are_seen_by_every_query_and_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = |i: u64| StoredMessage {
+            id: format!("m{i}"),
+            room: "lobby".into(),
+            author: "bob".into(),
+            nick: "B".into(),
+            text: format!("hi {i}"),
+            ts_ms: 2000 + i,
+            lamport: i,
+            peer: b"pb".to_vec(),
+            seq: i,
+        };
+        {
+            let store = NodeStore::open(dir.path()).unwrap();
+            assert!(store.save_message(&message(1), b"m").unwrap());
+            assert_eq!(store.write_due(), None);
+            assert!(!store.keep_message_soon(message(1), b"m".to_vec()).unwrap(), "already written");
+            assert!(store.keep_message_soon(message(2), b"m".to_vec()).unwrap());
+            assert!(!store.keep_message_soon(message(2), b"m".to_vec()).unwrap(), "already waiting");
+            assert!(store.write_due().is_some_and(|due| due <= Instant::now() + WRITE_BEHIND));
+            // Any query writes what waits first.
+            assert_eq!(store.last_message_seq("lobby", b"pb").unwrap(), 2);
+            assert_eq!(store.write_due(), None);
+            assert!(!store.save_message(&message(2), b"m").unwrap());
+            assert!(store.keep_message_soon(message(3), b"m".to_vec()).unwrap());
+            store.write_unwritten();
+            assert_eq!(store.write_due(), None);
+            assert!(store.keep_message_soon(message(4), b"m".to_vec()).unwrap());
+            // Dropped with a message waiting: written on the way out.
+        }
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(store.recent_messages("lobby", 10).unwrap(), (1..=4).map(message).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_batch_open_when_messages_are_written_takes_them_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let message = StoredMessage {
+            id: "m1".into(),
+            room: "lobby".into(),
+            author: "bob".into(),
+            nick: "B".into(),
+            text: "hi".into(),
+            ts_ms: 1,
+            lamport: 1,
+            peer: b"pb".to_vec(),
+            seq: 1,
+        };
+        store.begin().unwrap();
+        assert!(store.keep_message_soon(message.clone(), b"m".to_vec()).unwrap());
+        store.commit().unwrap();
+        assert_eq!(store.write_due(), None);
+        assert_eq!(store.recent_messages("lobby", 10).unwrap(), vec![message]);
     }
 
     #[test]
