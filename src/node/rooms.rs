@@ -570,7 +570,16 @@ impl EventLoop {
                 // Still kept, one commit per row.
                 tracing::warn!(room, error = %e, "cannot batch a catch-up page");
             }
-            for envelope in response.events.iter().take(SYNC_EVENTS) {
+            // What is here already is skipped before its signature is checked: a member that
+            // sees every other member come online compares the room with each of them.
+            let log = self.rooms.logs.get(&room);
+            let new_events: Vec<&Envelope> = response
+                .events
+                .iter()
+                .take(SYNC_EVENTS)
+                .filter(|e| !e.id().is_some_and(|id| log.is_some_and(|log| log.contains(&id))))
+                .collect();
+            for envelope in new_events {
                 let Ok(v) = envelope.check(&mut self.certs, &key, now, None) else { continue };
                 if v.body.room != room {
                     continue;
@@ -579,10 +588,21 @@ impl EventLoop {
                     self.ingest_control(&room, &v, action, &envelope.encode()).await;
                 }
             }
-            let mut messages: Vec<(Verified, Vec<u8>)> = response
-                .messages
-                .iter()
-                .take(SYNC_MESSAGES)
+            let store = self.accounts.store();
+            let mut fresh = Vec::new();
+            for envelope in response.messages.iter().take(SYNC_MESSAGES) {
+                match envelope.cursor() {
+                    // Known: only where it is counts, for asking for the page before it.
+                    Some(cursor) if store.knows_message(&cursor.id).unwrap_or(false) => {
+                        if oldest.as_ref().is_none_or(|o| cursor < *o) {
+                            oldest = Some(cursor);
+                        }
+                    }
+                    _ => fresh.push(envelope),
+                }
+            }
+            let mut messages: Vec<(Verified, Vec<u8>)> = fresh
+                .into_iter()
                 .filter_map(|e| e.check(&mut self.certs, &key, now, None).ok().map(|v| (v, e.encode())))
                 .filter(|(v, _)| v.body.room == room)
                 .collect();

@@ -298,11 +298,7 @@ impl NodeStore {
         if unwritten.ids.contains(&message.id) {
             return Ok(false);
         }
-        let known: bool = self
-            .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
-            .query_row(params![message.id], |r| r.get(0))?;
-        if known {
+        if self.known_message(&message.id)? {
             return Ok(false);
         }
         unwritten.ids.insert(message.id.clone());
@@ -314,6 +310,20 @@ impl NodeStore {
             self.write_unwritten();
         }
         Ok(true)
+    }
+
+    /// Whether a message with this id is kept (or taken in and waiting to be written).
+    pub fn knows_message(&self, id: &str) -> Result<bool, StoreError> {
+        if self.unwritten.borrow().ids.contains(id) {
+            return Ok(true);
+        }
+        Ok(self.known_message(id)?)
+    }
+
+    fn known_message(&self, id: &str) -> rusqlite::Result<bool> {
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
+            .query_row(params![id], |r| r.get(0))
     }
 
     /// When the messages taken in are due to be written ([`Self::write_unwritten`]); `None`
@@ -561,10 +571,13 @@ mod tests {
             assert_eq!(store.last_message_seq("lobby", b"pb").unwrap(), 2);
             assert_eq!(store.write_due(), None);
             assert!(!store.save_message(&message(2), b"m").unwrap());
+            assert!(store.knows_message("m2").unwrap());
+            assert!(!store.knows_message("m3").unwrap());
             assert!(store.keep_message_soon(message(3), b"m".to_vec()).unwrap());
             store.write_unwritten();
             assert_eq!(store.write_due(), None);
             assert!(store.keep_message_soon(message(4), b"m".to_vec()).unwrap());
+            assert!(store.knows_message("m4").unwrap());
             // Dropped with a message waiting: written on the way out.
         }
         let store = NodeStore::open(dir.path()).unwrap();
