@@ -17,7 +17,7 @@ use super::{CommandError, Focus};
 use crate::cert::RenameProof;
 use crate::net::room_score;
 use crate::protocol::room::{
-    self as wire, Body, Cursor, Envelope, MAX_TEXT_BYTES, Payload, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest,
+    self as wire, Body, Cursor, Envelope, MAX_TEXT_BYTES, Payload, RoomDigest, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest,
     SyncResponse, Verified,
 };
 use crate::room::{
@@ -286,8 +286,19 @@ impl EventLoop {
         }
     }
 
+    /// What this node has of `room`, for comparing with a member.
+    fn room_digest(&self, room: &str) -> Option<RoomDigest> {
+        let mut digest = self.accounts.store().message_digest(room).ok()?;
+        if let Some(log) = self.rooms.logs.get(room) {
+            log.events().iter().for_each(|event| digest.add_event(&event.id));
+        }
+        Some(digest)
+    }
+
     fn request_sync(&mut self, peer: PeerId, before: Option<Cursor>, purpose: SyncPurpose) {
-        let request = SyncRequest { room: purpose.room().to_string(), before };
+        let room = purpose.room().to_string();
+        let have = if before.is_none() { self.room_digest(&room) } else { None };
+        let request = SyncRequest { room, before, have };
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
         self.rooms.syncs.insert(id, purpose);
     }
@@ -539,6 +550,14 @@ impl EventLoop {
 
     /// A peer asks for a room's events and a page of its messages.
     pub(super) fn on_sync_request(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+        // The asking member has what this node has: nothing to send.
+        if request.before.is_none() && request.have.is_some() && request.have == self.room_digest(&request.room) {
+            let response = SyncResponse { events: Vec::new(), messages: Vec::new(), more: false };
+            if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+                tracing::debug!("a peer left before its catch-up answer");
+            }
+            return;
+        }
         let decode = |rows: Vec<Vec<u8>>| rows.iter().filter_map(|b| Envelope::decode(b).ok()).collect::<Vec<_>>();
         let store = self.accounts.store();
         let events = match request.before {

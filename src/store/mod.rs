@@ -17,7 +17,7 @@ pub mod sqlite;
 pub use dms::StoredDm;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::cert::Certificate;
-use crate::protocol::room::Cursor;
+use crate::protocol::room::{Cursor, RoomDigest};
 use crate::room::{Action, RoomEvent};
 
 /// File name of the node database inside the data directory.
@@ -146,6 +146,8 @@ const INSERT_MESSAGE: &str =
 pub struct NodeStore {
     conn: Connection,
     unwritten: RefCell<Unwritten>,
+    /// The digest of each room's messages asked for so far, kept up to date from then on.
+    digests: RefCell<HashMap<String, RoomDigest>>,
 }
 
 /// Prepared statements kept for reuse: every statement of the node, with room to spare.
@@ -159,7 +161,7 @@ impl NodeStore {
         // One node owns its data directory (a lock file says so): no other connection ever
         // shares this database, so it need not take file locks on every transaction.
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-        Ok(NodeStore { conn, unwritten: RefCell::default() })
+        Ok(NodeStore { conn, unwritten: RefCell::default(), digests: RefCell::default() })
     }
 
     /// The connection, with every message taken in written first.
@@ -272,7 +274,33 @@ impl NodeStore {
     /// Keeps a message; `false` when its id was known already.
     pub fn save_message(&self, message: &StoredMessage, envelope: &[u8]) -> Result<bool, StoreError> {
         self.write_unwritten();
-        Ok(self.insert_message(message, envelope)?)
+        let inserted = self.insert_message(message, envelope)?;
+        if inserted {
+            self.count_in(message);
+        }
+        Ok(inserted)
+    }
+
+    /// Counts a new message into its room's digest, when that digest is kept.
+    fn count_in(&self, message: &StoredMessage) {
+        if let Some(digest) = self.digests.borrow_mut().get_mut(&message.room) {
+            digest.add_message(&message.id);
+        }
+    }
+
+    /// The digest of the messages kept of `room` (control events not counted).
+    pub fn message_digest(&self, room: &str) -> Result<RoomDigest, StoreError> {
+        if let Some(digest) = self.digests.borrow().get(room) {
+            return Ok(*digest);
+        }
+        let mut digest = RoomDigest::default();
+        let mut statement = self.conn().prepare_cached("SELECT id FROM messages WHERE room = ?1")?;
+        let mut rows = statement.query(params![room])?;
+        while let Some(row) = rows.next()? {
+            digest.add_message(&row.get::<_, String>(0)?);
+        }
+        self.digests.borrow_mut().insert(room.to_string(), digest);
+        Ok(digest)
     }
 
     fn insert_message(&self, message: &StoredMessage, envelope: &[u8]) -> rusqlite::Result<bool> {
@@ -302,6 +330,7 @@ impl NodeStore {
             return Ok(false);
         }
         unwritten.ids.insert(message.id.clone());
+        self.count_in(&message);
         unwritten.messages.push((message, envelope));
         unwritten.since.get_or_insert_with(Instant::now);
         let full = unwritten.messages.len() >= MAX_UNWRITTEN;
@@ -362,6 +391,8 @@ impl NodeStore {
                 let _ = self.conn.execute_batch("ROLLBACK");
             }
             tracing::error!(%error, count = messages.len(), "cannot keep room messages");
+            // The digests counted them: worked out again from what is kept.
+            self.digests.borrow_mut().clear();
         }
     }
 
@@ -582,6 +613,44 @@ mod tests {
         }
         let store = NodeStore::open(dir.path()).unwrap();
         assert_eq!(store.recent_messages("lobby", 10).unwrap(), (1..=4).map(message).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_room_digest_follows_every_message_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = |i: u64, room: &str| StoredMessage {
+            id: format!("{room}{i}"),
+            room: room.into(),
+            author: "bob".into(),
+            nick: "B".into(),
+            text: format!("hi {i}"),
+            ts_ms: i,
+            lamport: i,
+            peer: b"pb".to_vec(),
+            seq: i,
+        };
+        let expected = |ids: &[&str]| {
+            let mut digest = RoomDigest::default();
+            ids.iter().for_each(|id| digest.add_message(id));
+            digest
+        };
+        {
+            let store = NodeStore::open(dir.path()).unwrap();
+            store.save_message(&message(1, "a"), b"m").unwrap();
+            assert_eq!(store.message_digest("a").unwrap(), expected(&["a1"]));
+            store.save_message(&message(2, "a"), b"m").unwrap();
+            store.save_message(&message(2, "a"), b"m").unwrap();
+            store.keep_message_soon(message(3, "a"), b"m".to_vec()).unwrap();
+            store.keep_message_soon(message(3, "a"), b"m".to_vec()).unwrap();
+            store.save_message(&message(1, "b"), b"m").unwrap();
+            assert_eq!(store.message_digest("a").unwrap(), expected(&["a1", "a2", "a3"]));
+            store.write_unwritten();
+            assert_eq!(store.message_digest("a").unwrap(), expected(&["a1", "a2", "a3"]));
+            assert_eq!(store.message_digest("b").unwrap(), expected(&["b1"]));
+            assert_eq!(store.message_digest("c").unwrap(), RoomDigest::default());
+        }
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(store.message_digest("a").unwrap(), expected(&["a1", "a2", "a3"]));
     }
 
     #[test]
