@@ -386,6 +386,7 @@ impl EventLoop {
                 }
                 self.accounts.bootstraps.push(peer);
                 self.emit(UiEvent::Bootstrap { peer_id: peer.to_string(), state: BootstrapState::Found }).await;
+                self.take_unverified_presence().await;
                 self.flush_waiting();
                 self.renew_if_due();
             }

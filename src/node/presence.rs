@@ -1,6 +1,7 @@
 //! The node's side of presence: announcing this user on the presence topic, verifying others'
 //! announcements, and reporting arrivals, departures, renames and nickname changes.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -17,16 +18,22 @@ pub(super) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
 /// A user not heard from for this long is taken as gone.
 pub(super) const PRESENCE_TIMEOUT: Duration = Duration::from_secs(35);
 
+/// Announcements kept while no bootstrap key is trusted yet, at most this many peers'.
+const MAX_UNVERIFIED: usize = 256;
+
 /// The roster and this node's announcement counter.
 pub(super) struct PresenceState {
     topic: IdentTopic,
     roster: Roster,
     last_seq: u64,
+    /// The latest announcement of each peer heard before any bootstrap key was trusted (its
+    /// certificate cannot be checked yet): taken in once a key is.
+    unverified: HashMap<PeerId, Presence>,
 }
 
 impl PresenceState {
     pub(super) fn new(topic: IdentTopic) -> Self {
-        PresenceState { topic, roster: Roster::new(), last_seq: 0 }
+        PresenceState { topic, roster: Roster::new(), last_seq: 0, unverified: HashMap::new() }
     }
 
     pub(super) fn topic_hash(&self) -> TopicHash {
@@ -138,10 +145,33 @@ impl EventLoop {
             tracing::debug!("malformed or badly signed presence refused");
             return MessageAcceptance::Reject;
         };
-        let Some(authority) = self.accounts.trusted_key() else {
-            // No bootstrap trusted yet: nothing can be verified, so nothing is shown or passed on.
+        if self.accounts.trusted_key().is_none() {
+            // No bootstrap trusted yet: the certificate cannot be checked, so the announcement
+            // is neither shown nor passed on now, but kept until a key is trusted.
+            let newer = self.presence.unverified.get(&source).is_none_or(|kept| kept.seq < presence.seq);
+            if newer
+                && (self.presence.unverified.len() < MAX_UNVERIFIED || self.presence.unverified.contains_key(&source))
+            {
+                self.presence.unverified.insert(source, presence);
+            }
             return MessageAcceptance::Ignore;
-        };
+        }
+        self.take_presence(source, presence).await
+    }
+
+    /// Takes in the announcements heard before a bootstrap key was trusted (now one is).
+    pub(super) async fn take_unverified_presence(&mut self) {
+        for (source, presence) in std::mem::take(&mut self.presence.unverified) {
+            // A peer gone meanwhile is not online.
+            if self.swarm.is_connected(&source) {
+                self.take_presence(source, presence).await;
+            }
+        }
+    }
+
+    /// Checks `source`'s announcement against the trusted key and updates the roster.
+    async fn take_presence(&mut self, source: PeerId, presence: Presence) -> MessageAcceptance {
+        let Some(authority) = self.accounts.trusted_key() else { return MessageAcceptance::Ignore };
         let peer = source.to_bytes();
         let username = match self.certs.verify(&presence.certificate, &authority, &peer, unix_now()) {
             Ok(username) => username.to_string(),
