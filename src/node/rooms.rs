@@ -551,7 +551,11 @@ impl EventLoop {
     /// A peer asks for a room's events and a page of its messages.
     pub(super) fn on_sync_request(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
         // The asking member has what this node has: nothing to send.
-        if request.before.is_none() && request.have.is_some() && request.have == self.room_digest(&request.room) {
+        if request.before.is_none()
+            && request.have.is_some()
+            && self.rooms.logs.contains_key(&request.room)
+            && request.have == self.room_digest(&request.room)
+        {
             let response = SyncResponse { events: Vec::new(), messages: Vec::new(), more: false };
             if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
                 tracing::debug!("a peer left before its catch-up answer");
