@@ -35,12 +35,27 @@ pub(super) struct Direct {
     /// The number of the last message sent in each conversation (owner key, other key), read
     /// from the database once.
     last_seq: HashMap<(String, String), u64>,
+    /// Receivers (username keys) that may have messages waiting in the outbox, read from the
+    /// database at each login and on the presence timer; `None` until then (any may).
+    waiting: Option<HashSet<String>>,
 }
 
 impl Direct {
     /// Forgets the numbers read (the conversations changed owner).
     pub(super) fn forget_numbers(&mut self) {
         self.last_seq.clear();
+    }
+
+    /// Whether messages to `key` may be waiting in the outbox.
+    fn may_wait(&self, key: &str) -> bool {
+        self.waiting.as_ref().is_none_or(|waiting| waiting.contains(key))
+    }
+
+    /// A message to `key` was kept and is not delivered yet.
+    fn now_waiting(&mut self, key: String) {
+        if let Some(waiting) = &mut self.waiting {
+            waiting.insert(key);
+        }
     }
 }
 
@@ -173,13 +188,15 @@ impl EventLoop {
         // Nothing older waiting for an online receiver: the message goes out at once and is
         // kept while it travels (its receipt is handled only after that). Otherwise it is kept
         // and waits its turn in the outbox.
-        let first_in_line = store.next_in_outbox(&dm.owner, to).map_err(internal)?.is_none();
+        let first_in_line =
+            !self.direct.may_wait(&conversation.1) || store.next_in_outbox(&dm.owner, to).map_err(internal)?.is_none();
         let sent = first_in_line && self.send_dm(&dm);
         if sent {
             self.hand_over().await;
         }
         let kept = self.accounts.store().save_dm(&dm);
         if sent || kept.is_ok() {
+            self.direct.now_waiting(conversation.1.clone());
             self.direct.last_seq.insert(conversation, seq);
         }
         if let Err(e) = &kept {
@@ -231,14 +248,19 @@ impl EventLoop {
     /// Sends the oldest message waiting for `user`, unless one is in flight or `user` is offline.
     pub(super) fn pump_outbox(&mut self, user: &str) {
         let Some(me) = self.me() else { return };
-        if self.direct.busy.contains(&username_key(user)) || self.peer_of_user(user).is_none() {
+        let key = username_key(user);
+        if self.direct.busy.contains(&key) || !self.direct.may_wait(&key) || self.peer_of_user(user).is_none() {
             return;
         }
         match self.accounts.store().next_in_outbox(&me, user) {
             Ok(Some(dm)) => {
                 self.send_dm(&dm);
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if let Some(waiting) = &mut self.direct.waiting {
+                    waiting.remove(&key);
+                }
+            }
             Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
         }
     }
@@ -247,8 +269,14 @@ impl EventLoop {
     pub(super) fn pump_all_outboxes(&mut self) {
         let Some(me) = self.me() else { return };
         match self.accounts.store().outbox_recipients(&me) {
-            Ok(users) => users.iter().for_each(|user| self.pump_outbox(user)),
-            Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+            Ok(users) => {
+                self.direct.waiting = Some(users.iter().map(|user| username_key(user)).collect());
+                users.iter().for_each(|user| self.pump_outbox(user));
+            }
+            Err(e) => {
+                self.direct.waiting = None;
+                tracing::error!(error = %e, "cannot read the outbox");
+            }
         }
     }
 
