@@ -187,8 +187,10 @@ impl EventLoop {
                 _ = sleep_until(write_due) => self.accounts.store().write_unwritten(),
             }
         }
-        // Dropping the swarm closes every connection; peers see it at once.
+        // Dropping the swarm closes every connection; peers see it at once. Messages taken in
+        // are written before the front-end hears the node has stopped (it may exit at once).
         drop(self.swarm);
+        self.accounts.store().write_unwritten();
         if let Some(reply) = shutdown_reply {
             let _ = reply.send(());
         }
