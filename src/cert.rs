@@ -81,9 +81,7 @@ impl RenameProof {
         if fields.iter().any(|f| f.len() > MAX_FIELD_BYTES) || self.peer_id.len() > MAX_FIELD_BYTES {
             return Err(CertError::Malformed);
         }
-        let signature: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| CertError::Malformed)?;
-        let bytes = Self::signing_bytes(&self.old, &self.new, &self.peer_id, self.at);
-        authority.0.verify_strict(&bytes, &Signature::from_bytes(&signature)).map_err(|_| CertError::BadSignature)
+        authority.check(&Self::signing_bytes(&self.old, &self.new, &self.peer_id, self.at), &self.signature)
     }
 }
 
@@ -118,6 +116,12 @@ impl AuthorityKey {
     pub fn from_bytes(bytes: &[u8]) -> Option<AuthorityKey> {
         let bytes: [u8; 32] = bytes.try_into().ok()?;
         VerifyingKey::from_bytes(&bytes).ok().map(AuthorityKey)
+    }
+
+    /// Checks that this key made `signature` over `bytes`.
+    fn check(&self, bytes: &[u8], signature: &[u8]) -> Result<(), CertError> {
+        let signature: [u8; 64] = signature.try_into().map_err(|_| CertError::Malformed)?;
+        self.0.verify_strict(bytes, &Signature::from_bytes(&signature)).map_err(|_| CertError::BadSignature)
     }
 
     /// The 32 bytes of the key.
@@ -198,11 +202,7 @@ impl Certificate {
         if self.body.username.len() > MAX_FIELD_BYTES || self.body.peer_id.len() > MAX_FIELD_BYTES {
             return Err(CertError::Malformed);
         }
-        let signature: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| CertError::Malformed)?;
-        authority
-            .0
-            .verify_strict(&self.body.signing_bytes(), &Signature::from_bytes(&signature))
-            .map_err(|_| CertError::BadSignature)?;
+        authority.check(&self.body.signing_bytes(), &self.signature)?;
         self.check_use(peer_id, now)
     }
 
