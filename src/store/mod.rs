@@ -326,13 +326,10 @@ impl NodeStore {
     /// Takes a message in, to be written with the next ones (see the module documentation);
     /// `false` when its id was known already.
     pub fn keep_message_soon(&self, message: StoredMessage, envelope: Vec<u8>) -> Result<bool, StoreError> {
+        if self.knows_message(&message.id)? {
+            return Ok(false);
+        }
         let mut unwritten = self.unwritten.borrow_mut();
-        if unwritten.ids.contains(&message.id) {
-            return Ok(false);
-        }
-        if self.known_message(&message.id)? {
-            return Ok(false);
-        }
         unwritten.ids.insert(message.id.clone());
         self.count_in(&message);
         unwritten.messages.push((message, envelope));
@@ -518,6 +515,21 @@ mod tests {
     use super::*;
     use crate::cert::Authority;
 
+    /// Message `i` of `room`, written from `peer`, with id `id`.
+    fn stored(id: &str, room: &str, i: u64, peer: &[u8]) -> StoredMessage {
+        StoredMessage {
+            id: id.into(),
+            room: room.into(),
+            author: "bob".into(),
+            nick: "B".into(),
+            text: format!("hi {i}"),
+            ts_ms: 1000 + i,
+            lamport: i,
+            peer: peer.to_vec(),
+            seq: i,
+        }
+    }
+
     #[test]
     fn a_session_survives_reopening_and_can_be_cleared() {
         let dir = tempfile::tempdir().unwrap();
@@ -542,17 +554,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let event =
             RoomEvent { id: "e1".into(), lamport: 1, author: "alice".into(), action: Action::Kick("bob".into()) };
-        let message = |i: u64| StoredMessage {
-            id: format!("m{i}"),
-            room: "lobby".into(),
-            author: "alice".into(),
-            nick: "A".into(),
-            text: format!("hello {i}"),
-            ts_ms: 1000 + i,
-            lamport: i,
-            peer: b"pa".to_vec(),
-            seq: i,
-        };
+        let message = |i: u64| stored(&format!("m{i}"), "lobby", i, b"pa");
         {
             let store = NodeStore::open(dir.path()).unwrap();
             store.save_room_event("lobby", &event, b"env").unwrap();
@@ -583,17 +585,7 @@ mod tests {
     #[test]
     fn messages_kept_soon_are_seen_by_every_query_and_written_once() {
         let dir = tempfile::tempdir().unwrap();
-        let message = |i: u64| StoredMessage {
-            id: format!("m{i}"),
-            room: "lobby".into(),
-            author: "bob".into(),
-            nick: "B".into(),
-            text: format!("hi {i}"),
-            ts_ms: 2000 + i,
-            lamport: i,
-            peer: b"pb".to_vec(),
-            seq: i,
-        };
+        let message = |i: u64| stored(&format!("m{i}"), "lobby", i, b"pb");
         {
             let store = NodeStore::open(dir.path()).unwrap();
             assert!(store.save_message(&message(1), b"m").unwrap());
@@ -622,17 +614,7 @@ mod tests {
     #[test]
     fn a_room_digest_follows_every_message_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let message = |i: u64, room: &str| StoredMessage {
-            id: format!("{room}{i}"),
-            room: room.into(),
-            author: "bob".into(),
-            nick: "B".into(),
-            text: format!("hi {i}"),
-            ts_ms: i,
-            lamport: i,
-            peer: b"pb".to_vec(),
-            seq: i,
-        };
+        let message = |i: u64, room: &str| stored(&format!("{room}{i}"), room, i, b"pb");
         let expected = |ids: &[&str]| {
             let mut digest = RoomDigest::default();
             ids.iter().for_each(|id| digest.add_message(id));
@@ -661,17 +643,7 @@ mod tests {
     fn a_batch_open_when_messages_are_written_takes_them_in() {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
-        let message = StoredMessage {
-            id: "m1".into(),
-            room: "lobby".into(),
-            author: "bob".into(),
-            nick: "B".into(),
-            text: "hi".into(),
-            ts_ms: 1,
-            lamport: 1,
-            peer: b"pb".to_vec(),
-            seq: 1,
-        };
+        let message = stored("m1", "lobby", 1, b"pb");
         store.begin().unwrap();
         assert!(store.keep_message_soon(message.clone(), b"m".to_vec()).unwrap());
         store.commit().unwrap();
