@@ -8,6 +8,7 @@ use libp2p::PeerId;
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
 
 use super::event_loop::EventLoop;
+use super::rooms::now_ms;
 use crate::bootstrap::service::unix_now;
 use crate::presence::{OnlineUser as RosterUser, Roster, RosterChange, valid_nick};
 use crate::protocol::presence::{Presence, PresenceState as WireState};
@@ -42,11 +43,7 @@ impl PresenceState {
 
     /// Increasing across restarts too: milliseconds since the epoch, or one more than last.
     fn next_seq(&mut self) -> u64 {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        self.last_seq = now_ms.max(self.last_seq + 1);
+        self.last_seq = now_ms().max(self.last_seq + 1);
         self.last_seq
     }
 }

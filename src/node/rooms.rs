@@ -23,7 +23,7 @@ use crate::protocol::room::{
 use crate::room::{
     Action, Effect, RateLimit, Refusal, RoomEvent, RoomLog, Sequencer, check_room_name, normalise_room_name,
 };
-use crate::store::StoredMessage;
+use crate::store::{StoreError, StoredMessage};
 use crate::ui::{ChatMessage, ErrorCode, MemberView, NotificationKind, RoomSummary, UiEvent};
 
 /// Messages `/history` shows when no count is given.
@@ -312,15 +312,21 @@ impl EventLoop {
 
     /// The number of this node's next message in `room`, following what it kept before.
     fn next_message_seq(&mut self, room: &str) -> u64 {
-        let local = self.swarm.local_peer_id().to_bytes();
-        let store = self.accounts.store();
-        let last = self
-            .rooms
-            .own_seq
-            .entry(room.to_string())
-            .or_insert_with(|| store.last_message_seq(room, &local).unwrap_or(0));
+        if !self.rooms.own_seq.contains_key(room) {
+            let last = self.last_seq_kept(room, &self.swarm.local_peer_id().to_bytes());
+            self.rooms.own_seq.insert(room.to_string(), last);
+        }
+        let last = self.rooms.own_seq.entry(room.to_string()).or_default();
         *last += 1;
         *last
+    }
+
+    /// The number of the last message kept from `peer` in `room` (0 when none, or unreadable).
+    fn last_seq_kept(&self, room: &str, peer: &[u8]) -> u64 {
+        self.accounts.store().last_message_seq(room, peer).unwrap_or_else(|e| {
+            tracing::error!(room, error = %e, "cannot read the last message number kept");
+            0
+        })
     }
 
     fn observe_lamport(&mut self, room: &str, lamport: u64) {
@@ -355,11 +361,10 @@ impl EventLoop {
         Ok((envelope, verified))
     }
 
-    /// Publishes an envelope on its room's topic. When gossipsub knows no other member on the
-    /// topic yet (alone, cut off, or a connection whose subscriptions have not arrived), the
-    /// envelope waits in the room's outbox and goes out when a member subscribes.
-    fn publish(&mut self, room: &str, envelope: &Envelope) {
-        let data = envelope.encode();
+    /// Publishes an encoded envelope on its room's topic. When gossipsub knows no other member
+    /// on the topic yet (alone, cut off, or a connection whose subscriptions have not arrived),
+    /// the envelope waits in the room's outbox and goes out when a member subscribes.
+    fn publish(&mut self, room: &str, data: Vec<u8>) {
         if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(room), data.clone()) {
             tracing::debug!(room, error = %e, "room event kept until a member is in reach");
             let unsent = self.rooms.unsent.entry(room.to_string()).or_default();
@@ -372,16 +377,8 @@ impl EventLoop {
     /// A peer subscribed to a room's topic: what waited for someone to hear it goes out now.
     pub(super) fn room_subscriber(&mut self, subscribed: &TopicHash) {
         let Some(room) = self.rooms.room_of_topic(subscribed) else { return };
-        let Some(unsent) = self.rooms.unsent.remove(&room) else { return };
-        let mut left = Vec::new();
-        for data in unsent {
-            if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(&room), data.clone()) {
-                tracing::debug!(room, error = %e, "room event still waiting");
-                left.push(data);
-            }
-        }
-        if !left.is_empty() {
-            self.rooms.unsent.insert(room, left);
+        for data in self.rooms.unsent.remove(&room).unwrap_or_default() {
+            self.publish(&room, data);
         }
     }
 
@@ -445,7 +442,7 @@ impl EventLoop {
         self.observe_lamport(room, verified.body.lamport);
         let stream = (room.to_string(), verified.peer);
         if live && !self.rooms.order.knows(&stream) {
-            let shown = self.accounts.store().last_message_seq(room, &verified.peer.to_bytes()).unwrap_or(0);
+            let shown = self.last_seq_kept(room, &verified.peer.to_bytes());
             self.rooms.order.start(stream.clone(), shown + 1);
         }
         let nick = self.nick_of(&verified.peer, author);
@@ -550,33 +547,38 @@ impl EventLoop {
 
     /// A peer asks for a room's events and a page of its messages.
     pub(super) fn on_sync_request(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
-        // The asking member has what this node has: nothing to send.
-        if request.before.is_none()
-            && request.have.is_some()
-            && self.rooms.logs.contains_key(&request.room)
-            && request.have == self.room_digest(&request.room)
-        {
-            let response = SyncResponse { events: Vec::new(), messages: Vec::new(), more: false };
-            if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
-                tracing::debug!("a peer left before its catch-up answer");
-            }
-            return;
-        }
-        let decode = |rows: Vec<Vec<u8>>| rows.iter().filter_map(|b| Envelope::decode(b).ok()).collect::<Vec<_>>();
-        let store = self.accounts.store();
-        let events = match request.before {
-            None => store.room_event_envelopes(&request.room, SYNC_EVENTS).map(decode).unwrap_or_default(),
-            Some(_) => Vec::new(),
-        };
-        let messages = store
-            .message_envelopes_before(&request.room, request.before.as_ref(), SYNC_MESSAGES)
-            .map(decode)
-            .unwrap_or_default();
-        let more = messages.len() == SYNC_MESSAGES;
-        let response = SyncResponse { events, messages, more };
+        let response = self.sync_answer(&request);
         if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
             tracing::debug!("a peer left before its catch-up answer");
         }
+    }
+
+    /// The answer to a catch-up request: nothing when the asking member has what this node
+    /// has, else the events (first page only) and a page of messages.
+    fn sync_answer(&self, request: &SyncRequest) -> SyncResponse {
+        let room = request.room.as_str();
+        if request.before.is_none()
+            && request.have.is_some()
+            && self.rooms.logs.contains_key(room)
+            && request.have == self.room_digest(room)
+        {
+            return SyncResponse { events: Vec::new(), messages: Vec::new(), more: false };
+        }
+        let decode = |rows: Result<Vec<Vec<u8>>, StoreError>| match rows {
+            Ok(rows) => rows.iter().filter_map(|b| Envelope::decode(b).ok()).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::error!(room, error = %e, "cannot read the room for a catch-up answer");
+                Vec::new()
+            }
+        };
+        let store = self.accounts.store();
+        let events = match request.before {
+            None => decode(store.room_event_envelopes(room, SYNC_EVENTS)),
+            Some(_) => Vec::new(),
+        };
+        let messages = decode(store.message_envelopes_before(room, request.before.as_ref(), SYNC_MESSAGES));
+        let more = messages.len() == SYNC_MESSAGES;
+        SyncResponse { events, messages, more }
     }
 
     /// A catch-up answer arrived: its events and messages are verified and taken in (one
@@ -730,8 +732,9 @@ impl EventLoop {
             log.state().check(&event).map_err(|r| refusal_error(&room, r))?;
         }
         self.subscribe(&room);
-        self.ingest_control(&room, &verified, Action::Create, &envelope.encode()).await;
-        self.publish(&room, &envelope);
+        let bytes = envelope.encode();
+        self.ingest_control(&room, &verified, Action::Create, &bytes).await;
+        self.publish(&room, bytes);
         self.set_focus(&room).await;
         Ok(())
     }
@@ -784,8 +787,9 @@ impl EventLoop {
                 action: Action::Join,
             };
             state.check(&event).map_err(|r| refusal_error(room, r))?;
-            self.ingest_control(room, &verified, Action::Join, &envelope.encode()).await;
-            self.publish(room, &envelope);
+            let bytes = envelope.encode();
+            self.ingest_control(room, &verified, Action::Join, &bytes).await;
+            self.publish(room, bytes);
             Ok(())
         }
         .await;
@@ -832,8 +836,9 @@ impl EventLoop {
             };
             let Some(action) = verified.control(&key) else { continue };
             self.subscribe(&room);
-            self.ingest_control(&room, &verified, action, &envelope.encode()).await;
-            self.publish(&room, &envelope);
+            let bytes = envelope.encode();
+            self.ingest_control(&room, &verified, action, &bytes).await;
+            self.publish(&room, bytes);
         }
     }
 
@@ -846,8 +851,9 @@ impl EventLoop {
         if let Some(log) = self.rooms.logs.get(&room) {
             log.state().check(&event).map_err(|r| refusal_error(&room, r))?;
         }
-        self.ingest_control(&room, &verified, action.clone(), &envelope.encode()).await;
-        self.publish(&room, &envelope);
+        let bytes = envelope.encode();
+        self.ingest_control(&room, &verified, action.clone(), &bytes).await;
+        self.publish(&room, bytes);
         if action == Action::Leave {
             self.unsubscribe(&room);
             self.announce();
@@ -883,9 +889,9 @@ impl EventLoop {
         }
         let (envelope, verified) = self.seal(&room, Payload::Message { text: text.to_string() })?;
         // Out first, then kept and shown here: the others need not wait for this node's disk.
-        self.publish(&room, &envelope);
-        self.hand_over().await;
         let bytes = envelope.encode();
+        self.publish(&room, bytes.clone());
+        self.hand_over().await;
         self.ingest_message(&room, &verified, text.to_string(), &bytes, false, true).await;
         Ok(())
     }
