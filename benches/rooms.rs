@@ -12,41 +12,18 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use meshchat::ui::UiEvent;
-use support::{Node, ms, percentile};
+use support::{ms, percentile};
 use tokio::sync::mpsc;
 
 const DEFAULT_NODES: usize = 8;
 const MESSAGES: usize = 200;
 const GAP: Duration = Duration::from_millis(5);
 const BURST: usize = 250;
-const PASSWORD: &str = "correct horse battery staple";
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let size: usize = std::env::var("ROOM_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_NODES).max(2);
-    let mut nodes = vec![Node::start(true, None).await];
-    let first = nodes[0].listen[0].clone();
-    for _ in 1..size {
-        nodes.push(Node::start(false, Some(&first)).await);
-    }
-    for node in &mut nodes[1..] {
-        node.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
-    }
-    for (i, node) in nodes.iter().enumerate() {
-        node.client.register(&format!("user{i}"), PASSWORD).await.unwrap();
-    }
-    nodes[0].client.create_room("bench").await.unwrap();
-    // Wait until every node sees the room in the directory, then join.
-    for node in &nodes[1..] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if node.client.join_room("bench").await.is_ok() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "cannot join the room");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    let mut nodes = support::room_of(size, "bench").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Every receiver reports (receiver, index, arrival) for each bench message.

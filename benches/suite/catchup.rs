@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use meshchat::node::{Client, RoomCommand, RoomReply};
 use meshchat::ui::UiEvent;
 
-use super::mesh::{PASSWORD, join};
 use super::report::{Better, Row, Runs};
-use crate::support::Node;
+use crate::support::{Node, PASSWORD, join};
 
 const SENDERS: usize = 20;
 const PER_SENDER: usize = 500;

@@ -13,9 +13,10 @@ use tokio::process::Command;
 
 use super::process::Proc;
 use super::report::{Better, Row, Runs};
+use crate::support::PASSWORD;
 
 const HOSTS: usize = 3;
-const PASSWORD: &str = "correct horse battery staple";
+
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn ip(args: &[&str]) -> Result<(), String> {

@@ -9,13 +9,12 @@ use std::time::Duration;
 use super::minimal;
 use super::process::Proc;
 use super::report::{Better, Row, Runs};
-use crate::support::Node;
+use crate::support::{Node, PASSWORD};
 
 const PEERS: usize = 16;
 const ROOMS: usize = 20;
 const STARTS: usize = 10;
 const SETTLE: Duration = Duration::from_millis(1000);
-const PASSWORD: &str = "correct horse battery staple";
 
 fn mib(kib: f64) -> f64 {
     kib / 1024.0

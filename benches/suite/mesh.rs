@@ -8,9 +8,8 @@ use meshchat::ui::UiEvent;
 use tokio::sync::mpsc;
 
 use super::timing::{self, Arrival, Room};
-use crate::support::Node;
+use crate::support::{Node, room_of};
 
-pub const PASSWORD: &str = "correct horse battery staple";
 /// Quiet time after the last member joined, before a run starts: one presence interval and a
 /// half second.
 const SETTLE: Duration = Duration::from_millis(10_500);
@@ -22,28 +21,9 @@ pub struct MeshRoom {
     arrivals: mpsc::UnboundedReceiver<Arrival>,
 }
 
-/// Joins `room`, retrying while no member is known yet (10 s at most).
-pub async fn join(client: &Client, room: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match client.join_room(room).await {
-            Ok(()) => return,
-            Err(e) => assert!(Instant::now() < deadline, "cannot join #{room}: {e:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 impl MeshRoom {
     pub async fn start(size: usize) -> MeshRoom {
-        let mut nodes = vec![Node::start(true, None).await];
-        let first = nodes[0].listen[0].clone();
-        for _ in 1..size {
-            nodes.push(Node::start(false, Some(&first)).await);
-        }
-        for node in &mut nodes[1..] {
-            node.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
-        }
+        let mut nodes = room_of(size, "bench").await;
         let (tx, arrivals) = mpsc::unbounded_channel();
         let mut clients = Vec::new();
         for (r, node) in nodes.iter_mut().enumerate() {
@@ -59,13 +39,6 @@ impl MeshRoom {
                     }
                 }
             });
-        }
-        for (i, client) in clients.iter().enumerate() {
-            client.register(&format!("user{i}"), PASSWORD).await.unwrap();
-        }
-        clients[0].create_room("bench").await.unwrap();
-        for client in &clients[1..] {
-            join(client, "bench").await;
         }
         // Let the room settle before it is timed. A member compares the room with each other
         // member when it first hears, in that member's presence (every 10 s), that it is in the

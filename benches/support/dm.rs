@@ -9,11 +9,10 @@ use libp2p::request_response::{self, Message};
 use libp2p::swarm::SwarmEvent;
 use meshchat::ui::UiEvent;
 
-use super::{Node, bare};
+use super::{Node, PASSWORD, bare};
 
 /// Round trips not counted, to warm connections and caches.
 pub const WARM_UP: usize = 20;
-const PASSWORD: &str = "correct horse battery staple";
 const TEXT: &str = "a direct message of an ordinary length, about one line of chat";
 /// About the size of a direct-message request with its certificate.
 pub const BARE_PAYLOAD_BYTES: usize = 420;

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 use meshchat::bootstrap::password::Hasher;
 use meshchat::ui::UiEvent;
 
-use super::Node;
-
-const PASSWORD: &str = "correct horse battery staple";
+use super::{Node, PASSWORD};
 
 /// `count` argon2id verifications of a right password (19 MiB, t=2, p=1), sorted.
 pub fn hash_times(count: usize) -> Vec<Duration> {

@@ -7,7 +7,7 @@ pub mod bare;
 pub mod dm;
 pub mod login;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use meshchat::bootstrap::AuthService;
 use meshchat::cert::Authority;
@@ -17,6 +17,9 @@ use meshchat::store::NodeStore;
 use meshchat::trust::Trust;
 use meshchat::ui::UiEvent;
 use tokio::sync::mpsc;
+
+/// Every benchmark user's password (strong enough for the bootstrap's check).
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A node running in this process.
 pub struct Node {
@@ -87,4 +90,37 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Milliseconds, for tables.
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Joins `room`, retrying while no member is known yet (10 s at most).
+pub async fn join(client: &Client, room: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.join_room(room).await {
+            Ok(()) => return,
+            Err(e) => assert!(Instant::now() < deadline, "cannot join #{room}: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `size` nodes on loopback, the first hosting the bootstrap and the others dialling it, each
+/// registered as `user{i}`; the first creates `#room` and the others join it.
+pub async fn room_of(size: usize, room: &str) -> Vec<Node> {
+    let mut nodes = vec![Node::start(true, None).await];
+    let first = nodes[0].listen[0].clone();
+    for _ in 1..size {
+        nodes.push(Node::start(false, Some(&first)).await);
+    }
+    for node in &mut nodes[1..] {
+        node.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        node.client.register(&format!("user{i}"), PASSWORD).await.unwrap();
+    }
+    nodes[0].client.create_room(room).await.unwrap();
+    for node in &nodes[1..] {
+        join(&node.client, room).await;
+    }
+    nodes
 }
