@@ -114,8 +114,12 @@ impl RoomLog {
         self.member_at(author, lamport) && (!live || self.state.is_member(author))
     }
 
-    /// Whether `user` was a member just before Lamport time `lamport`.
+    /// Whether `user` was a member just before Lamport time `lamport`. A live message comes
+    /// after every event known, where that is the current state: no fold needed.
     pub fn member_at(&self, user: &str, lamport: u64) -> bool {
+        if self.clock() < lamport {
+            return self.state.is_member(user);
+        }
         fold(self.events.iter().take_while(|e| e.lamport < lamport)).is_member(user)
     }
 }

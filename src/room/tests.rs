@@ -233,4 +233,13 @@ proptest! {
             prop_assert!(members.iter().any(|m| m.admin));
         }
     }
+
+    #[test]
+    fn membership_at_any_time_is_that_of_the_events_before_it(events in arb_events(), lamport in 0u64..14) {
+        let log = RoomLog::from_events(events);
+        let before = RoomLog::from_events(log.events().iter().filter(|e| e.lamport < lamport).cloned());
+        for user in USERS {
+            prop_assert_eq!(log.member_at(user, lamport), before.state().is_member(user));
+        }
+    }
 }
