@@ -9,7 +9,8 @@
 //! 2 room throughput beside ngircd, 3 DM round trip beside a bare request-response swarm,
 //! 4 login beside the argon2id hash, 5 memory and 6 start-up beside a minimal libp2p node,
 //! 7 a late joiner's catch-up, 8 discovery in a lab of network namespaces (root only). `SUITE_REPS` changes the repetitions (default 3);
-//! `SUITE_ONLY=1,2` runs some figures and prints them without writing the files;
+//! `SUITE_ONLY=1,2` runs some figures and prints them without writing the files; `SUITE_SIZES=32`
+//! runs figure 1 with only those room sizes;
 //! `SUITE_LOG=meshchat=info` shows the nodes' logs.
 
 mod support;

@@ -25,7 +25,12 @@ fn summary(o: &Outcome) -> String {
 
 pub async fn run(ircd: &Ngircd, reps: usize) -> Vec<Row> {
     let mut rows = Vec::new();
+    let only: Option<Vec<usize>> =
+        std::env::var("SUITE_SIZES").ok().map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect());
     for (size, messages, gap) in SIZES {
+        if only.as_ref().is_some_and(|only| !only.contains(&size)) {
+            continue;
+        }
         let wait = Duration::from_secs(5);
         // A fresh room for every run: a run that overloads the nodes must not slow the next.
         let (mut mesh_runs, mut irc_runs) = (Vec::new(), Vec::new());
