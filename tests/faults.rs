@@ -154,6 +154,44 @@ fn three_senders_at_full_speed_reach_everyone_once_and_in_order() {
 }
 
 #[test]
+fn room_messages_reach_a_member_the_author_cannot_reach_through_another_member() {
+    let Some(lab) = Lab::start(4) else { return };
+    // alice (host 1) and carol (host 3) cannot reach each other; bob (host 2) reaches both.
+    lab.separate(1, 3);
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    let mut carol = lab_user(&lab, 3, "carol", PASSWORDS[2], dirs[2].path());
+    alice.send("/create relay");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    join_room(&mut bob, "relay");
+    join_room(&mut carol, "relay");
+    alice.wait_for("carol joined", |v| v["type"] == "joined" && v["user"] == "carol");
+
+    let texts: Vec<String> = (0..5).map(|i| format!("relayed {i}")).collect();
+    let sent = Instant::now();
+    for text in &texts {
+        alice.send(text);
+    }
+    let mut slowest = Duration::ZERO;
+    for text in &texts {
+        let (at, _) = carol.wait_timed(text, Duration::from_secs(10), |v| {
+            v["type"] == "message" && v["room"] == "relay" && v["text"] == text.as_str()
+        });
+        slowest = slowest.max(at.duration_since(sent));
+    }
+    println!("relayed through bob: all 5 at carol within {slowest:?} of the first send");
+    // Live, not by a later comparison of the room (those come a minute apart).
+    assert!(slowest < Duration::from_secs(5), "{slowest:?}");
+    // They really are apart.
+    let alice_id = alice.status()["peer_id"].as_str().unwrap().to_string();
+    let peers = carol.status()["peers"].clone();
+    assert!(!peers.as_array().unwrap().iter().any(|p| p == alice_id.as_str()), "{peers}");
+}
+
+#[test]
 fn chat_goes_on_while_the_bootstrap_is_down_and_accounts_survive_its_crash() {
     let Some(lab) = Lab::start(4) else { return };
     let boot_dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::accounts::{Accounts, AuthTicket};
 use super::client::Request;
 use super::direct::Direct;
+use super::forwarding::HeldForwards;
 use super::presence::PresenceState;
 use super::rooms::Rooms;
 use super::{Focus, NodeConfig, NodeError, READY_SETTLE};
@@ -90,6 +91,8 @@ pub(super) struct EventLoop {
     before_ready: Vec<UiEvent>,
     /// New peers to ask again whom they know, and when.
     exchange_follow_ups: Vec<(Instant, PeerId)>,
+    /// Accepted messages that came straight from their author, not passed on yet.
+    held_forwards: HeldForwards,
 }
 
 impl EventLoop {
@@ -137,6 +140,7 @@ impl EventLoop {
             last_alive: HashMap::new(),
             before_ready: Vec::new(),
             exchange_follow_ups: Vec::new(),
+            held_forwards: HeldForwards::default(),
         })
     }
 
@@ -158,6 +162,7 @@ impl EventLoop {
                 _ => None,
             };
             let write_due = self.accounts.store().write_due().map(tokio::time::Instant::from_std);
+            let forward_due = self.held_forwards.next_due().map(tokio::time::Instant::from_std);
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
                 request = self.requests.recv() => match request {
@@ -185,6 +190,7 @@ impl EventLoop {
                 _ = resync_tick.tick() => self.resync_rooms(),
                 _ = sleep_until(settle) => self.send_ready().await,
                 _ = sleep_until(write_due) => self.accounts.store().write_unwritten(),
+                _ = sleep_until(forward_due) => self.forward_held(),
             }
         }
         // Dropping the swarm closes every connection; peers see it at once. Messages taken in
@@ -205,6 +211,17 @@ impl EventLoop {
                 Some(Some(event)) => Box::pin(self.on_swarm_event(event)).await,
                 _ => return,
             }
+        }
+    }
+
+    /// Lets gossipsub pass on the accepted messages whose hold is over.
+    fn forward_held(&mut self) {
+        for (id, source) in self.held_forwards.take_due(Instant::now()) {
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                &id,
+                &source,
+                gossipsub::MessageAcceptance::Accept,
+            );
         }
     }
 
@@ -497,14 +514,21 @@ impl EventLoop {
                 self.swarm.close_connection(connection);
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
-                let acceptance = if message.topic == self.presence.topic_hash() {
+                let (acceptance, author) = if message.topic == self.presence.topic_hash() {
                     self.on_presence_message(&message.data).await
                 } else if let Some(room) = self.rooms.room_of_topic(&message.topic) {
                     self.on_room_gossip(&room, &message.data).await
                 } else {
                     tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
-                    gossipsub::MessageAcceptance::Ignore
+                    (gossipsub::MessageAcceptance::Ignore, None)
                 };
+                let straight_from_author = author == Some(propagation_source);
+                if acceptance == gossipsub::MessageAcceptance::Accept
+                    && straight_from_author
+                    && self.held_forwards.hold(now, message_id.clone(), propagation_source)
+                {
+                    return;
+                }
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
                     &message_id,
                     &propagation_source,

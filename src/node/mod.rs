@@ -6,6 +6,7 @@
 //! password hashing runs on the account worker's own thread.
 //!
 //! - `event_loop`: the loop, connections, discovery and re-dialling;
+//! - `forwarding`: when gossipsub may pass an accepted message on;
 //! - `accounts`: logging in through the bootstrap node, and hosting it;
 //! - `presence`: announcing this user and keeping the roster of who is online;
 //! - `rooms`: room topics, their event logs, messages, catch-up, focus, mutes and history;
@@ -15,6 +16,7 @@ mod accounts;
 mod client;
 mod direct;
 mod event_loop;
+mod forwarding;
 mod presence;
 mod rooms;
 

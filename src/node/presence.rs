@@ -136,11 +136,11 @@ impl EventLoop {
     }
 
     /// Validates a sealed presence message, updates the roster, and says whether gossipsub
-    /// should forward it.
-    pub(super) async fn on_presence_message(&mut self, data: &[u8]) -> MessageAcceptance {
+    /// should forward it, and whose announcement it is.
+    pub(super) async fn on_presence_message(&mut self, data: &[u8]) -> (MessageAcceptance, Option<PeerId>) {
         let Some((source, presence)) = Presence::open(data) else {
             tracing::debug!("malformed or badly signed presence refused");
-            return MessageAcceptance::Reject;
+            return (MessageAcceptance::Reject, None);
         };
         if self.accounts.trusted_key().is_none() {
             // No bootstrap trusted yet: the certificate cannot be checked, so the announcement
@@ -151,9 +151,9 @@ impl EventLoop {
             {
                 self.presence.unverified.insert(source, presence);
             }
-            return MessageAcceptance::Ignore;
+            return (MessageAcceptance::Ignore, Some(source));
         }
-        self.take_presence(source, presence).await
+        (self.take_presence(source, presence).await, Some(source))
     }
 
     /// Takes in the announcements heard before a bootstrap key was trusted (now one is).

@@ -513,21 +513,22 @@ impl EventLoop {
         }
     }
 
-    /// A gossip message on a room topic.
-    pub(super) async fn on_room_gossip(&mut self, room: &str, data: &[u8]) -> MessageAcceptance {
-        let Some(key) = self.accounts.trusted_key() else { return MessageAcceptance::Ignore };
-        let Ok(envelope) = Envelope::decode(data) else { return MessageAcceptance::Reject };
+    /// A gossip message on a room topic: whether gossipsub should pass it on, and its author's
+    /// peer once its signature checked out.
+    pub(super) async fn on_room_gossip(&mut self, room: &str, data: &[u8]) -> (MessageAcceptance, Option<PeerId>) {
+        let Some(key) = self.accounts.trusted_key() else { return (MessageAcceptance::Ignore, None) };
+        let Ok(envelope) = Envelope::decode(data) else { return (MessageAcceptance::Reject, None) };
         // gossipsub passes each message on once (its id is a hash of the bytes), unsigned: the
         // envelope's own signature is checked here, once per message rather than per copy.
         let verified = match envelope.check(&mut self.certs, &key, now_ms(), None) {
             Ok(v) if v.body.room == room => v,
-            Ok(_) => return MessageAcceptance::Reject,
+            Ok(_) => return (MessageAcceptance::Reject, None),
             Err(e) => {
                 tracing::info!(room, error = %e, "room envelope refused");
-                return MessageAcceptance::Reject;
+                return (MessageAcceptance::Reject, None);
             }
         };
-        match verified.body.payload.clone() {
+        let acceptance = match verified.body.payload.clone() {
             Payload::Control(_) | Payload::Renamed { .. } => match verified.control(&key) {
                 Some(action) => {
                     self.ingest_control(room, &verified, action, data).await;
@@ -536,13 +537,15 @@ impl EventLoop {
                 None => MessageAcceptance::Reject,
             },
             Payload::Message { text } => {
-                if !self.rooms.limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
+                if self.rooms.limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
+                    self.ingest_message(room, &verified, text, data, true, true).await
+                } else {
                     tracing::info!(room, author = verified.author, "room message over the rate limit refused");
-                    return MessageAcceptance::Reject;
+                    MessageAcceptance::Reject
                 }
-                self.ingest_message(room, &verified, text, data, true, true).await
             }
-        }
+        };
+        (acceptance, Some(verified.peer))
     }
 
     /// A peer asks for a room's events and a page of its messages.

@@ -128,6 +128,15 @@ impl Lab {
         ip(&["-n", &self.switch, "link", "set", &self.hosts[i].port, "down"]).expect("cut link");
     }
 
+    /// Hosts `a` and `b` can no longer reach each other (each drops what it sends the other);
+    /// both still reach every other host, and still hear each other's mDNS.
+    pub fn separate(&self, a: usize, b: usize) {
+        for (from, to) in [(a, b), (b, a)] {
+            let target = format!("{}/32", self.hosts[to].ip);
+            ip(&["-n", &self.hosts[from].ns, "route", "add", "blackhole", &target]).expect("separate hosts");
+        }
+    }
+
     /// Plugs host `i`'s cable back in.
     pub fn heal(&self, i: usize) {
         ip(&["-n", &self.switch, "link", "set", &self.hosts[i].port, "up"]).expect("heal link");
