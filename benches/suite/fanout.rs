@@ -15,11 +15,12 @@ const SIZES: [(usize, usize, Duration); 3] =
 
 fn summary(o: &Outcome) -> String {
     format!(
-        "p50 {:.2} ms, p99 {:.2} ms, {}/{} delivered",
+        "p50 {:.2} ms, p99 {:.2} ms, {}/{} delivered, {:.0} µs CPU per delivery",
         o.percentile_ms(0.5),
         o.percentile_ms(0.99),
         o.delivered,
-        o.expected
+        o.expected,
+        o.cpu_per_delivery_us()
     )
 }
 
@@ -40,7 +41,7 @@ pub async fn run(ircd: &Ngircd, reps: usize) -> Vec<Row> {
             eprintln!("  fan-out meshchat {size}: {}", summary(&o));
             mesh_runs.push(o);
             room.stop().await;
-            let mut room = IrcRoom::start(ircd.port, size).await;
+            let mut room = IrcRoom::start(ircd, size).await;
             let o = timing::run(&mut room, &[0], messages, gap, wait).await;
             eprintln!("  fan-out ngircd {size}: {}", summary(&o));
             irc_runs.push(o);
@@ -83,6 +84,18 @@ pub async fn run(ircd: &Ngircd, reps: usize) -> Vec<Row> {
                 note: if p < 0.9 { delivered.clone() } else { String::new() },
             });
         }
+        rows.push(Row {
+            figure: 1,
+            what: format!("CPU per delivery, {size} members (every process that carries the room)"),
+            unit: "µs".into(),
+            meshchat: Runs::new(mesh_runs.iter().map(Outcome::cpu_per_delivery_us).collect()),
+            anchor_name: "ngircd".into(),
+            anchor: Some(Runs::new(irc_runs.iter().map(Outcome::cpu_per_delivery_us).collect())),
+            better: Better::Lower,
+            goal: String::new(),
+            met: None,
+            note: "from the first send to the last arrival: the nodes (their idle work included), or ngircd and its clients".into(),
+        });
     }
     rows
 }

@@ -106,6 +106,8 @@ impl Ngircd {
 
 /// `size` IRC clients in `#bench` on one ngircd.
 pub struct IrcRoom {
+    /// The server's process, whose CPU counts with the clients'.
+    server: Option<u32>,
     writers: Vec<mpsc::UnboundedSender<String>>,
     arrivals: mpsc::UnboundedReceiver<Arrival>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -133,7 +135,8 @@ async fn read_until(
 }
 
 impl IrcRoom {
-    pub async fn start(port: u16, size: usize) -> IrcRoom {
+    pub async fn start(ircd: &Ngircd, size: usize) -> IrcRoom {
+        let port = ircd.port;
         let (tx, arrivals) = mpsc::unbounded_channel();
         let mut writers = Vec::new();
         let mut tasks = Vec::new();
@@ -173,7 +176,7 @@ impl IrcRoom {
             writers.push(out_tx);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        IrcRoom { writers, arrivals, tasks }
+        IrcRoom { server: ircd.child.id(), writers, arrivals, tasks }
     }
 
     pub async fn stop(self) {
@@ -198,5 +201,9 @@ impl Room for IrcRoom {
 
     fn arrivals(&mut self) -> &mut mpsc::UnboundedReceiver<Arrival> {
         &mut self.arrivals
+    }
+
+    fn outside_process(&self) -> Option<u32> {
+        self.server
     }
 }

@@ -43,7 +43,7 @@ async fn once(ircd: Option<&Ngircd>, rate: usize) -> Outcome {
             o
         }
         Some(ircd) => {
-            let mut room = IrcRoom::start(ircd.port, MEMBERS).await;
+            let mut room = IrcRoom::start(ircd, MEMBERS).await;
             let o = go(&mut room, &senders, per_sender, gap).await;
             room.stop().await;
             o

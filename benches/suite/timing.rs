@@ -32,6 +32,27 @@ pub trait Room {
     fn send(&self, sender: usize, text: String) -> impl std::future::Future<Output = ()> + Send;
     /// The arrivals stream.
     fn arrivals(&mut self) -> &mut mpsc::UnboundedReceiver<Arrival>;
+    /// A process besides this one that carries the messages (a server), whose CPU counts too.
+    fn outside_process(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// CPU time (user and system) used so far by process `pid`, or by this process.
+fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_string(), |pid| format!("/proc/{pid}/stat"));
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(ticks * 1_000_000 / per_second)
+}
+
+/// CPU time used so far by this process and `outside`.
+fn cpu_of(outside: Option<u32>) -> Duration {
+    cpu_time(None) + outside.map_or(Duration::ZERO, |pid| cpu_time(Some(pid)))
 }
 
 /// What one run of traffic gave.
@@ -45,6 +66,9 @@ pub struct Outcome {
     pub span: Duration,
     /// Messages sent.
     pub messages: usize,
+    /// CPU time used meanwhile by every process that carries the messages (this one, with the
+    /// nodes or the clients, and any server).
+    pub cpu: Duration,
 }
 
 impl Outcome {
@@ -67,6 +91,11 @@ impl Outcome {
         self.delivered as f64 / receivers as f64 / self.span.as_secs_f64()
     }
 
+    /// CPU time per delivery made, in microseconds.
+    pub fn cpu_per_delivery_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.delivered.max(1) as f64
+    }
+
     pub fn lost(&self) -> usize {
         self.expected - self.delivered
     }
@@ -85,6 +114,8 @@ pub async fn run<R: Room + Sync>(
     // Forget anything left from an earlier run.
     while room.arrivals().try_recv().is_ok() {}
     let members = room.size();
+    let outside = room.outside_process();
+    let cpu_before = cpu_of(outside);
     let start = Instant::now();
     let sent: Vec<Vec<Instant>> = {
         let shared: &R = room;
@@ -126,5 +157,6 @@ pub async fn run<R: Room + Sync>(
         }
     }
     latencies.sort();
-    Outcome { latencies, expected, delivered: seen.len(), span: last.duration_since(start), messages }
+    let cpu = cpu_of(outside).saturating_sub(cpu_before);
+    Outcome { latencies, expected, delivered: seen.len(), span: last.duration_since(start), messages, cpu }
 }
