@@ -762,7 +762,10 @@ impl EventLoop {
             let _ = reply.send(Ok(RoomReply::Done));
             return;
         }
-        let Some(peer) = self.peers_in(&room).into_iter().next() else {
+        // A member this node is connected to answers at once; one it cannot reach would only
+        // make the join wait for a time-out.
+        let members = self.peers_in(&room);
+        let Some(peer) = members.iter().find(|p| self.swarm.is_connected(p)).or(members.first()).copied() else {
             let _ =
                 reply.send(Err(error(ErrorCode::NoSuchRoom, format!("no room #{room} (no member of it is online)"))));
             return;

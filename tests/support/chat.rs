@@ -80,14 +80,18 @@ pub fn alice_and_bob(lab: &Lab) -> Pair {
     Pair { boot, dirs, alice, bob }
 }
 
-/// Joins `room` on `node`, trying again while no member of it is known or reachable yet (the
-/// room directory comes with presence); panics with every answer when it never works.
+/// Joins `room` on `node` (named after its user), trying again while no member of it is known or
+/// reachable yet (the room directory comes with presence); panics with every answer when it
+/// never works.
 pub fn join_room(node: &mut NodeProc, room: &str) {
     let name = node.name.clone();
     let mut answers = Vec::new();
     for _ in 0..50 {
         node.send(&format!("/join {room}"));
-        let v = node.wait_for("join answer", |v| (v["type"] == "joined" && v["room"] == room) || v["type"] == "error");
+        // Its own join: others' joins of the room may be shown meanwhile.
+        let v = node.wait_for("join answer", |v| {
+            (v["type"] == "joined" && v["room"] == room && v["user"] == name.as_str()) || v["type"] == "error"
+        });
         if v["type"] == "joined" {
             return;
         }
