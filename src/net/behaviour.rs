@@ -7,7 +7,8 @@
 //!   accepted or rejected by the node), flood publishing so a message reaches every subscribed
 //!   peer at once instead of waiting for a heartbeat. Peer scoring is on: a peer that passes on
 //!   messages the node rejects loses score and is ignored for a while; sharing an IP address
-//!   (many nodes on one host, or behind one NAT) costs nothing, and quiet rooms cost nothing.
+//!   (many nodes on one host, or behind one NAT) costs nothing, nor do quiet rooms, leaving and
+//!   rejoining a room, or a slow peer.
 //! - connection limits: bounds on pending and established connections, against a flood of
 //!   fake peers.
 //! - mDNS (optional): finds peers on the LAN. It never dials: the node does, on discovery.
@@ -145,7 +146,16 @@ impl Behaviour {
             .max_transmit_size(GOSSIP_MAX_TRANSMIT_BYTES)
             .build()?;
         let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)?;
-        let score = gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
+        // Only rejected messages cost score (see `room_score`). Not sharing an address, and not
+        // gossipsub's behaviour penalty: a member that leaves a room and joins again within the
+        // back-off asks to rejoin the mesh early, which counts as misbehaviour, and a few of
+        // those graylist it, every message of it ignored; nor a slow peer's queue on a busy host.
+        let score = gossipsub::PeerScoreParams {
+            ip_colocation_factor_weight: 0.0,
+            behaviour_penalty_weight: 0.0,
+            slow_peer_weight: 0.0,
+            ..Default::default()
+        };
         gossipsub.with_peer_score(score, gossipsub::PeerScoreThresholds::default())?;
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
