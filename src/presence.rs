@@ -71,6 +71,12 @@ impl Roster {
         change
     }
 
+    /// Whether an announcement numbered `seq` from `peer` is older than one already taken in
+    /// (a copy that came the long way round): what it says is out of date.
+    pub fn is_stale(&self, peer: &[u8], seq: u64) -> bool {
+        self.entries.get(peer).is_some_and(|entry| seq < entry.seq)
+    }
+
     /// `peer` announced that its user left (logout), with announcement number `seq`.
     pub fn leave(&mut self, peer: &[u8], seq: u64) -> Option<RosterChange> {
         match self.entries.get(peer) {
@@ -128,6 +134,18 @@ mod tests {
 
     fn user(name: &str, nick: &str) -> OnlineUser {
         OnlineUser { username: name.into(), nick: nick.into() }
+    }
+
+    #[test]
+    fn only_announcements_older_than_the_last_are_stale() {
+        let now = Instant::now();
+        let mut r = Roster::new();
+        assert!(!r.is_stale(b"p", 5));
+        r.announce(b"p", user("alice", "A"), 5, now);
+        assert!(r.is_stale(b"p", 4));
+        assert!(!r.is_stale(b"p", 5));
+        assert!(!r.is_stale(b"p", 6));
+        assert!(!r.is_stale(b"q", 1));
     }
 
     #[test]

@@ -180,6 +180,10 @@ impl EventLoop {
         if !valid_nick(&presence.nick) {
             return MessageAcceptance::Reject;
         }
+        if self.presence.roster.is_stale(&peer, presence.seq) {
+            // Out of date: its rooms must not replace those of a later announcement.
+            return MessageAcceptance::Ignore;
+        }
         let change = match presence.state {
             WireState::Online => {
                 let user = RosterUser { username: username.clone(), nick: presence.nick };
