@@ -113,7 +113,9 @@ fn the_life_of_a_room() {
     assert_eq!(texts, vec!["hello everyone", "quiet please"], "{history}");
 
     // A kick: the kicked member's later messages reach nobody; a kicked member may come back.
+    // The kicker must know carol is a member, or the kick is refused as a kick of nobody.
     alice.wait_for("carol joined", |v| is(v, "joined", "lobby", "carol"));
+    dave.wait_for("carol joined", |v| is(v, "joined", "lobby", "carol"));
     dave.send("/kick carol");
     for node in [&mut alice, &mut bob, &mut carol] {
         node.wait_for("carol kicked", |v| is(v, "kicked", "lobby", "carol") && v["by"] == "dave");
@@ -166,6 +168,7 @@ fn the_life_of_a_room() {
     rooms_until(&mut alice, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));
     bob.send("/leave lobby");
     carol.send("/leave lobby");
+    bob.wait_for("bob left", |v| is(v, "left", "lobby", "bob"));
     carol.wait_for("carol left", |v| is(v, "left", "lobby", "carol"));
     rooms_until(&mut alice, "no lobby", |r| !r.iter().any(|(room, _)| room == "lobby"));
 }
