@@ -35,8 +35,10 @@ use crate::protocol::room::{self as room_wire, SyncRequest, SyncResponse};
 
 /// identify's protocol version: peers that speak another one are another network.
 pub const IDENTIFY_PROTOCOL: &str = "/meshchat/1.0.0";
-/// How often ping checks each connection.
-pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// How often ping checks each connection: twice within the time after which the node closes a
+/// silent connection (5 s). Every connection is pinged from both ends, so with tens of peers
+/// this is the steady load of an idle node.
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one ping may take before it counts as failed (two failures close the connection).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// gossipsub heartbeat: mesh maintenance only; publishing never waits for it.
