@@ -312,13 +312,12 @@ impl EventLoop {
 
     /// The number of this node's next message in `room`, following what it kept before.
     fn next_message_seq(&mut self, room: &str) -> u64 {
-        if !self.rooms.own_seq.contains_key(room) {
-            let last = self.last_seq_kept(room, &self.swarm.local_peer_id().to_bytes());
-            self.rooms.own_seq.insert(room.to_string(), last);
-        }
-        let last = self.rooms.own_seq.entry(room.to_string()).or_default();
-        *last += 1;
-        *last
+        let last = match self.rooms.own_seq.get(room) {
+            Some(last) => *last,
+            None => self.last_seq_kept(room, &self.swarm.local_peer_id().to_bytes()),
+        };
+        self.rooms.own_seq.insert(room.to_string(), last + 1);
+        last + 1
     }
 
     /// The number of the last message kept from `peer` in `room` (0 when none, or unreadable).
@@ -372,6 +371,14 @@ impl EventLoop {
                 unsent.push(data);
             }
         }
+    }
+
+    /// A control event this node has just sealed: taken in here, then published (one encoding
+    /// for both).
+    async fn take_own_control(&mut self, room: &str, verified: &Verified, action: Action, envelope: &Envelope) {
+        let bytes = envelope.encode();
+        self.ingest_control(room, verified, action, &bytes).await;
+        self.publish(room, bytes);
     }
 
     /// A peer subscribed to a room's topic: what waited for someone to hear it goes out now.
@@ -621,7 +628,13 @@ impl EventLoop {
             for envelope in response.messages.iter().take(SYNC_MESSAGES) {
                 match envelope.cursor() {
                     // Known: only where it is counts, for asking for the page before it.
-                    Some(cursor) if store.knows_message(&cursor.id).unwrap_or(false) => {
+                    Some(cursor)
+                        if store.knows_message(&cursor.id).unwrap_or_else(|e| {
+                            // Taken as new: it is then checked in full, the safe side.
+                            tracing::warn!(room, error = %e, "cannot look a message up");
+                            false
+                        }) =>
+                    {
                         if oldest.as_ref().is_none_or(|o| cursor < *o) {
                             oldest = Some(cursor);
                         }
@@ -735,9 +748,7 @@ impl EventLoop {
             log.state().check(&event).map_err(|r| refusal_error(&room, r))?;
         }
         self.subscribe(&room);
-        let bytes = envelope.encode();
-        self.ingest_control(&room, &verified, Action::Create, &bytes).await;
-        self.publish(&room, bytes);
+        self.take_own_control(&room, &verified, Action::Create, &envelope).await;
         self.set_focus(&room).await;
         Ok(())
     }
@@ -793,9 +804,7 @@ impl EventLoop {
                 action: Action::Join,
             };
             state.check(&event).map_err(|r| refusal_error(room, r))?;
-            let bytes = envelope.encode();
-            self.ingest_control(room, &verified, Action::Join, &bytes).await;
-            self.publish(room, bytes);
+            self.take_own_control(room, &verified, Action::Join, &envelope).await;
             Ok(())
         }
         .await;
@@ -842,9 +851,7 @@ impl EventLoop {
             };
             let Some(action) = verified.control(&key) else { continue };
             self.subscribe(&room);
-            let bytes = envelope.encode();
-            self.ingest_control(&room, &verified, action, &bytes).await;
-            self.publish(&room, bytes);
+            self.take_own_control(&room, &verified, action, &envelope).await;
         }
     }
 
@@ -857,9 +864,7 @@ impl EventLoop {
         if let Some(log) = self.rooms.logs.get(&room) {
             log.state().check(&event).map_err(|r| refusal_error(&room, r))?;
         }
-        let bytes = envelope.encode();
-        self.ingest_control(&room, &verified, action.clone(), &bytes).await;
-        self.publish(&room, bytes);
+        self.take_own_control(&room, &verified, action.clone(), &envelope).await;
         if action == Action::Leave {
             self.unsubscribe(&room);
             self.announce();
