@@ -47,6 +47,11 @@ use std::time::Instant;
 
 use serde_json::json;
 
+/// The comma-separated numbers in environment variable `name`, when it is set.
+fn env_list<T: std::str::FromStr>(name: &str) -> Option<Vec<T>> {
+    std::env::var(name).ok().map(|v| v.split(',').filter_map(|f| f.trim().parse().ok()).collect())
+}
+
 fn main() {
     if std::env::var(process::ROLE_VAR).as_deref() == Ok("minimal") {
         minimal::main();
@@ -56,8 +61,7 @@ fn main() {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
     let reps: usize = std::env::var("SUITE_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
-    let only: Option<Vec<u32>> =
-        std::env::var("SUITE_ONLY").ok().map(|v| v.split(',').filter_map(|f| f.trim().parse().ok()).collect());
+    let only: Option<Vec<u32>> = env_list("SUITE_ONLY");
     let wanted = |figure: u32| only.as_ref().is_none_or(|o| o.contains(&figure));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();

@@ -26,8 +26,7 @@ fn summary(o: &Outcome) -> String {
 
 pub async fn run(ircd: &Ngircd, reps: usize) -> Vec<Row> {
     let mut rows = Vec::new();
-    let only: Option<Vec<usize>> =
-        std::env::var("SUITE_SIZES").ok().map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect());
+    let only: Option<Vec<usize>> = crate::env_list("SUITE_SIZES");
     for (size, messages, gap) in SIZES {
         if only.as_ref().is_some_and(|only| !only.contains(&size)) {
             continue;
