@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
 use libp2p::{Swarm, SwarmBuilder, noise, tcp, yamux};
 use thiserror::Error;
@@ -30,7 +31,14 @@ pub fn build_swarm(key: Keypair, mdns: bool, hosts_bootstrap: bool) -> Result<Sw
         .with_quic()
         .with_behaviour(|key| Behaviour::new(key, mdns, hosts_bootstrap))
         .map_err(|e| SwarmError::Behaviour(e.to_string()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .with_swarm_config(|c| {
+            // A stream for one protocol (a direct message, a catch-up, a peer exchange) carries
+            // its first bytes with the protocol's name instead of waiting for the other side to
+            // confirm it: one trip less per request. Every meshchat node speaks every one of
+            // them; should a peer not, the request fails when its answer is read.
+            c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
+                .with_substream_upgrade_protocol_override(upgrade::Version::V1Lazy)
+        })
         .build();
     Ok(swarm)
 }
