@@ -179,6 +179,7 @@ impl EventLoop {
                     self.release_overdue_messages().await;
                     self.dial_due().await;
                     self.expire_waiting_for_bootstrap().await;
+                    self.accounts.store().checkpoint_if_quiet(Instant::now());
                 }
                 _ = presence_tick.tick() => {
                     self.presence_heartbeat().await;

@@ -11,6 +11,7 @@
 //! history only: they are in the other members' histories, and the next catch-up brings them
 //! back.
 
+mod checkpoint;
 mod dms;
 pub mod sqlite;
 
@@ -148,6 +149,7 @@ pub struct NodeStore {
     unwritten: RefCell<Unwritten>,
     /// The digest of each room's messages asked for so far, kept up to date from then on.
     digests: RefCell<HashMap<String, RoomDigest>>,
+    checkpoints: RefCell<checkpoint::CheckpointClock>,
 }
 
 /// Prepared statements kept for reuse: every statement of the node, with room to spare.
@@ -161,7 +163,13 @@ impl NodeStore {
         // One node owns its data directory (a lock file says so): no other connection ever
         // shares this database, so it need not take file locks on every transaction.
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-        Ok(NodeStore { conn, unwritten: RefCell::default(), digests: RefCell::default() })
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::AUTO_CHECKPOINT_PAGES)?;
+        Ok(NodeStore {
+            conn,
+            unwritten: RefCell::default(),
+            digests: RefCell::default(),
+            checkpoints: RefCell::default(),
+        })
     }
 
     /// The connection, with every message taken in written first.
@@ -354,6 +362,26 @@ impl NodeStore {
         self.conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
             .query_row(params![id], |r| r.get(0))
+    }
+
+    /// Copies the write-ahead log back into the database when writes have gone quiet (see
+    /// [`checkpoint`]); called from time to time. Whether it did.
+    pub fn checkpoint_if_quiet(&self, now: Instant) -> bool {
+        let changes = self.conn.total_changes();
+        let mut clock = self.checkpoints.borrow_mut();
+        if !clock.due(changes, now) {
+            return false;
+        }
+        match self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => {
+                clock.done(changes);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot copy the write-ahead log into the database");
+                false
+            }
+        }
     }
 
     /// When the messages taken in are due to be written ([`Self::write_unwritten`]); `None`
@@ -580,6 +608,24 @@ mod tests {
         assert_eq!(store.last_message_seq("lobby", b"pa").unwrap(), 5);
         assert_eq!(store.last_message_seq("lobby", b"pb").unwrap(), 0);
         assert_eq!(store.mutes().unwrap(), vec!["#lobby".to_string()]);
+    }
+
+    #[test]
+    fn the_log_is_copied_into_the_database_once_writes_are_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let db_size = || std::fs::metadata(dir.path().join(NODE_DB)).unwrap().len();
+        let start = Instant::now();
+        assert!(!store.checkpoint_if_quiet(start));
+        for i in 0..50 {
+            assert!(store.save_message(&stored(&format!("m{i}"), "lobby", i, b"pb"), &[7; 300]).unwrap());
+        }
+        let before = db_size();
+        assert!(!store.checkpoint_if_quiet(start), "just written");
+        assert!(store.checkpoint_if_quiet(start + checkpoint::QUIET));
+        assert!(db_size() > before, "the messages' pages are in the database file now");
+        assert!(!store.checkpoint_if_quiet(start + checkpoint::QUIET * 3), "nothing written since");
+        assert_eq!(store.recent_messages("lobby", 100).unwrap().len(), 50);
     }
 
     #[test]
