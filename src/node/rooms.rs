@@ -31,6 +31,9 @@ pub const DEFAULT_HISTORY: usize = 50;
 /// Room messages a user may send at once, and then each second (every node enforces it).
 pub const MESSAGE_BURST: u32 = 500;
 pub const MESSAGES_PER_SEC: u32 = 100;
+/// How late a message may arrive, next to the ones sent before it, and still count as sent
+/// within the limit (see [`RateLimit::on_arrival`]).
+const ARRIVAL_JITTER: Duration = Duration::from_secs(1);
 /// At most this many envelopes wait per room for a member to be in reach (catch-up brings the
 /// rest).
 const MAX_UNSENT: usize = 1000;
@@ -80,8 +83,10 @@ pub(super) struct Rooms {
     own_seq: HashMap<String, u64>,
     /// Messages that came before earlier ones of the same sender, held back for order.
     order: Sequencer<(String, PeerId), ChatMessage>,
-    /// Live room messages per user.
-    limit: RateLimit<String>,
+    /// Live room messages this node's user sends.
+    send_limit: RateLimit<String>,
+    /// Live room messages received, per user.
+    arrival_limit: RateLimit<String>,
     /// Envelopes published while no other member was on the topic, per room.
     unsent: HashMap<String, Vec<Vec<u8>>>,
 }
@@ -98,7 +103,8 @@ impl Default for Rooms {
             synced: HashSet::new(),
             own_seq: HashMap::new(),
             order: Sequencer::new(REORDER_WAIT),
-            limit: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
+            send_limit: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
+            arrival_limit: RateLimit::on_arrival(MESSAGE_BURST, MESSAGES_PER_SEC, ARRIVAL_JITTER),
             unsent: HashMap::new(),
         }
     }
@@ -544,7 +550,7 @@ impl EventLoop {
                 None => MessageAcceptance::Reject,
             },
             Payload::Message { text } => {
-                if self.rooms.limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
+                if self.rooms.arrival_limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
                     self.ingest_message(room, &verified, text, data, true, true).await
                 } else {
                     tracing::info!(room, author = verified.author, "room message over the rate limit refused");
@@ -892,7 +898,7 @@ impl EventLoop {
             ));
         }
         let me = self.logged_in()?.to_ascii_lowercase();
-        if !self.rooms.limit.allow(me, Instant::now()) {
+        if !self.rooms.send_limit.allow(me, Instant::now()) {
             return Err(error(
                 ErrorCode::RateLimited,
                 format!("slow down: at most {MESSAGES_PER_SEC} room messages a second (bursts of {MESSAGE_BURST})"),

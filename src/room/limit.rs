@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Beyond this many buckets, full ones (users quiet for a while) are forgotten.
 const MAX_BUCKETS: usize = 10_000;
@@ -21,6 +21,16 @@ impl<K: Eq + Hash> RateLimit<K> {
     /// At most `burst` messages at once, refilled at `per_sec` messages a second.
     pub fn new(burst: u32, per_sec: u32) -> Self {
         RateLimit { burst: f64::from(burst), per_sec: f64::from(per_sec), buckets: HashMap::new() }
+    }
+
+    /// The limit of `burst` and `per_sec` as seen where the messages arrive, each up to `jitter`
+    /// late (any that waited in a queue come in close together): a sender held to
+    /// [`RateLimit::new`]`(burst, per_sec)` is never refused here. The burst grows by what
+    /// `jitter` refills.
+    pub fn on_arrival(burst: u32, per_sec: u32, jitter: Duration) -> Self {
+        let mut limit = RateLimit::new(burst, per_sec);
+        limit.burst += limit.per_sec * jitter.as_secs_f64();
+        limit
     }
 
     /// Whether `key` may send one more message at `now` (and counts it if so).
@@ -44,7 +54,7 @@ impl<K: Eq + Hash> RateLimit<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use proptest::prelude::*;
 
     #[test]
     fn a_burst_then_the_sustained_rate() {
@@ -57,6 +67,35 @@ mod tests {
         assert!(!limit.allow("bob", t + Duration::from_millis(100)));
         assert!((0..5).all(|_| limit.allow("bob", t + Duration::from_secs(60))), "refilled up to the burst");
         assert!(!limit.allow("bob", t + Duration::from_secs(60)));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the sender's own limit let through, sent at any pace, arriving in order and
+        /// each at most the jitter late, the arrival limit lets through too.
+        #[test]
+        fn what_the_sender_may_send_arrives_within_the_arrival_limit(
+            // Up to 250 a second: the sender's own limit runs dry and refuses some.
+            gaps_ms in proptest::collection::vec(0u64..8, 1..1500),
+            delays_ms in proptest::collection::vec(prop_oneof![Just(0u64), Just(1000), 0u64..=1000], 1500),
+        ) {
+            let start = Instant::now();
+            let mut sender = RateLimit::new(500, 100);
+            let mut receiver = RateLimit::on_arrival(500, 100, Duration::from_secs(1));
+            let mut sent_at = start;
+            let mut last_arrival = start;
+            for (gap, delay) in gaps_ms.iter().zip(&delays_ms) {
+                sent_at += Duration::from_millis(*gap);
+                if !sender.allow("alice", sent_at) {
+                    continue;
+                }
+                // One connection keeps a sender's messages in order.
+                let arrival = (sent_at + Duration::from_millis(*delay)).max(last_arrival);
+                last_arrival = arrival;
+                prop_assert!(receiver.allow("alice", arrival), "refused on arrival");
+            }
+        }
     }
 
     #[test]
