@@ -18,6 +18,7 @@ use super::accounts::{Accounts, AuthTicket};
 use super::client::Request;
 use super::direct::Direct;
 use super::forwarding::HeldForwards;
+use super::liveness::{DEAD_AFTER, Liveness};
 use super::presence::PresenceState;
 use super::rooms::Rooms;
 use super::{Focus, NodeConfig, NodeError, READY_SETTLE};
@@ -32,10 +33,6 @@ use crate::ui::{PeerState, Status, UiEvent};
 
 /// How often the re-dial policy is asked for due dials.
 const REDIAL_TICK: Duration = Duration::from_millis(100);
-/// A connection with no successful ping for this long is closed as dead. (ping reports a
-/// failure only after two misses and a fresh stream's 10 s upgrade time-out; a silent link
-/// must be noticed sooner.)
-const DEAD_AFTER: Duration = Duration::from_secs(5);
 /// A new peer is asked whom it knows at once and again this much later: at once it may not have
 /// heard yet the addresses of a peer that connected to it at the same moment.
 const PEER_EXCHANGE_FOLLOW_UP: Duration = Duration::from_secs(2);
@@ -86,7 +83,7 @@ pub(super) struct EventLoop {
     /// Remote address of every open connection.
     remotes: HashMap<ConnectionId, Multiaddr>,
     /// When each open connection last answered a ping (or opened).
-    last_alive: HashMap<ConnectionId, Instant>,
+    liveness: Liveness,
     /// Events that happened before `ready`, reported right after it.
     before_ready: Vec<UiEvent>,
     /// New peers to ask again whom they know, and when.
@@ -137,7 +134,7 @@ impl EventLoop {
             listen_addrs: Vec::new(),
             readiness: Readiness::Listening,
             remotes: HashMap::new(),
-            last_alive: HashMap::new(),
+            liveness: Liveness::default(),
             before_ready: Vec::new(),
             exchange_follow_ups: Vec::new(),
             held_forwards: HeldForwards::default(),
@@ -353,16 +350,8 @@ impl EventLoop {
     }
 
     fn close_dead_connections(&mut self) {
-        let now = Instant::now();
-        let dead: Vec<ConnectionId> = self
-            .last_alive
-            .iter()
-            .filter(|(_, seen)| now.duration_since(**seen) > DEAD_AFTER)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dead {
-            tracing::debug!(?id, "no ping answered for {DEAD_AFTER:?}; closing the connection");
-            self.last_alive.remove(&id);
+        for id in self.liveness.take_dead(Instant::now()) {
+            tracing::debug!(?id, "no ping answered nor message heard for {DEAD_AFTER:?}; closing the connection");
             self.swarm.close_connection(id);
         }
     }
@@ -448,7 +437,7 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connection established");
                 self.remotes.insert(connection_id, endpoint.get_remote_address().clone());
-                self.last_alive.insert(connection_id, Instant::now());
+                self.liveness.opened(connection_id, peer_id, Instant::now());
                 self.redial.connection_established(connection_id, peer_id);
                 if num_established.get() == 1 {
                     self.swarm.behaviour_mut().peers.send_request(&peer_id, PeersRequest::default());
@@ -459,7 +448,7 @@ impl EventLoop {
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, cause, .. } => {
                 tracing::debug!(%peer_id, ?cause, "connection closed");
                 self.remotes.remove(&connection_id);
-                self.last_alive.remove(&connection_id);
+                self.liveness.closed(connection_id);
                 self.redial.connection_closed(peer_id, num_established, Instant::now());
                 if num_established == 0 {
                     self.emit(UiEvent::Peer { peer_id: peer_id.to_string(), state: PeerState::Disconnected }).await;
@@ -505,16 +494,19 @@ impl EventLoop {
                 self.on_peer_exchange(peer, connection_id, message).await;
             }
             BehaviourEvent::Ping(ping::Event { connection, result: Ok(_), .. }) => {
-                if let Some(seen) = self.last_alive.get_mut(&connection) {
-                    *seen = now;
-                }
+                self.liveness.pinged(connection, now);
             }
             BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) }) => {
-                tracing::debug!(%peer, %error, "ping failed; closing the connection");
-                self.last_alive.remove(&connection);
-                self.swarm.close_connection(connection);
+                if self.liveness.busy(connection, now) {
+                    tracing::debug!(%peer, %error, "ping failed on a connection busy with messages; kept");
+                } else {
+                    tracing::debug!(%peer, %error, "ping failed; closing the connection");
+                    self.liveness.closed(connection);
+                    self.swarm.close_connection(connection);
+                }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
+                self.liveness.heard_from(propagation_source, now);
                 let (acceptance, author) = if message.topic == self.presence.topic_hash() {
                     self.on_presence_message(&message.data).await
                 } else if let Some(room) = self.rooms.room_of_topic(&message.topic) {

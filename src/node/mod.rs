@@ -7,6 +7,7 @@
 //!
 //! - `event_loop`: the loop, connections, discovery and re-dialling;
 //! - `forwarding`: when gossipsub may pass an accepted message on;
+//! - `liveness`: which connections are dead;
 //! - `accounts`: logging in through the bootstrap node, and hosting it;
 //! - `presence`: announcing this user and keeping the roster of who is online;
 //! - `rooms`: room topics, their event logs, messages, catch-up, focus, mutes and history;
@@ -17,6 +18,7 @@ mod client;
 mod direct;
 mod event_loop;
 mod forwarding;
+mod liveness;
 mod presence;
 mod rooms;
 
