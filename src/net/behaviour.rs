@@ -39,7 +39,8 @@ pub const IDENTIFY_PROTOCOL: &str = "/meshchat/1.0.0";
 /// silent connection (5 s). Every connection is pinged from both ends, so with tens of peers
 /// this is the steady load of an idle node.
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
-/// How long one ping may take before it counts as failed (two failures close the connection).
+/// How long one ping may take before it counts as failed (the node then closes the connection,
+/// unless the peer's messages keep coming in over it: see `node::liveness`).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// gossipsub heartbeat: mesh maintenance only; publishing never waits for it.
 pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(700);

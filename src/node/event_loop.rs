@@ -82,7 +82,7 @@ pub(super) struct EventLoop {
     readiness: Readiness,
     /// Remote address of every open connection.
     remotes: HashMap<ConnectionId, Multiaddr>,
-    /// When each open connection last answered a ping (or opened).
+    /// Whether each open connection still shows signs of life.
     liveness: Liveness,
     /// Events that happened before `ready`, reported right after it.
     before_ready: Vec<UiEvent>,

@@ -3,11 +3,12 @@
 //! [`DEAD_AFTER`] the node closes it so that it redials and catches up.
 //!
 //! A busy link also delays pings: under a burst of messages a ping waits behind every frame
-//! queued before it, on the socket and in the peer's task, for seconds. Closing such a
-//! connection would throw away everything still queued on it. So a peer whose messages keep
-//! coming in is alive too, and its connection is kept, when it is the peer's only one (a message
-//! from the peer then came over that very connection; with two connections it may have come
-//! over the other one, and only pings tell).
+//! queued before it, in either direction, on the socket and in the peer's task, for seconds.
+//! Closing such a connection would throw away everything still queued on it. So a connection
+//! whose peer's messages came in over it lately ([`BUSY_GRACE`]) is given that long: the
+//! queue the other way may still be draining. This holds when it is the peer's only connection
+//! (a message from the peer then came over that very connection; with two connections it may
+//! have come over the other one, and only pings tell).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,8 +16,10 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use libp2p::swarm::ConnectionId;
 
-/// A connection with no answered ping, and no message from its peer, for this long is dead.
+/// A connection with no answered ping for this long is dead, unless it is busy.
 pub const DEAD_AFTER: Duration = Duration::from_secs(5);
+/// A connection over which the peer's messages came within this long is busy, and not dead.
+pub const BUSY_GRACE: Duration = Duration::from_secs(15);
 
 /// The connections and when each was last known to be alive.
 #[derive(Debug, Default)]
@@ -52,19 +55,19 @@ impl Liveness {
         self.heard.insert(peer, now);
     }
 
-    /// Whether `connection` still shows signs of life at `now` (it is forgotten when not):
-    /// a ping answered, or a message from its peer over it, within [`DEAD_AFTER`].
+    /// Whether `connection` still shows signs of life at `now`: a ping answered within
+    /// [`DEAD_AFTER`], or it is busy.
     pub fn alive(&self, connection: ConnectionId, now: Instant) -> bool {
         let Some((_, pinged)) = self.connections.get(&connection) else { return false };
         now.duration_since(*pinged) <= DEAD_AFTER || self.busy(connection, now)
     }
 
-    /// Whether messages from the peer came over `connection` within [`DEAD_AFTER`]: a failed
+    /// Whether messages from the peer came over `connection` within [`BUSY_GRACE`]: a failed
     /// ping on it then means a queue, not a dead link.
     pub fn busy(&self, connection: ConnectionId, now: Instant) -> bool {
         let Some((peer, _)) = self.connections.get(&connection) else { return false };
         let only_one = self.connections.values().filter(|(other, _)| other == peer).count() == 1;
-        only_one && self.heard.get(peer).is_some_and(|heard| now.duration_since(*heard) <= DEAD_AFTER)
+        only_one && self.heard.get(peer).is_some_and(|heard| now.duration_since(*heard) <= BUSY_GRACE)
     }
 
     /// The connections dead at `now`, forgotten here; the caller closes them.
@@ -105,8 +108,9 @@ mod tests {
         for second in 1..=20 {
             live.heard_from(peer, start + Duration::from_secs(second));
         }
-        assert!(live.take_dead(start + Duration::from_secs(24)).is_empty(), "messages came 4 s ago");
-        assert_eq!(live.take_dead(start + Duration::from_secs(26)), vec![busy], "silent for 6 s");
+        let last = start + Duration::from_secs(20);
+        assert!(live.take_dead(last + BUSY_GRACE).is_empty(), "messages came within the grace");
+        assert_eq!(live.take_dead(last + BUSY_GRACE + Duration::from_secs(1)), vec![busy], "silent too long");
     }
 
     #[test]
@@ -122,7 +126,7 @@ mod tests {
         assert_eq!(live.take_dead(start + Duration::from_secs(7)), vec![first]);
         // Now the peer's only connection: its messages count again.
         live.heard_from(peer, start + Duration::from_secs(12));
-        assert!(live.take_dead(start + Duration::from_secs(13)).is_empty());
+        assert!(live.take_dead(start + Duration::from_secs(12) + BUSY_GRACE).is_empty());
     }
 
     #[test]
