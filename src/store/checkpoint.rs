@@ -18,7 +18,8 @@ pub const AUTO_CHECKPOINT_PAGES: u32 = 8192;
 /// writes since the last checkpoint have gone quiet.
 #[derive(Debug, Default)]
 pub struct CheckpointClock {
-    /// The count when last seen, and when it was first seen at that value.
+    /// The count when last seen, and when it was first seen at that value (`None` before the
+    /// first look).
     seen: u64,
     seen_since: Option<Instant>,
     /// The count at the last checkpoint.
@@ -29,15 +30,17 @@ impl CheckpointClock {
     /// Takes in the count of changed rows at `now`; whether a checkpoint is due: something was
     /// written since the last one, and nothing for [`QUIET`].
     pub fn due(&mut self, changes: u64, now: Instant) -> bool {
-        if changes != self.seen || self.seen_since.is_none() {
-            self.seen = changes;
-            self.seen_since = Some(now);
-            return false;
+        match self.seen_since {
+            Some(since) if changes == self.seen => changes != self.checkpointed && now.duration_since(since) >= QUIET,
+            _ => {
+                self.seen = changes;
+                self.seen_since = Some(now);
+                false
+            }
         }
-        changes != self.checkpointed && self.seen_since.is_some_and(|since| now.duration_since(since) >= QUIET)
     }
 
-    /// A checkpoint was made with the count at `changes`.
+    /// A checkpoint was made (or tried) with the count at `changes`.
     pub fn done(&mut self, changes: u64) {
         self.checkpointed = changes;
     }
