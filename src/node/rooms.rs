@@ -23,7 +23,7 @@ use crate::protocol::room::{
 use crate::room::{
     Action, Effect, RateLimit, Refusal, RoomEvent, RoomLog, Sequencer, check_room_name, normalise_room_name,
 };
-use crate::store::{StoreError, StoredMessage};
+use crate::store::{NodeStore, StoreError, StoredMessage};
 use crate::ui::{ChatMessage, ErrorCode, MemberView, NotificationKind, RoomSummary, UiEvent};
 
 /// Messages `/history` shows when no count is given.
@@ -634,13 +634,7 @@ impl EventLoop {
             for envelope in response.messages.iter().take(SYNC_MESSAGES) {
                 match envelope.cursor() {
                     // Known: only where it is counts, for asking for the page before it.
-                    Some(cursor)
-                        if store.knows_message(&cursor.id).unwrap_or_else(|e| {
-                            // Taken as new: it is then checked in full, the safe side.
-                            tracing::warn!(room, error = %e, "cannot look a message up");
-                            false
-                        }) =>
-                    {
+                    Some(cursor) if kept_here(store, &room, &cursor.id) => {
                         if oldest.as_ref().is_none_or(|o| cursor < *o) {
                             oldest = Some(cursor);
                         }
@@ -1005,6 +999,15 @@ impl EventLoop {
         let messages = messages.iter().map(|m| UiEvent::Message(chat_message(m))).collect();
         Ok(RoomReply::History { target: format!("#{room}"), messages })
     }
+}
+
+/// Whether message `id` of `room` is kept here. One that cannot be looked up is taken as new:
+/// it is then checked in full, the safe side.
+fn kept_here(store: &NodeStore, room: &str, id: &str) -> bool {
+    store.knows_message(id).unwrap_or_else(|e| {
+        tracing::warn!(room, error = %e, "cannot look a message up");
+        false
+    })
 }
 
 fn chat_message(m: &StoredMessage) -> ChatMessage {
