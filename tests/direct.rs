@@ -119,6 +119,7 @@ fn a_conversation_with_receipts_notifications_and_mute() {
     for id in &ids {
         delivered(&mut alice, id, "bob");
     }
+    assert_eq!(alice.status()["outbox"], 0, "a delivered message is still waiting to be sent");
     let later = bob.events_within(Duration::from_millis(500));
     let again = later.iter().filter(|v| v["type"] == "dm" && str_of(v, "text").starts_with("burst ")).count();
     assert_eq!(again, 0, "messages shown twice: {later:?}");

@@ -29,9 +29,13 @@ pub async fn meshchat_round_trips(count: usize) -> Vec<Duration> {
     tokio::spawn(async move { while bob_events.recv().await.is_some() {} });
     let mut times = Vec::with_capacity(count);
     for i in 0..WARM_UP + count {
+        let text = format!("{TEXT} ({i})");
         let start = Instant::now();
-        alice.client.send_dm("bob", TEXT).await.unwrap();
-        alice.wait(|e| matches!(e, UiEvent::Delivered { .. })).await;
+        alice.client.send_dm("bob", &text).await.unwrap();
+        // The receipt of this very message.
+        let sent = alice.wait(|e| matches!(e, UiEvent::Dm(dm) if dm.text == text)).await;
+        let UiEvent::Dm(sent) = sent else { unreachable!("waited for a dm") };
+        alice.wait(|e| matches!(e, UiEvent::Delivered { id, .. } if *id == sent.id)).await;
         if i >= WARM_UP {
             times.push(start.elapsed());
         }

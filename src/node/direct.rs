@@ -2,12 +2,13 @@
 //! receipts, and taking in messages from other peers.
 //!
 //! A received message is kept in the node database before its receipt goes back, and shown
-//! after. An outgoing message to an online receiver with nothing older waiting goes out at once
-//! and is kept while it travels (its receipt is handled only after that); any other is kept
-//! first. It stays in the outbox until its receipt comes; for each receiver one message is in
-//! flight at a time, oldest first, so messages arrive in order. The outbox is pumped whenever
-//! the receiver's presence is heard (they came online, or their periodic announcement), after a
-//! login, and on the presence timer; it survives restarts because it lives in SQLite.
+//! after. An outgoing message to an online receiver with nothing older waiting is shown, goes
+//! out at once and is kept while it travels (kept as delivered when its receipt came back
+//! first); any other is kept first. It stays in the outbox until its receipt comes; for each
+//! receiver one message is in flight at a time, oldest first, so messages arrive in order. The
+//! outbox is pumped whenever the receiver's presence is heard (they came online, or their
+//! periodic announcement), after a login, and on the presence timer; it survives restarts
+//! because it lives in SQLite.
 
 use std::collections::{HashMap, HashSet};
 
@@ -38,6 +39,9 @@ pub(super) struct Direct {
     /// Receivers (username keys) that may have messages waiting in the outbox, read from the
     /// database at each login and on the presence timer; `None` until then (any may).
     waiting: Option<HashSet<String>>,
+    /// Messages whose receipt came back before they were kept (while the swarm handed them
+    /// over): kept as delivered.
+    receipts_before_kept: HashSet<String>,
 }
 
 impl Direct {
@@ -56,6 +60,19 @@ impl Direct {
         if let Some(waiting) = &mut self.waiting {
             waiting.insert(key);
         }
+    }
+
+    /// The receipt of message `id` came back; `kept` says whether the message was found in the
+    /// database to be marked.
+    fn receipt(&mut self, id: &str, kept: bool) {
+        if !kept {
+            self.receipts_before_kept.insert(id.to_string());
+        }
+    }
+
+    /// Whether message `id`, about to be kept, has had its receipt already.
+    fn delivered_before_kept(&mut self, id: &str) -> bool {
+        self.receipts_before_kept.remove(id)
     }
 }
 
@@ -174,7 +191,7 @@ impl EventLoop {
             Some(last) => last + 1,
             None => store.next_dm_seq(&me, to).map_err(internal)?,
         };
-        let dm = StoredDm {
+        let mut dm = StoredDm {
             id: dm::new_id(),
             owner: me.clone(),
             from: me,
@@ -185,27 +202,27 @@ impl EventLoop {
             outgoing: true,
             delivered: false,
         };
-        // Nothing older waiting for an online receiver: the message goes out at once and is
-        // kept while it travels (its receipt is handled only after that). Otherwise it is kept
-        // and waits its turn in the outbox.
+        // Nothing older waiting for an online receiver: the message is shown, goes out at once
+        // and is kept while it travels. Otherwise it is kept and waits its turn in the outbox.
         let first_in_line =
             !self.direct.may_wait(&conversation.1) || store.next_in_outbox(&dm.owner, to).map_err(internal)?.is_none();
         let sent = first_in_line && self.send_dm(&dm);
         if sent {
+            // Shown before its receipt can be.
+            self.emit(UiEvent::Dm(view(&dm))).await;
             self.hand_over().await;
+            dm.delivered = self.direct.delivered_before_kept(&dm.id);
+            if let Err(e) = self.accounts.store().save_dm(&dm) {
+                tracing::error!(error = %e, "cannot keep a direct message");
+            }
+        } else {
+            self.accounts.store().save_dm(&dm).map_err(internal)?;
+            self.emit(UiEvent::Dm(view(&dm))).await;
         }
-        let kept = self.accounts.store().save_dm(&dm);
-        if sent || kept.is_ok() {
+        if !dm.delivered {
             self.direct.now_waiting(conversation.1.clone());
-            self.direct.last_seq.insert(conversation, seq);
         }
-        if let Err(e) = &kept {
-            tracing::error!(error = %e, "cannot keep a direct message");
-        }
-        if !sent {
-            kept.map_err(internal)?;
-        }
-        self.emit(UiEvent::Dm(view(&dm))).await;
+        self.direct.last_seq.insert(conversation, seq);
         if self.peer_of_user(to).is_none() {
             self.emit(UiEvent::info(format!("{to} is offline: the message waits here and goes out when {to} is back")))
                 .await;
@@ -289,8 +306,9 @@ impl EventLoop {
                 // Shown first: should the node stop before it notes the receipt, the message is
                 // sent again and the receiver confirms it again without showing it twice.
                 self.emit(UiEvent::Delivered { id: id.clone(), to: to.clone() }).await;
-                if let Err(e) = self.accounts.store().mark_delivered(&id) {
-                    tracing::error!(error = %e, "cannot record a receipt");
+                match self.accounts.store().mark_delivered(&id) {
+                    Ok(kept) => self.direct.receipt(&id, kept),
+                    Err(e) => tracing::error!(error = %e, "cannot record a receipt"),
                 }
                 self.pump_outbox(&to);
             }
@@ -392,5 +410,26 @@ impl EventLoop {
             target: format!("@{user}"),
             messages: dms.iter().map(|d| UiEvent::Dm(view(d))).collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Direct;
+
+    #[test]
+    fn a_receipt_that_comes_before_its_message_is_kept_marks_it_delivered_once() {
+        let mut direct = Direct::default();
+        direct.receipt("m1", false);
+        assert!(direct.delivered_before_kept("m1"));
+        assert!(!direct.delivered_before_kept("m1"), "remembered after it was used");
+    }
+
+    #[test]
+    fn a_receipt_for_a_kept_message_leaves_nothing_to_remember() {
+        let mut direct = Direct::default();
+        direct.receipt("m1", true);
+        assert!(!direct.delivered_before_kept("m1"));
+        assert!(direct.receipts_before_kept.is_empty());
     }
 }

@@ -149,10 +149,9 @@ impl NodeStore {
             .optional()?)
     }
 
-    /// Marks a message as confirmed by its receiver.
-    pub fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
-        self.exec("UPDATE dms SET delivered = 1 WHERE id = ?1", params![id])?;
-        Ok(())
+    /// Marks a message as confirmed by its receiver; `false` when no such message is kept.
+    pub fn mark_delivered(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.exec("UPDATE dms SET delivered = 1 WHERE id = ?1", params![id])? == 1)
     }
 
     /// How many messages of `owner` wait for their receipts.
@@ -243,9 +242,10 @@ mod tests {
         assert_eq!(store.outbox_len("alice").unwrap(), 3);
         assert_eq!(store.outbox_recipients("alice").unwrap(), vec!["bob".to_string(), "carol".to_string()]);
         assert_eq!(store.next_in_outbox("alice", "BOB").unwrap().unwrap().id, "a1");
-        store.mark_delivered("a1").unwrap();
+        assert!(store.mark_delivered("a1").unwrap());
         assert_eq!(store.next_in_outbox("alice", "bob").unwrap().unwrap().id, "a2");
-        store.mark_delivered("a2").unwrap();
+        assert!(store.mark_delivered("a2").unwrap());
+        assert!(!store.mark_delivered("not kept").unwrap());
         assert_eq!(store.next_in_outbox("alice", "bob").unwrap(), None);
         assert_eq!(store.outbox_len("alice").unwrap(), 1);
         assert_eq!(store.outbox_len("bob").unwrap(), 0);
