@@ -29,15 +29,16 @@ use crate::ui::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
 /// Direct messages in flight.
 #[derive(Default)]
 pub(super) struct Direct {
-    /// Each request in flight: the message id and the receiver's name.
-    in_flight: HashMap<OutboundRequestId, (String, String)>,
+    /// Each request in flight.
+    in_flight: HashMap<OutboundRequestId, InFlight>,
     /// Receivers (username keys) with a message in flight.
     busy: HashSet<String>,
     /// The number of the last message sent in each conversation (owner key, other key), read
     /// from the database once.
     last_seq: HashMap<(String, String), u64>,
-    /// Receivers (username keys) that may have messages waiting in the outbox, read from the
-    /// database at each login and on the presence timer; `None` until then (any may).
+    /// Receivers (username keys) that may have messages waiting in the outbox besides the one
+    /// in flight, read from the database at each login and on the presence timer; `None` until
+    /// then (any may).
     waiting: Option<HashSet<String>>,
     /// Messages whose receipt came back before they were kept (while the swarm handed them
     /// over): kept as delivered.
@@ -62,18 +63,44 @@ impl Direct {
         }
     }
 
-    /// The receipt of message `id` came back; `kept` says whether the message was found in the
-    /// database to be marked.
-    fn receipt(&mut self, id: &str, kept: bool) {
-        if !kept {
-            self.receipts_before_kept.insert(id.to_string());
+    /// A message is on its way as `request`.
+    fn took_off(&mut self, request: OutboundRequestId, flight: InFlight) {
+        self.busy.insert(username_key(&flight.to));
+        self.in_flight.insert(request, flight);
+    }
+
+    /// The message sent as `request` is kept now; whether its receipt came already.
+    fn kept(&mut self, request: OutboundRequestId, id: &str) -> bool {
+        match self.in_flight.get_mut(&request) {
+            Some(flight) => {
+                flight.kept = true;
+                false
+            }
+            None => self.receipts_before_kept.remove(id),
         }
     }
 
-    /// Whether message `id`, about to be kept, has had its receipt already.
-    fn delivered_before_kept(&mut self, id: &str) -> bool {
-        self.receipts_before_kept.remove(id)
+    /// The flight of `request` ended: the message, and whether it is kept. The receiver has no
+    /// message in flight any more.
+    fn landed(&mut self, request: &OutboundRequestId) -> Option<InFlight> {
+        let flight = self.in_flight.remove(request)?;
+        self.busy.remove(&username_key(&flight.to));
+        Some(flight)
     }
+
+    /// The receipt of a message not kept yet came.
+    fn delivered_before_kept(&mut self, id: String) {
+        self.receipts_before_kept.insert(id);
+    }
+}
+
+/// A message on its way.
+struct InFlight {
+    id: String,
+    /// The receiver's name.
+    to: String,
+    /// Whether it is in the database (a message sent at once is kept while it travels).
+    kept: bool,
 }
 
 /// What a lookup of a user at the bootstrap node was for.
@@ -206,12 +233,14 @@ impl EventLoop {
         // and is kept while it travels. Otherwise it is kept and waits its turn in the outbox.
         let first_in_line =
             !self.direct.may_wait(&conversation.1) || store.next_in_outbox(&dm.owner, to).map_err(internal)?.is_none();
-        let sent = first_in_line && self.send_dm(&dm);
-        if sent {
+        let request = if first_in_line { self.send_dm(&dm, false) } else { None };
+        let sent = request.is_some();
+        if let Some(request) = request {
             // Shown before its receipt can be.
             self.emit(UiEvent::Dm(view(&dm))).await;
             self.hand_over().await;
-            dm.delivered = self.direct.delivered_before_kept(&dm.id);
+            // The receipt may have come while the swarm handed the message over.
+            dm.delivered = self.direct.kept(request, &dm.id);
             if let Err(e) = self.accounts.store().save_dm(&dm) {
                 tracing::error!(error = %e, "cannot keep a direct message");
             }
@@ -219,7 +248,9 @@ impl EventLoop {
             self.accounts.store().save_dm(&dm).map_err(internal)?;
             self.emit(UiEvent::Dm(view(&dm))).await;
         }
-        if !dm.delivered {
+        if !sent {
+            // A message in flight is tracked as such; should it not be delivered, its receiver
+            // is marked as waiting then.
             self.direct.now_waiting(conversation.1.clone());
         }
         self.direct.last_seq.insert(conversation, seq);
@@ -233,16 +264,15 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Sends `dm` to its receiver unless one of their messages is in flight or they are
-    /// offline; whether it went.
-    fn send_dm(&mut self, dm: &StoredDm) -> bool {
-        let Some(session) = self.accounts.session() else { return false };
-        let certificate = session.certificate.clone();
+    /// Sends `dm` (`kept` in the database already) to its receiver unless one of their messages
+    /// is in flight or they are offline; the request, if it went.
+    fn send_dm(&mut self, dm: &StoredDm, kept: bool) -> Option<OutboundRequestId> {
+        let certificate = self.accounts.session()?.certificate.clone();
         let key = username_key(&dm.to);
         if self.direct.busy.contains(&key) {
-            return false;
+            return None;
         }
-        let Some(peer) = self.peer_of_user(&dm.to) else { return false };
+        let peer = self.peer_of_user(&dm.to)?;
         let request = DmRequest {
             certificate,
             to: dm.to.clone(),
@@ -252,9 +282,8 @@ impl EventLoop {
             text: dm.text.clone(),
         };
         let id = self.swarm.behaviour_mut().dm.send_request(&peer, request);
-        self.direct.in_flight.insert(id, (dm.id.clone(), dm.to.clone()));
-        self.direct.busy.insert(key);
-        true
+        self.direct.took_off(id, InFlight { id: dm.id.clone(), to: dm.to.clone(), kept });
+        Some(id)
     }
 
     /// Messages waiting in this user's outbox.
@@ -271,7 +300,7 @@ impl EventLoop {
         }
         match self.accounts.store().next_in_outbox(&me, user) {
             Ok(Some(dm)) => {
-                self.send_dm(&dm);
+                self.send_dm(&dm, true);
             }
             Ok(None) => {
                 if let Some(waiting) = &mut self.direct.waiting {
@@ -299,16 +328,20 @@ impl EventLoop {
 
     /// A receipt, or a refusal, came back.
     pub(super) async fn on_dm_response(&mut self, request: OutboundRequestId, response: DmResponse) {
-        let Some((id, to)) = self.direct.in_flight.remove(&request) else { return };
-        self.direct.busy.remove(&username_key(&to));
+        let Some(InFlight { id, to, kept }) = self.direct.landed(&request) else { return };
+        if response != DmResponse::Delivered {
+            // It stays in the outbox for the next try.
+            self.direct.now_waiting(username_key(&to));
+        }
         match response {
             DmResponse::Delivered => {
                 // Shown first: should the node stop before it notes the receipt, the message is
                 // sent again and the receiver confirms it again without showing it twice.
                 self.emit(UiEvent::Delivered { id: id.clone(), to: to.clone() }).await;
-                match self.accounts.store().mark_delivered(&id) {
-                    Ok(kept) => self.direct.receipt(&id, kept),
-                    Err(e) => tracing::error!(error = %e, "cannot record a receipt"),
+                if kept {
+                    self.accounts.store().mark_delivered_soon(&id);
+                } else {
+                    self.direct.delivered_before_kept(id);
                 }
                 self.pump_outbox(&to);
             }
@@ -328,9 +361,9 @@ impl EventLoop {
 
     /// A message did not reach its receiver; it stays in the outbox for the next try.
     pub(super) fn on_dm_failure(&mut self, request: OutboundRequestId, reason: String) {
-        if let Some((_, to)) = self.direct.in_flight.remove(&request) {
+        if let Some(InFlight { to, .. }) = self.direct.landed(&request) {
             tracing::debug!(%to, %reason, "direct message not delivered yet");
-            self.direct.busy.remove(&username_key(&to));
+            self.direct.now_waiting(username_key(&to));
         }
     }
 
@@ -415,21 +448,64 @@ impl EventLoop {
 
 #[cfg(test)]
 mod tests {
-    use super::Direct;
+    use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, cbor};
+    use libp2p::{PeerId, StreamProtocol};
 
-    #[test]
-    fn a_receipt_that_comes_before_its_message_is_kept_marks_it_delivered_once() {
-        let mut direct = Direct::default();
-        direct.receipt("m1", false);
-        assert!(direct.delivered_before_kept("m1"));
-        assert!(!direct.delivered_before_kept("m1"), "remembered after it was used");
+    use super::{Direct, InFlight};
+    use crate::cert::Authority;
+    use crate::protocol::dm::{self, DmRequest, DmResponse};
+
+    /// A request id, as the swarm gives one out.
+    fn request_id() -> OutboundRequestId {
+        let mut behaviour = cbor::Behaviour::<DmRequest, DmResponse>::new(
+            [(StreamProtocol::new(dm::PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default(),
+        );
+        let request = DmRequest {
+            certificate: Authority::from_secret(&[7; 32]).issue("alice", &PeerId::random().to_bytes(), 0, 1),
+            to: "bob".into(),
+            seq: 1,
+            id: "m1".into(),
+            ts_ms: 0,
+            text: "hi".into(),
+        };
+        behaviour.send_request(&PeerId::random(), request)
+    }
+
+    fn flight(kept: bool) -> InFlight {
+        InFlight { id: "m1".into(), to: "Bob".into(), kept }
     }
 
     #[test]
-    fn a_receipt_for_a_kept_message_leaves_nothing_to_remember() {
+    fn a_message_kept_while_it_travels_lands_as_kept() {
         let mut direct = Direct::default();
-        direct.receipt("m1", true);
-        assert!(!direct.delivered_before_kept("m1"));
-        assert!(direct.receipts_before_kept.is_empty());
+        let request = request_id();
+        direct.took_off(request, flight(false));
+        assert!(direct.busy.contains("bob"));
+        assert!(!direct.kept(request, "m1"), "no receipt yet");
+        let landed = direct.landed(&request).expect("in flight");
+        assert!(landed.kept);
+        assert!(direct.busy.is_empty() && direct.in_flight.is_empty());
+    }
+
+    #[test]
+    fn a_receipt_that_comes_before_its_message_is_kept_makes_it_kept_as_delivered_once() {
+        let mut direct = Direct::default();
+        let request = request_id();
+        direct.took_off(request, flight(false));
+        let landed = direct.landed(&request).expect("in flight");
+        assert!(!landed.kept);
+        direct.delivered_before_kept(landed.id);
+        assert!(direct.kept(request, "m1"));
+        assert!(!direct.kept(request, "m1"), "remembered after it was used");
+    }
+
+    #[test]
+    fn a_message_that_failed_before_it_was_kept_is_kept_undelivered() {
+        let mut direct = Direct::default();
+        let request = request_id();
+        direct.took_off(request, flight(false));
+        direct.landed(&request).expect("in flight");
+        assert!(!direct.kept(request, "m1"));
     }
 }

@@ -5,6 +5,8 @@
 //! Users are matched without regard to case: `owner_key` is the local user's username key,
 //! `other_key` the other party's.
 
+use std::time::Instant;
+
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{NodeStore, StoreError};
@@ -36,6 +38,8 @@ impl StoredDm {
 }
 
 const COLUMNS: &str = "id, owner_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
+/// Marks message `?1` as confirmed by its receiver.
+pub(super) const MARK_DELIVERED: &str = "UPDATE dms SET delivered = 1 WHERE id = ?1";
 
 fn row_to_dm(r: &Row<'_>) -> rusqlite::Result<StoredDm> {
     Ok(StoredDm {
@@ -64,6 +68,10 @@ impl NodeStore {
 
     /// Keeps a message; `false` when its id was known already.
     pub fn save_dm(&self, dm: &StoredDm) -> Result<bool, StoreError> {
+        Ok(self.transaction(|| self.insert_dm(dm))?)
+    }
+
+    fn insert_dm(&self, dm: &StoredDm) -> rusqlite::Result<bool> {
         let inserted = self.exec(
             "INSERT OR IGNORE INTO dms
              (id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
@@ -87,14 +95,10 @@ impl NodeStore {
     /// Keeps a received message and the sender's sequence number in one transaction; `false`
     /// when its id was known already.
     pub fn save_received_dm(&self, dm: &StoredDm, peer: &[u8]) -> Result<bool, StoreError> {
-        self.exec("BEGIN", [])?;
-        let result = self.insert_received(dm, peer);
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        self.exec(end, [])?;
-        result
+        Ok(self.transaction(|| self.insert_received(dm, peer))?)
     }
 
-    fn insert_received(&self, dm: &StoredDm, peer: &[u8]) -> Result<bool, StoreError> {
+    fn insert_received(&self, dm: &StoredDm, peer: &[u8]) -> rusqlite::Result<bool> {
         let inserted = self.exec(
             "INSERT OR IGNORE INTO dms
              (id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
@@ -149,9 +153,12 @@ impl NodeStore {
             .optional()?)
     }
 
-    /// Marks a message as confirmed by its receiver; `false` when no such message is kept.
-    pub fn mark_delivered(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.exec("UPDATE dms SET delivered = 1 WHERE id = ?1", params![id])? == 1)
+    /// Marks a kept message as confirmed by its receiver, written behind (see the module
+    /// documentation of [`super`]).
+    pub fn mark_delivered_soon(&self, id: &str) {
+        let mut unwritten = self.unwritten.borrow_mut();
+        unwritten.receipts.push(id.to_string());
+        unwritten.since.get_or_insert_with(Instant::now);
     }
 
     /// How many messages of `owner` wait for their receipts.
@@ -242,13 +249,40 @@ mod tests {
         assert_eq!(store.outbox_len("alice").unwrap(), 3);
         assert_eq!(store.outbox_recipients("alice").unwrap(), vec!["bob".to_string(), "carol".to_string()]);
         assert_eq!(store.next_in_outbox("alice", "BOB").unwrap().unwrap().id, "a1");
-        assert!(store.mark_delivered("a1").unwrap());
+        store.mark_delivered_soon("a1");
         assert_eq!(store.next_in_outbox("alice", "bob").unwrap().unwrap().id, "a2");
-        assert!(store.mark_delivered("a2").unwrap());
-        assert!(!store.mark_delivered("not kept").unwrap());
+        store.mark_delivered_soon("a2");
+        assert!(store.write_due().is_some(), "a receipt waits to be written");
         assert_eq!(store.next_in_outbox("alice", "bob").unwrap(), None);
         assert_eq!(store.outbox_len("alice").unwrap(), 1);
         assert_eq!(store.outbox_len("bob").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_receipt_written_behind_is_written_when_the_store_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = NodeStore::open(dir.path()).unwrap();
+            assert!(store.save_dm(&dm("a1", "alice", "bob", 1, true)).unwrap());
+            store.mark_delivered_soon("a1");
+        }
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(store.outbox_len("alice").unwrap(), 0);
+        assert!(store.recent_dms("alice", "bob", 1).unwrap()[0].delivered);
+    }
+
+    #[test]
+    fn a_message_kept_writes_the_receipts_waiting_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert!(store.save_dm(&dm("a1", "alice", "bob", 1, true)).unwrap());
+        store.mark_delivered_soon("a1");
+        let changes = store.conn.total_changes();
+        assert!(store.save_dm(&dm("a2", "alice", "bob", 2, true)).unwrap());
+        assert_eq!(store.conn.total_changes() - changes, 2, "the receipt and the new message");
+        assert_eq!(store.write_due(), None);
+        assert!(store.conn.is_autocommit(), "committed");
+        assert_eq!(store.next_in_outbox("alice", "bob").unwrap().unwrap().id, "a2");
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! one transaction a moment later ([`WRITE_BEHIND`]), or as soon as anything else reads or writes
 //! the database, so every query sees them. A node killed in that moment loses them from its own
 //! history only: they are in the other members' histories, and the next catch-up brings them
-//! back.
+//! back. Receipts of direct messages ([`NodeStore::mark_delivered_soon`]) are written behind
+//! with them: a receipt lost so leaves its message in the outbox, to be sent again and confirmed
+//! again by its receiver, who does not show it twice.
 
 mod checkpoint;
 mod dms;
@@ -130,11 +132,13 @@ pub const WRITE_BEHIND: Duration = Duration::from_millis(5);
 /// Messages waiting beyond this many are written at once.
 const MAX_UNWRITTEN: usize = 256;
 
-/// Room messages taken in and not written yet.
+/// Room messages and receipts taken in and not written yet.
 #[derive(Debug, Default)]
 struct Unwritten {
     messages: Vec<(StoredMessage, Vec<u8>)>,
     ids: HashSet<String>,
+    /// Ids of direct messages whose receipt came.
+    receipts: Vec<String>,
     since: Option<Instant>,
 }
 
@@ -176,6 +180,28 @@ impl NodeStore {
     fn conn(&self) -> &Connection {
         self.write_unwritten();
         &self.conn
+    }
+
+    /// Runs `f` in one transaction, after writing what was taken in into it: one commit instead
+    /// of two. Inside a batch ([`Self::begin`]) `f` just joins it. Should `f` fail, what was taken
+    /// in is rolled back with it, as a failed [`Self::write_unwritten`] would.
+    fn transaction<T>(&self, f: impl FnOnce() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        if !self.conn.is_autocommit() {
+            return f();
+        }
+        self.conn.execute_batch("BEGIN")?;
+        self.write_unwritten();
+        let result = f();
+        let end = self.conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        if result.is_err() || end.is_err() {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            self.digests.borrow_mut().clear();
+        }
+        let value = result?;
+        end?;
+        Ok(value)
     }
 
     /// Runs a statement, prepared once and cached.
@@ -388,17 +414,18 @@ impl NodeStore {
         self.unwritten.borrow().since.map(|since| since + WRITE_BEHIND)
     }
 
-    /// Writes the messages taken in, in one transaction (or in the one already open). A failure
-    /// is logged: those messages come back with the next catch-up.
+    /// Writes the messages and receipts taken in, in one transaction (or in the one already
+    /// open). A failure is logged: those messages come back with the next catch-up, and those
+    /// direct messages are sent again.
     pub fn write_unwritten(&self) {
-        let messages = {
+        let (messages, receipts) = {
             let mut unwritten = self.unwritten.borrow_mut();
-            if unwritten.messages.is_empty() {
+            if unwritten.messages.is_empty() && unwritten.receipts.is_empty() {
                 return;
             }
             unwritten.ids.clear();
             unwritten.since = None;
-            std::mem::take(&mut unwritten.messages)
+            (std::mem::take(&mut unwritten.messages), std::mem::take(&mut unwritten.receipts))
         };
         let outer = self.conn.is_autocommit();
         let written = (|| -> rusqlite::Result<()> {
@@ -407,6 +434,9 @@ impl NodeStore {
             }
             for (message, envelope) in &messages {
                 self.insert_message(message, envelope)?;
+            }
+            for id in &receipts {
+                self.conn.prepare_cached(dms::MARK_DELIVERED)?.execute(params![id])?;
             }
             if outer {
                 self.conn.execute_batch("COMMIT")?;
@@ -417,7 +447,12 @@ impl NodeStore {
             if outer && !self.conn.is_autocommit() {
                 let _ = self.conn.execute_batch("ROLLBACK");
             }
-            tracing::error!(%error, count = messages.len(), "cannot keep room messages");
+            tracing::error!(
+                %error,
+                messages = messages.len(),
+                receipts = receipts.len(),
+                "cannot keep room messages and receipts"
+            );
             // The digests counted them: worked out again from what is kept.
             self.digests.borrow_mut().clear();
         }
