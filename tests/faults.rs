@@ -134,6 +134,11 @@ fn three_senders_at_full_speed_reach_everyone_once_and_in_order() {
             all.len(),
             started.elapsed()
         );
+        if lost > 0 {
+            let seen = shown(&events, "load");
+            let missing: Vec<&String> = all.iter().filter(|t| !seen.contains_key(*t)).collect();
+            println!("{} is missing {missing:?}", user.name);
+        }
         assert_eq!((duplicated, lost), (0, 0), "{}", user.name);
         // Per sender, in the order sent.
         for name in &NAMES[..3] {

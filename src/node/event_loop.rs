@@ -202,14 +202,17 @@ impl EventLoop {
 
     /// Lets the swarm hand what was just queued (a publish, a request) to the connections now
     /// rather than after the work that follows; events it has meanwhile are handled as usual.
+    /// Then steps aside once, so that the connection tasks just woken write it out before this
+    /// loop goes on with its own bookkeeping (on the same worker they would otherwise wait).
     pub(super) async fn hand_over(&mut self) {
         for _ in 0..HAND_OVER_EVENTS {
             match self.swarm.next().now_or_never() {
                 // Boxed: handling an event may itself send and hand over (a DM after a lookup).
                 Some(Some(event)) => Box::pin(self.on_swarm_event(event)).await,
-                _ => return,
+                _ => break,
             }
         }
+        tokio::task::yield_now().await;
     }
 
     /// Lets gossipsub pass on the accepted messages whose hold is over.
@@ -510,7 +513,7 @@ impl EventLoop {
                 let (acceptance, author) = if message.topic == self.presence.topic_hash() {
                     self.on_presence_message(&message.data).await
                 } else if let Some(room) = self.rooms.room_of_topic(&message.topic) {
-                    self.on_room_gossip(&room, &message.data).await
+                    self.on_room_gossip(&room, &message.data, propagation_source).await
                 } else {
                     tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
                     (gossipsub::MessageAcceptance::Ignore, None)
@@ -549,8 +552,8 @@ impl EventLoop {
                     self.on_sync_response(peer, request_id, response).await;
                 }
             },
-            BehaviourEvent::Sync(request_response::Event::OutboundFailure { request_id, error, .. }) => {
-                self.on_sync_failure(request_id, error.to_string()).await;
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, request_id, error, .. }) => {
+                self.on_sync_failure(peer, request_id, error.to_string()).await;
             }
             BehaviourEvent::Dm(request_response::Event::Message { peer, message, .. }) => match message {
                 Message::Request { request, channel, .. } => self.on_dm_request(peer, request, channel).await,

@@ -53,6 +53,9 @@ enum SyncPurpose {
     Join { room: String, reply: RoomDone },
     /// Catching up a room this user is in: its newest messages are shown.
     CatchUp { room: String },
+    /// Catching up a room from the peer that passed on a live message whose author this node
+    /// did not know as a member yet (its join came another way, later): as `CatchUp`.
+    Early { room: String },
     /// An older page of a room's messages, kept without being shown. `to_the_end`: fetch every
     /// page (a joiner); otherwise stop at a page that brought nothing new.
     Older { room: String, to_the_end: bool },
@@ -61,7 +64,10 @@ enum SyncPurpose {
 impl SyncPurpose {
     fn room(&self) -> &str {
         match self {
-            SyncPurpose::Join { room, .. } | SyncPurpose::CatchUp { room } | SyncPurpose::Older { room, .. } => room,
+            SyncPurpose::Join { room, .. }
+            | SyncPurpose::CatchUp { room }
+            | SyncPurpose::Early { room }
+            | SyncPurpose::Older { room, .. } => room,
         }
     }
 }
@@ -89,6 +95,9 @@ pub(super) struct Rooms {
     arrival_limit: RateLimit<String>,
     /// Envelopes published while no other member was on the topic, per room.
     unsent: HashMap<String, Vec<Vec<u8>>>,
+    /// Early catch-ups on their way, per room and peer: `true` when another message of an
+    /// author not known as a member came from that peer meanwhile.
+    early: HashMap<(String, PeerId), bool>,
 }
 
 impl Default for Rooms {
@@ -106,6 +115,7 @@ impl Default for Rooms {
             send_limit: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
             arrival_limit: RateLimit::on_arrival(MESSAGE_BURST, MESSAGES_PER_SEC, ARRIVAL_JITTER),
             unsent: HashMap::new(),
+            early: HashMap::new(),
         }
     }
 }
@@ -528,7 +538,12 @@ impl EventLoop {
 
     /// A gossip message on a room topic: whether gossipsub should pass it on, and its author's
     /// peer once its signature checked out.
-    pub(super) async fn on_room_gossip(&mut self, room: &str, data: &[u8]) -> (MessageAcceptance, Option<PeerId>) {
+    pub(super) async fn on_room_gossip(
+        &mut self,
+        room: &str,
+        data: &[u8],
+        source: PeerId,
+    ) -> (MessageAcceptance, Option<PeerId>) {
         let Some(key) = self.accounts.trusted_key() else { return (MessageAcceptance::Ignore, None) };
         let Ok(envelope) = Envelope::decode(data) else { return (MessageAcceptance::Reject, None) };
         // gossipsub passes each message on once (its id is a hash of the bytes), unsigned: the
@@ -550,15 +565,46 @@ impl EventLoop {
                 None => MessageAcceptance::Reject,
             },
             Payload::Message { text } => {
-                if self.rooms.arrival_limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
-                    self.ingest_message(room, &verified, text, data, true, true).await
-                } else {
+                let member = self
+                    .rooms
+                    .logs
+                    .get(room)
+                    .is_some_and(|log| log.accepts_message(&verified.author, verified.body.lamport, true));
+                if !self.rooms.arrival_limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
                     tracing::info!(room, author = verified.author, "room message over the rate limit refused");
                     MessageAcceptance::Reject
+                } else if !member {
+                    // Its author's join may be on its way by another path, and gossipsub does not
+                    // offer a message twice: the peer that passed it on took it in, so the room
+                    // is caught up from there.
+                    tracing::debug!(room, author = verified.author, "message from an author not known as a member");
+                    self.catch_up_early(room, source);
+                    MessageAcceptance::Ignore
+                } else {
+                    self.ingest_message(room, &verified, text, data, true, true).await
                 }
             }
         };
         (acceptance, Some(verified.peer))
+    }
+
+    /// Catches `room` up from `peer`, unless that is on its way already (then once more after).
+    fn catch_up_early(&mut self, room: &str, peer: PeerId) {
+        match self.rooms.early.get_mut(&(room.to_string(), peer)) {
+            Some(again) => *again = true,
+            None => {
+                self.rooms.early.insert((room.to_string(), peer), false);
+                self.request_sync(peer, None, SyncPurpose::Early { room: room.to_string() });
+            }
+        }
+    }
+
+    /// An early catch-up of `room` from `peer` ended; `fruitful` when it brought something new.
+    /// When more early messages came meanwhile and this one helped, the room is caught up again.
+    fn early_catch_up_done(&mut self, room: &str, peer: PeerId, fruitful: bool) {
+        if self.rooms.early.remove(&(room.to_string(), peer)) == Some(true) && fruitful {
+            self.catch_up_early(room, peer);
+        }
     }
 
     /// A peer asks for a room's events and a page of its messages.
@@ -604,6 +650,7 @@ impl EventLoop {
         let room = purpose.room().to_string();
         let mut oldest: Option<Cursor> = None;
         let mut new_messages = 0;
+        let mut new_events = 0;
         if let Some(key) = self.accounts.trusted_key() {
             let now = now_ms();
             let batch = self.accounts.store().begin();
@@ -614,13 +661,14 @@ impl EventLoop {
             // What is here already is skipped before its signature is checked: a member that
             // sees every other member come online compares the room with each of them.
             let log = self.rooms.logs.get(&room);
-            let new_events: Vec<&Envelope> = response
+            let unknown_events: Vec<&Envelope> = response
                 .events
                 .iter()
                 .take(SYNC_EVENTS)
                 .filter(|e| !e.id().is_some_and(|id| log.is_some_and(|log| log.contains(&id))))
                 .collect();
-            for envelope in new_events {
+            new_events = unknown_events.len();
+            for envelope in unknown_events {
                 let Ok(v) = envelope.check(&mut self.certs, &key, now, None) else { continue };
                 if v.body.room != room {
                     continue;
@@ -649,7 +697,7 @@ impl EventLoop {
                 .collect();
             messages.sort_by_key(|(v, _)| (v.body.lamport, v.body.ts_ms));
             let wanted = self.rooms.topics.values().any(|r| *r == room) || matches!(purpose, SyncPurpose::Join { .. });
-            let show = matches!(purpose, SyncPurpose::CatchUp { .. });
+            let show = matches!(purpose, SyncPurpose::CatchUp { .. } | SyncPurpose::Early { .. });
             for (v, bytes) in messages {
                 let cursor = Cursor::of(&v);
                 if oldest.as_ref().is_none_or(|o| cursor < *o) {
@@ -671,8 +719,11 @@ impl EventLoop {
         let to_the_end = match &purpose {
             SyncPurpose::Join { .. } => true,
             SyncPurpose::Older { to_the_end, .. } => *to_the_end,
-            SyncPurpose::CatchUp { .. } => false,
+            SyncPurpose::CatchUp { .. } | SyncPurpose::Early { .. } => false,
         };
+        if let SyncPurpose::Early { room } = &purpose {
+            self.early_catch_up_done(room, peer, new_events + new_messages > 0);
+        }
         if let SyncPurpose::Join { room, reply } = purpose {
             let result = self.finish_join(&room).await;
             let _ = reply.send(result.map(|()| RoomReply::Done));
@@ -686,11 +737,15 @@ impl EventLoop {
     }
 
     /// A catch-up request failed.
-    pub(super) async fn on_sync_failure(&mut self, id: OutboundRequestId, reason: String) {
-        if let Some(SyncPurpose::Join { room, reply }) = self.rooms.syncs.remove(&id) {
-            self.unsubscribe(&room);
-            let _ =
-                reply.send(Err(error(ErrorCode::NoSuchRoom, format!("cannot reach a member of #{room} ({reason})"))));
+    pub(super) async fn on_sync_failure(&mut self, peer: PeerId, id: OutboundRequestId, reason: String) {
+        match self.rooms.syncs.remove(&id) {
+            Some(SyncPurpose::Join { room, reply }) => {
+                self.unsubscribe(&room);
+                let _ = reply
+                    .send(Err(error(ErrorCode::NoSuchRoom, format!("cannot reach a member of #{room} ({reason})"))));
+            }
+            Some(SyncPurpose::Early { room }) => self.early_catch_up_done(&room, peer, false),
+            _ => {}
         }
     }
 
