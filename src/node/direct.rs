@@ -2,13 +2,13 @@
 //! receipts, and taking in messages from other peers.
 //!
 //! A received message is kept in the node database before its receipt goes back, and shown
-//! after. An outgoing message to an online receiver with nothing older waiting is shown, goes
-//! out at once and is kept while it travels (kept as delivered when its receipt came back
-//! first); any other is kept first. It stays in the outbox until its receipt comes; for each
-//! receiver one message is in flight at a time, oldest first, so messages arrive in order. The
-//! outbox is pumped whenever the receiver's presence is heard (they came online, or their
-//! periodic announcement), after a login, and on the presence timer; it survives restarts
-//! because it lives in SQLite.
+//! after. An outgoing message to an online receiver with nothing older waiting goes out at
+//! once, is kept while it travels and shown then (kept as delivered, and its receipt shown
+//! after it, when the receipt came back first); any other is kept first. It stays in the outbox
+//! until its receipt comes; for each receiver one message is in flight at a time, oldest
+//! first, so messages arrive in order. The outbox is pumped whenever the receiver's presence is
+//! heard (they came online, or their periodic announcement), after a login, and on the
+//! presence timer; it survives restarts because it lives in SQLite.
 
 use std::collections::{HashMap, HashSet};
 
@@ -229,20 +229,23 @@ impl EventLoop {
             outgoing: true,
             delivered: false,
         };
-        // Nothing older waiting for an online receiver: the message is shown, goes out at once
-        // and is kept while it travels. Otherwise it is kept and waits its turn in the outbox.
+        // Nothing older waiting for an online receiver: the message goes out at once and is kept
+        // while it travels. Otherwise it is kept and waits its turn in the outbox. Either way it
+        // is shown once kept.
         let first_in_line =
             !self.direct.may_wait(&conversation.1) || store.next_in_outbox(&dm.owner, to).map_err(internal)?.is_none();
         let request = if first_in_line { self.send_dm(&dm, false) } else { None };
         let sent = request.is_some();
         if let Some(request) = request {
-            // Shown before its receipt can be.
-            self.emit(UiEvent::Dm(view(&dm))).await;
             self.hand_over().await;
             // The receipt may have come while the swarm handed the message over.
             dm.delivered = self.direct.kept(request, &dm.id);
             if let Err(e) = self.accounts.store().save_dm(&dm) {
                 tracing::error!(error = %e, "cannot keep a direct message");
+            }
+            self.emit(UiEvent::Dm(view(&dm))).await;
+            if dm.delivered {
+                self.emit(UiEvent::Delivered { id: dm.id.clone(), to: dm.to.clone() }).await;
             }
         } else {
             self.accounts.store().save_dm(&dm).map_err(internal)?;
@@ -335,12 +338,13 @@ impl EventLoop {
         }
         match response {
             DmResponse::Delivered => {
-                // Shown first: should the node stop before it notes the receipt, the message is
-                // sent again and the receiver confirms it again without showing it twice.
-                self.emit(UiEvent::Delivered { id: id.clone(), to: to.clone() }).await;
                 if kept {
+                    // Shown first: should the node stop before it notes the receipt, the message
+                    // is sent again and the receiver confirms it again without showing it twice.
+                    self.emit(UiEvent::Delivered { id: id.clone(), to: to.clone() }).await;
                     self.accounts.store().mark_delivered_soon(&id);
                 } else {
+                    // Kept as delivered, and the receipt shown after the message.
                     self.direct.delivered_before_kept(id);
                 }
                 self.pump_outbox(&to);
