@@ -667,7 +667,6 @@ impl EventLoop {
                 .take(SYNC_EVENTS)
                 .filter(|e| !e.id().is_some_and(|id| log.is_some_and(|log| log.contains(&id))))
                 .collect();
-            new_events = unknown_events.len();
             for envelope in unknown_events {
                 let Ok(v) = envelope.check(&mut self.certs, &key, now, None) else { continue };
                 if v.body.room != room {
@@ -675,6 +674,7 @@ impl EventLoop {
                 }
                 if let Some(action) = v.control(&key) {
                     self.ingest_control(&room, &v, action, &envelope.encode()).await;
+                    new_events += 1;
                 }
             }
             let store = self.accounts.store();
