@@ -47,6 +47,17 @@ const MAX_ROOMS_PER_PEER: usize = 256;
 /// The answer channel of a room command.
 type RoomDone = oneshot::Sender<Result<RoomReply, CommandError>>;
 
+/// What became of a message taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intake {
+    /// Kept (and shown, or held back for order).
+    New,
+    /// Kept before (another path, a replay).
+    Known,
+    /// Its author is not known here as a member (at its time, and now when it came live).
+    NotMember,
+}
+
 /// Why a catch-up request was sent.
 enum SyncPurpose {
     /// `/join`: finish joining when the room's events are in, then fetch the whole history.
@@ -446,7 +457,7 @@ impl EventLoop {
     }
 
     /// Takes in a verified message; `live` when it came by gossip rather than catch-up, `show`
-    /// unless it is old history that is only kept. `Accept` when it was new.
+    /// unless it is old history that is only kept.
     async fn ingest_message(
         &mut self,
         room: &str,
@@ -455,12 +466,13 @@ impl EventLoop {
         envelope: &[u8],
         live: bool,
         show: bool,
-    ) -> MessageAcceptance {
-        let Some(log) = self.rooms.logs.get(room) else { return MessageAcceptance::Ignore };
+    ) -> Intake {
         let author = &verified.author;
-        if !log.accepts_message(author, verified.body.lamport, live) {
-            tracing::debug!(room, author, "message from a non-member dropped");
-            return MessageAcceptance::Reject;
+        let member =
+            self.rooms.logs.get(room).is_some_and(|log| log.accepts_message(author, verified.body.lamport, live));
+        if !member {
+            tracing::debug!(room, author, "message from an author not known as a member");
+            return Intake::NotMember;
         }
         self.observe_lamport(room, verified.body.lamport);
         let stream = (room.to_string(), verified.peer);
@@ -489,7 +501,7 @@ impl EventLoop {
         };
         match kept {
             // Seen before (another path, a replay): neither shown again nor passed on.
-            Ok(false) => return MessageAcceptance::Ignore,
+            Ok(false) => return Intake::Known,
             Ok(true) => {}
             Err(e) => tracing::error!(room, error = %e, "cannot keep a message"),
         }
@@ -506,12 +518,12 @@ impl EventLoop {
         for message in ready {
             self.show_message(message).await;
         }
-        MessageAcceptance::Accept
+        Intake::New
     }
 
     /// Takes in a message from a catch-up page (shown when `show`); whether it was new.
     async fn take_caught_up(&mut self, room: &str, v: &Verified, text: String, envelope: &[u8], show: bool) -> bool {
-        self.ingest_message(room, v, text, envelope, false, show).await == MessageAcceptance::Accept
+        self.ingest_message(room, v, text, envelope, false, show).await == Intake::New
     }
 
     /// Shows a room message, with a notification when it is someone else's in a room not muted.
@@ -565,23 +577,21 @@ impl EventLoop {
                 None => MessageAcceptance::Reject,
             },
             Payload::Message { text } => {
-                let member = self
-                    .rooms
-                    .logs
-                    .get(room)
-                    .is_some_and(|log| log.accepts_message(&verified.author, verified.body.lamport, true));
                 if !self.rooms.arrival_limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
                     tracing::info!(room, author = verified.author, "room message over the rate limit refused");
                     MessageAcceptance::Reject
-                } else if !member {
-                    // Its author's join may be on its way by another path, and gossipsub does not
-                    // offer a message twice: the peer that passed it on took it in, so the room
-                    // is caught up from there.
-                    tracing::debug!(room, author = verified.author, "message from an author not known as a member");
-                    self.catch_up_early(room, source);
-                    MessageAcceptance::Ignore
                 } else {
-                    self.ingest_message(room, &verified, text, data, true, true).await
+                    match self.ingest_message(room, &verified, text, data, true, true).await {
+                        Intake::New => MessageAcceptance::Accept,
+                        Intake::Known => MessageAcceptance::Ignore,
+                        Intake::NotMember => {
+                            // Its author's join may be on its way by another path, and gossipsub
+                            // does not offer a message twice: the peer that passed it on took it
+                            // in, so the room is caught up from there.
+                            self.catch_up_early(room, source);
+                            MessageAcceptance::Ignore
+                        }
+                    }
                 }
             }
         };

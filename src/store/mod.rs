@@ -191,17 +191,15 @@ impl NodeStore {
         }
         self.conn.execute_batch("BEGIN")?;
         self.write_unwritten();
-        let result = f();
-        let end = self.conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
-        if result.is_err() || end.is_err() {
+        let result = f().and_then(|value| self.conn.execute_batch("COMMIT").map(|()| value));
+        if result.is_err() {
             if !self.conn.is_autocommit() {
                 let _ = self.conn.execute_batch("ROLLBACK");
             }
+            // The digests counted what was taken in.
             self.digests.borrow_mut().clear();
         }
-        let value = result?;
-        end?;
-        Ok(value)
+        result
     }
 
     /// Runs a statement, prepared once and cached.
