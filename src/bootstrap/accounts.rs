@@ -118,14 +118,27 @@ impl AccountStore {
         Ok(())
     }
 
-    /// Records that `peer_id` is logged in as `username`.
-    pub fn set_session(&self, peer_id: &[u8], username: &str) -> Result<(), AccountError> {
-        self.conn.execute(
+    /// Records in one transaction that `peer_id` is logged in as `username`, forgets the failure
+    /// records under `forget` (a login that succeeded), and draws the certificate's serial
+    /// number (1, 2, …, durable across restarts).
+    pub fn begin_session(&mut self, peer_id: &[u8], username: &str, forget: &[String]) -> Result<u64, AccountError> {
+        let tx = self.conn.transaction()?;
+        for key in forget {
+            tx.execute("DELETE FROM failures WHERE key = ?1", params![key])?;
+        }
+        tx.execute(
             "INSERT INTO sessions (peer_id, username_key) VALUES (?1, ?2)
              ON CONFLICT (peer_id) DO UPDATE SET username_key = excluded.username_key",
             params![peer_id, username_key(username)],
         )?;
-        Ok(())
+        let serial: i64 = tx.query_row(
+            "INSERT INTO counters (name, value) VALUES ('serial', 1)
+             ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            [],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(serial as u64)
     }
 
     /// The account `peer_id` is logged in as.
@@ -171,23 +184,6 @@ impl AccountStore {
         )?;
         Ok(())
     }
-
-    /// Forgets the failures under `key` (after a success).
-    pub fn clear_failures(&self, key: &str) -> Result<(), AccountError> {
-        self.conn.execute("DELETE FROM failures WHERE key = ?1", params![key])?;
-        Ok(())
-    }
-
-    /// The next certificate serial number (1, 2, …), durable across restarts.
-    pub fn next_serial(&self) -> Result<u64, AccountError> {
-        let value: i64 = self.conn.query_row(
-            "INSERT INTO counters (name, value) VALUES ('serial', 1)
-             ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(value as u64)
-    }
 }
 
 #[cfg(test)]
@@ -215,7 +211,7 @@ mod tests {
         let (_dir, mut store) = store();
         store.create("alice", "h1", 1).unwrap();
         store.create("bob", "h2", 1).unwrap();
-        store.set_session(b"peer-a", "alice").unwrap();
+        store.begin_session(b"peer-a", "alice", &[]).unwrap();
         assert!(matches!(store.rename("alice", "BOB"), Err(AccountError::Taken(_))));
         store.rename("alice", "alicia").unwrap();
         assert!(!store.exists("alice").unwrap());
@@ -228,21 +224,28 @@ mod tests {
     fn serials_increase_across_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = AccountStore::open(dir.path()).unwrap();
-            assert_eq!(store.next_serial().unwrap(), 1);
-            assert_eq!(store.next_serial().unwrap(), 2);
+            let mut store = AccountStore::open(dir.path()).unwrap();
+            store.create("alice", "h1", 1).unwrap();
+            assert_eq!(store.begin_session(b"peer-a", "alice", &[]).unwrap(), 1);
+            assert_eq!(store.begin_session(b"peer-b", "alice", &[]).unwrap(), 2);
         }
-        let store = AccountStore::open(dir.path()).unwrap();
-        assert_eq!(store.next_serial().unwrap(), 3);
+        let mut store = AccountStore::open(dir.path()).unwrap();
+        assert_eq!(store.begin_session(b"peer-a", "alice", &[]).unwrap(), 3);
     }
 
     #[test]
-    fn failure_records_round_trip() {
-        let (_dir, store) = store();
+    fn failure_records_round_trip_and_a_session_forgets_them() {
+        let (_dir, mut store) = store();
+        store.create("alice", "h1", 1).unwrap();
         let record = FailureRecord { failures: 3, window_start: 10, blocked_until: 40 };
         store.set_failures("user:alice", &record).unwrap();
+        store.set_failures("peer:a", &record).unwrap();
+        store.set_failures("user:bob", &record).unwrap();
         assert_eq!(store.failures("user:alice").unwrap(), Some(record));
-        store.clear_failures("user:alice").unwrap();
+        store.begin_session(b"peer-a", "alice", &["user:alice".into(), "peer:a".into()]).unwrap();
         assert_eq!(store.failures("user:alice").unwrap(), None);
+        assert_eq!(store.failures("peer:a").unwrap(), None);
+        assert_eq!(store.failures("user:bob").unwrap(), Some(record));
+        assert_eq!(store.session(b"peer-a").unwrap().unwrap().username, "alice");
     }
 }

@@ -101,9 +101,16 @@ impl AuthService {
         })
     }
 
-    fn grant(&self, peer: &[u8], username: &str, now: u64) -> Result<AuthResponse, AccountError> {
-        self.accounts.set_session(peer, username)?;
-        let serial = self.accounts.next_serial()?;
+    /// Logs `peer` in as `username` (forgetting the failure records under `forget`) and issues
+    /// its certificate.
+    fn grant(
+        &mut self,
+        peer: &[u8],
+        username: &str,
+        forget: &[String],
+        now: u64,
+    ) -> Result<AuthResponse, AccountError> {
+        let serial = self.accounts.begin_session(peer, username, forget)?;
         Ok(AuthResponse::Granted { certificate: self.authority.issue_for(username, peer, now, serial, self.lifetime) })
     }
 
@@ -119,7 +126,7 @@ impl AuthService {
             Err(e) => return Ok(refused(Refusal::Internal, e.to_string())),
         };
         self.accounts.create(username, &hash, now)?;
-        self.grant(peer, username, now)
+        self.grant(peer, username, &[], now)
     }
 
     fn login(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
@@ -135,12 +142,7 @@ impl AuthService {
         let account = self.accounts.find(username)?;
         let password_ok = self.hasher.verify(pw, account.as_ref().map(|a| a.password_hash.as_str()));
         match account {
-            Some(account) if password_ok => {
-                for key in &keys {
-                    self.accounts.clear_failures(key)?;
-                }
-                self.grant(peer, &account.username, now)
-            }
+            Some(account) if password_ok => self.grant(peer, &account.username, &keys, now),
             _ => {
                 for key in &keys {
                     let record = throttle::record_failure(self.accounts.failures(key)?, now);
@@ -153,7 +155,7 @@ impl AuthService {
 
     fn renew(&mut self, peer: &[u8], now: u64) -> Result<AuthResponse, AccountError> {
         match self.accounts.session(peer)? {
-            Some(account) => self.grant(peer, &account.username, now),
+            Some(account) => self.grant(peer, &account.username, &[], now),
             None => Ok(refused(Refusal::NotLoggedIn, "this peer has no session; log in again")),
         }
     }
@@ -171,7 +173,7 @@ impl AuthService {
         }
         self.accounts.rename(&account.username, new)?;
         let proof = self.authority.attest_rename(&account.username, new, peer, now);
-        match self.grant(peer, new, now)? {
+        match self.grant(peer, new, &[], now)? {
             AuthResponse::Granted { certificate } => Ok(AuthResponse::Renamed { certificate, proof }),
             other => Ok(other),
         }
