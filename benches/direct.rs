@@ -1,7 +1,7 @@
 //! Benchmark (not a test): direct-message round trip, from `send_dm` to the `delivered` event,
 //! between two in-process nodes on loopback, beside the round trip of a bare libp2p
 //! request-response swarm pair (TCP, Noise, yamux, CBOR) carrying a payload of the same size,
-//! measured in the same run.
+//! taken in turn with it.
 //!
 //! ```sh
 //! cargo bench --bench direct
@@ -10,15 +10,14 @@
 
 mod support;
 
-use support::dm::{bare_round_trips, meshchat_round_trips};
+use support::dm::round_trips_in_turn;
 use support::{ms, percentile};
 
 const ROUND_TRIPS: usize = 300;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let bare = bare_round_trips(ROUND_TRIPS).await;
-    let mesh = meshchat_round_trips(ROUND_TRIPS).await;
+    let (mesh, bare) = round_trips_in_turn(ROUND_TRIPS).await;
     let (bare50, mesh50) = (percentile(&bare, 0.5), percentile(&mesh, 0.5));
     let ratio = mesh50.as_secs_f64() / bare50.as_secs_f64();
     println!("| figure ({ROUND_TRIPS} round trips, loopback) | p50 | p99 |");

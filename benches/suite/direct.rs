@@ -2,7 +2,7 @@
 //! request-response swarm pair carrying a payload of the same size (`benches/support/dm.rs`).
 
 use super::report::{Better, Row, Runs};
-use crate::support::dm::{bare_round_trips, meshchat_round_trips};
+use crate::support::dm::round_trips_in_turn;
 use crate::support::{ms, percentile};
 
 /// Enough that a run's p99 rests on its ten slowest round trips.
@@ -11,8 +11,7 @@ const ROUND_TRIPS: usize = 1000;
 pub async fn run(reps: usize) -> Vec<Row> {
     let (mut mesh50, mut mesh99, mut bare50, mut bare99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
-        let bare = bare_round_trips(ROUND_TRIPS).await;
-        let mesh = meshchat_round_trips(ROUND_TRIPS).await;
+        let (mesh, bare) = round_trips_in_turn(ROUND_TRIPS).await;
         eprintln!(
             "  DM: meshchat p50 {:.3} ms, bare p50 {:.3} ms",
             ms(percentile(&mesh, 0.5)),
@@ -25,7 +24,8 @@ pub async fn run(reps: usize) -> Vec<Row> {
     }
     let (mesh50, bare50) = (Runs::new(mesh50), Runs::new(bare50));
     let ratio = mesh50.median() / bare50.median();
-    let note = format!("{ROUND_TRIPS} round trips per run after 20 for warm-up, one at a time");
+    let note =
+        format!("{ROUND_TRIPS} round trips per run after 20 for warm-up, one at a time, meshchat and bare in turn");
     vec![
         Row {
             figure: 3,

@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::request_response::{self, Message};
+use libp2p::request_response::{self, Message, cbor};
 use libp2p::swarm::SwarmEvent;
+use libp2p::{PeerId, Swarm};
 use meshchat::ui::UiEvent;
 
 use super::{Node, PASSWORD, bare};
@@ -17,86 +18,122 @@ const TEXT: &str = "a direct message of an ordinary length, about one line of ch
 /// About the size of a direct-message request with its certificate.
 pub const BARE_PAYLOAD_BYTES: usize = 420;
 
-/// `count` meshchat DM round trips (from `send_dm` to the `delivered` event), sorted.
-pub async fn meshchat_round_trips(count: usize) -> Vec<Duration> {
-    let mut alice = Node::start(true, None).await;
-    let mut bob = Node::start(false, Some(&alice.listen[0])).await;
-    bob.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
-    alice.client.register("alice", PASSWORD).await.unwrap();
-    bob.client.register("bob", PASSWORD).await.unwrap();
-    alice.wait(|e| matches!(e, UiEvent::Presence { user, .. } if user == "bob")).await;
-    let mut bob_events = bob.take_events();
-    tokio::spawn(async move { while bob_events.recv().await.is_some() {} });
-    let mut times = Vec::with_capacity(count);
+/// `count` meshchat DM round trips (from `send_dm` to the `delivered` event) and `count` round
+/// trips of the bare pair, taken in turn so that both see the machine in the same state; each
+/// sorted: (meshchat, bare).
+pub async fn round_trips_in_turn(count: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let mut mesh = MeshPair::start().await;
+    let mut bare = BarePair::start().await;
+    let (mut mesh_times, mut bare_times) = (Vec::with_capacity(count), Vec::with_capacity(count));
     for i in 0..WARM_UP + count {
-        let text = format!("{TEXT} ({i})");
-        let start = Instant::now();
-        alice.client.send_dm("bob", &text).await.unwrap();
-        // The receipt of this very message.
-        let sent = alice.wait(|e| matches!(e, UiEvent::Dm(dm) if dm.text == text)).await;
-        let UiEvent::Dm(sent) = sent else { unreachable!("waited for a dm") };
-        alice.wait(|e| matches!(e, UiEvent::Delivered { id, .. } if *id == sent.id)).await;
+        let (m, b) = (mesh.round_trip(i).await, bare.round_trip().await);
         if i >= WARM_UP {
-            times.push(start.elapsed());
+            mesh_times.push(m);
+            bare_times.push(b);
         }
     }
-    alice.client.shutdown().await;
-    bob.client.shutdown().await;
-    times.sort();
-    times
+    mesh.stop().await;
+    bare.stop();
+    mesh_times.sort();
+    bare_times.sort();
+    (mesh_times, bare_times)
 }
 
-/// `count` round trips of a bare request-response swarm pair, sorted.
-pub async fn bare_round_trips(count: usize) -> Vec<Duration> {
-    let mut server = bare::swarm::<Vec<u8>, Vec<u8>>("/bench/rr/1");
-    let mut client = bare::swarm::<Vec<u8>, Vec<u8>>("/bench/rr/1");
-    server.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
-    let addr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
-            break address;
-        }
-    };
-    let server_id = *server.local_peer_id();
-    let serving = tokio::spawn(async move {
+/// Two meshchat nodes on loopback, alice (hosting the bootstrap) and bob, logged in and in
+/// touch.
+struct MeshPair {
+    alice: Node,
+    bob: Node,
+}
+
+impl MeshPair {
+    async fn start() -> MeshPair {
+        let mut alice = Node::start(true, None).await;
+        let mut bob = Node::start(false, Some(&alice.listen[0])).await;
+        bob.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+        alice.client.register("alice", PASSWORD).await.unwrap();
+        bob.client.register("bob", PASSWORD).await.unwrap();
+        alice.wait(|e| matches!(e, UiEvent::Presence { user, .. } if user == "bob")).await;
+        let mut bob_events = bob.take_events();
+        tokio::spawn(async move { while bob_events.recv().await.is_some() {} });
+        MeshPair { alice, bob }
+    }
+
+    /// Alice's `i`-th message to bob, from `send_dm` to the receipt of this very message.
+    async fn round_trip(&mut self, i: usize) -> Duration {
+        let text = format!("{TEXT} ({i})");
+        let start = Instant::now();
+        self.alice.client.send_dm("bob", &text).await.unwrap();
+        let sent = self.alice.wait(|e| matches!(e, UiEvent::Dm(dm) if dm.text == text)).await;
+        let UiEvent::Dm(sent) = sent else { unreachable!("waited for a dm") };
+        self.alice.wait(|e| matches!(e, UiEvent::Delivered { id, .. } if *id == sent.id)).await;
+        start.elapsed()
+    }
+
+    async fn stop(self) {
+        self.alice.client.shutdown().await;
+        self.bob.client.shutdown().await;
+    }
+}
+
+/// A bare request-response swarm pair on loopback: the client is polled here, the server
+/// answers every request with one byte on a task of its own.
+struct BarePair {
+    client: Swarm<cbor::Behaviour<Vec<u8>, Vec<u8>>>,
+    server_id: PeerId,
+    serving: tokio::task::JoinHandle<()>,
+    payload: Vec<u8>,
+}
+
+impl BarePair {
+    async fn start() -> BarePair {
+        let mut server = bare::swarm::<Vec<u8>, Vec<u8>>("/bench/rr/1");
+        let mut client = bare::swarm::<Vec<u8>, Vec<u8>>("/bench/rr/1");
+        server.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
+                break address;
+            }
+        };
+        let server_id = *server.local_peer_id();
+        let serving = tokio::spawn(async move {
+            loop {
+                if let SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: Message::Request { channel, .. },
+                    ..
+                }) = server.select_next_some().await
+                {
+                    let _ = server.behaviour_mut().send_response(channel, vec![1]);
+                }
+            }
+        });
+        client.dial(addr).unwrap();
         loop {
-            if let SwarmEvent::Behaviour(request_response::Event::Message {
-                message: Message::Request { channel, .. },
-                ..
-            }) = server.select_next_some().await
-            {
-                let _ = server.behaviour_mut().send_response(channel, vec![1]);
+            if let SwarmEvent::ConnectionEstablished { .. } = client.select_next_some().await {
+                break;
             }
         }
-    });
-    client.dial(addr).unwrap();
-    loop {
-        if let SwarmEvent::ConnectionEstablished { .. } = client.select_next_some().await {
-            break;
-        }
+        BarePair { client, server_id, serving, payload: vec![7u8; BARE_PAYLOAD_BYTES] }
     }
-    let payload = vec![7u8; BARE_PAYLOAD_BYTES];
-    let mut times = Vec::with_capacity(count);
-    for i in 0..WARM_UP + count {
+
+    /// One request and its response.
+    async fn round_trip(&mut self) -> Duration {
         let start = Instant::now();
-        client.behaviour_mut().send_request(&server_id, payload.clone());
+        self.client.behaviour_mut().send_request(&self.server_id, self.payload.clone());
         loop {
-            match client.select_next_some().await {
+            match self.client.select_next_some().await {
                 SwarmEvent::Behaviour(request_response::Event::Message {
                     message: Message::Response { .. }, ..
-                }) => {
-                    break;
-                }
+                }) => return start.elapsed(),
                 SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
                     panic!("bare request failed: {error}")
                 }
                 _ => {}
             }
         }
-        if i >= WARM_UP {
-            times.push(start.elapsed());
-        }
     }
-    serving.abort();
-    times.sort();
-    times
+
+    fn stop(self) {
+        self.serving.abort();
+    }
 }
