@@ -146,7 +146,8 @@ impl EventLoop {
         redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut exchange_tick = tokio::time::interval(PEER_EXCHANGE_INTERVAL);
         exchange_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut presence_tick = tokio::time::interval(super::presence::PRESENCE_INTERVAL);
+        let first_heartbeat = tokio::time::Instant::now() + super::presence::heartbeat_phase();
+        let mut presence_tick = tokio::time::interval_at(first_heartbeat, super::presence::PRESENCE_INTERVAL);
         presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut resync_tick = tokio::time::interval(super::rooms::RESYNC_INTERVAL);
         resync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -16,6 +16,14 @@ use crate::ui::{OnlineState, OnlineUser, UiEvent};
 
 /// How often a logged-in node announces itself.
 pub(super) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
+/// Where in [`PRESENCE_INTERVAL`] a node's heartbeats fall: a random point, so that nodes
+/// started together (machines after a power cut, many nodes on one host) do not all announce
+/// themselves, and all check each other's announcements, at the same moment. Logging in
+/// announces at once whatever the phase.
+pub(super) fn heartbeat_phase() -> Duration {
+    PRESENCE_INTERVAL.mul_f64(rand::random::<f64>())
+}
+
 /// A user not heard from for this long is taken as gone.
 pub(super) const PRESENCE_TIMEOUT: Duration = Duration::from_secs(35);
 
@@ -216,5 +224,19 @@ impl EventLoop {
         }
         users.sort_by(|a, b| a.user.cmp(&b.user));
         users
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_fall_at_random_points_of_the_interval() {
+        let phases: Vec<Duration> = (0..100).map(|_| heartbeat_phase()).collect();
+        assert!(phases.iter().all(|p| *p < PRESENCE_INTERVAL));
+        let earliest = phases.iter().min().copied().unwrap_or_default();
+        let latest = phases.iter().max().copied().unwrap_or_default();
+        assert!(latest - earliest > PRESENCE_INTERVAL / 2, "100 phases spread over {:?}", latest - earliest);
     }
 }
