@@ -156,7 +156,28 @@ pub async fn run<R: Room + Sync>(
             _ => break,
         }
     }
+    if seen.len() < expected {
+        report_missing(&seen, senders, per_sender, members);
+    }
     latencies.sort();
     let cpu = cpu_of(outside).saturating_sub(cpu_before);
     Outcome { latencies, expected, delivered: seen.len(), span: last.duration_since(start), messages, cpu }
+}
+
+/// Prints which deliveries did not arrive, by receiver and sender: how many, and the first and
+/// last message index missing (a lost connection shows as one pair missing a run of messages).
+fn report_missing(seen: &HashSet<(usize, usize, usize)>, senders: &[usize], per_sender: usize, members: usize) {
+    let mut missing: std::collections::BTreeMap<(usize, usize), (usize, usize, usize)> = Default::default();
+    for &s in senders {
+        for i in 0..per_sender {
+            for r in (0..members).filter(|&r| r != s && !seen.contains(&(r, s, i))) {
+                let entry = missing.entry((r, s)).or_insert((0, i, i));
+                entry.0 += 1;
+                entry.2 = i;
+            }
+        }
+    }
+    for ((r, s), (count, first, last)) in missing {
+        eprintln!("    missing at member {r} from member {s}: {count} messages, {first}..={last}");
+    }
 }
