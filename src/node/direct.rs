@@ -235,7 +235,6 @@ impl EventLoop {
         let first_in_line =
             !self.direct.may_wait(&conversation.1) || store.next_in_outbox(&dm.owner, to).map_err(internal)?.is_none();
         let request = if first_in_line { self.send_dm(&dm, false) } else { None };
-        let sent = request.is_some();
         if let Some(request) = request {
             self.hand_over().await;
             // The receipt may have come while the swarm handed the message over.
@@ -250,19 +249,15 @@ impl EventLoop {
         } else {
             self.accounts.store().save_dm(&dm).map_err(internal)?;
             self.emit(UiEvent::Dm(view(&dm))).await;
-        }
-        if !sent {
-            // A message in flight is tracked as such; should it not be delivered, its receiver
-            // is marked as waiting then.
+            // A message in flight is tracked as such (its receiver marked as waiting should it
+            // not be delivered); this one waits in the outbox.
             self.direct.now_waiting(conversation.1.clone());
+            self.pump_outbox(to);
         }
         self.direct.last_seq.insert(conversation, seq);
         if self.peer_of_user(to).is_none() {
             self.emit(UiEvent::info(format!("{to} is offline: the message waits here and goes out when {to} is back")))
                 .await;
-        }
-        if !sent {
-            self.pump_outbox(to);
         }
         Ok(())
     }
