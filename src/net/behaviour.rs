@@ -42,13 +42,13 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one ping may take before it counts as failed (the node then closes the connection,
 /// unless the peer's messages keep coming in over it: see `node::liveness`).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// gossipsub heartbeat: mesh maintenance only; publishing never waits for it.
+/// gossipsub heartbeat: each node then lists the messages of the last three heartbeats to a few
+/// members (IHAVE), which is how a member the author cannot reach gets them; publishing never
+/// waits for it.
 pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(700);
-/// Peers each node keeps in a topic's gossipsub mesh.
-pub const MESH_N: usize = 3;
 /// How long a message this node publishes may wait to be sent before gossipsub drops it.
 pub const PUBLISH_QUEUE_WAIT: Duration = Duration::from_secs(60);
-/// How long a message this node passes on may wait to be sent.
+/// How long a message this node sends to a member that asked for it (IWANT) may wait to be sent.
 pub const FORWARD_QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// The largest gossipsub frame accepted.
 pub const GOSSIP_MAX_TRANSMIT_BYTES: usize = 256 * 1024;
@@ -131,16 +131,17 @@ impl Behaviour {
             .validate_messages()
             .flood_publish(true)
             // Every LAN peer is usually connected to every other and gets each message straight
-            // from its author (flood publishing): a small mesh keeps a path for the rest without
-            // each node receiving every message six more times. IDONTWANT tells mesh peers not to
-            // send a message one has already; not on publishing, though: with every peer sent the
-            // message at once, those notices only cost (the burst benchmark carried a third
-            // fewer messages with them).
-            .mesh_n(MESH_N)
-            .mesh_n_low(MESH_N - 1)
-            .mesh_n_high(MESH_N + 1)
-            .mesh_outbound_min(1)
-            .idontwant_message_size_threshold(1)
+            // from its author (flood publishing). So no mesh: a mesh peer would pass every
+            // message on to its own mesh peers, who have it already, or tell them (IDONTWANT)
+            // that it has it, three or more frames per member for each message where one
+            // delivers it (a room of 32 on two cores spent a third of its CPU on them). A
+            // member the author cannot reach still gets the message within a heartbeat or two:
+            // every member lists what it has to a few others each heartbeat (IHAVE), and the
+            // member that lacks something asks for it (IWANT).
+            .mesh_n(0)
+            .mesh_n_low(0)
+            .mesh_n_high(0)
+            .mesh_outbound_min(0)
             // Under load a message may wait in a connection's queue; it is sent late rather
             // than dropped (a dropped one would come back only with the next catch-up).
             .publish_queue_duration(PUBLISH_QUEUE_WAIT)

@@ -17,7 +17,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::accounts::{Accounts, AuthTicket};
 use super::client::Request;
 use super::direct::Direct;
-use super::forwarding::HeldForwards;
 use super::liveness::{DEAD_AFTER, Liveness};
 use super::presence::PresenceState;
 use super::rooms::Rooms;
@@ -88,8 +87,6 @@ pub(super) struct EventLoop {
     before_ready: Vec<UiEvent>,
     /// New peers to ask again whom they know, and when.
     exchange_follow_ups: Vec<(Instant, PeerId)>,
-    /// Accepted messages that came straight from their author, not passed on yet.
-    held_forwards: HeldForwards,
 }
 
 impl EventLoop {
@@ -137,7 +134,6 @@ impl EventLoop {
             liveness: Liveness::default(),
             before_ready: Vec::new(),
             exchange_follow_ups: Vec::new(),
-            held_forwards: HeldForwards::default(),
         })
     }
 
@@ -160,7 +156,6 @@ impl EventLoop {
                 _ => None,
             };
             let write_due = self.accounts.store().write_due().map(tokio::time::Instant::from_std);
-            let forward_due = self.held_forwards.next_due().map(tokio::time::Instant::from_std);
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
                 request = self.requests.recv() => match request {
@@ -189,7 +184,6 @@ impl EventLoop {
                 _ = resync_tick.tick() => self.resync_rooms(),
                 _ = sleep_until(settle) => self.send_ready().await,
                 _ = sleep_until(write_due) => self.accounts.store().write_unwritten(),
-                _ = sleep_until(forward_due) => self.forward_held(),
             }
         }
         // Dropping the swarm closes every connection; peers see it at once. Messages taken in
@@ -214,17 +208,6 @@ impl EventLoop {
             }
         }
         tokio::task::yield_now().await;
-    }
-
-    /// Lets gossipsub pass on the accepted messages whose hold is over.
-    fn forward_held(&mut self) {
-        for (id, source) in self.held_forwards.take_due(Instant::now()) {
-            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                &id,
-                &source,
-                gossipsub::MessageAcceptance::Accept,
-            );
-        }
     }
 
     /// Reports `event`; `ready` is always the first event a node reports.
@@ -511,21 +494,14 @@ impl EventLoop {
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
                 self.liveness.heard_from(propagation_source, now);
-                let (acceptance, author) = if message.topic == self.presence.topic_hash() {
+                let acceptance = if message.topic == self.presence.topic_hash() {
                     self.on_presence_message(&message.data).await
                 } else if let Some(room) = self.rooms.room_of_topic(&message.topic) {
                     self.on_room_gossip(&room, &message.data, propagation_source).await
                 } else {
                     tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
-                    (gossipsub::MessageAcceptance::Ignore, None)
+                    gossipsub::MessageAcceptance::Ignore
                 };
-                let straight_from_author = author == Some(propagation_source);
-                if acceptance == gossipsub::MessageAcceptance::Accept
-                    && straight_from_author
-                    && self.held_forwards.hold(now, message_id.clone(), propagation_source)
-                {
-                    return;
-                }
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
                     &message_id,
                     &propagation_source,

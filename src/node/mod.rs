@@ -6,7 +6,6 @@
 //! password hashing runs on the account worker's own thread.
 //!
 //! - `event_loop`: the loop, connections, discovery and re-dialling;
-//! - `forwarding`: when gossipsub may pass an accepted message on;
 //! - `liveness`: which connections are dead;
 //! - `accounts`: logging in through the bootstrap node, and hosting it;
 //! - `presence`: announcing this user and keeping the roster of who is online;
@@ -17,7 +16,6 @@ mod accounts;
 mod client;
 mod direct;
 mod event_loop;
-mod forwarding;
 mod liveness;
 mod presence;
 mod rooms;

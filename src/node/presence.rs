@@ -144,11 +144,11 @@ impl EventLoop {
     }
 
     /// Validates a sealed presence message, updates the roster, and says whether gossipsub
-    /// should forward it, and whose announcement it is.
-    pub(super) async fn on_presence_message(&mut self, data: &[u8]) -> (MessageAcceptance, Option<PeerId>) {
+    /// should pass it on.
+    pub(super) async fn on_presence_message(&mut self, data: &[u8]) -> MessageAcceptance {
         let Some((source, presence)) = Presence::open(data) else {
             tracing::debug!("malformed or badly signed presence refused");
-            return (MessageAcceptance::Reject, None);
+            return MessageAcceptance::Reject;
         };
         if self.accounts.trusted_key().is_none() {
             // No bootstrap trusted yet: the certificate cannot be checked, so the announcement
@@ -159,9 +159,9 @@ impl EventLoop {
             {
                 self.presence.unverified.insert(source, presence);
             }
-            return (MessageAcceptance::Ignore, Some(source));
+            return MessageAcceptance::Ignore;
         }
-        (self.take_presence(source, presence).await, Some(source))
+        self.take_presence(source, presence).await
     }
 
     /// Takes in the announcements heard before a bootstrap key was trusted (now one is).

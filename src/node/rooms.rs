@@ -548,27 +548,22 @@ impl EventLoop {
         }
     }
 
-    /// A gossip message on a room topic: whether gossipsub should pass it on, and its author's
-    /// peer once its signature checked out.
-    pub(super) async fn on_room_gossip(
-        &mut self,
-        room: &str,
-        data: &[u8],
-        source: PeerId,
-    ) -> (MessageAcceptance, Option<PeerId>) {
-        let Some(key) = self.accounts.trusted_key() else { return (MessageAcceptance::Ignore, None) };
-        let Ok(envelope) = Envelope::decode(data) else { return (MessageAcceptance::Reject, None) };
+    /// A gossip message on a room topic: whether gossipsub should pass it on (offer it to
+    /// others).
+    pub(super) async fn on_room_gossip(&mut self, room: &str, data: &[u8], source: PeerId) -> MessageAcceptance {
+        let Some(key) = self.accounts.trusted_key() else { return MessageAcceptance::Ignore };
+        let Ok(envelope) = Envelope::decode(data) else { return MessageAcceptance::Reject };
         // gossipsub passes each message on once (its id is a hash of the bytes), unsigned: the
         // envelope's own signature is checked here, once per message rather than per copy.
         let verified = match envelope.check(&mut self.certs, &key, now_ms(), None) {
             Ok(v) if v.body.room == room => v,
-            Ok(_) => return (MessageAcceptance::Reject, None),
+            Ok(_) => return MessageAcceptance::Reject,
             Err(e) => {
                 tracing::info!(room, error = %e, "room envelope refused");
-                return (MessageAcceptance::Reject, None);
+                return MessageAcceptance::Reject;
             }
         };
-        let acceptance = match verified.body.payload.clone() {
+        match verified.body.payload.clone() {
             Payload::Control(_) | Payload::Renamed { .. } => match verified.control(&key) {
                 Some(action) => {
                     self.ingest_control(room, &verified, action, data).await;
@@ -594,8 +589,7 @@ impl EventLoop {
                     }
                 }
             }
-        };
-        (acceptance, Some(verified.peer))
+        }
     }
 
     /// Catches `room` up from `peer`, unless that is on its way already (then once more after).
