@@ -52,6 +52,11 @@ pub const PUBLISH_QUEUE_WAIT: Duration = Duration::from_secs(60);
 pub const FORWARD_QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// The largest gossipsub frame accepted.
 pub const GOSSIP_MAX_TRANSMIT_BYTES: usize = 256 * 1024;
+/// The most message ids one IHAVE lists (and one IWANT asks for): 500 ids of 20 bytes make
+/// about 11 KiB, within the 16 KiB of control messages a gossipsub peer takes by default. A
+/// peer drops the whole stream a larger one came on, and with it every message queued behind
+/// it; gossipsub's own default, 5,000, is reached by a room busy for a couple of seconds.
+pub const GOSSIP_MAX_IHAVE_IDS: usize = 500;
 /// mDNS record lifetime: a peer not heard of for this long is forgotten.
 pub const MDNS_TTL: Duration = Duration::from_secs(120);
 /// How often mDNS asks the LAN who is there.
@@ -148,6 +153,10 @@ impl Behaviour {
             .forward_queue_duration(FORWARD_QUEUE_WAIT)
             .heartbeat_interval(GOSSIP_HEARTBEAT)
             .max_transmit_size(GOSSIP_MAX_TRANSMIT_BYTES)
+            // Control messages (IHAVE, IWANT) small enough for any peer to take, and those of
+            // peers that list more taken up to a whole frame rather than dropping the stream.
+            .max_control_messages_sent(GOSSIP_MAX_IHAVE_IDS)
+            .max_control_message_size(GOSSIP_MAX_TRANSMIT_BYTES)
             .build()?;
         let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)?;
         // Only rejected messages cost score (see `room_score`). Not sharing an address, and not
