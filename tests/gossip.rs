@@ -29,11 +29,15 @@ fn node() -> Swarm<Behaviour> {
 }
 
 async fn listen_address(swarm: &mut Swarm<Behaviour>) -> Multiaddr {
-    loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-            return address;
+    timeout(Duration::from_secs(10), async {
+        loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                return address;
+            }
         }
-    }
+    })
+    .await
+    .expect("listening on loopback")
 }
 
 /// Runs the receiving swarm: accepts every message and passes its bytes on.

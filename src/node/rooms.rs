@@ -553,8 +553,8 @@ impl EventLoop {
     pub(super) async fn on_room_gossip(&mut self, room: &str, data: &[u8], source: PeerId) -> MessageAcceptance {
         let Some(key) = self.accounts.trusted_key() else { return MessageAcceptance::Ignore };
         let Ok(envelope) = Envelope::decode(data) else { return MessageAcceptance::Reject };
-        // gossipsub passes each message on once (its id is a hash of the bytes), unsigned: the
-        // envelope's own signature is checked here, once per message rather than per copy.
+        // gossipsub hands this node each message once (its id is a hash of the bytes), unsigned:
+        // the envelope's own signature is checked here, once per message rather than per copy.
         let verified = match envelope.check(&mut self.certs, &key, now_ms(), None) {
             Ok(v) if v.body.room == room => v,
             Ok(_) => return MessageAcceptance::Reject,
