@@ -24,7 +24,13 @@ async fn main() {
     let login_p50 = percentile(&logins, 0.5);
 
     let authority = Authority::from_secret(&[7; 32]);
-    let cert = authority.issue("benchuser", b"some-peer-id-bytes-0123456789", 1_800_000_000, 1);
+    let cert = authority.issue(
+        meshchat::account::AccountId::from_bytes([7; 16]),
+        "benchuser",
+        b"some-peer-id-bytes-0123456789",
+        1_800_000_000,
+        1,
+    );
     let key = authority.public();
     let t = Instant::now();
     for _ in 0..VERIFICATIONS {

@@ -1,5 +1,5 @@
-//! Certificates that bind a username to a peer: issued by the bootstrap node's authority key,
-//! verified offline by every node. Pure code: no I/O, no clock (the time is passed in).
+//! Certificates that bind an account (its stable id and its current username) to a peer: issued
+//! by the bootstrap node's authority key, verified offline by every node. Pure code: no I/O, no clock (the time is passed in).
 //!
 //! The signature covers a fixed, length-prefixed binary encoding of the body with a domain
 //! prefix, so no serialisation library's choices can change what is signed.
@@ -10,18 +10,23 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::account::AccountId;
+
 /// How long a certificate is valid after it is issued, in seconds (12 hours).
 pub const CERT_LIFETIME_SECS: u64 = 12 * 60 * 60;
 /// Certificates issued this many seconds in the future are still accepted (clock skew).
 pub const CLOCK_SKEW_SECS: u64 = 5 * 60;
 /// Domain separation for the signed bytes.
-const SIGNING_CONTEXT: &[u8] = b"meshchat certificate v1\0";
+const SIGNING_CONTEXT: &[u8] = b"meshchat certificate v2\0";
 /// Usernames in certificates are at most this long (bytes); peer ids at most this long.
 const MAX_FIELD_BYTES: usize = 128;
 
 /// What a certificate says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertBody {
+    /// The account's stable id: what everything that refers to a person keys on.
+    pub account: AccountId,
+    /// The account's username when the certificate was issued: a label.
     pub username: String,
     /// The peer's id, in its binary form.
     pub peer_id: Vec<u8>,
@@ -36,7 +41,7 @@ impl CertBody {
     fn signing_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(SIGNING_CONTEXT.len() + 64 + self.username.len() + self.peer_id.len());
         out.extend_from_slice(SIGNING_CONTEXT);
-        for field in [self.username.as_bytes(), &self.peer_id] {
+        for field in [self.account.as_bytes(), self.username.as_bytes(), &self.peer_id[..]] {
             out.extend_from_slice(&(field.len() as u32).to_be_bytes());
             out.extend_from_slice(field);
         }
@@ -44,44 +49,6 @@ impl CertBody {
             out.extend_from_slice(&number.to_be_bytes());
         }
         out
-    }
-}
-
-/// The authority's word that the user called `old` is now called `new`, on peer `peer_id`:
-/// what lets every member of a room carry the user's membership over to the new name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RenameProof {
-    pub old: String,
-    pub new: String,
-    /// The peer's id, in its binary form.
-    pub peer_id: Vec<u8>,
-    /// Seconds since the Unix epoch.
-    pub at: u64,
-    pub signature: Vec<u8>,
-}
-
-/// Domain separation for rename proofs.
-const RENAME_CONTEXT: &[u8] = b"meshchat rename v1\0";
-
-impl RenameProof {
-    fn signing_bytes(old: &str, new: &str, peer_id: &[u8], at: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(RENAME_CONTEXT.len() + 20 + old.len() + new.len() + peer_id.len());
-        out.extend_from_slice(RENAME_CONTEXT);
-        for field in [old.as_bytes(), new.as_bytes(), peer_id] {
-            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
-            out.extend_from_slice(field);
-        }
-        out.extend_from_slice(&at.to_be_bytes());
-        out
-    }
-
-    /// Checks that `authority` signed this proof.
-    pub fn verify(&self, authority: &AuthorityKey) -> Result<(), CertError> {
-        let fields = [&self.old, &self.new];
-        if fields.iter().any(|f| f.len() > MAX_FIELD_BYTES) || self.peer_id.len() > MAX_FIELD_BYTES {
-            return Err(CertError::Malformed);
-        }
-        authority.check(&Self::signing_bytes(&self.old, &self.new, &self.peer_id, self.at), &self.signature)
     }
 }
 
@@ -168,22 +135,24 @@ impl Authority {
         AuthorityKey(self.key.verifying_key())
     }
 
-    /// Issues a certificate for `username` on peer `peer_id`, valid from `now` for
-    /// [`CERT_LIFETIME_SECS`].
-    pub fn issue(&self, username: &str, peer_id: &[u8], now: u64, serial: u64) -> Certificate {
-        self.issue_for(username, peer_id, now, serial, CERT_LIFETIME_SECS)
-    }
-
-    /// States that `old` is now called `new` on peer `peer_id`, at `at`.
-    pub fn attest_rename(&self, old: &str, new: &str, peer_id: &[u8], at: u64) -> RenameProof {
-        let bytes = RenameProof::signing_bytes(old, new, peer_id, at);
-        let signature = self.key.sign(&bytes).to_bytes().to_vec();
-        RenameProof { old: old.to_string(), new: new.to_string(), peer_id: peer_id.to_vec(), at, signature }
+    /// Issues a certificate for account `account`, now called `username`, on peer `peer_id`,
+    /// valid from `now` for [`CERT_LIFETIME_SECS`].
+    pub fn issue(&self, account: AccountId, username: &str, peer_id: &[u8], now: u64, serial: u64) -> Certificate {
+        self.issue_for(account, username, peer_id, now, serial, CERT_LIFETIME_SECS)
     }
 
     /// [`Self::issue`], valid for `lifetime` seconds.
-    pub fn issue_for(&self, username: &str, peer_id: &[u8], now: u64, serial: u64, lifetime: u64) -> Certificate {
+    pub fn issue_for(
+        &self,
+        account: AccountId,
+        username: &str,
+        peer_id: &[u8],
+        now: u64,
+        serial: u64,
+        lifetime: u64,
+    ) -> Certificate {
         let body = CertBody {
+            account,
             username: username.to_string(),
             peer_id: peer_id.to_vec(),
             issued_at: now,
@@ -197,8 +166,8 @@ impl Authority {
 
 impl Certificate {
     /// Checks that `authority` signed this certificate for peer `peer_id` and that it is valid
-    /// at `now`. Returns the username it vouches for.
-    pub fn verify(&self, authority: &AuthorityKey, peer_id: &[u8], now: u64) -> Result<&str, CertError> {
+    /// at `now`. Returns what it vouches for.
+    pub fn verify(&self, authority: &AuthorityKey, peer_id: &[u8], now: u64) -> Result<&CertBody, CertError> {
         if self.body.username.len() > MAX_FIELD_BYTES || self.body.peer_id.len() > MAX_FIELD_BYTES {
             return Err(CertError::Malformed);
         }
@@ -207,7 +176,7 @@ impl Certificate {
     }
 
     /// The checks besides the signature: the certificate names `peer_id` and is valid at `now`.
-    fn check_use(&self, peer_id: &[u8], now: u64) -> Result<&str, CertError> {
+    fn check_use(&self, peer_id: &[u8], now: u64) -> Result<&CertBody, CertError> {
         if self.body.peer_id != peer_id {
             return Err(CertError::WrongPeer);
         }
@@ -217,7 +186,7 @@ impl Certificate {
         if self.body.issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
             return Err(CertError::NotYetValid);
         }
-        Ok(&self.body.username)
+        Ok(&self.body)
     }
 
     /// Seconds until expiry at `now` (0 when expired).
@@ -252,7 +221,7 @@ impl CertCache {
         authority: &AuthorityKey,
         peer_id: &[u8],
         now: u64,
-    ) -> Result<&'c str, CertError> {
+    ) -> Result<&'c CertBody, CertError> {
         let authority_bytes = authority.to_bytes();
         let known = self
             .checked
@@ -261,12 +230,12 @@ impl CertCache {
         if known {
             return certificate.check_use(peer_id, now);
         }
-        let username = certificate.verify(authority, peer_id, now)?;
+        let body = certificate.verify(authority, peer_id, now)?;
         if self.checked.len() >= CERT_CACHE_SIZE {
             self.checked.clear();
         }
         self.checked.insert(certificate.signature.clone(), (authority_bytes, certificate.body.clone()));
-        Ok(username)
+        Ok(body)
     }
 }
 
@@ -277,29 +246,12 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     #[test]
-    fn rename_proofs_verify_only_unchanged_and_from_their_authority() {
-        let a = authority(1);
-        let proof = a.attest_rename("alice", "alicia", b"peer-a", NOW);
-        assert_eq!(proof.verify(&a.public()), Ok(()));
-        assert_eq!(proof.verify(&authority(2).public()), Err(CertError::BadSignature));
-        for changed in [
-            RenameProof { old: "bob".into(), ..proof.clone() },
-            RenameProof { new: "mallory".into(), ..proof.clone() },
-            RenameProof { peer_id: b"peer-m".to_vec(), ..proof.clone() },
-            RenameProof { at: NOW + 1, ..proof.clone() },
-        ] {
-            assert_eq!(changed.verify(&a.public()), Err(CertError::BadSignature));
-        }
-        assert_eq!(RenameProof { signature: vec![1; 3], ..proof }.verify(&a.public()), Err(CertError::Malformed));
-    }
-
-    #[test]
     fn the_cache_checks_use_every_time_and_signatures_once() {
         let a = authority(1);
-        let cert = a.issue("alice", b"peer-a", NOW, 1);
+        let cert = a.issue(ALICE, "alice", b"peer-a", NOW, 1);
         let mut cache = CertCache::default();
-        assert_eq!(cache.verify(&cert, &a.public(), b"peer-a", NOW), Ok("alice"));
-        assert_eq!(cache.verify(&cert, &a.public(), b"peer-a", NOW + 1), Ok("alice"));
+        assert_eq!(cache.verify(&cert, &a.public(), b"peer-a", NOW), Ok(&cert.body));
+        assert_eq!(cache.verify(&cert, &a.public(), b"peer-a", NOW + 1), Ok(&cert.body));
         // Still checked on every use: the peer, the time.
         assert_eq!(cache.verify(&cert, &a.public(), b"peer-b", NOW), Err(CertError::WrongPeer));
         assert_eq!(cache.verify(&cert, &a.public(), b"peer-a", NOW + CERT_LIFETIME_SECS), Err(CertError::Expired));
@@ -315,32 +267,34 @@ mod tests {
         Authority::from_secret(&[seed; 32])
     }
 
+    const ALICE: AccountId = AccountId::from_bytes([0xa1; 16]);
+
     #[test]
     fn a_certificate_verifies_for_its_peer() {
         let auth = authority(1);
-        let cert = auth.issue("alice", b"peer-a", NOW, 7);
-        assert_eq!(cert.verify(&auth.public(), b"peer-a", NOW + 60), Ok("alice"));
+        let cert = auth.issue(ALICE, "alice", b"peer-a", NOW, 7);
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", NOW + 60), Ok(&cert.body));
         assert_eq!(cert.body.expires_at, NOW + CERT_LIFETIME_SECS);
         assert_eq!(cert.remaining(NOW + 60), CERT_LIFETIME_SECS - 60);
     }
 
     #[test]
     fn another_authority_is_refused() {
-        let cert = authority(1).issue("alice", b"peer-a", NOW, 1);
+        let cert = authority(1).issue(ALICE, "alice", b"peer-a", NOW, 1);
         assert_eq!(cert.verify(&authority(2).public(), b"peer-a", NOW), Err(CertError::BadSignature));
     }
 
     #[test]
     fn another_peer_is_refused() {
         let auth = authority(1);
-        let cert = auth.issue("alice", b"peer-a", NOW, 1);
+        let cert = auth.issue(ALICE, "alice", b"peer-a", NOW, 1);
         assert_eq!(cert.verify(&auth.public(), b"peer-b", NOW), Err(CertError::WrongPeer));
     }
 
     #[test]
     fn expired_and_future_certificates_are_refused() {
         let auth = authority(1);
-        let cert = auth.issue("alice", b"peer-a", NOW, 1);
+        let cert = auth.issue(ALICE, "alice", b"peer-a", NOW, 1);
         assert_eq!(cert.verify(&auth.public(), b"peer-a", NOW + CERT_LIFETIME_SECS), Err(CertError::Expired));
         assert_eq!(cert.verify(&auth.public(), b"peer-a", NOW - CLOCK_SKEW_SECS - 1), Err(CertError::NotYetValid));
         assert!(cert.verify(&auth.public(), b"peer-a", NOW - CLOCK_SKEW_SECS + 1).is_ok());
@@ -349,9 +303,12 @@ mod tests {
     #[test]
     fn any_altered_byte_is_refused() {
         let auth = authority(1);
-        let cert = auth.issue("alice", b"peer-a", NOW, 1);
+        let cert = auth.issue(ALICE, "alice", b"peer-a", NOW, 1);
         let mut altered = cert.clone();
         altered.body.username = "alicf".into();
+        assert_eq!(altered.verify(&auth.public(), b"peer-a", NOW), Err(CertError::BadSignature));
+        let mut altered = cert.clone();
+        altered.body.account = AccountId::from_bytes([0xb0; 16]);
         assert_eq!(altered.verify(&auth.public(), b"peer-a", NOW), Err(CertError::BadSignature));
         let mut altered = cert.clone();
         altered.body.expires_at += 1;
@@ -372,8 +329,22 @@ mod tests {
     #[test]
     fn length_prefixes_keep_fields_apart() {
         // "ab" + "c" and "a" + "bc" must not sign the same bytes.
-        let a = CertBody { username: "ab".into(), peer_id: b"c".to_vec(), issued_at: 0, expires_at: 0, serial: 0 };
-        let b = CertBody { username: "a".into(), peer_id: b"bc".to_vec(), issued_at: 0, expires_at: 0, serial: 0 };
+        let a = CertBody {
+            account: ALICE,
+            username: "ab".into(),
+            peer_id: b"c".to_vec(),
+            issued_at: 0,
+            expires_at: 0,
+            serial: 0,
+        };
+        let b = CertBody {
+            account: ALICE,
+            username: "a".into(),
+            peer_id: b"bc".to_vec(),
+            issued_at: 0,
+            expires_at: 0,
+            serial: 0,
+        };
         assert_ne!(a.signing_bytes(), b.signing_bytes());
     }
 
@@ -390,9 +361,9 @@ mod tests {
     #[test]
     fn the_end_of_time_is_refused_not_a_panic() {
         let auth = authority(1);
-        let cert = auth.issue("alice", b"peer-a", u64::MAX - 1, 1);
+        let cert = auth.issue(ALICE, "alice", b"peer-a", u64::MAX - 1, 1);
         assert_eq!(cert.body.expires_at, u64::MAX);
-        assert_eq!(cert.verify(&auth.public(), b"peer-a", u64::MAX - 1), Ok("alice"));
+        assert_eq!(cert.verify(&auth.public(), b"peer-a", u64::MAX - 1), Ok(&cert.body));
         assert_eq!(cert.verify(&auth.public(), b"peer-a", u64::MAX), Err(CertError::Expired));
     }
 }
@@ -411,8 +382,9 @@ mod proptests {
     }
 
     fn any_body() -> impl Strategy<Value = CertBody> {
-        (any_text(8), any_bytes(40), 0u64..1 << 40, 1u64..1 << 20, any::<u64>()).prop_map(
-            |(username, peer_id, issued_at, lifetime, serial)| CertBody {
+        (any::<[u8; 16]>(), any_text(8), any_bytes(40), 0u64..1 << 40, 1u64..1 << 20, any::<u64>()).prop_map(
+            |(account, username, peer_id, issued_at, lifetime, serial)| CertBody {
+                account: AccountId::from_bytes(account),
                 username,
                 peer_id,
                 issued_at,
@@ -425,6 +397,7 @@ mod proptests {
     /// One field of a certificate changed: which one, and entropy for the new value.
     #[derive(Debug, Clone)]
     enum Change {
+        Account([u8; 16]),
         Username(String),
         PeerId(Vec<u8>),
         IssuedAt(u64),
@@ -435,6 +408,7 @@ mod proptests {
 
     fn any_change() -> impl Strategy<Value = Change> {
         prop_oneof![
+            any::<[u8; 16]>().prop_map(Change::Account),
             any_text(8).prop_map(Change::Username),
             any_bytes(40).prop_map(Change::PeerId),
             any::<u64>().prop_map(Change::IssuedAt),
@@ -448,6 +422,9 @@ mod proptests {
     fn apply(cert: &mut Certificate, change: Change) -> bool {
         let body = &mut cert.body;
         match change {
+            Change::Account(id) if AccountId::from_bytes(id) != body.account => {
+                body.account = AccountId::from_bytes(id)
+            }
             Change::Username(name) if name != body.username => body.username = name,
             Change::PeerId(peer) if peer != body.peer_id => body.peer_id = peer,
             Change::IssuedAt(n) if n != body.issued_at => body.issued_at = n,
@@ -473,7 +450,7 @@ mod proptests {
             prop_assert!(cert.verify(&authority, &peer, now).is_err());
             prop_assert!(cert.verify(&authority, &cert.body.peer_id, now).is_err());
             let mut cache = CertCache::default();
-            let genuine = Authority::from_secret(&[seed; 32]).issue("alice", &peer, now / 2, 1);
+            let genuine = Authority::from_secret(&[seed; 32]).issue(AccountId::from_bytes([1; 16]), "alice", &peer, now / 2, 1);
             prop_assert!(cache.verify(&genuine, &authority, &peer, now / 2).is_ok());
             prop_assert!(cache.verify(&cert, &authority, &cert.body.peer_id, now).is_err());
             prop_assert!(cache.verify(&cert, &authority, &cert.body.peer_id, now).is_err());
@@ -490,7 +467,7 @@ mod proptests {
             let genuine = sign(&authority, body);
             let now = genuine.body.issued_at + at % (genuine.body.expires_at - genuine.body.issued_at);
             let mut cache = CertCache::default();
-            prop_assert_eq!(genuine.verify(&key, &genuine.body.peer_id, now), Ok(genuine.body.username.as_str()));
+            prop_assert_eq!(genuine.verify(&key, &genuine.body.peer_id, now), Ok(&genuine.body));
             prop_assert!(cache.verify(&genuine, &key, &genuine.body.peer_id, now).is_ok());
 
             let mut changed = genuine.clone();
@@ -518,7 +495,7 @@ mod proptests {
             let _ = genuine.verify(&authority.public(), &cert.body.peer_id, now);
             let _ = CertCache::default().verify(&genuine, &authority.public(), &cert.body.peer_id, now);
             let _ = genuine.remaining(now);
-            let _ = authority.issue(&cert.body.username, &cert.body.peer_id, now, cert.body.serial);
+            let _ = authority.issue(cert.body.account, &cert.body.username, &cert.body.peer_id, now, cert.body.serial);
         }
 
         #[test]

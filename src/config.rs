@@ -7,6 +7,7 @@ use clap::Parser;
 use libp2p::Multiaddr;
 use thiserror::Error;
 
+use crate::bootstrap::service::NAME_HOLD_SECS;
 use crate::cert::CERT_LIFETIME_SECS;
 use crate::ui::style::ColorChoice;
 
@@ -52,6 +53,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = CERT_LIFETIME_SECS, global = true,
           value_parser = clap::value_parser!(u64).range(MIN_CERT_LIFETIME_SECS..))]
     pub cert_lifetime: u64,
+    /// When hosting the bootstrap: how long a name freed by a rename stays reserved to its
+    /// account, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = NAME_HOLD_SECS, global = true)]
+    pub name_hold: u64,
 }
 
 /// The shortest certificate lifetime accepted: nodes renew on a 10 s timer.
@@ -96,6 +101,8 @@ pub struct Config {
     pub bootstrap_key: Option<PathBuf>,
     /// Lifetime of the certificates this node signs, when it hosts the bootstrap.
     pub cert_lifetime: u64,
+    /// How long a name freed by a rename stays reserved to its account, in seconds.
+    pub name_hold: u64,
 }
 
 /// Options that cannot make a working node.
@@ -144,6 +151,7 @@ impl Config {
             mode,
             bootstrap_key: cli.bootstrap_key,
             cert_lifetime: cli.cert_lifetime,
+            name_hold: cli.name_hold,
         })
     }
 }

@@ -20,9 +20,11 @@
 //! - [`config`] turns command-line options into a validated [`config::Config`]; [`identity`] owns
 //!   the data directory's lock and the node's persistent key.
 
+pub mod account;
 pub mod bootstrap;
 pub mod cert;
 pub mod config;
+pub mod directory;
 pub mod identity;
 pub mod net;
 pub mod node;

@@ -95,7 +95,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let public = authority.public();
         trust::write_key_file(&data_dir.path().join(trust::AUTHORITY_FILE), &public)?;
         let trust = Trust::load(data_dir.path(), Some(public))?;
-        (Some(AuthService::open(data_dir.path(), authority)?.with_lifetime(config.cert_lifetime)), trust)
+        (
+            Some(
+                AuthService::open(data_dir.path(), authority)?
+                    .with_lifetime(config.cert_lifetime)
+                    .with_name_hold(config.name_hold),
+            ),
+            trust,
+        )
     } else {
         let given = config.bootstrap_key.as_deref().map(trust::read_key_file).transpose()?;
         (None, Trust::load(data_dir.path(), given)?)

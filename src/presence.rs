@@ -1,9 +1,20 @@
 //! Who is online: a roster folded from verified presence announcements, peer disconnections and
 //! silence. Pure state: no I/O, the time is passed in. The node verifies certificates before it
-//! calls [`Roster::announce`]; usernames here always come from verified certificates.
+//! calls [`Roster::announce`]; accounts and usernames here always come from verified
+//! certificates.
+//!
+//! Announcements are fresh or ignored: for each peer the roster remembers the highest
+//! announcement number and certificate serial it took in, also after that peer's user logged
+//! out or went away, so a copy of an older announcement (a replay) changes nothing, and neither
+//! does one resting on a certificate older than one that peer already used.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use crate::account::{AccountId, same_name};
+
+/// At most this many peers' high-water marks are remembered.
+pub const MAX_REMEMBERED_PEERS: usize = 10_000;
 
 /// The longest nickname, in characters.
 pub const NICK_MAX_CHARS: usize = 32;
@@ -17,6 +28,7 @@ pub fn valid_nick(nick: &str) -> bool {
 /// A user seen online.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnlineUser {
+    pub account: AccountId,
     pub username: String,
     pub nick: String,
 }
@@ -33,14 +45,22 @@ pub enum RosterChange {
 #[derive(Debug, Clone)]
 struct Entry {
     user: OnlineUser,
-    seq: u64,
     last_heard: Instant,
+}
+
+/// The newest announcement taken in from one peer: its number and its certificate's serial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mark {
+    seq: u64,
+    serial: u64,
 }
 
 /// The users online, by the peer (binary peer id) they are on.
 #[derive(Debug, Default)]
 pub struct Roster {
     entries: HashMap<Vec<u8>, Entry>,
+    /// Per peer, what was taken in last: kept after the user left, so replays stay out.
+    marks: HashMap<Vec<u8>, Mark>,
 }
 
 impl Roster {
@@ -49,17 +69,44 @@ impl Roster {
         Self::default()
     }
 
-    /// `peer` announced that `user` is online there, with announcement number `seq`.
-    pub fn announce(&mut self, peer: &[u8], user: OnlineUser, seq: u64, now: Instant) -> Option<RosterChange> {
-        let Some(entry) = self.entries.get_mut(peer) else {
-            self.entries.insert(peer.to_vec(), Entry { user: user.clone(), seq, last_heard: now });
-            return Some(RosterChange::Arrived(user));
-        };
-        if seq < entry.seq {
+    /// Takes in that `peer` made announcement `seq` on a certificate of serial `serial`; `false`
+    /// (and nothing remembered) when it is not newer than what that peer announced before.
+    fn take_mark(&mut self, peer: &[u8], seq: u64, serial: u64) -> bool {
+        if self.is_stale(peer, seq, serial) {
+            return false;
+        }
+        if self.marks.len() >= MAX_REMEMBERED_PEERS && !self.marks.contains_key(peer) {
+            // Forget peers not online now; their replays could come in again, as after a restart.
+            let online = &self.entries;
+            self.marks.retain(|p, _| online.contains_key(p));
+        }
+        self.marks.insert(peer.to_vec(), Mark { seq, serial });
+        true
+    }
+
+    /// `peer` announced that `user` is online there, with announcement number `seq`, on a
+    /// certificate of serial `serial`. A stale announcement changes nothing.
+    pub fn announce(
+        &mut self,
+        peer: &[u8],
+        user: OnlineUser,
+        seq: u64,
+        serial: u64,
+        now: Instant,
+    ) -> Option<RosterChange> {
+        if !self.take_mark(peer, seq, serial) {
             return None;
         }
-        entry.seq = seq;
+        let Some(entry) = self.entries.get_mut(peer) else {
+            self.entries.insert(peer.to_vec(), Entry { user: user.clone(), last_heard: now });
+            return Some(RosterChange::Arrived(user));
+        };
         entry.last_heard = now;
+        if entry.user.account != user.account {
+            // Another account logged in on that peer.
+            entry.user = user.clone();
+            return Some(RosterChange::Arrived(user));
+        }
         let change = if entry.user.username != user.username {
             Some(RosterChange::Renamed { old: entry.user.username.clone(), new: user.username.clone() })
         } else if entry.user.nick != user.nick {
@@ -71,18 +118,20 @@ impl Roster {
         change
     }
 
-    /// Whether an announcement numbered `seq` from `peer` is older than one already taken in
-    /// (a copy that came the long way round): what it says is out of date.
-    pub fn is_stale(&self, peer: &[u8], seq: u64) -> bool {
-        self.entries.get(peer).is_some_and(|entry| seq < entry.seq)
+    /// Whether an announcement numbered `seq` from `peer`, on a certificate of serial `serial`,
+    /// is not newer than one already taken in from that peer (a late copy, or a replay): what it
+    /// says is out of date.
+    pub fn is_stale(&self, peer: &[u8], seq: u64, serial: u64) -> bool {
+        self.marks.get(peer).is_some_and(|mark| seq <= mark.seq || serial < mark.serial)
     }
 
-    /// `peer` announced that its user left (logout), with announcement number `seq`.
-    pub fn leave(&mut self, peer: &[u8], seq: u64) -> Option<RosterChange> {
-        match self.entries.get(peer) {
-            Some(entry) if entry.seq <= seq => self.entries.remove(peer).map(|e| RosterChange::Left(e.user)),
-            _ => None,
+    /// `peer` announced that its user left (logout), with announcement number `seq` on a
+    /// certificate of serial `serial`.
+    pub fn leave(&mut self, peer: &[u8], seq: u64, serial: u64) -> Option<RosterChange> {
+        if !self.take_mark(peer, seq, serial) {
+            return None;
         }
+        self.entries.remove(peer).map(|e| RosterChange::Left(e.user))
     }
 
     /// The connection to `peer` is gone.
@@ -106,24 +155,24 @@ impl Roster {
         self.entries.get(peer).map(|e| &e.user)
     }
 
-    /// The peers `username` (any case) is online on, the most recently heard first.
-    pub fn peers_of(&self, username: &str) -> Vec<Vec<u8>> {
+    /// The peers `account` is online on, the most recently heard first.
+    pub fn peers_of(&self, account: &AccountId) -> Vec<Vec<u8>> {
         let mut found: Vec<(&Vec<u8>, &Entry)> =
-            self.entries.iter().filter(|(_, e)| e.user.username.eq_ignore_ascii_case(username)).collect();
+            self.entries.iter().filter(|(_, e)| e.user.account == *account).collect();
         found.sort_by_key(|(_, e)| std::cmp::Reverse(e.last_heard));
         found.into_iter().map(|(peer, _)| peer.clone()).collect()
     }
 
     /// The online user called `username` (any case).
     pub fn find(&self, username: &str) -> Option<&OnlineUser> {
-        self.entries.values().map(|e| &e.user).find(|u| u.username.eq_ignore_ascii_case(username))
+        self.entries.values().map(|e| &e.user).find(|u| same_name(&u.username, username))
     }
 
-    /// Everyone online, sorted by username, each username once.
+    /// Everyone online, sorted by username, each account once.
     pub fn online(&self) -> Vec<OnlineUser> {
         let mut users: Vec<OnlineUser> = self.entries.values().map(|e| e.user.clone()).collect();
-        users.sort_by(|a, b| a.username.cmp(&b.username).then(a.nick.cmp(&b.nick)));
-        users.dedup_by(|a, b| a.username == b.username);
+        users.sort_by(|a, b| a.username.cmp(&b.username).then(a.account.cmp(&b.account)).then(a.nick.cmp(&b.nick)));
+        users.dedup_by(|a, b| a.account == b.account);
         users
     }
 }
@@ -133,33 +182,51 @@ mod tests {
     use super::*;
 
     fn user(name: &str, nick: &str) -> OnlineUser {
-        OnlineUser { username: name.into(), nick: nick.into() }
+        // The account of the test: alice and alicia are one person.
+        let account = crate::testing::account_of(if name == "alicia" { "alice" } else { name });
+        OnlineUser { account, username: name.into(), nick: nick.into() }
     }
 
     #[test]
-    fn only_announcements_older_than_the_last_are_stale() {
+    fn only_announcements_newer_than_the_last_are_taken() {
         let now = Instant::now();
         let mut r = Roster::new();
-        assert!(!r.is_stale(b"p", 5));
-        r.announce(b"p", user("alice", "A"), 5, now);
-        assert!(r.is_stale(b"p", 4));
-        assert!(!r.is_stale(b"p", 5));
-        assert!(!r.is_stale(b"p", 6));
-        assert!(!r.is_stale(b"q", 1));
+        assert!(!r.is_stale(b"p", 5, 1));
+        r.announce(b"p", user("alice", "A"), 5, 3, now);
+        assert!(r.is_stale(b"p", 4, 3));
+        assert!(r.is_stale(b"p", 5, 3), "the same announcement again");
+        assert!(!r.is_stale(b"p", 6, 3));
+        assert!(r.is_stale(b"p", 6, 2), "resting on an older certificate");
+        assert!(!r.is_stale(b"q", 1, 1));
+    }
+
+    #[test]
+    fn a_replayed_announcement_after_a_logout_changes_nothing() {
+        let now = Instant::now();
+        let mut r = Roster::new();
+        r.announce(b"p", user("alice", "A"), 5, 3, now);
+        assert_eq!(r.leave(b"p", 6, 3), Some(RosterChange::Left(user("alice", "A"))));
+        assert_eq!(r.announce(b"p", user("alice", "A"), 5, 3, now), None, "a copy of the old announcement");
+        assert!(r.online().is_empty());
+        // Gone by disconnection: the same.
+        r.announce(b"p", user("alice", "A"), 7, 3, now);
+        r.peer_gone(b"p");
+        assert_eq!(r.announce(b"p", user("alice", "A"), 7, 3, now), None);
+        assert_eq!(r.announce(b"p", user("alice", "A"), 8, 3, now), Some(RosterChange::Arrived(user("alice", "A"))));
     }
 
     #[test]
     fn arrivals_renames_and_nicks_are_told_once() {
         let now = Instant::now();
         let mut r = Roster::new();
-        assert_eq!(r.announce(b"p", user("alice", "A"), 1, now), Some(RosterChange::Arrived(user("alice", "A"))));
-        assert_eq!(r.announce(b"p", user("alice", "A"), 2, now), None);
-        assert_eq!(r.announce(b"p", user("alice", "Al"), 3, now), Some(RosterChange::Nick(user("alice", "Al"))));
+        assert_eq!(r.announce(b"p", user("alice", "A"), 1, 1, now), Some(RosterChange::Arrived(user("alice", "A"))));
+        assert_eq!(r.announce(b"p", user("alice", "A"), 2, 1, now), None);
+        assert_eq!(r.announce(b"p", user("alice", "Al"), 3, 1, now), Some(RosterChange::Nick(user("alice", "Al"))));
         assert_eq!(
-            r.announce(b"p", user("alicia", "Al"), 4, now),
+            r.announce(b"p", user("alicia", "Al"), 4, 1, now),
             Some(RosterChange::Renamed { old: "alice".into(), new: "alicia".into() })
         );
-        assert_eq!(r.announce(b"p", user("alice", "old copy"), 2, now), None, "late copies are ignored");
+        assert_eq!(r.announce(b"p", user("alice", "old copy"), 2, 1, now), None, "late copies are ignored");
         assert_eq!(r.online(), vec![user("alicia", "Al")]);
     }
 
@@ -167,11 +234,11 @@ mod tests {
     fn users_leave_by_logout_disconnect_or_silence() {
         let now = Instant::now();
         let mut r = Roster::new();
-        r.announce(b"a", user("alice", "A"), 1, now);
-        r.announce(b"b", user("bob", "B"), 1, now);
-        r.announce(b"c", user("carol", "C"), 1, now + Duration::from_secs(20));
-        assert_eq!(r.leave(b"a", 0), None, "an older logout does not count");
-        assert_eq!(r.leave(b"a", 2), Some(RosterChange::Left(user("alice", "A"))));
+        r.announce(b"a", user("alice", "A"), 1, 1, now);
+        r.announce(b"b", user("bob", "B"), 1, 1, now);
+        r.announce(b"c", user("carol", "C"), 1, 1, now + Duration::from_secs(20));
+        assert_eq!(r.leave(b"a", 0, 1), None, "an older logout does not count");
+        assert_eq!(r.leave(b"a", 2, 1), Some(RosterChange::Left(user("alice", "A"))));
         assert_eq!(r.peer_gone(b"a"), None);
         let gone = r.expire(now + Duration::from_secs(31), Duration::from_secs(30));
         assert_eq!(gone, vec![RosterChange::Left(user("bob", "B"))]);
@@ -194,8 +261,8 @@ mod tests {
     fn one_user_on_two_peers_is_listed_once() {
         let now = Instant::now();
         let mut r = Roster::new();
-        r.announce(b"a", user("alice", "A"), 1, now);
-        r.announce(b"b", user("alice", "A"), 1, now);
+        r.announce(b"a", user("alice", "A"), 1, 1, now);
+        r.announce(b"b", user("alice", "A"), 1, 1, now);
         assert_eq!(r.online().len(), 1);
         assert_eq!(r.user_on(b"b"), Some(&user("alice", "A")));
     }

@@ -7,6 +7,7 @@ use std::cell::Cell;
 
 use proptest::prelude::*;
 
+use crate::account::AccountId;
 use crate::cert::{CertBody, Certificate};
 
 /// The system allocator, counting the bytes each thread holds and the most it held.
@@ -174,10 +175,20 @@ pub fn any_text(max: usize) -> impl Strategy<Value = String> {
 /// A certificate with any fields and any signature bytes (usually 64 of them).
 pub fn any_certificate() -> impl Strategy<Value = Certificate> {
     let signature = prop_oneof![4 => prop::collection::vec(any::<u8>(), 64), 1 => any_bytes(80)];
-    (any_text(12), any_bytes(48), any::<u64>(), any::<u64>(), any::<u64>(), signature).prop_map(
-        |(username, peer_id, issued_at, expires_at, serial, signature)| Certificate {
-            body: CertBody { username, peer_id, issued_at, expires_at, serial },
+    let account = any::<[u8; 16]>().prop_map(AccountId::from_bytes);
+    (account, any_text(12), any_bytes(48), any::<u64>(), any::<u64>(), any::<u64>(), signature).prop_map(
+        |(account, username, peer_id, issued_at, expires_at, serial, signature)| Certificate {
+            body: CertBody { account, username, peer_id, issued_at, expires_at, serial },
             signature,
         },
     )
+}
+
+/// A test account id for `name`: the same for every spelling of the name (any case).
+pub fn account_of(name: &str) -> AccountId {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(crate::account::canonical(name).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash[..16]);
+    AccountId::from_bytes(bytes)
 }

@@ -97,12 +97,15 @@ fn the_life_of_an_account_as_another_node_sees_it() {
     a.send(GOOD);
     a.wait_for("logged in again", |v| v["type"] == "logged_in" && v["user"] == "alicia");
 
-    // The old name is free again.
+    // The old name stays with alicia's account (30 days by default): nobody else takes it.
     b.send("/logout");
     b.wait_type("logged_out");
     b.send("/register alice");
     b.send(GOOD_B);
-    b.wait_for("new alice", |v| v["type"] == "logged_in" && v["user"] == "alice");
+    assert!(expect_error(&mut b, "username_taken").contains("alice"));
+    b.send("/login bob");
+    b.send(GOOD_B);
+    b.wait_for("bob again", |v| v["type"] == "logged_in" && v["user"] == "bob");
 
     // A restart resumes the session without a password.
     a.send("/quit");

@@ -1,6 +1,10 @@
 //! The account database (`accounts.db` in the bootstrap's data directory): accounts with their
-//! argon2id hashes, which peer is logged in as whom, failure records for throttling, and the
-//! certificate serial counter. Every query is parameterised.
+//! stable ids and argon2id hashes, names freed by a rename (reserved to their account for a
+//! while) and each account's latest rename, which peer is logged in as whom, failure records for
+//! throttling, and the certificate serial counter. Every query is parameterised.
+//!
+//! A name is *held* by an account while it is that account's username, or while a reservation
+//! left by the account's rename lasts: nobody else may register it or rename to it then.
 
 use std::path::Path;
 
@@ -9,12 +13,14 @@ use thiserror::Error;
 
 use super::password::username_key;
 use super::throttle::FailureRecord;
+use crate::account::AccountId;
 use crate::store::sqlite::{self, OpenError};
 
 /// File name of the account database inside the bootstrap's data directory.
 pub const ACCOUNTS_DB: &str = "accounts.db";
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE accounts (
         username_key TEXT PRIMARY KEY,
         username TEXT NOT NULL,
@@ -35,7 +41,34 @@ const MIGRATIONS: &[&str] = &["
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
     );
-"];
+",
+    "
+    ALTER TABLE accounts ADD COLUMN account_id BLOB;
+    UPDATE accounts SET account_id = randomblob(16) WHERE account_id IS NULL;
+    CREATE UNIQUE INDEX accounts_by_id ON accounts (account_id);
+    CREATE TABLE reserved_names (
+        username_key TEXT PRIMARY KEY,
+        account_id BLOB NOT NULL,
+        until INTEGER NOT NULL
+    );
+    CREATE TABLE renames (
+        account_id BLOB PRIMARY KEY,
+        old TEXT NOT NULL,
+        new TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+",
+];
+
+/// The latest rename of an account, kept so that a node whose answer was lost learns of it with
+/// its next certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenameRecord {
+    pub old: String,
+    pub new: String,
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+}
 
 /// A failed account operation.
 #[derive(Debug, Error)]
@@ -44,6 +77,8 @@ pub enum AccountError {
     Taken(String),
     #[error("no account '{0}'")]
     NoSuchAccount(String),
+    #[error("the account database holds a malformed account id")]
+    BadAccountId,
     #[error(transparent)]
     Open(#[from] OpenError),
     #[error("account database error: {0}")]
@@ -53,6 +88,8 @@ pub enum AccountError {
 /// A registered account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// Stable for the account's whole life.
+    pub id: AccountId,
     /// As the user typed it at registration (or rename).
     pub username: String,
     pub password_hash: String,
@@ -68,6 +105,25 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
+/// An account from a row of (account_id, username, password_hash).
+fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Account, AccountError>> {
+    let id: Vec<u8> = r.get(0)?;
+    let (username, password_hash) = (r.get(1)?, r.get(2)?);
+    Ok(AccountId::from_slice(&id).map(|id| Account { id, username, password_hash }).ok_or(AccountError::BadAccountId))
+}
+
+/// The account a name is reserved to at `now`, if any (names held as usernames are not looked at).
+fn reserved_for(conn: &Connection, username: &str, now: u64) -> Result<Option<AccountId>, AccountError> {
+    let id: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT account_id FROM reserved_names WHERE username_key = ?1 AND until > ?2",
+            params![username_key(username), now as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.map(|id| AccountId::from_slice(&id).ok_or(AccountError::BadAccountId)).transpose()
+}
+
 impl AccountStore {
     /// Opens `accounts.db` in `dir`.
     pub fn open(dir: &Path) -> Result<AccountStore, AccountError> {
@@ -81,41 +137,96 @@ impl AccountStore {
 
     /// The account called `username` (any case).
     pub fn find(&self, username: &str) -> Result<Option<Account>, AccountError> {
+        self.conn
+            .query_row(
+                "SELECT account_id, username, password_hash FROM accounts WHERE username_key = ?1",
+                params![username_key(username)],
+                account_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// The account that holds `username` (any case) at `now`: the one called so, else the one
+    /// whose rename left the name reserved.
+    pub fn holder(&self, username: &str, now: u64) -> Result<Option<Account>, AccountError> {
+        if let Some(account) = self.find(username)? {
+            return Ok(Some(account));
+        }
+        self.conn
+            .query_row(
+                "SELECT a.account_id, a.username, a.password_hash FROM reserved_names r
+                 JOIN accounts a ON a.account_id = r.account_id
+                 WHERE r.username_key = ?1 AND r.until > ?2",
+                params![username_key(username), now as i64],
+                account_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Adds an account with a fresh id; [`AccountError::Taken`] if the name is held by anyone
+    /// at `now` (in any case).
+    pub fn create(&mut self, username: &str, password_hash: &str, now: u64) -> Result<AccountId, AccountError> {
+        let id = AccountId::random();
+        let tx = self.conn.transaction()?;
+        if reserved_for(&tx, username, now)?.is_some() {
+            return Err(AccountError::Taken(username.to_string()));
+        }
+        tx.execute(
+            "INSERT INTO accounts (username_key, username, password_hash, created_at, account_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![username_key(username), username, password_hash, now as i64, &id.as_bytes()[..]],
+        )
+        .map_err(|e| if is_unique_violation(&e) { AccountError::Taken(username.to_string()) } else { e.into() })?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Renames account `id` to `new` at `now`, atomically: sessions follow, the old name stays
+    /// reserved to the account until `now + hold_secs`, and the rename is kept as the account's
+    /// latest. [`AccountError::Taken`] when another account holds `new`. A name the account
+    /// itself reserved may be taken back.
+    pub fn rename(&mut self, id: AccountId, new: &str, now: u64, hold_secs: u64) -> Result<String, AccountError> {
+        let tx = self.conn.transaction()?;
+        let old: Option<String> = tx
+            .query_row("SELECT username FROM accounts WHERE account_id = ?1", params![&id.as_bytes()[..]], |r| r.get(0))
+            .optional()?;
+        let Some(old) = old else { return Err(AccountError::NoSuchAccount(id.to_hex())) };
+        if reserved_for(&tx, new, now)?.is_some_and(|holder| holder != id) {
+            return Err(AccountError::Taken(new.to_string()));
+        }
+        tx.execute(
+            "UPDATE accounts SET username_key = ?1, username = ?2 WHERE account_id = ?3",
+            params![username_key(new), new, &id.as_bytes()[..]],
+        )
+        .map_err(|e| if is_unique_violation(&e) { AccountError::Taken(new.to_string()) } else { e.into() })?;
+        tx.execute("DELETE FROM reserved_names WHERE username_key = ?1", params![username_key(new)])?;
+        if username_key(&old) != username_key(new) {
+            let until = now.saturating_add(hold_secs).min(i64::MAX as u64);
+            tx.execute(
+                "INSERT INTO reserved_names (username_key, account_id, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (username_key) DO UPDATE SET account_id = excluded.account_id, until = excluded.until",
+                params![username_key(&old), &id.as_bytes()[..], until as i64],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO renames (account_id, old, new, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account_id) DO UPDATE SET old = excluded.old, new = excluded.new, at = excluded.at",
+            params![&id.as_bytes()[..], old, new, now as i64],
+        )?;
+        tx.commit()?;
+        Ok(old)
+    }
+
+    /// The latest rename of account `id`.
+    pub fn latest_rename(&self, id: AccountId) -> Result<Option<RenameRecord>, AccountError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT username, password_hash FROM accounts WHERE username_key = ?1",
-                params![username_key(username)],
-                |r| Ok(Account { username: r.get(0)?, password_hash: r.get(1)? }),
-            )
+            .query_row("SELECT old, new, at FROM renames WHERE account_id = ?1", params![&id.as_bytes()[..]], |r| {
+                Ok(RenameRecord { old: r.get(0)?, new: r.get(1)?, at: r.get::<_, i64>(2)?.max(0) as u64 })
+            })
             .optional()?)
-    }
-
-    /// Adds an account; [`AccountError::Taken`] if the name exists in any case.
-    pub fn create(&self, username: &str, password_hash: &str, now: u64) -> Result<(), AccountError> {
-        self.conn
-            .execute(
-                "INSERT INTO accounts (username_key, username, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![username_key(username), username, password_hash, now as i64],
-            )
-            .map_err(|e| if is_unique_violation(&e) { AccountError::Taken(username.to_string()) } else { e.into() })?;
-        Ok(())
-    }
-
-    /// Renames an account atomically: the old name is free afterwards and sessions follow.
-    pub fn rename(&mut self, old: &str, new: &str) -> Result<(), AccountError> {
-        let tx = self.conn.transaction()?;
-        let changed = tx
-            .execute(
-                "UPDATE accounts SET username_key = ?1, username = ?2 WHERE username_key = ?3",
-                params![username_key(new), new, username_key(old)],
-            )
-            .map_err(|e| if is_unique_violation(&e) { AccountError::Taken(new.to_string()) } else { e.into() })?;
-        if changed == 0 {
-            return Err(AccountError::NoSuchAccount(old.to_string()));
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     /// Records in one transaction that `peer_id` is logged in as `username`, forgets the failure
@@ -143,15 +254,15 @@ impl AccountStore {
 
     /// The account `peer_id` is logged in as.
     pub fn session(&self, peer_id: &[u8]) -> Result<Option<Account>, AccountError> {
-        Ok(self
-            .conn
+        self.conn
             .query_row(
-                "SELECT a.username, a.password_hash FROM sessions s JOIN accounts a USING (username_key)
+                "SELECT a.account_id, a.username, a.password_hash FROM sessions s JOIN accounts a USING (username_key)
                  WHERE s.peer_id = ?1",
                 params![peer_id],
-                |r| Ok(Account { username: r.get(0)?, password_hash: r.get(1)? }),
+                account_row,
             )
-            .optional()?)
+            .optional()?
+            .transpose()
     }
 
     /// Ends `peer_id`'s session.
@@ -198,26 +309,49 @@ mod tests {
 
     #[test]
     fn names_are_unique_without_regard_to_case() {
-        let (_dir, store) = store();
-        store.create("Alice", "$argon2id$x", 1).unwrap();
+        let (_dir, mut store) = store();
+        let id = store.create("Alice", "$argon2id$x", 1).unwrap();
         assert!(matches!(store.create("alice", "$argon2id$y", 2), Err(AccountError::Taken(_))));
         assert!(matches!(store.create("ALICE", "$argon2id$y", 2), Err(AccountError::Taken(_))));
         let account = store.find("aLiCe").unwrap().unwrap();
-        assert_eq!(account.username, "Alice");
+        assert_eq!((account.id, account.username.as_str()), (id, "Alice"));
     }
 
     #[test]
-    fn rename_frees_the_old_name_and_moves_sessions() {
+    fn a_renamed_account_keeps_its_id_and_holds_its_old_name_for_a_while() {
+        const HOLD: u64 = 100;
         let (_dir, mut store) = store();
-        store.create("alice", "h1", 1).unwrap();
-        store.create("bob", "h2", 1).unwrap();
+        let alice = store.create("alice", "h1", 1).unwrap();
+        let bob = store.create("bob", "h2", 1).unwrap();
+        assert_ne!(alice, bob);
         store.begin_session(b"peer-a", "alice", &[]).unwrap();
-        assert!(matches!(store.rename("alice", "BOB"), Err(AccountError::Taken(_))));
-        store.rename("alice", "alicia").unwrap();
-        assert!(!store.exists("alice").unwrap());
-        assert_eq!(store.session(b"peer-a").unwrap().unwrap().username, "alicia");
-        store.create("alice", "h3", 2).unwrap();
-        assert!(matches!(store.rename("nobody", "x-y-z"), Err(AccountError::NoSuchAccount(_))));
+        assert!(matches!(store.rename(alice, "BOB", 10, HOLD), Err(AccountError::Taken(_))));
+        assert_eq!(store.rename(alice, "alicia", 10, HOLD).unwrap(), "alice");
+        let session = store.session(b"peer-a").unwrap().unwrap();
+        assert_eq!((session.id, session.username.as_str()), (alice, "alicia"));
+        assert_eq!(store.latest_rename(alice).unwrap().unwrap().old, "alice");
+        // Held by alicia's account until the reservation ends: nobody else registers it or
+        // renames to it, and a look-up finds her.
+        assert!(store.find("alice").unwrap().is_none());
+        assert_eq!(store.holder("ALICE", 50).unwrap().map(|a| a.id), Some(alice));
+        assert!(matches!(store.create("Alice", "h3", 50), Err(AccountError::Taken(_))));
+        assert!(matches!(store.rename(bob, "alice", 50, HOLD), Err(AccountError::Taken(_))));
+        // Afterwards the name is free.
+        assert_eq!(store.holder("alice", 10 + HOLD).unwrap(), None);
+        let newcomer = store.create("alice", "h3", 10 + HOLD).unwrap();
+        assert!(newcomer != alice && newcomer != bob);
+        assert!(matches!(store.rename(AccountId::random(), "x-y-z", 1, HOLD), Err(AccountError::NoSuchAccount(_))));
+    }
+
+    #[test]
+    fn an_account_may_take_back_the_name_it_reserved() {
+        let (_dir, mut store) = store();
+        let alice = store.create("alice", "h1", 1).unwrap();
+        store.rename(alice, "alicia", 10, 100).unwrap();
+        store.rename(alice, "Alice", 20, 100).unwrap();
+        assert_eq!(store.find("alice").unwrap().map(|a| (a.id, a.username)), Some((alice, "Alice".into())));
+        assert_eq!(store.holder("alicia", 30).unwrap().map(|a| a.id), Some(alice), "alicia is held now");
+        assert_eq!(store.latest_rename(alice).unwrap().map(|r| r.new), Some("Alice".into()));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn check_username(name: &str) -> Result<(), CredentialError> {
 
 /// The key a username is unique under.
 pub fn username_key(name: &str) -> String {
-    name.to_ascii_lowercase()
+    crate::account::canonical(name)
 }
 
 /// Checks a new password's strength with zxcvbn; the refusal carries zxcvbn's own advice.

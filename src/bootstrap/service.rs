@@ -8,11 +8,14 @@ use std::path::Path;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use super::accounts::{AccountError, AccountStore};
+use super::accounts::{Account, AccountError, AccountStore};
 use super::password::{self, CredentialError, HashError, Hasher};
 use super::throttle;
 use crate::cert::{Authority, AuthorityKey, CERT_LIFETIME_SECS};
-use crate::protocol::auth::{AuthRequest, AuthResponse, Refusal};
+use crate::protocol::auth::{AuthRequest, AuthResponse, KnownAccount, Refusal, RenameNote};
+
+/// How long a name freed by a rename stays reserved to its account (30 days).
+pub const NAME_HOLD_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// The service could not start.
 #[derive(Debug, Error)]
@@ -32,6 +35,8 @@ pub struct AuthService {
     hasher: Hasher,
     /// How long certificates are valid, in seconds.
     lifetime: u64,
+    /// How long a name freed by a rename stays reserved to its account, in seconds.
+    name_hold: u64,
 }
 
 fn refused(refusal: Refusal, message: impl Into<String>) -> AuthResponse {
@@ -65,7 +70,14 @@ impl AuthService {
             authority,
             hasher: Hasher::new()?,
             lifetime: CERT_LIFETIME_SECS,
+            name_hold: NAME_HOLD_SECS,
         })
+    }
+
+    /// Keeps names freed by a rename reserved for `secs` seconds instead of [`NAME_HOLD_SECS`].
+    pub fn with_name_hold(mut self, secs: u64) -> Self {
+        self.name_hold = secs;
+        self
     }
 
     /// Issues certificates valid for `secs` seconds instead of [`CERT_LIFETIME_SECS`].
@@ -88,9 +100,9 @@ impl AuthService {
             AuthRequest::Renew => self.renew(peer, now),
             AuthRequest::Rename { new_username } => self.rename(peer, &new_username, now),
             AuthRequest::Logout => self.accounts.end_session(peer).map(|()| AuthResponse::LoggedOut),
-            AuthRequest::Lookup { username } => {
-                self.accounts.find(&username).map(|a| AuthResponse::User { username: a.map(|a| a.username) })
-            }
+            AuthRequest::Lookup { username } => self.accounts.holder(&username, now).map(|a| AuthResponse::User {
+                account: a.map(|a| KnownAccount { account: a.id, username: a.username }),
+            }),
         };
         result.unwrap_or_else(|e| {
             tracing::error!(request = kind, error = %e, "account service failed");
@@ -101,32 +113,35 @@ impl AuthService {
         })
     }
 
-    /// Logs `peer` in as `username` (forgetting the failure records under `forget`) and issues
-    /// its certificate.
+    /// Logs `peer` in as `account` (forgetting the failure records under `forget`) and issues
+    /// its certificate, with the account's latest rename.
     fn grant(
         &mut self,
         peer: &[u8],
-        username: &str,
+        account: &Account,
         forget: &[String],
         now: u64,
     ) -> Result<AuthResponse, AccountError> {
-        let serial = self.accounts.begin_session(peer, username, forget)?;
-        Ok(AuthResponse::Granted { certificate: self.authority.issue_for(username, peer, now, serial, self.lifetime) })
+        let serial = self.accounts.begin_session(peer, &account.username, forget)?;
+        let certificate = self.authority.issue_for(account.id, &account.username, peer, now, serial, self.lifetime);
+        let renamed = self.accounts.latest_rename(account.id)?.map(|r| RenameNote { old: r.old, new: r.new, at: r.at });
+        Ok(AuthResponse::Granted { certificate, renamed })
     }
 
     fn register(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
         if let Err(e) = password::check_username(username).and_then(|()| password::check_strength(pw, username)) {
             return Ok(e.into());
         }
-        if self.accounts.exists(username)? {
+        if self.accounts.holder(username, now)?.is_some() {
             return Ok(refused(Refusal::UsernameTaken, format!("username '{username}' is taken")));
         }
         let hash = match self.hasher.hash(pw) {
             Ok(hash) => hash,
             Err(e) => return Ok(refused(Refusal::Internal, e.to_string())),
         };
-        self.accounts.create(username, &hash, now)?;
-        self.grant(peer, username, &[], now)
+        let id = self.accounts.create(username, &hash, now)?;
+        let account = Account { id, username: username.to_string(), password_hash: hash };
+        self.grant(peer, &account, &[], now)
     }
 
     fn login(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
@@ -142,7 +157,7 @@ impl AuthService {
         let account = self.accounts.find(username)?;
         let password_ok = self.hasher.verify(pw, account.as_ref().map(|a| a.password_hash.as_str()));
         match account {
-            Some(account) if password_ok => self.grant(peer, &account.username, &keys, now),
+            Some(account) if password_ok => self.grant(peer, &account, &keys, now),
             _ => {
                 for key in &keys {
                     let record = throttle::record_failure(self.accounts.failures(key)?, now);
@@ -155,7 +170,7 @@ impl AuthService {
 
     fn renew(&mut self, peer: &[u8], now: u64) -> Result<AuthResponse, AccountError> {
         match self.accounts.session(peer)? {
-            Some(account) => self.grant(peer, &account.username, &[], now),
+            Some(account) => self.grant(peer, &account, &[], now),
             None => Ok(refused(Refusal::NotLoggedIn, "this peer has no session; log in again")),
         }
     }
@@ -167,16 +182,12 @@ impl AuthService {
         let Some(account) = self.accounts.session(peer)? else {
             return Ok(refused(Refusal::NotLoggedIn, "log in first"));
         };
-        let same_name = password::username_key(&account.username) == password::username_key(new);
-        if !same_name && self.accounts.exists(new)? {
+        if self.accounts.holder(new, now)?.is_some_and(|holder| holder.id != account.id) {
             return Ok(refused(Refusal::UsernameTaken, format!("username '{new}' is taken")));
         }
-        self.accounts.rename(&account.username, new)?;
-        let proof = self.authority.attest_rename(&account.username, new, peer, now);
-        match self.grant(peer, new, &[], now)? {
-            AuthResponse::Granted { certificate } => Ok(AuthResponse::Renamed { certificate, proof }),
-            other => Ok(other),
-        }
+        self.accounts.rename(account.id, new, now, self.name_hold)?;
+        let renamed = Account { username: new.to_string(), ..account };
+        self.grant(peer, &renamed, &[], now)
     }
 }
 
@@ -269,11 +280,16 @@ mod tests {
     #[test]
     fn register_then_login_grants_verifiable_certificates() {
         let (_dir, mut s) = service();
-        let AuthResponse::Granted { certificate } = register(&mut s, b"peer-a", "alice", GOOD) else { panic!() };
-        assert_eq!(certificate.verify(&s.authority_key(), b"peer-a", NOW), Ok("alice"));
-        let AuthResponse::Granted { certificate: second } = login(&mut s, b"peer-b", "ALICE", GOOD) else { panic!() };
-        assert_eq!(second.verify(&s.authority_key(), b"peer-b", NOW), Ok("alice"));
+        let AuthResponse::Granted { certificate, .. } = register(&mut s, b"peer-a", "alice", GOOD) else { panic!() };
+        assert_eq!(certificate.verify(&s.authority_key(), b"peer-a", NOW).map(|b| b.username.as_str()), Ok("alice"));
+        let AuthResponse::Granted { certificate: second, .. } = login(&mut s, b"peer-b", "ALICE", GOOD) else {
+            panic!()
+        };
+        assert_eq!(second.verify(&s.authority_key(), b"peer-b", NOW).map(|b| b.username.as_str()), Ok("alice"));
         assert!(second.body.serial > certificate.body.serial);
+        assert_eq!(second.body.account, certificate.body.account, "one account, one id");
+        let AuthResponse::Granted { certificate: bob, .. } = register(&mut s, b"peer-c", "bob", GOOD) else { panic!() };
+        assert_ne!(bob.body.account, certificate.body.account);
     }
 
     #[test]
@@ -301,25 +317,45 @@ mod tests {
     }
 
     #[test]
-    fn rename_and_renew_follow_the_session() {
+    fn rename_and_renew_follow_the_session_and_keep_the_account() {
         let (_dir, mut s) = service();
-        register(&mut s, b"p", "alice", GOOD);
+        let granted = |r: AuthResponse| match r {
+            AuthResponse::Granted { certificate, renamed } => (certificate, renamed),
+            other => panic!("{other:?}"),
+        };
+        let (first, _) = granted(register(&mut s, b"p", "alice", GOOD));
         register(&mut s, b"q", "bob", GOOD);
         let taken = s.handle(b"p", AuthRequest::Rename { new_username: "BOB".into() }, NOW);
         assert_eq!(refusal(&taken), Some(Refusal::UsernameTaken));
-        let AuthResponse::Renamed { certificate, proof } =
-            s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW)
-        else {
-            panic!()
-        };
+        let (certificate, renamed) =
+            granted(s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW));
+        assert_eq!((certificate.body.username.as_str(), certificate.body.account), ("alicia", first.body.account));
+        assert_eq!(renamed.as_ref().map(|r| (r.old.as_str(), r.new.as_str())), Some(("alice", "alicia")));
+        // The renewal hands the rename out again: a node whose rename answer was lost heals.
+        let (certificate, renamed_again) = granted(s.handle(b"p", AuthRequest::Renew, NOW + 60));
         assert_eq!(certificate.body.username, "alicia");
-        assert_eq!((proof.old.as_str(), proof.new.as_str(), proof.peer_id.as_slice()), ("alice", "alicia", &b"p"[..]));
-        assert_eq!(proof.verify(&s.authority_key()), Ok(()));
-        let AuthResponse::Granted { certificate } = s.handle(b"p", AuthRequest::Renew, NOW) else { panic!() };
-        assert_eq!(certificate.body.username, "alicia");
-        assert!(matches!(register(&mut s, b"r", "alice", GOOD), AuthResponse::Granted { .. }), "old name is free");
+        assert_eq!(renamed_again, renamed);
+        // The old name stays with alicia's account: nobody registers it; a look-up finds her.
+        assert_eq!(refusal(&register(&mut s, b"r", "Alice", GOOD)), Some(Refusal::UsernameTaken));
+        let lookup = s.handle(b"r", AuthRequest::Lookup { username: "alice".into() }, NOW);
+        let AuthResponse::User { account: Some(found) } = lookup else { panic!("{lookup:?}") };
+        assert_eq!((found.account, found.username.as_str()), (first.body.account, "alicia"));
         assert_eq!(s.handle(b"p", AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
         assert_eq!(refusal(&s.handle(b"p", AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
+    }
+
+    #[test]
+    fn a_freed_name_goes_to_a_new_account_only_after_the_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = AuthService::open(dir.path(), Authority::from_secret(&[9; 32])).unwrap().with_name_hold(3600);
+        let AuthResponse::Granted { certificate: alice, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
+        s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW);
+        let later = |s: &mut AuthService| {
+            s.handle(b"r", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 3600)
+        };
+        let AuthResponse::Granted { certificate: newcomer, .. } = later(&mut s) else { panic!() };
+        assert_ne!(newcomer.body.account, alice.body.account);
+        assert_eq!(newcomer.body.username, "alice");
     }
 
     #[test]
@@ -328,7 +364,119 @@ mod tests {
         register(&mut s, b"p", "Alice", GOOD);
         let lookup =
             |s: &mut AuthService, name: &str| s.handle(b"q", AuthRequest::Lookup { username: name.into() }, NOW);
-        assert_eq!(lookup(&mut s, "alice"), AuthResponse::User { username: Some("Alice".into()) });
-        assert_eq!(lookup(&mut s, "nobody"), AuthResponse::User { username: None });
+        let AuthResponse::User { account: Some(found) } = lookup(&mut s, "alice") else { panic!() };
+        assert_eq!(found.username, "Alice");
+        assert_eq!(lookup(&mut s, "nobody"), AuthResponse::User { account: None });
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::account::{AccountId, canonical};
+    use crate::cert::Certificate;
+    use crate::directory::Directory;
+
+    const NAMES: &[&str] = &["alice", "Alice", "bob", "BOB", "carol"];
+    const PEERS: usize = 3;
+    const HOLD: u64 = 100;
+    const GOOD: &str = "correct horse battery staple";
+    const START: u64 = 1_800_000_000;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Register(usize, usize),
+        Login(usize, usize),
+        Rename(usize, usize),
+        Renew(usize),
+        Logout(usize),
+        Wait(u64),
+    }
+
+    fn any_op() -> impl Strategy<Value = Op> {
+        let peer = 0..PEERS;
+        let name = 0..NAMES.len();
+        prop_oneof![
+            (peer.clone(), name.clone()).prop_map(|(p, n)| Op::Register(p, n)),
+            (peer.clone(), name.clone()).prop_map(|(p, n)| Op::Login(p, n)),
+            (peer.clone(), name).prop_map(|(p, n)| Op::Rename(p, n)),
+            peer.clone().prop_map(Op::Renew),
+            peer.prop_map(Op::Logout),
+            (0u64..2 * HOLD).prop_map(Op::Wait),
+        ]
+    }
+
+    /// Who may be given a name: the account holding it, and since when it is free of it.
+    #[derive(Debug, Clone, Copy)]
+    struct Holding {
+        account: AccountId,
+        released_at: Option<u64>,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn no_name_ever_speaks_for_two_accounts(ops in prop::collection::vec(any_op(), 1..14), seed in any::<u64>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = AuthService::open(dir.path(), Authority::from_secret(&[9; 32])).unwrap().with_name_hold(HOLD);
+            let key = s.authority_key();
+            let mut now = START;
+            let mut issued: Vec<Certificate> = Vec::new();
+            let mut holdings: HashMap<String, Holding> = HashMap::new();
+            let mut current: HashMap<AccountId, String> = HashMap::new();
+            for op in ops {
+                let (peer, request) = match op {
+                    Op::Wait(secs) => {
+                        now += secs;
+                        continue;
+                    }
+                    Op::Register(p, n) => (p, AuthRequest::Register { username: NAMES[n].into(), password: GOOD.into() }),
+                    Op::Login(p, n) => (p, AuthRequest::Login { username: NAMES[n].into(), password: GOOD.into() }),
+                    Op::Rename(p, n) => (p, AuthRequest::Rename { new_username: NAMES[n].into() }),
+                    Op::Renew(p) => (p, AuthRequest::Renew),
+                    Op::Logout(p) => (p, AuthRequest::Logout),
+                };
+                let peer_id = [b'p', peer as u8];
+                let AuthResponse::Granted { certificate, .. } = s.handle(&peer_id, request, now) else { continue };
+                let body = certificate.verify(&key, &peer_id, now).expect("a valid certificate").clone();
+                let name = canonical(&body.username);
+                // Nobody else holds the name, or let go of it less than the hold ago.
+                if let Some(h) = holdings.get(&name) {
+                    prop_assert!(
+                        h.account == body.account || h.released_at.is_some_and(|at| now >= at + HOLD),
+                        "{} given to {} while {:?} holds it", name, body.account, h
+                    );
+                }
+                if let Some(old) = current.insert(body.account, name.clone()).filter(|old| *old != name) {
+                    holdings.insert(old, Holding { account: body.account, released_at: Some(now) });
+                }
+                holdings.insert(name.clone(), Holding { account: body.account, released_at: None });
+                // One account per canonical name in the database.
+                let found = s.accounts.find(&body.username).unwrap().expect("the account");
+                prop_assert_eq!(found.id, body.account);
+                issued.push(certificate);
+            }
+            // Whatever order a node hears the certificates in, each account goes by the name of
+            // its newest certificate, and a name finds only its newest holder.
+            let mut order: Vec<usize> = (0..issued.len()).collect();
+            let mut x = seed | 1;
+            for i in (1..order.len()).rev() {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                order.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let mut directory = Directory::new();
+            for i in order {
+                directory.learn(&issued[i].body);
+            }
+            for (account, name) in &current {
+                prop_assert_eq!(canonical(&directory.name_of(account)), name.clone());
+                prop_assert_eq!(directory.find(name), Some(*account));
+            }
+        }
     }
 }

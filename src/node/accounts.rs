@@ -16,9 +16,11 @@ use super::CommandError;
 use super::client::Done;
 use super::direct::{AfterLookup, Lookup};
 use super::event_loop::EventLoop;
+use crate::account::AccountId;
 use crate::bootstrap::AuthWorker;
 use crate::bootstrap::service::unix_now;
-use crate::cert::{AuthorityKey, CertError};
+use crate::cert::{AuthorityKey, CertBody, CertError};
+use crate::directory::{Directory, Learnt};
 use crate::presence::{NICK_MAX_CHARS, valid_nick};
 use crate::protocol::auth::{self, AuthRequest, AuthResponse, Refusal};
 use crate::store::{NodeStore, Session};
@@ -80,6 +82,8 @@ struct Pending {
     nick: Option<String>,
     /// What a lookup was for.
     after: Option<AfterLookup>,
+    /// The expired certificate a resumed session had (its account and username).
+    previous: Option<(AccountId, String)>,
 }
 
 impl Pending {
@@ -113,10 +117,22 @@ pub(super) struct Accounts {
     own_remote: HashMap<OutboundRequestId, Pending>,
     waiting: Vec<Waiting>,
     renewing: bool,
+    /// Renew at the next chance, due or not: a rename's answer was lost, so the bootstrap may
+    /// have renamed the account without this node knowing.
+    renew_soon: bool,
+    /// Which username each account goes by, from the newest certificates seen.
+    directory: Directory,
 }
 
 impl Accounts {
     pub(super) fn new(local: PeerId, store: NodeStore, trust: Trust, worker: Option<AuthWorker<AuthTicket>>) -> Self {
+        let mut directory = Directory::new();
+        match store.labels() {
+            Ok(labels) => labels.into_iter().for_each(|(account, name, serial)| {
+                directory.learn_label(account, &name, serial);
+            }),
+            Err(error) => tracing::error!(%error, "cannot read the accounts seen"),
+        }
         Accounts {
             local,
             store,
@@ -131,7 +147,46 @@ impl Accounts {
             own_remote: HashMap::new(),
             waiting: Vec::new(),
             renewing: false,
+            renew_soon: false,
+            directory,
         }
+    }
+
+    /// Takes in what a verified certificate says of its account; what changed.
+    pub(super) fn learn(&mut self, body: &CertBody) -> Learnt {
+        self.learn_label(body.account, &body.username, body.serial)
+    }
+
+    /// Takes in that `account` goes by `username` in its verified certificate of serial `serial`.
+    pub(super) fn learn_label(&mut self, account: AccountId, username: &str, serial: u64) -> Learnt {
+        let learnt = self.directory.learn_label(account, username, serial);
+        if learnt != Learnt::Nothing
+            && let Err(error) = self.store.save_label(&account, username, serial)
+        {
+            tracing::error!(%error, "cannot keep an account's name");
+        }
+        learnt
+    }
+
+    /// The username `account` goes by (a short id when not known).
+    pub(super) fn name_of(&self, account: &AccountId) -> String {
+        match self.account() {
+            Some(me) if me == *account => self.username().map(str::to_string).unwrap_or_default(),
+            _ => self.directory.name_of(account),
+        }
+    }
+
+    /// The account known here to go by `username` (any case), without asking anyone.
+    pub(super) fn known_account(&self, username: &str) -> Option<AccountId> {
+        match (self.account(), self.username()) {
+            (Some(me), Some(name)) if crate::account::same_name(name, username) => Some(me),
+            _ => self.directory.find(username),
+        }
+    }
+
+    /// The account this node is logged in as.
+    pub(super) fn account(&self) -> Option<AccountId> {
+        self.session.as_ref().map(|s| s.certificate.body.account)
     }
 
     pub(super) fn store(&self) -> &NodeStore {
@@ -170,15 +225,15 @@ impl Accounts {
         let saved = self
             .store
             .save_session(session)
-            .and_then(|()| self.store.save_nickname(&session.certificate.body.username, &session.nick));
+            .and_then(|()| self.store.save_nickname(&session.certificate.body.account, &session.nick));
         if let Err(error) = saved {
             tracing::error!(%error, "cannot save the session");
         }
     }
 
-    /// The nickname `username` last used here, else the username.
-    fn remembered_nick(&self, username: &str) -> String {
-        self.store.nickname(username).ok().flatten().unwrap_or_else(|| username.to_string())
+    /// The nickname `account` last used here, else its username.
+    fn remembered_nick(&self, account: &AccountId, username: &str) -> String {
+        self.store.nickname(account).ok().flatten().unwrap_or_else(|| username.to_string())
     }
 
     fn forget_saved_session(&self) {
@@ -224,15 +279,24 @@ impl EventLoop {
             return;
         };
         match saved.certificate.verify(&key, &self.accounts.local.to_bytes(), unix_now()) {
-            Ok(user) => {
-                let event = UiEvent::LoggedIn { user: user.to_string(), nick: saved.nick.clone(), resumed: true };
+            Ok(body) => {
+                let body = body.clone();
+                self.accounts.learn(&body);
+                let event = UiEvent::LoggedIn { user: body.username, nick: saved.nick.clone(), resumed: true };
                 self.accounts.session = Some(saved);
                 self.emit(event).await;
                 self.enter_rooms();
                 self.announce();
             }
             Err(CertError::Expired) => {
-                let pending = Pending { kind: Kind::Resume, reply: None, nick: Some(saved.nick), after: None };
+                let body = &saved.certificate.body;
+                let pending = Pending {
+                    kind: Kind::Resume,
+                    reply: None,
+                    nick: Some(saved.nick),
+                    after: None,
+                    previous: Some((body.account, body.username.clone())),
+                };
                 self.accounts.renewing = true;
                 self.send_or_wait(AuthRequest::Renew, pending, RESUME_WAIT);
             }
@@ -257,7 +321,11 @@ impl EventLoop {
             let _ = reply.send(Err(error));
             return;
         }
-        self.send_or_wait(request, Pending { kind, reply: Some(reply), nick: None, after: None }, NO_BOOTSTRAP_WAIT);
+        self.send_or_wait(
+            request,
+            Pending { kind, reply: Some(reply), nick: None, after: None, previous: None },
+            NO_BOOTSTRAP_WAIT,
+        );
     }
 
     /// Sends `request` to the bootstrap node, or keeps it until one is in reach (for `wait`).
@@ -282,7 +350,7 @@ impl EventLoop {
 
     /// Asks the bootstrap node whether `username` exists, then carries on with `after`.
     pub(super) fn lookup_user(&mut self, username: &str, after: AfterLookup) {
-        let pending = Pending { kind: Kind::Lookup, reply: None, nick: None, after: Some(after) };
+        let pending = Pending { kind: Kind::Lookup, reply: None, nick: None, after: Some(after), previous: None };
         self.send_or_wait(AuthRequest::Lookup { username: username.to_string() }, pending, NO_BOOTSTRAP_WAIT);
     }
 
@@ -321,11 +389,14 @@ impl EventLoop {
             return;
         }
         let Some(session) = &self.accounts.session else { return };
-        if !renewal_due(session.certificate.remaining(unix_now()), session.certificate.lifetime()) {
+        let due = renewal_due(session.certificate.remaining(unix_now()), session.certificate.lifetime());
+        if !due && !self.accounts.renew_soon {
             return;
         }
         self.accounts.renewing = true;
-        let pending = Pending { kind: Kind::Renew, reply: None, nick: Some(session.nick.clone()), after: None };
+        self.accounts.renew_soon = false;
+        let pending =
+            Pending { kind: Kind::Renew, reply: None, nick: Some(session.nick.clone()), after: None, previous: None };
         self.send_or_wait(AuthRequest::Renew, pending, NO_BOOTSTRAP_WAIT);
     }
 
@@ -339,7 +410,7 @@ impl EventLoop {
         if self.accounts.bootstrap_peer().is_some() {
             self.send_or_wait(
                 AuthRequest::Logout,
-                Pending { kind: Kind::Logout, reply: None, nick: None, after: None },
+                Pending { kind: Kind::Logout, reply: None, nick: None, after: None, previous: None },
                 Duration::ZERO,
             );
         }
@@ -462,8 +533,11 @@ impl EventLoop {
     /// A request to a bootstrap node failed on the way.
     pub(super) async fn on_auth_failure(&mut self, id: OutboundRequestId, error: String) {
         let Some(pending) = self.accounts.own_remote.remove(&id) else { return };
-        if matches!(pending.kind, Kind::Renew | Kind::Resume) {
-            self.accounts.renewing = false;
+        match pending.kind {
+            Kind::Renew | Kind::Resume => self.accounts.renewing = false,
+            // The bootstrap may have renamed the account all the same: the next renewal says.
+            Kind::Rename => self.accounts.renew_soon = true,
+            _ => {}
         }
         if let Some(after) = pending.after {
             self.finish_lookup(after, Lookup::NoAnswer).await;
@@ -478,28 +552,24 @@ impl EventLoop {
         }
         if let Some(after) = pending.after.take() {
             let found = match answer {
-                AuthResponse::User { username: Some(username) } => Lookup::Exists(username),
-                AuthResponse::User { username: None } => Lookup::Unknown,
+                AuthResponse::User { account: Some(found) } => Lookup::Exists(found.account, found.username),
+                AuthResponse::User { account: None } => Lookup::Unknown,
                 _ => Lookup::NoAnswer,
             };
             self.finish_lookup(after, found).await;
             return;
         }
-        let (answer, rename) = match answer {
-            AuthResponse::Renamed { certificate, proof } => (AuthResponse::Granted { certificate }, Some(proof)),
-            other => (other, None),
-        };
         match answer {
-            AuthResponse::Granted { certificate } => {
+            AuthResponse::Granted { certificate, renamed } => {
                 let verified = match self.accounts.trust.key() {
                     Some(key) => certificate
                         .verify(&key, &self.accounts.local.to_bytes(), unix_now())
-                        .map(str::to_string)
+                        .cloned()
                         .map_err(|e| e.to_string()),
                     None => Err("no bootstrap key is trusted".to_string()),
                 };
-                let username = match verified {
-                    Ok(username) => username,
+                let body = match verified {
+                    Ok(body) => body,
                     Err(reason) => {
                         let message =
                             format!("the bootstrap node sent a certificate this node cannot accept: {reason}");
@@ -507,15 +577,28 @@ impl EventLoop {
                         return;
                     }
                 };
+                let username = body.username.clone();
                 let old = self.accounts.session.take();
+                // The same account under another name: a rename, this node's own or one whose
+                // answer was lost (the bootstrap hands the latest rename out again).
+                let old_name = old
+                    .as_ref()
+                    .map(|s| (s.certificate.body.account, s.certificate.body.username.clone()))
+                    .or_else(|| pending.previous.clone())
+                    .filter(|(account, name)| *account == body.account && *name != body.username)
+                    .map(|(_, name)| name);
                 let nick = pending
                     .nick
                     .clone()
                     .or_else(|| old.as_ref().filter(|_| pending.kind == Kind::Rename).map(|s| s.nick.clone()))
-                    .unwrap_or_else(|| self.accounts.remembered_nick(&username));
+                    .unwrap_or_else(|| self.accounts.remembered_nick(&body.account, &username));
                 let session = Session { certificate, nick: nick.clone() };
                 self.accounts.save(&session);
                 self.accounts.session = Some(session);
+                self.accounts.learn(&body);
+                if let Some(note) = &renamed {
+                    tracing::debug!(old = note.old, new = note.new, at = note.at, "the account's latest rename");
+                }
                 match pending.kind {
                     Kind::Register => {
                         self.emit(UiEvent::Registered { user: username.clone() }).await;
@@ -523,26 +606,18 @@ impl EventLoop {
                     }
                     Kind::Login => self.emit(UiEvent::LoggedIn { user: username, nick, resumed: false }).await,
                     Kind::Resume => self.emit(UiEvent::LoggedIn { user: username, nick, resumed: true }).await,
-                    Kind::Rename => {
-                        let old = old.map(|s| s.certificate.body.username).unwrap_or_default();
-                        self.emit(UiEvent::Renamed { old, new: username }).await;
-                    }
-                    Kind::Renew | Kind::Logout | Kind::Lookup => {}
+                    Kind::Rename | Kind::Renew | Kind::Logout | Kind::Lookup => {}
+                }
+                if let Some(old) = old_name {
+                    self.emit(UiEvent::Renamed { old, new: body.username.clone() }).await;
                 }
                 self.enter_rooms();
-                if let Some(proof) = rename.filter(|_| pending.kind == Kind::Rename) {
-                    if let Err(e) = self.accounts.store.rename_owner(&proof.old, &proof.new) {
-                        tracing::error!(error = %e, "cannot move conversations to the new name");
-                    }
-                    self.direct.forget_numbers();
-                    self.carry_rooms_over(proof).await;
-                }
                 self.announce();
                 self.pump_all_outboxes();
                 pending.answer(Ok(()));
             }
             AuthResponse::LoggedOut => pending.answer(Ok(())),
-            AuthResponse::User { .. } | AuthResponse::Renamed { .. } => pending
+            AuthResponse::User { .. } => pending
                 .answer(Err(CommandError::new(ErrorCode::Internal, "the bootstrap node answered another question"))),
             AuthResponse::Refused { refusal, message } => {
                 if pending.kind == Kind::Resume {

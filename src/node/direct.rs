@@ -19,7 +19,8 @@ use super::client::{DirectCommand, Done, RoomReply};
 use super::event_loop::EventLoop;
 use super::rooms::now_ms;
 use super::{CommandError, Focus};
-use crate::bootstrap::password::{check_username, username_key};
+use crate::account::{AccountId, same_name};
+use crate::bootstrap::password::check_username;
 use crate::bootstrap::service::unix_now;
 use crate::protocol::dm::{self, Arrival, DmRefusal, DmRequest, DmResponse};
 use crate::protocol::room::MAX_TEXT_BYTES;
@@ -31,33 +32,27 @@ use crate::ui::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
 pub(super) struct Direct {
     /// Each request in flight.
     in_flight: HashMap<OutboundRequestId, InFlight>,
-    /// Receivers (username keys) with a message in flight.
-    busy: HashSet<String>,
-    /// The number of the last message sent in each conversation (owner key, other key), read
-    /// from the database once.
-    last_seq: HashMap<(String, String), u64>,
-    /// Receivers (username keys) that may have messages waiting in the outbox besides the one
-    /// in flight, read from the database at each login and on the presence timer; `None` until
-    /// then (any may).
-    waiting: Option<HashSet<String>>,
+    /// Receivers with a message in flight.
+    busy: HashSet<AccountId>,
+    /// The number of the last message sent in each conversation (owner, other), read from the
+    /// database once.
+    last_seq: HashMap<(AccountId, AccountId), u64>,
+    /// Receivers that may have messages waiting in the outbox besides the one in flight, read
+    /// from the database at each login and on the presence timer; `None` until then (any may).
+    waiting: Option<HashSet<AccountId>>,
     /// Messages whose receipt came back before they were kept (while the swarm handed them
     /// over): kept as delivered.
     receipts_before_kept: HashSet<String>,
 }
 
 impl Direct {
-    /// Forgets the numbers read (the conversations changed owner).
-    pub(super) fn forget_numbers(&mut self) {
-        self.last_seq.clear();
-    }
-
     /// Whether messages to `key` may be waiting in the outbox.
-    fn may_wait(&self, key: &str) -> bool {
+    fn may_wait(&self, key: &AccountId) -> bool {
         self.waiting.as_ref().is_none_or(|waiting| waiting.contains(key))
     }
 
     /// A message to `key` was kept and is not delivered yet.
-    fn now_waiting(&mut self, key: String) {
+    fn now_waiting(&mut self, key: AccountId) {
         if let Some(waiting) = &mut self.waiting {
             waiting.insert(key);
         }
@@ -65,7 +60,7 @@ impl Direct {
 
     /// A message is on its way as `request`.
     fn took_off(&mut self, request: OutboundRequestId, flight: InFlight) {
-        self.busy.insert(username_key(&flight.to));
+        self.busy.insert(flight.to);
         self.in_flight.insert(request, flight);
     }
 
@@ -84,7 +79,7 @@ impl Direct {
     /// message in flight any more.
     fn landed(&mut self, request: &OutboundRequestId) -> Option<InFlight> {
         let flight = self.in_flight.remove(request)?;
-        self.busy.remove(&username_key(&flight.to));
+        self.busy.remove(&flight.to);
         Some(flight)
     }
 
@@ -97,8 +92,9 @@ impl Direct {
 /// A message on its way.
 struct InFlight {
     id: String,
-    /// The receiver's name.
-    to: String,
+    /// The receiver's account and its name when the message was written.
+    to: AccountId,
+    to_name: String,
     /// Whether it is in the database (a message sent at once is kept while it travels).
     kept: bool,
 }
@@ -116,8 +112,8 @@ pub(crate) struct AfterLookup {
 /// What the bootstrap node said about a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Lookup {
-    /// The account exists, spelt so.
-    Exists(String),
+    /// The account holding the name, and its username now.
+    Exists(AccountId, String),
     Unknown,
     /// No bootstrap node answered.
     NoAnswer,
@@ -125,6 +121,13 @@ pub(crate) enum Lookup {
 
 fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
     CommandError::new(code, message)
+}
+
+fn no_bootstrap_to_ask(user: &str) -> CommandError {
+    error(
+        ErrorCode::NoBootstrap,
+        format!("{user} is not known here, and no bootstrap node is in reach to ask who that is; try again later"),
+    )
 }
 
 fn view(dm: &StoredDm) -> DirectMessage {
@@ -136,7 +139,7 @@ fn internal(e: impl std::fmt::Display) -> CommandError {
 }
 
 impl EventLoop {
-    /// `/msg` and `/query`: checks the name, makes sure the user exists (online, talked to
+    /// `/msg` and `/query`: checks the name, finds the account that goes by it (online, seen
     /// before, or known to the bootstrap node), then sends or focuses. Answers on `reply`, maybe
     /// after a lookup.
     pub(super) async fn direct_command(&mut self, command: DirectCommand, reply: Done) {
@@ -149,21 +152,29 @@ impl EventLoop {
             let _ = reply.send(Err(e));
             return;
         }
-        if let Some(known) = self.known_user(&user) {
-            let _ = reply.send(self.after_lookup(&known, text).await);
+        if let Some(online) = self.online_account(&user) {
+            let _ = reply.send(self.after_lookup(online, text).await);
         } else if self.accounts.bootstrap_peer().is_some() {
+            // The bootstrap node knows who holds a name now; a name seen here may have changed
+            // hands since.
             self.lookup_user(&user, AfterLookup { user: user.clone(), text, reply });
+        } else if let Some(known) = self.accounts.known_account(&user) {
+            let _ = reply.send(self.after_lookup(known, text).await);
         } else {
-            let _ = reply.send(self.after_lookup(&user, text).await);
+            let _ = reply.send(Err(no_bootstrap_to_ask(&user)));
         }
     }
 
     fn check_direct(&self, user: &str, text: Option<&str>) -> Result<(), CommandError> {
         let me = self.logged_in()?;
         check_username(user).map_err(|e| error(ErrorCode::Usage, e.to_string()))?;
-        if username_key(user) == username_key(&me) {
+        if same_name(user, &me) {
             return Err(error(ErrorCode::Usage, "that is you: name someone else"));
         }
+        Self::check_text(text)
+    }
+
+    fn check_text(text: Option<&str>) -> Result<(), CommandError> {
         if let Some(text) = text {
             if text.trim().is_empty() {
                 return Err(error(ErrorCode::Usage, "nothing to send"));
@@ -178,51 +189,52 @@ impl EventLoop {
         Ok(())
     }
 
-    /// The user's name as known here without asking: online now, or talked to before.
-    fn known_user(&self, user: &str) -> Option<String> {
-        if let Some(name) = self.online_username(user) {
-            return Some(name);
-        }
-        let me = self.me()?;
-        self.accounts.store().conversation_partner(&me, user).ok().flatten()
-    }
-
-    /// The bootstrap node answered (or did not) whether a user exists.
+    /// The bootstrap node answered (or did not) who holds a name.
     pub(super) async fn finish_lookup(&mut self, after: AfterLookup, found: Lookup) {
         let result = match found {
-            Lookup::Exists(name) => self.after_lookup(&name, after.text).await,
+            Lookup::Exists(account, _) => self.after_lookup(account, after.text).await,
             Lookup::Unknown => Err(error(ErrorCode::NoSuchUser, format!("there is no user called {}", after.user))),
-            Lookup::NoAnswer => self.after_lookup(&after.user, after.text).await,
+            Lookup::NoAnswer => match self.accounts.known_account(&after.user) {
+                Some(known) => self.after_lookup(known, after.text).await,
+                None => Err(no_bootstrap_to_ask(&after.user)),
+            },
         };
         let _ = after.reply.send(result);
     }
 
-    async fn after_lookup(&mut self, user: &str, text: Option<String>) -> Result<(), CommandError> {
+    async fn after_lookup(&mut self, account: AccountId, text: Option<String>) -> Result<(), CommandError> {
+        if self.accounts.account() == Some(account) {
+            return Err(error(ErrorCode::Usage, "that is you: name someone else"));
+        }
         match text {
-            Some(text) => self.send_dm_to_known(user, &text).await,
+            Some(text) => self.send_dm_to_known(account, &text).await,
             None => {
-                self.focus = Some(Focus::User(user.to_string()));
-                self.emit(UiEvent::Focus { target: format!("@{user}") }).await;
+                self.focus = Some(Focus::User(account));
+                let name = self.accounts.name_of(&account);
+                self.emit(UiEvent::Focus { target: format!("@{name}") }).await;
                 Ok(())
             }
         }
     }
 
-    /// Keeps a message to `to` in the outbox, shows it, and sends it if `to` is online.
-    pub(super) async fn send_dm_to_known(&mut self, to: &str, text: &str) -> Result<(), CommandError> {
-        self.check_direct(to, Some(text))?;
+    /// Keeps a message to account `to` in the outbox, shows it, and sends it if `to` is online.
+    pub(super) async fn send_dm_to_known(&mut self, to: AccountId, text: &str) -> Result<(), CommandError> {
+        Self::check_text(Some(text))?;
         let me = self.logged_in()?;
+        let my_account = self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
+        let to_name = self.accounts.name_of(&to);
         let store = self.accounts.store();
-        let conversation = (username_key(&me), username_key(to));
+        let conversation = (my_account, to);
         let seq = match self.direct.last_seq.get(&conversation) {
-            Some(last) => last + 1,
-            None => store.next_dm_seq(&me, to).map_err(internal)?,
+            Some(last) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
+            None => store.next_dm_seq(&my_account, &to).map_err(internal)?,
         };
         let mut dm = StoredDm {
             id: dm::new_id(),
-            owner: me.clone(),
+            owner: my_account,
+            other: to,
             from: me,
-            to: to.to_string(),
+            to: to_name.clone(),
             text: text.to_string(),
             ts_ms: now_ms(),
             seq,
@@ -233,7 +245,7 @@ impl EventLoop {
         // while it travels. Otherwise it is kept and waits its turn in the outbox. Either way it
         // is shown once kept.
         let first_in_line =
-            !self.direct.may_wait(&conversation.1) || store.next_in_outbox(&dm.owner, to).map_err(internal)?.is_none();
+            !self.direct.may_wait(&to) || store.next_in_outbox(&my_account, &to).map_err(internal)?.is_none();
         let request = if first_in_line { self.send_dm(&dm, false) } else { None };
         if let Some(request) = request {
             self.hand_over().await;
@@ -251,13 +263,15 @@ impl EventLoop {
             self.emit(UiEvent::Dm(view(&dm))).await;
             // A message in flight is tracked as such (its receiver marked as waiting should it
             // not be delivered); this one waits in the outbox.
-            self.direct.now_waiting(conversation.1.clone());
-            self.pump_outbox(to);
+            self.direct.now_waiting(to);
+            self.pump_outbox(&to);
         }
         self.direct.last_seq.insert(conversation, seq);
-        if self.peer_of_user(to).is_none() {
-            self.emit(UiEvent::info(format!("{to} is offline: the message waits here and goes out when {to} is back")))
-                .await;
+        if self.peer_of_account(&to).is_none() {
+            self.emit(UiEvent::info(format!(
+                "{to_name} is offline: the message waits here and goes out when {to_name} is back"
+            )))
+            .await;
         }
         Ok(())
     }
@@ -266,34 +280,34 @@ impl EventLoop {
     /// is in flight or they are offline; the request, if it went.
     fn send_dm(&mut self, dm: &StoredDm, kept: bool) -> Option<OutboundRequestId> {
         let certificate = self.accounts.session()?.certificate.clone();
-        let key = username_key(&dm.to);
-        if self.direct.busy.contains(&key) {
+        if self.direct.busy.contains(&dm.other) {
             return None;
         }
-        let peer = self.peer_of_user(&dm.to)?;
+        let peer = self.peer_of_account(&dm.other)?;
         let request = DmRequest {
             certificate,
-            to: dm.to.clone(),
+            to: dm.other,
             seq: dm.seq,
             id: dm.id.clone(),
             ts_ms: dm.ts_ms,
             text: dm.text.clone(),
         };
         let id = self.swarm.behaviour_mut().dm.send_request(&peer, request);
-        self.direct.took_off(id, InFlight { id: dm.id.clone(), to: dm.to.clone(), kept });
+        self.direct.took_off(id, InFlight { id: dm.id.clone(), to: dm.other, to_name: dm.to.clone(), kept });
         Some(id)
     }
 
     /// Messages waiting in this user's outbox.
     pub(super) fn outbox_len(&self) -> usize {
-        self.me().and_then(|me| self.accounts.store().outbox_len(&me).ok()).unwrap_or(0)
+        self.accounts.account().and_then(|me| self.accounts.store().outbox_len(&me).ok()).unwrap_or(0)
     }
 
-    /// Sends the oldest message waiting for `user`, unless one is in flight or `user` is offline.
-    pub(super) fn pump_outbox(&mut self, user: &str) {
-        let Some(me) = self.me() else { return };
-        let key = username_key(user);
-        if self.direct.busy.contains(&key) || !self.direct.may_wait(&key) || self.peer_of_user(user).is_none() {
+    /// Sends the oldest message waiting for account `user`, unless one is in flight or `user` is
+    /// offline.
+    pub(super) fn pump_outbox(&mut self, user: &AccountId) {
+        let Some(me) = self.accounts.account() else { return };
+        let key = *user;
+        if self.direct.busy.contains(&key) || !self.direct.may_wait(&key) || self.peer_of_account(user).is_none() {
             return;
         }
         match self.accounts.store().next_in_outbox(&me, user) {
@@ -311,10 +325,10 @@ impl EventLoop {
 
     /// Pumps the outbox of every user with messages waiting.
     pub(super) fn pump_all_outboxes(&mut self) {
-        let Some(me) = self.me() else { return };
+        let Some(me) = self.accounts.account() else { return };
         match self.accounts.store().outbox_recipients(&me) {
             Ok(users) => {
-                self.direct.waiting = Some(users.iter().map(|user| username_key(user)).collect());
+                self.direct.waiting = Some(users.iter().copied().collect());
                 users.iter().for_each(|user| self.pump_outbox(user));
             }
             Err(e) => {
@@ -326,10 +340,10 @@ impl EventLoop {
 
     /// A receipt, or a refusal, came back.
     pub(super) async fn on_dm_response(&mut self, request: OutboundRequestId, response: DmResponse) {
-        let Some(InFlight { id, to, kept }) = self.direct.landed(&request) else { return };
+        let Some(InFlight { id, to: account, to_name: to, kept }) = self.direct.landed(&request) else { return };
         if response != DmResponse::Delivered {
             // It stays in the outbox for the next try.
-            self.direct.now_waiting(username_key(&to));
+            self.direct.now_waiting(account);
         }
         match response {
             DmResponse::Delivered => {
@@ -342,7 +356,7 @@ impl EventLoop {
                     // Kept as delivered, and the receipt shown after the message.
                     self.direct.delivered_before_kept(id);
                 }
-                self.pump_outbox(&to);
+                self.pump_outbox(&account);
             }
             DmResponse::Refused(refusal @ (DmRefusal::NotLoggedIn | DmRefusal::WrongRecipient)) => {
                 // The peer no longer hosts that user; presence will say where they are.
@@ -360,9 +374,9 @@ impl EventLoop {
 
     /// A message did not reach its receiver; it stays in the outbox for the next try.
     pub(super) fn on_dm_failure(&mut self, request: OutboundRequestId, reason: String) {
-        if let Some(InFlight { to, .. }) = self.direct.landed(&request) {
-            tracing::debug!(%to, %reason, "direct message not delivered yet");
-            self.direct.now_waiting(username_key(&to));
+        if let Some(InFlight { to, to_name, .. }) = self.direct.landed(&request) {
+            tracing::debug!(%to_name, %reason, "direct message not delivered yet");
+            self.direct.now_waiting(to);
         }
     }
 
@@ -385,9 +399,8 @@ impl EventLoop {
         // The receipt first: it says the message is kept, which it is.
         self.hand_over().await;
         self.emit(UiEvent::Dm(view(&dm))).await;
-        let from_key = username_key(&dm.from);
-        if !self.rooms.is_muted(&format!("@{from_key}")) {
-            let focused = matches!(&self.focus, Some(Focus::User(u)) if username_key(u) == from_key);
+        if !self.rooms.is_muted(&format!("@{}", dm.other)) {
+            let focused = self.focus == Some(Focus::User(dm.other));
             self.emit(UiEvent::Notification {
                 kind: NotificationKind::Dm,
                 room: None,
@@ -402,14 +415,15 @@ impl EventLoop {
     /// kept before (the receipt is sent again).
     fn take_dm(&mut self, peer: PeerId, request: DmRequest) -> Result<Option<StoredDm>, DmRefusal> {
         let authority = self.accounts.trusted_key().ok_or(DmRefusal::NotLoggedIn)?;
-        let me = self.me();
+        let my_account = self.accounts.account();
         let peer_bytes = peer.to_bytes();
-        let checked = dm::check_request(&request, &peer_bytes, me.as_deref(), &mut self.certs, &authority, unix_now())
+        let checked = dm::check_request(&request, &peer_bytes, my_account, &mut self.certs, &authority, unix_now())
             .inspect_err(|refusal| tracing::info!(%peer, %refusal, "direct message refused"))?;
-        let me = me.ok_or(DmRefusal::NotLoggedIn)?;
+        let (Some(me), Some(my_account)) = (self.me(), my_account) else { return Err(DmRefusal::NotLoggedIn) };
+        self.accounts.learn(&request.certificate.body);
         let store = self.accounts.store();
         let known = store.dm_known(&request.id);
-        let last = store.last_dm_seq(&me, &checked.from, &peer_bytes);
+        let last = store.last_dm_seq(&my_account, &checked.account, &peer_bytes);
         let (Ok(known), Ok(last)) = (known, last) else { return Err(DmRefusal::Unavailable) };
         match dm::arrival(known, request.seq, last) {
             Arrival::Duplicate => return Ok(None),
@@ -418,7 +432,8 @@ impl EventLoop {
         }
         let dm = StoredDm {
             id: request.id,
-            owner: me.clone(),
+            owner: my_account,
+            other: checked.account,
             from: checked.from,
             to: me,
             text: request.text,
@@ -435,11 +450,12 @@ impl EventLoop {
     }
 
     /// `/history` in a conversation.
-    pub(super) fn dm_history(&self, user: &str, count: usize) -> Result<RoomReply, CommandError> {
-        let me = self.logged_in()?;
+    pub(super) fn dm_history(&self, user: &AccountId, count: usize) -> Result<RoomReply, CommandError> {
+        self.logged_in()?;
+        let me = self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
         let dms = self.accounts.store().recent_dms(&me, user, count).map_err(internal)?;
         Ok(RoomReply::History {
-            target: format!("@{user}"),
+            target: format!("@{}", self.accounts.name_of(user)),
             messages: dms.iter().map(|d| UiEvent::Dm(view(d))).collect(),
         })
     }
@@ -451,6 +467,7 @@ mod tests {
     use libp2p::{PeerId, StreamProtocol};
 
     use super::{Direct, InFlight};
+    use crate::account::AccountId;
     use crate::cert::Authority;
     use crate::protocol::dm::{self, DmRequest, DmResponse};
 
@@ -461,8 +478,14 @@ mod tests {
             request_response::Config::default(),
         );
         let request = DmRequest {
-            certificate: Authority::from_secret(&[7; 32]).issue("alice", &PeerId::random().to_bytes(), 0, 1),
-            to: "bob".into(),
+            certificate: Authority::from_secret(&[7; 32]).issue(
+                AccountId::from_bytes([1; 16]),
+                "alice",
+                &PeerId::random().to_bytes(),
+                0,
+                1,
+            ),
+            to: AccountId::from_bytes([2; 16]),
             seq: 1,
             id: "m1".into(),
             ts_ms: 0,
@@ -472,7 +495,7 @@ mod tests {
     }
 
     fn flight(kept: bool) -> InFlight {
-        InFlight { id: "m1".into(), to: "Bob".into(), kept }
+        InFlight { id: "m1".into(), to: AccountId::from_bytes([2; 16]), to_name: "Bob".into(), kept }
     }
 
     #[test]
@@ -480,7 +503,7 @@ mod tests {
         let mut direct = Direct::default();
         let request = request_id();
         direct.took_off(request, flight(false));
-        assert!(direct.busy.contains("bob"));
+        assert!(direct.busy.contains(&AccountId::from_bytes([2; 16])));
         assert!(!direct.kept(request, "m1"), "no receipt yet");
         let landed = direct.landed(&request).expect("in flight");
         assert!(landed.kept);

@@ -49,8 +49,8 @@ pub const READY_SETTLE: Duration = Duration::from_millis(5);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Focus {
     Room(String),
-    /// A conversation with this user.
-    User(String),
+    /// A conversation with this account.
+    User(crate::account::AccountId),
 }
 
 /// What a node needs to start.

@@ -9,6 +9,7 @@ use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
 
 use super::event_loop::EventLoop;
 use super::rooms::now_ms;
+use crate::account::AccountId;
 use crate::bootstrap::service::unix_now;
 use crate::presence::{OnlineUser as RosterUser, Roster, RosterChange, valid_nick};
 use crate::protocol::presence::{Presence, PresenceState as WireState};
@@ -114,25 +115,26 @@ impl EventLoop {
         self.presence.roster.user_on(&peer.to_bytes()).map(|u| u.username.clone())
     }
 
-    /// The nickname of `author` writing from `peer` (the username when unknown).
-    pub(super) fn nick_of(&self, peer: &PeerId, author: &str) -> String {
-        if self.accounts.username() == Some(author) {
-            return self.accounts.session().map_or_else(|| author.to_string(), |s| s.nick.clone());
+    /// The nickname of account `author`, called `username`, writing from `peer` (the username
+    /// when unknown).
+    pub(super) fn nick_of(&self, peer: &PeerId, author: &AccountId, username: &str) -> String {
+        if self.accounts.account() == Some(*author) {
+            return self.accounts.session().map_or_else(|| username.to_string(), |s| s.nick.clone());
         }
         match self.presence.roster.user_on(&peer.to_bytes()) {
-            Some(user) if user.username == author => user.nick.clone(),
-            _ => author.to_string(),
+            Some(user) if user.account == *author => user.nick.clone(),
+            _ => username.to_string(),
         }
     }
 
-    /// The peer `username` (any case) is online on, if any.
-    pub(super) fn peer_of_user(&self, username: &str) -> Option<PeerId> {
-        self.presence.roster.peers_of(username).iter().find_map(|bytes| PeerId::from_bytes(bytes).ok())
+    /// The peer `account` is online on, if any.
+    pub(super) fn peer_of_account(&self, account: &AccountId) -> Option<PeerId> {
+        self.presence.roster.peers_of(account).iter().find_map(|bytes| PeerId::from_bytes(bytes).ok())
     }
 
-    /// The online user called `username` (any case), as their certificate spells it.
-    pub(super) fn online_username(&self, username: &str) -> Option<String> {
-        self.presence.roster.find(username).map(|u| u.username.clone())
+    /// The account of the online user called `username` (any case).
+    pub(super) fn online_account(&self, username: &str) -> Option<AccountId> {
+        self.presence.roster.find(username).map(|u| u.account)
     }
 
     /// The last connection to `peer` closed: its user is offline.
@@ -150,6 +152,11 @@ impl EventLoop {
             tracing::debug!("malformed or badly signed presence refused");
             return MessageAcceptance::Reject;
         };
+        if source == *self.swarm.local_peer_id() {
+            // This node's own words, heard back (an earlier run's, still going round): it knows
+            // its own state better.
+            return MessageAcceptance::Ignore;
+        }
         if self.accounts.trusted_key().is_none() {
             // No bootstrap trusted yet: the certificate cannot be checked, so the announcement
             // is neither shown nor passed on now, but kept until a key is trusted.
@@ -178,8 +185,8 @@ impl EventLoop {
     async fn take_presence(&mut self, source: PeerId, presence: Presence) -> MessageAcceptance {
         let Some(authority) = self.accounts.trusted_key() else { return MessageAcceptance::Ignore };
         let peer = source.to_bytes();
-        let username = match self.certs.verify(&presence.certificate, &authority, &peer, unix_now()) {
-            Ok(username) => username.to_string(),
+        let holder = match self.certs.verify(&presence.certificate, &authority, &peer, unix_now()) {
+            Ok(body) => body.clone(),
             Err(error) => {
                 tracing::info!(%source, %error, "presence with an invalid certificate refused");
                 return MessageAcceptance::Reject;
@@ -188,16 +195,19 @@ impl EventLoop {
         if !valid_nick(&presence.nick) {
             return MessageAcceptance::Reject;
         }
-        if self.presence.roster.is_stale(&peer, presence.seq) {
-            // Out of date: its rooms must not replace those of a later announcement.
+        if self.presence.roster.is_stale(&peer, presence.seq, holder.serial) {
+            // Out of date (a late copy, or a replay): it must change nothing, its rooms must not
+            // replace those of a later announcement, and it is not passed on.
             return MessageAcceptance::Ignore;
         }
+        self.accounts.learn(&holder);
         let change = match presence.state {
             WireState::Online => {
-                let user = RosterUser { username: username.clone(), nick: presence.nick };
-                self.presence.roster.announce(&peer, user, presence.seq, Instant::now())
+                let user =
+                    RosterUser { account: holder.account, username: holder.username.clone(), nick: presence.nick };
+                self.presence.roster.announce(&peer, user, presence.seq, holder.serial, Instant::now())
             }
-            WireState::Offline => self.presence.roster.leave(&peer, presence.seq),
+            WireState::Offline => self.presence.roster.leave(&peer, presence.seq, holder.serial),
         };
         if let Some(change) = change {
             self.emit(change_event(change)).await;
@@ -205,7 +215,7 @@ impl EventLoop {
         match presence.state {
             WireState::Online => {
                 self.peer_rooms(source, presence.rooms);
-                self.pump_outbox(&username);
+                self.pump_outbox(&holder.account);
             }
             WireState::Offline => self.peer_rooms_gone(&source),
         }
@@ -214,13 +224,15 @@ impl EventLoop {
 
     /// Everyone online, this user included.
     pub(super) fn who(&self) -> Vec<OnlineUser> {
-        let mut users: Vec<OnlineUser> =
-            self.presence.roster.online().into_iter().map(|u| OnlineUser { user: u.username, nick: u.nick }).collect();
-        if let Some(session) = self.accounts.session() {
-            let me = &session.certificate.body.username;
-            if !users.iter().any(|u| &u.user == me) {
-                users.push(OnlineUser { user: me.clone(), nick: session.nick.clone() });
-            }
+        let online = self.presence.roster.online();
+        let me = self.accounts.session().map(|s| (&s.certificate.body, &s.nick));
+        let mut users: Vec<OnlineUser> = online
+            .iter()
+            .filter(|u| me.is_none_or(|(body, _)| body.account != u.account))
+            .map(|u| OnlineUser { user: u.username.clone(), nick: u.nick.clone() })
+            .collect();
+        if let Some((body, nick)) = me {
+            users.push(OnlineUser { user: body.username.clone(), nick: nick.clone() });
         }
         users.sort_by(|a, b| a.user.cmp(&b.user));
         users

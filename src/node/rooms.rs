@@ -1,6 +1,9 @@
 //! The node's side of rooms: one gossipsub topic per room, signed control events folded into
 //! each room's [`RoomLog`], messages checked against membership, the room directory built from
-//! presence, catch-up over `/meshchat/sync/1`, focus, mutes and history.
+//! presence, catch-up over `/meshchat/sync/2`, focus, mutes and history.
+//!
+//! Room state names accounts; this side turns them into the usernames users see, and the
+//! usernames users type into accounts.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -14,7 +17,7 @@ use tokio::sync::oneshot;
 use super::client::{RoomCommand, RoomReply};
 use super::event_loop::EventLoop;
 use super::{CommandError, Focus};
-use crate::cert::RenameProof;
+use crate::account::{AccountId, same_name};
 use crate::net::room_score;
 use crate::protocol::room::{
     self as wire, Body, Cursor, Envelope, MAX_TEXT_BYTES, Payload, RoomDigest, SYNC_EVENTS, SYNC_MESSAGES, SyncRequest,
@@ -143,17 +146,19 @@ fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
     CommandError::new(code, message)
 }
 
-/// A refusal of the room state, as the error a user sees.
-fn refusal_error(room: &str, refusal: Refusal) -> CommandError {
-    let code = match &refusal {
-        Refusal::Exists => ErrorCode::RoomExists,
-        Refusal::NoSuchRoom => ErrorCode::NoSuchRoom,
-        Refusal::Banned(_) => ErrorCode::Banned,
-        Refusal::NotMember(_) => ErrorCode::NotMember,
-        Refusal::NotAdmin(_) | Refusal::TargetIsAdmin(_) => ErrorCode::NotAdmin,
-        Refusal::AlreadyMember(_) | Refusal::NotBanned(_) => ErrorCode::Usage,
+/// A refusal of the room state, as the error a user sees, with accounts called by `name_of`.
+fn refusal_error(room: &str, refusal: Refusal, name_of: impl Fn(&AccountId) -> String) -> CommandError {
+    let (code, message) = match &refusal {
+        Refusal::Exists => (ErrorCode::RoomExists, refusal.to_string()),
+        Refusal::NoSuchRoom => (ErrorCode::NoSuchRoom, refusal.to_string()),
+        Refusal::Banned(who) => (ErrorCode::Banned, format!("{} is banned from the room", name_of(who))),
+        Refusal::NotMember(who) => (ErrorCode::NotMember, format!("{} is not a member of the room", name_of(who))),
+        Refusal::NotAdmin(who) => (ErrorCode::NotAdmin, format!("{} is not an admin of the room", name_of(who))),
+        Refusal::TargetIsAdmin(who) => (ErrorCode::NotAdmin, format!("{} is an admin", name_of(who))),
+        Refusal::AlreadyMember(who) => (ErrorCode::Usage, format!("{} is already a member", name_of(who))),
+        Refusal::NotBanned(who) => (ErrorCode::Usage, format!("{} is not banned", name_of(who))),
     };
-    error(code, format!("#{room}: {refusal}"))
+    error(code, format!("#{room}: {message}"))
 }
 
 /// Checks and normalises a room name typed by the user.
@@ -163,24 +168,28 @@ fn room_name(name: &str) -> Result<String, CommandError> {
     Ok(room)
 }
 
-fn effect_event(room: &str, effect: Effect) -> UiEvent {
+/// What a user sees of `effect` in `room`, with accounts called by `name_of`.
+fn effect_event(room: &str, effect: Effect, name_of: impl Fn(&AccountId) -> String) -> UiEvent {
     let room = room.to_string();
     match effect {
-        Effect::Created { user } => UiEvent::RoomCreated { room, user },
-        Effect::Joined { user } => UiEvent::Joined { room, user },
-        Effect::Left { user } => UiEvent::Left { room, user },
-        Effect::Kicked { user, by } => UiEvent::Kicked { room, user, by },
-        Effect::Banned { user, by } => UiEvent::Banned { room, user, by },
-        Effect::Unbanned { user, by } => UiEvent::info(format!("{user} may join #{room} again (unbanned by {by})")),
-        Effect::Admin { user, by } => UiEvent::Admin { room, user, by },
-        Effect::Renamed { old, new } => UiEvent::info(format!("in #{room}, {old} is now {new}")),
+        Effect::Created { user } => UiEvent::RoomCreated { room, user: name_of(&user) },
+        Effect::Joined { user } => UiEvent::Joined { room, user: name_of(&user) },
+        Effect::Left { user } => UiEvent::Left { room, user: name_of(&user) },
+        Effect::Kicked { user, by } => UiEvent::Kicked { room, user: name_of(&user), by: name_of(&by) },
+        Effect::Banned { user, by } => {
+            UiEvent::Banned { room, user: name_of(&user), by: by.map(|by| name_of(&by)).unwrap_or_default() }
+        }
+        Effect::Unbanned { user, by } => {
+            UiEvent::info(format!("{} may join #{room} again (unbanned by {})", name_of(&user), name_of(&by)))
+        }
+        Effect::Admin { user, by } => UiEvent::Admin { room, user: name_of(&user), by: by.map(|by| name_of(&by)) },
         Effect::Emptied => UiEvent::info(format!("#{room} has no members left and disappears")),
     }
 }
 
 impl Rooms {
-    /// Rooms the user is a member of, sorted.
-    pub(super) fn rooms_of(&self, user: &str) -> Vec<String> {
+    /// Rooms the account is a member of, sorted.
+    pub(super) fn rooms_of(&self, user: &AccountId) -> Vec<String> {
         let mut rooms: Vec<String> =
             self.logs.iter().filter(|(_, log)| log.state().is_member(user)).map(|(room, _)| room.clone()).collect();
         rooms.sort();
@@ -222,6 +231,11 @@ impl EventLoop {
         self.accounts.username().map(str::to_string)
     }
 
+    /// The account this node is logged in as.
+    fn my_account(&self) -> Result<AccountId, CommandError> {
+        self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first: /login NAME"))
+    }
+
     pub(super) fn logged_in(&self) -> Result<String, CommandError> {
         self.me().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first: /login NAME"))
     }
@@ -251,7 +265,7 @@ impl EventLoop {
 
     /// After a login: back into every room the user is a member of.
     pub(super) fn enter_rooms(&mut self) {
-        let Some(me) = self.me() else { return };
+        let Some(me) = self.accounts.account() else { return };
         for room in self.rooms.rooms_of(&me) {
             self.subscribe(&room);
         }
@@ -268,7 +282,7 @@ impl EventLoop {
 
     /// The rooms of this user, for presence.
     pub(super) fn my_rooms(&self) -> Vec<String> {
-        self.me().map(|me| self.rooms.rooms_of(&me)).unwrap_or_default()
+        self.accounts.account().map(|me| self.rooms.rooms_of(&me)).unwrap_or_default()
     }
 
     /// A peer's presence named its rooms: keep them for the directory, and catch up the rooms
@@ -367,7 +381,7 @@ impl EventLoop {
             self.accounts.trusted_key().ok_or_else(|| error(ErrorCode::NoBootstrap, "no bootstrap key is trusted"))?;
         let seq = match payload {
             Payload::Message { .. } => self.next_message_seq(room),
-            Payload::Control(_) | Payload::Renamed { .. } => 0,
+            Payload::Control(_) => 0,
         };
         let body = Body {
             room: room.to_string(),
@@ -422,30 +436,26 @@ impl EventLoop {
             return;
         }
         self.observe_lamport(room, verified.body.lamport);
-        let event = RoomEvent {
-            id: verified.id.clone(),
-            lamport: verified.body.lamport,
-            author: verified.author.clone(),
-            action,
-        };
+        self.accounts.learn_label(verified.account, &verified.author, verified.serial);
+        let event =
+            RoomEvent { id: verified.id.clone(), lamport: verified.body.lamport, author: verified.account, action };
         if let Err(e) = self.accounts.store().save_room_event(room, &event, envelope) {
             tracing::error!(room, error = %e, "cannot keep a room event");
         }
         let effects = self.rooms.logs.entry(room.to_string()).or_default().insert(event);
-        let me = self.me();
+        let me = self.accounts.account();
         let mut membership_changed = false;
         for effect in effects {
             let mine = match &effect {
-                Effect::Kicked { user, .. } | Effect::Banned { user, .. } | Effect::Left { user } => {
-                    me.as_deref() == Some(user.as_str())
-                }
+                Effect::Kicked { user, .. } | Effect::Banned { user, .. } | Effect::Left { user } => me == Some(*user),
                 Effect::Created { user } | Effect::Joined { user } => {
-                    membership_changed |= me.as_deref() == Some(user.as_str());
+                    membership_changed |= me == Some(*user);
                     false
                 }
                 _ => false,
             };
-            self.emit(effect_event(room, effect)).await;
+            let event = effect_event(room, effect, |a| self.accounts.name_of(a));
+            self.emit(event).await;
             if mine {
                 membership_changed = true;
                 self.unsubscribe(room);
@@ -468,19 +478,23 @@ impl EventLoop {
         show: bool,
     ) -> Intake {
         let author = &verified.author;
-        let member =
-            self.rooms.logs.get(room).is_some_and(|log| log.accepts_message(author, verified.body.lamport, live));
+        let member = self
+            .rooms
+            .logs
+            .get(room)
+            .is_some_and(|log| log.accepts_message(&verified.account, verified.body.lamport, live));
         if !member {
             tracing::debug!(room, author, "message from an author not known as a member");
             return Intake::NotMember;
         }
+        self.accounts.learn_label(verified.account, author, verified.serial);
         self.observe_lamport(room, verified.body.lamport);
         let stream = (room.to_string(), verified.peer);
         if live && !self.rooms.order.knows(&stream) {
             let shown = self.last_seq_kept(room, &verified.peer.to_bytes());
             self.rooms.order.start(stream.clone(), shown + 1);
         }
-        let nick = self.nick_of(&verified.peer, author);
+        let nick = self.nick_of(&verified.peer, &verified.account, author);
         let stored = StoredMessage {
             id: verified.id.clone(),
             room: room.to_string(),
@@ -528,7 +542,7 @@ impl EventLoop {
 
     /// Shows a room message, with a notification when it is someone else's in a room not muted.
     async fn show_message(&mut self, message: ChatMessage) {
-        let from_me = self.me().as_deref() == Some(message.from.as_str());
+        let from_me = self.me().is_some_and(|me| same_name(&me, &message.from));
         let room = message.room.clone();
         self.emit(UiEvent::Message(message)).await;
         if !from_me && !self.rooms.is_muted(&format!("#{room}")) {
@@ -564,7 +578,7 @@ impl EventLoop {
             }
         };
         match verified.body.payload.clone() {
-            Payload::Control(_) | Payload::Renamed { .. } => match verified.control(&key) {
+            Payload::Control(_) => match verified.control() {
                 Some(action) => {
                     self.ingest_control(room, &verified, action, data).await;
                     MessageAcceptance::Accept
@@ -572,7 +586,7 @@ impl EventLoop {
                 None => MessageAcceptance::Reject,
             },
             Payload::Message { text } => {
-                if !self.rooms.arrival_limit.allow(verified.author.to_ascii_lowercase(), Instant::now()) {
+                if !self.rooms.arrival_limit.allow(verified.account.to_hex(), Instant::now()) {
                     tracing::info!(room, author = verified.author, "room message over the rate limit refused");
                     MessageAcceptance::Reject
                 } else {
@@ -676,7 +690,7 @@ impl EventLoop {
                 if v.body.room != room {
                     continue;
                 }
-                if let Some(action) = v.control(&key) {
+                if let Some(action) = v.control() {
                     self.ingest_control(&room, &v, action, &envelope.encode()).await;
                     new_events += 1;
                 }
@@ -773,10 +787,10 @@ impl EventLoop {
             RoomCommand::Join(name) => return self.join_room(&name, reply).await,
             RoomCommand::Create(name) => done(self.create_room(&name).await),
             RoomCommand::Leave(room) => done(self.room_action(room.as_deref(), Action::Leave).await),
-            RoomCommand::Kick { user, room } => done(self.room_action(room.as_deref(), Action::Kick(user)).await),
-            RoomCommand::Ban { user, room } => done(self.room_action(room.as_deref(), Action::Ban(user)).await),
-            RoomCommand::Unban { user, room } => done(self.room_action(room.as_deref(), Action::Unban(user)).await),
-            RoomCommand::Op { user, room } => done(self.room_action(room.as_deref(), Action::Op(user)).await),
+            RoomCommand::Kick { user, room } => done(self.admin_action(room.as_deref(), &user, Action::Kick).await),
+            RoomCommand::Ban { user, room } => done(self.admin_action(room.as_deref(), &user, Action::Ban).await),
+            RoomCommand::Unban { user, room } => done(self.admin_action(room.as_deref(), &user, Action::Unban).await),
+            RoomCommand::Op { user, room } => done(self.admin_action(room.as_deref(), &user, Action::Op).await),
             RoomCommand::Members(room) => self.members(room.as_deref()),
             RoomCommand::List => Ok(self.room_list()),
             RoomCommand::Focus(room) => done(self.focus_room(&room).await),
@@ -800,11 +814,11 @@ impl EventLoop {
         let event = RoomEvent {
             id: verified.id.clone(),
             lamport: verified.body.lamport,
-            author: verified.author.clone(),
+            author: verified.account,
             action: Action::Create,
         };
         if let Some(log) = self.rooms.logs.get(&room) {
-            log.state().check(&event).map_err(|r| refusal_error(&room, r))?;
+            log.state().check(&event).map_err(|r| refusal_error(&room, r, |a| self.accounts.name_of(a)))?;
         }
         self.subscribe(&room);
         self.take_own_control(&room, &verified, Action::Create, &envelope).await;
@@ -815,7 +829,7 @@ impl EventLoop {
     /// `/join`: fetches the room from a member, then joins.
     pub(super) async fn join_room(&mut self, name: &str, reply: RoomDone) {
         let result = (|| {
-            let me = self.logged_in()?;
+            let me = self.my_account()?;
             let room = room_name(name)?;
             Ok::<_, CommandError>((me, room))
         })();
@@ -845,7 +859,7 @@ impl EventLoop {
     }
 
     async fn finish_join(&mut self, room: &str) -> Result<(), CommandError> {
-        let me = self.logged_in()?;
+        let me = self.my_account()?;
         let state = self.rooms.logs.get(room).map(|l| l.state().clone()).unwrap_or_default();
         if state.is_member(&me) {
             self.set_focus(room).await;
@@ -856,13 +870,9 @@ impl EventLoop {
                 return Err(error(ErrorCode::NoSuchRoom, format!("no room #{room}")));
             }
             let (envelope, verified) = self.seal(room, Payload::Control(Action::Join))?;
-            let event = RoomEvent {
-                id: verified.id.clone(),
-                lamport: verified.body.lamport,
-                author: me.clone(),
-                action: Action::Join,
-            };
-            state.check(&event).map_err(|r| refusal_error(room, r))?;
+            let event =
+                RoomEvent { id: verified.id.clone(), lamport: verified.body.lamport, author: me, action: Action::Join };
+            state.check(&event).map_err(|r| refusal_error(room, r, |a| self.accounts.name_of(a)))?;
             self.take_own_control(room, &verified, Action::Join, &envelope).await;
             Ok(())
         }
@@ -880,8 +890,8 @@ impl EventLoop {
     }
 
     /// The room a command names, or the focused one; the user must be a member.
-    fn member_room(&self, name: Option<&str>) -> Result<(String, String), CommandError> {
-        let me = self.logged_in()?;
+    fn member_room(&self, name: Option<&str>) -> Result<(AccountId, String), CommandError> {
+        let me = self.my_account()?;
         let room = match name {
             Some(name) => room_name(name)?,
             None => self
@@ -895,23 +905,31 @@ impl EventLoop {
         Ok((me, room))
     }
 
-    /// After a rename: in every room the old name is a member of, this user's membership moves
-    /// over to the new name (the authority's proof goes with it, for every member to check).
-    pub(super) async fn carry_rooms_over(&mut self, proof: RenameProof) {
-        let Some(key) = self.accounts.trusted_key() else { return };
-        for room in self.rooms.rooms_of(&proof.old) {
-            let sealed = self.seal(&room, Payload::Renamed { proof: proof.clone() });
-            let (envelope, verified) = match sealed {
-                Ok(sealed) => sealed,
-                Err(e) => {
-                    tracing::error!(room, error = %e, "cannot carry the membership over to the new name");
-                    continue;
-                }
-            };
-            let Some(action) = verified.control(&key) else { continue };
-            self.subscribe(&room);
-            self.take_own_control(&room, &verified, action, &envelope).await;
+    /// `/kick`, `/ban`, `/unban`, `/op` of `user` (a username, any case).
+    async fn admin_action(
+        &mut self,
+        name: Option<&str>,
+        user: &str,
+        action: impl FnOnce(AccountId) -> Action,
+    ) -> Result<(), CommandError> {
+        let (_, room) = self.member_room(name)?;
+        let target = self.account_named(&room, user.trim_start_matches('@'))?;
+        self.room_action(Some(&room), action(target)).await
+    }
+
+    /// The account `user` (any case) names in `room`: a member or someone banned there by that
+    /// name, else the one known to go by it (online, or seen before).
+    fn account_named(&self, room: &str, user: &str) -> Result<AccountId, CommandError> {
+        let state = self.rooms.logs.get(room).map(RoomLog::state);
+        let in_room = state.into_iter().flat_map(|s| s.members().iter().map(|m| m.user).chain(s.banned()));
+        let named = |account: &AccountId| same_name(&self.accounts.name_of(account), user);
+        let found = in_room.filter(named).collect::<Vec<_>>();
+        if let [only] = found[..] {
+            return Ok(only);
         }
+        self.online_account(user)
+            .or_else(|| self.accounts.known_account(user))
+            .ok_or_else(|| error(ErrorCode::NoSuchUser, format!("nobody called {user} is known here")))
     }
 
     /// `/leave`, `/kick`, `/ban`, `/unban`, `/op`: a control event by this user.
@@ -921,7 +939,7 @@ impl EventLoop {
         let event =
             RoomEvent { id: verified.id.clone(), lamport: verified.body.lamport, author: me, action: action.clone() };
         if let Some(log) = self.rooms.logs.get(&room) {
-            log.state().check(&event).map_err(|r| refusal_error(&room, r))?;
+            log.state().check(&event).map_err(|r| refusal_error(&room, r, |a| self.accounts.name_of(a)))?;
         }
         self.take_own_control(&room, &verified, action.clone(), &envelope).await;
         if action == Action::Leave {
@@ -937,7 +955,7 @@ impl EventLoop {
         match self.focus.clone() {
             None => Err(error(ErrorCode::Usage, "nowhere to send it: /join a room (or /create one), or /query a user")),
             Some(Focus::Room(_)) => self.send_to_room(None, text).await,
-            Some(Focus::User(user)) => self.send_dm_to_known(&user, text).await,
+            Some(Focus::User(user)) => self.send_dm_to_known(user, text).await,
         }
     }
 
@@ -978,8 +996,12 @@ impl EventLoop {
         let log = self.rooms.logs.get(&room).filter(|l| l.state().exists());
         let log =
             log.ok_or_else(|| error(ErrorCode::NoSuchRoom, format!("#{room} is not known here: /join it first")))?;
-        let members =
-            log.state().members().iter().map(|m| MemberView { user: m.user.clone(), admin: m.admin }).collect();
+        let members = log
+            .state()
+            .members()
+            .iter()
+            .map(|m| MemberView { user: self.accounts.name_of(&m.user), admin: m.admin })
+            .collect();
         Ok(RoomReply::Members { room, members })
     }
 
@@ -993,8 +1015,8 @@ impl EventLoop {
                 }
             }
         }
-        if let Some(me) = self.me() {
-            for room in self.rooms.rooms_of(&me) {
+        if let (Some(me), Some(account)) = (self.me(), self.accounts.account()) {
+            for room in self.rooms.rooms_of(&account) {
                 rooms.entry(room).or_default().insert(me.clone());
             }
         }
@@ -1023,18 +1045,28 @@ impl EventLoop {
 
     /// `/mute`, `/unmute` (`#room` or `@user`).
     pub(super) async fn set_muted(&mut self, target: String, muted: bool) -> Result<(), CommandError> {
-        let target = match target.strip_prefix('@') {
-            Some(user) => format!("@{}", user.to_ascii_lowercase()),
-            None => format!("#{}", room_name(&target)?),
+        // A user is muted by account (kept as `@` and the id), shown by name.
+        let (key, target) = match target.strip_prefix('@') {
+            Some(user) => {
+                let account = self
+                    .online_account(user)
+                    .or_else(|| self.accounts.known_account(user))
+                    .ok_or_else(|| error(ErrorCode::NoSuchUser, format!("nobody called {user} is known here")))?;
+                (format!("@{account}"), format!("@{}", self.accounts.name_of(&account)))
+            }
+            None => {
+                let room = format!("#{}", room_name(&target)?);
+                (room.clone(), room)
+            }
         };
-        if let Err(e) = self.accounts.store().set_muted(&target, muted) {
+        if let Err(e) = self.accounts.store().set_muted(&key, muted) {
             return Err(error(ErrorCode::Internal, format!("cannot save the mute: {e}")));
         }
         if muted {
-            self.rooms.muted.insert(target.clone());
+            self.rooms.muted.insert(key);
             self.emit(UiEvent::Muted { target }).await;
         } else {
-            self.rooms.muted.remove(&target);
+            self.rooms.muted.remove(&key);
             self.emit(UiEvent::Unmuted { target }).await;
         }
         Ok(())

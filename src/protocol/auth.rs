@@ -1,14 +1,15 @@
-//! The account protocol (`/meshchat/auth/1`) between a node and the bootstrap node, over a
+//! The account protocol (`/meshchat/auth/2`) between a node and the bootstrap node, over a
 //! Noise-encrypted request-response stream. The asking peer is known from the connection, so
 //! renewal, rename and logout carry no credentials.
 
 use serde::{Deserialize, Serialize};
 
-use crate::cert::{Certificate, RenameProof};
+use crate::account::AccountId;
+use crate::cert::Certificate;
 
 /// The protocol name. The bootstrap node answers it; identify shows it only there, which is
 /// how nodes recognise a bootstrap node.
-pub const PROTOCOL: &str = "/meshchat/auth/1";
+pub const PROTOCOL: &str = "/meshchat/auth/2";
 /// The largest request accepted, in bytes (passwords are capped well below).
 pub const MAX_REQUEST_BYTES: u64 = 8 * 1024;
 /// The largest answer accepted, in bytes.
@@ -63,22 +64,38 @@ pub enum Refusal {
     Internal,
 }
 
+/// An account's latest rename, as the bootstrap node keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameNote {
+    pub old: String,
+    pub new: String,
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// An account a look-up found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownAccount {
+    pub account: AccountId,
+    /// Its username now.
+    pub username: String,
+}
+
 /// The bootstrap node's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthResponse {
-    /// A certificate for the peer that asked.
+    /// A certificate for the peer that asked (also the answer to a rename), with the account's
+    /// latest rename: a node whose rename answer was lost learns of it from its next renewal.
     Granted {
         certificate: Certificate,
+        #[serde(default)]
+        renamed: Option<RenameNote>,
     },
     LoggedOut,
-    /// A rename went through: the new certificate, and the proof of the old name for rooms.
-    Renamed {
-        certificate: Certificate,
-        proof: RenameProof,
-    },
-    /// The answer to a lookup: the account's username as registered, or `None`.
+    /// The answer to a look-up: the account that holds the name (its username now, or a name
+    /// its rename left reserved), or `None`.
     User {
-        username: Option<String>,
+        account: Option<KnownAccount>,
     },
     Refused {
         refusal: Refusal,
@@ -118,9 +135,16 @@ mod proptests {
             Refusal::Internal,
         ]);
         prop_oneof![
-            any_certificate().prop_map(|certificate| AuthResponse::Granted { certificate }),
+            (any_certificate(), prop::option::of((any_text(8), any_text(8), any::<u64>()))).prop_map(
+                |(certificate, renamed)| AuthResponse::Granted {
+                    certificate,
+                    renamed: renamed.map(|(old, new, at)| RenameNote { old, new, at }),
+                }
+            ),
             Just(AuthResponse::LoggedOut),
-            prop::option::of(any_text(16)).prop_map(|username| AuthResponse::User { username }),
+            prop::option::of((any::<[u8; 16]>(), any_text(16))).prop_map(|found| AuthResponse::User {
+                account: found.map(|(id, username)| KnownAccount { account: AccountId::from_bytes(id), username }),
+            }),
             (refusal, any_text(32)).prop_map(|(refusal, message)| AuthResponse::Refused { refusal, message }),
         ]
     }

@@ -1,4 +1,4 @@
-//! Direct messages on the wire (`/meshchat/dm/1`): a request-response protocol straight between
+//! Direct messages on the wire (`/meshchat/dm/2`): a request-response protocol straight between
 //! two peers over their Noise-encrypted connection. The request carries the sender's certificate
 //! and one message; the response is the delivery receipt, or the reason it was refused.
 //!
@@ -8,11 +8,12 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CertCache, Certificate};
 use crate::protocol::room::MAX_TEXT_BYTES;
 
 /// The protocol name.
-pub const PROTOCOL: &str = "/meshchat/dm/1";
+pub const PROTOCOL: &str = "/meshchat/dm/2";
 /// The largest request accepted, in bytes (a certificate and 4 KiB of text fit well below).
 pub const MAX_REQUEST_BYTES: u64 = 16 * 1024;
 /// The largest answer accepted, in bytes.
@@ -25,8 +26,8 @@ pub const MAX_ID_BYTES: usize = 64;
 pub struct DmRequest {
     /// The sender's certificate: it must name the peer the request came from.
     pub certificate: Certificate,
-    /// The username the sender means to reach.
-    pub to: String,
+    /// The account the sender means to reach (whatever it is called now).
+    pub to: AccountId,
     /// Numbers the sender's messages to this receiver: 1, 2, 3, …
     pub seq: u64,
     /// Unique per message, chosen by the sender.
@@ -41,7 +42,7 @@ pub struct DmRequest {
 pub enum DmRefusal {
     #[error("nobody is logged in there")]
     NotLoggedIn,
-    #[error("the user there is someone else")]
+    #[error("the account there is another one")]
     WrongRecipient,
     #[error("the sender's certificate does not check out")]
     BadCertificate,
@@ -66,25 +67,29 @@ pub enum DmResponse {
 /// A request that passed [`check_request`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedDm {
-    /// The sender's username, from the verified certificate.
+    /// The sender's account, from the verified certificate.
+    pub account: AccountId,
+    /// The sender's username in that certificate.
     pub from: String,
+    /// That certificate's serial.
+    pub serial: u64,
 }
 
-/// Checks a request that came from the peer with binary id `peer`, for the user `me` (`None`:
-/// nobody logged in), at `now` (Unix seconds): the certificate is signed by `authority`, names
-/// `peer` and is valid now; the request is addressed to `me` (any case); id and text are within
-/// their limits.
+/// Checks a request that came from the peer with binary id `peer`, for the account `me`
+/// (`None`: nobody logged in), at `now` (Unix seconds): the certificate is signed by
+/// `authority`, names `peer` and is valid now; the request is addressed to `me` (an account
+/// that took a name `me` once had is someone else); id and text are within their limits.
 pub fn check_request(
     request: &DmRequest,
     peer: &[u8],
-    me: Option<&str>,
+    me: Option<AccountId>,
     certs: &mut CertCache,
     authority: &AuthorityKey,
     now: u64,
 ) -> Result<CheckedDm, DmRefusal> {
     let me = me.ok_or(DmRefusal::NotLoggedIn)?;
     let from = certs.verify(&request.certificate, authority, peer, now).map_err(|_| DmRefusal::BadCertificate)?;
-    if !request.to.eq_ignore_ascii_case(me) {
+    if request.to != me {
         return Err(DmRefusal::WrongRecipient);
     }
     if request.text.len() > MAX_TEXT_BYTES {
@@ -96,7 +101,7 @@ pub fn check_request(
     {
         return Err(DmRefusal::BadId);
     }
-    Ok(CheckedDm { from: from.to_string() })
+    Ok(CheckedDm { account: from.account, from: from.username.clone(), serial: from.serial })
 }
 
 /// What a receiver does with a checked message, given whether its id is stored already and the
@@ -131,13 +136,14 @@ pub fn new_id() -> String {
 mod tests {
     use super::*;
     use crate::cert::Authority;
+    use crate::testing::account_of;
 
     const NOW: u64 = 1_800_000_000;
 
     fn request(authority: &Authority, user: &str, peer: &[u8], to: &str) -> DmRequest {
         DmRequest {
-            certificate: authority.issue(user, peer, NOW - 10, 1),
-            to: to.into(),
+            certificate: authority.issue(account_of(user), user, peer, NOW - 10, 1),
+            to: account_of(to),
             seq: 1,
             id: new_id(),
             ts_ms: NOW * 1000,
@@ -149,8 +155,15 @@ mod tests {
     fn a_certificate_naming_the_sending_peer_is_accepted() {
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "Bob");
-        let checked =
-            check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &authority.public(), NOW).unwrap();
+        let checked = check_request(
+            &req,
+            b"peer-a",
+            Some(account_of("bob")),
+            &mut CertCache::default(),
+            &authority.public(),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(checked.from, "alice");
     }
 
@@ -159,7 +172,14 @@ mod tests {
         // mallory sends from her own peer with alice's certificate.
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "bob");
-        let refusal = check_request(&req, b"peer-m", Some("bob"), &mut CertCache::default(), &authority.public(), NOW);
+        let refusal = check_request(
+            &req,
+            b"peer-m",
+            Some(account_of("bob")),
+            &mut CertCache::default(),
+            &authority.public(),
+            NOW,
+        );
         assert_eq!(refusal, Err(DmRefusal::BadCertificate));
     }
 
@@ -168,7 +188,14 @@ mod tests {
         let authority = Authority::from_secret(&[7; 32]);
         let forger = Authority::from_secret(&[9; 32]);
         let req = request(&forger, "alice", b"peer-a", "bob");
-        let refusal = check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &authority.public(), NOW);
+        let refusal = check_request(
+            &req,
+            b"peer-a",
+            Some(account_of("bob")),
+            &mut CertCache::default(),
+            &authority.public(),
+            NOW,
+        );
         assert_eq!(refusal, Err(DmRefusal::BadCertificate));
     }
 
@@ -179,7 +206,7 @@ mod tests {
         let refusal = check_request(
             &req,
             b"peer-a",
-            Some("bob"),
+            Some(account_of("bob")),
             &mut CertCache::default(),
             &authority.public(),
             NOW + 365 * 24 * 3600,
@@ -193,7 +220,7 @@ mod tests {
         let req = request(&authority, "alice", b"peer-a", "bob");
         let key = authority.public();
         assert_eq!(
-            check_request(&req, b"peer-a", Some("carol"), &mut CertCache::default(), &key, NOW),
+            check_request(&req, b"peer-a", Some(account_of("carol")), &mut CertCache::default(), &key, NOW),
             Err(DmRefusal::WrongRecipient)
         );
         assert_eq!(
@@ -209,18 +236,18 @@ mod tests {
         let mut req = request(&authority, "alice", b"peer-a", "bob");
         req.text = "x".repeat(MAX_TEXT_BYTES + 1);
         assert_eq!(
-            check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &key, NOW),
+            check_request(&req, b"peer-a", Some(account_of("bob")), &mut CertCache::default(), &key, NOW),
             Err(DmRefusal::TooLong)
         );
         let mut req = request(&authority, "alice", b"peer-a", "bob");
         req.id = "\x1b[2J".into();
         assert_eq!(
-            check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &key, NOW),
+            check_request(&req, b"peer-a", Some(account_of("bob")), &mut CertCache::default(), &key, NOW),
             Err(DmRefusal::BadId)
         );
         req.id = String::new();
         assert_eq!(
-            check_request(&req, b"peer-a", Some("bob"), &mut CertCache::default(), &key, NOW),
+            check_request(&req, b"peer-a", Some(account_of("bob")), &mut CertCache::default(), &key, NOW),
             Err(DmRefusal::BadId)
         );
     }
@@ -243,8 +270,8 @@ mod proptests {
     use super::*;
     use crate::cert::{Authority, CERT_LIFETIME_SECS, CLOCK_SKEW_SECS};
     use crate::testing::{
-        DECODE_MEMORY_LIMIT, any_bytes, any_certificate, any_text, deep_nesting, huge_length_inputs, mutated,
-        peak_memory,
+        DECODE_MEMORY_LIMIT, account_of, any_bytes, any_certificate, any_text, deep_nesting, huge_length_inputs,
+        mutated, peak_memory,
     };
 
     const NOW: u64 = 1_800_000_000;
@@ -288,11 +315,11 @@ mod proptests {
         )
             .prop_map(|(signer, peer, user, issued_at, noise, (to, seq, id, ts_ms, text))| {
                 let certificate = match signer {
-                    Signer::Issuer => Authority::from_secret(&ISSUER).issue(user, peer, issued_at, 1),
-                    Signer::Forger => Authority::from_secret(&FORGER).issue(user, peer, issued_at, 1),
+                    Signer::Issuer => Authority::from_secret(&ISSUER).issue(account_of(user), user, peer, issued_at, 1),
+                    Signer::Forger => Authority::from_secret(&FORGER).issue(account_of(user), user, peer, issued_at, 1),
                     Signer::Nobody => noise,
                 };
-                (DmRequest { certificate, to: to.into(), seq, id, ts_ms, text }, signer)
+                (DmRequest { certificate, to: account_of(to), seq, id, ts_ms, text }, signer)
             })
     }
 
@@ -316,6 +343,7 @@ mod proptests {
         ) {
             let authority = Authority::from_secret(&ISSUER).public();
             let mut certs = CertCache::default();
+            let me = me.map(account_of);
             let result = check_request(&request, peer, me, &mut certs, &authority, now);
             let cert = &request.certificate.body;
             let expected = me.is_some()
@@ -323,7 +351,7 @@ mod proptests {
                 && cert.peer_id == peer
                 && now < cert.expires_at
                 && cert.issued_at <= now.saturating_add(CLOCK_SKEW_SECS)
-                && me.is_some_and(|me| request.to.eq_ignore_ascii_case(me))
+                && me == Some(request.to)
                 && request.text.len() <= MAX_TEXT_BYTES
                 && !request.id.is_empty()
                 && request.id.len() <= MAX_ID_BYTES
@@ -353,7 +381,7 @@ mod proptests {
             if let Ok(request) = cbor4ii::serde::from_slice::<DmRequest>(&bytes) {
                 prop_assert_eq!(cbor4ii::serde::from_slice::<DmRequest>(&encode(&request)).ok(), Some(request.clone()));
                 let authority = Authority::from_secret(&ISSUER).public();
-                let _ = check_request(&request, b"peer-a", Some("bob"), &mut CertCache::default(), &authority, NOW);
+                let _ = check_request(&request, b"peer-a", Some(account_of("bob")), &mut CertCache::default(), &authority, NOW);
             }
             if let Ok(response) = cbor4ii::serde::from_slice::<DmResponse>(&bytes) {
                 prop_assert_eq!(cbor4ii::serde::from_slice::<DmResponse>(&encode(&response)).ok(), Some(response));

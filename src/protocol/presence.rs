@@ -1,4 +1,4 @@
-//! Presence (`meshchat/presence/2` gossipsub topic): each logged-in node announces its
+//! Presence (`meshchat/presence/3` gossipsub topic): each logged-in node announces its
 //! certificate, nickname and state now and then, and when these change. Each announcement is
 //! sealed: signed with the announcing peer's key, which travels with it, so the receiving node
 //! knows which peer speaks and checks that the certificate names that peer.
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::cert::Certificate;
 
 /// The gossipsub topic.
-pub const TOPIC: &str = "meshchat/presence/2";
+pub const TOPIC: &str = "meshchat/presence/3";
 /// The largest presence message accepted, in bytes.
 pub const MAX_BYTES: usize = 4 * 1024;
 /// Prefixed to the signed bytes, so that a signature over a presence never passes for anything
@@ -91,7 +91,13 @@ mod tests {
     #[test]
     fn presence_round_trips_and_garbage_is_refused() {
         let presence = Presence {
-            certificate: Authority::from_secret(&[1; 32]).issue("alice", b"p", 1, 1),
+            certificate: Authority::from_secret(&[1; 32]).issue(
+                crate::testing::account_of("alice"),
+                "alice",
+                b"p",
+                1,
+                1,
+            ),
             nick: "Alice".into(),
             state: PresenceState::Online,
             seq: 3,
@@ -106,7 +112,13 @@ mod tests {
     fn a_sealed_presence_opens_as_its_signer_and_nothing_else_does() {
         let key = Keypair::generate_ed25519();
         let presence = Presence {
-            certificate: Authority::from_secret(&[1; 32]).issue("alice", b"p", 1, 1),
+            certificate: Authority::from_secret(&[1; 32]).issue(
+                crate::testing::account_of("alice"),
+                "alice",
+                b"p",
+                1,
+                1,
+            ),
             nick: "Alice".into(),
             state: PresenceState::Online,
             seq: 3,

@@ -1,7 +1,7 @@
-//! Rooms on the wire: each room is the gossipsub topic `meshchat/room/1/NAME`, carrying
+//! Rooms on the wire: each room is the gossipsub topic `meshchat/room/2/NAME`, carrying
 //! [`Envelope`]s: a control event or a chat message, signed by its author's peer key and
 //! carrying the author's certificate, so that any node can verify it on its own, also later,
-//! when it arrives through catch-up (`/meshchat/sync/1`) rather than gossip.
+//! when it arrives through catch-up (`/meshchat/sync/2`) rather than gossip.
 
 use libp2p::PeerId;
 use libp2p::identity::{Keypair, PublicKey};
@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, Certificate, RenameProof};
+use crate::account::AccountId;
+use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, Certificate};
 use crate::room::Action;
 
 /// Topic names are this prefix and the room name.
-pub const TOPIC_PREFIX: &str = "meshchat/room/1/";
+pub const TOPIC_PREFIX: &str = "meshchat/room/2/";
 /// The catch-up protocol.
-pub const SYNC_PROTOCOL: &str = "/meshchat/sync/1";
+pub const SYNC_PROTOCOL: &str = "/meshchat/sync/2";
 /// The longest message text, in bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// The largest envelope accepted, in bytes.
@@ -38,14 +39,7 @@ pub fn topic_name(room: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
     Control(Action),
-    Message {
-        text: String,
-    },
-    /// The author's membership moves over from an old name: the authority's proof of the
-    /// rename (folded as [`Action::Rename`] once the proof checks out for the author).
-    Renamed {
-        proof: RenameProof,
-    },
+    Message { text: String },
 }
 
 /// The signed part.
@@ -79,8 +73,12 @@ pub struct Envelope {
 pub struct Verified {
     /// Unique per envelope.
     pub id: String,
-    /// The username, from the verified certificate.
+    /// The author's account, from the verified certificate.
+    pub account: AccountId,
+    /// The author's username in that certificate (a label).
     pub author: String,
+    /// The serial of that certificate (newer ones have higher serials).
+    pub serial: u64,
     pub peer: PeerId,
     pub body: Body,
 }
@@ -162,14 +160,15 @@ impl Envelope {
             return Err(EnvelopeError::FromTheFuture);
         }
         let peer_bytes = peer.to_bytes();
-        let author = certs.verify(&self.certificate, authority, &peer_bytes, body.ts_ms / 1000)?.to_string();
+        let holder = certs.verify(&self.certificate, authority, &peer_bytes, body.ts_ms / 1000)?;
+        let (account, author, serial) = (holder.account, holder.username.clone(), holder.serial);
         if let Payload::Message { text } = &body.payload
             && text.len() > MAX_TEXT_BYTES
         {
             return Err(EnvelopeError::TextTooLong);
         }
         let id = envelope_id(&peer_bytes, &self.body);
-        Ok(Verified { id, author, peer, body })
+        Ok(Verified { id, account, author, serial, peer, body })
     }
 
     /// The id the envelope has once verified ([`Verified::id`]), worked out without checking
@@ -242,18 +241,11 @@ impl RoomDigest {
 }
 
 impl Verified {
-    /// The control event this envelope makes, if any: a control action (but never a bare
-    /// rename), or a rename whose proof `authority` signed for this author on this peer.
-    pub fn control(&self, authority: &AuthorityKey) -> Option<Action> {
+    /// The control event this envelope makes, if any.
+    pub fn control(&self) -> Option<Action> {
         match &self.body.payload {
-            Payload::Control(Action::Rename(_)) | Payload::Message { .. } => None,
+            Payload::Message { .. } => None,
             Payload::Control(action) => Some(action.clone()),
-            Payload::Renamed { proof } => {
-                let ok = proof.verify(authority).is_ok()
-                    && proof.new == self.author
-                    && proof.peer_id == self.peer.to_bytes();
-                ok.then(|| Action::Rename(proof.old.clone()))
-            }
         }
     }
 }
@@ -297,7 +289,13 @@ mod tests {
     fn setup() -> (Authority, Keypair, Certificate) {
         let authority = Authority::from_secret(&[5; 32]);
         let key = Keypair::generate_ed25519();
-        let cert = authority.issue("alice", &key.public().to_peer_id().to_bytes(), NOW_MS / 1000 - 10, 1);
+        let cert = authority.issue(
+            AccountId::from_bytes([0xa1; 16]),
+            "alice",
+            &key.public().to_peer_id().to_bytes(),
+            NOW_MS / 1000 - 10,
+            1,
+        );
         (authority, key, cert)
     }
 
@@ -373,7 +371,13 @@ mod tests {
 
         // Someone else's certificate on my key.
         let other = Keypair::generate_ed25519();
-        let stolen = authority.issue("bob", &other.public().to_peer_id().to_bytes(), NOW_MS / 1000, 2);
+        let stolen = authority.issue(
+            AccountId::from_bytes([0xb0; 16]),
+            "bob",
+            &other.public().to_peer_id().to_bytes(),
+            NOW_MS / 1000,
+            2,
+        );
         let envelope = Envelope::seal(&key, &stolen, &body("hi")).unwrap();
         assert!(matches!(envelope.verify(&authority.public(), NOW_MS), Err(EnvelopeError::Certificate(_))));
 
@@ -434,7 +438,13 @@ mod proptests {
     fn setup() -> (Authority, Keypair, Certificate) {
         let authority = Authority::from_secret(&[5; 32]);
         let key = Keypair::ed25519_from_bytes([8; 32]).unwrap();
-        let cert = authority.issue("alice", &key.public().to_peer_id().to_bytes(), ISSUED, 1);
+        let cert = authority.issue(
+            AccountId::from_bytes([0xa1; 16]),
+            "alice",
+            &key.public().to_peer_id().to_bytes(),
+            ISSUED,
+            1,
+        );
         (authority, key, cert)
     }
 
@@ -443,10 +453,10 @@ mod proptests {
             Just(Action::Create),
             Just(Action::Join),
             Just(Action::Leave),
-            any_text(12).prop_map(Action::Kick),
-            any_text(12).prop_map(Action::Ban),
-            any_text(12).prop_map(Action::Unban),
-            any_text(12).prop_map(Action::Op),
+            any::<[u8; 16]>().prop_map(|id| Action::Kick(AccountId::from_bytes(id))),
+            any::<[u8; 16]>().prop_map(|id| Action::Ban(AccountId::from_bytes(id))),
+            any::<[u8; 16]>().prop_map(|id| Action::Unban(AccountId::from_bytes(id))),
+            any::<[u8; 16]>().prop_map(|id| Action::Op(AccountId::from_bytes(id))),
         ]
     }
 
@@ -662,8 +672,14 @@ mod proptests {
 
     /// The smallest envelope: empty body, certificate, key and signature.
     fn tiny_envelope() -> Vec<u8> {
-        let body =
-            crate::cert::CertBody { username: String::new(), peer_id: vec![], issued_at: 0, expires_at: 0, serial: 0 };
+        let body = crate::cert::CertBody {
+            account: AccountId::from_bytes([0; 16]),
+            username: String::new(),
+            peer_id: vec![],
+            issued_at: 0,
+            expires_at: 0,
+            serial: 0,
+        };
         let certificate = Certificate { body, signature: vec![] };
         Envelope { body: vec![], certificate, public_key: vec![], signature: vec![] }.encode()
     }

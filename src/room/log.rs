@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::{Effect, Member, RoomEvent, RoomState};
+use crate::account::AccountId;
 
 /// The events of one room and their fold.
 #[derive(Debug, Clone, Default)]
@@ -29,23 +30,24 @@ fn diff(old: &RoomState, new: &RoomState) -> Vec<Effect> {
         && new.exists()
         && let Some(first) = new.members().first()
     {
-        effects.push(Effect::Created { user: first.user.clone() });
+        effects.push(Effect::Created { user: first.user });
     }
     for Member { user, .. } in old.members() {
         if !new.is_member(user) {
             effects.push(if new.is_banned(user) {
-                Effect::Banned { user: user.clone(), by: String::new() }
+                // Who banned is in the event; a re-fold reports the outcome only.
+                Effect::Banned { user: *user, by: None }
             } else {
-                Effect::Left { user: user.clone() }
+                Effect::Left { user: *user }
             });
         }
     }
     for Member { user, admin } in new.members() {
         if !old.is_member(user) && !(effects.iter().any(|e| matches!(e, Effect::Created { user: u } if u == user))) {
-            effects.push(Effect::Joined { user: user.clone() });
+            effects.push(Effect::Joined { user: *user });
         }
         if *admin && !old.is_admin(user) && !matches!(effects.last(), Some(Effect::Created { user: u }) if u == user) {
-            effects.push(Effect::Admin { user: user.clone(), by: None });
+            effects.push(Effect::Admin { user: *user, by: None });
         }
     }
     if old.exists() && !new.exists() {
@@ -110,13 +112,13 @@ impl RoomLog {
     /// Whether a message by `author` at Lamport time `lamport` is accepted: its author was a
     /// member at that point of the fold and, for a message arriving live, is one now (so a kicked
     /// member's later messages reach nobody, whatever clock they claim).
-    pub fn accepts_message(&self, author: &str, lamport: u64, live: bool) -> bool {
+    pub fn accepts_message(&self, author: &AccountId, lamport: u64, live: bool) -> bool {
         self.member_at(author, lamport) && (!live || self.state.is_member(author))
     }
 
     /// Whether `user` was a member just before Lamport time `lamport`. A live message comes
     /// after every event known, where that is the current state: no fold needed.
-    pub fn member_at(&self, user: &str, lamport: u64) -> bool {
+    pub fn member_at(&self, user: &AccountId, lamport: u64) -> bool {
         if self.clock() < lamport {
             return self.state.is_member(user);
         }

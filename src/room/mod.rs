@@ -6,6 +6,9 @@
 //! the state at its point in the fold: an event that is not allowed there (a kick by a
 //! non-admin, a join by a banned user) changes nothing.
 //!
+//! Members, admins, bans and the targets of admin actions are account ids, never usernames: a
+//! ban holds whatever the banned person is called now or later, and a rename keeps the seat.
+//!
 //! Rules: the creator is admin; admins kick, ban, unban and make admins; an admin cannot be
 //! kicked or banned; when the last admin leaves, the oldest remaining member becomes admin; a
 //! room whose last member leaves disappears (and may be created again).
@@ -22,34 +25,33 @@ pub use order::Sequencer;
 
 use serde::{Deserialize, Serialize};
 
+use crate::account::AccountId;
+
 /// What a control event does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Action {
     Create,
     Join,
     Leave,
-    Kick(String),
-    Ban(String),
-    Unban(String),
-    Op(String),
-    /// The author was called this before (a rename the authority attested): the membership,
-    /// its place in the join order and admin rights carry over to the author's new name.
-    Rename(String),
+    Kick(AccountId),
+    Ban(AccountId),
+    Unban(AccountId),
+    Op(AccountId),
 }
 
-/// One control event, as folded. The author is a username from a verified certificate.
+/// One control event, as folded. The author is the account id of a verified certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RoomEvent {
     /// Unique id (a hash of the signed event).
     pub id: String,
     pub lamport: u64,
-    pub author: String,
+    pub author: AccountId,
     pub action: Action,
 }
 
 impl RoomEvent {
     /// The fold order.
-    pub fn order_key(&self) -> (u64, &str, &str) {
+    pub fn order_key(&self) -> (u64, &AccountId, &str) {
         (self.lamport, &self.author, &self.id)
     }
 }
@@ -57,7 +59,7 @@ impl RoomEvent {
 /// A member of a room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
-    pub user: String,
+    pub user: AccountId,
     pub admin: bool,
 }
 
@@ -65,35 +67,31 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Created {
-        user: String,
+        user: AccountId,
     },
     Joined {
-        user: String,
+        user: AccountId,
     },
     Left {
-        user: String,
+        user: AccountId,
     },
     Kicked {
-        user: String,
-        by: String,
+        user: AccountId,
+        by: AccountId,
     },
+    /// `by` is `None` when a re-fold found the ban (the event says who).
     Banned {
-        user: String,
-        by: String,
+        user: AccountId,
+        by: Option<AccountId>,
     },
     Unbanned {
-        user: String,
-        by: String,
+        user: AccountId,
+        by: AccountId,
     },
     /// `by` is `None` on succession.
     Admin {
-        user: String,
-        by: Option<String>,
-    },
-    /// A member's username changed.
-    Renamed {
-        old: String,
-        new: String,
+        user: AccountId,
+        by: Option<AccountId>,
     },
     /// The last member left.
     Emptied,
@@ -107,17 +105,17 @@ pub enum Refusal {
     #[error("the room does not exist")]
     NoSuchRoom,
     #[error("{0} is banned from the room")]
-    Banned(String),
+    Banned(AccountId),
     #[error("{0} is already a member")]
-    AlreadyMember(String),
+    AlreadyMember(AccountId),
     #[error("{0} is not a member of the room")]
-    NotMember(String),
+    NotMember(AccountId),
     #[error("{0} is not an admin of the room")]
-    NotAdmin(String),
+    NotAdmin(AccountId),
     #[error("{0} is an admin")]
-    TargetIsAdmin(String),
+    TargetIsAdmin(AccountId),
     #[error("{0} is not banned")]
-    NotBanned(String),
+    NotBanned(AccountId),
 }
 
 /// The state of one room.
@@ -125,7 +123,7 @@ pub enum Refusal {
 pub struct RoomState {
     /// In join order.
     members: Vec<Member>,
-    banned: std::collections::BTreeSet<String>,
+    banned: std::collections::BTreeSet<AccountId>,
     exists: bool,
 }
 
@@ -140,15 +138,20 @@ impl RoomState {
         self.exists
     }
 
-    pub fn is_member(&self, user: &str) -> bool {
-        self.members.iter().any(|m| m.user == user)
+    pub fn is_member(&self, user: &AccountId) -> bool {
+        self.members.iter().any(|m| m.user == *user)
     }
 
-    pub fn is_admin(&self, user: &str) -> bool {
-        self.members.iter().any(|m| m.user == user && m.admin)
+    pub fn is_admin(&self, user: &AccountId) -> bool {
+        self.members.iter().any(|m| m.user == *user && m.admin)
     }
 
-    pub fn is_banned(&self, user: &str) -> bool {
+    /// The accounts banned, in id order.
+    pub fn banned(&self) -> impl Iterator<Item = AccountId> + '_ {
+        self.banned.iter().copied()
+    }
+
+    pub fn is_banned(&self, user: &AccountId) -> bool {
         self.banned.contains(user)
     }
 
@@ -157,19 +160,19 @@ impl RoomState {
         self.clone().apply(event).map(|_| ())
     }
 
-    fn member_required(&self, user: &str) -> Result<(), Refusal> {
-        if self.is_member(user) { Ok(()) } else { Err(Refusal::NotMember(user.to_string())) }
+    fn member_required(&self, user: &AccountId) -> Result<(), Refusal> {
+        if self.is_member(user) { Ok(()) } else { Err(Refusal::NotMember(*user)) }
     }
 
-    fn admin_required(&self, user: &str) -> Result<(), Refusal> {
+    fn admin_required(&self, user: &AccountId) -> Result<(), Refusal> {
         if !self.exists {
             return Err(Refusal::NoSuchRoom);
         }
-        if self.is_admin(user) { Ok(()) } else { Err(Refusal::NotAdmin(user.to_string())) }
+        if self.is_admin(user) { Ok(()) } else { Err(Refusal::NotAdmin(*user)) }
     }
 
-    fn remove(&mut self, user: &str) {
-        self.members.retain(|m| m.user != user);
+    fn remove(&mut self, user: &AccountId) {
+        self.members.retain(|m| m.user != *user);
     }
 
     /// After someone left: succession, or the room disappears.
@@ -180,13 +183,13 @@ impl RoomState {
         } else if !self.members.iter().any(|m| m.admin) {
             let oldest = &mut self.members[0];
             oldest.admin = true;
-            effects.push(Effect::Admin { user: oldest.user.clone(), by: None });
+            effects.push(Effect::Admin { user: oldest.user, by: None });
         }
     }
 
     /// Applies `event`, or refuses it and changes nothing.
     pub fn apply(&mut self, event: &RoomEvent) -> Result<Vec<Effect>, Refusal> {
-        let author = event.author.as_str();
+        let author = &event.author;
         let mut effects = Vec::new();
         match &event.action {
             Action::Create => {
@@ -194,79 +197,66 @@ impl RoomState {
                     return Err(Refusal::Exists);
                 }
                 if self.is_banned(author) {
-                    return Err(Refusal::Banned(author.to_string()));
+                    return Err(Refusal::Banned(*author));
                 }
                 self.exists = true;
-                self.members = vec![Member { user: author.to_string(), admin: true }];
-                effects.push(Effect::Created { user: author.to_string() });
+                self.members = vec![Member { user: *author, admin: true }];
+                effects.push(Effect::Created { user: *author });
             }
             Action::Join => {
                 if !self.exists {
                     return Err(Refusal::NoSuchRoom);
                 }
                 if self.is_banned(author) {
-                    return Err(Refusal::Banned(author.to_string()));
+                    return Err(Refusal::Banned(*author));
                 }
                 if self.is_member(author) {
-                    return Err(Refusal::AlreadyMember(author.to_string()));
+                    return Err(Refusal::AlreadyMember(*author));
                 }
-                self.members.push(Member { user: author.to_string(), admin: false });
-                effects.push(Effect::Joined { user: author.to_string() });
+                self.members.push(Member { user: *author, admin: false });
+                effects.push(Effect::Joined { user: *author });
             }
             Action::Leave => {
                 self.member_required(author)?;
                 self.remove(author);
-                effects.push(Effect::Left { user: author.to_string() });
+                effects.push(Effect::Left { user: *author });
                 self.after_departure(&mut effects);
             }
             Action::Kick(target) => {
                 self.admin_required(author)?;
                 self.member_required(target)?;
                 if self.is_admin(target) {
-                    return Err(Refusal::TargetIsAdmin(target.clone()));
+                    return Err(Refusal::TargetIsAdmin(*target));
                 }
                 self.remove(target);
-                effects.push(Effect::Kicked { user: target.clone(), by: author.to_string() });
+                effects.push(Effect::Kicked { user: *target, by: *author });
             }
             Action::Ban(target) => {
                 self.admin_required(author)?;
                 if self.is_admin(target) {
-                    return Err(Refusal::TargetIsAdmin(target.clone()));
+                    return Err(Refusal::TargetIsAdmin(*target));
                 }
                 self.remove(target);
-                self.banned.insert(target.clone());
-                effects.push(Effect::Banned { user: target.clone(), by: author.to_string() });
+                self.banned.insert(*target);
+                effects.push(Effect::Banned { user: *target, by: Some(*author) });
             }
             Action::Unban(target) => {
                 self.admin_required(author)?;
                 if !self.banned.remove(target) {
-                    return Err(Refusal::NotBanned(target.clone()));
+                    return Err(Refusal::NotBanned(*target));
                 }
-                effects.push(Effect::Unbanned { user: target.clone(), by: author.to_string() });
-            }
-            Action::Rename(old) => {
-                self.member_required(old)?;
-                if self.is_banned(author) {
-                    return Err(Refusal::Banned(author.to_string()));
-                }
-                if self.is_member(author) {
-                    return Err(Refusal::AlreadyMember(author.to_string()));
-                }
-                if let Some(m) = self.members.iter_mut().find(|m| &m.user == old) {
-                    m.user = author.to_string();
-                }
-                effects.push(Effect::Renamed { old: old.clone(), new: author.to_string() });
+                effects.push(Effect::Unbanned { user: *target, by: *author });
             }
             Action::Op(target) => {
                 self.admin_required(author)?;
                 self.member_required(target)?;
                 if self.is_admin(target) {
-                    return Err(Refusal::TargetIsAdmin(target.clone()));
+                    return Err(Refusal::TargetIsAdmin(*target));
                 }
-                if let Some(m) = self.members.iter_mut().find(|m| &m.user == target) {
+                if let Some(m) = self.members.iter_mut().find(|m| m.user == *target) {
                     m.admin = true;
                 }
-                effects.push(Effect::Admin { user: target.clone(), by: Some(author.to_string()) });
+                effects.push(Effect::Admin { user: *target, by: Some(*author) });
             }
         }
         Ok(effects)

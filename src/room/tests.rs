@@ -3,13 +3,31 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::account::AccountId;
 
-fn ev(id: &str, lamport: u64, author: &str, action: Action) -> RoomEvent {
-    RoomEvent { id: id.into(), lamport, author: author.into(), action }
+/// The account id of test user `name` (its name's bytes, padded).
+fn u(name: &str) -> AccountId {
+    let mut bytes = [0u8; 16];
+    bytes[..name.len()].copy_from_slice(name.as_bytes());
+    AccountId::from_bytes(bytes)
 }
 
-fn users(state: &RoomState) -> Vec<(&str, bool)> {
-    state.members().iter().map(|m| (m.user.as_str(), m.admin)).collect()
+/// The name of a test user's account id.
+fn name(id: &AccountId) -> String {
+    String::from_utf8_lossy(id.as_bytes()).trim_end_matches('\0').to_string()
+}
+
+fn ev(id: &str, lamport: u64, author: &str, action: Action) -> RoomEvent {
+    RoomEvent { id: id.into(), lamport, author: u(author), action }
+}
+
+fn users(state: &RoomState) -> Vec<(String, bool)> {
+    state.members().iter().map(|m| (name(&m.user), m.admin)).collect()
+}
+
+/// Pairs of names and admin flags, as [`users`] gives them.
+fn named(pairs: &[(&str, bool)]) -> Vec<(String, bool)> {
+    pairs.iter().map(|(n, a)| (n.to_string(), *a)).collect()
 }
 
 #[test]
@@ -19,7 +37,7 @@ fn the_creator_is_admin_and_members_keep_join_order() {
         ev("2", 2, "bob", Action::Join),
         ev("3", 3, "carol", Action::Join),
     ]);
-    assert_eq!(users(log.state()), vec![("alice", true), ("bob", false), ("carol", false)]);
+    assert_eq!(users(log.state()), named(&[("alice", true), ("bob", false), ("carol", false)]));
 }
 
 #[test]
@@ -29,20 +47,17 @@ fn only_admins_kick_and_admins_cannot_be_kicked() {
         ev("2", 2, "bob", Action::Join),
         ev("3", 3, "carol", Action::Join),
     ]);
+    assert_eq!(log.state().check(&ev("x", 4, "bob", Action::Kick(u("carol")))), Err(Refusal::NotAdmin(u("bob"))));
+    assert!(log.insert(ev("4", 4, "bob", Action::Kick(u("carol")))).is_empty());
+    assert!(log.state().is_member(&u("carol")));
+    let effects = log.insert(ev("5", 5, "alice", Action::Op(u("bob"))));
+    assert_eq!(effects, vec![Effect::Admin { user: u("bob"), by: Some(u("alice")) }]);
     assert_eq!(
-        log.state().check(&ev("x", 4, "bob", Action::Kick("carol".into()))),
-        Err(Refusal::NotAdmin("bob".into()))
+        log.state().check(&ev("y", 6, "bob", Action::Kick(u("alice")))),
+        Err(Refusal::TargetIsAdmin(u("alice")))
     );
-    assert!(log.insert(ev("4", 4, "bob", Action::Kick("carol".into()))).is_empty());
-    assert!(log.state().is_member("carol"));
-    let effects = log.insert(ev("5", 5, "alice", Action::Op("bob".into())));
-    assert_eq!(effects, vec![Effect::Admin { user: "bob".into(), by: Some("alice".into()) }]);
-    assert_eq!(
-        log.state().check(&ev("y", 6, "bob", Action::Kick("alice".into()))),
-        Err(Refusal::TargetIsAdmin("alice".into()))
-    );
-    let effects = log.insert(ev("6", 6, "bob", Action::Kick("carol".into())));
-    assert_eq!(effects, vec![Effect::Kicked { user: "carol".into(), by: "bob".into() }]);
+    let effects = log.insert(ev("6", 6, "bob", Action::Kick(u("carol"))));
+    assert_eq!(effects, vec![Effect::Kicked { user: u("carol"), by: u("bob") }]);
     // A kicked member may join again.
     assert!(log.state().check(&ev("z", 7, "carol", Action::Join)).is_ok());
 }
@@ -52,11 +67,11 @@ fn a_ban_keeps_the_user_out_until_unbanned() {
     let mut log = RoomLog::from_events([
         ev("1", 1, "alice", Action::Create),
         ev("2", 2, "mallory", Action::Join),
-        ev("3", 3, "alice", Action::Ban("mallory".into())),
+        ev("3", 3, "alice", Action::Ban(u("mallory"))),
     ]);
-    assert!(!log.state().is_member("mallory"));
-    assert_eq!(log.state().check(&ev("4", 4, "mallory", Action::Join)), Err(Refusal::Banned("mallory".into())));
-    log.insert(ev("5", 5, "alice", Action::Unban("mallory".into())));
+    assert!(!log.state().is_member(&u("mallory")));
+    assert_eq!(log.state().check(&ev("4", 4, "mallory", Action::Join)), Err(Refusal::Banned(u("mallory"))));
+    log.insert(ev("5", 5, "alice", Action::Unban(u("mallory"))));
     assert!(log.state().check(&ev("6", 6, "mallory", Action::Join)).is_ok());
 }
 
@@ -68,8 +83,8 @@ fn the_oldest_member_succeeds_the_last_admin() {
         ev("3", 3, "carol", Action::Join),
     ]);
     let effects = log.insert(ev("4", 4, "alice", Action::Leave));
-    assert_eq!(effects, vec![Effect::Left { user: "alice".into() }, Effect::Admin { user: "bob".into(), by: None }]);
-    assert_eq!(users(log.state()), vec![("bob", true), ("carol", false)]);
+    assert_eq!(effects, vec![Effect::Left { user: u("alice") }, Effect::Admin { user: u("bob"), by: None }]);
+    assert_eq!(users(log.state()), named(&[("bob", true), ("carol", false)]));
 }
 
 #[test]
@@ -77,20 +92,20 @@ fn an_emptied_room_disappears_and_can_be_created_again() {
     let mut log = RoomLog::from_events([ev("1", 1, "alice", Action::Create)]);
     assert_eq!(
         log.insert(ev("2", 2, "alice", Action::Leave)),
-        vec![Effect::Left { user: "alice".into() }, Effect::Emptied]
+        vec![Effect::Left { user: u("alice") }, Effect::Emptied]
     );
     assert!(!log.state().exists());
     assert_eq!(log.state().check(&ev("3", 3, "bob", Action::Join)), Err(Refusal::NoSuchRoom));
     log.insert(ev("4", 4, "bob", Action::Create));
-    assert_eq!(users(log.state()), vec![("bob", true)]);
+    assert_eq!(users(log.state()), named(&[("bob", true)]));
 }
 
 #[test]
 fn a_late_event_refolds_and_reports_the_difference() {
     let mut log = RoomLog::from_events([ev("1", 1, "alice", Action::Create), ev("3", 5, "carol", Action::Join)]);
     let effects = log.insert(ev("2", 3, "bob", Action::Join));
-    assert_eq!(effects, vec![Effect::Joined { user: "bob".into() }]);
-    assert_eq!(users(log.state()), vec![("alice", true), ("bob", false), ("carol", false)]);
+    assert_eq!(effects, vec![Effect::Joined { user: u("bob") }]);
+    assert_eq!(users(log.state()), named(&[("alice", true), ("bob", false), ("carol", false)]));
     assert!(log.insert(ev("2", 3, "bob", Action::Join)).is_empty(), "a known id changes nothing");
 }
 
@@ -99,7 +114,7 @@ fn concurrent_events_from_two_partitions_converge() {
     // Both sides of a partition act on the same room at the same Lamport times.
     let base =
         [ev("a1", 1, "alice", Action::Create), ev("a2", 2, "bob", Action::Join), ev("a3", 3, "carol", Action::Join)];
-    let left = [ev("l1", 4, "alice", Action::Kick("carol".into())), ev("l2", 5, "alice", Action::Op("bob".into()))];
+    let left = [ev("l1", 4, "alice", Action::Kick(u("carol"))), ev("l2", 5, "alice", Action::Op(u("bob")))];
     let right =
         [ev("r1", 4, "carol", Action::Leave), ev("r2", 4, "bob", Action::Leave), ev("r3", 5, "dave", Action::Join)];
     let mut one = RoomLog::from_events(base.iter().cloned().chain(left.iter().cloned()));
@@ -119,12 +134,12 @@ fn membership_at_a_point_in_time() {
     let log = RoomLog::from_events([
         ev("1", 1, "alice", Action::Create),
         ev("2", 2, "bob", Action::Join),
-        ev("3", 5, "alice", Action::Kick("bob".into())),
+        ev("3", 5, "alice", Action::Kick(u("bob"))),
     ]);
-    assert!(!log.member_at("bob", 2));
-    assert!(log.member_at("bob", 3));
-    assert!(log.member_at("bob", 5));
-    assert!(!log.member_at("bob", 6));
+    assert!(!log.member_at(&u("bob"), 2));
+    assert!(log.member_at(&u("bob"), 3));
+    assert!(log.member_at(&u("bob"), 5));
+    assert!(!log.member_at(&u("bob"), 6));
 }
 
 #[test]
@@ -132,32 +147,15 @@ fn a_kicked_members_later_messages_are_refused() {
     let log = RoomLog::from_events([
         ev("1", 1, "alice", Action::Create),
         ev("2", 2, "bob", Action::Join),
-        ev("3", 5, "alice", Action::Kick("bob".into())),
+        ev("3", 5, "alice", Action::Kick(u("bob"))),
     ]);
     // Written while a member, arriving by catch-up: kept.
-    assert!(log.accepts_message("bob", 4, false));
+    assert!(log.accepts_message(&u("bob"), 4, false));
     // Live, even with an old clock: refused, bob is not a member now.
-    assert!(!log.accepts_message("bob", 4, true));
-    assert!(!log.accepts_message("bob", 9, false));
-    assert!(!log.accepts_message("mallory", 3, false));
-    assert!(log.accepts_message("alice", 9, true));
-}
-
-#[test]
-fn a_rename_keeps_the_place_and_the_rights() {
-    let mut log = RoomLog::default();
-    log.insert(ev("c", 1, "alice", Action::Create));
-    log.insert(ev("j", 2, "bob", Action::Join));
-    let effects = log.insert(ev("r", 3, "alicia", Action::Rename("alice".into())));
-    assert_eq!(effects, vec![Effect::Renamed { old: "alice".into(), new: "alicia".into() }]);
-    assert_eq!(users(log.state()), vec![("alicia", true), ("bob", false)]);
-    // Only a member's name moves, and never onto a member.
-    log.insert(ev("r2", 4, "zed", Action::Rename("nobody".into())));
-    log.insert(ev("r3", 5, "bob", Action::Rename("alicia".into())));
-    assert_eq!(users(log.state()), vec![("alicia", true), ("bob", false)]);
-    // The new name acts as the admin.
-    log.insert(ev("k", 6, "alicia", Action::Kick("bob".into())));
-    assert_eq!(users(log.state()), vec![("alicia", true)]);
+    assert!(!log.accepts_message(&u("bob"), 4, true));
+    assert!(!log.accepts_message(&u("bob"), 9, false));
+    assert!(!log.accepts_message(&u("mallory"), 3, false));
+    assert!(log.accepts_message(&u("alice"), 9, true));
 }
 
 #[test]
@@ -175,7 +173,7 @@ fn room_names_follow_the_rules() {
 const USERS: &[&str] = &["alice", "bob", "carol", "dave"];
 
 fn arb_action() -> impl Strategy<Value = Action> {
-    let user = prop::sample::select(USERS).prop_map(str::to_string);
+    let user = prop::sample::select(USERS).prop_map(u);
     prop_oneof![
         Just(Action::Create),
         Just(Action::Join),
@@ -184,8 +182,7 @@ fn arb_action() -> impl Strategy<Value = Action> {
         user.clone().prop_map(Action::Kick),
         user.clone().prop_map(Action::Ban),
         user.clone().prop_map(Action::Unban),
-        user.clone().prop_map(Action::Op),
-        user.prop_map(Action::Rename),
+        user.prop_map(Action::Op),
     ]
 }
 
@@ -223,7 +220,7 @@ proptest! {
         let members = state.members();
         // No one twice, nobody banned is a member, an existing room has an admin, an empty
         // room does not exist.
-        let mut names: Vec<&str> = members.iter().map(|m| m.user.as_str()).collect();
+        let mut names: Vec<AccountId> = members.iter().map(|m| m.user).collect();
         names.sort();
         names.dedup();
         prop_assert_eq!(names.len(), members.len());
@@ -239,7 +236,7 @@ proptest! {
         let log = RoomLog::from_events(events);
         let before = RoomLog::from_events(log.events().iter().filter(|e| e.lamport < lamport).cloned());
         for user in USERS {
-            prop_assert_eq!(log.member_at(user, lamport), before.state().is_member(user));
+            prop_assert_eq!(log.member_at(&u(user), lamport), before.state().is_member(&u(user)));
         }
     }
 }

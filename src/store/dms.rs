@@ -2,22 +2,26 @@
 //! the outbox (outgoing messages not yet confirmed by a receipt), and the highest sequence number
 //! received from each sender on each peer.
 //!
-//! Users are matched without regard to case: `owner_key` is the local user's username key,
-//! `other_key` the other party's.
+//! People are matched by account id, never by name: `owner_key` is the local user's account id
+//! (hex), `other_key` the other party's, so a message waiting for someone who renamed reaches
+//! them under their new name, and never whoever takes the old one later.
 
 use std::time::Instant;
 
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{NodeStore, StoreError};
-use crate::bootstrap::password::username_key;
+use crate::account::AccountId;
 
 /// A direct message as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDm {
     pub id: String,
     /// The local user whose conversation this is.
-    pub owner: String,
+    pub owner: AccountId,
+    /// The other party.
+    pub other: AccountId,
+    /// The sender's and the receiver's usernames when it was written (labels).
     pub from: String,
     pub to: String,
     pub text: String,
@@ -31,36 +35,45 @@ pub struct StoredDm {
 }
 
 impl StoredDm {
-    /// The other party.
-    pub fn other(&self) -> &str {
+    /// The other party's username when it was written.
+    pub fn other_name(&self) -> &str {
         if self.outgoing { &self.to } else { &self.from }
     }
 }
 
-const COLUMNS: &str = "id, owner_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
+const COLUMNS: &str = "id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
 /// Marks message `?1` as confirmed by its receiver.
 pub(super) const MARK_DELIVERED: &str = "UPDATE dms SET delivered = 1 WHERE id = ?1";
+
+/// An account id column.
+fn account(r: &Row<'_>, column: usize) -> rusqlite::Result<AccountId> {
+    let hex: String = r.get(column)?;
+    AccountId::from_hex(&hex).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, "not an account id".into())
+    })
+}
 
 fn row_to_dm(r: &Row<'_>) -> rusqlite::Result<StoredDm> {
     Ok(StoredDm {
         id: r.get(0)?,
-        owner: r.get(1)?,
-        from: r.get(2)?,
-        to: r.get(3)?,
-        text: r.get(4)?,
-        ts_ms: r.get::<_, i64>(5)? as u64,
-        seq: r.get::<_, i64>(6)? as u64,
-        outgoing: r.get(7)?,
-        delivered: r.get(8)?,
+        owner: account(r, 1)?,
+        other: account(r, 2)?,
+        from: r.get(3)?,
+        to: r.get(4)?,
+        text: r.get(5)?,
+        ts_ms: r.get::<_, i64>(6)?.max(0) as u64,
+        seq: r.get::<_, i64>(7)?.max(0) as u64,
+        outgoing: r.get(8)?,
+        delivered: r.get(9)?,
     })
 }
 
 impl NodeStore {
     /// The number for `owner`'s next message to `other`.
-    pub fn next_dm_seq(&self, owner: &str, other: &str) -> Result<u64, StoreError> {
+    pub fn next_dm_seq(&self, owner: &AccountId, other: &AccountId) -> Result<u64, StoreError> {
         let last: i64 = self.row(
             "SELECT COALESCE(MAX(seq), 0) FROM dms WHERE owner_key = ?1 AND other_key = ?2 AND outgoing = 1",
-            params![username_key(owner), username_key(other)],
+            params![owner.to_hex(), other.to_hex()],
             |r| r.get(0),
         )?;
         Ok(last as u64 + 1)
@@ -78,8 +91,8 @@ impl NodeStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 dm.id,
-                username_key(&dm.owner),
-                username_key(dm.other()),
+                dm.owner.to_hex(),
+                dm.other.to_hex(),
                 dm.from,
                 dm.to,
                 dm.text,
@@ -105,8 +118,8 @@ impl NodeStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 1)",
             params![
                 dm.id,
-                username_key(&dm.owner),
-                username_key(&dm.from),
+                dm.owner.to_hex(),
+                dm.other.to_hex(),
                 dm.from,
                 dm.to,
                 dm.text,
@@ -117,7 +130,7 @@ impl NodeStore {
         self.exec(
             "INSERT INTO dm_seen (owner_key, sender_key, peer, last_seq) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (owner_key, sender_key, peer) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
-            params![username_key(&dm.owner), username_key(&dm.from), peer, dm.seq as i64],
+            params![dm.owner.to_hex(), dm.other.to_hex(), peer, dm.seq as i64],
         )?;
         Ok(inserted == 1)
     }
@@ -128,11 +141,11 @@ impl NodeStore {
     }
 
     /// The highest number `owner` received from `sender` on `peer`.
-    pub fn last_dm_seq(&self, owner: &str, sender: &str, peer: &[u8]) -> Result<Option<u64>, StoreError> {
+    pub fn last_dm_seq(&self, owner: &AccountId, sender: &AccountId, peer: &[u8]) -> Result<Option<u64>, StoreError> {
         let last: Option<i64> = self
             .row(
                 "SELECT last_seq FROM dm_seen WHERE owner_key = ?1 AND sender_key = ?2 AND peer = ?3",
-                params![username_key(owner), username_key(sender), peer],
+                params![owner.to_hex(), sender.to_hex(), peer],
                 |r| r.get(0),
             )
             .optional()?;
@@ -140,14 +153,14 @@ impl NodeStore {
     }
 
     /// The oldest message of `owner` to `other` still waiting for its receipt.
-    pub fn next_in_outbox(&self, owner: &str, other: &str) -> Result<Option<StoredDm>, StoreError> {
+    pub fn next_in_outbox(&self, owner: &AccountId, other: &AccountId) -> Result<Option<StoredDm>, StoreError> {
         Ok(self
             .row(
                 &format!(
                     "SELECT {COLUMNS} FROM dms WHERE owner_key = ?1 AND other_key = ?2 AND outgoing = 1
                      AND delivered = 0 ORDER BY seq LIMIT 1"
                 ),
-                params![username_key(owner), username_key(other)],
+                params![owner.to_hex(), other.to_hex()],
                 row_to_dm,
             )
             .optional()?)
@@ -162,53 +175,31 @@ impl NodeStore {
     }
 
     /// How many messages of `owner` wait for their receipts.
-    pub fn outbox_len(&self, owner: &str) -> Result<usize, StoreError> {
+    pub fn outbox_len(&self, owner: &AccountId) -> Result<usize, StoreError> {
         let n: i64 = self.row(
             "SELECT COUNT(*) FROM dms WHERE owner_key = ?1 AND outgoing = 1 AND delivered = 0",
-            params![username_key(owner)],
+            params![owner.to_hex()],
             |r| r.get(0),
         )?;
         Ok(n as usize)
     }
 
-    /// The users `owner` has messages waiting for, as last addressed.
-    pub fn outbox_recipients(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+    /// The accounts `owner` has messages waiting for.
+    pub fn outbox_recipients(&self, owner: &AccountId) -> Result<Vec<AccountId>, StoreError> {
         let mut statement = self.conn().prepare_cached(
-            "SELECT MAX(recipient) FROM dms WHERE owner_key = ?1 AND outgoing = 1 AND delivered = 0
-             GROUP BY other_key ORDER BY other_key",
+            "SELECT DISTINCT other_key FROM dms WHERE owner_key = ?1 AND outgoing = 1 AND delivered = 0
+             ORDER BY other_key",
         )?;
-        let rows = statement.query_map(params![username_key(owner)], |r| r.get(0))?;
+        let rows = statement.query_map(params![owner.to_hex()], |r| account(r, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The name `other` had in `owner`'s most recent message with them, if they ever talked.
-    pub fn conversation_partner(&self, owner: &str, other: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .row(
-                "SELECT CASE WHEN outgoing = 1 THEN recipient ELSE sender END FROM dms
-                 WHERE owner_key = ?1 AND other_key = ?2 ORDER BY rowid DESC LIMIT 1",
-                params![username_key(owner), username_key(other)],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    /// After a rename: `old`'s conversations and outbox become `new`'s.
-    pub fn rename_owner(&self, old: &str, new: &str) -> Result<(), StoreError> {
-        self.exec("UPDATE dms SET owner_key = ?2 WHERE owner_key = ?1", params![username_key(old), username_key(new)])?;
-        self.exec(
-            "UPDATE OR IGNORE dm_seen SET owner_key = ?2 WHERE owner_key = ?1",
-            params![username_key(old), username_key(new)],
-        )?;
-        Ok(())
-    }
-
     /// The last `limit` messages between `owner` and `other`, in the order this node kept them.
-    pub fn recent_dms(&self, owner: &str, other: &str, limit: usize) -> Result<Vec<StoredDm>, StoreError> {
+    pub fn recent_dms(&self, owner: &AccountId, other: &AccountId, limit: usize) -> Result<Vec<StoredDm>, StoreError> {
         let mut statement = self.conn().prepare_cached(&format!(
             "SELECT {COLUMNS} FROM dms WHERE owner_key = ?1 AND other_key = ?2 ORDER BY rowid DESC LIMIT ?3"
         ))?;
-        let rows = statement.query_map(params![username_key(owner), username_key(other), limit as i64], row_to_dm)?;
+        let rows = statement.query_map(params![owner.to_hex(), other.to_hex(), limit as i64], row_to_dm)?;
         let mut dms: Vec<StoredDm> = rows.collect::<Result<_, _>>()?;
         dms.reverse();
         Ok(dms)
@@ -218,11 +209,14 @@ impl NodeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::account_of;
 
     fn dm(id: &str, from: &str, to: &str, seq: u64, outgoing: bool) -> StoredDm {
+        let (owner, other) = if outgoing { (from, to) } else { (to, from) };
         StoredDm {
             id: id.into(),
-            owner: if outgoing { from.into() } else { to.into() },
+            owner: account_of(owner),
+            other: account_of(other),
             from: from.into(),
             to: to.into(),
             text: format!("text {id}"),
@@ -233,29 +227,35 @@ mod tests {
         }
     }
 
+    fn a(name: &str) -> AccountId {
+        account_of(name)
+    }
+
     #[test]
     fn the_outbox_goes_out_in_order_and_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = NodeStore::open(dir.path()).unwrap();
-            assert_eq!(store.next_dm_seq("alice", "Bob").unwrap(), 1);
+            assert_eq!(store.next_dm_seq(&a("alice"), &a("bob")).unwrap(), 1);
             assert!(store.save_dm(&dm("a1", "alice", "Bob", 1, true)).unwrap());
             assert!(store.save_dm(&dm("a2", "alice", "bob", 2, true)).unwrap());
             assert!(store.save_dm(&dm("c1", "alice", "carol", 1, true)).unwrap());
             assert!(!store.save_dm(&dm("a1", "alice", "Bob", 1, true)).unwrap());
-            assert_eq!(store.next_dm_seq("ALICE", "bob").unwrap(), 3);
+            assert_eq!(store.next_dm_seq(&a("alice"), &a("bob")).unwrap(), 3);
         }
         let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.outbox_len("alice").unwrap(), 3);
-        assert_eq!(store.outbox_recipients("alice").unwrap(), vec!["bob".to_string(), "carol".to_string()]);
-        assert_eq!(store.next_in_outbox("alice", "BOB").unwrap().unwrap().id, "a1");
+        assert_eq!(store.outbox_len(&a("alice")).unwrap(), 3);
+        let mut expected = vec![a("bob"), a("carol")];
+        expected.sort_by_key(AccountId::to_hex);
+        assert_eq!(store.outbox_recipients(&a("alice")).unwrap(), expected);
+        assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap().unwrap().id, "a1");
         store.mark_delivered_soon("a1");
-        assert_eq!(store.next_in_outbox("alice", "bob").unwrap().unwrap().id, "a2");
+        assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap().unwrap().id, "a2");
         store.mark_delivered_soon("a2");
         assert!(store.write_due().is_some(), "a receipt waits to be written");
-        assert_eq!(store.next_in_outbox("alice", "bob").unwrap(), None);
-        assert_eq!(store.outbox_len("alice").unwrap(), 1);
-        assert_eq!(store.outbox_len("bob").unwrap(), 0);
+        assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap(), None);
+        assert_eq!(store.outbox_len(&a("alice")).unwrap(), 1);
+        assert_eq!(store.outbox_len(&a("bob")).unwrap(), 0);
     }
 
     #[test]
@@ -267,8 +267,8 @@ mod tests {
             store.mark_delivered_soon("a1");
         }
         let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.outbox_len("alice").unwrap(), 0);
-        assert!(store.recent_dms("alice", "bob", 1).unwrap()[0].delivered);
+        assert_eq!(store.outbox_len(&a("alice")).unwrap(), 0);
+        assert!(store.recent_dms(&a("alice"), &a("bob"), 1).unwrap()[0].delivered);
     }
 
     #[test]
@@ -282,40 +282,40 @@ mod tests {
         assert_eq!(store.conn.total_changes() - changes, 2, "the receipt and the new message");
         assert_eq!(store.write_due(), None);
         assert!(store.conn.is_autocommit(), "committed");
-        assert_eq!(store.next_in_outbox("alice", "bob").unwrap().unwrap().id, "a2");
+        assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap().unwrap().id, "a2");
     }
 
     #[test]
     fn received_messages_remember_the_senders_numbers_per_peer() {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.last_dm_seq("bob", "alice", b"pa").unwrap(), None);
+        assert_eq!(store.last_dm_seq(&a("bob"), &a("alice"), b"pa").unwrap(), None);
         assert!(store.save_received_dm(&dm("a1", "alice", "bob", 1, false), b"pa").unwrap());
         assert!(store.save_received_dm(&dm("a2", "Alice", "bob", 2, false), b"pa").unwrap());
         assert!(!store.save_received_dm(&dm("a1", "alice", "bob", 1, false), b"pa").unwrap());
-        assert_eq!(store.last_dm_seq("bob", "alice", b"pa").unwrap(), Some(2));
-        assert_eq!(store.last_dm_seq("bob", "alice", b"other").unwrap(), None);
+        assert_eq!(store.last_dm_seq(&a("bob"), &a("alice"), b"pa").unwrap(), Some(2));
+        assert_eq!(store.last_dm_seq(&a("bob"), &a("alice"), b"other").unwrap(), None);
         assert!(store.dm_known("a2").unwrap());
         assert!(!store.dm_known("zz").unwrap());
     }
 
     #[test]
-    fn a_conversation_keeps_both_sides_in_order() {
+    fn a_conversation_keeps_both_sides_in_order_whatever_the_names() {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
         store.save_dm(&dm("b1", "bob", "alice", 1, true)).unwrap();
         store.save_received_dm(&dm("a1", "alice", "bob", 1, false), b"pa").unwrap();
-        store.save_dm(&dm("b2", "bob", "Alice", 2, true)).unwrap();
+        // The same account under a new name is the same conversation.
+        let mut renamed = dm("b2", "bob", "alice", 2, true);
+        renamed.to = "alicia".into();
+        store.save_dm(&renamed).unwrap();
         store.save_dm(&dm("c1", "bob", "carol", 1, true)).unwrap();
-        let ids: Vec<String> = store.recent_dms("bob", "ALICE", 10).unwrap().into_iter().map(|d| d.id).collect();
+        let ids: Vec<String> =
+            store.recent_dms(&a("bob"), &a("alice"), 10).unwrap().into_iter().map(|d| d.id).collect();
         assert_eq!(ids, ["b1", "a1", "b2"]);
-        let last_two: Vec<String> = store.recent_dms("bob", "alice", 2).unwrap().into_iter().map(|d| d.id).collect();
+        let last_two: Vec<String> =
+            store.recent_dms(&a("bob"), &a("alice"), 2).unwrap().into_iter().map(|d| d.id).collect();
         assert_eq!(last_two, ["a1", "b2"]);
-        assert_eq!(store.conversation_partner("bob", "ALICE").unwrap(), Some("Alice".into()));
-        assert_eq!(store.conversation_partner("bob", "dave").unwrap(), None);
-        store.rename_owner("bob", "Robert").unwrap();
-        assert!(store.recent_dms("bob", "alice", 10).unwrap().is_empty());
-        assert_eq!(store.recent_dms("robert", "alice", 10).unwrap().len(), 3);
-        assert_eq!(store.outbox_len("robert").unwrap(), 3);
+        assert!(store.recent_dms(&a("bob"), &a("alicia"), 10).unwrap().is_empty(), "another account");
     }
 }

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
+use crate::account::AccountId;
 use crate::cert::Certificate;
 use crate::protocol::room::{Cursor, RoomDigest};
 use crate::room::{Action, RoomEvent};
@@ -91,6 +92,16 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN peer BLOB NOT NULL DEFAULT x'';
     ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX messages_by_peer ON messages (room, peer, seq);",
+    // Accounts have stable ids: room events name them, and what was keyed by names before
+    // (room memberships, mutes of users, a certificate without an id) cannot be carried over.
+    "DELETE FROM room_events;
+    DELETE FROM session;
+    DELETE FROM mutes WHERE target LIKE '@%';
+    CREATE TABLE accounts_seen (
+        account_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        serial INTEGER NOT NULL
+    );",
 ];
 
 /// A failed store operation.
@@ -240,23 +251,46 @@ impl NodeStore {
         Ok(())
     }
 
-    /// The nickname last used on this node by `username` (any case).
-    pub fn nickname(&self, username: &str) -> Result<Option<String>, StoreError> {
+    /// The nickname last used on this node by `account`.
+    pub fn nickname(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
         Ok(self
-            .row("SELECT nick FROM nicknames WHERE username_key = ?1", params![username.to_ascii_lowercase()], |r| {
-                r.get(0)
-            })
+            .row("SELECT nick FROM nicknames WHERE username_key = ?1", params![account.to_hex()], |r| r.get(0))
             .optional()?)
     }
 
-    /// Remembers `username`'s nickname for later logins.
-    pub fn save_nickname(&self, username: &str, nick: &str) -> Result<(), StoreError> {
+    /// Remembers `account`'s nickname for later logins.
+    pub fn save_nickname(&self, account: &AccountId, nick: &str) -> Result<(), StoreError> {
         self.exec(
             "INSERT INTO nicknames (username_key, nick) VALUES (?1, ?2)
              ON CONFLICT (username_key) DO UPDATE SET nick = excluded.nick",
-            params![username.to_ascii_lowercase(), nick],
+            params![account.to_hex(), nick],
         )?;
         Ok(())
+    }
+
+    /// Remembers that `account` goes by `username` (from its certificate of serial `serial`).
+    pub fn save_label(&self, account: &AccountId, username: &str, serial: u64) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO accounts_seen (account_id, username, serial) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_id) DO UPDATE SET username = excluded.username, serial = excluded.serial
+             WHERE excluded.serial > accounts_seen.serial",
+            params![account.to_hex(), username, serial.min(i64::MAX as u64) as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Every account seen, with its last known username and that certificate's serial.
+    pub fn labels(&self) -> Result<Vec<(AccountId, String, u64)>, StoreError> {
+        let mut statement = self.conn().prepare_cached("SELECT account_id, username, serial FROM accounts_seen")?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, username, serial) = row?;
+            let id = AccountId::from_hex(&id).ok_or_else(|| StoreError::Corrupt(format!("account id {id}")))?;
+            out.push((id, username, serial.max(0) as u64));
+        }
+        Ok(out)
     }
 
     /// Keeps a room's control event with its signed envelope (a known id is left alone).
@@ -266,7 +300,7 @@ impl NodeStore {
         self.exec(
             "INSERT OR IGNORE INTO room_events (id, room, lamport, author, action, envelope)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![event.id, room, event.lamport as i64, event.author, action, envelope],
+            params![event.id, room, event.lamport as i64, event.author.to_hex(), action, envelope],
         )?;
         Ok(())
     }
@@ -290,6 +324,8 @@ impl NodeStore {
             let (room, id, lamport, author, action) = row?;
             let action: Action = cbor4ii::serde::from_slice(&action)
                 .map_err(|e| StoreError::Corrupt(format!("room event {id}: {e}")))?;
+            let author = AccountId::from_hex(&author)
+                .ok_or_else(|| StoreError::Corrupt(format!("room event {id}: author {author}")))?;
             out.push((room, RoomEvent { id, lamport: lamport as u64, author, action }));
         }
         Ok(out)
@@ -573,6 +609,7 @@ impl Drop for NodeStore {
 mod tests {
     use super::*;
     use crate::cert::Authority;
+    use crate::testing::account_of;
 
     /// Message `i` of `room`, written from `peer`, with id `id`.
     fn stored(id: &str, room: &str, i: u64, peer: &[u8]) -> StoredMessage {
@@ -592,7 +629,7 @@ mod tests {
     #[test]
     fn a_session_survives_reopening_and_can_be_cleared() {
         let dir = tempfile::tempdir().unwrap();
-        let cert = Authority::from_secret(&[1; 32]).issue("alice", b"peer", 100, 1);
+        let cert = Authority::from_secret(&[1; 32]).issue(account_of("alice"), "alice", b"peer", 100, 1);
         let session = Session { certificate: cert, nick: "Alice".into() };
         {
             let store = NodeStore::open(dir.path()).unwrap();
@@ -611,8 +648,8 @@ mod tests {
     #[test]
     fn room_events_messages_and_mutes_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let event =
-            RoomEvent { id: "e1".into(), lamport: 1, author: "alice".into(), action: Action::Kick("bob".into()) };
+        let (alice, bob) = (account_of("alice"), account_of("bob"));
+        let event = RoomEvent { id: "e1".into(), lamport: 1, author: alice, action: Action::Kick(bob) };
         let message = |i: u64| stored(&format!("m{i}"), "lobby", i, b"pa");
         {
             let store = NodeStore::open(dir.path()).unwrap();
@@ -729,12 +766,28 @@ mod tests {
     }
 
     #[test]
-    fn nicknames_are_remembered_per_user() {
+    fn nicknames_are_remembered_per_account() {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.nickname("alice").unwrap(), None);
-        store.save_nickname("Alice", "Alice W").unwrap();
-        store.save_nickname("alice", "Alice X").unwrap();
-        assert_eq!(store.nickname("ALICE").unwrap(), Some("Alice X".into()));
+        let alice = account_of("alice");
+        assert_eq!(store.nickname(&alice).unwrap(), None);
+        store.save_nickname(&alice, "Alice W").unwrap();
+        store.save_nickname(&alice, "Alice X").unwrap();
+        assert_eq!(store.nickname(&alice).unwrap(), Some("Alice X".into()));
+        assert_eq!(store.nickname(&account_of("bob")).unwrap(), None);
+    }
+
+    #[test]
+    fn the_names_of_accounts_follow_their_newest_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = account_of("alice");
+        {
+            let store = NodeStore::open(dir.path()).unwrap();
+            store.save_label(&alice, "alice", 3).unwrap();
+            store.save_label(&alice, "alicia", 5).unwrap();
+            store.save_label(&alice, "alice", 4).unwrap();
+        }
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(store.labels().unwrap(), vec![(alice, "alicia".to_string(), 5)]);
     }
 }

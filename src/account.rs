@@ -1,0 +1,158 @@
+//! Who a person is: the stable account id the bootstrap node gives an account at registration,
+//! and the one canonical form in which usernames are compared.
+//!
+//! Everything that refers to a person — room memberships, admins and bans, conversations, the
+//! outbox, mutes — refers to the [`AccountId`]; the username is its current label, shown on
+//! screen and changed by a rename. Pure code: no I/O.
+
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// How many bytes an account id has.
+pub const ACCOUNT_ID_BYTES: usize = 16;
+
+/// A stable, random account id (16 bytes; shown as 32 lower-case hex digits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId([u8; ACCOUNT_ID_BYTES]);
+
+impl AccountId {
+    /// A fresh random id (the bootstrap node's, at registration).
+    pub fn random() -> AccountId {
+        AccountId(rand::random())
+    }
+
+    /// From its bytes.
+    pub const fn from_bytes(bytes: [u8; ACCOUNT_ID_BYTES]) -> AccountId {
+        AccountId(bytes)
+    }
+
+    /// From a byte slice of the right length.
+    pub fn from_slice(bytes: &[u8]) -> Option<AccountId> {
+        bytes.try_into().ok().map(AccountId)
+    }
+
+    /// Its bytes.
+    pub fn as_bytes(&self) -> &[u8; ACCOUNT_ID_BYTES] {
+        &self.0
+    }
+
+    /// 32 lower-case hex digits: the form kept in SQLite and room state.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses [`Self::to_hex`]'s form.
+    pub fn from_hex(text: &str) -> Option<AccountId> {
+        if text.len() != 2 * ACCOUNT_ID_BYTES || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut bytes = [0u8; ACCOUNT_ID_BYTES];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(AccountId(bytes))
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountId({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// The canonical form of a username: how two spellings are compared everywhere (case-folded).
+/// Usernames are ASCII (`a-z 0-9 _ -` in any case), so ASCII folding is complete.
+pub fn canonical(username: &str) -> String {
+    username.to_ascii_lowercase()
+}
+
+/// Whether two usernames name the same account label.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+impl Serialize for AccountId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<AccountId, D::Error> {
+        struct IdVisitor;
+        impl<'de> Visitor<'de> for IdVisitor {
+            type Value = AccountId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{ACCOUNT_ID_BYTES} bytes")
+            }
+
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<AccountId, E> {
+                AccountId::from_slice(bytes).ok_or_else(|| E::invalid_length(bytes.len(), &self))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<AccountId, A::Error> {
+                let mut bytes = [0u8; ACCOUNT_ID_BYTES];
+                for (i, byte) in bytes.iter_mut().enumerate() {
+                    *byte = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                }
+                if seq.next_element::<u8>()?.is_some() {
+                    return Err(de::Error::invalid_length(ACCOUNT_ID_BYTES + 1, &self));
+                }
+                Ok(AccountId(bytes))
+            }
+        }
+        deserializer.deserialize_bytes(IdVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_hex_and_cbor() {
+        let id = AccountId::random();
+        assert_eq!(AccountId::from_hex(&id.to_hex()), Some(id));
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), &id).unwrap();
+        assert_eq!(bytes.len(), 1 + ACCOUNT_ID_BYTES, "a CBOR byte string");
+        assert_eq!(cbor4ii::serde::from_slice::<AccountId>(&bytes).unwrap(), id);
+        assert_ne!(AccountId::random(), id);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        assert_eq!(AccountId::from_hex("zz"), None);
+        assert_eq!(AccountId::from_hex(&"+1".repeat(16)), None);
+        assert_eq!(AccountId::from_hex(&"é".repeat(16)), None);
+        assert_eq!(AccountId::from_slice(&[1; 15]), None);
+        let short = cbor4ii::serde::to_vec(Vec::new(), &serde_bytes_of(&[1; 15])).unwrap();
+        assert!(cbor4ii::serde::from_slice::<AccountId>(&short).is_err());
+    }
+
+    #[test]
+    fn names_compare_case_folded() {
+        assert!(same_name("Bob", "bob"));
+        assert!(!same_name("bob", "bobby"));
+        assert_eq!(canonical("Bob_1-X"), "bob_1-x");
+    }
+
+    /// A byte string of any length, as CBOR writes one.
+    fn serde_bytes_of(bytes: &[u8]) -> impl Serialize + '_ {
+        struct Bytes<'a>(&'a [u8]);
+        impl Serialize for Bytes<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        Bytes(bytes)
+    }
+}

@@ -1,0 +1,296 @@
+//! Identities that cannot be borrowed: a person is their account id, not their name.
+//!
+//! - A message waiting for alice reaches her after she renames to alicia, and never the new
+//!   holder of the name `alice` (which stays reserved to alicia's account for a while).
+//! - `/ban bob` removes `Bob`, whatever the case.
+//! - A rename whose answer was lost heals at the next renewal.
+//! - A replayed presence announcement makes nobody look online after they logged out.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Swarm, SwarmBuilder, gossipsub, identity::Keypair, noise, ping, tcp, yamux};
+use serde::{Deserialize, Serialize};
+use support::chat::{
+    PASSWORDS, expect_bootstrap, expect_error, join_room, lab_user, no_event_within, register, str_of, wait_online,
+};
+use support::{Lab, NodeBuilder, NodeProc};
+
+/// Waits for a direct message `text` from `from`.
+fn dm_from(node: &mut NodeProc, from: &str, text: &str) -> serde_json::Value {
+    node.wait_for(&format!("dm from {from}"), |v| v["type"] == "dm" && v["from"] == from && v["text"] == text)
+}
+
+#[test]
+fn a_waiting_message_reaches_the_renamed_account_and_never_the_new_holder_of_the_name() {
+    let Some(lab) = Lab::start(4) else { return };
+    // Names freed by a rename stay reserved for 6 s here (30 days by default).
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap", "--name-hold", "6"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut bob = lab_user(&lab, 1, "bob", PASSWORDS[0], dirs[0].path());
+    let mut alice = lab_user(&lab, 2, "alice", PASSWORDS[1], dirs[1].path());
+    wait_online(&mut bob, "alice");
+
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
+    bob.wait_for("alice offline", |v| v["type"] == "presence" && v["user"] == "alice" && v["state"] == "offline");
+    bob.send("/msg alice see you at the station");
+    bob.wait_for("kept", |v| v["type"] == "dm" && v["to"] == "alice");
+    assert_eq!(bob.status()["outbox"], 1);
+    bob.send("/quit");
+    bob.wait_exit(Duration::from_secs(10));
+
+    // While bob is away, alice renames, and the name is held for her.
+    let mut alice = lab.node(2, "alice back").data_dir(dirs[1].path()).spawn();
+    alice.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    expect_bootstrap(&mut alice);
+    alice.send("/rename alicia");
+    alice.wait_for("renamed", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
+    let mut carol = lab.node(3, "carol").data_dir(dirs[2].path()).spawn();
+    expect_bootstrap(&mut carol);
+    carol.send("/register alice");
+    carol.send(PASSWORDS[2]);
+    assert!(expect_error(&mut carol, "username_taken").contains("alice"));
+
+    // Once the hold is over, someone else may take the name.
+    std::thread::sleep(Duration::from_secs(6));
+    register(&mut carol, "alice", PASSWORDS[2]);
+
+    // bob comes back and sees the new `alice` online: the message is not hers.
+    let mut bob = lab.node(1, "bob back").data_dir(dirs[0].path()).spawn();
+    bob.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    wait_online(&mut bob, "alice");
+    no_event_within(&mut carol, Duration::from_secs(3), "bob's message to the old alice", |v| v["type"] == "dm");
+    assert_eq!(bob.status()["outbox"], 1, "still waiting for the account it was written to");
+
+    // alicia comes back: the message is hers.
+    let mut alicia = lab.node(2, "alicia").data_dir(dirs[1].path()).spawn();
+    alicia.wait_for("resumed", |v| v["type"] == "logged_in" && v["user"] == "alicia");
+    let got = dm_from(&mut alicia, "bob", "see you at the station");
+    bob.wait_for("delivered", |v| v["type"] == "delivered" && v["id"] == got["id"]);
+    assert_eq!(bob.status()["outbox"], 0);
+    // bob's conversation with her goes on under her new name.
+    bob.send("/msg alicia got it?");
+    dm_from(&mut alicia, "bob", "got it?");
+    no_event_within(&mut carol, Duration::from_millis(500), "a message for alicia", |v| v["type"] == "dm");
+}
+
+#[test]
+fn a_ban_holds_whatever_the_case_of_the_name() {
+    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
+    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
+    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).spawn();
+    let mut bob = NodeBuilder::loopback("Bob").args(&["--peer", &boot_addr]).spawn();
+    alice.ready();
+    bob.ready();
+    expect_bootstrap(&mut alice);
+    expect_bootstrap(&mut bob);
+    register(&mut alice, "alice", PASSWORDS[0]);
+    register(&mut bob, "Bob", PASSWORDS[1]);
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    join_room(&mut bob, "lobby");
+    alice.wait_for("Bob joined", |v| v["type"] == "joined" && v["user"] == "Bob");
+
+    alice.send("/ban bob");
+    let banned = alice.wait_for("banned", |v| v["type"] == "banned");
+    assert_eq!((str_of(&banned, "user"), str_of(&banned, "by")), ("Bob", "alice"));
+    bob.wait_for("Bob banned", |v| v["type"] == "banned" && v["user"] == "Bob");
+    alice.send("/members lobby");
+    let members = alice.wait_type("members");
+    assert_eq!(members["members"].as_array().unwrap().len(), 1, "{members}");
+    assert_eq!(members["members"][0]["user"], "alice");
+
+    // Bob can neither talk in the room nor come back, in any spelling.
+    bob.send("/join lobby");
+    expect_error(&mut bob, "banned");
+    bob.send("/msg alice still here");
+    dm_from(&mut alice, "Bob", "still here");
+    no_event_within(&mut alice, Duration::from_millis(500), "a room message from Bob", |v| v["type"] == "message");
+}
+
+#[test]
+fn a_rename_whose_answer_was_lost_heals_at_the_next_renewal() {
+    // Certificates of 60 s: renewed when less than 20 s are left.
+    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap", "--cert-lifetime", "60"]).spawn();
+    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
+    let alice_dir = tempfile::tempdir().unwrap();
+    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).data_dir(alice_dir.path()).spawn();
+    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).spawn();
+    alice.ready();
+    bob.ready();
+    expect_bootstrap(&mut alice);
+    expect_bootstrap(&mut bob);
+    register(&mut alice, "alice", PASSWORDS[0]);
+    register(&mut bob, "bob", PASSWORDS[1]);
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    join_room(&mut bob, "lobby");
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
+
+    // The rename goes through at the bootstrap, but its answer never reaches alice's node: a
+    // copy of her data directory (her key, her session) asks for it while she is away.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(alice_dir.path(), copy.path());
+    let mut twin = NodeBuilder::loopback("alice's twin").args(&["--peer", &boot_addr]).data_dir(copy.path()).spawn();
+    twin.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    expect_bootstrap(&mut twin);
+    twin.send("/rename alicia");
+    twin.wait_for("renamed", |v| v["type"] == "renamed" && v["new"] == "alicia");
+    twin.send("/quit");
+    twin.wait_exit(Duration::from_secs(10));
+
+    // alice's own node still says alice; its next renewal tells it the truth.
+    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).data_dir(alice_dir.path()).spawn();
+    alice.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    alice.wait_timed("healed", Duration::from_secs(60), |v| {
+        v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia"
+    });
+    assert_eq!(alice.status()["user"], "alicia");
+    // Her seat in the room is the account's: she talks there as alicia.
+    alice.send("/focus lobby");
+    alice.send("still the admin");
+    bob.wait_for("alicia's message", |v| v["type"] == "message" && v["from"] == "alicia");
+    bob.send("/members lobby");
+    let members = bob.wait_type("members");
+    assert_eq!(members["members"][0]["user"], "alicia", "{members}");
+    assert_eq!(members["members"][0]["admin"], true, "{members}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() && entry.file_name() != "lock" {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Listener {
+    gossipsub: gossipsub::Behaviour,
+    ping: ping::Behaviour,
+}
+
+fn listener(key: Keypair) -> Swarm<Listener> {
+    SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_| Listener {
+            gossipsub: gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Anonymous,
+                gossipsub::ConfigBuilder::default()
+                    .validation_mode(gossipsub::ValidationMode::Anonymous)
+                    .message_id_fn(meshchat::net::behaviour::message_id)
+                    .heartbeat_interval(Duration::from_millis(200))
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+        })
+        .unwrap()
+        .build()
+}
+
+/// A sealed presence as sent, its fields in the order meshchat writes them.
+#[derive(Deserialize)]
+struct Sealed {
+    presence: serde_bytes_compat::Bytes,
+    public_key: serde_bytes_compat::Bytes,
+    signature: serde_bytes_compat::Bytes,
+}
+
+/// The same fields in another order: other bytes, the same announcement.
+#[derive(Serialize)]
+struct Reordered {
+    signature: serde_bytes_compat::Bytes,
+    public_key: serde_bytes_compat::Bytes,
+    presence: serde_bytes_compat::Bytes,
+}
+
+/// Byte fields as meshchat's CBOR has them (arrays of integers), whatever serde is asked for.
+mod serde_bytes_compat {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct Bytes(pub Vec<u8>);
+}
+
+#[test]
+fn a_replayed_presence_changes_nothing() {
+    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
+    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
+    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).spawn();
+    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).spawn();
+    alice.ready();
+    let bob_addr: libp2p::Multiaddr = bob.ready()["listen"][0].as_str().unwrap().parse().unwrap();
+    expect_bootstrap(&mut alice);
+    expect_bootstrap(&mut bob);
+    register(&mut bob, "bob", PASSWORDS[1]);
+
+    // mallory listens on the presence topic (through bob) and keeps alice's announcements.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _context = runtime.enter();
+    let mut mallory = listener(Keypair::generate_ed25519());
+    let topic = gossipsub::IdentTopic::new(meshchat::protocol::presence::TOPIC);
+    mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+    mallory.dial(bob_addr).unwrap();
+    register(&mut alice, "alice", PASSWORDS[0]);
+    wait_online(&mut bob, "alice");
+    let heard: Vec<u8> = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let SwarmEvent::Behaviour(ListenerEvent::Gossipsub(gossipsub::Event::Message { message, .. })) =
+                    mallory.select_next_some().await
+                    && let Some((_, presence)) = meshchat::protocol::presence::Presence::open(&message.data)
+                    && presence.certificate.body.username == "alice"
+                {
+                    return message.data;
+                }
+            }
+        })
+        .await
+        .expect("one of alice's announcements")
+    });
+
+    alice.send("/logout");
+    alice.wait_type("logged_out");
+    bob.wait_for("alice offline", |v| v["type"] == "presence" && v["user"] == "alice" && v["state"] == "offline");
+
+    // The very announcement, in other bytes (so that gossipsub does not take it for a copy).
+    let sealed: Sealed = cbor4ii::serde::from_slice(&heard).expect("a sealed presence");
+    let replay = cbor4ii::serde::to_vec(
+        Vec::new(),
+        &Reordered { signature: sealed.signature, public_key: sealed.public_key, presence: sealed.presence },
+    )
+    .unwrap();
+    assert_ne!(replay, heard);
+    assert!(meshchat::protocol::presence::Presence::open(&replay).is_some(), "still a valid announcement");
+    runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut published = false;
+        while tokio::time::Instant::now() < deadline {
+            if !published {
+                published = mallory.behaviour_mut().gossipsub.publish(topic.clone(), replay.clone()).is_ok();
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), mallory.select_next_some()).await;
+        }
+        assert!(published, "the replay went out");
+    });
+    no_event_within(&mut bob, Duration::from_secs(2), "alice online again", |v| {
+        v["type"] == "presence" && v["user"] == "alice" && v["state"] == "online"
+    });
+    bob.send("/who");
+    let online = bob.wait_type("online");
+    assert!(!online["users"].as_array().unwrap().iter().any(|u| u["user"] == "alice"), "{online}");
+}
