@@ -4,8 +4,10 @@
 //!
 //! ```sh
 //! cargo run --example bot -- --data-dir /tmp/bot --user helperbot --password 'a long bot passphrase' \
-//!     --room lobby --peer /ip4/127.0.0.1/tcp/4001
+//!     --room lobby --peer /ip4/127.0.0.1/tcp/4001 --bootstrap-key /path/to/authority.pub
 //! ```
+//! A bot has nobody to confirm a bootstrap key, so the first time it needs `--bootstrap-key FILE`
+//! (the bootstrap's `authority.pub`); the key is pinned in its data directory after that.
 //! mDNS stays off unless `--mdns` is given, so the bot is safe to run anywhere; `--peer` names a
 //! node (the bootstrap, say) to dial. Direct messages it understands: `!ping`, `!time`,
 //! `!help`; anything else is echoed back.
@@ -18,10 +20,10 @@ use clap::Parser;
 use meshchat::identity::DataDir;
 use meshchat::node::{self, Client, EVENT_CAPACITY, NodeConfig};
 use meshchat::store::NodeStore;
-use meshchat::trust::Trust;
+use meshchat::trust::{Trust, read_key_file};
 use meshchat::ui::links::SharedLinks;
 use meshchat::ui::render::Renderer;
-use meshchat::ui::{ErrorCode, UiEvent};
+use meshchat::ui::{BootstrapState, ErrorCode, UiEvent};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -47,6 +49,9 @@ struct Args {
     /// Find peers with mDNS on the LAN.
     #[arg(long)]
     mdns: bool,
+    /// The bootstrap node to trust: a file with its key in hex (its `authority.pub`).
+    #[arg(long, value_name = "FILE")]
+    bootstrap_key: Option<PathBuf>,
     /// Print every event as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -101,6 +106,9 @@ async fn log_in(client: &Client, user: &str, password: &str) -> anyhow::Result<(
         Err(e) if e.code == ErrorCode::WrongCredentials => {
             client.register(user, password).await.with_context(|| format!("cannot log in ({e}) nor register"))
         }
+        Err(e) if e.code == ErrorCode::BootstrapUnconfirmed => {
+            bail!("cannot log in: {e} (a bot cannot confirm a key: start it with --bootstrap-key FILE)")
+        }
         Err(e) => bail!("cannot log in: {e}"),
     }
 }
@@ -124,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
         peers: args.peer.clone(),
         mdns: args.mdns,
         store: NodeStore::open(data_dir.path())?,
-        trust: Trust::load(data_dir.path(), None)?,
+        trust: Trust::load(data_dir.path(), args.bootstrap_key.as_deref().map(read_key_file).transpose()?)?,
         bootstrap: None,
     };
     let (events_tx, mut events) = mpsc::channel(EVENT_CAPACITY);
@@ -136,7 +144,8 @@ async fn main() -> anyhow::Result<()> {
     let me = match client.status().await?.user {
         Some(user) => user,
         None => {
-            wait_for(&mut events, args.json, BOOTSTRAP_WAIT, |e| matches!(e, UiEvent::Bootstrap { .. })).await;
+            let found = |e: &UiEvent| matches!(e, UiEvent::Bootstrap { state: BootstrapState::Found, .. });
+            wait_for(&mut events, args.json, BOOTSTRAP_WAIT, found).await;
             log_in(&client, &args.user, &args.password).await?;
             args.user.clone()
         }

@@ -238,3 +238,80 @@ fn a_bootstrap_with_another_key_and_its_certificates_are_refused() {
     let events = a.events_within(Duration::from_millis(200));
     assert!(!events.iter().any(|e| e.to_string().contains("mallory")), "{events:?}");
 }
+
+/// Rows for `user` in the `accounts` table of the bootstrap database in `dir`, read-only.
+fn account_rows(dir: &std::path::Path, user: &str) -> i64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let db = rusqlite::Connection::open_with_flags(dir.join("accounts.db"), flags).unwrap();
+    db.query_row("SELECT COUNT(*) FROM accounts WHERE username = ?1", [user], |r| r.get(0)).unwrap()
+}
+
+/// A key in groups of four hex digits, as the node shows it to a person.
+fn grouped(key: &str) -> String {
+    key.as_bytes().chunks(4).map(|g| String::from_utf8_lossy(g).into_owned()).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn first_contact_with_a_bootstrap_is_confirmed_by_the_user() {
+    let Some(lab) = Lab::start(3) else { return };
+    // A rogue bootstrap node is met first; the real one comes a moment later.
+    let rogue_dir = tempfile::tempdir().unwrap();
+    let mut rogue = lab.node(1, "rogue").args(&["bootstrap"]).data_dir(rogue_dir.path()).spawn();
+    let rogue_ready = rogue.ready();
+    let rogue_key = str_of(&rogue_ready, "authority_key").to_string();
+    let mut a = lab.node(2, "a").spawn();
+    a.ready();
+    let met = a.wait_for("rogue unconfirmed", |v| v["type"] == "bootstrap" && v["state"] == "unconfirmed");
+    assert_eq!(met["peer_id"], rogue.ready_peer_id(), "{met}");
+    assert_eq!(met["key"], rogue_key.as_str(), "{met}");
+
+    let boot_dir = tempfile::tempdir().unwrap();
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).data_dir(boot_dir.path()).spawn();
+    let boot_ready = boot.ready();
+    let real_key = str_of(&boot_ready, "authority_key").to_string();
+    a.wait_for("real bootstrap unconfirmed", |v| {
+        v["type"] == "bootstrap" && v["state"] == "unconfirmed" && v["key"] == real_key.as_str()
+    });
+    assert!(!a.data_dir.join("bootstrap.pub").exists(), "nothing is pinned on its own");
+
+    // No password leaves the node while no key is trusted; the password line is still taken.
+    a.send("/register alice");
+    a.send(GOOD);
+    let refused = a.wait_for("bootstrap_unconfirmed", |v| v["type"] == "error" && v["code"] == "bootstrap_unconfirmed");
+    assert_eq!(refused["key"], rogue_key.as_str(), "the first key in reach: {refused}");
+    let message = str_of(&refused, "message");
+    assert!(message.contains(&grouped(&rogue_key)) && message.contains(&grouped(&real_key)), "{message}");
+    assert!(message.contains("nothing was sent"), "{message}");
+    a.send("/login alice");
+    a.send(GOOD);
+    expect_error(&mut a, "bootstrap_unconfirmed");
+    assert_eq!(a.status()["user"], serde_json::Value::Null, "the password lines were not taken as commands");
+    assert_eq!(account_rows(rogue_dir.path(), "alice"), 0);
+
+    // The user compares the key with the one the real bootstrap printed, and trusts it.
+    a.send("/trust 0000000");
+    assert!(expect_error(&mut a, "usage").contains("at least 8"));
+    let trusted = support::chat::trust(&mut a, &real_key[..12]);
+    assert_eq!(trusted["key"], real_key.as_str(), "{trusted}");
+    assert_eq!(trusted.get("peer_id"), None, "{trusted}");
+    let refusal = expect_error(&mut a, "untrusted_bootstrap");
+    assert!(refusal.contains(&rogue_key), "{refusal}");
+    a.wait_for("real bootstrap found", |v| {
+        v["type"] == "bootstrap" && v["state"] == "found" && v["peer_id"] == boot.ready_peer_id().as_str()
+    });
+    let pinned = std::fs::read_to_string(a.data_dir.join("bootstrap.pub")).unwrap();
+    assert_eq!(pinned.trim(), real_key);
+
+    a.send("/register alice");
+    a.send(GOOD);
+    a.wait_for("alice", |v| v["type"] == "logged_in" && v["user"] == "alice");
+    assert_eq!(a.status()["bootstrap"], boot.ready_peer_id());
+    assert_eq!(account_rows(boot_dir.path(), "alice"), 1);
+    assert_eq!(account_rows(rogue_dir.path(), "alice"), 0, "the rogue never heard of alice");
+
+    // Another key is refused by /trust too, saying which file to delete.
+    a.send(&format!("/trust {rogue_key}"));
+    let conflict = expect_error(&mut a, "untrusted_bootstrap");
+    assert!(conflict.contains("bootstrap.pub") && conflict.contains("delete"), "{conflict}");
+    drop(rogue);
+}

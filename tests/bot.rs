@@ -15,6 +15,7 @@ fn the_bot_joins_its_room_and_answers_direct_messages() {
         .example("bot")
         .args(&["--user", "helperbot", "--password", "a long bot passphrase 42", "--room", "lobby"])
         .args(&["--listen", "/ip4/127.0.0.1/tcp/0", "--peer", &boot_addr])
+        .trusting(&ready)
         .spawn();
     bot.wait_for("bot in its room", |v| v["type"] == "room_created" && v["room"] == "lobby");
 

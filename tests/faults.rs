@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::chat::{
-    PASSWORDS, Pair, alice_and_bob, expect_error, join_room, lab_user, no_event_within, register, str_of,
+    PASSWORDS, Pair, alice_and_bob, expect_bootstrap, expect_error, join_room, lab_user, no_event_within, register,
+    str_of,
 };
 use support::{Lab, NodeBuilder, NodeProc};
 
@@ -301,7 +302,7 @@ fn connections_of_random_bytes_do_no_harm() {
     let addr = ready["listen"][0].as_str().unwrap().to_string();
     let port: u16 = addr.rsplit('/').next().unwrap().parse().unwrap();
     let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &addr]).spawn();
-    alice.wait_for("bootstrap", |v| v["type"] == "bootstrap" && v["state"] == "found");
+    expect_bootstrap(&mut alice);
 
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     let mut noise = |n: usize| -> Vec<u8> {

@@ -184,8 +184,13 @@ fn the_repl_as_a_person_meets_it() {
         "--color",
         "always",
     ]);
+    // Bob's key is not confirmed yet: it is shown in groups of four, to compare.
+    let key = ready["authority_key"].as_str().expect("bob hosts the bootstrap").to_string();
+    let grouped: Vec<&str> = (0..16).map(|i| &key[4 * i..4 * i + 4]).collect();
+    let grouped = grouped.join(" ");
+    alice.expect(b"not confirmed yet");
+    alice.expect(grouped.as_bytes());
     // Every line printed above the prompt draws the prompt again.
-    alice.expect(b"bootstrap node in reach");
     alice.expect(b"> ");
 
     // Tab completes a command: "/regi" becomes "/register ".
@@ -194,6 +199,10 @@ fn the_repl_as_a_person_meets_it() {
     alice.type_bytes(b"\t");
     alice.expect(b"ster ");
     alice.type_keys("alice\r");
+    // Before a password goes anywhere, the key is asked about; yes trusts it.
+    alice.expect(b"trust this bootstrap key");
+    alice.type_keys("y\r");
+    alice.expect(b"bootstrap node in reach");
     alice.expect(b"password: ");
     let before_password = alice.transcript().len();
     alice.type_keys(ALICE_PASSWORD);

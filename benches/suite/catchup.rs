@@ -49,7 +49,7 @@ pub async fn run(reps: usize) -> Vec<Row> {
     host.client.register("host", PASSWORD).await.unwrap();
     host.client.create_room(ROOM).await.unwrap();
     let mut keeper = Node::start(false, Some(&addr)).await;
-    keeper.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+    keeper.wait_bootstrap().await;
     let kept = drain(&mut keeper);
     keeper.client.register("keeper", PASSWORD).await.unwrap();
     join(&keeper.client, ROOM).await;
@@ -57,7 +57,7 @@ pub async fn run(reps: usize) -> Vec<Row> {
     let fill_start = Instant::now();
     for k in 0..SENDERS {
         let mut sender = Node::start(false, Some(&addr)).await;
-        sender.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+        sender.wait_bootstrap().await;
         drain(&mut sender);
         sender.client.register(&format!("filler{k}"), PASSWORD).await.unwrap();
         join(&sender.client, ROOM).await;
@@ -82,7 +82,7 @@ pub async fn run(reps: usize) -> Vec<Row> {
     let (mut at_join, mut settled, mut join_ms, mut settle_ms) = (vec![], vec![], vec![], vec![]);
     for r in 0..reps {
         let mut joiner = Node::start(false, Some(&addr)).await;
-        joiner.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+        joiner.wait_bootstrap().await;
         drain(&mut joiner);
         joiner.client.register(&format!("joiner{r}"), PASSWORD).await.unwrap();
         // Time the join attempt that succeeds (earlier ones fail fast while no member is known).

@@ -50,7 +50,7 @@ impl MeshPair {
     async fn start() -> MeshPair {
         let mut alice = Node::start(true, None).await;
         let mut bob = Node::start(false, Some(&alice.listen[0])).await;
-        bob.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+        bob.wait_bootstrap().await;
         alice.client.register("alice", PASSWORD).await.unwrap();
         bob.client.register("bob", PASSWORD).await.unwrap();
         alice.wait(|e| matches!(e, UiEvent::Presence { user, .. } if user == "bob")).await;

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use meshchat::bootstrap::password::Hasher;
-use meshchat::ui::UiEvent;
 
 use super::{Node, PASSWORD};
 
@@ -16,7 +15,7 @@ pub async fn login_and_hash_times(count: usize) -> (Vec<Duration>, Vec<Duration>
     let hash = hasher.hash(PASSWORD).unwrap();
     let boot = Node::start(true, None).await;
     let mut user = Node::start(false, Some(&boot.listen[0])).await;
-    user.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+    user.wait_bootstrap().await;
     let mut events = user.take_events();
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     user.client.register("benchuser", PASSWORD).await.unwrap();

@@ -15,7 +15,7 @@ use meshchat::identity::DataDir;
 use meshchat::node::{self, Client, EVENT_CAPACITY, NodeConfig};
 use meshchat::store::NodeStore;
 use meshchat::trust::Trust;
-use meshchat::ui::UiEvent;
+use meshchat::ui::{BootstrapState, UiEvent};
 use tokio::sync::mpsc;
 
 /// Every benchmark user's password (strong enough for the bootstrap's check).
@@ -68,6 +68,16 @@ impl Node {
         std::mem::replace(&mut self.events, mpsc::channel(1).1)
     }
 
+    /// Waits until a trusted bootstrap node is in reach. A bootstrap whose key is not confirmed
+    /// yet is trusted through `/trust`, as a user who compared the key would.
+    pub async fn wait_bootstrap(&mut self) {
+        let event = self.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+        if let UiEvent::Bootstrap { state: BootstrapState::Unconfirmed, key: Some(key), .. } = event {
+            self.client.trust(&key).await.unwrap();
+            self.wait(|e| matches!(e, UiEvent::Bootstrap { state: BootstrapState::Found, .. })).await;
+        }
+    }
+
     /// Waits (10 s at most) for an event matching `pred`.
     pub async fn wait(&mut self, pred: impl Fn(&UiEvent) -> bool) -> UiEvent {
         loop {
@@ -113,7 +123,7 @@ pub async fn room_of(size: usize, room: &str) -> Vec<Node> {
         nodes.push(Node::start(false, Some(&first)).await);
     }
     for node in &mut nodes[1..] {
-        node.wait(|e| matches!(e, UiEvent::Bootstrap { .. })).await;
+        node.wait_bootstrap().await;
     }
     for (i, node) in nodes.iter().enumerate() {
         node.client.register(&format!("user{i}"), PASSWORD).await.unwrap();

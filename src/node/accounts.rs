@@ -1,6 +1,10 @@
 //! The node's side of accounts: the saved session, the trusted bootstrap node, and account
 //! requests in flight, to a bootstrap node in reach or to the account worker this node hosts.
 //!
+//! A bootstrap node whose key is not pinned is *unconfirmed*: it is reported with its key, and
+//! `/register` and `/login` fail with `bootstrap_unconfirmed` (nothing is sent) until the user
+//! confirms a key with `/trust`; then the bootstrap nodes in reach with that key are found.
+//!
 //! A request with no bootstrap in reach waits [`NO_BOOTSTRAP_WAIT`] for one to appear, then
 //! fails with `no_bootstrap`. Certificates are renewed while a bootstrap is in reach once less
 //! than a third of their lifetime is left; a saved session resumes at start without a password.
@@ -24,7 +28,7 @@ use crate::directory::{Directory, Learnt};
 use crate::presence::{NICK_MAX_CHARS, valid_nick};
 use crate::protocol::auth::{self, AuthRequest, AuthResponse, Refusal};
 use crate::store::{NodeStore, Session};
-use crate::trust::{Trust, Verdict};
+use crate::trust::{Trust, TrustError, Verdict, grouped};
 use crate::ui::{BootstrapState, ErrorCode, UiEvent};
 
 /// How long an account request waits for a bootstrap node to come into reach.
@@ -111,6 +115,8 @@ pub(super) struct Accounts {
     bootstraps: Vec<PeerId>,
     /// Bootstrap nodes refused (and said so) while connected.
     refused: HashSet<PeerId>,
+    /// Bootstrap nodes connected now whose key is not confirmed, first met first.
+    unconfirmed: Vec<(PeerId, AuthorityKey)>,
     next_ticket: u64,
     inbound: HashMap<u64, ResponseChannel<AuthResponse>>,
     own_local: HashMap<u64, Pending>,
@@ -141,6 +147,7 @@ impl Accounts {
             session: None,
             bootstraps: Vec::new(),
             refused: HashSet::new(),
+            unconfirmed: Vec::new(),
             next_ticket: 0,
             inbound: HashMap::new(),
             own_local: HashMap::new(),
@@ -215,6 +222,43 @@ impl Accounts {
         if self.worker.is_some() { Some(self.local) } else { self.bootstraps.first().copied() }
     }
 
+    /// The keys of the unconfirmed bootstrap nodes in reach, each once, first met first.
+    pub(super) fn unconfirmed_keys(&self) -> Vec<AuthorityKey> {
+        let mut keys: Vec<AuthorityKey> = Vec::new();
+        for (_, key) in &self.unconfirmed {
+            if !keys.contains(key) {
+                keys.push(*key);
+            }
+        }
+        keys
+    }
+
+    /// Why a password must not leave this node now, if it must not: no key is trusted and an
+    /// unconfirmed bootstrap node is in reach.
+    fn unconfirmed_refusal(&self) -> Option<CommandError> {
+        if self.worker.is_some() || self.trust.key().is_some() {
+            return None;
+        }
+        let keys = self.unconfirmed_keys();
+        let first = keys.first()?;
+        let listed: Vec<String> = keys.iter().map(|k| grouped(&k.to_hex())).collect();
+        let message = if keys.len() == 1 {
+            format!(
+                "the bootstrap node in reach has key {}, which this node does not trust yet; nothing was sent. \
+                 Compare it with the key the bootstrap node printed at its start, then /trust KEY",
+                listed[0]
+            )
+        } else {
+            format!(
+                "{} bootstrap nodes in reach with keys this node does not trust yet: {}; nothing was sent. \
+                 Compare them with the key the real bootstrap node printed at its start, then /trust KEY",
+                keys.len(),
+                listed.join("; ")
+            )
+        };
+        Some(CommandError::new(ErrorCode::BootstrapUnconfirmed, message).with_key(first.to_hex()))
+    }
+
     fn ticket(&mut self) -> u64 {
         self.next_ticket += 1;
         self.next_ticket
@@ -253,6 +297,18 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::NotLoggedIn => ErrorCode::NotLoggedIn,
         Refusal::Internal => ErrorCode::Internal,
     }
+}
+
+/// A key `/trust` cannot pin, with the code scripts see.
+fn trust_error(error: TrustError) -> CommandError {
+    let code = match &error {
+        TrustError::NotAKey { .. } | TrustError::UnknownPrefix { .. } | TrustError::AmbiguousPrefix { .. } => {
+            ErrorCode::Usage
+        }
+        TrustError::Conflict { .. } => ErrorCode::UntrustedBootstrap,
+        TrustError::Read { .. } | TrustError::Write { .. } | TrustError::Malformed { .. } => ErrorCode::Internal,
+    };
+    CommandError::new(code, error.to_string())
 }
 
 fn no_bootstrap(detail: &str) -> CommandError {
@@ -315,6 +371,7 @@ impl EventLoop {
                 Err(CommandError::new(ErrorCode::Usage, format!("already logged in as {user}; /logout first")))
             }
             (Kind::Rename, None) => Err(CommandError::new(ErrorCode::NotLoggedIn, "log in first: /login NAME")),
+            (Kind::Register | Kind::Login, None) => self.accounts.unconfirmed_refusal().map_or(Ok(()), Err),
             _ => Ok(()),
         };
         if let Err(error) = check {
@@ -451,37 +508,90 @@ impl EventLoop {
             return;
         };
         match self.accounts.trust.consider(key) {
-            Ok(Verdict::Trusted | Verdict::PinnedNow) => {
-                if self.accounts.bootstraps.contains(&peer) {
-                    return;
-                }
-                self.accounts.bootstraps.push(peer);
-                self.emit(UiEvent::Bootstrap { peer_id: peer.to_string(), state: BootstrapState::Found }).await;
-                self.take_unverified_presence().await;
-                self.flush_waiting();
-                self.renew_if_due();
-            }
-            Ok(Verdict::Refused { pinned }) => {
-                if self.accounts.refused.insert(peer) {
-                    let message = format!(
-                        "bootstrap node {peer} has key {}, but this node trusts {} ({}); it is ignored. Delete that file to trust another bootstrap node.",
-                        key.to_hex(),
-                        pinned.to_hex(),
-                        self.accounts.trust.pin_path().display()
-                    );
-                    self.emit(UiEvent::error(ErrorCode::UntrustedBootstrap, message)).await;
-                }
-            }
-            Err(error) => self.emit(UiEvent::error(ErrorCode::Internal, error.to_string())).await,
+            Verdict::Trusted => self.bootstrap_found(peer).await,
+            Verdict::Unconfirmed => self.bootstrap_unconfirmed(peer, key).await,
+            Verdict::Refused { pinned } => self.refuse_bootstrap(peer, key, pinned).await,
         }
+    }
+
+    /// A bootstrap node with the trusted key is in reach: requests go to it from now on.
+    async fn bootstrap_found(&mut self, peer: PeerId) {
+        if self.accounts.bootstraps.contains(&peer) {
+            return;
+        }
+        self.accounts.bootstraps.push(peer);
+        self.emit(UiEvent::bootstrap(peer, BootstrapState::Found)).await;
+        self.take_unverified_presence().await;
+        self.flush_waiting();
+        self.renew_if_due();
+    }
+
+    /// A bootstrap node with a key nobody confirmed is in reach: say so (once per connection),
+    /// and fail the registrations and logins that waited for a bootstrap node.
+    async fn bootstrap_unconfirmed(&mut self, peer: PeerId, key: AuthorityKey) {
+        if self.accounts.unconfirmed.iter().any(|(p, _)| *p == peer) {
+            return;
+        }
+        self.accounts.unconfirmed.push((peer, key));
+        let event = UiEvent::Bootstrap {
+            peer_id: Some(peer.to_string()),
+            state: BootstrapState::Unconfirmed,
+            key: Some(key.to_hex()),
+        };
+        self.emit(event).await;
+        self.fail_waiting_for_confirmation();
+    }
+
+    /// Registrations and logins waiting for a bootstrap node fail now that an unconfirmed one
+    /// is in reach: their passwords must not go to it.
+    fn fail_waiting_for_confirmation(&mut self) {
+        let Some(refusal) = self.accounts.unconfirmed_refusal() else { return };
+        let (accounts, keep): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut self.accounts.waiting)
+            .into_iter()
+            .partition(|w| matches!(w.pending.kind, Kind::Register | Kind::Login));
+        self.accounts.waiting = keep;
+        for waiting in accounts {
+            waiting.pending.answer(Err(refusal.clone()));
+        }
+    }
+
+    /// A bootstrap node with another key than the trusted one: refused, said once per connection.
+    async fn refuse_bootstrap(&mut self, peer: PeerId, key: AuthorityKey, pinned: AuthorityKey) {
+        if self.accounts.refused.insert(peer) {
+            let message = format!(
+                "bootstrap node {peer} has key {}, but this node trusts {} ({}); it is ignored. Delete that file to trust another bootstrap node.",
+                key.to_hex(),
+                pinned.to_hex(),
+                self.accounts.trust.pin_path().display()
+            );
+            self.emit(UiEvent::error(ErrorCode::UntrustedBootstrap, message)).await;
+        }
+    }
+
+    /// `/trust KEY`: pins the key the user confirmed; the bootstrap nodes in reach with it are
+    /// found, the others refused.
+    pub(super) async fn trust_bootstrap(&mut self, typed: &str) -> Result<(), CommandError> {
+        let key = self.accounts.trust.choose(typed).map_err(trust_error)?;
+        self.accounts.trust.confirm(key).map_err(trust_error)?;
+        let event = UiEvent::Bootstrap { peer_id: None, state: BootstrapState::Trusted, key: Some(key.to_hex()) };
+        self.emit(event).await;
+        for (peer, seen) in std::mem::take(&mut self.accounts.unconfirmed) {
+            if seen == key {
+                self.bootstrap_found(peer).await;
+            } else {
+                self.refuse_bootstrap(peer, seen, key).await;
+            }
+        }
+        Ok(())
     }
 
     /// The last connection to `peer` closed.
     pub(super) async fn bootstrap_gone(&mut self, peer: PeerId) {
         self.accounts.refused.remove(&peer);
+        self.accounts.unconfirmed.retain(|(p, _)| *p != peer);
         if let Some(pos) = self.accounts.bootstraps.iter().position(|p| *p == peer) {
             self.accounts.bootstraps.remove(pos);
-            self.emit(UiEvent::Bootstrap { peer_id: peer.to_string(), state: BootstrapState::Lost }).await;
+            self.emit(UiEvent::bootstrap(peer, BootstrapState::Lost)).await;
         }
     }
 

@@ -25,6 +25,11 @@ pub(crate) enum Request {
     Logout {
         reply: Done,
     },
+    /// Confirm a bootstrap key (hex digits: the whole key or a prefix of a key seen).
+    Trust {
+        key: String,
+        reply: Done,
+    },
     Nick {
         nick: String,
         reply: Done,
@@ -146,6 +151,13 @@ impl Client {
     pub async fn rename(&self, new_username: &str) -> Result<(), CommandError> {
         let request = AuthRequest::Rename { new_username: new_username.into() };
         self.ask(|reply| Request::Account { request, reply }).await?
+    }
+
+    /// Trusts the bootstrap key `key`: its 64 hex digits, or a prefix of at least 8 of exactly
+    /// one unconfirmed key seen. It is pinned; a `bootstrap` event `trusted` follows.
+    pub async fn trust(&self, key: &str) -> Result<(), CommandError> {
+        let key = key.to_string();
+        self.ask(|reply| Request::Trust { key, reply }).await?
     }
 
     /// Logs out.

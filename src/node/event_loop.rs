@@ -230,6 +230,10 @@ impl EventLoop {
                 let result = self.logout().await;
                 let _ = reply.send(result);
             }
+            Request::Trust { key, reply } => {
+                let result = self.trust_bootstrap(&key).await;
+                let _ = reply.send(result);
+            }
             Request::Nick { nick, reply } => {
                 let result = self.change_nick(&nick).await;
                 let _ = reply.send(result);
@@ -268,7 +272,12 @@ impl EventLoop {
         if self.swarm.connected_peers().next().is_none() {
             problems.push("no peer connected: no other node found yet (mDNS, or --peer); retrying".to_string());
         }
-        if self.accounts.bootstrap_peer().is_none() {
+        if let Some(key) = self.accounts.unconfirmed_keys().first() {
+            problems.push(format!(
+                "a bootstrap node is in reach with key {}, not confirmed: compare it with the key the bootstrap node printed, then /trust KEY",
+                crate::trust::grouped(&key.to_hex())
+            ));
+        } else if self.accounts.bootstrap_peer().is_none() {
             problems.push(
                 "no bootstrap node in reach: chat goes on; logins, registrations and renames wait for it".to_string(),
             );

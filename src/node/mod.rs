@@ -88,12 +88,20 @@ pub enum NodeError {
 pub struct CommandError {
     pub code: ErrorCode,
     pub message: String,
+    /// With `bootstrap_unconfirmed`: the bootstrap key to confirm.
+    pub key: Option<String>,
 }
 
 impl CommandError {
     /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        CommandError { code, message: message.into() }
+        CommandError { code, message: message.into(), key: None }
+    }
+
+    /// The same error, naming bootstrap key `key`.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
     }
 
     /// The node is gone.
@@ -103,7 +111,7 @@ impl CommandError {
 
     /// As an `error` event.
     pub fn to_event(&self) -> UiEvent {
-        UiEvent::error(self.code, self.message.clone())
+        UiEvent::Error { code: self.code, message: self.message.clone(), key: self.key.clone() }
     }
 }
 

@@ -96,6 +96,10 @@ impl App {
             }
             Command::Register { user } => self.awaiting_password = Some(AwaitingPassword { register: true, user }),
             Command::Login { user } => self.awaiting_password = Some(AwaitingPassword { register: false, user }),
+            Command::Trust { key } => {
+                let result = self.client.trust(&key).await;
+                self.report(result).await;
+            }
             Command::Logout => {
                 let result = self.client.logout().await;
                 self.report(result).await;
@@ -257,7 +261,7 @@ mod tests {
         let UiEvent::Info { message } = help_for("kick") else { panic!("expected info") };
         assert!(message.starts_with("/kick USER [ROOM]"));
         assert!(message.contains("example: /kick mallory lobby"));
-        let UiEvent::Error { code, message } = help_for("kik") else { panic!("expected error") };
+        let UiEvent::Error { code, message, .. } = help_for("kik") else { panic!("expected error") };
         assert_eq!(code, ErrorCode::InvalidCommand);
         assert!(message.contains("did you mean /kick?"), "{message}");
     }

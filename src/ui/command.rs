@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use super::event::ErrorCode;
 use super::suggest;
+use crate::trust::{KEY_DIGITS, MIN_PREFIX_DIGITS};
 
 /// The longest input line accepted, in bytes. Longer lines are refused with `too_long`.
 pub const MAX_INPUT_LINE_BYTES: usize = 8 * 1024;
@@ -133,6 +134,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         example: "/status",
     },
     CommandSpec {
+        name: "trust",
+        args: "KEY",
+        summary: "confirm the bootstrap node's key: its 64 hex digits, or a unique prefix of at least 8",
+        example: "/trust 3f2a9c01",
+    },
+    CommandSpec {
         name: "help",
         args: "[COMMAND]",
         summary: "list the commands, or explain one",
@@ -245,6 +252,10 @@ pub enum Command {
         link: usize,
     },
     Status,
+    /// Confirm a bootstrap key: hex digits, lower-case.
+    Trust {
+        key: String,
+    },
     Help {
         command: Option<String>,
     },
@@ -279,6 +290,7 @@ impl Command {
             Command::History { .. } => "history",
             Command::Open { .. } => "open",
             Command::Status => "status",
+            Command::Trust { .. } => "trust",
             Command::Help { .. } => "help",
             Command::Quit => "quit",
         }
@@ -378,6 +390,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         "history" => Command::History { count: args.optional_count()? },
         "open" => Command::Open { link: args.count()? },
         "status" => args.none(Command::Status)?,
+        "trust" => Command::Trust { key: args.key()? },
         "help" => Command::Help { command: args.optional_word()?.map(|c| c.trim_start_matches('/').to_string()) },
         "quit" => args.none(Command::Quit)?,
         other => unreachable!("command table entry /{other} has no parser"),
@@ -477,6 +490,19 @@ impl Args<'_> {
         Target::parse(&word).ok_or_else(|| self.usage("name a room (lobby or #lobby) or a user (@bob)"))
     }
 
+    /// A bootstrap key or a prefix of one: hex digits, as many as [`crate::trust`] takes.
+    fn key(&self) -> Result<String, ParseError> {
+        let word = self.one()?;
+        let digits = MIN_PREFIX_DIGITS..=KEY_DIGITS;
+        if word.bytes().all(|b| b.is_ascii_hexdigit()) && digits.contains(&word.len()) {
+            Ok(word.to_ascii_lowercase())
+        } else {
+            Err(self.usage(format!(
+                "'{word}' is not a bootstrap key: give its {KEY_DIGITS} hex digits, or at least {MIN_PREFIX_DIGITS} of them"
+            )))
+        }
+    }
+
     fn count(&self) -> Result<usize, ParseError> {
         let word = self.one()?;
         parse_count(&word).ok_or_else(|| self.usage(format!("'{word}' is not a positive number")))
@@ -554,6 +580,7 @@ mod tests {
         assert_eq!(ok("/open 3"), Command::Open { link: 3 });
         assert_eq!(ok("/help /kick"), Command::Help { command: Some("kick".into()) });
         assert_eq!(ok("/STATUS"), Command::Status);
+        assert_eq!(ok("/trust 3F2A9C01"), Command::Trust { key: "3f2a9c01".into() });
     }
 
     #[test]
@@ -569,6 +596,10 @@ mod tests {
         assert_eq!(err("/focus @").code(), ErrorCode::Usage);
         assert_eq!(err("/kick a b c").code(), ErrorCode::Usage);
         assert_eq!(err("/join #").code(), ErrorCode::Usage);
+        assert_eq!(err("/trust").code(), ErrorCode::Usage);
+        assert_eq!(err("/trust 3f2a9c0").code(), ErrorCode::Usage);
+        assert_eq!(err("/trust 3f2a9c0g").code(), ErrorCode::Usage);
+        assert_eq!(err(&format!("/trust {}", "a".repeat(65))).code(), ErrorCode::Usage);
     }
 
     #[test]

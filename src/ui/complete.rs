@@ -1,6 +1,7 @@
 //! Tab completion and hints for the REPL, as pure functions of the line being typed and what
 //! the events taught us ([`Known`]): command names (`/jo` → `/join `), then each argument by
-//! its kind in the command table (rooms, users, `ROOM|@USER`, commands), and usernames in
+//! its kind in the command table (rooms, users, `ROOM|@USER`, commands, the unconfirmed
+//! bootstrap keys for `/trust KEY`), and usernames in
 //! plain text. The hint is the rest of the command's usage, shown dimmed after the cursor.
 
 use super::command::{COMMANDS, CommandSpec};
@@ -72,6 +73,8 @@ enum ArgKind {
     Rooms,
     RoomsOrUsers,
     Commands,
+    /// Unconfirmed bootstrap keys (whole, in hex).
+    Keys,
 }
 
 /// The command on the line and the index of the argument being typed.
@@ -91,6 +94,7 @@ fn arg_kind(spec: &CommandSpec, index: usize) -> ArgKind {
         Some("ROOM") => ArgKind::Rooms,
         Some("ROOM|@USER") => ArgKind::RoomsOrUsers,
         Some("COMMAND") => ArgKind::Commands,
+        Some("KEY") => ArgKind::Keys,
         // `/msg bob some text`: names in the text.
         None if args.last() == Some(&"TEXT") => ArgKind::Users,
         _ => ArgKind::None,
@@ -125,6 +129,12 @@ fn names(kind: ArgKind, word: &str, known: &Known) -> Vec<Candidate> {
             .iter()
             .filter(|c| starts_with_ignore_case(c.name, word.trim_start_matches('/')))
             .map(|c| candidate(c.name.to_string()))
+            .collect(),
+        ArgKind::Keys => known
+            .keys_to_confirm()
+            .into_iter()
+            .filter(|(_, key)| starts_with_ignore_case(key, word))
+            .map(|(_, key)| candidate(key))
             .collect(),
         ArgKind::Rooms => match word.strip_prefix('#') {
             Some(typed) => rooms("#", typed),
@@ -188,6 +198,14 @@ mod tests {
         assert_eq!(replacements("/help ki"), ["kick "]);
         assert!(replacements("/history 1").is_empty());
         assert!(replacements("/register b").is_empty());
+    }
+
+    #[test]
+    fn trust_completes_the_unconfirmed_keys() {
+        let mut k = known();
+        k.unconfirmed = vec![("p1".into(), "3f2a9c01".repeat(8)), ("p2".into(), "77".repeat(32))];
+        let keys: Vec<String> = complete("/trust 3f", 9, &k).1.into_iter().map(|c| c.replacement).collect();
+        assert_eq!(keys, [format!("{} ", "3f2a9c01".repeat(8))]);
     }
 
     #[test]

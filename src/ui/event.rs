@@ -17,10 +17,16 @@ pub enum UiEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         authority_key: Option<String>,
     },
-    /// A bootstrap node came into reach (`found`) or went away (`lost`).
+    /// A bootstrap node came into reach (`found`) or went away (`lost`); one whose key is not
+    /// pinned came into reach (`unconfirmed`, with its `key`); the user trusted `key`
+    /// (`trusted`, without a `peer_id`).
     Bootstrap {
-        peer_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer_id: Option<String>,
         state: BootstrapState,
+        /// The bootstrap's authority key, 64 lower-case hex digits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
     /// An account was created (a `logged_in` follows).
     Registered {
@@ -142,6 +148,9 @@ pub enum UiEvent {
     Error {
         code: ErrorCode,
         message: String,
+        /// With `bootstrap_unconfirmed`: the unconfirmed bootstrap key in reach.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
 }
 
@@ -153,7 +162,12 @@ impl UiEvent {
 
     /// An `error` event.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        UiEvent::Error { code, message: message.into() }
+        UiEvent::Error { code, message: message.into(), key: None }
+    }
+
+    /// A `bootstrap` event about `peer` (`found`, `lost`).
+    pub fn bootstrap(peer: impl ToString, state: BootstrapState) -> Self {
+        UiEvent::Bootstrap { peer_id: Some(peer.to_string()), state, key: None }
     }
 }
 
@@ -169,8 +183,14 @@ pub enum PeerState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BootstrapState {
+    /// A trusted bootstrap node is in reach.
     Found,
     Lost,
+    /// A bootstrap node whose key is not pinned is in reach: no password goes to it until the
+    /// user confirms the key.
+    Unconfirmed,
+    /// The user confirmed the key: it is pinned.
+    Trusted,
 }
 
 /// Whether a user is online.
@@ -281,6 +301,8 @@ pub enum ErrorCode {
     TooLong,
     /// A bootstrap node whose key is not the one this node trusts.
     UntrustedBootstrap,
+    /// No bootstrap key is trusted yet and one is in reach: nothing was sent; `/trust KEY`.
+    BootstrapUnconfirmed,
     /// Something this machine cannot do, such as starting a browser for `/open`.
     Unavailable,
     /// The node failed in a way that is not the user's fault.
@@ -308,6 +330,7 @@ impl ErrorCode {
             ErrorCode::NoSuchUser => "no_such_user",
             ErrorCode::TooLong => "too_long",
             ErrorCode::UntrustedBootstrap => "untrusted_bootstrap",
+            ErrorCode::BootstrapUnconfirmed => "bootstrap_unconfirmed",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -347,9 +370,28 @@ mod tests {
             serde_json::to_value(UiEvent::Online { users: vec![OnlineUser { user: "a".into(), nick: "A".into() }] })
                 .unwrap();
         assert_eq!(value, serde_json::json!({"type": "online", "users": [{"user": "a", "nick": "A"}]}));
-        let value =
-            serde_json::to_value(UiEvent::Bootstrap { peer_id: "p".into(), state: BootstrapState::Lost }).unwrap();
+        let value = serde_json::to_value(UiEvent::bootstrap("p", BootstrapState::Lost)).unwrap();
         assert_eq!(value, serde_json::json!({"type": "bootstrap", "peer_id": "p", "state": "lost"}));
+        let unconfirmed = UiEvent::Bootstrap {
+            peer_id: Some("p".into()),
+            state: BootstrapState::Unconfirmed,
+            key: Some("ab".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(unconfirmed).unwrap(),
+            serde_json::json!({"type": "bootstrap", "peer_id": "p", "state": "unconfirmed", "key": "ab"})
+        );
+        let trusted = UiEvent::Bootstrap { peer_id: None, state: BootstrapState::Trusted, key: Some("ab".into()) };
+        assert_eq!(
+            serde_json::to_value(trusted).unwrap(),
+            serde_json::json!({"type": "bootstrap", "state": "trusted", "key": "ab"})
+        );
+        let refused =
+            UiEvent::Error { code: ErrorCode::BootstrapUnconfirmed, message: "m".into(), key: Some("ab".into()) };
+        assert_eq!(
+            serde_json::to_value(refused).unwrap(),
+            serde_json::json!({"type": "error", "code": "bootstrap_unconfirmed", "message": "m", "key": "ab"})
+        );
     }
 
     #[test]
@@ -433,7 +475,9 @@ mod tests {
 
     #[test]
     fn error_code_strings_match_serde() {
-        for code in [ErrorCode::InvalidCommand, ErrorCode::NoBootstrap, ErrorCode::TooLong] {
+        for code in
+            [ErrorCode::InvalidCommand, ErrorCode::NoBootstrap, ErrorCode::TooLong, ErrorCode::BootstrapUnconfirmed]
+        {
             assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(code.as_str().into()));
         }
     }

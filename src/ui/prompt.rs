@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::event::{NotificationKind, UiEvent};
+use super::event::{BootstrapState, NotificationKind, PeerState, UiEvent};
 use super::style::Palette;
 
 /// The prompt when nothing is focused and nothing is unread.
@@ -29,6 +29,10 @@ pub struct Known {
     pub users: BTreeSet<String>,
     /// Room names seen, without `#`.
     pub rooms: BTreeSet<String>,
+    /// Bootstrap nodes in reach whose key is not confirmed: (peer id, key in hex).
+    pub unconfirmed: Vec<(String, String)>,
+    /// Whether a bootstrap key is trusted (one was found or confirmed).
+    pub bootstrap_trusted: bool,
 }
 
 impl Known {
@@ -65,6 +69,10 @@ impl Known {
             }
             UiEvent::Nick { user, .. } | UiEvent::Presence { user, .. } => {
                 self.users.insert(user.clone());
+            }
+            UiEvent::Bootstrap { peer_id, state, key } => self.observe_bootstrap(peer_id.as_deref(), *state, key),
+            UiEvent::Peer { peer_id, state: PeerState::Disconnected } => {
+                self.unconfirmed.retain(|(peer, _)| peer != peer_id);
             }
             UiEvent::Online { users } => self.users.extend(users.iter().map(|u| u.user.clone())),
             UiEvent::Rooms { rooms } => self.rooms.extend(rooms.iter().map(|r| r.room.clone())),
@@ -107,6 +115,36 @@ impl Known {
             }
             _ => {}
         }
+    }
+
+    fn observe_bootstrap(&mut self, peer_id: Option<&str>, state: BootstrapState, key: &Option<String>) {
+        match (state, peer_id, key) {
+            (BootstrapState::Unconfirmed, Some(peer), Some(key))
+                if !self.bootstrap_trusted && !self.unconfirmed.iter().any(|(p, _)| p == peer) =>
+            {
+                self.unconfirmed.push((peer.to_string(), key.clone()));
+            }
+            (BootstrapState::Found | BootstrapState::Trusted, _, _) => {
+                self.bootstrap_trusted = true;
+                self.unconfirmed.clear();
+            }
+            _ => {}
+        }
+    }
+
+    /// The unconfirmed bootstrap keys to ask about before a password is typed: none once a key
+    /// is trusted. Each key once, with the first peer that has it.
+    pub fn keys_to_confirm(&self) -> Vec<(String, String)> {
+        if self.bootstrap_trusted {
+            return Vec::new();
+        }
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for (peer, key) in &self.unconfirmed {
+            if !keys.iter().any(|(_, k)| k == key) {
+                keys.push((peer.clone(), key.clone()));
+            }
+        }
+        keys
     }
 
     /// The prompt's parts: the focus, and the unread summary.
@@ -242,6 +280,26 @@ mod tests {
         let rooms: Vec<&str> = k.rooms.iter().map(String::as_str).collect();
         assert_eq!(rooms, ["dev", "lobby", "ops"]);
         assert_eq!(k.me.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn unconfirmed_bootstrap_keys_are_asked_about_until_one_is_trusted() {
+        let mut k = Known::default();
+        let unconfirmed = |peer: &str, key: &str| UiEvent::Bootstrap {
+            peer_id: Some(peer.into()),
+            state: BootstrapState::Unconfirmed,
+            key: Some(key.into()),
+        };
+        k.observe(&unconfirmed("p1", "aa"));
+        k.observe(&unconfirmed("p2", "bb"));
+        k.observe(&unconfirmed("p3", "aa"));
+        assert_eq!(k.keys_to_confirm(), [("p1".to_string(), "aa".to_string()), ("p2".into(), "bb".into())]);
+        k.observe(&UiEvent::Peer { peer_id: "p2".into(), state: PeerState::Disconnected });
+        assert_eq!(k.keys_to_confirm(), [("p1".to_string(), "aa".to_string())]);
+        k.observe(&UiEvent::Bootstrap { peer_id: None, state: BootstrapState::Trusted, key: Some("aa".into()) });
+        assert!(k.keys_to_confirm().is_empty());
+        k.observe(&unconfirmed("p4", "cc"));
+        assert!(k.keys_to_confirm().is_empty(), "a trusted key is never asked about again");
     }
 
     #[test]

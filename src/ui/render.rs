@@ -14,6 +14,7 @@ use super::format;
 use super::links::SharedLinks;
 use super::sanitize::visible;
 use super::style::{Palette, sgr};
+use crate::trust::grouped;
 
 /// The terminal bell.
 pub const BELL: char = '\x07';
@@ -95,19 +96,16 @@ impl Renderer {
                     out.push_str(&format!("\n{} {}", self.dim("    listening on"), visible(addr)));
                 }
                 if let Some(key) = authority_key {
-                    out.push_str(&format!("\n{} {}", self.dim("    bootstrap authority key"), visible(key)));
+                    out.push_str(&format!(
+                        "\n{} {}",
+                        self.dim("    bootstrap authority key"),
+                        p.paint(sgr::BOLD, &visible(&grouped(key)))
+                    ));
                 }
                 out.push_str(&format!("\n{}", self.dim("    type /help for the commands")));
                 out
             }
-            UiEvent::Bootstrap { peer_id, state } => match state {
-                BootstrapState::Found => {
-                    format!("{} {}", p.paint(sgr::GOOD, "+++ bootstrap node in reach:"), visible(peer_id))
-                }
-                BootstrapState::Lost => {
-                    format!("{} {}", p.paint(sgr::TROUBLE, "--- bootstrap node lost:"), visible(peer_id))
-                }
-            },
+            UiEvent::Bootstrap { peer_id, state, key } => self.bootstrap(peer_id.as_deref(), *state, key.as_deref()),
             UiEvent::Peer { peer_id, state } => match state {
                 PeerState::Connected => format!("{} {}", p.paint(sgr::GOOD, "+++ connected to"), visible(peer_id)),
                 PeerState::Disconnected => {
@@ -251,12 +249,35 @@ impl Renderer {
                 out
             }
             UiEvent::Info { message } => self.notice(&visible(message)),
-            UiEvent::Error { code, message } => format!(
-                "{} {} {}",
-                p.paint(sgr::ERROR, "!!!"),
-                p.paint(sgr::REMOVAL, &visible(message)),
-                self.dim(&format!("[{}]", code.as_str()))
+            UiEvent::Error { code, message, key } => {
+                let mut out = format!(
+                    "{} {} {}",
+                    p.paint(sgr::ERROR, "!!!"),
+                    p.paint(sgr::REMOVAL, &visible(message)),
+                    self.dim(&format!("[{}]", code.as_str()))
+                );
+                if let Some(key) = key {
+                    out.push_str(&format!("\n    key {}", p.paint(sgr::BOLD, &visible(&grouped(key)))));
+                }
+                out
+            }
+        }
+    }
+
+    /// A bootstrap node found, lost, unconfirmed (with its key to compare), or a key trusted.
+    fn bootstrap(&self, peer_id: Option<&str>, state: BootstrapState, key: Option<&str>) -> String {
+        let p = &self.palette;
+        let peer = visible(peer_id.unwrap_or_default());
+        let key = p.paint(sgr::BOLD, &visible(&grouped(key.unwrap_or_default())));
+        match state {
+            BootstrapState::Found => format!("{} {peer}", p.paint(sgr::GOOD, "+++ bootstrap node in reach:")),
+            BootstrapState::Lost => format!("{} {peer}", p.paint(sgr::TROUBLE, "--- bootstrap node lost:")),
+            BootstrapState::Unconfirmed => format!(
+                "{} {peer}\n    key {key}\n{}",
+                p.paint(sgr::TROUBLE, "??? bootstrap node with a key not confirmed yet:"),
+                self.dim("    compare it with the key the bootstrap node printed at its start, then /trust KEY")
             ),
+            BootstrapState::Trusted => format!("{} {key}", p.paint(sgr::GOOD, "+++ trusted bootstrap key")),
         }
     }
 
@@ -538,12 +559,22 @@ mod tests {
     #[test]
     fn connection_trouble_and_errors_have_their_own_colours() {
         let mut r = colored();
-        let lost = r.render(&UiEvent::Bootstrap { peer_id: "p".into(), state: BootstrapState::Lost });
+        let lost = r.render(&UiEvent::bootstrap("p", BootstrapState::Lost));
         assert_eq!(lost, "\x1b[33m--- bootstrap node lost:\x1b[0m p");
         let gone = r.render(&UiEvent::Peer { peer_id: "p".into(), state: PeerState::Disconnected });
         assert_eq!(gone, "\x1b[33m--- disconnected from\x1b[0m p");
-        let found = r.render(&UiEvent::Bootstrap { peer_id: "p".into(), state: BootstrapState::Found });
+        let found = r.render(&UiEvent::bootstrap("p", BootstrapState::Found));
         assert_eq!(found, "\x1b[32m+++ bootstrap node in reach:\x1b[0m p");
+        let key = "3f2a9c01".repeat(8);
+        let unconfirmed = plain(&UiEvent::Bootstrap {
+            peer_id: Some("p".into()),
+            state: BootstrapState::Unconfirmed,
+            key: Some(key.clone()),
+        });
+        assert!(unconfirmed.contains("key 3f2a 9c01 3f2a"), "{unconfirmed}");
+        assert!(unconfirmed.contains("/trust"), "{unconfirmed}");
+        let trusted = plain(&UiEvent::Bootstrap { peer_id: None, state: BootstrapState::Trusted, key: Some(key) });
+        assert!(trusted.starts_with("+++ trusted bootstrap key 3f2a 9c01"), "{trusted}");
         assert_eq!(r.render(&UiEvent::info("hello")), "\x1b[36mhello\x1b[0m");
     }
 

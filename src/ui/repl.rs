@@ -26,10 +26,14 @@ use super::app::{InputLine, password_follows};
 use super::command::{self, MAX_INPUT_LINE_BYTES, ParseError};
 use super::complete;
 use super::prompt::PromptState;
+use super::sanitize::visible;
 use super::style::{Palette, sgr};
+use crate::trust::grouped;
 
 /// The prompt for a password.
 pub const PASSWORD_PROMPT: &str = "password: ";
+/// The question before a password would go to a bootstrap node whose key is not confirmed.
+pub const TRUST_PROMPT: &str = "trust this bootstrap key and send your password to it? [y/N] ";
 /// The name of the history file in the data directory.
 pub const HISTORY_FILE: &str = "history.txt";
 /// Lines kept in the history.
@@ -209,6 +213,38 @@ fn read_password(editor: &mut LineEditor, color: bool) -> Result<String, Readlin
     password
 }
 
+/// What the user answered about the unconfirmed bootstrap keys.
+enum Confirmation {
+    /// No key needed confirming.
+    Nothing,
+    /// The user trusts this key (hex).
+    Trusted(String),
+    /// The user trusts none of them.
+    Declined,
+}
+
+/// Before `/register` or `/login` sends a password: asks about each unconfirmed bootstrap key in
+/// reach, shown in groups of four digits to compare with what the bootstrap node printed.
+fn confirm_bootstrap(editor: &mut LineEditor, state: &PromptState) -> Result<Confirmation, ReadlineError> {
+    let keys = state.known().keys_to_confirm();
+    if keys.is_empty() {
+        return Ok(Confirmation::Nothing);
+    }
+    for (peer, key) in keys {
+        println!("bootstrap node {} has the key\n    {}", visible(&peer), visible(&grouped(&key)));
+        println!("is it the key the bootstrap node printed at its start (`bootstrap authority key`)?");
+        let answer = match editor.readline(TRUST_PROMPT) {
+            Ok(answer) => answer,
+            Err(ReadlineError::Interrupted) => return Ok(Confirmation::Declined),
+            Err(e) => return Err(e),
+        };
+        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Ok(Confirmation::Trusted(key));
+        }
+    }
+    Ok(Confirmation::Declined)
+}
+
 fn save_history(editor: &mut LineEditor, path: &std::path::Path) {
     if let Err(e) = editor.append_history(path) {
         tracing::warn!(%e, path = %path.display(), "cannot write the history file");
@@ -265,6 +301,23 @@ fn edit_lines(editor: &mut LineEditor, lines: &mpsc::Sender<InputLine>, options:
                 save_history(editor, path);
             }
             password_next = matches!(command::parse(&line), Ok(Some(c)) if password_follows(&c));
+            if password_next {
+                match confirm_bootstrap(editor, &options.state) {
+                    Ok(Confirmation::Nothing) => {}
+                    Ok(Confirmation::Trusted(key)) => {
+                        if lines.blocking_send(Ok(format!("/trust {key}"))).is_err() {
+                            return;
+                        }
+                        sent += 1;
+                    }
+                    Ok(Confirmation::Declined) => {
+                        println!("nothing sent: no bootstrap key is trusted (/trust KEY once you have compared it)");
+                        password_next = false;
+                        continue;
+                    }
+                    Err(_) => return,
+                }
+            }
             Ok(line)
         };
         if lines.blocking_send(input).is_err() {

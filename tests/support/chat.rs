@@ -18,9 +18,22 @@ pub fn expect_error(node: &mut NodeProc, code: &str) -> String {
     str_of(&error, "message").to_string()
 }
 
-/// Waits until `node` has found a bootstrap node.
+/// Waits until `node` has found a trusted bootstrap node. A bootstrap met with a key not
+/// confirmed yet is trusted with `/trust KEY`, as a user who compared the key would.
 pub fn expect_bootstrap(node: &mut NodeProc) {
-    node.wait_for("bootstrap found", |v| v["type"] == "bootstrap" && v["state"] == "found");
+    let met = node.wait_for("bootstrap found or unconfirmed", |v| {
+        v["type"] == "bootstrap" && (v["state"] == "found" || v["state"] == "unconfirmed")
+    });
+    if met["state"] == "unconfirmed" {
+        trust(node, str_of(&met, "key"));
+        node.wait_for("bootstrap found", |v| v["type"] == "bootstrap" && v["state"] == "found");
+    }
+}
+
+/// Sends `/trust KEY` (a whole key or a prefix) and waits for the `trusted` answer.
+pub fn trust(node: &mut NodeProc, key: &str) -> serde_json::Value {
+    node.send(&format!("/trust {key}"));
+    node.wait_for("bootstrap trusted", |v| v["type"] == "bootstrap" && v["state"] == "trusted")
 }
 
 /// Registers `name` with `password` on `node` and waits until it is logged in.

@@ -29,6 +29,8 @@ pub struct NodeBuilder {
     netns: Option<String>,
     data_dir: Option<PathBuf>,
     program: PathBuf,
+    /// A bootstrap key (hex) to trust from the start, through `--bootstrap-key`.
+    bootstrap_key: Option<String>,
 }
 
 impl NodeBuilder {
@@ -40,6 +42,7 @@ impl NodeBuilder {
             netns: None,
             data_dir: None,
             program: PathBuf::from(binary()),
+            bootstrap_key: None,
         }
     }
 
@@ -80,6 +83,15 @@ impl NodeBuilder {
         self
     }
 
+    /// Trusts from the start the bootstrap node whose `ready` event is `ready` (its
+    /// `authority_key`): the key is written to a file in the data directory and passed with
+    /// `--bootstrap-key`.
+    pub fn trusting(mut self, ready: &Value) -> Self {
+        let key = ready["authority_key"].as_str().expect("the ready event of a bootstrap node");
+        self.bootstrap_key = Some(key.to_string());
+        self
+    }
+
     /// Uses `dir` as the data directory (default: a fresh temporary one).
     pub fn data_dir(mut self, dir: &Path) -> Self {
         self.data_dir = Some(dir.to_path_buf());
@@ -96,6 +108,12 @@ impl NodeBuilder {
                 (Some(temp), dir)
             }
         };
+        let mut key_args = Vec::new();
+        if let Some(key) = &self.bootstrap_key {
+            let path = data_dir.join("given-bootstrap.pub");
+            std::fs::write(&path, format!("{key}\n")).expect("write the bootstrap key file");
+            key_args = vec!["--bootstrap-key".into(), path.into_os_string()];
+        }
         let mut command = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -106,6 +124,7 @@ impl NodeBuilder {
         };
         command
             .args(&self.args)
+            .args(&key_args)
             .arg("--data-dir")
             .arg(&data_dir)
             .env_remove("MESHCHAT_DATA_DIR")
