@@ -11,12 +11,13 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Swarm, SwarmBuilder, gossipsub, identity::Keypair, noise, ping, tcp, yamux};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, identity::Keypair};
 use serde::{Deserialize, Serialize};
 use support::chat::{
     PASSWORDS, expect_bootstrap, expect_error, join_room, lab_user, no_event_within, register, str_of, wait_online,
 };
+use support::gossip_peer::{GossipPeerEvent, gossip_peer};
 use support::{Lab, NodeBuilder, NodeProc};
 
 /// Waits for a direct message `text` from `from`.
@@ -173,34 +174,6 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-#[derive(NetworkBehaviour)]
-struct Listener {
-    gossipsub: gossipsub::Behaviour,
-    ping: ping::Behaviour,
-}
-
-fn listener(key: Keypair) -> Swarm<Listener> {
-    SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-        .unwrap()
-        .with_behaviour(|_| Listener {
-            gossipsub: gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Anonymous,
-                gossipsub::ConfigBuilder::default()
-                    .validation_mode(gossipsub::ValidationMode::Anonymous)
-                    .message_id_fn(meshchat::net::behaviour::message_id)
-                    .heartbeat_interval(Duration::from_millis(200))
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap(),
-            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
-        })
-        .unwrap()
-        .build()
-}
-
 /// A sealed presence as sent, its fields in the order meshchat writes them.
 #[derive(Deserialize)]
 struct Sealed {
@@ -241,7 +214,7 @@ fn a_replayed_presence_changes_nothing() {
     // mallory listens on the presence topic (through bob) and keeps alice's announcements.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _context = runtime.enter();
-    let mut mallory = listener(Keypair::generate_ed25519());
+    let mut mallory = gossip_peer(Keypair::generate_ed25519(), false);
     let topic = gossipsub::IdentTopic::new(meshchat::protocol::presence::TOPIC);
     mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     mallory.dial(bob_addr).unwrap();
@@ -250,7 +223,7 @@ fn a_replayed_presence_changes_nothing() {
     let heard: Vec<u8> = runtime.block_on(async {
         tokio::time::timeout(Duration::from_secs(30), async {
             loop {
-                if let SwarmEvent::Behaviour(ListenerEvent::Gossipsub(gossipsub::Event::Message { message, .. })) =
+                if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Message { message, .. })) =
                     mallory.select_next_some().await
                     && let Some((_, presence)) = meshchat::protocol::presence::Presence::open(&message.data)
                     && presence.certificate.body.username == "alice"

@@ -7,42 +7,12 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Swarm, SwarmBuilder, gossipsub, identity::Keypair, noise, ping, tcp, yamux};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, identity::Keypair};
 use meshchat::protocol::room::{self, Body, Envelope, Payload};
 use support::NodeBuilder;
 use support::chat::{expect_bootstrap, join_room, no_event_within, register};
-
-#[derive(NetworkBehaviour)]
-struct Intruder {
-    gossipsub: gossipsub::Behaviour,
-    ping: ping::Behaviour,
-}
-
-fn intruder(key: Keypair) -> Swarm<Intruder> {
-    SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-        .unwrap()
-        .with_behaviour(|_| Intruder {
-            // Speaks gossipsub as members do: unsigned messages known by meshchat's message id.
-            gossipsub: gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Anonymous,
-                gossipsub::ConfigBuilder::default()
-                    .validation_mode(gossipsub::ValidationMode::Anonymous)
-                    .message_id_fn(meshchat::net::behaviour::message_id)
-                    .heartbeat_interval(Duration::from_millis(200))
-                    // Forgets what it has seen at once, so that it can replay what it heard.
-                    .duplicate_cache_time(Duration::from_millis(1))
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap(),
-            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
-        })
-        .unwrap()
-        .build()
-}
+use support::gossip_peer::{GossipPeerEvent, gossip_peer};
 
 #[test]
 fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
@@ -64,7 +34,7 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _context = runtime.enter();
     let key = Keypair::generate_ed25519();
-    let mut mallory = intruder(key.clone());
+    let mut mallory = gossip_peer(key.clone(), true);
     let topic = gossipsub::IdentTopic::new(room::topic_name("lobby"));
     mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     mallory.dial(bob_addr).unwrap();
@@ -72,7 +42,7 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
     runtime.block_on(async {
         tokio::time::timeout(Duration::from_secs(20), async {
             loop {
-                if let SwarmEvent::Behaviour(IntruderEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) =
+                if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) =
                     mallory.select_next_some().await
                 {
                     return;
@@ -89,8 +59,9 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
         captured = runtime.block_on(async {
             tokio::time::timeout(Duration::from_secs(2), async {
                 loop {
-                    if let SwarmEvent::Behaviour(IntruderEvent::Gossipsub(gossipsub::Event::Message {
-                        message, ..
+                    if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Message {
+                        message,
+                        ..
                     })) = mallory.select_next_some().await
                     {
                         return message.data;

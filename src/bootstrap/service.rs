@@ -381,7 +381,7 @@ mod proptests {
     use crate::cert::Certificate;
     use crate::directory::Directory;
 
-    const NAMES: &[&str] = &["alice", "Alice", "bob", "BOB", "carol"];
+    const NAMES: &[&str] = &["alice", "Alice", "bob", "BOB"];
     const PEERS: usize = 3;
     const HOLD: u64 = 100;
     const GOOD: &str = "correct horse battery staple";
@@ -401,12 +401,12 @@ mod proptests {
         let peer = 0..PEERS;
         let name = 0..NAMES.len();
         prop_oneof![
-            (peer.clone(), name.clone()).prop_map(|(p, n)| Op::Register(p, n)),
-            (peer.clone(), name.clone()).prop_map(|(p, n)| Op::Login(p, n)),
-            (peer.clone(), name).prop_map(|(p, n)| Op::Rename(p, n)),
-            peer.clone().prop_map(Op::Renew),
-            peer.prop_map(Op::Logout),
-            (0u64..2 * HOLD).prop_map(Op::Wait),
+            3 => (peer.clone(), name.clone()).prop_map(|(p, n)| Op::Register(p, n)),
+            1 => (peer.clone(), name.clone()).prop_map(|(p, n)| Op::Login(p, n)),
+            3 => (peer.clone(), name).prop_map(|(p, n)| Op::Rename(p, n)),
+            1 => peer.clone().prop_map(Op::Renew),
+            1 => peer.prop_map(Op::Logout),
+            2 => prop_oneof![0u64..HOLD / 2, HOLD..2 * HOLD].prop_map(Op::Wait),
         ]
     }
 
@@ -418,7 +418,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(24))]
+        #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
         fn no_name_ever_speaks_for_two_accounts(ops in prop::collection::vec(any_op(), 1..14), seed in any::<u64>()) {

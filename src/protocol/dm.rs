@@ -151,19 +151,16 @@ mod tests {
         }
     }
 
+    /// Checks `req` as it came from `peer`, for the account of `me`, at `NOW`.
+    fn check(req: &DmRequest, peer: &[u8], me: &str, authority: &Authority) -> Result<CheckedDm, DmRefusal> {
+        check_request(req, peer, Some(account_of(me)), &mut CertCache::default(), &authority.public(), NOW)
+    }
+
     #[test]
     fn a_certificate_naming_the_sending_peer_is_accepted() {
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "Bob");
-        let checked = check_request(
-            &req,
-            b"peer-a",
-            Some(account_of("bob")),
-            &mut CertCache::default(),
-            &authority.public(),
-            NOW,
-        )
-        .unwrap();
+        let checked = check(&req, b"peer-a", "bob", &authority).unwrap();
         assert_eq!(checked.from, "alice");
     }
 
@@ -172,14 +169,7 @@ mod tests {
         // mallory sends from her own peer with alice's certificate.
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "bob");
-        let refusal = check_request(
-            &req,
-            b"peer-m",
-            Some(account_of("bob")),
-            &mut CertCache::default(),
-            &authority.public(),
-            NOW,
-        );
+        let refusal = check(&req, b"peer-m", "bob", &authority);
         assert_eq!(refusal, Err(DmRefusal::BadCertificate));
     }
 
@@ -188,14 +178,7 @@ mod tests {
         let authority = Authority::from_secret(&[7; 32]);
         let forger = Authority::from_secret(&[9; 32]);
         let req = request(&forger, "alice", b"peer-a", "bob");
-        let refusal = check_request(
-            &req,
-            b"peer-a",
-            Some(account_of("bob")),
-            &mut CertCache::default(),
-            &authority.public(),
-            NOW,
-        );
+        let refusal = check(&req, b"peer-a", "bob", &authority);
         assert_eq!(refusal, Err(DmRefusal::BadCertificate));
     }
 
@@ -219,10 +202,7 @@ mod tests {
         let authority = Authority::from_secret(&[7; 32]);
         let req = request(&authority, "alice", b"peer-a", "bob");
         let key = authority.public();
-        assert_eq!(
-            check_request(&req, b"peer-a", Some(account_of("carol")), &mut CertCache::default(), &key, NOW),
-            Err(DmRefusal::WrongRecipient)
-        );
+        assert_eq!(check(&req, b"peer-a", "carol", &authority), Err(DmRefusal::WrongRecipient));
         assert_eq!(
             check_request(&req, b"peer-a", None, &mut CertCache::default(), &key, NOW),
             Err(DmRefusal::NotLoggedIn)
@@ -232,24 +212,14 @@ mod tests {
     #[test]
     fn oversized_text_and_bad_ids_are_refused() {
         let authority = Authority::from_secret(&[7; 32]);
-        let key = authority.public();
         let mut req = request(&authority, "alice", b"peer-a", "bob");
         req.text = "x".repeat(MAX_TEXT_BYTES + 1);
-        assert_eq!(
-            check_request(&req, b"peer-a", Some(account_of("bob")), &mut CertCache::default(), &key, NOW),
-            Err(DmRefusal::TooLong)
-        );
+        assert_eq!(check(&req, b"peer-a", "bob", &authority), Err(DmRefusal::TooLong));
         let mut req = request(&authority, "alice", b"peer-a", "bob");
         req.id = "\x1b[2J".into();
-        assert_eq!(
-            check_request(&req, b"peer-a", Some(account_of("bob")), &mut CertCache::default(), &key, NOW),
-            Err(DmRefusal::BadId)
-        );
+        assert_eq!(check(&req, b"peer-a", "bob", &authority), Err(DmRefusal::BadId));
         req.id = String::new();
-        assert_eq!(
-            check_request(&req, b"peer-a", Some(account_of("bob")), &mut CertCache::default(), &key, NOW),
-            Err(DmRefusal::BadId)
-        );
+        assert_eq!(check(&req, b"peer-a", "bob", &authority), Err(DmRefusal::BadId));
     }
 
     #[test]

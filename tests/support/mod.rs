@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod driver;
+pub mod gossip_peer;
 pub mod lab;
 
 pub use driver::{NodeBuilder, NodeProc};

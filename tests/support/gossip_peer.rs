@@ -1,0 +1,38 @@
+//! A crafted peer that speaks meshchat's gossipsub (unsigned messages known by meshchat's
+//! message id) and nothing else: it listens to topics and publishes whatever bytes a test gives
+//! it, as an attacker built on the libraries would.
+
+use std::time::Duration;
+
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{Swarm, SwarmBuilder, gossipsub, identity::Keypair, noise, ping, tcp, yamux};
+
+#[derive(NetworkBehaviour)]
+pub struct GossipPeer {
+    pub gossipsub: gossipsub::Behaviour,
+    pub ping: ping::Behaviour,
+}
+
+/// A gossip peer with key `key`. With `forget_at_once`, it forgets at once what it has seen,
+/// so that it can publish again, byte for byte, what it heard.
+pub fn gossip_peer(key: Keypair, forget_at_once: bool) -> Swarm<GossipPeer> {
+    let mut config = gossipsub::ConfigBuilder::default();
+    config
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .message_id_fn(meshchat::net::behaviour::message_id)
+        .heartbeat_interval(Duration::from_millis(200));
+    if forget_at_once {
+        config.duplicate_cache_time(Duration::from_millis(1));
+    }
+    let config = config.build().expect("a gossipsub configuration");
+    SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .expect("tcp")
+        .with_behaviour(|_| GossipPeer {
+            gossipsub: gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).expect("gossipsub"),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+        })
+        .expect("behaviour")
+        .build()
+}
