@@ -123,8 +123,8 @@ pub(super) struct Accounts {
     own_remote: HashMap<OutboundRequestId, Pending>,
     waiting: Vec<Waiting>,
     renewing: bool,
-    /// Renew at the next chance, due or not: a rename's answer was lost, so the bootstrap may
-    /// have renamed the account without this node knowing.
+    /// Renew at the next chance, due or not: after a start, or when a rename's answer was lost,
+    /// the bootstrap may have renamed the account without this node knowing.
     renew_soon: bool,
     /// Which username each account goes by, from the newest certificates seen.
     directory: Directory,
@@ -340,6 +340,9 @@ impl EventLoop {
                 self.accounts.learn(&body);
                 let event = UiEvent::LoggedIn { user: body.username, nick: saved.nick.clone(), resumed: true };
                 self.accounts.session = Some(saved);
+                // A fresh certificate as soon as a bootstrap is in reach: it brings a rename whose
+                // answer this node lost (a crash, a time-out) at once.
+                self.accounts.renew_soon = true;
                 self.emit(event).await;
                 self.enter_rooms();
                 self.announce();
