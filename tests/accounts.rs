@@ -1,12 +1,13 @@
 //! Accounts through the bootstrap node, in the LAN lab: every refusal with its code, register,
 //! login, nickname, rename, logout and `/who` as seen from another node, sessions resumed after a
-//! restart, guessing throttled, untrusted bootstraps refused, and the bootstrap's files.
+//! restart, guessing throttled (the guessers, never the owner's own machine), untrusted
+//! bootstraps refused, and the bootstrap's files.
 
 mod support;
 
 use std::time::Duration;
 
-use support::chat::{expect_bootstrap, expect_error, str_of};
+use support::chat::{expect_bootstrap, expect_error, lab_user, str_of};
 use support::{Lab, NodeBuilder, NodeProc};
 
 const GOOD: &str = "correct horse battery staple";
@@ -145,6 +146,56 @@ fn guessing_a_password_meets_rate_limited() {
     a.send(GOOD);
     let message = expect_error(&mut a, "rate_limited");
     assert!(message.contains("try again in"), "{message}");
+}
+
+#[test]
+fn guessers_are_held_back_and_the_owner_logs_in_from_her_own_machine_at_once() {
+    let Some(lab) = Lab::start(5) else { return };
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let home = tempfile::tempdir().unwrap();
+    let mut alice = lab_user(&lab, 1, "alice", GOOD, home.path());
+    alice.send("/logout");
+    alice.wait_for("alice logged out", |v| v["type"] == "logged_out" && v["user"] == "alice");
+
+    // Three fresh nodes guess alice's password until each is refused with rate_limited.
+    let mut guessers: Vec<NodeProc> = (0..3).map(|i| lab.node(2 + i, &format!("guesser {i}")).spawn()).collect();
+    for guesser in &mut guessers {
+        expect_bootstrap(guesser);
+    }
+    for guesser in &mut guessers {
+        let mut codes = Vec::new();
+        for i in 0..12 {
+            guesser.send("/login alice");
+            guesser.send(&format!("guess number {i}"));
+            let error = guesser.wait_type("error");
+            codes.push(str_of(&error, "code").to_string());
+            if codes.last().is_some_and(|c| c == "rate_limited") {
+                break;
+            }
+        }
+        let (last, before) = codes.split_last().unwrap();
+        assert_eq!(last, "rate_limited", "{}: {codes:?}", guesser.name);
+        assert!(before.iter().all(|c| c == "wrong_credentials"), "{}: {codes:?}", guesser.name);
+    }
+
+    // alice's own machine held her certificate: her right password gets her in at once.
+    let started = std::time::Instant::now();
+    alice.send("/login alice");
+    alice.send(GOOD);
+    let answer = alice.wait_for("alice's login answer", |v| v["type"] == "logged_in" || v["type"] == "error");
+    assert_eq!(answer["type"], "logged_in", "{answer}");
+    assert_eq!(answer["user"], "alice", "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+
+    // The guessers are still refused, before any hashing: even the right password waits.
+    for guesser in &mut guessers {
+        guesser.send("/login alice");
+        guesser.send(GOOD);
+        let answer = guesser.wait_for("login answer", |v| v["type"] == "logged_in" || v["type"] == "error");
+        assert_eq!(answer["code"], "rate_limited", "{}: {answer}", guesser.name);
+        assert!(str_of(&answer, "message").contains("try again in"), "{answer}");
+    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! The account database (`accounts.db` in the bootstrap's data directory): accounts with their
 //! stable ids and argon2id hashes, names freed by a rename (reserved to their account for a
-//! while) and each account's latest rename, which peer is logged in as whom, failure records for
-//! throttling, and the certificate serial counter. Every query is parameterised.
+//! while) and each account's latest rename, which peer is logged in as whom, which peers held
+//! each account's certificate (its known machines), failure records for throttling, and the
+//! certificate serial counter. Every query is parameterised. It stores what the throttling
+//! policy decides and never decides anything itself.
 //!
 //! A name is *held* by an account while it is that account's username, or while a reservation
 //! left by the account's rename lasts: nobody else may register it or rename to it then.
@@ -58,7 +60,25 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL
     );
 ",
+    "
+    CREATE TABLE holders (
+        account_id BLOB NOT NULL,
+        peer_id BLOB NOT NULL,
+        last_at INTEGER NOT NULL,
+        PRIMARY KEY (account_id, peer_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX holders_by_peer ON holders (peer_id);
+    INSERT OR IGNORE INTO holders (account_id, peer_id, last_at)
+        SELECT a.account_id, s.peer_id, CAST(strftime('%s', 'now') AS INTEGER)
+        FROM sessions s JOIN accounts a USING (username_key);
+    DELETE FROM failures;
+",
 ];
+
+/// The most machines remembered per account as having held its certificate (the most recent).
+pub const HOLDERS_PER_ACCOUNT_MAX: u32 = 32;
+/// A machine that has not held an account's certificate for this long is forgotten (180 days).
+pub const HOLDER_MEMORY_SECS: u64 = 180 * 24 * 60 * 60;
 
 /// The latest rename of an account, kept so that a node whose answer was lost learns of it with
 /// its next certificate.
@@ -229,19 +249,43 @@ impl AccountStore {
             .optional()?)
     }
 
-    /// Records in one transaction that `peer_id` is logged in as `username`, forgets the failure
-    /// records under `forget` (a login that succeeded), and draws the certificate's serial
-    /// number (1, 2, …, durable across restarts).
-    pub fn begin_session(&mut self, peer_id: &[u8], username: &str, forget: &[String]) -> Result<u64, AccountError> {
+    /// Records in one transaction that `peer_id` is logged in as account `id` at `now` (and
+    /// so holds its certificate: the peer is remembered as one of the account's machines),
+    /// forgets the failure records under `forget` (a login that succeeded), and draws the
+    /// certificate's serial number (1, 2, …, durable across restarts).
+    pub fn begin_session(
+        &mut self,
+        peer_id: &[u8],
+        id: AccountId,
+        forget: &[String],
+        now: u64,
+    ) -> Result<u64, AccountError> {
+        let account = &id.as_bytes()[..];
+        let at = now.min(i64::MAX as u64) as i64;
         let tx = self.conn.transaction()?;
         for key in forget {
             tx.execute("DELETE FROM failures WHERE key = ?1", params![key])?;
         }
-        tx.execute(
-            "INSERT INTO sessions (peer_id, username_key) VALUES (?1, ?2)
+        let inserted = tx.execute(
+            "INSERT INTO sessions (peer_id, username_key) SELECT ?1, username_key FROM accounts WHERE account_id = ?2
              ON CONFLICT (peer_id) DO UPDATE SET username_key = excluded.username_key",
-            params![peer_id, username_key(username)],
+            params![peer_id, account],
         )?;
+        if inserted == 0 {
+            return Err(AccountError::NoSuchAccount(id.to_hex()));
+        }
+        tx.execute(
+            "INSERT INTO holders (account_id, peer_id, last_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_id, peer_id) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
+            params![account, peer_id, at],
+        )?;
+        tx.execute(
+            "DELETE FROM holders WHERE account_id = ?1 AND peer_id NOT IN
+                 (SELECT peer_id FROM holders WHERE account_id = ?1 ORDER BY last_at DESC LIMIT ?2)",
+            params![account, HOLDERS_PER_ACCOUNT_MAX],
+        )?;
+        let forgotten_before = now.saturating_sub(HOLDER_MEMORY_SECS).min(i64::MAX as u64) as i64;
+        tx.execute("DELETE FROM holders WHERE last_at < ?1", params![forgotten_before])?;
         let serial: i64 = tx.query_row(
             "INSERT INTO counters (name, value) VALUES ('serial', 1)
              ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
@@ -250,6 +294,22 @@ impl AccountStore {
         )?;
         tx.commit()?;
         Ok(serial as u64)
+    }
+
+    /// Whether `peer_id` held a certificate of account `id` (within [`HOLDER_MEMORY_SECS`]).
+    pub fn held(&self, id: AccountId, peer_id: &[u8]) -> Result<bool, AccountError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM holders WHERE account_id = ?1 AND peer_id = ?2)",
+            params![&id.as_bytes()[..], peer_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Whether `peer_id` held a certificate of any account: a known machine.
+    pub fn known_machine(&self, peer_id: &[u8]) -> Result<bool, AccountError> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM holders WHERE peer_id = ?1)", params![peer_id], |r| r.get(0))?)
     }
 
     /// The account `peer_id` is logged in as.
@@ -278,11 +338,22 @@ impl AccountStore {
             .query_row("SELECT failures, window_start, blocked_until FROM failures WHERE key = ?1", params![key], |r| {
                 Ok(FailureRecord {
                     failures: r.get(0)?,
-                    window_start: r.get::<_, i64>(1)? as u64,
-                    blocked_until: r.get::<_, i64>(2)? as u64,
+                    window_start: r.get::<_, i64>(1)?.max(0) as u64,
+                    blocked_until: r.get::<_, i64>(2)?.max(0) as u64,
                 })
             })
             .optional()?)
+    }
+
+    /// Deletes the failure records that block nothing at `now` and whose window of
+    /// `window_secs` is over; how many.
+    pub fn prune_failures(&self, now: u64, window_secs: u64) -> Result<usize, AccountError> {
+        let now_i = now.min(i64::MAX as u64) as i64;
+        let window_over = now.saturating_sub(window_secs).min(i64::MAX as u64) as i64;
+        Ok(self.conn.execute(
+            "DELETE FROM failures WHERE blocked_until <= ?1 AND window_start < ?2",
+            params![now_i, window_over],
+        )?)
     }
 
     /// Stores the failure record under `key`.
@@ -291,7 +362,12 @@ impl AccountStore {
             "INSERT INTO failures (key, failures, window_start, blocked_until) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,
                  window_start = excluded.window_start, blocked_until = excluded.blocked_until",
-            params![key, record.failures, record.window_start as i64, record.blocked_until as i64],
+            params![
+                key,
+                record.failures,
+                record.window_start.min(i64::MAX as u64) as i64,
+                record.blocked_until.min(i64::MAX as u64) as i64
+            ],
         )?;
         Ok(())
     }
@@ -324,7 +400,7 @@ mod tests {
         let alice = store.create("alice", "h1", 1).unwrap();
         let bob = store.create("bob", "h2", 1).unwrap();
         assert_ne!(alice, bob);
-        store.begin_session(b"peer-a", "alice", &[]).unwrap();
+        store.begin_session(b"peer-a", alice, &[], 1).unwrap();
         assert!(matches!(store.rename(alice, "BOB", 10, HOLD), Err(AccountError::Taken(_))));
         assert_eq!(store.rename(alice, "alicia", 10, HOLD).unwrap(), "alice");
         let session = store.session(b"peer-a").unwrap().unwrap();
@@ -357,29 +433,61 @@ mod tests {
     #[test]
     fn serials_increase_across_reopening() {
         let dir = tempfile::tempdir().unwrap();
+        let alice;
         {
             let mut store = AccountStore::open(dir.path()).unwrap();
-            store.create("alice", "h1", 1).unwrap();
-            assert_eq!(store.begin_session(b"peer-a", "alice", &[]).unwrap(), 1);
-            assert_eq!(store.begin_session(b"peer-b", "alice", &[]).unwrap(), 2);
+            alice = store.create("alice", "h1", 1).unwrap();
+            assert_eq!(store.begin_session(b"peer-a", alice, &[], 1).unwrap(), 1);
+            assert_eq!(store.begin_session(b"peer-b", alice, &[], 1).unwrap(), 2);
         }
         let mut store = AccountStore::open(dir.path()).unwrap();
-        assert_eq!(store.begin_session(b"peer-a", "alice", &[]).unwrap(), 3);
+        assert_eq!(store.begin_session(b"peer-a", alice, &[], 1).unwrap(), 3);
+        assert!(store.held(alice, b"peer-b").unwrap(), "known machines survive reopening");
     }
 
     #[test]
     fn failure_records_round_trip_and_a_session_forgets_them() {
         let (_dir, mut store) = store();
-        store.create("alice", "h1", 1).unwrap();
+        let alice = store.create("alice", "h1", 1).unwrap();
         let record = FailureRecord { failures: 3, window_start: 10, blocked_until: 40 };
         store.set_failures("user:alice", &record).unwrap();
         store.set_failures("peer:a", &record).unwrap();
         store.set_failures("user:bob", &record).unwrap();
         assert_eq!(store.failures("user:alice").unwrap(), Some(record));
-        store.begin_session(b"peer-a", "alice", &["user:alice".into(), "peer:a".into()]).unwrap();
+        store.begin_session(b"peer-a", alice, &["user:alice".into(), "peer:a".into()], 20).unwrap();
         assert_eq!(store.failures("user:alice").unwrap(), None);
         assert_eq!(store.failures("peer:a").unwrap(), None);
         assert_eq!(store.failures("user:bob").unwrap(), Some(record));
         assert_eq!(store.session(b"peer-a").unwrap().unwrap().username, "alice");
+        // Stale records go; records that still block or count stay.
+        store.set_failures("old", &FailureRecord { failures: 1, window_start: 10, blocked_until: 0 }).unwrap();
+        store.set_failures("blocking", &FailureRecord { failures: 9, window_start: 10, blocked_until: 5000 }).unwrap();
+        store.set_failures("recent", &FailureRecord { failures: 1, window_start: 900, blocked_until: 0 }).unwrap();
+        assert_eq!(store.prune_failures(1000, 600).unwrap(), 2, "old and user:bob");
+        assert_eq!(store.failures("blocking").unwrap().map(|r| r.failures), Some(9));
+        assert_eq!(store.failures("recent").unwrap().map(|r| r.failures), Some(1));
+    }
+
+    #[test]
+    fn the_machines_that_held_a_certificate_are_remembered_within_bounds() {
+        let (_dir, mut store) = store();
+        let alice = store.create("alice", "h1", 1).unwrap();
+        let bob = store.create("bob", "h2", 1).unwrap();
+        assert!(matches!(store.begin_session(b"p", AccountId::random(), &[], 1), Err(AccountError::NoSuchAccount(_))));
+        store.begin_session(b"home", alice, &[], 100).unwrap();
+        assert!(store.held(alice, b"home").unwrap());
+        assert!(!store.held(bob, b"home").unwrap(), "per account");
+        assert!(store.known_machine(b"home").unwrap());
+        assert!(!store.known_machine(b"stranger").unwrap());
+        // The most recent machines are kept, up to the bound.
+        for i in 0..HOLDERS_PER_ACCOUNT_MAX {
+            store.begin_session(format!("m{i}").as_bytes(), alice, &[], 200 + u64::from(i)).unwrap();
+        }
+        assert!(!store.held(alice, b"home").unwrap(), "the oldest machine gave way");
+        assert!(store.held(alice, b"m0").unwrap());
+        // A machine unseen for HOLDER_MEMORY_SECS is forgotten.
+        store.begin_session(b"later", bob, &[], 200 + HOLDER_MEMORY_SECS + 100).unwrap();
+        assert!(!store.known_machine(b"m0").unwrap());
+        assert!(store.held(bob, b"later").unwrap());
     }
 }

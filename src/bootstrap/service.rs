@@ -1,16 +1,23 @@
-//! The account service: answers [`AuthRequest`]s from peers with certificates or refusals.
+//! The account service: answers [`AuthRequest`]s from peers with certificates or refusals,
+//! applying the throttling policy of [`super::throttle`] before any hashing.
 //!
-//! [`AuthWorker`] runs one [`AuthService`] on a thread of its own, so argon2 never blocks the
-//! network, and requests are served one at a time, so at most one hash runs at once.
+//! [`AuthWorker`] runs one [`AuthService`] on a plain thread of its own, so argon2 never blocks
+//! the network, and requests are served one at a time, so at most one hash runs at once. The
+//! thread drains the channel into a [`JobQueue`] and serves quick requests first, then known
+//! machines, then strangers; what it cannot serve within [`QUEUE_WAIT_MAX`] is answered
+//! `rate_limited` without hashing. Nothing here panics on a peer's input.
 
 use std::path::Path;
+use std::time::Instant;
 
 use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::accounts::{Account, AccountError, AccountStore};
 use super::password::{self, CredentialError, HashError, Hasher};
-use super::throttle;
+use super::queue::{Class, JobQueue, Next, QUEUE_MAX_JOBS, QUEUE_WAIT_MAX};
+use super::throttle::{self, Backoff, Windows};
+use crate::account::AccountId;
 use crate::cert::{Authority, AuthorityKey, CERT_LIFETIME_SECS};
 use crate::protocol::auth::{AuthRequest, AuthResponse, KnownAccount, Refusal, RenameNote};
 
@@ -37,19 +44,45 @@ pub struct AuthService {
     lifetime: u64,
     /// How long a name freed by a rename stays reserved to its account, in seconds.
     name_hold: u64,
+    /// Registrations and look-ups counted per peer and overall.
+    windows: Windows,
+    /// Failures recorded since stale failure records were last pruned.
+    failures_since_prune: u32,
 }
+
+/// Prune stale failure records after this many failures recorded.
+pub const PRUNE_EVERY_FAILURES: u32 = 64;
 
 fn refused(refusal: Refusal, message: impl Into<String>) -> AuthResponse {
     AuthResponse::Refused { refusal, message: message.into() }
 }
 
-fn peer_key(peer: &[u8]) -> String {
-    let hex: String = peer.iter().map(|b| format!("{b:02x}")).collect();
-    format!("peer:{hex}")
+fn rate_limited(message: String) -> AuthResponse {
+    refused(Refusal::RateLimited, message)
 }
 
-fn user_key(username: &str) -> String {
-    format!("user:{}", password::username_key(username))
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Failures of `peer` on account `account`.
+fn pair_key(account: AccountId, peer: &[u8]) -> String {
+    format!("pair:{account}:{}", hex(peer))
+}
+
+/// Failures on account `account` of the peers that never held its certificate.
+fn strangers_key(account: AccountId) -> String {
+    format!("strangers:{account}")
+}
+
+/// Failures of `peer` with names that do not exist.
+fn unknown_name_key(peer: &[u8]) -> String {
+    format!("unknown:{}", hex(peer))
+}
+
+/// The answer to a request the worker could not serve in time.
+fn busy() -> AuthResponse {
+    rate_limited(format!("the account server is busy; try again in {} s", QUEUE_WAIT_MAX.as_secs().max(1)))
 }
 
 impl From<CredentialError> for AuthResponse {
@@ -71,6 +104,8 @@ impl AuthService {
             hasher: Hasher::new()?,
             lifetime: CERT_LIFETIME_SECS,
             name_hold: NAME_HOLD_SECS,
+            windows: Windows::new(),
+            failures_since_prune: 0,
         })
     }
 
@@ -100,9 +135,7 @@ impl AuthService {
             AuthRequest::Renew => self.renew(peer, now),
             AuthRequest::Rename { new_username } => self.rename(peer, &new_username, now),
             AuthRequest::Logout => self.accounts.end_session(peer).map(|()| AuthResponse::LoggedOut),
-            AuthRequest::Lookup { username } => self.accounts.holder(&username, now).map(|a| AuthResponse::User {
-                account: a.map(|a| KnownAccount { account: a.id, username: a.username }),
-            }),
+            AuthRequest::Lookup { username } => self.lookup(peer, &username, now),
         };
         result.unwrap_or_else(|e| {
             tracing::error!(request = kind, error = %e, "account service failed");
@@ -122,13 +155,41 @@ impl AuthService {
         forget: &[String],
         now: u64,
     ) -> Result<AuthResponse, AccountError> {
-        let serial = self.accounts.begin_session(peer, &account.username, forget)?;
+        let serial = self.accounts.begin_session(peer, account.id, forget, now)?;
         let certificate = self.authority.issue_for(account.id, &account.username, peer, now, serial, self.lifetime);
         let renamed = self.accounts.latest_rename(account.id)?.map(|r| RenameNote { old: r.old, new: r.new, at: r.at });
         Ok(AuthResponse::Granted { certificate, renamed })
     }
 
+    /// How urgent `request` from `peer` is for the worker: quick when it does not hash, else
+    /// known when `peer` held any account's certificate (which covers an account whose
+    /// certificate it held), else a stranger's. A database error counts as a stranger.
+    pub fn class_of(&self, peer: &[u8], request: &AuthRequest) -> Class {
+        match request {
+            AuthRequest::Register { .. } | AuthRequest::Login { .. } => match self.accounts.known_machine(peer) {
+                Ok(true) => Class::Known,
+                Ok(false) => Class::Stranger,
+                Err(error) => {
+                    tracing::error!(%error, "cannot tell whether a peer is a known machine");
+                    Class::Stranger
+                }
+            },
+            AuthRequest::Renew | AuthRequest::Rename { .. } | AuthRequest::Logout | AuthRequest::Lookup { .. } => {
+                Class::Quick
+            }
+        }
+    }
+
     fn register(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
+        let peer_window = format!("register:{}", hex(peer));
+        let admitted = self.windows.admit(
+            (&peer_window, &throttle::REGISTER_PER_PEER),
+            ("register:*", &throttle::REGISTER_OVERALL),
+            now,
+        );
+        if let Err(wait) = admitted {
+            return Ok(rate_limited(format!("too many registrations; try again in {wait} s")));
+        }
         if let Err(e) = password::check_username(username).and_then(|()| password::check_strength(pw, username)) {
             return Ok(e.into());
         }
@@ -144,28 +205,71 @@ impl AuthService {
         self.grant(peer, &account, &[], now)
     }
 
+    fn lookup(&mut self, peer: &[u8], username: &str, now: u64) -> Result<AuthResponse, AccountError> {
+        let peer_window = format!("lookup:{}", hex(peer));
+        let admitted = self.windows.admit(
+            (&peer_window, &throttle::LOOKUP_PER_PEER),
+            ("lookup:*", &throttle::LOOKUP_OVERALL),
+            now,
+        );
+        if let Err(wait) = admitted {
+            return Ok(rate_limited(format!("too many look-ups; try again in {wait} s")));
+        }
+        let found = self.accounts.holder(username, now)?;
+        Ok(AuthResponse::User { account: found.map(|a| KnownAccount { account: a.id, username: a.username }) })
+    }
+
+    /// Logs in: throttled per (account, peer), and for strangers also per account, before any
+    /// hashing; a name that does not exist counts against the asking peer.
     fn login(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
         if let Err(e) = password::check_username(username) {
             return Ok(e.into());
         }
-        let keys = [user_key(username), peer_key(peer)];
-        for key in &keys {
-            if let Err(wait) = throttle::check(self.accounts.failures(key)?.as_ref(), now) {
-                return Ok(refused(Refusal::RateLimited, format!("too many failed logins; try again in {wait} s")));
+        let Some(account) = self.accounts.find(username)? else {
+            let key = unknown_name_key(peer);
+            if let Err(wait) = throttle::check(self.accounts.failures(&key)?.as_ref(), now) {
+                return Ok(rate_limited(format!("too many failed logins; try again in {wait} s")));
             }
+            // Hash all the same, so that timing does not tell which names exist.
+            self.hasher.verify(pw, None);
+            self.fail(&[(key, &throttle::UNKNOWN_NAME)], now)?;
+            return Ok(refused(Refusal::WrongCredentials, "wrong username or password"));
+        };
+        let known = self.accounts.held(account.id, peer)?;
+        let pair = pair_key(account.id, peer);
+        if let Err(wait) = throttle::check(self.accounts.failures(&pair)?.as_ref(), now) {
+            return Ok(rate_limited(format!("too many failed logins from this machine; try again in {wait} s")));
         }
-        let account = self.accounts.find(username)?;
-        let password_ok = self.hasher.verify(pw, account.as_ref().map(|a| a.password_hash.as_str()));
-        match account {
-            Some(account) if password_ok => self.grant(peer, &account, &keys, now),
-            _ => {
-                for key in &keys {
-                    let record = throttle::record_failure(self.accounts.failures(key)?, now);
-                    self.accounts.set_failures(key, &record)?;
-                }
-                Ok(refused(Refusal::WrongCredentials, "wrong username or password"))
-            }
+        let strangers = strangers_key(account.id);
+        if !known && let Err(wait) = throttle::check(self.accounts.failures(&strangers)?.as_ref(), now) {
+            return Ok(rate_limited(format!(
+                "too many failed logins to this account from machines it has not used; try again in {wait} s \
+                 (a machine this account logged in from before is not held back)"
+            )));
         }
+        if self.hasher.verify(pw, Some(account.password_hash.as_str())) {
+            return self.grant(peer, &account, &[pair], now);
+        }
+        let mut records = vec![(pair, &throttle::PAIR)];
+        if !known {
+            records.push((strangers, &throttle::STRANGERS));
+        }
+        self.fail(&records, now)?;
+        Ok(refused(Refusal::WrongCredentials, "wrong username or password"))
+    }
+
+    /// Records a failure under each key with its policy, pruning stale records now and then.
+    fn fail(&mut self, records: &[(String, &Backoff)], now: u64) -> Result<(), AccountError> {
+        for (key, policy) in records {
+            let record = throttle::record_failure(policy, self.accounts.failures(key)?, now);
+            self.accounts.set_failures(key, &record)?;
+        }
+        self.failures_since_prune = self.failures_since_prune.saturating_add(1);
+        if self.failures_since_prune >= PRUNE_EVERY_FAILURES {
+            self.failures_since_prune = 0;
+            self.accounts.prune_failures(now, throttle::FAILURE_WINDOW_SECS)?;
+        }
+        Ok(())
     }
 
     fn renew(&mut self, peer: &[u8], now: u64) -> Result<AuthResponse, AccountError> {
@@ -191,13 +295,16 @@ impl AuthService {
     }
 }
 
-/// Capacity of the queue of requests waiting for the worker.
+/// Capacity of the channel of requests on their way to the worker (which drains it into its
+/// own [`JobQueue`] of at most [`QUEUE_MAX_JOBS`]).
 pub const AUTH_QUEUE: usize = 256;
 
 struct Job<T> {
     peer: Vec<u8>,
     request: AuthRequest,
     ticket: T,
+    /// When it was submitted.
+    arrived: Instant,
 }
 
 /// A handle to the worker thread running an [`AuthService`]. Answers come back on the channel
@@ -213,21 +320,58 @@ impl<T> std::fmt::Debug for AuthWorker<T> {
     }
 }
 
+/// The worker thread: takes in every job that arrived, then serves or refuses the next one,
+/// until the handle is dropped and nothing is left, or nobody listens for answers.
+fn work<T>(
+    mut service: AuthService,
+    channel: std::sync::mpsc::Receiver<Job<T>>,
+    answers: mpsc::Sender<(T, AuthResponse)>,
+) {
+    let mut queue: JobQueue<Job<T>> = JobQueue::new(QUEUE_MAX_JOBS, QUEUE_WAIT_MAX);
+    let answer = |ticket: T, response: AuthResponse| answers.blocking_send((ticket, response)).is_ok();
+    loop {
+        let mut arrived = Vec::new();
+        if queue.is_empty() {
+            match channel.recv() {
+                Ok(job) => arrived.push(job),
+                Err(_) => return,
+            }
+        }
+        arrived.extend(channel.try_iter());
+        for job in arrived {
+            let class = service.class_of(&job.peer, &job.request);
+            let at = job.arrived;
+            if let Some(refused) = queue.push(job, class, at)
+                && !answer(refused.ticket, busy())
+            {
+                return;
+            }
+        }
+        let delivered = match queue.next(Instant::now()) {
+            Some(Next::Serve(Job { peer, request, ticket, .. })) => {
+                let response = service.handle(&peer, request, unix_now());
+                answer(ticket, response)
+            }
+            Some(Next::TooLate(job)) => {
+                tracing::debug!(request = job.request.kind(), "an account request waited too long");
+                answer(job.ticket, busy())
+            }
+            None => true,
+        };
+        if !delivered {
+            return;
+        }
+    }
+}
+
 impl<T: Send + 'static> AuthWorker<T> {
     /// Runs `service` on its own thread; answers go to `answers`.
-    pub fn spawn(mut service: AuthService, answers: mpsc::Sender<(T, AuthResponse)>) -> Result<Self, ServiceError> {
+    pub fn spawn(service: AuthService, answers: mpsc::Sender<(T, AuthResponse)>) -> Result<Self, ServiceError> {
         let authority = service.authority_key();
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job<T>>(AUTH_QUEUE);
+        let (jobs, channel) = std::sync::mpsc::sync_channel::<Job<T>>(AUTH_QUEUE);
         std::thread::Builder::new()
             .name("meshchat-accounts".into())
-            .spawn(move || {
-                while let Ok(job) = queue.recv() {
-                    let response = service.handle(&job.peer, job.request, unix_now());
-                    if answers.blocking_send((job.ticket, response)).is_err() {
-                        return;
-                    }
-                }
-            })
+            .spawn(move || work(service, channel, answers))
             .map_err(ServiceError::Thread)?;
         Ok(AuthWorker { jobs, authority })
     }
@@ -237,9 +381,9 @@ impl<T: Send + 'static> AuthWorker<T> {
         self.authority
     }
 
-    /// Queues a request; `false` when the queue is full or the worker is gone.
+    /// Queues a request; `false` when the channel is full or the worker is gone.
     pub fn submit(&self, peer: Vec<u8>, request: AuthRequest, ticket: T) -> bool {
-        self.jobs.try_send(Job { peer, request, ticket }).is_ok()
+        self.jobs.try_send(Job { peer, request, ticket, arrived: Instant::now() }).is_ok()
     }
 }
 
@@ -251,7 +395,10 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bootstrap::throttle::FREE_FAILURES;
+    use crate::bootstrap::throttle::{
+        LOOKUP_OVERALL, LOOKUP_PER_PEER, PAIR_FREE_FAILURES, REGISTER_OVERALL, REGISTER_PER_PEER,
+        STRANGERS_FREE_FAILURES,
+    };
 
     const NOW: u64 = 1_800_000_000;
     const GOOD: &str = "correct horse battery staple";
@@ -310,10 +457,137 @@ mod tests {
         register(&mut s, b"p", "alice", GOOD);
         let answers: Vec<Option<Refusal>> =
             (0..12).map(|_| refusal(&login(&mut s, b"mallory", "alice", "guess"))).collect();
-        assert!(answers[..FREE_FAILURES as usize - 1].iter().all(|r| *r == Some(Refusal::WrongCredentials)));
+        assert!(answers[..PAIR_FREE_FAILURES as usize].iter().all(|r| *r == Some(Refusal::WrongCredentials)));
         assert_eq!(answers[11], Some(Refusal::RateLimited));
         // Blocked before hashing: even the right password is refused now.
         assert_eq!(refusal(&login(&mut s, b"mallory", "alice", GOOD)), Some(Refusal::RateLimited));
+    }
+
+    fn lookup(s: &mut AuthService, peer: &[u8], name: &str) -> AuthResponse {
+        s.handle(peer, AuthRequest::Lookup { username: name.into() }, NOW)
+    }
+
+    /// alice registered on her machine `home` and logged out there.
+    fn alice_at_home() -> (tempfile::TempDir, AuthService) {
+        let (dir, mut s) = service();
+        assert!(matches!(register(&mut s, b"home", "alice", GOOD), AuthResponse::Granted { .. }));
+        assert_eq!(s.handle(b"home", AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
+        (dir, s)
+    }
+
+    #[test]
+    fn a_guessing_stranger_is_blocked_on_its_own_key_and_the_owner_logs_in() {
+        let (_dir, mut s) = alice_at_home();
+        let answers: Vec<Option<Refusal>> =
+            (0..8).map(|_| refusal(&login(&mut s, b"mallory", "alice", "guess"))).collect();
+        assert_eq!(answers[PAIR_FREE_FAILURES as usize], Some(Refusal::RateLimited), "{answers:?}");
+        assert_eq!(refusal(&login(&mut s, b"mallory", "alice", GOOD)), Some(Refusal::RateLimited));
+        // Another stranger is not held back by mallory's key, nor is the owner's machine.
+        assert_eq!(refusal(&login(&mut s, b"eve", "alice", "guess")), Some(Refusal::WrongCredentials));
+        assert_eq!(refusal(&login(&mut s, b"home", "alice", GOOD)), None, "the owner logs in");
+        assert_eq!(refusal(&login(&mut s, b"mallory", "alice", GOOD)), Some(Refusal::RateLimited));
+    }
+
+    #[test]
+    fn strangers_together_meet_the_account_wide_limit_and_the_owner_still_logs_in() {
+        let (_dir, mut s) = alice_at_home();
+        // Each stranger stays under its own limit; together they pass the strangers' one.
+        let per_stranger = PAIR_FREE_FAILURES - 1;
+        let strangers = STRANGERS_FREE_FAILURES.div_ceil(per_stranger);
+        for i in 0..strangers {
+            for _ in 0..per_stranger {
+                let answer = refusal(&login(&mut s, format!("stranger-{i}").as_bytes(), "alice", "guess"));
+                assert!(matches!(answer, Some(Refusal::WrongCredentials | Refusal::RateLimited)), "{answer:?}");
+            }
+        }
+        let fresh = login(&mut s, b"fresh", "alice", GOOD);
+        assert_eq!(refusal(&fresh), Some(Refusal::RateLimited), "even the right password waits: {fresh:?}");
+        let AuthResponse::Refused { message, .. } = fresh else { unreachable!() };
+        assert!(message.contains("machines it has not used"), "{message}");
+        // The owner's machine is not a stranger: in at once, even after its own mistake.
+        assert_eq!(refusal(&login(&mut s, b"home", "alice", "typo")), Some(Refusal::WrongCredentials));
+        assert_eq!(refusal(&login(&mut s, b"home", "alice", GOOD)), None);
+        // Other accounts are not affected.
+        register(&mut s, b"bob-home", "bob", GOOD);
+        assert_eq!(refusal(&login(&mut s, b"fresh", "bob", GOOD)), None);
+        // Once the block is over, strangers may try again.
+        let later =
+            s.handle(b"fresh", AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, NOW + 3600);
+        assert_eq!(refusal(&later), None, "{later:?}");
+    }
+
+    #[test]
+    fn logins_for_names_that_do_not_exist_count_against_the_asking_peer() {
+        let (_dir, mut s) = alice_at_home();
+        let answers: Vec<Option<Refusal>> =
+            (0..=PAIR_FREE_FAILURES).map(|i| refusal(&login(&mut s, b"q", &format!("nobody{i}"), GOOD))).collect();
+        assert_eq!(answers[0], Some(Refusal::WrongCredentials));
+        assert_eq!(answers[PAIR_FREE_FAILURES as usize], Some(Refusal::RateLimited), "{answers:?}");
+        assert_eq!(refusal(&login(&mut s, b"r", "nobody", GOOD)), Some(Refusal::WrongCredentials));
+        assert_eq!(refusal(&login(&mut s, b"home", "alice", GOOD)), None);
+    }
+
+    #[test]
+    fn registrations_are_limited_per_peer_and_overall() {
+        let (_dir, mut s) = service();
+        // Every request counts, even a refused one: weak passwords cost no hashing here.
+        for _ in 0..REGISTER_PER_PEER.max_requests {
+            assert_eq!(refusal(&register(&mut s, b"p", "alice", "password1")), Some(Refusal::WeakPassword));
+        }
+        let limited = register(&mut s, b"p", "alice", GOOD);
+        assert_eq!(refusal(&limited), Some(Refusal::RateLimited), "{limited:?}");
+        assert!(matches!(register(&mut s, b"q", "alice", GOOD), AuthResponse::Granted { .. }), "another peer");
+        let used = REGISTER_PER_PEER.max_requests + 1;
+        for i in used..REGISTER_OVERALL.max_requests {
+            let answer = register(&mut s, format!("peer-{i}").as_bytes(), "x", GOOD);
+            assert_eq!(refusal(&answer), Some(Refusal::InvalidUsername));
+        }
+        assert_eq!(refusal(&register(&mut s, b"newcomer", "carol", GOOD)), Some(Refusal::RateLimited));
+        // A new window, a new chance.
+        let later = REGISTER_PER_PEER.window_secs.max(REGISTER_OVERALL.window_secs);
+        let again =
+            s.handle(b"p", AuthRequest::Register { username: "carol".into(), password: GOOD.into() }, NOW + later);
+        assert!(matches!(again, AuthResponse::Granted { .. }), "{again:?}");
+    }
+
+    #[test]
+    fn look_ups_are_limited_per_peer_and_overall() {
+        let (_dir, mut s) = alice_at_home();
+        for _ in 0..LOOKUP_PER_PEER.max_requests {
+            assert!(matches!(lookup(&mut s, b"p", "alice"), AuthResponse::User { account: Some(_) }));
+        }
+        assert_eq!(refusal(&lookup(&mut s, b"p", "alice")), Some(Refusal::RateLimited));
+        let mut asked = LOOKUP_PER_PEER.max_requests;
+        for i in 0.. {
+            if asked >= LOOKUP_OVERALL.max_requests {
+                break;
+            }
+            for _ in 0..LOOKUP_PER_PEER.max_requests.min(LOOKUP_OVERALL.max_requests - asked) {
+                assert!(matches!(
+                    lookup(&mut s, format!("q{i}").as_bytes(), "bob"),
+                    AuthResponse::User { account: None }
+                ));
+                asked += 1;
+            }
+        }
+        assert_eq!(refusal(&lookup(&mut s, b"newcomer", "alice")), Some(Refusal::RateLimited));
+        let later = s.handle(b"p", AuthRequest::Lookup { username: "alice".into() }, NOW + LOOKUP_OVERALL.window_secs);
+        assert!(matches!(later, AuthResponse::User { account: Some(_) }), "{later:?}");
+    }
+
+    #[test]
+    fn the_queue_class_follows_the_machines_that_held_a_certificate() {
+        let (_dir, mut s) = alice_at_home();
+        let login_req = |name: &str| AuthRequest::Login { username: name.into(), password: GOOD.into() };
+        assert_eq!(s.class_of(b"home", &login_req("alice")), Class::Known);
+        assert_eq!(s.class_of(b"home", &login_req("bob")), Class::Known, "a known machine, whichever account");
+        assert_eq!(s.class_of(b"stranger", &login_req("alice")), Class::Stranger);
+        let reg = AuthRequest::Register { username: "bob".into(), password: GOOD.into() };
+        assert_eq!(s.class_of(b"stranger", &reg), Class::Stranger);
+        assert_eq!(s.class_of(b"stranger", &AuthRequest::Renew), Class::Quick);
+        assert_eq!(s.class_of(b"stranger", &AuthRequest::Lookup { username: "alice".into() }), Class::Quick);
+        login(&mut s, b"stranger", "alice", GOOD);
+        assert_eq!(s.class_of(b"stranger", &reg), Class::Known, "it held alice's certificate now");
     }
 
     #[test]

@@ -1,20 +1,84 @@
-//! How password guessing is slowed down: a pure policy over failure records, with the time
-//! passed in. The account database stores the records, per account and per peer.
+//! How guessing and flooding are slowed down: pure policy, with the time passed in (Unix
+//! seconds). It owns the numbers and the arithmetic; the account database stores the failure
+//! records and the service keeps the request windows. It never reads a clock, touches storage
+//! or decides who is who: the caller says whether a peer is known to an account.
 //!
-//! Up to [`FREE_FAILURES`] failures within [`WINDOW_SECS`] cost nothing; each failure after
-//! that blocks further attempts for a back-off that doubles, from [`FIRST_BLOCK_SECS`] up to
-//! [`MAX_BLOCK_SECS`]. While blocked, attempts are refused before any hashing and change nothing.
+//! **Failed logins** are kept per (account, peer) — [`PAIR`] — so one guesser's failures block
+//! only that guesser. Failures of peers that never held the account's certificate (strangers)
+//! also count in one record per account — [`STRANGERS`] — which stops strangers as a whole
+//! (fresh peer ids cost nothing) and never applies to the owner's known machines. Failed logins
+//! for names that do not exist count per asking peer — [`UNKNOWN_NAME`]. Each record allows
+//! `free_failures` within `window_secs`; from the last free failure on, each failure blocks
+//! further attempts for a back-off that doubles from `first_block_secs` up to `max_block_secs`.
+//! While blocked, attempts are refused before any hashing and change nothing.
+//!
+//! **Registrations and look-ups** are counted in fixed windows per peer and overall
+//! ([`REGISTER_PER_PEER`], [`REGISTER_OVERALL`], [`LOOKUP_PER_PEER`], [`LOOKUP_OVERALL`]), in
+//! [`Windows`].
 
-/// Failures allowed within the window before blocking starts.
-pub const FREE_FAILURES: u32 = 5;
+use std::collections::HashMap;
+
+/// A back-off policy for failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Failures within the window before blocking starts (the last of them starts it).
+    pub free_failures: u32,
+    /// The window failures are counted in, in seconds.
+    pub window_secs: u64,
+    /// The first block, in seconds.
+    pub first_block_secs: u64,
+    /// The longest block, in seconds.
+    pub max_block_secs: u64,
+}
+
+/// Failures allowed to one peer on one account within [`FAILURE_WINDOW_SECS`].
+pub const PAIR_FREE_FAILURES: u32 = 5;
+/// Failures allowed to all strangers together on one account within [`FAILURE_WINDOW_SECS`].
+pub const STRANGERS_FREE_FAILURES: u32 = 10;
 /// The window failures are counted in (10 minutes).
-pub const WINDOW_SECS: u64 = 10 * 60;
+pub const FAILURE_WINDOW_SECS: u64 = 10 * 60;
 /// The first block.
 pub const FIRST_BLOCK_SECS: u64 = 30;
-/// The longest block.
+/// The longest block (15 minutes).
 pub const MAX_BLOCK_SECS: u64 = 15 * 60;
 
-/// Failures of one account or one peer.
+/// Failed logins of one peer on one account.
+pub const PAIR: Backoff = Backoff {
+    free_failures: PAIR_FREE_FAILURES,
+    window_secs: FAILURE_WINDOW_SECS,
+    first_block_secs: FIRST_BLOCK_SECS,
+    max_block_secs: MAX_BLOCK_SECS,
+};
+
+/// Failed logins of all strangers together on one account: fewer than 60 in any hour (OWASP
+/// ASVS 4.0.3 V2.2.1 asks for no more than 100).
+pub const STRANGERS: Backoff = Backoff {
+    free_failures: STRANGERS_FREE_FAILURES,
+    window_secs: FAILURE_WINDOW_SECS,
+    first_block_secs: FIRST_BLOCK_SECS,
+    max_block_secs: MAX_BLOCK_SECS,
+};
+
+/// Failed logins of one peer for names that do not exist.
+pub const UNKNOWN_NAME: Backoff = PAIR;
+
+/// How many requests a window admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub max_requests: u32,
+    pub window_secs: u64,
+}
+
+/// Registrations one peer may ask for per hour (a person registers once).
+pub const REGISTER_PER_PEER: Rate = Rate { max_requests: 20, window_secs: 60 * 60 };
+/// Registrations all peers together may ask for per 10 minutes.
+pub const REGISTER_OVERALL: Rate = Rate { max_requests: 100, window_secs: 10 * 60 };
+/// Look-ups one peer may ask for per minute (a person looks up a few names a minute).
+pub const LOOKUP_PER_PEER: Rate = Rate { max_requests: 30, window_secs: 60 };
+/// Look-ups all peers together may ask for per minute.
+pub const LOOKUP_OVERALL: Rate = Rate { max_requests: 600, window_secs: 60 };
+
+/// Failures under one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureRecord {
     pub failures: u32,
@@ -25,25 +89,104 @@ pub struct FailureRecord {
 /// Whether an attempt may proceed at `now`; `Err(seconds)` to wait when blocked.
 pub fn check(record: Option<&FailureRecord>, now: u64) -> Result<(), u64> {
     match record {
-        Some(r) if r.blocked_until > now => Err(r.blocked_until - now),
+        Some(r) if r.blocked_until > now => Err(r.blocked_until.saturating_sub(now)),
         _ => Ok(()),
     }
 }
 
-/// The record after a failed attempt at `now`.
-pub fn record_failure(record: Option<FailureRecord>, now: u64) -> FailureRecord {
+/// The record after a failed attempt at `now` under `policy`.
+pub fn record_failure(policy: &Backoff, record: Option<FailureRecord>, now: u64) -> FailureRecord {
     let fresh = FailureRecord { failures: 1, window_start: now, blocked_until: 0 };
-    let Some(mut r) = record else { return fresh };
-    if now.saturating_sub(r.window_start) > WINDOW_SECS && r.blocked_until <= now {
-        return fresh;
+    let Some(mut r) = record else { return fresh.blocked_if_due(policy, now) };
+    if now.saturating_sub(r.window_start) > policy.window_secs && r.blocked_until <= now {
+        return fresh.blocked_if_due(policy, now);
     }
     r.failures = r.failures.saturating_add(1);
-    if r.failures >= FREE_FAILURES {
-        let doublings = (r.failures - FREE_FAILURES).min(16);
-        let block = FIRST_BLOCK_SECS.saturating_mul(1 << doublings).min(MAX_BLOCK_SECS);
-        r.blocked_until = now + block;
+    r.blocked_if_due(policy, now)
+}
+
+/// Whether a record is of no more use at `now`: its window is over and it blocks nothing.
+pub fn stale(policy: &Backoff, record: &FailureRecord, now: u64) -> bool {
+    record.blocked_until <= now && now.saturating_sub(record.window_start) > policy.window_secs
+}
+
+impl FailureRecord {
+    fn blocked_if_due(mut self, policy: &Backoff, now: u64) -> FailureRecord {
+        if let Some(beyond) = self.failures.checked_sub(policy.free_failures) {
+            let doublings = beyond.min(16);
+            let block = policy.first_block_secs.saturating_mul(1u64 << doublings).min(policy.max_block_secs);
+            self.blocked_until = now.saturating_add(block);
+        }
+        self
     }
-    r
+}
+
+/// A fixed window of counted requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateWindow {
+    pub count: u32,
+    pub window_start: u64,
+}
+
+/// Whether one more request fits `rate` at `now`: the window with it counted, or
+/// `Err(seconds)` until the window ends.
+pub fn admit(rate: &Rate, window: Option<RateWindow>, now: u64) -> Result<RateWindow, u64> {
+    match window {
+        Some(w) if now.saturating_sub(w.window_start) < rate.window_secs => {
+            if w.count >= rate.max_requests {
+                Err(w.window_start.saturating_add(rate.window_secs).saturating_sub(now).max(1))
+            } else {
+                Ok(RateWindow { count: w.count.saturating_add(1), ..w })
+            }
+        }
+        _ if rate.max_requests == 0 => Err(rate.window_secs.max(1)),
+        _ => Ok(RateWindow { count: 1, window_start: now }),
+    }
+}
+
+/// Request windows per key (in memory; a restart starts them over). A key gets a window only
+/// when a request is admitted, and the overall limit is checked with every per-peer one, so
+/// the map holds at most about as many windows as the overall limits admit per window.
+#[derive(Debug, Default)]
+pub struct Windows {
+    windows: HashMap<String, RateWindow>,
+}
+
+/// Prune the windows map of ended windows once it holds this many.
+pub const WINDOWS_PRUNE_AT: usize = 1024;
+
+impl Windows {
+    pub fn new() -> Windows {
+        Windows::default()
+    }
+
+    /// Admits one request under both `per_peer` (key `peer_key`) and `overall` (key
+    /// `overall_key`), counting it in both, or neither when either is full: `Err(seconds)`.
+    pub fn admit(
+        &mut self,
+        (peer_key, per_peer): (&str, &Rate),
+        (overall_key, overall): (&str, &Rate),
+        now: u64,
+    ) -> Result<(), u64> {
+        let peer = admit(per_peer, self.windows.get(peer_key).copied(), now)?;
+        let all = admit(overall, self.windows.get(overall_key).copied(), now)?;
+        if self.windows.len() >= WINDOWS_PRUNE_AT {
+            let longest = per_peer.window_secs.max(overall.window_secs);
+            self.windows.retain(|_, w| now.saturating_sub(w.window_start) < longest);
+        }
+        self.windows.insert(peer_key.to_string(), peer);
+        self.windows.insert(overall_key.to_string(), all);
+        Ok(())
+    }
+
+    /// How many windows are kept.
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -54,34 +197,112 @@ mod tests {
     fn the_first_failures_are_free_then_blocks_grow() {
         let mut record = None;
         let now = 1000;
-        for i in 1..FREE_FAILURES {
-            let r = record_failure(record, now);
+        for i in 1..PAIR_FREE_FAILURES {
+            let r = record_failure(&PAIR, record, now);
             assert_eq!(r.failures, i);
             assert_eq!(check(Some(&r), now), Ok(()));
             record = Some(r);
         }
-        let r = record_failure(record, now);
+        let r = record_failure(&PAIR, record, now);
         assert_eq!(check(Some(&r), now), Err(FIRST_BLOCK_SECS));
-        let r2 = record_failure(Some(r), now + FIRST_BLOCK_SECS);
+        let r2 = record_failure(&PAIR, Some(r), now + FIRST_BLOCK_SECS);
         assert_eq!(check(Some(&r2), now + FIRST_BLOCK_SECS), Err(2 * FIRST_BLOCK_SECS));
         let mut r = r2;
         for _ in 0..20 {
-            r = record_failure(Some(r), now);
+            r = record_failure(&PAIR, Some(r), now);
         }
         assert_eq!(check(Some(&r), now), Err(MAX_BLOCK_SECS));
     }
 
     #[test]
     fn failures_outside_the_window_start_over() {
-        let r = record_failure(None, 0);
-        let r = record_failure(Some(r), 1);
-        let later = record_failure(Some(r), WINDOW_SECS + 10);
+        let r = record_failure(&PAIR, None, 0);
+        let r = record_failure(&PAIR, Some(r), 1);
+        assert!(!stale(&PAIR, &r, FAILURE_WINDOW_SECS));
+        assert!(stale(&PAIR, &r, FAILURE_WINDOW_SECS + 10));
+        let later = record_failure(&PAIR, Some(r), FAILURE_WINDOW_SECS + 10);
         assert_eq!(later.failures, 1);
-        assert_eq!(later.window_start, WINDOW_SECS + 10);
+        assert_eq!(later.window_start, FAILURE_WINDOW_SECS + 10);
     }
 
     #[test]
     fn no_record_means_free() {
         assert_eq!(check(None, 5), Ok(()));
+    }
+
+    #[test]
+    fn a_policy_with_no_free_failures_blocks_at_once() {
+        let none = Backoff { free_failures: 0, ..PAIR };
+        assert!(check(Some(&record_failure(&none, None, 7)), 7).is_err());
+        let near_the_end = FailureRecord { failures: u32::MAX, window_start: u64::MAX - 2, blocked_until: 0 };
+        let extreme = record_failure(&PAIR, Some(near_the_end), u64::MAX - 1);
+        assert_eq!(extreme.blocked_until, u64::MAX, "saturates instead of overflowing");
+    }
+
+    /// When the failures an attacker who tries every second gets past `policy` in `secs`
+    /// seconds happen.
+    fn admitted_failures(policy: &Backoff, secs: u64) -> Vec<u64> {
+        let (mut record, mut admitted) = (None, Vec::new());
+        for now in 1_000..1_000 + secs {
+            if check(record.as_ref(), now).is_ok() {
+                record = Some(record_failure(policy, record, now));
+                admitted.push(now);
+            }
+        }
+        admitted
+    }
+
+    /// The most failures in any hour among `times` (sorted).
+    fn busiest_hour(times: &[u64]) -> usize {
+        (0..times.len()).map(|i| times[i..].iter().take_while(|t| **t < times[i] + 3600).count()).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn no_account_sees_60_stranger_failures_in_any_hour() {
+        // OWASP ASVS 4.0.3 V2.2.1: no more than 100 failed attempts per hour on one account.
+        let strangers = admitted_failures(&STRANGERS, 24 * 3600);
+        assert!(busiest_hour(&strangers) < 60, "{}", busiest_hour(&strangers));
+        assert!(busiest_hour(&admitted_failures(&PAIR, 24 * 3600)) < 40);
+    }
+
+    #[test]
+    fn windows_admit_up_to_their_rate_then_refuse_until_the_window_ends() {
+        let rate = Rate { max_requests: 3, window_secs: 60 };
+        let mut w = None;
+        for n in 1..=3 {
+            let next = admit(&rate, w, 100).unwrap();
+            assert_eq!(next.count, n);
+            w = Some(next);
+        }
+        assert_eq!(admit(&rate, w, 130), Err(30));
+        assert_eq!(admit(&rate, w, 160).map(|w| (w.count, w.window_start)), Ok((1, 160)));
+        assert!(admit(&Rate { max_requests: 0, window_secs: 60 }, None, 0).is_err());
+    }
+
+    #[test]
+    fn windows_count_per_peer_and_overall_and_a_refusal_counts_nowhere() {
+        let per_peer = Rate { max_requests: 2, window_secs: 60 };
+        let overall = Rate { max_requests: 3, window_secs: 60 };
+        let mut windows = Windows::new();
+        let ask = |w: &mut Windows, peer: &str, now| w.admit((peer, &per_peer), ("all", &overall), now);
+        assert_eq!(ask(&mut windows, "a", 0), Ok(()));
+        assert_eq!(ask(&mut windows, "a", 0), Ok(()));
+        assert_eq!(ask(&mut windows, "a", 10), Err(50), "a's own limit");
+        assert_eq!(ask(&mut windows, "b", 10), Ok(()));
+        assert_eq!(ask(&mut windows, "c", 10), Err(50), "the overall limit");
+        assert_eq!(windows.len(), 3, "c got no window");
+        assert_eq!(ask(&mut windows, "c", 60), Ok(()));
+    }
+
+    #[test]
+    fn ended_windows_are_pruned() {
+        let rate = Rate { max_requests: 1, window_secs: 10 };
+        let overall = Rate { max_requests: u32::MAX, window_secs: 10 };
+        let mut windows = Windows::new();
+        for i in 0..WINDOWS_PRUNE_AT {
+            windows.admit((&format!("p{i}"), &rate), ("all", &overall), 0).unwrap();
+        }
+        windows.admit(("late", &rate), ("all", &overall), 100).unwrap();
+        assert_eq!(windows.len(), 2);
     }
 }

@@ -611,8 +611,8 @@ impl EventLoop {
             self.accounts.inbound.insert(id, channel);
         } else {
             let busy = AuthResponse::Refused {
-                refusal: Refusal::Internal,
-                message: "the account server is busy; try again".into(),
+                refusal: Refusal::RateLimited,
+                message: "the account server is busy; try again in a few seconds".into(),
             };
             let _ = self.swarm.behaviour_mut().auth.send_response(channel, busy);
         }
