@@ -149,9 +149,8 @@ fn a_rename_whose_answer_was_lost_heals_at_the_next_renewal() {
 
     // alice's own node still says alice; its next renewal (asked for at start) tells it the truth.
     let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).data_dir(alice_dir.path()).spawn();
-    let (back, _) = alice.wait_timed("resumed", Duration::from_secs(15), |v| {
-        v["type"] == "logged_in" && v["resumed"] == true
-    });
+    let (back, _) =
+        alice.wait_timed("resumed", Duration::from_secs(15), |v| v["type"] == "logged_in" && v["resumed"] == true);
     let (healed, _) = alice.wait_timed("healed", Duration::from_secs(15), |v| {
         v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia"
     });
