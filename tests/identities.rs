@@ -154,7 +154,7 @@ fn a_rename_whose_answer_was_lost_heals_at_the_next_renewal() {
     let (healed, _) = alice.wait_timed("healed", Duration::from_secs(15), |v| {
         v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia"
     });
-    println!("the lost rename healed {:.1} s after alice's node came back", (healed - back).as_secs_f64());
+    println!("the lost rename healed {:.0} ms after alice's node came back", (healed - back).as_secs_f64() * 1000.0);
     assert_eq!(alice.status()["user"], "alicia");
     // Her seat in the room is the account's: she talks there as alicia.
     alice.send("/focus lobby");
