@@ -236,3 +236,37 @@ fn a_renamed_member_keeps_their_rooms_and_rights() {
     alice.send("/kick bob");
     bob.wait_for("kicked", |v| is(v, "kicked", "lobby", "bob") && v["by"] == "alicia");
 }
+
+#[test]
+fn room_changes_are_held_to_a_rate_like_messages() {
+    let Some(lab) = Lab::start(3) else { return };
+    let Pair { boot: _boot, dirs: _dirs, mut alice, mut bob } = alice_and_bob(&lab);
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
+    rooms_until(&mut bob, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));
+    bob.send("/join lobby");
+    alice.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+
+    // bob leaves and joins as fast as his node lets him: after a burst, his own node refuses.
+    let mut refused = 0;
+    for _ in 0..20 {
+        bob.send("/leave lobby");
+        bob.send("/join lobby");
+        let answers = bob.take_within(Duration::from_millis(150));
+        refused += answers.iter().filter(|v| v["type"] == "error" && v["code"] == "rate_limited").count();
+    }
+    assert!(refused > 0, "never refused");
+    println!("bob's node refused {refused} of 40 room changes made within about 3 s");
+
+    // The room goes on for everyone.
+    alice.send("/focus lobby");
+    alice.send("still here");
+    let seen = alice.take_within(Duration::from_secs(2));
+    let changes = seen.iter().filter(|v| is(v, "joined", "lobby", "bob") || is(v, "left", "lobby", "bob")).count();
+    println!("alice saw {changes} of bob's joins and leaves");
+    bob.send("/join lobby");
+    bob.take_within(Duration::from_secs(1));
+    bob.send("/members lobby");
+    let members = bob.wait_type("members");
+    assert!(members["members"].as_array().is_some_and(|m| m.iter().any(|m| m["user"] == "alice")), "{members}");
+}

@@ -34,6 +34,10 @@ pub const DEFAULT_HISTORY: usize = 50;
 /// Room messages a user may send at once, and then each second (every node enforces it).
 pub const MESSAGE_BURST: u32 = 500;
 pub const MESSAGES_PER_SEC: u32 = 100;
+/// Control events (create, join, leave, kick, ban, unban, op) a user may make at once, and then
+/// each second (every node enforces it): a person never needs more than a few a second.
+pub const CONTROL_BURST: u32 = 20;
+pub const CONTROLS_PER_SEC: u32 = 2;
 /// How late a message may arrive, next to the ones sent before it, and still count as sent
 /// within the limit (see [`RateLimit::on_arrival`]).
 const ARRIVAL_JITTER: Duration = Duration::from_secs(1);
@@ -107,6 +111,10 @@ pub(super) struct Rooms {
     send_limit: RateLimit<String>,
     /// Live room messages received, per user.
     arrival_limit: RateLimit<String>,
+    /// Control events this node's user makes.
+    control_send_limit: RateLimit<AccountId>,
+    /// Live control events received, per user.
+    control_arrival_limit: RateLimit<AccountId>,
     /// Envelopes published while no other member was on the topic, per room.
     unsent: HashMap<String, Vec<Vec<u8>>>,
     /// Early catch-ups on their way, per room and peer: `true` when another message of an
@@ -128,6 +136,8 @@ impl Default for Rooms {
             order: Sequencer::new(REORDER_WAIT),
             send_limit: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
             arrival_limit: RateLimit::on_arrival(MESSAGE_BURST, MESSAGES_PER_SEC, ARRIVAL_JITTER),
+            control_send_limit: RateLimit::new(CONTROL_BURST, CONTROLS_PER_SEC),
+            control_arrival_limit: RateLimit::on_arrival(CONTROL_BURST, CONTROLS_PER_SEC, ARRIVAL_JITTER),
             unsent: HashMap::new(),
             early: HashMap::new(),
         }
@@ -381,7 +391,17 @@ impl EventLoop {
             self.accounts.trusted_key().ok_or_else(|| error(ErrorCode::NoBootstrap, "no bootstrap key is trusted"))?;
         let seq = match payload {
             Payload::Message { .. } => self.next_message_seq(room),
-            Payload::Control(_) => 0,
+            Payload::Control(_) => {
+                if !self.rooms.control_send_limit.allow(session.certificate.body.account, Instant::now()) {
+                    return Err(error(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "slow down: at most {CONTROLS_PER_SEC} room changes a second (bursts of {CONTROL_BURST})"
+                        ),
+                    ));
+                }
+                0
+            }
         };
         let body = Body {
             room: room.to_string(),
@@ -578,6 +598,10 @@ impl EventLoop {
             }
         };
         match verified.body.payload.clone() {
+            Payload::Control(_) if !self.rooms.control_arrival_limit.allow(verified.account, Instant::now()) => {
+                tracing::info!(room, author = verified.author, "room change over the rate limit refused");
+                MessageAcceptance::Reject
+            }
             Payload::Control(_) => match verified.control() {
                 Some(action) => {
                     self.ingest_control(room, &verified, action, data).await;
