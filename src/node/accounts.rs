@@ -691,6 +691,12 @@ impl EventLoop {
                     }
                 };
                 let username = body.username.clone();
+                let same_account = self.accounts.account() == Some(body.account);
+                if matches!(pending.kind, Kind::Renew | Kind::Rename) && !same_account {
+                    // The user logged out (or in as someone else) while it was on its way.
+                    pending.answer(Err(CommandError::new(ErrorCode::NotLoggedIn, "logged out meanwhile")));
+                    return;
+                }
                 let old = self.accounts.session.take();
                 // The same account under another name: a rename, this node's own or one whose
                 // answer was lost (the bootstrap hands the latest rename out again).
