@@ -34,11 +34,10 @@ use crate::account::AccountId;
 
 /// The most events one event may cite.
 pub const MAX_PREV: usize = 16;
-/// One event every this many depths keeps the state after it (tests keep few, so that folds
-/// walk far).
-const CHECKPOINT_EVERY: u64 = if cfg!(test) { 5 } else { 32 };
+/// One event every this many depths keeps the state after it.
+const CHECKPOINT_EVERY: u64 = 32;
 /// How many of the latest events keep the state after them.
-const RECENT_STATES: usize = if cfg!(test) { 3 } else { 64 };
+const RECENT_STATES: usize = 64;
 /// How many refused ids are remembered (so that what cites them is refused at once).
 const REFUSED_REMEMBERED: usize = 4096;
 
@@ -172,6 +171,8 @@ pub struct RoomGraph {
     states: HashMap<EventId, RoomState>,
     checkpoint_depths: HashSet<u64>,
     recent: VecDeque<EventId>,
+    checkpoint_every: u64,
+    recent_states: usize,
     refused: HashSet<EventId>,
     refused_order: VecDeque<EventId>,
 }
@@ -188,9 +189,17 @@ impl RoomGraph {
             states: HashMap::new(),
             checkpoint_depths: HashSet::new(),
             recent: VecDeque::new(),
+            checkpoint_every: CHECKPOINT_EVERY,
+            recent_states: RECENT_STATES,
             refused: HashSet::new(),
             refused_order: VecDeque::new(),
         }
+    }
+
+    /// A graph that caches few states, so that folds walk far (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_small_cache(room: EventId) -> Self {
+        RoomGraph { checkpoint_every: 5, recent_states: 3, ..RoomGraph::new(room) }
     }
 
     /// The room id: the id of its create event.
@@ -409,13 +418,13 @@ impl RoomGraph {
 
     /// Caches the state after `event` if it is a checkpoint, or as one of the latest.
     fn keep_state(&mut self, event: &GraphEvent, after: RoomState) {
-        if event.depth.is_multiple_of(CHECKPOINT_EVERY) && self.checkpoint_depths.insert(event.depth) {
+        if event.depth.is_multiple_of(self.checkpoint_every) && self.checkpoint_depths.insert(event.depth) {
             self.states.insert(event.id, after);
             return;
         }
         self.states.insert(event.id, after);
         self.recent.push_back(event.id);
-        if self.recent.len() > RECENT_STATES
+        if self.recent.len() > self.recent_states
             && let Some(old) = self.recent.pop_front()
         {
             self.states.remove(&old);

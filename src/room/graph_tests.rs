@@ -409,7 +409,8 @@ fn catch_up_comes_in_bounded_pages_in_topological_order() {
 }
 
 /// Release check of the cost: `cargo test --release --lib room::graph_tests -- --ignored
-/// --nocapture`. 10,000 events, one in 50 concurrent with the one before.
+/// --nocapture`. 10,000 events, one in 50 concurrent with the one before; 500 members at most.
+/// Measured on a shared 2-core machine: 35 ms in order, 46 ms with each window of 20 reversed.
 #[test]
 #[ignore = "a timing check, not a test"]
 fn ten_thousand_events_insert_quickly() {
@@ -434,7 +435,20 @@ fn ten_thousand_events_insert_quickly() {
         graph.insert(event).unwrap();
     }
     let elapsed = start.elapsed();
-    println!("{} events inserted in {elapsed:?}", events.len() + 1);
+    println!("{} events inserted in order in {elapsed:?}", events.len() + 1);
+    assert_eq!(graph.state(), source.state());
+    // Out of order: each window of 20 reversed, through a pending set.
+    let start = std::time::Instant::now();
+    let mut graph = RoomGraph::new(id("r"));
+    graph.insert(create("r", "alice")).unwrap();
+    let mut held = pending();
+    for window in events.chunks(20) {
+        for event in window.iter().rev() {
+            held.offer(&mut graph, event.clone(), Instant::now());
+        }
+    }
+    let elapsed = start.elapsed();
+    println!("{} events inserted, windows of 20 reversed, in {elapsed:?}", events.len() + 1);
     assert_eq!(graph.state(), source.state());
 }
 
@@ -477,7 +491,7 @@ fn arb_steps() -> impl Strategy<Value = (usize, Vec<Step>)> {
 /// Runs the steps; returns the replicas and every event made (accepted where made or not), in
 /// the order made.
 fn simulate(replicas: usize, steps: &[Step]) -> (Vec<RoomGraph>, Vec<GraphEvent>) {
-    let mut graphs = vec![RoomGraph::new(id("r")); replicas];
+    let mut graphs = vec![RoomGraph::with_small_cache(id("r")); replicas];
     let mut made = vec![create("r", "alice")];
     for graph in &mut graphs {
         graph.insert(made[0].clone()).unwrap();

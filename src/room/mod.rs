@@ -12,6 +12,10 @@
 //! Rules: the creator is admin; admins kick, ban, unban and make admins; an admin cannot be
 //! kicked or banned; when the last admin leaves, the oldest remaining member becomes admin; a
 //! room whose last member leaves disappears (and may be created again).
+//!
+//! [`graph`] is the next room protocol's core (issue 17), not yet wired into the node: control
+//! events cite the heads their author knew instead of choosing a clock, are checked against
+//! the state they cite, and are folded in (depth, id) order; the same [`RoomState`] rules.
 
 pub mod graph;
 mod limit;
