@@ -24,7 +24,7 @@ fn fold<'a>(events: impl IntoIterator<Item = &'a RoomEvent>) -> RoomState {
 }
 
 /// What changed between two states, as effects (used after a re-fold).
-fn diff(old: &RoomState, new: &RoomState) -> Vec<Effect> {
+pub(super) fn diff(old: &RoomState, new: &RoomState) -> Vec<Effect> {
     let mut effects = Vec::new();
     if !old.exists()
         && new.exists()

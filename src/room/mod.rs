@@ -12,16 +12,24 @@
 //! Rules: the creator is admin; admins kick, ban, unban and make admins; an admin cannot be
 //! kicked or banned; when the last admin leaves, the oldest remaining member becomes admin; a
 //! room whose last member leaves disappears (and may be created again).
+//!
+//! [`graph`] is the next room protocol's core (issue 17), not yet wired into the node: control
+//! events cite the heads their author knew instead of choosing a clock, are checked against
+//! the state they cite, and are folded in (depth, id) order; the same [`RoomState`] rules.
 
+pub mod graph;
 mod limit;
 mod log;
 mod name;
 mod order;
+mod pending;
 
+pub use graph::{Accepted, CatchUp, EventId, GraphEvent, MAX_PREV, MessageVerdict, Refusal as GraphRefusal, RoomGraph};
 pub use limit::RateLimit;
 pub use log::RoomLog;
 pub use name::{RoomNameError, check_room_name, normalise_room_name};
 pub use order::Sequencer;
+pub use pending::{Offered, Pending};
 
 use serde::{Deserialize, Serialize};
 
@@ -189,9 +197,14 @@ impl RoomState {
 
     /// Applies `event`, or refuses it and changes nothing.
     pub fn apply(&mut self, event: &RoomEvent) -> Result<Vec<Effect>, Refusal> {
-        let author = &event.author;
+        self.apply_action(&event.author, &event.action)
+    }
+
+    /// Applies `action` by `author`, or refuses it and changes nothing: the rules, whatever
+    /// carries the event (a [`RoomEvent`] or a [`GraphEvent`]).
+    pub fn apply_action(&mut self, author: &AccountId, action: &Action) -> Result<Vec<Effect>, Refusal> {
         let mut effects = Vec::new();
-        match &event.action {
+        match action {
             Action::Create => {
                 if self.exists {
                     return Err(Refusal::Exists);
@@ -263,5 +276,7 @@ impl RoomState {
     }
 }
 
+#[cfg(test)]
+mod graph_tests;
 #[cfg(test)]
 mod tests;
