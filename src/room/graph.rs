@@ -1,4 +1,4 @@
-//! A room's control events as a hash-linked graph, and the state folded from it (issue 17).
+//! A room's control events as a hash-linked graph, and the state folded from it.
 //!
 //! Pure code: no I/O, no clock, no network; it must never import tokio, libp2p or rusqlite. Ids
 //! arrive computed (the wire layer hashes the signed event, so an id names one content), and

@@ -13,7 +13,7 @@
 //! kicked or banned; when the last admin leaves, the oldest remaining member becomes admin; a
 //! room whose last member leaves disappears (and may be created again).
 //!
-//! [`graph`] is the next room protocol's core (issue 17), not yet wired into the node: control
+//! [`graph`] is the next room protocol's core, not yet wired into the node: control
 //! events cite the heads their author knew instead of choosing a clock, are checked against
 //! the state they cite, and are folded in (depth, id) order; the same [`RoomState`] rules.
 
