@@ -16,9 +16,13 @@ use tempfile::TempDir;
 /// How long to wait for an event unless a test says otherwise.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(15);
 
-/// The binary under test.
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_meshchat")
+/// The binary under test: `MESHCHAT_BIN` when set (`.ci/run` points it at the release build),
+/// else the one `cargo test` built.
+pub fn binary() -> String {
+    std::env::var("MESHCHAT_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_meshchat").into())
 }
 
 /// Options for a node process.
