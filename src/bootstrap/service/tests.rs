@@ -1,0 +1,240 @@
+//! Tests of the account service: each answer and refusal through `AuthService::handle` on a
+//! real account database in a temporary directory.
+
+use super::*;
+use crate::bootstrap::throttle::{
+    LOOKUP_OVERALL, LOOKUP_PER_PEER, PAIR_FREE_FAILURES, REGISTER_OVERALL, REGISTER_PER_PEER, STRANGERS_FREE_FAILURES,
+};
+
+const NOW: u64 = 1_800_000_000;
+const GOOD: &str = "correct horse battery staple";
+
+fn service() -> (tempfile::TempDir, AuthService) {
+    let dir = tempfile::tempdir().unwrap();
+    let service = AuthService::open(dir.path(), Authority::from_secret(&[9; 32])).unwrap();
+    (dir, service)
+}
+
+fn register(s: &mut AuthService, peer: &[u8], name: &str, pw: &str) -> AuthResponse {
+    s.handle(peer, AuthRequest::Register { username: name.into(), password: pw.into() }, NOW)
+}
+
+fn login(s: &mut AuthService, peer: &[u8], name: &str, pw: &str) -> AuthResponse {
+    s.handle(peer, AuthRequest::Login { username: name.into(), password: pw.into() }, NOW)
+}
+
+fn refusal(r: &AuthResponse) -> Option<Refusal> {
+    match r {
+        AuthResponse::Refused { refusal, .. } => Some(*refusal),
+        _ => None,
+    }
+}
+
+#[test]
+fn register_then_login_grants_verifiable_certificates() {
+    let (_dir, mut s) = service();
+    let AuthResponse::Granted { certificate, .. } = register(&mut s, b"peer-a", "alice", GOOD) else { panic!() };
+    assert_eq!(certificate.verify(&s.authority_key(), b"peer-a", NOW).map(|b| b.username.as_str()), Ok("alice"));
+    let AuthResponse::Granted { certificate: second, .. } = login(&mut s, b"peer-b", "ALICE", GOOD) else { panic!() };
+    assert_eq!(second.verify(&s.authority_key(), b"peer-b", NOW).map(|b| b.username.as_str()), Ok("alice"));
+    assert!(second.body.serial > certificate.body.serial);
+    assert_eq!(second.body.account, certificate.body.account, "one account, one id");
+    let AuthResponse::Granted { certificate: bob, .. } = register(&mut s, b"peer-c", "bob", GOOD) else { panic!() };
+    assert_ne!(bob.body.account, certificate.body.account);
+}
+
+#[test]
+fn refusals_have_their_reasons() {
+    let (_dir, mut s) = service();
+    assert_eq!(refusal(&register(&mut s, b"p", "al", GOOD)), Some(Refusal::InvalidUsername));
+    assert_eq!(refusal(&register(&mut s, b"p", "alice", "password1")), Some(Refusal::WeakPassword));
+    register(&mut s, b"p", "alice", GOOD);
+    assert_eq!(refusal(&register(&mut s, b"q", "Alice", GOOD)), Some(Refusal::UsernameTaken));
+    assert_eq!(refusal(&login(&mut s, b"q", "alice", "wrong password")), Some(Refusal::WrongCredentials));
+    assert_eq!(refusal(&login(&mut s, b"q", "nobody", GOOD)), Some(Refusal::WrongCredentials));
+    assert_eq!(refusal(&s.handle(b"z", AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
+}
+
+#[test]
+fn guessing_is_rate_limited_even_with_the_right_password() {
+    let (_dir, mut s) = service();
+    register(&mut s, b"p", "alice", GOOD);
+    let answers: Vec<Option<Refusal>> =
+        (0..12).map(|_| refusal(&login(&mut s, b"mallory", "alice", "guess"))).collect();
+    assert!(answers[..PAIR_FREE_FAILURES as usize].iter().all(|r| *r == Some(Refusal::WrongCredentials)));
+    assert_eq!(answers[11], Some(Refusal::RateLimited));
+    // Blocked before hashing: even the right password is refused now.
+    assert_eq!(refusal(&login(&mut s, b"mallory", "alice", GOOD)), Some(Refusal::RateLimited));
+}
+
+fn lookup(s: &mut AuthService, peer: &[u8], name: &str) -> AuthResponse {
+    s.handle(peer, AuthRequest::Lookup { username: name.into() }, NOW)
+}
+
+/// alice registered on her machine `home` and logged out there.
+fn alice_at_home() -> (tempfile::TempDir, AuthService) {
+    let (dir, mut s) = service();
+    assert!(matches!(register(&mut s, b"home", "alice", GOOD), AuthResponse::Granted { .. }));
+    assert_eq!(s.handle(b"home", AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
+    (dir, s)
+}
+
+#[test]
+fn a_guessing_stranger_is_blocked_on_its_own_key_and_the_owner_logs_in() {
+    let (_dir, mut s) = alice_at_home();
+    let answers: Vec<Option<Refusal>> = (0..8).map(|_| refusal(&login(&mut s, b"mallory", "alice", "guess"))).collect();
+    assert_eq!(answers[PAIR_FREE_FAILURES as usize], Some(Refusal::RateLimited), "{answers:?}");
+    assert_eq!(refusal(&login(&mut s, b"mallory", "alice", GOOD)), Some(Refusal::RateLimited));
+    // Another stranger is not held back by mallory's key, nor is the owner's machine.
+    assert_eq!(refusal(&login(&mut s, b"eve", "alice", "guess")), Some(Refusal::WrongCredentials));
+    assert_eq!(refusal(&login(&mut s, b"home", "alice", GOOD)), None, "the owner logs in");
+    assert_eq!(refusal(&login(&mut s, b"mallory", "alice", GOOD)), Some(Refusal::RateLimited));
+}
+
+#[test]
+fn strangers_together_meet_the_account_wide_limit_and_the_owner_still_logs_in() {
+    let (_dir, mut s) = alice_at_home();
+    // Each stranger stays under its own limit; together they pass the strangers' one.
+    let per_stranger = PAIR_FREE_FAILURES - 1;
+    let strangers = STRANGERS_FREE_FAILURES.div_ceil(per_stranger);
+    for i in 0..strangers {
+        for _ in 0..per_stranger {
+            let answer = refusal(&login(&mut s, format!("stranger-{i}").as_bytes(), "alice", "guess"));
+            assert!(matches!(answer, Some(Refusal::WrongCredentials | Refusal::RateLimited)), "{answer:?}");
+        }
+    }
+    let fresh = login(&mut s, b"fresh", "alice", GOOD);
+    assert_eq!(refusal(&fresh), Some(Refusal::RateLimited), "even the right password waits: {fresh:?}");
+    let AuthResponse::Refused { message, .. } = fresh else { unreachable!() };
+    assert!(message.contains("machines it has not used"), "{message}");
+    // The owner's machine is not a stranger: in at once, even after its own mistake.
+    assert_eq!(refusal(&login(&mut s, b"home", "alice", "typo")), Some(Refusal::WrongCredentials));
+    assert_eq!(refusal(&login(&mut s, b"home", "alice", GOOD)), None);
+    // Other accounts are not affected.
+    register(&mut s, b"bob-home", "bob", GOOD);
+    assert_eq!(refusal(&login(&mut s, b"fresh", "bob", GOOD)), None);
+    // Once the block is over, strangers may try again.
+    let later = s.handle(b"fresh", AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, NOW + 3600);
+    assert_eq!(refusal(&later), None, "{later:?}");
+}
+
+#[test]
+fn logins_for_names_that_do_not_exist_count_against_the_asking_peer() {
+    let (_dir, mut s) = alice_at_home();
+    let answers: Vec<Option<Refusal>> =
+        (0..=PAIR_FREE_FAILURES).map(|i| refusal(&login(&mut s, b"q", &format!("nobody{i}"), GOOD))).collect();
+    assert_eq!(answers[0], Some(Refusal::WrongCredentials));
+    assert_eq!(answers[PAIR_FREE_FAILURES as usize], Some(Refusal::RateLimited), "{answers:?}");
+    assert_eq!(refusal(&login(&mut s, b"r", "nobody", GOOD)), Some(Refusal::WrongCredentials));
+    assert_eq!(refusal(&login(&mut s, b"home", "alice", GOOD)), None);
+}
+
+#[test]
+fn registrations_are_limited_per_peer_and_overall() {
+    let (_dir, mut s) = service();
+    // Every request counts, even a refused one: weak passwords cost no hashing here.
+    for _ in 0..REGISTER_PER_PEER.max_requests {
+        assert_eq!(refusal(&register(&mut s, b"p", "alice", "password1")), Some(Refusal::WeakPassword));
+    }
+    let limited = register(&mut s, b"p", "alice", GOOD);
+    assert_eq!(refusal(&limited), Some(Refusal::RateLimited), "{limited:?}");
+    assert!(matches!(register(&mut s, b"q", "alice", GOOD), AuthResponse::Granted { .. }), "another peer");
+    let used = REGISTER_PER_PEER.max_requests + 1;
+    for i in used..REGISTER_OVERALL.max_requests {
+        let answer = register(&mut s, format!("peer-{i}").as_bytes(), "x", GOOD);
+        assert_eq!(refusal(&answer), Some(Refusal::InvalidUsername));
+    }
+    assert_eq!(refusal(&register(&mut s, b"newcomer", "carol", GOOD)), Some(Refusal::RateLimited));
+    // A new window, a new chance.
+    let later = REGISTER_PER_PEER.window_secs.max(REGISTER_OVERALL.window_secs);
+    let again = s.handle(b"p", AuthRequest::Register { username: "carol".into(), password: GOOD.into() }, NOW + later);
+    assert!(matches!(again, AuthResponse::Granted { .. }), "{again:?}");
+}
+
+#[test]
+fn look_ups_are_limited_per_peer_and_overall() {
+    let (_dir, mut s) = alice_at_home();
+    for _ in 0..LOOKUP_PER_PEER.max_requests {
+        assert!(matches!(lookup(&mut s, b"p", "alice"), AuthResponse::User { account: Some(_) }));
+    }
+    assert_eq!(refusal(&lookup(&mut s, b"p", "alice")), Some(Refusal::RateLimited));
+    let mut asked = LOOKUP_PER_PEER.max_requests;
+    for i in 0.. {
+        if asked >= LOOKUP_OVERALL.max_requests {
+            break;
+        }
+        for _ in 0..LOOKUP_PER_PEER.max_requests.min(LOOKUP_OVERALL.max_requests - asked) {
+            assert!(matches!(lookup(&mut s, format!("q{i}").as_bytes(), "bob"), AuthResponse::User { account: None }));
+            asked += 1;
+        }
+    }
+    assert_eq!(refusal(&lookup(&mut s, b"newcomer", "alice")), Some(Refusal::RateLimited));
+    let later = s.handle(b"p", AuthRequest::Lookup { username: "alice".into() }, NOW + LOOKUP_OVERALL.window_secs);
+    assert!(matches!(later, AuthResponse::User { account: Some(_) }), "{later:?}");
+}
+
+#[test]
+fn the_queue_class_follows_the_machines_that_held_a_certificate() {
+    let (_dir, mut s) = alice_at_home();
+    let login_req = |name: &str| AuthRequest::Login { username: name.into(), password: GOOD.into() };
+    assert_eq!(s.class_of(b"home", &login_req("alice")), Class::Known);
+    assert_eq!(s.class_of(b"home", &login_req("bob")), Class::Known, "a known machine, whichever account");
+    assert_eq!(s.class_of(b"stranger", &login_req("alice")), Class::Stranger);
+    let reg = AuthRequest::Register { username: "bob".into(), password: GOOD.into() };
+    assert_eq!(s.class_of(b"stranger", &reg), Class::Stranger);
+    assert_eq!(s.class_of(b"stranger", &AuthRequest::Renew), Class::Quick);
+    assert_eq!(s.class_of(b"stranger", &AuthRequest::Lookup { username: "alice".into() }), Class::Quick);
+    login(&mut s, b"stranger", "alice", GOOD);
+    assert_eq!(s.class_of(b"stranger", &reg), Class::Known, "it held alice's certificate now");
+}
+
+#[test]
+fn rename_and_renew_follow_the_session_and_keep_the_account() {
+    let (_dir, mut s) = service();
+    let granted = |r: AuthResponse| match r {
+        AuthResponse::Granted { certificate, renamed } => (certificate, renamed),
+        other => panic!("{other:?}"),
+    };
+    let (first, _) = granted(register(&mut s, b"p", "alice", GOOD));
+    register(&mut s, b"q", "bob", GOOD);
+    let taken = s.handle(b"p", AuthRequest::Rename { new_username: "BOB".into() }, NOW);
+    assert_eq!(refusal(&taken), Some(Refusal::UsernameTaken));
+    let (certificate, renamed) = granted(s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW));
+    assert_eq!((certificate.body.username.as_str(), certificate.body.account), ("alicia", first.body.account));
+    assert_eq!(renamed.as_ref().map(|r| (r.old.as_str(), r.new.as_str())), Some(("alice", "alicia")));
+    // The renewal hands the rename out again: a node whose rename answer was lost heals.
+    let (certificate, renamed_again) = granted(s.handle(b"p", AuthRequest::Renew, NOW + 60));
+    assert_eq!(certificate.body.username, "alicia");
+    assert_eq!(renamed_again, renamed);
+    // The old name stays with alicia's account: nobody registers it; a look-up finds her.
+    assert_eq!(refusal(&register(&mut s, b"r", "Alice", GOOD)), Some(Refusal::UsernameTaken));
+    let lookup = s.handle(b"r", AuthRequest::Lookup { username: "alice".into() }, NOW);
+    let AuthResponse::User { account: Some(found) } = lookup else { panic!("{lookup:?}") };
+    assert_eq!((found.account, found.username.as_str()), (first.body.account, "alicia"));
+    assert_eq!(s.handle(b"p", AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
+    assert_eq!(refusal(&s.handle(b"p", AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
+}
+
+#[test]
+fn a_freed_name_goes_to_a_new_account_only_after_the_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AuthService::open(dir.path(), Authority::from_secret(&[9; 32])).unwrap().with_name_hold(3600);
+    let AuthResponse::Granted { certificate: alice, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
+    s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW);
+    let later = |s: &mut AuthService| {
+        s.handle(b"r", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 3600)
+    };
+    let AuthResponse::Granted { certificate: newcomer, .. } = later(&mut s) else { panic!() };
+    assert_ne!(newcomer.body.account, alice.body.account);
+    assert_eq!(newcomer.body.username, "alice");
+}
+
+#[test]
+fn lookup_finds_accounts_in_any_case() {
+    let (_dir, mut s) = service();
+    register(&mut s, b"p", "Alice", GOOD);
+    let lookup = |s: &mut AuthService, name: &str| s.handle(b"q", AuthRequest::Lookup { username: name.into() }, NOW);
+    let AuthResponse::User { account: Some(found) } = lookup(&mut s, "alice") else { panic!() };
+    assert_eq!(found.username, "Alice");
+    assert_eq!(lookup(&mut s, "nobody"), AuthResponse::User { account: None });
+}
