@@ -1,6 +1,7 @@
 //! A peer without a certificate on a room's topic: it replays a member's message, sends garbage,
 //! forges a message with a member's stolen certificate, and sends an oversized one. Members show
-//! none of it, and the room goes on.
+//! none of it, and the room goes on. And a member's key and certificate in a crafted peer: its
+//! flood of room changes is held to the rate on arrival.
 
 mod support;
 
@@ -10,6 +11,7 @@ use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, identity::Keypair};
 use meshchat::protocol::room::{self, Body, Envelope, Payload};
+use meshchat::room::Action;
 use support::NodeBuilder;
 use support::chat::{expect_bootstrap, join_room, no_event_within, register};
 use support::gossip_peer::{GossipPeerEvent, gossip_peer};
@@ -123,4 +125,88 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
     no_event_within(&mut alice, Duration::from_millis(500), "an intruder's message", |v| {
         v["type"] == "message" && v["from"] != "alice"
     });
+}
+
+/// A certified member whose own node would hold it to the rate of room changes bypasses it: a
+/// crafted peer with its key and certificate publishes a flood of leaves and joins. Every other
+/// node holds it to the rate on arrival.
+#[test]
+fn a_member_flooding_room_changes_from_a_crafted_peer_is_held_to_the_rate() {
+    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
+    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
+    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).spawn();
+    let alice_addr: libp2p::Multiaddr = alice.ready()["listen"][0].as_str().unwrap().parse().unwrap();
+    let bob_dir = tempfile::tempdir().unwrap();
+    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).data_dir(bob_dir.path()).spawn();
+    bob.ready();
+    expect_bootstrap(&mut alice);
+    expect_bootstrap(&mut bob);
+    register(&mut alice, "alice", "correct horse battery staple");
+    register(&mut bob, "bob", "Tr0ub4dor&3-mesh-lantern");
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    join_room(&mut bob, "lobby");
+    alice.wait_for("bob joined", |v| v["type"] == "joined" && v["user"] == "bob");
+    bob.send("/quit");
+    bob.wait_exit(Duration::from_secs(10));
+
+    // mallory has bob's key and certificate: she is bob, without his node's limits.
+    let key = meshchat::identity::DataDir::open(bob_dir.path()).unwrap().node_key().unwrap();
+    let certificate = meshchat::store::NodeStore::open(bob_dir.path()).unwrap().session().unwrap().unwrap().certificate;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _context = runtime.enter();
+    let mut mallory = gossip_peer(key.clone(), false);
+    let topic = gossipsub::IdentTopic::new(room::topic_name("lobby"));
+    mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+    mallory.dial(alice_addr).unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Subscribed {
+                    topic: subscribed,
+                    ..
+                })) = mallory.select_next_some().await
+                    && subscribed == topic.hash()
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("alice's subscription")
+    });
+    const FLOOD: u64 = 100;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    runtime.block_on(async {
+        for i in 0..FLOOD {
+            let action = if i % 2 == 0 { Action::Leave } else { Action::Join };
+            let body = Body {
+                room: "lobby".into(),
+                lamport: 1_000 + i,
+                ts_ms: now_ms,
+                nonce: i,
+                payload: Payload::Control(action),
+                seq: 0,
+            };
+            let envelope = Envelope::seal(&key, &certificate, &body).unwrap().encode();
+            mallory.behaviour_mut().gossipsub.publish(topic.clone(), envelope).unwrap();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                mallory.select_next_some().await;
+            }
+        })
+        .await;
+    });
+    let changes = alice
+        .take_within(Duration::from_secs(1))
+        .iter()
+        .filter(|v| (v["type"] == "joined" || v["type"] == "left") && v["user"] == "bob")
+        .count();
+    println!("alice took {changes} of {FLOOD} room changes flooded in about 2 s");
+    assert!(changes > 0, "the first changes are within the limit");
+    assert!(changes <= 24, "{changes} room changes taken: the limit is 20 at once, 2 a second");
+    alice.send("/focus lobby");
+    alice.send("the room goes on");
+    alice.wait_for("own message", |v| v["type"] == "message" && v["text"] == "the room goes on");
 }
