@@ -1,0 +1,266 @@
+//! Room events on the wire for the room protocol built on the event graph ([`crate::room::graph`]):
+//! a signed body that names its room by the id of the room's create event, cites the heads its
+//! author knew, and states the depth that follows from them. Not used by the node yet; the
+//! current rooms travel as [`super::room`] envelopes.
+//!
+//! An event's id is the SHA-256 of its author's peer id and its signed body bytes, so an id names
+//! one content: the graph's refusals of what cites a refused event rely on it. A room's id is
+//! its create event's id. No I/O here; decoding and checking never trust a peer.
+
+use libp2p::PeerId;
+use libp2p::identity::{Keypair, PublicKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::room::{MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES};
+use crate::account::AccountId;
+use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, CertError, Certificate};
+use crate::room::graph::{EventId, GraphEvent, MAX_PREV};
+use crate::room::{Action, check_room_name};
+
+/// Topic names are this prefix and the room id in hex.
+pub const TOPIC_PREFIX: &str = "meshchat/room/3/";
+/// Domain separation for event signatures.
+const SIGNING_CONTEXT: &[u8] = b"meshchat room event v3\0";
+
+/// The topic of the room whose create event is `room`.
+pub fn topic_name(room: &EventId) -> String {
+    format!("{TOPIC_PREFIX}{room}")
+}
+
+/// What an event says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventPayload {
+    /// The room's first event: its id is the room's id; the name is a label.
+    Create {
+        name: String,
+    },
+    Control(Action),
+    /// A chat message, the author's `seq`-th in the room from this peer (1, 2, 3, …).
+    Message {
+        text: String,
+        seq: u64,
+    },
+}
+
+/// The signed part of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBody {
+    /// The room's id (its create event's); `None` in the create itself.
+    pub room: Option<EventId>,
+    /// The room's latest control events the author knew: empty for the create only.
+    pub prev: Vec<EventId>,
+    /// 0 for the create, else 1 + the deepest of `prev`.
+    pub depth: u64,
+    /// Milliseconds since the Unix epoch, by the author's clock.
+    pub ts_ms: u64,
+    /// Random, so that bodies are unique.
+    pub nonce: u64,
+    pub payload: EventPayload,
+}
+
+/// A signed body with the author's certificate and public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedEvent {
+    #[serde(with = "byte_string")]
+    pub body: Vec<u8>,
+    pub certificate: Certificate,
+    /// The author's libp2p public key, protobuf-encoded.
+    #[serde(with = "byte_string")]
+    pub public_key: Vec<u8>,
+    #[serde(with = "byte_string")]
+    pub signature: Vec<u8>,
+}
+
+/// An event that checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvent {
+    pub id: EventId,
+    /// The room: the create event's own id for a create.
+    pub room: EventId,
+    /// The author's account, username and certificate serial, from the verified certificate.
+    pub account: AccountId,
+    pub author: String,
+    pub serial: u64,
+    pub peer: PeerId,
+    pub body: EventBody,
+}
+
+/// Why an event is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EventError {
+    #[error("malformed event")]
+    Malformed,
+    #[error("the event is too large")]
+    TooLarge,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("certificate: {0}")]
+    Certificate(#[from] CertError),
+    #[error("the event is dated in the future")]
+    FromTheFuture,
+    #[error("the message is longer than {MAX_TEXT_BYTES} bytes")]
+    TextTooLong,
+    #[error("the room name is not valid")]
+    BadRoomName,
+    #[error("the event cites more than {MAX_PREV} events, or one twice")]
+    TooManyPrev,
+    #[error("a create event names no room and cites nothing at depth 0; every other event the opposite")]
+    BadShape,
+}
+
+/// An event's id: the SHA-256 of its author's peer id and its signed body.
+fn event_id(peer: &[u8], body: &[u8]) -> EventId {
+    let mut hasher = Sha256::new();
+    hasher.update(peer);
+    hasher.update(body);
+    let mut id = [0u8; 32];
+    id.copy_from_slice(&hasher.finalize());
+    EventId::from_bytes(id)
+}
+
+fn signed_bytes(body: &[u8]) -> Vec<u8> {
+    [SIGNING_CONTEXT, body].concat()
+}
+
+impl SignedEvent {
+    /// Signs `body` with the author's key.
+    pub fn seal(key: &Keypair, certificate: &Certificate, body: &EventBody) -> Option<SignedEvent> {
+        let body = cbor4ii::serde::to_vec(Vec::new(), body).ok()?;
+        let signature = key.sign(&signed_bytes(&body)).ok()?;
+        Some(SignedEvent {
+            body,
+            certificate: certificate.clone(),
+            public_key: key.public().encode_protobuf(),
+            signature,
+        })
+    }
+
+    /// CBOR bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default()
+    }
+
+    /// Parses CBOR bytes, at most [`MAX_ENVELOPE_BYTES`].
+    pub fn decode(bytes: &[u8]) -> Result<SignedEvent, EventError> {
+        if bytes.len() > MAX_ENVELOPE_BYTES {
+            return Err(EventError::TooLarge);
+        }
+        cbor4ii::serde::from_slice(bytes).map_err(|_| EventError::Malformed)
+    }
+
+    /// The id the event has once verified, worked out without checking anything (to skip what
+    /// is known before paying for a signature); `None` when the author's key is malformed.
+    pub fn id(&self) -> Option<EventId> {
+        let public = PublicKey::try_decode_protobuf(&self.public_key).ok()?;
+        Some(event_id(&public.to_peer_id().to_bytes(), &self.body))
+    }
+
+    /// Checks the signature; that the certificate, through `certs`, was valid for the author's
+    /// peer when the event was made; that it is not dated beyond `now_ms` (with the allowed
+    /// skew); and the event's shape: a create names no room, cites nothing and has depth 0 and a
+    /// valid name; every other event names its room and cites 1 to [`MAX_PREV`] distinct
+    /// events; a text is within its limit. `signed_by` is a peer known to have signed these very
+    /// bytes (this node, which has just sealed them): its signature is not checked again.
+    pub fn verify(
+        &self,
+        certs: &mut CertCache,
+        authority: &AuthorityKey,
+        now_ms: u64,
+        signed_by: Option<PeerId>,
+    ) -> Result<VerifiedEvent, EventError> {
+        if self.body.len() > MAX_ENVELOPE_BYTES {
+            return Err(EventError::TooLarge);
+        }
+        let public = PublicKey::try_decode_protobuf(&self.public_key).map_err(|_| EventError::Malformed)?;
+        let peer = public.to_peer_id();
+        if signed_by != Some(peer) && !public.verify(&signed_bytes(&self.body), &self.signature) {
+            return Err(EventError::BadSignature);
+        }
+        let body: EventBody = cbor4ii::serde::from_slice(&self.body).map_err(|_| EventError::Malformed)?;
+        if body.ts_ms > now_ms.saturating_add(CLOCK_SKEW_SECS.saturating_mul(1000)) {
+            return Err(EventError::FromTheFuture);
+        }
+        check_shape(&body)?;
+        let peer_bytes = peer.to_bytes();
+        let holder = certs.verify(&self.certificate, authority, &peer_bytes, body.ts_ms / 1000)?;
+        let (account, author, serial) = (holder.account, holder.username.clone(), holder.serial);
+        let id = event_id(&peer_bytes, &self.body);
+        let room = body.room.unwrap_or(id);
+        Ok(VerifiedEvent { id, room, account, author, serial, peer, body })
+    }
+}
+
+/// The rules of an event's shape (see [`SignedEvent::verify`]).
+fn check_shape(body: &EventBody) -> Result<(), EventError> {
+    let create = matches!(body.payload, EventPayload::Create { .. });
+    let shaped = if create {
+        body.room.is_none() && body.prev.is_empty() && body.depth == 0
+    } else {
+        body.room.is_some() && !body.prev.is_empty() && body.depth > 0
+    };
+    if !shaped {
+        return Err(EventError::BadShape);
+    }
+    let mut prev = body.prev.clone();
+    prev.sort();
+    prev.dedup();
+    if body.prev.len() > MAX_PREV || prev.len() != body.prev.len() {
+        return Err(EventError::TooManyPrev);
+    }
+    match &body.payload {
+        EventPayload::Create { name } if check_room_name(name).is_err() => Err(EventError::BadRoomName),
+        EventPayload::Message { text, .. } if text.len() > MAX_TEXT_BYTES => Err(EventError::TextTooLong),
+        _ => Ok(()),
+    }
+}
+
+impl VerifiedEvent {
+    /// The event as the room graph folds it: the create and control events; `None` for messages.
+    pub fn graph_event(&self) -> Option<GraphEvent> {
+        let action = match &self.body.payload {
+            EventPayload::Create { .. } => Action::Create,
+            EventPayload::Control(action) => action.clone(),
+            EventPayload::Message { .. } => return None,
+        };
+        Some(GraphEvent {
+            id: self.id,
+            author: self.account,
+            prev: self.body.prev.clone(),
+            depth: self.body.depth,
+            action,
+        })
+    }
+}
+
+/// `Vec<u8>` as a CBOR byte string (one byte per byte, rather than an array of integers).
+mod byte_string {
+    use std::fmt;
+
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct BytesVisitor;
+        impl Visitor<'_> for BytesVisitor {
+            type Value = Vec<u8>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte string")
+            }
+
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(bytes.to_vec())
+            }
+        }
+        deserializer.deserialize_bytes(BytesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests;
