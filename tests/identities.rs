@@ -15,7 +15,8 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, identity::Keypair};
 use serde::{Deserialize, Serialize};
 use support::chat::{
-    PASSWORDS, expect_bootstrap, expect_error, join_room, lab_user, no_event_within, register, str_of, wait_online,
+    LoopbackTrio, PASSWORDS, expect_bootstrap, expect_error, join_room, lab_user, loopback_trio, no_event_within,
+    register, str_of, wait_online,
 };
 use support::gossip_peer::{GossipPeerEvent, gossip_peer};
 use support::{Lab, NodeBuilder, NodeProc};
@@ -84,14 +85,8 @@ fn a_waiting_message_reaches_the_renamed_account_and_never_the_new_holder_of_the
 
 #[test]
 fn a_ban_holds_whatever_the_case_of_the_name() {
-    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
-    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
-    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).spawn();
-    let mut bob = NodeBuilder::loopback("Bob").args(&["--peer", &boot_addr]).spawn();
-    alice.ready();
-    bob.ready();
-    expect_bootstrap(&mut alice);
-    expect_bootstrap(&mut bob);
+    let LoopbackTrio { boot: _boot, mut alice, mut bob, .. } = loopback_trio(&[], [None, None]);
+    bob.name = "Bob".into();
     register(&mut alice, "alice", PASSWORDS[0]);
     register(&mut bob, "Bob", PASSWORDS[1]);
     alice.send("/create lobby");
@@ -118,15 +113,9 @@ fn a_ban_holds_whatever_the_case_of_the_name() {
 
 #[test]
 fn a_rename_whose_answer_was_lost_heals_at_the_next_renewal() {
-    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
-    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
     let alice_dir = tempfile::tempdir().unwrap();
-    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).data_dir(alice_dir.path()).spawn();
-    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).spawn();
-    alice.ready();
-    bob.ready();
-    expect_bootstrap(&mut alice);
-    expect_bootstrap(&mut bob);
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, mut bob, .. } =
+        loopback_trio(&[], [Some(alice_dir.path()), None]);
     register(&mut alice, "alice", PASSWORDS[0]);
     register(&mut bob, "bob", PASSWORDS[1]);
     alice.send("/create lobby");
@@ -202,14 +191,7 @@ mod serde_bytes_compat {
 
 #[test]
 fn a_replayed_presence_changes_nothing() {
-    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
-    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
-    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).spawn();
-    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).spawn();
-    alice.ready();
-    let bob_addr: libp2p::Multiaddr = bob.ready()["listen"][0].as_str().unwrap().parse().unwrap();
-    expect_bootstrap(&mut alice);
-    expect_bootstrap(&mut bob);
+    let LoopbackTrio { boot: _boot, mut alice, mut bob, bob_addr, .. } = loopback_trio(&[], [None, None]);
     register(&mut bob, "bob", PASSWORDS[1]);
 
     // mallory listens on the presence topic (through bob) and keeps alice's announcements.

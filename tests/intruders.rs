@@ -12,26 +12,24 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, identity::Keypair};
 use meshchat::protocol::room::{self, Body, Envelope, Payload};
 use meshchat::room::Action;
-use support::NodeBuilder;
-use support::chat::{expect_bootstrap, join_room, no_event_within, register};
-use support::gossip_peer::{GossipPeerEvent, gossip_peer};
+use support::NodeProc;
+use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register};
+use support::gossip_peer::{GossipPeerEvent, gossip_peer, wait_subscribed};
+
+/// alice and bob register; alice creates `#lobby` and bob joins it.
+fn alice_and_bob_in_lobby(alice: &mut NodeProc, bob: &mut NodeProc) {
+    register(alice, "alice", "correct horse battery staple");
+    register(bob, "bob", "Tr0ub4dor&3-mesh-lantern");
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    join_room(bob, "lobby");
+    alice.wait_for("bob joined", |v| v["type"] == "joined" && v["user"] == "bob");
+}
 
 #[test]
 fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
-    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
-    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
-    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).spawn();
-    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).spawn();
-    alice.ready();
-    let bob_addr: libp2p::Multiaddr = bob.ready()["listen"][0].as_str().unwrap().parse().unwrap();
-    expect_bootstrap(&mut alice);
-    expect_bootstrap(&mut bob);
-    register(&mut alice, "alice", "correct horse battery staple");
-    register(&mut bob, "bob", "Tr0ub4dor&3-mesh-lantern");
-    alice.send("/create lobby");
-    alice.wait_for("created", |v| v["type"] == "room_created");
-    join_room(&mut bob, "lobby");
-    alice.wait_for("bob joined", |v| v["type"] == "joined" && v["user"] == "bob");
+    let LoopbackTrio { boot: _boot, mut alice, mut bob, bob_addr, .. } = loopback_trio(&[], [None, None]);
+    alice_and_bob_in_lobby(&mut alice, &mut bob);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _context = runtime.enter();
@@ -41,19 +39,7 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
     mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     mallory.dial(bob_addr).unwrap();
     // Wait until bob has told mallory it is on the topic, then pick up one of alice's messages.
-    runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) =
-                    mallory.select_next_some().await
-                {
-                    return;
-                }
-            }
-        })
-        .await
-        .expect("bob's subscription")
-    });
+    runtime.block_on(wait_subscribed(&mut mallory, &topic));
     // Mallory hears the room once bob has taken it into his mesh; alice talks until it does.
     let mut captured = None;
     for attempt in 0..10 {
@@ -132,21 +118,10 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
 /// node holds it to the rate on arrival.
 #[test]
 fn a_member_flooding_room_changes_from_a_crafted_peer_is_held_to_the_rate() {
-    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
-    let boot_addr = boot.ready()["listen"][0].as_str().unwrap().to_string();
-    let mut alice = NodeBuilder::loopback("alice").args(&["--peer", &boot_addr]).spawn();
-    let alice_addr: libp2p::Multiaddr = alice.ready()["listen"][0].as_str().unwrap().parse().unwrap();
     let bob_dir = tempfile::tempdir().unwrap();
-    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).data_dir(bob_dir.path()).spawn();
-    bob.ready();
-    expect_bootstrap(&mut alice);
-    expect_bootstrap(&mut bob);
-    register(&mut alice, "alice", "correct horse battery staple");
-    register(&mut bob, "bob", "Tr0ub4dor&3-mesh-lantern");
-    alice.send("/create lobby");
-    alice.wait_for("created", |v| v["type"] == "room_created");
-    join_room(&mut bob, "lobby");
-    alice.wait_for("bob joined", |v| v["type"] == "joined" && v["user"] == "bob");
+    let LoopbackTrio { boot: _boot, mut alice, alice_addr, mut bob, .. } =
+        loopback_trio(&[], [None, Some(bob_dir.path())]);
+    alice_and_bob_in_lobby(&mut alice, &mut bob);
     bob.send("/quit");
     bob.wait_exit(Duration::from_secs(10));
 
@@ -159,22 +134,7 @@ fn a_member_flooding_room_changes_from_a_crafted_peer_is_held_to_the_rate() {
     let topic = gossipsub::IdentTopic::new(room::topic_name("lobby"));
     mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     mallory.dial(alice_addr).unwrap();
-    runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Subscribed {
-                    topic: subscribed,
-                    ..
-                })) = mallory.select_next_some().await
-                    && subscribed == topic.hash()
-                {
-                    return;
-                }
-            }
-        })
-        .await
-        .expect("alice's subscription")
-    });
+    runtime.block_on(wait_subscribed(&mut mallory, &topic));
     const FLOOD: u64 = 100;
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     runtime.block_on(async {

@@ -212,15 +212,20 @@ fn room_commands_refuse_clearly() {
     assert!(message.contains("alice is an admin"), "{message}");
 }
 
+/// alice creates `#lobby` and bob joins it.
+fn lobby_of_alice_and_bob(alice: &mut NodeProc, bob: &mut NodeProc) {
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
+    rooms_until(bob, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));
+    bob.send("/join lobby");
+    alice.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+}
+
 #[test]
 fn a_renamed_member_keeps_their_rooms_and_rights() {
     let Some(lab) = Lab::start(3) else { return };
     let Pair { boot: _boot, dirs: _dirs, mut alice, mut bob } = alice_and_bob(&lab);
-    alice.send("/create lobby");
-    alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
-    rooms_until(&mut bob, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));
-    bob.send("/join lobby");
-    alice.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+    lobby_of_alice_and_bob(&mut alice, &mut bob);
 
     alice.send("/rename alicia");
     alice.wait_for("renamed", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
@@ -241,11 +246,7 @@ fn a_renamed_member_keeps_their_rooms_and_rights() {
 fn room_changes_are_held_to_a_rate_like_messages() {
     let Some(lab) = Lab::start(3) else { return };
     let Pair { boot: _boot, dirs: _dirs, mut alice, mut bob } = alice_and_bob(&lab);
-    alice.send("/create lobby");
-    alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
-    rooms_until(&mut bob, "lobby", |r| r.iter().any(|(room, _)| room == "lobby"));
-    bob.send("/join lobby");
-    alice.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+    lobby_of_alice_and_bob(&mut alice, &mut bob);
 
     // bob leaves and joins as fast as his node lets him: after a burst, his own node refuses.
     let mut refused = 0;

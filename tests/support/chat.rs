@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Lab, NodeProc};
+use super::{Lab, NodeBuilder, NodeProc};
 
 /// A string field of an event ("" when missing).
 pub fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
@@ -91,6 +91,36 @@ pub fn alice_and_bob(lab: &Lab) -> Pair {
     wait_online(&mut alice, "bob");
     wait_online(&mut bob, "alice");
     Pair { boot, dirs, alice, bob }
+}
+
+/// A bootstrap node and two nodes on loopback (no mDNS) that dial it and trust it; nobody is
+/// logged in yet.
+pub struct LoopbackTrio {
+    pub boot: NodeProc,
+    pub boot_addr: String,
+    pub alice: NodeProc,
+    pub alice_addr: libp2p::Multiaddr,
+    pub bob: NodeProc,
+    pub bob_addr: libp2p::Multiaddr,
+}
+
+/// Starts a [`LoopbackTrio`]: the bootstrap with `boot_args` besides `bootstrap`, and the two
+/// nodes in `dirs` (fresh temporary directories where `None`).
+pub fn loopback_trio(boot_args: &[&str], dirs: [Option<&Path>; 2]) -> LoopbackTrio {
+    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).args(boot_args).spawn();
+    let boot_addr = boot.ready()["listen"][0].as_str().expect("a listen address").to_string();
+    let [(mut alice, alice_addr), (mut bob, bob_addr)] = [("alice", dirs[0]), ("bob", dirs[1])].map(|(name, dir)| {
+        let mut builder = NodeBuilder::loopback(name).args(&["--peer", &boot_addr]);
+        if let Some(dir) = dir {
+            builder = builder.data_dir(dir);
+        }
+        let mut node = builder.spawn();
+        let addr = node.ready()["listen"][0].as_str().expect("a listen address").parse().expect("a multiaddr");
+        (node, addr)
+    });
+    expect_bootstrap(&mut alice);
+    expect_bootstrap(&mut bob);
+    LoopbackTrio { boot, boot_addr, alice, alice_addr, bob, bob_addr }
 }
 
 /// Joins `room` on `node` (named after its user), trying again while no member of it is known or

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use libp2p::swarm::NetworkBehaviour;
+use futures::StreamExt;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Swarm, SwarmBuilder, gossipsub, identity::Keypair, noise, ping, tcp, yamux};
 
 #[derive(NetworkBehaviour)]
@@ -35,4 +36,22 @@ pub fn gossip_peer(key: Keypair, forget_at_once: bool) -> Swarm<GossipPeer> {
         })
         .expect("behaviour")
         .build()
+}
+
+/// Runs `peer` until a node it is connected to says it is on `topic` (at most 20 s).
+pub async fn wait_subscribed(peer: &mut Swarm<GossipPeer>, topic: &gossipsub::IdentTopic) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Subscribed {
+                topic: subscribed,
+                ..
+            })) = peer.select_next_some().await
+                && subscribed == topic.hash()
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("a subscription to the topic within 20 s");
 }
