@@ -52,6 +52,11 @@ fn a_waiting_message_reaches_the_renamed_account_and_never_the_new_holder_of_the
     expect_bootstrap(&mut alice);
     alice.send("/rename alicia");
     alice.wait_for("renamed", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
+    // A nickname that was only the old name follows it.
+    alice.send("/who");
+    let online = alice.wait_type("online");
+    let users = online["users"].as_array().unwrap();
+    assert!(users.iter().any(|u| u["user"] == "alicia" && u["nick"] == "alicia"), "{online}");
     alice.send("/quit");
     alice.wait_exit(Duration::from_secs(10));
     let mut carol = lab.node(3, "carol").data_dir(dirs[2].path()).spawn();

@@ -711,6 +711,8 @@ impl EventLoop {
                     .clone()
                     .or_else(|| old.as_ref().filter(|_| pending.kind == Kind::Rename).map(|s| s.nick.clone()))
                     .unwrap_or_else(|| self.accounts.remembered_nick(&body.account, &username));
+                // A nickname that was just the old username follows the rename.
+                let nick = if old_name.as_deref() == Some(nick.as_str()) { username.clone() } else { nick };
                 let session = Session { certificate, nick: nick.clone() };
                 self.accounts.save(&session);
                 self.accounts.session = Some(session);
