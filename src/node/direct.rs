@@ -1,4 +1,4 @@
-//! The node's side of direct messages (`/meshchat/dm/1`): `/msg` and `/query`, the outbox, the
+//! The node's side of direct messages (`/meshchat/dm/2`): `/msg` and `/query`, the outbox, the
 //! receipts, and taking in messages from other peers.
 //!
 //! A received message is kept in the node database before its receipt goes back, and shown
