@@ -102,6 +102,9 @@ const MIGRATIONS: &[&str] = &[
         username TEXT NOT NULL,
         serial INTEGER NOT NULL
     );",
+    // Nicknames are remembered per account.
+    "DELETE FROM nicknames WHERE length(username_key) != 32;
+    ALTER TABLE nicknames RENAME COLUMN username_key TO account_id;",
 ];
 
 /// A failed store operation.
@@ -254,15 +257,15 @@ impl NodeStore {
     /// The nickname last used on this node by `account`.
     pub fn nickname(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
         Ok(self
-            .row("SELECT nick FROM nicknames WHERE username_key = ?1", params![account.to_hex()], |r| r.get(0))
+            .row("SELECT nick FROM nicknames WHERE account_id = ?1", params![account.to_hex()], |r| r.get(0))
             .optional()?)
     }
 
     /// Remembers `account`'s nickname for later logins.
     pub fn save_nickname(&self, account: &AccountId, nick: &str) -> Result<(), StoreError> {
         self.exec(
-            "INSERT INTO nicknames (username_key, nick) VALUES (?1, ?2)
-             ON CONFLICT (username_key) DO UPDATE SET nick = excluded.nick",
+            "INSERT INTO nicknames (account_id, nick) VALUES (?1, ?2)
+             ON CONFLICT (account_id) DO UPDATE SET nick = excluded.nick",
             params![account.to_hex(), nick],
         )?;
         Ok(())
