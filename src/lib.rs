@@ -23,6 +23,7 @@
 pub mod account;
 pub mod bootstrap;
 pub mod cert;
+pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod identity;

@@ -387,10 +387,7 @@ impl<T: Send + 'static> AuthWorker<T> {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+use crate::clock::unix_now;
 
 #[cfg(test)]
 mod tests;

@@ -17,11 +17,11 @@ use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
 use super::client::{DirectCommand, Done, RoomReply};
 use super::event_loop::EventLoop;
-use super::rooms::now_ms;
 use super::{CommandError, Focus};
 use crate::account::{AccountId, same_name};
 use crate::bootstrap::password::check_username;
-use crate::bootstrap::service::unix_now;
+use crate::clock::now_ms;
+use crate::clock::unix_now;
 use crate::protocol::dm::{self, Arrival, DmRefusal, DmRequest, DmResponse};
 use crate::protocol::room::MAX_TEXT_BYTES;
 use crate::store::StoredDm;

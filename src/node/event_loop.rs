@@ -257,10 +257,7 @@ impl EventLoop {
             bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
             rooms: self.my_rooms(),
             outbox: self.outbox_len(),
-            certificate_expires_in: self
-                .accounts
-                .session()
-                .map(|s| s.certificate.remaining(crate::bootstrap::service::unix_now())),
+            certificate_expires_in: self.accounts.session().map(|s| s.certificate.remaining(crate::clock::unix_now())),
             problems: self.problems(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
         }
@@ -283,7 +280,7 @@ impl EventLoop {
             );
         }
         if let Some(session) = self.accounts.session() {
-            let left = session.certificate.remaining(crate::bootstrap::service::unix_now());
+            let left = session.certificate.remaining(crate::clock::unix_now());
             if super::accounts::renewal_due(left, session.certificate.lifetime())
                 && self.accounts.bootstrap_peer().is_none()
             {

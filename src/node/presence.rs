@@ -8,9 +8,9 @@ use libp2p::PeerId;
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
 
 use super::event_loop::EventLoop;
-use super::rooms::now_ms;
 use crate::account::AccountId;
-use crate::bootstrap::service::unix_now;
+use crate::clock::now_ms;
+use crate::clock::unix_now;
 use crate::presence::{OnlineUser as RosterUser, Roster, RosterChange, valid_nick};
 use crate::protocol::presence::{Presence, PresenceState as WireState};
 use crate::ui::{OnlineState, OnlineUser, UiEvent};

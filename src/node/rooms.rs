@@ -144,9 +144,7 @@ impl Default for Rooms {
     }
 }
 
-pub(super) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+use crate::clock::now_ms;
 
 fn topic(room: &str) -> IdentTopic {
     IdentTopic::new(wire::topic_name(room))
