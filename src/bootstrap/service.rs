@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::accounts::{Account, AccountError, AccountStore};
 use super::password::{self, CredentialError, HashError, Hasher};
 use super::queue::{Class, JobQueue, Next, QUEUE_MAX_JOBS, QUEUE_WAIT_MAX};
-use super::throttle::{self, Backoff, Windows};
+use super::throttle::{self, Backoff, Rate, Windows};
 use crate::account::AccountId;
 use crate::cert::{Authority, AuthorityKey, CERT_LIFETIME_SECS};
 use crate::protocol::auth::{AuthRequest, AuthResponse, KnownAccount, Refusal, RenameNote};
@@ -180,15 +180,31 @@ impl AuthService {
         }
     }
 
+    /// Counts one `kind` request of `peer` under `per_peer` and `overall`; the refusal (about
+    /// too many `plural`) when either is full.
+    fn admit(
+        &mut self,
+        (kind, plural): (&str, &str),
+        peer: &[u8],
+        per_peer: &Rate,
+        overall: &Rate,
+        now: u64,
+    ) -> Option<AuthResponse> {
+        let peer_window = format!("{kind}:{}", hex(peer));
+        let overall_window = format!("{kind}:*");
+        let admitted = self.windows.admit((&peer_window, per_peer), (&overall_window, overall), now);
+        admitted.err().map(|wait| rate_limited(format!("too many {plural}; try again in {wait} s")))
+    }
+
     fn register(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
-        let peer_window = format!("register:{}", hex(peer));
-        let admitted = self.windows.admit(
-            (&peer_window, &throttle::REGISTER_PER_PEER),
-            ("register:*", &throttle::REGISTER_OVERALL),
+        if let Some(refusal) = self.admit(
+            ("register", "registrations"),
+            peer,
+            &throttle::REGISTER_PER_PEER,
+            &throttle::REGISTER_OVERALL,
             now,
-        );
-        if let Err(wait) = admitted {
-            return Ok(rate_limited(format!("too many registrations; try again in {wait} s")));
+        ) {
+            return Ok(refusal);
         }
         if let Err(e) = password::check_username(username).and_then(|()| password::check_strength(pw, username)) {
             return Ok(e.into());
@@ -206,14 +222,10 @@ impl AuthService {
     }
 
     fn lookup(&mut self, peer: &[u8], username: &str, now: u64) -> Result<AuthResponse, AccountError> {
-        let peer_window = format!("lookup:{}", hex(peer));
-        let admitted = self.windows.admit(
-            (&peer_window, &throttle::LOOKUP_PER_PEER),
-            ("lookup:*", &throttle::LOOKUP_OVERALL),
-            now,
-        );
-        if let Err(wait) = admitted {
-            return Ok(rate_limited(format!("too many look-ups; try again in {wait} s")));
+        if let Some(refusal) =
+            self.admit(("lookup", "look-ups"), peer, &throttle::LOOKUP_PER_PEER, &throttle::LOOKUP_OVERALL, now)
+        {
+            return Ok(refusal);
         }
         let found = self.accounts.holder(username, now)?;
         Ok(AuthResponse::User { account: found.map(|a| KnownAccount { account: a.id, username: a.username }) })

@@ -149,7 +149,8 @@ pub fn admit(rate: &Rate, window: Option<RateWindow>, now: u64) -> Result<RateWi
 /// the map holds at most about as many windows as the overall limits admit per window.
 #[derive(Debug, Default)]
 pub struct Windows {
-    windows: HashMap<String, RateWindow>,
+    /// Each window, with the length of the rate it counts for (what pruning goes by).
+    windows: HashMap<String, (RateWindow, u64)>,
 }
 
 /// Prune the windows map of ended windows once it holds this many.
@@ -168,14 +169,14 @@ impl Windows {
         (overall_key, overall): (&str, &Rate),
         now: u64,
     ) -> Result<(), u64> {
-        let peer = admit(per_peer, self.windows.get(peer_key).copied(), now)?;
-        let all = admit(overall, self.windows.get(overall_key).copied(), now)?;
+        let peer = admit(per_peer, self.windows.get(peer_key).map(|(w, _)| *w), now)?;
+        let all = admit(overall, self.windows.get(overall_key).map(|(w, _)| *w), now)?;
         if self.windows.len() >= WINDOWS_PRUNE_AT {
-            let longest = per_peer.window_secs.max(overall.window_secs);
-            self.windows.retain(|_, w| now.saturating_sub(w.window_start) < longest);
+            // Each window by its own rate's length: a short rate's call never ends a long one.
+            self.windows.retain(|_, (w, secs)| now.saturating_sub(w.window_start) < *secs);
         }
-        self.windows.insert(peer_key.to_string(), peer);
-        self.windows.insert(overall_key.to_string(), all);
+        self.windows.insert(peer_key.to_string(), (peer, per_peer.window_secs));
+        self.windows.insert(overall_key.to_string(), (all, overall.window_secs));
         Ok(())
     }
 
@@ -192,6 +193,19 @@ impl Windows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_for_a_short_rate_never_ends_a_long_window() {
+        let hourly = Rate { max_requests: 1, window_secs: 3600 };
+        let open_hour = Rate { max_requests: u32::MAX, window_secs: 3600 };
+        let minutely = Rate { max_requests: u32::MAX, window_secs: 60 };
+        let mut windows = Windows::new();
+        windows.admit(("register:p", &hourly), ("register:*", &open_hour), 0).unwrap();
+        for i in 0..WINDOWS_PRUNE_AT {
+            windows.admit((&format!("lookup:{i}"), &minutely), ("lookup:*", &minutely), 100).unwrap();
+        }
+        assert!(windows.admit(("register:p", &hourly), ("register:*", &open_hour), 200).is_err());
+    }
 
     #[test]
     fn the_first_failures_are_free_then_blocks_grow() {

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
 
+use super::CommandError;
 use super::event_loop::EventLoop;
 use crate::account::AccountId;
-use crate::clock::now_ms;
-use crate::clock::unix_now;
+use crate::clock::{now_ms, unix_now};
 use crate::presence::{OnlineUser as RosterUser, Roster, RosterChange, valid_nick};
 use crate::protocol::presence::{Presence, PresenceState as WireState};
-use crate::ui::{OnlineState, OnlineUser, UiEvent};
+use crate::ui::{ErrorCode, OnlineState, OnlineUser, UiEvent};
 
 /// How often a logged-in node announces itself.
 pub(super) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
@@ -135,6 +135,14 @@ impl EventLoop {
     /// The account of the online user called `username` (any case).
     pub(super) fn online_account(&self, username: &str) -> Option<AccountId> {
         self.presence.roster.find(username).map(|u| u.account)
+    }
+
+    /// The account called `username` (any case) as this node knows it without asking anyone:
+    /// online now, else seen before; `no_such_user` otherwise.
+    pub(super) fn account_called(&self, username: &str) -> Result<AccountId, CommandError> {
+        self.online_account(username)
+            .or_else(|| self.accounts.known_account(username))
+            .ok_or_else(|| CommandError::new(ErrorCode::NoSuchUser, format!("nobody called {username} is known here")))
     }
 
     /// The last connection to `peer` closed: its user is offline.

@@ -108,9 +108,9 @@ pub(super) struct Rooms {
     /// Messages that came before earlier ones of the same sender, held back for order.
     order: Sequencer<(String, PeerId), ChatMessage>,
     /// Live room messages this node's user sends.
-    send_limit: RateLimit<String>,
+    send_limit: RateLimit<AccountId>,
     /// Live room messages received, per user.
-    arrival_limit: RateLimit<String>,
+    arrival_limit: RateLimit<AccountId>,
     /// Control events this node's user makes.
     control_send_limit: RateLimit<AccountId>,
     /// Live control events received, per user.
@@ -608,7 +608,7 @@ impl EventLoop {
                 None => MessageAcceptance::Reject,
             },
             Payload::Message { text } => {
-                if !self.rooms.arrival_limit.allow(verified.account.to_hex(), Instant::now()) {
+                if !self.rooms.arrival_limit.allow(verified.account, Instant::now()) {
                     tracing::info!(room, author = verified.author, "room message over the rate limit refused");
                     MessageAcceptance::Reject
                 } else {
@@ -949,9 +949,7 @@ impl EventLoop {
         if let [only] = found[..] {
             return Ok(only);
         }
-        self.online_account(user)
-            .or_else(|| self.accounts.known_account(user))
-            .ok_or_else(|| error(ErrorCode::NoSuchUser, format!("nobody called {user} is known here")))
+        self.account_called(user)
     }
 
     /// `/leave`, `/kick`, `/ban`, `/unban`, `/op`: a control event by this user.
@@ -990,7 +988,7 @@ impl EventLoop {
                 format!("a message is at most {MAX_TEXT_BYTES} bytes; this one is {}", text.len()),
             ));
         }
-        let me = self.logged_in()?.to_ascii_lowercase();
+        let me = self.my_account()?;
         if !self.rooms.send_limit.allow(me, Instant::now()) {
             return Err(error(
                 ErrorCode::RateLimited,
@@ -1070,10 +1068,7 @@ impl EventLoop {
         // A user is muted by account (kept as `@` and the id), shown by name.
         let (key, target) = match target.strip_prefix('@') {
             Some(user) => {
-                let account = self
-                    .online_account(user)
-                    .or_else(|| self.accounts.known_account(user))
-                    .ok_or_else(|| error(ErrorCode::NoSuchUser, format!("nobody called {user} is known here")))?;
+                let account = self.account_called(user)?;
                 (format!("@{account}"), format!("@{}", self.accounts.name_of(&account)))
             }
             None => {
