@@ -82,11 +82,6 @@ impl Directory {
         self.labels.retain(|_, label| label.serial > cut);
     }
 
-    /// The username `account` goes by.
-    pub fn label(&self, account: &AccountId) -> Option<&Label> {
-        self.labels.get(account)
-    }
-
     /// The username of `account`, or a short form of its id when it is not known.
     pub fn name_of(&self, account: &AccountId) -> String {
         match self.labels.get(account) {
@@ -103,11 +98,6 @@ impl Directory {
             .filter(|(_, label)| same_name(&label.username, username))
             .max_by_key(|(_, label)| label.serial)
             .map(|(account, _)| *account)
-    }
-
-    /// Every account known, with its label.
-    pub fn iter(&self) -> impl Iterator<Item = (&AccountId, &Label)> {
-        self.labels.iter()
     }
 }
 

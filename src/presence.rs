@@ -76,9 +76,17 @@ impl Roster {
             return false;
         }
         if self.marks.len() >= MAX_REMEMBERED_PEERS && !self.marks.contains_key(peer) {
-            // Forget peers not online now; their replays could come in again, as after a restart.
-            let online = &self.entries;
-            self.marks.retain(|p, _| online.contains_key(p));
+            // Forget the offline peer heard from longest ago (announcement numbers are times):
+            // its replays could come in again, as after a restart.
+            let oldest = self
+                .marks
+                .iter()
+                .filter(|(p, _)| !self.entries.contains_key(*p))
+                .min_by_key(|(_, mark)| mark.seq)
+                .map(|(p, _)| p.clone());
+            if let Some(oldest) = oldest {
+                self.marks.remove(&oldest);
+            }
         }
         self.marks.insert(peer.to_vec(), Mark { seq, serial });
         true
@@ -171,8 +179,10 @@ impl Roster {
     /// Everyone online, sorted by username, each account once.
     pub fn online(&self) -> Vec<OnlineUser> {
         let mut users: Vec<OnlineUser> = self.entries.values().map(|e| e.user.clone()).collect();
-        users.sort_by(|a, b| a.username.cmp(&b.username).then(a.account.cmp(&b.account)).then(a.nick.cmp(&b.nick)));
+        // Each account once, whatever names its peers announced it under, then by username.
+        users.sort_by(|a, b| a.account.cmp(&b.account).then(a.username.cmp(&b.username)).then(a.nick.cmp(&b.nick)));
         users.dedup_by(|a, b| a.account == b.account);
+        users.sort_by(|a, b| a.username.cmp(&b.username).then(a.nick.cmp(&b.nick)));
         users
     }
 }

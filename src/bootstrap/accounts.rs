@@ -73,7 +73,16 @@ const MIGRATIONS: &[&str] = &[
         FROM sessions s JOIN accounts a USING (username_key);
     DELETE FROM failures;
 ",
+    "
+    CREATE INDEX holders_by_last_at ON holders (last_at);
+    CREATE INDEX reserved_names_by_account ON reserved_names (account_id, until);
+    DELETE FROM reserved_names WHERE until <= CAST(strftime('%s', 'now') AS INTEGER);
+",
 ];
+
+/// The most names one account holds reserved at once (the latest it let go of): renaming again
+/// and again cannot take names away from everyone else.
+pub const RESERVED_PER_ACCOUNT_MAX: u32 = 3;
 
 /// The most machines remembered per account as having held its certificate (the most recent).
 pub const HOLDERS_PER_ACCOUNT_MAX: u32 = 32;
@@ -229,7 +238,14 @@ impl AccountStore {
                  ON CONFLICT (username_key) DO UPDATE SET account_id = excluded.account_id, until = excluded.until",
                 params![username_key(&old), &id.as_bytes()[..], until as i64],
             )?;
+            tx.execute(
+                "DELETE FROM reserved_names WHERE account_id = ?1 AND username_key NOT IN
+                     (SELECT username_key FROM reserved_names WHERE account_id = ?1
+                      ORDER BY until DESC LIMIT ?2)",
+                params![&id.as_bytes()[..], RESERVED_PER_ACCOUNT_MAX],
+            )?;
         }
+        tx.execute("DELETE FROM reserved_names WHERE until <= ?1", params![now.min(i64::MAX as u64) as i64])?;
         tx.execute(
             "INSERT INTO renames (account_id, old, new, at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (account_id) DO UPDATE SET old = excluded.old, new = excluded.new, at = excluded.at",
@@ -417,6 +433,24 @@ mod tests {
         let newcomer = store.create("alice", "h3", 10 + HOLD).unwrap();
         assert!(newcomer != alice && newcomer != bob);
         assert!(matches!(store.rename(AccountId::random(), "x-y-z", 1, HOLD), Err(AccountError::NoSuchAccount(_))));
+    }
+
+    #[test]
+    fn an_account_holds_only_the_names_it_let_go_of_last() {
+        let (_dir, mut store) = store();
+        let alice = store.create("alice", "h1", 1).unwrap();
+        for (i, name) in ["alice1", "alice2", "alice3", "alice4"].iter().enumerate() {
+            store.rename(alice, name, 10 + i as u64, 100).unwrap();
+        }
+        // Held: alice1, alice2, alice3 (the last three let go of); alice is free again.
+        assert_eq!(store.holder("alice", 20).unwrap(), None);
+        for name in ["alice1", "alice2", "alice3"] {
+            assert_eq!(store.holder(name, 20).unwrap().map(|a| a.id), Some(alice), "{name}");
+        }
+        // Reservations that ended are gone from the table at the next rename.
+        store.rename(alice, "alice5", 500, 100).unwrap();
+        let rows: i64 = store.conn.query_row("SELECT COUNT(*) FROM reserved_names", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 1, "only alice4, let go of now");
     }
 
     #[test]

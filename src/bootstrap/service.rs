@@ -298,6 +298,11 @@ impl AuthService {
         let Some(account) = self.accounts.session(peer)? else {
             return Ok(refused(Refusal::NotLoggedIn, "log in first"));
         };
+        if let Some(refusal) =
+            self.admit(("rename", "renames"), peer, &throttle::RENAME_PER_PEER, &throttle::RENAME_OVERALL, now)
+        {
+            return Ok(refusal);
+        }
         if self.accounts.holder(new, now)?.is_some_and(|holder| holder.id != account.id) {
             return Ok(refused(Refusal::UsernameTaken, format!("username '{new}' is taken")));
         }

@@ -77,6 +77,10 @@ pub const REGISTER_OVERALL: Rate = Rate { max_requests: 100, window_secs: 10 * 6
 pub const LOOKUP_PER_PEER: Rate = Rate { max_requests: 30, window_secs: 60 };
 /// Look-ups all peers together may ask for per minute.
 pub const LOOKUP_OVERALL: Rate = Rate { max_requests: 600, window_secs: 60 };
+/// Renames one peer may ask for per hour (each holds the old name for a while).
+pub const RENAME_PER_PEER: Rate = Rate { max_requests: 10, window_secs: 60 * 60 };
+/// Renames all peers together may ask for per 10 minutes.
+pub const RENAME_OVERALL: Rate = Rate { max_requests: 100, window_secs: 10 * 60 };
 
 /// Failures under one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

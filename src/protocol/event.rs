@@ -47,6 +47,9 @@ pub enum EventPayload {
 /// The signed part of an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventBody {
+    /// The author's account: signed, so that no other certificate of the same peer can be
+    /// attached to the event to make it someone else's under the same id.
+    pub author: AccountId,
     /// The room's id (its create event's); `None` in the create itself.
     pub room: Option<EventId>,
     /// The room's latest control events the author knew: empty for the create only.
@@ -100,6 +103,8 @@ pub enum EventError {
     Certificate(#[from] CertError),
     #[error("the event is dated in the future")]
     FromTheFuture,
+    #[error("the certificate is not the author's")]
+    NotTheAuthor,
     #[error("the message is longer than {MAX_TEXT_BYTES} bytes")]
     TextTooLong,
     #[error("the room name is not valid")]
@@ -161,7 +166,7 @@ impl SignedEvent {
     /// peer when the event was made; that it is not dated beyond `now_ms` (with the allowed
     /// skew); and the event's shape: a create names no room, cites nothing and has depth 0 and a
     /// valid name; every other event names its room and cites 1 to [`MAX_PREV`] distinct
-    /// events; a text is within its limit. `signed_by` is a peer known to have signed these very
+    /// events; a text is within its limit; the certificate is the signed author's. `signed_by` is a peer known to have signed these very
     /// bytes (this node, which has just sealed them): its signature is not checked again.
     pub fn verify(
         &self,
@@ -185,6 +190,9 @@ impl SignedEvent {
         check_shape(&body)?;
         let peer_bytes = peer.to_bytes();
         let holder = certs.verify(&self.certificate, authority, &peer_bytes, body.ts_ms / 1000)?;
+        if holder.account != body.author {
+            return Err(EventError::NotTheAuthor);
+        }
         let (account, author, serial) = (holder.account, holder.username.clone(), holder.serial);
         let id = event_id(&peer_bytes, &self.body);
         let room = body.room.unwrap_or(id);

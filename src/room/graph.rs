@@ -272,9 +272,19 @@ impl RoomGraph {
         self.order.iter().filter_map(|(_, id)| self.events.get(id))
     }
 
-    /// The accepted events no accepted event cites, sorted: what a new event should cite.
+    /// The accepted events no accepted event cites, sorted.
     pub fn heads(&self) -> Vec<EventId> {
         self.heads.iter().copied().collect()
+    }
+
+    /// What a new event should cite: the heads, the deepest [`MAX_PREV`] of them when there are
+    /// more (later events merge the rest), sorted.
+    pub fn heads_to_cite(&self) -> Vec<EventId> {
+        let mut heads: Vec<&GraphEvent> = self.heads.iter().filter_map(|id| self.events.get(id)).collect();
+        heads.sort_by_key(|e| std::cmp::Reverse(e.order_key()));
+        let mut cite: Vec<EventId> = heads.into_iter().take(MAX_PREV).map(|e| e.id).collect();
+        cite.sort();
+        cite
     }
 
     /// The depth an event citing `prev` must have.
@@ -431,19 +441,18 @@ impl RoomGraph {
         self.heads.insert(event.id);
         self.order.insert(key);
         self.keep_state(&event, after);
-        let effects = if last {
+        let id = event.id;
+        if last {
             // Last in the fold: the fold so far, then this event.
-            self.current.apply_action(&event.author, &event.action).unwrap_or_default()
-        } else {
-            let id = event.id;
+            let effects = self.current.apply_action(&event.author, &event.action).unwrap_or_default();
             self.events.insert(id, event);
-            let heads: Vec<EventId> = self.heads.iter().copied().collect();
-            let new = self.fold_from(&heads);
-            let effects = self.events.get(&id).map_or_else(Vec::new, |e| diff(&self.current, &new, e));
-            self.current = new;
             return Accepted { effects };
-        };
-        self.events.insert(event.id, event);
+        }
+        self.events.insert(id, event);
+        let heads: Vec<EventId> = self.heads.iter().copied().collect();
+        let new = self.fold_from(&heads);
+        let effects = self.events.get(&id).map_or_else(Vec::new, |e| diff(&self.current, &new, e));
+        self.current = new;
         Accepted { effects }
     }
 

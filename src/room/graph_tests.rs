@@ -671,3 +671,19 @@ proptest! {
         prop_assert!(ids(a).is_subset(&ids(&behind)));
     }
 }
+
+#[test]
+fn a_new_event_cites_at_most_max_prev_heads_and_merges_the_deepest() {
+    let mut graph = room();
+    let base = graph.heads();
+    for i in 0..MAX_PREV + 4 {
+        let join = on(&graph, &base, &format!("j{i}"), &format!("u{i}"), Action::Join);
+        graph.insert(join).unwrap();
+    }
+    assert_eq!(graph.heads().len(), MAX_PREV + 4);
+    let cite = graph.heads_to_cite();
+    assert_eq!(cite.len(), MAX_PREV);
+    let leave = on(&graph, &cite, "u0 leaves", "u0", Action::Leave);
+    assert!(graph.insert(leave).is_ok(), "an event citing them is taken");
+    assert_eq!(graph.heads().len(), 5, "the merged heads, and the 4 left for later");
+}

@@ -220,7 +220,10 @@ fn a_freed_name_goes_to_a_new_account_only_after_the_hold() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = AuthService::open(dir.path(), Authority::from_secret(&[9; 32])).unwrap().with_name_hold(3600);
     let AuthResponse::Granted { certificate: alice, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
-    s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW);
+    let renamed = s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW);
+    assert!(matches!(renamed, AuthResponse::Granted { .. }), "{renamed:?}");
+    let early = s.handle(b"r", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 3599);
+    assert_eq!(refusal(&early), Some(Refusal::UsernameTaken), "held until the hour is over");
     let later = |s: &mut AuthService| {
         s.handle(b"r", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 3600)
     };

@@ -25,6 +25,7 @@ fn author(name: &str, seed: u8) -> Author {
 
 fn create_body(name: &str) -> EventBody {
     EventBody {
+        author: account_of("alice"),
         room: None,
         prev: vec![],
         depth: 0,
@@ -35,7 +36,12 @@ fn create_body(name: &str) -> EventBody {
 }
 
 fn body_in(room: EventId, prev: Vec<EventId>, depth: u64, payload: EventPayload) -> EventBody {
-    EventBody { room: Some(room), prev, depth, ts_ms: NOW_MS, nonce: 2, payload }
+    EventBody { author: account_of("alice"), room: Some(room), prev, depth, ts_ms: NOW_MS, nonce: 2, payload }
+}
+
+/// `body` written by `name`.
+fn by(name: &str, body: EventBody) -> EventBody {
+    EventBody { author: account_of(name), ..body }
 }
 
 fn verify(a: &Author, event: &SignedEvent) -> Result<VerifiedEvent, EventError> {
@@ -55,7 +61,7 @@ fn a_create_names_its_room_by_its_own_id_and_events_fold_into_the_graph() {
     let join = SignedEvent::seal(
         &bob.key,
         &bob.cert,
-        &body_in(created.id, vec![created.id], 1, EventPayload::Control(Action::Join)),
+        &by("bob", body_in(created.id, vec![created.id], 1, EventPayload::Control(Action::Join))),
     )
     .unwrap();
     let joined = verify(&bob, &join).unwrap();
@@ -65,7 +71,7 @@ fn a_create_names_its_room_by_its_own_id_and_events_fold_into_the_graph() {
     graph.insert(created.graph_event().unwrap()).unwrap();
     graph.insert(joined.graph_event().unwrap()).unwrap();
     assert!(graph.state().is_member(&account_of("bob")));
-    let message = body_in(created.id, graph.heads(), 2, EventPayload::Message { text: "hi".into(), seq: 1 });
+    let message = by("bob", body_in(created.id, graph.heads(), 2, EventPayload::Message { text: "hi".into(), seq: 1 }));
     let said = verify(&bob, &SignedEvent::seal(&bob.key, &bob.cert, &message).unwrap()).unwrap();
     assert_eq!(said.graph_event(), None, "messages are not control events");
 }
@@ -79,7 +85,7 @@ fn ids_name_one_content_and_survive_the_wire() {
     assert_eq!(verify(&alice, &decoded).unwrap().id, verify(&alice, &event).unwrap().id);
     // The same body from another author, or another body, is another event.
     let mallory = author("mallory", 3);
-    let copied = SignedEvent::seal(&mallory.key, &mallory.cert, &create_body("lobby")).unwrap();
+    let copied = SignedEvent::seal(&mallory.key, &mallory.cert, &by("mallory", create_body("lobby"))).unwrap();
     assert_ne!(copied.id(), event.id());
     let other = SignedEvent::seal(&alice.key, &alice.cert, &EventBody { nonce: 9, ..create_body("lobby") }).unwrap();
     assert_ne!(other.id(), event.id());
@@ -99,6 +105,13 @@ fn a_changed_byte_or_another_key_is_refused() {
     // mallory signs with her key but alice's certificate: the certificate names another peer.
     let borrowed = SignedEvent::seal(&mallory.key, &alice.cert, &create_body("lobby")).unwrap();
     assert_eq!(verify(&alice, &borrowed), Err(EventError::Certificate(CertError::WrongPeer)));
+    // Another certificate of the same peer (another account logged in there) does not make the
+    // event someone else's: the signed author must be the certificate's account.
+    let peer = alice.key.public().to_peer_id().to_bytes();
+    let other = alice.authority.issue(account_of("bob"), "bob", &peer, NOW_MS / 1000 - 10, 2);
+    let swapped = SignedEvent { certificate: other, ..event.clone() };
+    assert_eq!(swapped.id(), event.id(), "the same id");
+    assert_eq!(verify(&alice, &swapped), Err(EventError::NotTheAuthor));
 }
 
 #[test]
@@ -129,7 +142,8 @@ fn a_depth_at_the_end_of_its_range_is_only_a_number_the_graph_refuses() {
     graph.insert(create.graph_event().unwrap()).unwrap();
     let body = body_in(create.id, vec![create.id], u64::MAX, EventPayload::Control(Action::Leave));
     let event = verify(&alice, &SignedEvent::seal(&alice.key, &alice.cert, &body).unwrap()).unwrap();
-    assert!(graph.insert(event.graph_event().unwrap()).is_err());
+    let refused = graph.insert(event.graph_event().unwrap());
+    assert_eq!(refused, Err(crate::room::GraphRefusal::WrongDepth { claimed: u64::MAX, expected: 1 }));
     assert!(graph.state().is_member(&account_of("alice")), "nothing changed");
 }
 
