@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How many bytes an account id has.
@@ -40,19 +39,12 @@ impl AccountId {
 
     /// 32 lower-case hex digits: the form kept in SQLite and room state.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0)
     }
 
     /// Parses [`Self::to_hex`]'s form.
     pub fn from_hex(text: &str) -> Option<AccountId> {
-        if text.len() != 2 * ACCOUNT_ID_BYTES || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let mut bytes = [0u8; ACCOUNT_ID_BYTES];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(AccountId(bytes))
+        crate::hex::decode(text).map(AccountId)
     }
 }
 
@@ -81,36 +73,13 @@ pub fn same_name(a: &str, b: &str) -> bool {
 
 impl Serialize for AccountId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
+        crate::bytes::serialize(&self.0, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for AccountId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<AccountId, D::Error> {
-        struct IdVisitor;
-        impl<'de> Visitor<'de> for IdVisitor {
-            type Value = AccountId;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{ACCOUNT_ID_BYTES} bytes")
-            }
-
-            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<AccountId, E> {
-                AccountId::from_slice(bytes).ok_or_else(|| E::invalid_length(bytes.len(), &self))
-            }
-
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<AccountId, A::Error> {
-                let mut bytes = [0u8; ACCOUNT_ID_BYTES];
-                for (i, byte) in bytes.iter_mut().enumerate() {
-                    *byte = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
-                }
-                if seq.next_element::<u8>()?.is_some() {
-                    return Err(de::Error::invalid_length(ACCOUNT_ID_BYTES + 1, &self));
-                }
-                Ok(AccountId(bytes))
-            }
-        }
-        deserializer.deserialize_bytes(IdVisitor)
+        crate::bytes::deserialize_array(deserializer).map(AccountId)
     }
 }
 

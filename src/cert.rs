@@ -98,18 +98,13 @@ impl AuthorityKey {
 
     /// Lower-case hex, as in `authority.pub` files and `ready` events.
     pub fn to_hex(&self) -> String {
-        self.0.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0.to_bytes())
     }
 
     /// Parses [`Self::to_hex`]'s form (surrounding white space allowed).
     pub fn from_hex(text: &str) -> Option<AuthorityKey> {
-        let text = text.trim();
-        // Hex digits only: `from_str_radix` alone would also take a sign, as in "+f".
-        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let bytes: Option<Vec<u8>> = (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect();
-        Self::from_bytes(&bytes?)
+        let bytes: [u8; 32] = crate::hex::decode(text.trim())?;
+        Self::from_bytes(&bytes)
     }
 }
 

@@ -22,10 +22,12 @@
 
 pub mod account;
 pub mod bootstrap;
+pub mod bytes;
 pub mod cert;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod hex;
 pub mod identity;
 pub mod net;
 pub mod node;

@@ -19,6 +19,7 @@ use super::queue::{Class, JobQueue, Next, QUEUE_MAX_JOBS, QUEUE_WAIT_MAX};
 use super::throttle::{self, Backoff, Rate, Windows};
 use crate::account::AccountId;
 use crate::cert::{Authority, AuthorityKey, CERT_LIFETIME_SECS};
+use crate::hex::encode as hex;
 use crate::protocol::auth::{AuthRequest, AuthResponse, KnownAccount, Refusal, RenameNote};
 
 /// How long a name freed by a rename stays reserved to its account (30 days).
@@ -59,10 +60,6 @@ fn refused(refusal: Refusal, message: impl Into<String>) -> AuthResponse {
 
 fn rate_limited(message: String) -> AuthResponse {
     refused(Refusal::RateLimited, message)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Failures of `peer` on account `account`.

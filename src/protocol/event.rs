@@ -66,13 +66,13 @@ pub struct EventBody {
 /// A signed body with the author's certificate and public key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedEvent {
-    #[serde(with = "byte_string")]
+    #[serde(with = "crate::bytes")]
     pub body: Vec<u8>,
     pub certificate: Certificate,
     /// The author's libp2p public key, protobuf-encoded.
-    #[serde(with = "byte_string")]
+    #[serde(with = "crate::bytes")]
     pub public_key: Vec<u8>,
-    #[serde(with = "byte_string")]
+    #[serde(with = "crate::bytes")]
     pub signature: Vec<u8>,
 }
 
@@ -239,34 +239,6 @@ impl VerifiedEvent {
             depth: self.body.depth,
             action,
         })
-    }
-}
-
-/// `Vec<u8>` as a CBOR byte string (one byte per byte, rather than an array of integers).
-mod byte_string {
-    use std::fmt;
-
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        struct BytesVisitor;
-        impl Visitor<'_> for BytesVisitor {
-            type Value = Vec<u8>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a byte string")
-            }
-
-            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(bytes.to_vec())
-            }
-        }
-        deserializer.deserialize_bytes(BytesVisitor)
     }
 }
 

@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, Certificate};
+use crate::hex::encode as hex;
 use crate::room::Action;
 
 /// Topic names are this prefix and the room name.
@@ -102,11 +103,6 @@ pub enum EnvelopeError {
 
 fn signed_bytes(body: &[u8]) -> Vec<u8> {
     [SIGNING_CONTEXT, body].concat()
-}
-
-/// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Envelope {

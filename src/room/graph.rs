@@ -58,7 +58,7 @@ impl EventId {
 
     /// 64 lower-case hex digits.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0)
     }
 }
 
@@ -74,34 +74,15 @@ impl fmt::Debug for EventId {
     }
 }
 
-impl EventId {
-    /// From a byte slice of the right length.
-    pub fn from_slice(bytes: &[u8]) -> Option<EventId> {
-        bytes.try_into().ok().map(EventId)
-    }
-}
-
 impl serde::Serialize for EventId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
+        crate::bytes::serialize(&self.0, serializer)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<EventId, D::Error> {
-        struct IdVisitor;
-        impl serde::de::Visitor<'_> for IdVisitor {
-            type Value = EventId;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("32 bytes")
-            }
-
-            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<EventId, E> {
-                EventId::from_slice(bytes).ok_or_else(|| E::invalid_length(bytes.len(), &self))
-            }
-        }
-        deserializer.deserialize_bytes(IdVisitor)
+        crate::bytes::deserialize_array(deserializer).map(EventId)
     }
 }
 
