@@ -17,6 +17,7 @@
 //! events cite the heads their author knew instead of choosing a clock, are checked against
 //! the state they cite, and are folded in (depth, id) order; the same [`RoomState`] rules.
 
+pub mod engine;
 pub mod graph;
 mod limit;
 mod log;
