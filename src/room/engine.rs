@@ -88,7 +88,7 @@ pub struct Incoming {
 /// What the engine is told.
 #[derive(Debug, Clone)]
 pub enum Input {
-    Event(Incoming),
+    Event(Box<Incoming>),
     /// Time passed: what waited too long is given up.
     Tick,
 }
@@ -194,7 +194,7 @@ impl RoomEngine {
     pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
-            Input::Event(incoming) => self.take(incoming, now, &mut out),
+            Input::Event(incoming) => self.take(*incoming, now, &mut out),
             Input::Tick => self.expire(now, &mut out),
         }
         out
@@ -342,7 +342,7 @@ impl RoomEngine {
         let gossip = matches!(incoming.via, Via::Live { .. });
         let room_id = incoming.event.room;
         let Some(event) = incoming.event.graph_event() else { return };
-        if !self.rooms.contains_key(&room_id) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.rooms.entry(room_id) {
             // A room comes into being here only by its create, from this node's user, its
             // database or a catch-up it asked for.
             let EventPayload::Create { name } = &incoming.event.body.payload else {
@@ -353,17 +353,14 @@ impl RoomEngine {
                 refuse(out, &incoming, "a room not known here", gossip.then_some(Verdict::Ignore));
                 return;
             }
-            self.rooms.insert(
-                room_id,
-                Room {
-                    name: name.clone(),
-                    creator: incoming.event.account,
-                    graph: RoomGraph::new(room_id),
-                    pending: Pending::new(PENDING_CAP, PENDING_WAIT),
-                    pending_bytes: HashMap::new(),
-                    held: VecDeque::new(),
-                },
-            );
+            entry.insert(Room {
+                name: name.clone(),
+                creator: incoming.event.account,
+                graph: RoomGraph::new(room_id),
+                pending: Pending::new(PENDING_CAP, PENDING_WAIT),
+                pending_bytes: HashMap::new(),
+                held: VecDeque::new(),
+            });
         }
         let Some(room) = self.rooms.get_mut(&room_id) else { return };
         if room.graph.contains(&event.id) || room.pending.contains(&event.id) {
