@@ -10,32 +10,46 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, identity::Keypair};
-use meshchat::protocol::room::{self, Body, Envelope, Payload};
-use meshchat::room::Action;
+use meshchat::protocol::event::{self, EventBody, EventPayload, MAX_EVENT_BYTES, SignedEvent};
+use meshchat::room::{Action, EventId};
 use support::NodeProc;
 use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register};
 use support::gossip_peer::{GossipPeerEvent, gossip_peer, wait_subscribed};
 
-/// alice and bob register; alice creates `#lobby` and bob joins it.
-fn alice_and_bob_in_lobby(alice: &mut NodeProc, bob: &mut NodeProc) {
+/// alice and bob register; alice creates `#lobby` and bob joins it. The room's id.
+fn alice_and_bob_in_lobby(alice: &mut NodeProc, bob: &mut NodeProc) -> EventId {
     register(alice, "alice", "correct horse battery staple");
     register(bob, "bob", "Tr0ub4dor&3-mesh-lantern");
     alice.send("/create lobby");
     alice.wait_for("created", |v| v["type"] == "room_created");
     join_room(bob, "lobby");
     alice.wait_for("bob joined", |v| v["type"] == "joined" && v["user"] == "bob");
+    room_id(alice, "lobby")
+}
+
+/// The id of the room labelled `label`, from `/rooms`.
+fn room_id(node: &mut NodeProc, label: &str) -> EventId {
+    node.send("/rooms");
+    let rooms = node.wait_type("rooms");
+    let hex = rooms["rooms"]
+        .as_array()
+        .and_then(|rooms| rooms.iter().find(|r| r["room"] == label))
+        .and_then(|r| r["id"].as_str())
+        .expect("the room in /rooms")
+        .to_string();
+    EventId::from_bytes(meshchat::hex::decode::<32>(&hex).expect("a room id"))
 }
 
 #[test]
 fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
     let LoopbackTrio { boot: _boot, mut alice, mut bob, bob_addr, .. } = loopback_trio(&[], [None, None]);
-    alice_and_bob_in_lobby(&mut alice, &mut bob);
+    let lobby = alice_and_bob_in_lobby(&mut alice, &mut bob);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _context = runtime.enter();
     let key = Keypair::generate_ed25519();
     let mut mallory = gossip_peer(key.clone(), true);
-    let topic = gossipsub::IdentTopic::new(room::topic_name("lobby"));
+    let topic = gossipsub::IdentTopic::new(event::topic_name(&lobby));
     mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     mallory.dial(bob_addr).unwrap();
     // Wait until bob has told mallory it is on the topic, then pick up one of alice's messages.
@@ -73,19 +87,17 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
     shown.extend(texts(&bob.take_within(Duration::from_millis(300))));
 
     // Replay, garbage, forgery with alice's certificate, oversized.
-    let stolen = Envelope::decode(&captured).unwrap().certificate;
-    let forged_body = Body {
-        room: "lobby".into(),
-        lamport: 99,
-        ts_ms: 0,
+    let real = SignedEvent::decode(&captured).unwrap();
+    let real_body: EventBody = cbor4ii::serde::from_slice(&real.body).unwrap();
+    let forged_body = EventBody {
         nonce: 7,
-        payload: Payload::Message { text: "forged by mallory".into() },
-        seq: 1,
+        payload: EventPayload::Message { text: "forged by mallory".into(), seq: 1 },
+        ..real_body
     };
-    let forged = Envelope::seal(&key, &stolen, &forged_body).unwrap().encode();
+    let forged = SignedEvent::seal(&key, &real.certificate, &forged_body).unwrap().encode();
     // Garbage first: publishing it clears mallory's memory of the captured message, so the
     // replay goes out.
-    let attacks = [b"garbage".to_vec(), captured.clone(), forged, vec![0x41; room::MAX_ENVELOPE_BYTES + 1024]];
+    let attacks = [b"garbage".to_vec(), captured.clone(), forged, vec![0x41; MAX_EVENT_BYTES + 1024]];
     runtime.block_on(async {
         for data in attacks {
             mallory.behaviour_mut().gossipsub.publish(topic.clone(), data).unwrap();
@@ -121,7 +133,7 @@ fn a_member_flooding_room_changes_from_a_crafted_peer_is_held_to_the_rate() {
     let bob_dir = tempfile::tempdir().unwrap();
     let LoopbackTrio { boot: _boot, mut alice, alice_addr, mut bob, .. } =
         loopback_trio(&[], [None, Some(bob_dir.path())]);
-    alice_and_bob_in_lobby(&mut alice, &mut bob);
+    let lobby = alice_and_bob_in_lobby(&mut alice, &mut bob);
     bob.send("/quit");
     bob.wait_exit(Duration::from_secs(10));
 
@@ -131,25 +143,34 @@ fn a_member_flooding_room_changes_from_a_crafted_peer_is_held_to_the_rate() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _context = runtime.enter();
     let mut mallory = gossip_peer(key.clone(), false);
-    let topic = gossipsub::IdentTopic::new(room::topic_name("lobby"));
+    let topic = gossipsub::IdentTopic::new(event::topic_name(&lobby));
     mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
     mallory.dial(alice_addr).unwrap();
+    // Each change cites the one before, as a real node's would: none waits for anything.
+    let store = meshchat::store::NodeStore::open(bob_dir.path()).unwrap();
+    let kept: Vec<SignedEvent> = store.room_events().unwrap().iter().map(|b| SignedEvent::decode(b).unwrap()).collect();
+    drop(store);
+    let last = kept.iter().filter_map(|e| e.open_stored()).max_by_key(|v| v.body.depth).unwrap();
+    let (mut prev, mut depth) = (last.id, last.body.depth);
     runtime.block_on(wait_subscribed(&mut mallory, &topic));
     const FLOOD: u64 = 100;
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     runtime.block_on(async {
         for i in 0..FLOOD {
             let action = if i % 2 == 0 { Action::Leave } else { Action::Join };
-            let body = Body {
-                room: "lobby".into(),
-                lamport: 1_000 + i,
+            depth += 1;
+            let body = EventBody {
+                author: certificate.body.account,
+                room: Some(lobby),
+                prev: vec![prev],
+                depth,
                 ts_ms: now_ms,
                 nonce: i,
-                payload: Payload::Control(action),
-                seq: 0,
+                payload: EventPayload::Control(action),
             };
-            let envelope = Envelope::seal(&key, &certificate, &body).unwrap().encode();
-            mallory.behaviour_mut().gossipsub.publish(topic.clone(), envelope).unwrap();
+            let signed = SignedEvent::seal(&key, &certificate, &body).unwrap();
+            prev = signed.id().unwrap();
+            mallory.behaviour_mut().gossipsub.publish(topic.clone(), signed.encode()).unwrap();
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             loop {

@@ -15,7 +15,7 @@
 //! - identify: learns peers' listen addresses and protocols.
 //! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
 //! - peer exchange ([`crate::protocol::peers`]): asks each new peer whom it knows.
-//! - room catch-up ([`crate::protocol::room`]): a room's events and recent messages.
+//! - room catch-up ([`crate::protocol::sync`]): a room's heads, the events and messages a member lacks.
 //! - direct messages ([`crate::protocol::dm`]): one message a request, the receipt its answer.
 //! - accounts ([`crate::protocol::auth`]): every node can ask; only a node that hosts the
 //!   bootstrap answers, so only there does identify list the protocol.
@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::protocol::auth::{self, AuthRequest, AuthResponse};
 use crate::protocol::dm::{self, DmRequest, DmResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
-use crate::protocol::room::{self as room_wire, SyncRequest, SyncResponse};
+use crate::protocol::sync::{self as room_sync, SyncRequest, SyncResponse};
 
 /// identify's protocol version: peers that speak another one are another network.
 pub const IDENTIFY_PROTOCOL: &str = "/meshchat/1.0.0";
@@ -204,9 +204,9 @@ impl Behaviour {
         );
         let sync = request_response::Behaviour::with_codec(
             cbor::codec::Codec::default()
-                .set_request_size_maximum(peers::MAX_REQUEST_BYTES)
-                .set_response_size_maximum(room_wire::MAX_SYNC_RESPONSE_BYTES),
-            [(StreamProtocol::new(room_wire::SYNC_PROTOCOL), ProtocolSupport::Full)],
+                .set_request_size_maximum(room_sync::MAX_REQUEST_BYTES)
+                .set_response_size_maximum(room_sync::MAX_RESPONSE_BYTES),
+            [(StreamProtocol::new(room_sync::SYNC_PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
         );
         let dm = request_response::Behaviour::with_codec(

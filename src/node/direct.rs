@@ -23,7 +23,7 @@ use crate::bootstrap::password::check_username;
 use crate::clock::now_ms;
 use crate::clock::unix_now;
 use crate::protocol::dm::{self, Arrival, DmRefusal, DmRequest, DmResponse};
-use crate::protocol::room::MAX_TEXT_BYTES;
+use crate::protocol::event::MAX_TEXT_BYTES;
 use crate::store::StoredDm;
 use crate::ui::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
 

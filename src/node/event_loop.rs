@@ -169,7 +169,7 @@ impl EventLoop {
                 _ = redial_tick.tick() => {
                     self.close_dead_connections();
                     self.follow_up_exchanges();
-                    self.release_overdue_messages().await;
+                    self.room_tick().await;
                     self.dial_due().await;
                     self.expire_waiting_for_bootstrap().await;
                     self.accounts.store().checkpoint_if_quiet(Instant::now());
@@ -255,7 +255,7 @@ impl EventLoop {
             user: self.accounts.username().map(str::to_string),
             peers,
             bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
-            rooms: self.my_rooms(),
+            rooms: self.my_room_labels(),
             outbox: self.outbox_len(),
             certificate_expires_in: self.accounts.session().map(|s| s.certificate.remaining(crate::clock::unix_now())),
             problems: self.problems(),
@@ -503,7 +503,7 @@ impl EventLoop {
                 let acceptance = if message.topic == self.presence.topic_hash() {
                     self.on_presence_message(&message.data).await
                 } else if let Some(room) = self.rooms.room_of_topic(&message.topic) {
-                    self.on_room_gossip(&room, &message.data, propagation_source).await
+                    self.on_room_gossip(room, &message.data, propagation_source).await
                 } else {
                     tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
                     gossipsub::MessageAcceptance::Ignore
@@ -530,7 +530,7 @@ impl EventLoop {
                 self.on_auth_failure(request_id, error.to_string()).await;
             }
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
-                Message::Request { request, channel, .. } => self.on_sync_request(request, channel),
+                Message::Request { request, channel, .. } => self.on_sync_request(peer, request, channel).await,
                 Message::Response { request_id, response } => {
                     self.on_sync_response(peer, request_id, response).await;
                 }

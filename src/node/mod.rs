@@ -18,6 +18,7 @@ mod direct;
 mod event_loop;
 mod liveness;
 mod presence;
+mod room_sync;
 mod rooms;
 
 use std::time::Duration;
@@ -48,7 +49,8 @@ pub const READY_SETTLE: Duration = Duration::from_millis(5);
 /// Where plain text goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Focus {
-    Room(String),
+    /// A room, by id.
+    Room(crate::room::EventId),
     /// A conversation with this account.
     User(crate::account::AccountId),
 }

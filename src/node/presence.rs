@@ -110,6 +110,11 @@ impl EventLoop {
         self.presence.roster.user_on(&peer.to_bytes()).is_some()
     }
 
+    /// The account online on `peer`.
+    pub(super) fn presence_account(&self, peer: &PeerId) -> Option<AccountId> {
+        self.presence.roster.user_on(&peer.to_bytes()).map(|u| u.account)
+    }
+
     /// The username online on `peer`.
     pub(super) fn presence_user(&self, peer: &PeerId) -> Option<String> {
         self.presence.roster.user_on(&peer.to_bytes()).map(|u| u.username.clone())
@@ -222,7 +227,7 @@ impl EventLoop {
         }
         match presence.state {
             WireState::Online => {
-                self.peer_rooms(source, presence.rooms);
+                self.peer_rooms(source, presence.rooms).await;
                 self.pump_outbox(&holder.account);
             }
             WireState::Offline => self.peer_rooms_gone(&source),

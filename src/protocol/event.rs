@@ -1,7 +1,7 @@
-//! Room events on the wire for the room protocol built on the event graph ([`crate::room::graph`]):
+//! Room events on the wire (room protocol 3, built on the event graph of [`crate::room::graph`]):
 //! a signed body that names its room by the id of the room's create event, cites the heads its
-//! author knew, and states the depth that follows from them. Not used by the node yet; the
-//! current rooms travel as [`super::room`] envelopes.
+//! author knew, and states the depth that follows from them. Control events and messages alike
+//! travel on the room's topic, [`topic_name`], and in catch-up pages ([`super::sync`]).
 //!
 //! An event's id is the SHA-256 of its author's peer id and its signed body bytes, so an id names
 //! one content: the graph's refusals of what cites a refused event rely on it. A room's id is
@@ -13,12 +13,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::room::{MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES};
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, CertError, Certificate};
 use crate::room::graph::{EventId, GraphEvent, MAX_PREV};
 use crate::room::{Action, check_room_name};
 
+/// A message's text is at most this many bytes.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// A signed event is at most this many bytes.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 /// Topic names are this prefix and the room id in hex.
 pub const TOPIC_PREFIX: &str = "meshchat/room/3/";
 /// Domain separation for event signatures.
@@ -37,7 +40,8 @@ pub enum EventPayload {
         name: String,
     },
     Control(Action),
-    /// A chat message, the author's `seq`-th in the room from this peer (1, 2, 3, …).
+    /// A chat message, the author's `seq`-th in the room from this peer (1, 2, 3, …; at most
+    /// `i64::MAX`).
     Message {
         text: String,
         seq: u64,
@@ -147,9 +151,9 @@ impl SignedEvent {
         cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default()
     }
 
-    /// Parses CBOR bytes, at most [`MAX_ENVELOPE_BYTES`].
+    /// Parses CBOR bytes, at most [`MAX_EVENT_BYTES`].
     pub fn decode(bytes: &[u8]) -> Result<SignedEvent, EventError> {
-        if bytes.len() > MAX_ENVELOPE_BYTES {
+        if bytes.len() > MAX_EVENT_BYTES {
             return Err(EventError::TooLarge);
         }
         cbor4ii::serde::from_slice(bytes).map_err(|_| EventError::Malformed)
@@ -175,7 +179,7 @@ impl SignedEvent {
         now_ms: u64,
         signed_by: Option<PeerId>,
     ) -> Result<VerifiedEvent, EventError> {
-        if self.body.len() > MAX_ENVELOPE_BYTES {
+        if self.body.len() > MAX_EVENT_BYTES {
             return Err(EventError::TooLarge);
         }
         let public = PublicKey::try_decode_protobuf(&self.public_key).map_err(|_| EventError::Malformed)?;
@@ -200,6 +204,27 @@ impl SignedEvent {
     }
 }
 
+impl SignedEvent {
+    /// An event this node kept after verifying it, read back from its own database: decoded,
+    /// not checked again. `None` when it does not decode.
+    pub fn open_stored(&self) -> Option<VerifiedEvent> {
+        let public = PublicKey::try_decode_protobuf(&self.public_key).ok()?;
+        let peer = public.to_peer_id();
+        let body: EventBody = cbor4ii::serde::from_slice(&self.body).ok()?;
+        let id = event_id(&peer.to_bytes(), &self.body);
+        let holder = &self.certificate.body;
+        Some(VerifiedEvent {
+            id,
+            room: body.room.unwrap_or(id),
+            account: holder.account,
+            author: holder.username.clone(),
+            serial: holder.serial,
+            peer,
+            body,
+        })
+    }
+}
+
 /// The rules of an event's shape (see [`SignedEvent::verify`]).
 fn check_shape(body: &EventBody) -> Result<(), EventError> {
     let create = matches!(body.payload, EventPayload::Create { .. });
@@ -208,7 +233,7 @@ fn check_shape(body: &EventBody) -> Result<(), EventError> {
     } else {
         body.room.is_some() && !body.prev.is_empty() && body.depth > 0
     };
-    if !shaped {
+    if !shaped || i64::try_from(body.depth).is_err() {
         return Err(EventError::BadShape);
     }
     let mut prev = body.prev.clone();
@@ -220,6 +245,7 @@ fn check_shape(body: &EventBody) -> Result<(), EventError> {
     match &body.payload {
         EventPayload::Create { name } if check_room_name(name).is_err() => Err(EventError::BadRoomName),
         EventPayload::Message { text, .. } if text.len() > MAX_TEXT_BYTES => Err(EventError::TextTooLong),
+        EventPayload::Message { seq, .. } if *seq == 0 || i64::try_from(*seq).is_err() => Err(EventError::BadShape),
         _ => Ok(()),
     }
 }

@@ -7,4 +7,4 @@ pub mod dm;
 pub mod event;
 pub mod peers;
 pub mod presence;
-pub mod room;
+pub mod sync;

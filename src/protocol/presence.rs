@@ -1,4 +1,4 @@
-//! Presence (`meshchat/presence/3` gossipsub topic): each logged-in node announces its
+//! Presence (`meshchat/presence/4` gossipsub topic): each logged-in node announces its
 //! certificate, nickname and state now and then, and when these change. Each announcement is
 //! sealed: signed with the announcing peer's key, which travels with it, so the receiving node
 //! knows which peer speaks and checks that the certificate names that peer.
@@ -7,12 +7,16 @@ use libp2p::PeerId;
 use libp2p::identity::{Keypair, PublicKey};
 use serde::{Deserialize, Serialize};
 
+use crate::account::AccountId;
 use crate::cert::Certificate;
+use crate::room::EventId;
 
 /// The gossipsub topic.
-pub const TOPIC: &str = "meshchat/presence/3";
+pub const TOPIC: &str = "meshchat/presence/4";
 /// The largest presence message accepted, in bytes.
-pub const MAX_BYTES: usize = 4 * 1024;
+pub const MAX_BYTES: usize = 12 * 1024;
+/// At most this many rooms are read from one presence.
+pub const MAX_ROOMS: usize = 64;
 /// Prefixed to the signed bytes, so that a signature over a presence never passes for anything
 /// else a peer signs.
 const SIGNING_CONTEXT: &[u8] = b"meshchat presence v1\0";
@@ -42,8 +46,16 @@ pub struct Presence {
     /// Increases with every announcement of one node, so late copies are ignored.
     pub seq: u64,
     /// The rooms the user is a member of (the room directory is built from these).
-    #[serde(default)]
-    pub rooms: Vec<String>,
+    #[serde(default, deserialize_with = "super::bounded::first::<_, _, MAX_ROOMS>")]
+    pub rooms: Vec<RoomRef>,
+}
+
+/// A room as presence names it: its id (its create event's), name and creator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RoomRef {
+    pub id: EventId,
+    pub name: String,
+    pub creator: AccountId,
 }
 
 impl Presence {
@@ -101,7 +113,11 @@ mod tests {
             nick: "Alice".into(),
             state: PresenceState::Online,
             seq: 3,
-            rooms: vec!["lobby".into()],
+            rooms: vec![RoomRef {
+                id: EventId::from_bytes([3; 32]),
+                name: "lobby".into(),
+                creator: crate::testing::account_of("alice"),
+            }],
         };
         assert_eq!(Presence::decode(&presence.encode()), Some(presence));
         assert_eq!(Presence::decode(b"\xff\x00garbage"), None);
@@ -155,7 +171,14 @@ mod proptests {
             any_text(24),
             prop_oneof![Just(PresenceState::Online), Just(PresenceState::Offline)],
             any::<u64>(),
-            prop::collection::vec(any_text(12), 0..6),
+            prop::collection::vec(
+                (any::<[u8; 32]>(), any_text(12), any::<[u8; 16]>()).prop_map(|(id, name, creator)| RoomRef {
+                    id: EventId::from_bytes(id),
+                    name,
+                    creator: AccountId::from_bytes(creator),
+                }),
+                0..6,
+            ),
         )
             .prop_map(|(certificate, nick, state, seq, rooms)| Presence {
                 certificate,
@@ -209,7 +232,7 @@ mod proptests {
 
     #[test]
     fn a_long_room_list_within_the_byte_limit_is_bounded() {
-        // The most rooms a presence can carry: one byte each, as many as fit in MAX_BYTES.
+        // The most rooms a presence can name: as many as fit in MAX_BYTES, one byte each.
         let mut bytes = vec![0xa1];
         bytes.extend(crate::testing::cbor_text("rooms"));
         bytes.extend(crate::testing::cbor_head(4, MAX_BYTES as u64));
@@ -217,5 +240,29 @@ mod proptests {
         let (decoded, peak) = peak_memory(|| Presence::decode(&bytes));
         assert_eq!(decoded, None);
         assert!(peak < DECODE_MEMORY_LIMIT, "{peak}");
+    }
+
+    #[test]
+    fn rooms_beyond_the_cap_are_skipped() {
+        let room = |i: u8| RoomRef {
+            id: EventId::from_bytes([i; 32]),
+            name: "r".into(),
+            creator: crate::testing::account_of("alice"),
+        };
+        let presence = Presence {
+            certificate: crate::cert::Authority::from_secret(&[1; 32]).issue(
+                crate::testing::account_of("alice"),
+                "alice",
+                b"p",
+                1,
+                1,
+            ),
+            nick: "Alice".into(),
+            state: PresenceState::Online,
+            seq: 1,
+            rooms: (0..=MAX_ROOMS as u8).map(room).collect(),
+        };
+        let decoded = Presence::decode(&presence.encode()).unwrap();
+        assert_eq!(decoded.rooms.len(), MAX_ROOMS);
     }
 }

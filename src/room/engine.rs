@@ -214,6 +214,11 @@ impl RoomEngine {
         self.rooms.contains_key(room)
     }
 
+    /// Whether the control event `id` of `room` is taken in.
+    pub fn contains(&self, room: &EventId, id: &EventId) -> bool {
+        self.rooms.get(room).is_some_and(|r| r.graph.contains(id))
+    }
+
     /// The rooms `account` is a member of, in id order.
     pub fn rooms_of(&self, account: &AccountId) -> Vec<EventId> {
         let mut rooms: Vec<EventId> =

@@ -212,6 +212,8 @@ pub struct OnlineUser {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSummary {
     pub room: String,
+    /// The room's id (its create event's), in hex.
+    pub id: String,
     pub members: usize,
 }
 

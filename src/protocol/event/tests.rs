@@ -135,15 +135,18 @@ fn shapes_that_break_the_rules_are_refused() {
 }
 
 #[test]
-fn a_depth_at_the_end_of_its_range_is_only_a_number_the_graph_refuses() {
+fn a_depth_at_the_end_of_its_range_is_refused_on_the_wire_and_by_the_graph() {
     let alice = author("alice", 1);
     let create = verify(&alice, &SignedEvent::seal(&alice.key, &alice.cert, &create_body("lobby")).unwrap()).unwrap();
     let mut graph = RoomGraph::new(create.id);
     graph.insert(create.graph_event().unwrap()).unwrap();
     let body = body_in(create.id, vec![create.id], u64::MAX, EventPayload::Control(Action::Leave));
+    let signed = SignedEvent::seal(&alice.key, &alice.cert, &body).unwrap();
+    assert_eq!(verify(&alice, &signed), Err(EventError::BadShape), "beyond what the database keeps");
+    let body = body_in(create.id, vec![create.id], i64::MAX as u64, EventPayload::Control(Action::Leave));
     let event = verify(&alice, &SignedEvent::seal(&alice.key, &alice.cert, &body).unwrap()).unwrap();
     let refused = graph.insert(event.graph_event().unwrap());
-    assert_eq!(refused, Err(crate::room::GraphRefusal::WrongDepth { claimed: u64::MAX, expected: 1 }));
+    assert_eq!(refused, Err(crate::room::GraphRefusal::WrongDepth { claimed: i64::MAX as u64, expected: 1 }));
     assert!(graph.state().is_member(&account_of("alice")), "nothing changed");
 }
 
@@ -155,7 +158,7 @@ fn huge_announced_lengths_fail_fast_and_small() {
         assert!(decoded.is_err(), "{input:x?}");
         assert!(peak < DECODE_MEMORY_LIMIT, "{peak} bytes for {input:x?}");
     }
-    assert_eq!(SignedEvent::decode(&vec![0u8; MAX_ENVELOPE_BYTES + 1]), Err(EventError::TooLarge));
+    assert_eq!(SignedEvent::decode(&vec![0u8; MAX_EVENT_BYTES + 1]), Err(EventError::TooLarge));
 }
 
 proptest! {

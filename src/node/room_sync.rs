@@ -1,0 +1,474 @@
+//! Room catch-up over `/meshchat/sync/3`, both ways: `/join` (ask a member for the room's
+//! heads, sign a join citing them, hand it over with the first catch-up request), catching a
+//! room up from a member (after a reconnection, now and then, or when something arrived citing
+//! events not known here), and answering other peers' requests.
+//!
+//! Pages are bounded and their cursors only move forward: a catch-up asks for the next page
+//! while the last one said more remain and it moved a cursor, and never beyond
+//! [`MAX_PAGES`]. Who may have what is the engine's decision; this side only checks the asker's
+//! certificate and reads and writes the rows.
+
+use libp2p::PeerId;
+use libp2p::request_response::ResponseChannel;
+
+use super::client::RoomReply;
+use super::event_loop::EventLoop;
+use super::rooms::{RoomDone, error};
+use crate::account::AccountId;
+use crate::clock::{now_ms, unix_now};
+use crate::protocol::event::{EventPayload, SignedEvent, VerifiedEvent};
+use crate::protocol::sync::{
+    CatchUpRequest, MAX_HEADS, MAX_MARKS, Mark, PAGE_EVENTS, PAGE_MESSAGES, SyncRefusal, SyncRequest, SyncResponse,
+};
+use crate::room::engine::{Incoming, ServeRefusal, Via};
+use crate::room::{Action, EventId, MAX_PREV};
+use crate::ui::ErrorCode;
+
+/// The most pages one catch-up fetches.
+const MAX_PAGES: usize = 1000;
+
+/// A catch-up in progress: what the first request said, and the cursors.
+pub(super) struct Paging {
+    room: EventId,
+    known: Vec<EventId>,
+    marks: Vec<Mark>,
+    after: Option<EventId>,
+    messages_after: Option<Mark>,
+    pages: usize,
+    /// Its new messages are shown (else only kept, as history).
+    show: bool,
+    /// `/join`'s answer, given once the first page is in.
+    join: Option<RoomDone>,
+}
+
+/// Why a catch-up request was sent.
+pub(super) enum SyncPurpose {
+    /// `/join`: the room's heads, to cite in the join.
+    Heads {
+        room: EventId,
+        reply: RoomDone,
+    },
+    Page(Box<Paging>),
+}
+
+impl SyncPurpose {
+    fn room(&self) -> EventId {
+        match self {
+            SyncPurpose::Heads { room, .. } => *room,
+            SyncPurpose::Page(paging) => paging.room,
+        }
+    }
+}
+
+fn refusal_code(refusal: SyncRefusal) -> ErrorCode {
+    match refusal {
+        SyncRefusal::Banned => ErrorCode::Banned,
+        SyncRefusal::NotMember => ErrorCode::NotMember,
+        SyncRefusal::UnknownRoom => ErrorCode::NoSuchRoom,
+        SyncRefusal::BadCertificate | SyncRefusal::BadJoin => ErrorCode::NotLoggedIn,
+    }
+}
+
+impl EventLoop {
+    /// Catches `room` up from `peer`, unless that is on its way already; `show` the new
+    /// messages.
+    pub(super) fn catch_up(&mut self, room: EventId, peer: PeerId, show: bool) {
+        if self.rooms.catching_up.contains(&(room, peer)) || !self.rooms.engine.knows(&room) {
+            return;
+        }
+        let mut known = self.rooms.engine.heads(&room);
+        known.truncate(MAX_HEADS);
+        let marks = self.accounts.store().message_marks(&room, MAX_MARKS).unwrap_or_else(|e| {
+            tracing::error!(%room, error = %e, "cannot read how far the room's messages are held");
+            Vec::new()
+        });
+        let paging = Paging { room, known, marks, after: None, messages_after: None, pages: 0, show, join: None };
+        self.request_page(peer, paging, None);
+    }
+
+    /// Asks `peer` for the next page of `paging` (with `join`, the first page of a join).
+    fn request_page(&mut self, peer: PeerId, paging: Paging, join: Option<SignedEvent>) {
+        let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else {
+            if let Some(reply) = paging.join {
+                let _ = reply.send(Err(error(ErrorCode::NotLoggedIn, "log in first")));
+            }
+            return;
+        };
+        let request = CatchUpRequest {
+            room: paging.room,
+            certificate,
+            known: paging.known.clone(),
+            after: paging.after,
+            marks: paging.marks.clone(),
+            messages_after: paging.messages_after.clone(),
+            join,
+        };
+        self.rooms.catching_up.insert((paging.room, peer));
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest::CatchUp(Box::new(request)));
+        self.rooms.syncs.insert(id, SyncPurpose::Page(Box::new(paging)));
+    }
+
+    /// Now and then: catch each room up from one member online, in case gossip missed
+    /// something that no reconnection brought back.
+    pub(super) fn resync_rooms(&mut self) {
+        for room in self.my_rooms() {
+            let peers = self.peers_in(&room.id);
+            if !peers.is_empty() {
+                let peer = peers[rand::random_range(0..peers.len())];
+                self.catch_up(room.id, peer, true);
+            }
+        }
+    }
+
+    /// `/join`: asks a member for the room's heads; the join is signed when they come.
+    pub(super) async fn join_room(&mut self, name: &str, reply: RoomDone) {
+        let found = self.my_account().and_then(|me| Ok((me, self.resolve_room(name)?)));
+        let (me, room) = match found {
+            Ok(found) => found,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        if self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)) {
+            self.subscribe(&room);
+            self.set_focus(&room).await;
+            let _ = reply.send(Ok(RoomReply::Done));
+            return;
+        }
+        let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else {
+            let _ = reply.send(Err(error(ErrorCode::NotLoggedIn, "log in first")));
+            return;
+        };
+        if let Err(e) = self.allow_own_control(me) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        // A member this node is connected to answers at once; one it cannot reach would only
+        // make the join wait for a time-out.
+        let members = self.peers_in(&room);
+        let Some(peer) = members.iter().find(|p| self.swarm.is_connected(p)).or(members.first()).copied() else {
+            let label = self.room_label(&room);
+            let _ =
+                reply.send(Err(error(ErrorCode::NoSuchRoom, format!("no room #{label} (no member of it is online)"))));
+            return;
+        };
+        self.subscribe(&room);
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest::Heads { room, certificate });
+        self.rooms.syncs.insert(id, SyncPurpose::Heads { room, reply });
+    }
+
+    /// The heads came: sign a join citing them and hand it over with the first catch-up request.
+    fn join_with_heads(&mut self, room: EventId, peer: PeerId, heads: Vec<SignedEvent>, reply: RoomDone) {
+        let Some(key) = self.accounts.trusted_key() else {
+            let _ = reply.send(Err(error(ErrorCode::NoBootstrap, "no bootstrap key is trusted")));
+            return;
+        };
+        let now = now_ms();
+        let mut cited: Vec<(u64, EventId)> = heads
+            .iter()
+            .take(MAX_HEADS)
+            .filter_map(|e| e.verify(&mut self.certs, &key, now, None).ok())
+            .filter(|v| v.room == room && !matches!(v.body.payload, EventPayload::Message { .. }))
+            .map(|v| (v.body.depth, v.id))
+            .collect();
+        cited.sort_by(|a, b| b.cmp(a));
+        cited.dedup();
+        cited.truncate(MAX_PREV);
+        let depth = cited.first().and_then(|(depth, _)| depth.checked_add(1));
+        let Some(depth) = depth else {
+            self.unsubscribe(&room);
+            let _ = reply.send(Err(error(ErrorCode::NoSuchRoom, "the member answered without the room's events")));
+            return;
+        };
+        let mut prev: Vec<EventId> = cited.into_iter().map(|(_, id)| id).collect();
+        prev.sort();
+        let join = match self.seal(Some(room), prev, depth, EventPayload::Control(Action::Join)) {
+            Ok((signed, _)) => signed,
+            Err(e) => {
+                self.unsubscribe(&room);
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let mut known = self.rooms.engine.heads(&room);
+        known.truncate(MAX_HEADS);
+        let marks = self.accounts.store().message_marks(&room, MAX_MARKS).unwrap_or_default();
+        let paging =
+            Paging { room, known, marks, after: None, messages_after: None, pages: 0, show: false, join: Some(reply) };
+        self.request_page(peer, paging, Some(join));
+    }
+
+    /// A peer asks for a room's heads or a page.
+    pub(super) async fn on_sync_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        let response = self.sync_answer(peer, request).await;
+        if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+            tracing::debug!("a peer left before its catch-up answer");
+        }
+    }
+
+    async fn sync_answer(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
+        let Some(key) = self.accounts.trusted_key() else { return SyncResponse::Refused(SyncRefusal::UnknownRoom) };
+        let account = match self.certs.verify(request.certificate(), &key, &peer.to_bytes(), unix_now()) {
+            Ok(holder) => holder.account,
+            Err(_) => return SyncResponse::Refused(SyncRefusal::BadCertificate),
+        };
+        let room = *request.room();
+        if !self.rooms.engine.knows(&room) {
+            return SyncResponse::Refused(SyncRefusal::UnknownRoom);
+        }
+        match request {
+            SyncRequest::Heads { .. } => {
+                let mut heads = self.rooms.engine.heads(&room);
+                heads.truncate(MAX_HEADS);
+                SyncResponse::Heads { events: self.read_events(&heads) }
+            }
+            SyncRequest::CatchUp(request) => {
+                if let Some(join) = request.join
+                    && let Err(refusal) = self.take_handed_join(room, account, peer, &join).await
+                {
+                    return SyncResponse::Refused(refusal);
+                }
+                let served =
+                    self.rooms.engine.serve_events(&room, &account, &request.known, request.after, PAGE_EVENTS);
+                let (page, until) = match served {
+                    Ok(served) => served,
+                    Err(ServeRefusal::UnknownRoom) => return SyncResponse::Refused(SyncRefusal::UnknownRoom),
+                    Err(ServeRefusal::NotMember) => {
+                        let banned = self.rooms.engine.state(&room).is_some_and(|s| s.is_banned(&account));
+                        let refusal = if banned { SyncRefusal::Banned } else { SyncRefusal::NotMember };
+                        return SyncResponse::Refused(refusal);
+                    }
+                };
+                let ids: Vec<EventId> = page.events.iter().map(|e| e.id).collect();
+                let events = self.read_events(&ids);
+                let (messages, more_messages) = if page.more {
+                    (Vec::new(), true)
+                } else {
+                    let store = self.accounts.store();
+                    let found = store.messages_beyond(
+                        &room,
+                        &request.marks,
+                        request.messages_after.as_ref(),
+                        PAGE_MESSAGES,
+                        until,
+                    );
+                    match found {
+                        Ok((rows, more)) => (rows.iter().filter_map(|b| SignedEvent::decode(b).ok()).collect(), more),
+                        Err(e) => {
+                            tracing::error!(%room, error = %e, "cannot read messages for a catch-up answer");
+                            (Vec::new(), false)
+                        }
+                    }
+                };
+                SyncResponse::Page { events, more_events: page.more, messages, more_messages }
+            }
+        }
+    }
+
+    /// The signed events `ids`, read from the database.
+    fn read_events(&self, ids: &[EventId]) -> Vec<SignedEvent> {
+        match self.accounts.store().room_event_bytes(ids) {
+            Ok(rows) => rows.iter().filter_map(|b| SignedEvent::decode(b).ok()).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read room events for a catch-up answer");
+                Vec::new()
+            }
+        }
+    }
+
+    /// A joiner handed over its join: taken in (and published) like one heard live.
+    async fn take_handed_join(
+        &mut self,
+        room: EventId,
+        account: AccountId,
+        peer: PeerId,
+        join: &SignedEvent,
+    ) -> Result<(), SyncRefusal> {
+        let key = self.accounts.trusted_key().ok_or(SyncRefusal::UnknownRoom)?;
+        let event = join.verify(&mut self.certs, &key, now_ms(), None).map_err(|_| SyncRefusal::BadJoin)?;
+        if event.room != room || event.account != account || event.body.payload != EventPayload::Control(Action::Join) {
+            return Err(SyncRefusal::BadJoin);
+        }
+        self.feed(Incoming { event, bytes: join.encode(), via: Via::Handed { from: peer } }).await;
+        if self.rooms.engine.state(&room).is_some_and(|s| s.is_banned(&account)) {
+            return Err(SyncRefusal::Banned);
+        }
+        Ok(())
+    }
+
+    /// An answer to a catch-up request arrived.
+    pub(super) async fn on_sync_response(
+        &mut self,
+        peer: PeerId,
+        id: libp2p::request_response::OutboundRequestId,
+        response: SyncResponse,
+    ) {
+        let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
+        self.rooms.catching_up.remove(&(purpose.room(), peer));
+        match (purpose, response) {
+            (SyncPurpose::Heads { room, reply }, SyncResponse::Heads { events }) => {
+                self.join_with_heads(room, peer, events, reply);
+            }
+            (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages }) => {
+                self.take_page(peer, *paging, events, more_events, messages, more_messages).await;
+            }
+            (purpose, response) => {
+                let room = purpose.room();
+                let reason = match response {
+                    SyncResponse::Refused(refusal) => refusal,
+                    _ => SyncRefusal::UnknownRoom,
+                };
+                tracing::debug!(%room, %peer, %reason, "catch-up refused");
+                let reply = match purpose {
+                    SyncPurpose::Heads { reply, .. } => Some(reply),
+                    SyncPurpose::Page(paging) => paging.join,
+                };
+                if let Some(reply) = reply {
+                    self.unsubscribe(&room);
+                    let label = self.room_label(&room);
+                    let message = match reason {
+                        SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
+                        reason => reason.to_string(),
+                    };
+                    let _ = reply.send(Err(error(refusal_code(reason), format!("#{label}: {message}"))));
+                }
+            }
+        }
+    }
+
+    /// Takes a page in: its control events, then its messages (one database transaction), then
+    /// asks for the next page while one is due.
+    async fn take_page(
+        &mut self,
+        peer: PeerId,
+        mut paging: Paging,
+        events: Vec<SignedEvent>,
+        more_events: bool,
+        messages: Vec<SignedEvent>,
+        more_messages: bool,
+    ) {
+        let room = paging.room;
+        let Some(key) = self.accounts.trusted_key() else { return };
+        let server = self.presence_account(&peer);
+        let now = now_ms();
+        let batch = self.accounts.store().begin();
+        if let Err(e) = &batch {
+            // Still kept, one commit per row.
+            tracing::warn!(%room, error = %e, "cannot batch a catch-up page");
+        }
+        let via = |server: AccountId| Via::CatchUp { from: peer, server, show: paging.show };
+        let mut last_event = None;
+        for signed in events.iter().take(PAGE_EVENTS) {
+            // What is here already is skipped before its signature is checked.
+            if let Some(id) = signed.id()
+                && self.rooms.engine.contains(&room, &id)
+            {
+                last_event = Some(id);
+                continue;
+            }
+            let Ok(event) = signed.verify(&mut self.certs, &key, now, None) else { continue };
+            if event.room != room {
+                continue;
+            }
+            last_event = Some(event.id);
+            let server = server.unwrap_or(event.account);
+            self.feed(Incoming { event, bytes: signed.encode(), via: via(server) }).await;
+        }
+        let mut last_message: Option<Mark> = None;
+        let mut checked: Vec<(VerifiedEvent, Vec<u8>)> = Vec::new();
+        for signed in messages.iter().take(PAGE_MESSAGES) {
+            let Ok(event) = signed.verify(&mut self.certs, &key, now, None) else { continue };
+            let EventPayload::Message { seq, .. } = event.body.payload else { continue };
+            if event.room != room {
+                continue;
+            }
+            let mark = Mark { peer: event.peer.to_bytes(), seq };
+            if last_message.as_ref().is_none_or(|last| mark > *last) {
+                last_message = Some(mark);
+            }
+            checked.push((event, signed.encode()));
+        }
+        checked.sort_by_key(|(v, _)| (v.body.depth, v.body.ts_ms));
+        if let Some(server) = server {
+            for (event, bytes) in checked {
+                self.feed(Incoming { event, bytes, via: via(server) }).await;
+            }
+        }
+        if batch.is_ok()
+            && let Err(e) = self.accounts.store().commit()
+        {
+            tracing::error!(%room, error = %e, "cannot keep a catch-up page");
+        }
+        self.take_early(&room).await;
+        if let Some(reply) = paging.join.take() {
+            self.finish_join(room, reply).await;
+        }
+        paging.pages += 1;
+        let events_moved = last_event.is_some() && last_event != paging.after;
+        let messages_moved = last_message.is_some() && last_message != paging.messages_after;
+        if paging.pages >= MAX_PAGES || !self.rooms.engine.knows(&room) {
+            return;
+        }
+        if more_events && events_moved {
+            paging.after = last_event;
+            self.request_page(peer, paging, None);
+        } else if !more_events && more_messages && messages_moved {
+            paging.messages_after = last_message;
+            self.request_page(peer, paging, None);
+        }
+    }
+
+    /// The first page of a join is in: the user is a member now, or is told why not.
+    async fn finish_join(&mut self, room: EventId, reply: RoomDone) {
+        let label = self.room_label(&room);
+        let result = match self.my_account() {
+            Ok(me) => match self.rooms.engine.state(&room) {
+                Some(state) if state.is_member(&me) => Ok(()),
+                Some(state) if state.is_banned(&me) => {
+                    Err(error(ErrorCode::Banned, format!("#{label}: you are banned from the room")))
+                }
+                _ => Err(error(ErrorCode::NoSuchRoom, format!("#{label}: the join was not taken"))),
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                self.set_focus(&room).await;
+                let _ = reply.send(Ok(RoomReply::Done));
+            }
+            Err(e) => {
+                self.unsubscribe(&room);
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// A catch-up request failed.
+    pub(super) async fn on_sync_failure(
+        &mut self,
+        peer: PeerId,
+        id: libp2p::request_response::OutboundRequestId,
+        reason: String,
+    ) {
+        let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
+        let room = purpose.room();
+        self.rooms.catching_up.remove(&(room, peer));
+        let reply = match purpose {
+            SyncPurpose::Heads { reply, .. } => Some(reply),
+            SyncPurpose::Page(paging) => paging.join,
+        };
+        if let Some(reply) = reply {
+            self.unsubscribe(&room);
+            let label = self.room_label(&room);
+            let _ =
+                reply.send(Err(error(ErrorCode::NoSuchRoom, format!("cannot reach a member of #{label} ({reason})"))));
+        }
+        tracing::debug!(%room, %peer, reason, "catch-up failed");
+    }
+}
