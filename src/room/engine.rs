@@ -319,11 +319,13 @@ impl RoomEngine {
 
     fn take(&mut self, incoming: Incoming, now: Instant, out: &mut Vec<Output>) {
         let live = matches!(incoming.via, Via::Live { .. } | Via::Handed { .. });
+        // A verdict only for what gossip brought: a handed event is no gossip message.
+        let verdict = matches!(incoming.via, Via::Live { .. }).then_some(Verdict::Reject);
         let account = incoming.event.account;
         match &incoming.event.body.payload {
             EventPayload::Message { .. } => {
                 if live && !self.message_arrival.allow(account, now) {
-                    refuse(out, &incoming, "over the rate limit of room messages", Some(Verdict::Reject));
+                    refuse(out, &incoming, "over the rate limit of room messages", verdict);
                     return;
                 }
                 self.take_message(incoming, now, true, out);
@@ -334,7 +336,7 @@ impl RoomEngine {
                     && self.rooms.get(&room).is_some_and(|r| !r.graph.contains(&incoming.event.id))
                     && !self.control_arrival.allow(account, now)
                 {
-                    refuse(out, &incoming, "over the rate limit of room changes", Some(Verdict::Reject));
+                    refuse(out, &incoming, "over the rate limit of room changes", verdict);
                     return;
                 }
                 self.take_control(incoming, now, out);
@@ -383,6 +385,11 @@ impl RoomEngine {
         let offered = room.pending.offer(&mut room.graph, event, now);
         for dropped in &offered.dropped {
             room.pending_bytes.remove(dropped);
+            out.push(Output::Refused {
+                room: room_id,
+                id: *dropped,
+                reason: "given up waiting for what it cites".into(),
+            });
         }
         let mut accepted_any = false;
         for (event_id, outcome) in offered.outcomes {
@@ -436,7 +443,7 @@ impl RoomEngine {
     /// was given then).
     fn take_message(&mut self, incoming: Incoming, now: Instant, first: bool, out: &mut Vec<Output>) {
         let room_id = incoming.event.room;
-        let gossip = first && matches!(incoming.via, Via::Live { .. } | Via::Handed { .. });
+        let gossip = first && matches!(incoming.via, Via::Live { .. });
         let Some(room) = self.rooms.get(&room_id) else {
             refuse(out, &incoming, "a room not known here", gossip.then_some(Verdict::Ignore));
             return;

@@ -278,6 +278,8 @@ impl RoomState {
 }
 
 #[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
 mod graph_tests;
 #[cfg(test)]
 mod tests;
