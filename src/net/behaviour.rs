@@ -152,6 +152,9 @@ impl Behaviour {
             .publish_queue_duration(PUBLISH_QUEUE_WAIT)
             .forward_queue_duration(FORWARD_QUEUE_WAIT)
             .heartbeat_interval(GOSSIP_HEARTBEAT)
+            // From the first second: a node that has just started relays to a member the
+            // author cannot reach as soon as any other (gossipsub waits 5 s by default).
+            .heartbeat_initial_delay(Duration::ZERO)
             .max_transmit_size(GOSSIP_MAX_TRANSMIT_BYTES)
             // Control messages (IHAVE, IWANT) small enough for any peer to take, and those of
             // peers that list more taken up to a whole frame rather than dropping the stream.
