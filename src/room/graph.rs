@@ -29,7 +29,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 
-use super::{Action, Effect, Refusal as RuleRefusal, RoomState};
+use super::{Action, Effect, Member, Refusal as RuleRefusal, RoomState};
 use crate::account::AccountId;
 
 /// The most events one event may cite.
@@ -495,12 +495,12 @@ impl RoomGraph {
     }
 }
 
-/// What changed between two folds, after `cause` was inserted out of order: [`super::log`]'s
-/// difference, with `by` filled in where `cause` explains it, and bans and unbans of
+/// What changed between two folds, after `cause` was inserted out of order: [`state_diff`],
+/// with `by` filled in where `cause` explains it, and bans and unbans of
 /// non-members.
 fn diff(old: &RoomState, new: &RoomState, cause: &GraphEvent) -> Vec<Effect> {
     let by = cause.author;
-    let mut effects = super::log::diff(old, new);
+    let mut effects = state_diff(old, new);
     for effect in &mut effects {
         match (&mut *effect, &cause.action) {
             (Effect::Left { user }, Action::Kick(target)) if user == target => {
@@ -521,6 +521,39 @@ fn diff(old: &RoomState, new: &RoomState, cause: &GraphEvent) -> Vec<Effect> {
         if cause.action == Action::Unban(user) {
             effects.push(Effect::Unbanned { user, by });
         }
+    }
+    effects
+}
+
+/// What changed between two states, as effects (used after a re-fold).
+fn state_diff(old: &RoomState, new: &RoomState) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    if !old.exists()
+        && new.exists()
+        && let Some(first) = new.members().first()
+    {
+        effects.push(Effect::Created { user: first.user });
+    }
+    for Member { user, .. } in old.members() {
+        if !new.is_member(user) {
+            effects.push(if new.is_banned(user) {
+                // Who banned is in the event; a re-fold reports the outcome only.
+                Effect::Banned { user: *user, by: None }
+            } else {
+                Effect::Left { user: *user }
+            });
+        }
+    }
+    for Member { user, admin } in new.members() {
+        if !old.is_member(user) && !(effects.iter().any(|e| matches!(e, Effect::Created { user: u } if u == user))) {
+            effects.push(Effect::Joined { user: *user });
+        }
+        if *admin && !old.is_admin(user) && !matches!(effects.last(), Some(Effect::Created { user: u }) if u == user) {
+            effects.push(Effect::Admin { user: *user, by: None });
+        }
+    }
+    if old.exists() && !new.exists() {
+        effects.push(Effect::Emptied);
     }
     effects
 }

@@ -1,33 +1,30 @@
-//! Room state as a deterministic fold of control events. Pure: no I/O, no clock, no network.
+//! Rooms, pure: the rules of a room's state ([`RoomState`]), the event graph they are folded
+//! over ([`graph`]), the engine that runs every room of a node ([`engine`]), and the small
+//! parts they use (names, rate limits, events waiting for what they cite, message order). No
+//! I/O, no clock, no network: never tokio, the libp2p swarm or rusqlite.
 //!
-//! A room's control events (create, join, leave, kick, ban, unban, op) each carry a Lamport clock
-//! and are folded in the order (lamport, author, id), so any two nodes holding the same events
-//! compute the same state, whatever order the events arrived in. Every event is checked against
-//! the state at its point in the fold: an event that is not allowed there (a kick by a
-//! non-admin, a join by a banned user) changes nothing.
+//! A room is its create event. Its control events (create, join, leave, kick, ban, unban, op)
+//! cite the heads their author knew, are checked against the state they cite, and are folded
+//! in (depth, id) order, so any two nodes holding the same events compute the same state,
+//! whatever order the events arrived in; an event the fold no longer allows at its place (a
+//! kick by an admin removed concurrently) changes nothing.
 //!
 //! Members, admins, bans and the targets of admin actions are account ids, never usernames: a
 //! ban holds whatever the banned person is called now or later, and a rename keeps the seat.
 //!
 //! Rules: the creator is admin; admins kick, ban, unban and make admins; an admin cannot be
 //! kicked or banned; when the last admin leaves, the oldest remaining member becomes admin; a
-//! room whose last member leaves disappears (and may be created again).
-//!
-//! [`graph`] is the next room protocol's core, not yet wired into the node: control
-//! events cite the heads their author knew instead of choosing a clock, are checked against
-//! the state they cite, and are folded in (depth, id) order; the same [`RoomState`] rules.
+//! room whose last member leaves is empty for good (a new room may take its name).
 
 pub mod engine;
 pub mod graph;
 mod limit;
-mod log;
 mod name;
 mod order;
 mod pending;
 
 pub use graph::{Accepted, CatchUp, EventId, GraphEvent, MAX_PREV, MessageVerdict, Refusal as GraphRefusal, RoomGraph};
 pub use limit::RateLimit;
-pub use log::RoomLog;
 pub use name::{RoomNameError, check_room_name, normalise_room_name};
 pub use order::Sequencer;
 pub use pending::{Offered, Pending};
@@ -46,23 +43,6 @@ pub enum Action {
     Ban(AccountId),
     Unban(AccountId),
     Op(AccountId),
-}
-
-/// One control event, as folded. The author is the account id of a verified certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RoomEvent {
-    /// Unique id (a hash of the signed event).
-    pub id: String,
-    pub lamport: u64,
-    pub author: AccountId,
-    pub action: Action,
-}
-
-impl RoomEvent {
-    /// The fold order.
-    pub fn order_key(&self) -> (u64, &AccountId, &str) {
-        (self.lamport, &self.author, &self.id)
-    }
 }
 
 /// A member of a room.
@@ -164,11 +144,6 @@ impl RoomState {
         self.banned.contains(user)
     }
 
-    /// Checks `event` against this state without changing it.
-    pub fn check(&self, event: &RoomEvent) -> Result<(), Refusal> {
-        self.clone().apply(event).map(|_| ())
-    }
-
     fn member_required(&self, user: &AccountId) -> Result<(), Refusal> {
         if self.is_member(user) { Ok(()) } else { Err(Refusal::NotMember(*user)) }
     }
@@ -196,13 +171,7 @@ impl RoomState {
         }
     }
 
-    /// Applies `event`, or refuses it and changes nothing.
-    pub fn apply(&mut self, event: &RoomEvent) -> Result<Vec<Effect>, Refusal> {
-        self.apply_action(&event.author, &event.action)
-    }
-
-    /// Applies `action` by `author`, or refuses it and changes nothing: the rules, whatever
-    /// carries the event (a [`RoomEvent`] or a [`GraphEvent`]).
+    /// Applies `action` by `author`, or refuses it and changes nothing: the rules.
     pub fn apply_action(&mut self, author: &AccountId, action: &Action) -> Result<Vec<Effect>, Refusal> {
         let mut effects = Vec::new();
         match action {

@@ -153,7 +153,7 @@ impl NodeBuilder {
         });
         let err_text = Arc::new(Mutex::new(String::new()));
         let sink = err_text.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Ok(mut text) = sink.lock() {
@@ -170,6 +170,7 @@ impl NodeBuilder {
             pending: VecDeque::new(),
             history: Vec::new(),
             stderr: err_text,
+            stderr_reader: Some(stderr_reader),
             data_dir,
             _temp: temp,
             started,
@@ -190,6 +191,8 @@ pub struct NodeProc {
     /// Every event received, for failure messages.
     history: Vec<Value>,
     stderr: Arc<Mutex<String>>,
+    /// Reads stderr to its end; joined once the process has exited, so that all of it is there.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     pub data_dir: PathBuf,
     _temp: Option<TempDir>,
     /// When the process was spawned.
@@ -316,6 +319,14 @@ impl NodeProc {
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 self.exit = Some(status);
+                // The process is gone: its stderr ends soon (not at all should a child of its
+                // own still hold it, so the wait is bounded).
+                if let Some(reader) = self.stderr_reader.take() {
+                    let until = Instant::now() + Duration::from_secs(2);
+                    while !reader.is_finished() && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
                 return status;
             }
             if Instant::now() >= deadline {
