@@ -58,6 +58,14 @@ impl SyncPurpose {
             SyncPurpose::Page(paging) => paging.room,
         }
     }
+
+    /// The `/join` waiting for this request's answer, if any.
+    fn join_reply(self) -> Option<RoomDone> {
+        match self {
+            SyncPurpose::Heads { reply, .. } => Some(reply),
+            SyncPurpose::Page(paging) => paging.join,
+        }
+    }
 }
 
 fn refusal_code(refusal: SyncRefusal) -> ErrorCode {
@@ -177,8 +185,7 @@ impl EventLoop {
         cited.truncate(MAX_PREV);
         let depth = cited.first().and_then(|(depth, _)| depth.checked_add(1));
         let Some(depth) = depth else {
-            self.unsubscribe(&room);
-            let _ = reply.send(Err(error(ErrorCode::NoSuchRoom, "the member answered without the room's events")));
+            self.fail_join(room, reply, ErrorCode::NoSuchRoom, "the member answered without the room's events");
             return;
         };
         let mut prev: Vec<EventId> = cited.into_iter().map(|(_, id)| id).collect();
@@ -325,18 +332,12 @@ impl EventLoop {
                     _ => SyncRefusal::UnknownRoom,
                 };
                 tracing::debug!(%room, %peer, %reason, "catch-up refused");
-                let reply = match purpose {
-                    SyncPurpose::Heads { reply, .. } => Some(reply),
-                    SyncPurpose::Page(paging) => paging.join,
-                };
-                if let Some(reply) = reply {
-                    self.unsubscribe(&room);
-                    let label = self.room_label(&room);
+                if let Some(reply) = purpose.join_reply() {
                     let message = match reason {
                         SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
                         reason => reason.to_string(),
                     };
-                    let _ = reply.send(Err(error(refusal_code(reason), format!("#{label}: {message}"))));
+                    self.fail_join(room, reply, refusal_code(reason), &message);
                 }
             }
         }
@@ -459,16 +460,16 @@ impl EventLoop {
         let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
         let room = purpose.room();
         self.rooms.catching_up.remove(&(room, peer));
-        let reply = match purpose {
-            SyncPurpose::Heads { reply, .. } => Some(reply),
-            SyncPurpose::Page(paging) => paging.join,
-        };
-        if let Some(reply) = reply {
-            self.unsubscribe(&room);
-            let label = self.room_label(&room);
-            let _ =
-                reply.send(Err(error(ErrorCode::NoSuchRoom, format!("cannot reach a member of #{label} ({reason})"))));
-        }
         tracing::debug!(%room, %peer, reason, "catch-up failed");
+        if let Some(reply) = purpose.join_reply() {
+            self.fail_join(room, reply, ErrorCode::NoSuchRoom, &format!("cannot reach a member ({reason})"));
+        }
+    }
+
+    /// A `/join` of `room` failed: out of its topic again, and the user is told why.
+    fn fail_join(&mut self, room: EventId, reply: RoomDone, code: ErrorCode, why: &str) {
+        self.unsubscribe(&room);
+        let label = self.room_label(&room);
+        let _ = reply.send(Err(error(code, format!("#{label}: {why}"))));
     }
 }
