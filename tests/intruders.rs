@@ -13,7 +13,7 @@ use libp2p::{gossipsub, identity::Keypair};
 use meshchat::protocol::event::{self, EventBody, EventPayload, MAX_EVENT_BYTES, SignedEvent};
 use meshchat::room::{Action, EventId};
 use support::NodeProc;
-use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register};
+use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register, room_id};
 use support::gossip_peer::{GossipPeerEvent, gossip_peer, wait_subscribed};
 
 /// alice and bob register; alice creates `#lobby` and bob joins it. The room's id.
@@ -25,19 +25,6 @@ fn alice_and_bob_in_lobby(alice: &mut NodeProc, bob: &mut NodeProc) -> EventId {
     join_room(bob, "lobby");
     alice.wait_for("bob joined", |v| v["type"] == "joined" && v["user"] == "bob");
     room_id(alice, "lobby")
-}
-
-/// The id of the room labelled `label`, from `/rooms`.
-fn room_id(node: &mut NodeProc, label: &str) -> EventId {
-    node.send("/rooms");
-    let rooms = node.wait_type("rooms");
-    let hex = rooms["rooms"]
-        .as_array()
-        .and_then(|rooms| rooms.iter().find(|r| r["room"] == label))
-        .and_then(|r| r["id"].as_str())
-        .expect("the room in /rooms")
-        .to_string();
-    EventId::from_bytes(meshchat::hex::decode::<32>(&hex).expect("a room id"))
 }
 
 #[test]

@@ -143,3 +143,16 @@ pub fn join_room(node: &mut NodeProc, room: &str) {
     }
     panic!("{name} could not join #{room}: {answers:?}");
 }
+
+/// The id of the room labelled `label` on `node`, from `/rooms`.
+pub fn room_id(node: &mut NodeProc, label: &str) -> meshchat::room::EventId {
+    node.send("/rooms");
+    let rooms = node.wait_type("rooms");
+    let hex = rooms["rooms"]
+        .as_array()
+        .and_then(|rooms| rooms.iter().find(|r| r["room"] == label))
+        .and_then(|r| r["id"].as_str())
+        .expect("the room in /rooms")
+        .to_string();
+    meshchat::room::EventId::from_bytes(meshchat::hex::decode::<32>(&hex).expect("a room id"))
+}

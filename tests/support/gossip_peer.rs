@@ -14,9 +14,9 @@ pub struct GossipPeer {
     pub ping: ping::Behaviour,
 }
 
-/// A gossip peer with key `key`. With `forget_at_once`, it forgets at once what it has seen,
-/// so that it can publish again, byte for byte, what it heard.
-pub fn gossip_peer(key: Keypair, forget_at_once: bool) -> Swarm<GossipPeer> {
+/// meshchat's gossipsub as a crafted peer speaks it. With `forget_at_once`, it forgets at once
+/// what it has seen, so that it can publish again, byte for byte, what it heard.
+pub fn crafted_gossipsub(forget_at_once: bool) -> gossipsub::Behaviour {
     let mut config = gossipsub::ConfigBuilder::default();
     config
         .validation_mode(gossipsub::ValidationMode::Anonymous)
@@ -26,12 +26,17 @@ pub fn gossip_peer(key: Keypair, forget_at_once: bool) -> Swarm<GossipPeer> {
         config.duplicate_cache_time(Duration::from_millis(1));
     }
     let config = config.build().expect("a gossipsub configuration");
+    gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).expect("gossipsub")
+}
+
+/// A gossip peer with key `key` (`forget_at_once`: see [`crafted_gossipsub`]).
+pub fn gossip_peer(key: Keypair, forget_at_once: bool) -> Swarm<GossipPeer> {
     SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
         .expect("tcp")
         .with_behaviour(|_| GossipPeer {
-            gossipsub: gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).expect("gossipsub"),
+            gossipsub: crafted_gossipsub(forget_at_once),
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
         })
         .expect("behaviour")

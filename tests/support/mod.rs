@@ -7,6 +7,7 @@ pub mod chat;
 pub mod driver;
 pub mod gossip_peer;
 pub mod lab;
+pub mod sync_peer;
 
 pub use driver::{NodeBuilder, NodeProc};
 pub use lab::Lab;

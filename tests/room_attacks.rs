@@ -1,0 +1,430 @@
+//! Attacks on a room by crafted peers built on the library, against real nodes on loopback: a
+//! member's events whose depth is at the end of its range or simply wrong; a message of a
+//! banned member backdated to before the ban; catch-up asked with another peer's certificate,
+//! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
+//! member's catch-up. Members show none of it, membership does not move, catch-up gives
+//! nothing to those it must not serve and a former member nothing written after their removal,
+//! and the room goes on.
+//!
+//! Each attack sits beside something made the same way that does get in (a well-made message,
+//! a join), so that a node which never heard the attack cannot pass for one that refused it.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use libp2p::gossipsub::IdentTopic;
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use meshchat::cert::Certificate;
+use meshchat::clock::now_ms;
+use meshchat::protocol::event::{self, EventBody, EventPayload, SignedEvent, VerifiedEvent};
+use meshchat::protocol::sync::{CatchUpRequest, SyncRefusal, SyncRequest, SyncResponse};
+use meshchat::room::{Action, EventId};
+use serde_json::Value;
+use support::chat::{
+    LoopbackTrio, PASSWORDS, expect_bootstrap, join_room, loopback_trio, no_event_within, register, room_id, str_of,
+};
+use support::sync_peer::SyncPeer;
+use support::{NodeBuilder, NodeProc};
+
+/// How long a node is watched for something that must not show.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// Whether `v` is a `kind` event (`joined`, `kicked`, …) of `user` in #lobby.
+fn is(v: &Value, kind: &str, user: &str) -> bool {
+    v["type"] == kind && v["room"] == "lobby" && v["user"] == user
+}
+
+/// Whether `v` shows `text` from `from`.
+fn is_message(v: &Value, from: &str, text: &str) -> bool {
+    v["type"] == "message" && v["from"] == from && v["text"] == text
+}
+
+/// A node on loopback that dials the bootstrap at `boot_addr`, its data in `dir`, with the
+/// bootstrap trusted; and its listen address.
+fn third_node(name: &str, boot_addr: &str, dir: &Path) -> (NodeProc, Multiaddr) {
+    let mut node = NodeBuilder::loopback(name).args(&["--peer", boot_addr]).data_dir(dir).spawn();
+    let addr = node.ready()["listen"][0].as_str().expect("a listen address").parse().expect("a multiaddr");
+    expect_bootstrap(&mut node);
+    (node, addr)
+}
+
+/// alice and bob register; alice creates #lobby and bob joins it. The room's id.
+fn lobby_of_alice_and_bob(alice: &mut NodeProc, bob: &mut NodeProc) -> EventId {
+    register(alice, "alice", PASSWORDS[0]);
+    register(bob, "bob", PASSWORDS[1]);
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    join_room(bob, "lobby");
+    alice.wait_for("bob joined", |v| is(v, "joined", "bob"));
+    room_id(alice, "lobby")
+}
+
+/// carol registers on `carol` and joins #lobby; every node of `members` sees her join.
+fn carol_joins(carol: &mut NodeProc, members: &mut [&mut NodeProc]) {
+    register(carol, "carol", PASSWORDS[2]);
+    join_room(carol, "lobby");
+    for node in members {
+        node.wait_for("carol joined", |v| is(v, "joined", "carol"));
+    }
+}
+
+/// Quits `node`, whose data is in `dir`: its key and certificate, for a crafted peer.
+fn quit_for_identity(node: &mut NodeProc, dir: &Path) -> (Keypair, Certificate) {
+    node.send("/quit");
+    node.wait_exit(Duration::from_secs(10));
+    let key = meshchat::identity::DataDir::open(dir).unwrap().node_key().unwrap();
+    let session = meshchat::store::NodeStore::open(dir).unwrap().session().unwrap();
+    (key, session.expect("a saved session").certificate)
+}
+
+/// The room's control events kept in the database in `dir` (of a node that quit).
+fn kept_events(dir: &Path, room: EventId) -> Vec<VerifiedEvent> {
+    let store = meshchat::store::NodeStore::open(dir).unwrap();
+    let rows = store.room_events().unwrap();
+    rows.iter().filter_map(|b| SignedEvent::decode(b).ok()?.open_stored()).filter(|e| e.room == room).collect()
+}
+
+/// The heads among `events` (the control events no other one cites) and the depth of an
+/// event citing them.
+fn heads_of(events: &[VerifiedEvent]) -> (Vec<EventId>, u64) {
+    let control = events.iter().filter(|e| !matches!(e.body.payload, EventPayload::Message { .. }));
+    let heads: Vec<&VerifiedEvent> =
+        control.filter(|e| !events.iter().any(|other| other.body.prev.contains(&e.id))).collect();
+    let depth = heads.iter().map(|e| e.body.depth).max().expect("heads") + 1;
+    let mut ids: Vec<EventId> = heads.iter().map(|e| e.id).collect();
+    ids.sort();
+    (ids, depth)
+}
+
+/// The room's heads as `peer` gets them from `to` with `certificate`, opened.
+fn asked_heads(peer: &SyncPeer, to: PeerId, room: EventId, certificate: &Certificate) -> Vec<SignedEvent> {
+    match peer.ask(to, SyncRequest::Heads { room, certificate: certificate.clone() }) {
+        SyncResponse::Heads { events } => events,
+        other => panic!("the heads, not {other:?}"),
+    }
+}
+
+fn opened(events: &[SignedEvent]) -> Vec<VerifiedEvent> {
+    events.iter().map(|e| e.open_stored().expect("an event that decodes")).collect()
+}
+
+/// An event of the holder of `key` and `certificate` in `room`, citing `prev`, at `depth`.
+fn sealed(
+    key: &Keypair,
+    certificate: &Certificate,
+    room: EventId,
+    prev: &[EventId],
+    depth: u64,
+    ts_ms: u64,
+    payload: EventPayload,
+) -> Vec<u8> {
+    let body = EventBody {
+        author: certificate.body.account,
+        room: Some(room),
+        prev: prev.to_vec(),
+        depth,
+        ts_ms,
+        nonce: rand::random(),
+        payload,
+    };
+    SignedEvent::seal(key, certificate, &body).expect("a signed event").encode()
+}
+
+fn message(text: &str, seq: u64) -> EventPayload {
+    EventPayload::Message { text: text.to_string(), seq }
+}
+
+/// A catch-up request for everything: no heads known, no messages held.
+fn catch_up_everything(room: EventId, certificate: &Certificate) -> SyncRequest {
+    SyncRequest::CatchUp(Box::new(CatchUpRequest {
+        room,
+        certificate: certificate.clone(),
+        known: Vec::new(),
+        after: None,
+        marks: Vec::new(),
+        messages_after: None,
+        join: None,
+    }))
+}
+
+/// The usernames `/members lobby` lists on `node`.
+fn members(node: &mut NodeProc) -> Vec<String> {
+    node.send("/members lobby");
+    let answer = node.wait_type("members");
+    answer["members"].as_array().expect("members").iter().map(|m| str_of(m, "user").to_string()).collect()
+}
+
+/// The texts `/history` lists on `node` (for its focused room).
+fn history(node: &mut NodeProc) -> Vec<String> {
+    node.send("/history");
+    let answer = node.wait_type("history");
+    answer["messages"].as_array().expect("messages").iter().map(|m| str_of(m, "text").to_string()).collect()
+}
+
+/// What a former member's catch-up page holds, checked to stop at its removal: the authors and
+/// payloads of its events (`removal` among them, none deeper) and the texts of its messages.
+fn page_up_to(
+    events: &[SignedEvent],
+    messages: &[SignedEvent],
+    removal: &EventPayload,
+) -> (Vec<(String, EventPayload)>, Vec<String>) {
+    let events = opened(events);
+    let actions: Vec<(String, EventPayload)> =
+        events.iter().map(|e| (e.author.clone(), e.body.payload.clone())).collect();
+    let removed_at = events.iter().find(|e| e.body.payload == *removal).map(|e| e.body.depth);
+    let removed_at = removed_at.unwrap_or_else(|| panic!("the removal among the events: {actions:?}"));
+    assert!(events.iter().all(|e| e.body.depth <= removed_at), "an event after the removal: {actions:?}");
+    let texts = opened(messages)
+        .into_iter()
+        .map(|m| match m.body.payload {
+            EventPayload::Message { text, .. } => text,
+            other => panic!("a message, not {other:?}"),
+        })
+        .collect();
+    (actions, texts)
+}
+
+/// A member (bob's key and certificate in a crafted peer, his node gone) publishes a leave and
+/// a message at depth `u64::MAX`, and a leave and a message at a depth in range but not the one
+/// their citations give; then a well-made message. alice and carol show the well-made one and
+/// nothing else of it; bob is still a member; alice and carol go on talking.
+#[test]
+fn events_at_the_end_of_the_depth_range_or_at_a_wrong_depth_are_refused_and_the_room_goes_on() {
+    let (bob_dir, carol_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, .. } =
+        loopback_trio(&[], [None, Some(bob_dir.path())]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (mut carol, carol_addr) = third_node("carol", &boot_addr, carol_dir.path());
+    carol_joins(&mut carol, &mut [&mut alice, &mut bob]);
+    let before = members(&mut alice);
+    assert_eq!(before, ["alice", "bob", "carol"]);
+    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+
+    let mallory = SyncPeer::new(key.clone());
+    let (at_alice, at_carol) = (mallory.dial(&alice_addr), mallory.dial(&carol_addr));
+    let topic = IdentTopic::new(event::topic_name(&lobby));
+    mallory.subscribe(&topic);
+    mallory.wait_subscribed(&topic, &[at_alice, at_carol]);
+    let (prev, depth) = heads_of(&opened(&asked_heads(&mallory, at_alice, lobby, &certificate)));
+    let forge = |depth: u64, payload: EventPayload| sealed(&key, &certificate, lobby, &prev, depth, now_ms(), payload);
+    // The attacking messages are bob's numbers 1 and 2, so that one taken in would be shown at
+    // once; the well-made one, number 3, waits for them (2 s at most) before it is shown.
+    let attacks = [
+        forge(u64::MAX, EventPayload::Control(Action::Leave)),
+        forge(u64::MAX, message("a message at depth u64::MAX", 1)),
+        forge(depth + 1, EventPayload::Control(Action::Leave)),
+        forge(depth + 7, message("a message at a wrong depth", 2)),
+    ];
+    for data in attacks {
+        mallory.publish(&topic, data);
+    }
+    // Published after the attacks on the same connections: once it is shown, they were heard.
+    mallory.publish(&topic, forge(depth, message("a well-made message", 3)));
+    for node in [&mut alice, &mut carol] {
+        node.wait_for("bob's well-made message", |v| is_message(v, "bob", "a well-made message"));
+    }
+
+    alice.send("the room goes on");
+    carol.wait_for("alice's message", |v| is_message(v, "alice", "the room goes on"));
+    carol.send("so it does");
+    alice.wait_for("carol's message", |v| is_message(v, "carol", "so it does"));
+    for node in [&mut alice, &mut carol] {
+        no_event_within(node, QUIET, "attack shown", |v| {
+            (v["type"] == "message" && v["from"] == "bob") || is(v, "left", "bob") || v["type"] == "kicked"
+        });
+        assert_eq!(members(node), before, "{}: the members changed", node.name);
+    }
+}
+
+/// alice bans bob while his node is away. A crafted peer with bob's key and certificate
+/// publishes a message citing the heads bob's node kept before the ban, at the depth they give
+/// and dated before the ban: soft-failed, it is neither shown nor kept by alice or carol (the
+/// same message made before the ban is shown). Nor does catch-up hand it out: asked by bob,
+/// alice refuses, or serves him as a former member the room up to his ban, without it and
+/// without anything written after the ban.
+#[test]
+fn a_message_backdated_to_before_a_ban_is_neither_shown_nor_served() {
+    let (bob_dir, carol_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, .. } =
+        loopback_trio(&[], [None, Some(bob_dir.path())]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (mut carol, carol_addr) = third_node("carol", &boot_addr, carol_dir.path());
+    carol_joins(&mut carol, &mut [&mut alice, &mut bob]);
+    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+    // What bob's node knew before the ban.
+    let (prev, depth) = heads_of(&kept_events(bob_dir.path(), lobby));
+
+    let mallory = SyncPeer::new(key.clone());
+    let (at_alice, at_carol) = (mallory.dial(&alice_addr), mallory.dial(&carol_addr));
+    let topic = IdentTopic::new(event::topic_name(&lobby));
+    mallory.subscribe(&topic);
+    mallory.wait_subscribed(&topic, &[at_alice, at_carol]);
+    let forge = |ts_ms: u64, payload: EventPayload| sealed(&key, &certificate, lobby, &prev, depth, ts_ms, payload);
+    // Made so before the ban, it is shown: the citations and depth are right.
+    let before_ban = now_ms();
+    mallory.publish(&topic, forge(before_ban, message("bob, before the ban", 1)));
+    for node in [&mut alice, &mut carol] {
+        node.wait_for("bob's message", |v| is_message(v, "bob", "bob, before the ban"));
+    }
+
+    alice.send("/ban bob");
+    for node in [&mut alice, &mut carol] {
+        node.wait_for("bob banned", |v| is(v, "banned", "bob") && v["by"] == "alice");
+    }
+    let backdated = "bob, backdated to before the ban";
+    mallory.publish(&topic, forge(before_ban + 1, message(backdated, 2)));
+    alice.send("alice, after the ban");
+    carol.wait_for("alice's message", |v| is_message(v, "alice", "alice, after the ban"));
+    for node in [&mut alice, &mut carol] {
+        no_event_within(node, QUIET, "backdated message", |v| v["type"] == "message" && v["text"] == backdated);
+        let kept = history(node);
+        assert!(kept.iter().any(|t| t == "bob, before the ban"), "{}: {kept:?}", node.name);
+        assert!(!kept.iter().any(|t| t == backdated), "{}: the backdated message is kept: {kept:?}", node.name);
+    }
+
+    // An event after the ban, too.
+    alice.send("/op carol");
+    carol.wait_for("carol made an admin", |v| v["type"] == "admin" && v["user"] == "carol");
+
+    // Catch-up serves bob nothing the ban shut him out of: refused, or (a former member) the
+    // room up to the ban, without the backdated message, which no member kept.
+    let ban = EventPayload::Control(Action::Ban(certificate.body.account));
+    match mallory.ask(at_alice, catch_up_everything(lobby, &certificate)) {
+        SyncResponse::Refused(SyncRefusal::Banned | SyncRefusal::NotMember) => {}
+        SyncResponse::Page { events, messages, .. } => {
+            let (actions, texts) = page_up_to(&events, &messages, &ban);
+            assert!(!actions.iter().any(|(_, p)| matches!(p, EventPayload::Control(Action::Op(_)))), "{actions:?}");
+            assert!(texts.iter().any(|t| t == "bob, before the ban"), "{texts:?}");
+            for text in [backdated, "alice, after the ban"] {
+                assert!(!texts.iter().any(|t| t == text), "{text:?} served to bob, banned: {texts:?}");
+            }
+        }
+        other => panic!("a catch-up for bob, banned: {other:?}"),
+    }
+}
+
+/// Catch-up by peers that may not have it. A fresh key with a member's certificate (taken from
+/// the room's heads), or with a certificate of its own making, is refused outright, heads and
+/// catch-up alike. carol, certified but never in the room, gets the heads (to cite in a join)
+/// and nothing else: no events, no messages.
+#[test]
+fn catch_up_is_refused_to_a_stolen_certificate_and_to_a_certified_stranger() {
+    let carol_dir = tempfile::tempdir().unwrap();
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, .. } = loopback_trio(&[], [None, None]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    alice.send("for members only");
+    bob.wait_for("alice's message", |v| is_message(v, "alice", "for members only"));
+    let (mut carol, _) = third_node("carol", &boot_addr, carol_dir.path());
+    register(&mut carol, "carol", PASSWORDS[2]);
+    let (carol_key, carol_certificate) = quit_for_identity(&mut carol, carol_dir.path());
+
+    let carol_peer = SyncPeer::new(carol_key);
+    let at_alice = carol_peer.dial(&alice_addr);
+    let heads = asked_heads(&carol_peer, at_alice, lobby, &carol_certificate);
+    let opened_heads = opened(&heads);
+    assert!(!heads.is_empty(), "carol gets the heads");
+    assert!(opened_heads.iter().all(|e| e.room == lobby), "{opened_heads:?}");
+    let answer = carol_peer.ask(at_alice, catch_up_everything(lobby, &carol_certificate));
+    assert_eq!(answer, SyncResponse::Refused(SyncRefusal::NotMember), "a catch-up for carol");
+
+    let mallory = SyncPeer::new(Keypair::generate_ed25519());
+    let at_alice = mallory.dial(&alice_addr);
+    let stolen = heads[0].certificate.clone();
+    assert_ne!(stolen.body.peer_id, mallory.peer_id.to_bytes());
+    // carol's certificate made out to mallory's peer: the authority's signature no longer holds.
+    let mut made_up = carol_certificate.clone();
+    made_up.body.peer_id = mallory.peer_id.to_bytes();
+    for (what, certificate) in [("a member's stolen certificate", &stolen), ("a made-up certificate", &made_up)] {
+        let heads = mallory.ask(at_alice, SyncRequest::Heads { room: lobby, certificate: certificate.clone() });
+        assert_eq!(heads, SyncResponse::Refused(SyncRefusal::BadCertificate), "heads with {what}");
+        let catch_up = mallory.ask(at_alice, catch_up_everything(lobby, certificate));
+        assert_eq!(catch_up, SyncResponse::Refused(SyncRefusal::BadCertificate), "a catch-up with {what}");
+    }
+}
+
+/// carol, certified but never in the room, publishes on its topic a kick of bob citing the
+/// room's heads at the right depth, then a join made the same way. The join is taken (so both
+/// were heard), the kick is not: bob is still a member, at alice's and at his own node.
+#[test]
+fn a_kick_by_someone_never_in_the_room_is_refused() {
+    let carol_dir = tempfile::tempdir().unwrap();
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, bob_addr, .. } =
+        loopback_trio(&[], [None, None]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (mut carol, _) = third_node("carol", &boot_addr, carol_dir.path());
+    register(&mut carol, "carol", PASSWORDS[2]);
+    let (key, certificate) = quit_for_identity(&mut carol, carol_dir.path());
+
+    let mallory = SyncPeer::new(key.clone());
+    let (at_alice, at_bob) = (mallory.dial(&alice_addr), mallory.dial(&bob_addr));
+    let topic = IdentTopic::new(event::topic_name(&lobby));
+    mallory.subscribe(&topic);
+    mallory.wait_subscribed(&topic, &[at_alice, at_bob]);
+    let heads = opened(&asked_heads(&mallory, at_alice, lobby, &certificate));
+    let bob_account = heads.iter().find(|e| e.author == "bob").expect("bob's join is the head").account;
+    let (prev, depth) = heads_of(&heads);
+    let forge =
+        |action: Action| sealed(&key, &certificate, lobby, &prev, depth, now_ms(), EventPayload::Control(action));
+    mallory.publish(&topic, forge(Action::Kick(bob_account)));
+    // Published after the kick on the same connections: once it is taken, the kick was heard.
+    mallory.publish(&topic, forge(Action::Join));
+    for node in [&mut alice, &mut bob] {
+        let first = node.wait_for("carol's join", |v| is(v, "joined", "carol") || is(v, "kicked", "bob"));
+        assert!(is(&first, "joined", "carol"), "{}: {first}", node.name);
+        no_event_within(node, QUIET, "kick of bob", |v| is(v, "kicked", "bob") || is(v, "left", "bob"));
+        assert_eq!(members(node), ["alice", "bob", "carol"], "{}: the members", node.name);
+    }
+    alice.send("bob is still here");
+    bob.wait_for("alice's message", |v| is_message(v, "alice", "bob is still here"));
+}
+
+/// alice kicks bob while his node is away, then writes "after the kick" and makes carol an
+/// admin. bob's key and certificate in a crafted peer ask alice for everything: the answer
+/// holds the room's events up to and including the kick, none after it, and the messages
+/// written before the kick, none after.
+#[test]
+fn a_kicked_member_catches_up_to_the_kick_and_no_further() {
+    let (bob_dir, carol_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, .. } =
+        loopback_trio(&[], [None, Some(bob_dir.path())]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (mut carol, _) = third_node("carol", &boot_addr, carol_dir.path());
+    carol_joins(&mut carol, &mut [&mut alice, &mut bob]);
+    bob.send("bob, before the kick");
+    alice.wait_for("bob's message", |v| is_message(v, "bob", "bob, before the kick"));
+    alice.send("alice, before the kick");
+    bob.wait_for("alice's message", |v| is_message(v, "alice", "alice, before the kick"));
+    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+
+    alice.send("/kick bob");
+    alice.wait_for("bob kicked", |v| is(v, "kicked", "bob"));
+    alice.send("after the kick");
+    alice.send("/op carol");
+    carol.wait_for("alice's message", |v| is_message(v, "alice", "after the kick"));
+    carol.wait_for("carol made an admin", |v| v["type"] == "admin" && v["user"] == "carol");
+
+    let mallory = SyncPeer::new(key);
+    let at_alice = mallory.dial(&alice_addr);
+    let answer = mallory.ask(at_alice, catch_up_everything(lobby, &certificate));
+    let SyncResponse::Page { events, more_events, messages, more_messages } = answer else {
+        panic!("a page for bob, kicked: {answer:?}");
+    };
+    assert!(!more_events && !more_messages, "one page holds it all");
+    let kick = EventPayload::Control(Action::Kick(certificate.body.account));
+    let (actions, texts) = page_up_to(&events, &messages, &kick);
+    for (author, payload) in [
+        ("alice", EventPayload::Create { name: "lobby".into() }),
+        ("bob", EventPayload::Control(Action::Join)),
+        ("carol", EventPayload::Control(Action::Join)),
+    ] {
+        assert!(actions.contains(&(author.to_string(), payload.clone())), "{author} {payload:?} in {actions:?}");
+    }
+    assert!(!actions.iter().any(|(_, p)| matches!(p, EventPayload::Control(Action::Op(_)))), "{actions:?}");
+    for text in ["bob, before the kick", "alice, before the kick"] {
+        assert!(texts.iter().any(|t| t == text), "{text:?} in {texts:?}");
+    }
+    assert!(!texts.iter().any(|t| t == "after the kick"), "a message written after the kick: {texts:?}");
+}

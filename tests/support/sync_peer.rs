@@ -1,0 +1,195 @@
+//! A crafted peer built on the library, as an attacker with a key (and perhaps a certificate)
+//! would run one: meshchat's gossipsub, publishing whatever bytes a test gives it, and room
+//! catch-up (`/meshchat/sync/3`) as an asker, sending whatever request a test gives it.
+//!
+//! Its swarm runs in a task of its own runtime, so it answers pings and drains its connections
+//! while the test waits on nodes (a node closes a connection whose pings go unanswered for 5 s).
+//! The test drives it through blocking calls, each with a time limit.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, TopicHash};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, cbor};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identity::Keypair, noise, ping, tcp, yamux};
+use meshchat::protocol::sync::{self, SyncRequest, SyncResponse};
+use tokio::sync::{mpsc, oneshot};
+
+use super::gossip_peer::crafted_gossipsub;
+
+/// How long one call waits for the swarm.
+const CALL_WAIT: Duration = Duration::from_secs(15);
+
+#[derive(NetworkBehaviour)]
+pub struct SyncPeerBehaviour {
+    pub gossipsub: gossipsub::Behaviour,
+    pub sync: cbor::Behaviour<SyncRequest, SyncResponse>,
+    pub ping: ping::Behaviour,
+}
+
+/// What the test asks of the swarm's task.
+enum Command {
+    Dial { addr: Multiaddr, reply: oneshot::Sender<PeerId> },
+    Subscribe { topic: IdentTopic },
+    WaitSubscribed { topic: TopicHash, peers: Vec<PeerId>, reply: oneshot::Sender<()> },
+    Publish { topic: IdentTopic, data: Vec<u8>, reply: oneshot::Sender<Result<(), String>> },
+    Ask { to: PeerId, request: SyncRequest, reply: oneshot::Sender<Result<SyncResponse, String>> },
+}
+
+/// A crafted peer: its runtime, and the way to its swarm's task.
+pub struct SyncPeer {
+    runtime: tokio::runtime::Runtime,
+    commands: mpsc::UnboundedSender<Command>,
+    pub peer_id: PeerId,
+}
+
+impl SyncPeer {
+    /// A peer with key `key`, its swarm running.
+    pub fn new(key: Keypair) -> SyncPeer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime for the crafted peer");
+        let peer_id = key.public().to_peer_id();
+        let swarm = {
+            let _context = runtime.enter();
+            SwarmBuilder::with_existing_identity(key)
+                .with_tokio()
+                .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+                .expect("tcp")
+                .with_behaviour(|_| SyncPeerBehaviour {
+                    gossipsub: crafted_gossipsub(false),
+                    sync: request_response::Behaviour::with_codec(
+                        cbor::codec::Codec::default()
+                            .set_request_size_maximum(sync::MAX_REQUEST_BYTES)
+                            .set_response_size_maximum(sync::MAX_RESPONSE_BYTES),
+                        [(StreamProtocol::new(sync::SYNC_PROTOCOL), ProtocolSupport::Outbound)],
+                        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+                    ),
+                    ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+                })
+                .expect("behaviour")
+                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+                .build()
+        };
+        let (commands, receiver) = mpsc::unbounded_channel();
+        runtime.spawn(drive(swarm, receiver));
+        SyncPeer { runtime, commands, peer_id }
+    }
+
+    /// Sends `command` made with a reply channel and waits for the answer.
+    fn call<T>(&self, what: &str, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> T {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(command(reply)).expect("the crafted peer's task runs");
+        self.runtime
+            .block_on(async { tokio::time::timeout(CALL_WAIT, answer).await })
+            .unwrap_or_else(|_| panic!("crafted peer: no {what} within {CALL_WAIT:?}"))
+            .unwrap_or_else(|_| panic!("crafted peer: {what} failed"))
+    }
+
+    /// Dials `addr` and waits until connected; the peer there.
+    pub fn dial(&self, addr: &Multiaddr) -> PeerId {
+        self.call("connection", |reply| Command::Dial { addr: addr.clone(), reply })
+    }
+
+    pub fn subscribe(&self, topic: &IdentTopic) {
+        self.commands.send(Command::Subscribe { topic: topic.clone() }).expect("the crafted peer's task runs");
+    }
+
+    /// Waits until each of `peers` has said it is on `topic`.
+    pub fn wait_subscribed(&self, topic: &IdentTopic, peers: &[PeerId]) {
+        self.call("subscription of every peer", |reply| Command::WaitSubscribed {
+            topic: topic.hash(),
+            peers: peers.to_vec(),
+            reply,
+        });
+    }
+
+    /// Publishes `data` on `topic` (to every peer on it).
+    pub fn publish(&self, topic: &IdentTopic, data: Vec<u8>) {
+        let sent = self.call("publication", |reply| Command::Publish { topic: topic.clone(), data, reply });
+        sent.expect("a peer on the topic to publish to");
+    }
+
+    /// Sends `request` over `/meshchat/sync/3` to `to` and waits for the answer.
+    pub fn ask(&self, to: PeerId, request: SyncRequest) -> SyncResponse {
+        let answer = self.call("catch-up answer", |reply| Command::Ask { to, request, reply });
+        answer.unwrap_or_else(|e| panic!("crafted peer: the catch-up request failed: {e}"))
+    }
+}
+
+/// The swarm's task: carries out commands and answers them when the swarm has done its part.
+async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let mut dials: HashMap<ConnectionId, oneshot::Sender<PeerId>> = HashMap::new();
+    let mut asks: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, String>>> = HashMap::new();
+    let mut waits: Vec<(TopicHash, Vec<PeerId>, oneshot::Sender<()>)> = Vec::new();
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None => return,
+                Some(Command::Dial { addr, reply }) => {
+                    let opts = DialOpts::unknown_peer_id().address(addr).build();
+                    let id = opts.connection_id();
+                    if swarm.dial(opts).is_ok() {
+                        dials.insert(id, reply);
+                    }
+                }
+                Some(Command::Subscribe { topic }) => {
+                    swarm.behaviour_mut().gossipsub.subscribe(&topic).expect("subscribe");
+                }
+                Some(Command::WaitSubscribed { topic, peers, reply }) => waits.push((topic, peers, reply)),
+                Some(Command::Publish { topic, data, reply }) => {
+                    let sent = swarm.behaviour_mut().gossipsub.publish(topic, data);
+                    let _ = reply.send(sent.map(|_| ()).map_err(|e| e.to_string()));
+                }
+                Some(Command::Ask { to, request, reply }) => {
+                    let id = swarm.behaviour_mut().sync.send_request(&to, request);
+                    asks.insert(id, reply);
+                }
+            },
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
+                    if let Some(reply) = dials.remove(&connection_id) {
+                        let _ = reply.send(peer_id);
+                    }
+                }
+                SwarmEvent::OutgoingConnectionError { connection_id, .. } => {
+                    dials.remove(&connection_id);
+                }
+                SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Sync(request_response::Event::Message {
+                    message: request_response::Message::Response { request_id, response },
+                    ..
+                })) => {
+                    if let Some(reply) = asks.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+                SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                    request_id,
+                    error,
+                    ..
+                })) => {
+                    if let Some(reply) = asks.remove(&request_id) {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                }
+                _ => {}
+            },
+        }
+        // Whoever waits for subscriptions that are all in now is told.
+        let gossipsub = &swarm.behaviour().gossipsub;
+        let on_topic = |peer: &PeerId, topic: &TopicHash| {
+            gossipsub.all_peers().any(|(p, topics)| p == peer && topics.contains(&topic))
+        };
+        let (done, waiting): (Vec<_>, Vec<_>) =
+            waits.drain(..).partition(|(topic, peers, _)| peers.iter().all(|p| on_topic(p, topic)));
+        waits = waiting;
+        for (_, _, reply) in done {
+            let _ = reply.send(());
+        }
+    }
+}
