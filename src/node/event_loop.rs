@@ -436,6 +436,7 @@ impl EventLoop {
                     self.swarm.behaviour_mut().peers.send_request(&peer_id, PeersRequest::default());
                     self.exchange_follow_ups.push((Instant::now() + PEER_EXCHANGE_FOLLOW_UP, peer_id));
                     self.emit(UiEvent::Peer { peer_id: peer_id.to_string(), state: PeerState::Connected }).await;
+                    self.peer_connected(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, cause, .. } => {

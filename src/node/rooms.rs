@@ -396,6 +396,21 @@ impl EventLoop {
         }
     }
 
+    /// A first connection to `peer` opened: the rooms this user shares with its user (as its
+    /// presence named them) are caught up from it now. Its presence may have kept coming
+    /// through other nodes while it was out of reach, so that it never went offline here, and
+    /// the catch-ups its presence started then could not reach it.
+    pub(super) fn peer_connected(&mut self, peer: PeerId) {
+        self.rooms.synced.retain(|(_, p)| *p != peer);
+        let Some(theirs) = self.rooms.directory.get(&peer) else { return };
+        let mine = self.my_rooms();
+        let shared: Vec<EventId> = theirs.iter().filter(|r| mine.iter().any(|m| m.id == r.id)).map(|r| r.id).collect();
+        for room in shared {
+            self.rooms.synced.insert((room, peer));
+            self.catch_up(room, peer, true);
+        }
+    }
+
     /// A peer's user is gone.
     pub(super) fn peer_rooms_gone(&mut self, peer: &PeerId) {
         if self.rooms.directory.remove(peer).is_some() {

@@ -299,6 +299,11 @@ impl NodeProc {
         self.pending.drain(..).map(|(_, v)| v).collect()
     }
 
+    /// Every event received so far, matched by a wait or not, in the order they came.
+    pub fn history(&self) -> &[Value] {
+        &self.history
+    }
+
     /// Sends `/status` and returns the answer.
     pub fn status(&mut self) -> Value {
         self.send("/status");

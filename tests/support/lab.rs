@@ -137,6 +137,14 @@ impl Lab {
         }
     }
 
+    /// Undoes [`Self::separate`]: hosts `a` and `b` reach each other again.
+    pub fn join(&self, a: usize, b: usize) {
+        for (from, to) in [(a, b), (b, a)] {
+            let target = format!("{}/32", self.hosts[to].ip);
+            ip(&["-n", &self.hosts[from].ns, "route", "del", "blackhole", &target]).expect("join hosts");
+        }
+    }
+
     /// Plugs host `i`'s cable back in.
     pub fn heal(&self, i: usize) {
         ip(&["-n", &self.switch, "link", "set", &self.hosts[i].port, "up"]).expect("heal link");
