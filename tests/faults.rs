@@ -416,3 +416,71 @@ fn certificates_are_renewed_once_the_bootstrap_is_back() {
     }
     assert_eq!(alice.status()["user"], "alice");
 }
+
+/// bob is away while alice writes 300 messages; as he comes back she writes 500 more, which he
+/// hears live, possibly before his node compares the room with hers. A catch-up that fetched
+/// only the newest messages would find it has those and leave the 300 behind them out for good;
+/// catch-up by how far each machine's messages are held without a gap brings them. Loopback,
+/// no mDNS.
+#[test]
+fn a_gap_behind_messages_heard_live_is_filled() {
+    let bob_dir = tempfile::tempdir().unwrap();
+    let support::chat::LoopbackTrio { boot: _boot, boot_addr, mut alice, mut bob, .. } =
+        support::chat::loopback_trio(&[], [None, Some(bob_dir.path())]);
+    register(&mut alice, "alice", PASSWORDS[0]);
+    register(&mut bob, "bob", PASSWORDS[1]);
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| v["type"] == "room_created");
+    join_room(&mut bob, "lobby");
+    alice.wait_for("bob joined", |v| v["type"] == "joined" && v["user"] == "bob");
+    bob.send("/quit");
+    bob.wait_exit(Duration::from_secs(10));
+    alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+
+    let away: Vec<String> = (0..300).map(|i| format!("while bob was away {i}")).collect();
+    let back: Vec<String> = (0..500).map(|i| format!("as bob came back {i}")).collect();
+    for text in &away {
+        alice.send(text);
+    }
+    alice.wait_for("the last one", |v| v["type"] == "message" && v["text"] == "while bob was away 299");
+    // The burst refills (100 a second) before the next 500.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut bob = NodeBuilder::loopback("bob").args(&["--peer", &boot_addr]).data_dir(bob_dir.path()).spawn();
+    bob.ready();
+    alice.wait_for("bob back", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "online");
+    for text in &back {
+        alice.send(text);
+    }
+    let expected: Vec<String> = away.iter().chain(&back).cloned().collect();
+    // Shown live or kept from catch-up: /history has them all, each once.
+    bob.send("/focus lobby");
+    bob.wait_for("focus", |v| v["type"] == "focus");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let texts = loop {
+        bob.send("/history 1000");
+        let history = bob.wait_type("history");
+        let texts: Vec<String> =
+            history["messages"].as_array().unwrap().iter().map(|m| str_of(m, "text").to_string()).collect();
+        if texts.len() >= expected.len() || Instant::now() > deadline {
+            break texts;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let refused = alice.history().iter().filter(|v| v["type"] == "error").count();
+    assert_eq!(refused, 0, "alice's messages were all sent");
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for text in &texts {
+        *counts.entry(text.as_str()).or_default() += 1;
+    }
+    let missing: Vec<&String> = expected.iter().filter(|t| !counts.contains_key(t.as_str())).collect();
+    let twice: Vec<(&&str, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    println!(
+        "bob holds {} of {} messages; missing {}, twice {}",
+        texts.len(),
+        expected.len(),
+        missing.len(),
+        twice.len()
+    );
+    assert!(missing.is_empty(), "{} missing, e.g. {:?}", missing.len(), missing.first());
+    assert!(twice.is_empty(), "{twice:?}");
+}
