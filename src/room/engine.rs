@@ -22,7 +22,7 @@
 //!   those removed;
 //! - catch-up is served to current members, and to former ones up to their removal.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -163,6 +163,8 @@ struct Room {
     /// The held control events' bytes and how they came, by id.
     pending_bytes: HashMap<EventId, (Vec<u8>, Via)>,
     held: VecDeque<HeldMessage>,
+    /// Every account that ever created or joined the room: no one else can be a former member.
+    joiners: HashSet<AccountId>,
 }
 
 /// Every room this node knows.
@@ -277,6 +279,9 @@ impl RoomEngine {
         if room.graph.state().is_member(account) {
             return Standing::Member;
         }
+        if !room.joiners.contains(account) {
+            return Standing::Stranger;
+        }
         let mut state = RoomState::default();
         let mut until = None;
         for event in room.graph.events() {
@@ -366,6 +371,7 @@ impl RoomEngine {
                 graph: RoomGraph::new(room_id),
                 pending: Pending::new(PENDING_CAP, PENDING_WAIT),
                 pending_bytes: HashMap::new(),
+                joiners: HashSet::new(),
                 held: VecDeque::new(),
             });
         }
@@ -396,6 +402,11 @@ impl RoomEngine {
             match outcome {
                 Ok(accepted) => {
                     accepted_any = true;
+                    if let Some(e) = room.graph.get(&event_id)
+                        && matches!(e.action, Action::Create | Action::Join)
+                    {
+                        room.joiners.insert(e.author);
+                    }
                     let Some((bytes, via)) = room.pending_bytes.remove(&event_id) else { continue };
                     let depth = room.graph.get(&event_id).map_or(0, |e| e.depth);
                     if event_id == room_id {
