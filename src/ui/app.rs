@@ -4,11 +4,10 @@
 
 use tokio::sync::mpsc;
 
-use super::command::{self, COMMANDS, Command, ParseError, Target};
+use super::command::{self, Command, ParseError};
 use super::event::{ErrorCode, UiEvent};
 use super::links::SharedLinks;
-use super::suggest;
-use crate::node::{Client, CommandError, DirectCommand, RoomCommand, RoomReply};
+use crate::node::{Client, CommandError, RoomCommand, RoomReply};
 
 /// What an input source yields: a line, or the fact that a line was too long to keep.
 pub type InputLine = Result<String, ParseError>;
@@ -77,40 +76,18 @@ impl App {
         }
     }
 
+    /// Carries out one command of the table (`command.rs`); here is the one place each is run.
     async fn run(&mut self, command: Command) -> Flow {
         match command {
             Command::Quit => return Flow::Quit,
-            Command::Help { command } => {
-                let event = match command {
-                    None => UiEvent::info(help_overview()),
-                    Some(name) => help_for(&name),
-                };
-                self.emit(event).await;
-            }
+            Command::Help { command: None } => self.emit(UiEvent::info(command::help_overview())).await,
+            Command::Help { command: Some(name) } => self.emit(command::help_for(&name)).await,
             Command::Status => {
                 let event = match self.client.status().await {
                     Ok(status) => UiEvent::Status(status),
                     Err(error) => error.to_event(),
                 };
                 self.emit(event).await;
-            }
-            Command::Register { user } => self.awaiting_password = Some(AwaitingPassword { register: true, user }),
-            Command::Login { user } => self.awaiting_password = Some(AwaitingPassword { register: false, user }),
-            Command::Trust { key } => {
-                let result = self.client.trust(&key).await;
-                self.report(result).await;
-            }
-            Command::Logout => {
-                let result = self.client.logout().await;
-                self.report(result).await;
-            }
-            Command::Rename { new } => {
-                let result = self.client.rename(&new).await;
-                self.report(result).await;
-            }
-            Command::Nick { nick } => {
-                let result = self.client.nick(&nick).await;
-                self.report(result).await;
             }
             Command::Who => {
                 let event = match self.client.who().await {
@@ -119,29 +96,16 @@ impl App {
                 };
                 self.emit(event).await;
             }
+            Command::Register { user } => self.awaiting_password = Some(AwaitingPassword { register: true, user }),
+            Command::Login { user } => self.awaiting_password = Some(AwaitingPassword { register: false, user }),
+            Command::Trust { key } => self.report(self.client.trust(&key).await).await,
+            Command::Logout => self.report(self.client.logout().await).await,
+            Command::Rename { new } => self.report(self.client.rename(&new).await).await,
+            Command::Nick { nick } => self.report(self.client.nick(&nick).await).await,
             Command::Say(text) => self.room(RoomCommand::Say(text)).await,
-            Command::Create { room } => self.room(RoomCommand::Create(room)).await,
-            Command::Join { room } => self.room(RoomCommand::Join(room)).await,
-            Command::Leave { room } => self.room(RoomCommand::Leave(room)).await,
-            Command::Members { room } => self.room(RoomCommand::Members(room)).await,
-            Command::Rooms => self.room(RoomCommand::List).await,
-            Command::Kick { user, room } => self.room(RoomCommand::Kick { user, room }).await,
-            Command::Ban { user, room } => self.room(RoomCommand::Ban { user, room }).await,
-            Command::Unban { user, room } => self.room(RoomCommand::Unban { user, room }).await,
-            Command::Op { user, room } => self.room(RoomCommand::Op { user, room }).await,
-            Command::History { count } => self.room(RoomCommand::History(count)).await,
-            Command::Focus(Target::Room(room)) => self.room(RoomCommand::Focus(room)).await,
-            Command::Focus(Target::User(user)) | Command::Query { user } => {
-                let result = self.client.direct(DirectCommand::Query(user)).await;
-                self.report(result).await;
-            }
-            Command::Msg { user, text } => {
-                let result = self.client.direct(DirectCommand::Send { user, text }).await;
-                self.report(result).await;
-            }
+            Command::Room(command) => self.room(command).await,
+            Command::Direct(command) => self.report(self.client.direct(command).await).await,
             Command::Open { link } => self.open_link(link).await,
-            Command::Mute(target) => self.room(RoomCommand::Mute(target.to_string())).await,
-            Command::Unmute(target) => self.room(RoomCommand::Unmute(target.to_string())).await,
         }
         Flow::Continue
     }
@@ -213,30 +177,6 @@ fn no_link(n: usize, last: usize) -> String {
     }
 }
 
-/// The answer to `/help`: every command with its usage and what it does.
-pub fn help_overview() -> String {
-    let width = COMMANDS.iter().map(|c| c.usage().len()).max().unwrap_or(0);
-    let mut text = String::from("Commands (text without a leading / goes to the focused room or user):");
-    for spec in COMMANDS {
-        text.push_str(&format!("\n  {:width$}  {}", spec.usage(), spec.summary));
-    }
-    text.push_str("\n/help COMMAND explains one command.");
-    text
-}
-
-/// The answer to `/help COMMAND`.
-pub fn help_for(name: &str) -> UiEvent {
-    match command::spec(name) {
-        Some(spec) => UiEvent::info(format!("{}\n  {}\n  example: {}", spec.usage(), spec.summary, spec.example)),
-        None => {
-            let hint = suggest::closest(name, COMMANDS.iter().map(|c| c.name))
-                .map(|s| format!(" (did you mean /{s}?)"))
-                .unwrap_or_default();
-            UiEvent::error(ErrorCode::InvalidCommand, format!("no command /{name}{hint}; /help lists them"))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,23 +186,5 @@ mod tests {
         assert_eq!(no_link(3, 0), "there is no link [3]; no links have been shown yet");
         assert_eq!(no_link(3, 1), "there is no link [3]; the only link is [1]");
         assert_eq!(no_link(1, 150), "there is no link [1]; the links are [51] to [150]");
-    }
-
-    #[test]
-    fn the_overview_lists_every_command() {
-        let text = help_overview();
-        for spec in COMMANDS {
-            assert!(text.contains(&spec.usage()), "missing {}", spec.name);
-        }
-    }
-
-    #[test]
-    fn help_for_a_command_shows_usage_and_example() {
-        let UiEvent::Info { message } = help_for("kick") else { panic!("expected info") };
-        assert!(message.starts_with("/kick USER [ROOM]"));
-        assert!(message.contains("example: /kick mallory lobby"));
-        let UiEvent::Error { code, message, .. } = help_for("kik") else { panic!("expected error") };
-        assert_eq!(code, ErrorCode::InvalidCommand);
-        assert!(message.contains("did you mean /kick?"), "{message}");
     }
 }

@@ -1,35 +1,94 @@
 //! The command grammar (DESIGN.md, "Commands"), parsed once, here, for every front-end.
 //!
 //! A line that does not start with `/` is text for the focused room or user; `//text` sends text
-//! that starts with a slash. [`COMMANDS`] is the one table of commands: the parser, `/help` and
-//! "did you mean" all read it.
+//! that starts with a slash. Every other line names a command of [`COMMANDS`], the one table of
+//! commands. An entry ([`CommandSpec`]) holds the name, the arguments (each with its word in the
+//! usage line and the [`ArgKind`] that tab completion offers for it), the one-line summary and
+//! the example `/help` shows, and the function that parses the arguments into a [`Command`].
+//! The parser, `/help`, "did you mean" and completion (`complete.rs`) all read the table, so a
+//! new command is one entry here plus its arm in the dispatcher, `App::run` (`app.rs`).
+//!
+//! An entry parses but does not run. Running awaits the node, and `App` is async: a run
+//! function in the table would return a boxed future borrowing the `App` and be handed back an
+//! untyped value to take apart again, and the grammar would depend on the dispatcher (the REPL
+//! parses a line without running it, to learn whether a password follows). So the entry builds
+//! a typed [`Command`] and `App::run` matches on it once. Room and direct-message commands parse
+//! straight into the node's own [`RoomCommand`] and [`DirectCommand`], which are not declared
+//! twice.
 
 use thiserror::Error;
 
-use super::event::ErrorCode;
+use super::event::{ErrorCode, UiEvent};
 use super::suggest;
+use crate::node::{DirectCommand, RoomCommand};
 use crate::trust::{KEY_DIGITS, MIN_PREFIX_DIGITS};
 
 /// The longest input line accepted, in bytes. Longer lines are refused with `too_long`.
 pub const MAX_INPUT_LINE_BYTES: usize = 8 * 1024;
 
-/// One entry of the command table.
+/// What an argument names, which is what tab completion offers for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// Nothing to offer: a new name, a number, a nickname.
+    Free,
+    User,
+    Room,
+    /// `ROOM`, `#ROOM` or `@USER`.
+    RoomOrUser,
+    /// A command name.
+    Command,
+    /// An unconfirmed bootstrap key.
+    Key,
+    /// Text to the end of the line, in which usernames complete.
+    Text,
+}
+
+/// One argument of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arg {
+    /// Its word in usage lines, in brackets when it may be left out.
+    pub usage: &'static str,
+    pub kind: ArgKind,
+}
+
+const fn arg(usage: &'static str, kind: ArgKind) -> Arg {
+    Arg { usage, kind }
+}
+
+const NAME: Arg = arg("NAME", ArgKind::Free);
+const USER: Arg = arg("USER", ArgKind::User);
+const ROOM: Arg = arg("ROOM", ArgKind::Room);
+const OPTIONAL_ROOM: Arg = arg("[ROOM]", ArgKind::Room);
+const TARGET: Arg = arg("ROOM|@USER", ArgKind::RoomOrUser);
+
+/// One entry of the command table.
+#[derive(Debug, Clone, Copy)]
 pub struct CommandSpec {
     /// The name without the slash.
     pub name: &'static str,
-    /// Arguments, as shown in usage lines.
-    pub args: &'static str,
+    pub args: &'static [Arg],
     /// What it does, in one line.
     pub summary: &'static str,
     /// An example invocation.
     pub example: &'static str,
+    /// Parses the arguments (the rest of the line, trimmed).
+    parse: fn(&Args<'_>) -> Result<Command, ParseError>,
 }
 
 impl CommandSpec {
     /// `/name ARGS`.
     pub fn usage(&self) -> String {
-        if self.args.is_empty() { format!("/{}", self.name) } else { format!("/{} {}", self.name, self.args) }
+        let mut usage = format!("/{}", self.name);
+        for arg in self.args {
+            usage.push(' ');
+            usage.push_str(arg.usage);
+        }
+        usage
+    }
+
+    /// The arguments as the usage line shows them: `USER [ROOM]`.
+    pub fn args_usage(&self) -> String {
+        self.args.iter().map(|a| a.usage).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -37,119 +96,190 @@ impl CommandSpec {
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "register",
-        args: "NAME",
+        args: &[NAME],
         summary: "create an account (then type the password) and log in",
         example: "/register alice",
+        parse: |a| Ok(Command::Register { user: a.one()? }),
     },
-    CommandSpec { name: "login", args: "NAME", summary: "log in (then type the password)", example: "/login alice" },
+    CommandSpec {
+        name: "login",
+        args: &[NAME],
+        summary: "log in (then type the password)",
+        example: "/login alice",
+        parse: |a| Ok(Command::Login { user: a.one()? }),
+    },
     CommandSpec {
         name: "logout",
-        args: "",
+        args: &[],
         summary: "log out; your rooms wait for your next login",
         example: "/logout",
+        parse: |a| a.none(Command::Logout),
     },
-    CommandSpec { name: "rename", args: "NEWNAME", summary: "change your unique username", example: "/rename alice2" },
+    CommandSpec {
+        name: "rename",
+        args: &[arg("NEWNAME", ArgKind::Free)],
+        summary: "change your unique username",
+        example: "/rename alice2",
+        parse: |a| Ok(Command::Rename { new: a.one()? }),
+    },
     CommandSpec {
         name: "nick",
-        args: "NICKNAME",
+        args: &[arg("NICKNAME", ArgKind::Free)],
         summary: "change the nickname others see beside your username",
         example: "/nick Alice in Wonderland",
+        parse: |a| Ok(Command::Nick { nick: a.rest()? }),
     },
-    CommandSpec { name: "who", args: "", summary: "list the users online", example: "/who" },
-    CommandSpec { name: "rooms", args: "", summary: "list the rooms with their member counts", example: "/rooms" },
+    CommandSpec {
+        name: "who",
+        args: &[],
+        summary: "list the users online",
+        example: "/who",
+        parse: |a| a.none(Command::Who),
+    },
+    CommandSpec {
+        name: "rooms",
+        args: &[],
+        summary: "list the rooms with their member counts",
+        example: "/rooms",
+        parse: |a| a.none(Command::Room(RoomCommand::List)),
+    },
     CommandSpec {
         name: "create",
-        args: "ROOM",
+        args: &[ROOM],
         summary: "create a room (you become its admin) and focus it",
         example: "/create lobby",
+        parse: |a| Ok(Command::Room(RoomCommand::Create(a.room()?))),
     },
-    CommandSpec { name: "join", args: "ROOM", summary: "join a room and focus it", example: "/join lobby" },
+    CommandSpec {
+        name: "join",
+        args: &[ROOM],
+        summary: "join a room and focus it",
+        example: "/join lobby",
+        parse: |a| Ok(Command::Room(RoomCommand::Join(a.room()?))),
+    },
     CommandSpec {
         name: "leave",
-        args: "[ROOM]",
+        args: &[OPTIONAL_ROOM],
         summary: "leave a room (default: the focused one)",
         example: "/leave lobby",
+        parse: |a| Ok(Command::Room(RoomCommand::Leave(a.optional_room()?))),
     },
     CommandSpec {
         name: "members",
-        args: "[ROOM]",
+        args: &[OPTIONAL_ROOM],
         summary: "list a room's members in join order, admins marked",
         example: "/members lobby",
+        parse: |a| Ok(Command::Room(RoomCommand::Members(a.optional_room()?))),
     },
     CommandSpec {
         name: "kick",
-        args: "USER [ROOM]",
+        args: &[USER, OPTIONAL_ROOM],
         summary: "remove a member (admins only)",
         example: "/kick mallory lobby",
+        parse: |a| a.user_and_room().map(|(user, room)| Command::Room(RoomCommand::Kick { user, room })),
     },
     CommandSpec {
         name: "ban",
-        args: "USER [ROOM]",
+        args: &[USER, OPTIONAL_ROOM],
         summary: "remove a member and keep them out (admins only)",
         example: "/ban mallory lobby",
+        parse: |a| a.user_and_room().map(|(user, room)| Command::Room(RoomCommand::Ban { user, room })),
     },
     CommandSpec {
         name: "unban",
-        args: "USER [ROOM]",
+        args: &[USER, OPTIONAL_ROOM],
         summary: "let a banned user join again (admins only)",
         example: "/unban mallory lobby",
+        parse: |a| a.user_and_room().map(|(user, room)| Command::Room(RoomCommand::Unban { user, room })),
     },
     CommandSpec {
         name: "op",
-        args: "USER [ROOM]",
+        args: &[USER, OPTIONAL_ROOM],
         summary: "make a member admin (admins only)",
         example: "/op bob lobby",
+        parse: |a| a.user_and_room().map(|(user, room)| Command::Room(RoomCommand::Op { user, room })),
     },
     CommandSpec {
         name: "msg",
-        args: "USER TEXT",
+        args: &[USER, arg("TEXT", ArgKind::Text)],
         summary: "send a private message",
         example: "/msg bob see you at noon",
+        parse: |a| a.user_and_text().map(|(user, text)| Command::Direct(DirectCommand::Send { user, text })),
     },
     CommandSpec {
         name: "query",
-        args: "USER",
+        args: &[USER],
         summary: "focus a private conversation: plain text goes there",
         example: "/query bob",
+        parse: |a| Ok(Command::Direct(DirectCommand::Query(a.user()?))),
     },
-    CommandSpec { name: "focus", args: "ROOM|@USER", summary: "choose where plain text goes", example: "/focus @bob" },
+    CommandSpec {
+        name: "focus",
+        args: &[TARGET],
+        summary: "choose where plain text goes",
+        example: "/focus @bob",
+        parse: |a| {
+            Ok(match a.target()? {
+                Target::Room(room) => Command::Room(RoomCommand::Focus(room)),
+                Target::User(user) => Command::Direct(DirectCommand::Query(user)),
+            })
+        },
+    },
     CommandSpec {
         name: "mute",
-        args: "ROOM|@USER",
+        args: &[TARGET],
         summary: "turn notifications off for a room or a user",
         example: "/mute lobby",
+        parse: |a| Ok(Command::Room(RoomCommand::Mute(a.target()?.to_string()))),
     },
-    CommandSpec { name: "unmute", args: "ROOM|@USER", summary: "turn notifications on again", example: "/unmute @bob" },
+    CommandSpec {
+        name: "unmute",
+        args: &[TARGET],
+        summary: "turn notifications on again",
+        example: "/unmute @bob",
+        parse: |a| Ok(Command::Room(RoomCommand::Unmute(a.target()?.to_string()))),
+    },
     CommandSpec {
         name: "history",
-        args: "[N]",
+        args: &[arg("[N]", ArgKind::Free)],
         summary: "show the last N messages where you are focused",
         example: "/history 50",
+        parse: |a| Ok(Command::Room(RoomCommand::History(a.optional_count()?))),
     },
-    CommandSpec { name: "open", args: "N", summary: "open link number N in the browser", example: "/open 2" },
+    CommandSpec {
+        name: "open",
+        args: &[arg("N", ArgKind::Free)],
+        summary: "open link number N in the browser",
+        example: "/open 2",
+        parse: |a| Ok(Command::Open { link: a.count()? }),
+    },
     CommandSpec {
         name: "status",
-        args: "",
+        args: &[],
         summary: "show this node: peer id, user, peers, bootstrap, rooms",
         example: "/status",
+        parse: |a| a.none(Command::Status),
     },
     CommandSpec {
         name: "trust",
-        args: "KEY",
+        args: &[arg("KEY", ArgKind::Key)],
         summary: "confirm the bootstrap node's key: its 64 hex digits, or a unique prefix of at least 8",
         example: "/trust 3f2a9c01",
+        parse: |a| Ok(Command::Trust { key: a.key()? }),
     },
     CommandSpec {
         name: "help",
-        args: "[COMMAND]",
+        args: &[arg("[COMMAND]", ArgKind::Command)],
         summary: "list the commands, or explain one",
         example: "/help kick",
+        parse: |a| Ok(Command::Help { command: a.optional_word()?.map(|c| c.trim_start_matches('/').to_string()) }),
     },
     CommandSpec {
         name: "quit",
-        args: "",
+        args: &[],
         summary: "leave meshchat (your rooms wait for your next login)",
         example: "/quit",
+        parse: |a| a.none(Command::Quit),
     },
 ];
 
@@ -159,42 +289,47 @@ pub fn spec(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(name))
 }
 
-/// Where plain text goes, or what a mute applies to: a room or a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Room(String),
-    User(String),
+/// The command whose name is closest to `name`, for "did you mean".
+fn closest(name: &str) -> Option<&'static str> {
+    suggest::closest(name, COMMANDS.iter().map(|c| c.name))
 }
 
-impl Target {
-    /// `ROOM`, `#ROOM` or `@USER`.
-    fn parse(word: &str) -> Option<Target> {
-        if let Some(user) = word.strip_prefix('@') {
-            (!user.is_empty()).then(|| Target::User(user.to_string()))
-        } else {
-            let room = word.strip_prefix('#').unwrap_or(word);
-            (!room.is_empty()).then(|| Target::Room(room.to_string()))
+/// The answer to `/help`: every command with its usage and what it does.
+pub fn help_overview() -> String {
+    let width = COMMANDS.iter().map(|c| c.usage().len()).max().unwrap_or(0);
+    let mut text = String::from("Commands (text without a leading / goes to the focused room or user):");
+    for spec in COMMANDS {
+        text.push_str(&format!("\n  {:width$}  {}", spec.usage(), spec.summary));
+    }
+    text.push_str("\n/help COMMAND explains one command.");
+    text
+}
+
+/// The answer to `/help COMMAND`.
+pub fn help_for(name: &str) -> UiEvent {
+    match spec(name) {
+        Some(spec) => UiEvent::info(format!("{}\n  {}\n  example: {}", spec.usage(), spec.summary, spec.example)),
+        None => {
+            let hint = closest(name).map(|s| format!(" (did you mean /{s}?)")).unwrap_or_default();
+            UiEvent::error(ErrorCode::InvalidCommand, format!("no command /{name}{hint}; /help lists them"))
         }
     }
 }
 
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Room(room) => write!(f, "#{room}"),
-            Target::User(user) => write!(f, "@{user}"),
-        }
-    }
-}
-
-/// A parsed input line.
+/// A parsed input line, for the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Plain text for the focused room or user.
     Say(String),
+    /// A room command (`/join`, `/kick`, `/focus ROOM`, `/mute`, `/history`, ...).
+    Room(RoomCommand),
+    /// A direct-message command (`/msg`, `/query`, `/focus @USER`).
+    Direct(DirectCommand),
+    /// The next line is the password.
     Register {
         user: String,
     },
+    /// The next line is the password.
     Login {
         user: String,
     },
@@ -206,48 +341,6 @@ pub enum Command {
         nick: String,
     },
     Who,
-    Rooms,
-    Create {
-        room: String,
-    },
-    Join {
-        room: String,
-    },
-    Leave {
-        room: Option<String>,
-    },
-    Members {
-        room: Option<String>,
-    },
-    Kick {
-        user: String,
-        room: Option<String>,
-    },
-    Ban {
-        user: String,
-        room: Option<String>,
-    },
-    Unban {
-        user: String,
-        room: Option<String>,
-    },
-    Op {
-        user: String,
-        room: Option<String>,
-    },
-    Msg {
-        user: String,
-        text: String,
-    },
-    Query {
-        user: String,
-    },
-    Focus(Target),
-    Mute(Target),
-    Unmute(Target),
-    History {
-        count: Option<usize>,
-    },
     Open {
         link: usize,
     },
@@ -260,41 +353,6 @@ pub enum Command {
         command: Option<String>,
     },
     Quit,
-}
-
-impl Command {
-    /// The command's name in the table (`"say"` for plain text).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Say(_) => "say",
-            Command::Register { .. } => "register",
-            Command::Login { .. } => "login",
-            Command::Logout => "logout",
-            Command::Rename { .. } => "rename",
-            Command::Nick { .. } => "nick",
-            Command::Who => "who",
-            Command::Rooms => "rooms",
-            Command::Create { .. } => "create",
-            Command::Join { .. } => "join",
-            Command::Leave { .. } => "leave",
-            Command::Members { .. } => "members",
-            Command::Kick { .. } => "kick",
-            Command::Ban { .. } => "ban",
-            Command::Unban { .. } => "unban",
-            Command::Op { .. } => "op",
-            Command::Msg { .. } => "msg",
-            Command::Query { .. } => "query",
-            Command::Focus(_) => "focus",
-            Command::Mute(_) => "mute",
-            Command::Unmute(_) => "unmute",
-            Command::History { .. } => "history",
-            Command::Open { .. } => "open",
-            Command::Status => "status",
-            Command::Trust { .. } => "trust",
-            Command::Help { .. } => "help",
-            Command::Quit => "quit",
-        }
-    }
 }
 
 /// Why a line is not a command.
@@ -344,61 +402,38 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         None => (body, ""),
     };
     let Some(spec) = spec(name) else {
-        let names = COMMANDS.iter().map(|c| c.name);
-        return Err(ParseError::Unknown {
-            name: name.to_string(),
-            suggestion: suggest::closest(name, names).map(str::to_string),
-        });
+        return Err(ParseError::Unknown { name: name.to_string(), suggestion: closest(name).map(str::to_string) });
     };
-    let args = Args { spec, rest };
-    let command = match spec.name {
-        "register" => Command::Register { user: args.one()? },
-        "login" => Command::Login { user: args.one()? },
-        "logout" => args.none(Command::Logout)?,
-        "rename" => Command::Rename { new: args.one()? },
-        "nick" => Command::Nick { nick: args.rest()? },
-        "who" => args.none(Command::Who)?,
-        "rooms" => args.none(Command::Rooms)?,
-        "create" => Command::Create { room: args.room()? },
-        "join" => Command::Join { room: args.room()? },
-        "leave" => Command::Leave { room: args.optional_room()? },
-        "members" => Command::Members { room: args.optional_room()? },
-        "kick" => {
-            let (user, room) = args.user_and_room()?;
-            Command::Kick { user, room }
-        }
-        "ban" => {
-            let (user, room) = args.user_and_room()?;
-            Command::Ban { user, room }
-        }
-        "unban" => {
-            let (user, room) = args.user_and_room()?;
-            Command::Unban { user, room }
-        }
-        "op" => {
-            let (user, room) = args.user_and_room()?;
-            Command::Op { user, room }
-        }
-        "msg" => {
-            let (user, text) = args.user_and_text()?;
-            Command::Msg { user, text }
-        }
-        "query" => Command::Query { user: args.user()? },
-        "focus" => Command::Focus(args.target()?),
-        "mute" => Command::Mute(args.target()?),
-        "unmute" => Command::Unmute(args.target()?),
-        "history" => Command::History { count: args.optional_count()? },
-        "open" => Command::Open { link: args.count()? },
-        "status" => args.none(Command::Status)?,
-        "trust" => Command::Trust { key: args.key()? },
-        "help" => Command::Help { command: args.optional_word()?.map(|c| c.trim_start_matches('/').to_string()) },
-        "quit" => args.none(Command::Quit)?,
-        other => unreachable!("command table entry /{other} has no parser"),
-    };
-    Ok(Some(command))
+    (spec.parse)(&Args { spec, rest }).map(Some)
 }
 
-/// The arguments of one command, with the spec for usage errors.
+/// Where plain text goes, or what a mute applies to: a room or a user.
+enum Target {
+    Room(String),
+    User(String),
+}
+
+impl Target {
+    /// `ROOM`, `#ROOM` or `@USER`.
+    fn parse(word: &str) -> Option<Target> {
+        if let Some(user) = word.strip_prefix('@') {
+            (!user.is_empty()).then(|| Target::User(user.to_string()))
+        } else {
+            strip_room(word).map(Target::Room)
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Room(room) => write!(f, "#{room}"),
+            Target::User(user) => write!(f, "@{user}"),
+        }
+    }
+}
+
+/// The arguments of one command, with its entry for usage errors.
 struct Args<'a> {
     spec: &'static CommandSpec,
     rest: &'a str,
@@ -420,14 +455,14 @@ impl Args<'_> {
     fn one(&self) -> Result<String, ParseError> {
         match self.words().as_slice() {
             [word] => Ok(word.to_string()),
-            [] => Err(self.usage(format!("missing {}", self.spec.args))),
-            _ => Err(self.usage(format!("expects one {}", self.spec.args))),
+            [] => Err(self.usage(format!("missing {}", self.spec.args_usage()))),
+            _ => Err(self.usage(format!("expects one {}", self.spec.args_usage()))),
         }
     }
 
     fn rest(&self) -> Result<String, ParseError> {
         if self.rest.is_empty() {
-            Err(self.usage(format!("missing {}", self.spec.args)))
+            Err(self.usage(format!("missing {}", self.spec.args_usage())))
         } else {
             Ok(self.rest.to_string())
         }
@@ -544,6 +579,10 @@ mod tests {
         parse(line).unwrap_err()
     }
 
+    fn room(command: RoomCommand) -> Command {
+        Command::Room(command)
+    }
+
     #[test]
     fn plain_text_is_said() {
         assert_eq!(ok("hello there"), Command::Say("hello there".into()));
@@ -558,6 +597,18 @@ mod tests {
     }
 
     #[test]
+    fn the_table_is_well_formed() {
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            assert!(!spec.name.is_empty() && spec.name.bytes().all(|b| b.is_ascii_lowercase()), "{}", spec.name);
+            assert!(COMMANDS[..i].iter().all(|c| c.name != spec.name), "/{} twice", spec.name);
+            assert_eq!(spec.example.split_whitespace().next(), Some(format!("/{}", spec.name).as_str()));
+            for arg in spec.args {
+                assert!(!arg.usage.is_empty() && !arg.usage.contains(char::is_whitespace), "{}", spec.usage());
+            }
+        }
+    }
+
+    #[test]
     fn every_command_in_the_table_parses_its_example() {
         for spec in COMMANDS {
             let parsed = parse(spec.example);
@@ -566,17 +617,33 @@ mod tests {
     }
 
     #[test]
+    fn usage_lines_come_from_the_arguments() {
+        assert_eq!(spec("kick").unwrap().usage(), "/kick USER [ROOM]");
+        assert_eq!(spec("msg").unwrap().usage(), "/msg USER TEXT");
+        assert_eq!(spec("focus").unwrap().args_usage(), "ROOM|@USER");
+        assert_eq!(spec("quit").unwrap().usage(), "/quit");
+    }
+
+    #[test]
     fn commands_with_arguments() {
         assert_eq!(ok("/login alice"), Command::Login { user: "alice".into() });
         assert_eq!(ok("/nick  Alice  W "), Command::Nick { nick: "Alice  W".into() });
-        assert_eq!(ok("/join #lobby"), Command::Join { room: "lobby".into() });
-        assert_eq!(ok("/leave"), Command::Leave { room: None });
-        assert_eq!(ok("/kick @bob #lobby"), Command::Kick { user: "bob".into(), room: Some("lobby".into()) });
-        assert_eq!(ok("/msg bob  hi  there "), Command::Msg { user: "bob".into(), text: "hi  there".into() });
-        assert_eq!(ok("/focus @bob"), Command::Focus(Target::User("bob".into())));
-        assert_eq!(ok("/mute #lobby"), Command::Mute(Target::Room("lobby".into())));
-        assert_eq!(ok("/history"), Command::History { count: None });
-        assert_eq!(ok("/history 20"), Command::History { count: Some(20) });
+        assert_eq!(ok("/join #lobby"), room(RoomCommand::Join("lobby".into())));
+        assert_eq!(ok("/leave"), room(RoomCommand::Leave(None)));
+        assert_eq!(ok("/rooms"), room(RoomCommand::List));
+        assert_eq!(ok("/kick @bob #lobby"), room(RoomCommand::Kick { user: "bob".into(), room: Some("lobby".into()) }));
+        assert_eq!(
+            ok("/msg bob  hi  there "),
+            Command::Direct(DirectCommand::Send { user: "bob".into(), text: "hi  there".into() })
+        );
+        assert_eq!(ok("/query @bob"), Command::Direct(DirectCommand::Query("bob".into())));
+        assert_eq!(ok("/focus @bob"), Command::Direct(DirectCommand::Query("bob".into())));
+        assert_eq!(ok("/focus #lobby"), room(RoomCommand::Focus("lobby".into())));
+        assert_eq!(ok("/mute #lobby"), room(RoomCommand::Mute("#lobby".into())));
+        assert_eq!(ok("/unmute bob"), room(RoomCommand::Unmute("#bob".into())));
+        assert_eq!(ok("/unmute @bob"), room(RoomCommand::Unmute("@bob".into())));
+        assert_eq!(ok("/history"), room(RoomCommand::History(None)));
+        assert_eq!(ok("/history 20"), room(RoomCommand::History(Some(20))));
         assert_eq!(ok("/open 3"), Command::Open { link: 3 });
         assert_eq!(ok("/help /kick"), Command::Help { command: Some("kick".into()) });
         assert_eq!(ok("/STATUS"), Command::Status);
@@ -588,8 +655,14 @@ mod tests {
         let e = err("/login");
         assert_eq!(e.code(), ErrorCode::Usage);
         assert!(e.to_string().contains("/login NAME"), "{e}");
-        assert_eq!(err("/msg bob").code(), ErrorCode::Usage);
-        assert_eq!(err("/quit now").code(), ErrorCode::Usage);
+        assert_eq!(e.to_string(), "usage: /login NAME: missing NAME");
+        assert_eq!(err("/login a b").to_string(), "usage: /login NAME: expects one NAME");
+        assert_eq!(err("/nick").to_string(), "usage: /nick NICKNAME: missing NICKNAME");
+        assert_eq!(err("/msg bob").to_string(), "usage: /msg USER TEXT: missing TEXT");
+        assert_eq!(err("/msg").to_string(), "usage: /msg USER TEXT: missing USER and TEXT");
+        assert_eq!(err("/quit now").to_string(), "usage: /quit: takes no arguments");
+        assert_eq!(err("/kick").to_string(), "usage: /kick USER [ROOM]: missing USER");
+        assert_eq!(err("/help a b").to_string(), "usage: /help [COMMAND]: expects at most one argument");
         assert_eq!(err("/history zero").code(), ErrorCode::Usage);
         assert_eq!(err("/history 0").code(), ErrorCode::Usage);
         assert_eq!(err("/open").code(), ErrorCode::Usage);
@@ -622,17 +695,31 @@ mod tests {
     }
 
     #[test]
-    fn every_parsed_command_names_its_table_entry() {
-        for spec in COMMANDS {
-            let command = ok(spec.example);
-            assert_eq!(command.name(), spec.name);
-        }
-    }
-
-    #[test]
     fn lookup_by_name_ignores_case_and_slash() {
         assert_eq!(spec("/Kick").map(|s| s.name), Some("kick"));
         assert!(spec("nope").is_none());
+    }
+
+    #[test]
+    fn the_overview_lists_every_command() {
+        let text = help_overview();
+        assert!(text.starts_with("Commands (text without a leading / goes to the focused room or user):\n"));
+        assert!(text.contains("\n  /kick USER [ROOM]  "), "{text}");
+        for spec in COMMANDS {
+            assert!(text.contains(&format!("{}  ", spec.usage())), "missing {}", spec.name);
+            assert!(text.contains(spec.summary), "missing {}", spec.name);
+        }
+        assert!(text.ends_with("\n/help COMMAND explains one command."));
+    }
+
+    #[test]
+    fn help_for_a_command_shows_usage_and_example() {
+        let UiEvent::Info { message } = help_for("kick") else { panic!("expected info") };
+        assert!(message.starts_with("/kick USER [ROOM]"));
+        assert!(message.contains("example: /kick mallory lobby"));
+        let UiEvent::Error { code, message, .. } = help_for("kik") else { panic!("expected error") };
+        assert_eq!(code, ErrorCode::InvalidCommand);
+        assert!(message.contains("did you mean /kick?"), "{message}");
     }
 }
 
@@ -682,26 +769,25 @@ mod proptests {
                 Ok(Some(command)) => {
                     prop_assert!(bare.len() <= MAX_INPUT_LINE_BYTES);
                     prop_assert!(!bare.chars().any(|c| c.is_control() && c != '\t'));
-                    let name = command.name();
-                    prop_assert!(name == "say" || COMMANDS.iter().any(|c| c.name == name), "{}", name);
-                    if name != "say" {
+                    if let Command::Say(text) = &command {
+                        prop_assert!(!text.trim().is_empty());
+                        prop_assert!(!bare.starts_with('/') || bare.starts_with("//"));
+                    } else {
                         prop_assert!(spec(bare.split_whitespace().next().unwrap_or("")).is_some());
                     }
                     match &command {
-                        Command::Say(text) => prop_assert!(!text.trim().is_empty()),
                         Command::Register { user: word }
                         | Command::Login { user: word }
                         | Command::Rename { new: word }
-                        | Command::Create { room: word }
-                        | Command::Join { room: word }
-                        | Command::Query { user: word } => {
+                        | Command::Room(RoomCommand::Create(word) | RoomCommand::Join(word))
+                        | Command::Direct(DirectCommand::Query(word)) => {
                             prop_assert!(!word.is_empty() && !word.contains(char::is_whitespace), "{:?}", command);
                         }
-                        Command::Msg { user, text } => {
+                        Command::Direct(DirectCommand::Send { user, text }) => {
                             prop_assert!(!user.is_empty() && !user.contains(char::is_whitespace));
                             prop_assert!(!text.trim().is_empty());
                         }
-                        Command::History { count: Some(n) } | Command::Open { link: n } => prop_assert!(*n > 0),
+                        Command::Room(RoomCommand::History(Some(n))) | Command::Open { link: n } => prop_assert!(*n > 0),
                         _ => {}
                     }
                 }
@@ -718,7 +804,7 @@ mod proptests {
 
         #[test]
         fn any_text_at_all_parses_without_panicking(line in ".{0,80}") {
-            let _ = parse(&line).map(|command| command.map(|c| c.name()));
+            let _ = parse(&line);
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Tab completion and hints for the REPL, as pure functions of the line being typed and what
 //! the events taught us ([`Known`]): command names (`/jo` → `/join `), then each argument by
-//! its kind in the command table (rooms, users, `ROOM|@USER`, commands, the unconfirmed
-//! bootstrap keys for `/trust KEY`), and usernames in
-//! plain text. The hint is the rest of the command's usage, shown dimmed after the cursor.
+//! its [`ArgKind`] in the command table (rooms, users, `ROOM|@USER`, commands, the unconfirmed
+//! bootstrap keys for `/trust KEY`), and usernames in plain text. The hint is the rest of the
+//! command's usage, shown dimmed after the cursor.
 
-use super::command::{COMMANDS, CommandSpec};
+use super::command::{self, ArgKind, COMMANDS, CommandSpec};
 use super::prompt::Known;
 
 /// A completion: what is listed, and what replaces the word being typed.
@@ -30,7 +30,7 @@ pub fn complete(line: &str, pos: usize, known: &Known) -> (usize, Vec<Candidate>
     }
     let kind = match command_of(before) {
         Some((spec, index)) => arg_kind(spec, index),
-        None => ArgKind::Users,
+        None => ArgKind::Text,
     };
     (start, names(kind, word, known))
 }
@@ -46,16 +46,16 @@ pub fn hint(line: &str, pos: usize) -> Option<String> {
             let mut matching = COMMANDS.iter().filter(|c| starts_with_ignore_case(c.name, body));
             let spec = match (matching.next(), matching.next()) {
                 (Some(only), None) => only,
-                _ => COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(body))?,
+                _ => command::spec(body)?,
             };
             let rest = &spec.name[body.len()..];
-            let args = if spec.args.is_empty() { String::new() } else { format!(" {}", spec.args) };
+            let args = if spec.args.is_empty() { String::new() } else { format!(" {}", spec.args_usage()) };
             let hint = format!("{rest}{args}");
             (!hint.is_empty()).then_some(hint)
         }
         Some((name, rest)) => {
-            let spec = COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(name))?;
-            let args: Vec<&str> = spec.args.split_whitespace().collect();
+            let spec = command::spec(name)?;
+            let args: Vec<&str> = spec.args.iter().map(|a| a.usage).collect();
             let typed = rest.split_whitespace().count();
             let at_new_word = rest.is_empty() || rest.ends_with(char::is_whitespace);
             // The word being typed (if any) is argument `typed - 1`; the usage goes on after it.
@@ -65,40 +65,20 @@ pub fn hint(line: &str, pos: usize) -> Option<String> {
     }
 }
 
-/// What kind of name an argument takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ArgKind {
-    None,
-    Users,
-    Rooms,
-    RoomsOrUsers,
-    Commands,
-    /// Unconfirmed bootstrap keys (whole, in hex).
-    Keys,
-}
-
 /// The command on the line and the index of the argument being typed.
 fn command_of(before: &str) -> Option<(&'static CommandSpec, usize)> {
     let body = before.strip_prefix('/').filter(|b| !b.starts_with('/'))?;
     let (name, rest) = body.split_once(char::is_whitespace)?;
-    let spec = COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(name))?;
+    let spec = command::spec(name)?;
     let done = rest.split_whitespace().count();
     let index = if rest.is_empty() || rest.ends_with(char::is_whitespace) { done } else { done.saturating_sub(1) };
     Some((spec, index))
 }
 
+/// The kind of argument `index`; text at the end runs on, and names in it complete.
 fn arg_kind(spec: &CommandSpec, index: usize) -> ArgKind {
-    let args: Vec<&str> = spec.args.split_whitespace().collect();
-    match args.get(index).map(|a| a.trim_matches(['[', ']'])) {
-        Some("USER") | Some("TEXT") => ArgKind::Users,
-        Some("ROOM") => ArgKind::Rooms,
-        Some("ROOM|@USER") => ArgKind::RoomsOrUsers,
-        Some("COMMAND") => ArgKind::Commands,
-        Some("KEY") => ArgKind::Keys,
-        // `/msg bob some text`: names in the text.
-        None if args.last() == Some(&"TEXT") => ArgKind::Users,
-        _ => ArgKind::None,
-    }
+    let text_at_end = spec.args.last().filter(|a| a.kind == ArgKind::Text);
+    spec.args.get(index).or(text_at_end).map_or(ArgKind::Free, |a| a.kind)
 }
 
 fn names(kind: ArgKind, word: &str, known: &Known) -> Vec<Candidate> {
@@ -124,28 +104,28 @@ fn names(kind: ArgKind, word: &str, known: &Known) -> Vec<Candidate> {
             .collect()
     };
     match kind {
-        ArgKind::None => Vec::new(),
-        ArgKind::Commands => COMMANDS
+        ArgKind::Free => Vec::new(),
+        ArgKind::Command => COMMANDS
             .iter()
             .filter(|c| starts_with_ignore_case(c.name, word.trim_start_matches('/')))
             .map(|c| candidate(c.name.to_string()))
             .collect(),
-        ArgKind::Keys => known
+        ArgKind::Key => known
             .keys_to_confirm()
             .into_iter()
             .filter(|(_, key)| starts_with_ignore_case(key, word))
             .map(|(_, key)| candidate(key))
             .collect(),
-        ArgKind::Rooms => match word.strip_prefix('#') {
+        ArgKind::Room => match word.strip_prefix('#') {
             Some(typed) => rooms("#", typed),
             None => rooms("", word),
         },
-        ArgKind::Users => match (word.strip_prefix('@'), word.strip_prefix('#')) {
+        ArgKind::User | ArgKind::Text => match (word.strip_prefix('@'), word.strip_prefix('#')) {
             (Some(typed), _) => users("@", typed),
             (_, Some(typed)) => rooms("#", typed),
             _ => users("", word),
         },
-        ArgKind::RoomsOrUsers => match word.strip_prefix('@') {
+        ArgKind::RoomOrUser => match word.strip_prefix('@') {
             Some(typed) => users("@", typed),
             None => {
                 let typed = word.strip_prefix('#').unwrap_or(word);
