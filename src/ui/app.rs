@@ -5,10 +5,9 @@
 use tokio::sync::mpsc;
 
 use super::command::{self, COMMANDS, Command, ParseError, Target};
-use super::event::{ErrorCode, UiEvent};
 use super::links::SharedLinks;
 use super::suggest;
-use crate::node::{Client, CommandError, DirectCommand, RoomCommand, RoomReply};
+use crate::node::{Client, CommandError, DirectCommand, ErrorCode, RoomCommand, RoomReply, UiEvent};
 
 /// What an input source yields: a line, or the fact that a line was too long to keep.
 pub type InputLine = Result<String, ParseError>;

@@ -6,8 +6,8 @@
 
 use thiserror::Error;
 
-use super::event::ErrorCode;
 use super::suggest;
+use crate::node::ErrorCode;
 use crate::trust::{KEY_DIGITS, MIN_PREFIX_DIGITS};
 
 /// The longest input line accepted, in bytes. Longer lines are refused with `too_long`.
