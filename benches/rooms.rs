@@ -11,7 +11,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use meshchat::ui::UiEvent;
+use meshchat::node::UiEvent;
 use support::{ms, percentile};
 use tokio::sync::mpsc;
 

@@ -18,12 +18,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use meshchat::identity::DataDir;
-use meshchat::node::{self, Client, EVENT_CAPACITY, NodeConfig};
+use meshchat::node::{self, BootstrapState, Client, EVENT_CAPACITY, ErrorCode, NodeConfig, UiEvent};
 use meshchat::store::NodeStore;
 use meshchat::trust::{Trust, read_key_file};
 use meshchat::ui::links::SharedLinks;
 use meshchat::ui::render::Renderer;
-use meshchat::ui::{BootstrapState, ErrorCode, UiEvent};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 

@@ -8,10 +8,9 @@
 //! is safe to run anywhere.
 
 use meshchat::identity::DataDir;
-use meshchat::node::{self, EVENT_CAPACITY, NodeConfig};
+use meshchat::node::{self, EVENT_CAPACITY, NodeConfig, PeerState, UiEvent};
 use meshchat::store::NodeStore;
 use meshchat::trust::Trust;
-use meshchat::ui::{PeerState, UiEvent};
 use tokio::sync::mpsc;
 
 #[tokio::main]

@@ -1,6 +1,11 @@
 //! Command-line options and environment, resolved into a validated [`Config`] before anything
 //! runs. The contract is DESIGN.md's "Command-line contract".
+//!
+//! It owns the options' types, [`ColorChoice`] among them (whether to colour; `ui::style` says
+//! how). It never touches the network and never imports `ui`: the front-ends read the config,
+//! not the reverse.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -9,7 +14,6 @@ use thiserror::Error;
 
 use crate::bootstrap::service::NAME_HOLD_SECS;
 use crate::cert::CERT_LIFETIME_SECS;
-use crate::ui::style::ColorChoice;
 
 /// Environment variable that sets the data directory when `--data-dir` is not given.
 pub const DATA_DIR_ENV: &str = "MESHCHAT_DATA_DIR";
@@ -103,6 +107,30 @@ pub struct Config {
     pub cert_lifetime: u64,
     /// How long a name freed by a rename stays reserved to its account, in seconds.
     pub name_hold: u64,
+}
+
+/// The `--color` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour only when stdout is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    /// Always colour and terminal features (hyperlinks), even into a pipe or with `NO_COLOR`.
+    Always,
+    /// Plain text.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour, given the value of `NO_COLOR` and whether stdout is a terminal.
+    /// `NO_COLOR` counts only when set to something non-empty (no-color.org).
+    pub fn resolve(self, no_color: Option<&OsStr>, stdout_is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stdout_is_terminal && no_color.is_none_or(OsStr::is_empty),
+        }
+    }
 }
 
 /// Options that cannot make a working node.
@@ -243,6 +271,18 @@ mod tests {
         assert_eq!(Config::from_cli(cli(&["--data-dir", "/x", "--color", "never"])).unwrap().color, ColorChoice::Never);
         assert_eq!(Config::from_cli(cli(&["--color=always", "--data-dir", "/x"])).unwrap().color, ColorChoice::Always);
         assert!(Cli::try_parse_from(["meshchat", "--color", "sometimes"]).is_err());
+    }
+
+    #[test]
+    fn no_color_and_terminals_decide_auto() {
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        assert!(ColorChoice::Auto.resolve(None, true));
+        assert!(ColorChoice::Auto.resolve(empty, true));
+        assert!(!ColorChoice::Auto.resolve(set, true));
+        assert!(!ColorChoice::Auto.resolve(None, false));
+        assert!(ColorChoice::Always.resolve(set, false));
+        assert!(!ColorChoice::Never.resolve(None, true));
     }
 
     #[test]

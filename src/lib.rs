@@ -14,9 +14,10 @@
 //! - [`net`] owns everything libp2p: the composed behaviour, swarm construction and the re-dial
 //!   policy. Only [`node`] uses it.
 //! - [`node`] owns the actor: one task holds the Swarm; the rest of the program holds a cheap,
-//!   cloneable [`node::Client`] and receives a stream of [`ui::UiEvent`]s.
-//! - [`ui`] owns the command grammar, the events users and scripts see, and the two renderers
-//!   (coloured text and `--json` lines).
+//!   cloneable [`node::Client`] and receives a stream of [`node::UiEvent`]s. The node also owns
+//!   those events and their error codes ([`node::ErrorCode`]), the vocabulary users and scripts see.
+//! - [`ui`] owns the command grammar and the two renderers (coloured text and `--json` lines);
+//!   it imports the node, never the reverse.
 //! - [`config`] turns command-line options into a validated [`config::Config`]; [`identity`] owns
 //!   the data directory's lock and the node's persistent key.
 

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use meshchat::node::{Client, RoomCommand, RoomReply};
-use meshchat::ui::UiEvent;
+use meshchat::node::{Client, RoomCommand, RoomReply, UiEvent};
 
 use super::report::{Better, Row, Runs};
 use crate::support::{Node, PASSWORD, join};

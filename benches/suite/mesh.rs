@@ -3,8 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use meshchat::node::Client;
-use meshchat::ui::UiEvent;
+use meshchat::node::{Client, UiEvent};
 use tokio::sync::mpsc;
 
 use super::timing::{self, Arrival, Room};

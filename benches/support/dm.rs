@@ -8,7 +8,7 @@ use futures::StreamExt;
 use libp2p::request_response::{self, Message, cbor};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{PeerId, Swarm};
-use meshchat::ui::UiEvent;
+use meshchat::node::UiEvent;
 
 use super::{Node, PASSWORD, bare};
 

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 use meshchat::bootstrap::AuthService;
 use meshchat::cert::Authority;
 use meshchat::identity::DataDir;
-use meshchat::node::{self, Client, EVENT_CAPACITY, NodeConfig};
+use meshchat::node::{self, BootstrapState, Client, EVENT_CAPACITY, NodeConfig, UiEvent};
 use meshchat::store::NodeStore;
 use meshchat::trust::Trust;
-use meshchat::ui::{BootstrapState, UiEvent};
 use tokio::sync::mpsc;
 
 /// Every benchmark user's password (strong enough for the bootstrap's check).

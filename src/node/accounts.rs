@@ -19,6 +19,7 @@ use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use super::CommandError;
 use super::client::Done;
 use super::direct::{AfterLookup, Lookup};
+use super::event::{BootstrapState, ErrorCode, UiEvent};
 use super::event_loop::EventLoop;
 use crate::account::AccountId;
 use crate::bootstrap::AuthWorker;
@@ -29,7 +30,6 @@ use crate::presence::{NICK_MAX_CHARS, valid_nick};
 use crate::protocol::auth::{self, AuthRequest, AuthResponse, Refusal};
 use crate::store::{NodeStore, Session};
 use crate::trust::{Trust, TrustError, Verdict, grouped};
-use crate::ui::{BootstrapState, ErrorCode, UiEvent};
 
 /// How long an account request waits for a bootstrap node to come into reach.
 pub const NO_BOOTSTRAP_WAIT: Duration = Duration::from_secs(3);

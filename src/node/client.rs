@@ -1,12 +1,12 @@
 //! [`Client`]: the cheap, cloneable handle through which the rest of the program talks to the
 //! node's event loop. Each method sends one request and awaits its answer on a oneshot channel.
-//! What a command changes is also reported as [`crate::ui::UiEvent`]s on the node's event stream.
+//! What a command changes is also reported as [`UiEvent`]s on the node's event stream.
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::CommandError;
+use super::event::{MemberView, OnlineUser, RoomSummary, Status, UiEvent};
 use crate::protocol::auth::AuthRequest;
-use crate::ui::{MemberView, OnlineUser, RoomSummary, Status, UiEvent};
 
 /// The answer to a command that either works or says why not.
 pub(crate) type Done = oneshot::Sender<Result<(), CommandError>>;

@@ -16,6 +16,7 @@ use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
 use super::client::{DirectCommand, Done, RoomReply};
+use super::event::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
 use super::event_loop::EventLoop;
 use super::{CommandError, Focus};
 use crate::account::{AccountId, same_name};
@@ -25,7 +26,6 @@ use crate::clock::unix_now;
 use crate::protocol::dm::{self, Arrival, DmRefusal, DmRequest, DmResponse};
 use crate::protocol::event::MAX_TEXT_BYTES;
 use crate::store::StoredDm;
-use crate::ui::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
 
 /// Direct messages in flight.
 #[derive(Default)]

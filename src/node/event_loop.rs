@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::accounts::{Accounts, AuthTicket};
 use super::client::Request;
 use super::direct::Direct;
+use super::event::{PeerState, Status, UiEvent};
 use super::liveness::{DEAD_AFTER, Liveness};
 use super::presence::PresenceState;
 use super::rooms::Rooms;
@@ -28,7 +29,6 @@ use crate::net::{Behaviour, BehaviourEvent, Redialer, build_swarm};
 use crate::protocol::auth::AuthResponse;
 use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
 use crate::protocol::presence;
-use crate::ui::{PeerState, Status, UiEvent};
 
 /// How often the re-dial policy is asked for due dials.
 const REDIAL_TICK: Duration = Duration::from_millis(100);

@@ -5,6 +5,10 @@
 //! back on oneshot channels, events on the bounded event channel the caller provides, and
 //! password hashing runs on the account worker's own thread.
 //!
+//! The node owns the events it reports and their error codes (`event`); the front-ends in `ui`
+//! import them and render them. Nothing here imports `ui`.
+//!
+//! - `event`: the events and error codes users and scripts see ([`UiEvent`], [`ErrorCode`]);
 //! - `event_loop`: the loop, connections, discovery and re-dialling;
 //! - `liveness`: which connections are dead;
 //! - `accounts`: logging in through the bootstrap node, and hosting it;
@@ -15,6 +19,7 @@
 mod accounts;
 mod client;
 mod direct;
+mod event;
 mod event_loop;
 mod liveness;
 mod presence;
@@ -30,13 +35,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use client::{Client, DirectCommand, RoomCommand, RoomReply};
+pub use event::{
+    BootstrapState, ChatMessage, DirectMessage, ErrorCode, MemberView, NotificationKind, OnlineState, OnlineUser,
+    PeerState, RoomSummary, Status, UiEvent,
+};
 
 use crate::bootstrap::AuthService;
 use crate::bootstrap::service::ServiceError;
 use crate::net::SwarmError;
 use crate::store::NodeStore;
 use crate::trust::Trust;
-use crate::ui::{ErrorCode, UiEvent};
 
 /// Capacity of the channel of commands from clients to the node.
 pub const COMMAND_CAPACITY: usize = 64;

@@ -8,12 +8,12 @@ use libp2p::PeerId;
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
 
 use super::CommandError;
+use super::event::{ErrorCode, OnlineState, OnlineUser, UiEvent};
 use super::event_loop::EventLoop;
 use crate::account::AccountId;
 use crate::clock::{now_ms, unix_now};
 use crate::presence::{OnlineUser as RosterUser, Roster, RosterChange, valid_nick};
 use crate::protocol::presence::{Presence, PresenceState as WireState};
-use crate::ui::{ErrorCode, OnlineState, OnlineUser, UiEvent};
 
 /// How often a logged-in node announces itself.
 pub(super) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);

@@ -12,6 +12,7 @@ use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
 
 use super::client::RoomReply;
+use super::event::ErrorCode;
 use super::event_loop::EventLoop;
 use super::rooms::{RoomDone, error};
 use crate::account::AccountId;
@@ -22,7 +23,6 @@ use crate::protocol::sync::{
 };
 use crate::room::engine::{Incoming, ServeRefusal, Via};
 use crate::room::{Action, EventId, MAX_PREV};
-use crate::ui::ErrorCode;
 
 /// The most pages one catch-up fetches.
 const MAX_PAGES: usize = 1000;

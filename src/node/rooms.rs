@@ -16,6 +16,7 @@ use libp2p::request_response::OutboundRequestId;
 use tokio::sync::oneshot;
 
 use super::client::{RoomCommand, RoomReply};
+use super::event::{ChatMessage, ErrorCode, MemberView, NotificationKind, RoomSummary, UiEvent};
 use super::event_loop::EventLoop;
 use super::room_sync::SyncPurpose;
 use super::{CommandError, Focus};
@@ -29,7 +30,6 @@ use crate::room::engine::{
 };
 use crate::room::{Action, Effect, EventId, Refusal, Sequencer, check_room_name, normalise_room_name};
 use crate::store::StoredMessage;
-use crate::ui::{ChatMessage, ErrorCode, MemberView, NotificationKind, RoomSummary, UiEvent};
 
 /// Messages `/history` shows when no count is given.
 pub const DEFAULT_HISTORY: usize = 50;

@@ -5,9 +5,8 @@
 use tokio::sync::mpsc;
 
 use super::command::{self, Command, ParseError};
-use super::event::{ErrorCode, UiEvent};
 use super::links::SharedLinks;
-use crate::node::{Client, CommandError, RoomCommand, RoomReply};
+use crate::node::{Client, CommandError, ErrorCode, RoomCommand, RoomReply, UiEvent};
 
 /// What an input source yields: a line, or the fact that a line was too long to keep.
 pub type InputLine = Result<String, ParseError>;

@@ -18,9 +18,8 @@
 
 use thiserror::Error;
 
-use super::event::{ErrorCode, UiEvent};
 use super::suggest;
-use crate::node::{DirectCommand, RoomCommand};
+use crate::node::{DirectCommand, ErrorCode, RoomCommand, UiEvent};
 use crate::trust::{KEY_DIGITS, MIN_PREFIX_DIGITS};
 
 /// The longest input line accepted, in bytes. Longer lines are refused with `too_long`.

@@ -3,7 +3,7 @@
 //! serde_json escapes every control character, so nothing a peer sends can reach the terminal
 //! raw through this path.
 
-use super::event::UiEvent;
+use crate::node::UiEvent;
 
 /// The event as one line of JSON, without the newline.
 pub fn line(event: &UiEvent) -> String {

@@ -1,13 +1,13 @@
-//! The user-facing side of a node: the command grammar, the events a user or a script sees, and
-//! the front-ends that read commands and render events.
+//! The user-facing side of a node: the command grammar and the front-ends that read commands
+//! and render the events a user or a script sees.
 //!
 //! Nothing here touches the network: commands go to the node through [`crate::node::Client`],
-//! results come back as [`UiEvent`]s.
+//! results come back as [`UiEvent`](crate::node::UiEvent)s, which the node defines
+//! (`node/event.rs`) and this folder only renders. `ui` depends on the node, never the reverse.
 
 pub mod app;
 pub mod command;
 pub mod complete;
-pub mod event;
 pub mod format;
 pub mod input;
 pub mod json;
@@ -19,8 +19,3 @@ pub mod repl;
 pub mod sanitize;
 pub mod style;
 pub mod suggest;
-
-pub use event::{
-    BootstrapState, ChatMessage, DirectMessage, ErrorCode, MemberView, NotificationKind, OnlineState, OnlineUser,
-    PeerState, RoomSummary, Status, UiEvent,
-};

@@ -8,10 +8,10 @@ use std::thread::JoinHandle;
 use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
 
-use super::event::UiEvent;
 use super::json;
 use super::prompt::PromptState;
 use super::render::Renderer;
+use crate::node::UiEvent;
 
 /// Where events go.
 pub enum Sink {

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::event::{BootstrapState, NotificationKind, PeerState, UiEvent};
 use super::style::Palette;
+use crate::node::{BootstrapState, NotificationKind, PeerState, UiEvent};
 
 /// The prompt when nothing is focused and nothing is unread.
 pub const BARE_PROMPT: &str = "> ";
@@ -226,7 +226,7 @@ impl PromptState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ui::event::{ChatMessage, MemberView, OnlineState};
+    use crate::node::{ChatMessage, MemberView, OnlineState};
 
     fn note(room: Option<&str>, from: Option<&str>, focused: bool) -> UiEvent {
         UiEvent::Notification {

@@ -9,11 +9,11 @@
 //! The [`Renderer`] keeps what it needs to know across events: who "me" is (from `logged_in`,
 //! `logged_out`, `renamed`) and the session's links.
 
-use super::event::{BootstrapState, ChatMessage, DirectMessage, OnlineState, PeerState, Status, UiEvent};
 use super::format;
 use super::links::SharedLinks;
 use super::sanitize::visible;
 use super::style::{Palette, sgr};
+use crate::node::{BootstrapState, ChatMessage, DirectMessage, OnlineState, PeerState, Status, UiEvent};
 use crate::trust::grouped;
 
 /// The terminal bell.
@@ -376,7 +376,7 @@ pub fn clock(ts_ms: u64, local: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ui::event::{ErrorCode, NotificationKind};
+    use crate::node::{ErrorCode, NotificationKind};
 
     fn plain(event: &UiEvent) -> String {
         Renderer::new(false, SharedLinks::default()).with_utc().render(event)

@@ -1,34 +1,9 @@
-//! The terminal's look: whether colour is on (`--color`, `NO_COLOR`, whether stdout is a
-//! terminal), the SGR codes of every kind of line, and the stable colour of each username.
+//! The terminal's look: the SGR codes of every kind of line, and the stable colour of each
+//! username. Whether colour is on at all (`--color`, `NO_COLOR`, whether stdout is a terminal)
+//! is decided before, by [`crate::config::ColorChoice`]; a [`Palette`] only carries the answer.
 //!
 //! Styling is explicit state ([`Palette`]) rather than a process-wide switch, so two renderers
 //! (and parallel tests) never disagree about whether colour is on.
-
-use std::ffi::OsStr;
-
-/// The `--color` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ColorChoice {
-    /// Colour only when stdout is a terminal and `NO_COLOR` is not set.
-    #[default]
-    Auto,
-    /// Always colour and terminal features (hyperlinks), even into a pipe or with `NO_COLOR`.
-    Always,
-    /// Plain text.
-    Never,
-}
-
-impl ColorChoice {
-    /// Whether to colour, given the value of `NO_COLOR` and whether stdout is a terminal.
-    /// `NO_COLOR` counts only when set to something non-empty (no-color.org).
-    pub fn resolve(self, no_color: Option<&OsStr>, stdout_is_terminal: bool) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => stdout_is_terminal && no_color.is_none_or(OsStr::is_empty),
-        }
-    }
-}
 
 /// SGR parameters of each kind of text.
 pub mod sgr {
@@ -104,18 +79,6 @@ impl Palette {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn no_color_and_terminals_decide_auto() {
-        let set = Some(OsStr::new("1"));
-        let empty = Some(OsStr::new(""));
-        assert!(ColorChoice::Auto.resolve(None, true));
-        assert!(ColorChoice::Auto.resolve(empty, true));
-        assert!(!ColorChoice::Auto.resolve(set, true));
-        assert!(!ColorChoice::Auto.resolve(None, false));
-        assert!(ColorChoice::Always.resolve(set, false));
-        assert!(!ColorChoice::Never.resolve(None, true));
-    }
 
     #[test]
     fn user_colors_are_stable_and_spread() {

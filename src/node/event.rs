@@ -1,6 +1,10 @@
-//! The events a node reports to its user: one vocabulary for the coloured terminal and for the
-//! `--json` line protocol (DESIGN.md, "`--json` events"). Field names here are the contract that
-//! scripts and tests rely on; change them only together with DESIGN.md.
+//! The events a node reports to its user, and the error codes in them: one vocabulary for the
+//! coloured terminal and for the `--json` line protocol (DESIGN.md, "`--json` events"). Field
+//! names and `type` tags here are the contract that scripts and tests rely on; change them only
+//! together with DESIGN.md.
+//!
+//! They belong to the node, which produces them; the front-ends in `ui/` import them from here
+//! and render them. Nothing here knows how an event is shown, and nothing here imports `ui`.
 
 use serde::{Deserialize, Serialize};
 
