@@ -23,6 +23,7 @@ mod event;
 mod event_loop;
 mod liveness;
 mod presence;
+mod room_commands;
 mod room_directory;
 mod room_sync;
 mod rooms;

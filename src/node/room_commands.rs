@@ -1,0 +1,288 @@
+//! Room commands: `/create`, `/leave`, `/kick`, `/ban`, `/unban`, `/op`, `/members`, `/rooms`,
+//! `/focus`, `/mute`, `/history`, and text for the focused room. Each checks what the user typed,
+//! asks the room engine whether the action is allowed now, signs it and hands it to the adapter
+//! ([`super::rooms`]); it never decides a room rule itself (`/join` is in
+//! [`super::room_sync`]).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use super::client::{RoomCommand, RoomReply};
+use super::event::{ErrorCode, MemberView, RoomSummary, UiEvent};
+use super::event_loop::EventLoop;
+use super::rooms::{RoomDone, error, mute_key, room_name};
+use super::{CommandError, Focus};
+use crate::account::{AccountId, same_name};
+use crate::protocol::event::{EventPayload, MAX_TEXT_BYTES};
+use crate::room::engine::{CONTROL_BURST, CONTROLS_PER_SEC, Incoming, MESSAGE_BURST, MESSAGES_PER_SEC, Via};
+use crate::room::{Action, EventId, Refusal};
+
+/// Messages `/history` shows when no count is given.
+pub const DEFAULT_HISTORY: usize = 50;
+
+/// A refusal of the room state, as the error a user sees, with accounts called by `name_of`.
+fn refusal_error(room: &str, refusal: Refusal, name_of: impl Fn(&AccountId) -> String) -> CommandError {
+    let (code, message) = match &refusal {
+        Refusal::Exists => (ErrorCode::RoomExists, refusal.to_string()),
+        Refusal::NoSuchRoom => (ErrorCode::NoSuchRoom, refusal.to_string()),
+        Refusal::Banned(who) => (ErrorCode::Banned, format!("{} is banned from the room", name_of(who))),
+        Refusal::NotMember(who) => (ErrorCode::NotMember, format!("{} is not a member of the room", name_of(who))),
+        Refusal::NotAdmin(who) => (ErrorCode::NotAdmin, format!("{} is not an admin of the room", name_of(who))),
+        Refusal::TargetIsAdmin(who) => (ErrorCode::NotAdmin, format!("{} is an admin", name_of(who))),
+        Refusal::AlreadyMember(who) => (ErrorCode::Usage, format!("{} is already a member", name_of(who))),
+        Refusal::NotBanned(who) => (ErrorCode::Usage, format!("{} is not banned", name_of(who))),
+    };
+    error(code, format!("#{room}: {message}"))
+}
+
+impl EventLoop {
+    /// Carries out a room command; `/join` answers later, after catch-up.
+    pub(super) async fn room_command(&mut self, command: RoomCommand, reply: RoomDone) {
+        let done = |r: Result<(), CommandError>| r.map(|()| RoomReply::Done);
+        let result = match command {
+            RoomCommand::Join(name) => return self.join_room(&name, reply).await,
+            RoomCommand::Create(name) => done(self.create_room(&name).await),
+            RoomCommand::Leave(room) => done(self.room_action(room.as_deref(), Action::Leave).await),
+            RoomCommand::Kick { user, room } => done(self.admin_action(room.as_deref(), &user, Action::Kick).await),
+            RoomCommand::Ban { user, room } => done(self.admin_action(room.as_deref(), &user, Action::Ban).await),
+            RoomCommand::Unban { user, room } => done(self.admin_action(room.as_deref(), &user, Action::Unban).await),
+            RoomCommand::Op { user, room } => done(self.admin_action(room.as_deref(), &user, Action::Op).await),
+            RoomCommand::Members(room) => self.members(room.as_deref()),
+            RoomCommand::List => Ok(self.room_list()),
+            RoomCommand::Focus(room) => done(self.focus_room(&room).await),
+            RoomCommand::Mute(target) => done(self.set_muted(target, true).await),
+            RoomCommand::Unmute(target) => done(self.set_muted(target, false).await),
+            RoomCommand::History(count) => self.history(count),
+            RoomCommand::Say(text) => done(self.say(&text).await),
+            RoomCommand::Send { room, text } => done(self.send_to_room(Some(&room), &text).await),
+        };
+        let _ = reply.send(result);
+    }
+
+    /// Counts one control event of this user against the limit.
+    pub(super) fn allow_own_control(&mut self, me: AccountId) -> Result<(), CommandError> {
+        if self.rooms.engine.allow_own_control(me, Instant::now()) {
+            Ok(())
+        } else {
+            Err(error(
+                ErrorCode::RateLimited,
+                format!("slow down: at most {CONTROLS_PER_SEC} room changes a second (bursts of {CONTROL_BURST})"),
+            ))
+        }
+    }
+
+    /// `/create`.
+    pub(super) async fn create_room(&mut self, name: &str) -> Result<(), CommandError> {
+        let me = self.my_account()?;
+        let name = room_name(name)?;
+        let taken_online = self
+            .rooms
+            .directory
+            .iter()
+            .any(|(peer, rooms)| self.presence_knows(peer) && rooms.iter().any(|r| r.name == name));
+        let taken_by_me = self
+            .rooms
+            .engine
+            .rooms_of(&me)
+            .iter()
+            .any(|id| self.rooms.engine.label(id).is_some_and(|(n, _)| n == name));
+        if taken_online || taken_by_me {
+            return Err(error(ErrorCode::RoomExists, format!("#{name} exists already: /join {name}")));
+        }
+        self.allow_own_control(me)?;
+        let (signed, event) = self.seal(None, Vec::new(), 0, EventPayload::Create { name })?;
+        let room = event.id;
+        self.feed(Incoming { event, bytes: signed.encode(), via: Via::Own }).await;
+        self.set_focus(&room).await;
+        Ok(())
+    }
+
+    /// The room a command names, or the focused one; the user must be a member.
+    pub(super) fn member_room(&self, name: Option<&str>) -> Result<(AccountId, EventId), CommandError> {
+        let me = self.my_account()?;
+        let room = match name {
+            Some(name) => self.resolve_room(name)?,
+            None => self.focused_room().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
+        };
+        if !self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)) {
+            return Err(error(ErrorCode::NotMember, format!("you are not a member of #{}", self.room_label(&room))));
+        }
+        Ok((me, room))
+    }
+
+    /// `/kick`, `/ban`, `/unban`, `/op` of `user` (a username, any case).
+    async fn admin_action(
+        &mut self,
+        name: Option<&str>,
+        user: &str,
+        action: impl FnOnce(AccountId) -> Action,
+    ) -> Result<(), CommandError> {
+        let (_, room) = self.member_room(name)?;
+        let target = self.account_named(&room, user.trim_start_matches('@'))?;
+        self.act(room, action(target)).await
+    }
+
+    /// The account `user` (any case) names in `room`: a member or someone banned there by that
+    /// name, else the one known to go by it (online, or seen before).
+    fn account_named(&self, room: &EventId, user: &str) -> Result<AccountId, CommandError> {
+        let state = self.rooms.engine.state(room);
+        let in_room = state.into_iter().flat_map(|s| s.members().iter().map(|m| m.user).chain(s.banned()));
+        let named = |account: &AccountId| same_name(&self.accounts.name_of(account), user);
+        let found = in_room.filter(named).collect::<Vec<_>>();
+        if let [only] = found[..] {
+            return Ok(only);
+        }
+        self.account_called(user)
+    }
+
+    /// `/leave`, `/kick`, `/ban`, `/unban`, `/op`: a control event by this user.
+    pub(super) async fn room_action(&mut self, name: Option<&str>, action: Action) -> Result<(), CommandError> {
+        let (_, room) = self.member_room(name)?;
+        self.act(room, action).await
+    }
+
+    async fn act(&mut self, room: EventId, action: Action) -> Result<(), CommandError> {
+        let me = self.my_account()?;
+        self.rooms
+            .engine
+            .check(&room, &me, &action)
+            .map_err(|r| refusal_error(&self.room_label(&room), r, |a| self.accounts.name_of(a)))?;
+        self.allow_own_control(me)?;
+        let (signed, event) = self.seal_in(room, EventPayload::Control(action))?;
+        self.feed(Incoming { event, bytes: signed.encode(), via: Via::Own }).await;
+        Ok(())
+    }
+
+    /// Plain text: to the focused room or conversation.
+    pub(super) async fn say(&mut self, text: &str) -> Result<(), CommandError> {
+        self.logged_in()?;
+        match self.focus.clone() {
+            None => Err(error(ErrorCode::Usage, "nowhere to send it: /join a room (or /create one), or /query a user")),
+            Some(Focus::Room(_)) => self.send_to_room(None, text).await,
+            Some(Focus::User(user)) => self.send_dm_to_known(user, text).await,
+        }
+    }
+
+    /// A message to `room` (default: the focused one).
+    pub(super) async fn send_to_room(&mut self, name: Option<&str>, text: &str) -> Result<(), CommandError> {
+        let (me, room) = self.member_room(name)?;
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(error(
+                ErrorCode::TooLong,
+                format!("a message is at most {MAX_TEXT_BYTES} bytes; this one is {}", text.len()),
+            ));
+        }
+        if !self.rooms.engine.allow_own_message(me, Instant::now()) {
+            return Err(error(
+                ErrorCode::RateLimited,
+                format!("slow down: at most {MESSAGES_PER_SEC} room messages a second (bursts of {MESSAGE_BURST})"),
+            ));
+        }
+        let seq = self.next_message_seq(&room);
+        let (signed, event) = self.seal_in(room, EventPayload::Message { text: text.to_string(), seq })?;
+        // Out first, then kept and shown here: the others need not wait for this node's disk.
+        let bytes = signed.encode();
+        self.publish(&room, bytes.clone());
+        self.hand_over().await;
+        self.feed(Incoming { event, bytes, via: Via::Own }).await;
+        Ok(())
+    }
+
+    /// `/members`.
+    pub(super) fn members(&self, name: Option<&str>) -> Result<RoomReply, CommandError> {
+        let room = match name {
+            Some(name) => self.resolve_room(name)?,
+            None => self.focused_room().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
+        };
+        let label = self.room_label(&room);
+        let state = self.rooms.engine.state(&room).filter(|s| s.exists());
+        let state =
+            state.ok_or_else(|| error(ErrorCode::NoSuchRoom, format!("#{label} is not known here: /join it first")))?;
+        let members = state
+            .members()
+            .iter()
+            .map(|m| MemberView { user: self.accounts.name_of(&m.user), admin: m.admin })
+            .collect();
+        Ok(RoomReply::Members { room: label, members })
+    }
+
+    /// `/rooms`: the rooms online users are in, and this user's.
+    pub(super) fn room_list(&self) -> RoomReply {
+        let mut online: HashMap<EventId, HashSet<String>> = HashMap::new();
+        for (peer, refs) in &self.rooms.directory {
+            if let Some(user) = self.presence_user(peer) {
+                for r in refs {
+                    online.entry(r.id).or_default().insert(user.clone());
+                }
+            }
+        }
+        if let Some(me) = self.me() {
+            for r in self.my_rooms() {
+                online.entry(r.id).or_default().insert(me.clone());
+            }
+        }
+        let mut list: Vec<RoomSummary> = online
+            .into_iter()
+            .map(|(room, users)| {
+                let members =
+                    self.rooms.engine.state(&room).filter(|s| s.exists()).map_or(users.len(), |s| s.members().len());
+                RoomSummary { room: self.room_label(&room), id: room.to_hex(), members }
+            })
+            .collect();
+        list.sort_by(|a, b| a.room.cmp(&b.room));
+        RoomReply::Rooms(list)
+    }
+
+    /// `/focus ROOM`.
+    pub(super) async fn focus_room(&mut self, name: &str) -> Result<(), CommandError> {
+        let (_, room) = self.member_room(Some(name))?;
+        self.set_focus(&room).await;
+        Ok(())
+    }
+
+    /// `/mute`, `/unmute` (`#room` or `@user`).
+    pub(super) async fn set_muted(&mut self, target: String, muted: bool) -> Result<(), CommandError> {
+        // A user is muted by account (kept as `@` and the id), a room by id (`#` and the id);
+        // both shown by name.
+        let (key, target) = match target.strip_prefix('@') {
+            Some(user) => {
+                let account = self.account_called(user)?;
+                (format!("@{account}"), format!("@{}", self.accounts.name_of(&account)))
+            }
+            None => {
+                let room = self.resolve_room(&target)?;
+                (mute_key(&room), format!("#{}", self.room_label(&room)))
+            }
+        };
+        if let Err(e) = self.accounts.store().set_muted(&key, muted) {
+            return Err(error(ErrorCode::Internal, format!("cannot save the mute: {e}")));
+        }
+        if muted {
+            self.rooms.muted.insert(key);
+            self.emit(UiEvent::Muted { target }).await;
+        } else {
+            self.rooms.muted.remove(&key);
+            self.emit(UiEvent::Unmuted { target }).await;
+        }
+        Ok(())
+    }
+
+    /// `/history [N]` for the focused room or conversation.
+    pub(super) fn history(&self, count: Option<usize>) -> Result<RoomReply, CommandError> {
+        let count = count.unwrap_or(DEFAULT_HISTORY);
+        let room = match &self.focus {
+            None => {
+                return Err(error(ErrorCode::Usage, "/history shows the focused room or conversation: /focus one"));
+            }
+            Some(Focus::User(user)) => return self.dm_history(user, count),
+            Some(Focus::Room(room)) => *room,
+        };
+        let messages = self
+            .accounts
+            .store()
+            .recent_messages(&room, count)
+            .map_err(|e| error(ErrorCode::Internal, e.to_string()))?;
+        let messages = messages.iter().map(|m| UiEvent::Message(self.chat_message(m))).collect();
+        Ok(RoomReply::History { target: format!("#{}", self.room_label(&room)), messages })
+    }
+}
