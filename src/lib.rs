@@ -28,6 +28,7 @@ pub mod cert;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod dm;
 pub mod hex;
 pub mod identity;
 pub mod net;

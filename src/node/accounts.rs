@@ -734,7 +734,7 @@ impl EventLoop {
                 }
                 self.enter_rooms();
                 self.announce();
-                self.pump_all_outboxes();
+                self.pump_all_outboxes().await;
                 pending.answer(Ok(()));
             }
             AuthResponse::LoggedOut => pending.answer(Ok(())),

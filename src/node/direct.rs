@@ -1,16 +1,21 @@
-//! The node's side of direct messages (`/meshchat/dm/2`): `/msg` and `/query`, the outbox, the
-//! receipts, and taking in messages from other peers.
+//! The node's side of direct messages (`/meshchat/dm/2`): the adapter that feeds the
+//! [`DmEngine`] and carries out what it decides. `/msg` and `/query` (the name checked, and the
+//! account that goes by it found online, at the bootstrap node or among those seen), the
+//! requests and their answers on the swarm, the database, and what users see.
 //!
-//! A received message is kept in the node database before its receipt goes back, and shown
-//! after. An outgoing message to an online receiver with nothing older waiting goes out at
-//! once, is kept while it travels and shown then (kept as delivered, and its receipt shown
-//! after it, when the receipt came back first); any other is kept first. It stays in the outbox
-//! until its receipt comes; for each receiver one message is in flight at a time, oldest
-//! first, so messages arrive in order. The outbox is pumped whenever the receiver's presence is
-//! heard (they came online, or their periodic announcement), after a login, and on the
-//! presence timer; it survives restarts because it lives in SQLite.
+//! The rules of direct messages live in the engine (`dm/engine.rs`), never here: which message
+//! goes out when, one in flight per receiver, receipts, duplicates and stale arrivals, what to
+//! show. This side checks a request's certificate before the engine sees it, reads for the
+//! engine what it asks for (the next number, the outbox, whom messages wait for, where a
+//! receiver is online), sends with this user's certificate, answers, keeps and marks rows, and
+//! turns what the engine shows into [`UiEvent`]s. Out first, then kept: a request or answer
+//! just queued is handed to the connections ([`EventLoop::hand_over`]) before this node writes
+//! or shows anything after it; a receipt that comes back meanwhile is the engine's to order.
+//! The outbox is pumped when a receiver's presence is heard, after a login and on the presence
+//! timer; it survives restarts because it lives in SQLite.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
@@ -21,82 +26,30 @@ use super::event_loop::EventLoop;
 use super::{CommandError, Focus};
 use crate::account::{AccountId, same_name};
 use crate::bootstrap::password::check_username;
-use crate::clock::now_ms;
-use crate::clock::unix_now;
-use crate::protocol::dm::{self, Arrival, DmRefusal, DmRequest, DmResponse};
+use crate::clock::{now_ms, unix_now};
+use crate::dm::{Channel, DmEngine, Flight, Input, Output, Received, Seen, Show, StoredDm};
+use crate::protocol::dm::{self as wire, CheckedDm, DmRefusal, DmRequest, DmResponse};
 use crate::protocol::event::MAX_TEXT_BYTES;
-use crate::store::StoredDm;
 
-/// Direct messages in flight.
+/// Direct messages: the engine, and the swarm's handles of what it has in flight.
 #[derive(Default)]
 pub(super) struct Direct {
-    /// Each request in flight.
-    in_flight: HashMap<OutboundRequestId, InFlight>,
-    /// Receivers with a message in flight.
-    busy: HashSet<AccountId>,
-    /// The number of the last message sent in each conversation (owner, other), read from the
-    /// database once.
-    last_seq: HashMap<(AccountId, AccountId), u64>,
-    /// Receivers that may have messages waiting in the outbox besides the one in flight, read
-    /// from the database at each login and on the presence timer; `None` until then (any may).
-    waiting: Option<HashSet<AccountId>>,
-    /// Messages whose receipt came back before they were kept (while the swarm handed them
-    /// over): kept as delivered.
-    receipts_before_kept: HashSet<String>,
+    engine: DmEngine,
+    /// The engine's flight of each request in flight.
+    flights: HashMap<OutboundRequestId, Flight>,
+    /// Each request not answered yet (its peer and channel), by the number the engine knows.
+    channels: HashMap<Channel, (PeerId, ResponseChannel<DmResponse>)>,
+    next_channel: u64,
 }
 
 impl Direct {
-    /// Whether messages to `key` may be waiting in the outbox.
-    fn may_wait(&self, key: &AccountId) -> bool {
-        self.waiting.as_ref().is_none_or(|waiting| waiting.contains(key))
+    /// Holds the channel of a request from `peer`; the number the engine knows it by.
+    fn hold(&mut self, peer: PeerId, channel: ResponseChannel<DmResponse>) -> Channel {
+        let number = Channel(self.next_channel);
+        self.next_channel += 1;
+        self.channels.insert(number, (peer, channel));
+        number
     }
-
-    /// A message to `key` was kept and is not delivered yet.
-    fn now_waiting(&mut self, key: AccountId) {
-        if let Some(waiting) = &mut self.waiting {
-            waiting.insert(key);
-        }
-    }
-
-    /// A message is on its way as `request`.
-    fn took_off(&mut self, request: OutboundRequestId, flight: InFlight) {
-        self.busy.insert(flight.to);
-        self.in_flight.insert(request, flight);
-    }
-
-    /// The message sent as `request` is kept now; whether its receipt came already.
-    fn kept(&mut self, request: OutboundRequestId, id: &str) -> bool {
-        match self.in_flight.get_mut(&request) {
-            Some(flight) => {
-                flight.kept = true;
-                false
-            }
-            None => self.receipts_before_kept.remove(id),
-        }
-    }
-
-    /// The flight of `request` ended: the message, and whether it is kept. The receiver has no
-    /// message in flight any more.
-    fn landed(&mut self, request: &OutboundRequestId) -> Option<InFlight> {
-        let flight = self.in_flight.remove(request)?;
-        self.busy.remove(&flight.to);
-        Some(flight)
-    }
-
-    /// The receipt of a message not kept yet came.
-    fn delivered_before_kept(&mut self, id: String) {
-        self.receipts_before_kept.insert(id);
-    }
-}
-
-/// A message on its way.
-struct InFlight {
-    id: String,
-    /// The receiver's account and its name when the message was written.
-    to: AccountId,
-    to_name: String,
-    /// Whether it is in the database (a message sent at once is kept while it travels).
-    kept: bool,
 }
 
 /// What a lookup of a user at the bootstrap node was for.
@@ -217,152 +170,194 @@ impl EventLoop {
         }
     }
 
-    /// Keeps a message to account `to` in the outbox, shows it, and sends it if `to` is online.
+    /// Writes a message to account `to`: numbers it, looks in the outbox if older ones may
+    /// wait, and gives it to the engine (which sends it at once or keeps it first, then shows
+    /// it).
     pub(super) async fn send_dm_to_known(&mut self, to: AccountId, text: &str) -> Result<(), CommandError> {
         Self::check_text(Some(text))?;
         let me = self.logged_in()?;
-        let my_account = self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
-        let to_name = self.accounts.name_of(&to);
+        let owner = self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
         let store = self.accounts.store();
-        let conversation = (my_account, to);
-        let seq = match self.direct.last_seq.get(&conversation) {
+        let seq = match self.direct.engine.last_seq(&owner, &to) {
             Some(last) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
-            None => store.next_dm_seq(&my_account, &to).map_err(internal)?,
+            None => store.next_dm_seq(&owner, &to).map_err(internal)?,
         };
-        let mut dm = StoredDm {
-            id: dm::new_id(),
-            owner: my_account,
+        let older_waiting =
+            self.direct.engine.may_wait(&to) && store.next_in_outbox(&owner, &to).map_err(internal)?.is_some();
+        let dm = StoredDm {
+            id: wire::new_id(),
+            owner,
             other: to,
             from: me,
-            to: to_name.clone(),
+            to: self.accounts.name_of(&to),
             text: text.to_string(),
             ts_ms: now_ms(),
             seq,
             outgoing: true,
             delivered: false,
         };
-        // Nothing older waiting for an online receiver: the message goes out at once and is kept
-        // while it travels. Otherwise it is kept and waits its turn in the outbox. Either way it
-        // is shown once kept.
-        let first_in_line =
-            !self.direct.may_wait(&to) || store.next_in_outbox(&my_account, &to).map_err(internal)?.is_none();
-        let request = if first_in_line { self.send_dm(&dm, false) } else { None };
-        if let Some(request) = request {
-            self.hand_over().await;
-            // The receipt may have come while the swarm handed the message over.
-            dm.delivered = self.direct.kept(request, &dm.id);
-            if let Err(e) = self.accounts.store().save_dm(&dm) {
-                tracing::error!(error = %e, "cannot keep a direct message");
-            }
-            self.emit(UiEvent::Dm(view(&dm))).await;
-            if dm.delivered {
-                self.emit(UiEvent::Delivered { id: dm.id.clone(), to: dm.to.clone() }).await;
-            }
-        } else {
-            self.accounts.store().save_dm(&dm).map_err(internal)?;
-            self.emit(UiEvent::Dm(view(&dm))).await;
-            // A message in flight is tracked as such (its receiver marked as waiting should it
-            // not be delivered); this one waits in the outbox.
-            self.direct.now_waiting(to);
-            self.pump_outbox(&to);
-        }
-        self.direct.last_seq.insert(conversation, seq);
-        if self.peer_of_account(&to).is_none() {
-            self.emit(UiEvent::info(format!(
-                "{to_name} is offline: the message waits here and goes out when {to_name} is back"
-            )))
-            .await;
-        }
-        Ok(())
+        let peer = self.peer_of_account(&to);
+        self.feed_direct(Input::Send { dm: Box::new(dm), peer, older_waiting }).await
     }
 
-    /// Sends `dm` (`kept` in the database already) to its receiver unless one of their messages
-    /// is in flight or they are offline; the request, if it went.
-    fn send_dm(&mut self, dm: &StoredDm, kept: bool) -> Option<OutboundRequestId> {
-        let certificate = self.accounts.session()?.certificate.clone();
-        if self.direct.busy.contains(&dm.other) {
-            return None;
+    /// Gives the engine `input` and carries out what it decides; an error when a message this
+    /// user wrote was lost (neither kept nor sent).
+    async fn feed_direct(&mut self, input: Input) -> Result<(), CommandError> {
+        let outputs = self.direct.engine.handle(input, Instant::now());
+        self.carry_out_direct(outputs).await
+    }
+
+    /// Carries out the engine's outputs in their order. What one of them reads or writes goes
+    /// back to the engine at once, and what it decides then is carried out next.
+    async fn carry_out_direct(&mut self, outputs: Vec<Output>) -> Result<(), CommandError> {
+        let mut queue = VecDeque::from(outputs);
+        let mut result = Ok(());
+        let mut not_kept = None;
+        // A request or answer queued and not handed to the connections yet.
+        let mut queued = false;
+        while let Some(output) = queue.pop_front() {
+            if queued && matches!(output, Output::Keep(_) | Output::KeepReceived { .. } | Output::Show(_)) {
+                // Out first: it goes before this node writes or shows anything after it.
+                self.hand_over().await;
+                queued = false;
+            }
+            let back = match output {
+                Output::Send { flight, peer, dm } => {
+                    queued = true;
+                    self.send_dm(flight, peer, dm)
+                }
+                Output::Answer { channel, response } => {
+                    queued = true;
+                    self.answer_dm(channel, response);
+                    None
+                }
+                Output::Keep(dm) => {
+                    let ok = match self.accounts.store().save_dm(&dm) {
+                        Ok(_) => true,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot keep a direct message");
+                            not_kept = Some(e.to_string());
+                            false
+                        }
+                    };
+                    Some(Input::Kept { id: dm.id, ok })
+                }
+                Output::KeepReceived { channel, dm, peer } => {
+                    let ok = match self.accounts.store().save_received_dm(&dm, &peer.to_bytes()) {
+                        Ok(_) => true,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot keep a direct message");
+                            false
+                        }
+                    };
+                    Some(Input::KeptReceived { channel, ok })
+                }
+                Output::MarkDelivered { id } => {
+                    self.accounts.store().mark_delivered_soon(&id);
+                    None
+                }
+                Output::ReadOutbox { to } => self.read_outbox(to),
+                Output::ReadWaiting => self.read_waiting(),
+                Output::Show(show) => {
+                    self.show_dm(show).await;
+                    None
+                }
+                Output::Lost { .. } => {
+                    result = Err(internal(not_kept.take().unwrap_or_else(|| "the message was not kept".into())));
+                    None
+                }
+                Output::Stays { to, why } => {
+                    tracing::debug!(%to, %why, "direct message not delivered yet; it stays in the outbox");
+                    None
+                }
+            };
+            if let Some(input) = back {
+                let next = self.direct.engine.handle(input, Instant::now());
+                for output in next.into_iter().rev() {
+                    queue.push_front(output);
+                }
+            }
         }
-        let peer = self.peer_of_account(&dm.other)?;
+        result
+    }
+
+    /// Sends `dm` to `peer` with this user's certificate; the failure, when it cannot go.
+    fn send_dm(&mut self, flight: Flight, peer: PeerId, dm: StoredDm) -> Option<Input> {
+        let Some(session) = self.accounts.session() else {
+            return Some(Input::Failed { flight, reason: "not logged in".into() });
+        };
         let request = DmRequest {
-            certificate,
+            certificate: session.certificate.clone(),
             to: dm.other,
             seq: dm.seq,
-            id: dm.id.clone(),
+            id: dm.id,
             ts_ms: dm.ts_ms,
-            text: dm.text.clone(),
+            text: dm.text,
         };
         let id = self.swarm.behaviour_mut().dm.send_request(&peer, request);
-        self.direct.took_off(id, InFlight { id: dm.id.clone(), to: dm.other, to_name: dm.to.clone(), kept });
-        Some(id)
+        self.direct.flights.insert(id, flight);
+        None
     }
 
-    /// Messages waiting in this user's outbox.
-    pub(super) fn outbox_len(&self) -> usize {
-        self.accounts.account().and_then(|me| self.accounts.store().outbox_len(&me).ok()).unwrap_or(0)
-    }
-
-    /// Sends the oldest message waiting for account `user`, unless one is in flight or `user` is
-    /// offline.
-    pub(super) fn pump_outbox(&mut self, user: &AccountId) {
-        let Some(me) = self.accounts.account() else { return };
-        let key = *user;
-        if self.direct.busy.contains(&key) || !self.direct.may_wait(&key) || self.peer_of_account(user).is_none() {
-            return;
-        }
-        match self.accounts.store().next_in_outbox(&me, user) {
-            Ok(Some(dm)) => {
-                self.send_dm(&dm, true);
-            }
-            Ok(None) => {
-                if let Some(waiting) = &mut self.direct.waiting {
-                    waiting.remove(&key);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+    /// Answers the request held as `channel`.
+    fn answer_dm(&mut self, channel: Channel, response: DmResponse) {
+        if let Some((peer, channel)) = self.direct.channels.remove(&channel)
+            && self.swarm.behaviour_mut().dm.send_response(channel, response).is_err()
+        {
+            tracing::debug!(%peer, "the sender left before its receipt");
         }
     }
 
-    /// Pumps the outbox of every user with messages waiting.
-    pub(super) fn pump_all_outboxes(&mut self) {
-        let Some(me) = self.accounts.account() else { return };
-        match self.accounts.store().outbox_recipients(&me) {
-            Ok(users) => {
-                self.direct.waiting = Some(users.iter().copied().collect());
-                users.iter().for_each(|user| self.pump_outbox(user));
-            }
+    /// The oldest message waiting for `to`, and where `to` is online; nothing while `to` is
+    /// offline or nobody is logged in.
+    fn read_outbox(&self, to: AccountId) -> Option<Input> {
+        let owner = self.accounts.account()?;
+        let peer = self.peer_of_account(&to)?;
+        match self.accounts.store().next_in_outbox(&owner, &to) {
+            Ok(dm) => Some(Input::Oldest { to, peer, dm: dm.map(Box::new) }),
             Err(e) => {
-                self.direct.waiting = None;
                 tracing::error!(error = %e, "cannot read the outbox");
+                None
             }
         }
     }
 
-    /// A receipt, or a refusal, came back.
-    pub(super) async fn on_dm_response(&mut self, request: OutboundRequestId, response: DmResponse) {
-        let Some(InFlight { id, to: account, to_name: to, kept }) = self.direct.landed(&request) else { return };
-        if response != DmResponse::Delivered {
-            // It stays in the outbox for the next try.
-            self.direct.now_waiting(account);
-        }
-        match response {
-            DmResponse::Delivered => {
-                if kept {
-                    // Shown first: should the node stop before it notes the receipt, the message
-                    // is sent again and the receiver confirms it again without showing it twice.
-                    self.emit(UiEvent::Delivered { id: id.clone(), to: to.clone() }).await;
-                    self.accounts.store().mark_delivered_soon(&id);
-                } else {
-                    // Kept as delivered, and the receipt shown after the message.
-                    self.direct.delivered_before_kept(id);
+    /// Whom messages wait for; nothing while nobody is logged in.
+    fn read_waiting(&self) -> Option<Input> {
+        let owner = self.accounts.account()?;
+        let waiting = self
+            .accounts
+            .store()
+            .outbox_recipients(&owner)
+            .inspect_err(|e| tracing::error!(error = %e, "cannot read the outbox"))
+            .ok();
+        Some(Input::Waiting(waiting))
+    }
+
+    /// Shows what the engine says to show.
+    async fn show_dm(&mut self, show: Show) {
+        match show {
+            Show::Dm(dm) => {
+                self.emit(UiEvent::Dm(view(&dm))).await;
+                if !dm.outgoing && !self.rooms.is_muted(&format!("@{}", dm.other)) {
+                    let focused = self.focus == Some(Focus::User(dm.other));
+                    self.emit(UiEvent::Notification {
+                        kind: NotificationKind::Dm,
+                        room: None,
+                        from: Some(dm.from.clone()),
+                        focused,
+                    })
+                    .await;
                 }
-                self.pump_outbox(&account);
             }
-            DmResponse::Refused(refusal @ (DmRefusal::NotLoggedIn | DmRefusal::WrongRecipient)) => {
-                // The peer no longer hosts that user; presence will say where they are.
-                tracing::info!(%to, %refusal, "direct message not taken; it stays in the outbox");
+            Show::Delivered { id, to } => self.emit(UiEvent::Delivered { id, to }).await,
+            Show::Offline { to } => {
+                self.emit(UiEvent::info(format!(
+                    "{to} is offline: the message waits here and goes out when {to} is back"
+                )))
+                .await;
             }
-            DmResponse::Refused(refusal) => {
+            Show::Refused { to, refusal } => {
                 tracing::info!(%to, %refusal, "direct message refused");
                 self.emit(UiEvent::info(format!(
                     "{to} refused a message ({refusal}); it is kept and sent again later"
@@ -372,81 +367,74 @@ impl EventLoop {
         }
     }
 
-    /// A message did not reach its receiver; it stays in the outbox for the next try.
-    pub(super) fn on_dm_failure(&mut self, request: OutboundRequestId, reason: String) {
-        if let Some(InFlight { to, to_name, .. }) = self.direct.landed(&request) {
-            tracing::debug!(%to_name, %reason, "direct message not delivered yet");
-            self.direct.now_waiting(to);
-        }
+    /// Messages waiting in this user's outbox.
+    pub(super) fn outbox_len(&self) -> usize {
+        self.accounts.account().and_then(|me| self.accounts.store().outbox_len(&me).ok()).unwrap_or(0)
     }
 
-    /// A peer sends a message: check it, keep it, answer with the receipt, and show it.
+    /// The presence of account `user` was heard: their oldest message waiting goes out, unless
+    /// one is in flight.
+    pub(super) async fn pump_outbox(&mut self, user: &AccountId) {
+        let _ = self.feed_direct(Input::Online { account: *user }).await;
+    }
+
+    /// After a login and on the presence timer: the outbox of every user with messages waiting
+    /// is pumped.
+    pub(super) async fn pump_all_outboxes(&mut self) {
+        let _ = self.feed_direct(Input::Tick).await;
+    }
+
+    /// A receipt, or a refusal, came back.
+    pub(super) async fn on_dm_response(&mut self, request: OutboundRequestId, response: DmResponse) {
+        let Some(flight) = self.direct.flights.remove(&request) else { return };
+        let _ = self.feed_direct(Input::Response { flight, response }).await;
+    }
+
+    /// A message did not reach its receiver; it stays in the outbox for the next try.
+    pub(super) async fn on_dm_failure(&mut self, request: OutboundRequestId, reason: String) {
+        let Some(flight) = self.direct.flights.remove(&request) else { return };
+        let _ = self.feed_direct(Input::Failed { flight, reason }).await;
+    }
+
+    /// A peer sends a message: its certificate checked here, then the engine decides (keep it,
+    /// answer with the receipt, show it).
     pub(super) async fn on_dm_request(
         &mut self,
         peer: PeerId,
         request: DmRequest,
         channel: ResponseChannel<DmResponse>,
     ) {
-        let (response, new) = match self.take_dm(peer, request) {
-            Ok(Some(dm)) => (DmResponse::Delivered, Some(dm)),
-            Ok(None) => (DmResponse::Delivered, None),
-            Err(refusal) => (DmResponse::Refused(refusal), None),
+        let (owner, me, sender) = match self.check_dm(peer, &request) {
+            Ok(checked) => checked,
+            Err(refusal) => {
+                let channel = self.direct.hold(peer, channel);
+                self.answer_dm(channel, DmResponse::Refused(refusal));
+                return;
+            }
         };
-        if self.swarm.behaviour_mut().dm.send_response(channel, response).is_err() {
-            tracing::debug!(%peer, "the sender left before its receipt");
-        }
-        let Some(dm) = new else { return };
-        // The receipt first: it says the message is kept, which it is.
-        self.hand_over().await;
-        self.emit(UiEvent::Dm(view(&dm))).await;
-        if !self.rooms.is_muted(&format!("@{}", dm.other)) {
-            let focused = self.focus == Some(Focus::User(dm.other));
-            self.emit(UiEvent::Notification {
-                kind: NotificationKind::Dm,
-                room: None,
-                from: Some(dm.from.clone()),
-                focused,
-            })
-            .await;
-        }
-    }
-
-    /// Checks and keeps a message from `peer`: the message when it is new, `None` when it was
-    /// kept before (the receipt is sent again).
-    fn take_dm(&mut self, peer: PeerId, request: DmRequest) -> Result<Option<StoredDm>, DmRefusal> {
-        let authority = self.accounts.trusted_key().ok_or(DmRefusal::NotLoggedIn)?;
-        let my_account = self.accounts.account();
-        let peer_bytes = peer.to_bytes();
-        let checked = dm::check_request(&request, &peer_bytes, my_account, &mut self.certs, &authority, unix_now())
-            .inspect_err(|refusal| tracing::info!(%peer, %refusal, "direct message refused"))?;
-        let (Some(me), Some(my_account)) = (self.me(), my_account) else { return Err(DmRefusal::NotLoggedIn) };
-        self.accounts.learn(&request.certificate.body);
         let store = self.accounts.store();
         let known = store.dm_known(&request.id);
-        let last = store.last_dm_seq(&my_account, &checked.account, &peer_bytes);
-        let (Ok(known), Ok(last)) = (known, last) else { return Err(DmRefusal::Unavailable) };
-        match dm::arrival(known, request.seq, last) {
-            Arrival::Duplicate => return Ok(None),
-            Arrival::Stale => return Err(DmRefusal::Stale),
-            Arrival::New => {}
-        }
-        let dm = StoredDm {
-            id: request.id,
-            owner: my_account,
-            other: checked.account,
-            from: checked.from,
-            to: me,
-            text: request.text,
-            ts_ms: request.ts_ms,
-            seq: request.seq,
-            outgoing: false,
-            delivered: true,
+        let last = store.last_dm_seq(&owner, &sender.account, &peer.to_bytes());
+        let seen = match (known, last) {
+            (Ok(known), Ok(last_seq)) => Some(Seen { known, last_seq }),
+            _ => None,
         };
-        if let Err(e) = store.save_received_dm(&dm, &peer_bytes) {
-            tracing::error!(error = %e, "cannot keep a direct message");
-            return Err(DmRefusal::Unavailable);
-        }
-        Ok(Some(dm))
+        let channel = self.direct.hold(peer, channel);
+        let received = Received { channel, peer, owner, me, sender, request, seen };
+        let _ = self.feed_direct(Input::Request(Box::new(received))).await;
+    }
+
+    /// Checks a request from `peer` for this node's user: the account and username it is for,
+    /// and its sender.
+    fn check_dm(&mut self, peer: PeerId, request: &DmRequest) -> Result<(AccountId, String, CheckedDm), DmRefusal> {
+        let authority = self.accounts.trusted_key().ok_or(DmRefusal::NotLoggedIn)?;
+        let my_account = self.accounts.account();
+        let checked =
+            wire::check_request(request, &peer.to_bytes(), my_account, &mut self.certs, &authority, unix_now())
+                .inspect_err(|refusal| tracing::info!(%peer, %refusal, "direct message refused"))?;
+        let (Some(me), Some(owner)) = (self.me(), my_account) else { return Err(DmRefusal::NotLoggedIn) };
+        self.accounts.learn(&request.certificate.body);
+        Ok((owner, me, checked))
     }
 
     /// `/history` in a conversation.
@@ -458,76 +446,5 @@ impl EventLoop {
             target: format!("@{}", self.accounts.name_of(user)),
             messages: dms.iter().map(|d| UiEvent::Dm(view(d))).collect(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, cbor};
-    use libp2p::{PeerId, StreamProtocol};
-
-    use super::{Direct, InFlight};
-    use crate::account::AccountId;
-    use crate::cert::Authority;
-    use crate::protocol::dm::{self, DmRequest, DmResponse};
-
-    /// A request id, as the swarm gives one out.
-    fn request_id() -> OutboundRequestId {
-        let mut behaviour = cbor::Behaviour::<DmRequest, DmResponse>::new(
-            [(StreamProtocol::new(dm::PROTOCOL), ProtocolSupport::Full)],
-            request_response::Config::default(),
-        );
-        let request = DmRequest {
-            certificate: Authority::from_secret(&[7; 32]).issue(
-                AccountId::from_bytes([1; 16]),
-                "alice",
-                &PeerId::random().to_bytes(),
-                0,
-                1,
-            ),
-            to: AccountId::from_bytes([2; 16]),
-            seq: 1,
-            id: "m1".into(),
-            ts_ms: 0,
-            text: "hi".into(),
-        };
-        behaviour.send_request(&PeerId::random(), request)
-    }
-
-    fn flight(kept: bool) -> InFlight {
-        InFlight { id: "m1".into(), to: AccountId::from_bytes([2; 16]), to_name: "Bob".into(), kept }
-    }
-
-    #[test]
-    fn a_message_kept_while_it_travels_lands_as_kept() {
-        let mut direct = Direct::default();
-        let request = request_id();
-        direct.took_off(request, flight(false));
-        assert!(direct.busy.contains(&AccountId::from_bytes([2; 16])));
-        assert!(!direct.kept(request, "m1"), "no receipt yet");
-        let landed = direct.landed(&request).expect("in flight");
-        assert!(landed.kept);
-        assert!(direct.busy.is_empty() && direct.in_flight.is_empty());
-    }
-
-    #[test]
-    fn a_receipt_that_comes_before_its_message_is_kept_makes_it_kept_as_delivered_once() {
-        let mut direct = Direct::default();
-        let request = request_id();
-        direct.took_off(request, flight(false));
-        let landed = direct.landed(&request).expect("in flight");
-        assert!(!landed.kept);
-        direct.delivered_before_kept(landed.id);
-        assert!(direct.kept(request, "m1"));
-        assert!(!direct.kept(request, "m1"), "remembered after it was used");
-    }
-
-    #[test]
-    fn a_message_that_failed_before_it_was_kept_is_kept_undelivered() {
-        let mut direct = Direct::default();
-        let request = request_id();
-        direct.took_off(request, flight(false));
-        direct.landed(&request).expect("in flight");
-        assert!(!direct.kept(request, "m1"));
     }
 }

@@ -177,7 +177,7 @@ impl EventLoop {
                 _ = presence_tick.tick() => {
                     self.presence_heartbeat().await;
                     self.renew_if_due();
-                    self.pump_all_outboxes();
+                    self.pump_all_outboxes().await;
                 }
                 Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
                 _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
@@ -544,7 +544,7 @@ impl EventLoop {
                 Message::Response { request_id, response } => self.on_dm_response(request_id, response).await,
             },
             BehaviourEvent::Dm(request_response::Event::OutboundFailure { request_id, error, .. }) => {
-                self.on_dm_failure(request_id, error.to_string());
+                self.on_dm_failure(request_id, error.to_string()).await;
             }
             _ => {}
         }

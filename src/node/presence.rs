@@ -228,7 +228,7 @@ impl EventLoop {
         match presence.state {
             WireState::Online => {
                 self.peer_rooms(source, presence.rooms).await;
-                self.pump_outbox(&holder.account);
+                self.pump_outbox(&holder.account).await;
             }
             WireState::Offline => self.peer_rooms_gone(&source),
         }

@@ -12,34 +12,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{NodeStore, StoreError};
 use crate::account::AccountId;
-
-/// A direct message as kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredDm {
-    pub id: String,
-    /// The local user whose conversation this is.
-    pub owner: AccountId,
-    /// The other party.
-    pub other: AccountId,
-    /// The sender's and the receiver's usernames when it was written (labels).
-    pub from: String,
-    pub to: String,
-    pub text: String,
-    pub ts_ms: u64,
-    /// The sender's number for it in this conversation.
-    pub seq: u64,
-    /// Sent by the owner (rather than received).
-    pub outgoing: bool,
-    /// Received, or confirmed by the receiver's receipt.
-    pub delivered: bool,
-}
-
-impl StoredDm {
-    /// The other party's username when it was written.
-    pub fn other_name(&self) -> &str {
-        if self.outgoing { &self.to } else { &self.from }
-    }
-}
+use crate::dm::StoredDm;
 
 const COLUMNS: &str = "id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
 /// Marks message `?1` as confirmed by its receiver.

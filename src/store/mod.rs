@@ -18,7 +18,7 @@ mod dms;
 mod rooms;
 pub mod sqlite;
 
-pub use dms::StoredDm;
+pub use crate::dm::StoredDm;
 pub use rooms::StoredMessage;
 
 use std::cell::RefCell;

@@ -1,0 +1,396 @@
+//! The direct-message engine: a node's side of `/meshchat/dm/2` as a state machine without I/O.
+//!
+//! [`DmEngine::handle`] takes an [`Input`] (a message this user wrote, a request whose sender's
+//! certificate checked out, a receipt, a refusal or a failure, a receiver heard online, a tick,
+//! or rows the node read from its database when the engine asked) and returns [`Output`]s —
+//! send this message to this peer, answer this request, keep or mark these rows, read these
+//! rows, show this — that the node carries out in their order. Queries tell the node what to
+//! read before it hands the engine a message to send. It must never import tokio, the libp2p
+//! swarm or rusqlite, and never reads a clock.
+//!
+//! Rules:
+//! - an outgoing message to an online receiver with nothing older waiting and nothing in flight
+//!   goes out at once ([`Output::Send`] comes before [`Output::Keep`]: out first, then kept);
+//!   any other is kept first and waits its turn in the outbox. Either way it is shown once kept
+//!   (a message that goes out at once is shown even if it could not be kept: it is on its way);
+//! - a message stays in the outbox until its receipt comes; for each receiver one message is in
+//!   flight at a time, oldest first, so messages arrive in order. A receipt is shown, then
+//!   noted; one that comes back before its message is kept is shown and noted after the message;
+//! - the outbox of a receiver is looked at when their presence is heard, after a receipt, after
+//!   a message to them is kept, and for everyone on a tick (the presence timer, a login);
+//! - a received message is new, a duplicate (a retry whose receipt was lost: confirmed again,
+//!   shown no more) or stale (a new id numbered at or below one received: refused), by
+//!   [`dm::arrival`]; a new one is kept before its receipt goes back, and shown after.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use libp2p::PeerId;
+
+use super::StoredDm;
+use crate::account::AccountId;
+use crate::protocol::dm::{self, Arrival, CheckedDm, DmRefusal, DmRequest, DmResponse};
+
+/// A message on its way, as the engine numbers it (the node maps it to its request id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Flight(pub u64);
+
+/// A request waiting for its answer, as the node numbers it (it holds the channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Channel(pub u64);
+
+/// What the node read about a received message's sender and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Whether a message with this id is kept already.
+    pub known: bool,
+    /// The highest number kept from this sender on this peer.
+    pub last_seq: Option<u64>,
+}
+
+/// A request whose sender's certificate checked out, addressed to this node's user.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Where the answer goes.
+    pub channel: Channel,
+    /// The peer it came from.
+    pub peer: PeerId,
+    /// This node's user: account and username.
+    pub owner: AccountId,
+    pub me: String,
+    /// The sender, from its certificate.
+    pub sender: CheckedDm,
+    pub request: DmRequest,
+    /// What the database says of it; `None` when it could not be read.
+    pub seen: Option<Seen>,
+}
+
+/// What the engine is told.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// This user wrote `dm` (numbered, not kept yet) to `dm.other`; `peer`: where the receiver
+    /// is online; `older_waiting`: whether older messages to them wait in the outbox (read only
+    /// when [`DmEngine::may_wait`] says some may).
+    Send { dm: Box<StoredDm>, peer: Option<PeerId>, older_waiting: bool },
+    /// [`Output::Keep`] was carried out: whether message `id` is kept.
+    Kept { id: String, ok: bool },
+    /// A request came (see [`Received`]).
+    Request(Box<Received>),
+    /// [`Output::KeepReceived`] was carried out: whether the message of `channel` is kept.
+    KeptReceived { channel: Channel, ok: bool },
+    /// The receiver answered `flight`.
+    Response { flight: Flight, response: DmResponse },
+    /// `flight` got no answer (the connection failed, timed out, or never was).
+    Failed { flight: Flight, reason: String },
+    /// The presence of `account` was heard (they came online, or announced themselves again).
+    Online { account: AccountId },
+    /// The presence timer, or a login: the whole outbox is looked at again.
+    Tick,
+    /// What [`Output::ReadWaiting`] read: the receivers messages wait for (`None`: it could not
+    /// be read).
+    Waiting(Option<Vec<AccountId>>),
+    /// What [`Output::ReadOutbox`] read: the oldest message waiting for `to`, online at `peer`.
+    Oldest { to: AccountId, peer: PeerId, dm: Option<Box<StoredDm>> },
+}
+
+/// What to show the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Show {
+    /// A message kept: one this user wrote, or one received (with a notification unless
+    /// muted).
+    Dm(StoredDm),
+    /// The receipt of message `id` to the user `to`.
+    Delivered { id: String, to: String },
+    /// The receiver `to` is offline: the message waits.
+    Offline { to: String },
+    /// `to` refused a message; it stays in the outbox.
+    Refused { to: String, refusal: DmRefusal },
+}
+
+/// What the node should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `dm` to `peer` as `flight`, with this user's certificate; should it not go at all,
+    /// tell the engine with [`Input::Failed`].
+    Send { flight: Flight, peer: PeerId, dm: StoredDm },
+    /// Answer the request held as `channel`.
+    Answer { channel: Channel, response: DmResponse },
+    /// Keep a message this user wrote, then tell the engine with [`Input::Kept`].
+    Keep(StoredDm),
+    /// Keep a message received from `peer` with its sender's number, then tell the engine with
+    /// [`Input::KeptReceived`].
+    KeepReceived { channel: Channel, dm: StoredDm, peer: PeerId },
+    /// Note (it may be written behind) that the receiver confirmed message `id`.
+    MarkDelivered { id: String },
+    /// Read the oldest message waiting for `to` and where `to` is online, and tell the engine
+    /// with [`Input::Oldest`]; nothing while `to` is offline.
+    ReadOutbox { to: AccountId },
+    /// Read whom messages wait for, and tell the engine with [`Input::Waiting`].
+    ReadWaiting,
+    /// Show this to the user.
+    Show(Show),
+    /// Message `id` could not be kept and did not go out: it is lost, and the command that
+    /// wrote it fails.
+    Lost { id: String },
+    /// For the log: a message to `to` did not get through, and stays in the outbox.
+    Stays { to: String, why: String },
+}
+
+/// A message on its way.
+#[derive(Debug, Clone)]
+struct InFlight {
+    id: String,
+    /// The receiver's account and its name when the message was written.
+    to: AccountId,
+    to_name: String,
+}
+
+/// A message this user wrote, not kept yet.
+#[derive(Debug, Clone)]
+struct Unkept {
+    dm: StoredDm,
+    /// Whether it went out at once.
+    sent: bool,
+    /// Whether its receipt came already.
+    delivered: bool,
+    /// Whether its receiver was offline.
+    offline: bool,
+}
+
+/// A node's direct messages in flight, and what it knows of its outbox.
+#[derive(Debug, Default)]
+pub struct DmEngine {
+    /// Each message in flight.
+    in_flight: HashMap<Flight, InFlight>,
+    /// Receivers with a message in flight, and which.
+    busy: HashMap<AccountId, Flight>,
+    next_flight: u64,
+    /// The number of the last message written in each conversation (owner, other), learnt
+    /// from the messages written here (the node reads the first from its database).
+    last_seq: HashMap<(AccountId, AccountId), u64>,
+    /// Receivers that may have messages waiting in the outbox besides the one in flight, read
+    /// at each tick; `None` until then (any may).
+    waiting: Option<HashSet<AccountId>>,
+    /// Messages this user wrote that are being kept, by id.
+    unkept: HashMap<String, Unkept>,
+    /// Received messages being kept, by the channel of their answer.
+    arriving: HashMap<Channel, StoredDm>,
+}
+
+impl DmEngine {
+    /// Takes `input` in at `now` (no rule of direct messages depends on the time yet); what the
+    /// node should do, in order.
+    pub fn handle(&mut self, input: Input, _now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Send { dm, peer, older_waiting } => self.send(*dm, peer, older_waiting, &mut out),
+            Input::Kept { id, ok } => self.kept(&id, ok, &mut out),
+            Input::Request(received) => self.arrived(*received, &mut out),
+            Input::KeptReceived { channel, ok } => self.kept_received(channel, ok, &mut out),
+            Input::Response { flight, response } => self.answered(flight, response, &mut out),
+            Input::Failed { flight, reason } => {
+                if let Some(flight) = self.land(flight) {
+                    self.now_waiting(flight.to);
+                    out.push(Output::Stays { to: flight.to_name, why: reason });
+                }
+            }
+            Input::Online { account } => self.pump(account, &mut out),
+            Input::Tick => out.push(Output::ReadWaiting),
+            Input::Waiting(Some(receivers)) => {
+                self.waiting = Some(receivers.iter().copied().collect());
+                for receiver in receivers {
+                    self.pump(receiver, &mut out);
+                }
+            }
+            Input::Waiting(None) => self.waiting = None,
+            Input::Oldest { to, peer, dm } => match dm {
+                Some(dm) => {
+                    if !self.busy.contains_key(&to) {
+                        let flight = self.take_off(&dm);
+                        out.push(Output::Send { flight, peer, dm: *dm });
+                    }
+                }
+                None => {
+                    if let Some(waiting) = &mut self.waiting {
+                        waiting.remove(&to);
+                    }
+                }
+            },
+        }
+        out
+    }
+
+    // Queries.
+
+    /// Whether messages to `to` may be waiting in the outbox: when not, a message to them need
+    /// not look there before it goes out.
+    pub fn may_wait(&self, to: &AccountId) -> bool {
+        self.waiting.as_ref().is_none_or(|waiting| waiting.contains(to))
+    }
+
+    /// The number of the last message `owner` wrote to `other`, if known here.
+    pub fn last_seq(&self, owner: &AccountId, other: &AccountId) -> Option<u64> {
+        self.last_seq.get(&(*owner, *other)).copied()
+    }
+
+    /// The message in flight to `to`, if any: its flight and id.
+    pub fn in_flight_to(&self, to: &AccountId) -> Option<(Flight, &str)> {
+        let flight = *self.busy.get(to)?;
+        self.in_flight.get(&flight).map(|f| (flight, f.id.as_str()))
+    }
+
+    /// How many messages are in flight.
+    pub fn flights(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    // Sending.
+
+    fn send(&mut self, dm: StoredDm, peer: Option<PeerId>, older_waiting: bool, out: &mut Vec<Output>) {
+        self.last_seq.insert((dm.owner, dm.other), dm.seq);
+        let at_once = match peer {
+            Some(peer) if !older_waiting && !self.busy.contains_key(&dm.other) => Some(peer),
+            _ => None,
+        };
+        if let Some(peer) = at_once {
+            let flight = self.take_off(&dm);
+            out.push(Output::Send { flight, peer, dm: dm.clone() });
+        }
+        out.push(Output::Keep(dm.clone()));
+        let unkept = Unkept { dm, sent: at_once.is_some(), delivered: false, offline: peer.is_none() };
+        self.unkept.insert(unkept.dm.id.clone(), unkept);
+    }
+
+    fn kept(&mut self, id: &str, ok: bool, out: &mut Vec<Output>) {
+        let Some(Unkept { dm, sent, delivered, offline }) = self.unkept.remove(id) else { return };
+        if !ok && !sent {
+            // Neither kept nor on its way: as if never written, its number too.
+            self.last_seq.remove(&(dm.owner, dm.other));
+            out.push(Output::Lost { id: dm.id });
+            return;
+        }
+        let (to, to_name) = (dm.other, dm.to.clone());
+        let in_flight = self.in_flight_to(&to).is_some_and(|(_, flying)| flying == id);
+        out.push(Output::Show(Show::Dm(dm)));
+        if delivered {
+            out.push(Output::Show(Show::Delivered { id: id.to_string(), to: to_name.clone() }));
+            out.push(Output::MarkDelivered { id: id.to_string() });
+        } else if !in_flight {
+            // A message in flight is tracked as such (its receiver marked as waiting should it
+            // not be delivered); one kept first, or whose flight ended without a receipt while
+            // it was being kept, waits in the outbox.
+            self.now_waiting(to);
+        }
+        if !sent && !offline {
+            self.pump(to, out);
+        }
+        if offline {
+            out.push(Output::Show(Show::Offline { to: to_name }));
+        }
+    }
+
+    /// Asks for the oldest message waiting for `to`, unless one is in flight or none waits.
+    fn pump(&mut self, to: AccountId, out: &mut Vec<Output>) {
+        if !self.busy.contains_key(&to) && self.may_wait(&to) {
+            out.push(Output::ReadOutbox { to });
+        }
+    }
+
+    /// `dm` goes out: its flight.
+    fn take_off(&mut self, dm: &StoredDm) -> Flight {
+        let flight = Flight(self.next_flight);
+        self.next_flight += 1;
+        self.busy.insert(dm.other, flight);
+        self.in_flight.insert(flight, InFlight { id: dm.id.clone(), to: dm.other, to_name: dm.to.clone() });
+        flight
+    }
+
+    /// The flight ended: the message, if it was in flight. Its receiver has none in flight any
+    /// more.
+    fn land(&mut self, flight: Flight) -> Option<InFlight> {
+        let landed = self.in_flight.remove(&flight)?;
+        self.busy.remove(&landed.to);
+        Some(landed)
+    }
+
+    /// A message to `to` was kept and is not delivered yet.
+    fn now_waiting(&mut self, to: AccountId) {
+        if let Some(waiting) = &mut self.waiting {
+            waiting.insert(to);
+        }
+    }
+
+    fn answered(&mut self, flight: Flight, response: DmResponse, out: &mut Vec<Output>) {
+        let Some(InFlight { id, to, to_name }) = self.land(flight) else { return };
+        match response {
+            DmResponse::Delivered => {
+                match self.unkept.get_mut(&id) {
+                    // Shown after the message, and noted once it is kept.
+                    Some(unkept) => unkept.delivered = true,
+                    None => {
+                        // Shown first: should the node stop before it notes the receipt, the
+                        // message is sent again and the receiver confirms it again without
+                        // showing it twice.
+                        out.push(Output::Show(Show::Delivered { id: id.clone(), to: to_name }));
+                        out.push(Output::MarkDelivered { id });
+                    }
+                }
+                self.pump(to, out);
+            }
+            DmResponse::Refused(refusal) => {
+                // It stays in the outbox for the next try.
+                self.now_waiting(to);
+                match refusal {
+                    // The peer no longer hosts that user; presence will say where they are.
+                    DmRefusal::NotLoggedIn | DmRefusal::WrongRecipient => {
+                        out.push(Output::Stays { to: to_name, why: refusal.to_string() });
+                    }
+                    refusal => out.push(Output::Show(Show::Refused { to: to_name, refusal })),
+                }
+            }
+        }
+    }
+
+    // Receiving.
+
+    fn arrived(&mut self, received: Received, out: &mut Vec<Output>) {
+        let Received { channel, peer, owner, me, sender, request, seen } = received;
+        let Some(seen) = seen else {
+            out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
+            return;
+        };
+        let response = match dm::arrival(seen.known, request.seq, seen.last_seq) {
+            Arrival::Duplicate => DmResponse::Delivered,
+            Arrival::Stale => DmResponse::Refused(DmRefusal::Stale),
+            Arrival::New => {
+                let dm = StoredDm {
+                    id: request.id,
+                    owner,
+                    other: sender.account,
+                    from: sender.from,
+                    to: me,
+                    text: request.text,
+                    ts_ms: request.ts_ms,
+                    seq: request.seq,
+                    outgoing: false,
+                    delivered: true,
+                };
+                self.arriving.insert(channel, dm.clone());
+                out.push(Output::KeepReceived { channel, dm, peer });
+                return;
+            }
+        };
+        out.push(Output::Answer { channel, response });
+    }
+
+    fn kept_received(&mut self, channel: Channel, ok: bool, out: &mut Vec<Output>) {
+        let Some(dm) = self.arriving.remove(&channel) else { return };
+        if ok {
+            // The receipt first: it says the message is kept, which it is.
+            out.push(Output::Answer { channel, response: DmResponse::Delivered });
+            out.push(Output::Show(Show::Dm(dm)));
+        } else {
+            out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! Unit and property tests of the direct-message engine, alone: what it outputs for a message
+//! written to an online or offline receiver, with or without older ones waiting; receipts,
+//! refusals and failures, also before the message is kept; the outbox looked at on a tick;
+//! messages received new, duplicate or stale; and, whatever the order of receipts, failures,
+//! presence and ticks, every message delivered once and in order, or still in the outbox.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use libp2p::PeerId;
+use proptest::prelude::*;
+
+use super::StoredDm;
+use super::engine::{Channel, DmEngine, Flight, Input, Output, Received, Seen, Show};
+use crate::account::AccountId;
+use crate::cert::Authority;
+use crate::protocol::dm::{CheckedDm, DmRefusal, DmRequest, DmResponse};
+use crate::testing::account_of;
+
+fn me() -> AccountId {
+    account_of("alice")
+}
+
+fn bob() -> AccountId {
+    account_of("bob")
+}
+
+/// Alice's message `seq` to `to` (called `to_name`).
+fn written(to: AccountId, to_name: &str, seq: u64) -> StoredDm {
+    StoredDm {
+        id: format!("m-{to_name}-{seq}"),
+        owner: me(),
+        other: to,
+        from: "alice".into(),
+        to: to_name.into(),
+        text: format!("text {seq}"),
+        ts_ms: 1000 + seq,
+        seq,
+        outgoing: true,
+        delivered: false,
+    }
+}
+
+fn send(dm: &StoredDm, peer: Option<PeerId>, older_waiting: bool) -> Input {
+    Input::Send { dm: Box::new(dm.clone()), peer, older_waiting }
+}
+
+fn handle(engine: &mut DmEngine, input: Input) -> Vec<Output> {
+    engine.handle(input, Instant::now())
+}
+
+/// The flight of the one `Send` among `outputs`.
+fn flight_of(outputs: &[Output]) -> Flight {
+    let flights: Vec<Flight> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { flight, .. } => Some(*flight),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flights.len(), 1, "{outputs:?}");
+    flights[0]
+}
+
+fn kept(id: &str) -> Input {
+    Input::Kept { id: id.into(), ok: true }
+}
+
+#[test]
+fn a_message_to_an_online_receiver_goes_out_before_it_is_kept_and_is_shown_once_kept() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let dm = written(bob(), "bob", 1);
+    let out = handle(&mut engine, send(&dm, Some(peer), false));
+    let flight = flight_of(&out);
+    assert_eq!(out, [Output::Send { flight, peer, dm: dm.clone() }, Output::Keep(dm.clone())]);
+    assert_eq!(engine.last_seq(&me(), &bob()), Some(1));
+    assert_eq!(engine.in_flight_to(&bob()), Some((flight, dm.id.as_str())));
+    assert_eq!(handle(&mut engine, kept(&dm.id)), [Output::Show(Show::Dm(dm.clone()))]);
+    let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Delivered });
+    assert_eq!(
+        out,
+        [
+            Output::Show(Show::Delivered { id: dm.id.clone(), to: "bob".into() }),
+            Output::MarkDelivered { id: dm.id.clone() },
+            Output::ReadOutbox { to: bob() },
+        ]
+    );
+    assert_eq!(engine.flights(), 0);
+    assert!(handle(&mut engine, Input::Response { flight, response: DmResponse::Delivered }).is_empty(), "landed");
+}
+
+#[test]
+fn a_message_behind_others_is_kept_first_and_waits_its_turn() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let dm = written(bob(), "bob", 2);
+    assert!(engine.may_wait(&bob()), "nothing read yet: any receiver may have messages waiting");
+    assert_eq!(handle(&mut engine, send(&dm, Some(peer), true)), [Output::Keep(dm.clone())]);
+    assert_eq!(engine.flights(), 0);
+    assert_eq!(
+        handle(&mut engine, kept(&dm.id)),
+        [Output::Show(Show::Dm(dm.clone())), Output::ReadOutbox { to: bob() }]
+    );
+    let older = written(bob(), "bob", 1);
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(older.clone())) });
+    let flight = flight_of(&out);
+    assert_eq!(out, [Output::Send { flight, peer, dm: older }]);
+}
+
+#[test]
+fn a_message_to_an_offline_receiver_is_kept_and_the_user_told() {
+    let mut engine = DmEngine::default();
+    let dm = written(bob(), "bob", 1);
+    assert_eq!(handle(&mut engine, send(&dm, None, false)), [Output::Keep(dm.clone())]);
+    assert_eq!(
+        handle(&mut engine, kept(&dm.id)),
+        [Output::Show(Show::Dm(dm)), Output::Show(Show::Offline { to: "bob".into() })]
+    );
+    handle(&mut engine, Input::Waiting(Some(Vec::new())));
+    assert!(!engine.may_wait(&bob()));
+    // Bob comes online: the tick reads who waits, then bob's outbox.
+    assert_eq!(handle(&mut engine, Input::Tick), [Output::ReadWaiting]);
+    assert_eq!(handle(&mut engine, Input::Waiting(Some(vec![bob()]))), [Output::ReadOutbox { to: bob() }]);
+    assert_eq!(handle(&mut engine, Input::Online { account: bob() }), [Output::ReadOutbox { to: bob() }]);
+}
+
+#[test]
+fn one_message_is_in_flight_per_receiver_and_the_next_goes_on_its_receipt() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let first = written(bob(), "bob", 1);
+    let second = written(bob(), "bob", 2);
+    let out = handle(&mut engine, send(&first, Some(peer), false));
+    let flight = flight_of(&out);
+    handle(&mut engine, kept(&first.id));
+    // Nothing waited, so the outbox was not read; bob is busy, so the second is kept first.
+    assert_eq!(handle(&mut engine, send(&second, Some(peer), false)), [Output::Keep(second.clone())]);
+    assert_eq!(handle(&mut engine, kept(&second.id)), [Output::Show(Show::Dm(second.clone()))], "bob is busy");
+    assert!(handle(&mut engine, Input::Online { account: bob() }).is_empty(), "bob is busy");
+    let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Delivered });
+    assert_eq!(out.last(), Some(&Output::ReadOutbox { to: bob() }));
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(second.clone())) });
+    assert_eq!(flight_of(&out), engine.in_flight_to(&bob()).unwrap().0);
+    // A second answer from the store while the first is in flight sends nothing.
+    assert!(handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(second)) }).is_empty());
+    assert_eq!(engine.flights(), 1);
+}
+
+#[test]
+fn a_receipt_that_comes_before_its_message_is_kept_is_shown_and_noted_after_it() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let dm = written(bob(), "bob", 1);
+    let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
+    let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Delivered });
+    assert_eq!(out, [Output::ReadOutbox { to: bob() }], "nothing shown or noted before the message is kept");
+    assert_eq!(
+        handle(&mut engine, kept(&dm.id)),
+        [
+            Output::Show(Show::Dm(dm.clone())),
+            Output::Show(Show::Delivered { id: dm.id.clone(), to: "bob".into() }),
+            Output::MarkDelivered { id: dm.id.clone() },
+        ]
+    );
+    assert!(handle(&mut engine, kept(&dm.id)).is_empty(), "once");
+}
+
+#[test]
+fn a_message_whose_flight_failed_before_it_was_kept_waits_in_the_outbox() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    handle(&mut engine, Input::Waiting(Some(Vec::new())));
+    let dm = written(bob(), "bob", 1);
+    let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
+    let out = handle(&mut engine, Input::Failed { flight, reason: "connection closed".into() });
+    assert_eq!(out, [Output::Stays { to: "bob".into(), why: "connection closed".into() }]);
+    // Presence heard while it was being kept: the outbox, without it yet, is empty.
+    assert_eq!(handle(&mut engine, Input::Online { account: bob() }), [Output::ReadOutbox { to: bob() }]);
+    handle(&mut engine, Input::Oldest { to: bob(), peer, dm: None });
+    assert!(!engine.may_wait(&bob()));
+    assert_eq!(handle(&mut engine, kept(&dm.id)), [Output::Show(Show::Dm(dm))]);
+    assert!(engine.may_wait(&bob()), "kept undelivered: it waits");
+    assert_eq!(handle(&mut engine, Input::Online { account: bob() }), [Output::ReadOutbox { to: bob() }]);
+}
+
+#[test]
+fn a_refused_message_stays_in_the_outbox_and_only_some_refusals_are_shown() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    handle(&mut engine, Input::Waiting(Some(Vec::new())));
+    let dm = written(bob(), "bob", 1);
+    let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
+    handle(&mut engine, kept(&dm.id));
+    assert!(!engine.may_wait(&bob()), "in flight, not waiting");
+    let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Refused(DmRefusal::NotLoggedIn) });
+    assert_eq!(out, [Output::Stays { to: "bob".into(), why: DmRefusal::NotLoggedIn.to_string() }]);
+    assert!(engine.may_wait(&bob()));
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(dm.clone())) });
+    let flight = flight_of(&out);
+    let refusal = DmRefusal::Unavailable;
+    let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Refused(refusal) });
+    assert_eq!(out, [Output::Show(Show::Refused { to: "bob".into(), refusal })]);
+    assert_eq!(engine.flights(), 0);
+}
+
+#[test]
+fn a_message_that_cannot_be_kept_is_lost_unless_it_went_out() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let dm = written(bob(), "bob", 1);
+    handle(&mut engine, send(&dm, None, false));
+    assert_eq!(handle(&mut engine, Input::Kept { id: dm.id.clone(), ok: false }), [Output::Lost { id: dm.id.clone() }]);
+    assert_eq!(engine.last_seq(&me(), &bob()), None, "its number is read again");
+    // One that went out is on its way: shown.
+    let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
+    assert_eq!(handle(&mut engine, Input::Kept { id: dm.id.clone(), ok: false }), [Output::Show(Show::Dm(dm))]);
+    assert_eq!(engine.in_flight_to(&bob()).map(|(f, _)| f), Some(flight));
+}
+
+#[test]
+fn the_outbox_is_read_again_on_a_tick_and_forgotten_when_it_cannot_be() {
+    let mut engine = DmEngine::default();
+    let carol = account_of("carol");
+    assert_eq!(handle(&mut engine, Input::Tick), [Output::ReadWaiting]);
+    assert_eq!(
+        handle(&mut engine, Input::Waiting(Some(vec![bob(), carol]))),
+        [Output::ReadOutbox { to: bob() }, Output::ReadOutbox { to: carol }]
+    );
+    assert!(engine.may_wait(&carol) && !engine.may_wait(&me()));
+    handle(&mut engine, Input::Oldest { to: carol, peer: PeerId::random(), dm: None });
+    assert!(!engine.may_wait(&carol), "nothing waits for carol");
+    handle(&mut engine, Input::Waiting(None));
+    assert!(engine.may_wait(&carol) && engine.may_wait(&me()), "unknown: any may");
+}
+
+/// A request from bob's peer to alice, numbered `seq`.
+fn request(id: &str, seq: u64, seen: Option<Seen>, channel: u64) -> (Input, PeerId) {
+    let peer = PeerId::random();
+    let request = DmRequest {
+        certificate: Authority::from_secret(&[7; 32]).issue(bob(), "bob", &peer.to_bytes(), 0, 1),
+        to: me(),
+        seq,
+        id: id.into(),
+        ts_ms: 5,
+        text: "hi".into(),
+    };
+    let received = Received {
+        channel: Channel(channel),
+        peer,
+        owner: me(),
+        me: "alice".into(),
+        sender: CheckedDm { account: bob(), from: "bob".into(), serial: 1 },
+        request,
+        seen,
+    };
+    (Input::Request(Box::new(received)), peer)
+}
+
+#[test]
+fn a_new_message_is_kept_then_confirmed_then_shown() {
+    let mut engine = DmEngine::default();
+    let (input, peer) = request("b1", 3, Some(Seen { known: false, last_seq: Some(2) }), 1);
+    let dm = StoredDm {
+        id: "b1".into(),
+        owner: me(),
+        other: bob(),
+        from: "bob".into(),
+        to: "alice".into(),
+        text: "hi".into(),
+        ts_ms: 5,
+        seq: 3,
+        outgoing: false,
+        delivered: true,
+    };
+    assert_eq!(handle(&mut engine, input), [Output::KeepReceived { channel: Channel(1), dm: dm.clone(), peer }]);
+    assert_eq!(
+        handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true }),
+        [Output::Answer { channel: Channel(1), response: DmResponse::Delivered }, Output::Show(Show::Dm(dm))]
+    );
+    assert!(handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true }).is_empty(), "once");
+}
+
+#[test]
+fn duplicates_are_confirmed_again_stale_ones_refused_and_nothing_shown() {
+    let mut engine = DmEngine::default();
+    let answer = |engine: &mut DmEngine, seen, channel| {
+        let (input, _) = request("b1", 3, seen, channel);
+        handle(engine, input)
+    };
+    let delivered = DmResponse::Delivered;
+    let refused = |refusal| DmResponse::Refused(refusal);
+    let out = answer(&mut engine, Some(Seen { known: true, last_seq: Some(3) }), 1);
+    assert_eq!(out, [Output::Answer { channel: Channel(1), response: delivered }]);
+    let out = answer(&mut engine, Some(Seen { known: false, last_seq: Some(3) }), 2);
+    assert_eq!(out, [Output::Answer { channel: Channel(2), response: refused(DmRefusal::Stale) }]);
+    let out = answer(&mut engine, None, 3);
+    assert_eq!(out, [Output::Answer { channel: Channel(3), response: refused(DmRefusal::Unavailable) }]);
+    let out = answer(&mut engine, Some(Seen { known: false, last_seq: None }), 4);
+    assert!(matches!(out[..], [Output::KeepReceived { channel: Channel(4), .. }]));
+    let out = handle(&mut engine, Input::KeptReceived { channel: Channel(4), ok: false });
+    assert_eq!(out, [Output::Answer { channel: Channel(4), response: refused(DmRefusal::Unavailable) }]);
+}
+
+// The property: a sender's engine, with the node, the network and the receivers simulated
+// around it.
+
+/// How the network treats one request in flight.
+#[derive(Debug, Clone, Copy)]
+enum Fate {
+    /// The receiver keeps it (or has it already) and its receipt comes back.
+    Delivered,
+    /// The receiver's peer no longer hosts it (not shown).
+    NotThere,
+    /// The receiver cannot store it now (shown).
+    Unavailable,
+    /// The request is lost.
+    LostRequest,
+    /// The receiver keeps it, and the receipt is lost.
+    LostReceipt,
+}
+
+/// Something that happens while a message is handed over, or between commands.
+#[derive(Debug, Clone)]
+enum Step {
+    /// The request at this index (modulo those in flight) meets its fate.
+    Net(usize, Fate),
+    /// A receiver's presence is heard; it is online.
+    Online(usize),
+    /// A receiver goes offline.
+    Offline(usize),
+    Tick,
+}
+
+/// What the user and the world do.
+#[derive(Debug, Clone)]
+enum Action {
+    /// Write a message to receiver `to`; `during` happens while it is handed over.
+    Write {
+        to: usize,
+        during: Vec<Step>,
+    },
+    Step(Step),
+}
+
+const RECEIVERS: [&str; 3] = ["bob", "carol", "dave"];
+
+/// A sender's node around its engine: its database, who is online, the requests on the wire,
+/// and the receivers.
+struct World {
+    engine: DmEngine,
+    /// Outgoing rows as kept, in order.
+    rows: Vec<StoredDm>,
+    online: HashMap<AccountId, PeerId>,
+    peers: HashMap<AccountId, PeerId>,
+    wire: Vec<(Flight, StoredDm)>,
+    /// What each receiver kept: ids and numbers, in arrival order.
+    received: HashMap<AccountId, Vec<(String, u64)>>,
+    /// Every message written, in order.
+    written: Vec<StoredDm>,
+    shown: HashMap<String, usize>,
+    receipts_shown: HashMap<String, usize>,
+    /// Offline notices shown, and messages written to a receiver offline.
+    offline_told: usize,
+    written_offline: usize,
+    stale: usize,
+}
+
+impl World {
+    fn new() -> World {
+        let peers = RECEIVERS.iter().map(|n| (account_of(n), PeerId::random())).collect();
+        World {
+            engine: DmEngine::default(),
+            rows: Vec::new(),
+            online: HashMap::new(),
+            peers,
+            wire: Vec::new(),
+            received: HashMap::new(),
+            written: Vec::new(),
+            shown: HashMap::new(),
+            receipts_shown: HashMap::new(),
+            offline_told: 0,
+            written_offline: 0,
+            stale: 0,
+        }
+    }
+
+    fn feed(&mut self, input: Input, during: &mut Vec<Step>) {
+        let outputs = self.engine.handle(input, Instant::now());
+        self.carry_out(outputs, during);
+    }
+
+    /// Carries out `outputs` as the node does; after a send, `during` happens (the hand-over).
+    fn carry_out(&mut self, outputs: Vec<Output>, during: &mut Vec<Step>) {
+        for output in outputs {
+            match output {
+                Output::Send { flight, peer, dm } => {
+                    assert_eq!(self.online.get(&dm.other), Some(&peer), "sent to a peer not online");
+                    assert!(self.wire.iter().all(|(_, d)| d.other != dm.other), "two in flight to one receiver");
+                    self.wire.push((flight, dm));
+                    for step in std::mem::take(during) {
+                        self.step(step);
+                    }
+                }
+                Output::Keep(dm) => {
+                    assert!(self.rows.iter().all(|r| r.id != dm.id), "kept twice");
+                    let id = dm.id.clone();
+                    self.rows.push(dm);
+                    self.feed(Input::Kept { id, ok: true }, &mut Vec::new());
+                }
+                Output::MarkDelivered { id } => {
+                    let row = self.rows.iter_mut().find(|r| r.id == id).expect("marked before kept");
+                    row.delivered = true;
+                }
+                Output::ReadOutbox { to } => {
+                    if let Some(peer) = self.online.get(&to).copied() {
+                        let oldest = self.outbox(&to).into_iter().min_by_key(|r| r.seq).map(Box::new);
+                        self.feed(Input::Oldest { to, peer, dm: oldest }, &mut Vec::new());
+                    }
+                }
+                Output::ReadWaiting => {
+                    let mut waiting: Vec<AccountId> =
+                        self.rows.iter().filter(|r| !r.delivered).map(|r| r.other).collect();
+                    waiting.sort_by_key(AccountId::to_hex);
+                    waiting.dedup();
+                    self.feed(Input::Waiting(Some(waiting)), &mut Vec::new());
+                }
+                Output::Show(Show::Dm(dm)) => *self.shown.entry(dm.id).or_default() += 1,
+                Output::Show(Show::Delivered { id, .. }) => {
+                    assert_eq!(self.shown.get(&id), Some(&1), "a receipt shown before its message");
+                    *self.receipts_shown.entry(id).or_default() += 1;
+                }
+                Output::Show(Show::Offline { .. }) => self.offline_told += 1,
+                Output::Show(Show::Refused { .. }) | Output::Stays { .. } => {}
+                other => panic!("not a sender's output: {other:?}"),
+            }
+        }
+    }
+
+    fn outbox(&self, to: &AccountId) -> Vec<StoredDm> {
+        self.rows.iter().filter(|r| r.other == *to && !r.delivered).cloned().collect()
+    }
+
+    /// This user writes a message to `to`, as `send_dm_to_known` does.
+    fn write(&mut self, to: AccountId, mut during: Vec<Step>) {
+        let name = RECEIVERS.iter().find(|n| account_of(n) == to).unwrap();
+        let seq = match self.engine.last_seq(&me(), &to) {
+            Some(last) => last + 1,
+            None => self.rows.iter().filter(|r| r.other == to).map(|r| r.seq).max().unwrap_or(0) + 1,
+        };
+        let older_waiting = self.engine.may_wait(&to) && !self.outbox(&to).is_empty();
+        let dm = written(to, name, seq);
+        self.written.push(dm.clone());
+        let peer = self.online.get(&to).copied();
+        self.written_offline += usize::from(peer.is_none());
+        self.feed(send(&dm, peer, older_waiting), &mut during);
+        // What was to happen during the hand-over happens anyway.
+        for step in during {
+            self.step(step);
+        }
+    }
+
+    /// The receiver takes `dm` in: whether it is kept there (new or known).
+    fn take(&mut self, dm: &StoredDm) -> bool {
+        let got = self.received.entry(dm.other).or_default();
+        if got.iter().any(|(id, _)| *id == dm.id) {
+            return true;
+        }
+        if got.last().is_some_and(|(_, seq)| dm.seq <= *seq) {
+            self.stale += 1;
+            return false;
+        }
+        got.push((dm.id.clone(), dm.seq));
+        true
+    }
+
+    fn step(&mut self, step: Step) {
+        match step {
+            Step::Net(pick, fate) => {
+                if self.wire.is_empty() {
+                    return;
+                }
+                let (flight, dm) = self.wire.remove(pick % self.wire.len());
+                let input = match fate {
+                    Fate::Delivered => {
+                        let response =
+                            if self.take(&dm) { DmResponse::Delivered } else { DmResponse::Refused(DmRefusal::Stale) };
+                        Input::Response { flight, response }
+                    }
+                    Fate::NotThere => Input::Response { flight, response: DmResponse::Refused(DmRefusal::NotLoggedIn) },
+                    Fate::Unavailable => {
+                        Input::Response { flight, response: DmResponse::Refused(DmRefusal::Unavailable) }
+                    }
+                    Fate::LostRequest => Input::Failed { flight, reason: "lost".into() },
+                    Fate::LostReceipt => {
+                        self.take(&dm);
+                        Input::Failed { flight, reason: "receipt lost".into() }
+                    }
+                };
+                self.feed(input, &mut Vec::new());
+            }
+            Step::Online(i) => {
+                let account = account_of(RECEIVERS[i]);
+                self.online.insert(account, self.peers[&account]);
+                self.feed(Input::Online { account }, &mut Vec::new());
+            }
+            Step::Offline(i) => {
+                self.online.remove(&account_of(RECEIVERS[i]));
+            }
+            Step::Tick => self.feed(Input::Tick, &mut Vec::new()),
+        }
+    }
+
+    /// What holds at any time.
+    fn check(&self) {
+        assert_eq!(self.engine.flights(), self.wire.len(), "the engine's flights are the wire's");
+        let receivers: HashSet<AccountId> = self.wire.iter().map(|(_, dm)| dm.other).collect();
+        assert_eq!(receivers.len(), self.wire.len(), "one message in flight per receiver");
+        for (_, dm) in &self.wire {
+            let (_, id) = self.engine.in_flight_to(&dm.other).expect("tracked");
+            assert_eq!(id, dm.id);
+        }
+        assert_eq!(self.rows.len(), self.written.len(), "every message written is kept");
+        assert!(self.shown.values().all(|n| *n == 1), "a message shown twice");
+        assert!(self.receipts_shown.values().all(|n| *n == 1), "a receipt shown twice");
+        for row in self.rows.iter().filter(|r| r.delivered) {
+            let got = &self.received[&row.other];
+            assert_eq!(got.iter().filter(|(id, _)| *id == row.id).count(), 1, "delivered once");
+            assert_eq!(self.receipts_shown.get(&row.id), Some(&1));
+        }
+        for got in self.received.values() {
+            assert!(got.windows(2).all(|w| w[0].1 < w[1].1), "out of order: {got:?}");
+        }
+        assert_eq!(self.stale, 0, "a message sent out of order");
+        assert_eq!(self.offline_told, self.written_offline, "an offline receiver not told");
+    }
+
+    /// Everyone comes online and the network delivers everything.
+    fn drain(&mut self) {
+        for i in 0..RECEIVERS.len() {
+            self.step(Step::Online(i));
+        }
+        for _ in 0..4 {
+            self.step(Step::Tick);
+            while !self.wire.is_empty() {
+                self.step(Step::Net(0, Fate::Delivered));
+            }
+        }
+    }
+}
+
+fn any_fate() -> impl Strategy<Value = Fate> {
+    prop_oneof![
+        4 => Just(Fate::Delivered),
+        1 => Just(Fate::NotThere),
+        1 => Just(Fate::Unavailable),
+        1 => Just(Fate::LostRequest),
+        1 => Just(Fate::LostReceipt),
+    ]
+}
+
+fn any_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (any::<usize>(), any_fate()).prop_map(|(pick, fate)| Step::Net(pick, fate)),
+        2 => (0..RECEIVERS.len()).prop_map(Step::Online),
+        1 => (0..RECEIVERS.len()).prop_map(Step::Offline),
+        1 => Just(Step::Tick),
+    ]
+}
+
+fn any_action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        2 => ((0..RECEIVERS.len()), prop::collection::vec(any_step(), 0..3))
+            .prop_map(|(to, during)| Action::Write { to, during }),
+        3 => any_step().prop_map(Action::Step),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn whatever_the_order_every_message_is_delivered_once_in_order_or_still_waits(
+        actions in prop::collection::vec(any_action(), 0..60),
+    ) {
+        let mut world = World::new();
+        for action in actions {
+            match action {
+                Action::Write { to, during } => world.write(account_of(RECEIVERS[to]), during),
+                Action::Step(step) => world.step(step),
+            }
+            world.check();
+        }
+        // At any point, each message is delivered once or still in the outbox; once everyone
+        // is online and the network delivers, every message is delivered once, in order.
+        world.drain();
+        world.check();
+        prop_assert!(world.rows.iter().all(|r| r.delivered), "left in the outbox: {:?}", world.rows);
+        prop_assert!(world.wire.is_empty());
+        for dm in &world.written {
+            prop_assert_eq!(world.shown.get(&dm.id), Some(&1));
+            prop_assert_eq!(world.receipts_shown.get(&dm.id), Some(&1));
+        }
+        for (receiver, got) in &world.received {
+            let sent: Vec<&str> = world.written.iter().filter(|d| d.other == *receiver).map(|d| d.id.as_str()).collect();
+            let got: Vec<&str> = got.iter().map(|(id, _)| id.as_str()).collect();
+            prop_assert_eq!(got, sent);
+        }
+    }
+}
