@@ -13,13 +13,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use libp2p::identify;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
 use super::CommandError;
 use super::client::Done;
 use super::direct::{AfterLookup, Lookup};
-use super::event::{BootstrapState, ErrorCode, UiEvent};
+use super::event::{ErrorCode, UiEvent};
 use super::event_loop::EventLoop;
 use crate::account::AccountId;
 use crate::bootstrap::AuthWorker;
@@ -27,9 +26,9 @@ use crate::cert::{AuthorityKey, CertBody, CertError};
 use crate::clock::unix_now;
 use crate::directory::{Directory, Learnt};
 use crate::presence::{NICK_MAX_CHARS, valid_nick};
-use crate::protocol::auth::{self, AuthRequest, AuthResponse, Refusal};
+use crate::protocol::auth::{AuthRequest, AuthResponse, Refusal};
 use crate::store::{NodeStore, Session};
-use crate::trust::{Trust, TrustError, Verdict, grouped};
+use crate::trust::{Trust, grouped};
 
 /// How long an account request waits for a bootstrap node to come into reach.
 pub const NO_BOOTSTRAP_WAIT: Duration = Duration::from_secs(3);
@@ -106,17 +105,17 @@ struct Waiting {
 
 /// Account state of the node.
 pub(super) struct Accounts {
-    local: PeerId,
+    pub(super) local: PeerId,
     store: NodeStore,
-    trust: Trust,
+    pub(super) trust: Trust,
     worker: Option<AuthWorker<AuthTicket>>,
     session: Option<Session>,
     /// Trusted bootstrap nodes connected now, first found first.
-    bootstraps: Vec<PeerId>,
+    pub(super) bootstraps: Vec<PeerId>,
     /// Bootstrap nodes refused (and said so) while connected.
-    refused: HashSet<PeerId>,
+    pub(super) refused: HashSet<PeerId>,
     /// Bootstrap nodes connected now whose key is not confirmed, first met first.
-    unconfirmed: Vec<(PeerId, AuthorityKey)>,
+    pub(super) unconfirmed: Vec<(PeerId, AuthorityKey)>,
     next_ticket: u64,
     inbound: HashMap<u64, ResponseChannel<AuthResponse>>,
     own_local: HashMap<u64, Pending>,
@@ -299,18 +298,6 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
     }
 }
 
-/// A key `/trust` cannot pin, with the code scripts see.
-fn trust_error(error: TrustError) -> CommandError {
-    let code = match &error {
-        TrustError::NotAKey { .. } | TrustError::UnknownPrefix { .. } | TrustError::AmbiguousPrefix { .. } => {
-            ErrorCode::Usage
-        }
-        TrustError::Conflict { .. } => ErrorCode::UntrustedBootstrap,
-        TrustError::Read { .. } | TrustError::Write { .. } | TrustError::Malformed { .. } => ErrorCode::Internal,
-    };
-    CommandError::new(code, error.to_string())
-}
-
 fn no_bootstrap(detail: &str) -> CommandError {
     CommandError::new(
         ErrorCode::NoBootstrap,
@@ -436,7 +423,7 @@ impl EventLoop {
         }
     }
 
-    fn flush_waiting(&mut self) {
+    pub(super) fn flush_waiting(&mut self) {
         for waiting in std::mem::take(&mut self.accounts.waiting) {
             let left = waiting.deadline.saturating_duration_since(Instant::now());
             self.send_or_wait(waiting.request, waiting.pending, left);
@@ -500,54 +487,9 @@ impl EventLoop {
         Ok(())
     }
 
-    /// identify told us what `peer` is: if it serves accounts, decide whether to trust it.
-    pub(super) async fn consider_bootstrap(&mut self, peer: PeerId, info: &identify::Info) {
-        if !info.protocols.iter().any(|p| p.as_ref() == auth::PROTOCOL) || peer == self.accounts.local {
-            return;
-        }
-        let key = info.public_key.clone().try_into_ed25519().ok().and_then(|k| AuthorityKey::from_bytes(&k.to_bytes()));
-        let Some(key) = key else {
-            tracing::info!(%peer, "a bootstrap node without an ed25519 key is ignored");
-            return;
-        };
-        match self.accounts.trust.consider(key) {
-            Verdict::Trusted => self.bootstrap_found(peer).await,
-            Verdict::Unconfirmed => self.bootstrap_unconfirmed(peer, key).await,
-            Verdict::Refused { pinned } => self.refuse_bootstrap(peer, key, pinned).await,
-        }
-    }
-
-    /// A bootstrap node with the trusted key is in reach: requests go to it from now on.
-    async fn bootstrap_found(&mut self, peer: PeerId) {
-        if self.accounts.bootstraps.contains(&peer) {
-            return;
-        }
-        self.accounts.bootstraps.push(peer);
-        self.emit(UiEvent::bootstrap(peer, BootstrapState::Found)).await;
-        self.take_unverified_presence().await;
-        self.flush_waiting();
-        self.renew_if_due();
-    }
-
-    /// A bootstrap node with a key nobody confirmed is in reach: say so (once per connection),
-    /// and fail the registrations and logins that waited for a bootstrap node.
-    async fn bootstrap_unconfirmed(&mut self, peer: PeerId, key: AuthorityKey) {
-        if self.accounts.unconfirmed.iter().any(|(p, _)| *p == peer) {
-            return;
-        }
-        self.accounts.unconfirmed.push((peer, key));
-        let event = UiEvent::Bootstrap {
-            peer_id: Some(peer.to_string()),
-            state: BootstrapState::Unconfirmed,
-            key: Some(key.to_hex()),
-        };
-        self.emit(event).await;
-        self.fail_waiting_for_confirmation();
-    }
-
     /// Registrations and logins waiting for a bootstrap node fail now that an unconfirmed one
     /// is in reach: their passwords must not go to it.
-    fn fail_waiting_for_confirmation(&mut self) {
+    pub(super) fn fail_waiting_for_confirmation(&mut self) {
         let Some(refusal) = self.accounts.unconfirmed_refusal() else { return };
         let (accounts, keep): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut self.accounts.waiting)
             .into_iter()
@@ -555,46 +497,6 @@ impl EventLoop {
         self.accounts.waiting = keep;
         for waiting in accounts {
             waiting.pending.answer(Err(refusal.clone()));
-        }
-    }
-
-    /// A bootstrap node with another key than the trusted one: refused, said once per connection.
-    async fn refuse_bootstrap(&mut self, peer: PeerId, key: AuthorityKey, pinned: AuthorityKey) {
-        if self.accounts.refused.insert(peer) {
-            let message = format!(
-                "bootstrap node {peer} has key {}, but this node trusts {} ({}); it is ignored. Delete that file to trust another bootstrap node.",
-                key.to_hex(),
-                pinned.to_hex(),
-                self.accounts.trust.pin_path().display()
-            );
-            self.emit(UiEvent::error(ErrorCode::UntrustedBootstrap, message)).await;
-        }
-    }
-
-    /// `/trust KEY`: pins the key the user confirmed; the bootstrap nodes in reach with it are
-    /// found, the others refused.
-    pub(super) async fn trust_bootstrap(&mut self, typed: &str) -> Result<(), CommandError> {
-        let key = self.accounts.trust.choose(typed).map_err(trust_error)?;
-        self.accounts.trust.confirm(key).map_err(trust_error)?;
-        let event = UiEvent::Bootstrap { peer_id: None, state: BootstrapState::Trusted, key: Some(key.to_hex()) };
-        self.emit(event).await;
-        for (peer, seen) in std::mem::take(&mut self.accounts.unconfirmed) {
-            if seen == key {
-                self.bootstrap_found(peer).await;
-            } else {
-                self.refuse_bootstrap(peer, seen, key).await;
-            }
-        }
-        Ok(())
-    }
-
-    /// The last connection to `peer` closed.
-    pub(super) async fn bootstrap_gone(&mut self, peer: PeerId) {
-        self.accounts.refused.remove(&peer);
-        self.accounts.unconfirmed.retain(|(p, _)| *p != peer);
-        if let Some(pos) = self.accounts.bootstraps.iter().position(|p| *p == peer) {
-            self.accounts.bootstraps.remove(pos);
-            self.emit(UiEvent::bootstrap(peer, BootstrapState::Lost)).await;
         }
     }
 

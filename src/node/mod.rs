@@ -17,6 +17,7 @@
 //! - `direct`: direct messages, their receipts and the outbox.
 
 mod accounts;
+mod bootstrap_peers;
 mod client;
 mod direct;
 mod event;
