@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, identity::Keypair};
-use meshchat::protocol::event::{self, EventBody, EventPayload, MAX_EVENT_BYTES, SignedEvent};
+use meshchat::room::event::{self, EventBody, EventPayload, MAX_EVENT_BYTES, SignedEvent};
 use meshchat::room::{Action, EventId};
 use support::NodeProc;
 use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register, room_id};

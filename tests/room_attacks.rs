@@ -19,8 +19,8 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use meshchat::cert::Certificate;
 use meshchat::clock::now_ms;
-use meshchat::protocol::event::{self, EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::protocol::sync::{CatchUpRequest, SyncRefusal, SyncRequest, SyncResponse};
+use meshchat::room::event::{self, EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
 use serde_json::Value;
 use support::chat::{

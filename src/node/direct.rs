@@ -29,7 +29,7 @@ use crate::bootstrap::password::check_username;
 use crate::clock::{now_ms, unix_now};
 use crate::dm::{Channel, DmEngine, Flight, Input, Output, Received, Seen, Show, StoredDm};
 use crate::protocol::dm::{self as wire, CheckedDm, DmRefusal, DmRequest, DmResponse};
-use crate::protocol::event::MAX_TEXT_BYTES;
+use crate::room::event::MAX_TEXT_BYTES;
 
 /// Direct messages: the engine, and the swarm's handles of what it has in flight.
 #[derive(Default)]

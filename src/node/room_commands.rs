@@ -13,8 +13,8 @@ use super::event_loop::EventLoop;
 use super::rooms::{RoomDone, error, mute_key, room_name};
 use super::{CommandError, Focus};
 use crate::account::{AccountId, same_name};
-use crate::protocol::event::{EventPayload, MAX_TEXT_BYTES};
 use crate::room::engine::{CONTROL_BURST, CONTROLS_PER_SEC, Incoming, MESSAGE_BURST, MESSAGES_PER_SEC, Via};
+use crate::room::event::{EventPayload, MAX_TEXT_BYTES};
 use crate::room::{Action, EventId, Refusal};
 
 /// Messages `/history` shows when no count is given.

@@ -17,11 +17,11 @@ use super::event_loop::EventLoop;
 use super::rooms::{RoomDone, error};
 use crate::account::AccountId;
 use crate::clock::{now_ms, unix_now};
-use crate::protocol::event::{EventPayload, SignedEvent, VerifiedEvent};
 use crate::protocol::sync::{
     CatchUpRequest, MAX_HEADS, MAX_MARKS, Mark, PAGE_EVENTS, PAGE_MESSAGES, SyncRefusal, SyncRequest, SyncResponse,
 };
 use crate::room::engine::{Incoming, ServeRefusal, Via};
+use crate::room::event::{EventPayload, SignedEvent, VerifiedEvent};
 use crate::room::{Action, EventId, MAX_PREV};
 
 /// The most pages one catch-up fetches.

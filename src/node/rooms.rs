@@ -23,9 +23,9 @@ use super::{CommandError, Focus};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
 use crate::net::room_score;
-use crate::protocol::event::{self as wire, EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use crate::protocol::presence::RoomRef;
 use crate::room::engine::{Incoming, Input, Output, RoomEngine, Verdict, Via};
+use crate::room::event::{self as wire, EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use crate::room::{Effect, EventId, Sequencer, check_room_name, normalise_room_name};
 use crate::store::StoredMessage;
 

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CertCache, Certificate};
-use crate::protocol::event::MAX_TEXT_BYTES;
+use crate::room::event::MAX_TEXT_BYTES;
 
 /// The protocol name.
 pub const PROTOCOL: &str = "/meshchat/dm/2";

@@ -4,7 +4,6 @@
 pub mod auth;
 mod bounded;
 pub mod dm;
-pub mod event;
 pub mod peers;
 pub mod presence;
 pub mod sync;

@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::SignedEvent;
 use crate::cert::Certificate;
+use crate::room::event::SignedEvent;
 use crate::room::graph::EventId;
 
 /// The protocol name.

@@ -31,7 +31,7 @@ use super::graph::{CatchUp, EventId, MessageVerdict, Refusal as GraphRefusal, Ro
 use super::pending::Pending;
 use super::{Action, Effect, RateLimit, Refusal, RoomState};
 use crate::account::AccountId;
-use crate::protocol::event::{EventPayload, VerifiedEvent};
+use crate::room::event::{EventPayload, VerifiedEvent};
 
 /// Room messages a user may send at once, and then each second (every node enforces it).
 pub const MESSAGE_BURST: u32 = 500;

@@ -17,6 +17,7 @@
 //! room whose last member leaves is empty for good (a new room may take its name).
 
 pub mod engine;
+pub mod event;
 pub mod graph;
 mod limit;
 mod name;

@@ -21,7 +21,7 @@ use super::engine::{
 use super::*;
 use crate::account::AccountId;
 use crate::cert::{Authority, CertCache, Certificate};
-use crate::protocol::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
+use crate::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use crate::testing::account_of;
 
 const NOW_MS: u64 = 1_800_000_000_000;

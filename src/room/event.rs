@@ -1,7 +1,7 @@
 //! Room events on the wire (room protocol 3, built on the event graph of [`crate::room::graph`]):
 //! a signed body that names its room by the id of the room's create event, cites the heads its
 //! author knew, and states the depth that follows from them. Control events and messages alike
-//! travel on the room's topic, [`topic_name`], and in catch-up pages ([`super::sync`]).
+//! travel on the room's topic, [`topic_name`], and in catch-up pages ([`crate::protocol::sync`]).
 //!
 //! An event's id is the SHA-256 of its author's peer id and its signed body bytes, so an id names
 //! one content: the graph's refusals of what cites a refused event rely on it. A room's id is
@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use super::graph::{EventId, GraphEvent, MAX_PREV};
+use super::{Action, check_room_name};
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, CertError, Certificate};
-use crate::room::graph::{EventId, GraphEvent, MAX_PREV};
-use crate::room::{Action, check_room_name};
 
 /// A message's text is at most this many bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
