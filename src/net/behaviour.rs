@@ -126,7 +126,7 @@ impl Behaviour {
         hosts_bootstrap: bool,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         // Every message meshchat publishes carries its author's signature inside it (room
-        // envelopes, sealed presence), checked once when the message is taken in. gossipsub's
+        // events, sealed presence), checked once when the message is taken in. gossipsub's
         // own signing would check every copy of a message before dropping duplicates, and a
         // member receives a message from several peers; so gossipsub messages go unsigned and
         // are known by a hash of their bytes.

@@ -29,7 +29,7 @@ use crate::room::event::{self as wire, EventBody, EventPayload, SignedEvent, Ver
 use crate::room::{Effect, EventId, Sequencer, check_room_name, normalise_room_name};
 use crate::store::StoredMessage;
 
-/// At most this many envelopes wait per room for a member to be in reach (catch-up brings the
+/// At most this many signed events wait per room for a member to be in reach (catch-up brings the
 /// rest).
 const MAX_UNSENT: usize = 1000;
 /// Besides after every reconnection, each room is compared with one member this often.
@@ -61,7 +61,7 @@ pub(super) struct Rooms {
     own_seq: HashMap<EventId, u64>,
     /// Messages that came before earlier ones of the same sender, held back for order.
     order: Sequencer<(EventId, PeerId), (EventId, ChatMessage)>,
-    /// Envelopes published while no other member was on the topic, per room.
+    /// Signed events published while no other member was on the topic, per room.
     unsent: HashMap<EventId, Vec<Vec<u8>>>,
     /// Pairs of (own room, namesake) the user was told about.
     pub(super) namesakes_told: HashSet<(EventId, EventId)>,

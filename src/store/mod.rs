@@ -335,8 +335,8 @@ impl NodeStore {
             if outer {
                 self.conn.execute_batch("BEGIN")?;
             }
-            for (message, envelope) in &messages {
-                self.insert_message(message, envelope)?;
+            for (message, event) in &messages {
+                self.insert_message(message, event)?;
             }
             for id in &receipts {
                 self.conn.prepare_cached(dms::MARK_DELIVERED)?.execute(params![id])?;
