@@ -29,9 +29,12 @@ use crate::room::event::{self as wire, EventBody, EventPayload, SignedEvent, Ver
 use crate::room::{Effect, EventId, Sequencer, check_room_name, normalise_room_name};
 use crate::store::StoredMessage;
 
-/// At most this many signed events wait per room for a member to be in reach (catch-up brings the
-/// rest).
+/// At most this many signed events wait per room for a member to be in reach, each at most
+/// [`UNSENT_WAIT`]: they are for a connection whose subscriptions have not arrived yet. What was
+/// written longer ago, or while alone, reaches the others by catch-up when they connect (as
+/// history, not as a burst of live messages that their rate limits would refuse).
 const MAX_UNSENT: usize = 1000;
+const UNSENT_WAIT: Duration = Duration::from_secs(2);
 /// Besides after every reconnection, each room is compared with one member this often.
 pub const RESYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a message that came before an earlier one of its sender waits for it.
@@ -62,7 +65,7 @@ pub(super) struct Rooms {
     /// Messages that came before earlier ones of the same sender, held back for order.
     order: Sequencer<(EventId, PeerId), (EventId, ChatMessage)>,
     /// Signed events published while no other member was on the topic, per room.
-    unsent: HashMap<EventId, Vec<Vec<u8>>>,
+    unsent: HashMap<EventId, Vec<(Instant, Vec<u8>)>>,
     /// Pairs of (own room, namesake) the user was told about.
     pub(super) namesakes_told: HashSet<(EventId, EventId)>,
     /// What was heard on the topic of a room being joined before its events were in, taken
@@ -284,13 +287,17 @@ impl EventLoop {
 
     /// Publishes encoded bytes on a room's topic. When gossipsub knows no other member on the
     /// topic yet (alone, cut off, or a connection whose subscriptions have not arrived), they
-    /// wait in the room's outbox and go out when a member subscribes.
+    /// wait in the room's outbox and go out when a member subscribes (see [`UNSENT_WAIT`]).
     pub(super) fn publish(&mut self, room: &EventId, data: Vec<u8>) {
+        self.publish_since(room, data, Instant::now());
+    }
+
+    fn publish_since(&mut self, room: &EventId, data: Vec<u8>, since: Instant) {
         if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(room), data.clone()) {
             tracing::debug!(%room, error = %e, "room event kept until a member is in reach");
             let unsent = self.rooms.unsent.entry(*room).or_default();
             if unsent.len() < MAX_UNSENT {
-                unsent.push(data);
+                unsent.push((since, data));
             }
         }
     }
@@ -298,8 +305,11 @@ impl EventLoop {
     /// A peer subscribed to a room's topic: what waited for someone to hear it goes out now.
     pub(super) fn room_subscriber(&mut self, subscribed: &TopicHash) {
         let Some(room) = self.rooms.room_of_topic(subscribed) else { return };
-        for data in self.rooms.unsent.remove(&room).unwrap_or_default() {
-            self.publish(&room, data);
+        let now = Instant::now();
+        for (since, data) in self.rooms.unsent.remove(&room).unwrap_or_default() {
+            if now.saturating_duration_since(since) < UNSENT_WAIT {
+                self.publish_since(&room, data, since);
+            }
         }
     }
 
@@ -448,6 +458,11 @@ impl EventLoop {
     /// Now and then: gives up what waited too long in the engine, and shows the messages held
     /// back for a gap that did not fill in time.
     pub(super) async fn room_tick(&mut self) {
+        let now = Instant::now();
+        self.rooms.unsent.retain(|_, unsent| {
+            unsent.retain(|(since, _)| now.saturating_duration_since(*since) < UNSENT_WAIT);
+            !unsent.is_empty()
+        });
         let outputs = self.rooms.engine.handle(Input::Tick, Instant::now());
         self.carry_out(outputs).await;
         if !self.rooms.order.is_holding() {
