@@ -120,7 +120,7 @@ impl EventLoop {
             requests,
             events,
             accounts,
-            presence: PresenceState::new(presence_topic),
+            presence: PresenceState::new(presence_topic, local),
             rooms: Rooms::default(),
             direct: Direct::default(),
             focus: None,

@@ -1,7 +1,10 @@
-//! The node's side of presence: announcing this user on the presence topic, verifying others'
-//! announcements, and reporting arrivals, departures, renames and nickname changes.
+//! The node's side of presence: the adapter of the presence engine ([`crate::presence::engine`]).
+//! It opens sealed announcements, checks their certificates, feeds the engine and carries out
+//! what it decides: publishing this user's announcement on the presence topic, reporting
+//! arrivals, departures, renames and nickname changes, handing peers' rooms to the room
+//! directory, pumping outboxes. It decides nothing about who is online: the engine does.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -12,7 +15,7 @@ use super::event::{ErrorCode, OnlineState, OnlineUser, UiEvent};
 use super::event_loop::EventLoop;
 use crate::account::AccountId;
 use crate::clock::{now_ms, unix_now};
-use crate::presence::{OnlineUser as RosterUser, Roster, RosterChange, valid_nick};
+use crate::presence::{Heard, Input, Output, PresenceEngine, RosterChange, Verdict};
 use crate::protocol::presence::{Presence, PresenceState as WireState};
 
 /// How often a logged-in node announces itself.
@@ -25,25 +28,16 @@ pub(super) fn heartbeat_phase() -> Duration {
     PRESENCE_INTERVAL.mul_f64(rand::random::<f64>())
 }
 
-/// A user not heard from for this long is taken as gone.
-pub(super) const PRESENCE_TIMEOUT: Duration = Duration::from_secs(35);
-
-/// Announcements kept while no bootstrap key is trusted yet, at most this many peers'.
-const MAX_UNVERIFIED: usize = 256;
-
-/// The roster and this node's announcement counter.
+/// The presence engine and this node's announcement counter.
 pub(super) struct PresenceState {
     topic: IdentTopic,
-    roster: Roster,
+    engine: PresenceEngine,
     last_seq: u64,
-    /// The latest announcement of each peer heard before any bootstrap key was trusted (its
-    /// certificate cannot be checked yet): taken in once a key is.
-    unverified: HashMap<PeerId, Presence>,
 }
 
 impl PresenceState {
-    pub(super) fn new(topic: IdentTopic) -> Self {
-        PresenceState { topic, roster: Roster::new(), last_seq: 0, unverified: HashMap::new() }
+    pub(super) fn new(topic: IdentTopic, local: PeerId) -> Self {
+        PresenceState { topic, engine: PresenceEngine::new(local), last_seq: 0 }
     }
 
     pub(super) fn topic_hash(&self) -> TopicHash {
@@ -67,6 +61,70 @@ fn change_event(change: RosterChange) -> UiEvent {
 }
 
 impl EventLoop {
+    /// Hands `input` to the presence engine and carries out what it decides; what gossipsub
+    /// should do with the announcement handled, if any.
+    async fn feed_presence(&mut self, input: Input) -> MessageAcceptance {
+        let outputs = self.presence.engine.handle(input, Instant::now());
+        self.carry_out_presence(outputs).await
+    }
+
+    /// Carries out the engine's outputs in their order. A certificate checked goes back to the
+    /// engine at once, and what it decides then is carried out next.
+    async fn carry_out_presence(&mut self, outputs: Vec<Output>) -> MessageAcceptance {
+        let mut queue = VecDeque::from(outputs);
+        let mut acceptance = MessageAcceptance::Ignore;
+        while let Some(output) = queue.pop_front() {
+            match output {
+                Output::Check { peer, presence, held } => {
+                    // A peer gone meanwhile is not online.
+                    if held && !self.swarm.is_connected(&peer) {
+                        continue;
+                    }
+                    match self.check_presence(peer, presence) {
+                        Ok(heard) => {
+                            let more = self.presence.engine.handle(Input::Checked(heard), Instant::now());
+                            for output in more.into_iter().rev() {
+                                queue.push_front(output);
+                            }
+                        }
+                        Err(refused) => acceptance = refused,
+                    }
+                }
+                Output::Publish(state) => self.publish_presence(state),
+                Output::Show(change) => self.emit(change_event(change)).await,
+                Output::Learn(holder) => {
+                    self.accounts.learn(&holder);
+                }
+                Output::PeerRooms { peer, rooms } => self.peer_rooms(peer, rooms).await,
+                Output::PeerRoomsGone(peer) => self.peer_rooms_gone(&peer),
+                Output::AccountOnline(account) => self.pump_outbox(&account).await,
+                Output::Verdict(verdict) => {
+                    acceptance = match verdict {
+                        Verdict::Accept => MessageAcceptance::Accept,
+                        Verdict::Ignore => MessageAcceptance::Ignore,
+                        Verdict::Reject => MessageAcceptance::Reject,
+                    }
+                }
+            }
+        }
+        acceptance
+    }
+
+    /// Checks `source`'s announcement against the trusted key: what it says, or what gossipsub
+    /// should do with a message that cannot be taken in.
+    fn check_presence(&mut self, source: PeerId, presence: Presence) -> Result<Heard, MessageAcceptance> {
+        let Some(authority) = self.accounts.trusted_key() else { return Err(MessageAcceptance::Ignore) };
+        let holder = match self.certs.verify(&presence.certificate, &authority, &source.to_bytes(), unix_now()) {
+            Ok(body) => body.clone(),
+            Err(error) => {
+                tracing::info!(%source, %error, "presence with an invalid certificate refused");
+                return Err(MessageAcceptance::Reject);
+            }
+        };
+        let Presence { nick, state, seq, rooms, .. } = presence;
+        Ok(Heard { peer: source, holder, nick, state, seq, rooms })
+    }
+
     fn publish_presence(&mut self, state: WireState) {
         let Some(session) = self.accounts.session() else { return };
         let presence = Presence {
@@ -89,35 +147,44 @@ impl EventLoop {
 
     /// Tells everyone this user is online (nothing when logged out).
     pub(super) fn announce(&mut self) {
-        self.publish_presence(WireState::Online);
+        self.announce_state(WireState::Online);
     }
 
     /// Tells everyone this user is leaving.
     pub(super) fn announce_offline(&mut self) {
-        self.publish_presence(WireState::Offline);
+        self.announce_state(WireState::Offline);
+    }
+
+    /// This user's state changed. Kept apart from [`Self::feed_presence`] (not async) so that
+    /// the room and account code can call it anywhere: the engine answers it with publishing
+    /// only.
+    fn announce_state(&mut self, state: WireState) {
+        for output in self.presence.engine.handle(Input::Changed(state), Instant::now()) {
+            match output {
+                Output::Publish(state) => self.publish_presence(state),
+                other => tracing::error!(?other, "a change of this user's state asked for more than publishing"),
+            }
+        }
     }
 
     /// Periodic: announce, and forget users who went silent.
     pub(super) async fn presence_heartbeat(&mut self) {
-        self.announce();
-        for change in self.presence.roster.expire(Instant::now(), PRESENCE_TIMEOUT) {
-            self.emit(change_event(change)).await;
-        }
+        self.feed_presence(Input::Tick).await;
     }
 
     /// Whether `peer`'s user is online.
     pub(super) fn presence_knows(&self, peer: &PeerId) -> bool {
-        self.presence.roster.user_on(&peer.to_bytes()).is_some()
+        self.presence.engine.roster().user_on(&peer.to_bytes()).is_some()
     }
 
     /// The account online on `peer`.
     pub(super) fn presence_account(&self, peer: &PeerId) -> Option<AccountId> {
-        self.presence.roster.user_on(&peer.to_bytes()).map(|u| u.account)
+        self.presence.engine.roster().user_on(&peer.to_bytes()).map(|u| u.account)
     }
 
     /// The username online on `peer`.
     pub(super) fn presence_user(&self, peer: &PeerId) -> Option<String> {
-        self.presence.roster.user_on(&peer.to_bytes()).map(|u| u.username.clone())
+        self.presence.engine.roster().user_on(&peer.to_bytes()).map(|u| u.username.clone())
     }
 
     /// The nickname of account `author`, called `username`, writing from `peer` (the username
@@ -126,7 +193,7 @@ impl EventLoop {
         if self.accounts.account() == Some(*author) {
             return self.accounts.session().map_or_else(|| username.to_string(), |s| s.nick.clone());
         }
-        match self.presence.roster.user_on(&peer.to_bytes()) {
+        match self.presence.engine.roster().user_on(&peer.to_bytes()) {
             Some(user) if user.account == *author => user.nick.clone(),
             _ => username.to_string(),
         }
@@ -134,12 +201,12 @@ impl EventLoop {
 
     /// The peer `account` is online on, if any.
     pub(super) fn peer_of_account(&self, account: &AccountId) -> Option<PeerId> {
-        self.presence.roster.peers_of(account).iter().find_map(|bytes| PeerId::from_bytes(bytes).ok())
+        self.presence.engine.roster().peers_of(account).iter().find_map(|bytes| PeerId::from_bytes(bytes).ok())
     }
 
     /// The account of the online user called `username` (any case).
     pub(super) fn online_account(&self, username: &str) -> Option<AccountId> {
-        self.presence.roster.find(username).map(|u| u.account)
+        self.presence.engine.roster().find(username).map(|u| u.account)
     }
 
     /// The account called `username` (any case) as this node knows it without asking anyone:
@@ -152,92 +219,28 @@ impl EventLoop {
 
     /// The last connection to `peer` closed: its user is offline.
     pub(super) async fn presence_peer_gone(&mut self, peer: PeerId) {
-        self.peer_rooms_gone(&peer);
-        if let Some(change) = self.presence.roster.peer_gone(&peer.to_bytes()) {
-            self.emit(change_event(change)).await;
-        }
+        self.feed_presence(Input::PeerGone(peer)).await;
     }
 
-    /// Validates a sealed presence message, updates the roster, and says whether gossipsub
+    /// Opens a sealed presence message, hands it to the engine, and says whether gossipsub
     /// should pass it on.
     pub(super) async fn on_presence_message(&mut self, data: &[u8]) -> MessageAcceptance {
-        let Some((source, presence)) = Presence::open(data) else {
+        let Some((peer, presence)) = Presence::open(data) else {
             tracing::debug!("malformed or badly signed presence refused");
             return MessageAcceptance::Reject;
         };
-        if source == *self.swarm.local_peer_id() {
-            // This node's own words, heard back (an earlier run's, still going round): it knows
-            // its own state better.
-            return MessageAcceptance::Ignore;
-        }
-        if self.accounts.trusted_key().is_none() {
-            // No bootstrap trusted yet: the certificate cannot be checked, so the announcement
-            // is neither shown nor passed on now, but kept until a key is trusted.
-            let newer = self.presence.unverified.get(&source).is_none_or(|kept| kept.seq < presence.seq);
-            if newer
-                && (self.presence.unverified.len() < MAX_UNVERIFIED || self.presence.unverified.contains_key(&source))
-            {
-                self.presence.unverified.insert(source, presence);
-            }
-            return MessageAcceptance::Ignore;
-        }
-        self.take_presence(source, presence).await
+        let key_trusted = self.accounts.trusted_key().is_some();
+        self.feed_presence(Input::Opened { peer, presence, key_trusted }).await
     }
 
     /// Takes in the announcements heard before a bootstrap key was trusted (now one is).
     pub(super) async fn take_unverified_presence(&mut self) {
-        for (source, presence) in std::mem::take(&mut self.presence.unverified) {
-            // A peer gone meanwhile is not online.
-            if self.swarm.is_connected(&source) {
-                self.take_presence(source, presence).await;
-            }
-        }
-    }
-
-    /// Checks `source`'s announcement against the trusted key and updates the roster.
-    async fn take_presence(&mut self, source: PeerId, presence: Presence) -> MessageAcceptance {
-        let Some(authority) = self.accounts.trusted_key() else { return MessageAcceptance::Ignore };
-        let peer = source.to_bytes();
-        let holder = match self.certs.verify(&presence.certificate, &authority, &peer, unix_now()) {
-            Ok(body) => body.clone(),
-            Err(error) => {
-                tracing::info!(%source, %error, "presence with an invalid certificate refused");
-                return MessageAcceptance::Reject;
-            }
-        };
-        if !valid_nick(&presence.nick) {
-            return MessageAcceptance::Reject;
-        }
-        if self.presence.roster.is_stale(&peer, presence.seq, holder.serial) {
-            // Out of date (a late copy, or a replay): it must change nothing, its rooms must not
-            // replace those of a later announcement, and it is not passed on.
-            return MessageAcceptance::Ignore;
-        }
-        self.accounts.learn(&holder);
-        let change = match presence.state {
-            WireState::Online => {
-                let user =
-                    RosterUser { account: holder.account, username: holder.username.clone(), nick: presence.nick };
-                self.presence.roster.announce(&peer, user, presence.seq, holder.serial, Instant::now())
-            }
-            WireState::Offline => self.presence.roster.leave(&peer, presence.seq, holder.serial),
-        };
-        if let Some(change) = change {
-            self.emit(change_event(change)).await;
-        }
-        match presence.state {
-            WireState::Online => {
-                self.peer_rooms(source, presence.rooms).await;
-                self.pump_outbox(&holder.account).await;
-            }
-            WireState::Offline => self.peer_rooms_gone(&source),
-        }
-        MessageAcceptance::Accept
+        self.feed_presence(Input::KeyTrusted).await;
     }
 
     /// Everyone online, this user included.
     pub(super) fn who(&self) -> Vec<OnlineUser> {
-        let online = self.presence.roster.online();
+        let online = self.presence.engine.roster().online();
         let me = self.accounts.session().map(|s| (&s.certificate.body, &s.nick));
         let mut users: Vec<OnlineUser> = online
             .iter()

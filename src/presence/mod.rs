@@ -7,11 +7,19 @@
 //! announcement number and certificate serial it took in, also after that peer's user logged
 //! out or went away, so a copy of an older announcement (a replay) changes nothing, and neither
 //! does one resting on a certificate older than one that peer already used.
+//!
+//! [`engine`] is the presence engine around the roster: what to take in, hold, publish and show;
+//! the node's adapter that carries it out is `node/presence.rs`. Never tokio, the libp2p swarm
+//! or rusqlite here, and no clock.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::account::{AccountId, same_name};
+
+pub mod engine;
+
+pub use engine::{Heard, Input, Output, PresenceEngine, Verdict};
 
 /// At most this many peers' high-water marks are remembered.
 pub const MAX_REMEMBERED_PEERS: usize = 10_000;
@@ -188,92 +196,4 @@ impl Roster {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(name: &str, nick: &str) -> OnlineUser {
-        // The account of the test: alice and alicia are one person.
-        let account = crate::testing::account_of(if name == "alicia" { "alice" } else { name });
-        OnlineUser { account, username: name.into(), nick: nick.into() }
-    }
-
-    #[test]
-    fn only_announcements_newer_than_the_last_are_taken() {
-        let now = Instant::now();
-        let mut r = Roster::new();
-        assert!(!r.is_stale(b"p", 5, 1));
-        r.announce(b"p", user("alice", "A"), 5, 3, now);
-        assert!(r.is_stale(b"p", 4, 3));
-        assert!(r.is_stale(b"p", 5, 3), "the same announcement again");
-        assert!(!r.is_stale(b"p", 6, 3));
-        assert!(r.is_stale(b"p", 6, 2), "resting on an older certificate");
-        assert!(!r.is_stale(b"q", 1, 1));
-    }
-
-    #[test]
-    fn a_replayed_announcement_after_a_logout_changes_nothing() {
-        let now = Instant::now();
-        let mut r = Roster::new();
-        r.announce(b"p", user("alice", "A"), 5, 3, now);
-        assert_eq!(r.leave(b"p", 6, 3), Some(RosterChange::Left(user("alice", "A"))));
-        assert_eq!(r.announce(b"p", user("alice", "A"), 5, 3, now), None, "a copy of the old announcement");
-        assert!(r.online().is_empty());
-        // Gone by disconnection: the same.
-        r.announce(b"p", user("alice", "A"), 7, 3, now);
-        r.peer_gone(b"p");
-        assert_eq!(r.announce(b"p", user("alice", "A"), 7, 3, now), None);
-        assert_eq!(r.announce(b"p", user("alice", "A"), 8, 3, now), Some(RosterChange::Arrived(user("alice", "A"))));
-    }
-
-    #[test]
-    fn arrivals_renames_and_nicks_are_told_once() {
-        let now = Instant::now();
-        let mut r = Roster::new();
-        assert_eq!(r.announce(b"p", user("alice", "A"), 1, 1, now), Some(RosterChange::Arrived(user("alice", "A"))));
-        assert_eq!(r.announce(b"p", user("alice", "A"), 2, 1, now), None);
-        assert_eq!(r.announce(b"p", user("alice", "Al"), 3, 1, now), Some(RosterChange::Nick(user("alice", "Al"))));
-        assert_eq!(
-            r.announce(b"p", user("alicia", "Al"), 4, 1, now),
-            Some(RosterChange::Renamed { old: "alice".into(), new: "alicia".into() })
-        );
-        assert_eq!(r.announce(b"p", user("alice", "old copy"), 2, 1, now), None, "late copies are ignored");
-        assert_eq!(r.online(), vec![user("alicia", "Al")]);
-    }
-
-    #[test]
-    fn users_leave_by_logout_disconnect_or_silence() {
-        let now = Instant::now();
-        let mut r = Roster::new();
-        r.announce(b"a", user("alice", "A"), 1, 1, now);
-        r.announce(b"b", user("bob", "B"), 1, 1, now);
-        r.announce(b"c", user("carol", "C"), 1, 1, now + Duration::from_secs(20));
-        assert_eq!(r.leave(b"a", 0, 1), None, "an older logout does not count");
-        assert_eq!(r.leave(b"a", 2, 1), Some(RosterChange::Left(user("alice", "A"))));
-        assert_eq!(r.peer_gone(b"a"), None);
-        let gone = r.expire(now + Duration::from_secs(31), Duration::from_secs(30));
-        assert_eq!(gone, vec![RosterChange::Left(user("bob", "B"))]);
-        assert_eq!(r.online(), vec![user("carol", "C")]);
-        assert_eq!(r.peer_gone(b"c"), Some(RosterChange::Left(user("carol", "C"))));
-        assert!(r.online().is_empty());
-    }
-
-    #[test]
-    fn nicknames_are_short_and_printable() {
-        assert!(valid_nick("Alice in Wonderland"));
-        assert!(valid_nick("Zoë 🌸"));
-        assert!(!valid_nick(""));
-        assert!(!valid_nick("   "));
-        assert!(!valid_nick(&"x".repeat(33)));
-        assert!(!valid_nick("evil\x1b[2J"));
-    }
-
-    #[test]
-    fn one_user_on_two_peers_is_listed_once() {
-        let now = Instant::now();
-        let mut r = Roster::new();
-        r.announce(b"a", user("alice", "A"), 1, 1, now);
-        r.announce(b"b", user("alice", "A"), 1, 1, now);
-        assert_eq!(r.online().len(), 1);
-        assert_eq!(r.user_on(b"b"), Some(&user("alice", "A")));
-    }
-}
+mod tests;

@@ -1,0 +1,204 @@
+//! The presence engine: a node's side of the presence topic as a state machine without I/O.
+//!
+//! [`PresenceEngine::handle`] takes an [`Input`] (an announcement that opened, one whose
+//! certificate then checked out, a bootstrap key trusted at last, a tick, a peer's last
+//! connection closed, this user's state changed) and returns [`Output`]s — check this
+//! announcement's certificate, publish this user's state, show this change, learn this
+//! certificate, this peer's user is in these rooms (or none), this account came online, and
+//! what gossipsub should do with the message — that the node carries out in their order. It
+//! owns the [`Roster`] and the announcements held until they can be checked. It must never
+//! import tokio, the libp2p swarm or rusqlite, never checks a certificate itself (the node does,
+//! with its cache and the trusted key) and never reads a clock.
+//!
+//! Rules:
+//! - this node's own announcements, heard back, are ignored: it knows its own state better;
+//! - with no bootstrap key trusted, an announcement cannot be checked: it is neither shown nor
+//!   passed on, but the newest of each peer is held (at most [`MAX_UNVERIFIED`] peers') and
+//!   checked once a key is trusted; the node drops those of peers no longer connected;
+//! - a checked announcement with a bad nickname is refused; a stale one (a late copy or a
+//!   replay, by [`Roster::is_stale`]) changes nothing and is not passed on; any other is
+//!   passed on, its certificate learnt, its change shown, then its rooms handed to the room
+//!   directory and the account's outbox looked at (online), or its rooms dropped (offline);
+//! - a tick publishes this user's state and forgets users silent for [`PRESENCE_TIMEOUT`];
+//! - a peer whose last connection closed has no rooms any more, and its user is offline.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+
+use super::{OnlineUser, Roster, RosterChange, valid_nick};
+use crate::account::AccountId;
+use crate::cert::CertBody;
+use crate::protocol::presence::{Presence, PresenceState, RoomRef};
+
+/// A user not heard from for this long is taken as gone.
+pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// Announcements held while no bootstrap key is trusted yet, at most this many peers'.
+pub const MAX_UNVERIFIED: usize = 256;
+
+/// An announcement whose certificate checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heard {
+    pub peer: PeerId,
+    /// What the checked certificate says.
+    pub holder: CertBody,
+    pub nick: String,
+    pub state: PresenceState,
+    pub seq: u64,
+    pub rooms: Vec<RoomRef>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// An announcement from `peer` opened (its seal is good); `key_trusted` says whether its
+    /// certificate can be checked now.
+    Opened { peer: PeerId, presence: Presence, key_trusted: bool },
+    /// An announcement the engine asked to check ([`Output::Check`]) checked out.
+    Checked(Heard),
+    /// A bootstrap key is trusted now.
+    KeyTrusted,
+    /// The presence timer.
+    Tick,
+    /// The last connection to this peer closed.
+    PeerGone(PeerId),
+    /// This user's state changed (logged in, new nickname, rooms joined or left, a newcomer on
+    /// the topic: [`PresenceState::Online`]; logging out: [`PresenceState::Offline`]).
+    Changed(PresenceState),
+}
+
+/// What gossipsub should do with an announcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it on.
+    Accept,
+    /// Do not pass it on; the sender did nothing wrong.
+    Ignore,
+    /// Do not pass it on; the sender sent something wrong.
+    Reject,
+}
+
+/// What the node is to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Check this announcement's certificate against the trusted key, and hand it back as
+    /// [`Input::Checked`] if it holds (refuse the message if not). `held`: it was held until a
+    /// key was trusted, so it is dropped if `peer` is no longer connected.
+    Check { peer: PeerId, presence: Presence, held: bool },
+    /// Tell everyone this user's state (nothing when logged out).
+    Publish(PresenceState),
+    /// Show this change.
+    Show(RosterChange),
+    /// Remember this account's username, from its checked certificate.
+    Learn(CertBody),
+    /// This peer's user is in these rooms (for the room directory).
+    PeerRooms { peer: PeerId, rooms: Vec<RoomRef> },
+    /// This peer's user is in no room any more.
+    PeerRoomsGone(PeerId),
+    /// This account came online: look at its outbox.
+    AccountOnline(AccountId),
+    /// What gossipsub should do with the announcement just handled.
+    Verdict(Verdict),
+}
+
+/// Who is online, and the announcements held until they can be checked.
+#[derive(Debug)]
+pub struct PresenceEngine {
+    local: PeerId,
+    roster: Roster,
+    /// The latest announcement of each peer heard before any bootstrap key was trusted.
+    unverified: HashMap<PeerId, Presence>,
+}
+
+impl PresenceEngine {
+    /// The engine of the node on `local`.
+    pub fn new(local: PeerId) -> Self {
+        PresenceEngine { local, roster: Roster::new(), unverified: HashMap::new() }
+    }
+
+    /// Who is online.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// How many peers' announcements are held until a key is trusted.
+    pub fn held(&self) -> usize {
+        self.unverified.len()
+    }
+
+    /// Takes in `input` at `now`; what the node is to do, in order.
+    pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Opened { peer, .. } if peer == self.local => out.push(Output::Verdict(Verdict::Ignore)),
+            Input::Opened { peer, presence, key_trusted: false } => {
+                self.hold(peer, presence);
+                out.push(Output::Verdict(Verdict::Ignore));
+            }
+            Input::Opened { peer, presence, key_trusted: true } => {
+                out.push(Output::Check { peer, presence, held: false });
+            }
+            Input::Checked(heard) => self.take(heard, now, &mut out),
+            Input::KeyTrusted => {
+                let mut held: Vec<(PeerId, Presence)> = std::mem::take(&mut self.unverified).into_iter().collect();
+                held.sort_by_key(|(_, presence)| presence.seq);
+                out.extend(held.into_iter().map(|(peer, presence)| Output::Check { peer, presence, held: true }));
+            }
+            Input::Tick => {
+                out.push(Output::Publish(PresenceState::Online));
+                out.extend(self.roster.expire(now, PRESENCE_TIMEOUT).into_iter().map(Output::Show));
+            }
+            Input::PeerGone(peer) => {
+                out.push(Output::PeerRoomsGone(peer));
+                out.extend(self.roster.peer_gone(&peer.to_bytes()).map(Output::Show));
+            }
+            Input::Changed(state) => out.push(Output::Publish(state)),
+        }
+        out
+    }
+
+    /// Holds `peer`'s announcement until a key is trusted, if it is the newest from that peer
+    /// and there is room.
+    fn hold(&mut self, peer: PeerId, presence: Presence) {
+        let newer = self.unverified.get(&peer).is_none_or(|kept| kept.seq < presence.seq);
+        if newer && (self.unverified.len() < MAX_UNVERIFIED || self.unverified.contains_key(&peer)) {
+            self.unverified.insert(peer, presence);
+        }
+    }
+
+    /// Takes in a checked announcement.
+    fn take(&mut self, heard: Heard, now: Instant, out: &mut Vec<Output>) {
+        let Heard { peer, holder, nick, state, seq, rooms } = heard;
+        if !valid_nick(&nick) {
+            out.push(Output::Verdict(Verdict::Reject));
+            return;
+        }
+        let bytes = peer.to_bytes();
+        if self.roster.is_stale(&bytes, seq, holder.serial) {
+            // Out of date (a late copy, or a replay): it must change nothing, its rooms must not
+            // replace those of a later announcement, and it is not passed on.
+            out.push(Output::Verdict(Verdict::Ignore));
+            return;
+        }
+        let account = holder.account;
+        let change = match state {
+            PresenceState::Online => {
+                let user = OnlineUser { account, username: holder.username.clone(), nick };
+                self.roster.announce(&bytes, user, seq, holder.serial, now)
+            }
+            PresenceState::Offline => self.roster.leave(&bytes, seq, holder.serial),
+        };
+        out.push(Output::Learn(holder));
+        out.extend(change.map(Output::Show));
+        match state {
+            PresenceState::Online => {
+                out.push(Output::PeerRooms { peer, rooms });
+                out.push(Output::AccountOnline(account));
+            }
+            PresenceState::Offline => out.push(Output::PeerRoomsGone(peer)),
+        }
+        out.push(Output::Verdict(Verdict::Accept));
+    }
+}

@@ -1,0 +1,345 @@
+//! The roster's and the presence engine's tests.
+
+use super::*;
+
+fn user(name: &str, nick: &str) -> OnlineUser {
+    // The account of the test: alice and alicia are one person.
+    let account = crate::testing::account_of(if name == "alicia" { "alice" } else { name });
+    OnlineUser { account, username: name.into(), nick: nick.into() }
+}
+
+#[test]
+fn only_announcements_newer_than_the_last_are_taken() {
+    let now = Instant::now();
+    let mut r = Roster::new();
+    assert!(!r.is_stale(b"p", 5, 1));
+    r.announce(b"p", user("alice", "A"), 5, 3, now);
+    assert!(r.is_stale(b"p", 4, 3));
+    assert!(r.is_stale(b"p", 5, 3), "the same announcement again");
+    assert!(!r.is_stale(b"p", 6, 3));
+    assert!(r.is_stale(b"p", 6, 2), "resting on an older certificate");
+    assert!(!r.is_stale(b"q", 1, 1));
+}
+
+#[test]
+fn a_replayed_announcement_after_a_logout_changes_nothing() {
+    let now = Instant::now();
+    let mut r = Roster::new();
+    r.announce(b"p", user("alice", "A"), 5, 3, now);
+    assert_eq!(r.leave(b"p", 6, 3), Some(RosterChange::Left(user("alice", "A"))));
+    assert_eq!(r.announce(b"p", user("alice", "A"), 5, 3, now), None, "a copy of the old announcement");
+    assert!(r.online().is_empty());
+    // Gone by disconnection: the same.
+    r.announce(b"p", user("alice", "A"), 7, 3, now);
+    r.peer_gone(b"p");
+    assert_eq!(r.announce(b"p", user("alice", "A"), 7, 3, now), None);
+    assert_eq!(r.announce(b"p", user("alice", "A"), 8, 3, now), Some(RosterChange::Arrived(user("alice", "A"))));
+}
+
+#[test]
+fn arrivals_renames_and_nicks_are_told_once() {
+    let now = Instant::now();
+    let mut r = Roster::new();
+    assert_eq!(r.announce(b"p", user("alice", "A"), 1, 1, now), Some(RosterChange::Arrived(user("alice", "A"))));
+    assert_eq!(r.announce(b"p", user("alice", "A"), 2, 1, now), None);
+    assert_eq!(r.announce(b"p", user("alice", "Al"), 3, 1, now), Some(RosterChange::Nick(user("alice", "Al"))));
+    assert_eq!(
+        r.announce(b"p", user("alicia", "Al"), 4, 1, now),
+        Some(RosterChange::Renamed { old: "alice".into(), new: "alicia".into() })
+    );
+    assert_eq!(r.announce(b"p", user("alice", "old copy"), 2, 1, now), None, "late copies are ignored");
+    assert_eq!(r.online(), vec![user("alicia", "Al")]);
+}
+
+#[test]
+fn users_leave_by_logout_disconnect_or_silence() {
+    let now = Instant::now();
+    let mut r = Roster::new();
+    r.announce(b"a", user("alice", "A"), 1, 1, now);
+    r.announce(b"b", user("bob", "B"), 1, 1, now);
+    r.announce(b"c", user("carol", "C"), 1, 1, now + Duration::from_secs(20));
+    assert_eq!(r.leave(b"a", 0, 1), None, "an older logout does not count");
+    assert_eq!(r.leave(b"a", 2, 1), Some(RosterChange::Left(user("alice", "A"))));
+    assert_eq!(r.peer_gone(b"a"), None);
+    let gone = r.expire(now + Duration::from_secs(31), Duration::from_secs(30));
+    assert_eq!(gone, vec![RosterChange::Left(user("bob", "B"))]);
+    assert_eq!(r.online(), vec![user("carol", "C")]);
+    assert_eq!(r.peer_gone(b"c"), Some(RosterChange::Left(user("carol", "C"))));
+    assert!(r.online().is_empty());
+}
+
+#[test]
+fn nicknames_are_short_and_printable() {
+    assert!(valid_nick("Alice in Wonderland"));
+    assert!(valid_nick("Zoë 🌸"));
+    assert!(!valid_nick(""));
+    assert!(!valid_nick("   "));
+    assert!(!valid_nick(&"x".repeat(33)));
+    assert!(!valid_nick("evil\x1b[2J"));
+}
+
+#[test]
+fn one_user_on_two_peers_is_listed_once() {
+    let now = Instant::now();
+    let mut r = Roster::new();
+    r.announce(b"a", user("alice", "A"), 1, 1, now);
+    r.announce(b"b", user("alice", "A"), 1, 1, now);
+    assert_eq!(r.online().len(), 1);
+    assert_eq!(r.user_on(b"b"), Some(&user("alice", "A")));
+}
+
+mod engine {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use libp2p::PeerId;
+    use proptest::prelude::*;
+
+    use crate::cert::{Authority, CertBody};
+    use crate::presence::engine::{Heard, Input, MAX_UNVERIFIED, Output, PRESENCE_TIMEOUT, PresenceEngine, Verdict};
+    use crate::presence::{OnlineUser, RosterChange};
+    use crate::protocol::presence::{Presence, PresenceState};
+    use crate::testing::account_of;
+
+    fn holder(name: &str, peer: &PeerId, serial: u64) -> CertBody {
+        Authority::from_secret(&[1; 32]).issue(account_of(name), name, &peer.to_bytes(), 1, serial).body
+    }
+
+    fn presence(name: &str, peer: &PeerId, seq: u64) -> Presence {
+        Presence {
+            certificate: Authority::from_secret(&[1; 32]).issue(account_of(name), name, &peer.to_bytes(), 1, 1),
+            nick: name.to_uppercase(),
+            state: PresenceState::Online,
+            seq,
+            rooms: Vec::new(),
+        }
+    }
+
+    fn heard(name: &str, nick: &str, peer: PeerId, seq: u64, state: PresenceState) -> Heard {
+        Heard { peer, holder: holder(name, &peer, 1), nick: nick.into(), state, seq, rooms: Vec::new() }
+    }
+
+    fn online(name: &str, nick: &str) -> OnlineUser {
+        OnlineUser { account: account_of(name), username: name.into(), nick: nick.into() }
+    }
+
+    #[test]
+    fn its_own_announcements_heard_back_are_ignored() {
+        let local = PeerId::random();
+        let mut engine = PresenceEngine::new(local);
+        let now = Instant::now();
+        for key_trusted in [true, false] {
+            let input = Input::Opened { peer: local, presence: presence("me", &local, 9), key_trusted };
+            assert_eq!(engine.handle(input, now), vec![Output::Verdict(Verdict::Ignore)]);
+        }
+        assert_eq!(engine.held(), 0);
+    }
+
+    #[test]
+    fn announcements_are_checked_at_once_when_a_key_is_trusted() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let peer = PeerId::random();
+        let input = Input::Opened { peer, presence: presence("alice", &peer, 3), key_trusted: true };
+        assert_eq!(
+            engine.handle(input, Instant::now()),
+            vec![Output::Check { peer, presence: presence("alice", &peer, 3), held: false }]
+        );
+    }
+
+    #[test]
+    fn announcements_wait_for_a_trusted_key_the_newest_of_each_peer() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let now = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        for (peer, name, seq) in [(a, "alice", 5), (a, "alice", 4), (b, "bob", 2), (a, "alice", 6)] {
+            let input = Input::Opened { peer, presence: presence(name, &peer, seq), key_trusted: false };
+            assert_eq!(
+                engine.handle(input, now),
+                vec![Output::Verdict(Verdict::Ignore)],
+                "neither shown nor passed on"
+            );
+        }
+        assert_eq!(engine.held(), 2);
+        assert_eq!(
+            engine.handle(Input::KeyTrusted, now),
+            vec![
+                Output::Check { peer: b, presence: presence("bob", &b, 2), held: true },
+                Output::Check { peer: a, presence: presence("alice", &a, 6), held: true },
+            ]
+        );
+        assert_eq!(engine.held(), 0);
+        assert!(engine.handle(Input::KeyTrusted, now).is_empty());
+    }
+
+    #[test]
+    fn at_most_so_many_peers_announcements_wait() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let now = Instant::now();
+        for seq in 0..MAX_UNVERIFIED as u64 + 5 {
+            let peer = PeerId::random();
+            engine.handle(Input::Opened { peer, presence: presence("x", &peer, seq), key_trusted: false }, now);
+        }
+        assert_eq!(engine.held(), MAX_UNVERIFIED);
+    }
+
+    #[test]
+    fn an_arrival_is_learnt_shown_then_its_rooms_and_outbox_follow() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let now = Instant::now();
+        let peer = PeerId::random();
+        let mut input = heard("alice", "Al", peer, 7, PresenceState::Online);
+        input.rooms = vec![crate::protocol::presence::RoomRef {
+            id: crate::room::EventId::from_bytes([3; 32]),
+            name: "lobby".into(),
+            creator: account_of("alice"),
+        }];
+        let rooms = input.rooms.clone();
+        assert_eq!(
+            engine.handle(Input::Checked(input.clone()), now),
+            vec![
+                Output::Learn(holder("alice", &peer, 1)),
+                Output::Show(RosterChange::Arrived(online("alice", "Al"))),
+                Output::PeerRooms { peer, rooms },
+                Output::AccountOnline(account_of("alice")),
+                Output::Verdict(Verdict::Accept),
+            ]
+        );
+        assert_eq!(engine.roster().user_on(&peer.to_bytes()), Some(&online("alice", "Al")));
+        // The same again: a replay, ignored, its rooms not taken.
+        assert_eq!(engine.handle(Input::Checked(input), now), vec![Output::Verdict(Verdict::Ignore)]);
+        // Nothing new said: learnt and passed on, nothing shown.
+        assert_eq!(
+            engine.handle(Input::Checked(heard("alice", "Al", peer, 8, PresenceState::Online)), now),
+            vec![
+                Output::Learn(holder("alice", &peer, 1)),
+                Output::PeerRooms { peer, rooms: Vec::new() },
+                Output::AccountOnline(account_of("alice")),
+                Output::Verdict(Verdict::Accept),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_nickname_is_refused() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let peer = PeerId::random();
+        let input = Input::Checked(heard("alice", "evil\x1b[2J", peer, 1, PresenceState::Online));
+        assert_eq!(engine.handle(input, Instant::now()), vec![Output::Verdict(Verdict::Reject)]);
+        assert!(engine.roster().online().is_empty());
+    }
+
+    #[test]
+    fn a_logout_is_shown_and_drops_the_peers_rooms() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let now = Instant::now();
+        let peer = PeerId::random();
+        engine.handle(Input::Checked(heard("bob", "B", peer, 1, PresenceState::Online)), now);
+        assert_eq!(
+            engine.handle(Input::Checked(heard("bob", "B", peer, 2, PresenceState::Offline)), now),
+            vec![
+                Output::Learn(holder("bob", &peer, 1)),
+                Output::Show(RosterChange::Left(online("bob", "B"))),
+                Output::PeerRoomsGone(peer),
+                Output::Verdict(Verdict::Accept),
+            ]
+        );
+        assert!(engine.roster().online().is_empty());
+    }
+
+    #[test]
+    fn a_tick_announces_and_forgets_the_silent() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let now = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        engine.handle(Input::Checked(heard("alice", "A", a, 1, PresenceState::Online)), now);
+        engine.handle(Input::Checked(heard("bob", "B", b, 1, PresenceState::Online)), now + Duration::from_secs(20));
+        assert_eq!(engine.handle(Input::Tick, now + PRESENCE_TIMEOUT), vec![Output::Publish(PresenceState::Online)]);
+        assert_eq!(
+            engine.handle(Input::Tick, now + PRESENCE_TIMEOUT + Duration::from_secs(1)),
+            vec![Output::Publish(PresenceState::Online), Output::Show(RosterChange::Left(online("alice", "A")))]
+        );
+        assert_eq!(engine.roster().online(), vec![online("bob", "B")]);
+    }
+
+    #[test]
+    fn a_peer_gone_has_no_rooms_and_its_user_is_offline() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let now = Instant::now();
+        let peer = PeerId::random();
+        engine.handle(Input::Checked(heard("carol", "C", peer, 1, PresenceState::Online)), now);
+        assert_eq!(
+            engine.handle(Input::PeerGone(peer), now),
+            vec![Output::PeerRoomsGone(peer), Output::Show(RosterChange::Left(online("carol", "C")))]
+        );
+        assert_eq!(engine.handle(Input::PeerGone(peer), now), vec![Output::PeerRoomsGone(peer)]);
+    }
+
+    #[test]
+    fn this_users_changes_are_published() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let now = Instant::now();
+        for state in [PresenceState::Online, PresenceState::Offline] {
+            assert_eq!(engine.handle(Input::Changed(state), now), vec![Output::Publish(state)]);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Peer `0` announces with number `1`, online or not, under nickname `3`.
+        Announce(usize, u64, bool, usize),
+        /// The last connection to peer `0` closed.
+        Gone(usize),
+    }
+
+    fn any_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0..3usize, 1..12u64, any::<bool>(), 0..3usize).prop_map(|(p, s, on, n)| Step::Announce(p, s, on, n)),
+            1 => (0..3usize).prop_map(Step::Gone),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the order of announcements, replays and disconnections, the roster holds
+        /// each peer's newest announcement (unless that peer went away after it), and an
+        /// announcement not newer than one taken in changes nothing: a replay never brings
+        /// anyone back.
+        #[test]
+        fn the_roster_is_the_newest_announcement_of_each_peer(steps in prop::collection::vec(any_step(), 0..40)) {
+            let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+            let names = ["ann", "ben", "cat"];
+            let nicks = ["x", "y", "z"];
+            let mut engine = PresenceEngine::new(PeerId::random());
+            let now = Instant::now();
+            let mut newest: HashMap<usize, u64> = HashMap::new();
+            let mut model: HashMap<usize, OnlineUser> = HashMap::new();
+            for step in steps {
+                match step {
+                    Step::Announce(p, seq, on, n) => {
+                        let state = if on { PresenceState::Online } else { PresenceState::Offline };
+                        let before = engine.roster().online();
+                        let outputs = engine.handle(Input::Checked(heard(names[p], nicks[n], peers[p], seq, state)), now);
+                        if newest.get(&p).is_some_and(|&last| seq <= last) {
+                            prop_assert_eq!(outputs, vec![Output::Verdict(Verdict::Ignore)]);
+                            prop_assert_eq!(engine.roster().online(), before);
+                            continue;
+                        }
+                        prop_assert_eq!(outputs.last(), Some(&Output::Verdict(Verdict::Accept)));
+                        newest.insert(p, seq);
+                        if on {
+                            model.insert(p, online(names[p], nicks[n]));
+                        } else {
+                            model.remove(&p);
+                        }
+                    }
+                    Step::Gone(p) => {
+                        engine.handle(Input::PeerGone(peers[p]), now);
+                        model.remove(&p);
+                    }
+                }
+            }
+            for (p, peer) in peers.iter().enumerate() {
+                prop_assert_eq!(engine.roster().user_on(&peer.to_bytes()), model.get(&p));
+            }
+        }
+    }
+}
