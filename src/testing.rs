@@ -192,3 +192,15 @@ pub fn account_of(name: &str) -> AccountId {
     bytes.copy_from_slice(&hash[..16]);
     AccountId::from_bytes(bytes)
 }
+
+/// A deterministic shuffle of `items` from `seed` (xorshift), for tests that deliver events in
+/// random orders reproducibly.
+pub fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut x = seed | 1;
+    for i in (1..items.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        items.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+}

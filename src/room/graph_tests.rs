@@ -519,17 +519,6 @@ fn simulate(replicas: usize, steps: &[Step]) -> (Vec<RoomGraph>, Vec<GraphEvent>
     (graphs, made)
 }
 
-/// A deterministic shuffle from `seed`.
-fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut x = seed | 1;
-    for i in (1..items.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        items.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-}
-
 /// The reference: the events accepted and the state, folding every closure from scratch.
 fn reference(made: &[GraphEvent]) -> (BTreeSet<EventId>, RoomState) {
     let fold = |accepted: &HashMap<EventId, GraphEvent>, tips: &[EventId]| {
@@ -579,7 +568,7 @@ proptest! {
         for (r, graph) in graphs.iter_mut().enumerate() {
             // Everything made, shuffled, with duplicates, through a pending set.
             let mut delivery: Vec<GraphEvent> = made.iter().chain(made.iter().step_by(3)).cloned().collect();
-            shuffle(&mut delivery, seed.wrapping_add(r as u64));
+            crate::testing::shuffle(&mut delivery, seed.wrapping_add(r as u64));
             let mut held = pending();
             for event in delivery {
                 held.offer(graph, event, now);

@@ -409,13 +409,13 @@ mod tests {
     use crate::testing::account_of;
 
     /// An id or room id named by `text`.
-    fn id_of(text: &str) -> EventId {
+    pub(super) fn id_of(text: &str) -> EventId {
         use sha2::Digest;
         EventId::from_bytes(sha2::Sha256::digest(text.as_bytes()).into())
     }
 
     /// Message `i` of `room`, written from `peer`, with id `id`.
-    fn stored(id: &str, room: &str, i: u64, peer: &[u8]) -> StoredMessage {
+    pub(super) fn stored(id: &str, room: &str, i: u64, peer: &[u8]) -> StoredMessage {
         StoredMessage {
             id: id_of(id),
             room: id_of(room),

@@ -256,29 +256,15 @@ impl NodeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::account_of;
+    use crate::store::tests::{id_of, stored as stored_in};
 
     fn room() -> EventId {
-        EventId::from_bytes([9; 32])
+        id_of("lobby")
     }
 
-    /// Message `i` from `peer`, with an id made of both.
+    /// Message `i` of the room from `peer`, with an id made of both.
     fn stored(i: u64, peer: u8) -> StoredMessage {
-        let mut id = [0u8; 32];
-        id[0] = peer;
-        id[24..].copy_from_slice(&i.to_be_bytes());
-        StoredMessage {
-            id: EventId::from_bytes(id),
-            room: room(),
-            account: account_of("bob"),
-            author: "bob".into(),
-            nick: "B".into(),
-            text: format!("hi {i}"),
-            ts_ms: 1000 + i,
-            depth: i,
-            peer: vec![peer],
-            seq: i,
-        }
+        stored_in(&format!("{peer}-{i}"), "lobby", i, &[peer])
     }
 
     #[test]

@@ -65,17 +65,6 @@ fn partitioned_history(authors: &mut Authors, steps: &[(usize, prop::sample::Ind
     made
 }
 
-/// A deterministic shuffle from `seed`.
-fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut x = seed | 1;
-    for i in (1..items.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        items.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-}
-
 /// Events that may break the rules, by anyone: a control event or a message citing one or two
 /// of `made`, at the depth due or one more, or the create of another room.
 fn junk(authors: &mut Authors, made: &[Signed], picks: &[(usize, usize, usize, u64)]) -> Vec<Signed> {
@@ -130,7 +119,7 @@ proptest! {
             let mut node = Node::new();
             node.take(&made[0], catch_up("alice"));
             let mut rest: Vec<&Signed> = made[1..].iter().collect();
-            shuffle(&mut rest, seed);
+            crate::testing::shuffle(&mut rest, seed);
             for (i, event) in rest.into_iter().enumerate() {
                 let via = if live_bits >> (i % 64) & 1 == 1 { live() } else { catch_up("alice") };
                 node.take(event, via);
@@ -157,7 +146,7 @@ proptest! {
         let junk = junk(&mut authors, &made, &picks);
         let mut events: Vec<&Signed> = made.iter().chain(&junk).collect();
         events.extend(again.iter().map(|i| &made[i.index(made.len())]));
-        shuffle(&mut events, seed);
+        crate::testing::shuffle(&mut events, seed);
         let fed: HashSet<EventId> = events.iter().map(|e| e.id()).collect();
         let mut node = Node::new();
         let mut kept = HashSet::new();
