@@ -159,7 +159,7 @@ impl EventLoop {
         }
         for theirs in rooms {
             for own in mine.iter().filter(|m| m.name == theirs.name && m.id != theirs.id) {
-                if self.rooms.namesakes_told.insert((own.id, theirs.id)) {
+                if self.rooms.namesakes_told.insert(own.id) {
                     let notice = format!(
                         "another room is called #{}, created by {}: yours is #{}, the other #{}",
                         own.name,

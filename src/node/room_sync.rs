@@ -84,14 +84,20 @@ impl EventLoop {
         if self.rooms.catching_up.contains(&(room, peer)) || !self.rooms.engine.knows(&room) {
             return;
         }
+        let paging = self.first_page(room, show, None);
+        self.request_page(peer, paging, None);
+    }
+
+    /// The first request of a catch-up of `room`: what this node holds (its heads, and how far
+    /// it holds each machine's messages).
+    fn first_page(&self, room: EventId, show: bool, join: Option<RoomDone>) -> Paging {
         let mut known = self.rooms.engine.heads(&room);
         known.truncate(MAX_HEADS);
         let marks = self.accounts.store().message_marks(&room, MAX_MARKS).unwrap_or_else(|e| {
             tracing::error!(%room, error = %e, "cannot read how far the room's messages are held");
             Vec::new()
         });
-        let paging = Paging { room, known, marks, after: None, messages_after: None, pages: 0, show, join: None };
-        self.request_page(peer, paging, None);
+        Paging { room, known, marks, after: None, messages_after: None, pages: 0, show, join }
     }
 
     /// Asks `peer` for the next page of `paging` (with `join`, the first page of a join).
@@ -198,11 +204,7 @@ impl EventLoop {
                 return;
             }
         };
-        let mut known = self.rooms.engine.heads(&room);
-        known.truncate(MAX_HEADS);
-        let marks = self.accounts.store().message_marks(&room, MAX_MARKS).unwrap_or_default();
-        let paging =
-            Paging { room, known, marks, after: None, messages_after: None, pages: 0, show: false, join: Some(reply) };
+        let paging = self.first_page(room, false, Some(reply));
         self.request_page(peer, paging, Some(join));
     }
 
@@ -396,10 +398,16 @@ impl EventLoop {
             checked.push((event, signed.encode()));
         }
         checked.sort_by_key(|(v, _)| (v.body.depth, v.body.ts_ms));
-        if let Some(server) = server {
-            for (event, bytes) in checked {
-                self.feed(Incoming { event, bytes, via: via(server) }).await;
+        match server {
+            Some(server) => {
+                for (event, bytes) in checked {
+                    self.feed(Incoming { event, bytes, via: via(server) }).await;
+                }
             }
+            None if !checked.is_empty() => {
+                tracing::debug!(%room, %peer, "messages of a catch-up page left out: who serves them is not known");
+            }
+            None => {}
         }
         if batch.is_ok()
             && let Err(e) = self.accounts.store().commit()

@@ -66,8 +66,9 @@ pub(super) struct Rooms {
     order: Sequencer<(EventId, PeerId), (EventId, ChatMessage)>,
     /// Signed events published while no other member was on the topic, per room.
     unsent: HashMap<EventId, Vec<(Instant, Vec<u8>)>>,
-    /// Pairs of (own room, namesake) the user was told about.
-    pub(super) namesakes_told: HashSet<(EventId, EventId)>,
+    /// This user's rooms whose namesake the user was told about (once each: keyed by the own
+    /// room only, so peers naming ever new namesakes cannot grow it).
+    pub(super) namesakes_told: HashSet<EventId>,
     /// What was heard on the topic of a room being joined before its events were in, taken
     /// in once they are.
     early: HashMap<EventId, Vec<Incoming>>,
