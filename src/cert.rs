@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use libp2p::PeerId;
+use libp2p::identity::PublicKey;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -195,16 +197,20 @@ impl Certificate {
     }
 }
 
-/// How many certificates a [`CertCache`] remembers before it starts afresh.
+/// How many certificates (and as many keys) a [`CertCache`] remembers before it starts afresh.
 pub const CERT_CACHE_SIZE: usize = 4096;
 
-/// Certificates whose authority signature checked out already. A peer presents the same
-/// certificate with every message; checking its signature once is enough. What depends on the
-/// use — the peer and the time — is still checked every time.
+/// Certificates whose authority signature checked out already, and the public keys peers sign
+/// with, decoded already. A peer presents the same certificate and key with every message;
+/// checking the signature and decoding the key (a point decompression) once is enough. What
+/// depends on the use — the peer, the time, each message's own signature — is still checked
+/// every time.
 #[derive(Debug, Default)]
 pub struct CertCache {
     /// By signature: the authority that signed and the body it signed.
     checked: HashMap<Vec<u8>, ([u8; 32], CertBody)>,
+    /// By their protobuf encoding: peers' public keys and the peer ids they give.
+    keys: HashMap<Vec<u8>, (PublicKey, PeerId)>,
 }
 
 impl CertCache {
@@ -231,6 +237,21 @@ impl CertCache {
         }
         self.checked.insert(certificate.signature.clone(), (authority_bytes, certificate.body.clone()));
         Ok(body)
+    }
+
+    /// The public key a peer's protobuf `encoded` bytes hold, and its peer id; `None` when they
+    /// do not decode.
+    pub fn peer_key(&mut self, encoded: &[u8]) -> Option<(PublicKey, PeerId)> {
+        if let Some(known) = self.keys.get(encoded) {
+            return Some(known.clone());
+        }
+        let public = PublicKey::try_decode_protobuf(encoded).ok()?;
+        let peer = public.to_peer_id();
+        if self.keys.len() >= CERT_CACHE_SIZE {
+            self.keys.clear();
+        }
+        self.keys.insert(encoded.to_vec(), (public.clone(), peer));
+        Some((public, peer))
     }
 }
 

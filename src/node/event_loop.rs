@@ -185,6 +185,7 @@ impl EventLoop {
                 _ = sleep_until(settle) => self.send_ready().await,
                 _ = sleep_until(write_due) => self.accounts.store().write_unwritten(),
             }
+            self.show_written().await;
         }
         // Dropping the swarm closes every connection; peers see it at once. Messages taken in
         // are written before the front-end hears the node has stopped (it may exit at once).

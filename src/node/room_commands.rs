@@ -180,10 +180,9 @@ impl EventLoop {
         }
         let seq = self.next_message_seq(&room);
         let (signed, event) = self.seal_in(room, EventPayload::Message { text: text.to_string(), seq })?;
-        // Out first, then kept and shown here: the others need not wait for this node's disk.
+        // Out first, then taken in and shown here; it is written with the next batch.
         let bytes = signed.encode();
         self.publish(&room, bytes.clone());
-        self.hand_over().await;
         self.feed(Incoming { event, bytes, via: Via::Own }).await;
         Ok(())
     }

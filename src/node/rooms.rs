@@ -72,6 +72,8 @@ pub(super) struct Rooms {
     /// What was heard on the topic of a room being joined before its events were in, taken
     /// in once they are.
     early: HashMap<EventId, Vec<Incoming>>,
+    /// This node's own messages, published and taken in, shown once they are written.
+    unshown: Vec<(EventId, ChatMessage)>,
 }
 
 impl Default for Rooms {
@@ -86,6 +88,7 @@ impl Default for Rooms {
             synced: HashSet::new(),
             catching_up: HashSet::new(),
             own_seq: HashMap::new(),
+            unshown: Vec::new(),
             order: Sequencer::new(REORDER_WAIT),
             unsent: HashMap::new(),
             namesakes_told: HashSet::new(),
@@ -400,9 +403,11 @@ impl EventLoop {
             peer: v.peer.to_bytes(),
             seq,
         };
-        // Heard live: taken in now and written a moment later with the next ones; a message
-        // from catch-up or this node's own is written before it is shown.
-        let kept = if live {
+        // Heard live or written here: taken in now and written a moment later with the next ones,
+        // in one transaction (this node's own are shown once written, see `show_written`); a
+        // message from catch-up is written before it is shown.
+        let own = matches!(via, Via::Own);
+        let kept = if live || own {
             self.accounts.store().keep_message_soon(stored.clone(), bytes)
         } else {
             self.accounts.store().save_message(&stored, &bytes)
@@ -414,6 +419,10 @@ impl EventLoop {
             Err(e) => tracing::error!(room = %v.room, error = %e, "cannot keep a message"),
         }
         let message = (v.room, self.chat_message(&stored));
+        if own {
+            self.rooms.unshown.push(message);
+            return true;
+        }
         let show = match via {
             Via::Own | Via::Live { .. } | Via::Handed { .. } => true,
             Via::CatchUp { show, .. } => show,
@@ -430,6 +439,16 @@ impl EventLoop {
             self.show_message(&room, message).await;
         }
         true
+    }
+
+    /// Shows this node's own messages once nothing taken in waits to be written any more.
+    pub(super) async fn show_written(&mut self) {
+        if self.rooms.unshown.is_empty() || self.accounts.store().write_due().is_some() {
+            return;
+        }
+        for (room, message) in std::mem::take(&mut self.rooms.unshown) {
+            self.show_message(&room, message).await;
+        }
     }
 
     /// A kept message as users see it.

@@ -182,8 +182,7 @@ impl SignedEvent {
         if self.body.len() > MAX_EVENT_BYTES {
             return Err(EventError::TooLarge);
         }
-        let public = PublicKey::try_decode_protobuf(&self.public_key).map_err(|_| EventError::Malformed)?;
-        let peer = public.to_peer_id();
+        let (public, peer) = certs.peer_key(&self.public_key).ok_or(EventError::Malformed)?;
         if signed_by != Some(peer) && !public.verify(&signed_bytes(&self.body), &self.signature) {
             return Err(EventError::BadSignature);
         }
