@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 
-use super::Session;
+use super::{Code, Failure, Flight, Lookup, Now, Session, Show, Ticket, Via};
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CertBody, CertError};
 use crate::presence::{NICK_MAX_CHARS, valid_nick};
-use crate::protocol::auth::{AuthRequest, AuthResponse, Refusal};
+use crate::protocol::auth::{AuthRequest, AuthResponse};
 use crate::trust::grouped;
 
 /// How long an account request waits for a bootstrap node to come into reach.
@@ -46,68 +46,6 @@ pub const RENEW_WHEN_LEFT_DIVISOR: u64 = 3;
 /// Whether a certificate with `left` of its `lifetime` seconds left is due for renewal.
 pub fn renewal_due(left: u64, lifetime: u64) -> bool {
     left < lifetime / RENEW_WHEN_LEFT_DIVISOR
-}
-
-/// The time, as the node reads it: monotonic for deadlines, seconds since the Unix epoch for
-/// certificates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    pub at: Instant,
-    pub unix: u64,
-}
-
-/// A command's answer, as the node numbers it (it holds the reply channel).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ticket(pub u64);
-
-/// A request on its way, as the engine numbers it (the node maps it to its request id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Flight(pub u64);
-
-/// Where a request goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// The account worker this node hosts.
-    Hosted,
-    /// A trusted bootstrap node in reach.
-    Peer(PeerId),
-}
-
-/// What the bootstrap node said about a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    /// The account holding the name, and its username now.
-    Exists(AccountId, String),
-    Unknown,
-    /// No bootstrap node answered.
-    NoAnswer,
-}
-
-/// The kind of a failed command, as the node's error codes say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Usage,
-    NotLoggedIn,
-    BootstrapUnconfirmed,
-    NoBootstrap,
-    Internal,
-    /// The bootstrap node refused.
-    Refused(Refusal),
-}
-
-/// Why a command failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: Code,
-    pub message: String,
-    /// With [`Code::BootstrapUnconfirmed`]: the key to confirm.
-    pub key: Option<AuthorityKey>,
-}
-
-impl Failure {
-    fn new(code: Code, message: impl Into<String>) -> Self {
-        Failure { code, message: message.into(), key: None }
-    }
 }
 
 fn no_bootstrap(detail: &str) -> Failure {
@@ -149,19 +87,6 @@ pub enum Input {
     Tick,
     /// The presence timer: the certificate is renewed if due.
     CheckRenewal,
-}
-
-/// What to show the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Show {
-    Registered { user: String },
-    LoggedIn { user: String, nick: String, resumed: bool },
-    LoggedOut { user: String },
-    Renamed { old: String, new: String },
-    Nick { user: String, nick: String },
-    BootstrapUnconfirmed { peer: PeerId, key: AuthorityKey },
-    BootstrapLost(PeerId),
-    Info(String),
 }
 
 /// What the node should do.

@@ -11,10 +11,8 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use proptest::prelude::*;
 
-use super::Session;
-use super::engine::{
-    Code, Failure, Flight, Input, Lookup, NO_BOOTSTRAP_WAIT, Now, Output, RESUME_WAIT, SessionEngine, Show, Ticket, Via,
-};
+use super::engine::{Input, NO_BOOTSTRAP_WAIT, Output, RESUME_WAIT, SessionEngine};
+use super::{Code, Failure, Flight, Lookup, Now, Session, Show, Ticket, Via};
 use crate::cert::{Authority, AuthorityKey, Certificate};
 use crate::protocol::auth::{AuthRequest, AuthResponse, KnownAccount, Refusal};
 use crate::testing::account_of;
