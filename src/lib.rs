@@ -36,6 +36,7 @@ pub mod node;
 pub mod presence;
 pub mod protocol;
 pub mod room;
+pub mod session;
 pub mod store;
 pub mod trust;
 pub mod ui;

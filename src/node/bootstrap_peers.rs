@@ -1,7 +1,8 @@
 //! The bootstrap nodes in reach, as identify reports them: each is trusted (its key is the
 //! pinned one), unconfirmed (no key is pinned yet: reported with its key, and no password goes
 //! to it) or refused (another key than the pinned one); `/trust KEY` pins a key the user
-//! confirmed. Which requests go where is [`super::accounts`]'s; this file never sends one.
+//! confirmed. Which bootstrap nodes are in reach, and which requests go where, is the session
+//! engine's ([`crate::session`], through [`super::accounts`]); this file never sends a request.
 
 use libp2p::PeerId;
 use libp2p::identify;
@@ -37,42 +38,14 @@ impl EventLoop {
             return;
         };
         match self.accounts.trust.consider(key) {
-            Verdict::Trusted => self.bootstrap_found(peer).await,
-            Verdict::Unconfirmed => self.bootstrap_unconfirmed(peer, key).await,
+            Verdict::Trusted => self.session_bootstrap_found(peer).await,
+            Verdict::Unconfirmed => self.session_bootstrap_unconfirmed(peer, key).await,
             Verdict::Refused { pinned } => self.refuse_bootstrap(peer, key, pinned).await,
         }
     }
 
-    /// A bootstrap node with the trusted key is in reach: requests go to it from now on.
-    async fn bootstrap_found(&mut self, peer: PeerId) {
-        if self.accounts.bootstraps.contains(&peer) {
-            return;
-        }
-        self.accounts.bootstraps.push(peer);
-        self.emit(UiEvent::bootstrap(peer, BootstrapState::Found)).await;
-        self.take_unverified_presence().await;
-        self.flush_waiting();
-        self.renew_if_due();
-    }
-
-    /// A bootstrap node with a key nobody confirmed is in reach: say so (once per connection),
-    /// and fail the registrations and logins that waited for a bootstrap node.
-    async fn bootstrap_unconfirmed(&mut self, peer: PeerId, key: AuthorityKey) {
-        if self.accounts.unconfirmed.iter().any(|(p, _)| *p == peer) {
-            return;
-        }
-        self.accounts.unconfirmed.push((peer, key));
-        let event = UiEvent::Bootstrap {
-            peer_id: Some(peer.to_string()),
-            state: BootstrapState::Unconfirmed,
-            key: Some(key.to_hex()),
-        };
-        self.emit(event).await;
-        self.fail_waiting_for_confirmation();
-    }
-
     /// A bootstrap node with another key than the trusted one: refused, said once per connection.
-    async fn refuse_bootstrap(&mut self, peer: PeerId, key: AuthorityKey, pinned: AuthorityKey) {
+    pub(super) async fn refuse_bootstrap(&mut self, peer: PeerId, key: AuthorityKey, pinned: AuthorityKey) {
         if self.accounts.refused.insert(peer) {
             let message = format!(
                 "bootstrap node {peer} has key {}, but this node trusts {} ({}); it is ignored. Delete that file to trust another bootstrap node.",
@@ -91,23 +64,13 @@ impl EventLoop {
         self.accounts.trust.confirm(key).map_err(trust_error)?;
         let event = UiEvent::Bootstrap { peer_id: None, state: BootstrapState::Trusted, key: Some(key.to_hex()) };
         self.emit(event).await;
-        for (peer, seen) in std::mem::take(&mut self.accounts.unconfirmed) {
-            if seen == key {
-                self.bootstrap_found(peer).await;
-            } else {
-                self.refuse_bootstrap(peer, seen, key).await;
-            }
-        }
+        self.session_key_trusted(key).await;
         Ok(())
     }
 
     /// The last connection to `peer` closed.
     pub(super) async fn bootstrap_gone(&mut self, peer: PeerId) {
         self.accounts.refused.remove(&peer);
-        self.accounts.unconfirmed.retain(|(p, _)| *p != peer);
-        if let Some(pos) = self.accounts.bootstraps.iter().position(|p| *p == peer) {
-            self.accounts.bootstraps.remove(pos);
-            self.emit(UiEvent::bootstrap(peer, BootstrapState::Lost)).await;
-        }
+        self.session_peer_gone(peer).await;
     }
 }

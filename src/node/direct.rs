@@ -30,6 +30,7 @@ use crate::clock::{now_ms, unix_now};
 use crate::dm::{Channel, DmEngine, Flight, Input, Output, Received, Seen, Show, StoredDm};
 use crate::protocol::dm::{self as wire, CheckedDm, DmRefusal, DmRequest, DmResponse};
 use crate::room::event::MAX_TEXT_BYTES;
+use crate::session::Lookup;
 
 /// Direct messages: the engine, and the swarm's handles of what it has in flight.
 #[derive(Default)]
@@ -60,16 +61,6 @@ pub(crate) struct AfterLookup {
     /// The message to send, or `None` for `/query`.
     text: Option<String>,
     reply: Done,
-}
-
-/// What the bootstrap node said about a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Lookup {
-    /// The account holding the name, and its username now.
-    Exists(AccountId, String),
-    Unknown,
-    /// No bootstrap node answered.
-    NoAnswer,
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
@@ -110,7 +101,7 @@ impl EventLoop {
         } else if self.accounts.bootstrap_peer().is_some() {
             // The bootstrap node knows who holds a name now; a name seen here may have changed
             // hands since.
-            self.lookup_user(&user, AfterLookup { user: user.clone(), text, reply });
+            self.lookup_user(&user, AfterLookup { user: user.clone(), text, reply }).await;
         } else if let Some(known) = self.accounts.known_account(&user) {
             let _ = reply.send(self.after_lookup(known, text).await);
         } else {

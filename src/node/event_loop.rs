@@ -60,7 +60,7 @@ pub(super) struct EventLoop {
     pub(super) key: Keypair,
     requests: mpsc::Receiver<Request>,
     events: mpsc::Sender<UiEvent>,
-    /// Account state: session, trusted bootstrap, requests in flight.
+    /// Account state: the session engine, the trusted bootstrap, the hosted account worker.
     pub(super) accounts: Accounts,
     /// Who is online, and this node's announcements.
     pub(super) presence: PresenceState,
@@ -176,7 +176,7 @@ impl EventLoop {
                 }
                 _ = presence_tick.tick() => {
                     self.presence_heartbeat().await;
-                    self.renew_if_due();
+                    self.renew_if_due().await;
                     self.pump_all_outboxes().await;
                 }
                 Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
@@ -227,18 +227,12 @@ impl EventLoop {
                 let _ = reply.send(self.status());
             }
             Request::Account { request, reply } => self.account_request(request, reply).await,
-            Request::Logout { reply } => {
-                let result = self.logout().await;
-                let _ = reply.send(result);
-            }
+            Request::Logout { reply } => self.logout(reply).await,
             Request::Trust { key, reply } => {
                 let result = self.trust_bootstrap(&key).await;
                 let _ = reply.send(result);
             }
-            Request::Nick { nick, reply } => {
-                let result = self.change_nick(&nick).await;
-                let _ = reply.send(result);
-            }
+            Request::Nick { nick, reply } => self.change_nick(nick, reply).await,
             Request::Who { reply } => {
                 let _ = reply.send(Ok(self.who()));
             }
@@ -282,7 +276,7 @@ impl EventLoop {
         }
         if let Some(session) = self.accounts.session() {
             let left = session.certificate.remaining(crate::clock::unix_now());
-            if super::accounts::renewal_due(left, session.certificate.lifetime())
+            if crate::session::renewal_due(left, session.certificate.lifetime())
                 && self.accounts.bootstrap_peer().is_none()
             {
                 problems.push(format!(

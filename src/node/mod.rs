@@ -11,7 +11,7 @@
 //! - `event`: the events and error codes users and scripts see ([`UiEvent`], [`ErrorCode`]);
 //! - `event_loop`: the loop, connections, discovery and re-dialling;
 //! - `liveness`: which connections are dead;
-//! - `accounts`: logging in through the bootstrap node, and hosting it;
+//! - `accounts`: the session engine's adapter (logging in through the bootstrap node), and hosting it;
 //! - `presence`: announcing this user and keeping the roster of who is online;
 //! - `rooms`: room topics, their event logs, messages, catch-up, focus, mutes and history;
 //! - `direct`: direct messages, their receipts and the outbox.

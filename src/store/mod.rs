@@ -30,7 +30,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::account::AccountId;
-use crate::cert::Certificate;
 use crate::room::EventId;
 
 /// File name of the node database inside the data directory.
@@ -146,12 +145,8 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// A saved login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub certificate: Certificate,
-    pub nick: String,
-}
+/// A saved login (the type is the session engine's).
+pub use crate::session::Session;
 
 /// How long a room message taken in waits to be written with the next ones.
 pub const WRITE_BEHIND: Duration = Duration::from_millis(5);
