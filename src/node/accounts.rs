@@ -454,6 +454,9 @@ impl EventLoop {
         };
         self.announce_offline();
         self.exit_rooms();
+        if self.attention.logged_out() {
+            self.emit(UiEvent::Unfocused).await;
+        }
         if self.accounts.bootstrap_peer().is_some() {
             self.send_or_wait(
                 AuthRequest::Logout,

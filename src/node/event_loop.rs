@@ -15,13 +15,14 @@ use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, ping};
 use tokio::sync::{mpsc, oneshot};
 
 use super::accounts::{Accounts, AuthTicket};
+use super::attention::Attention;
 use super::client::Request;
 use super::direct::Direct;
 use super::event::{PeerState, Status, UiEvent};
 use super::liveness::{DEAD_AFTER, Liveness};
 use super::presence::PresenceState;
 use super::rooms::Rooms;
-use super::{Focus, NodeConfig, NodeError, READY_SETTLE};
+use super::{NodeConfig, NodeError, READY_SETTLE};
 use crate::bootstrap::AuthWorker;
 use crate::cert::CertCache;
 use crate::net::redial::DialKey;
@@ -64,12 +65,12 @@ pub(super) struct EventLoop {
     pub(super) accounts: Accounts,
     /// Who is online, and this node's announcements.
     pub(super) presence: PresenceState,
-    /// Rooms: logs, topics, focus, mutes, the directory.
+    /// Rooms: logs, topics, the directory.
     pub(super) rooms: Rooms,
     /// Direct messages in flight.
     pub(super) direct: Direct,
-    /// Where plain text goes.
-    pub(super) focus: Option<Focus>,
+    /// The focus and the mutes: where plain text goes, what notifies.
+    pub(super) attention: Attention,
     /// Certificates already checked.
     pub(super) certs: CertCache,
     /// Answers from the hosted account worker.
@@ -123,7 +124,7 @@ impl EventLoop {
             presence: PresenceState::new(presence_topic, local),
             rooms: Rooms::default(),
             direct: Direct::default(),
-            focus: None,
+            attention: Attention::default(),
             certs: CertCache::default(),
             auth_answers,
             redial: Redialer::new(local, config.peers, Instant::now()),

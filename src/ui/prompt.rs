@@ -45,7 +45,6 @@ impl Known {
             }
             UiEvent::LoggedOut { .. } => {
                 self.me = None;
-                self.focus = None;
                 self.unread.clear();
             }
             UiEvent::Registered { user } => {
@@ -99,13 +98,14 @@ impl Known {
                 self.unread.retain(|(t, _)| t != target);
                 self.focus = Some(target.clone());
             }
+            UiEvent::Unfocused => self.focus = None,
             UiEvent::Notification { kind, room, from, focused } => {
                 let target = match (kind, room, from) {
                     (NotificationKind::Room, Some(room), _) => format!("#{room}"),
                     (NotificationKind::Dm, _, Some(from)) => format!("@{from}"),
                     _ => return,
                 };
-                if *focused || self.focus.as_deref() == Some(&target) {
+                if *focused {
                     return;
                 }
                 match self.unread.iter_mut().find(|(t, _)| *t == target) {
@@ -238,6 +238,17 @@ mod tests {
     }
 
     #[test]
+    fn what_counts_as_unread_is_the_nodes_decision() {
+        let mut k = Known::default();
+        k.observe(&UiEvent::Focus { target: "#lobby".into() });
+        k.observe(&note(Some("dev"), None, true));
+        assert_eq!(k.prompt(), "[#lobby]> ", "a message the node calls focused is never unread");
+        k.observe(&UiEvent::Unfocused);
+        k.observe(&note(Some("lobby"), None, false));
+        assert_eq!(k.prompt(), "[1 unread #lobby]> ");
+    }
+
+    #[test]
     fn the_prompt_shows_focus_and_unread_counts() {
         let mut k = Known::default();
         assert_eq!(k.prompt(), "> ");
@@ -253,6 +264,8 @@ mod tests {
         assert_eq!(k.prompt(), "[@bob · 1 unread #dev]> ");
         assert_eq!(k.prompt_with(&Palette::new(true)), "[\x1b[1m@bob\x1b[0m · \x1b[1;35m1 unread #dev\x1b[0m]> ");
         k.observe(&UiEvent::LoggedOut { user: "alice".into() });
+        assert_eq!(k.prompt(), "[@bob]> ", "the node says when the focus ends");
+        k.observe(&UiEvent::Unfocused);
         assert_eq!(k.prompt(), "> ");
     }
 
