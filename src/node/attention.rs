@@ -1,7 +1,8 @@
 //! Where this user's attention is, and what follows from it, decided here and nowhere else:
 //! the focus (the room or conversation that plain text goes to), the mutes, where a line
-//! without a slash goes, which room a command that names none means, when the focus ends, and
-//! whether a message notifies (and whether that notification is about the focused place).
+//! without a slash goes, which room a command that names none means, when the focus ends, when
+//! the front-end must hear the focus again (its place goes by another name now), and whether a
+//! message notifies (and whether that notification is about the focused place).
 //!
 //! [`Attention`] is pure: it never does I/O, never touches tokio, the swarm or the store, and
 //! never emits an event. The event loop loads the kept mutes into it, keeps a mute on disk
@@ -45,6 +46,8 @@ pub(crate) struct Notify {
 #[derive(Debug, Default)]
 pub(crate) struct Attention {
     focus: Option<Place>,
+    /// What the front-end was last told the focus is called (`#room` or `@user`).
+    told: Option<String>,
     /// Mute keys ([`Place::mute_key`]).
     muted: HashSet<String>,
 }
@@ -63,15 +66,27 @@ impl Attention {
         }
     }
 
-    /// Plain text goes to `place` from now on (`/focus`, `/query`, a created or joined room).
-    pub(crate) fn focus_on(&mut self, place: Place) {
+    /// Plain text goes to `place` from now on (`/focus`, `/query`, a created or joined room);
+    /// the front-end is told it as `target` (`#room` or `@user`).
+    pub(crate) fn focus_on(&mut self, place: Place, target: String) {
         self.focus = Some(place);
+        self.told = Some(target);
+    }
+
+    /// The focused place is called `target` now: what to tell the front-end, if that is not
+    /// what it was told (a namesake room appeared, the user renamed).
+    pub(crate) fn relabel(&mut self, target: String) -> Option<String> {
+        if self.focus.is_none() || self.told.as_ref() == Some(&target) {
+            return None;
+        }
+        self.told = Some(target.clone());
+        Some(target)
     }
 
     /// This user is no longer in `room` (left, kicked or banned): whether that ended the focus.
     pub(crate) fn left_room(&mut self, room: &EventId) -> bool {
         if self.focused_room() == Some(*room) {
-            self.focus = None;
+            self.end_focus();
             return true;
         }
         false
@@ -79,7 +94,14 @@ impl Attention {
 
     /// This user logged out: whether that ended a focus.
     pub(crate) fn logged_out(&mut self) -> bool {
-        self.focus.take().is_some()
+        let had = self.focus.is_some();
+        self.end_focus();
+        had
+    }
+
+    fn end_focus(&mut self) {
+        self.focus = None;
+        self.told = None;
     }
 
     /// Replaces the mutes with those kept (mute keys).
@@ -132,10 +154,10 @@ mod tests {
         let mut a = Attention::default();
         assert_eq!(a.route_text(), None);
         assert_eq!(a.focused_room(), None);
-        a.focus_on(LOBBY);
+        a.focus_on(LOBBY, "#lobby".into());
         assert_eq!(a.route_text(), Some(LOBBY));
         assert_eq!(a.focused_room(), Some(room(LOBBY)));
-        a.focus_on(BOB);
+        a.focus_on(BOB, "@bob".into());
         assert_eq!(a.route_text(), Some(BOB));
         assert_eq!(a.focused_room(), None, "a conversation is not a room to default to");
     }
@@ -143,22 +165,39 @@ mod tests {
     #[test]
     fn leaving_the_focused_room_ends_the_focus_and_no_other() {
         let mut a = Attention::default();
-        a.focus_on(LOBBY);
+        a.focus_on(LOBBY, "#lobby".into());
         assert!(!a.left_room(&room(DEV)));
         assert_eq!(a.route_text(), Some(LOBBY));
         assert!(a.left_room(&room(LOBBY)));
         assert_eq!(a.route_text(), None);
         assert!(!a.left_room(&room(LOBBY)), "ended once");
-        a.focus_on(BOB);
+        a.focus_on(BOB, "@bob".into());
         assert!(!a.left_room(&room(LOBBY)));
         assert_eq!(a.route_text(), Some(BOB));
+    }
+
+    #[test]
+    fn the_focus_is_told_again_only_when_its_name_changes() {
+        let mut a = Attention::default();
+        assert_eq!(a.relabel("#lobby".into()), None, "nothing is focused");
+        a.focus_on(LOBBY, "#lobby".into());
+        assert_eq!(a.relabel("#lobby".into()), None);
+        assert_eq!(a.relabel("#lobby~adam".into()), Some("#lobby~adam".into()));
+        assert_eq!(a.relabel("#lobby~adam".into()), None, "told once");
+        a.focus_on(BOB, "@bob".into());
+        assert_eq!(a.relabel("@robert".into()), Some("@robert".into()));
+        assert!(a.logged_out());
+        assert_eq!(a.relabel("@robert".into()), None);
+        a.focus_on(LOBBY, "#lobby".into());
+        assert!(a.left_room(&room(LOBBY)));
+        assert_eq!(a.relabel("#lobby~adam".into()), None, "an ended focus is not told again");
     }
 
     #[test]
     fn logging_out_ends_the_focus() {
         let mut a = Attention::default();
         assert!(!a.logged_out());
-        a.focus_on(CAROL);
+        a.focus_on(CAROL, "@carol".into());
         assert!(a.logged_out());
         assert_eq!(a.route_text(), None);
     }
@@ -167,11 +206,11 @@ mod tests {
     fn messages_from_others_notify_and_say_whether_they_are_focused() {
         let mut a = Attention::default();
         assert_eq!(a.notification(&LOBBY, false), Some(Notify { focused: false }));
-        a.focus_on(LOBBY);
+        a.focus_on(LOBBY, "#lobby".into());
         assert_eq!(a.notification(&LOBBY, false), Some(Notify { focused: true }));
         assert_eq!(a.notification(&DEV, false), Some(Notify { focused: false }));
         assert_eq!(a.notification(&BOB, false), Some(Notify { focused: false }));
-        a.focus_on(BOB);
+        a.focus_on(BOB, "@bob".into());
         assert_eq!(a.notification(&BOB, false), Some(Notify { focused: true }));
         assert_eq!(a.notification(&CAROL, false), Some(Notify { focused: false }));
         assert_eq!(a.notification(&LOBBY, false), Some(Notify { focused: false }));
@@ -180,7 +219,7 @@ mod tests {
     #[test]
     fn own_messages_never_notify() {
         let mut a = Attention::default();
-        a.focus_on(LOBBY);
+        a.focus_on(LOBBY, "#lobby".into());
         assert_eq!(a.notification(&LOBBY, true), None);
         assert_eq!(a.notification(&BOB, true), None);
     }
@@ -194,7 +233,7 @@ mod tests {
         assert!(!a.is_muted(&LOBBY) && !a.is_muted(&CAROL));
         assert_eq!(a.notification(&DEV, false), None);
         assert_eq!(a.notification(&BOB, false), None);
-        a.focus_on(DEV);
+        a.focus_on(DEV, "#dev".into());
         assert_eq!(a.notification(&DEV, false), None, "focus does not lift a mute");
         assert_eq!(a.notification(&LOBBY, false), Some(Notify { focused: false }));
         a.set_muted(&DEV, false);

@@ -163,9 +163,9 @@ impl EventLoop {
         match text {
             Some(text) => self.send_dm_to_known(account, &text).await,
             None => {
-                self.attention.focus_on(Place::User(account));
-                let name = self.accounts.name_of(&account);
-                self.emit(UiEvent::Focus { target: format!("@{name}") }).await;
+                let target = format!("@{}", self.accounts.name_of(&account));
+                self.attention.focus_on(Place::User(account), target.clone());
+                self.emit(UiEvent::Focus { target }).await;
                 Ok(())
             }
         }

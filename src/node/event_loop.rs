@@ -15,7 +15,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, ping};
 use tokio::sync::{mpsc, oneshot};
 
 use super::accounts::{Accounts, AuthTicket};
-use super::attention::Attention;
+use super::attention::{Attention, Place};
 use super::client::Request;
 use super::direct::Direct;
 use super::event::{PeerState, Status, UiEvent};
@@ -186,6 +186,7 @@ impl EventLoop {
                 _ = sleep_until(settle) => self.send_ready().await,
                 _ = sleep_until(write_due) => self.accounts.store().write_unwritten(),
             }
+            self.tell_focus_again().await;
         }
         // Dropping the swarm closes every connection; peers see it at once. Messages taken in
         // are written before the front-end hears the node has stopped (it may exit at once).
@@ -212,6 +213,19 @@ impl EventLoop {
     }
 
     /// Reports `event`; `ready` is always the first event a node reports.
+    /// When the focused room or user goes by another name now (a namesake room appeared, the
+    /// user renamed), the front-end hears the focus again, by that name.
+    async fn tell_focus_again(&mut self) {
+        let target = match self.attention.route_text() {
+            None => return,
+            Some(Place::Room(room)) => format!("#{}", self.room_label(&room)),
+            Some(Place::User(account)) => format!("@{}", self.accounts.name_of(&account)),
+        };
+        if let Some(target) = self.attention.relabel(target) {
+            self.emit(UiEvent::Focus { target }).await;
+        }
+    }
+
     pub(super) async fn emit(&mut self, event: UiEvent) {
         if self.readiness != Readiness::Ready {
             self.before_ready.push(event);

@@ -501,8 +501,8 @@ impl EventLoop {
 
     /// Focuses `room` (created or joined, or `/focus`), and says so.
     pub(super) async fn set_focus(&mut self, room: &EventId) {
-        self.attention.focus_on(Place::Room(*room));
         let target = format!("#{}", self.room_label(room));
+        self.attention.focus_on(Place::Room(*room), target.clone());
         self.emit(UiEvent::Focus { target }).await;
     }
 }

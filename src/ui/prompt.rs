@@ -56,10 +56,8 @@ impl Known {
                 if self.me.as_deref() == Some(old) {
                     self.me = Some(new.clone());
                 }
+                // The focus, if it is this user, comes again from the node by the new name.
                 let (old_target, new_target) = (format!("@{old}"), format!("@{new}"));
-                if self.focus.as_deref() == Some(&old_target) {
-                    self.focus = Some(new_target.clone());
-                }
                 for (target, _) in &mut self.unread {
                     if *target == old_target {
                         *target = new_target.clone();
