@@ -118,7 +118,8 @@ pub enum UiEvent {
         room: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
-        /// Whether the room or conversation is the focused one (the terminal rings only when not).
+        /// Whether the room or conversation is the focused one, as `node/attention.rs` decided
+        /// (the terminal rings, and the prompt counts it unread, only when not).
         #[serde(skip)]
         focused: bool,
     },

@@ -2,7 +2,8 @@
 //! `/focus`, `/mute`, `/history`, and text for the focused room. Each checks what the user typed,
 //! asks the room engine whether the action is allowed now, signs it and hands it to the adapter
 //! ([`super::rooms`]); it never decides a room rule itself (`/join` is in
-//! [`super::room_sync`]).
+//! [`super::room_sync`]), nor where plain text goes or which room a command naming none means
+//! (it asks [`super::attention`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;

@@ -1,7 +1,8 @@
 //! The node's side of rooms: the adapter that feeds the [`RoomEngine`] and carries out what it
 //! decides: one gossipsub topic per room id, events signed, verified, kept, published and
-//! shown, focus, message order. The room commands are in [`super::room_commands`], the room
-//! directory and labels in [`super::room_directory`], catch-up in [`super::room_sync`].
+//! shown, message order. The room commands are in [`super::room_commands`], the room
+//! directory and labels in [`super::room_directory`], catch-up in [`super::room_sync`]; the
+//! focus, the mutes and whether a message notifies are [`super::attention`]'s to decide.
 //!
 //! Room rules live in the engine, never here: this side signs what its user does, verifies
 //! what arrives, keeps and shows what the engine outputs, and turns accounts into the
