@@ -118,9 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tokio::select! {
             line = lines_rx.recv() => match line {
                 Some(line) => {
-                    let flow = app.handle_input(line).await;
-                    prompt.line_handled();
-                    if flow == Flow::Quit {
+                    if app.handle_input(line).await == Flow::Quit {
                         break;
                     }
                 }

@@ -83,9 +83,13 @@ fn the_life_of_an_account_as_another_node_sees_it() {
     a.wait_for("own nick", |v| v["type"] == "nick" && v["user"] == "alice");
     b.wait_for("alice's nick", |v| v["type"] == "nick" && v["user"] == "alice" && v["nick"] == "Alice W");
 
+    b.send("/query alice");
+    b.wait_for("alice focused", |v| v["type"] == "focus" && v["target"] == "@alice");
     a.send("/rename alicia");
     a.wait_for("own rename", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
     b.wait_for("alice renamed", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
+    // The conversation stays focused, and is told again by its new name.
+    b.wait_for("focus renamed", |v| v["type"] == "focus" && v["target"] == "@alicia");
     let online = who(&mut b);
     assert!(online.contains(&("alicia".into(), "Alice W".into())), "{online:?}");
     assert!(!online.iter().any(|(u, _)| u == "alice"), "the old name is gone: {online:?}");

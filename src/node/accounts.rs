@@ -336,6 +336,9 @@ impl EventLoop {
         if self.accounts.session().is_some() {
             self.announce_offline();
             self.exit_rooms();
+            if self.attention.logged_out() {
+                self.emit(UiEvent::Unfocused).await;
+            }
         }
         let ticket = self.accounts.hold(reply);
         self.feed_session(Input::Logout { ticket }).await;

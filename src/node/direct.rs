@@ -20,10 +20,11 @@ use std::time::Instant;
 use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
+use super::CommandError;
+use super::attention::Place;
 use super::client::{DirectCommand, Done, RoomReply};
 use super::event::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
 use super::event_loop::EventLoop;
-use super::{CommandError, Focus};
 use crate::account::{AccountId, same_name};
 use crate::bootstrap::password::check_username;
 use crate::clock::{now_ms, unix_now};
@@ -153,9 +154,9 @@ impl EventLoop {
         match text {
             Some(text) => self.send_dm_to_known(account, &text).await,
             None => {
-                self.focus = Some(Focus::User(account));
-                let name = self.accounts.name_of(&account);
-                self.emit(UiEvent::Focus { target: format!("@{name}") }).await;
+                let target = format!("@{}", self.accounts.name_of(&account));
+                self.attention.focus_on(Place::User(account), target.clone());
+                self.emit(UiEvent::Focus { target }).await;
                 Ok(())
             }
         }
@@ -330,13 +331,12 @@ impl EventLoop {
         match show {
             Show::Dm(dm) => {
                 self.emit(UiEvent::Dm(view(&dm))).await;
-                if !dm.outgoing && !self.rooms.is_muted(&format!("@{}", dm.other)) {
-                    let focused = self.focus == Some(Focus::User(dm.other));
+                if let Some(note) = self.attention.notification(&Place::User(dm.other), dm.outgoing) {
                     self.emit(UiEvent::Notification {
                         kind: NotificationKind::Dm,
                         room: None,
                         from: Some(dm.from.clone()),
-                        focused,
+                        focused: note.focused,
                     })
                     .await;
                 }

@@ -118,7 +118,8 @@ pub enum UiEvent {
         room: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
-        /// Whether the room or conversation is the focused one (the terminal rings only when not).
+        /// Whether the room or conversation is the focused one, as `node/attention.rs` decided
+        /// (the terminal rings, and the prompt counts it unread, only when not).
         #[serde(skip)]
         focused: bool,
     },
@@ -132,6 +133,11 @@ pub enum UiEvent {
     Focus {
         target: String,
     },
+    /// Plain text goes nowhere now: the focused room was left (or this user was put out of
+    /// it), or this user logged out. For the terminal's prompt only: never serialised, so the
+    /// `--json` stream (whose events DESIGN.md lists) has no such line.
+    #[serde(skip)]
+    Unfocused,
     /// The answer to `/history`: `message` or `dm` objects, oldest first.
     History {
         target: String,
@@ -457,6 +463,12 @@ mod tests {
             serde_json::to_value(&note).unwrap(),
             serde_json::json!({"type": "notification", "kind": "dm", "from": "alice"})
         );
+    }
+
+    #[test]
+    fn an_ended_focus_is_never_serialised() {
+        assert!(serde_json::to_value(UiEvent::Unfocused).is_err());
+        assert!(serde_json::from_str::<UiEvent>(r#"{"type":"unfocused"}"#).is_err());
     }
 
     #[test]

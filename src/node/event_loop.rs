@@ -15,13 +15,14 @@ use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, ping};
 use tokio::sync::{mpsc, oneshot};
 
 use super::accounts::{Accounts, AuthTicket};
+use super::attention::{Attention, Place};
 use super::client::Request;
 use super::direct::Direct;
 use super::event::{PeerState, Status, UiEvent};
 use super::liveness::{DEAD_AFTER, Liveness};
 use super::presence::PresenceState;
 use super::rooms::Rooms;
-use super::{Focus, NodeConfig, NodeError, READY_SETTLE};
+use super::{NodeConfig, NodeError, READY_SETTLE};
 use crate::bootstrap::AuthWorker;
 use crate::cert::CertCache;
 use crate::net::redial::DialKey;
@@ -64,12 +65,12 @@ pub(super) struct EventLoop {
     pub(super) accounts: Accounts,
     /// Who is online, and this node's announcements.
     pub(super) presence: PresenceState,
-    /// Rooms: logs, topics, focus, mutes, the directory.
+    /// Rooms: logs, topics, the directory.
     pub(super) rooms: Rooms,
     /// Direct messages in flight.
     pub(super) direct: Direct,
-    /// Where plain text goes.
-    pub(super) focus: Option<Focus>,
+    /// The focus and the mutes: where plain text goes, what notifies.
+    pub(super) attention: Attention,
     /// Certificates already checked.
     pub(super) certs: CertCache,
     /// Answers from the hosted account worker.
@@ -123,7 +124,7 @@ impl EventLoop {
             presence: PresenceState::new(presence_topic, local),
             rooms: Rooms::default(),
             direct: Direct::default(),
-            focus: None,
+            attention: Attention::default(),
             certs: CertCache::default(),
             auth_answers,
             redial: Redialer::new(local, config.peers, Instant::now()),
@@ -186,6 +187,7 @@ impl EventLoop {
                 _ = sleep_until(write_due) => self.accounts.store().write_unwritten(),
             }
             self.show_written().await;
+            self.tell_focus_again().await;
         }
         // Dropping the swarm closes every connection; peers see it at once. Messages taken in
         // are written before the front-end hears the node has stopped (it may exit at once).
@@ -212,6 +214,19 @@ impl EventLoop {
     }
 
     /// Reports `event`; `ready` is always the first event a node reports.
+    /// When the focused room or user goes by another name now (a namesake room appeared, the
+    /// user renamed), the front-end hears the focus again, by that name.
+    async fn tell_focus_again(&mut self) {
+        let target = match self.attention.route_text() {
+            None => return,
+            Some(Place::Room(room)) => format!("#{}", self.room_label(&room)),
+            Some(Place::User(account)) => format!("@{}", self.accounts.name_of(&account)),
+        };
+        if let Some(target) = self.attention.relabel(target) {
+            self.emit(UiEvent::Focus { target }).await;
+        }
+    }
+
     pub(super) async fn emit(&mut self, event: UiEvent) {
         if self.readiness != Readiness::Ready {
             self.before_ready.push(event);

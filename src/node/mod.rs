@@ -13,10 +13,12 @@
 //! - `liveness`: which connections are dead;
 //! - `accounts`: the session engine's adapter (logging in through the bootstrap node), and hosting it;
 //! - `presence`: announcing this user and keeping the roster of who is online;
-//! - `rooms`: room topics, their event logs, messages, catch-up, focus, mutes and history;
+//! - `attention`: the focus, the mutes, where plain text goes and what notifies;
+//! - `rooms`: room topics, their event logs, messages, catch-up and history;
 //! - `direct`: direct messages, their receipts and the outbox.
 
 mod accounts;
+mod attention;
 mod bootstrap_peers;
 mod client;
 mod direct;
@@ -56,15 +58,6 @@ pub const EVENT_CAPACITY: usize = 1024;
 /// After every listener has reported an address, how long to wait for the rest of its addresses
 /// (one per interface) before reporting `ready`.
 pub const READY_SETTLE: Duration = Duration::from_millis(5);
-
-/// Where plain text goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Focus {
-    /// A room, by id.
-    Room(crate::room::EventId),
-    /// A conversation with this account.
-    User(crate::account::AccountId),
-}
 
 /// What a node needs to start.
 pub struct NodeConfig {

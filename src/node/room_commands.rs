@@ -2,16 +2,18 @@
 //! `/focus`, `/mute`, `/history`, and text for the focused room. Each checks what the user typed,
 //! asks the room engine whether the action is allowed now, signs it and hands it to the adapter
 //! ([`super::rooms`]); it never decides a room rule itself (`/join` is in
-//! [`super::room_sync`]).
+//! [`super::room_sync`]), nor where plain text goes or which room a command naming none means
+//! (it asks [`super::attention`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use super::CommandError;
+use super::attention::Place;
 use super::client::{RoomCommand, RoomReply};
 use super::event::{ErrorCode, MemberView, RoomSummary, UiEvent};
 use super::event_loop::EventLoop;
-use super::rooms::{RoomDone, error, mute_key, room_name};
-use super::{CommandError, Focus};
+use super::rooms::{RoomDone, error, room_name};
 use crate::account::{AccountId, same_name};
 use crate::room::engine::{CONTROL_BURST, CONTROLS_PER_SEC, Incoming, MESSAGE_BURST, MESSAGES_PER_SEC, Via};
 use crate::room::event::{EventPayload, MAX_TEXT_BYTES};
@@ -102,7 +104,10 @@ impl EventLoop {
         let me = self.my_account()?;
         let room = match name {
             Some(name) => self.resolve_room(name)?,
-            None => self.focused_room().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
+            None => self
+                .attention
+                .focused_room()
+                .ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
         };
         if !self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)) {
             return Err(error(ErrorCode::NotMember, format!("you are not a member of #{}", self.room_label(&room))));
@@ -156,10 +161,10 @@ impl EventLoop {
     /// Plain text: to the focused room or conversation.
     pub(super) async fn say(&mut self, text: &str) -> Result<(), CommandError> {
         self.logged_in()?;
-        match self.focus.clone() {
+        match self.attention.route_text() {
             None => Err(error(ErrorCode::Usage, "nowhere to send it: /join a room (or /create one), or /query a user")),
-            Some(Focus::Room(_)) => self.send_to_room(None, text).await,
-            Some(Focus::User(user)) => self.send_dm_to_known(user, text).await,
+            Some(Place::Room(_)) => self.send_to_room(None, text).await,
+            Some(Place::User(user)) => self.send_dm_to_known(user, text).await,
         }
     }
 
@@ -191,7 +196,10 @@ impl EventLoop {
     pub(super) fn members(&self, name: Option<&str>) -> Result<RoomReply, CommandError> {
         let room = match name {
             Some(name) => self.resolve_room(name)?,
-            None => self.focused_room().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
+            None => self
+                .attention
+                .focused_room()
+                .ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
         };
         let label = self.room_label(&room);
         let state = self.rooms.engine.state(&room).filter(|s| s.exists());
@@ -243,24 +251,23 @@ impl EventLoop {
     pub(super) async fn set_muted(&mut self, target: String, muted: bool) -> Result<(), CommandError> {
         // A user is muted by account (kept as `@` and the id), a room by id (`#` and the id);
         // both shown by name.
-        let (key, target) = match target.strip_prefix('@') {
+        let (place, target) = match target.strip_prefix('@') {
             Some(user) => {
                 let account = self.account_called(user)?;
-                (format!("@{account}"), format!("@{}", self.accounts.name_of(&account)))
+                (Place::User(account), format!("@{}", self.accounts.name_of(&account)))
             }
             None => {
                 let room = self.resolve_room(&target)?;
-                (mute_key(&room), format!("#{}", self.room_label(&room)))
+                (Place::Room(room), format!("#{}", self.room_label(&room)))
             }
         };
-        if let Err(e) = self.accounts.store().set_muted(&key, muted) {
+        if let Err(e) = self.accounts.store().set_muted(&place.mute_key(), muted) {
             return Err(error(ErrorCode::Internal, format!("cannot save the mute: {e}")));
         }
+        self.attention.set_muted(&place, muted);
         if muted {
-            self.rooms.muted.insert(key);
             self.emit(UiEvent::Muted { target }).await;
         } else {
-            self.rooms.muted.remove(&key);
             self.emit(UiEvent::Unmuted { target }).await;
         }
         Ok(())
@@ -269,12 +276,12 @@ impl EventLoop {
     /// `/history [N]` for the focused room or conversation.
     pub(super) fn history(&self, count: Option<usize>) -> Result<RoomReply, CommandError> {
         let count = count.unwrap_or(DEFAULT_HISTORY);
-        let room = match &self.focus {
+        let room = match self.attention.route_text() {
             None => {
                 return Err(error(ErrorCode::Usage, "/history shows the focused room or conversation: /focus one"));
             }
-            Some(Focus::User(user)) => return self.dm_history(user, count),
-            Some(Focus::Room(room)) => *room,
+            Some(Place::User(user)) => return self.dm_history(&user, count),
+            Some(Place::Room(room)) => room,
         };
         let messages = self
             .accounts

@@ -1,7 +1,8 @@
 //! The node's side of rooms: the adapter that feeds the [`RoomEngine`] and carries out what it
 //! decides: one gossipsub topic per room id, events signed, verified, kept, published and
-//! shown, focus, message order. The room commands are in [`super::room_commands`], the room
-//! directory and labels in [`super::room_directory`], catch-up in [`super::room_sync`].
+//! shown, message order. The room commands are in [`super::room_commands`], the room
+//! directory and labels in [`super::room_directory`], catch-up in [`super::room_sync`]; the
+//! focus, the mutes and whether a message notifies are [`super::attention`]'s to decide.
 //!
 //! Room rules live in the engine, never here: this side signs what its user does, verifies
 //! what arrives, keeps and shows what the engine outputs, and turns accounts into the
@@ -15,11 +16,12 @@ use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::request_response::OutboundRequestId;
 use tokio::sync::oneshot;
 
+use super::CommandError;
+use super::attention::Place;
 use super::client::RoomReply;
 use super::event::{ChatMessage, ErrorCode, NotificationKind, UiEvent};
 use super::event_loop::EventLoop;
 use super::room_sync::SyncPurpose;
-use super::{CommandError, Focus};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
 use crate::net::room_score;
@@ -50,7 +52,6 @@ pub(super) struct Rooms {
     pub(super) engine: RoomEngine,
     /// Rooms whose topic this node is subscribed to, by topic.
     topics: HashMap<TopicHash, EventId>,
-    pub(super) muted: HashSet<String>,
     /// The rooms each peer's user is in, from presence.
     pub(super) directory: HashMap<PeerId, Vec<RoomRef>>,
     /// Each room's label, worked out again when rooms come and go.
@@ -81,7 +82,6 @@ impl Default for Rooms {
         Rooms {
             engine: RoomEngine::default(),
             topics: HashMap::new(),
-            muted: HashSet::new(),
             directory: HashMap::new(),
             labels: HashMap::new(),
             syncs: HashMap::new(),
@@ -102,10 +102,6 @@ impl Rooms {
     pub(super) fn room_of_topic(&self, topic: &TopicHash) -> Option<EventId> {
         self.topics.get(topic).copied()
     }
-
-    pub(super) fn is_muted(&self, target: &str) -> bool {
-        self.muted.contains(target)
-    }
 }
 
 fn topic(room: &EventId) -> IdentTopic {
@@ -114,11 +110,6 @@ fn topic(room: &EventId) -> IdentTopic {
 
 pub(super) fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
     CommandError::new(code, message)
-}
-
-/// The mute key of a room.
-pub(super) fn mute_key(room: &EventId) -> String {
-    format!("#{room}")
 }
 
 /// Checks and normalises a room name typed by the user.
@@ -169,7 +160,7 @@ impl EventLoop {
             Err(e) => tracing::error!(error = %e, "cannot load rooms"),
         }
         match self.accounts.store().mutes() {
-            Ok(mutes) => self.rooms.muted = mutes.into_iter().collect(),
+            Ok(mutes) => self.attention.load_mutes(mutes),
             Err(e) => tracing::error!(error = %e, "cannot load mutes"),
         }
         self.refresh_labels();
@@ -207,9 +198,6 @@ impl EventLoop {
             self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
         }
         self.rooms.early.remove(room);
-        if self.focused_room() == Some(*room) {
-            self.focus = None;
-        }
     }
 
     /// After a login: back into every room the user is a member of.
@@ -226,7 +214,6 @@ impl EventLoop {
         for room in rooms {
             self.unsubscribe(&room);
         }
-        self.focus = None;
     }
 
     /// The number of this node's next message in `room`, following what it kept before.
@@ -363,6 +350,9 @@ impl EventLoop {
                     }
                     if gone {
                         self.unsubscribe(&room);
+                        if self.attention.left_room(&room) {
+                            self.emit(UiEvent::Unfocused).await;
+                        }
                     }
                     membership_changed |= joined || gone;
                 }
@@ -468,8 +458,8 @@ impl EventLoop {
         let from_me = self.me().is_some_and(|me| same_name(&me, &message.from));
         let label = message.room.clone();
         self.emit(UiEvent::Message(message)).await;
-        if !from_me && !self.rooms.is_muted(&mute_key(room)) {
-            let focused = self.focused_room() == Some(*room);
+        if let Some(note) = self.attention.notification(&Place::Room(*room), from_me) {
+            let focused = note.focused;
             self.emit(UiEvent::Notification { kind: NotificationKind::Room, room: Some(label), from: None, focused })
                 .await;
         }
@@ -529,17 +519,10 @@ impl EventLoop {
         }
     }
 
-    /// The focused room, if the focus is a room.
-    pub(super) fn focused_room(&self) -> Option<EventId> {
-        match &self.focus {
-            Some(Focus::Room(room)) => Some(*room),
-            _ => None,
-        }
-    }
-
+    /// Focuses `room` (created or joined, or `/focus`), and says so.
     pub(super) async fn set_focus(&mut self, room: &EventId) {
-        self.focus = Some(Focus::Room(*room));
         let target = format!("#{}", self.room_label(room));
+        self.attention.focus_on(Place::Room(*room), target.clone());
         self.emit(UiEvent::Focus { target }).await;
     }
 }

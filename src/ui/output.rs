@@ -28,7 +28,7 @@ pub fn spawn(mut events: mpsc::Receiver<UiEvent>, mut sink: Sink) -> std::io::Re
     std::thread::Builder::new().name("meshchat-output".into()).spawn(move || {
         while let Some(event) = events.blocking_recv() {
             let written = match &mut sink {
-                Sink::Json => write_line(&json::line(&event)),
+                Sink::Json => json::line(&event).map_or(Ok(()), |line| write_line(&line)),
                 Sink::Text(renderer) => match renderer.render(&event) {
                     text if text.is_empty() => Ok(()),
                     text => write_line(&text),

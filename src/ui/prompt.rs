@@ -1,14 +1,14 @@
 //! What the REPL's input side knows from the events the output side sees: where plain text
 //! goes (the focus), unread counts of the rooms and conversations elsewhere, and the usernames
 //! and room names seen so far (for tab completion). [`PromptState`] is shared between the
-//! output thread, which updates it, and the editor thread, which reads it.
+//! output thread, which updates it, and the editor thread, which reads it when a line starts.
 //!
-//! It also carries the main loop's acknowledgement that an input line was handled, so the
-//! editor can show the next prompt after the events that line caused (a new focus, say).
+//! The focus and whether a message counts as unread are the node's decisions
+//! (`node/attention.rs`), taken from its `focus`, `unfocused` and `notification` events as
+//! they come; nothing here works them out again. Nothing here waits for anything.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::style::Palette;
 use crate::node::{BootstrapState, NotificationKind, PeerState, UiEvent};
@@ -45,7 +45,6 @@ impl Known {
             }
             UiEvent::LoggedOut { .. } => {
                 self.me = None;
-                self.focus = None;
                 self.unread.clear();
             }
             UiEvent::Registered { user } => {
@@ -57,10 +56,8 @@ impl Known {
                 if self.me.as_deref() == Some(old) {
                     self.me = Some(new.clone());
                 }
+                // The focus, if it is this user, comes again from the node by the new name.
                 let (old_target, new_target) = (format!("@{old}"), format!("@{new}"));
-                if self.focus.as_deref() == Some(&old_target) {
-                    self.focus = Some(new_target.clone());
-                }
                 for (target, _) in &mut self.unread {
                     if *target == old_target {
                         *target = new_target.clone();
@@ -99,13 +96,14 @@ impl Known {
                 self.unread.retain(|(t, _)| t != target);
                 self.focus = Some(target.clone());
             }
+            UiEvent::Unfocused => self.focus = None,
             UiEvent::Notification { kind, room, from, focused } => {
                 let target = match (kind, room, from) {
                     (NotificationKind::Room, Some(room), _) => format!("#{room}"),
                     (NotificationKind::Dm, _, Some(from)) => format!("@{from}"),
                     _ => return,
                 };
-                if *focused || self.focus.as_deref() == Some(&target) {
+                if *focused {
                     return;
                 }
                 match self.unread.iter_mut().find(|(t, _)| *t == target) {
@@ -176,50 +174,19 @@ impl Known {
     }
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    known: Mutex<Known>,
-    handled: Mutex<u64>,
-    handled_changed: Condvar,
-}
-
-/// [`Known`], shared between threads, with the count of input lines handled.
+/// [`Known`], shared between threads.
 #[derive(Debug, Clone, Default)]
-pub struct PromptState(Arc<Inner>);
+pub struct PromptState(Arc<Mutex<Known>>);
 
 impl PromptState {
     /// The known state, locked (a panic elsewhere while holding it does not make it unusable).
     pub fn known(&self) -> MutexGuard<'_, Known> {
-        self.0.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Learns from one event.
     pub fn observe(&self, event: &UiEvent) {
         self.known().observe(event);
-    }
-
-    /// The main loop finished handling one more input line.
-    pub fn line_handled(&self) {
-        let mut handled = self.0.handled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *handled += 1;
-        self.0.handled_changed.notify_all();
-    }
-
-    /// Waits until `lines` input lines have been handled, or `limit` has passed.
-    pub fn wait_handled(&self, lines: u64, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        let mut handled = self.0.handled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        while *handled < lines {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            handled = match self.0.handled_changed.wait_timeout(handled, left) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-        true
     }
 }
 
@@ -238,6 +205,17 @@ mod tests {
     }
 
     #[test]
+    fn what_counts_as_unread_is_the_nodes_decision() {
+        let mut k = Known::default();
+        k.observe(&UiEvent::Focus { target: "#lobby".into() });
+        k.observe(&note(Some("dev"), None, true));
+        assert_eq!(k.prompt(), "[#lobby]> ", "a message the node calls focused is never unread");
+        k.observe(&UiEvent::Unfocused);
+        k.observe(&note(Some("lobby"), None, false));
+        assert_eq!(k.prompt(), "[1 unread #lobby]> ");
+    }
+
+    #[test]
     fn the_prompt_shows_focus_and_unread_counts() {
         let mut k = Known::default();
         assert_eq!(k.prompt(), "> ");
@@ -253,6 +231,8 @@ mod tests {
         assert_eq!(k.prompt(), "[@bob · 1 unread #dev]> ");
         assert_eq!(k.prompt_with(&Palette::new(true)), "[\x1b[1m@bob\x1b[0m · \x1b[1;35m1 unread #dev\x1b[0m]> ");
         k.observe(&UiEvent::LoggedOut { user: "alice".into() });
+        assert_eq!(k.prompt(), "[@bob]> ", "the node says when the focus ends");
+        k.observe(&UiEvent::Unfocused);
         assert_eq!(k.prompt(), "> ");
     }
 
@@ -307,15 +287,5 @@ mod tests {
         let mut k = Known::default();
         k.observe(&UiEvent::Focus { target: "#a\x1b[2Jb".into() });
         assert_eq!(k.prompt(), "[#a\u{241b}[2Jb]> ");
-    }
-
-    #[test]
-    fn waiting_for_handled_lines_is_bounded() {
-        let state = PromptState::default();
-        assert!(!state.wait_handled(1, Duration::from_millis(20)));
-        let other = state.clone();
-        let t = std::thread::spawn(move || other.line_handled());
-        assert!(state.wait_handled(1, Duration::from_secs(5)));
-        t.join().unwrap();
     }
 }

@@ -233,6 +233,8 @@ impl Renderer {
             UiEvent::Focus { target } => {
                 format!("{} {}", self.notice("*** now talking in"), p.paint(sgr::BOLD, &visible(target)))
             }
+            // The leave, kick, ban or logout that ended the focus was shown; the prompt shows the rest.
+            UiEvent::Unfocused => String::new(),
             UiEvent::History { target, messages } => {
                 let mut out = self.dim(&format!("--- history of {} ---", visible(target)));
                 for m in messages {

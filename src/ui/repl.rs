@@ -6,11 +6,17 @@
 //! shows the rest of a command's usage as a dimmed hint, keeps a history file that never holds
 //! a password, and shows where plain text goes and what is unread in the prompt
 //! ([`super::prompt`]). Ctrl-C clears the line; Ctrl-D quits.
+//!
+//! Input flows one way: a line goes to the app and the editor reads the next one at once; it
+//! never waits for the line to be handled and never sleeps. The prompt is drawn from what the
+//! output side knows when a line starts (rustyline 19 keeps one prompt for a whole line), so a
+//! focus that a command sets shows in the prompt from the line after the one that begins while
+//! the command is handled; the `*** now talking in` line above the prompt says it at once. Where
+//! plain text goes is the node's decision either way, never the prompt's.
 
 use std::borrow::Cow;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::config::Configurer;
@@ -38,11 +44,6 @@ pub const TRUST_PROMPT: &str = "trust this bootstrap key and send your password 
 pub const HISTORY_FILE: &str = "history.txt";
 /// Lines kept in the history.
 const HISTORY_SIZE: usize = 1000;
-/// How long the next prompt waits for the line before it to be handled (so it shows the
-/// focus that line set).
-const HANDLED_WAIT: Duration = Duration::from_millis(500);
-/// A moment for the output thread to show the events of a handled line.
-const OUTPUT_SETTLE: Duration = Duration::from_millis(15);
 
 /// How the editor runs.
 #[derive(Debug, Clone, Default)]
@@ -257,7 +258,6 @@ fn save_history(editor: &mut LineEditor, path: &std::path::Path) {
 fn edit_lines(editor: &mut LineEditor, lines: &mpsc::Sender<InputLine>, options: &ReplOptions) {
     let palette = Palette::new(options.color);
     let mut password_next = false;
-    let mut sent: u64 = 0;
     loop {
         if std::mem::take(&mut password_next) {
             // The password goes to the app but never into the history.
@@ -271,11 +271,7 @@ fn edit_lines(editor: &mut LineEditor, lines: &mpsc::Sender<InputLine>, options:
             if lines.blocking_send(input).is_err() {
                 return;
             }
-            sent += 1;
             continue;
-        }
-        if sent > 0 && options.state.wait_handled(sent, HANDLED_WAIT) {
-            std::thread::sleep(OUTPUT_SETTLE);
         }
         let prompt = {
             let known = options.state.known();
@@ -308,7 +304,6 @@ fn edit_lines(editor: &mut LineEditor, lines: &mpsc::Sender<InputLine>, options:
                         if lines.blocking_send(Ok(format!("/trust {key}"))).is_err() {
                             return;
                         }
-                        sent += 1;
                     }
                     Ok(Confirmation::Declined) => {
                         println!("nothing sent: no bootstrap key is trusted (/trust KEY once you have compared it)");
@@ -323,7 +318,6 @@ fn edit_lines(editor: &mut LineEditor, lines: &mpsc::Sender<InputLine>, options:
         if lines.blocking_send(input).is_err() {
             return;
         }
-        sent += 1;
     }
 }
 
