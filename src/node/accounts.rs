@@ -10,7 +10,7 @@
 //! `/register` and `/login` fail with `bootstrap_unconfirmed` (nothing is sent) until the user
 //! confirms a key with `/trust`; then the bootstrap nodes in reach with that key are found.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -18,174 +18,14 @@ use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
 use super::CommandError;
 use super::client::Done;
-use super::direct::AfterLookup;
 use super::event::{BootstrapState, ErrorCode, UiEvent};
 use super::event_loop::EventLoop;
-use crate::account::AccountId;
-use crate::bootstrap::AuthWorker;
-use crate::cert::{AuthorityKey, CertBody};
+use super::state::accounts::AuthTicket;
+use super::state::direct::AfterLookup;
+use crate::cert::AuthorityKey;
 use crate::clock::unix_now;
-use crate::directory::{Directory, Learnt};
 use crate::protocol::auth::{AuthRequest, AuthResponse, Refusal};
-use crate::session::{Code, Failure, Flight, Input, Now, Output, SessionEngine, Show, Ticket, Via};
-use crate::store::{NodeStore, Session};
-use crate::trust::Trust;
-
-/// Tags a request to the hosted account worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthTicket {
-    /// A peer's request, answered on the response channel kept under this number.
-    Inbound(u64),
-    /// This node's own request: the engine's flight of this number.
-    Own(u64),
-}
-
-/// Account state of the node.
-pub(super) struct Accounts {
-    pub(super) local: PeerId,
-    store: NodeStore,
-    pub(super) trust: Trust,
-    worker: Option<AuthWorker<AuthTicket>>,
-    /// The session, the bootstrap nodes in reach, own requests on their way or waiting.
-    engine: SessionEngine,
-    /// Bootstrap nodes refused (and said so) while connected.
-    pub(super) refused: HashSet<PeerId>,
-    next_number: u64,
-    /// Peers' requests to the hosted worker, by number.
-    inbound: HashMap<u64, ResponseChannel<AuthResponse>>,
-    /// Where the answers of commands go, by ticket.
-    replies: HashMap<Ticket, Done>,
-    /// What look-ups were for, by ticket.
-    lookups: HashMap<Ticket, AfterLookup>,
-    /// The engine's flights on their way to a bootstrap node in reach.
-    remote: HashMap<OutboundRequestId, Flight>,
-    /// Which username each account goes by, from the newest certificates seen.
-    directory: Directory,
-}
-
-impl Accounts {
-    pub(super) fn new(local: PeerId, store: NodeStore, trust: Trust, worker: Option<AuthWorker<AuthTicket>>) -> Self {
-        let mut directory = Directory::new();
-        match store.labels() {
-            Ok(labels) => labels.into_iter().for_each(|(account, name, serial)| {
-                directory.learn_label(account, &name, serial);
-            }),
-            Err(error) => tracing::error!(%error, "cannot read the accounts seen"),
-        }
-        let engine = SessionEngine::new(local, trust.key(), worker.is_some());
-        Accounts {
-            local,
-            store,
-            trust,
-            worker,
-            engine,
-            refused: HashSet::new(),
-            next_number: 0,
-            inbound: HashMap::new(),
-            replies: HashMap::new(),
-            lookups: HashMap::new(),
-            remote: HashMap::new(),
-            directory,
-        }
-    }
-
-    /// Takes in what a verified certificate says of its account; what changed.
-    pub(super) fn learn(&mut self, body: &CertBody) -> Learnt {
-        self.learn_label(body.account, &body.username, body.serial)
-    }
-
-    /// Takes in that `account` goes by `username` in its verified certificate of serial `serial`.
-    pub(super) fn learn_label(&mut self, account: AccountId, username: &str, serial: u64) -> Learnt {
-        let learnt = self.directory.learn_label(account, username, serial);
-        if learnt != Learnt::Nothing
-            && let Err(error) = self.store.save_label(&account, username, serial)
-        {
-            tracing::error!(%error, "cannot keep an account's name");
-        }
-        learnt
-    }
-
-    /// The username `account` goes by (a short id when not known).
-    pub(super) fn name_of(&self, account: &AccountId) -> String {
-        match self.account() {
-            Some(me) if me == *account => self.username().map(str::to_string).unwrap_or_default(),
-            _ => self.directory.name_of(account),
-        }
-    }
-
-    /// The account known here to go by `username` (any case), without asking anyone.
-    pub(super) fn known_account(&self, username: &str) -> Option<AccountId> {
-        match (self.account(), self.username()) {
-            (Some(me), Some(name)) if crate::account::same_name(name, username) => Some(me),
-            _ => self.directory.find(username),
-        }
-    }
-
-    /// The account this node is logged in as.
-    pub(super) fn account(&self) -> Option<AccountId> {
-        self.engine.account()
-    }
-
-    pub(super) fn store(&self) -> &NodeStore {
-        &self.store
-    }
-
-    pub(super) fn session(&self) -> Option<&Session> {
-        self.engine.session()
-    }
-
-    pub(super) fn username(&self) -> Option<&str> {
-        self.engine.username()
-    }
-
-    pub(super) fn trusted_key(&self) -> Option<AuthorityKey> {
-        self.trust.key()
-    }
-
-    /// The authority key, when this node hosts the bootstrap.
-    pub(super) fn hosted_authority(&self) -> Option<AuthorityKey> {
-        self.worker.as_ref().map(AuthWorker::authority_key)
-    }
-
-    /// The bootstrap node requests go to: this node, or the first trusted one in reach.
-    pub(super) fn bootstrap_peer(&self) -> Option<PeerId> {
-        self.engine.bootstrap_peer()
-    }
-
-    /// The keys of the unconfirmed bootstrap nodes in reach, each once, first met first.
-    pub(super) fn unconfirmed_keys(&self) -> Vec<AuthorityKey> {
-        self.engine.unconfirmed_keys()
-    }
-
-    fn number(&mut self) -> u64 {
-        self.next_number += 1;
-        self.next_number
-    }
-
-    /// Keeps `reply` until the engine answers its ticket.
-    fn hold(&mut self, reply: Done) -> Ticket {
-        let ticket = Ticket(self.number());
-        self.replies.insert(ticket, reply);
-        ticket
-    }
-
-    /// Saves the session, and the nickname for the user's later logins on this node.
-    fn save(&self, session: &Session) {
-        let saved = self
-            .store
-            .save_session(session)
-            .and_then(|()| self.store.save_nickname(&session.certificate.body.account, &session.nick));
-        if let Err(error) = saved {
-            tracing::error!(%error, "cannot save the session");
-        }
-    }
-
-    fn forget_saved_session(&self) {
-        if let Err(error) = self.store.clear_session() {
-            tracing::error!(%error, "cannot clear the saved session");
-        }
-    }
-}
+use crate::session::{Code, Failure, Flight, Input, Now, Output, Show, Ticket, Via};
 
 fn now() -> Now {
     Now { at: Instant::now(), unix: unix_now() }

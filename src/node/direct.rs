@@ -14,7 +14,7 @@
 //! The outbox is pumped when a receiver's presence is heard, after a login and on the presence
 //! timer; it survives restarts because it lives in SQLite.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -25,44 +25,14 @@ use super::attention::Place;
 use super::client::{DirectCommand, Done, RoomReply};
 use super::event::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
 use super::event_loop::EventLoop;
+use super::state::direct::AfterLookup;
 use crate::account::{AccountId, same_name};
 use crate::bootstrap::password::check_username;
 use crate::clock::{now_ms, unix_now};
-use crate::dm::{Channel, DmEngine, Flight, Input, Output, Received, Seen, Show, StoredDm};
+use crate::dm::{Channel, Flight, Input, Output, Received, Seen, Show, StoredDm};
 use crate::protocol::dm::{self as wire, CheckedDm, DmRefusal, DmRequest, DmResponse};
 use crate::room::event::MAX_TEXT_BYTES;
 use crate::session::Lookup;
-
-/// Direct messages: the engine, and the swarm's handles of what it has in flight.
-#[derive(Default)]
-pub(super) struct Direct {
-    engine: DmEngine,
-    /// The engine's flight of each request in flight.
-    flights: HashMap<OutboundRequestId, Flight>,
-    /// Each request not answered yet (its peer and channel), by the number the engine knows.
-    channels: HashMap<Channel, (PeerId, ResponseChannel<DmResponse>)>,
-    next_channel: u64,
-}
-
-impl Direct {
-    /// Holds the channel of a request from `peer`; the number the engine knows it by.
-    fn hold(&mut self, peer: PeerId, channel: ResponseChannel<DmResponse>) -> Channel {
-        let number = Channel(self.next_channel);
-        self.next_channel += 1;
-        self.channels.insert(number, (peer, channel));
-        number
-    }
-}
-
-/// What a lookup of a user at the bootstrap node was for.
-#[derive(Debug)]
-pub(crate) struct AfterLookup {
-    /// The name as the user typed it.
-    user: String,
-    /// The message to send, or `None` for `/query`.
-    text: Option<String>,
-    reply: Done,
-}
 
 fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
     CommandError::new(code, message)

@@ -5,51 +5,18 @@
 //! directory, pumping outboxes. It decides nothing about who is online: the engine does.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use libp2p::PeerId;
-use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
+use libp2p::gossipsub::MessageAcceptance;
 
 use super::CommandError;
 use super::event::{ErrorCode, OnlineState, OnlineUser, UiEvent};
 use super::event_loop::EventLoop;
 use crate::account::AccountId;
-use crate::clock::{now_ms, unix_now};
-use crate::presence::{Heard, Input, Output, PresenceEngine, RosterChange, Verdict};
+use crate::clock::unix_now;
+use crate::presence::{Heard, Input, Output, RosterChange, Verdict};
 use crate::protocol::presence::{Presence, PresenceState as WireState};
-
-/// How often a logged-in node announces itself.
-pub(super) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
-/// Where in [`PRESENCE_INTERVAL`] a node's heartbeats fall: a random point, so that nodes
-/// started together (machines after a power cut, many nodes on one host) do not all announce
-/// themselves, and all check each other's announcements, at the same moment. Logging in
-/// announces at once whatever the phase.
-pub(super) fn heartbeat_phase() -> Duration {
-    PRESENCE_INTERVAL.mul_f64(rand::random::<f64>())
-}
-
-/// The presence engine and this node's announcement counter.
-pub(super) struct PresenceState {
-    topic: IdentTopic,
-    engine: PresenceEngine,
-    last_seq: u64,
-}
-
-impl PresenceState {
-    pub(super) fn new(topic: IdentTopic, local: PeerId) -> Self {
-        PresenceState { topic, engine: PresenceEngine::new(local), last_seq: 0 }
-    }
-
-    pub(super) fn topic_hash(&self) -> TopicHash {
-        self.topic.hash()
-    }
-
-    /// Increasing across restarts too: milliseconds since the epoch, or one more than last.
-    fn next_seq(&mut self) -> u64 {
-        self.last_seq = now_ms().max(self.last_seq + 1);
-        self.last_seq
-    }
-}
 
 fn change_event(change: RosterChange) -> UiEvent {
     match change {
@@ -252,19 +219,5 @@ impl EventLoop {
         }
         users.sort_by(|a, b| a.user.cmp(&b.user));
         users
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn heartbeats_fall_at_random_points_of_the_interval() {
-        let phases: Vec<Duration> = (0..100).map(|_| heartbeat_phase()).collect();
-        assert!(phases.iter().all(|p| *p < PRESENCE_INTERVAL));
-        let earliest = phases.iter().min().copied().unwrap_or_default();
-        let latest = phases.iter().max().copied().unwrap_or_default();
-        assert!(latest - earliest > PRESENCE_INTERVAL / 2, "100 phases spread over {:?}", latest - earliest);
     }
 }

@@ -13,7 +13,7 @@ use super::attention::Place;
 use super::client::{RoomCommand, RoomReply};
 use super::event::{ErrorCode, MemberView, RoomSummary, UiEvent};
 use super::event_loop::EventLoop;
-use super::rooms::{RoomDone, error, room_name};
+use super::state::rooms::{RoomDone, error, room_name};
 use crate::account::{AccountId, same_name};
 use crate::room::engine::{CONTROL_BURST, CONTROLS_PER_SEC, Incoming, MESSAGE_BURST, MESSAGES_PER_SEC, Via};
 use crate::room::event::{EventPayload, MAX_TEXT_BYTES};

@@ -10,7 +10,7 @@ use libp2p::PeerId;
 
 use super::event::UiEvent;
 use super::event_loop::EventLoop;
-use super::rooms::{error, room_name};
+use super::state::rooms::{error, room_name};
 use super::{CommandError, ErrorCode};
 use crate::account::{AccountId, same_name};
 use crate::protocol::presence::RoomRef;

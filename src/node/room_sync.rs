@@ -14,7 +14,7 @@ use libp2p::request_response::ResponseChannel;
 use super::client::RoomReply;
 use super::event::ErrorCode;
 use super::event_loop::EventLoop;
-use super::rooms::{RoomDone, error};
+use super::state::rooms::{Paging, RoomDone, SyncPurpose, error};
 use crate::account::AccountId;
 use crate::clock::{now_ms, unix_now};
 use crate::protocol::sync::{
@@ -26,47 +26,6 @@ use crate::room::{Action, EventId, MAX_PREV};
 
 /// The most pages one catch-up fetches.
 const MAX_PAGES: usize = 1000;
-
-/// A catch-up in progress: what the first request said, and the cursors.
-pub(super) struct Paging {
-    room: EventId,
-    known: Vec<EventId>,
-    marks: Vec<Mark>,
-    after: Option<EventId>,
-    messages_after: Option<Mark>,
-    pages: usize,
-    /// Its new messages are shown (else only kept, as history).
-    show: bool,
-    /// `/join`'s answer, given once the first page is in.
-    join: Option<RoomDone>,
-}
-
-/// Why a catch-up request was sent.
-pub(super) enum SyncPurpose {
-    /// `/join`: the room's heads, to cite in the join.
-    Heads {
-        room: EventId,
-        reply: RoomDone,
-    },
-    Page(Box<Paging>),
-}
-
-impl SyncPurpose {
-    fn room(&self) -> EventId {
-        match self {
-            SyncPurpose::Heads { room, .. } => *room,
-            SyncPurpose::Page(paging) => paging.room,
-        }
-    }
-
-    /// The `/join` waiting for this request's answer, if any.
-    fn join_reply(self) -> Option<RoomDone> {
-        match self {
-            SyncPurpose::Heads { reply, .. } => Some(reply),
-            SyncPurpose::Page(paging) => paging.join,
-        }
-    }
-}
 
 fn refusal_code(refusal: SyncRefusal) -> ErrorCode {
     match refusal {

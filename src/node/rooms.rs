@@ -8,116 +8,23 @@
 //! what arrives, keeps and shows what the engine outputs, and turns accounts into the
 //! usernames users see (and what they type into accounts).
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use libp2p::PeerId;
-use libp2p::gossipsub::{IdentTopic, MessageAcceptance, TopicHash};
-use libp2p::request_response::OutboundRequestId;
-use tokio::sync::oneshot;
+use libp2p::gossipsub::{MessageAcceptance, TopicHash};
 
 use super::CommandError;
 use super::attention::Place;
-use super::client::RoomReply;
 use super::event::{ChatMessage, ErrorCode, NotificationKind, UiEvent};
 use super::event_loop::EventLoop;
-use super::room_sync::SyncPurpose;
+use super::state::rooms::{MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, topic};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
 use crate::net::room_score;
-use crate::protocol::presence::RoomRef;
-use crate::room::engine::{Incoming, Input, Output, RoomEngine, Verdict, Via};
-use crate::room::event::{self as wire, EventBody, EventPayload, SignedEvent, VerifiedEvent};
-use crate::room::{Effect, EventId, Sequencer, check_room_name, normalise_room_name};
+use crate::room::engine::{Incoming, Input, Output, Verdict, Via};
+use crate::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
+use crate::room::{Effect, EventId};
 use crate::store::StoredMessage;
-
-/// At most this many signed events wait per room for a member to be in reach, each at most
-/// [`UNSENT_WAIT`]: they are for a connection whose subscriptions have not arrived yet. What was
-/// written longer ago, or while alone, reaches the others by catch-up when they connect (as
-/// history, not as a burst of live messages that their rate limits would refuse).
-const MAX_UNSENT: usize = 1000;
-const UNSENT_WAIT: Duration = Duration::from_secs(2);
-/// Besides after every reconnection, each room is compared with one member this often.
-pub const RESYNC_INTERVAL: Duration = Duration::from_secs(60);
-/// How long a message that came before an earlier one of its sender waits for it.
-const REORDER_WAIT: Duration = Duration::from_secs(2);
-/// At most this many events heard on a room's topic wait for the room's events during a join.
-const MAX_EARLY: usize = 1000;
-
-/// The answer channel of a room command.
-pub(super) type RoomDone = oneshot::Sender<Result<RoomReply, CommandError>>;
-
-/// Room state of the node.
-pub(super) struct Rooms {
-    pub(super) engine: RoomEngine,
-    /// Rooms whose topic this node is subscribed to, by topic.
-    topics: HashMap<TopicHash, EventId>,
-    /// The rooms each peer's user is in, from presence.
-    pub(super) directory: HashMap<PeerId, Vec<RoomRef>>,
-    /// Each room's label, worked out again when rooms come and go.
-    pub(super) labels: HashMap<EventId, String>,
-    pub(super) syncs: HashMap<OutboundRequestId, SyncPurpose>,
-    /// Rooms already caught up from a peer in this run.
-    pub(super) synced: HashSet<(EventId, PeerId)>,
-    /// Catch-ups on their way, by room and peer.
-    pub(super) catching_up: HashSet<(EventId, PeerId)>,
-    /// The number of this node's last message, per room.
-    own_seq: HashMap<EventId, u64>,
-    /// Messages that came before earlier ones of the same sender, held back for order.
-    order: Sequencer<(EventId, PeerId), (EventId, ChatMessage)>,
-    /// Signed events published while no other member was on the topic, per room.
-    unsent: HashMap<EventId, Vec<(Instant, Vec<u8>)>>,
-    /// This user's rooms whose namesake the user was told about (once each: keyed by the own
-    /// room only, so peers naming ever new namesakes cannot grow it).
-    pub(super) namesakes_told: HashSet<EventId>,
-    /// What was heard on the topic of a room being joined before its events were in, taken
-    /// in once they are.
-    early: HashMap<EventId, Vec<Incoming>>,
-    /// This node's own messages, published and taken in, shown once they are written.
-    unshown: Vec<(EventId, ChatMessage)>,
-}
-
-impl Default for Rooms {
-    fn default() -> Self {
-        Rooms {
-            engine: RoomEngine::default(),
-            topics: HashMap::new(),
-            directory: HashMap::new(),
-            labels: HashMap::new(),
-            syncs: HashMap::new(),
-            synced: HashSet::new(),
-            catching_up: HashSet::new(),
-            own_seq: HashMap::new(),
-            unshown: Vec::new(),
-            order: Sequencer::new(REORDER_WAIT),
-            unsent: HashMap::new(),
-            namesakes_told: HashSet::new(),
-            early: HashMap::new(),
-        }
-    }
-}
-
-impl Rooms {
-    /// The room a topic belongs to, if this node is subscribed to it.
-    pub(super) fn room_of_topic(&self, topic: &TopicHash) -> Option<EventId> {
-        self.topics.get(topic).copied()
-    }
-}
-
-fn topic(room: &EventId) -> IdentTopic {
-    IdentTopic::new(wire::topic_name(room))
-}
-
-pub(super) fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
-    CommandError::new(code, message)
-}
-
-/// Checks and normalises a room name typed by the user.
-pub(super) fn room_name(name: &str) -> Result<String, CommandError> {
-    let room = normalise_room_name(name);
-    check_room_name(&room).map_err(|e| error(ErrorCode::Usage, e.to_string()))?;
-    Ok(room)
-}
 
 /// What a user sees of `effect` in the room labelled `room`, with accounts called by `name_of`.
 fn effect_event(room: &str, effect: Effect, name_of: impl Fn(&AccountId) -> String) -> UiEvent {

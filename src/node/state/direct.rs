@@ -1,0 +1,47 @@
+//! The state of direct messages: the [`DmEngine`], the swarm's handles of what it has in flight
+//! (request ids to the engine's flights, held response channels by number), and what a look-up
+//! of a user at the bootstrap node was for ([`AfterLookup`]).
+//!
+//! Only state and its own bookkeeping live here: this module never imports the event loop nor an
+//! adapter file, never touches the swarm, the store or the engine's rules, and never emits an
+//! event; the adapter that feeds the engine and carries out what it decides is `node/direct.rs`.
+
+use std::collections::HashMap;
+
+use libp2p::PeerId;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+
+use crate::dm::{Channel, DmEngine, Flight};
+use crate::node::client::Done;
+use crate::protocol::dm::DmResponse;
+
+/// Direct messages: the engine, and the swarm's handles of what it has in flight.
+#[derive(Default)]
+pub(crate) struct Direct {
+    pub(crate) engine: DmEngine,
+    /// The engine's flight of each request in flight.
+    pub(crate) flights: HashMap<OutboundRequestId, Flight>,
+    /// Each request not answered yet (its peer and channel), by the number the engine knows.
+    pub(crate) channels: HashMap<Channel, (PeerId, ResponseChannel<DmResponse>)>,
+    pub(crate) next_channel: u64,
+}
+
+impl Direct {
+    /// Holds the channel of a request from `peer`; the number the engine knows it by.
+    pub(crate) fn hold(&mut self, peer: PeerId, channel: ResponseChannel<DmResponse>) -> Channel {
+        let number = Channel(self.next_channel);
+        self.next_channel += 1;
+        self.channels.insert(number, (peer, channel));
+        number
+    }
+}
+
+/// What a lookup of a user at the bootstrap node was for.
+#[derive(Debug)]
+pub(crate) struct AfterLookup {
+    /// The name as the user typed it.
+    pub(crate) user: String,
+    /// The message to send, or `None` for `/query`.
+    pub(crate) text: Option<String>,
+    pub(crate) reply: Done,
+}

@@ -1,0 +1,157 @@
+//! The room state of the node: the room engine, the topics this node is subscribed to, the rooms
+//! each peer's user is in, the rooms' labels, catch-ups on their way and why each was sent
+//! ([`SyncPurpose`], [`Paging`]), this node's message numbers, messages held back for order,
+//! events waiting for a member to be in reach or for a room being joined, and this node's own
+//! messages waiting to be shown; with the room helpers the adapters share (a room's topic, a room
+//! name typed by the user checked, the command error).
+//!
+//! Only state and its own bookkeeping live here: this module never imports the event loop nor an
+//! adapter file, never touches the swarm or the store, never decides a room rule (the engine
+//! does) and never emits an event; the adapters are `node/rooms.rs`, `node/room_commands.rs`,
+//! `node/room_directory.rs` and `node/room_sync.rs`.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::gossipsub::{IdentTopic, TopicHash};
+use libp2p::request_response::OutboundRequestId;
+use tokio::sync::oneshot;
+
+use crate::node::CommandError;
+use crate::node::client::RoomReply;
+use crate::node::event::{ChatMessage, ErrorCode};
+use crate::protocol::presence::RoomRef;
+use crate::protocol::sync::Mark;
+use crate::room::engine::{Incoming, RoomEngine};
+use crate::room::event as wire;
+use crate::room::{EventId, Sequencer, check_room_name, normalise_room_name};
+
+/// At most this many signed events wait per room for a member to be in reach, each at most
+/// [`UNSENT_WAIT`]: they are for a connection whose subscriptions have not arrived yet. What was
+/// written longer ago, or while alone, reaches the others by catch-up when they connect (as
+/// history, not as a burst of live messages that their rate limits would refuse).
+pub(crate) const MAX_UNSENT: usize = 1000;
+pub(crate) const UNSENT_WAIT: Duration = Duration::from_secs(2);
+/// Besides after every reconnection, each room is compared with one member this often.
+pub(crate) const RESYNC_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a message that came before an earlier one of its sender waits for it.
+const REORDER_WAIT: Duration = Duration::from_secs(2);
+/// At most this many events heard on a room's topic wait for the room's events during a join.
+pub(crate) const MAX_EARLY: usize = 1000;
+
+/// The answer channel of a room command.
+pub(crate) type RoomDone = oneshot::Sender<Result<RoomReply, CommandError>>;
+
+/// Room state of the node.
+pub(crate) struct Rooms {
+    pub(crate) engine: RoomEngine,
+    /// Rooms whose topic this node is subscribed to, by topic.
+    pub(crate) topics: HashMap<TopicHash, EventId>,
+    /// The rooms each peer's user is in, from presence.
+    pub(crate) directory: HashMap<PeerId, Vec<RoomRef>>,
+    /// Each room's label, worked out again when rooms come and go.
+    pub(crate) labels: HashMap<EventId, String>,
+    pub(crate) syncs: HashMap<OutboundRequestId, SyncPurpose>,
+    /// Rooms already caught up from a peer in this run.
+    pub(crate) synced: HashSet<(EventId, PeerId)>,
+    /// Catch-ups on their way, by room and peer.
+    pub(crate) catching_up: HashSet<(EventId, PeerId)>,
+    /// The number of this node's last message, per room.
+    pub(crate) own_seq: HashMap<EventId, u64>,
+    /// Messages that came before earlier ones of the same sender, held back for order.
+    pub(crate) order: Sequencer<(EventId, PeerId), (EventId, ChatMessage)>,
+    /// Signed events published while no other member was on the topic, per room.
+    pub(crate) unsent: HashMap<EventId, Vec<(Instant, Vec<u8>)>>,
+    /// This user's rooms whose namesake the user was told about (once each: keyed by the own
+    /// room only, so peers naming ever new namesakes cannot grow it).
+    pub(crate) namesakes_told: HashSet<EventId>,
+    /// What was heard on the topic of a room being joined before its events were in, taken
+    /// in once they are.
+    pub(crate) early: HashMap<EventId, Vec<Incoming>>,
+    /// This node's own messages, published and taken in, shown once they are written.
+    pub(crate) unshown: Vec<(EventId, ChatMessage)>,
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Rooms {
+            engine: RoomEngine::default(),
+            topics: HashMap::new(),
+            directory: HashMap::new(),
+            labels: HashMap::new(),
+            syncs: HashMap::new(),
+            synced: HashSet::new(),
+            catching_up: HashSet::new(),
+            own_seq: HashMap::new(),
+            unshown: Vec::new(),
+            order: Sequencer::new(REORDER_WAIT),
+            unsent: HashMap::new(),
+            namesakes_told: HashSet::new(),
+            early: HashMap::new(),
+        }
+    }
+}
+
+impl Rooms {
+    /// The room a topic belongs to, if this node is subscribed to it.
+    pub(crate) fn room_of_topic(&self, topic: &TopicHash) -> Option<EventId> {
+        self.topics.get(topic).copied()
+    }
+}
+
+pub(crate) fn topic(room: &EventId) -> IdentTopic {
+    IdentTopic::new(wire::topic_name(room))
+}
+
+pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
+    CommandError::new(code, message)
+}
+
+/// Checks and normalises a room name typed by the user.
+pub(crate) fn room_name(name: &str) -> Result<String, CommandError> {
+    let room = normalise_room_name(name);
+    check_room_name(&room).map_err(|e| error(ErrorCode::Usage, e.to_string()))?;
+    Ok(room)
+}
+
+/// A catch-up in progress: what the first request said, and the cursors.
+pub(crate) struct Paging {
+    pub(crate) room: EventId,
+    pub(crate) known: Vec<EventId>,
+    pub(crate) marks: Vec<Mark>,
+    pub(crate) after: Option<EventId>,
+    pub(crate) messages_after: Option<Mark>,
+    pub(crate) pages: usize,
+    /// Its new messages are shown (else only kept, as history).
+    pub(crate) show: bool,
+    /// `/join`'s answer, given once the first page is in.
+    pub(crate) join: Option<RoomDone>,
+}
+
+/// Why a catch-up request was sent.
+pub(crate) enum SyncPurpose {
+    /// `/join`: the room's heads, to cite in the join.
+    Heads {
+        room: EventId,
+        reply: RoomDone,
+    },
+    Page(Box<Paging>),
+}
+
+impl SyncPurpose {
+    pub(crate) fn room(&self) -> EventId {
+        match self {
+            SyncPurpose::Heads { room, .. } => *room,
+            SyncPurpose::Page(paging) => paging.room,
+        }
+    }
+
+    /// The `/join` waiting for this request's answer, if any.
+    pub(crate) fn join_reply(self) -> Option<RoomDone> {
+        match self {
+            SyncPurpose::Heads { reply, .. } => Some(reply),
+            SyncPurpose::Page(paging) => paging.join,
+        }
+    }
+}
