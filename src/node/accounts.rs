@@ -19,7 +19,7 @@ use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use super::CommandError;
 use super::client::Done;
 use super::event::{BootstrapState, ErrorCode, UiEvent};
-use super::event_loop::EventLoop;
+use super::parts::EventLoop;
 use super::state::accounts::AuthTicket;
 use super::state::direct::AfterLookup;
 use crate::cert::AuthorityKey;

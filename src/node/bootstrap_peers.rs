@@ -9,7 +9,7 @@ use libp2p::identify;
 
 use super::CommandError;
 use super::event::{BootstrapState, ErrorCode, UiEvent};
-use super::event_loop::EventLoop;
+use super::parts::EventLoop;
 use crate::cert::AuthorityKey;
 use crate::protocol::auth;
 use crate::trust::{TrustError, Verdict};

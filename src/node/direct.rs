@@ -24,7 +24,7 @@ use super::CommandError;
 use super::attention::Place;
 use super::client::{DirectCommand, Done, RoomReply};
 use super::event::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
-use super::event_loop::EventLoop;
+use super::parts::EventLoop;
 use super::state::direct::AfterLookup;
 use crate::account::{AccountId, same_name};
 use crate::bootstrap::password::check_username;

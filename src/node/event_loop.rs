@@ -1,35 +1,32 @@
 //! The event loop that owns the Swarm: it `select!`s over swarm events, requests from clients, the
-//! re-dial timer and the `ready` timer, and reports what users should see as [`UiEvent`]s.
+//! re-dial timer and the `ready` timer, and reports what users should see as [`UiEvent`]s. It
+//! keeps `run`, the dispatch of swarm events and requests to the adapters, the connections,
+//! discovery and re-dialling, `/status` and `ready`.
+//!
+//! The [`EventLoop`] struct and how it is built are `node/parts.rs`'s, the state of each part is
+//! `node/state/`'s, and each part's work is its adapter's (the other `impl EventLoop` files),
+//! reached through `self`: this file imports none of them, and none of them imports this file.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use libp2p::core::transport::ListenerId;
-use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, Message};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, ping};
-use tokio::sync::{mpsc, oneshot};
+use libp2p::{Multiaddr, PeerId, gossipsub, identify, mdns, ping};
+use tokio::sync::oneshot;
 
-use super::attention::{Attention, Place};
+use super::READY_SETTLE;
+use super::attention::Place;
 use super::client::Request;
 use super::event::{PeerState, Status, UiEvent};
-use super::liveness::{DEAD_AFTER, Liveness};
-use super::state::accounts::{Accounts, AuthTicket};
-use super::state::direct::Direct;
-use super::state::presence::PresenceState;
-use super::state::rooms::Rooms;
-use super::{NodeConfig, NodeError, READY_SETTLE};
-use crate::bootstrap::AuthWorker;
-use crate::cert::CertCache;
+use super::liveness::DEAD_AFTER;
+use super::parts::{EventLoop, Readiness};
+use crate::net::BehaviourEvent;
 use crate::net::redial::DialKey;
-use crate::net::{Behaviour, BehaviourEvent, Redialer, build_swarm};
-use crate::protocol::auth::AuthResponse;
 use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
-use crate::protocol::presence;
 
 /// How often the re-dial policy is asked for due dials.
 const REDIAL_TICK: Duration = Duration::from_millis(100);
@@ -39,105 +36,10 @@ const PEER_EXCHANGE_FOLLOW_UP: Duration = Duration::from_secs(2);
 /// Besides asking every new peer, ask one connected peer this often whom it knows.
 const PEER_EXCHANGE_INTERVAL: Duration = Duration::from_secs(15);
 
-/// Progress towards the `ready` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Readiness {
-    /// Some listener has not reported an address yet.
-    Listening,
-    /// Every listener has; more addresses of the same listeners may follow until then.
-    Settling(tokio::time::Instant),
-    /// `ready` has been sent.
-    Ready,
-}
-
-/// Capacity of the channel of answers from the hosted account worker.
-const AUTH_ANSWER_CAPACITY: usize = 256;
 /// At most this many swarm events are handled in [`EventLoop::hand_over`].
 const HAND_OVER_EVENTS: usize = 16;
 
-pub(super) struct EventLoop {
-    pub(super) swarm: Swarm<Behaviour>,
-    /// The node's key: signs room events and messages.
-    pub(super) key: Keypair,
-    requests: mpsc::Receiver<Request>,
-    events: mpsc::Sender<UiEvent>,
-    /// Account state: the session engine, the trusted bootstrap, the hosted account worker.
-    pub(super) accounts: Accounts,
-    /// Who is online, and this node's announcements.
-    pub(super) presence: PresenceState,
-    /// Rooms: logs, topics, the directory.
-    pub(super) rooms: Rooms,
-    /// Direct messages in flight.
-    pub(super) direct: Direct,
-    /// The focus and the mutes: where plain text goes, what notifies.
-    pub(super) attention: Attention,
-    /// Certificates already checked.
-    pub(super) certs: CertCache,
-    /// Answers from the hosted account worker.
-    auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
-    redial: Redialer,
-    /// Listeners, and whether each has reported (an address, or its failure).
-    listeners: HashMap<ListenerId, bool>,
-    listen_addrs: Vec<Multiaddr>,
-    readiness: Readiness,
-    /// Remote address of every open connection.
-    remotes: HashMap<ConnectionId, Multiaddr>,
-    /// Whether each open connection still shows signs of life.
-    liveness: Liveness,
-    /// Events that happened before `ready`, reported right after it.
-    before_ready: Vec<UiEvent>,
-    /// New peers to ask again whom they know, and when.
-    exchange_follow_ups: Vec<(Instant, PeerId)>,
-}
-
 impl EventLoop {
-    pub(super) fn new(
-        config: NodeConfig,
-        requests: mpsc::Receiver<Request>,
-        events: mpsc::Sender<UiEvent>,
-    ) -> Result<Self, NodeError> {
-        let local = config.key.public().to_peer_id();
-        let hosts_bootstrap = config.bootstrap.is_some();
-        let key = config.key.clone();
-        let mut swarm = build_swarm(config.key, config.mdns, hosts_bootstrap)?;
-        let presence_topic = gossipsub::IdentTopic::new(presence::TOPIC);
-        if let Err(error) = swarm.behaviour_mut().gossipsub.subscribe(&presence_topic) {
-            tracing::error!(%error, "cannot subscribe to presence");
-        }
-        let (answers_tx, auth_answers) = mpsc::channel(AUTH_ANSWER_CAPACITY);
-        let worker = match config.bootstrap {
-            Some(service) => Some(AuthWorker::spawn(service, answers_tx)?),
-            None => None,
-        };
-        let mut listeners = HashMap::new();
-        for addr in config.listen {
-            let id = swarm.listen_on(addr.clone()).map_err(|e| NodeError::Listen { addr, reason: e.to_string() })?;
-            listeners.insert(id, false);
-        }
-        let accounts = Accounts::new(local, config.store, config.trust, worker);
-        Ok(EventLoop {
-            swarm,
-            key,
-            requests,
-            events,
-            accounts,
-            presence: PresenceState::new(presence_topic, local),
-            rooms: Rooms::default(),
-            direct: Direct::default(),
-            attention: Attention::default(),
-            certs: CertCache::default(),
-            auth_answers,
-            redial: Redialer::new(local, config.peers, Instant::now()),
-            listeners,
-            listen_addrs: Vec::new(),
-            readiness: Readiness::Listening,
-            remotes: HashMap::new(),
-            liveness: Liveness::default(),
-            before_ready: Vec::new(),
-            exchange_follow_ups: Vec::new(),
-        })
-    }
-
     pub(super) async fn run(mut self) {
         let mut redial_tick = tokio::time::interval(REDIAL_TICK);
         redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -8,14 +8,24 @@
 //! The node owns the events it reports and their error codes (`event`); the front-ends in `ui`
 //! import them and render them. Nothing here imports `ui`.
 //!
-//! - `event`: the events and error codes users and scripts see ([`UiEvent`], [`ErrorCode`]);
-//! - `event_loop`: the loop, connections, discovery and re-dialling;
-//! - `liveness`: which connections are dead;
-//! - `accounts`: the session engine's adapter (logging in through the bootstrap node), and hosting it;
-//! - `presence`: announcing this user and keeping the roster of who is online;
-//! - `attention`: the focus, the mutes, where plain text goes and what notifies;
-//! - `rooms`: room topics, their event logs, messages, catch-up and history;
-//! - `direct`: direct messages, their receipts and the outbox.
+//! The node's files stand on floors, and imports only point down:
+//!
+//! - `event_loop`: the loop, the dispatch of swarm events and requests, connections, discovery
+//!   and re-dialling;
+//! - the adapters, each an `impl EventLoop` block: `accounts` (the session engine's adapter:
+//!   logging in through the bootstrap node, and hosting it), `bootstrap_peers` (bootstrap nodes
+//!   in reach, `/trust`), `presence` (announcing this user and keeping the roster of who is
+//!   online), `rooms` (room topics, their event logs, messages), `room_commands`,
+//!   `room_directory`, `room_sync` (catch-up and `/join`), `direct` (direct messages, their
+//!   receipts and the outbox). An adapter imports the struct from `parts` and state from
+//!   `state`, never another adapter nor `event_loop`; adapters call each other's methods through
+//!   `self` only;
+//! - `parts`: the `EventLoop` struct and how it is built;
+//! - `state`: the state of accounts, direct messages, presence and rooms, with their own
+//!   bookkeeping, timer constants and pure helpers; `attention`: the focus, the mutes, where
+//!   plain text goes and what notifies; `liveness`: which connections are dead;
+//! - `client`: the [`Client`] and the requests it sends; `event`: the events and error codes
+//!   users and scripts see ([`UiEvent`], [`ErrorCode`]).
 
 mod accounts;
 mod attention;
@@ -25,6 +35,7 @@ mod direct;
 mod event;
 mod event_loop;
 mod liveness;
+mod parts;
 mod presence;
 mod room_commands;
 mod room_directory;
@@ -127,7 +138,7 @@ impl CommandError {
 /// [`Client::shutdown`] is called.
 pub fn spawn(config: NodeConfig, events: mpsc::Sender<UiEvent>) -> Result<(Client, JoinHandle<()>), NodeError> {
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
-    let event_loop = event_loop::EventLoop::new(config, commands_rx, events)?;
+    let event_loop = parts::EventLoop::new(config, commands_rx, events)?;
     let handle = tokio::spawn(event_loop.run());
     Ok((Client::new(commands_tx), handle))
 }

@@ -12,7 +12,7 @@ use libp2p::gossipsub::MessageAcceptance;
 
 use super::CommandError;
 use super::event::{ErrorCode, OnlineState, OnlineUser, UiEvent};
-use super::event_loop::EventLoop;
+use super::parts::EventLoop;
 use crate::account::AccountId;
 use crate::clock::unix_now;
 use crate::presence::{Heard, Input, Output, RosterChange, Verdict};

@@ -12,7 +12,7 @@ use super::CommandError;
 use super::attention::Place;
 use super::client::{RoomCommand, RoomReply};
 use super::event::{ErrorCode, MemberView, RoomSummary, UiEvent};
-use super::event_loop::EventLoop;
+use super::parts::EventLoop;
 use super::state::rooms::{RoomDone, error, room_name};
 use crate::account::{AccountId, same_name};
 use crate::room::engine::{CONTROL_BURST, CONTROLS_PER_SEC, Incoming, MESSAGE_BURST, MESSAGES_PER_SEC, Via};

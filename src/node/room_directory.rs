@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use libp2p::PeerId;
 
 use super::event::UiEvent;
-use super::event_loop::EventLoop;
+use super::parts::EventLoop;
 use super::state::rooms::{error, room_name};
 use super::{CommandError, ErrorCode};
 use crate::account::{AccountId, same_name};

@@ -13,7 +13,7 @@ use libp2p::request_response::ResponseChannel;
 
 use super::client::RoomReply;
 use super::event::ErrorCode;
-use super::event_loop::EventLoop;
+use super::parts::EventLoop;
 use super::state::rooms::{Paging, RoomDone, SyncPurpose, error};
 use crate::account::AccountId;
 use crate::clock::{now_ms, unix_now};

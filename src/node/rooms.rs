@@ -16,7 +16,7 @@ use libp2p::gossipsub::{MessageAcceptance, TopicHash};
 use super::CommandError;
 use super::attention::Place;
 use super::event::{ChatMessage, ErrorCode, NotificationKind, UiEvent};
-use super::event_loop::EventLoop;
+use super::parts::EventLoop;
 use super::state::rooms::{MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, topic};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;

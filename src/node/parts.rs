@@ -1,0 +1,130 @@
+//! The parts the node's event loop is made of: the [`EventLoop`] struct (the swarm, the key, the
+//! channels to and from the clients, the state of each part of the node, the connections and
+//! the progress towards `ready`) and how it is put together at start ([`EventLoop::new`]).
+//!
+//! It sits below the event loop and the adapters (the `impl EventLoop` files), which import the
+//! struct from here, and above the state it holds (`node/state/`, `attention`, `liveness`). It
+//! never imports the event loop nor an adapter file, and holds no behaviour beyond building the
+//! struct: running the loop is `node/event_loop.rs`'s, each part's work its adapter's.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use libp2p::core::transport::ListenerId;
+use libp2p::identity::Keypair;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub};
+use tokio::sync::mpsc;
+
+use super::attention::Attention;
+use super::client::Request;
+use super::event::UiEvent;
+use super::liveness::Liveness;
+use super::state::accounts::{Accounts, AuthTicket};
+use super::state::direct::Direct;
+use super::state::presence::PresenceState;
+use super::state::rooms::Rooms;
+use super::{NodeConfig, NodeError};
+use crate::bootstrap::AuthWorker;
+use crate::cert::CertCache;
+use crate::net::{Behaviour, Redialer, build_swarm};
+use crate::protocol::auth::AuthResponse;
+use crate::protocol::presence;
+
+/// Progress towards the `ready` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Readiness {
+    /// Some listener has not reported an address yet.
+    Listening,
+    /// Every listener has; more addresses of the same listeners may follow until then.
+    Settling(tokio::time::Instant),
+    /// `ready` has been sent.
+    Ready,
+}
+
+/// Capacity of the channel of answers from the hosted account worker.
+const AUTH_ANSWER_CAPACITY: usize = 256;
+
+pub(super) struct EventLoop {
+    pub(super) swarm: Swarm<Behaviour>,
+    /// The node's key: signs room events and messages.
+    pub(super) key: Keypair,
+    pub(super) requests: mpsc::Receiver<Request>,
+    pub(super) events: mpsc::Sender<UiEvent>,
+    /// Account state: the session engine, the trusted bootstrap, the hosted account worker.
+    pub(super) accounts: Accounts,
+    /// Who is online, and this node's announcements.
+    pub(super) presence: PresenceState,
+    /// Rooms: logs, topics, the directory.
+    pub(super) rooms: Rooms,
+    /// Direct messages in flight.
+    pub(super) direct: Direct,
+    /// The focus and the mutes: where plain text goes, what notifies.
+    pub(super) attention: Attention,
+    /// Certificates already checked.
+    pub(super) certs: CertCache,
+    /// Answers from the hosted account worker.
+    pub(super) auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
+    pub(super) redial: Redialer,
+    /// Listeners, and whether each has reported (an address, or its failure).
+    pub(super) listeners: HashMap<ListenerId, bool>,
+    pub(super) listen_addrs: Vec<Multiaddr>,
+    pub(super) readiness: Readiness,
+    /// Remote address of every open connection.
+    pub(super) remotes: HashMap<ConnectionId, Multiaddr>,
+    /// Whether each open connection still shows signs of life.
+    pub(super) liveness: Liveness,
+    /// Events that happened before `ready`, reported right after it.
+    pub(super) before_ready: Vec<UiEvent>,
+    /// New peers to ask again whom they know, and when.
+    pub(super) exchange_follow_ups: Vec<(Instant, PeerId)>,
+}
+
+impl EventLoop {
+    pub(super) fn new(
+        config: NodeConfig,
+        requests: mpsc::Receiver<Request>,
+        events: mpsc::Sender<UiEvent>,
+    ) -> Result<Self, NodeError> {
+        let local = config.key.public().to_peer_id();
+        let hosts_bootstrap = config.bootstrap.is_some();
+        let key = config.key.clone();
+        let mut swarm = build_swarm(config.key, config.mdns, hosts_bootstrap)?;
+        let presence_topic = gossipsub::IdentTopic::new(presence::TOPIC);
+        if let Err(error) = swarm.behaviour_mut().gossipsub.subscribe(&presence_topic) {
+            tracing::error!(%error, "cannot subscribe to presence");
+        }
+        let (answers_tx, auth_answers) = mpsc::channel(AUTH_ANSWER_CAPACITY);
+        let worker = match config.bootstrap {
+            Some(service) => Some(AuthWorker::spawn(service, answers_tx)?),
+            None => None,
+        };
+        let mut listeners = HashMap::new();
+        for addr in config.listen {
+            let id = swarm.listen_on(addr.clone()).map_err(|e| NodeError::Listen { addr, reason: e.to_string() })?;
+            listeners.insert(id, false);
+        }
+        let accounts = Accounts::new(local, config.store, config.trust, worker);
+        Ok(EventLoop {
+            swarm,
+            key,
+            requests,
+            events,
+            accounts,
+            presence: PresenceState::new(presence_topic, local),
+            rooms: Rooms::default(),
+            direct: Direct::default(),
+            attention: Attention::default(),
+            certs: CertCache::default(),
+            auth_answers,
+            redial: Redialer::new(local, config.peers, Instant::now()),
+            listeners,
+            listen_addrs: Vec::new(),
+            readiness: Readiness::Listening,
+            remotes: HashMap::new(),
+            liveness: Liveness::default(),
+            before_ready: Vec::new(),
+            exchange_follow_ups: Vec::new(),
+        })
+    }
+}
