@@ -4,8 +4,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::CommandError;
-use super::event::{MemberView, OnlineUser, RoomSummary, Status, UiEvent};
+use super::event::{CommandError, MemberView, OnlineUser, RoomSummary, Status, UiEvent};
 use crate::protocol::auth::AuthRequest;
 
 /// The answer to a command that either works or says why not.

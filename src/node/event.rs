@@ -1,5 +1,6 @@
-//! The events a node reports to its user, and the error codes in them: one vocabulary for the
-//! coloured terminal and for the `--json` line protocol (DESIGN.md, "`--json` events"). Field
+//! The events a node reports to its user, and the error codes in them (with [`CommandError`], a
+//! command the node could not carry out): one vocabulary for the coloured terminal and for the
+//! `--json` line protocol (DESIGN.md, "`--json` events"). Field
 //! names and `type` tags here are the contract that scripts and tests rely on; change them only
 //! together with DESIGN.md.
 //!
@@ -7,6 +8,7 @@
 //! and render them. Nothing here knows how an event is shown, and nothing here imports `ui`.
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 /// Something the user (or a script reading `--json`) should see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,6 +348,39 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
+    }
+}
+
+/// A command the node could not carry out, with the code scripts see.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct CommandError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// With `bootstrap_unconfirmed`: the bootstrap key to confirm.
+    pub key: Option<String>,
+}
+
+impl CommandError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        CommandError { code, message: message.into(), key: None }
+    }
+
+    /// The same error, naming bootstrap key `key`.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The node is gone.
+    pub fn stopped() -> Self {
+        Self::new(ErrorCode::Internal, "the node has stopped")
+    }
+
+    /// As an `error` event.
+    pub fn to_event(&self) -> UiEvent {
+        UiEvent::Error { code: self.code, message: self.message.clone(), key: self.key.clone() }
     }
 }
 

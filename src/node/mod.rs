@@ -20,12 +20,16 @@
 //!   receipts and the outbox). An adapter imports the struct from `parts` and state from
 //!   `state`, never another adapter nor `event_loop`; adapters call each other's methods through
 //!   `self` only;
-//! - `parts`: the `EventLoop` struct and how it is built;
+//! - `parts`: the `EventLoop` struct and how it is built, from a [`NodeConfig`];
 //! - `state`: the state of accounts, direct messages, presence and rooms, with their own
 //!   bookkeeping, timer constants and pure helpers; `attention`: the focus, the mutes, where
 //!   plain text goes and what notifies; `liveness`: which connections are dead;
 //! - `client`: the [`Client`] and the requests it sends; `event`: the events and error codes
-//!   users and scripts see ([`UiEvent`], [`ErrorCode`]).
+//!   users and scripts see ([`UiEvent`], [`ErrorCode`], [`CommandError`]).
+//!
+//! This file is the node's face: it re-exports what the rest of the crate uses and starts the
+//! node ([`spawn`]); the adapters take [`CommandError`] and `event_loop` takes
+//! [`READY_SETTLE`] from it, and nothing below the adapters imports it.
 
 mod accounts;
 mod attention;
@@ -45,23 +49,15 @@ mod state;
 
 use std::time::Duration;
 
-use libp2p::Multiaddr;
-use libp2p::identity::Keypair;
-use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use client::{Client, DirectCommand, RoomCommand, RoomReply};
 pub use event::{
-    BootstrapState, ChatMessage, DirectMessage, ErrorCode, MemberView, NotificationKind, OnlineState, OnlineUser,
-    PeerState, RoomSummary, Status, UiEvent,
+    BootstrapState, ChatMessage, CommandError, DirectMessage, ErrorCode, MemberView, NotificationKind, OnlineState,
+    OnlineUser, PeerState, RoomSummary, Status, UiEvent,
 };
-
-use crate::bootstrap::AuthService;
-use crate::bootstrap::service::ServiceError;
-use crate::net::SwarmError;
-use crate::store::NodeStore;
-use crate::trust::Trust;
+pub use parts::{NodeConfig, NodeError};
 
 /// Capacity of the channel of commands from clients to the node.
 pub const COMMAND_CAPACITY: usize = 64;
@@ -70,68 +66,6 @@ pub const EVENT_CAPACITY: usize = 1024;
 /// After every listener has reported an address, how long to wait for the rest of its addresses
 /// (one per interface) before reporting `ready`.
 pub const READY_SETTLE: Duration = Duration::from_millis(5);
-
-/// What a node needs to start.
-pub struct NodeConfig {
-    /// The node's identity.
-    pub key: Keypair,
-    /// Addresses to listen on.
-    pub listen: Vec<Multiaddr>,
-    /// Addresses to dial at start and keep re-dialling.
-    pub peers: Vec<Multiaddr>,
-    /// Discover peers with mDNS.
-    pub mdns: bool,
-    /// The node's database.
-    pub store: NodeStore,
-    /// Which bootstrap node to trust.
-    pub trust: Trust,
-    /// The account service, when this node hosts the bootstrap.
-    pub bootstrap: Option<AuthService>,
-}
-
-/// The node could not start.
-#[derive(Debug, Error)]
-pub enum NodeError {
-    #[error(transparent)]
-    Swarm(#[from] SwarmError),
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: Multiaddr, reason: String },
-    #[error(transparent)]
-    Accounts(#[from] ServiceError),
-}
-
-/// A command the node could not carry out, with the code scripts see.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{message}")]
-pub struct CommandError {
-    pub code: ErrorCode,
-    pub message: String,
-    /// With `bootstrap_unconfirmed`: the bootstrap key to confirm.
-    pub key: Option<String>,
-}
-
-impl CommandError {
-    /// An error with `code` and `message`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        CommandError { code, message: message.into(), key: None }
-    }
-
-    /// The same error, naming bootstrap key `key`.
-    pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
-
-    /// The node is gone.
-    pub fn stopped() -> Self {
-        Self::new(ErrorCode::Internal, "the node has stopped")
-    }
-
-    /// As an `error` event.
-    pub fn to_event(&self) -> UiEvent {
-        UiEvent::Error { code: self.code, message: self.message.clone(), key: self.key.clone() }
-    }
-}
 
 /// Starts a node: builds its swarm, starts listening, and runs its event loop on the current
 /// tokio runtime. Events go to `events`; the node stops when every [`Client`] is dropped or

@@ -1,6 +1,7 @@
 //! The parts the node's event loop is made of: the [`EventLoop`] struct (the swarm, the key, the
 //! channels to and from the clients, the state of each part of the node, the connections and
-//! the progress towards `ready`) and how it is put together at start ([`EventLoop::new`]).
+//! the progress towards `ready`) and how it is put together at start ([`EventLoop::new`]), from
+//! what a node needs to start ([`NodeConfig`]), or why it could not ([`NodeError`]).
 //!
 //! It sits below the event loop and the adapters (the `impl EventLoop` files), which import the
 //! struct from here, and above the state it holds (`node/state/`, `attention`, `liveness`). It
@@ -14,6 +15,7 @@ use libp2p::core::transport::ListenerId;
 use libp2p::identity::Keypair;
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub};
+use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::attention::Attention;
@@ -24,12 +26,43 @@ use super::state::accounts::{Accounts, AuthTicket};
 use super::state::direct::Direct;
 use super::state::presence::PresenceState;
 use super::state::rooms::Rooms;
-use super::{NodeConfig, NodeError};
-use crate::bootstrap::AuthWorker;
+use crate::bootstrap::service::ServiceError;
+use crate::bootstrap::{AuthService, AuthWorker};
 use crate::cert::CertCache;
-use crate::net::{Behaviour, Redialer, build_swarm};
+use crate::net::{Behaviour, Redialer, SwarmError, build_swarm};
 use crate::protocol::auth::AuthResponse;
 use crate::protocol::presence;
+use crate::store::NodeStore;
+use crate::trust::Trust;
+
+/// What a node needs to start.
+pub struct NodeConfig {
+    /// The node's identity.
+    pub key: Keypair,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Addresses to dial at start and keep re-dialling.
+    pub peers: Vec<Multiaddr>,
+    /// Discover peers with mDNS.
+    pub mdns: bool,
+    /// The node's database.
+    pub store: NodeStore,
+    /// Which bootstrap node to trust.
+    pub trust: Trust,
+    /// The account service, when this node hosts the bootstrap.
+    pub bootstrap: Option<AuthService>,
+}
+
+/// The node could not start.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Swarm(#[from] SwarmError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error(transparent)]
+    Accounts(#[from] ServiceError),
+}
 
 /// Progress towards the `ready` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

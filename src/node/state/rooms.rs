@@ -18,9 +18,8 @@ use libp2p::gossipsub::{IdentTopic, TopicHash};
 use libp2p::request_response::OutboundRequestId;
 use tokio::sync::oneshot;
 
-use crate::node::CommandError;
 use crate::node::client::RoomReply;
-use crate::node::event::{ChatMessage, ErrorCode};
+use crate::node::event::{ChatMessage, CommandError, ErrorCode};
 use crate::protocol::presence::RoomRef;
 use crate::protocol::sync::Mark;
 use crate::room::engine::{Incoming, RoomEngine};
