@@ -42,7 +42,7 @@ pub(crate) struct Accounts {
     pub(crate) engine: SessionEngine,
     /// Bootstrap nodes refused (and said so) while connected.
     pub(crate) refused: HashSet<PeerId>,
-    pub(crate) next_number: u64,
+    next_number: u64,
     /// Peers' requests to the hosted worker, by number.
     pub(crate) inbound: HashMap<u64, ResponseChannel<AuthResponse>>,
     /// Where the answers of commands go, by ticket.
@@ -52,7 +52,7 @@ pub(crate) struct Accounts {
     /// The engine's flights on their way to a bootstrap node in reach.
     pub(crate) remote: HashMap<OutboundRequestId, Flight>,
     /// Which username each account goes by, from the newest certificates seen.
-    pub(crate) directory: Directory,
+    directory: Directory,
 }
 
 impl Accounts {

@@ -23,7 +23,7 @@ pub(crate) struct Direct {
     pub(crate) flights: HashMap<OutboundRequestId, Flight>,
     /// Each request not answered yet (its peer and channel), by the number the engine knows.
     pub(crate) channels: HashMap<Channel, (PeerId, ResponseChannel<DmResponse>)>,
-    pub(crate) next_channel: u64,
+    next_channel: u64,
 }
 
 impl Direct {

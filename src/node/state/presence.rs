@@ -27,7 +27,7 @@ pub(crate) fn heartbeat_phase() -> Duration {
 pub(crate) struct PresenceState {
     pub(crate) topic: IdentTopic,
     pub(crate) engine: PresenceEngine,
-    pub(crate) last_seq: u64,
+    last_seq: u64,
 }
 
 impl PresenceState {
