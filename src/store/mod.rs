@@ -148,8 +148,10 @@ pub enum StoreError {
 /// A saved login (the type is the session engine's).
 pub use crate::session::Session;
 
-/// How long a room message taken in waits to be written with the next ones.
-pub const WRITE_BEHIND: Duration = Duration::from_millis(5);
+/// How long a room message taken in waits to be written with the next ones: at a message every
+/// few milliseconds (a busy room), several share one transaction rather than each paying for
+/// its own; this node's own messages are shown once written, so this is also their echo.
+pub const WRITE_BEHIND: Duration = Duration::from_millis(20);
 /// Messages waiting beyond this many are written at once.
 const MAX_UNWRITTEN: usize = 256;
 
