@@ -1,5 +1,5 @@
 //! Who a person is: the stable account id the bootstrap node gives an account at registration,
-//! and the one canonical form in which usernames are compared.
+//! the form a username must have, and the one canonical form in which usernames are compared.
 //!
 //! Everything that refers to a person — room memberships, admins and bans, conversations, the
 //! outbox, mutes — refers to the [`AccountId`]; the username is its current label, shown on
@@ -8,6 +8,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
 
 /// How many bytes an account id has.
 pub const ACCOUNT_ID_BYTES: usize = 16;
@@ -58,6 +59,24 @@ impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
     }
+}
+
+/// Usernames: this many characters at least…
+pub const USERNAME_MIN: usize = 3;
+/// …and at most.
+pub const USERNAME_MAX: usize = 24;
+
+/// A username of the wrong form (the name, cut short).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("'{0}' is not a valid username: use {USERNAME_MIN}–{USERNAME_MAX} of a-z, 0-9, _ and -")]
+pub struct InvalidUsername(pub String);
+
+/// Checks a username's form: 3–24 of `a-z 0-9 _ -` (capitals are accepted and keep their
+/// case; uniqueness ignores case).
+pub fn check_username(name: &str) -> Result<(), InvalidUsername> {
+    let ok_len = (USERNAME_MIN..=USERNAME_MAX).contains(&name.len());
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok_len && ok_chars { Ok(()) } else { Err(InvalidUsername(name.chars().take(USERNAME_MAX + 8).collect())) }
 }
 
 /// The canonical form of a username: how two spellings are compared everywhere (case-folded).

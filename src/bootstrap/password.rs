@@ -1,4 +1,4 @@
-//! Usernames, password strength and password hashing.
+//! Password strength and password hashing (a username's form is `account.rs`'s).
 //!
 //! Hashes are argon2id PHC strings with the OWASP parameters (19 MiB, t=2, p=1). Unknown
 //! usernames are checked against a dummy hash so that timing does not tell which names exist.
@@ -8,10 +8,8 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use thiserror::Error;
 
-/// Usernames: this many characters at least…
-pub const USERNAME_MIN: usize = 3;
-/// …and at most.
-pub const USERNAME_MAX: usize = 24;
+use crate::account::InvalidUsername;
+
 /// Passwords shorter than this are weak whatever their score.
 pub const PASSWORD_MIN_CHARS: usize = 8;
 /// zxcvbn score (0–4) a password needs.
@@ -28,22 +26,15 @@ pub const ARGON2_LANES: u32 = 1;
 /// A username or password that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CredentialError {
-    #[error("'{0}' is not a valid username: use {USERNAME_MIN}–{USERNAME_MAX} of a-z, 0-9, _ and -")]
-    InvalidUsername(String),
+    #[error("{0}")]
+    InvalidUsername(#[from] InvalidUsername),
     #[error("the password is too weak: {0}")]
     WeakPassword(String),
 }
 
-/// Checks a username's form: 3–24 of `a-z 0-9 _ -` (capitals are accepted and keep their
-/// case; uniqueness ignores case).
+/// Checks a username's form ([`crate::account::check_username`]).
 pub fn check_username(name: &str) -> Result<(), CredentialError> {
-    let ok_len = (USERNAME_MIN..=USERNAME_MAX).contains(&name.len());
-    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok_len && ok_chars {
-        Ok(())
-    } else {
-        Err(CredentialError::InvalidUsername(name.chars().take(USERNAME_MAX + 8).collect()))
-    }
+    crate::account::check_username(name).map_err(CredentialError::from)
 }
 
 /// The key a username is unique under.

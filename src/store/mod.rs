@@ -15,124 +15,33 @@
 
 mod checkpoint;
 mod dms;
+mod messages;
 mod rooms;
+mod schema;
+mod session;
 pub mod sqlite;
 
 pub use crate::dm::StoredDm;
-pub use rooms::StoredMessage;
+pub use messages::StoredMessage;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use thiserror::Error;
 
-use crate::account::AccountId;
 use crate::room::EventId;
 
 /// File name of the node database inside the data directory.
 pub const NODE_DB: &str = "node.db";
 
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE session (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        certificate BLOB NOT NULL,
-        nick TEXT NOT NULL
-    );",
-    "CREATE TABLE nicknames (
-        username_key TEXT PRIMARY KEY,
-        nick TEXT NOT NULL
-    );",
-    "CREATE TABLE room_events (
-        id TEXT PRIMARY KEY,
-        room TEXT NOT NULL,
-        lamport INTEGER NOT NULL,
-        author TEXT NOT NULL,
-        action BLOB NOT NULL,
-        envelope BLOB NOT NULL
-    );
-    CREATE INDEX room_events_by_room ON room_events (room, lamport);
-    CREATE TABLE messages (
-        id TEXT PRIMARY KEY,
-        room TEXT NOT NULL,
-        author TEXT NOT NULL,
-        nick TEXT NOT NULL,
-        text TEXT NOT NULL,
-        ts_ms INTEGER NOT NULL,
-        lamport INTEGER NOT NULL,
-        envelope BLOB NOT NULL
-    );
-    CREATE INDEX messages_by_room ON messages (room, lamport, ts_ms);
-    CREATE TABLE mutes (
-        target TEXT PRIMARY KEY
-    );",
-    "CREATE TABLE dms (
-        id TEXT PRIMARY KEY,
-        owner_key TEXT NOT NULL,
-        other_key TEXT NOT NULL,
-        sender TEXT NOT NULL,
-        recipient TEXT NOT NULL,
-        text TEXT NOT NULL,
-        ts_ms INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        outgoing INTEGER NOT NULL,
-        delivered INTEGER NOT NULL
-    );
-    CREATE INDEX dms_by_conversation ON dms (owner_key, other_key);
-    CREATE INDEX dms_outbox ON dms (owner_key, outgoing, delivered);
-    CREATE TABLE dm_seen (
-        owner_key TEXT NOT NULL,
-        sender_key TEXT NOT NULL,
-        peer BLOB NOT NULL,
-        last_seq INTEGER NOT NULL,
-        PRIMARY KEY (owner_key, sender_key, peer)
-    );",
-    "ALTER TABLE messages ADD COLUMN peer BLOB NOT NULL DEFAULT x'';
-    ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
-    CREATE INDEX messages_by_peer ON messages (room, peer, seq);",
-    // Accounts have stable ids: room events name them, and what was keyed by names before
-    // (room memberships, mutes of users, a certificate without an id) cannot be carried over.
-    "DELETE FROM room_events;
-    DELETE FROM session;
-    DELETE FROM mutes WHERE target LIKE '@%';
-    CREATE TABLE accounts_seen (
-        account_id TEXT PRIMARY KEY,
-        username TEXT NOT NULL,
-        serial INTEGER NOT NULL
-    );",
-    // Nicknames are remembered per account.
-    "DELETE FROM nicknames WHERE length(username_key) != 32;
-    ALTER TABLE nicknames RENAME COLUMN username_key TO account_id;",
-    // Rooms are their create events (room protocol 3): rooms known by name cannot be carried
-    // over, nor mutes of them.
-    "DROP TABLE room_events;
-    DROP TABLE messages;
-    DELETE FROM mutes WHERE target LIKE '#%';
-    CREATE TABLE room_events (
-        id BLOB PRIMARY KEY,
-        room BLOB NOT NULL,
-        depth INTEGER NOT NULL,
-        event BLOB NOT NULL
-    );
-    CREATE INDEX room_events_by_room ON room_events (room, depth, id);
-    CREATE TABLE messages (
-        id BLOB PRIMARY KEY,
-        room BLOB NOT NULL,
-        account BLOB NOT NULL,
-        author TEXT NOT NULL,
-        nick TEXT NOT NULL,
-        text TEXT NOT NULL,
-        ts_ms INTEGER NOT NULL,
-        depth INTEGER NOT NULL,
-        peer BLOB NOT NULL,
-        seq INTEGER NOT NULL,
-        event BLOB NOT NULL
-    );
-    CREATE INDEX messages_by_room ON messages (room, depth, ts_ms, id);
-    CREATE INDEX messages_by_peer ON messages (room, peer, seq);",
-];
+/// A number as SQLite keeps it (numbers beyond `i64::MAX` are refused before they get here;
+/// clamped, never wrapped).
+pub(super) fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
 
 /// A failed store operation.
 #[derive(Debug, Error)]
@@ -148,8 +57,10 @@ pub enum StoreError {
 /// A saved login (the type is the session engine's).
 pub use crate::session::Session;
 
-/// How long a room message taken in waits to be written with the next ones.
-pub const WRITE_BEHIND: Duration = Duration::from_millis(5);
+/// How long a room message taken in waits to be written with the next ones: at a message every
+/// few milliseconds (a busy room), several share one transaction rather than each paying for
+/// its own; this node's own messages are shown once written, so this is also their echo.
+pub const WRITE_BEHIND: Duration = Duration::from_millis(20);
 /// Messages waiting beyond this many are written at once.
 const MAX_UNWRITTEN: usize = 256;
 
@@ -177,7 +88,7 @@ const STATEMENT_CACHE: usize = 64;
 impl NodeStore {
     /// Opens `node.db` in `dir`.
     pub fn open(dir: &Path) -> Result<NodeStore, StoreError> {
-        let conn = sqlite::open(&dir.join(NODE_DB), sqlite::Durability::Normal, MIGRATIONS)?;
+        let conn = sqlite::open(&dir.join(NODE_DB), sqlite::Durability::Normal, schema::MIGRATIONS)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // One node owns its data directory (a lock file says so): no other connection ever
         // shares this database, so it need not take file locks on every transaction.
@@ -221,71 +132,6 @@ impl NodeStore {
         f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
         self.conn().prepare_cached(sql)?.query_row(params, f)
-    }
-
-    /// The saved session, if any.
-    pub fn session(&self) -> Result<Option<Session>, StoreError> {
-        let row: Option<(Vec<u8>, String)> = self
-            .row("SELECT certificate, nick FROM session WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((bytes, nick)) = row else { return Ok(None) };
-        let certificate =
-            cbor4ii::serde::from_slice(&bytes).map_err(|e| StoreError::Corrupt(format!("saved certificate: {e}")))?;
-        Ok(Some(Session { certificate, nick }))
-    }
-
-    /// Saves the session, replacing any other.
-    pub fn save_session(&self, session: &Session) -> Result<(), StoreError> {
-        let bytes = cbor4ii::serde::to_vec(Vec::new(), &session.certificate)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode certificate: {e}")))?;
-        self.exec(
-            "INSERT INTO session (id, certificate, nick) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET certificate = excluded.certificate, nick = excluded.nick",
-            params![bytes, session.nick],
-        )?;
-        Ok(())
-    }
-
-    /// The nickname last used on this node by `account`.
-    pub fn nickname(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .row("SELECT nick FROM nicknames WHERE account_id = ?1", params![account.to_hex()], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Remembers `account`'s nickname for later logins.
-    pub fn save_nickname(&self, account: &AccountId, nick: &str) -> Result<(), StoreError> {
-        self.exec(
-            "INSERT INTO nicknames (account_id, nick) VALUES (?1, ?2)
-             ON CONFLICT (account_id) DO UPDATE SET nick = excluded.nick",
-            params![account.to_hex(), nick],
-        )?;
-        Ok(())
-    }
-
-    /// Remembers that `account` goes by `username` (from its certificate of serial `serial`).
-    pub fn save_label(&self, account: &AccountId, username: &str, serial: u64) -> Result<(), StoreError> {
-        self.exec(
-            "INSERT INTO accounts_seen (account_id, username, serial) VALUES (?1, ?2, ?3)
-             ON CONFLICT (account_id) DO UPDATE SET username = excluded.username, serial = excluded.serial
-             WHERE excluded.serial > accounts_seen.serial",
-            params![account.to_hex(), username, serial.min(i64::MAX as u64) as i64],
-        )?;
-        Ok(())
-    }
-
-    /// Every account seen, with its last known username and that certificate's serial.
-    pub fn labels(&self) -> Result<Vec<(AccountId, String, u64)>, StoreError> {
-        let mut statement = self.conn().prepare_cached("SELECT account_id, username, serial FROM accounts_seen")?;
-        let rows =
-            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, username, serial) = row?;
-            let id = AccountId::from_hex(&id).ok_or_else(|| StoreError::Corrupt(format!("account id {id}")))?;
-            out.push((id, username, serial.max(0) as u64));
-        }
-        Ok(out)
     }
 
     /// Copies the write-ahead log back into the database when writes have gone quiet (see
@@ -366,29 +212,6 @@ impl NodeStore {
         self.exec("COMMIT", [])?;
         Ok(())
     }
-
-    /// The muted targets (`#room`, `@user`).
-    pub fn mutes(&self) -> Result<Vec<String>, StoreError> {
-        let mut statement = self.conn().prepare_cached("SELECT target FROM mutes ORDER BY target")?;
-        let rows = statement.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Mutes or unmutes `target`.
-    pub fn set_muted(&self, target: &str, muted: bool) -> Result<(), StoreError> {
-        if muted {
-            self.exec("INSERT OR IGNORE INTO mutes (target) VALUES (?1)", params![target])?;
-        } else {
-            self.exec("DELETE FROM mutes WHERE target = ?1", params![target])?;
-        }
-        Ok(())
-    }
-
-    /// Forgets the session (logout).
-    pub fn clear_session(&self) -> Result<(), StoreError> {
-        self.exec("DELETE FROM session", [])?;
-        Ok(())
-    }
 }
 
 impl Drop for NodeStore {
@@ -400,7 +223,6 @@ impl Drop for NodeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cert::Authority;
     use crate::testing::account_of;
 
     /// An id or room id named by `text`.
@@ -423,38 +245,6 @@ mod tests {
             peer: peer.to_vec(),
             seq: i,
         }
-    }
-
-    #[test]
-    fn a_session_survives_reopening_and_can_be_cleared() {
-        let dir = tempfile::tempdir().unwrap();
-        let cert = Authority::from_secret(&[1; 32]).issue(account_of("alice"), "alice", b"peer", 100, 1);
-        let session = Session { certificate: cert, nick: "Alice".into() };
-        {
-            let store = NodeStore::open(dir.path()).unwrap();
-            assert_eq!(store.session().unwrap(), None);
-            store.save_session(&session).unwrap();
-        }
-        let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.session().unwrap(), Some(session.clone()));
-        let renamed = Session { nick: "A".into(), ..session };
-        store.save_session(&renamed).unwrap();
-        assert_eq!(store.session().unwrap(), Some(renamed));
-        store.clear_session().unwrap();
-        assert_eq!(store.session().unwrap(), None);
-    }
-
-    #[test]
-    fn mutes_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = NodeStore::open(dir.path()).unwrap();
-            store.set_muted("#lobby", true).unwrap();
-            store.set_muted("@bob", true).unwrap();
-            store.set_muted("@bob", false).unwrap();
-        }
-        let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.mutes().unwrap(), vec!["#lobby".to_string()]);
     }
 
     #[test]
@@ -514,31 +304,5 @@ mod tests {
         store.commit().unwrap();
         assert_eq!(store.write_due(), None);
         assert_eq!(store.recent_messages(&id_of("lobby"), 10).unwrap(), vec![message]);
-    }
-
-    #[test]
-    fn nicknames_are_remembered_per_account() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = NodeStore::open(dir.path()).unwrap();
-        let alice = account_of("alice");
-        assert_eq!(store.nickname(&alice).unwrap(), None);
-        store.save_nickname(&alice, "Alice W").unwrap();
-        store.save_nickname(&alice, "Alice X").unwrap();
-        assert_eq!(store.nickname(&alice).unwrap(), Some("Alice X".into()));
-        assert_eq!(store.nickname(&account_of("bob")).unwrap(), None);
-    }
-
-    #[test]
-    fn the_names_of_accounts_follow_their_newest_certificate() {
-        let dir = tempfile::tempdir().unwrap();
-        let alice = account_of("alice");
-        {
-            let store = NodeStore::open(dir.path()).unwrap();
-            store.save_label(&alice, "alice", 3).unwrap();
-            store.save_label(&alice, "alicia", 5).unwrap();
-            store.save_label(&alice, "alice", 4).unwrap();
-        }
-        let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.labels().unwrap(), vec![(alice, "alicia".to_string(), 5)]);
     }
 }

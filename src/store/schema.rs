@@ -1,0 +1,104 @@
+//! The node database's tables, as the migrations that made them: each entry is applied once,
+//! in order, and the count applied is kept in `PRAGMA user_version` (see [`super::sqlite`]).
+//!
+//! Only schema here: never a query, never a row.
+
+/// Every migration, oldest first. Never edit an entry that has shipped: add one.
+pub(super) const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE session (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        certificate BLOB NOT NULL,
+        nick TEXT NOT NULL
+    );",
+    "CREATE TABLE nicknames (
+        username_key TEXT PRIMARY KEY,
+        nick TEXT NOT NULL
+    );",
+    "CREATE TABLE room_events (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL,
+        lamport INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        action BLOB NOT NULL,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX room_events_by_room ON room_events (room, lamport);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL,
+        author TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        lamport INTEGER NOT NULL,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX messages_by_room ON messages (room, lamport, ts_ms);
+    CREATE TABLE mutes (
+        target TEXT PRIMARY KEY
+    );",
+    "CREATE TABLE dms (
+        id TEXT PRIMARY KEY,
+        owner_key TEXT NOT NULL,
+        other_key TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        outgoing INTEGER NOT NULL,
+        delivered INTEGER NOT NULL
+    );
+    CREATE INDEX dms_by_conversation ON dms (owner_key, other_key);
+    CREATE INDEX dms_outbox ON dms (owner_key, outgoing, delivered);
+    CREATE TABLE dm_seen (
+        owner_key TEXT NOT NULL,
+        sender_key TEXT NOT NULL,
+        peer BLOB NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (owner_key, sender_key, peer)
+    );",
+    "ALTER TABLE messages ADD COLUMN peer BLOB NOT NULL DEFAULT x'';
+    ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_by_peer ON messages (room, peer, seq);",
+    // Accounts have stable ids: room events name them, and what was keyed by names before
+    // (room memberships, mutes of users, a certificate without an id) cannot be carried over.
+    "DELETE FROM room_events;
+    DELETE FROM session;
+    DELETE FROM mutes WHERE target LIKE '@%';
+    CREATE TABLE accounts_seen (
+        account_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        serial INTEGER NOT NULL
+    );",
+    // Nicknames are remembered per account.
+    "DELETE FROM nicknames WHERE length(username_key) != 32;
+    ALTER TABLE nicknames RENAME COLUMN username_key TO account_id;",
+    // Rooms are their create events (room protocol 3): rooms known by name cannot be carried
+    // over, nor mutes of them.
+    "DROP TABLE room_events;
+    DROP TABLE messages;
+    DELETE FROM mutes WHERE target LIKE '#%';
+    CREATE TABLE room_events (
+        id BLOB PRIMARY KEY,
+        room BLOB NOT NULL,
+        depth INTEGER NOT NULL,
+        event BLOB NOT NULL
+    );
+    CREATE INDEX room_events_by_room ON room_events (room, depth, id);
+    CREATE TABLE messages (
+        id BLOB PRIMARY KEY,
+        room BLOB NOT NULL,
+        account BLOB NOT NULL,
+        author TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        depth INTEGER NOT NULL,
+        peer BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        event BLOB NOT NULL
+    );
+    CREATE INDEX messages_by_room ON messages (room, depth, ts_ms, id);
+    CREATE INDEX messages_by_peer ON messages (room, peer, seq);",
+];
