@@ -22,6 +22,7 @@ use super::event::{PeerState, Status, UiEvent};
 use super::liveness::{DEAD_AFTER, Liveness};
 use super::presence::PresenceState;
 use super::rooms::Rooms;
+use super::store_reads::Serving;
 use super::{NodeConfig, NodeError, READY_SETTLE};
 use crate::bootstrap::AuthWorker;
 use crate::cert::CertCache;
@@ -75,6 +76,8 @@ pub(super) struct EventLoop {
     pub(super) certs: CertCache,
     /// Answers from the hosted account worker.
     auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
+    /// Catch-up answers being read beside the loop.
+    pub(super) serving: Serving,
     redial: Redialer,
     /// Listeners, and whether each has reported (an address, or its failure).
     listeners: HashMap<ListenerId, bool>,
@@ -114,6 +117,7 @@ impl EventLoop {
             let id = swarm.listen_on(addr.clone()).map_err(|e| NodeError::Listen { addr, reason: e.to_string() })?;
             listeners.insert(id, false);
         }
+        let serving = Serving::start(config.store.reader());
         let accounts = Accounts::new(local, config.store, config.trust, worker);
         Ok(EventLoop {
             swarm,
@@ -127,6 +131,7 @@ impl EventLoop {
             attention: Attention::default(),
             certs: CertCache::default(),
             auth_answers,
+            serving,
             redial: Redialer::new(local, config.peers, Instant::now()),
             listeners,
             listen_addrs: Vec::new(),
@@ -181,6 +186,7 @@ impl EventLoop {
                     self.pump_all_outboxes().await;
                 }
                 Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
+                Some(done) = self.serving.done.recv() => self.on_read_done(done),
                 _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
                 _ = resync_tick.tick() => self.resync_rooms(),
                 _ = sleep_until(settle) => self.send_ready().await,

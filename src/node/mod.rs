@@ -30,6 +30,7 @@ mod room_commands;
 mod room_directory;
 mod room_sync;
 mod rooms;
+mod store_reads;
 
 use std::time::Duration;
 
