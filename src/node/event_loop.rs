@@ -83,6 +83,7 @@ impl EventLoop {
                     self.pump_all_outboxes().await;
                 }
                 Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
+                Some(done) = self.serving.done.recv() => self.on_read_done(done),
                 _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
                 _ = resync_tick.tick() => self.resync_rooms(),
                 _ = sleep_until(settle) => self.send_ready().await,

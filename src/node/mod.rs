@@ -23,7 +23,8 @@
 //! - `parts`: the `EventLoop` struct and how it is built, from a [`NodeConfig`];
 //! - `state`: the state of accounts, direct messages, presence and rooms, with their own
 //!   bookkeeping, timer constants and pure helpers; `attention`: the focus, the mutes, where
-//!   plain text goes and what notifies; `liveness`: which connections are dead;
+//!   plain text goes and what notifies; `liveness`: which connections are dead; `store_reads`:
+//!   the thread beside the loop that reads catch-up answers;
 //! - `client`: the [`Client`] and the requests it sends; `event`: the events and error codes
 //!   users and scripts see ([`UiEvent`], [`ErrorCode`], [`CommandError`]).
 //!
@@ -46,6 +47,7 @@ mod room_directory;
 mod room_sync;
 mod rooms;
 mod state;
+mod store_reads;
 
 use std::time::Duration;
 

@@ -26,6 +26,7 @@ use super::state::accounts::{Accounts, AuthTicket};
 use super::state::direct::Direct;
 use super::state::presence::PresenceState;
 use super::state::rooms::Rooms;
+use super::store_reads::Serving;
 use crate::bootstrap::service::ServiceError;
 use crate::bootstrap::{AuthService, AuthWorker};
 use crate::cert::CertCache;
@@ -98,6 +99,8 @@ pub(super) struct EventLoop {
     pub(super) certs: CertCache,
     /// Answers from the hosted account worker.
     pub(super) auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
+    /// Catch-up answers being read beside the loop.
+    pub(super) serving: Serving,
     pub(super) redial: Redialer,
     /// Listeners, and whether each has reported (an address, or its failure).
     pub(super) listeners: HashMap<ListenerId, bool>,
@@ -137,6 +140,7 @@ impl EventLoop {
             let id = swarm.listen_on(addr.clone()).map_err(|e| NodeError::Listen { addr, reason: e.to_string() })?;
             listeners.insert(id, false);
         }
+        let serving = Serving::start(config.store.reader());
         let accounts = Accounts::new(local, config.store, config.trust, worker);
         Ok(EventLoop {
             swarm,
@@ -150,6 +154,7 @@ impl EventLoop {
             attention: Attention::default(),
             certs: CertCache::default(),
             auth_answers,
+            serving,
             redial: Redialer::new(local, config.peers, Instant::now()),
             listeners,
             listen_addrs: Vec::new(),

@@ -15,6 +15,7 @@ use super::client::RoomReply;
 use super::event::ErrorCode;
 use super::parts::EventLoop;
 use super::state::rooms::{Paging, RoomDone, SyncPurpose, error};
+use super::store_reads::{self, Answer, MessagesWanted, ReadDone};
 use crate::account::AccountId;
 use crate::clock::{now_ms, unix_now};
 use crate::protocol::sync::{
@@ -26,6 +27,9 @@ use crate::room::{Action, EventId, MAX_PREV};
 
 /// The most pages one catch-up fetches.
 const MAX_PAGES: usize = 1000;
+
+/// What to read for a peer's request: the room, the events, the messages, and the answer.
+type ToRead = (EventId, Vec<EventId>, Option<MessagesWanted>, Answer);
 
 fn refusal_code(refusal: SyncRefusal) -> ErrorCode {
     match refusal {
@@ -167,85 +171,85 @@ impl EventLoop {
         self.request_page(peer, paging, Some(join));
     }
 
-    /// A peer asks for a room's heads or a page.
+    /// A peer asks for a room's heads or a page: refused at once, or answered once what the
+    /// room engine chose is read (on the reading thread beside the loop, see `store_reads.rs`).
     pub(super) async fn on_sync_request(
         &mut self,
         peer: PeerId,
         request: SyncRequest,
         channel: ResponseChannel<SyncResponse>,
     ) {
-        let response = self.sync_answer(peer, request).await;
+        let (room, events, messages, answer) = match self.sync_answer(peer, request).await {
+            Ok(read) => read,
+            Err(refusal) => return self.send_sync_response(channel, SyncResponse::Refused(refusal)),
+        };
+        // What was taken in is written first: the reader sees only what is committed.
+        self.accounts.store().write_unwritten();
+        if let Err(unread) = self.serving.hand(room, events, messages, channel, answer) {
+            let (job, channel) = *unread;
+            let done = store_reads::read(self.accounts.store(), job);
+            self.send_sync_response(channel, answer.with(done));
+        }
+    }
+
+    /// What the reading thread read for a peer: its answer goes out now.
+    pub(super) fn on_read_done(&mut self, done: ReadDone) {
+        if let Some((channel, answer)) = self.serving.take(&done) {
+            self.send_sync_response(channel, answer.with(done));
+        }
+    }
+
+    fn send_sync_response(&mut self, channel: ResponseChannel<SyncResponse>, response: SyncResponse) {
         if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
             tracing::debug!("a peer left before its catch-up answer");
         }
     }
 
-    async fn sync_answer(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
-        let Some(key) = self.accounts.trusted_key() else { return SyncResponse::Refused(SyncRefusal::UnknownRoom) };
+    /// What a peer's request is answered with: a refusal, or what to read for it (the room,
+    /// its events, the messages wanted) and the answer that makes.
+    async fn sync_answer(&mut self, peer: PeerId, request: SyncRequest) -> Result<ToRead, SyncRefusal> {
+        let Some(key) = self.accounts.trusted_key() else { return Err(SyncRefusal::UnknownRoom) };
         let account = match self.certs.verify(request.certificate(), &key, &peer.to_bytes(), unix_now()) {
             Ok(holder) => holder.account,
-            Err(_) => return SyncResponse::Refused(SyncRefusal::BadCertificate),
+            Err(_) => return Err(SyncRefusal::BadCertificate),
         };
         let room = *request.room();
         if !self.rooms.engine.knows(&room) {
-            return SyncResponse::Refused(SyncRefusal::UnknownRoom);
+            return Err(SyncRefusal::UnknownRoom);
         }
         match request {
             SyncRequest::Heads { .. } => {
                 let mut heads = self.rooms.engine.heads(&room);
                 heads.truncate(MAX_HEADS);
-                SyncResponse::Heads { events: self.read_events(&heads) }
+                Ok((room, heads, None, Answer::Heads))
             }
             SyncRequest::CatchUp(request) => {
-                if let Some(join) = request.join
-                    && let Err(refusal) = self.take_handed_join(room, account, peer, &join).await
-                {
-                    return SyncResponse::Refused(refusal);
+                if let Some(join) = &request.join {
+                    self.take_handed_join(room, account, peer, join).await?;
                 }
                 let served =
                     self.rooms.engine.serve_events(&room, &account, &request.known, request.after, PAGE_EVENTS);
                 let (page, until) = match served {
                     Ok(served) => served,
-                    Err(ServeRefusal::UnknownRoom) => return SyncResponse::Refused(SyncRefusal::UnknownRoom),
+                    Err(ServeRefusal::UnknownRoom) => return Err(SyncRefusal::UnknownRoom),
                     Err(ServeRefusal::NotMember) => {
                         let banned = self.rooms.engine.state(&room).is_some_and(|s| s.is_banned(&account));
-                        let refusal = if banned { SyncRefusal::Banned } else { SyncRefusal::NotMember };
-                        return SyncResponse::Refused(refusal);
+                        return Err(if banned { SyncRefusal::Banned } else { SyncRefusal::NotMember });
                     }
                 };
                 let ids: Vec<EventId> = page.events.iter().map(|e| e.id).collect();
-                let events = self.read_events(&ids);
-                let (messages, more_messages) = if page.more {
-                    (Vec::new(), true)
+                // Messages come once every event is in: the asker takes them against the state.
+                let messages = if page.more {
+                    None
                 } else {
-                    let store = self.accounts.store();
-                    let found = store.messages_beyond(
-                        &room,
-                        &request.marks,
-                        request.messages_after.as_ref(),
-                        PAGE_MESSAGES,
+                    Some(MessagesWanted {
+                        marks: request.marks,
+                        after: request.messages_after,
+                        limit: PAGE_MESSAGES,
                         until,
-                    );
-                    match found {
-                        Ok((rows, more)) => (rows.iter().filter_map(|b| SignedEvent::decode(b).ok()).collect(), more),
-                        Err(e) => {
-                            tracing::error!(%room, error = %e, "cannot read messages for a catch-up answer");
-                            (Vec::new(), false)
-                        }
-                    }
+                    })
                 };
-                SyncResponse::Page { events, more_events: page.more, messages, more_messages }
-            }
-        }
-    }
-
-    /// The signed events `ids`, read from the database.
-    fn read_events(&self, ids: &[EventId]) -> Vec<SignedEvent> {
-        match self.accounts.store().room_event_bytes(ids) {
-            Ok(rows) => rows.iter().filter_map(|b| SignedEvent::decode(b).ok()).collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read room events for a catch-up answer");
-                Vec::new()
+                Ok((room, ids, messages, Answer::Page { more_events: page.more }))
             }
         }
     }

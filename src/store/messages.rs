@@ -5,7 +5,7 @@
 //! Only SQL and rows here: whether a message may be kept is the room engine's decision, made
 //! before it gets here.
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::{MAX_UNWRITTEN, NodeStore, StoreError, sql_int};
 use crate::account::AccountId;
@@ -181,41 +181,52 @@ impl NodeStore {
         limit: usize,
         max_depth: Option<u64>,
     ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
-        let conn = self.conn();
-        let room_bytes = &room.as_bytes()[..];
-        let mut peers_statement =
-            conn.prepare_cached("SELECT DISTINCT peer FROM messages WHERE room = ?1 ORDER BY peer")?;
-        let peers: Vec<Vec<u8>> =
-            peers_statement.query_map(params![room_bytes], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        let mut statement = conn.prepare_cached(
-            "SELECT event FROM messages WHERE room = ?1 AND peer = ?2 AND seq > ?3 AND depth <= ?4
-             ORDER BY seq LIMIT ?5",
-        )?;
-        let max_depth = sql_int(max_depth.unwrap_or(u64::MAX));
-        let mut out = Vec::new();
-        for peer in peers {
-            let mut from = marks.iter().find(|m| m.peer == peer).map_or(0, |m| m.seq);
-            if let Some(after) = after {
-                match peer.cmp(&after.peer) {
-                    std::cmp::Ordering::Less => continue,
-                    std::cmp::Ordering::Equal => from = from.max(after.seq),
-                    std::cmp::Ordering::Greater => {}
-                }
-            }
-            let room_left = limit.saturating_sub(out.len());
-            let rows = statement
-                .query_map(params![room_bytes, peer, sql_int(from), max_depth, sql_int(room_left as u64)], |r| {
-                    r.get::<_, Vec<u8>>(0)
-                })?;
-            for row in rows {
-                out.push(row?);
-            }
-            if out.len() >= limit {
-                return Ok((out, true));
+        messages_beyond(self.conn(), room, marks, after, limit, max_depth)
+    }
+}
+
+/// [`NodeStore::messages_beyond`] on `conn` (the node's connection or a reader's).
+pub(super) fn messages_beyond(
+    conn: &Connection,
+    room: &EventId,
+    marks: &[Mark],
+    after: Option<&Mark>,
+    limit: usize,
+    max_depth: Option<u64>,
+) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
+    let room_bytes = &room.as_bytes()[..];
+    let mut peers_statement =
+        conn.prepare_cached("SELECT DISTINCT peer FROM messages WHERE room = ?1 ORDER BY peer")?;
+    let peers: Vec<Vec<u8>> =
+        peers_statement.query_map(params![room_bytes], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut statement = conn.prepare_cached(
+        "SELECT event FROM messages WHERE room = ?1 AND peer = ?2 AND seq > ?3 AND depth <= ?4
+         ORDER BY seq LIMIT ?5",
+    )?;
+    let max_depth = sql_int(max_depth.unwrap_or(u64::MAX));
+    let mut out = Vec::new();
+    for peer in peers {
+        let mut from = marks.iter().find(|m| m.peer == peer).map_or(0, |m| m.seq);
+        if let Some(after) = after {
+            match peer.cmp(&after.peer) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => from = from.max(after.seq),
+                std::cmp::Ordering::Greater => {}
             }
         }
-        Ok((out, false))
+        let room_left = limit.saturating_sub(out.len());
+        let rows = statement
+            .query_map(params![room_bytes, peer, sql_int(from), max_depth, sql_int(room_left as u64)], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })?;
+        for row in rows {
+            out.push(row?);
+        }
+        if out.len() >= limit {
+            return Ok((out, true));
+        }
     }
+    Ok((out, false))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 mod checkpoint;
 mod dms;
 mod messages;
+mod reader;
 mod rooms;
 mod schema;
 mod session;
@@ -23,10 +24,11 @@ pub mod sqlite;
 
 pub use crate::dm::StoredDm;
 pub use messages::StoredMessage;
+pub use reader::{CatchUpSource, StoreReader};
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
@@ -78,6 +80,8 @@ struct Unwritten {
 #[derive(Debug)]
 pub struct NodeStore {
     conn: Connection,
+    /// The data directory the database is in (for [`NodeStore::reader`]).
+    dir: PathBuf,
     unwritten: RefCell<Unwritten>,
     checkpoints: RefCell<checkpoint::CheckpointClock>,
 }
@@ -90,11 +94,14 @@ impl NodeStore {
     pub fn open(dir: &Path) -> Result<NodeStore, StoreError> {
         let conn = sqlite::open(&dir.join(NODE_DB), sqlite::Durability::Normal, schema::MIGRATIONS)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        // One node owns its data directory (a lock file says so): no other connection ever
-        // shares this database, so it need not take file locks on every transaction.
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        // Not in exclusive locking mode: a `StoreReader` beside the event loop reads it too.
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::AUTO_CHECKPOINT_PAGES)?;
-        Ok(NodeStore { conn, unwritten: RefCell::default(), checkpoints: RefCell::default() })
+        Ok(NodeStore { conn, dir: dir.to_path_buf(), unwritten: RefCell::default(), checkpoints: RefCell::default() })
+    }
+
+    /// A read-only connection to this database, for a thread beside the event loop.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        StoreReader::open(&self.dir)
     }
 
     /// The connection, with every message taken in written first.

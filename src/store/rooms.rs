@@ -5,7 +5,7 @@
 //! Only SQL and rows here: whether an event may be kept is the room engine's
 //! decision, made before it gets here.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{NodeStore, StoreError, sql_int};
 use crate::room::EventId;
@@ -30,13 +30,18 @@ impl NodeStore {
 
     /// The signed bytes of the control events `ids`, in that order (those not kept left out).
     pub fn room_event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut statement = self.conn().prepare_cached("SELECT event FROM room_events WHERE id = ?1")?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(bytes) = statement.query_row(params![&id.as_bytes()[..]], |r| r.get(0)).optional()? {
-                out.push(bytes);
-            }
-        }
-        Ok(out)
+        room_event_bytes(self.conn(), ids)
     }
+}
+
+/// [`NodeStore::room_event_bytes`] on `conn` (the node's connection or a reader's).
+pub(super) fn room_event_bytes(conn: &Connection, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut statement = conn.prepare_cached("SELECT event FROM room_events WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(bytes) = statement.query_row(params![&id.as_bytes()[..]], |r| r.get(0)).optional()? {
+            out.push(bytes);
+        }
+    }
+    Ok(out)
 }

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use thiserror::Error;
 
 /// How long a statement waits for a lock held by another connection.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How much a commit waits for the disk. Both survive a crash of the process (`kill -9`) with
 /// the database intact; they differ on power loss.

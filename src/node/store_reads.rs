@@ -1,0 +1,183 @@
+//! The thread beside the event loop that reads the node database for peers' catch-up
+//! requests: the signed events the room engine chose and the messages beyond the asker's
+//! marks, decoded, come back to the loop as a [`ReadDone`] with the ticket they went out with,
+//! and the loop answers the peer then. A page of 10,000 events is read there, not on the loop.
+//!
+//! Owns a [`StoreReader`] (read-only) and nothing else: never writes, never decides what a
+//! peer may have (the engine did, before the job was made), never touches the swarm.
+
+use std::collections::HashMap;
+
+use libp2p::request_response::ResponseChannel;
+use tokio::sync::mpsc;
+
+use crate::protocol::sync::{Mark, SyncResponse};
+use crate::room::EventId;
+use crate::room::event::SignedEvent;
+use crate::store::{CatchUpSource, StoreError, StoreReader};
+
+/// Jobs waiting for the thread at most; beyond, the loop reads for itself.
+const QUEUE: usize = 64;
+
+/// The messages a page carries: those beyond `marks` (and `after`), up to `limit`, none deeper
+/// than `until`.
+#[derive(Debug)]
+pub(super) struct MessagesWanted {
+    pub marks: Vec<Mark>,
+    pub after: Option<Mark>,
+    pub limit: usize,
+    pub until: Option<u64>,
+}
+
+/// What to read for one answer.
+#[derive(Debug)]
+pub(super) struct ReadJob {
+    pub ticket: u64,
+    pub room: EventId,
+    pub events: Vec<EventId>,
+    pub messages: Option<MessagesWanted>,
+}
+
+/// What was read, decoded; a failed read is logged and reads as nothing.
+#[derive(Debug, Default)]
+pub(super) struct ReadDone {
+    pub ticket: u64,
+    pub events: Vec<SignedEvent>,
+    pub messages: Vec<SignedEvent>,
+    pub more_messages: bool,
+}
+
+/// A handle to the reading thread; dropping it ends the thread once its jobs are done.
+#[derive(Debug)]
+pub(super) struct StoreReads {
+    jobs: std::sync::mpsc::SyncSender<ReadJob>,
+}
+
+impl StoreReads {
+    /// Runs `reader` on its own thread; what it reads goes to `done`.
+    pub(super) fn spawn(reader: StoreReader, done: mpsc::UnboundedSender<ReadDone>) -> Result<StoreReads, StoreError> {
+        let (jobs, channel) = std::sync::mpsc::sync_channel::<ReadJob>(QUEUE);
+        std::thread::Builder::new()
+            .name("meshchat-store-reads".into())
+            .spawn(move || {
+                for job in channel {
+                    if done.send(read(&reader, job)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the reading thread: {e}")))?;
+        Ok(StoreReads { jobs })
+    }
+
+    /// Hands `job` to the thread; gives it back when the thread is busy with [`QUEUE`] others
+    /// or gone.
+    pub(super) fn hand(&self, job: ReadJob) -> Result<(), Box<ReadJob>> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(job) | std::sync::mpsc::TrySendError::Disconnected(job) => {
+                Box::new(job)
+            }
+        })
+    }
+}
+
+/// What a read is for: the answer it makes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Answer {
+    /// The room's heads.
+    Heads,
+    /// A page; when `more_events`, no messages were read and the asker is told more follow.
+    Page { more_events: bool },
+}
+
+impl Answer {
+    /// The answer `done` makes.
+    pub(super) fn with(self, done: ReadDone) -> SyncResponse {
+        match self {
+            Answer::Heads => SyncResponse::Heads { events: done.events },
+            Answer::Page { more_events } => SyncResponse::Page {
+                events: done.events,
+                more_events,
+                messages: done.messages,
+                more_messages: more_events || done.more_messages,
+            },
+        }
+    }
+}
+
+/// The reads handed to the thread and the peers waiting for them, by ticket.
+#[derive(Debug)]
+pub(super) struct Serving {
+    reads: Option<StoreReads>,
+    pub(super) done: mpsc::UnboundedReceiver<ReadDone>,
+    waiting: HashMap<u64, (ResponseChannel<SyncResponse>, Answer)>,
+    next_ticket: u64,
+}
+
+impl Serving {
+    /// The thread reading `reader`, or none (every read then runs on the loop).
+    pub(super) fn start(reader: Result<StoreReader, StoreError>) -> Serving {
+        let (tx, done) = mpsc::unbounded_channel();
+        let reads = match reader.and_then(|reader| StoreReads::spawn(reader, tx)) {
+            Ok(reads) => Some(reads),
+            Err(e) => {
+                tracing::warn!(error = %e, "catch-up answers are read on the event loop");
+                None
+            }
+        };
+        Serving { reads, done, waiting: HashMap::new(), next_ticket: 0 }
+    }
+
+    /// Hands the read for `answer` on `channel` to the thread; gives the job back when the
+    /// thread cannot take it (the caller then reads it itself).
+    pub(super) fn hand(
+        &mut self,
+        room: EventId,
+        events: Vec<EventId>,
+        messages: Option<MessagesWanted>,
+        channel: ResponseChannel<SyncResponse>,
+        answer: Answer,
+    ) -> Result<(), Box<(ReadJob, ResponseChannel<SyncResponse>)>> {
+        self.next_ticket = self.next_ticket.wrapping_add(1);
+        let job = ReadJob { ticket: self.next_ticket, room, events, messages };
+        let Some(reads) = &self.reads else { return Err(Box::new((job, channel))) };
+        match reads.hand(job) {
+            Ok(()) => {
+                self.waiting.insert(self.next_ticket, (channel, answer));
+                Ok(())
+            }
+            Err(job) => Err(Box::new((*job, channel))),
+        }
+    }
+
+    /// The peer waiting for `done`, and what its answer is.
+    pub(super) fn take(&mut self, done: &ReadDone) -> Option<(ResponseChannel<SyncResponse>, Answer)> {
+        self.waiting.remove(&done.ticket)
+    }
+}
+
+/// Carries out `job` on `reader` (the thread's, or the node's own connection when the thread
+/// cannot take it).
+pub(super) fn read(reader: &dyn CatchUpSource, job: ReadJob) -> ReadDone {
+    let ReadJob { ticket, room, events, messages } = job;
+    let decoded =
+        |rows: Vec<Vec<u8>>| -> Vec<SignedEvent> { rows.iter().filter_map(|b| SignedEvent::decode(b).ok()).collect() };
+    let events = match reader.event_bytes(&events) {
+        Ok(rows) => decoded(rows),
+        Err(e) => {
+            tracing::error!(%room, error = %e, "cannot read room events for a catch-up answer");
+            Vec::new()
+        }
+    };
+    let (messages, more_messages) = match messages {
+        None => (Vec::new(), false),
+        Some(w) => match reader.messages_past(&room, &w.marks, w.after.as_ref(), w.limit, w.until) {
+            Ok((rows, more)) => (decoded(rows), more),
+            Err(e) => {
+                tracing::error!(%room, error = %e, "cannot read messages for a catch-up answer");
+                (Vec::new(), false)
+            }
+        },
+    };
+    ReadDone { ticket, events, messages, more_messages }
+}

@@ -1,0 +1,124 @@
+//! A second connection to the node database, read-only, for a thread beside the event loop:
+//! the reads a peer's catch-up request asks for (the signed bytes of control events by id, the
+//! messages beyond the asker's marks) run there, so the event loop never waits for them.
+//!
+//! Never writes, and never decides what a peer may have: the room engine chose the events and
+//! the bounds before the request gets here. It reads what was committed when its read began,
+//! so the node writes what it took in before it hands a read over.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{NODE_DB, StoreError, messages, rooms};
+use crate::protocol::sync::Mark;
+use crate::room::EventId;
+
+/// A read-only connection to a node's `node.db`.
+pub struct StoreReader {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for StoreReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreReader").finish_non_exhaustive()
+    }
+}
+
+impl StoreReader {
+    /// Opens the database of data directory `dir`, which [`super::NodeStore::open`] made.
+    pub fn open(dir: &Path) -> Result<StoreReader, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(dir.join(NODE_DB), flags)?;
+        conn.busy_timeout(super::sqlite::BUSY_TIMEOUT)?;
+        Ok(StoreReader { conn })
+    }
+
+    /// [`super::NodeStore::room_event_bytes`].
+    pub fn room_event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
+        rooms::room_event_bytes(&self.conn, ids)
+    }
+
+    /// [`super::NodeStore::messages_beyond`].
+    pub fn messages_beyond(
+        &self,
+        room: &EventId,
+        marks: &[Mark],
+        after: Option<&Mark>,
+        limit: usize,
+        max_depth: Option<u64>,
+    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
+        messages::messages_beyond(&self.conn, room, marks, after, limit, max_depth)
+    }
+}
+
+/// The reads a catch-up answer needs, from a [`StoreReader`] or the node's own connection.
+pub trait CatchUpSource {
+    /// The signed bytes of the control events `ids`, in that order (those not kept left out).
+    fn event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// The messages of `room` beyond `marks` (see [`super::NodeStore::messages_beyond`]).
+    fn messages_past(
+        &self,
+        room: &EventId,
+        marks: &[Mark],
+        after: Option<&Mark>,
+        limit: usize,
+        max_depth: Option<u64>,
+    ) -> Result<(Vec<Vec<u8>>, bool), StoreError>;
+}
+
+impl CatchUpSource for StoreReader {
+    fn event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.room_event_bytes(ids)
+    }
+
+    fn messages_past(
+        &self,
+        room: &EventId,
+        marks: &[Mark],
+        after: Option<&Mark>,
+        limit: usize,
+        max_depth: Option<u64>,
+    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
+        self.messages_beyond(room, marks, after, limit, max_depth)
+    }
+}
+
+impl CatchUpSource for super::NodeStore {
+    fn event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.room_event_bytes(ids)
+    }
+
+    fn messages_past(
+        &self,
+        room: &EventId,
+        marks: &[Mark],
+        after: Option<&Mark>,
+        limit: usize,
+        max_depth: Option<u64>,
+    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
+        self.messages_beyond(room, marks, after, limit, max_depth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NodeStore;
+    use crate::store::tests::stored;
+
+    #[test]
+    fn a_reader_sees_what_the_node_wrote_and_taken_in_once_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let reader = StoreReader::open(dir.path()).unwrap();
+        let room = crate::store::tests::id_of("lobby");
+        let event = EventId::from_bytes([5; 32]);
+        store.save_room_event(&room, &event, 0, b"create").unwrap();
+        assert_eq!(reader.room_event_bytes(&[event]).unwrap(), vec![b"create".to_vec()]);
+        store.keep_message_soon(stored("m1", "lobby", 1, b"p"), b"m1".to_vec()).unwrap();
+        assert_eq!(reader.messages_beyond(&room, &[], None, 10, None).unwrap(), (vec![], false), "not written yet");
+        store.write_unwritten();
+        assert_eq!(reader.messages_beyond(&room, &[], None, 10, None).unwrap(), (vec![b"m1".to_vec()], false));
+    }
+}
