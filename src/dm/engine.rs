@@ -271,14 +271,14 @@ impl DmEngine {
         }
         let (to, to_name) = (dm.other, dm.to.clone());
         out.push(Output::Show(Show::Dm(dm)));
+        // One in flight is tracked as such (its flight cannot have ended: nothing came in since
+        // it was sent), its receiver marked as waiting should it not be delivered.
         if !sent {
-            // Kept first, it waits in the outbox. One in flight (its flight cannot have ended:
-            // nothing came in since it was sent) is tracked as such, its receiver marked as
-            // waiting should it not be delivered.
+            // Kept first, it waits in the outbox, and goes when its turn comes.
             self.now_waiting(to);
-        }
-        if !sent && !offline {
-            self.pump(to, out);
+            if !offline {
+                self.pump(to, out);
+            }
         }
         if offline {
             out.push(Output::Show(Show::Offline { to: to_name }));
