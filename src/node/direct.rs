@@ -176,6 +176,9 @@ impl EventLoop {
         Self::check_text(Some(text))?;
         let me = self.logged_in()?;
         let owner = self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
+        // The outbox is read as the engine's last outputs left it (a handler of the swarm's turn
+        // may send before those are carried out).
+        self.carry_out_after_swarm_turn().await;
         let store = self.accounts.store();
         let seq = match self.direct.engine.last_seq(&owner, &to) {
             Some(last) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
