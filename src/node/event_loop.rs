@@ -1,5 +1,7 @@
 //! The event loop that owns the Swarm: it `select!`s over swarm events, requests from clients, the
-//! re-dial timer and the `ready` timer, and reports what users should see as [`UiEvent`]s.
+//! re-dial timer and the `ready` timer, and reports what users should see as [`UiEvent`]s. Each
+//! handler runs to its end; none re-enters another. When direct messages wait for their request
+//! to go out, the loop gives the swarm its turn right after the handler, then carries them out.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
