@@ -4,9 +4,11 @@
 //! certificate checked out, a receipt, a refusal or a failure, a receiver heard online, a tick,
 //! or rows the node read from its database when the engine asked) and returns [`Output`]s —
 //! send this message to this peer, answer this request, keep or mark these rows, read these
-//! rows, show this — that the node carries out in their order. Queries tell the node what to
-//! read before it hands the engine a message to send. It must never import tokio, the libp2p
-//! swarm or rusqlite, and never reads a clock.
+//! rows, show this — that the node carries out in their order. What an output reads or writes
+//! ([`Output::Keep`], [`Output::ReadOutbox`], …) comes back as an input before any other: the
+//! node hands the engine nothing new while it has outputs not carried out yet. Queries tell the
+//! node what to read before it hands the engine a message to send. It must never import tokio,
+//! the libp2p swarm or rusqlite, and never reads a clock.
 //!
 //! Rules:
 //! - an outgoing message to an online receiver with nothing older waiting and nothing in flight
@@ -15,7 +17,7 @@
 //!   (a message that goes out at once is shown even if it could not be kept: it is on its way);
 //! - a message stays in the outbox until its receipt comes; for each receiver one message is in
 //!   flight at a time, oldest first, so messages arrive in order. A receipt is shown, then
-//!   noted; one that comes back before its message is kept is shown and noted after the message;
+//!   noted; it cannot come before its message is kept, as [`Input::Kept`] comes first;
 //! - the outbox of a receiver is looked at when their presence is heard, after a receipt, after
 //!   a message to them is kept, and for everyone on a tick (the presence timer, a login);
 //! - a received message is new, a duplicate (a retry whose receipt was lost: confirmed again,
@@ -151,8 +153,6 @@ struct Unkept {
     dm: StoredDm,
     /// Whether it went out at once.
     sent: bool,
-    /// Whether its receipt came already.
-    delivered: bool,
     /// Whether its receiver was offline.
     offline: bool,
 }
@@ -257,12 +257,12 @@ impl DmEngine {
             out.push(Output::Send { flight, peer, dm: dm.clone() });
         }
         out.push(Output::Keep(dm.clone()));
-        let unkept = Unkept { dm, sent: at_once.is_some(), delivered: false, offline: peer.is_none() };
+        let unkept = Unkept { dm, sent: at_once.is_some(), offline: peer.is_none() };
         self.unkept.insert(unkept.dm.id.clone(), unkept);
     }
 
     fn kept(&mut self, id: &str, ok: bool, out: &mut Vec<Output>) {
-        let Some(Unkept { dm, sent, delivered, offline }) = self.unkept.remove(id) else { return };
+        let Some(Unkept { dm, sent, offline }) = self.unkept.remove(id) else { return };
         if !ok && !sent {
             // Neither kept nor on its way: as if never written, its number too.
             self.last_seq.remove(&(dm.owner, dm.other));
@@ -270,19 +270,15 @@ impl DmEngine {
             return;
         }
         let (to, to_name) = (dm.other, dm.to.clone());
-        let in_flight = self.in_flight_to(&to).is_some_and(|(_, flying)| flying == id);
         out.push(Output::Show(Show::Dm(dm)));
-        if delivered {
-            out.push(Output::Show(Show::Delivered { id: id.to_string(), to: to_name.clone() }));
-            out.push(Output::MarkDelivered { id: id.to_string() });
-        } else if !in_flight {
-            // A message in flight is tracked as such (its receiver marked as waiting should it
-            // not be delivered); one kept first, or whose flight ended without a receipt while
-            // it was being kept, waits in the outbox.
+        // One in flight is tracked as such (its flight cannot have ended: nothing came in since
+        // it was sent), its receiver marked as waiting should it not be delivered.
+        if !sent {
+            // Kept first, it waits in the outbox, and goes when its turn comes.
             self.now_waiting(to);
-        }
-        if !sent && !offline {
-            self.pump(to, out);
+            if !offline {
+                self.pump(to, out);
+            }
         }
         if offline {
             out.push(Output::Show(Show::Offline { to: to_name }));
@@ -324,17 +320,10 @@ impl DmEngine {
         let Some(InFlight { id, to, to_name }) = self.land(flight) else { return };
         match response {
             DmResponse::Delivered => {
-                match self.unkept.get_mut(&id) {
-                    // Shown after the message, and noted once it is kept.
-                    Some(unkept) => unkept.delivered = true,
-                    None => {
-                        // Shown first: should the node stop before it notes the receipt, the
-                        // message is sent again and the receiver confirms it again without
-                        // showing it twice.
-                        out.push(Output::Show(Show::Delivered { id: id.clone(), to: to_name }));
-                        out.push(Output::MarkDelivered { id });
-                    }
-                }
+                // Shown first: should the node stop before it notes the receipt, the message is
+                // sent again and the receiver confirms it again without showing it twice.
+                out.push(Output::Show(Show::Delivered { id: id.clone(), to: to_name }));
+                out.push(Output::MarkDelivered { id });
                 self.pump(to, out);
             }
             DmResponse::Refused(refusal) => {

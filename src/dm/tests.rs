@@ -1,8 +1,8 @@
 //! Unit and property tests of the direct-message engine, alone: what it outputs for a message
 //! written to an online or offline receiver, with or without older ones waiting; receipts,
-//! refusals and failures, also before the message is kept; the outbox looked at on a tick;
-//! messages received new, duplicate or stale; and, whatever the order of receipts, failures,
-//! presence and ticks, every message delivered once and in order, or still in the outbox.
+//! refusals and failures; the outbox looked at on a tick; messages received new, duplicate or
+//! stale; and, whatever the order of messages written, receipts, failures, presence, ticks and
+//! restarts, every message delivered once and in order, or still in the outbox.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -148,40 +148,21 @@ fn one_message_is_in_flight_per_receiver_and_the_next_goes_on_its_receipt() {
 }
 
 #[test]
-fn a_receipt_that_comes_before_its_message_is_kept_is_shown_and_noted_after_it() {
-    let mut engine = DmEngine::default();
-    let peer = PeerId::random();
-    let dm = written(bob(), "bob", 1);
-    let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
-    let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Delivered });
-    assert_eq!(out, [Output::ReadOutbox { to: bob() }], "nothing shown or noted before the message is kept");
-    assert_eq!(
-        handle(&mut engine, kept(&dm.id)),
-        [
-            Output::Show(Show::Dm(dm.clone())),
-            Output::Show(Show::Delivered { id: dm.id.clone(), to: "bob".into() }),
-            Output::MarkDelivered { id: dm.id.clone() },
-        ]
-    );
-    assert!(handle(&mut engine, kept(&dm.id)).is_empty(), "once");
-}
-
-#[test]
-fn a_message_whose_flight_failed_before_it_was_kept_waits_in_the_outbox() {
+fn a_message_whose_flight_failed_waits_in_the_outbox() {
     let mut engine = DmEngine::default();
     let peer = PeerId::random();
     handle(&mut engine, Input::Waiting(Some(Vec::new())));
     let dm = written(bob(), "bob", 1);
     let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
+    assert_eq!(handle(&mut engine, kept(&dm.id)), [Output::Show(Show::Dm(dm.clone()))]);
+    assert!(!engine.may_wait(&bob()), "in flight, not waiting");
     let out = handle(&mut engine, Input::Failed { flight, reason: "connection closed".into() });
     assert_eq!(out, [Output::Stays { to: "bob".into(), why: "connection closed".into() }]);
-    // Presence heard while it was being kept: the outbox, without it yet, is empty.
-    assert_eq!(handle(&mut engine, Input::Online { account: bob() }), [Output::ReadOutbox { to: bob() }]);
-    handle(&mut engine, Input::Oldest { to: bob(), peer, dm: None });
-    assert!(!engine.may_wait(&bob()));
-    assert_eq!(handle(&mut engine, kept(&dm.id)), [Output::Show(Show::Dm(dm))]);
     assert!(engine.may_wait(&bob()), "kept undelivered: it waits");
+    assert_eq!(engine.flights(), 0);
     assert_eq!(handle(&mut engine, Input::Online { account: bob() }), [Output::ReadOutbox { to: bob() }]);
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(dm.clone())) });
+    assert_eq!(out, [Output::Send { flight: flight_of(&out), peer, dm }]);
 }
 
 #[test]
@@ -320,7 +301,8 @@ enum Fate {
     LostReceipt,
 }
 
-/// Something that happens while a message is handed over, or between commands.
+/// Something that happens between the node's handlers (the node carries out all that the
+/// engine asks before it hands it anything new).
 #[derive(Debug, Clone)]
 enum Step {
     /// The request at this index (modulo those in flight) meets its fate.
@@ -330,16 +312,17 @@ enum Step {
     /// A receiver goes offline.
     Offline(usize),
     Tick,
+    /// The node stops and starts again: the requests in flight reached their receivers or not
+    /// (bit `i` of the mask for the `i`th), and their answers never come; the engine starts
+    /// afresh, and hears again who is online; after the login, a tick.
+    Restart(u8),
 }
 
 /// What the user and the world do.
 #[derive(Debug, Clone)]
 enum Action {
-    /// Write a message to receiver `to`; `during` happens while it is handed over.
-    Write {
-        to: usize,
-        during: Vec<Step>,
-    },
+    /// Write a message to receiver `to`.
+    Write(usize),
     Step(Step),
 }
 
@@ -385,28 +368,26 @@ impl World {
         }
     }
 
-    fn feed(&mut self, input: Input, during: &mut Vec<Step>) {
+    fn feed(&mut self, input: Input) {
         let outputs = self.engine.handle(input, Instant::now());
-        self.carry_out(outputs, during);
+        self.carry_out(outputs);
     }
 
-    /// Carries out `outputs` as the node does; after a send, `during` happens (the hand-over).
-    fn carry_out(&mut self, outputs: Vec<Output>, during: &mut Vec<Step>) {
+    /// Carries out `outputs` as the node does: in order, what each reads or writes told back to
+    /// the engine at once.
+    fn carry_out(&mut self, outputs: Vec<Output>) {
         for output in outputs {
             match output {
                 Output::Send { flight, peer, dm } => {
                     assert_eq!(self.online.get(&dm.other), Some(&peer), "sent to a peer not online");
                     assert!(self.wire.iter().all(|(_, d)| d.other != dm.other), "two in flight to one receiver");
                     self.wire.push((flight, dm));
-                    for step in std::mem::take(during) {
-                        self.step(step);
-                    }
                 }
                 Output::Keep(dm) => {
                     assert!(self.rows.iter().all(|r| r.id != dm.id), "kept twice");
                     let id = dm.id.clone();
                     self.rows.push(dm);
-                    self.feed(Input::Kept { id, ok: true }, &mut Vec::new());
+                    self.feed(Input::Kept { id, ok: true });
                 }
                 Output::MarkDelivered { id } => {
                     let row = self.rows.iter_mut().find(|r| r.id == id).expect("marked before kept");
@@ -415,7 +396,7 @@ impl World {
                 Output::ReadOutbox { to } => {
                     if let Some(peer) = self.online.get(&to).copied() {
                         let oldest = self.outbox(&to).into_iter().min_by_key(|r| r.seq).map(Box::new);
-                        self.feed(Input::Oldest { to, peer, dm: oldest }, &mut Vec::new());
+                        self.feed(Input::Oldest { to, peer, dm: oldest });
                     }
                 }
                 Output::ReadWaiting => {
@@ -423,7 +404,7 @@ impl World {
                         self.rows.iter().filter(|r| !r.delivered).map(|r| r.other).collect();
                     waiting.sort_by_key(AccountId::to_hex);
                     waiting.dedup();
-                    self.feed(Input::Waiting(Some(waiting)), &mut Vec::new());
+                    self.feed(Input::Waiting(Some(waiting)));
                 }
                 Output::Show(Show::Dm(dm)) => *self.shown.entry(dm.id).or_default() += 1,
                 Output::Show(Show::Delivered { id, .. }) => {
@@ -442,7 +423,7 @@ impl World {
     }
 
     /// This user writes a message to `to`, as `send_dm_to_known` does.
-    fn write(&mut self, to: AccountId, mut during: Vec<Step>) {
+    fn write(&mut self, to: AccountId) {
         let name = RECEIVERS.iter().find(|n| account_of(n) == to).unwrap();
         let seq = match self.engine.last_seq(&me(), &to) {
             Some(last) => last + 1,
@@ -453,11 +434,7 @@ impl World {
         self.written.push(dm.clone());
         let peer = self.online.get(&to).copied();
         self.written_offline += usize::from(peer.is_none());
-        self.feed(send(&dm, peer, older_waiting), &mut during);
-        // What was to happen during the hand-over happens anyway.
-        for step in during {
-            self.step(step);
-        }
+        self.feed(send(&dm, peer, older_waiting));
     }
 
     /// The receiver takes `dm` in: whether it is kept there (new or known).
@@ -497,17 +474,27 @@ impl World {
                         Input::Failed { flight, reason: "receipt lost".into() }
                     }
                 };
-                self.feed(input, &mut Vec::new());
+                self.feed(input);
             }
             Step::Online(i) => {
                 let account = account_of(RECEIVERS[i]);
                 self.online.insert(account, self.peers[&account]);
-                self.feed(Input::Online { account }, &mut Vec::new());
+                self.feed(Input::Online { account });
             }
             Step::Offline(i) => {
                 self.online.remove(&account_of(RECEIVERS[i]));
             }
-            Step::Tick => self.feed(Input::Tick, &mut Vec::new()),
+            Step::Tick => self.feed(Input::Tick),
+            Step::Restart(reached) => {
+                for (i, (_, dm)) in std::mem::take(&mut self.wire).into_iter().enumerate() {
+                    if reached & (1 << (i % 8)) != 0 {
+                        self.take(&dm);
+                    }
+                }
+                self.engine = DmEngine::default();
+                self.online.clear();
+                self.feed(Input::Tick);
+            }
         }
     }
 
@@ -565,13 +552,13 @@ fn any_step() -> impl Strategy<Value = Step> {
         2 => (0..RECEIVERS.len()).prop_map(Step::Online),
         1 => (0..RECEIVERS.len()).prop_map(Step::Offline),
         1 => Just(Step::Tick),
+        1 => any::<u8>().prop_map(Step::Restart),
     ]
 }
 
 fn any_action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        2 => ((0..RECEIVERS.len()), prop::collection::vec(any_step(), 0..3))
-            .prop_map(|(to, during)| Action::Write { to, during }),
+        2 => (0..RECEIVERS.len()).prop_map(Action::Write),
         3 => any_step().prop_map(Action::Step),
     ]
 }
@@ -586,7 +573,7 @@ proptest! {
         let mut world = World::new();
         for action in actions {
             match action {
-                Action::Write { to, during } => world.write(account_of(RECEIVERS[to]), during),
+                Action::Write(to) => world.write(account_of(RECEIVERS[to])),
                 Action::Step(step) => world.step(step),
             }
             world.check();

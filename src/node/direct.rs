@@ -8,11 +8,15 @@
 //! show. This side checks a request's certificate before the engine sees it, reads for the
 //! engine what it asks for (the next number, the outbox, whom messages wait for, where a
 //! receiver is online), sends with this user's certificate, answers, keeps and marks rows, and
-//! turns what the engine shows into [`UiEvent`]s. Out first, then kept: a request or answer
-//! just queued is handed to the connections ([`EventLoop::hand_over`]) before this node writes
-//! or shows anything after it; a receipt that comes back meanwhile is the engine's to order.
-//! The outbox is pumped when a receiver's presence is heard, after a login and on the presence
-//! timer; it survives restarts because it lives in SQLite.
+//! turns what the engine shows into [`UiEvent`]s. Out first, then kept, and nothing re-entered:
+//! a request or answer is queued on the swarm, and the writes and shows the engine asks for
+//! after it wait in `Direct.after_send` until the handler has returned and the loop has given
+//! the swarm its turn (`EventLoop::run`), which hands the request to the connections. Should
+//! the engine be fed before that (a swarm event handled in that turn), they are carried out
+//! first: the engine hears what its outputs read or wrote before any new input, so a receipt
+//! never reaches it before its message is kept. The outbox is pumped when a receiver's
+//! presence is heard, after a login and on the presence timer; it survives restarts because it
+//! lives in SQLite.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -139,6 +143,9 @@ impl EventLoop {
         Self::check_text(Some(text))?;
         let me = self.logged_in()?;
         let owner = self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
+        // The outbox is read as the engine's last outputs left it (a handler of the swarm's turn
+        // may send before those are carried out).
+        self.carry_out_after_swarm_turn().await;
         let store = self.accounts.store();
         let seq = match self.direct.engine.last_seq(&owner, &to) {
             Some(last) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
@@ -163,14 +170,36 @@ impl EventLoop {
     }
 
     /// Gives the engine `input` and carries out what it decides; an error when a message this
-    /// user wrote was lost (neither kept nor sent).
+    /// user wrote was lost (neither kept nor sent). What waits for the swarm's turn is carried
+    /// out first: the engine hears what its outputs read or wrote before anything new.
     async fn feed_direct(&mut self, input: Input) -> Result<(), CommandError> {
+        self.carry_out_after_swarm_turn().await;
         let outputs = self.direct.engine.handle(input, Instant::now());
         self.carry_out_direct(outputs).await
     }
 
+    /// Whether outputs of the engine wait for the swarm's turn ([`Self::carry_out_direct`]).
+    pub(super) fn direct_waits_for_swarm(&self) -> bool {
+        !self.direct.after_send.is_empty()
+    }
+
+    /// Carries out the outputs that waited for the swarm's turn (or for the engine's next
+    /// input, should that come first).
+    pub(super) async fn carry_out_after_swarm_turn(&mut self) {
+        while !self.direct.after_send.is_empty() {
+            let waiting = std::mem::take(&mut self.direct.after_send);
+            if let Err(e) = self.carry_out_direct(waiting.into()).await {
+                // Only a message neither sent nor kept is lost, and its `Keep` never waits.
+                tracing::error!(error = %e.message, "a direct message was lost");
+            }
+        }
+    }
+
     /// Carries out the engine's outputs in their order. What one of them reads or writes goes
-    /// back to the engine at once, and what it decides then is carried out next.
+    /// back to the engine at once, and what it decides then is carried out next. Out first,
+    /// then kept: a request or answer is only queued on the swarm, and goes out when the loop
+    /// next polls it, after this handler; so the first write or show after one, and all that
+    /// follows, waits in `Direct.after_send` for the swarm's turn.
     async fn carry_out_direct(&mut self, outputs: Vec<Output>) -> Result<(), CommandError> {
         let mut queue = VecDeque::from(outputs);
         let mut result = Ok(());
@@ -179,9 +208,9 @@ impl EventLoop {
         let mut queued = false;
         while let Some(output) = queue.pop_front() {
             if queued && matches!(output, Output::Keep(_) | Output::KeepReceived { .. } | Output::Show(_)) {
-                // Out first: it goes before this node writes or shows anything after it.
-                self.hand_over().await;
-                queued = false;
+                queue.push_front(output);
+                self.direct.after_send.extend(queue);
+                break;
             }
             let back = match output {
                 Output::Send { flight, peer, dm } => {

@@ -1,6 +1,8 @@
 //! The event loop that owns the Swarm: it `select!`s over swarm events, requests from clients, the
-//! re-dial timer and the `ready` timer, and reports what users should see as [`UiEvent`]s. It
-//! keeps `run`, the dispatch of swarm events and requests to the adapters, the connections,
+//! re-dial timer and the `ready` timer, and reports what users should see as [`UiEvent`]s. Each
+//! handler runs to its end; none re-enters another. When direct messages wait for their request
+//! to go out, the loop gives the swarm its turn right after the handler, then carries them out.
+//! It keeps `run`, the dispatch of swarm events and requests to the adapters, the connections,
 //! discovery and re-dialling, `/status` and `ready`.
 //!
 //! The [`EventLoop`] struct and how it is built are `node/parts.rs`'s, the state of each part is
@@ -36,8 +38,8 @@ const PEER_EXCHANGE_FOLLOW_UP: Duration = Duration::from_secs(2);
 /// Besides asking every new peer, ask one connected peer this often whom it knows.
 const PEER_EXCHANGE_INTERVAL: Duration = Duration::from_secs(15);
 
-/// At most this many swarm events are handled in [`EventLoop::hand_over`].
-const HAND_OVER_EVENTS: usize = 16;
+/// At most this many swarm events are handled in one [`EventLoop::swarm_turn`].
+const SWARM_TURN_EVENTS: usize = 16;
 
 impl EventLoop {
     pub(super) async fn run(mut self) {
@@ -54,6 +56,12 @@ impl EventLoop {
         self.resume_session().await;
         let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
         loop {
+            // A handler queued a direct request or answer and left what follows it (writes,
+            // shows) for now: the swarm's turn first, so it goes out, then the rest.
+            if self.direct_waits_for_swarm() {
+                self.swarm_turn().await;
+                self.carry_out_after_swarm_turn().await;
+            }
             let settle = match self.readiness {
                 Readiness::Settling(at) => Some(at),
                 _ => None,
@@ -101,15 +109,15 @@ impl EventLoop {
         }
     }
 
-    /// Lets the swarm hand what was just queued (a publish, a request) to the connections now
-    /// rather than after the work that follows; events it has meanwhile are handled as usual.
-    /// Then steps aside once, so that the connection tasks just woken write it out before this
-    /// loop goes on with its own bookkeeping (on the same worker they would otherwise wait).
-    pub(super) async fn hand_over(&mut self) {
-        for _ in 0..HAND_OVER_EVENTS {
+    /// The swarm's turn, given by the loop itself between two handlers: what a handler queued (a
+    /// request, an answer) goes to the connections, and the events the swarm has meanwhile are
+    /// handled as `run` handles them, each to its end. Then the loop steps aside once, so that
+    /// the connection tasks just woken write it out before the loop goes on (on the same worker
+    /// they would otherwise wait). Never called from a handler: no handler re-enters another.
+    async fn swarm_turn(&mut self) {
+        for _ in 0..SWARM_TURN_EVENTS {
             match self.swarm.next().now_or_never() {
-                // Boxed: handling an event may itself send and hand over (a DM after a lookup).
-                Some(Some(event)) => Box::pin(self.on_swarm_event(event)).await,
+                Some(Some(event)) => self.on_swarm_event(event).await,
                 _ => break,
             }
         }

@@ -1,17 +1,18 @@
 //! The state of direct messages: the [`DmEngine`], the swarm's handles of what it has in flight
-//! (request ids to the engine's flights, held response channels by number), and what a look-up
-//! of a user at the bootstrap node was for ([`AfterLookup`]).
+//! (request ids to the engine's flights, held response channels by number), the engine's outputs
+//! that wait for the swarm's turn, and what a look-up of a user at the bootstrap node was for
+//! ([`AfterLookup`]).
 //!
 //! Only state and its own bookkeeping live here: this module never imports the event loop nor an
 //! adapter file, never touches the swarm, the store or the engine's rules, and never emits an
 //! event; the adapter that feeds the engine and carries out what it decides is `node/direct.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
-use crate::dm::{Channel, DmEngine, Flight};
+use crate::dm::{Channel, DmEngine, Flight, Output};
 use crate::node::client::Done;
 use crate::protocol::dm::DmResponse;
 
@@ -24,6 +25,9 @@ pub(crate) struct Direct {
     /// Each request not answered yet (its peer and channel), by the number the engine knows.
     pub(crate) channels: HashMap<Channel, (PeerId, ResponseChannel<DmResponse>)>,
     next_channel: u64,
+    /// The engine's outputs that wait for the swarm's turn: what followed a request or answer
+    /// queued on the swarm.
+    pub(crate) after_send: VecDeque<Output>,
 }
 
 impl Direct {
