@@ -184,6 +184,9 @@ impl EventLoop {
         let shared: Vec<EventId> = theirs.iter().filter(|r| mine.iter().any(|m| m.id == r.id)).map(|r| r.id).collect();
         for room in shared {
             self.rooms.synced.insert((room, peer));
+            // A catch-up asked while the peer was out of reach may still wait for its answer
+            // on a connection that is gone (up to the request's time-out): ask again now.
+            self.rooms.catching_up.remove(&(room, peer));
             self.catch_up(room, peer, true);
         }
     }
