@@ -403,7 +403,10 @@ impl EventLoop {
             Ok(me) => match self.rooms.engine.state(&room) {
                 Some(state) if state.is_member(&me) => Ok(()),
                 Some(state) if state.is_banned(&me) => {
-                    Err(error(ErrorCode::Banned, format!("#{label}: you are banned from the room")))
+                    // Worded as the member's refusal is: which of the two answers depends on
+                    // whether the member had heard of the ban when it was asked.
+                    let who = self.me().unwrap_or_default();
+                    Err(error(ErrorCode::Banned, format!("#{label}: {who} is banned from the room")))
                 }
                 _ => Err(error(ErrorCode::NoSuchRoom, format!("#{label}: the join was not taken"))),
             },
