@@ -162,7 +162,7 @@ pub(super) fn read(reader: &dyn CatchUpSource, job: ReadJob) -> ReadDone {
     let ReadJob { ticket, room, events, messages } = job;
     let decoded =
         |rows: Vec<Vec<u8>>| -> Vec<SignedEvent> { rows.iter().filter_map(|b| SignedEvent::decode(b).ok()).collect() };
-    let events = match reader.event_bytes(&events) {
+    let events = match reader.room_event_bytes(&events) {
         Ok(rows) => decoded(rows),
         Err(e) => {
             tracing::error!(%room, error = %e, "cannot read room events for a catch-up answer");
@@ -171,7 +171,7 @@ pub(super) fn read(reader: &dyn CatchUpSource, job: ReadJob) -> ReadDone {
     };
     let (messages, more_messages) = match messages {
         None => (Vec::new(), false),
-        Some(w) => match reader.messages_past(&room, &w.marks, w.after.as_ref(), w.limit, w.until) {
+        Some(w) => match reader.messages_beyond(&room, &w.marks, w.after.as_ref(), w.limit, w.until) {
             Ok((rows, more)) => (decoded(rows), more),
             Err(e) => {
                 tracing::error!(%room, error = %e, "cannot read messages for a catch-up answer");

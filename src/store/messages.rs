@@ -169,23 +169,9 @@ impl NodeStore {
         }
         Ok(held)
     }
-
-    /// The signed bytes of the messages of `room` beyond `marks` (a machine without a mark:
-    /// all of its messages), in (machine, number) order after `after`, at most `limit`, of depth
-    /// at most `max_depth`; and whether more may remain.
-    pub fn messages_beyond(
-        &self,
-        room: &EventId,
-        marks: &[Mark],
-        after: Option<&Mark>,
-        limit: usize,
-        max_depth: Option<u64>,
-    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
-        messages_beyond(self.conn(), room, marks, after, limit, max_depth)
-    }
 }
 
-/// [`NodeStore::messages_beyond`] on `conn` (the node's connection or a reader's).
+/// [`super::CatchUpSource::messages_beyond`] on `conn` (the node's connection or a reader's).
 pub(super) fn messages_beyond(
     conn: &Connection,
     room: &EventId,
@@ -232,6 +218,7 @@ pub(super) fn messages_beyond(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CatchUpSource;
     use crate::store::tests::{id_of, stored as stored_in};
 
     fn room() -> EventId {

@@ -33,14 +33,23 @@ impl StoreReader {
         conn.busy_timeout(super::sqlite::BUSY_TIMEOUT)?;
         Ok(StoreReader { conn })
     }
+}
 
-    /// [`super::NodeStore::room_event_bytes`].
-    pub fn room_event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
-        rooms::room_event_bytes(&self.conn, ids)
+/// The reads a catch-up answer needs, on a [`StoreReader`] or the node's own connection.
+pub trait CatchUpSource {
+    /// The connection the reads run on (the node's with what it took in written first). For
+    /// the two reads below only: all other SQL stays in the store's own methods.
+    fn connection(&self) -> &Connection;
+
+    /// The signed bytes of the control events `ids`, in that order (those not kept left out).
+    fn room_event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
+        rooms::room_event_bytes(self.connection(), ids)
     }
 
-    /// [`super::NodeStore::messages_beyond`].
-    pub fn messages_beyond(
+    /// The signed bytes of the messages of `room` beyond `marks` (a machine without a mark:
+    /// all of its messages), in (machine, number) order after `after`, at most `limit`, of
+    /// depth at most `max_depth`; and whether more may remain.
+    fn messages_beyond(
         &self,
         room: &EventId,
         marks: &[Mark],
@@ -48,56 +57,19 @@ impl StoreReader {
         limit: usize,
         max_depth: Option<u64>,
     ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
-        messages::messages_beyond(&self.conn, room, marks, after, limit, max_depth)
+        messages::messages_beyond(self.connection(), room, marks, after, limit, max_depth)
     }
-}
-
-/// The reads a catch-up answer needs, from a [`StoreReader`] or the node's own connection.
-pub trait CatchUpSource {
-    /// The signed bytes of the control events `ids`, in that order (those not kept left out).
-    fn event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError>;
-    /// The messages of `room` beyond `marks` (see [`super::NodeStore::messages_beyond`]).
-    fn messages_past(
-        &self,
-        room: &EventId,
-        marks: &[Mark],
-        after: Option<&Mark>,
-        limit: usize,
-        max_depth: Option<u64>,
-    ) -> Result<(Vec<Vec<u8>>, bool), StoreError>;
 }
 
 impl CatchUpSource for StoreReader {
-    fn event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.room_event_bytes(ids)
-    }
-
-    fn messages_past(
-        &self,
-        room: &EventId,
-        marks: &[Mark],
-        after: Option<&Mark>,
-        limit: usize,
-        max_depth: Option<u64>,
-    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
-        self.messages_beyond(room, marks, after, limit, max_depth)
+    fn connection(&self) -> &Connection {
+        &self.conn
     }
 }
 
 impl CatchUpSource for super::NodeStore {
-    fn event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.room_event_bytes(ids)
-    }
-
-    fn messages_past(
-        &self,
-        room: &EventId,
-        marks: &[Mark],
-        after: Option<&Mark>,
-        limit: usize,
-        max_depth: Option<u64>,
-    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
-        self.messages_beyond(room, marks, after, limit, max_depth)
+    fn connection(&self) -> &Connection {
+        self.conn()
     }
 }
 

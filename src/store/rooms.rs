@@ -27,14 +27,9 @@ impl NodeStore {
         let rows = statement.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// The signed bytes of the control events `ids`, in that order (those not kept left out).
-    pub fn room_event_bytes(&self, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
-        room_event_bytes(self.conn(), ids)
-    }
 }
 
-/// [`NodeStore::room_event_bytes`] on `conn` (the node's connection or a reader's).
+/// [`super::CatchUpSource::room_event_bytes`] on `conn` (the node's connection or a reader's).
 pub(super) fn room_event_bytes(conn: &Connection, ids: &[EventId]) -> Result<Vec<Vec<u8>>, StoreError> {
     let mut statement = conn.prepare_cached("SELECT event FROM room_events WHERE id = ?1")?;
     let mut out = Vec::with_capacity(ids.len());
