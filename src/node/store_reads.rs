@@ -181,3 +181,68 @@ pub(super) fn read(reader: &dyn CatchUpSource, job: ReadJob) -> ReadDone {
     };
     ReadDone { ticket, events, messages, more_messages }
 }
+
+#[cfg(test)]
+mod tests {
+    use libp2p::identity::Keypair;
+
+    use super::*;
+    use crate::cert::Authority;
+    use crate::room::event::{EventBody, EventPayload};
+    use crate::store::NodeStore;
+    use crate::testing::account_of;
+
+    /// A room's create event, sealed by alice.
+    fn create() -> SignedEvent {
+        let key = Keypair::ed25519_from_bytes([1; 32]).unwrap();
+        let peer = key.public().to_peer_id().to_bytes();
+        let cert = Authority::from_secret(&[5; 32]).issue(account_of("alice"), "alice", &peer, 1_800_000_000, 1);
+        let body = EventBody {
+            author: account_of("alice"),
+            room: None,
+            prev: vec![],
+            depth: 0,
+            ts_ms: 1_800_000_000_000,
+            nonce: 1,
+            payload: EventPayload::Create { name: "lobby".into() },
+        };
+        SignedEvent::seal(&key, &cert, &body).unwrap()
+    }
+
+    #[test]
+    fn a_page_with_more_events_says_more_messages_follow_without_reading_them() {
+        let done = ReadDone { ticket: 1, ..ReadDone::default() };
+        let SyncResponse::Page { more_events, more_messages, .. } = Answer::Page { more_events: true }.with(done)
+        else {
+            panic!("a page")
+        };
+        assert!(more_events && more_messages);
+        let done = ReadDone { ticket: 2, ..ReadDone::default() };
+        let SyncResponse::Page { more_events, more_messages, .. } = Answer::Page { more_events: false }.with(done)
+        else {
+            panic!("a page")
+        };
+        assert!(!more_events && !more_messages);
+        assert_eq!(Answer::Heads.with(ReadDone::default()), SyncResponse::Heads { events: vec![] });
+    }
+
+    #[test]
+    fn the_thread_reads_what_was_written_and_answers_by_ticket() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let create = create();
+        let room = create.id().unwrap();
+        let (unknown, garbled) = (EventId::from_bytes([3; 32]), EventId::from_bytes([4; 32]));
+        store.save_room_event(&room, &room, 0, &create.encode()).unwrap();
+        // Bytes that do not decode as an event are left out of the answer.
+        store.save_room_event(&room, &garbled, 1, b"not an event").unwrap();
+        let (tx, mut done) = mpsc::unbounded_channel();
+        let reads = StoreReads::spawn(store.reader().unwrap(), tx).unwrap();
+        let job = ReadJob { ticket: 7, room, events: vec![garbled, room, unknown], messages: None };
+        assert!(reads.hand(job).is_ok());
+        let answer = done.blocking_recv().expect("an answer");
+        assert_eq!((answer.ticket, answer.events, answer.more_messages), (7, vec![create], false));
+        drop(reads);
+        assert!(done.blocking_recv().is_none(), "the thread ends with its handle");
+    }
+}
