@@ -99,16 +99,20 @@ impl EventLoop {
         Ok(())
     }
 
+    /// The room a command names, or the focused one.
+    fn named_or_focused_room(&self, name: Option<&str>) -> Result<EventId, CommandError> {
+        match name {
+            Some(name) => self.resolve_room(name),
+            None => {
+                self.attention.focused_room().ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))
+            }
+        }
+    }
+
     /// The room a command names, or the focused one; the user must be a member.
     pub(super) fn member_room(&self, name: Option<&str>) -> Result<(AccountId, EventId), CommandError> {
         let me = self.my_account()?;
-        let room = match name {
-            Some(name) => self.resolve_room(name)?,
-            None => self
-                .attention
-                .focused_room()
-                .ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
-        };
+        let room = self.named_or_focused_room(name)?;
         if !self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)) {
             return Err(error(ErrorCode::NotMember, format!("you are not a member of #{}", self.room_label(&room))));
         }
@@ -194,13 +198,7 @@ impl EventLoop {
 
     /// `/members`.
     pub(super) fn members(&self, name: Option<&str>) -> Result<RoomReply, CommandError> {
-        let room = match name {
-            Some(name) => self.resolve_room(name)?,
-            None => self
-                .attention
-                .focused_room()
-                .ok_or_else(|| error(ErrorCode::Usage, "name a room, or /join one first"))?,
-        };
+        let room = self.named_or_focused_room(name)?;
         let label = self.room_label(&room);
         let state = self.rooms.engine.state(&room).filter(|s| s.exists());
         let state =

@@ -183,8 +183,11 @@ impl EventLoop {
             Ok(read) => read,
             Err(refusal) => return self.send_sync_response(channel, SyncResponse::Refused(refusal)),
         };
-        // What was taken in is written first: the reader sees only what is committed.
-        self.accounts.store().write_unwritten();
+        // Messages taken in are written first: the reader sees only what is committed (control
+        // events are written as they are taken in).
+        if messages.is_some() {
+            self.accounts.store().write_unwritten();
+        }
         if let Err(unread) = self.serving.hand(room, events, messages, channel, answer) {
             let (job, channel) = *unread;
             let done = store_reads::read(self.accounts.store(), job);
