@@ -142,7 +142,7 @@ impl EventLoop {
     pub(super) async fn send_dm_to_known(&mut self, to: AccountId, text: &str) -> Result<(), CommandError> {
         Self::check_text(Some(text))?;
         let me = self.logged_in()?;
-        let owner = self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
+        let owner = self.my_account()?;
         // The outbox is read as the engine's last outputs left it (a handler of the swarm's turn
         // may send before those are carried out).
         self.carry_out_after_swarm_turn().await;
@@ -430,7 +430,7 @@ impl EventLoop {
     /// `/history` in a conversation.
     pub(super) fn dm_history(&self, user: &AccountId, count: usize) -> Result<RoomReply, CommandError> {
         self.logged_in()?;
-        let me = self.accounts.account().ok_or_else(|| error(ErrorCode::NotLoggedIn, "log in first"))?;
+        let me = self.my_account()?;
         let dms = self.accounts.store().recent_dms(&me, user, count).map_err(internal)?;
         Ok(RoomReply::History {
             target: format!("@{}", self.accounts.name_of(user)),

@@ -124,7 +124,6 @@ impl EventLoop {
         tokio::task::yield_now().await;
     }
 
-    /// Reports `event`; `ready` is always the first event a node reports.
     /// When the focused room or user goes by another name now (a namesake room appeared, the
     /// user renamed), the front-end hears the focus again, by that name.
     async fn tell_focus_again(&mut self) {
@@ -138,6 +137,7 @@ impl EventLoop {
         }
     }
 
+    /// Reports `event`; `ready` is always the first event a node reports.
     pub(super) async fn emit(&mut self, event: UiEvent) {
         if self.readiness != Readiness::Ready {
             self.before_ready.push(event);

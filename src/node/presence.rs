@@ -139,19 +139,24 @@ impl EventLoop {
         self.feed_presence(Input::Tick).await;
     }
 
+    /// The user online on `peer`, as presence last said.
+    fn user_on(&self, peer: &PeerId) -> Option<&crate::presence::OnlineUser> {
+        self.presence.engine.roster().user_on(&peer.to_bytes())
+    }
+
     /// Whether `peer`'s user is online.
     pub(super) fn presence_knows(&self, peer: &PeerId) -> bool {
-        self.presence.engine.roster().user_on(&peer.to_bytes()).is_some()
+        self.user_on(peer).is_some()
     }
 
     /// The account online on `peer`.
     pub(super) fn presence_account(&self, peer: &PeerId) -> Option<AccountId> {
-        self.presence.engine.roster().user_on(&peer.to_bytes()).map(|u| u.account)
+        self.user_on(peer).map(|u| u.account)
     }
 
     /// The username online on `peer`.
     pub(super) fn presence_user(&self, peer: &PeerId) -> Option<String> {
-        self.presence.engine.roster().user_on(&peer.to_bytes()).map(|u| u.username.clone())
+        self.user_on(peer).map(|u| u.username.clone())
     }
 
     /// The nickname of account `author`, called `username`, writing from `peer` (the username
@@ -160,7 +165,7 @@ impl EventLoop {
         if self.accounts.account() == Some(*author) {
             return self.accounts.session().map_or_else(|| username.to_string(), |s| s.nick.clone());
         }
-        match self.presence.engine.roster().user_on(&peer.to_bytes()) {
+        match self.user_on(peer) {
             Some(user) if user.account == *author => user.nick.clone(),
             _ => username.to_string(),
         }

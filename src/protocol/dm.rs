@@ -116,11 +116,16 @@ pub enum Arrival {
     Stale,
 }
 
+/// The highest sequence number a receiver keeps (SQLite's integers are signed): a message
+/// numbered beyond it is refused as stale, or it would be kept as a negative number that lets
+/// lower numbers in again.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
+
 /// Classifies a message with sequence number `seq` (see [`Arrival`]).
 pub fn arrival(known_id: bool, seq: u64, last_seq: Option<u64>) -> Arrival {
     if known_id {
         Arrival::Duplicate
-    } else if last_seq.is_some_and(|last| seq <= last) {
+    } else if seq > MAX_SEQ || last_seq.is_some_and(|last| seq <= last) {
         Arrival::Stale
     } else {
         Arrival::New
@@ -230,6 +235,8 @@ mod tests {
         assert_eq!(arrival(true, 2, Some(2)), Arrival::Duplicate);
         assert_eq!(arrival(false, 2, Some(2)), Arrival::Stale);
         assert_eq!(arrival(false, 1, Some(5)), Arrival::Stale);
+        assert_eq!(arrival(false, MAX_SEQ + 1, Some(5)), Arrival::Stale, "beyond what can be kept");
+        assert_eq!(arrival(false, MAX_SEQ, Some(5)), Arrival::New);
     }
 }
 
