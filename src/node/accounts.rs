@@ -246,7 +246,10 @@ impl EventLoop {
         }
         let remembered = match &answer {
             AuthResponse::Granted { certificate, .. } => {
-                self.accounts.store.nickname(&certificate.body.account).ok().flatten()
+                self.accounts.store.nickname(&certificate.body.account).unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot read the nickname remembered for the account");
+                    None
+                })
             }
             _ => None,
         };

@@ -42,6 +42,9 @@ pub const NO_BOOTSTRAP_WAIT: Duration = Duration::from_secs(3);
 pub const RESUME_WAIT: Duration = Duration::from_secs(60);
 /// Renew a certificate once less than this part of its lifetime is left.
 pub const RENEW_WHEN_LEFT_DIVISOR: u64 = 3;
+/// Unconfirmed bootstrap nodes kept at most: any peer may claim to be one, and each is listed
+/// to the user.
+pub const MAX_UNCONFIRMED: usize = 16;
 
 /// Whether a certificate with `left` of its `lifetime` seconds left is due for renewal.
 pub fn renewal_due(left: u64, lifetime: u64) -> bool {
@@ -294,7 +297,7 @@ impl SessionEngine {
             Input::Nick { ticket, nick } => self.nick(ticket, &nick, &mut out),
             Input::BootstrapFound(peer) => self.found(peer, now, &mut out),
             Input::BootstrapUnconfirmed { peer, key } => {
-                if !self.unconfirmed.iter().any(|(p, _)| *p == peer) {
+                if self.unconfirmed.len() < MAX_UNCONFIRMED && !self.unconfirmed.iter().any(|(p, _)| *p == peer) {
                     self.unconfirmed.push((peer, key));
                     out.push(Output::Show(Show::BootstrapUnconfirmed { peer, key }));
                     self.fail_waiting_for_confirmation(&mut out);
@@ -502,7 +505,7 @@ impl SessionEngine {
     /// Sends `request` to the bootstrap node, or keeps it until one is in reach (until
     /// `deadline`).
     fn send_or_wait(&mut self, request: AuthRequest, pending: Pending, deadline: Instant, out: &mut Vec<Output>) {
-        let via = if self.hosted { Some(Via::Hosted) } else { self.bootstraps.first().copied().map(Via::Peer) };
+        let via = self.bootstrap_peer().map(|peer| if self.hosted { Via::Hosted } else { Via::Peer(peer) });
         match via {
             Some(via) => {
                 self.next_flight += 1;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use proptest::prelude::*;
 
-use super::engine::{Input, NO_BOOTSTRAP_WAIT, Output, RESUME_WAIT, SessionEngine};
+use super::engine::{Input, MAX_UNCONFIRMED, NO_BOOTSTRAP_WAIT, Output, RESUME_WAIT, SessionEngine};
 use super::{Code, Failure, Flight, Lookup, Now, Session, Show, Ticket, Via};
 use crate::cert::{Authority, AuthorityKey, Certificate};
 use crate::protocol::auth::{AuthRequest, AuthResponse, KnownAccount, Refusal};
@@ -239,6 +239,17 @@ fn no_password_goes_to_an_unconfirmed_bootstrap() {
     let out = fx.handle(Input::KeyTrusted(key()));
     assert_eq!(out, [Output::BootstrapFound(peer), Output::Refuse { peer: other, key: other_key, pinned: key() }]);
     sent(&fx.handle(login(3, "alice")), peer);
+}
+
+#[test]
+fn peers_claiming_to_be_bootstrap_nodes_are_listed_up_to_a_bound() {
+    let mut fx = Fx::new(false);
+    for seed in 0..(MAX_UNCONFIRMED as u8 + 8) {
+        let key = Authority::from_secret(&[seed.wrapping_add(100); 32]).public();
+        let out = fx.handle(Input::BootstrapUnconfirmed { peer: PeerId::random(), key });
+        assert_eq!(out.is_empty(), usize::from(seed) >= MAX_UNCONFIRMED, "claim {seed}");
+    }
+    assert_eq!(fx.engine.unconfirmed_keys().len(), MAX_UNCONFIRMED);
 }
 
 #[test]
