@@ -214,7 +214,6 @@ pub struct SessionEngine {
     next_flight: u64,
     in_flight: HashMap<Flight, Pending>,
     waiting: Vec<Waiting>,
-    renewing: bool,
     /// Renew at the next chance, due or not: after a start, or when a rename's answer was lost,
     /// the bootstrap may have renamed the account without this node knowing.
     renew_soon: bool,
@@ -234,7 +233,6 @@ impl SessionEngine {
             next_flight: 0,
             in_flight: HashMap::new(),
             waiting: Vec::new(),
-            renewing: false,
             renew_soon: false,
         }
     }
@@ -280,7 +278,7 @@ impl SessionEngine {
 
     /// Whether a renewal is on its way or waiting.
     pub fn renewing(&self) -> bool {
-        self.renewing
+        self.in_flight.values().chain(self.waiting.iter().map(|w| &w.pending)).any(Pending::renewal)
     }
 
     /// Takes in `input`; what the node should do, in order.
@@ -327,12 +325,10 @@ impl SessionEngine {
             }
             Input::Failed { flight, error } => {
                 if let Some(pending) = self.in_flight.remove(&flight) {
-                    match pending.kind {
-                        Kind::Renew | Kind::Resume => self.renewing = false,
-                        // The bootstrap may have renamed the account all the same: the next
-                        // renewal says.
-                        Kind::Rename => self.renew_soon = true,
-                        _ => {}
+                    // The bootstrap may have renamed the account all the same: the next renewal
+                    // says.
+                    if pending.kind == Kind::Rename {
+                        self.renew_soon = true;
                     }
                     pending
                         .answer(Err(no_bootstrap(&format!("the bootstrap node did not answer ({error})"))), &mut out);
@@ -340,9 +336,6 @@ impl SessionEngine {
             }
             Input::Busy { flight } => {
                 if let Some(pending) = self.in_flight.remove(&flight) {
-                    if pending.renewal() {
-                        self.renewing = false;
-                    }
                     pending
                         .answer(Err(Failure::new(Code::Internal, "the account service is busy; try again")), &mut out);
                 }
@@ -387,7 +380,6 @@ impl SessionEngine {
                     nick: Some(saved.nick.clone()),
                     previous: Some((body.account, body.username.clone())),
                 };
-                self.renewing = true;
                 self.send_or_wait(AuthRequest::Renew, pending, now.at + RESUME_WAIT, out);
             }
             Err(error) => {
@@ -524,7 +516,6 @@ impl SessionEngine {
         self.waiting = keep;
         for waiting in expired {
             if waiting.pending.kind == Kind::Resume {
-                self.renewing = false;
                 out.push(Output::Show(Show::Info(
                     "the saved session expired and no bootstrap node is in reach to renew it; log in again later"
                         .into(),
@@ -536,7 +527,7 @@ impl SessionEngine {
 
     /// Renews the certificate when it runs low and a bootstrap node is in reach.
     fn renew_if_due(&mut self, now: Now, out: &mut Vec<Output>) {
-        if self.renewing || self.bootstrap_peer().is_none() {
+        if self.renewing() || self.bootstrap_peer().is_none() {
             return;
         }
         let Some(session) = &self.session else { return };
@@ -544,7 +535,6 @@ impl SessionEngine {
         if !due && !self.renew_soon {
             return;
         }
-        self.renewing = true;
         self.renew_soon = false;
         let pending = Pending { nick: Some(session.nick.clone()), ..Pending::new(Kind::Renew, None) };
         self.send_or_wait(AuthRequest::Renew, pending, now.at + NO_BOOTSTRAP_WAIT, out);
@@ -558,9 +548,6 @@ impl SessionEngine {
         now: Now,
         out: &mut Vec<Output>,
     ) {
-        if pending.renewal() {
-            self.renewing = false;
-        }
         if let (Kind::Lookup, Some(ticket)) = (pending.kind, pending.ticket) {
             let lookup = match answer {
                 AuthResponse::User { account: Some(found) } => Lookup::Exists(found.account, found.username),
