@@ -141,7 +141,7 @@ impl EventLoop {
     /// Restores the saved session at start: at once when its certificate is valid, through a
     /// renewal when it expired.
     pub(super) async fn resume_session(&mut self) {
-        let saved = self.accounts.store.session().map_err(|e| e.to_string());
+        let saved = self.loaded.as_mut().map_or(Ok(None), |loaded| std::mem::replace(&mut loaded.session, Ok(None)));
         self.feed_session(Input::Resume(saved)).await;
     }
 
@@ -245,12 +245,7 @@ impl EventLoop {
             tracing::debug!(old = note.old, new = note.new, at = note.at, "the account's latest rename");
         }
         let remembered = match &answer {
-            AuthResponse::Granted { certificate, .. } => {
-                self.accounts.store.nickname(&certificate.body.account).unwrap_or_else(|error| {
-                    tracing::warn!(%error, "cannot read the nickname remembered for the account");
-                    None
-                })
-            }
+            AuthResponse::Granted { certificate, .. } => self.accounts.remembered_nickname(&certificate.body.account),
             _ => None,
         };
         self.feed_session(Input::Answer { flight, answer, remembered }).await;

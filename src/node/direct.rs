@@ -30,6 +30,8 @@ use super::client::{DirectCommand, Done, RoomReply};
 use super::event::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
 use super::parts::EventLoop;
 use super::state::direct::AfterLookup;
+use super::state::rooms::RoomDone;
+use super::state::store::Done as StoreDone;
 use crate::account::check_username;
 use crate::account::{AccountId, same_name};
 use crate::clock::{now_ms, unix_now};
@@ -37,6 +39,7 @@ use crate::dm::{Channel, Flight, Input, Output, Received, Seen, Show, StoredDm};
 use crate::protocol::dm::{self as wire, CheckedDm, DmRefusal, DmRequest, DmResponse};
 use crate::room::event::MAX_TEXT_BYTES;
 use crate::session::Lookup;
+use crate::store::StoreError;
 
 fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
     CommandError::new(code, message)
@@ -146,13 +149,23 @@ impl EventLoop {
         // The outbox is read as the engine's last outputs left it (a handler of the swarm's turn
         // may send before those are carried out).
         self.carry_out_after_swarm_turn().await;
-        let store = self.accounts.store();
-        let seq = match self.direct.engine.last_seq(&owner, &to) {
-            Some(last) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
-            None => store.next_dm_seq(&owner, &to).map_err(internal)?,
+        let last = self.direct.engine.last_seq(&owner, &to);
+        let may_wait = self.direct.engine.may_wait(&to);
+        let (next, older_waiting) = self
+            .store
+            .call(move |store| -> Result<_, StoreError> {
+                let next = match last {
+                    Some(_) => None,
+                    None => Some(store.next_dm_seq(&owner, &to)?),
+                };
+                Ok((next, may_wait && store.next_in_outbox(&owner, &to)?.is_some()))
+            })
+            .ok_or_else(|| internal("the store is gone"))?
+            .map_err(internal)?;
+        let seq = match (last, next) {
+            (Some(last), _) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
+            (None, next) => next.unwrap_or(1),
         };
-        let older_waiting =
-            self.direct.engine.may_wait(&to) && store.next_in_outbox(&owner, &to).map_err(internal)?.is_some();
         let dm = StoredDm {
             id: wire::new_id(),
             owner,
@@ -223,18 +236,23 @@ impl EventLoop {
                     None
                 }
                 Output::Keep(dm) => {
-                    let ok = match self.accounts.store().save_dm(&dm) {
+                    let id = dm.id.clone();
+                    let saved = self.store.call(move |store| store.save_dm(&dm).map_err(|e| e.to_string()));
+                    let ok = match saved.unwrap_or_else(|| Err("the store is gone".into())) {
                         Ok(_) => true,
                         Err(e) => {
                             tracing::error!(error = %e, "cannot keep a direct message");
-                            not_kept = Some(e.to_string());
+                            not_kept = Some(e);
                             false
                         }
                     };
-                    Some(Input::Kept { id: dm.id, ok })
+                    Some(Input::Kept { id, ok })
                 }
                 Output::KeepReceived { channel, dm, peer } => {
-                    let ok = match self.accounts.store().save_received_dm(&dm, &peer.to_bytes()) {
+                    let peer = peer.to_bytes();
+                    let saved =
+                        self.store.call(move |store| store.save_received_dm(&dm, &peer).map_err(|e| e.to_string()));
+                    let ok = match saved.unwrap_or_else(|| Err("the store is gone".into())) {
                         Ok(_) => true,
                         Err(e) => {
                             tracing::error!(error = %e, "cannot keep a direct message");
@@ -244,7 +262,7 @@ impl EventLoop {
                     Some(Input::KeptReceived { channel, ok })
                 }
                 Output::MarkDelivered { id } => {
-                    self.accounts.store().mark_delivered_soon(&id);
+                    self.store.write("note a receipt", move |store| store.mark_delivered(&id));
                     None
                 }
                 Output::ReadOutbox { to } => self.read_outbox(to),
@@ -304,7 +322,8 @@ impl EventLoop {
     fn read_outbox(&self, to: AccountId) -> Option<Input> {
         let owner = self.accounts.account()?;
         let peer = self.peer_of_account(&to)?;
-        match self.accounts.store().next_in_outbox(&owner, &to) {
+        let read = self.store.call(move |store| store.next_in_outbox(&owner, &to).map_err(|e| e.to_string()))?;
+        match read {
             Ok(dm) => Some(Input::Oldest { to, peer, dm: dm.map(Box::new) }),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox");
@@ -317,9 +336,8 @@ impl EventLoop {
     fn read_waiting(&self) -> Option<Input> {
         let owner = self.accounts.account()?;
         let waiting = self
-            .accounts
-            .store()
-            .outbox_recipients(&owner)
+            .store
+            .call(move |store| store.outbox_recipients(&owner).map_err(|e| e.to_string()))?
             .inspect_err(|e| tracing::error!(error = %e, "cannot read the outbox"))
             .ok();
         Some(Input::Waiting(waiting))
@@ -359,7 +377,8 @@ impl EventLoop {
 
     /// Messages waiting in this user's outbox.
     pub(super) fn outbox_len(&self) -> usize {
-        self.accounts.account().and_then(|me| self.accounts.store().outbox_len(&me).ok()).unwrap_or(0)
+        let Some(me) = self.accounts.account() else { return 0 };
+        self.store.call(move |store| store.outbox_len(&me).ok()).flatten().unwrap_or(0)
     }
 
     /// The presence of account `user` was heard: their oldest message waiting goes out, unless
@@ -402,13 +421,15 @@ impl EventLoop {
                 return;
             }
         };
-        let store = self.accounts.store();
-        let known = store.dm_known(&request.id);
-        let last = store.last_dm_seq(&owner, &sender.account, &peer.to_bytes());
-        let seen = match (known, last) {
-            (Ok(known), Ok(last_seq)) => Some(Seen { known, last_seq }),
-            _ => None,
-        };
+        let (id, account, peer_bytes) = (request.id.clone(), sender.account, peer.to_bytes());
+        let seen = self
+            .store
+            .call(move |store| {
+                let known = store.dm_known(&id).ok()?;
+                let last_seq = store.last_dm_seq(&owner, &account, &peer_bytes).ok()?;
+                Some(Seen { known, last_seq })
+            })
+            .flatten();
         let channel = self.direct.hold(peer, channel);
         let received = Received { channel, peer, owner, me, sender, request, seen };
         let _ = self.feed_direct(Input::Request(Box::new(received))).await;
@@ -427,14 +448,22 @@ impl EventLoop {
         Ok((owner, me, checked))
     }
 
-    /// `/history` in a conversation.
-    pub(super) fn dm_history(&self, user: &AccountId, count: usize) -> Result<RoomReply, CommandError> {
-        self.logged_in()?;
-        let me = self.my_account()?;
-        let dms = self.accounts.store().recent_dms(&me, user, count).map_err(internal)?;
-        Ok(RoomReply::History {
-            target: format!("@{}", self.accounts.name_of(user)),
-            messages: dms.iter().map(|d| UiEvent::Dm(view(d))).collect(),
-        })
+    /// `/history` in a conversation: answered once read.
+    pub(super) fn dm_history(&self, user: &AccountId, count: usize, reply: RoomDone) {
+        let me = match self.logged_in().and_then(|_| self.my_account()) {
+            Ok(me) => me,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let (user, target) = (*user, format!("@{}", self.accounts.name_of(user)));
+        self.store.run(move |store| {
+            let answer = store
+                .recent_dms(&me, &user, count)
+                .map_err(internal)
+                .map(|dms| RoomReply::History { target, messages: dms.iter().map(|d| UiEvent::Dm(view(d))).collect() });
+            Some(StoreDone::Reply { reply, answer })
+        });
     }
 }

@@ -26,6 +26,7 @@ use super::client::Request;
 use super::event::{PeerState, Status, UiEvent};
 use super::liveness::DEAD_AFTER;
 use super::parts::{EventLoop, Readiness};
+use super::state::store::{Done, Written};
 use crate::net::BehaviourEvent;
 use crate::net::redial::DialKey;
 use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
@@ -66,7 +67,6 @@ impl EventLoop {
                 Readiness::Settling(at) => Some(at),
                 _ => None,
             };
-            let write_due = self.accounts.store().write_due().map(tokio::time::Instant::from_std);
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
                 request = self.requests.recv() => match request {
@@ -83,7 +83,6 @@ impl EventLoop {
                     self.room_tick().await;
                     self.dial_due().await;
                     self.expire_waiting_for_bootstrap().await;
-                    self.accounts.store().checkpoint_if_quiet(Instant::now());
                 }
                 _ = presence_tick.tick() => {
                     self.presence_heartbeat().await;
@@ -92,21 +91,26 @@ impl EventLoop {
                 }
                 Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
                 Some(done) = self.serving.done.recv() => self.on_read_done(done),
+                Some(written) = self.written.recv() => self.on_written(written).await,
                 _ = exchange_tick.tick() => self.ask_a_random_peer_for_peers(),
                 _ = resync_tick.tick() => self.resync_rooms(),
                 _ = sleep_until(settle) => self.send_ready().await,
-                _ = sleep_until(write_due) => self.accounts.store().write_unwritten(),
             }
-            self.show_written().await;
             self.tell_focus_again().await;
         }
-        // Dropping the swarm closes every connection; peers see it at once. Messages taken in
-        // are written before the front-end hears the node has stopped (it may exit at once).
-        drop(self.swarm);
-        self.accounts.store().write_unwritten();
+        // Dropping the swarm closes every connection; peers see it at once. What was queued to
+        // the store is written before the front-end hears the node has stopped (it may exit at
+        // once): the worker ends once every handle to it is dropped and its jobs are done.
+        let (_, closed) = tokio::sync::mpsc::unbounded_channel();
+        let mut written = std::mem::replace(&mut self.written, closed);
+        // The front-end's channel stays open until it has its answer.
+        let events = self.events.clone();
+        drop(self);
+        while written.recv().await.is_some() {}
         if let Some(reply) = shutdown_reply {
             let _ = reply.send(());
         }
+        drop(events);
     }
 
     /// The swarm's turn, given by the loop itself between two handlers: what a handler queued (a
@@ -122,6 +126,27 @@ impl EventLoop {
             }
         }
         tokio::task::yield_now().await;
+    }
+
+    /// What the store worker's jobs gave back, each taken in order.
+    async fn on_written(&mut self, written: Written) {
+        if !written.committed {
+            tracing::error!(jobs = written.dones.len(), "what the store was given was not committed");
+        }
+        for done in written.dones {
+            match done {
+                Done::Failed(why) => self.emit(UiEvent::info(why)).await,
+                Done::Message { taken, new } => self.message_kept(*taken, new).await,
+                Done::FirstPage { peer, paging, join } => self.request_page(peer, *paging, join.map(|join| *join)),
+                Done::History { target, reply, messages } => self.history_read(target, reply, messages),
+                Done::Reply { reply, answer } => {
+                    let _ = reply.send(answer);
+                }
+                Done::Committed { ticket } => self.serve_committed(ticket),
+                // Run on the worker, never sent.
+                Done::AfterCommit(answer) => answer(),
+            }
+        }
     }
 
     /// When the focused room or user goes by another name now (a namesake room appeared, the

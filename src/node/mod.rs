@@ -48,6 +48,7 @@ mod room_sync;
 mod rooms;
 mod state;
 mod store_reads;
+mod store_worker;
 
 use std::time::Duration;
 

@@ -26,7 +26,9 @@ use super::state::accounts::{Accounts, AuthTicket};
 use super::state::direct::Direct;
 use super::state::presence::PresenceState;
 use super::state::rooms::Rooms;
+use super::state::store::{Loaded, StoreHandle, Written};
 use super::store_reads::Serving;
+use super::store_worker;
 use crate::bootstrap::service::ServiceError;
 use crate::bootstrap::{AuthService, AuthWorker};
 use crate::cert::CertCache;
@@ -63,6 +65,8 @@ pub enum NodeError {
     Listen { addr: Multiaddr, reason: String },
     #[error(transparent)]
     Accounts(#[from] ServiceError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Progress towards the `ready` event.
@@ -101,6 +105,12 @@ pub(super) struct EventLoop {
     pub(super) auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
     /// Catch-up answers being read beside the loop.
     pub(super) serving: Serving,
+    /// The queue to the store worker, which owns the node database.
+    pub(super) store: StoreHandle,
+    /// What the store worker's jobs gave back, once committed.
+    pub(super) written: mpsc::UnboundedReceiver<Written>,
+    /// What was read of the database at start, until it is taken in.
+    pub(super) loaded: Option<Loaded>,
     pub(super) redial: Redialer,
     /// Listeners, and whether each has reported (an address, or its failure).
     pub(super) listeners: HashMap<ListenerId, bool>,
@@ -141,7 +151,9 @@ impl EventLoop {
             listeners.insert(id, false);
         }
         let serving = Serving::start(config.store.reader());
-        let accounts = Accounts::new(local, config.store, config.trust, worker);
+        let mut loaded = Loaded::read(&config.store);
+        let (store, written) = store_worker::spawn(config.store)?;
+        let accounts = Accounts::new(local, store.clone(), &mut loaded, config.trust, worker);
         Ok(EventLoop {
             swarm,
             key,
@@ -155,6 +167,9 @@ impl EventLoop {
             certs: CertCache::default(),
             auth_answers,
             serving,
+            store,
+            written,
+            loaded: Some(loaded),
             redial: Redialer::new(local, config.peers, Instant::now()),
             listeners,
             listen_addrs: Vec::new(),

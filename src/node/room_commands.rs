@@ -14,10 +14,12 @@ use super::client::{RoomCommand, RoomReply};
 use super::event::{ErrorCode, MemberView, RoomSummary, UiEvent};
 use super::parts::EventLoop;
 use super::state::rooms::{RoomDone, error, room_name};
+use super::state::store::Done;
 use crate::account::{AccountId, same_name};
 use crate::room::engine::{CONTROL_BURST, CONTROLS_PER_SEC, Incoming, MESSAGE_BURST, MESSAGES_PER_SEC, Via};
 use crate::room::event::{EventPayload, MAX_TEXT_BYTES};
 use crate::room::{Action, EventId, Refusal};
+use crate::store::{StoreError, StoredMessage};
 
 /// Messages `/history` shows when no count is given.
 pub const DEFAULT_HISTORY: usize = 50;
@@ -54,7 +56,7 @@ impl EventLoop {
             RoomCommand::Focus(room) => done(self.focus_room(&room).await),
             RoomCommand::Mute(target) => done(self.set_muted(target, true).await),
             RoomCommand::Unmute(target) => done(self.set_muted(target, false).await),
-            RoomCommand::History(count) => self.history(count),
+            RoomCommand::History(count) => return self.history(count, reply),
             RoomCommand::Say(text) => done(self.say(&text).await),
             RoomCommand::Send { room, text } => done(self.send_to_room(Some(&room), &text).await),
         };
@@ -259,9 +261,8 @@ impl EventLoop {
                 (Place::Room(room), format!("#{}", self.room_label(&room)))
             }
         };
-        if let Err(e) = self.accounts.store().set_muted(&place.mute_key(), muted) {
-            return Err(error(ErrorCode::Internal, format!("cannot save the mute: {e}")));
-        }
+        let key = place.mute_key();
+        self.store.write_or_tell("keep the mute for the next start", move |store| store.set_muted(&key, muted));
         self.attention.set_muted(&place, muted);
         if muted {
             self.emit(UiEvent::Muted { target }).await;
@@ -271,22 +272,38 @@ impl EventLoop {
         Ok(())
     }
 
-    /// `/history [N]` for the focused room or conversation.
-    pub(super) fn history(&self, count: Option<usize>) -> Result<RoomReply, CommandError> {
+    /// `/history [N]` for the focused room or conversation: answered once read.
+    pub(super) fn history(&self, count: Option<usize>, reply: RoomDone) {
         let count = count.unwrap_or(DEFAULT_HISTORY);
         let room = match self.attention.route_text() {
             None => {
-                return Err(error(ErrorCode::Usage, "/history shows the focused room or conversation: /focus one"));
+                let why = error(ErrorCode::Usage, "/history shows the focused room or conversation: /focus one");
+                let _ = reply.send(Err(why));
+                return;
             }
-            Some(Place::User(user)) => return self.dm_history(&user, count),
+            Some(Place::User(user)) => return self.dm_history(&user, count, reply),
             Some(Place::Room(room)) => room,
         };
-        let messages = self
-            .accounts
-            .store()
-            .recent_messages(&room, count)
-            .map_err(|e| error(ErrorCode::Internal, e.to_string()))?;
-        let messages = messages.iter().map(|m| UiEvent::Message(self.chat_message(m))).collect();
-        Ok(RoomReply::History { target: format!("#{}", self.room_label(&room)), messages })
+        let target = format!("#{}", self.room_label(&room));
+        self.store.run(move |store| {
+            let messages = store.recent_messages(&room, count);
+            Some(Done::History { target, reply, messages })
+        });
+    }
+
+    /// The messages `/history` asked for were read.
+    pub(super) fn history_read(
+        &self,
+        target: String,
+        reply: RoomDone,
+        messages: Result<Vec<StoredMessage>, StoreError>,
+    ) {
+        let answer = messages
+            .map(|messages| RoomReply::History {
+                target,
+                messages: messages.iter().map(|m| UiEvent::Message(self.chat_message(m))).collect(),
+            })
+            .map_err(|e| error(ErrorCode::Internal, e.to_string()));
+        let _ = reply.send(answer);
     }
 }

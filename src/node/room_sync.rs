@@ -15,6 +15,7 @@ use super::client::RoomReply;
 use super::event::ErrorCode;
 use super::parts::EventLoop;
 use super::state::rooms::{Paging, RoomDone, SyncPurpose, error};
+use super::state::store::Done;
 use super::store_reads::{self, Answer, MessagesWanted, ReadDone};
 use crate::account::AccountId;
 use crate::clock::{now_ms, unix_now};
@@ -47,25 +48,32 @@ impl EventLoop {
         if self.rooms.catching_up.contains(&(room, peer)) || !self.rooms.engine.knows(&room) {
             return;
         }
-        let paging = self.first_page(room, show, None);
-        self.request_page(peer, paging, None);
+        self.first_page(peer, room, show, None);
     }
 
-    /// The first request of a catch-up of `room`: what this node holds (its heads, and how far
-    /// it holds each machine's messages).
-    fn first_page(&self, room: EventId, show: bool, join: Option<RoomDone>) -> Paging {
+    /// Starts a catch-up of `room` from `peer` (with `join`, a join's: its answer and the join
+    /// event handed over): what this node holds (its heads, and how far it holds each machine's
+    /// messages, read by the store worker); the request goes once that is read.
+    fn first_page(&mut self, peer: PeerId, room: EventId, show: bool, join: Option<(RoomDone, SignedEvent)>) {
         let mut known = self.rooms.engine.heads(&room);
         known.truncate(MAX_HEADS);
-        let marks = self.accounts.store().message_marks(&room, MAX_MARKS).unwrap_or_else(|e| {
-            tracing::error!(%room, error = %e, "cannot read how far the room's messages are held");
-            Vec::new()
+        let (reply, join) = join.map_or((None, None), |(reply, join)| (Some(reply), Some(Box::new(join))));
+        let mut paging =
+            Paging { room, known, marks: Vec::new(), after: None, messages_after: None, pages: 0, show, join: reply };
+        self.rooms.catching_up.insert((room, peer));
+        self.store.run(move |store| {
+            paging.marks = store.message_marks(&room, MAX_MARKS).unwrap_or_else(|e| {
+                tracing::error!(%room, error = %e, "cannot read how far the room's messages are held");
+                Vec::new()
+            });
+            Some(Done::FirstPage { peer, paging: Box::new(paging), join })
         });
-        Paging { room, known, marks, after: None, messages_after: None, pages: 0, show, join }
     }
 
     /// Asks `peer` for the next page of `paging` (with `join`, the first page of a join).
-    fn request_page(&mut self, peer: PeerId, paging: Paging, join: Option<SignedEvent>) {
+    pub(super) fn request_page(&mut self, peer: PeerId, paging: Paging, join: Option<SignedEvent>) {
         let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else {
+            self.rooms.catching_up.remove(&(paging.room, peer));
             if let Some(reply) = paging.join {
                 let _ = reply.send(Err(error(ErrorCode::NotLoggedIn, "log in first")));
             }
@@ -167,12 +175,12 @@ impl EventLoop {
                 return;
             }
         };
-        let paging = self.first_page(room, false, Some(reply));
-        self.request_page(peer, paging, Some(join));
+        self.first_page(peer, room, false, Some((reply, join)));
     }
 
     /// A peer asks for a room's heads or a page: refused at once, or answered once what the
-    /// room engine chose is read (on the reading thread beside the loop, see `store_reads.rs`).
+    /// room engine chose is read (on the reading thread beside the loop, see `store_reads.rs`),
+    /// after what was queued to the store before it is committed.
     pub(super) async fn on_sync_request(
         &mut self,
         peer: PeerId,
@@ -183,15 +191,18 @@ impl EventLoop {
             Ok(read) => read,
             Err(refusal) => return self.send_sync_response(channel, SyncResponse::Refused(refusal)),
         };
-        // Messages taken in are written first: the reader sees only what is committed (control
-        // events are written as they are taken in).
-        if messages.is_some() {
-            self.accounts.store().write_unwritten();
-        }
-        if let Err(unread) = self.serving.hand(room, events, messages, channel, answer) {
-            let (job, channel) = *unread;
-            let done = store_reads::read(self.accounts.store(), job);
-            self.send_sync_response(channel, answer.with(done));
+        let ticket = self.serving.queue(room, events, messages, channel, answer);
+        self.store.run(move |_| Some(Done::Committed { ticket }));
+    }
+
+    /// What was queued to the store before the catch-up answer of `ticket` is committed: it is
+    /// read now, by the reading thread or, when that cannot take it, by the store worker.
+    pub(super) fn serve_committed(&mut self, ticket: u64) {
+        if let Some((job, answers)) = self.serving.go(ticket) {
+            self.store.run(move |store| {
+                let _ = answers.send(store_reads::read(store, job));
+                None
+            });
         }
     }
 
@@ -311,8 +322,8 @@ impl EventLoop {
         }
     }
 
-    /// Takes a page in: its control events, then its messages (one database transaction), then
-    /// asks for the next page while one is due.
+    /// Takes a page in: its control events, then its messages (handed to the store worker
+    /// together, they share its transactions), then asks for the next page while one is due.
     async fn take_page(
         &mut self,
         peer: PeerId,
@@ -326,11 +337,6 @@ impl EventLoop {
         let Some(key) = self.accounts.trusted_key() else { return };
         let server = self.presence_account(&peer);
         let now = now_ms();
-        let batch = self.accounts.store().begin();
-        if let Err(e) = &batch {
-            // Still kept, one commit per row.
-            tracing::warn!(%room, error = %e, "cannot batch a catch-up page");
-        }
         let via = |server: AccountId| Via::CatchUp { from: peer, server, show: paging.show };
         let mut last_event = None;
         for signed in events.iter().take(PAGE_EVENTS) {
@@ -374,11 +380,6 @@ impl EventLoop {
                 tracing::debug!(%room, %peer, "messages of a catch-up page left out: who serves them is not known");
             }
             None => {}
-        }
-        if batch.is_ok()
-            && let Err(e) = self.accounts.store().commit()
-        {
-            tracing::error!(%room, error = %e, "cannot keep a catch-up page");
         }
         self.take_early(&room).await;
         if let Some(reply) = paging.join.take() {

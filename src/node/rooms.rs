@@ -18,6 +18,7 @@ use super::attention::Place;
 use super::event::{ChatMessage, ErrorCode, NotificationKind, UiEvent};
 use super::parts::EventLoop;
 use super::state::rooms::{MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, topic};
+use super::state::store::{Done, ShownAs, TakenMessage};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
 use crate::net::room_score;
@@ -46,30 +47,29 @@ fn effect_event(room: &str, effect: Effect, name_of: impl Fn(&AccountId) -> Stri
 }
 
 impl EventLoop {
-    /// Loads the rooms and mutes kept in the node database.
+    /// Takes in the rooms, mutes and message numbers read from the node database at start.
     pub(super) fn load_rooms(&mut self) {
-        match self.accounts.store().room_events() {
-            Ok(rows) => {
-                let now = Instant::now();
-                for bytes in rows {
-                    let Some(event) = SignedEvent::decode(&bytes).ok().and_then(|e| e.open_stored()) else {
-                        tracing::error!("a kept room event does not decode");
-                        continue;
-                    };
-                    let input = Input::Event(Box::new(Incoming { event, bytes, via: Via::Disk }));
-                    for output in self.rooms.engine.handle(input, now) {
-                        if let Output::Refused { room, id, reason } = output {
-                            tracing::warn!(%room, %id, reason, "a kept room event is not taken again");
-                        }
-                    }
+        let Some(loaded) = self.loaded.as_mut() else { return };
+        let rows = std::mem::take(&mut loaded.room_events);
+        let mutes = std::mem::take(&mut loaded.mutes);
+        let streams = std::mem::take(&mut loaded.streams);
+        let now = Instant::now();
+        for bytes in rows {
+            let Some(event) = SignedEvent::decode(&bytes).ok().and_then(|e| e.open_stored()) else {
+                tracing::error!("a kept room event does not decode");
+                continue;
+            };
+            let input = Input::Event(Box::new(Incoming { event, bytes, via: Via::Disk }));
+            for output in self.rooms.engine.handle(input, now) {
+                if let Output::Refused { room, id, reason } = output {
+                    tracing::warn!(%room, %id, reason, "a kept room event is not taken again");
                 }
             }
-            Err(e) => tracing::error!(error = %e, "cannot load rooms"),
         }
-        match self.accounts.store().mutes() {
-            Ok(mutes) => self.attention.load_mutes(mutes),
-            Err(e) => tracing::error!(error = %e, "cannot load mutes"),
+        for (room, peer, seq) in streams {
+            self.rooms.took(room, peer, seq);
         }
+        self.attention.load_mutes(mutes);
         self.refresh_labels();
     }
 
@@ -123,23 +123,12 @@ impl EventLoop {
         }
     }
 
-    /// The number of this node's next message in `room`, following what it kept before.
+    /// The number of this node's next message in `room`, following what it took in before.
     pub(super) fn next_message_seq(&mut self, room: &EventId) -> u64 {
-        let last = match self.rooms.own_seq.get(room) {
-            Some(last) => *last,
-            None => self.last_seq_kept(room, &self.swarm.local_peer_id().to_bytes()),
-        };
-        let next = last.saturating_add(1);
-        self.rooms.own_seq.insert(*room, next);
+        let local = *self.swarm.local_peer_id();
+        let next = self.rooms.kept_seq(room, &local).saturating_add(1);
+        self.rooms.took(*room, local, next);
         next
-    }
-
-    /// The number of the last message kept from `peer` in `room` (0 when none, or unreadable).
-    fn last_seq_kept(&self, room: &EventId, peer: &[u8]) -> u64 {
-        self.accounts.store().last_message_seq(room, peer).unwrap_or_else(|e| {
-            tracing::error!(%room, error = %e, "cannot read the last message number kept");
-            0
-        })
     }
 
     /// Signs a new event of this user: in `room` citing `prev` at `depth` (a create: no room).
@@ -236,9 +225,8 @@ impl EventLoop {
                 }
                 Output::Room { .. } => self.refresh_labels(),
                 Output::Keep { room, id, depth, bytes } => {
-                    if let Err(e) = self.accounts.store().save_room_event(&room, &id, depth, &bytes) {
-                        tracing::error!(%room, error = %e, "cannot keep a room event");
-                    }
+                    self.store
+                        .write("keep a room event", move |store| store.save_room_event(&room, &id, depth, &bytes));
                 }
                 Output::Publish { room, bytes } => self.publish(&room, bytes),
                 Output::Changed { room, effect } => {
@@ -264,7 +252,7 @@ impl EventLoop {
                     membership_changed |= joined || gone;
                 }
                 Output::Message(incoming) => {
-                    if self.take_message(*incoming).await {
+                    if self.take_message(*incoming) {
                         acceptance = MessageAcceptance::Accept;
                     }
                 }
@@ -278,16 +266,29 @@ impl EventLoop {
         acceptance
     }
 
-    /// Keeps a message that checked out and shows it when it is to be shown; whether it was new.
-    async fn take_message(&mut self, incoming: Incoming) -> bool {
+    /// Hands a message that checked out to the store, to be shown once kept
+    /// ([`Self::message_kept`]); whether it was taken (not on its way to the store already).
+    fn take_message(&mut self, incoming: Incoming) -> bool {
         let Incoming { event: v, bytes, via } = incoming;
         let EventPayload::Message { text, seq } = v.body.payload.clone() else { return false };
         let stream = (v.room, v.peer);
-        let live = matches!(via, Via::Live { .. });
-        if live && !self.rooms.order.knows(&stream) {
-            let shown = self.last_seq_kept(&v.room, &v.peer.to_bytes());
+        let shown_as = match via {
+            Via::Own => ShownAs::Own,
+            Via::Live { .. } => ShownAs::Live,
+            Via::Handed { .. } => ShownAs::Fetched { show: true },
+            Via::CatchUp { show, .. } => ShownAs::Fetched { show },
+            Via::Disk => ShownAs::Fetched { show: false },
+        };
+        if shown_as == ShownAs::Live && !self.rooms.order.knows(&stream) {
+            let shown = self.rooms.kept_seq(&v.room, &v.peer);
             self.rooms.order.start(stream, shown.saturating_add(1));
         }
+        // The same message heard again while the first is on its way: neither kept twice nor
+        // passed on again.
+        if !self.rooms.taking.insert(v.id) {
+            return false;
+        }
+        self.rooms.took(v.room, v.peer, seq);
         let stored = StoredMessage {
             id: v.id,
             room: v.room,
@@ -300,50 +301,39 @@ impl EventLoop {
             peer: v.peer.to_bytes(),
             seq,
         };
-        // Heard live or written here: taken in now and written a moment later with the next ones,
-        // in one transaction (this node's own are shown once written, see `show_written`); a
-        // message from catch-up is written before it is shown.
-        let own = matches!(via, Via::Own);
-        let kept = if live || own {
-            self.accounts.store().keep_message_soon(stored.clone(), bytes)
-        } else {
-            self.accounts.store().save_message(&stored, &bytes)
-        };
-        match kept {
-            // Seen before (another path, a replay): neither shown again nor passed on.
-            Ok(false) => return false,
-            Ok(true) => {}
-            Err(e) => tracing::error!(room = %v.room, error = %e, "cannot keep a message"),
-        }
-        let message = (v.room, self.chat_message(&stored));
-        if own {
-            self.rooms.unshown.push(message);
-            return true;
-        }
-        let show = match via {
-            Via::Own | Via::Live { .. } | Via::Handed { .. } => true,
-            Via::CatchUp { show, .. } => show,
-            Via::Disk => false,
-        };
-        let ready = if live {
-            self.rooms.order.offer(stream, seq, message, Instant::now())
-        } else {
-            let mut ready = if show { vec![message] } else { Vec::new() };
-            ready.extend(self.rooms.order.reached(stream, seq));
-            ready
-        };
-        for (room, message) in ready {
-            self.show_message(&room, message).await;
-        }
+        let message = self.chat_message(&stored);
+        let taken = Box::new(TakenMessage { id: v.id, room: v.room, peer: v.peer, seq, message, shown_as });
+        self.store.run(move |store| {
+            let new = store.save_message(&stored, &bytes).unwrap_or_else(|e| {
+                // Shown all the same: it is lost from this node's history only, and the next
+                // catch-up brings it back.
+                tracing::error!(room = %stored.room, error = %e, "cannot keep a message");
+                true
+            });
+            Some(Done::Message { taken, new })
+        });
         true
     }
 
-    /// Shows this node's own messages once nothing taken in waits to be written any more.
-    pub(super) async fn show_written(&mut self) {
-        if self.rooms.unshown.is_empty() || self.accounts.store().write_due().is_some() {
+    /// The store kept a message (`new`: it was not kept before): shown now, in its sender's
+    /// order, when it is to be shown.
+    pub(super) async fn message_kept(&mut self, taken: TakenMessage, new: bool) {
+        let TakenMessage { id, room, peer, seq, message, shown_as } = taken;
+        self.rooms.taking.remove(&id);
+        if !new {
             return;
         }
-        for (room, message) in std::mem::take(&mut self.rooms.unshown) {
+        let stream = (room, peer);
+        let ready = match shown_as {
+            ShownAs::Own => vec![(room, message)],
+            ShownAs::Live => self.rooms.order.offer(stream, seq, (room, message), Instant::now()),
+            ShownAs::Fetched { show } => {
+                let mut ready = if show { vec![(room, message)] } else { Vec::new() };
+                ready.extend(self.rooms.order.reached(stream, seq));
+                ready
+            }
+        };
+        for (room, message) in ready {
             self.show_message(&room, message).await;
         }
     }

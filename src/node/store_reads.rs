@@ -16,7 +16,7 @@ use crate::room::EventId;
 use crate::room::event::SignedEvent;
 use crate::store::{CatchUpSource, StoreError, StoreReader};
 
-/// Jobs waiting for the thread at most; beyond, the loop reads for itself.
+/// Jobs waiting for the thread at most; beyond, the store worker reads them.
 const QUEUE: usize = 64;
 
 /// The messages a page carries: those beyond `marks` (and `after`), up to `limit`, none deeper
@@ -105,48 +105,60 @@ impl Answer {
     }
 }
 
-/// The reads handed to the thread and the peers waiting for them, by ticket.
+/// The reads waiting for what was queued before them to be committed, those handed to the
+/// thread, and the peers waiting for them, by ticket.
 #[derive(Debug)]
 pub(super) struct Serving {
     reads: Option<StoreReads>,
+    /// Where the thread's reads come (and the store worker's, when the thread cannot take one).
+    sender: mpsc::UnboundedSender<ReadDone>,
     pub(super) done: mpsc::UnboundedReceiver<ReadDone>,
+    /// Reads not handed over yet.
+    queued: HashMap<u64, ReadJob>,
     waiting: HashMap<u64, (ResponseChannel<SyncResponse>, Answer)>,
     next_ticket: u64,
 }
 
 impl Serving {
-    /// The thread reading `reader`, or none (every read then runs on the loop).
+    /// The thread reading `reader`, or none (every read then runs on the store worker).
     pub(super) fn start(reader: Result<StoreReader, StoreError>) -> Serving {
-        let (tx, done) = mpsc::unbounded_channel();
-        let reads = match reader.and_then(|reader| StoreReads::spawn(reader, tx)) {
+        let (sender, done) = mpsc::unbounded_channel();
+        let reads = match reader.and_then(|reader| StoreReads::spawn(reader, sender.clone())) {
             Ok(reads) => Some(reads),
             Err(e) => {
-                tracing::warn!(error = %e, "catch-up answers are read on the event loop");
+                tracing::warn!(error = %e, "catch-up answers are read by the store worker");
                 None
             }
         };
-        Serving { reads, done, waiting: HashMap::new(), next_ticket: 0 }
+        Serving { reads, sender, done, queued: HashMap::new(), waiting: HashMap::new(), next_ticket: 0 }
     }
 
-    /// Hands the read for `answer` on `channel` to the thread; gives the job back when the
-    /// thread cannot take it (the caller then reads it itself).
-    pub(super) fn hand(
+    /// Keeps the read for `answer` on `channel` until what was queued to the store before it is
+    /// committed ([`Self::go`]); its ticket.
+    pub(super) fn queue(
         &mut self,
         room: EventId,
         events: Vec<EventId>,
         messages: Option<MessagesWanted>,
         channel: ResponseChannel<SyncResponse>,
         answer: Answer,
-    ) -> Result<(), Box<(ReadJob, ResponseChannel<SyncResponse>)>> {
+    ) -> u64 {
         self.next_ticket = self.next_ticket.wrapping_add(1);
-        let job = ReadJob { ticket: self.next_ticket, room, events, messages };
-        let Some(reads) = &self.reads else { return Err(Box::new((job, channel))) };
+        let ticket = self.next_ticket;
+        self.queued.insert(ticket, ReadJob { ticket, room, events, messages });
+        self.waiting.insert(ticket, (channel, answer));
+        ticket
+    }
+
+    /// What was queued before read `ticket` is committed: hands it to the thread. Gives the
+    /// job back, with where its answer goes, when the thread cannot take it (the caller has
+    /// the store worker read it).
+    pub(super) fn go(&mut self, ticket: u64) -> Option<(ReadJob, mpsc::UnboundedSender<ReadDone>)> {
+        let job = self.queued.remove(&ticket)?;
+        let Some(reads) = &self.reads else { return Some((job, self.sender.clone())) };
         match reads.hand(job) {
-            Ok(()) => {
-                self.waiting.insert(self.next_ticket, (channel, answer));
-                Ok(())
-            }
-            Err(job) => Err(Box::new((*job, channel))),
+            Ok(()) => None,
+            Err(job) => Some((*job, self.sender.clone())),
         }
     }
 
@@ -156,8 +168,8 @@ impl Serving {
     }
 }
 
-/// Carries out `job` on `reader` (the thread's, or the node's own connection when the thread
-/// cannot take it).
+/// Carries out `job` on `reader` (the thread's, or the store worker's connection when the
+/// thread cannot take it).
 pub(super) fn read(reader: &dyn CatchUpSource, job: ReadJob) -> ReadDone {
     let ReadJob { ticket, room, events, messages } = job;
     let decoded =

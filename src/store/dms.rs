@@ -6,8 +6,6 @@
 //! (hex), `other_key` the other party's, so a message waiting for someone who renamed reaches
 //! them under their new name, and never whoever takes the old one later.
 
-use std::time::Instant;
-
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{NodeStore, StoreError};
@@ -16,7 +14,7 @@ use crate::dm::StoredDm;
 
 const COLUMNS: &str = "id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
 /// Marks message `?1` as confirmed by its receiver.
-pub(super) const MARK_DELIVERED: &str = "UPDATE dms SET delivered = 1 WHERE id = ?1";
+const MARK_DELIVERED: &str = "UPDATE dms SET delivered = 1 WHERE id = ?1";
 
 /// An account id column.
 fn account(r: &Row<'_>, column: usize) -> rusqlite::Result<AccountId> {
@@ -139,12 +137,10 @@ impl NodeStore {
             .optional()?)
     }
 
-    /// Marks a kept message as confirmed by its receiver, written behind (see the module
-    /// documentation of [`super`]).
-    pub fn mark_delivered_soon(&self, id: &str) {
-        let mut unwritten = self.unwritten.borrow_mut();
-        unwritten.receipts.push(id.to_string());
-        unwritten.since.get_or_insert_with(Instant::now);
+    /// Marks a kept message as confirmed by its receiver.
+    pub fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
+        self.exec(MARK_DELIVERED, params![id])?;
+        Ok(())
     }
 
     /// How many messages of `owner` wait for their receipts.
@@ -222,40 +218,12 @@ mod tests {
         expected.sort_by_key(AccountId::to_hex);
         assert_eq!(store.outbox_recipients(&a("alice")).unwrap(), expected);
         assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap().unwrap().id, "a1");
-        store.mark_delivered_soon("a1");
+        store.mark_delivered("a1").unwrap();
         assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap().unwrap().id, "a2");
-        store.mark_delivered_soon("a2");
-        assert!(store.write_due().is_some(), "a receipt waits to be written");
+        store.mark_delivered("a2").unwrap();
         assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap(), None);
         assert_eq!(store.outbox_len(&a("alice")).unwrap(), 1);
         assert_eq!(store.outbox_len(&a("bob")).unwrap(), 0);
-    }
-
-    #[test]
-    fn a_receipt_written_behind_is_written_when_the_store_closes() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = NodeStore::open(dir.path()).unwrap();
-            assert!(store.save_dm(&dm("a1", "alice", "bob", 1, true)).unwrap());
-            store.mark_delivered_soon("a1");
-        }
-        let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.outbox_len(&a("alice")).unwrap(), 0);
-        assert!(store.recent_dms(&a("alice"), &a("bob"), 1).unwrap()[0].delivered);
-    }
-
-    #[test]
-    fn a_message_kept_writes_the_receipts_waiting_with_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = NodeStore::open(dir.path()).unwrap();
-        assert!(store.save_dm(&dm("a1", "alice", "bob", 1, true)).unwrap());
-        store.mark_delivered_soon("a1");
-        let changes = store.conn.total_changes();
-        assert!(store.save_dm(&dm("a2", "alice", "bob", 2, true)).unwrap());
-        assert_eq!(store.conn.total_changes() - changes, 2, "the receipt and the new message");
-        assert_eq!(store.write_due(), None);
-        assert!(store.conn.is_autocommit(), "committed");
-        assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap().unwrap().id, "a2");
     }
 
     #[test]

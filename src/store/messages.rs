@@ -7,7 +7,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::{MAX_UNWRITTEN, NodeStore, StoreError, sql_int};
+use super::{NodeStore, StoreError, sql_int};
 use crate::account::AccountId;
 use crate::protocol::sync::Mark;
 use crate::room::EventId;
@@ -63,11 +63,10 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
 impl NodeStore {
     /// Keeps a message; `false` when its id was known already.
     pub fn save_message(&self, message: &StoredMessage, event: &[u8]) -> Result<bool, StoreError> {
-        self.write_unwritten();
         Ok(self.insert_message(message, event)?)
     }
 
-    pub(super) fn insert_message(&self, message: &StoredMessage, event: &[u8]) -> rusqlite::Result<bool> {
+    fn insert_message(&self, message: &StoredMessage, event: &[u8]) -> rusqlite::Result<bool> {
         let inserted = self.conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
             &message.id.as_bytes()[..],
             &message.room.as_bytes()[..],
@@ -84,29 +83,8 @@ impl NodeStore {
         Ok(inserted == 1)
     }
 
-    /// Takes a message in, to be written with the next ones (see the module documentation);
-    /// `false` when its id was known already.
-    pub fn keep_message_soon(&self, message: StoredMessage, event: Vec<u8>) -> Result<bool, StoreError> {
-        if self.knows_message(&message.id)? {
-            return Ok(false);
-        }
-        let mut unwritten = self.unwritten.borrow_mut();
-        unwritten.ids.insert(message.id);
-        unwritten.messages.push((message, event));
-        unwritten.since.get_or_insert_with(std::time::Instant::now);
-        let full = unwritten.messages.len() >= MAX_UNWRITTEN;
-        drop(unwritten);
-        if full {
-            self.write_unwritten();
-        }
-        Ok(true)
-    }
-
-    /// Whether a message with this id is kept (or taken in and waiting to be written).
+    /// Whether a message with this id is kept.
     pub fn knows_message(&self, id: &EventId) -> Result<bool, StoreError> {
-        if self.unwritten.borrow().ids.contains(id) {
-            return Ok(true);
-        }
         Ok(self
             .conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
@@ -121,6 +99,21 @@ impl NodeStore {
             |r| r.get(0),
         )?;
         Ok(unsigned(last))
+    }
+
+    /// The highest number of a message kept from each peer in each room: (room, peer, number).
+    pub fn message_streams(&self) -> Result<Vec<(EventId, Vec<u8>, u64)>, StoreError> {
+        let mut statement =
+            self.conn.prepare_cached("SELECT room, peer, MAX(seq) FROM messages GROUP BY room, peer")?;
+        let rows = statement.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (room, peer, seq) = row?;
+            let room: [u8; 32] =
+                room.try_into().map_err(|_| StoreError::Corrupt("a message's room id is not 32 bytes".into()))?;
+            out.push((EventId::from_bytes(room), peer, unsigned(seq)));
+        }
+        Ok(out)
     }
 
     /// The last `limit` messages of a room, oldest first, in (depth, time, id) order.

@@ -80,7 +80,7 @@ mod tests {
     use crate::store::tests::stored;
 
     #[test]
-    fn a_reader_sees_what_the_node_wrote_and_taken_in_once_written() {
+    fn a_reader_sees_what_the_node_committed() {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
         let reader = StoreReader::open(dir.path()).unwrap();
@@ -88,9 +88,10 @@ mod tests {
         let event = EventId::from_bytes([5; 32]);
         store.save_room_event(&room, &event, 0, b"create").unwrap();
         assert_eq!(reader.room_event_bytes(&[event]).unwrap(), vec![b"create".to_vec()]);
-        store.keep_message_soon(stored("m1", "lobby", 1, b"p"), b"m1".to_vec()).unwrap();
-        assert_eq!(reader.messages_beyond(&room, &[], None, 10, None).unwrap(), (vec![], false), "not written yet");
-        store.write_unwritten();
+        store.begin().unwrap();
+        store.save_message(&stored("m1", "lobby", 1, b"p"), b"m1").unwrap();
+        assert_eq!(reader.messages_beyond(&room, &[], None, 10, None).unwrap(), (vec![], false), "not committed yet");
+        store.commit().unwrap();
         assert_eq!(reader.messages_beyond(&room, &[], None, 10, None).unwrap(), (vec![b"m1".to_vec()], false));
     }
 }

@@ -34,11 +34,17 @@ impl NodeStore {
         Ok(())
     }
 
-    /// The nickname last used on this node by `account`.
-    pub fn nickname(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .row("SELECT nick FROM nicknames WHERE account_id = ?1", params![account.to_hex()], |r| r.get(0))
-            .optional()?)
+    /// The nickname each account last used on this node.
+    pub fn nicknames(&self) -> Result<Vec<(AccountId, String)>, StoreError> {
+        let mut statement = self.conn().prepare_cached("SELECT account_id, nick FROM nicknames")?;
+        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, nick) = row?;
+            let id = AccountId::from_hex(&id).ok_or_else(|| StoreError::Corrupt(format!("account id {id}")))?;
+            out.push((id, nick));
+        }
+        Ok(out)
     }
 
     /// Remembers `account`'s nickname for later logins.
@@ -143,11 +149,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
         let alice = account_of("alice");
-        assert_eq!(store.nickname(&alice).unwrap(), None);
+        assert_eq!(store.nicknames().unwrap(), vec![]);
         store.save_nickname(&alice, "Alice W").unwrap();
         store.save_nickname(&alice, "Alice X").unwrap();
-        assert_eq!(store.nickname(&alice).unwrap(), Some("Alice X".into()));
-        assert_eq!(store.nickname(&account_of("bob")).unwrap(), None);
+        assert_eq!(store.nicknames().unwrap(), vec![(alice, "Alice X".to_string())]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The account state of the node: the session engine, the trusted bootstrap key, the hosted
-//! account worker's handle, the node's database, what is on its way to the bootstrap node (reply
+//! account worker's handle, the queue to the node's database, the nicknames used here, what is on its way to the bootstrap node (reply
 //! channels by ticket, look-ups, flights by request id, peers' requests to the hosted worker),
 //! and the directory of the names accounts go by, with the bookkeeping of each.
 //!
@@ -20,7 +20,9 @@ use crate::directory::{Directory, Learnt};
 use crate::node::client::Done;
 use crate::protocol::auth::AuthResponse;
 use crate::session::{Flight, SessionEngine, Ticket};
-use crate::store::{NodeStore, Session};
+use crate::store::Session;
+
+use super::store::{Loaded, StoreHandle};
 use crate::trust::Trust;
 
 /// Tags a request to the hosted account worker.
@@ -35,7 +37,9 @@ pub(crate) enum AuthTicket {
 /// Account state of the node.
 pub(crate) struct Accounts {
     pub(crate) local: PeerId,
-    pub(crate) store: NodeStore,
+    pub(crate) store: StoreHandle,
+    /// The nickname each account last used on this node, for its next login.
+    nicknames: HashMap<AccountId, String>,
     pub(crate) trust: Trust,
     pub(crate) worker: Option<AuthWorker<AuthTicket>>,
     /// The session, the bootstrap nodes in reach, own requests on their way or waiting.
@@ -56,18 +60,22 @@ pub(crate) struct Accounts {
 }
 
 impl Accounts {
-    pub(crate) fn new(local: PeerId, store: NodeStore, trust: Trust, worker: Option<AuthWorker<AuthTicket>>) -> Self {
+    pub(crate) fn new(
+        local: PeerId,
+        store: StoreHandle,
+        loaded: &mut Loaded,
+        trust: Trust,
+        worker: Option<AuthWorker<AuthTicket>>,
+    ) -> Self {
         let mut directory = Directory::new();
-        match store.labels() {
-            Ok(labels) => labels.into_iter().for_each(|(account, name, serial)| {
-                directory.learn_label(account, &name, serial);
-            }),
-            Err(error) => tracing::error!(%error, "cannot read the accounts seen"),
+        for (account, name, serial) in std::mem::take(&mut loaded.labels) {
+            directory.learn_label(account, &name, serial);
         }
         let engine = SessionEngine::new(local, trust.key(), worker.is_some());
         Accounts {
             local,
             store,
+            nicknames: std::mem::take(&mut loaded.nicknames).into_iter().collect(),
             trust,
             worker,
             engine,
@@ -89,10 +97,9 @@ impl Accounts {
     /// Takes in that `account` goes by `username` in its verified certificate of serial `serial`.
     pub(crate) fn learn_label(&mut self, account: AccountId, username: &str, serial: u64) -> Learnt {
         let learnt = self.directory.learn_label(account, username, serial);
-        if learnt != Learnt::Nothing
-            && let Err(error) = self.store.save_label(&account, username, serial)
-        {
-            tracing::error!(%error, "cannot keep an account's name");
+        if learnt != Learnt::Nothing {
+            let username = username.to_string();
+            self.store.write("keep an account's name", move |store| store.save_label(&account, &username, serial));
         }
         learnt
     }
@@ -118,8 +125,9 @@ impl Accounts {
         self.engine.account()
     }
 
-    pub(crate) fn store(&self) -> &NodeStore {
-        &self.store
+    /// The nickname `account` last used on this node.
+    pub(crate) fn remembered_nickname(&self, account: &AccountId) -> Option<String> {
+        self.nicknames.get(account).cloned()
     }
 
     pub(crate) fn session(&self) -> Option<&Session> {
@@ -162,19 +170,17 @@ impl Accounts {
     }
 
     /// Saves the session, and the nickname for the user's later logins on this node.
-    pub(crate) fn save(&self, session: &Session) {
-        let saved = self
-            .store
-            .save_session(session)
-            .and_then(|()| self.store.save_nickname(&session.certificate.body.account, &session.nick));
-        if let Err(error) = saved {
-            tracing::error!(%error, "cannot save the session");
-        }
+    pub(crate) fn save(&mut self, session: &Session) {
+        let account = session.certificate.body.account;
+        self.nicknames.insert(account, session.nick.clone());
+        let session = session.clone();
+        self.store.write("save the session", move |store| {
+            store.save_session(&session)?;
+            store.save_nickname(&account, &session.nick)
+        });
     }
 
     pub(crate) fn forget_saved_session(&self) {
-        if let Err(error) = self.store.clear_session() {
-            tracing::error!(%error, "cannot clear the saved session");
-        }
+        self.store.write("clear the saved session", |store| store.clear_session());
     }
 }

@@ -10,3 +10,4 @@ pub(super) mod accounts;
 pub(super) mod direct;
 pub(super) mod presence;
 pub(super) mod rooms;
+pub(super) mod store;

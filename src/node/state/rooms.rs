@@ -1,8 +1,8 @@
 //! The room state of the node: the room engine, the topics this node is subscribed to, the rooms
 //! each peer's user is in, the rooms' labels, catch-ups on their way and why each was sent
-//! ([`SyncPurpose`], [`Paging`]), this node's message numbers, messages held back for order,
-//! events waiting for a member to be in reach or for a room being joined, and this node's own
-//! messages waiting to be shown; with the room helpers the adapters share (a room's topic, a room
+//! ([`SyncPurpose`], [`Paging`]), the highest message number taken in from each peer, messages
+//! handed to the store and not kept yet, messages held back for order, and events waiting for a
+//! member to be in reach or for a room being joined; with the room helpers the adapters share (a room's topic, a room
 //! name typed by the user checked, the command error).
 //!
 //! Only state and its own bookkeeping live here: this module never imports the event loop nor an
@@ -56,8 +56,12 @@ pub(crate) struct Rooms {
     pub(crate) synced: HashSet<(EventId, PeerId)>,
     /// Catch-ups on their way, by room and peer.
     pub(crate) catching_up: HashSet<(EventId, PeerId)>,
-    /// The number of this node's last message, per room.
-    pub(crate) own_seq: HashMap<EventId, u64>,
+    /// The highest number of a message taken in from each peer in each room (this node's own
+    /// among them): read once at start, then kept here as messages are taken in.
+    pub(crate) kept_seq: HashMap<(EventId, PeerId), u64>,
+    /// Messages handed to the store and not kept yet, by id: the same message arriving again
+    /// meanwhile is not taken twice.
+    pub(crate) taking: HashSet<EventId>,
     /// Messages that came before earlier ones of the same sender, held back for order.
     pub(crate) order: Sequencer<(EventId, PeerId), (EventId, ChatMessage)>,
     /// Signed events published while no other member was on the topic, per room.
@@ -68,8 +72,6 @@ pub(crate) struct Rooms {
     /// What was heard on the topic of a room being joined before its events were in, taken
     /// in once they are.
     pub(crate) early: HashMap<EventId, Vec<Incoming>>,
-    /// This node's own messages, published and taken in, shown once they are written.
-    pub(crate) unshown: Vec<(EventId, ChatMessage)>,
 }
 
 impl Default for Rooms {
@@ -82,8 +84,8 @@ impl Default for Rooms {
             syncs: HashMap::new(),
             synced: HashSet::new(),
             catching_up: HashSet::new(),
-            own_seq: HashMap::new(),
-            unshown: Vec::new(),
+            kept_seq: HashMap::new(),
+            taking: HashSet::new(),
             order: Sequencer::new(REORDER_WAIT),
             unsent: HashMap::new(),
             namesakes_told: HashSet::new(),
@@ -93,6 +95,17 @@ impl Default for Rooms {
 }
 
 impl Rooms {
+    /// The highest number of a message taken in from `peer` in `room` (0 when none).
+    pub(crate) fn kept_seq(&self, room: &EventId, peer: &PeerId) -> u64 {
+        self.kept_seq.get(&(*room, *peer)).copied().unwrap_or(0)
+    }
+
+    /// Message `seq` of `peer` in `room` was taken in.
+    pub(crate) fn took(&mut self, room: EventId, peer: PeerId, seq: u64) {
+        let kept = self.kept_seq.entry((room, peer)).or_insert(0);
+        *kept = (*kept).max(seq);
+    }
+
     /// The room a topic belongs to, if this node is subscribed to it.
     pub(crate) fn room_of_topic(&self, topic: &TopicHash) -> Option<EventId> {
         self.topics.get(topic).copied()

@@ -1,0 +1,123 @@
+//! The store worker: the thread that owns the node database's connection (a [`NodeStore`]). It
+//! takes the jobs the event loop queued ([`StoreHandle`]), in their order, and runs those that
+//! wait together in one transaction (at most [`MAX_BATCH`]): under a burst, one commit carries
+//! many messages. Once the transaction is committed, what the jobs returned goes back to the
+//! loop as one [`Written`]. When no job has come for a while it copies the write-ahead log into
+//! the database ([`NodeStore::checkpoint_if_quiet`]).
+//!
+//! Owns the connection and nothing else: never decides what to write or read (the jobs say),
+//! never touches the swarm. It ends once every handle is dropped and the jobs queued are done;
+//! the loop then hears its end as the closing of the answers' channel.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc as tokio_mpsc;
+
+use super::state::store::{Done, Job, StoreHandle, Written};
+use crate::store::{NodeStore, StoreError};
+
+/// At most this many jobs share one transaction.
+pub(super) const MAX_BATCH: usize = 512;
+/// How long the worker waits for a job before it looks whether to copy the log back.
+const IDLE_LOOK: Duration = Duration::from_millis(500);
+
+/// Starts the worker on `store`: the handle to queue jobs, and where what they return comes.
+pub(super) fn spawn(store: NodeStore) -> Result<(StoreHandle, tokio_mpsc::UnboundedReceiver<Written>), StoreError> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let (done, answers) = tokio_mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("meshchat-store".into())
+        .spawn(move || work(&store, &queue, &done))
+        .map_err(|e| StoreError::Corrupt(format!("cannot start the store worker: {e}")))?;
+    Ok((StoreHandle::new(jobs), answers))
+}
+
+fn work(store: &NodeStore, queue: &mpsc::Receiver<Job>, done: &tokio_mpsc::UnboundedSender<Written>) {
+    loop {
+        let first = match queue.recv_timeout(IDLE_LOOK) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                store.checkpoint_if_quiet(Instant::now());
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let written = run_batch(store, first, queue);
+        let (after, dones): (Vec<Done>, Vec<Done>) =
+            written.dones.into_iter().partition(|d| matches!(d, Done::AfterCommit(_)));
+        for answer in after {
+            if let Done::AfterCommit(answer) = answer {
+                answer();
+            }
+        }
+        if !dones.is_empty() {
+            // The loop gone, the worker still writes what is queued, then ends.
+            let _ = done.send(Written { dones, committed: written.committed });
+        }
+        store.checkpoint_if_quiet(Instant::now());
+    }
+}
+
+/// Runs `first` and the jobs queued behind it in one transaction.
+fn run_batch(store: &NodeStore, first: Job, queue: &mpsc::Receiver<Job>) -> Written {
+    let began = store.begin();
+    if let Err(error) = &began {
+        // Still run, each statement its own transaction.
+        tracing::error!(%error, "cannot begin a transaction");
+    }
+    let mut dones = Vec::new();
+    dones.extend(first(store));
+    for _ in 1..MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => dones.extend(job(store)),
+            Err(_) => break,
+        }
+    }
+    let committed = match began {
+        Ok(()) => match store.commit() {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, jobs = dones.len(), "cannot commit what was written");
+                store.rollback();
+                false
+            }
+        },
+        Err(_) => true,
+    };
+    Written { dones, committed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::stored;
+
+    #[test]
+    fn jobs_run_in_order_and_what_they_return_comes_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, mut answers) = spawn(NodeStore::open(dir.path()).unwrap()).unwrap();
+        let message = stored("m1", "lobby", 1, b"pb");
+        let first = message.clone();
+        handle.run(move |store| store.save_message(&first, b"e").ok().map(|new| Done::Failed(format!("{new}"))));
+        let again = message.clone();
+        handle.run(move |store| store.save_message(&again, b"e").ok().map(|new| Done::Failed(format!("{new}"))));
+        let room = message.room;
+        let read = handle.call(move |store| store.recent_messages(&room, 10).unwrap()).unwrap();
+        assert_eq!(read, vec![message], "a read queued after a write sees it");
+        let mut said = Vec::new();
+        while said.len() < 2 {
+            let written = answers.blocking_recv().expect("answers");
+            assert!(written.committed);
+            for done in written.dones {
+                let Done::Failed(text) = done else { panic!("{done:?}") };
+                said.push(text);
+            }
+        }
+        assert_eq!(said, ["true", "false"], "kept once, in the order queued");
+        drop(handle);
+        assert!(answers.blocking_recv().is_none(), "the worker ends with its handles");
+        let reopened = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.recent_messages(&room, 10).unwrap().len(), 1);
+    }
+}
