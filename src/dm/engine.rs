@@ -233,6 +233,13 @@ impl DmEngine {
         self.last_seq.get(&(*owner, *other)).copied()
     }
 
+    /// `owner`'s last message to `other` (kept in the database) is number `last`: the next is
+    /// numbered after it.
+    pub fn numbered(&mut self, owner: AccountId, other: AccountId, last: u64) {
+        let known = self.last_seq.entry((owner, other)).or_insert(last);
+        *known = (*known).max(last);
+    }
+
     /// The message in flight to `to`, if any: its flight and id.
     pub fn in_flight_to(&self, to: &AccountId) -> Option<(Flight, &str)> {
         let flight = *self.busy.get(to)?;
@@ -264,8 +271,15 @@ impl DmEngine {
     fn kept(&mut self, id: &str, ok: bool, out: &mut Vec<Output>) {
         let Some(Unkept { dm, sent, offline }) = self.unkept.remove(id) else { return };
         if !ok && !sent {
-            // Neither kept nor on its way: as if never written, its number too.
-            self.last_seq.remove(&(dm.owner, dm.other));
+            // Neither kept nor on its way: as if never written, its number too (unless a later
+            // one took the next).
+            let conversation = (dm.owner, dm.other);
+            if self.last_seq.get(&conversation) == Some(&dm.seq) {
+                match dm.seq.checked_sub(1).filter(|last| *last > 0) {
+                    Some(last) => self.last_seq.insert(conversation, last),
+                    None => self.last_seq.remove(&conversation),
+                };
+            }
             out.push(Output::Lost { id: dm.id });
             return;
         }

@@ -192,11 +192,30 @@ fn a_message_that_cannot_be_kept_is_lost_unless_it_went_out() {
     let dm = written(bob(), "bob", 1);
     handle(&mut engine, send(&dm, None, false));
     assert_eq!(handle(&mut engine, Input::Kept { id: dm.id.clone(), ok: false }), [Output::Lost { id: dm.id.clone() }]);
-    assert_eq!(engine.last_seq(&me(), &bob()), None, "its number is read again");
+    assert_eq!(engine.last_seq(&me(), &bob()), None, "its number is free again");
     // One that went out is on its way: shown.
     let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
     assert_eq!(handle(&mut engine, Input::Kept { id: dm.id.clone(), ok: false }), [Output::Show(Show::Dm(dm))]);
     assert_eq!(engine.in_flight_to(&bob()).map(|(f, _)| f), Some(flight));
+}
+
+#[test]
+fn numbers_follow_those_kept_before_and_a_lost_message_gives_its_number_back() {
+    let mut engine = DmEngine::default();
+    engine.numbered(me(), bob(), 7);
+    engine.numbered(me(), bob(), 5);
+    assert_eq!(engine.last_seq(&me(), &bob()), Some(7), "the highest kept");
+    let lost = written(bob(), "bob", 8);
+    handle(&mut engine, send(&lost, None, false));
+    assert_eq!(engine.last_seq(&me(), &bob()), Some(8));
+    handle(&mut engine, Input::Kept { id: lost.id.clone(), ok: false });
+    assert_eq!(engine.last_seq(&me(), &bob()), Some(7), "8 is free again");
+    // A later message took the next number meanwhile: the lost one gives nothing back.
+    let (first, second) = (written(bob(), "bob", 8), written(bob(), "bob", 9));
+    handle(&mut engine, send(&first, None, false));
+    handle(&mut engine, send(&second, None, false));
+    handle(&mut engine, Input::Kept { id: first.id.clone(), ok: false });
+    assert_eq!(engine.last_seq(&me(), &bob()), Some(9));
 }
 
 #[test]

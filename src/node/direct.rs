@@ -39,7 +39,6 @@ use crate::dm::{Channel, Flight, Input, Output, Received, Seen, Show, StoredDm};
 use crate::protocol::dm::{self as wire, CheckedDm, DmRefusal, DmRequest, DmResponse};
 use crate::room::event::MAX_TEXT_BYTES;
 use crate::session::Lookup;
-use crate::store::StoreError;
 
 fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {
     CommandError::new(code, message)
@@ -149,23 +148,17 @@ impl EventLoop {
         // The outbox is read as the engine's last outputs left it (a handler of the swarm's turn
         // may send before those are carried out).
         self.carry_out_after_swarm_turn().await;
-        let last = self.direct.engine.last_seq(&owner, &to);
-        let may_wait = self.direct.engine.may_wait(&to);
-        let (next, older_waiting) = self
-            .store
-            .call(move |store| -> Result<_, StoreError> {
-                let next = match last {
-                    Some(_) => None,
-                    None => Some(store.next_dm_seq(&owner, &to)?),
-                };
-                Ok((next, may_wait && store.next_in_outbox(&owner, &to)?.is_some()))
-            })
-            .ok_or_else(|| internal("the store is gone"))?
-            .map_err(internal)?;
-        let seq = match (last, next) {
-            (Some(last), _) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
-            (None, next) => next.unwrap_or(1),
+        // Every conversation's last number was read at start; none: this is the first.
+        let seq = match self.direct.engine.last_seq(&owner, &to) {
+            Some(last) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
+            None => 1,
         };
+        let older_waiting = self.direct.engine.may_wait(&to)
+            && self
+                .store
+                .call(move |store| store.next_in_outbox(&owner, &to).map(|dm| dm.is_some()))
+                .ok_or_else(|| internal("the store is gone"))?
+                .map_err(internal)?;
         let dm = StoredDm {
             id: wire::new_id(),
             owner,
@@ -421,18 +414,44 @@ impl EventLoop {
                 return;
             }
         };
-        let (id, account, peer_bytes) = (request.id.clone(), sender.account, peer.to_bytes());
+        let seen = self.seen(owner, sender.account, peer, &request);
+        let channel = self.direct.hold(peer, channel);
+        let received = Received { channel, peer, owner, me, sender, request, seen };
+        let _ = self.feed_direct(Input::Request(Box::new(received))).await;
+    }
+
+    /// What is known here of `request` from `sender` on `peer` to `owner`: from what was
+    /// received in this run when that decides it (a newer number: new; the last message again:
+    /// a duplicate), else read from the database.
+    fn seen(&mut self, owner: AccountId, sender: AccountId, peer: PeerId, request: &DmRequest) -> Option<Seen> {
+        let key = (owner, sender, peer);
+        if let Some((last_seq, last_id)) = self.direct.seen.get(&key) {
+            if last_seq.is_none_or(|last| request.seq > last) {
+                return Some(Seen { known: false, last_seq: *last_seq });
+            }
+            if *last_seq == Some(request.seq) && last_id.as_deref() == Some(request.id.as_str()) {
+                return Some(Seen { known: true, last_seq: *last_seq });
+            }
+        }
+        let (id, peer_bytes) = (request.id.clone(), peer.to_bytes());
         let seen = self
             .store
             .call(move |store| {
                 let known = store.dm_known(&id).ok()?;
-                let last_seq = store.last_dm_seq(&owner, &account, &peer_bytes).ok()?;
+                let last_seq = store.last_dm_seq(&owner, &sender, &peer_bytes).ok()?;
                 Some(Seen { known, last_seq })
             })
-            .flatten();
-        let channel = self.direct.hold(peer, channel);
-        let received = Received { channel, peer, owner, me, sender, request, seen };
-        let _ = self.feed_direct(Input::Request(Box::new(received))).await;
+            .flatten()?;
+        self.direct.seen.entry(key).or_insert((seen.last_seq, None));
+        Some(seen)
+    }
+
+    /// Takes in the numbers of the conversations read from the database at start.
+    pub(super) fn load_direct(&mut self) {
+        let numbers = self.loaded.as_mut().map(|loaded| std::mem::take(&mut loaded.dm_numbers)).unwrap_or_default();
+        for (owner, other, last) in numbers {
+            self.direct.engine.numbered(owner, other, last);
+        }
     }
 
     /// Checks a request from `peer` for this node's user: the account and username it is for,

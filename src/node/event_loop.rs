@@ -54,6 +54,7 @@ impl EventLoop {
         let mut resync_tick = tokio::time::interval(super::state::rooms::RESYNC_INTERVAL);
         resync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         self.load_rooms();
+        self.load_direct();
         self.resume_session().await;
         let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
         loop {

@@ -50,6 +50,24 @@ impl NodeStore {
         Ok(last as u64 + 1)
     }
 
+    /// The number of the last message each owner wrote in each conversation: (owner, other,
+    /// number).
+    pub fn dm_numbers(&self) -> Result<Vec<(AccountId, AccountId, u64)>, StoreError> {
+        let mut statement = self.conn().prepare_cached(
+            "SELECT owner_key, other_key, MAX(seq) FROM dms WHERE outgoing = 1 GROUP BY owner_key, other_key",
+        )?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (owner, other, seq) = row?;
+            let account =
+                |hex: &str| AccountId::from_hex(hex).ok_or_else(|| StoreError::Corrupt(format!("account id {hex}")));
+            out.push((account(&owner)?, account(&other)?, u64::try_from(seq).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
     /// Keeps a message; `false` when its id was known already.
     pub fn save_dm(&self, dm: &StoredDm) -> Result<bool, StoreError> {
         Ok(self.transaction(|| self.insert_dm(dm))?)
@@ -211,6 +229,11 @@ mod tests {
             assert!(store.save_dm(&dm("c1", "alice", "carol", 1, true)).unwrap());
             assert!(!store.save_dm(&dm("a1", "alice", "Bob", 1, true)).unwrap());
             assert_eq!(store.next_dm_seq(&a("alice"), &a("bob")).unwrap(), 3);
+            let mut numbers = store.dm_numbers().unwrap();
+            numbers.sort_by_key(|(_, other, _)| other.to_hex());
+            let mut expected = vec![(a("alice"), a("bob"), 2), (a("alice"), a("carol"), 1)];
+            expected.sort_by_key(|(_, other, _)| other.to_hex());
+            assert_eq!(numbers, expected);
         }
         let store = NodeStore::open(dir.path()).unwrap();
         assert_eq!(store.outbox_len(&a("alice")).unwrap(), 3);

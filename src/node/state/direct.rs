@@ -1,6 +1,6 @@
 //! The state of direct messages: the [`DmEngine`], the swarm's handles of what it has in flight
 //! (request ids to the engine's flights, held response channels by number), the engine's outputs
-//! that wait for the swarm's turn, and what a look-up of a user at the bootstrap node was for
+//! that wait for the swarm's turn, what was received from each sender on each peer, and what a look-up of a user at the bootstrap node was for
 //! ([`AfterLookup`]).
 //!
 //! Only state and its own bookkeeping live here: this module never imports the event loop nor an
@@ -12,9 +12,13 @@ use std::collections::{HashMap, VecDeque};
 use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
+use crate::account::AccountId;
 use crate::dm::{Channel, DmEngine, Flight, Output};
 use crate::node::client::Done;
 use crate::protocol::dm::DmResponse;
+
+/// Who received from whom where: (owner, sender, the sender's peer).
+pub(crate) type Sender = (AccountId, AccountId, PeerId);
 
 /// Direct messages: the engine, and the swarm's handles of what it has in flight.
 #[derive(Default)]
@@ -28,6 +32,10 @@ pub(crate) struct Direct {
     /// The engine's outputs that wait for the swarm's turn: what followed a request or answer
     /// queued on the swarm.
     pub(crate) after_send: VecDeque<Output>,
+    /// What was received from each sender on each peer, by (owner, sender, peer): the highest
+    /// number, and the id of that message when it was received in this run. Read from the
+    /// database the first time, then kept here as messages are kept.
+    pub(crate) seen: HashMap<Sender, (Option<u64>, Option<String>)>,
 }
 
 impl Direct {

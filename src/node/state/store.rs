@@ -31,6 +31,8 @@ pub(crate) struct Loaded {
     pub(crate) nicknames: Vec<(AccountId, String)>,
     /// The highest number kept from each peer in each room.
     pub(crate) streams: Vec<(EventId, PeerId, u64)>,
+    /// The number of the last direct message each owner wrote in each conversation.
+    pub(crate) dm_numbers: Vec<(AccountId, AccountId, u64)>,
 }
 
 impl Loaded {
@@ -53,6 +55,7 @@ impl Loaded {
             labels: or_empty("the accounts seen", store.labels()),
             nicknames: or_empty("the nicknames", store.nicknames()),
             streams,
+            dm_numbers: or_empty("the direct messages' numbers", store.dm_numbers()),
         }
     }
 }
