@@ -122,7 +122,7 @@ pub enum Output {
     /// Keep a message received from `peer` with its sender's number, then tell the engine with
     /// [`Input::KeptReceived`].
     KeepReceived { channel: Channel, dm: StoredDm, peer: PeerId },
-    /// Note (it may be written behind) that the receiver confirmed message `id`.
+    /// Note that the receiver confirmed message `id` (no answer needed).
     MarkDelivered { id: String },
     /// Read the oldest message waiting for `to` and where `to` is online, and tell the engine
     /// with [`Input::Oldest`]; nothing while `to` is offline.
