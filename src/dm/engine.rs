@@ -4,11 +4,12 @@
 //! certificate checked out, a receipt, a refusal or a failure, a receiver heard online, a tick,
 //! or rows the node read from its database when the engine asked) and returns [`Output`]s —
 //! send this message to this peer, answer this request, keep or mark these rows, read these
-//! rows, show this — that the node carries out in their order. What an output reads or writes
-//! ([`Output::Keep`], [`Output::ReadOutbox`], …) comes back as an input before any other: the
-//! node hands the engine nothing new while it has outputs not carried out yet. Queries tell the
-//! node what to read before it hands the engine a message to send. It must never import tokio,
-//! the libp2p swarm or rusqlite, and never reads a clock.
+//! rows, show this — that the node carries out in their order. The node's database does its
+//! writes and reads in the order asked, and what an output reads or writes
+//! ([`Output::Keep`], [`Output::ReadOutbox`], …) comes back as an input later: other inputs (a
+//! receipt, a request, a tick) may come between, and the engine keeps what it needs to take
+//! them in that order. It must never import tokio, the libp2p swarm or rusqlite, and never reads
+//! a clock.
 //!
 //! Rules:
 //! - an outgoing message to an online receiver with nothing older waiting and nothing in flight
@@ -17,12 +18,17 @@
 //!   (a message that goes out at once is shown even if it could not be kept: it is on its way);
 //! - a message stays in the outbox until its receipt comes; for each receiver one message is in
 //!   flight at a time, oldest first, so messages arrive in order. A receipt is shown, then
-//!   noted; it cannot come before its message is kept, as [`Input::Kept`] comes first;
+//!   noted; one that comes before its message is kept is noted at once and shown once the
+//!   message is (after it);
 //! - the outbox of a receiver is looked at when their presence is heard, after a receipt, after
-//!   a message to them is kept, and for everyone on a tick (the presence timer, a login);
+//!   a message to them is kept, and for everyone on a tick (the presence timer, a login); one
+//!   read at a time per receiver (and one of whom messages wait for), read again when a message
+//!   to them was kept meanwhile, so a read never hides a message written after it was asked;
 //! - a received message is new, a duplicate (a retry whose receipt was lost: confirmed again,
 //!   shown no more) or stale (a new id numbered at or below one received: refused), by
-//!   [`dm::arrival`]; a new one is kept before its receipt goes back, and shown after.
+//!   [`dm::arrival`]; a new one is kept before its receipt goes back, and shown after. The same
+//!   message again while it is being kept is confirmed with it (and not shown again); an older
+//!   one from the same sender and peer meanwhile is stale.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -91,8 +97,9 @@ pub enum Input {
     /// What [`Output::ReadWaiting`] read: the receivers messages wait for (`None`: it could not
     /// be read).
     Waiting(Option<Vec<AccountId>>),
-    /// What [`Output::ReadOutbox`] read: the oldest message waiting for `to`, online at `peer`.
-    Oldest { to: AccountId, peer: PeerId, dm: Option<Box<StoredDm>> },
+    /// What [`Output::ReadOutbox`] read: the oldest message waiting for `to`, and where `to` is
+    /// online now (`None`: offline, nothing goes).
+    Oldest { to: AccountId, peer: Option<PeerId>, dm: Option<Box<StoredDm>> },
 }
 
 /// What to show the user.
@@ -125,7 +132,7 @@ pub enum Output {
     /// Note that the receiver confirmed message `id` (no answer needed).
     MarkDelivered { id: String },
     /// Read the oldest message waiting for `to` and where `to` is online, and tell the engine
-    /// with [`Input::Oldest`]; nothing while `to` is offline.
+    /// with [`Input::Oldest`] (always: offline too).
     ReadOutbox { to: AccountId },
     /// Read whom messages wait for, and tell the engine with [`Input::Waiting`].
     ReadWaiting,
@@ -155,6 +162,17 @@ struct Unkept {
     sent: bool,
     /// Whether its receiver was offline.
     offline: bool,
+    /// Whether its receipt came already (shown once it is kept).
+    receipt: bool,
+}
+
+/// A received message being kept.
+#[derive(Debug, Clone)]
+struct Arriving {
+    dm: StoredDm,
+    peer: PeerId,
+    /// Requests of the same message that came meanwhile: answered as it is.
+    again: Vec<Channel>,
 }
 
 /// A node's direct messages in flight, and what it knows of its outbox.
@@ -171,10 +189,14 @@ pub struct DmEngine {
     /// Receivers that may have messages waiting in the outbox besides the one in flight, read
     /// at each tick; `None` until then (any may).
     waiting: Option<HashSet<AccountId>>,
+    /// Receivers whose outbox is being read, and whether to read it again once that comes.
+    reading: HashMap<AccountId, bool>,
+    /// While whom messages wait for is being read: the receivers found waiting meanwhile.
+    reading_waiting: Option<HashSet<AccountId>>,
     /// Messages this user wrote that are being kept, by id.
     unkept: HashMap<String, Unkept>,
     /// Received messages being kept, by the channel of their answer.
-    arriving: HashMap<Channel, StoredDm>,
+    arriving: HashMap<Channel, Arriving>,
 }
 
 impl DmEngine {
@@ -195,29 +217,55 @@ impl DmEngine {
                 }
             }
             Input::Online { account } => self.pump(account, &mut out),
-            Input::Tick => out.push(Output::ReadWaiting),
-            Input::Waiting(Some(receivers)) => {
+            Input::Tick => {
+                if self.reading_waiting.is_none() {
+                    self.reading_waiting = Some(HashSet::new());
+                    out.push(Output::ReadWaiting);
+                }
+            }
+            Input::Waiting(Some(mut receivers)) => {
+                for receiver in self.reading_waiting.take().unwrap_or_default() {
+                    if !receivers.contains(&receiver) {
+                        receivers.push(receiver);
+                    }
+                }
                 self.waiting = Some(receivers.iter().copied().collect());
                 for receiver in receivers {
                     self.pump(receiver, &mut out);
                 }
             }
-            Input::Waiting(None) => self.waiting = None,
-            Input::Oldest { to, peer, dm } => match dm {
-                Some(dm) => {
-                    if !self.busy.contains_key(&to) {
-                        let flight = self.take_off(&dm);
-                        out.push(Output::Send { flight, peer, dm: *dm });
-                    }
-                }
-                None => {
-                    if let Some(waiting) = &mut self.waiting {
-                        waiting.remove(&to);
-                    }
-                }
-            },
+            Input::Waiting(None) => {
+                self.reading_waiting = None;
+                self.waiting = None;
+            }
+            Input::Oldest { to, peer, dm } => self.oldest(to, peer, dm.map(|dm| *dm), &mut out),
         }
         out
+    }
+
+    /// The oldest message waiting for `to` was read: it goes out when `to` is online and has none
+    /// in flight. None waiting: `to` is waiting for nothing, unless a message to them was kept
+    /// since the read was asked; then it is read again.
+    fn oldest(&mut self, to: AccountId, peer: Option<PeerId>, dm: Option<StoredDm>, out: &mut Vec<Output>) {
+        let again = self.reading.remove(&to).unwrap_or(false);
+        match (dm, peer) {
+            (Some(dm), Some(peer)) => {
+                if !self.busy.contains_key(&to) {
+                    let flight = self.take_off(&dm);
+                    out.push(Output::Send { flight, peer, dm });
+                }
+            }
+            // Offline: it waits for their presence.
+            (Some(_), None) => {}
+            (None, _) => {
+                if !again && let Some(waiting) = &mut self.waiting {
+                    waiting.remove(&to);
+                }
+            }
+        }
+        if again && peer.is_some() {
+            self.pump(to, out);
+        }
     }
 
     // Queries.
@@ -259,17 +307,22 @@ impl DmEngine {
             Some(peer) if !older_waiting && !self.busy.contains_key(&dm.other) => Some(peer),
             _ => None,
         };
-        if let Some(peer) = at_once {
-            let flight = self.take_off(&dm);
-            out.push(Output::Send { flight, peer, dm: dm.clone() });
+        match at_once {
+            Some(peer) => {
+                let flight = self.take_off(&dm);
+                out.push(Output::Send { flight, peer, dm: dm.clone() });
+            }
+            // It waits in the outbox from now on: nothing later may overtake it while it is
+            // being kept.
+            None => self.now_waiting(dm.other),
         }
         out.push(Output::Keep(dm.clone()));
-        let unkept = Unkept { dm, sent: at_once.is_some(), offline: peer.is_none() };
+        let unkept = Unkept { dm, sent: at_once.is_some(), offline: peer.is_none(), receipt: false };
         self.unkept.insert(unkept.dm.id.clone(), unkept);
     }
 
     fn kept(&mut self, id: &str, ok: bool, out: &mut Vec<Output>) {
-        let Some(Unkept { dm, sent, offline }) = self.unkept.remove(id) else { return };
+        let Some(Unkept { dm, sent, offline, receipt }) = self.unkept.remove(id) else { return };
         if !ok && !sent {
             // Neither kept nor on its way: as if never written, its number too (unless a later
             // one took the next).
@@ -283,8 +336,11 @@ impl DmEngine {
             out.push(Output::Lost { id: dm.id });
             return;
         }
-        let (to, to_name) = (dm.other, dm.to.clone());
+        let (to, to_name, id) = (dm.other, dm.to.clone(), dm.id.clone());
         out.push(Output::Show(Show::Dm(dm)));
+        if receipt {
+            out.push(Output::Show(Show::Delivered { id, to: to_name.clone() }));
+        }
         // One in flight is tracked as such (its flight cannot have ended: nothing came in since
         // it was sent), its receiver marked as waiting should it not be delivered.
         if !sent {
@@ -299,10 +355,18 @@ impl DmEngine {
         }
     }
 
-    /// Asks for the oldest message waiting for `to`, unless one is in flight or none waits.
+    /// Asks for the oldest message waiting for `to`, unless one is in flight or none waits; while
+    /// it is being read, once more when that comes.
     fn pump(&mut self, to: AccountId, out: &mut Vec<Output>) {
-        if !self.busy.contains_key(&to) && self.may_wait(&to) {
-            out.push(Output::ReadOutbox { to });
+        if self.busy.contains_key(&to) || !self.may_wait(&to) {
+            return;
+        }
+        match self.reading.get_mut(&to) {
+            Some(again) => *again = true,
+            None => {
+                self.reading.insert(to, false);
+                out.push(Output::ReadOutbox { to });
+            }
         }
     }
 
@@ -323,10 +387,17 @@ impl DmEngine {
         Some(landed)
     }
 
-    /// A message to `to` was kept and is not delivered yet.
+    /// A message to `to` was kept and is not delivered yet: reads asked before may not have seen
+    /// it.
     fn now_waiting(&mut self, to: AccountId) {
         if let Some(waiting) = &mut self.waiting {
             waiting.insert(to);
+        }
+        if let Some(meanwhile) = &mut self.reading_waiting {
+            meanwhile.insert(to);
+        }
+        if let Some(again) = self.reading.get_mut(&to) {
+            *again = true;
         }
     }
 
@@ -335,8 +406,13 @@ impl DmEngine {
         match response {
             DmResponse::Delivered => {
                 // Shown first: should the node stop before it notes the receipt, the message is
-                // sent again and the receiver confirms it again without showing it twice.
-                out.push(Output::Show(Show::Delivered { id: id.clone(), to: to_name }));
+                // sent again and the receiver confirms it again without showing it twice. Before
+                // the message is kept, noted now (the database writes in order) and shown once
+                // the message is.
+                match self.unkept.get_mut(&id) {
+                    Some(unkept) => unkept.receipt = true,
+                    None => out.push(Output::Show(Show::Delivered { id: id.clone(), to: to_name })),
+                }
                 out.push(Output::MarkDelivered { id });
                 self.pump(to, out);
             }
@@ -362,6 +438,17 @@ impl DmEngine {
             out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
             return;
         };
+        // The same message being kept already: answered with it. An older one from the same
+        // sender on the same peer meanwhile: stale (what was read did not know the newer yet).
+        let from = |a: &Arriving| a.dm.other == sender.account && a.peer == peer;
+        if let Some(first) = self.arriving.values_mut().find(|a| from(a) && a.dm.id == request.id) {
+            first.again.push(channel);
+            return;
+        }
+        if self.arriving.values().any(|a| from(a) && a.dm.seq >= request.seq) {
+            out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Stale) });
+            return;
+        }
         let response = match dm::arrival(seen.known, request.seq, seen.last_seq) {
             Arrival::Duplicate => DmResponse::Delivered,
             Arrival::Stale => DmResponse::Refused(DmRefusal::Stale),
@@ -378,7 +465,7 @@ impl DmEngine {
                     outgoing: false,
                     delivered: true,
                 };
-                self.arriving.insert(channel, dm.clone());
+                self.arriving.insert(channel, Arriving { dm: dm.clone(), peer, again: Vec::new() });
                 out.push(Output::KeepReceived { channel, dm, peer });
                 return;
             }
@@ -387,13 +474,14 @@ impl DmEngine {
     }
 
     fn kept_received(&mut self, channel: Channel, ok: bool, out: &mut Vec<Output>) {
-        let Some(dm) = self.arriving.remove(&channel) else { return };
+        let Some(Arriving { dm, again, .. }) = self.arriving.remove(&channel) else { return };
+        let response = if ok { DmResponse::Delivered } else { DmResponse::Refused(DmRefusal::Unavailable) };
+        // The receipt first: it says the message is kept, which it is.
+        for channel in std::iter::once(channel).chain(again) {
+            out.push(Output::Answer { channel, response });
+        }
         if ok {
-            // The receipt first: it says the message is kept, which it is.
-            out.push(Output::Answer { channel, response: DmResponse::Delivered });
             out.push(Output::Show(Show::Dm(dm)));
-        } else {
-            out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
         }
     }
 }

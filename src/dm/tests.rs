@@ -4,7 +4,7 @@
 //! stale; and, whatever the order of messages written, receipts, failures, presence, ticks and
 //! restarts, every message delivered once and in order, or still in the outbox.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -103,7 +103,7 @@ fn a_message_behind_others_is_kept_first_and_waits_its_turn() {
         [Output::Show(Show::Dm(dm.clone())), Output::ReadOutbox { to: bob() }]
     );
     let older = written(bob(), "bob", 1);
-    let out = handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(older.clone())) });
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer: Some(peer), dm: Some(Box::new(older.clone())) });
     let flight = flight_of(&out);
     assert_eq!(out, [Output::Send { flight, peer, dm: older }]);
 }
@@ -122,7 +122,11 @@ fn a_message_to_an_offline_receiver_is_kept_and_the_user_told() {
     // Bob comes online: the tick reads who waits, then bob's outbox.
     assert_eq!(handle(&mut engine, Input::Tick), [Output::ReadWaiting]);
     assert_eq!(handle(&mut engine, Input::Waiting(Some(vec![bob()]))), [Output::ReadOutbox { to: bob() }]);
-    assert_eq!(handle(&mut engine, Input::Online { account: bob() }), [Output::ReadOutbox { to: bob() }]);
+    // One read at a time: bob's presence has it read again once this one comes.
+    assert!(handle(&mut engine, Input::Online { account: bob() }).is_empty());
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer: Some(PeerId::random()), dm: None });
+    assert_eq!(out, [Output::ReadOutbox { to: bob() }]);
+    assert!(engine.may_wait(&bob()), "an answer that may be older than bob's presence does not say none waits");
 }
 
 #[test]
@@ -140,10 +144,10 @@ fn one_message_is_in_flight_per_receiver_and_the_next_goes_on_its_receipt() {
     assert!(handle(&mut engine, Input::Online { account: bob() }).is_empty(), "bob is busy");
     let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Delivered });
     assert_eq!(out.last(), Some(&Output::ReadOutbox { to: bob() }));
-    let out = handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(second.clone())) });
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer: Some(peer), dm: Some(Box::new(second.clone())) });
     assert_eq!(flight_of(&out), engine.in_flight_to(&bob()).unwrap().0);
     // A second answer from the store while the first is in flight sends nothing.
-    assert!(handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(second)) }).is_empty());
+    assert!(handle(&mut engine, Input::Oldest { to: bob(), peer: Some(peer), dm: Some(Box::new(second)) }).is_empty());
     assert_eq!(engine.flights(), 1);
 }
 
@@ -161,7 +165,7 @@ fn a_message_whose_flight_failed_waits_in_the_outbox() {
     assert!(engine.may_wait(&bob()), "kept undelivered: it waits");
     assert_eq!(engine.flights(), 0);
     assert_eq!(handle(&mut engine, Input::Online { account: bob() }), [Output::ReadOutbox { to: bob() }]);
-    let out = handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(dm.clone())) });
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer: Some(peer), dm: Some(Box::new(dm.clone())) });
     assert_eq!(out, [Output::Send { flight: flight_of(&out), peer, dm }]);
 }
 
@@ -177,7 +181,7 @@ fn a_refused_message_stays_in_the_outbox_and_only_some_refusals_are_shown() {
     let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Refused(DmRefusal::NotLoggedIn) });
     assert_eq!(out, [Output::Stays { to: "bob".into(), why: DmRefusal::NotLoggedIn.to_string() }]);
     assert!(engine.may_wait(&bob()));
-    let out = handle(&mut engine, Input::Oldest { to: bob(), peer, dm: Some(Box::new(dm.clone())) });
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer: Some(peer), dm: Some(Box::new(dm.clone())) });
     let flight = flight_of(&out);
     let refusal = DmRefusal::Unavailable;
     let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Refused(refusal) });
@@ -228,7 +232,7 @@ fn the_outbox_is_read_again_on_a_tick_and_forgotten_when_it_cannot_be() {
         [Output::ReadOutbox { to: bob() }, Output::ReadOutbox { to: carol }]
     );
     assert!(engine.may_wait(&carol) && !engine.may_wait(&me()));
-    handle(&mut engine, Input::Oldest { to: carol, peer: PeerId::random(), dm: None });
+    handle(&mut engine, Input::Oldest { to: carol, peer: Some(PeerId::random()), dm: None });
     assert!(!engine.may_wait(&carol), "nothing waits for carol");
     handle(&mut engine, Input::Waiting(None));
     assert!(engine.may_wait(&carol) && engine.may_wait(&me()), "unknown: any may");
@@ -236,7 +240,11 @@ fn the_outbox_is_read_again_on_a_tick_and_forgotten_when_it_cannot_be() {
 
 /// A request from bob's peer to alice, numbered `seq`.
 fn request(id: &str, seq: u64, seen: Option<Seen>, channel: u64) -> (Input, PeerId) {
-    let peer = PeerId::random();
+    request_on(PeerId::random(), id, seq, seen, channel)
+}
+
+/// A request from bob on `peer` to alice, numbered `seq`.
+fn request_on(peer: PeerId, id: &str, seq: u64, seen: Option<Seen>, channel: u64) -> (Input, PeerId) {
     let request = DmRequest {
         certificate: Authority::from_secret(&[7; 32]).issue(bob(), "bob", &peer.to_bytes(), 0, 1),
         to: me(),
@@ -282,6 +290,63 @@ fn a_new_message_is_kept_then_confirmed_then_shown() {
 }
 
 #[test]
+fn the_same_message_while_it_is_being_kept_is_confirmed_with_it_and_an_older_one_is_stale() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let unknown = Some(Seen { known: false, last_seq: Some(2) });
+    let (first, _) = request_on(peer, "b3", 3, unknown, 1);
+    assert!(matches!(handle(&mut engine, first)[..], [Output::KeepReceived { channel: Channel(1), .. }]));
+    // Read before the first was kept, the same message again, and an older one, on the same peer.
+    let (again, _) = request_on(peer, "b3", 3, unknown, 2);
+    assert!(handle(&mut engine, again).is_empty(), "waits for the first");
+    let (older, _) = request_on(peer, "b2x", 3, unknown, 3);
+    let stale = DmResponse::Refused(DmRefusal::Stale);
+    assert_eq!(handle(&mut engine, older), [Output::Answer { channel: Channel(3), response: stale }]);
+    let out = handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true });
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[0], Output::Answer { channel: Channel(1), response: DmResponse::Delivered });
+    assert_eq!(out[1], Output::Answer { channel: Channel(2), response: DmResponse::Delivered });
+    assert!(matches!(&out[2], Output::Show(Show::Dm(dm)) if dm.id == "b3"), "shown once");
+}
+
+#[test]
+fn a_receipt_before_its_message_is_kept_is_noted_at_once_and_shown_after_it() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    handle(&mut engine, Input::Waiting(Some(Vec::new())));
+    let dm = written(bob(), "bob", 1);
+    let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
+    let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Delivered });
+    assert_eq!(out, [Output::MarkDelivered { id: dm.id.clone() }], "noted; nothing shown before the message");
+    assert_eq!(
+        handle(&mut engine, kept(&dm.id)),
+        [Output::Show(Show::Dm(dm.clone())), Output::Show(Show::Delivered { id: dm.id, to: "bob".into() })]
+    );
+}
+
+#[test]
+fn a_read_asked_before_a_message_was_written_does_not_hide_it() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    // Whom messages wait for is being read when a message to bob is written (kept first: any
+    // receiver may have older ones waiting).
+    assert_eq!(handle(&mut engine, Input::Tick), [Output::ReadWaiting]);
+    assert!(handle(&mut engine, Input::Tick).is_empty(), "one read at a time");
+    let dm = written(bob(), "bob", 1);
+    assert_eq!(handle(&mut engine, send(&dm, Some(peer), true)), [Output::Keep(dm.clone())]);
+    // The read comes without bob: he still may have messages waiting.
+    assert!(handle(&mut engine, Input::Waiting(Some(Vec::new()))).contains(&Output::ReadOutbox { to: bob() }));
+    assert!(engine.may_wait(&bob()));
+    // Bob's outbox is being read; the message is kept meanwhile: an empty answer is read again.
+    let out = handle(&mut engine, kept(&dm.id));
+    assert_eq!(out, [Output::Show(Show::Dm(dm.clone()))], "bob's outbox is being read already");
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer: Some(peer), dm: None });
+    assert_eq!(out, [Output::ReadOutbox { to: bob() }]);
+    let out = handle(&mut engine, Input::Oldest { to: bob(), peer: Some(peer), dm: Some(Box::new(dm.clone())) });
+    assert_eq!(out, [Output::Send { flight: flight_of(&out), peer, dm }]);
+}
+
+#[test]
 fn duplicates_are_confirmed_again_stale_ones_refused_and_nothing_shown() {
     let mut engine = DmEngine::default();
     let answer = |engine: &mut DmEngine, seen, channel| {
@@ -320,8 +385,8 @@ enum Fate {
     LostReceipt,
 }
 
-/// Something that happens between the node's handlers (the node carries out all that the
-/// engine asks before it hands it anything new).
+/// Something that happens between the node's handlers. The node's database does what the
+/// engine asks in order, in its own time: its answers come between the other steps.
 #[derive(Debug, Clone)]
 enum Step {
     /// The request at this index (modulo those in flight) meets its fate.
@@ -331,9 +396,13 @@ enum Step {
     /// A receiver goes offline.
     Offline(usize),
     Tick,
+    /// The database does the next this many of what it was asked, and its answers reach the
+    /// engine.
+    Store(usize),
     /// The node stops and starts again: the requests in flight reached their receivers or not
-    /// (bit `i` of the mask for the `i`th), and their answers never come; the engine starts
-    /// afresh, and hears again who is online; after the login, a tick.
+    /// (bit `i` of the mask for the `i`th), and their answers never come; the database does what
+    /// it was asked before it closes (its answers never come); the engine starts afresh with the
+    /// numbers kept, and hears again who is online; after the login, a tick.
     Restart(u8),
 }
 
@@ -347,12 +416,25 @@ enum Action {
 
 const RECEIVERS: [&str; 3] = ["bob", "carol", "dave"];
 
+/// What the engine asked of the database, not done yet.
+#[derive(Debug, Clone)]
+enum StoreOp {
+    Keep(StoredDm),
+    Mark(String),
+    ReadOutbox(AccountId),
+    ReadWaiting,
+}
+
 /// A sender's node around its engine: its database, who is online, the requests on the wire,
 /// and the receivers.
 struct World {
     engine: DmEngine,
     /// Outgoing rows as kept, in order.
     rows: Vec<StoredDm>,
+    /// What the database was asked and has not done yet, in order.
+    store: VecDeque<StoreOp>,
+    /// Messages whose receipt was written while the node stopped, before it was shown.
+    receipt_unshown: HashSet<String>,
     online: HashMap<AccountId, PeerId>,
     peers: HashMap<AccountId, PeerId>,
     wire: Vec<(Flight, StoredDm)>,
@@ -365,6 +447,8 @@ struct World {
     /// Offline notices shown, and messages written to a receiver offline.
     offline_told: usize,
     written_offline: usize,
+    /// The messages written to a receiver offline.
+    offline_ids: HashSet<String>,
     stale: usize,
 }
 
@@ -374,6 +458,8 @@ impl World {
         World {
             engine: DmEngine::default(),
             rows: Vec::new(),
+            store: VecDeque::new(),
+            receipt_unshown: HashSet::new(),
             online: HashMap::new(),
             peers,
             wire: Vec::new(),
@@ -383,6 +469,7 @@ impl World {
             receipts_shown: HashMap::new(),
             offline_told: 0,
             written_offline: 0,
+            offline_ids: HashSet::new(),
             stale: 0,
         }
     }
@@ -392,8 +479,8 @@ impl World {
         self.carry_out(outputs);
     }
 
-    /// Carries out `outputs` as the node does: in order, what each reads or writes told back to
-    /// the engine at once.
+    /// Carries out `outputs` as the node does: in order; what the database is asked is queued
+    /// to it.
     fn carry_out(&mut self, outputs: Vec<Output>) {
         for output in outputs {
             match output {
@@ -402,29 +489,10 @@ impl World {
                     assert!(self.wire.iter().all(|(_, d)| d.other != dm.other), "two in flight to one receiver");
                     self.wire.push((flight, dm));
                 }
-                Output::Keep(dm) => {
-                    assert!(self.rows.iter().all(|r| r.id != dm.id), "kept twice");
-                    let id = dm.id.clone();
-                    self.rows.push(dm);
-                    self.feed(Input::Kept { id, ok: true });
-                }
-                Output::MarkDelivered { id } => {
-                    let row = self.rows.iter_mut().find(|r| r.id == id).expect("marked before kept");
-                    row.delivered = true;
-                }
-                Output::ReadOutbox { to } => {
-                    if let Some(peer) = self.online.get(&to).copied() {
-                        let oldest = self.outbox(&to).into_iter().min_by_key(|r| r.seq).map(Box::new);
-                        self.feed(Input::Oldest { to, peer, dm: oldest });
-                    }
-                }
-                Output::ReadWaiting => {
-                    let mut waiting: Vec<AccountId> =
-                        self.rows.iter().filter(|r| !r.delivered).map(|r| r.other).collect();
-                    waiting.sort_by_key(AccountId::to_hex);
-                    waiting.dedup();
-                    self.feed(Input::Waiting(Some(waiting)));
-                }
+                Output::Keep(dm) => self.store.push_back(StoreOp::Keep(dm)),
+                Output::MarkDelivered { id } => self.store.push_back(StoreOp::Mark(id)),
+                Output::ReadOutbox { to } => self.store.push_back(StoreOp::ReadOutbox(to)),
+                Output::ReadWaiting => self.store.push_back(StoreOp::ReadWaiting),
                 Output::Show(Show::Dm(dm)) => *self.shown.entry(dm.id).or_default() += 1,
                 Output::Show(Show::Delivered { id, .. }) => {
                     assert_eq!(self.shown.get(&id), Some(&1), "a receipt shown before its message");
@@ -437,6 +505,34 @@ impl World {
         }
     }
 
+    /// The database does `op`; what it read or wrote, for the engine.
+    fn do_store(&mut self, op: StoreOp) -> Option<Input> {
+        match op {
+            StoreOp::Keep(dm) => {
+                assert!(self.rows.iter().all(|r| r.id != dm.id), "kept twice");
+                let id = dm.id.clone();
+                self.rows.push(dm);
+                Some(Input::Kept { id, ok: true })
+            }
+            StoreOp::Mark(id) => {
+                let row = self.rows.iter_mut().find(|r| r.id == id).expect("marked before kept");
+                row.delivered = true;
+                None
+            }
+            StoreOp::ReadOutbox(to) => {
+                let peer = self.online.get(&to).copied();
+                let oldest = self.outbox(&to).into_iter().min_by_key(|r| r.seq).map(Box::new);
+                Some(Input::Oldest { to, peer, dm: oldest })
+            }
+            StoreOp::ReadWaiting => {
+                let mut waiting: Vec<AccountId> = self.rows.iter().filter(|r| !r.delivered).map(|r| r.other).collect();
+                waiting.sort_by_key(AccountId::to_hex);
+                waiting.dedup();
+                Some(Input::Waiting(Some(waiting)))
+            }
+        }
+    }
+
     fn outbox(&self, to: &AccountId) -> Vec<StoredDm> {
         self.rows.iter().filter(|r| r.other == *to && !r.delivered).cloned().collect()
     }
@@ -444,15 +540,15 @@ impl World {
     /// This user writes a message to `to`, as `send_dm_to_known` does.
     fn write(&mut self, to: AccountId) {
         let name = RECEIVERS.iter().find(|n| account_of(n) == to).unwrap();
-        let seq = match self.engine.last_seq(&me(), &to) {
-            Some(last) => last + 1,
-            None => self.rows.iter().filter(|r| r.other == to).map(|r| r.seq).max().unwrap_or(0) + 1,
-        };
-        let older_waiting = self.engine.may_wait(&to) && !self.outbox(&to).is_empty();
+        let seq = self.engine.last_seq(&me(), &to).map_or(1, |last| last + 1);
+        let older_waiting = self.engine.may_wait(&to);
         let dm = written(to, name, seq);
         self.written.push(dm.clone());
         let peer = self.online.get(&to).copied();
-        self.written_offline += usize::from(peer.is_none());
+        if peer.is_none() {
+            self.written_offline += 1;
+            self.offline_ids.insert(dm.id.clone());
+        }
         self.feed(send(&dm, peer, older_waiting));
     }
 
@@ -504,13 +600,51 @@ impl World {
                 self.online.remove(&account_of(RECEIVERS[i]));
             }
             Step::Tick => self.feed(Input::Tick),
+            Step::Store(n) => {
+                for _ in 0..n {
+                    let Some(op) = self.store.pop_front() else { break };
+                    if let Some(input) = self.do_store(op) {
+                        self.feed(input);
+                    }
+                }
+            }
             Step::Restart(reached) => {
                 for (i, (_, dm)) in std::mem::take(&mut self.wire).into_iter().enumerate() {
                     if reached & (1 << (i % 8)) != 0 {
                         self.take(&dm);
                     }
                 }
+                for op in std::mem::take(&mut self.store) {
+                    match op {
+                        // Noted before its message was kept, the receipt was to be shown once it
+                        // was: the node stopped first.
+                        StoreOp::Mark(id) => {
+                            if !self.receipts_shown.contains_key(&id) {
+                                self.receipt_unshown.insert(id.clone());
+                            }
+                            self.do_store(StoreOp::Mark(id));
+                        }
+                        op => {
+                            // Kept as the node stopped: the user is not told it waits.
+                            if let StoreOp::Keep(dm) = &op
+                                && self.offline_ids.contains(&dm.id)
+                            {
+                                self.written_offline -= 1;
+                            }
+                            self.do_store(op);
+                        }
+                    }
+                }
+                // Kept but never shown: the node stopped first (it is in the history).
+                for row in &self.rows {
+                    self.shown.entry(row.id.clone()).or_insert(1);
+                }
                 self.engine = DmEngine::default();
+                for to in RECEIVERS.map(account_of) {
+                    if let Some(last) = self.rows.iter().filter(|r| r.other == to).map(|r| r.seq).max() {
+                        self.engine.numbered(me(), to, last);
+                    }
+                }
                 self.online.clear();
                 self.feed(Input::Tick);
             }
@@ -526,19 +660,24 @@ impl World {
             let (_, id) = self.engine.in_flight_to(&dm.other).expect("tracked");
             assert_eq!(id, dm.id);
         }
-        assert_eq!(self.rows.len(), self.written.len(), "every message written is kept");
+        let keeping = self.store.iter().filter(|op| matches!(op, StoreOp::Keep(_))).count();
+        assert_eq!(self.rows.len() + keeping, self.written.len(), "every message written is kept or being kept");
         assert!(self.shown.values().all(|n| *n == 1), "a message shown twice");
         assert!(self.receipts_shown.values().all(|n| *n == 1), "a receipt shown twice");
         for row in self.rows.iter().filter(|r| r.delivered) {
             let got = &self.received[&row.other];
             assert_eq!(got.iter().filter(|(id, _)| *id == row.id).count(), 1, "delivered once");
-            assert_eq!(self.receipts_shown.get(&row.id), Some(&1));
+            if !self.receipt_unshown.contains(&row.id) {
+                assert_eq!(self.receipts_shown.get(&row.id), Some(&1));
+            }
         }
         for got in self.received.values() {
             assert!(got.windows(2).all(|w| w[0].1 < w[1].1), "out of order: {got:?}");
         }
         assert_eq!(self.stale, 0, "a message sent out of order");
-        assert_eq!(self.offline_told, self.written_offline, "an offline receiver not told");
+        let being_kept = |op: &StoreOp| matches!(op, StoreOp::Keep(dm) if self.offline_ids.contains(&dm.id));
+        let told_once_kept = self.store.iter().filter(|op| being_kept(op)).count();
+        assert_eq!(self.offline_told + told_once_kept, self.written_offline, "an offline receiver not told");
     }
 
     /// Everyone comes online and the network delivers everything.
@@ -548,8 +687,11 @@ impl World {
         }
         for _ in 0..4 {
             self.step(Step::Tick);
-            while !self.wire.is_empty() {
-                self.step(Step::Net(0, Fate::Delivered));
+            while !self.wire.is_empty() || !self.store.is_empty() {
+                self.step(Step::Store(usize::MAX));
+                while !self.wire.is_empty() {
+                    self.step(Step::Net(0, Fate::Delivered));
+                }
             }
         }
     }
@@ -571,6 +713,7 @@ fn any_step() -> impl Strategy<Value = Step> {
         2 => (0..RECEIVERS.len()).prop_map(Step::Online),
         1 => (0..RECEIVERS.len()).prop_map(Step::Offline),
         1 => Just(Step::Tick),
+        4 => (1..4usize).prop_map(Step::Store),
         1 => any::<u8>().prop_map(Step::Restart),
     ]
 }
@@ -605,7 +748,9 @@ proptest! {
         prop_assert!(world.wire.is_empty());
         for dm in &world.written {
             prop_assert_eq!(world.shown.get(&dm.id), Some(&1));
-            prop_assert_eq!(world.receipts_shown.get(&dm.id), Some(&1));
+            if !world.receipt_unshown.contains(&dm.id) {
+                prop_assert_eq!(world.receipts_shown.get(&dm.id), Some(&1));
+            }
         }
         for (receiver, got) in &world.received {
             let sent: Vec<&str> = world.written.iter().filter(|d| d.other == *receiver).map(|d| d.id.as_str()).collect();

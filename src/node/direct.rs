@@ -5,31 +5,29 @@
 //!
 //! The rules of direct messages live in the engine (`dm/engine.rs`), never here: which message
 //! goes out when, one in flight per receiver, receipts, duplicates and stale arrivals, what to
-//! show. This side checks a request's certificate before the engine sees it, reads for the
-//! engine what it asks for (the next number, the outbox, whom messages wait for, where a
-//! receiver is online), sends with this user's certificate, answers, keeps and marks rows, and
-//! turns what the engine shows into [`UiEvent`]s. Out first, then kept, and nothing re-entered:
-//! a request or answer is queued on the swarm, and the writes and shows the engine asks for
-//! after it wait in `Direct.after_send` until the handler has returned and the loop has given
-//! the swarm its turn (`EventLoop::run`), which hands the request to the connections. Should
-//! the engine be fed before that (a swarm event handled in that turn), they are carried out
-//! first: the engine hears what its outputs read or wrote before any new input, so a receipt
-//! never reaches it before its message is kept. The outbox is pumped when a receiver's
-//! presence is heard, after a login and on the presence timer; it survives restarts because it
-//! lives in SQLite.
+//! show. This side checks a request's certificate before the engine sees it, has the store
+//! worker read for the engine what it asks for (the outbox, whom messages wait for, what was
+//! received before from a sender it has not heard from in this run) and keep and mark rows,
+//! hands the engine what comes back as inputs, sends with this user's certificate, answers, and
+//! turns what the engine shows into [`UiEvent`]s. Nothing here waits for the store: the
+//! conversations' last numbers are read at start and what each sender sent is kept in memory;
+//! `/msg` is answered once its message is kept (or lost). The outbox is pumped when a
+//! receiver's presence is heard, after a login and on the presence timer; it survives restarts
+//! because it lives in SQLite.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+use tokio::sync::oneshot;
 
 use super::CommandError;
 use super::attention::Place;
 use super::client::{DirectCommand, Done, RoomReply};
-use super::event::{DirectMessage, ErrorCode, NotificationKind, UiEvent};
+use super::event::{DirectMessage, ErrorCode, NotificationKind, Status, UiEvent};
 use super::parts::EventLoop;
-use super::state::direct::AfterLookup;
+use super::state::direct::{AfterLookup, Replied, Sender, replied};
 use super::state::rooms::RoomDone;
 use super::state::store::Done as StoreDone;
 use crate::account::check_username;
@@ -73,16 +71,17 @@ impl EventLoop {
             let _ = reply.send(Err(e));
             return;
         }
+        let reply = replied(reply);
         if let Some(online) = self.online_account(&user) {
-            let _ = reply.send(self.after_lookup(online, text).await);
+            self.after_lookup(online, text, reply).await;
         } else if self.accounts.bootstrap_peer().is_some() {
             // The bootstrap node knows who holds a name now; a name seen here may have changed
             // hands since.
             self.lookup_user(&user, AfterLookup { user: user.clone(), text, reply }).await;
         } else if let Some(known) = self.accounts.known_account(&user) {
-            let _ = reply.send(self.after_lookup(known, text).await);
+            self.after_lookup(known, text, reply).await;
         } else {
-            let _ = reply.send(Err(no_bootstrap_to_ask(&user)));
+            reply(Err(no_bootstrap_to_ask(&user)));
         }
     }
 
@@ -112,53 +111,48 @@ impl EventLoop {
 
     /// The bootstrap node answered (or did not) who holds a name.
     pub(super) async fn finish_lookup(&mut self, after: AfterLookup, found: Lookup) {
-        let result = match found {
-            Lookup::Exists(account, _) => self.after_lookup(account, after.text).await,
-            Lookup::Unknown => Err(error(ErrorCode::NoSuchUser, format!("there is no user called {}", after.user))),
-            Lookup::NoAnswer => match self.accounts.known_account(&after.user) {
-                Some(known) => self.after_lookup(known, after.text).await,
-                None => Err(no_bootstrap_to_ask(&after.user)),
+        let AfterLookup { user, text, reply } = after;
+        match found {
+            Lookup::Exists(account, _) => self.after_lookup(account, text, reply).await,
+            Lookup::Unknown => reply(Err(error(ErrorCode::NoSuchUser, format!("there is no user called {user}")))),
+            Lookup::NoAnswer => match self.accounts.known_account(&user) {
+                Some(known) => self.after_lookup(known, text, reply).await,
+                None => reply(Err(no_bootstrap_to_ask(&user))),
             },
-        };
-        let _ = after.reply.send(result);
+        }
     }
 
-    async fn after_lookup(&mut self, account: AccountId, text: Option<String>) -> Result<(), CommandError> {
+    async fn after_lookup(&mut self, account: AccountId, text: Option<String>, reply: Replied) {
         if self.accounts.account() == Some(account) {
-            return Err(error(ErrorCode::Usage, "that is you: name someone else"));
+            return reply(Err(error(ErrorCode::Usage, "that is you: name someone else")));
         }
         match text {
-            Some(text) => self.send_dm_to_known(account, &text).await,
+            Some(text) => self.send_dm_to_known(account, &text, reply).await,
             None => {
                 let target = format!("@{}", self.accounts.name_of(&account));
                 self.attention.focus_on(Place::User(account), target.clone());
                 self.emit(UiEvent::Focus { target }).await;
-                Ok(())
+                reply(Ok(()));
             }
         }
     }
 
-    /// Writes a message to account `to`: numbers it, looks in the outbox if older ones may
-    /// wait, and gives it to the engine (which sends it at once or keeps it first, then shows
-    /// it).
-    pub(super) async fn send_dm_to_known(&mut self, to: AccountId, text: &str) -> Result<(), CommandError> {
-        Self::check_text(Some(text))?;
-        let me = self.logged_in()?;
-        let owner = self.my_account()?;
-        // The outbox is read as the engine's last outputs left it (a handler of the swarm's turn
-        // may send before those are carried out).
-        self.carry_out_after_swarm_turn().await;
-        // Every conversation's last number was read at start; none: this is the first.
-        let seq = match self.direct.engine.last_seq(&owner, &to) {
-            Some(last) => last.checked_add(1).ok_or_else(|| internal("the conversation's numbers ran out"))?,
-            None => 1,
+    /// Writes a message to account `to`: numbers it and gives it to the engine (which sends it
+    /// at once or keeps it first, then shows it); `reply` is answered once it is kept, or lost.
+    pub(super) async fn send_dm_to_known(&mut self, to: AccountId, text: &str, reply: Replied) {
+        let checked = Self::check_text(Some(text)).and_then(|()| Ok((self.logged_in()?, self.my_account()?)));
+        let (me, owner) = match checked {
+            Ok(checked) => checked,
+            Err(e) => return reply(Err(e)),
         };
-        let older_waiting = self.direct.engine.may_wait(&to)
-            && self
-                .store
-                .call(move |store| store.next_in_outbox(&owner, &to).map(|dm| dm.is_some()))
-                .ok_or_else(|| internal("the store is gone"))?
-                .map_err(internal)?;
+        // Every conversation's last number was read at start; none: this is the first.
+        let seq = match self.direct.engine.last_seq(&owner, &to).map(|last| last.checked_add(1)) {
+            None => 1,
+            Some(Some(next)) => next,
+            Some(None) => return reply(Err(internal("the conversation's numbers ran out"))),
+        };
+        // When older messages may wait, it is kept first and goes after them.
+        let older_waiting = self.direct.engine.may_wait(&to);
         let dm = StoredDm {
             id: wire::new_id(),
             owner,
@@ -171,88 +165,47 @@ impl EventLoop {
             outgoing: true,
             delivered: false,
         };
+        self.direct.replies.insert(dm.id.clone(), reply);
         let peer = self.peer_of_account(&to);
-        self.feed_direct(Input::Send { dm: Box::new(dm), peer, older_waiting }).await
+        self.feed_direct(Input::Send { dm: Box::new(dm), peer, older_waiting }).await;
     }
 
-    /// Gives the engine `input` and carries out what it decides; an error when a message this
-    /// user wrote was lost (neither kept nor sent). What waits for the swarm's turn is carried
-    /// out first: the engine hears what its outputs read or wrote before anything new.
-    async fn feed_direct(&mut self, input: Input) -> Result<(), CommandError> {
-        self.carry_out_after_swarm_turn().await;
+    /// Gives the engine `input` and carries out what it decides.
+    async fn feed_direct(&mut self, input: Input) {
         let outputs = self.direct.engine.handle(input, Instant::now());
-        self.carry_out_direct(outputs).await
+        self.carry_out_direct(outputs).await;
     }
 
-    /// Whether outputs of the engine wait for the swarm's turn ([`Self::carry_out_direct`]).
-    pub(super) fn direct_waits_for_swarm(&self) -> bool {
-        !self.direct.after_send.is_empty()
-    }
-
-    /// Carries out the outputs that waited for the swarm's turn (or for the engine's next
-    /// input, should that come first).
-    pub(super) async fn carry_out_after_swarm_turn(&mut self) {
-        while !self.direct.after_send.is_empty() {
-            let waiting = std::mem::take(&mut self.direct.after_send);
-            if let Err(e) = self.carry_out_direct(waiting.into()).await {
-                // Only a message neither sent nor kept is lost, and its `Keep` never waits.
-                tracing::error!(error = %e.message, "a direct message was lost");
-            }
-        }
-    }
-
-    /// Carries out the engine's outputs in their order. What one of them reads or writes goes
-    /// back to the engine at once, and what it decides then is carried out next. Out first,
-    /// then kept: a request or answer is only queued on the swarm, and goes out when the loop
-    /// next polls it, after this handler; so the first write or show after one, and all that
-    /// follows, waits in `Direct.after_send` for the swarm's turn.
-    async fn carry_out_direct(&mut self, outputs: Vec<Output>) -> Result<(), CommandError> {
+    /// Carries out the engine's outputs in their order: requests and answers queued on the
+    /// swarm, writes and reads queued to the store worker (what they read or wrote comes back as
+    /// inputs, see `on_written`), shows emitted. Only a request that cannot go at all goes back
+    /// to the engine at once.
+    async fn carry_out_direct(&mut self, outputs: Vec<Output>) {
         let mut queue = VecDeque::from(outputs);
-        let mut result = Ok(());
-        let mut not_kept = None;
-        // A request or answer queued and not handed to the connections yet.
-        let mut queued = false;
         while let Some(output) = queue.pop_front() {
-            if queued && matches!(output, Output::Keep(_) | Output::KeepReceived { .. } | Output::Show(_)) {
-                queue.push_front(output);
-                self.direct.after_send.extend(queue);
-                break;
-            }
             let back = match output {
-                Output::Send { flight, peer, dm } => {
-                    queued = true;
-                    self.send_dm(flight, peer, dm)
-                }
+                Output::Send { flight, peer, dm } => self.send_dm(flight, peer, dm),
                 Output::Answer { channel, response } => {
-                    queued = true;
                     self.answer_dm(channel, response);
                     None
                 }
                 Output::Keep(dm) => {
-                    let id = dm.id.clone();
-                    let saved = self.store.call(move |store| store.save_dm(&dm).map_err(|e| e.to_string()));
-                    let ok = match saved.unwrap_or_else(|| Err("the store is gone".into())) {
-                        Ok(_) => true,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot keep a direct message");
-                            not_kept = Some(e);
-                            false
-                        }
-                    };
-                    Some(Input::Kept { id, ok })
+                    self.store.run(move |store| {
+                        let error = store.save_dm(&dm).err().map(|e| e.to_string());
+                        Some(StoreDone::DmKept { id: dm.id, error })
+                    });
+                    None
                 }
                 Output::KeepReceived { channel, dm, peer } => {
-                    let peer = peer.to_bytes();
-                    let saved =
-                        self.store.call(move |store| store.save_received_dm(&dm, &peer).map_err(|e| e.to_string()));
-                    let ok = match saved.unwrap_or_else(|| Err("the store is gone".into())) {
-                        Ok(_) => true,
-                        Err(e) => {
+                    self.store.run(move |store| {
+                        let kept = store.save_received_dm(&dm, &peer.to_bytes());
+                        if let Err(e) = &kept {
                             tracing::error!(error = %e, "cannot keep a direct message");
-                            false
                         }
-                    };
-                    Some(Input::KeptReceived { channel, ok })
+                        let sender = (dm.owner, dm.other, peer);
+                        Some(StoreDone::DmKeptReceived { channel, ok: kept.is_ok(), sender, seq: dm.seq, id: dm.id })
+                    });
+                    None
                 }
                 Output::MarkDelivered { id } => {
                     self.store.write("note a receipt", move |store| store.mark_delivered(&id));
@@ -261,11 +214,20 @@ impl EventLoop {
                 Output::ReadOutbox { to } => self.read_outbox(to),
                 Output::ReadWaiting => self.read_waiting(),
                 Output::Show(show) => {
+                    if let Show::Dm(dm) = &show
+                        && let Some(reply) = self.direct.replies.remove(&dm.id)
+                    {
+                        reply(Ok(()));
+                    }
                     self.show_dm(show).await;
                     None
                 }
-                Output::Lost { .. } => {
-                    result = Err(internal(not_kept.take().unwrap_or_else(|| "the message was not kept".into())));
+                Output::Lost { id } => {
+                    let why = self.direct.not_kept.remove(&id).unwrap_or_else(|| "the message was not kept".into());
+                    tracing::error!(%id, %why, "a direct message was lost");
+                    if let Some(reply) = self.direct.replies.remove(&id) {
+                        reply(Err(internal(why)));
+                    }
                     None
                 }
                 Output::Stays { to, why } => {
@@ -280,7 +242,56 @@ impl EventLoop {
                 }
             }
         }
-        result
+    }
+
+    /// The store worker kept (or failed to keep) message `id` this user wrote.
+    pub(super) async fn dm_kept(&mut self, id: String, error: Option<String>) {
+        let ok = error.is_none();
+        if let Some(why) = error {
+            tracing::error!(error = %why, "cannot keep a direct message");
+            self.direct.not_kept.insert(id.clone(), why);
+        }
+        self.feed_direct(Input::Kept { id, ok }).await;
+        // Kept or not, the engine is done with it.
+        self.direct.not_kept.clear();
+    }
+
+    /// The store worker kept (or failed to keep) a message received from `sender`.
+    pub(super) async fn dm_kept_received(&mut self, channel: Channel, ok: bool, sender: Sender, seq: u64, id: String) {
+        if ok {
+            let seen = self.direct.seen.entry(sender).or_insert((None, None));
+            if seen.0 <= Some(seq) {
+                *seen = (Some(seq), Some(id));
+            }
+        }
+        self.feed_direct(Input::KeptReceived { channel, ok }).await;
+    }
+
+    /// The store worker read the oldest message waiting for `to`: it goes where `to` is online
+    /// now.
+    pub(super) async fn dm_oldest(&mut self, to: AccountId, dm: Result<Option<StoredDm>, String>) {
+        let (peer, dm) = match dm {
+            Ok(dm) => (self.accounts.account().and_then(|_| self.peer_of_account(&to)), dm),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                (None, None)
+            }
+        };
+        self.feed_direct(Input::Oldest { to, peer, dm: dm.map(Box::new) }).await;
+    }
+
+    /// The store worker read whom messages wait for (`None`: it could not).
+    pub(super) async fn dm_waiting(&mut self, waiting: Option<Vec<AccountId>>) {
+        self.feed_direct(Input::Waiting(waiting)).await;
+    }
+
+    /// What the store knows of a request's sender was read: the engine decides now.
+    pub(super) async fn dm_seen(&mut self, received: Received) {
+        if let Some(seen) = received.seen {
+            let sender = (received.owner, received.sender.account, received.peer);
+            self.direct.seen.entry(sender).or_insert((seen.last_seq, None));
+        }
+        self.feed_direct(Input::Request(Box::new(received))).await;
     }
 
     /// Sends `dm` to `peer` with this user's certificate; the failure, when it cannot go.
@@ -310,30 +321,29 @@ impl EventLoop {
         }
     }
 
-    /// The oldest message waiting for `to`, and where `to` is online; nothing while `to` is
-    /// offline or nobody is logged in.
+    /// Has the store worker read the oldest message waiting for `to` ([`Self::dm_oldest`]);
+    /// while nobody is logged in, nothing goes.
     fn read_outbox(&self, to: AccountId) -> Option<Input> {
-        let owner = self.accounts.account()?;
-        let peer = self.peer_of_account(&to)?;
-        let read = self.store.call(move |store| store.next_in_outbox(&owner, &to).map_err(|e| e.to_string()))?;
-        match read {
-            Ok(dm) => Some(Input::Oldest { to, peer, dm: dm.map(Box::new) }),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox");
-                None
-            }
-        }
+        let Some(owner) = self.accounts.account() else { return Some(Input::Oldest { to, peer: None, dm: None }) };
+        self.store.run(move |store| {
+            let dm = store.next_in_outbox(&owner, &to).map_err(|e| e.to_string());
+            Some(StoreDone::DmOldest { to, dm })
+        });
+        None
     }
 
-    /// Whom messages wait for; nothing while nobody is logged in.
+    /// Has the store worker read whom messages wait for ([`Self::dm_waiting`]); while nobody is
+    /// logged in, nobody.
     fn read_waiting(&self) -> Option<Input> {
-        let owner = self.accounts.account()?;
-        let waiting = self
-            .store
-            .call(move |store| store.outbox_recipients(&owner).map_err(|e| e.to_string()))?
-            .inspect_err(|e| tracing::error!(error = %e, "cannot read the outbox"))
-            .ok();
-        Some(Input::Waiting(waiting))
+        let Some(owner) = self.accounts.account() else { return Some(Input::Waiting(None)) };
+        self.store.run(move |store| {
+            let waiting = store
+                .outbox_recipients(&owner)
+                .inspect_err(|e| tracing::error!(error = %e, "cannot read the outbox"))
+                .ok();
+            Some(StoreDone::DmWaiting(waiting))
+        });
+        None
     }
 
     /// Shows what the engine says to show.
@@ -368,34 +378,45 @@ impl EventLoop {
         }
     }
 
-    /// Messages waiting in this user's outbox.
-    pub(super) fn outbox_len(&self) -> usize {
-        let Some(me) = self.accounts.account() else { return 0 };
-        self.store.call(move |store| store.outbox_len(&me).ok()).flatten().unwrap_or(0)
+    /// `/status`, answered by the store worker once it has counted the messages waiting in this
+    /// user's outbox.
+    pub(super) fn status_with_outbox(&self, mut status: Status, reply: oneshot::Sender<Status>) {
+        let Some(me) = self.accounts.account() else {
+            let _ = reply.send(status);
+            return;
+        };
+        self.store.run(move |store| {
+            status.outbox = store.outbox_len(&me).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot count the outbox");
+                0
+            });
+            let _ = reply.send(status);
+            None
+        });
     }
 
     /// The presence of account `user` was heard: their oldest message waiting goes out, unless
     /// one is in flight.
     pub(super) async fn pump_outbox(&mut self, user: &AccountId) {
-        let _ = self.feed_direct(Input::Online { account: *user }).await;
+        self.feed_direct(Input::Online { account: *user }).await;
     }
 
     /// After a login and on the presence timer: the outbox of every user with messages waiting
     /// is pumped.
     pub(super) async fn pump_all_outboxes(&mut self) {
-        let _ = self.feed_direct(Input::Tick).await;
+        self.feed_direct(Input::Tick).await;
     }
 
     /// A receipt, or a refusal, came back.
     pub(super) async fn on_dm_response(&mut self, request: OutboundRequestId, response: DmResponse) {
         let Some(flight) = self.direct.flights.remove(&request) else { return };
-        let _ = self.feed_direct(Input::Response { flight, response }).await;
+        self.feed_direct(Input::Response { flight, response }).await;
     }
 
     /// A message did not reach its receiver; it stays in the outbox for the next try.
     pub(super) async fn on_dm_failure(&mut self, request: OutboundRequestId, reason: String) {
         let Some(flight) = self.direct.flights.remove(&request) else { return };
-        let _ = self.feed_direct(Input::Failed { flight, reason }).await;
+        self.feed_direct(Input::Failed { flight, reason }).await;
     }
 
     /// A peer sends a message: its certificate checked here, then the engine decides (keep it,
@@ -414,36 +435,37 @@ impl EventLoop {
                 return;
             }
         };
-        let seen = self.seen(owner, sender.account, peer, &request);
         let channel = self.direct.hold(peer, channel);
+        let seen = self.seen_here(owner, sender.account, peer, &request);
         let received = Received { channel, peer, owner, me, sender, request, seen };
-        let _ = self.feed_direct(Input::Request(Box::new(received))).await;
+        if received.seen.is_some() {
+            return self.feed_direct(Input::Request(Box::new(received))).await;
+        }
+        self.store.run(move |store| {
+            let mut received = received;
+            let (id, sender, peer) = (&received.request.id, received.sender.account, received.peer.to_bytes());
+            received.seen = store
+                .dm_known(id)
+                .and_then(|known| {
+                    let last_seq = store.last_dm_seq(&received.owner, &sender, &peer)?;
+                    Ok(Seen { known, last_seq })
+                })
+                .inspect_err(|e| tracing::error!(error = %e, "cannot read what was received before"))
+                .ok();
+            Some(StoreDone::DmSeen(Box::new(received)))
+        });
     }
 
-    /// What is known here of `request` from `sender` on `peer` to `owner`: from what was
-    /// received in this run when that decides it (a newer number: new; the last message again:
-    /// a duplicate), else read from the database.
-    fn seen(&mut self, owner: AccountId, sender: AccountId, peer: PeerId, request: &DmRequest) -> Option<Seen> {
-        let key = (owner, sender, peer);
-        if let Some((last_seq, last_id)) = self.direct.seen.get(&key) {
-            if last_seq.is_none_or(|last| request.seq > last) {
-                return Some(Seen { known: false, last_seq: *last_seq });
-            }
-            if *last_seq == Some(request.seq) && last_id.as_deref() == Some(request.id.as_str()) {
-                return Some(Seen { known: true, last_seq: *last_seq });
-            }
+    /// What is known here of `request` from `sender` on `peer` to `owner`, when what was
+    /// received in this run decides it (a newer number: new; the last message again: a
+    /// duplicate); else the store is asked.
+    fn seen_here(&self, owner: AccountId, sender: AccountId, peer: PeerId, request: &DmRequest) -> Option<Seen> {
+        let (last_seq, last_id) = self.direct.seen.get(&(owner, sender, peer))?;
+        if last_seq.is_none_or(|last| request.seq > last) {
+            return Some(Seen { known: false, last_seq: *last_seq });
         }
-        let (id, peer_bytes) = (request.id.clone(), peer.to_bytes());
-        let seen = self
-            .store
-            .call(move |store| {
-                let known = store.dm_known(&id).ok()?;
-                let last_seq = store.last_dm_seq(&owner, &sender, &peer_bytes).ok()?;
-                Some(Seen { known, last_seq })
-            })
-            .flatten()?;
-        self.direct.seen.entry(key).or_insert((seen.last_seq, None));
-        Some(seen)
+        (*last_seq == Some(request.seq) && last_id.as_deref() == Some(request.id.as_str()))
+            .then_some(Seen { known: true, last_seq: *last_seq })
     }
 
     /// Takes in the numbers of the conversations read from the database at start.

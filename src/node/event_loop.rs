@@ -1,9 +1,9 @@
 //! The event loop that owns the Swarm: it `select!`s over swarm events, requests from clients, the
 //! re-dial timer and the `ready` timer, and reports what users should see as [`UiEvent`]s. Each
-//! handler runs to its end; none re-enters another. When direct messages wait for their request
-//! to go out, the loop gives the swarm its turn right after the handler, then carries them out.
-//! It keeps `run`, the dispatch of swarm events and requests to the adapters, the connections,
-//! discovery and re-dialling, `/status` and `ready`.
+//! handler runs to its end; none re-enters another. What the store worker gave back comes in as
+//! an input of its own ([`Written`]). It keeps `run`, the dispatch of swarm events, requests and
+//! what the store worker gave back to the adapters, the connections, discovery and re-dialling,
+//! `/status` and `ready`; it never touches the database.
 //!
 //! The [`EventLoop`] struct and how it is built are `node/parts.rs`'s, the state of each part is
 //! `node/state/`'s, and each part's work is its adapter's (the other `impl EventLoop` files),
@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, Message};
@@ -39,9 +39,6 @@ const PEER_EXCHANGE_FOLLOW_UP: Duration = Duration::from_secs(2);
 /// Besides asking every new peer, ask one connected peer this often whom it knows.
 const PEER_EXCHANGE_INTERVAL: Duration = Duration::from_secs(15);
 
-/// At most this many swarm events are handled in one [`EventLoop::swarm_turn`].
-const SWARM_TURN_EVENTS: usize = 16;
-
 impl EventLoop {
     pub(super) async fn run(mut self) {
         let mut redial_tick = tokio::time::interval(REDIAL_TICK);
@@ -58,12 +55,6 @@ impl EventLoop {
         self.resume_session().await;
         let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
         loop {
-            // A handler queued a direct request or answer and left what follows it (writes,
-            // shows) for now: the swarm's turn first, so it goes out, then the rest.
-            if self.direct_waits_for_swarm() {
-                self.swarm_turn().await;
-                self.carry_out_after_swarm_turn().await;
-            }
             let settle = match self.readiness {
                 Readiness::Settling(at) => Some(at),
                 _ => None,
@@ -114,21 +105,6 @@ impl EventLoop {
         drop(events);
     }
 
-    /// The swarm's turn, given by the loop itself between two handlers: what a handler queued (a
-    /// request, an answer) goes to the connections, and the events the swarm has meanwhile are
-    /// handled as `run` handles them, each to its end. Then the loop steps aside once, so that
-    /// the connection tasks just woken write it out before the loop goes on (on the same worker
-    /// they would otherwise wait). Never called from a handler: no handler re-enters another.
-    async fn swarm_turn(&mut self) {
-        for _ in 0..SWARM_TURN_EVENTS {
-            match self.swarm.next().now_or_never() {
-                Some(Some(event)) => self.on_swarm_event(event).await,
-                _ => break,
-            }
-        }
-        tokio::task::yield_now().await;
-    }
-
     /// What the store worker's jobs gave back, each taken in order.
     async fn on_written(&mut self, written: Written) {
         if !written.committed {
@@ -144,8 +120,13 @@ impl EventLoop {
                     let _ = reply.send(answer);
                 }
                 Done::Committed { ticket } => self.serve_committed(ticket),
-                // Run on the worker, never sent.
-                Done::AfterCommit(answer) => answer(),
+                Done::DmKept { id, error } => self.dm_kept(id, error).await,
+                Done::DmKeptReceived { channel, ok, sender, seq, id } => {
+                    self.dm_kept_received(channel, ok, sender, seq, id).await;
+                }
+                Done::DmOldest { to, dm } => self.dm_oldest(to, dm).await,
+                Done::DmWaiting(waiting) => self.dm_waiting(waiting).await,
+                Done::DmSeen(received) => self.dm_seen(*received).await,
             }
         }
     }
@@ -175,9 +156,7 @@ impl EventLoop {
 
     async fn on_request(&mut self, request: Request) {
         match request {
-            Request::Status { reply } => {
-                let _ = reply.send(self.status());
-            }
+            Request::Status { reply } => self.status_with_outbox(self.status(), reply),
             Request::Account { request, reply } => self.account_request(request, reply).await,
             Request::Logout { reply } => self.logout(reply).await,
             Request::Trust { key, reply } => {
@@ -203,7 +182,8 @@ impl EventLoop {
             peers,
             bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
             rooms: self.my_room_labels(),
-            outbox: self.outbox_len(),
+            // Counted by the store worker before the answer goes.
+            outbox: 0,
             certificate_expires_in: self.accounts.session().map(|s| s.certificate.remaining(crate::clock::unix_now())),
             problems: self.problems(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),

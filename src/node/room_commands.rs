@@ -57,7 +57,7 @@ impl EventLoop {
             RoomCommand::Mute(target) => done(self.set_muted(target, true).await),
             RoomCommand::Unmute(target) => done(self.set_muted(target, false).await),
             RoomCommand::History(count) => return self.history(count, reply),
-            RoomCommand::Say(text) => done(self.say(&text).await),
+            RoomCommand::Say(text) => return self.say(&text, reply).await,
             RoomCommand::Send { room, text } => done(self.send_to_room(Some(&room), &text).await),
         };
         let _ = reply.send(result);
@@ -164,13 +164,22 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Plain text: to the focused room or conversation.
-    pub(super) async fn say(&mut self, text: &str) -> Result<(), CommandError> {
-        self.logged_in()?;
+    /// Plain text: to the focused room or conversation (answered once a direct message is
+    /// kept).
+    pub(super) async fn say(&mut self, text: &str, reply: RoomDone) {
+        let answer = |result: Result<(), CommandError>| {
+            let _ = reply.send(result.map(|()| RoomReply::Done));
+        };
+        if let Err(e) = self.logged_in() {
+            return answer(Err(e));
+        }
         match self.attention.route_text() {
-            None => Err(error(ErrorCode::Usage, "nowhere to send it: /join a room (or /create one), or /query a user")),
-            Some(Place::Room(_)) => self.send_to_room(None, text).await,
-            Some(Place::User(user)) => self.send_dm_to_known(user, text).await,
+            None => answer(Err(error(
+                ErrorCode::Usage,
+                "nowhere to send it: /join a room (or /create one), or /query a user",
+            ))),
+            Some(Place::Room(_)) => answer(self.send_to_room(None, text).await),
+            Some(Place::User(user)) => self.send_dm_to_known(user, text, Box::new(answer)).await,
         }
     }
 

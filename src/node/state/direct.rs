@@ -1,21 +1,32 @@
 //! The state of direct messages: the [`DmEngine`], the swarm's handles of what it has in flight
-//! (request ids to the engine's flights, held response channels by number), the engine's outputs
-//! that wait for the swarm's turn, what was received from each sender on each peer, and what a look-up of a user at the bootstrap node was for
+//! (request ids to the engine's flights, held response channels by number), the commands waiting
+//! for their message to be kept, what was received from each sender on each peer, and what a look-up of a user at the bootstrap node was for
 //! ([`AfterLookup`]).
 //!
 //! Only state and its own bookkeeping live here: this module never imports the event loop nor an
 //! adapter file, never touches the swarm, the store or the engine's rules, and never emits an
 //! event; the adapter that feeds the engine and carries out what it decides is `node/direct.rs`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
 use crate::account::AccountId;
-use crate::dm::{Channel, DmEngine, Flight, Output};
+use crate::dm::{Channel, DmEngine, Flight};
 use crate::node::client::Done;
+use crate::node::event::CommandError;
 use crate::protocol::dm::DmResponse;
+
+/// Where a command's answer goes (a `/msg`, or plain text in a conversation).
+pub(crate) type Replied = Box<dyn FnOnce(Result<(), CommandError>) + Send>;
+
+/// `reply` as a [`Replied`].
+pub(crate) fn replied(reply: Done) -> Replied {
+    Box::new(move |result| {
+        let _ = reply.send(result);
+    })
+}
 
 /// Who received from whom where: (owner, sender, the sender's peer).
 pub(crate) type Sender = (AccountId, AccountId, PeerId);
@@ -29,9 +40,10 @@ pub(crate) struct Direct {
     /// Each request not answered yet (its peer and channel), by the number the engine knows.
     pub(crate) channels: HashMap<Channel, (PeerId, ResponseChannel<DmResponse>)>,
     next_channel: u64,
-    /// The engine's outputs that wait for the swarm's turn: what followed a request or answer
-    /// queued on the swarm.
-    pub(crate) after_send: VecDeque<Output>,
+    /// The commands that wrote a message, answered once it is kept (or lost), by its id.
+    pub(crate) replies: HashMap<String, Replied>,
+    /// Why a message being kept was not, until the engine says whether it is lost.
+    pub(crate) not_kept: HashMap<String, String>,
     /// What was received from each sender on each peer, by (owner, sender, peer): the highest
     /// number, and the id of that message when it was received in this run. Read from the
     /// database the first time, then kept here as messages are kept.
@@ -49,11 +61,10 @@ impl Direct {
 }
 
 /// What a lookup of a user at the bootstrap node was for.
-#[derive(Debug)]
 pub(crate) struct AfterLookup {
     /// The name as the user typed it.
     pub(crate) user: String,
     /// The message to send, or `None` for `/query`.
     pub(crate) text: Option<String>,
-    pub(crate) reply: Done,
+    pub(crate) reply: Replied,
 }

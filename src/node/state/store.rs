@@ -13,12 +13,14 @@ use std::sync::mpsc;
 use libp2p::PeerId;
 
 use crate::account::AccountId;
+use crate::dm::{Channel, Received, StoredDm};
 use crate::node::client::RoomReply;
 use crate::node::event::{ChatMessage, CommandError};
 use crate::room::EventId;
 use crate::room::event::SignedEvent;
 use crate::store::{NodeStore, Session, StoreError, StoredMessage};
 
+use super::direct::Sender;
 use super::rooms::{Paging, RoomDone};
 
 /// What the node reads of its database once, before the worker takes the connection and the
@@ -97,10 +99,19 @@ pub(crate) enum Done {
     History { target: String, reply: RoomDone, messages: Result<Vec<StoredMessage>, StoreError> },
     /// A command's answer, made on the worker.
     Reply { reply: RoomDone, answer: Result<RoomReply, CommandError> },
+    /// Message `id` this user wrote was kept (`error`: why not).
+    DmKept { id: String, error: Option<String> },
+    /// A message received from `sender` (number `seq`, id `id`) was kept (`ok`), and its
+    /// request, held as `channel`, can be answered.
+    DmKeptReceived { channel: Channel, ok: bool, sender: Sender, seq: u64, id: String },
+    /// The oldest message waiting for `to`.
+    DmOldest { to: AccountId, dm: Result<Option<StoredDm>, String> },
+    /// Whom messages wait for (`None`: it could not be read).
+    DmWaiting(Option<Vec<AccountId>>),
+    /// What the database knows of a request's sender and id, read into it.
+    DmSeen(Box<Received>),
     /// Everything queued before the catch-up answer of `ticket` is committed: it can be read.
     Committed { ticket: u64 },
-    /// Run on the worker once the batch is committed (an answer to a blocked caller).
-    AfterCommit(Box<dyn FnOnce() + Send>),
 }
 
 impl std::fmt::Debug for Done {
@@ -112,7 +123,11 @@ impl std::fmt::Debug for Done {
             Done::History { target, .. } => write!(f, "History({target})"),
             Done::Reply { .. } => f.write_str("Reply"),
             Done::Committed { ticket } => write!(f, "Committed({ticket})"),
-            Done::AfterCommit(_) => f.write_str("AfterCommit"),
+            Done::DmKept { id, error } => write!(f, "DmKept({id}, {error:?})"),
+            Done::DmKeptReceived { id, ok, .. } => write!(f, "DmKeptReceived({id}, {ok})"),
+            Done::DmOldest { to, .. } => write!(f, "DmOldest({to})"),
+            Done::DmWaiting(waiting) => write!(f, "DmWaiting({waiting:?})"),
+            Done::DmSeen(received) => write!(f, "DmSeen({})", received.request.id),
         }
     }
 }
@@ -174,18 +189,5 @@ impl StoreHandle {
                 Done::Failed(format!("cannot {what}: {error}"))
             })
         });
-    }
-
-    /// Runs `f` on the worker and waits for its answer, committed: for the reads and writes
-    /// whose answer the caller needs before it goes on. `None` when the worker is gone.
-    pub(crate) fn call<T: Send + 'static>(&self, f: impl FnOnce(&NodeStore) -> T + Send + 'static) -> Option<T> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.run(move |store| {
-            let answer = f(store);
-            Some(Done::AfterCommit(Box::new(move || {
-                let _ = tx.send(answer);
-            })))
-        });
-        rx.recv().ok()
     }
 }
