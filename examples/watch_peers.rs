@@ -9,8 +9,8 @@
 
 use meshchat::identity::DataDir;
 use meshchat::node::{self, EVENT_CAPACITY, NodeConfig, PeerState, UiEvent};
+use meshchat::pinned_key::Trust;
 use meshchat::store::NodeStore;
-use meshchat::trust::Trust;
 use tokio::sync::mpsc;
 
 #[tokio::main]

@@ -33,12 +33,12 @@ pub mod hex;
 pub mod identity;
 pub mod net;
 pub mod node;
+pub mod pinned_key;
 pub mod presence;
 pub mod protocol;
 pub mod room;
 pub mod session;
 pub mod store;
-pub mod trust;
 pub mod ui;
 
 #[cfg(test)]

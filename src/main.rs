@@ -16,8 +16,8 @@ use meshchat::cert::Authority;
 use meshchat::config::{Cli, Config, Mode};
 use meshchat::identity::DataDir;
 use meshchat::node::{self, EVENT_CAPACITY, NodeConfig};
+use meshchat::pinned_key::{self, Trust};
 use meshchat::store::NodeStore;
-use meshchat::trust::{self, Trust};
 use meshchat::ui::app::{App, Flow};
 use meshchat::ui::links::SharedLinks;
 use meshchat::ui::output::{self, Sink};
@@ -93,7 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let (bootstrap, trust) = if config.mode.hosts_bootstrap() {
         let authority = authority_from(&key)?;
         let public = authority.public();
-        trust::write_key_file(&data_dir.path().join(trust::AUTHORITY_FILE), &public)?;
+        pinned_key::write_key_file(&data_dir.path().join(pinned_key::AUTHORITY_FILE), &public)?;
         let trust = Trust::load(data_dir.path(), Some(public))?;
         (
             Some(
@@ -104,7 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             trust,
         )
     } else {
-        let given = config.bootstrap_key.as_deref().map(trust::read_key_file).transpose()?;
+        let given = config.bootstrap_key.as_deref().map(pinned_key::read_key_file).transpose()?;
         (None, Trust::load(data_dir.path(), given)?)
     };
     let node_config =

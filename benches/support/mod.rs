@@ -13,8 +13,8 @@ use meshchat::bootstrap::AuthService;
 use meshchat::cert::Authority;
 use meshchat::identity::DataDir;
 use meshchat::node::{self, BootstrapState, Client, EVENT_CAPACITY, NodeConfig, UiEvent};
+use meshchat::pinned_key::Trust;
 use meshchat::store::NodeStore;
-use meshchat::trust::Trust;
 use tokio::sync::mpsc;
 
 /// Every benchmark user's password (strong enough for the bootstrap's check).

@@ -11,8 +11,8 @@ use super::CommandError;
 use super::event::{BootstrapState, ErrorCode, UiEvent};
 use super::parts::EventLoop;
 use crate::cert::AuthorityKey;
+use crate::pinned_key::{TrustError, Verdict};
 use crate::protocol::auth;
-use crate::trust::{TrustError, Verdict};
 
 /// A key `/trust` cannot pin, with the code scripts see.
 fn trust_error(error: TrustError) -> CommandError {

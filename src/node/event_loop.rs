@@ -199,7 +199,7 @@ impl EventLoop {
         if let Some(key) = self.accounts.unconfirmed_keys().first() {
             problems.push(format!(
                 "a bootstrap node is in reach with key {}, not confirmed: compare it with the key the bootstrap node printed, then /trust KEY",
-                crate::trust::grouped(&key.to_hex())
+                crate::pinned_key::grouped(&key.to_hex())
             ));
         } else if self.accounts.bootstrap_peer().is_none() {
             problems.push(

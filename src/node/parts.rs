@@ -33,10 +33,10 @@ use crate::bootstrap::service::ServiceError;
 use crate::bootstrap::{AuthService, AuthWorker};
 use crate::cert::CertCache;
 use crate::net::{Behaviour, Redialer, SwarmError, build_swarm};
+use crate::pinned_key::Trust;
 use crate::protocol::auth::AuthResponse;
 use crate::protocol::presence;
 use crate::store::NodeStore;
-use crate::trust::Trust;
 
 /// What a node needs to start.
 pub struct NodeConfig {

@@ -32,9 +32,9 @@ use libp2p::PeerId;
 use super::{Code, Failure, Flight, Lookup, Now, Session, Show, Ticket, Via};
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CertBody, CertError};
+use crate::pinned_key::grouped;
 use crate::presence::{NICK_MAX_CHARS, valid_nick};
 use crate::protocol::auth::{AuthRequest, AuthResponse};
-use crate::trust::grouped;
 
 /// How long an account request waits for a bootstrap node to come into reach.
 pub const NO_BOOTSTRAP_WAIT: Duration = Duration::from_secs(3);

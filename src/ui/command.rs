@@ -20,7 +20,7 @@ use thiserror::Error;
 
 use super::suggest;
 use crate::node::{DirectCommand, ErrorCode, RoomCommand, UiEvent};
-use crate::trust::{KEY_DIGITS, MIN_PREFIX_DIGITS};
+use crate::pinned_key::{KEY_DIGITS, MIN_PREFIX_DIGITS};
 
 /// The longest input line accepted, in bytes. Longer lines are refused with `too_long`.
 pub const MAX_INPUT_LINE_BYTES: usize = 8 * 1024;
@@ -524,7 +524,7 @@ impl Args<'_> {
         Target::parse(&word).ok_or_else(|| self.usage("name a room (lobby or #lobby) or a user (@bob)"))
     }
 
-    /// A bootstrap key or a prefix of one: hex digits, as many as [`crate::trust`] takes.
+    /// A bootstrap key or a prefix of one: hex digits, as many as [`crate::pinned_key`] takes.
     fn key(&self) -> Result<String, ParseError> {
         let word = self.one()?;
         let digits = MIN_PREFIX_DIGITS..=KEY_DIGITS;

@@ -14,7 +14,7 @@ use super::links::SharedLinks;
 use super::sanitize::visible;
 use super::style::{Palette, sgr};
 use crate::node::{BootstrapState, ChatMessage, DirectMessage, OnlineState, PeerState, Status, UiEvent};
-use crate::trust::grouped;
+use crate::pinned_key::grouped;
 
 /// The terminal bell.
 pub const BELL: char = '\x07';

@@ -34,7 +34,7 @@ use super::complete;
 use super::prompt::PromptState;
 use super::sanitize::visible;
 use super::style::{Palette, sgr};
-use crate::trust::grouped;
+use crate::pinned_key::grouped;
 
 /// The prompt for a password.
 pub const PASSWORD_PROMPT: &str = "password: ";

@@ -23,7 +23,7 @@ use crate::session::{Flight, SessionEngine, Ticket};
 use crate::store::Session;
 
 use super::store::{Loaded, StoreHandle};
-use crate::trust::Trust;
+use crate::pinned_key::Trust;
 
 /// Tags a request to the hosted account worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
