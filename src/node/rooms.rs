@@ -25,7 +25,7 @@ use crate::net::room_score;
 use crate::room::engine::{Incoming, Input, Output, Verdict, Via};
 use crate::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use crate::room::{Effect, EventId};
-use crate::store::StoredMessage;
+use crate::store::{NodeStore, StoredMessage};
 
 /// What a user sees of `effect` in the room labelled `room`, with accounts called by `name_of`.
 fn effect_event(room: &str, effect: Effect, name_of: impl Fn(&AccountId) -> String) -> UiEvent {
@@ -252,7 +252,7 @@ impl EventLoop {
                     membership_changed |= joined || gone;
                 }
                 Output::Message(incoming) => {
-                    if self.take_message(*incoming) {
+                    if self.take_message(*incoming).await {
                         acceptance = MessageAcceptance::Accept;
                     }
                 }
@@ -266,9 +266,11 @@ impl EventLoop {
         acceptance
     }
 
-    /// Hands a message that checked out to the store, to be shown once kept
-    /// ([`Self::message_kept`]); whether it was taken (not on its way to the store already).
-    fn take_message(&mut self, incoming: Incoming) -> bool {
+    /// Takes in a message that checked out: one heard live numbered beyond every message taken
+    /// in from its sender in its room is new for sure, and is shown at once and written behind;
+    /// any other is shown once the store has kept it and said it is new ([`Self::message_kept`]),
+    /// this node's own once written. Whether it was taken (to be passed on).
+    async fn take_message(&mut self, incoming: Incoming) -> bool {
         let Incoming { event: v, bytes, via } = incoming;
         let EventPayload::Message { text, seq } = v.body.payload.clone() else { return false };
         let stream = (v.room, v.peer);
@@ -279,13 +281,16 @@ impl EventLoop {
             Via::CatchUp { show, .. } => ShownAs::Fetched { show },
             Via::Disk => ShownAs::Fetched { show: false },
         };
+        let kept_before = self.rooms.kept_seq(&v.room, &v.peer);
         if shown_as == ShownAs::Live && !self.rooms.order.knows(&stream) {
-            let shown = self.rooms.kept_seq(&v.room, &v.peer);
-            self.rooms.order.start(stream, shown.saturating_add(1));
+            self.rooms.order.start(stream, kept_before.saturating_add(1));
         }
-        // The same message heard again while the first is on its way: neither kept twice nor
-        // passed on again.
-        if !self.rooms.taking.insert(v.id) {
+        // Numbered beyond all taken in from its sender here: no message kept has its number, so
+        // none is this one.
+        let new_for_sure = seq > kept_before;
+        if !new_for_sure && self.rooms.taking.contains(&v.id) {
+            // The same message again while the first is on its way: neither kept twice nor
+            // passed on again.
             return false;
         }
         self.rooms.took(v.room, v.peer, seq);
@@ -302,17 +307,35 @@ impl EventLoop {
             seq,
         };
         let message = self.chat_message(&stored);
-        let taken = Box::new(TakenMessage { id: v.id, room: v.room, peer: v.peer, seq, message, shown_as });
-        self.store.run(move |store| {
-            let new = store.save_message(&stored, &bytes).unwrap_or_else(|e| {
+        let keep = move |store: &NodeStore| {
+            store.save_message(&stored, &bytes).unwrap_or_else(|e| {
                 // Shown all the same: it is lost from this node's history only, and the next
                 // catch-up brings it back.
                 tracing::error!(room = %stored.room, error = %e, "cannot keep a message");
                 true
+            })
+        };
+        if shown_as == ShownAs::Live && new_for_sure {
+            self.store.run_soon(move |store| {
+                keep(store);
+                None
             });
-            Some(Done::Message { taken, new })
-        });
-        true
+            for (room, message) in self.rooms.order.offer(stream, seq, (v.room, message), Instant::now()) {
+                self.show_message(&room, message).await;
+            }
+            return true;
+        }
+        self.rooms.taking.insert(v.id);
+        let taken = Box::new(TakenMessage { id: v.id, room: v.room, peer: v.peer, seq, message, shown_as });
+        let done = move |store: &NodeStore| Some(Done::Message { new: keep(store), taken });
+        match shown_as {
+            // Shown once written, with the messages written behind.
+            ShownAs::Own => self.store.run_soon(done),
+            _ => self.store.run(done),
+        }
+        // Late or again: passed on only once it is known to be new (never, as gossip goes on
+        // without it); this node's own always.
+        shown_as == ShownAs::Own
     }
 
     /// The store kept a message (`new`: it was not kept before): shown now, in its sender's

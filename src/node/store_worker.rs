@@ -1,20 +1,22 @@
 //! The store worker: the thread that owns the node database's connection (a [`NodeStore`]). It
 //! takes the jobs the event loop queued ([`StoreHandle`]), in their order, and runs those that
-//! wait together in one transaction (at most [`MAX_BATCH`]): under a burst, one commit carries
-//! many messages. Once the transaction is committed, what the jobs returned goes back to the
-//! loop as one [`Written`]. When no job has come for a while it copies the write-ahead log into
+//! wait together in one transaction (at most [`MAX_BATCH`]). A batch is committed as soon as
+//! nothing more waits when one of its jobs is urgent; made only of jobs that can wait, it stays
+//! open up to [`WRITE_BEHIND`] for more (or until an urgent one comes): one commit then carries
+//! the messages of many milliseconds. Once the transaction is committed, what the jobs returned
+//! goes back to the loop as one [`Written`]. When no job has come for a while it copies the write-ahead log into
 //! the database ([`NodeStore::checkpoint_if_quiet`]).
 //!
 //! Owns the connection and nothing else: never decides what to write or read (the jobs say),
 //! never touches the swarm. It ends once every handle is dropped and the jobs queued are done;
 //! the loop then hears its end as the closing of the answers' channel.
 
-use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as tokio_mpsc;
 
-use super::state::store::{Job, StoreHandle, Written};
+use super::state::store::{Job, JobQueue, StoreHandle, Taken, WRITE_BEHIND, Written};
 use crate::store::{NodeStore, StoreError};
 
 /// At most this many jobs share one transaction.
@@ -24,24 +26,25 @@ const IDLE_LOOK: Duration = Duration::from_millis(500);
 
 /// Starts the worker on `store`: the handle to queue jobs, and where what they return comes.
 pub(super) fn spawn(store: NodeStore) -> Result<(StoreHandle, tokio_mpsc::UnboundedReceiver<Written>), StoreError> {
-    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(JobQueue::default());
     let (done, answers) = tokio_mpsc::unbounded_channel();
+    let jobs = Arc::clone(&queue);
     std::thread::Builder::new()
         .name("meshchat-store".into())
-        .spawn(move || work(&store, &queue, &done))
+        .spawn(move || work(&store, &jobs, &done))
         .map_err(|e| StoreError::Corrupt(format!("cannot start the store worker: {e}")))?;
-    Ok((StoreHandle::new(jobs), answers))
+    Ok((StoreHandle::new(queue), answers))
 }
 
-fn work(store: &NodeStore, queue: &mpsc::Receiver<Job>, done: &tokio_mpsc::UnboundedSender<Written>) {
+fn work(store: &NodeStore, queue: &JobQueue, done: &tokio_mpsc::UnboundedSender<Written>) {
     loop {
-        let first = match queue.recv_timeout(IDLE_LOOK) {
-            Ok(job) => job,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+        let first = match queue.first(MAX_BATCH, IDLE_LOOK) {
+            Taken::Jobs(jobs) => jobs,
+            Taken::Nothing => {
                 store.checkpoint_if_quiet(Instant::now());
                 continue;
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Taken::Closed => return,
         };
         let written = run_batch(store, first, queue);
         if !written.dones.is_empty() {
@@ -52,26 +55,38 @@ fn work(store: &NodeStore, queue: &mpsc::Receiver<Job>, done: &tokio_mpsc::Unbou
     }
 }
 
-/// Runs `first` and the jobs queued behind it in one transaction.
-fn run_batch(store: &NodeStore, first: Job, queue: &mpsc::Receiver<Job>) -> Written {
+/// Runs `first` and the jobs queued behind it in one transaction: until none waits when one of
+/// them is urgent, else until [`WRITE_BEHIND`] after the first (or an urgent one comes).
+fn run_batch(store: &NodeStore, first: Vec<Job>, queue: &JobQueue) -> Written {
     let began = store.begin();
     if let Err(error) = &began {
         // Still run, each statement its own transaction.
         tracing::error!(%error, "cannot begin a transaction");
     }
+    let due = Instant::now() + WRITE_BEHIND;
+    let (mut urgent, mut count) = (false, 0);
     let mut dones = Vec::new();
-    dones.extend(first(store));
-    for _ in 1..MAX_BATCH {
-        match queue.try_recv() {
-            Ok(job) => dones.extend(job(store)),
-            Err(_) => break,
+    let mut jobs = first;
+    loop {
+        for job in jobs {
+            urgent |= job.urgent;
+            count += 1;
+            dones.extend((job.work)(store));
         }
+        let room = MAX_BATCH.saturating_sub(count);
+        if room == 0 {
+            break;
+        }
+        jobs = match queue.more(room, (!urgent).then_some(due)) {
+            Taken::Jobs(jobs) => jobs,
+            Taken::Nothing | Taken::Closed => break,
+        };
     }
     let committed = match began {
         Ok(()) => match store.commit() {
             Ok(()) => true,
             Err(error) => {
-                tracing::error!(%error, jobs = dones.len(), "cannot commit what was written");
+                tracing::error!(%error, jobs = count, "cannot commit what was written");
                 store.rollback();
                 false
             }
@@ -112,5 +127,23 @@ mod tests {
         assert!(answers.blocking_recv().is_none(), "the worker ends with its handles");
         let reopened = NodeStore::open(dir.path()).unwrap();
         assert_eq!(reopened.recent_messages(&room, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn jobs_written_behind_and_urgent_ones_come_back_in_the_order_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, mut answers) = spawn(NodeStore::open(dir.path()).unwrap()).unwrap();
+        let said = |word: &'static str| move |_: &NodeStore| Some(Done::Failed(word.to_string()));
+        handle.run_soon(said("behind"));
+        handle.write("write nothing", |_| Ok(()));
+        handle.run_soon(said("behind again"));
+        handle.run(said("at once"));
+        let mut heard = Vec::new();
+        while heard.len() < 3 {
+            let written = answers.blocking_recv().expect("answers");
+            assert!(written.committed);
+            heard.extend(written.dones.into_iter().map(|done| format!("{done:?}")));
+        }
+        assert_eq!(heard, ["Failed(behind)", "Failed(behind again)", "Failed(at once)"]);
     }
 }

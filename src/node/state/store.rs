@@ -3,12 +3,16 @@
 //! is a function of the store, run on that thread in the order queued, inside one transaction
 //! with the jobs queued beside it; what it returns ([`Done`]) comes back to the loop once that
 //! transaction is committed, in a [`Written`], and the loop takes it as an input. A read queued
-//! after a write sees it.
+//! after a write sees it. A job someone waits for is done at once; one that can wait (a write
+//! nobody waits for, a message already shown) is written behind, up to [`WRITE_BEHIND`] later,
+//! with those that come meanwhile: under a stream of messages, one commit carries many.
 //!
 //! Data only: this module holds no thread, never touches a connection itself, and never decides
 //! what to write (the adapters do, from what the engines output).
 
-use std::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 
@@ -62,8 +66,18 @@ impl Loaded {
     }
 }
 
-/// A job for the store worker: runs there on the store, inside the batch's transaction.
-pub(crate) type Job = Box<dyn FnOnce(&NodeStore) -> Option<Done> + Send>;
+/// How long a job that can wait waits for others to share its transaction.
+pub(crate) const WRITE_BEHIND: Duration = Duration::from_millis(20);
+
+/// What a job does on the store, inside the batch's transaction.
+pub(crate) type Work = Box<dyn FnOnce(&NodeStore) -> Option<Done> + Send>;
+
+/// A job for the store worker.
+pub(crate) struct Job {
+    pub(crate) work: Work,
+    /// Whether someone waits for it (else it is written behind).
+    pub(crate) urgent: bool,
+}
 
 /// A room message taken in, as the adapter shows it once it is kept.
 #[derive(Debug)]
@@ -139,10 +153,109 @@ pub(crate) struct Written {
     pub(crate) committed: bool,
 }
 
+/// The jobs queued for the store worker. A job that can wait does not wake the worker while it
+/// gathers a batch (it takes it when the batch is due); an urgent one does, and so does any job
+/// while the worker is idle.
+#[derive(Default)]
+pub(crate) struct JobQueue {
+    state: Mutex<Queued>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Queued {
+    jobs: VecDeque<Job>,
+    /// The worker waits for a first job.
+    idle: bool,
+    /// Every handle is gone: no more jobs come.
+    closed: bool,
+}
+
+/// What the worker takes off the queue.
+pub(crate) enum Taken {
+    Jobs(Vec<Job>),
+    /// Nothing came by then.
+    Nothing,
+    /// Nothing is left and nothing more comes.
+    Closed,
+}
+
+impl JobQueue {
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        // A job that panicked while the lock was held left the queue as it was: go on.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, job: Job) {
+        let mut state = self.lock();
+        let wake = job.urgent || state.idle;
+        state.jobs.push_back(job);
+        drop(state);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// For the worker: the jobs queued (at most `max`), waiting for one up to `idle_for`.
+    pub(crate) fn first(&self, max: usize, idle_for: Duration) -> Taken {
+        let mut state = self.lock();
+        state.idle = true;
+        let deadline = Instant::now() + idle_for;
+        while state.jobs.is_empty() && !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.idle = false;
+                return Taken::Nothing;
+            }
+            state = self.wake.wait_timeout(state, left).map(|(s, _)| s).unwrap_or_else(|e| e.into_inner().0);
+        }
+        state.idle = false;
+        Self::take(&mut state, max)
+    }
+
+    /// For the worker gathering a batch: the jobs queued (at most `max`); when none, waits until
+    /// `until` for an urgent one (others are taken then).
+    pub(crate) fn more(&self, max: usize, until: Option<Instant>) -> Taken {
+        let mut state = self.lock();
+        if let Some(until) = until {
+            while !state.jobs.iter().any(|job| job.urgent) && !state.closed {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                state = self.wake.wait_timeout(state, left).map(|(s, _)| s).unwrap_or_else(|e| e.into_inner().0);
+            }
+        }
+        Self::take(&mut state, max)
+    }
+
+    fn take(state: &mut Queued, max: usize) -> Taken {
+        if state.jobs.is_empty() {
+            return if state.closed { Taken::Closed } else { Taken::Nothing };
+        }
+        let n = state.jobs.len().min(max);
+        Taken::Jobs(state.jobs.drain(..n).collect())
+    }
+}
+
+/// Closes the queue when the last handle goes.
+struct Closer(Arc<JobQueue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// The loop's end of the queue to the store worker.
 #[derive(Clone)]
 pub(crate) struct StoreHandle {
-    jobs: mpsc::Sender<Job>,
+    queue: Arc<Closer>,
 }
 
 impl std::fmt::Debug for StoreHandle {
@@ -152,24 +265,32 @@ impl std::fmt::Debug for StoreHandle {
 }
 
 impl StoreHandle {
-    pub(crate) fn new(jobs: mpsc::Sender<Job>) -> StoreHandle {
-        StoreHandle { jobs }
+    /// A handle on `queue`; once it and its clones are gone, the queue is closed.
+    pub(crate) fn new(queue: Arc<JobQueue>) -> StoreHandle {
+        StoreHandle { queue: Arc::new(Closer(queue)) }
     }
 
-    /// Queues `job`; what it returns comes back once committed.
+    /// Queues `job`, done at once; what it returns comes back once committed.
     pub(crate) fn run(&self, job: impl FnOnce(&NodeStore) -> Option<Done> + Send + 'static) {
-        if self.jobs.send(Box::new(job)).is_err() {
-            tracing::error!("the store worker is gone: a write or read is lost");
-        }
+        self.queue(Job { work: Box::new(job), urgent: true });
     }
 
-    /// Queues a write whose failure is logged as `what`.
+    /// Queues `job`, written behind; what it returns comes back once committed.
+    pub(crate) fn run_soon(&self, job: impl FnOnce(&NodeStore) -> Option<Done> + Send + 'static) {
+        self.queue(Job { work: Box::new(job), urgent: false });
+    }
+
+    fn queue(&self, job: Job) {
+        self.queue.0.push(job);
+    }
+
+    /// Queues a write, written behind, whose failure is logged as `what`.
     pub(crate) fn write(
         &self,
         what: &'static str,
         write: impl FnOnce(&NodeStore) -> Result<(), StoreError> + Send + 'static,
     ) {
-        self.run(move |store| {
+        self.run_soon(move |store| {
             if let Err(error) = write(store) {
                 tracing::error!(%error, "cannot {what}");
             }
@@ -177,13 +298,13 @@ impl StoreHandle {
         });
     }
 
-    /// Queues a write whose failure the user is told of, as `what`.
+    /// Queues a write, written behind, whose failure the user is told of, as `what`.
     pub(crate) fn write_or_tell(
         &self,
         what: &'static str,
         write: impl FnOnce(&NodeStore) -> Result<(), StoreError> + Send + 'static,
     ) {
-        self.run(move |store| {
+        self.run_soon(move |store| {
             write(store).err().map(|error| {
                 tracing::error!(%error, "cannot {what}");
                 Done::Failed(format!("cannot {what}: {error}"))
