@@ -429,18 +429,22 @@ impl EventLoop {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
                 self.liveness.heard_from(propagation_source, now);
                 let acceptance = if message.topic == self.presence.topic_hash() {
-                    self.on_presence_message(&message.data).await
+                    Some(self.on_presence_message(&message.data).await)
                 } else if let Some(room) = self.rooms.room_of_topic(&message.topic) {
-                    self.on_room_gossip(room, &message.data, propagation_source).await
+                    let gossip = (message_id.clone(), propagation_source);
+                    self.on_room_gossip(room, &message.data, gossip).await
                 } else {
                     tracing::debug!(topic = %message.topic, "message on an unknown topic ignored");
-                    gossipsub::MessageAcceptance::Ignore
+                    Some(gossipsub::MessageAcceptance::Ignore)
                 };
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                    &message_id,
-                    &propagation_source,
-                    acceptance,
-                );
+                // None: the store decides (a late message, passed on once known to be new).
+                if let Some(acceptance) = acceptance {
+                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        acceptance,
+                    );
+                }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }) => {
                 if topic == self.presence.topic_hash() {

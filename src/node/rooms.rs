@@ -10,14 +10,13 @@
 
 use std::time::Instant;
 
-use libp2p::PeerId;
 use libp2p::gossipsub::{MessageAcceptance, TopicHash};
 
 use super::CommandError;
 use super::attention::Place;
 use super::event::{ChatMessage, ErrorCode, NotificationKind, UiEvent};
 use super::parts::EventLoop;
-use super::state::rooms::{MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, topic};
+use super::state::rooms::{Gossip, MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, topic};
 use super::state::store::{Done, ShownAs, TakenMessage};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
@@ -326,6 +325,12 @@ impl EventLoop {
             return true;
         }
         self.rooms.taking.insert(v.id);
+        if shown_as == ShownAs::Live
+            && let Some(gossip) = self.rooms.gossip_in_hand.take()
+        {
+            // Passed on once the store says it is new.
+            self.rooms.verdicts.insert(v.id, gossip);
+        }
         let taken = Box::new(TakenMessage { id: v.id, room: v.room, peer: v.peer, seq, message, shown_as });
         let done = move |store: &NodeStore| Some(Done::Message { new: keep(store), taken });
         match shown_as {
@@ -333,8 +338,7 @@ impl EventLoop {
             ShownAs::Own => self.store.run_soon(done),
             _ => self.store.run(done),
         }
-        // Late or again: passed on only once it is known to be new (never, as gossip goes on
-        // without it); this node's own always.
+        // Late or again: its verdict waits for the store; this node's own is passed on.
         shown_as == ShownAs::Own
     }
 
@@ -343,6 +347,10 @@ impl EventLoop {
     pub(super) async fn message_kept(&mut self, taken: TakenMessage, new: bool) {
         let TakenMessage { id, room, peer, seq, message, shown_as } = taken;
         self.rooms.taking.remove(&id);
+        if let Some((gossip, from)) = self.rooms.verdicts.remove(&id) {
+            let verdict = if new { MessageAcceptance::Accept } else { MessageAcceptance::Ignore };
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&gossip, &from, verdict);
+        }
         if !new {
             return;
         }
@@ -403,18 +411,25 @@ impl EventLoop {
         }
     }
 
-    /// A gossip message on a room's topic: whether gossipsub should pass it on.
-    pub(super) async fn on_room_gossip(&mut self, room: EventId, data: &[u8], source: PeerId) -> MessageAcceptance {
-        let Some(key) = self.accounts.trusted_key() else { return MessageAcceptance::Ignore };
-        let Ok(signed) = SignedEvent::decode(data) else { return MessageAcceptance::Reject };
+    /// A gossip message on a room's topic: whether gossipsub should pass it on (`None`: the
+    /// store will say, once it has kept a late message, see [`Self::message_kept`]).
+    pub(super) async fn on_room_gossip(
+        &mut self,
+        room: EventId,
+        data: &[u8],
+        gossip: Gossip,
+    ) -> Option<MessageAcceptance> {
+        let source = gossip.1;
+        let Some(key) = self.accounts.trusted_key() else { return Some(MessageAcceptance::Ignore) };
+        let Ok(signed) = SignedEvent::decode(data) else { return Some(MessageAcceptance::Reject) };
         // gossipsub hands this node each message once (its id is a hash of the bytes), unsigned:
         // the event's own signature is checked here, once per message rather than per copy.
         let event = match signed.verify(&mut self.certs, &key, now_ms(), None) {
             Ok(v) if v.room == room => v,
-            Ok(_) => return MessageAcceptance::Reject,
+            Ok(_) => return Some(MessageAcceptance::Reject),
             Err(e) => {
                 tracing::info!(%room, error = %e, "room event refused");
-                return MessageAcceptance::Reject;
+                return Some(MessageAcceptance::Reject);
             }
         };
         let incoming = Incoming { event, bytes: data.to_vec(), via: Via::Live { from: source } };
@@ -424,9 +439,12 @@ impl EventLoop {
             if early.len() < MAX_EARLY {
                 early.push(incoming);
             }
-            return MessageAcceptance::Ignore;
+            return Some(MessageAcceptance::Ignore);
         }
-        self.feed(incoming).await
+        self.rooms.gossip_in_hand = Some(gossip);
+        let acceptance = self.feed(incoming).await;
+        // Taken by `take_message` when the store decides.
+        self.rooms.gossip_in_hand.take().map(|_| acceptance)
     }
 
     /// Takes in what was heard on `room`'s topic before its events were in, once they are.

@@ -1,10 +1,12 @@
 //! The store worker: the thread that owns the node database's connection (a [`NodeStore`]). It
 //! takes the jobs the event loop queued ([`StoreHandle`]), in their order, and runs those that
-//! wait together in one transaction (at most [`MAX_BATCH`]). A batch is committed as soon as
-//! nothing more waits when one of its jobs is urgent; made only of jobs that can wait, it stays
-//! open up to [`WRITE_BEHIND`] for more (or until an urgent one comes): one commit then carries
-//! the messages of many milliseconds. Once the transaction is committed, what the jobs returned
-//! goes back to the loop as one [`Written`]. When no job has come for a while it copies the write-ahead log into
+//! wait together in one transaction (at most [`MAX_BATCH`]). An urgent job is done at once, with
+//! what waits beside it. Jobs that can wait are written behind: asleep, the worker wakes for the
+//! first and gathers those that come in the next [`WRITE_BEHIND`]; awake (for [`STAY_AWAKE`]
+//! after a batch) it is not woken for them, and takes them every [`WRITE_BEHIND`]. Under a stream
+//! of messages one commit then carries the messages of many milliseconds, and queuing one costs
+//! no wake-up. Once the transaction is committed, what the jobs returned goes back to the loop as
+//! one [`Written`]. When no job has come for a while it copies the write-ahead log into
 //! the database ([`NodeStore::checkpoint_if_quiet`]).
 //!
 //! Owns the connection and nothing else: never decides what to write or read (the jobs say),
@@ -21,8 +23,10 @@ use crate::store::{NodeStore, StoreError};
 
 /// At most this many jobs share one transaction.
 pub(super) const MAX_BATCH: usize = 512;
-/// How long the worker waits for a job before it looks whether to copy the log back.
+/// How long the worker sleeps, quiet, before it looks whether to copy the log back.
 const IDLE_LOOK: Duration = Duration::from_millis(500);
+/// After a batch, the worker looks for jobs every [`WRITE_BEHIND`] this long before it sleeps.
+const STAY_AWAKE: Duration = Duration::from_secs(1);
 
 /// Starts the worker on `store`: the handle to queue jobs, and where what they return comes.
 pub(super) fn spawn(store: NodeStore) -> Result<(StoreHandle, tokio_mpsc::UnboundedReceiver<Written>), StoreError> {
@@ -37,8 +41,11 @@ pub(super) fn spawn(store: NodeStore) -> Result<(StoreHandle, tokio_mpsc::Unboun
 }
 
 fn work(store: &NodeStore, queue: &JobQueue, done: &tokio_mpsc::UnboundedSender<Written>) {
+    let mut awake_until = Instant::now();
     loop {
-        let first = match queue.first(MAX_BATCH, IDLE_LOOK) {
+        let asleep = Instant::now() >= awake_until;
+        let wait = if asleep { IDLE_LOOK } else { WRITE_BEHIND };
+        let first = match queue.first(MAX_BATCH, wait, asleep) {
             Taken::Jobs(jobs) => jobs,
             Taken::Nothing => {
                 store.checkpoint_if_quiet(Instant::now());
@@ -46,7 +53,11 @@ fn work(store: &NodeStore, queue: &JobQueue, done: &tokio_mpsc::UnboundedSender<
             }
             Taken::Closed => return,
         };
-        let written = run_batch(store, first, queue);
+        // Woken by a job that can wait: others are gathered for it; taken at a look, they
+        // waited already.
+        let gather = asleep && first.iter().all(|job| !job.urgent);
+        let written = run_batch(store, first, queue, gather);
+        awake_until = Instant::now() + STAY_AWAKE;
         if !written.dones.is_empty() {
             // The loop gone, the worker still writes what is queued, then ends.
             let _ = done.send(written);
@@ -55,15 +66,16 @@ fn work(store: &NodeStore, queue: &JobQueue, done: &tokio_mpsc::UnboundedSender<
     }
 }
 
-/// Runs `first` and the jobs queued behind it in one transaction: until none waits when one of
-/// them is urgent, else until [`WRITE_BEHIND`] after the first (or an urgent one comes).
-fn run_batch(store: &NodeStore, first: Vec<Job>, queue: &JobQueue) -> Written {
+/// Runs `first` and the jobs queued behind it in one transaction: when `gather` and none of them
+/// is urgent, those that come up to [`WRITE_BEHIND`] later (or until an urgent one comes); else
+/// those queued now.
+fn run_batch(store: &NodeStore, first: Vec<Job>, queue: &JobQueue, gather: bool) -> Written {
     let began = store.begin();
     if let Err(error) = &began {
         // Still run, each statement its own transaction.
         tracing::error!(%error, "cannot begin a transaction");
     }
-    let due = Instant::now() + WRITE_BEHIND;
+    let due = Instant::now() + if gather { WRITE_BEHIND } else { Duration::ZERO };
     let (mut urgent, mut count) = (false, 0);
     let mut dones = Vec::new();
     let mut jobs = first;

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use libp2p::gossipsub::{IdentTopic, TopicHash};
+use libp2p::gossipsub::{IdentTopic, MessageId, TopicHash};
 use libp2p::request_response::OutboundRequestId;
 use tokio::sync::oneshot;
 
@@ -39,6 +39,9 @@ const REORDER_WAIT: Duration = Duration::from_secs(2);
 /// At most this many events heard on a room's topic wait for the room's events during a join.
 pub(crate) const MAX_EARLY: usize = 1000;
 
+/// A gossip message as gossipsub knows it: its id and the peer it came from.
+pub(crate) type Gossip = (MessageId, PeerId);
+
 /// The answer channel of a room command.
 pub(crate) type RoomDone = oneshot::Sender<Result<RoomReply, CommandError>>;
 
@@ -62,6 +65,11 @@ pub(crate) struct Rooms {
     /// Messages handed to the store and not kept yet, by id: the same message arriving again
     /// meanwhile is not taken twice.
     pub(crate) taking: HashSet<EventId>,
+    /// The gossip message being taken in, until its verdict is given (or left to the store).
+    pub(crate) gossip_in_hand: Option<Gossip>,
+    /// Gossip messages whose verdict waits for the store to say whether they are new, by the id
+    /// of their event.
+    pub(crate) verdicts: HashMap<EventId, Gossip>,
     /// Messages that came before earlier ones of the same sender, held back for order.
     pub(crate) order: Sequencer<(EventId, PeerId), (EventId, ChatMessage)>,
     /// Signed events published while no other member was on the topic, per room.
@@ -86,6 +94,8 @@ impl Default for Rooms {
             catching_up: HashSet::new(),
             kept_seq: HashMap::new(),
             taking: HashSet::new(),
+            gossip_in_hand: None,
+            verdicts: HashMap::new(),
             order: Sequencer::new(REORDER_WAIT),
             unsent: HashMap::new(),
             namesakes_told: HashSet::new(),

@@ -153,9 +153,9 @@ pub(crate) struct Written {
     pub(crate) committed: bool,
 }
 
-/// The jobs queued for the store worker. A job that can wait does not wake the worker while it
-/// gathers a batch (it takes it when the batch is due); an urgent one does, and so does any job
-/// while the worker is idle.
+/// The jobs queued for the store worker. An urgent job wakes the worker; one that can wait wakes
+/// it only when it is asleep (quiet for a while), else it waits for the worker's next look (at
+/// most [`WRITE_BEHIND`] later): a stream of messages costs no wake-up each.
 #[derive(Default)]
 pub(crate) struct JobQueue {
     state: Mutex<Queued>,
@@ -165,8 +165,8 @@ pub(crate) struct JobQueue {
 #[derive(Default)]
 struct Queued {
     jobs: VecDeque<Job>,
-    /// The worker waits for a first job.
-    idle: bool,
+    /// The worker is asleep: any job wakes it.
+    asleep: bool,
     /// Every handle is gone: no more jobs come.
     closed: bool,
 }
@@ -188,7 +188,7 @@ impl JobQueue {
 
     fn push(&self, job: Job) {
         let mut state = self.lock();
-        let wake = job.urgent || state.idle;
+        let wake = job.urgent || state.asleep;
         state.jobs.push_back(job);
         drop(state);
         if wake {
@@ -201,20 +201,21 @@ impl JobQueue {
         self.wake.notify_one();
     }
 
-    /// For the worker: the jobs queued (at most `max`), waiting for one up to `idle_for`.
-    pub(crate) fn first(&self, max: usize, idle_for: Duration) -> Taken {
+    /// For the worker: the jobs queued (at most `max`), waiting up to `wait` for one (`asleep`:
+    /// any job wakes it; else only an urgent one, and the others are taken once `wait` is over).
+    pub(crate) fn first(&self, max: usize, wait: Duration, asleep: bool) -> Taken {
         let mut state = self.lock();
-        state.idle = true;
-        let deadline = Instant::now() + idle_for;
-        while state.jobs.is_empty() && !state.closed {
+        state.asleep = asleep;
+        let deadline = Instant::now() + wait;
+        loop {
+            let ready = state.jobs.iter().any(|job| job.urgent) || (asleep && !state.jobs.is_empty());
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                state.idle = false;
-                return Taken::Nothing;
+            if ready || state.closed || left.is_zero() {
+                break;
             }
             state = self.wake.wait_timeout(state, left).map(|(s, _)| s).unwrap_or_else(|e| e.into_inner().0);
         }
-        state.idle = false;
+        state.asleep = false;
         Self::take(&mut state, max)
     }
 
