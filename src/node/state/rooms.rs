@@ -1,9 +1,10 @@
 //! The room state of the node: the room engine, the topics this node is subscribed to, the rooms
 //! each peer's user is in, the rooms' labels, catch-ups on their way and why each was sent
 //! ([`SyncPurpose`], [`Paging`]), the highest message number taken in from each peer, messages
-//! handed to the store and not kept yet, messages held back for order, and events waiting for a
-//! member to be in reach or for a room being joined; with the room helpers the adapters share (a room's topic, a room
-//! name typed by the user checked, the command error).
+//! handed to the store and not kept yet and the gossip verdicts waiting for them, messages held
+//! back for order, and events waiting for a member to be in reach or for a room being joined;
+//! with the room helpers the adapters share (a room's topic, a room name typed by the user
+//! checked, the command error).
 //!
 //! Only state and its own bookkeeping live here: this module never imports the event loop nor an
 //! adapter file, never touches the swarm or the store, never decides a room rule (the engine
