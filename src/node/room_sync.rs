@@ -382,21 +382,37 @@ impl EventLoop {
             None => {}
         }
         self.take_early(&room).await;
-        if let Some(reply) = paging.join.take() {
-            self.finish_join(room, reply).await;
-        }
         paging.pages += 1;
         let events_moved = last_event.is_some() && last_event != paging.after;
         let messages_moved = last_message.is_some() && last_message != paging.messages_after;
-        if paging.pages >= MAX_PAGES || !self.rooms.engine.knows(&room) {
-            return;
-        }
-        if more_events && events_moved {
+        let next = if more_events && events_moved {
             paging.after = last_event;
-            self.request_page(peer, paging, None);
+            true
         } else if !more_events && more_messages && messages_moved {
             paging.messages_after = last_message;
+            true
+        } else {
+            false
+        };
+        if next {
+            // Still on its way: no other catch-up of the room from this peer meanwhile.
+            self.rooms.catching_up.insert((room, peer));
+        }
+        // What the page brought is kept before the join is answered and the next page asked.
+        self.store.run(move |_| Some(Done::PageKept { peer, paging: Box::new(paging), next }));
+    }
+
+    /// What a page brought is kept: a join is answered, and the next page asked for when one
+    /// is due.
+    pub(super) async fn page_kept(&mut self, peer: PeerId, mut paging: Paging, next: bool) {
+        let room = paging.room;
+        if let Some(reply) = paging.join.take() {
+            self.finish_join(room, reply).await;
+        }
+        if next && paging.pages < MAX_PAGES && self.rooms.engine.knows(&room) {
             self.request_page(peer, paging, None);
+        } else {
+            self.rooms.catching_up.remove(&(room, peer));
         }
     }
 
@@ -439,8 +455,23 @@ impl EventLoop {
         let room = purpose.room();
         self.rooms.catching_up.remove(&(room, peer));
         tracing::debug!(%room, %peer, reason, "catch-up failed");
-        if let Some(reply) = purpose.join_reply() {
-            self.fail_join(room, reply, ErrorCode::NoSuchRoom, &format!("cannot reach a member ({reason})"));
+        let show = match &purpose {
+            SyncPurpose::Page(paging) => paging.show,
+            SyncPurpose::Heads { .. } => false,
+        };
+        match purpose.join_reply() {
+            Some(reply) => {
+                self.fail_join(room, reply, ErrorCode::NoSuchRoom, &format!("cannot reach a member ({reason})"));
+            }
+            // The peer is gone (it left, or the connection broke): what it would have brought
+            // comes from another member in reach, not at the next comparison a minute later.
+            None => {
+                let others: Vec<PeerId> =
+                    self.peers_in(&room).into_iter().filter(|p| *p != peer && self.swarm.is_connected(p)).collect();
+                if !others.is_empty() {
+                    self.catch_up(room, others[rand::random_range(0..others.len())], show);
+                }
+            }
         }
     }
 

@@ -325,10 +325,11 @@ impl EventLoop {
             return true;
         }
         self.rooms.taking.insert(v.id);
-        if shown_as == ShownAs::Live
-            && let Some(gossip) = self.rooms.gossip_in_hand.take()
+        // Passed on once the store says it is new (a message held before and released now is
+        // not the one in hand: its verdict was given when it came).
+        if self.rooms.gossip_in_hand.as_ref().is_some_and(|(event, _)| *event == v.id)
+            && let Some((_, gossip)) = self.rooms.gossip_in_hand.take()
         {
-            // Passed on once the store says it is new.
             self.rooms.verdicts.insert(v.id, gossip);
         }
         let taken = Box::new(TakenMessage { id: v.id, room: v.room, peer: v.peer, seq, message, shown_as });
@@ -441,7 +442,7 @@ impl EventLoop {
             }
             return Some(MessageAcceptance::Ignore);
         }
-        self.rooms.gossip_in_hand = Some(gossip);
+        self.rooms.gossip_in_hand = Some((incoming.event.id, gossip));
         let acceptance = self.feed(incoming).await;
         // Taken by `take_message` when the store decides.
         self.rooms.gossip_in_hand.take().map(|_| acceptance)

@@ -66,8 +66,9 @@ pub(crate) struct Rooms {
     /// Messages handed to the store and not kept yet, by id: the same message arriving again
     /// meanwhile is not taken twice.
     pub(crate) taking: HashSet<EventId>,
-    /// The gossip message being taken in, until its verdict is given (or left to the store).
-    pub(crate) gossip_in_hand: Option<Gossip>,
+    /// The gossip message being taken in (the id of its event), until its verdict is given (or
+    /// left to the store).
+    pub(crate) gossip_in_hand: Option<(EventId, Gossip)>,
     /// Gossip messages whose verdict waits for the store to say whether they are new, by the id
     /// of their event.
     pub(crate) verdicts: HashMap<EventId, Gossip>,

@@ -109,6 +109,8 @@ pub(crate) enum Done {
     Message { taken: Box<TakenMessage>, new: bool },
     /// The marks of a catch-up's first page were read into `paging`: the request can go.
     FirstPage { peer: PeerId, paging: Box<Paging>, join: Option<Box<SignedEvent>> },
+    /// What a catch-up page brought is kept (`next`: another page is due).
+    PageKept { peer: PeerId, paging: Box<Paging>, next: bool },
     /// A room's recent messages, for `/history` of the room labelled `target`.
     History { target: String, reply: RoomDone, messages: Result<Vec<StoredMessage>, StoreError> },
     /// A command's answer, made on the worker.
@@ -134,6 +136,7 @@ impl std::fmt::Debug for Done {
             Done::Failed(why) => write!(f, "Failed({why})"),
             Done::Message { taken, new } => write!(f, "Message({}, {new})", taken.message.id),
             Done::FirstPage { paging, .. } => write!(f, "FirstPage({})", paging.room),
+            Done::PageKept { paging, next, .. } => write!(f, "PageKept({}, {next})", paging.room),
             Done::History { target, .. } => write!(f, "History({target})"),
             Done::Reply { .. } => f.write_str("Reply"),
             Done::Committed { ticket } => write!(f, "Committed({ticket})"),
