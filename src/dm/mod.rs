@@ -43,4 +43,6 @@ impl StoredDm {
 }
 
 #[cfg(test)]
+mod outbox_property;
+#[cfg(test)]
 mod tests;
