@@ -251,9 +251,9 @@ impl EventLoop {
             tracing::error!(error = %why, "cannot keep a direct message");
             self.direct.not_kept.insert(id.clone(), why);
         }
-        self.feed_direct(Input::Kept { id, ok }).await;
-        // Kept or not, the engine is done with it.
-        self.direct.not_kept.clear();
+        self.feed_direct(Input::Kept { id: id.clone(), ok }).await;
+        // Kept or not, the engine is done with it (a loss was reported in that feed).
+        self.direct.not_kept.remove(&id);
     }
 
     /// The store worker kept (or failed to keep) a message received from `sender`.

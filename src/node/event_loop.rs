@@ -116,7 +116,6 @@ impl EventLoop {
                 Done::Message { taken, new } => self.message_kept(*taken, new).await,
                 Done::FirstPage { peer, paging, join } => self.request_page(peer, *paging, join.map(|join| *join)),
                 Done::PageKept { peer, paging, next } => self.page_kept(peer, *paging, next).await,
-                Done::History { target, reply, messages } => self.history_read(target, reply, messages),
                 Done::Reply { reply, answer } => {
                     let _ = reply.send(answer);
                 }

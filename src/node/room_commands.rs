@@ -13,13 +13,12 @@ use super::attention::Place;
 use super::client::{RoomCommand, RoomReply};
 use super::event::{ErrorCode, MemberView, RoomSummary, UiEvent};
 use super::parts::EventLoop;
-use super::state::rooms::{RoomDone, error, room_name};
+use super::state::rooms::{RoomDone, error, message_view, room_name};
 use super::state::store::Done;
 use crate::account::{AccountId, same_name};
 use crate::room::engine::{CONTROL_BURST, CONTROLS_PER_SEC, Incoming, MESSAGE_BURST, MESSAGES_PER_SEC, Via};
 use crate::room::event::{EventPayload, MAX_TEXT_BYTES};
 use crate::room::{Action, EventId, Refusal};
-use crate::store::{StoreError, StoredMessage};
 
 /// Messages `/history` shows when no count is given.
 pub const DEFAULT_HISTORY: usize = 50;
@@ -293,26 +292,16 @@ impl EventLoop {
             Some(Place::User(user)) => return self.dm_history(&user, count, reply),
             Some(Place::Room(room)) => room,
         };
-        let target = format!("#{}", self.room_label(&room));
+        let label = self.room_label(&room);
         self.store.run(move |store| {
-            let messages = store.recent_messages(&room, count);
-            Some(Done::History { target, reply, messages })
+            let answer = store
+                .recent_messages(&room, count)
+                .map(|messages| RoomReply::History {
+                    target: format!("#{label}"),
+                    messages: messages.iter().map(|m| UiEvent::Message(message_view(m, label.clone()))).collect(),
+                })
+                .map_err(|e| error(ErrorCode::Internal, e.to_string()));
+            Some(Done::Reply { reply, answer })
         });
-    }
-
-    /// The messages `/history` asked for were read.
-    pub(super) fn history_read(
-        &self,
-        target: String,
-        reply: RoomDone,
-        messages: Result<Vec<StoredMessage>, StoreError>,
-    ) {
-        let answer = messages
-            .map(|messages| RoomReply::History {
-                target,
-                messages: messages.iter().map(|m| UiEvent::Message(self.chat_message(m))).collect(),
-            })
-            .map_err(|e| error(ErrorCode::Internal, e.to_string()));
-        let _ = reply.send(answer);
     }
 }

@@ -16,7 +16,7 @@ use super::CommandError;
 use super::attention::Place;
 use super::event::{ChatMessage, ErrorCode, NotificationKind, UiEvent};
 use super::parts::EventLoop;
-use super::state::rooms::{Gossip, MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, topic};
+use super::state::rooms::{Gossip, MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, message_view, topic};
 use super::state::store::{Done, ShownAs, TakenMessage};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
@@ -372,14 +372,7 @@ impl EventLoop {
 
     /// A kept message as users see it.
     pub(super) fn chat_message(&self, m: &StoredMessage) -> ChatMessage {
-        ChatMessage {
-            room: self.room_label(&m.room),
-            from: m.author.clone(),
-            nick: m.nick.clone(),
-            text: m.text.clone(),
-            id: m.id.to_hex(),
-            ts: m.ts_ms,
-        }
+        message_view(m, self.room_label(&m.room))
     }
 
     /// Shows a room message, with a notification when it is someone else's in a room not muted.

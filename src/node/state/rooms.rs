@@ -26,6 +26,7 @@ use crate::protocol::sync::Mark;
 use crate::room::engine::{Incoming, RoomEngine};
 use crate::room::event as wire;
 use crate::room::{EventId, Sequencer, check_room_name, normalise_room_name};
+use crate::store::StoredMessage;
 
 /// At most this many signed events wait per room for a member to be in reach, each at most
 /// [`UNSENT_WAIT`]: they are for a connection whose subscriptions have not arrived yet. What was
@@ -126,6 +127,18 @@ impl Rooms {
 
 pub(crate) fn topic(room: &EventId) -> IdentTopic {
     IdentTopic::new(wire::topic_name(room))
+}
+
+/// A kept message as users see it, in the room labelled `room`.
+pub(crate) fn message_view(m: &StoredMessage, room: String) -> ChatMessage {
+    ChatMessage {
+        room,
+        from: m.author.clone(),
+        nick: m.nick.clone(),
+        text: m.text.clone(),
+        id: m.id.to_hex(),
+        ts: m.ts_ms,
+    }
 }
 
 pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> CommandError {

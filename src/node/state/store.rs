@@ -22,7 +22,7 @@ use crate::node::client::RoomReply;
 use crate::node::event::{ChatMessage, CommandError};
 use crate::room::EventId;
 use crate::room::event::SignedEvent;
-use crate::store::{NodeStore, Session, StoreError, StoredMessage};
+use crate::store::{NodeStore, Session, StoreError};
 
 use super::direct::Sender;
 use super::rooms::{Paging, RoomDone};
@@ -111,8 +111,6 @@ pub(crate) enum Done {
     FirstPage { peer: PeerId, paging: Box<Paging>, join: Option<Box<SignedEvent>> },
     /// What a catch-up page brought is kept (`next`: another page is due).
     PageKept { peer: PeerId, paging: Box<Paging>, next: bool },
-    /// A room's recent messages, for `/history` of the room labelled `target`.
-    History { target: String, reply: RoomDone, messages: Result<Vec<StoredMessage>, StoreError> },
     /// A command's answer, made on the worker.
     Reply { reply: RoomDone, answer: Result<RoomReply, CommandError> },
     /// Message `id` this user wrote was kept (`error`: why not).
@@ -137,7 +135,6 @@ impl std::fmt::Debug for Done {
             Done::Message { taken, new } => write!(f, "Message({}, {new})", taken.message.id),
             Done::FirstPage { paging, .. } => write!(f, "FirstPage({})", paging.room),
             Done::PageKept { paging, next, .. } => write!(f, "PageKept({}, {next})", paging.room),
-            Done::History { target, .. } => write!(f, "History({target})"),
             Done::Reply { .. } => f.write_str("Reply"),
             Done::Committed { ticket } => write!(f, "Committed({ticket})"),
             Done::DmKept { id, error } => write!(f, "DmKept({id}, {error:?})"),
