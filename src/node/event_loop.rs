@@ -120,9 +120,13 @@ impl EventLoop {
                     let _ = reply.send(answer);
                 }
                 Done::Committed { ticket } => self.serve_committed(ticket),
-                Done::DmKept { id, error } => self.dm_kept(id, error).await,
+                // A message whose transaction was not committed is not kept: no receipt says so.
+                Done::DmKept { id, error } => {
+                    let error = error.or_else(|| (!written.committed).then(|| "it was not committed".to_string()));
+                    self.dm_kept(id, error).await;
+                }
                 Done::DmKeptReceived { channel, ok, sender, seq, id } => {
-                    self.dm_kept_received(channel, ok, sender, seq, id).await;
+                    self.dm_kept_received(channel, ok && written.committed, sender, seq, id).await;
                 }
                 Done::DmOldest { to, dm } => self.dm_oldest(to, dm).await,
                 Done::DmWaiting(waiting) => self.dm_waiting(waiting).await,
