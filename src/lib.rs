@@ -29,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod dm;
+pub mod e2e;
 pub mod hex;
 pub mod identity;
 pub mod net;
