@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, identity::Keypair};
+use meshchat::e2e::Sealed;
 use meshchat::room::event::{self, EventBody, EventPayload, MAX_EVENT_BYTES, SignedEvent};
 use meshchat::room::{Action, EventId};
 use support::NodeProc;
@@ -65,6 +66,8 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
         }
     }
     let captured = captured.expect("alice's messages reach mallory");
+    // What a peer on the topic hears is sealed: the text is nowhere in it.
+    assert!(!captured.windows(14).any(|w| w == b"a real message"), "a room message travels in the clear");
     bob.wait_for("the real message", |v| v["type"] == "message" && v["text"] == "a real message 0");
     // Alice's messages shown so far (more of her attempts may still arrive, once each).
     let texts = |events: &[serde_json::Value]| -> Vec<String> {
@@ -78,7 +81,10 @@ fn a_peer_without_a_certificate_gets_nothing_into_a_room() {
     let real_body: EventBody = cbor4ii::serde::from_slice(&real.body).unwrap();
     let forged_body = EventBody {
         nonce: 7,
-        payload: EventPayload::Message { text: "forged by mallory".into(), seq: 1 },
+        payload: EventPayload::Message {
+            seq: 1,
+            sealed: Sealed { session: "forged".into(), ciphertext: b"forged by mallory".to_vec() },
+        },
         ..real_body
     };
     let forged = SignedEvent::seal(&key, &real.certificate, &forged_body).unwrap().encode();

@@ -14,71 +14,25 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use libp2p::PeerId;
 use libp2p::gossipsub::IdentTopic;
 use libp2p::identity::Keypair;
-use libp2p::{Multiaddr, PeerId};
 use meshchat::cert::Certificate;
 use meshchat::clock::now_ms;
+use meshchat::e2e::Keyring;
+use meshchat::protocol::keys::KeysResponse;
 use meshchat::protocol::sync::{CatchUpRequest, SyncRefusal, SyncRequest, SyncResponse};
 use meshchat::room::event::{self, EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
-use serde_json::Value;
-use support::chat::{
-    LoopbackTrio, PASSWORDS, expect_bootstrap, join_room, loopback_trio, no_event_within, register, room_id, str_of,
+use support::chat::{LoopbackTrio, PASSWORDS, loopback_trio, no_event_within, register};
+use support::lobby::{
+    carol_joins, history, is, is_message, lobby_of_alice_and_bob, members, quit_for_identity, third_node,
 };
+use support::room_keys::{Writer, give, kept_keyring, open_all};
 use support::sync_peer::SyncPeer;
-use support::{NodeBuilder, NodeProc};
 
 /// How long a node is watched for something that must not show.
 const QUIET: Duration = Duration::from_millis(1500);
-
-/// Whether `v` is a `kind` event (`joined`, `kicked`, …) of `user` in #lobby.
-fn is(v: &Value, kind: &str, user: &str) -> bool {
-    v["type"] == kind && v["room"] == "lobby" && v["user"] == user
-}
-
-/// Whether `v` shows `text` from `from`.
-fn is_message(v: &Value, from: &str, text: &str) -> bool {
-    v["type"] == "message" && v["from"] == from && v["text"] == text
-}
-
-/// A node on loopback that dials the bootstrap at `boot_addr`, its data in `dir`, with the
-/// bootstrap trusted; and its listen address.
-fn third_node(name: &str, boot_addr: &str, dir: &Path) -> (NodeProc, Multiaddr) {
-    let mut node = NodeBuilder::loopback(name).args(&["--peer", boot_addr]).data_dir(dir).spawn();
-    let addr = node.ready()["listen"][0].as_str().expect("a listen address").parse().expect("a multiaddr");
-    expect_bootstrap(&mut node);
-    (node, addr)
-}
-
-/// alice and bob register; alice creates #lobby and bob joins it. The room's id.
-fn lobby_of_alice_and_bob(alice: &mut NodeProc, bob: &mut NodeProc) -> EventId {
-    register(alice, "alice", PASSWORDS[0]);
-    register(bob, "bob", PASSWORDS[1]);
-    alice.send("/create lobby");
-    alice.wait_for("created", |v| v["type"] == "room_created");
-    join_room(bob, "lobby");
-    alice.wait_for("bob joined", |v| is(v, "joined", "bob"));
-    room_id(alice, "lobby")
-}
-
-/// carol registers on `carol` and joins #lobby; every node of `members` sees her join.
-fn carol_joins(carol: &mut NodeProc, members: &mut [&mut NodeProc]) {
-    register(carol, "carol", PASSWORDS[2]);
-    join_room(carol, "lobby");
-    for node in members {
-        node.wait_for("carol joined", |v| is(v, "joined", "carol"));
-    }
-}
-
-/// Quits `node`, whose data is in `dir`: its key and certificate, for a crafted peer.
-fn quit_for_identity(node: &mut NodeProc, dir: &Path) -> (Keypair, Certificate) {
-    node.send("/quit");
-    node.wait_exit(Duration::from_secs(10));
-    let key = meshchat::identity::DataDir::open(dir).unwrap().node_key().unwrap();
-    let session = meshchat::store::NodeStore::open(dir).unwrap().session().unwrap();
-    (key, session.expect("a saved session").certificate)
-}
 
 /// The room's control events kept in the database in `dir` (of a node that quit).
 fn kept_events(dir: &Path, room: EventId) -> Vec<VerifiedEvent> {
@@ -133,10 +87,6 @@ fn sealed(
     SignedEvent::seal(key, certificate, &body).expect("a signed event").encode()
 }
 
-fn message(text: &str, seq: u64) -> EventPayload {
-    EventPayload::Message { text: text.to_string(), seq }
-}
-
 /// A catch-up request for everything: no heads known, no messages held.
 fn catch_up_everything(room: EventId, certificate: &Certificate) -> SyncRequest {
     SyncRequest::CatchUp(Box::new(CatchUpRequest {
@@ -150,26 +100,14 @@ fn catch_up_everything(room: EventId, certificate: &Certificate) -> SyncRequest 
     }))
 }
 
-/// The usernames `/members lobby` lists on `node`.
-fn members(node: &mut NodeProc) -> Vec<String> {
-    node.send("/members lobby");
-    let answer = node.wait_type("members");
-    answer["members"].as_array().expect("members").iter().map(|m| str_of(m, "user").to_string()).collect()
-}
-
-/// The texts `/history` lists on `node` (for its focused room).
-fn history(node: &mut NodeProc) -> Vec<String> {
-    node.send("/history");
-    let answer = node.wait_type("history");
-    answer["messages"].as_array().expect("messages").iter().map(|m| str_of(m, "text").to_string()).collect()
-}
-
 /// What a former member's catch-up page holds, checked to stop at its removal: the authors and
-/// payloads of its events (`removal` among them, none deeper) and the texts of its messages.
+/// payloads of its events (`removal` among them, none deeper) and the texts of its messages,
+/// each opened with the keys of `ring` (what the former member held).
 fn page_up_to(
     events: &[SignedEvent],
     messages: &[SignedEvent],
     removal: &EventPayload,
+    ring: &mut Keyring,
 ) -> (Vec<(String, EventPayload)>, Vec<String>) {
     let events = opened(events);
     let actions: Vec<(String, EventPayload)> =
@@ -177,14 +115,9 @@ fn page_up_to(
     let removed_at = events.iter().find(|e| e.body.payload == *removal).map(|e| e.body.depth);
     let removed_at = removed_at.unwrap_or_else(|| panic!("the removal among the events: {actions:?}"));
     assert!(events.iter().all(|e| e.body.depth <= removed_at), "an event after the removal: {actions:?}");
-    let texts = opened(messages)
-        .into_iter()
-        .map(|m| match m.body.payload {
-            EventPayload::Message { text, .. } => text,
-            other => panic!("a message, not {other:?}"),
-        })
-        .collect();
-    (actions, texts)
+    let texts: Vec<Option<String>> = open_all(ring, messages);
+    assert!(texts.iter().all(Option::is_some), "a message served that the former member cannot read: {texts:?}");
+    (actions, texts.into_iter().flatten().collect())
 }
 
 /// A member (bob's key and certificate in a crafted peer, his node gone) publishes a leave and
@@ -211,18 +144,26 @@ fn events_at_the_end_of_the_depth_range_or_at_a_wrong_depth_are_refused_and_the_
     let (prev, depth) = heads_of(&opened(&asked_heads(&mallory, at_alice, lobby, &certificate)));
     let forge = |depth: u64, payload: EventPayload| sealed(&key, &certificate, lobby, &prev, depth, now_ms(), payload);
     // The attacking messages are bob's numbers 1 and 2, so that one taken in would be shown at
-    // once; the well-made one, number 3, waits for them (2 s at most) before it is shown.
+    // once; the well-made one, number 3, waits for them (2 s at most) before it is shown. Their
+    // session's key is given to alice and carol first, so that all of them can be read.
+    let mut bobs = Writer::new(lobby, &certificate);
+    let (at_max, session_key) = bobs.message(&prev, 1, "a message at depth u64::MAX");
+    let (at_wrong_depth, _) = bobs.message(&prev, 2, "a message at a wrong depth");
+    let (well_made, _) = bobs.message(&prev, 3, "a well-made message");
+    for at in [at_alice, at_carol] {
+        assert_eq!(give(&mallory, at, &certificate, &session_key), KeysResponse::Taken);
+    }
     let attacks = [
         forge(u64::MAX, EventPayload::Control(Action::Leave)),
-        forge(u64::MAX, message("a message at depth u64::MAX", 1)),
+        forge(u64::MAX, at_max),
         forge(depth + 1, EventPayload::Control(Action::Leave)),
-        forge(depth + 7, message("a message at a wrong depth", 2)),
+        forge(depth + 7, at_wrong_depth),
     ];
     for data in attacks {
         mallory.publish(&topic, data);
     }
     // Published after the attacks on the same connections: once it is shown, they were heard.
-    mallory.publish(&topic, forge(depth, message("a well-made message", 3)));
+    mallory.publish(&topic, forge(depth, well_made));
     for node in [&mut alice, &mut carol] {
         node.wait_for("bob's well-made message", |v| is_message(v, "bob", "a well-made message"));
     }
@@ -263,9 +204,14 @@ fn a_message_backdated_to_before_a_ban_is_neither_shown_nor_served() {
     mallory.subscribe(&topic);
     mallory.wait_subscribed(&topic, &[at_alice, at_carol]);
     let forge = |ts_ms: u64, payload: EventPayload| sealed(&key, &certificate, lobby, &prev, depth, ts_ms, payload);
+    let mut bobs = Writer::new(lobby, &certificate);
+    let (before, session_key) = bobs.message(&prev, 1, "bob, before the ban");
+    for at in [at_alice, at_carol] {
+        assert_eq!(give(&mallory, at, &certificate, &session_key), KeysResponse::Taken);
+    }
     // Made so before the ban, it is shown: the citations and depth are right.
     let before_ban = now_ms();
-    mallory.publish(&topic, forge(before_ban, message("bob, before the ban", 1)));
+    mallory.publish(&topic, forge(before_ban, before));
     for node in [&mut alice, &mut carol] {
         node.wait_for("bob's message", |v| is_message(v, "bob", "bob, before the ban"));
     }
@@ -275,7 +221,7 @@ fn a_message_backdated_to_before_a_ban_is_neither_shown_nor_served() {
         node.wait_for("bob banned", |v| is(v, "banned", "bob") && v["by"] == "alice");
     }
     let backdated = "bob, backdated to before the ban";
-    mallory.publish(&topic, forge(before_ban + 1, message(backdated, 2)));
+    mallory.publish(&topic, forge(before_ban + 1, bobs.message(&prev, 2, backdated).0));
     alice.send("alice, after the ban");
     carol.wait_for("alice's message", |v| is_message(v, "alice", "alice, after the ban"));
     for node in [&mut alice, &mut carol] {
@@ -295,7 +241,7 @@ fn a_message_backdated_to_before_a_ban_is_neither_shown_nor_served() {
     match mallory.ask(at_alice, catch_up_everything(lobby, &certificate)) {
         SyncResponse::Refused(SyncRefusal::Banned | SyncRefusal::NotMember) => {}
         SyncResponse::Page { events, messages, .. } => {
-            let (actions, texts) = page_up_to(&events, &messages, &ban);
+            let (actions, texts) = page_up_to(&events, &messages, &ban, &mut bobs.ring);
             assert!(!actions.iter().any(|(_, p)| matches!(p, EventPayload::Control(Action::Op(_)))), "{actions:?}");
             assert!(texts.iter().any(|t| t == "bob, before the ban"), "{texts:?}");
             for text in [backdated, "alice, after the ban"] {
@@ -409,12 +355,13 @@ fn a_kicked_member_catches_up_to_the_kick_and_no_further() {
     let mallory = SyncPeer::new(key);
     let at_alice = mallory.dial(&alice_addr);
     let answer = mallory.ask(at_alice, catch_up_everything(lobby, &certificate));
-    let SyncResponse::Page { events, more_events, messages, more_messages } = answer else {
+    let SyncResponse::Page { events, more_events, messages, more_messages, keys } = answer else {
         panic!("a page for bob, kicked: {answer:?}");
     };
     assert!(!more_events && !more_messages, "one page holds it all");
     let kick = EventPayload::Control(Action::Kick(certificate.body.account));
-    let (actions, texts) = page_up_to(&events, &messages, &kick);
+    assert!(keys.is_empty(), "keys passed to bob, kicked: {keys:?}");
+    let (actions, texts) = page_up_to(&events, &messages, &kick, &mut kept_keyring(bob_dir.path()));
     for (author, payload) in [
         ("alice", EventPayload::Create { name: "lobby".into() }),
         ("bob", EventPayload::Control(Action::Join)),

@@ -156,10 +156,9 @@ impl Keyring {
         self.key(room, session).is_some_and(|key| key.index <= index)
     }
 
-    /// How many of `members` this node's current session in `room` was shared with (`None`: no
-    /// session running).
-    pub fn shared_with(&self, room: &EventId, members: &BTreeSet<AccountId>) -> Option<usize> {
-        self.own.get(room).map(|own| own.shared_with.iter().filter(|m| members.contains(m)).count())
+    /// The id of this node's current session in `room`, if one runs.
+    pub fn own_session(&self, room: &EventId) -> Option<String> {
+        self.own.get(room).map(|own| own.session.session_id())
     }
 
     /// Ends this node's session in `room` (its user left, or logged out): the next message begins

@@ -17,6 +17,8 @@
 //! - peer exchange ([`crate::protocol::peers`]): asks each new peer whom it knows.
 //! - room catch-up ([`crate::protocol::sync`]): a room's heads, the events and messages a member lacks.
 //! - direct messages ([`crate::protocol::dm`]): one message a request, the receipt its answer.
+//! - room keys ([`crate::protocol::keys`]): the keys of members' group sessions, given and asked
+//!   for between members.
 //! - accounts ([`crate::protocol::auth`]): every node can ask; only a node that hosts the
 //!   bootstrap answers, so only there does identify list the protocol.
 
@@ -30,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::protocol::auth::{self, AuthRequest, AuthResponse};
 use crate::protocol::dm::{self, DmRequest, DmResponse};
+use crate::protocol::keys::{self, KeysRequest, KeysResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 use crate::protocol::sync::{self as room_sync, SyncRequest, SyncResponse};
 
@@ -74,6 +77,8 @@ pub const MAX_ESTABLISHED_INCOMING: u32 = 512;
 pub const MAX_ESTABLISHED_PER_PEER: u32 = 4;
 /// How long a direct message may wait for its receipt.
 pub const DM_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a room key given or asked for may take to be answered.
+pub const KEYS_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer-exchange answer may take.
 pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -115,6 +120,7 @@ pub struct Behaviour {
     pub auth: cbor::Behaviour<AuthRequest, AuthResponse>,
     pub sync: cbor::Behaviour<SyncRequest, SyncResponse>,
     pub dm: cbor::Behaviour<DmRequest, DmResponse>,
+    pub keys: cbor::Behaviour<KeysRequest, KeysResponse>,
 }
 
 impl Behaviour {
@@ -219,6 +225,13 @@ impl Behaviour {
             [(StreamProtocol::new(dm::PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(DM_REQUEST_TIMEOUT),
         );
-        Ok(Behaviour { limits, gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync, dm })
+        let keys = request_response::Behaviour::with_codec(
+            cbor::codec::Codec::default()
+                .set_request_size_maximum(keys::MAX_REQUEST_BYTES)
+                .set_response_size_maximum(keys::MAX_RESPONSE_BYTES),
+            [(StreamProtocol::new(keys::PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(KEYS_REQUEST_TIMEOUT),
+        );
+        Ok(Behaviour { limits, gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync, dm, keys })
     }
 }

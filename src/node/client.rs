@@ -4,7 +4,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::event::{CommandError, MemberView, OnlineUser, RoomSummary, Status, UiEvent};
+use super::event::{CommandError, MemberView, OnlineUser, RoomEncryption, RoomSummary, Status, UiEvent};
 use crate::protocol::auth::AuthRequest;
 
 /// The answer to a command that either works or says why not.
@@ -103,6 +103,7 @@ pub enum RoomReply {
     Members {
         room: String,
         members: Vec<MemberView>,
+        encryption: RoomEncryption,
     },
     Rooms(Vec<RoomSummary>),
     /// `message` or `dm` events, oldest first.

@@ -99,10 +99,11 @@ pub enum UiEvent {
         user: String,
         by: Option<String>,
     },
-    /// The answer to `/members`: members in join order.
+    /// The answer to `/members`: members in join order, and the room's encryption.
     Members {
         room: String,
         members: Vec<MemberView>,
+        encryption: RoomEncryption,
     },
     /// A room message (also this user's own).
     Message(ChatMessage),
@@ -229,6 +230,18 @@ pub struct RoomSummary {
     pub members: usize,
 }
 
+/// A room's encryption as `/members` and `/status` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomEncryption {
+    pub room: String,
+    /// Room messages are end-to-end encrypted (always, in protocol 4).
+    pub encrypted: bool,
+    pub members: usize,
+    /// How many members hold the key of this user's current session in the room, this user
+    /// included (null: none runs; the next message begins one).
+    pub key_holders: Option<usize>,
+}
+
 /// One member in a `members` list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberView {
@@ -243,10 +256,14 @@ pub struct ChatMessage {
     /// The author's username, from a verified certificate.
     pub from: String,
     pub nick: String,
+    /// Empty when `unreadable`.
     pub text: String,
     pub id: String,
     /// Milliseconds since the Unix epoch, by the author's clock.
     pub ts: u64,
+    /// Its text cannot be decrypted here: no key for it came (in time), or it does not open.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
 }
 
 /// A direct message as shown.
@@ -281,6 +298,9 @@ pub struct Status {
     pub bootstrap: Option<String>,
     /// Rooms the user is a member of.
     pub rooms: Vec<String>,
+    /// Their encryption, in the same order.
+    #[serde(default)]
+    pub encryption: Vec<RoomEncryption>,
     /// Direct messages waiting in the outbox for their receivers to come online.
     pub outbox: usize,
     /// Seconds until this user's certificate expires (it is renewed before).
@@ -450,6 +470,7 @@ mod tests {
             text: "hi".into(),
             id: "x".into(),
             ts: 5,
+            unreadable: false,
         });
         assert_eq!(
             serde_json::to_value(&message).unwrap(),
@@ -514,6 +535,7 @@ mod tests {
             peers: vec![],
             bootstrap: None,
             rooms: vec![],
+            encryption: vec![],
             outbox: 0,
             certificate_expires_in: None,
             problems: vec![],

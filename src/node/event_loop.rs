@@ -52,6 +52,7 @@ impl EventLoop {
         resync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         self.load_rooms();
         self.load_direct();
+        self.load_keys();
         self.resume_session().await;
         let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
         loop {
@@ -120,6 +121,7 @@ impl EventLoop {
                     let _ = reply.send(answer);
                 }
                 Done::Committed { ticket } => self.serve_committed(ticket),
+                Done::Sealed { room, session, rows } => self.open_read(room, session, rows).await,
                 // A message whose transaction was not committed is not kept: no receipt says so.
                 Done::DmKept { id, error } => {
                     let error = error.or_else(|| (!written.committed).then(|| "it was not committed".to_string()));
@@ -186,6 +188,7 @@ impl EventLoop {
             peers,
             bootstrap: self.accounts.bootstrap_peer().map(|p| p.to_string()),
             rooms: self.my_room_labels(),
+            encryption: self.my_rooms_encryption(),
             // Counted by the store worker before the answer goes.
             outbox: 0,
             certificate_expires_in: self.accounts.session().map(|s| s.certificate.remaining(crate::clock::unix_now())),
@@ -478,6 +481,13 @@ impl EventLoop {
                 Message::Request { request, channel, .. } => self.on_dm_request(peer, request, channel).await,
                 Message::Response { request_id, response } => self.on_dm_response(request_id, response).await,
             },
+            BehaviourEvent::Keys(request_response::Event::Message { peer, message, .. }) => match message {
+                Message::Request { request, channel, .. } => self.on_keys_request(peer, request, channel),
+                Message::Response { request_id, response } => self.on_keys_response(peer, request_id, response),
+            },
+            BehaviourEvent::Keys(request_response::Event::OutboundFailure { peer, request_id, error, .. }) => {
+                self.on_keys_failure(peer, request_id, error.to_string());
+            }
             BehaviourEvent::Dm(request_response::Event::OutboundFailure { request_id, error, .. }) => {
                 self.on_dm_failure(request_id, error.to_string()).await;
             }

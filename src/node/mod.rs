@@ -44,6 +44,7 @@ mod parts;
 mod presence;
 mod room_commands;
 mod room_directory;
+mod room_keys;
 mod room_sync;
 mod rooms;
 mod state;
@@ -58,7 +59,7 @@ use tokio::task::JoinHandle;
 pub use client::{Client, DirectCommand, RoomCommand, RoomReply};
 pub use event::{
     BootstrapState, ChatMessage, CommandError, DirectMessage, ErrorCode, MemberView, NotificationKind, OnlineState,
-    OnlineUser, PeerState, RoomSummary, Status, UiEvent,
+    OnlineUser, PeerState, RoomEncryption, RoomSummary, Status, UiEvent,
 };
 pub use parts::{NodeConfig, NodeError};
 

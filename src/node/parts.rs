@@ -24,6 +24,7 @@ use super::event::UiEvent;
 use super::liveness::Liveness;
 use super::state::accounts::{Accounts, AuthTicket};
 use super::state::direct::Direct;
+use super::state::keys::RoomKeys;
 use super::state::presence::PresenceState;
 use super::state::rooms::Rooms;
 use super::state::store::{Loaded, StoreHandle, Written};
@@ -97,6 +98,8 @@ pub(super) struct EventLoop {
     pub(super) rooms: Rooms,
     /// Direct messages in flight.
     pub(super) direct: Direct,
+    /// Room keys, and the messages waiting for theirs.
+    pub(super) keys: RoomKeys,
     /// The focus and the mutes: where plain text goes, what notifies.
     pub(super) attention: Attention,
     /// Certificates already checked.
@@ -163,6 +166,7 @@ impl EventLoop {
             presence: PresenceState::new(presence_topic, local),
             rooms: Rooms::default(),
             direct: Direct::default(),
+            keys: RoomKeys::default(),
             attention: Attention::default(),
             certs: CertCache::default(),
             auth_answers,

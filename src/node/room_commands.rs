@@ -198,7 +198,10 @@ impl EventLoop {
             ));
         }
         let seq = self.next_message_seq(&room);
-        let (signed, event) = self.seal_in(room, EventPayload::Message { text: text.to_string(), seq })?;
+        let (prev, depth) =
+            self.rooms.engine.cite(&room).ok_or_else(|| error(ErrorCode::NoSuchRoom, "the room is not known here"))?;
+        let sealed = self.seal_text(room, me, &prev, seq, text);
+        let (signed, event) = self.seal(Some(room), prev, depth, EventPayload::Message { seq, sealed })?;
         // Out first, then taken in and shown here; it is written with the next batch.
         let bytes = signed.encode();
         self.publish(&room, bytes.clone());
@@ -218,7 +221,8 @@ impl EventLoop {
             .iter()
             .map(|m| MemberView { user: self.accounts.name_of(&m.user), admin: m.admin })
             .collect();
-        Ok(RoomReply::Members { room: label, members })
+        let encryption = self.encryption_of(&room);
+        Ok(RoomReply::Members { room: label, members, encryption })
     }
 
     /// `/rooms`: the rooms online users are in, and this user's.

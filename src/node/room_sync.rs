@@ -209,7 +209,13 @@ impl EventLoop {
     /// What the reading thread read for a peer: its answer goes out now.
     pub(super) fn on_read_done(&mut self, done: ReadDone) {
         if let Some((channel, answer)) = self.serving.take(&done) {
-            self.send_sync_response(channel, answer.with(done));
+            let mut response = answer.with(done);
+            if let (Answer::Page { room, asker, .. }, SyncResponse::Page { messages, keys, .. }) =
+                (answer, &mut response)
+            {
+                *keys = self.keys_for_page(room, asker, messages);
+            }
+            self.send_sync_response(channel, response);
         }
     }
 
@@ -263,7 +269,7 @@ impl EventLoop {
                         until,
                     })
                 };
-                Ok((room, ids, messages, Answer::Page { more_events: page.more }))
+                Ok((room, ids, messages, Answer::Page { more_events: page.more, room, asker: account }))
             }
         }
     }
@@ -301,7 +307,9 @@ impl EventLoop {
             (SyncPurpose::Heads { room, reply }, SyncResponse::Heads { events }) => {
                 self.join_with_heads(room, peer, events, reply);
             }
-            (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages }) => {
+            (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages, keys }) => {
+                // The keys first: the page's messages are opened as they are taken in.
+                self.take_page_keys(paging.room, keys);
                 self.take_page(peer, *paging, events, more_events, messages, more_messages).await;
             }
             (purpose, response) => {

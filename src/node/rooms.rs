@@ -16,15 +16,18 @@ use super::CommandError;
 use super::attention::Place;
 use super::event::{ChatMessage, ErrorCode, NotificationKind, UiEvent};
 use super::parts::EventLoop;
+use super::state::key_wait::Sealing;
+use super::state::keys::Awaiting;
 use super::state::rooms::{Gossip, MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, message_view, topic};
 use super::state::store::{Done, ShownAs, TakenMessage};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
+use crate::e2e::OpenError;
 use crate::net::room_score;
 use crate::room::engine::{Incoming, Input, Output, Verdict, Via};
 use crate::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use crate::room::{Effect, EventId};
-use crate::store::{NodeStore, StoredMessage};
+use crate::store::{NodeStore, Readable, StoredMessage};
 
 /// What a user sees of `effect` in the room labelled `room`, with accounts called by `name_of`.
 fn effect_event(room: &str, effect: Effect, name_of: impl Fn(&AccountId) -> String) -> UiEvent {
@@ -244,6 +247,7 @@ impl EventLoop {
                     }
                     if gone {
                         self.unsubscribe(&room);
+                        self.end_session(&room);
                         if self.attention.left_room(&room) {
                             self.emit(UiEvent::Unfocused).await;
                         }
@@ -271,7 +275,7 @@ impl EventLoop {
     /// this node's own once written. Whether it was taken (to be passed on).
     async fn take_message(&mut self, incoming: Incoming) -> bool {
         let Incoming { event: v, bytes, via } = incoming;
-        let EventPayload::Message { text, seq } = v.body.payload.clone() else { return false };
+        let EventPayload::Message { seq, sealed } = v.body.payload.clone() else { return false };
         let stream = (v.room, v.peer);
         let shown_as = match via {
             Via::Own => ShownAs::Own,
@@ -293,6 +297,21 @@ impl EventLoop {
             return false;
         }
         self.rooms.took(v.room, v.peer, seq);
+        let (text, readable) = match self.open_text(v.room, v.account, seq, &sealed) {
+            Ok(text) => (text, Readable::Read),
+            Err(OpenError::NoKey) => {
+                self.want_key(v.room, &sealed.session, v.peer, via.peer());
+                if shown_as != (ShownAs::Fetched { show: false }) {
+                    let sealing = Sealing { session: sealed.session.clone(), author: v.peer };
+                    self.keys.await_key(v.id.to_hex(), sealing);
+                }
+                (String::new(), Readable::AwaitingKey)
+            }
+            Err(OpenError::Broken(why)) => {
+                tracing::info!(room = %v.room, id = %v.id, why, "a message cannot be decrypted");
+                (String::new(), Readable::Never)
+            }
+        };
         let stored = StoredMessage {
             id: v.id,
             room: v.room,
@@ -304,6 +323,8 @@ impl EventLoop {
             depth: v.body.depth,
             peer: v.peer.to_bytes(),
             seq,
+            session: sealed.session,
+            sealed: readable,
         };
         let message = self.chat_message(&stored);
         let keep = move |store: &NodeStore| {
@@ -353,6 +374,7 @@ impl EventLoop {
             self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&gossip, &from, verdict);
         }
         if !new {
+            self.keys.awaiting.remove(&message.id);
             return;
         }
         let stream = (room, peer);
@@ -375,8 +397,27 @@ impl EventLoop {
         message_view(m, self.room_label(&m.room))
     }
 
-    /// Shows a room message, with a notification when it is someone else's in a room not muted.
+    /// Shows a room message, with a notification when it is someone else's in a room not muted;
+    /// one that cannot be read yet waits for its key first.
     async fn show_message(&mut self, room: &EventId, message: ChatMessage) {
+        let mut message = message;
+        let sealing = match self.keys.awaiting.remove(&message.id) {
+            // Its key came while it was held back: opened since.
+            Some(Awaiting { opened: Some(text), .. }) => {
+                message.unreadable = text.is_none();
+                message.text = text.unwrap_or_default();
+                None
+            }
+            Some(Awaiting { sealing, opened: None }) => Some(sealing),
+            None => None,
+        };
+        if let Some(message) = self.wait_for_key(*room, message, sealing) {
+            self.show_now(room, message).await;
+        }
+    }
+
+    /// Shows a room message now (see [`Self::show_message`]).
+    pub(super) async fn show_now(&mut self, room: &EventId, message: ChatMessage) {
         let from_me = self.me().is_some_and(|me| same_name(&me, &message.from));
         let label = message.room.clone();
         self.emit(UiEvent::Message(message)).await;
@@ -397,6 +438,7 @@ impl EventLoop {
         });
         let outputs = self.rooms.engine.handle(Input::Tick, Instant::now());
         self.carry_out(outputs).await;
+        self.keys_tick().await;
         if !self.rooms.order.is_holding() {
             return;
         }

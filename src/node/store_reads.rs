@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use crate::account::AccountId;
 use libp2p::request_response::ResponseChannel;
 use tokio::sync::mpsc;
 
@@ -86,8 +87,9 @@ impl StoreReads {
 pub(super) enum Answer {
     /// The room's heads.
     Heads,
-    /// A page; when `more_events`, no messages were read and the asker is told more follow.
-    Page { more_events: bool },
+    /// A page of `room` for `asker`; when `more_events`, no messages were read and the asker
+    /// is told more follow.
+    Page { more_events: bool, room: EventId, asker: AccountId },
 }
 
 impl Answer {
@@ -95,11 +97,12 @@ impl Answer {
     pub(super) fn with(self, done: ReadDone) -> SyncResponse {
         match self {
             Answer::Heads => SyncResponse::Heads { events: done.events },
-            Answer::Page { more_events } => SyncResponse::Page {
+            Answer::Page { more_events, .. } => SyncResponse::Page {
                 events: done.events,
                 more_events,
                 messages: done.messages,
                 more_messages: more_events || done.more_messages,
+                keys: Vec::new(),
             },
         }
     }
@@ -224,13 +227,15 @@ mod tests {
     #[test]
     fn a_page_with_more_events_says_more_messages_follow_without_reading_them() {
         let done = ReadDone { ticket: 1, ..ReadDone::default() };
-        let SyncResponse::Page { more_events, more_messages, .. } = Answer::Page { more_events: true }.with(done)
+        let SyncResponse::Page { more_events, more_messages, .. } =
+            Answer::Page { more_events: true, room: EventId::from_bytes([1; 32]), asker: account_of("a") }.with(done)
         else {
             panic!("a page")
         };
         assert!(more_events && more_messages);
         let done = ReadDone { ticket: 2, ..ReadDone::default() };
-        let SyncResponse::Page { more_events, more_messages, .. } = Answer::Page { more_events: false }.with(done)
+        let SyncResponse::Page { more_events, more_messages, .. } =
+            Answer::Page { more_events: false, room: EventId::from_bytes([1; 32]), asker: account_of("a") }.with(done)
         else {
             panic!("a page")
         };

@@ -4,6 +4,7 @@
 pub mod auth;
 mod bounded;
 pub mod dm;
+pub mod keys;
 pub mod peers;
 pub mod presence;
 pub mod sync;

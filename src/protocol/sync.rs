@@ -9,15 +9,18 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cert::Certificate;
+use crate::e2e::RoomKey;
 use crate::room::event::SignedEvent;
 use crate::room::graph::EventId;
 
 /// The protocol name.
-pub const SYNC_PROTOCOL: &str = "/meshchat/sync/3";
+pub const SYNC_PROTOCOL: &str = "/meshchat/sync/4";
 /// Control events in one page.
 pub const PAGE_EVENTS: usize = 1000;
 /// Messages in one page.
 pub const PAGE_MESSAGES: usize = 500;
+/// The most room keys a page carries.
+pub const MAX_PAGE_KEYS: usize = 64;
 /// The most heads a request names.
 pub const MAX_HEADS: usize = 256;
 /// The most marks a request names (authors' machines in one room).
@@ -115,6 +118,10 @@ pub enum SyncResponse {
         #[serde(deserialize_with = "super::bounded::first::<_, _, PAGE_MESSAGES>")]
         messages: Vec<SignedEvent>,
         more_messages: bool,
+        /// The keys of the group sessions the page's messages are sealed with, of those the
+        /// server holds and the asker, a member now, may have.
+        #[serde(default, deserialize_with = "super::bounded::first::<_, _, MAX_PAGE_KEYS>")]
+        keys: Vec<RoomKey>,
     },
     Refused(SyncRefusal),
 }
@@ -126,7 +133,7 @@ mod tests {
 
     #[test]
     fn hostile_lengths_are_refused_or_capped() {
-        let fields = ["events", "messages", "known", "marks", "peer"];
+        let fields = ["events", "messages", "known", "marks", "peer", "keys"];
         for input in huge_length_inputs(&fields) {
             let _ = cbor4ii::serde::from_slice::<SyncResponse>(&input);
             let _ = cbor4ii::serde::from_slice::<SyncRequest>(&input);
@@ -135,7 +142,13 @@ mod tests {
 
     #[test]
     fn a_page_round_trips() {
-        let page = SyncResponse::Page { events: vec![], more_events: true, messages: vec![], more_messages: false };
+        let page = SyncResponse::Page {
+            events: vec![],
+            more_events: true,
+            messages: vec![],
+            more_messages: false,
+            keys: vec![],
+        };
         let bytes = cbor4ii::serde::to_vec(Vec::new(), &page).unwrap();
         assert_eq!(cbor4ii::serde::from_slice::<SyncResponse>(&bytes).unwrap(), page);
     }

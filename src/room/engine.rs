@@ -69,7 +69,7 @@ pub enum Via {
 }
 
 impl Via {
-    fn peer(&self) -> Option<PeerId> {
+    pub fn peer(&self) -> Option<PeerId> {
         match self {
             Via::Live { from } | Via::Handed { from } | Via::CatchUp { from, .. } => Some(*from),
             Via::Own | Via::Disk => None,

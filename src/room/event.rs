@@ -1,4 +1,4 @@
-//! Room events on the wire (room protocol 3, built on the event graph of [`crate::room::graph`]):
+//! Room events on the wire (room protocol 4, built on the event graph of [`crate::room::graph`]):
 //! a signed body that names its room by the id of the room's create event, cites the heads its
 //! author knew, and states the depth that follows from them. Control events and messages alike
 //! travel on the room's topic, [`topic_name`], and in catch-up pages ([`crate::protocol::sync`]).
@@ -17,15 +17,16 @@ use super::graph::{EventId, GraphEvent, MAX_PREV};
 use super::{Action, check_room_name};
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, CertError, Certificate};
+use crate::e2e::{MAX_SEALED_BYTES, MAX_SESSION_ID_BYTES, Sealed};
 
 /// A message's text is at most this many bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// A signed event is at most this many bytes.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 /// Topic names are this prefix and the room id in hex.
-pub const TOPIC_PREFIX: &str = "meshchat/room/3/";
+pub const TOPIC_PREFIX: &str = "meshchat/room/4/";
 /// Domain separation for event signatures.
-const SIGNING_CONTEXT: &[u8] = b"meshchat room event v3\0";
+const SIGNING_CONTEXT: &[u8] = b"meshchat room event v4\0";
 
 /// The topic of the room whose create event is `room`.
 pub fn topic_name(room: &EventId) -> String {
@@ -41,10 +42,11 @@ pub enum EventPayload {
     },
     Control(Action),
     /// A chat message, the author's `seq`-th in the room from this peer (1, 2, 3, …; at most
-    /// `i64::MAX`).
+    /// `i64::MAX`): its text sealed with the author's group session ([`crate::e2e`]), readable
+    /// by the members the session's key was given to.
     Message {
-        text: String,
         seq: u64,
+        sealed: Sealed,
     },
 }
 
@@ -109,8 +111,8 @@ pub enum EventError {
     FromTheFuture,
     #[error("the certificate is not the author's")]
     NotTheAuthor,
-    #[error("the message is longer than {MAX_TEXT_BYTES} bytes")]
-    TextTooLong,
+    #[error("the sealed message is larger than {MAX_SEALED_BYTES} bytes, or its session id too long")]
+    SealedTooLarge,
     #[error("the room name is not valid")]
     BadRoomName,
     #[error("the event cites more than {MAX_PREV} events, or one twice")]
@@ -243,7 +245,11 @@ fn check_shape(body: &EventBody) -> Result<(), EventError> {
     }
     match &body.payload {
         EventPayload::Create { name } if check_room_name(name).is_err() => Err(EventError::BadRoomName),
-        EventPayload::Message { text, .. } if text.len() > MAX_TEXT_BYTES => Err(EventError::TextTooLong),
+        EventPayload::Message { sealed, .. }
+            if sealed.ciphertext.len() > MAX_SEALED_BYTES || sealed.session.len() > MAX_SESSION_ID_BYTES =>
+        {
+            Err(EventError::SealedTooLarge)
+        }
         EventPayload::Message { seq, .. } if *seq == 0 || i64::try_from(*seq).is_err() => Err(EventError::BadShape),
         _ => Ok(()),
     }

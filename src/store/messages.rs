@@ -29,11 +29,45 @@ pub struct StoredMessage {
     /// The author's peer (binary id) and its number for the message in this room.
     pub peer: Vec<u8>,
     pub seq: u64,
+    /// The group session it is sealed with.
+    pub session: String,
+    /// Whether its text was read: when not, `text` is empty.
+    pub sealed: Readable,
+}
+
+/// Whether a kept message's text could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readable {
+    /// Its text is kept.
+    Read,
+    /// No key for its session was here: it is opened once one comes.
+    AwaitingKey,
+    /// Its session's key does not open it: it never will be read.
+    Never,
+}
+
+impl Readable {
+    fn to_sql(self) -> i64 {
+        match self {
+            Readable::Read => 0,
+            Readable::AwaitingKey => 1,
+            Readable::Never => 2,
+        }
+    }
+
+    fn from_sql(n: i64) -> Readable {
+        match n {
+            0 => Readable::Read,
+            1 => Readable::AwaitingKey,
+            _ => Readable::Never,
+        }
+    }
 }
 
 const INSERT_MESSAGE: &str =
-    "INSERT OR IGNORE INTO messages (id, room, account, author, nick, text, ts_ms, depth, peer, seq, event)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    "INSERT OR IGNORE INTO messages (id, room, account, author, nick, text, ts_ms, depth, peer, seq, event, session, sealed)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+const MESSAGE_COLUMNS: &str = "id, room, account, author, nick, text, ts_ms, depth, peer, seq, session, sealed";
 
 fn unsigned(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -57,6 +91,8 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         depth: unsigned(r.get(7)?),
         peer: r.get(8)?,
         seq: unsigned(r.get(9)?),
+        session: r.get(10)?,
+        sealed: Readable::from_sql(r.get(11)?),
     })
 }
 
@@ -78,9 +114,65 @@ impl NodeStore {
             sql_int(message.depth),
             message.peer,
             sql_int(message.seq),
-            event
+            event,
+            message.session,
+            message.sealed.to_sql(),
         ])?;
         Ok(inserted == 1)
+    }
+
+    /// The messages of `room` sealed with `session` whose text could not be read yet (at most
+    /// `limit`), with their events.
+    pub fn sealed_messages(
+        &self,
+        room: &EventId,
+        session: &str,
+        limit: usize,
+    ) -> Result<Vec<(StoredMessage, Vec<u8>)>, StoreError> {
+        let mut statement = self.conn().prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS}, event FROM messages WHERE room = ?1 AND session = ?2 AND sealed = 1
+             ORDER BY depth, ts_ms, id LIMIT ?3"
+        ))?;
+        let rows = statement.query_map(params![&room.as_bytes()[..], session, sql_int(limit as u64)], |r| {
+            Ok((message_row(r)?, r.get::<_, Vec<u8>>(12)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The text of a sealed message, now read (or `None`: its session's key does not open it,
+    /// and it never will be read).
+    pub fn open_message(&self, id: &EventId, text: Option<&str>) -> Result<(), StoreError> {
+        self.conn.prepare_cached("UPDATE messages SET text = ?2, sealed = ?3 WHERE id = ?1")?.execute(params![
+            &id.as_bytes()[..],
+            text.unwrap_or_default(),
+            if text.is_some() { Readable::Read } else { Readable::Never }.to_sql()
+        ])?;
+        Ok(())
+    }
+
+    /// Keeps a group session's key (replacing the one kept for that session).
+    pub fn save_room_key(&self, key: &crate::e2e::RoomKey) -> Result<(), StoreError> {
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), key)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode a room key: {e}")))?;
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO room_keys (room, session, key) VALUES (?1, ?2, ?3)")?
+            .execute(params![&key.room.as_bytes()[..], key.session, bytes])?;
+        Ok(())
+    }
+
+    /// Every group session key kept.
+    pub fn room_keys(&self) -> Result<Vec<crate::e2e::RoomKey>, StoreError> {
+        let mut statement = self.conn.prepare_cached("SELECT key FROM room_keys")?;
+        let rows = statement.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut keys = Vec::new();
+        for row in rows {
+            let bytes = row?;
+            match cbor4ii::serde::from_slice(&bytes) {
+                Ok(key) => keys.push(key),
+                Err(e) => tracing::error!(error = %e, "a kept room key does not decode"),
+            }
+        }
+        Ok(keys)
     }
 
     /// Whether a message with this id is kept.
@@ -118,10 +210,9 @@ impl NodeStore {
 
     /// The last `limit` messages of a room, oldest first, in (depth, time, id) order.
     pub fn recent_messages(&self, room: &EventId, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut statement = self.conn().prepare_cached(
-            "SELECT id, room, account, author, nick, text, ts_ms, depth, peer, seq FROM messages WHERE room = ?1
-             ORDER BY depth DESC, ts_ms DESC, id DESC LIMIT ?2",
-        )?;
+        let mut statement = self.conn().prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 ORDER BY depth DESC, ts_ms DESC, id DESC LIMIT ?2"
+        ))?;
         let rows = statement.query_map(params![&room.as_bytes()[..], sql_int(limit as u64)], message_row)?;
         let mut messages: Vec<StoredMessage> = rows.collect::<Result<_, _>>()?;
         messages.reverse();

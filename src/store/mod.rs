@@ -19,7 +19,7 @@ mod session;
 pub mod sqlite;
 
 pub use crate::dm::StoredDm;
-pub use messages::StoredMessage;
+pub use messages::{Readable, StoredMessage};
 pub use reader::{CatchUpSource, StoreReader};
 
 use std::cell::RefCell;
@@ -177,6 +177,8 @@ pub(crate) mod tests {
             depth: i,
             peer: peer.to_vec(),
             seq: i,
+            session: "s".into(),
+            sealed: Readable::Read,
         }
     }
 

@@ -101,4 +101,41 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX messages_by_room ON messages (room, depth, ts_ms, id);
     CREATE INDEX messages_by_peer ON messages (room, peer, seq);",
+    // Room messages are sealed (room protocol 4): rooms of protocol 3 cannot be carried over,
+    // nor mutes of them. A message whose session key has not come yet is kept with `sealed`
+    // set and no text, and opened once it comes; the keys of group sessions are kept too.
+    "DROP TABLE room_events;
+    DROP TABLE messages;
+    DELETE FROM mutes WHERE target LIKE '#%';
+    CREATE TABLE room_events (
+        id BLOB PRIMARY KEY,
+        room BLOB NOT NULL,
+        depth INTEGER NOT NULL,
+        event BLOB NOT NULL
+    );
+    CREATE INDEX room_events_by_room ON room_events (room, depth, id);
+    CREATE TABLE messages (
+        id BLOB PRIMARY KEY,
+        room BLOB NOT NULL,
+        account BLOB NOT NULL,
+        author TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        depth INTEGER NOT NULL,
+        peer BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        event BLOB NOT NULL,
+        session TEXT NOT NULL,
+        sealed INTEGER NOT NULL
+    );
+    CREATE INDEX messages_by_room ON messages (room, depth, ts_ms, id);
+    CREATE INDEX messages_by_peer ON messages (room, peer, seq);
+    CREATE INDEX messages_sealed ON messages (room, session) WHERE sealed = 1;
+    CREATE TABLE room_keys (
+        room BLOB NOT NULL,
+        session TEXT NOT NULL,
+        key BLOB NOT NULL,
+        PRIMARY KEY (room, session)
+    );",
 ];

@@ -124,7 +124,7 @@ impl App {
     async fn room(&self, command: RoomCommand) {
         let event = match self.client.room(command).await {
             Ok(RoomReply::Done) => return,
-            Ok(RoomReply::Members { room, members }) => UiEvent::Members { room, members },
+            Ok(RoomReply::Members { room, members, encryption }) => UiEvent::Members { room, members, encryption },
             Ok(RoomReply::Rooms(rooms)) => UiEvent::Rooms { rooms },
             Ok(RoomReply::History { target, messages }) => UiEvent::History { target, messages },
             Err(error) => error.to_event(),

@@ -77,7 +77,7 @@ impl Known {
                 self.rooms.insert(room.clone());
                 self.users.insert(user.clone());
             }
-            UiEvent::Members { room, members } => {
+            UiEvent::Members { room, members, .. } => {
                 self.rooms.insert(room.clone());
                 self.users.extend(members.iter().map(|m| m.user.clone()));
             }
@@ -193,7 +193,7 @@ impl PromptState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::{ChatMessage, MemberView, OnlineState};
+    use crate::node::{ChatMessage, MemberView, OnlineState, RoomEncryption};
 
     fn note(room: Option<&str>, from: Option<&str>, focused: bool) -> UiEvent {
         UiEvent::Notification {
@@ -245,6 +245,7 @@ mod tests {
         k.observe(&UiEvent::Members {
             room: "dev".into(),
             members: vec![MemberView { user: "dave".into(), admin: true }],
+            encryption: RoomEncryption { room: "dev".into(), encrypted: true, members: 1, key_holders: None },
         });
         k.observe(&UiEvent::Message(ChatMessage {
             room: "ops".into(),
@@ -253,6 +254,7 @@ mod tests {
             text: "x".into(),
             id: "i".into(),
             ts: 0,
+            unreadable: false,
         }));
         k.observe(&UiEvent::Renamed { old: "bob".into(), new: "robert".into() });
         let users: Vec<&str> = k.users.iter().map(String::as_str).collect();

@@ -13,7 +13,9 @@ use super::format;
 use super::links::SharedLinks;
 use super::sanitize::visible;
 use super::style::{Palette, sgr};
-use crate::node::{BootstrapState, ChatMessage, DirectMessage, OnlineState, PeerState, Status, UiEvent};
+use crate::node::{
+    BootstrapState, ChatMessage, DirectMessage, OnlineState, PeerState, RoomEncryption, Status, UiEvent,
+};
 use crate::pinned_key::grouped;
 
 /// The terminal bell.
@@ -206,12 +208,14 @@ impl Renderer {
                     self.dim("(the oldest member)")
                 ),
             },
-            UiEvent::Members { room, members } => {
+            UiEvent::Members { room, members, encryption } => {
                 let list: Vec<String> = members
                     .iter()
                     .map(|m| if m.admin { format!("@{}", self.user(&m.user)) } else { self.user(&m.user) })
                     .collect();
-                format!("{} {}{} {}", self.dim("members of"), self.room(room), self.dim(":"), list.join(" "))
+                let members =
+                    format!("{} {}{} {}", self.dim("members of"), self.room(room), self.dim(":"), list.join(" "));
+                format!("{members}\n{}", self.dim(&encryption_line(encryption)))
             }
             UiEvent::Message(message) => self.message(message),
             UiEvent::Dm(dm) => self.dm(dm),
@@ -314,7 +318,11 @@ impl Renderer {
             self.clock(m.ts),
             self.room(&m.room),
             self.palette.user(&m.from, &shown, self.is_me(&m.from)),
-            self.body(&m.text)
+            if m.unreadable {
+                self.palette.paint(sgr::DIM, "(a message that cannot be decrypted: no key for it reached this node)")
+            } else {
+                self.body(&m.text)
+            }
         )
     }
 
@@ -348,6 +356,9 @@ impl Renderer {
             status.rooms.iter().map(|r| self.room(r)).collect::<Vec<_>>().join(" ")
         };
         lines.push(format!("{} {}", self.dim("rooms    "), rooms));
+        for room in &status.encryption {
+            lines.push(format!("    {} {}", self.room(&room.room), self.dim(&encryption_line(room))));
+        }
         lines.push(format!("{} {}", self.dim("outbox   "), status.outbox));
         for problem in &status.problems {
             lines.push(format!("{} {}", self.palette.paint(sgr::TROUBLE, "!!! trouble:"), visible(problem)));
@@ -356,6 +367,17 @@ impl Renderer {
             lines.push(format!("{} {}", self.dim("listening"), visible(addr)));
         }
         lines.join("\n")
+    }
+}
+
+/// What a room's encryption is, in words.
+fn encryption_line(room: &RoomEncryption) -> String {
+    if !room.encrypted {
+        return "not encrypted".to_string();
+    }
+    match room.key_holders {
+        Some(holders) => format!("encrypted: {holders} of {} members hold your current key", room.members),
+        None => "encrypted: your next message here begins a new key".to_string(),
     }
 }
 
@@ -396,6 +418,7 @@ mod tests {
             text: text.into(),
             id: "m1".into(),
             ts: (12 * 3600 + 3 * 60) * 1000,
+            unreadable: false,
         })
     }
 
@@ -424,6 +447,7 @@ mod tests {
             text: "\x1b[31mred\x1b[0m \u{9b}2J".into(),
             id: "x".into(),
             ts: 0,
+            unreadable: false,
         });
         let text = r.render(&evil);
         assert!(!text.contains('\x07'), "{text:?}");
@@ -587,13 +611,19 @@ mod tests {
             user: None,
             peers: vec!["p1".into(), "p2".into()],
             bootstrap: None,
-            rooms: vec![],
+            rooms: vec!["lobby".into(), "dev".into()],
+            encryption: vec![
+                RoomEncryption { room: "lobby".into(), encrypted: true, members: 3, key_holders: Some(2) },
+                RoomEncryption { room: "dev".into(), encrypted: true, members: 2, key_holders: None },
+            ],
             outbox: 3,
             certificate_expires_in: None,
             problems: vec!["no bootstrap node in reach".into()],
             listen: vec!["/ip4/127.0.0.1/tcp/1".into()],
         }));
         assert!(text.contains("peers     2"), "{text}");
+        assert!(text.contains("#lobby encrypted: 2 of 3 members hold your current key"), "{text}");
+        assert!(text.contains("#dev encrypted: your next message here begins a new key"), "{text}");
         assert!(text.contains("!!! trouble: no bootstrap node in reach"), "{text}");
         assert!(text.contains("(not logged in)"));
         assert!(text.contains("/ip4/127.0.0.1/tcp/1"));

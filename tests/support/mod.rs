@@ -7,6 +7,8 @@ pub mod chat;
 pub mod driver;
 pub mod gossip_peer;
 pub mod lab;
+pub mod lobby;
+pub mod room_keys;
 pub mod sync_peer;
 
 pub use driver::{NodeBuilder, NodeProc};

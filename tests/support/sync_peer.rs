@@ -1,6 +1,8 @@
 //! A crafted peer built on the library, as an attacker with a key (and perhaps a certificate)
-//! would run one: meshchat's gossipsub, publishing whatever bytes a test gives it, and room
-//! catch-up (`/meshchat/sync/3`) as an asker, sending whatever request a test gives it.
+//! would run one: meshchat's gossipsub, publishing whatever bytes a test gives it and keeping
+//! everything it hears on the topics it is on (up to [`MAX_HEARD`] messages), and room
+//! catch-up (`/meshchat/sync/…`) and room keys (`/meshchat/keys/…`) as an asker, sending
+//! whatever request a test gives it.
 //!
 //! Its swarm runs in a task of its own runtime, so it answers pings and drains its connections
 //! while the test waits on nodes (a node closes a connection whose pings go unanswered for 5 s).
@@ -15,6 +17,7 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, cbor};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identity::Keypair, noise, ping, tcp, yamux};
+use meshchat::protocol::keys::{self, KeysRequest, KeysResponse};
 use meshchat::protocol::sync::{self, SyncRequest, SyncResponse};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,11 +25,14 @@ use super::gossip_peer::crafted_gossipsub;
 
 /// How long one call waits for the swarm.
 const CALL_WAIT: Duration = Duration::from_secs(15);
+/// The most messages heard that are kept for the test.
+pub const MAX_HEARD: usize = 10_000;
 
 #[derive(NetworkBehaviour)]
 pub struct SyncPeerBehaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub sync: cbor::Behaviour<SyncRequest, SyncResponse>,
+    pub keys: cbor::Behaviour<KeysRequest, KeysResponse>,
     pub ping: ping::Behaviour,
 }
 
@@ -37,6 +43,8 @@ enum Command {
     WaitSubscribed { topic: TopicHash, peers: Vec<PeerId>, reply: oneshot::Sender<()> },
     Publish { topic: IdentTopic, data: Vec<u8>, reply: oneshot::Sender<Result<(), String>> },
     Ask { to: PeerId, request: SyncRequest, reply: oneshot::Sender<Result<SyncResponse, String>> },
+    Keys { to: PeerId, request: KeysRequest, reply: oneshot::Sender<Result<KeysResponse, String>> },
+    Heard { reply: oneshot::Sender<Vec<Vec<u8>>> },
 }
 
 /// A crafted peer: its runtime, and the way to its swarm's task.
@@ -68,6 +76,13 @@ impl SyncPeer {
                             .set_request_size_maximum(sync::MAX_REQUEST_BYTES)
                             .set_response_size_maximum(sync::MAX_RESPONSE_BYTES),
                         [(StreamProtocol::new(sync::SYNC_PROTOCOL), ProtocolSupport::Outbound)],
+                        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+                    ),
+                    keys: request_response::Behaviour::with_codec(
+                        cbor::codec::Codec::default()
+                            .set_request_size_maximum(keys::MAX_REQUEST_BYTES)
+                            .set_response_size_maximum(keys::MAX_RESPONSE_BYTES),
+                        [(StreamProtocol::new(keys::PROTOCOL), ProtocolSupport::Outbound)],
                         request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
                     ),
                     ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
@@ -115,7 +130,18 @@ impl SyncPeer {
         sent.expect("a peer on the topic to publish to");
     }
 
-    /// Sends `request` over `/meshchat/sync/3` to `to` and waits for the answer.
+    /// Sends `request` over the room keys' protocol to `to` and waits for the answer.
+    pub fn keys(&self, to: PeerId, request: KeysRequest) -> KeysResponse {
+        let answer = self.call("room keys' answer", |reply| Command::Keys { to, request, reply });
+        answer.unwrap_or_else(|e| panic!("crafted peer: the room keys' request failed: {e}"))
+    }
+
+    /// The messages heard on the topics it is on since it was last asked, taken out.
+    pub fn heard(&self) -> Vec<Vec<u8>> {
+        self.call("messages heard", |reply| Command::Heard { reply })
+    }
+
+    /// Sends `request` over the catch-up protocol to `to` and waits for the answer.
     pub fn ask(&self, to: PeerId, request: SyncRequest) -> SyncResponse {
         let answer = self.call("catch-up answer", |reply| Command::Ask { to, request, reply });
         answer.unwrap_or_else(|e| panic!("crafted peer: the catch-up request failed: {e}"))
@@ -126,7 +152,9 @@ impl SyncPeer {
 async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::UnboundedReceiver<Command>) {
     let mut dials: HashMap<ConnectionId, oneshot::Sender<PeerId>> = HashMap::new();
     let mut asks: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, String>>> = HashMap::new();
+    let mut key_asks: HashMap<OutboundRequestId, oneshot::Sender<Result<KeysResponse, String>>> = HashMap::new();
     let mut waits: Vec<(TopicHash, Vec<PeerId>, oneshot::Sender<()>)> = Vec::new();
+    let mut heard: Vec<Vec<u8>> = Vec::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -150,6 +178,13 @@ async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::Unbounde
                     let id = swarm.behaviour_mut().sync.send_request(&to, request);
                     asks.insert(id, reply);
                 }
+                Some(Command::Keys { to, request, reply }) => {
+                    let id = swarm.behaviour_mut().keys.send_request(&to, request);
+                    key_asks.insert(id, reply);
+                }
+                Some(Command::Heard { reply }) => {
+                    let _ = reply.send(std::mem::take(&mut heard));
+                }
             },
             event = swarm.select_next_some() => match event {
                 SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
@@ -160,6 +195,9 @@ async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::Unbounde
                 SwarmEvent::OutgoingConnectionError { connection_id, .. } => {
                     dials.remove(&connection_id);
                 }
+                SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                    message, ..
+                })) if heard.len() < MAX_HEARD => heard.push(message.data),
                 SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Sync(request_response::Event::Message {
                     message: request_response::Message::Response { request_id, response },
                     ..
@@ -174,6 +212,23 @@ async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::Unbounde
                     ..
                 })) => {
                     if let Some(reply) = asks.remove(&request_id) {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                }
+                SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Keys(request_response::Event::Message {
+                    message: request_response::Message::Response { request_id, response },
+                    ..
+                })) => {
+                    if let Some(reply) = key_asks.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+                SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Keys(request_response::Event::OutboundFailure {
+                    request_id,
+                    error,
+                    ..
+                })) => {
+                    if let Some(reply) = key_asks.remove(&request_id) {
                         let _ = reply.send(Err(error.to_string()));
                     }
                 }

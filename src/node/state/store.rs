@@ -18,11 +18,12 @@ use libp2p::PeerId;
 
 use crate::account::AccountId;
 use crate::dm::{Channel, Received, StoredDm};
+use crate::e2e::RoomKey;
 use crate::node::client::RoomReply;
 use crate::node::event::{ChatMessage, CommandError};
 use crate::room::EventId;
 use crate::room::event::SignedEvent;
-use crate::store::{NodeStore, Session, StoreError};
+use crate::store::{NodeStore, Session, StoreError, StoredMessage};
 
 use super::direct::Sender;
 use super::rooms::{Paging, RoomDone};
@@ -39,6 +40,8 @@ pub(crate) struct Loaded {
     pub(crate) streams: Vec<(EventId, PeerId, u64)>,
     /// The number of the last direct message each owner wrote in each conversation.
     pub(crate) dm_numbers: Vec<(AccountId, AccountId, u64)>,
+    /// The keys of group sessions kept.
+    pub(crate) room_keys: Vec<RoomKey>,
 }
 
 impl Loaded {
@@ -62,6 +65,7 @@ impl Loaded {
             nicknames: or_empty("the nicknames", store.nicknames()),
             streams,
             dm_numbers: or_empty("the direct messages' numbers", store.dm_numbers()),
+            room_keys: or_empty("the room keys", store.room_keys()),
         }
     }
 }
@@ -124,6 +128,8 @@ pub(crate) enum Done {
     DmWaiting(Option<Vec<AccountId>>),
     /// What the database knows of a request's sender and id, read into it.
     DmSeen(Box<Received>),
+    /// The messages of `room` sealed with `session` that could not be read, with their events.
+    Sealed { room: EventId, session: String, rows: Vec<(StoredMessage, Vec<u8>)> },
     /// Everything queued before the catch-up answer of `ticket` is committed: it can be read.
     Committed { ticket: u64 },
 }
@@ -137,6 +143,7 @@ impl std::fmt::Debug for Done {
             Done::PageKept { paging, next, .. } => write!(f, "PageKept({}, {next})", paging.room),
             Done::Reply { .. } => f.write_str("Reply"),
             Done::Committed { ticket } => write!(f, "Committed({ticket})"),
+            Done::Sealed { room, rows, .. } => write!(f, "Sealed({room}, {})", rows.len()),
             Done::DmKept { id, error } => write!(f, "DmKept({id}, {error:?})"),
             Done::DmKeptReceived { id, ok, .. } => write!(f, "DmKeptReceived({id}, {ok})"),
             Done::DmOldest { to, .. } => write!(f, "DmOldest({to})"),

@@ -56,7 +56,7 @@ fn a_create_names_its_room_by_its_own_id_and_events_fold_into_the_graph() {
     let created = verify(&alice, &create).unwrap();
     assert_eq!(created.room, created.id);
     assert_eq!(create.id(), Some(created.id));
-    assert_eq!(topic_name(&created.room), format!("meshchat/room/3/{}", created.id.to_hex()));
+    assert_eq!(topic_name(&created.room), format!("meshchat/room/4/{}", created.id.to_hex()));
 
     let join = SignedEvent::seal(
         &bob.key,
@@ -71,7 +71,8 @@ fn a_create_names_its_room_by_its_own_id_and_events_fold_into_the_graph() {
     graph.insert(created.graph_event().unwrap()).unwrap();
     graph.insert(joined.graph_event().unwrap()).unwrap();
     assert!(graph.state().is_member(&account_of("bob")));
-    let message = by("bob", body_in(created.id, graph.heads(), 2, EventPayload::Message { text: "hi".into(), seq: 1 }));
+    let message =
+        by("bob", body_in(created.id, graph.heads(), 2, EventPayload::Message { seq: 1, sealed: sealed(b"hi") }));
     let said = verify(&bob, &SignedEvent::seal(&bob.key, &bob.cert, &message).unwrap()).unwrap();
     assert_eq!(said.graph_event(), None, "messages are not control events");
 }
@@ -128,8 +129,11 @@ fn shapes_that_break_the_rules_are_refused() {
     assert_eq!(refused(body_in(room, vec![room, room], 1, join.clone())), Err(EventError::TooManyPrev));
     let many: Vec<EventId> = (0..=MAX_PREV as u8).map(|i| EventId::from_bytes([i; 32])).collect();
     assert_eq!(refused(body_in(room, many, 1, join.clone())), Err(EventError::TooManyPrev));
-    let long = EventPayload::Message { text: "x".repeat(MAX_TEXT_BYTES + 1), seq: 1 };
-    assert_eq!(refused(body_in(room, vec![room], 1, long)), Err(EventError::TextTooLong));
+    let large = EventPayload::Message { seq: 1, sealed: sealed(&[1; MAX_SEALED_BYTES + 1]) };
+    assert_eq!(refused(body_in(room, vec![room], 1, large)), Err(EventError::SealedTooLarge));
+    let long_id = Sealed { session: "s".repeat(MAX_SESSION_ID_BYTES + 1), ..sealed(b"x") };
+    let long_id = EventPayload::Message { seq: 1, sealed: long_id };
+    assert_eq!(refused(body_in(room, vec![room], 1, long_id)), Err(EventError::SealedTooLarge));
     let future = EventBody { ts_ms: NOW_MS + CLOCK_SKEW_SECS * 1000 + 1, ..body_in(room, vec![room], 1, join) };
     assert_eq!(refused(future), Err(EventError::FromTheFuture));
 }
@@ -182,4 +186,9 @@ proptest! {
             prop_assert_eq!(SignedEvent::decode(&event.encode()).ok(), Some(event));
         }
     }
+}
+
+/// Bytes standing for a sealed text (the room's rules never read it).
+fn sealed(bytes: &[u8]) -> Sealed {
+    Sealed { session: "s".into(), ciphertext: bytes.to_vec() }
 }

@@ -1,0 +1,105 @@
+//! The node's room keys: the [`Keyring`] (its own group sessions and the keys it holds), the
+//! messages that wait to be shown until their key comes ([`KeyWait`]), the keys asked for and
+//! given, and who holds this user's own sessions.
+//!
+//! Bookkeeping only: whom to ask, what to give and when to give up waiting is decided by the
+//! adapter (`node/room_keys.rs`) with these bounds; nothing here touches the swarm or the store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::request_response::OutboundRequestId;
+
+use super::key_wait::{KeyWait, MAX_WAITING, Sealing};
+use crate::account::AccountId;
+use crate::e2e::Keyring;
+use crate::room::EventId;
+
+/// A session's key is asked for again (of someone else, if anyone) after this long.
+pub(crate) const ASK_AGAIN: Duration = Duration::from_secs(3);
+/// The most sessions remembered as asked for.
+pub(crate) const MAX_ASKED: usize = 10_000;
+/// The most sealed messages of a session opened at a time, once its key comes.
+pub(crate) const OPEN_BATCH: usize = 500;
+
+/// A message taken in that could not be read, not shown yet.
+#[derive(Debug)]
+pub(crate) struct Awaiting {
+    pub(crate) sealing: Sealing,
+    /// Its text, when its key came before it was shown: (`None`: it cannot be read).
+    pub(crate) opened: Option<Option<String>>,
+}
+
+/// A session's key asked for.
+#[derive(Debug, Default)]
+pub(crate) struct Asked {
+    pub(crate) last: Option<Instant>,
+    /// The peers asked, in turn.
+    pub(crate) peers: Vec<PeerId>,
+}
+
+/// Room keys and what waits for them.
+#[derive(Debug, Default)]
+pub(crate) struct RoomKeys {
+    pub(crate) ring: Keyring,
+    /// Messages taken in that cannot be read yet, to wait for their key when they are shown,
+    /// by message id (hex).
+    pub(crate) awaiting: HashMap<String, Awaiting>,
+    /// Messages held back from the screen until their key comes.
+    pub(crate) wait: KeyWait,
+    /// The sessions asked for, by room and session id.
+    pub(crate) asked: HashMap<(EventId, String), Asked>,
+    /// The requests in flight that ask for keys: the room and the sessions asked for.
+    pub(crate) asks: HashMap<OutboundRequestId, (EventId, Vec<String>)>,
+    /// The requests in flight that give keys: to whom, and the sessions given.
+    pub(crate) gives: HashMap<OutboundRequestId, (AccountId, Vec<(EventId, String)>)>,
+    /// Who said they took the key of each of this user's own sessions (by room and session).
+    pub(crate) holders: HashMap<(EventId, String), BTreeSet<AccountId>>,
+}
+
+impl RoomKeys {
+    /// Whether `session` of `room` may be asked for now (not asked for within [`ASK_AGAIN`]);
+    /// if so, it counts as asked.
+    pub(crate) fn may_ask(&mut self, room: EventId, session: &str, now: Instant) -> bool {
+        if self.asked.len() >= MAX_ASKED {
+            self.asked
+                .retain(|_, asked| asked.last.is_some_and(|last| now.saturating_duration_since(last) < ASK_AGAIN));
+        }
+        let asked = self.asked.entry((room, session.to_string())).or_default();
+        if asked.last.is_some_and(|last| now.saturating_duration_since(last) < ASK_AGAIN) {
+            return false;
+        }
+        asked.last = Some(now);
+        true
+    }
+
+    /// Notes that `account` holds the keys of `sessions`, when they are this user's own.
+    pub(crate) fn held_by(&mut self, account: AccountId, sessions: &[(EventId, String)]) {
+        for (room, session) in sessions {
+            if self.ring.own_session(room).as_deref() == Some(session.as_str()) {
+                self.holders.entry((*room, session.clone())).or_default().insert(account);
+            }
+        }
+    }
+
+    /// Ends this user's session in `room`; who held it is forgotten.
+    pub(crate) fn end_own(&mut self, room: &EventId) {
+        self.ring.end_own(room);
+        self.holders.retain(|(r, _), _| r != room);
+    }
+
+    /// Ends every session of this user.
+    pub(crate) fn end_all_own(&mut self) {
+        self.ring.end_all_own();
+        self.holders.clear();
+    }
+
+    /// Notes that message `id` (hex), sealed as `sealing` says, cannot be read yet: shown, it
+    /// waits for the key. Beyond the bound it is not noted (and is shown as unreadable).
+    pub(crate) fn await_key(&mut self, id: String, sealing: Sealing) {
+        if self.awaiting.len() < MAX_WAITING {
+            self.awaiting.insert(id, Awaiting { sealing, opened: None });
+        }
+    }
+}
