@@ -3,15 +3,19 @@
 //! (its admin, its members, its messages) and is told apart from it by label once the cable is
 //! back. Eight users split four against four, who kick, make admins, leave and write on both
 //! sides, end up with one room after the split heals: the same members and admins at every
-//! member, and every message shown once at every member.
+//! member, every message shown once at every member, and each kicked user holding no key to
+//! what was written after their kick.
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use meshchat::room::event::{EventPayload, SignedEvent, VerifiedEvent};
+use meshchat::room::{Action, EventId};
 use serde_json::Value;
 use support::chat::{PASSWORDS, expect_bootstrap, join_room, lab_user, register, str_of, wait_online};
+use support::room_keys::{kept_keyring, open_all};
 use support::{Lab, NodeProc};
 
 /// How often a node announces itself, with the rooms of its user (`PRESENCE_INTERVAL` in
@@ -431,5 +435,79 @@ fn a_partition_of_eight_heals_to_one_room() {
         println!("{}: {} missing, {} shown more than once", user(i), missing.len(), twice.len());
         assert!(missing.is_empty() && twice.is_empty(), "{}: missing {missing:?}, twice {twice:?}", user(i));
     }
+
+    // After the heal every remaining member writes once more: all read it.
+    let after_heal: Vec<String> = remaining.iter().map(|i| format!("{} after the heal", user(*i))).collect();
+    for (&i, text) in remaining.iter().zip(&after_heal) {
+        users[i].send(text);
+    }
+    for &i in &remaining {
+        let node = &mut users[i];
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !after_heal.iter().all(|t| room_lines(node, room).contains_key(t)) {
+            assert!(Instant::now() < deadline, "{}: not every line after the heal read", user(i));
+        }
+    }
+
+    // The kicked ones hold no key to anything written after their kick, as folded: a message
+    // whose author knew of the kick. What a member kept is opened with what each kept.
+    for node in users.iter_mut() {
+        node.send("/quit");
+        node.wait_exit(Duration::from_secs(10));
+    }
+    let (events, messages) = kept_room(dirs[remaining[0]].path());
+    for (kicked, by) in [(3, 0), (6, 5)] {
+        let kick = events
+            .iter()
+            .find(|e| e.author == user(by) && matches!(e.body.payload, EventPayload::Control(Action::Kick(_))))
+            .unwrap_or_else(|| panic!("{}'s kick of {}", user(by), user(kicked)));
+        let after = descendants(&events, kick.id);
+        let (later, earlier): (Vec<SignedEvent>, Vec<SignedEvent>) = messages
+            .iter()
+            .cloned()
+            .partition(|m| m.open_stored().is_some_and(|m| m.body.prev.iter().any(|p| after.contains(p))));
+        let mut ring = kept_keyring(dirs[kicked].path());
+        let read_later: Vec<String> = open_all(&mut ring, &later).into_iter().flatten().collect();
+        let read_earlier = open_all(&mut ring, &earlier).into_iter().flatten().count();
+        println!(
+            "{} (kicked): reads {read_earlier} of {} messages from before the kick, {} of {} after",
+            user(kicked),
+            earlier.len(),
+            read_later.len(),
+            later.len()
+        );
+        assert!(!later.is_empty() && read_earlier > 0, "{}: nothing to tell", user(kicked));
+        assert!(read_later.is_empty(), "{} read after the kick: {read_later:?}", user(kicked));
+    }
     println!("run time {:?}", started.elapsed());
+}
+
+/// The room's control events and its messages kept in the database in `dir` (of a node that
+/// quit).
+fn kept_room(dir: &std::path::Path) -> (Vec<VerifiedEvent>, Vec<SignedEvent>) {
+    let store = meshchat::store::NodeStore::open(dir).unwrap();
+    let events =
+        store.room_events().unwrap().iter().filter_map(|b| SignedEvent::decode(b).ok()?.open_stored()).collect();
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.join("node.db")).unwrap();
+    let mut statement = conn.prepare("SELECT event FROM messages").unwrap();
+    let messages = statement
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|bytes| SignedEvent::decode(&bytes.unwrap()).unwrap())
+        .collect();
+    (events, messages)
+}
+
+/// `root` and the control events among `events` that cite it, directly or not.
+fn descendants(events: &[VerifiedEvent], root: EventId) -> HashSet<EventId> {
+    let mut by_depth: Vec<&VerifiedEvent> = events.iter().collect();
+    by_depth.sort_by_key(|e| e.body.depth);
+    let mut after = HashSet::from([root]);
+    for event in by_depth {
+        if event.body.prev.iter().any(|p| after.contains(p)) {
+            after.insert(event.id);
+        }
+    }
+    after
 }

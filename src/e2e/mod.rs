@@ -21,26 +21,12 @@ use vodozemac::megolm::{ExportedSessionKey, InboundGroupSession, SessionConfig};
 
 use crate::account::AccountId;
 use crate::room::EventId;
+pub use crate::room::event::{MAX_SEALED_BYTES, MAX_SESSION_ID_BYTES, Sealed};
 
-/// The most a sealed message's ciphertext may take (a text of the largest size, its CBOR
-/// framing, Megolm's padding, MAC and signature).
-pub const MAX_SEALED_BYTES: usize = crate::room::event::MAX_TEXT_BYTES + 512;
-/// The most bytes of a session id (vodozemac's are 43: an ed25519 key in unpadded base64).
-pub const MAX_SESSION_ID_BYTES: usize = 64;
 /// The most bytes of an exported session key (vodozemac's are 165).
 pub const MAX_KEY_BYTES: usize = 512;
 /// The most control events a key's `since` cites.
 pub const MAX_SINCE: usize = crate::room::MAX_PREV;
-
-/// A room message's text, sealed with its author's group session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sealed {
-    /// The group session's id.
-    pub session: String,
-    /// The Megolm message.
-    #[serde(with = "crate::bytes")]
-    pub ciphertext: Vec<u8>,
-}
 
 /// What a [`Sealed`] holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,11 +81,9 @@ pub enum OpenError {
     Broken(&'static str),
 }
 
-impl Sealed {
-    /// The message index it says it has in its session (`None`: malformed).
-    pub fn index(&self) -> Option<u32> {
-        vodozemac::megolm::MegolmMessage::from_bytes(&self.ciphertext).ok().map(|m| m.message_index())
-    }
+/// The message index `sealed` says it has in its session (`None`: malformed).
+pub fn message_index(sealed: &Sealed) -> Option<u32> {
+    vodozemac::megolm::MegolmMessage::from_bytes(&sealed.ciphertext).ok().map(|m| m.message_index())
 }
 
 impl RoomKey {

@@ -133,7 +133,7 @@ fn a_key_passed_on_under_another_author_is_refused_and_a_better_one_replaces_a_l
     let all = members(&[alice(), bob()]);
     let first = alices.seal(room(), alice(), &all, &[room()], 1, "one");
     let second = alices.seal(room(), alice(), &all, &[room()], 2, "two");
-    assert_eq!(second.sealed.index(), Some(1));
+    assert_eq!(super::message_index(&second.sealed), Some(1));
     // Bob holds the session from its second message only (as a later export would give).
     let mut full = given(&first.key);
     let mut bobs = Keyring::default();

@@ -1,4 +1,4 @@
-//! Room catch-up over `/meshchat/sync/3`, both ways: `/join` (ask a member for the room's
+//! Room catch-up over `/meshchat/sync/4`, both ways: `/join` (ask a member for the room's
 //! heads, sign a join citing them, hand it over with the first catch-up request), catching a
 //! room up from a member (after a reconnection, now and then, or when something arrived citing
 //! events not known here), and answering other peers' requests.

@@ -1,4 +1,4 @@
-//! Room catch-up over `/meshchat/sync/3`: a joiner asks for a room's heads (to cite them in its
+//! Room catch-up over `/meshchat/sync/4`: a joiner asks for a room's heads (to cite them in its
 //! join); a member asks for the control events it lacks beyond its heads and the messages it
 //! lacks beyond its marks, in bounded pages with cursors that only move forward.
 //!

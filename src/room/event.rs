@@ -17,10 +17,26 @@ use super::graph::{EventId, GraphEvent, MAX_PREV};
 use super::{Action, check_room_name};
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, CertError, Certificate};
-use crate::e2e::{MAX_SEALED_BYTES, MAX_SESSION_ID_BYTES, Sealed};
 
 /// A message's text is at most this many bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
+/// The most a sealed message's ciphertext may take (a text of the largest size, its CBOR
+/// framing, Megolm's padding, MAC and signature).
+pub const MAX_SEALED_BYTES: usize = MAX_TEXT_BYTES + 512;
+/// The most bytes of a group session's id (vodozemac's are 43: an ed25519 key in unpadded
+/// base64).
+pub const MAX_SESSION_ID_BYTES: usize = 64;
+
+/// A room message's text, sealed with its author's group session (see `crate::e2e`, which
+/// makes and opens it; to the room it is opaque bytes under the author's signature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// The group session's id.
+    pub session: String,
+    /// The Megolm message.
+    #[serde(with = "crate::bytes")]
+    pub ciphertext: Vec<u8>,
+}
 /// A signed event is at most this many bytes.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 /// Topic names are this prefix and the room id in hex.
