@@ -8,7 +8,8 @@
 //! Figures (one module each under `benches/suite/`): 1 room fan-out latency beside ngircd,
 //! 2 room throughput beside ngircd, 3 DM round trip beside a bare request-response swarm,
 //! 4 login beside the argon2id hash, 5 memory and 6 start-up beside a minimal libp2p node,
-//! 7 a late joiner's catch-up, 8 discovery in a lab of network namespaces (root only). `SUITE_REPS` changes the repetitions (default 3);
+//! 7 a late joiner's catch-up, 8 discovery in a lab of network namespaces (root only), 9 opening
+//! a sealed room message beside checking an envelope's signature. `SUITE_REPS` changes the repetitions (default 3);
 //! `SUITE_ONLY=1,2` runs some figures and prints them without writing the files; `SUITE_SIZES=32`
 //! runs figure 1 with only those room sizes;
 //! `SUITE_LOG=meshchat=info` shows the nodes' logs.
@@ -17,6 +18,8 @@ mod support;
 
 #[path = "suite/catchup.rs"]
 mod catchup;
+#[path = "suite/crypto.rs"]
+mod crypto;
 #[path = "suite/direct.rs"]
 mod direct;
 #[path = "suite/fanout.rs"]
@@ -119,6 +122,11 @@ fn main() {
         if wanted(7) {
             eprintln!("figure 7: late joiner catch-up");
             rows.extend(catchup::run(reps).await);
+            loads.push(report::load());
+        }
+        if wanted(9) {
+            eprintln!("figure 9: room encryption per delivery");
+            rows.extend(crypto::run(reps));
             loads.push(report::load());
         }
         rows.sort_by_key(|r| r.figure);

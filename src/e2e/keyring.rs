@@ -83,14 +83,15 @@ impl Keyring {
         let began = current.is_none();
         if began {
             let session = GroupSession::new(SessionConfig::version_1());
-            let inbound = InboundGroupSession::new(&session.session_key(), SessionConfig::version_1());
+            let signed = session.session_key();
+            let inbound = InboundGroupSession::new(&signed, SessionConfig::version_1());
             let key = RoomKey {
                 room,
                 author: me,
                 session: session.session_id(),
                 since: since.to_vec(),
                 index: inbound.first_known_index(),
-                key: inbound.export_at_first_known_index().to_bytes(),
+                key: signed.to_bytes(),
             };
             self.held.insert((room, key.session.clone()), Held { key, session: inbound });
             self.own.insert(room, Own { session, shared_with: BTreeSet::from([me]) });

@@ -17,13 +17,13 @@ pub use keyring::{Keyring, Opened, Sealing};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use vodozemac::megolm::{ExportedSessionKey, InboundGroupSession, SessionConfig};
+use vodozemac::megolm::{InboundGroupSession, SessionConfig, SessionKey};
 
 use crate::account::AccountId;
 use crate::room::EventId;
 pub use crate::room::event::{MAX_SEALED_BYTES, MAX_SESSION_ID_BYTES, Sealed};
 
-/// The most bytes of an exported session key (vodozemac's are 165).
+/// The most bytes of a session key (vodozemac's signed ones are 229).
 pub const MAX_KEY_BYTES: usize = 512;
 /// The most control events a key's `since` cites.
 pub const MAX_SINCE: usize = crate::room::MAX_PREV;
@@ -51,7 +51,9 @@ pub struct RoomKey {
     pub since: Vec<EventId>,
     /// The first message it reads.
     pub index: u32,
-    /// The session key, exported (vodozemac's format).
+    /// The session key as its author made it: the ratchet at `index` and the session's public
+    /// key, signed with the session's private key (Megolm's session-sharing format, vodozemac's
+    /// `SessionKey`).
     #[serde(with = "crate::bytes")]
     pub key: Vec<u8>,
 }
@@ -59,7 +61,7 @@ pub struct RoomKey {
 /// Why a key or a sealed message is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KeyError {
-    #[error("the key is malformed or too large")]
+    #[error("the key is malformed, too large, or not signed by its session")]
     Malformed,
     #[error("the key is not the session it names")]
     WrongSession,
@@ -92,8 +94,10 @@ impl RoomKey {
         if self.key.len() > MAX_KEY_BYTES || self.session.len() > MAX_SESSION_ID_BYTES || self.since.len() > MAX_SINCE {
             return Err(KeyError::Malformed);
         }
-        let exported = ExportedSessionKey::from_bytes(&self.key).map_err(|_| KeyError::Malformed)?;
-        let session = InboundGroupSession::import(&exported, SessionConfig::version_1());
+        // Signed by the session's own ed25519 key, whose public half is the session's id: nobody
+        // but the session's author can make a key for it, whoever passes it on.
+        let signed = SessionKey::from_bytes(&self.key).map_err(|_| KeyError::Malformed)?;
+        let session = InboundGroupSession::new(&signed, SessionConfig::version_1());
         if session.session_id() != self.session {
             return Err(KeyError::WrongSession);
         }

@@ -127,33 +127,68 @@ fn a_tampered_ciphertext_or_a_key_of_another_session_does_not_open() {
     assert_eq!(ring.take(RoomKey { key: vec![1; MAX_KEY_BYTES + 1], ..others }), Err(KeyError::Malformed));
 }
 
-#[test]
-fn a_key_passed_on_under_another_author_is_refused_and_a_better_one_replaces_a_later_one() {
-    let mut alices = Keyring::default();
-    let all = members(&[alice(), bob()]);
-    let first = alices.seal(room(), alice(), &all, &[room()], 1, "one");
-    let second = alices.seal(room(), alice(), &all, &[room()], 2, "two");
-    assert_eq!(super::message_index(&second.sealed), Some(1));
-    // Bob holds the session from its second message only (as a later export would give).
-    let mut full = given(&first.key);
-    let mut bobs = Keyring::default();
-    let from_two = exported_at(&mut full, &first.key, 1);
-    assert_eq!(bobs.take(from_two.clone()), Ok(Opened::Taken));
-    assert!(!bobs.reads(&room(), &first.key.session, 0));
-    assert_eq!(bobs.open(room(), alice(), 1, &first.sealed), Err(OpenError::NoKey), "before its key reaches");
-    assert_eq!(bobs.open(room(), alice(), 2, &second.sealed), Ok("two".to_string()));
-    assert_eq!(bobs.take(from_two), Ok(Opened::Known));
-    assert_eq!(bobs.take(RoomKey { author: carol(), ..first.key.clone() }), Err(KeyError::OtherAuthor));
-    assert_eq!(bobs.take(first.key.clone()), Ok(Opened::Taken), "reads further back");
-    assert_eq!(bobs.open(room(), alice(), 1, &first.sealed), Ok("one".to_string()));
+/// Alice's session made by hand, as the keyring makes its own: its signed key now, and message
+/// number `seq` saying `text` sealed with it.
+struct HandMade(vodozemac::megolm::GroupSession);
+
+impl HandMade {
+    fn key(&self) -> RoomKey {
+        let signed = self.0.session_key();
+        let index =
+            vodozemac::megolm::InboundGroupSession::new(&signed, SessionConfig::version_1()).first_known_index();
+        RoomKey {
+            room: room(),
+            author: alice(),
+            session: self.0.session_id(),
+            since: vec![],
+            index,
+            key: signed.to_bytes(),
+        }
+    }
+
+    fn seal(&mut self, seq: u64, text: &str) -> Sealed {
+        let plain = Plain { room: room(), author: alice(), seq, text: text.into() };
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), &plain).unwrap();
+        Sealed { session: self.0.session_id(), ciphertext: self.0.encrypt(&bytes).to_bytes() }
+    }
 }
 
-/// The key of `key`'s session from message `index` on, as a member holding it could pass on.
-fn exported_at(ring: &mut Keyring, key: &RoomKey, index: u32) -> RoomKey {
-    let held = ring.key(&key.room, &key.session).expect("held").clone();
-    let exported = vodozemac::megolm::ExportedSessionKey::from_bytes(&held.key).unwrap();
-    let mut session =
-        vodozemac::megolm::InboundGroupSession::import(&exported, vodozemac::megolm::SessionConfig::version_1());
-    let later = session.export_at(index).unwrap();
-    RoomKey { index, key: later.to_bytes(), ..held }
+#[test]
+fn a_key_passed_on_under_another_author_is_refused_and_a_better_one_replaces_a_later_one() {
+    let mut alices = HandMade(vodozemac::megolm::GroupSession::new(SessionConfig::version_1()));
+    let from_one = alices.key();
+    let first = alices.seal(1, "one");
+    let from_two = alices.key();
+    let second = alices.seal(2, "two");
+    assert_eq!((from_one.index, from_two.index), (0, 1));
+    assert_eq!(super::message_index(&second), Some(1));
+    // Bob holds the session from its second message only.
+    let mut bobs = Keyring::default();
+    assert_eq!(bobs.take(from_two.clone()), Ok(Opened::Taken));
+    assert!(!bobs.reads(&room(), &from_one.session, 0));
+    assert_eq!(bobs.open(room(), alice(), 1, &first), Err(OpenError::NoKey), "before its key reaches");
+    assert_eq!(bobs.open(room(), alice(), 2, &second), Ok("two".to_string()));
+    assert_eq!(bobs.take(from_two), Ok(Opened::Known));
+    assert_eq!(bobs.take(RoomKey { author: carol(), ..from_one.clone() }), Err(KeyError::OtherAuthor));
+    assert_eq!(bobs.take(from_one), Ok(Opened::Taken), "reads further back");
+    assert_eq!(bobs.open(room(), alice(), 1, &first), Ok("one".to_string()));
+}
+
+#[test]
+fn a_key_its_session_did_not_sign_is_refused_so_nobody_can_take_a_session_id() {
+    let mut alices = Keyring::default();
+    let sealing = alices.seal(room(), alice(), &members(&[alice(), bob()]), &[room()], 1, "mine");
+    // A member who holds the key exports it (unsigned), or rewrites its ratchet under the
+    // session's id: neither is taken, and the real key still is afterwards.
+    let signed = vodozemac::megolm::SessionKey::from_bytes(&sealing.key.key).unwrap();
+    let inbound = vodozemac::megolm::InboundGroupSession::new(&signed, SessionConfig::version_1());
+    let exported = RoomKey { key: inbound.export_at_first_known_index().to_bytes(), ..sealing.key.clone() };
+    let mut rewritten = sealing.key.clone();
+    rewritten.key[10] ^= 0xff;
+    let mut carols = Keyring::default();
+    for made_up in [exported, rewritten] {
+        assert_eq!(carols.take(made_up), Err(KeyError::Malformed));
+    }
+    assert_eq!(carols.take(sealing.key.clone()), Ok(Opened::Taken));
+    assert_eq!(carols.open(room(), alice(), 1, &sealing.sealed), Ok("mine".to_string()));
 }
