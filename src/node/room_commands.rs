@@ -205,7 +205,11 @@ impl EventLoop {
         // Out first, then taken in and shown here; it is written with the next batch.
         let bytes = signed.encode();
         self.publish(&room, bytes.clone());
+        // This node wrote the text: it is not decrypted again.
+        let id = event.id;
+        self.keys.own_texts.insert(id, text.to_string());
         self.feed(Incoming { event, bytes, via: Via::Own }).await;
+        self.keys.own_texts.remove(&id);
         Ok(())
     }
 

@@ -297,7 +297,11 @@ impl EventLoop {
             return false;
         }
         self.rooms.took(v.room, v.peer, seq);
-        let (text, readable) = match self.open_text(v.room, v.account, seq, &sealed) {
+        let opened = match self.keys.own_texts.remove(&v.id) {
+            Some(text) => Ok(text),
+            None => self.open_text(v.room, v.account, seq, &sealed),
+        };
+        let (text, readable) = match opened {
             Ok(text) => (text, Readable::Read),
             Err(OpenError::NoKey) => {
                 self.want_key(v.room, &sealed.session, v.peer, via.peer());

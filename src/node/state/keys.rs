@@ -46,6 +46,9 @@ pub(crate) struct RoomKeys {
     /// Messages taken in that cannot be read yet, to wait for their key when they are shown,
     /// by message id (hex).
     pub(crate) awaiting: HashMap<String, Awaiting>,
+    /// The text of this user's message being taken in, by event id, so that it is not
+    /// decrypted again (empty but while it is).
+    pub(crate) own_texts: HashMap<EventId, String>,
     /// Messages held back from the screen until their key comes.
     pub(crate) wait: KeyWait,
     /// The sessions asked for, by room and session id.

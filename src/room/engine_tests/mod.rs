@@ -104,7 +104,7 @@ impl Authors {
     fn message(&mut self, name: &str, room: EventId, cite: (Vec<EventId>, u64), text: &str) -> Signed {
         let seq = self.nonce;
         // The engine never reads a message's text: any bytes stand for the sealed text.
-        let sealed = crate::e2e::Sealed { session: "s".into(), ciphertext: text.as_bytes().to_vec() };
+        let sealed = crate::room::event::Sealed { session: "s".into(), ciphertext: text.as_bytes().to_vec() };
         self.seal(name, Some(room), cite, EventPayload::Message { seq, sealed })
     }
 }
