@@ -13,15 +13,16 @@ mod support;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use libp2p::gossipsub::IdentTopic;
 use meshchat::cert::Certificate;
 use meshchat::clock::now_ms;
 use meshchat::e2e::Keyring;
 use meshchat::protocol::keys::{KeysRefusal, KeysRequest, KeysResponse};
 use meshchat::room::EventId;
-use meshchat::room::event::{self, EventPayload, SignedEvent};
-use support::chat::{LoopbackTrio, PASSWORDS, expect_error, join_room, loopback_trio, register};
-use support::lobby::{carol_joins, history, is, is_message, lobby_of_alice_and_bob, quit_for_identity, third_node};
+use meshchat::room::event::{EventPayload, SignedEvent};
+use support::chat::{LoopbackTrio, expect_error, join_room, loopback_trio};
+use support::lobby::{
+    carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, quit_for_identity, third_node,
+};
 use support::room_keys::{kept_keyring, open_all};
 use support::sync_peer::SyncPeer;
 use support::{NodeBuilder, NodeProc};
@@ -112,15 +113,10 @@ fn a_certified_stranger_on_the_topic_decrypts_nothing() {
     let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
     alice.send("before carol listens");
     bob.wait_for("alice's message", |v| is_message(v, "alice", "before carol listens"));
-    let (mut carol, _) = third_node("carol", &boot_addr, carol_dir.path());
-    register(&mut carol, "carol", PASSWORDS[2]);
-    let (key, certificate) = quit_for_identity(&mut carol, carol_dir.path());
+    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
 
     let mallory = SyncPeer::new(key);
-    let (at_alice, at_bob) = (mallory.dial(&alice_addr), mallory.dial(&bob_addr));
-    let topic = IdentTopic::new(event::topic_name(&lobby));
-    mallory.subscribe(&topic);
-    mallory.wait_subscribed(&topic, &[at_alice, at_bob]);
+    let ([at_alice, at_bob], _) = mallory.on_room(&lobby, [&alice_addr, &bob_addr]);
     let listening = now_ms();
     alice.send("alice, while carol listens");
     bob.wait_for("alice's message", |v| is_message(v, "alice", "alice, while carol listens"));
@@ -166,10 +162,7 @@ fn a_removed_member_on_the_topic_decrypts_nothing_written_after(removal: Removal
     let mut ring = kept_keyring(bob_dir.path());
 
     let mallory = SyncPeer::new(key);
-    let (at_alice, at_carol) = (mallory.dial(&alice_addr), mallory.dial(&carol_addr));
-    let topic = IdentTopic::new(event::topic_name(&lobby));
-    mallory.subscribe(&topic);
-    mallory.wait_subscribed(&topic, &[at_alice, at_carol]);
+    let ([at_alice, at_carol], _) = mallory.on_room(&lobby, [&alice_addr, &carol_addr]);
     // While bob is a member, what alice writes opens: her session began while his node was
     // away, and its key is his for the asking.
     let listening = now_ms();

@@ -15,18 +15,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use libp2p::PeerId;
-use libp2p::gossipsub::IdentTopic;
 use libp2p::identity::Keypair;
 use meshchat::cert::Certificate;
 use meshchat::clock::now_ms;
 use meshchat::e2e::Keyring;
 use meshchat::protocol::keys::KeysResponse;
 use meshchat::protocol::sync::{CatchUpRequest, SyncRefusal, SyncRequest, SyncResponse};
-use meshchat::room::event::{self, EventBody, EventPayload, SignedEvent, VerifiedEvent};
+use meshchat::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
-use support::chat::{LoopbackTrio, PASSWORDS, loopback_trio, no_event_within, register};
+use support::chat::{LoopbackTrio, loopback_trio, no_event_within};
 use support::lobby::{
-    carol_joins, history, is, is_message, lobby_of_alice_and_bob, members, quit_for_identity, third_node,
+    carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, members, quit_for_identity,
+    third_node,
 };
 use support::room_keys::{Writer, give, kept_keyring, open_all};
 use support::sync_peer::SyncPeer;
@@ -137,10 +137,7 @@ fn events_at_the_end_of_the_depth_range_or_at_a_wrong_depth_are_refused_and_the_
     let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
 
     let mallory = SyncPeer::new(key.clone());
-    let (at_alice, at_carol) = (mallory.dial(&alice_addr), mallory.dial(&carol_addr));
-    let topic = IdentTopic::new(event::topic_name(&lobby));
-    mallory.subscribe(&topic);
-    mallory.wait_subscribed(&topic, &[at_alice, at_carol]);
+    let ([at_alice, at_carol], topic) = mallory.on_room(&lobby, [&alice_addr, &carol_addr]);
     let (prev, depth) = heads_of(&opened(&asked_heads(&mallory, at_alice, lobby, &certificate)));
     let forge = |depth: u64, payload: EventPayload| sealed(&key, &certificate, lobby, &prev, depth, now_ms(), payload);
     // The attacking messages are bob's numbers 1 and 2, so that one taken in would be shown at
@@ -199,10 +196,7 @@ fn a_message_backdated_to_before_a_ban_is_neither_shown_nor_served() {
     let (prev, depth) = heads_of(&kept_events(bob_dir.path(), lobby));
 
     let mallory = SyncPeer::new(key.clone());
-    let (at_alice, at_carol) = (mallory.dial(&alice_addr), mallory.dial(&carol_addr));
-    let topic = IdentTopic::new(event::topic_name(&lobby));
-    mallory.subscribe(&topic);
-    mallory.wait_subscribed(&topic, &[at_alice, at_carol]);
+    let ([at_alice, at_carol], topic) = mallory.on_room(&lobby, [&alice_addr, &carol_addr]);
     let forge = |ts_ms: u64, payload: EventPayload| sealed(&key, &certificate, lobby, &prev, depth, ts_ms, payload);
     let mut bobs = Writer::new(lobby, &certificate);
     let (before, session_key) = bobs.message(&prev, 1, "bob, before the ban");
@@ -263,9 +257,7 @@ fn catch_up_is_refused_to_a_stolen_certificate_and_to_a_certified_stranger() {
     let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
     alice.send("for members only");
     bob.wait_for("alice's message", |v| is_message(v, "alice", "for members only"));
-    let (mut carol, _) = third_node("carol", &boot_addr, carol_dir.path());
-    register(&mut carol, "carol", PASSWORDS[2]);
-    let (carol_key, carol_certificate) = quit_for_identity(&mut carol, carol_dir.path());
+    let (carol_key, carol_certificate) = certified_stranger(&boot_addr, carol_dir.path());
 
     let carol_peer = SyncPeer::new(carol_key);
     let at_alice = carol_peer.dial(&alice_addr);
@@ -300,15 +292,10 @@ fn a_kick_by_someone_never_in_the_room_is_refused() {
     let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, bob_addr, .. } =
         loopback_trio(&[], [None, None]);
     let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
-    let (mut carol, _) = third_node("carol", &boot_addr, carol_dir.path());
-    register(&mut carol, "carol", PASSWORDS[2]);
-    let (key, certificate) = quit_for_identity(&mut carol, carol_dir.path());
+    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
 
     let mallory = SyncPeer::new(key.clone());
-    let (at_alice, at_bob) = (mallory.dial(&alice_addr), mallory.dial(&bob_addr));
-    let topic = IdentTopic::new(event::topic_name(&lobby));
-    mallory.subscribe(&topic);
-    mallory.wait_subscribed(&topic, &[at_alice, at_bob]);
+    let ([at_alice, _at_bob], topic) = mallory.on_room(&lobby, [&alice_addr, &bob_addr]);
     let heads = opened(&asked_heads(&mallory, at_alice, lobby, &certificate));
     let bob_account = heads.iter().find(|e| e.author == "bob").expect("bob's join is the head").account;
     let (prev, depth) = heads_of(&heads);

@@ -75,3 +75,11 @@ pub fn history(node: &mut NodeProc) -> Vec<String> {
     let answer = node.wait_type("history");
     answer["messages"].as_array().expect("messages").iter().map(|m| str_of(m, "text").to_string()).collect()
 }
+
+/// carol, registered on a third node (its data in `dir`) but in no room; the node quit: her key
+/// and certificate, for a crafted peer.
+pub fn certified_stranger(boot_addr: &str, dir: &Path) -> (Keypair, Certificate) {
+    let (mut carol, _) = third_node("carol", boot_addr, dir);
+    register(&mut carol, "carol", PASSWORDS[2]);
+    quit_for_identity(&mut carol, dir)
+}

@@ -19,6 +19,8 @@ use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identity::Keypair, noise, ping, tcp, yamux};
 use meshchat::protocol::keys::{self, KeysRequest, KeysResponse};
 use meshchat::protocol::sync::{self, SyncRequest, SyncResponse};
+use meshchat::room::EventId;
+use meshchat::room::event;
 use tokio::sync::{mpsc, oneshot};
 
 use super::gossip_peer::crafted_gossipsub;
@@ -109,6 +111,16 @@ impl SyncPeer {
     /// Dials `addr` and waits until connected; the peer there.
     pub fn dial(&self, addr: &Multiaddr) -> PeerId {
         self.call("connection", |reply| Command::Dial { addr: addr.clone(), reply })
+    }
+
+    /// Dials the nodes at `addrs`, subscribes to `room`'s topic and waits until each of them is
+    /// on it too; the peers there and the topic.
+    pub fn on_room<const N: usize>(&self, room: &EventId, addrs: [&Multiaddr; N]) -> ([PeerId; N], IdentTopic) {
+        let peers = addrs.map(|addr| self.dial(addr));
+        let topic = IdentTopic::new(event::topic_name(room));
+        self.subscribe(&topic);
+        self.wait_subscribed(&topic, &peers);
+        (peers, topic)
     }
 
     pub fn subscribe(&self, topic: &IdentTopic) {
