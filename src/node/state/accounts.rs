@@ -174,13 +174,15 @@ impl Accounts {
         let account = session.certificate.body.account;
         self.nicknames.insert(account, session.nick.clone());
         let session = session.clone();
-        self.store.write("save the session", move |store| {
+        // Committed at once: the user is told they are logged in, and a crash right after must
+        // not log them out.
+        self.store.write_now("save the session", move |store| {
             store.save_session(&session)?;
             store.save_nickname(&account, &session.nick)
         });
     }
 
     pub(crate) fn forget_saved_session(&self) {
-        self.store.write("clear the saved session", |store| store.clear_session());
+        self.store.write_now("clear the saved session", |store| store.clear_session());
     }
 }

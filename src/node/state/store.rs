@@ -298,12 +298,17 @@ impl StoreHandle {
         what: &'static str,
         write: impl FnOnce(&NodeStore) -> Result<(), StoreError> + Send + 'static,
     ) {
-        self.run_soon(move |store| {
-            if let Err(error) = write(store) {
-                tracing::error!(%error, "cannot {what}");
-            }
-            None
-        });
+        self.run_soon(logged(what, write));
+    }
+
+    /// Queues a write committed at once (the user was told of what it keeps), whose failure is
+    /// logged as `what`.
+    pub(crate) fn write_now(
+        &self,
+        what: &'static str,
+        write: impl FnOnce(&NodeStore) -> Result<(), StoreError> + Send + 'static,
+    ) {
+        self.run(logged(what, write));
     }
 
     /// Queues a write, written behind, whose failure the user is told of, as `what`.
@@ -318,5 +323,18 @@ impl StoreHandle {
                 Done::Failed(format!("cannot {what}: {error}"))
             })
         });
+    }
+}
+
+/// `write` as a job whose failure is logged as `what`.
+fn logged(
+    what: &'static str,
+    write: impl FnOnce(&NodeStore) -> Result<(), StoreError> + Send + 'static,
+) -> impl FnOnce(&NodeStore) -> Option<Done> + Send + 'static {
+    move |store| {
+        if let Err(error) = write(store) {
+            tracing::error!(%error, "cannot {what}");
+        }
+        None
     }
 }
