@@ -14,7 +14,7 @@ use vodozemac::megolm::{
     DecryptionError, GroupSession, InboundGroupSession, MegolmMessage, SessionConfig, SessionOrdering,
 };
 
-use super::{KeyError, OpenError, Plain, RoomKey, Sealed};
+use super::{KeyError, MAX_SESSIONS_PER_AUTHOR, OpenError, Plain, RoomKey, Sealed};
 use crate::account::AccountId;
 use crate::room::EventId;
 
@@ -58,6 +58,8 @@ pub enum Opened {
 pub struct Keyring {
     own: HashMap<EventId, Own>,
     held: HashMap<(EventId, String), Held>,
+    /// How many sessions of each author are held in each room.
+    sessions_of: HashMap<(EventId, AccountId), usize>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -93,7 +95,7 @@ impl Keyring {
                 index: inbound.first_known_index(),
                 key: signed.to_bytes(),
             };
-            self.held.insert((room, key.session.clone()), Held { key, session: inbound });
+            self.hold(key, inbound);
             self.own.insert(room, Own { session, shared_with: BTreeSet::from([me]) });
         }
         let Some(own) = self.own.get_mut(&room) else { unreachable!("an own session was just made") };
@@ -126,10 +128,15 @@ impl Keyring {
 
     /// Takes a key given by a member (or read back from the database).
     pub fn take(&mut self, key: RoomKey) -> Result<Opened, KeyError> {
-        let mut session = key.open()?;
         let id = (key.room, key.session.clone());
+        if !self.held.contains_key(&id)
+            && self.sessions_of.get(&(key.room, key.author)).is_some_and(|n| *n >= MAX_SESSIONS_PER_AUTHOR)
+        {
+            return Err(KeyError::TooMany);
+        }
+        let mut session = key.open()?;
         let Some(held) = self.held.get_mut(&id) else {
-            self.held.insert(id, Held { key, session });
+            self.hold(key, session);
             return Ok(Opened::Taken);
         };
         if held.key.author != key.author {
@@ -145,6 +152,12 @@ impl Keyring {
             SessionOrdering::Equal | SessionOrdering::Worse => Ok(Opened::Known),
             SessionOrdering::Unconnected => Err(KeyError::Unconnected),
         }
+    }
+
+    /// Holds `key` of a session not held yet, opened as `session`.
+    fn hold(&mut self, key: RoomKey, session: InboundGroupSession) {
+        *self.sessions_of.entry((key.room, key.author)).or_default() += 1;
+        self.held.insert((key.room, key.session.clone()), Held { key, session });
     }
 
     /// The key held for `session` in `room`, from the first message it reads.

@@ -27,6 +27,10 @@ pub use crate::room::event::{MAX_SEALED_BYTES, MAX_SESSION_ID_BYTES, Sealed};
 pub const MAX_KEY_BYTES: usize = 512;
 /// The most control events a key's `since` cites.
 pub const MAX_SINCE: usize = crate::room::MAX_PREV;
+/// The most session keys held of one author in one room (a new session begins at each removal
+/// from the room and each restart of the author's node): beyond, a member giving keys of
+/// sessions made up on the spot could grow the keyring and the database without end.
+pub const MAX_SESSIONS_PER_AUTHOR: usize = 4096;
 
 /// What a [`Sealed`] holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +73,8 @@ pub enum KeyError {
     OtherAuthor,
     #[error("the key does not belong to the session known here by that id")]
     Unconnected,
+    #[error("too many sessions of this author in this room are held already")]
+    TooMany,
 }
 
 /// Why a sealed message cannot be read.
@@ -89,9 +95,14 @@ pub fn message_index(sealed: &Sealed) -> Option<u32> {
 }
 
 impl RoomKey {
+    /// Whether its sizes are within the bounds a key may take.
+    pub fn in_bounds(&self) -> bool {
+        self.key.len() <= MAX_KEY_BYTES && self.session.len() <= MAX_SESSION_ID_BYTES && self.since.len() <= MAX_SINCE
+    }
+
     /// Checks the key's bounds and that it is the session it names; the inbound session.
     fn open(&self) -> Result<InboundGroupSession, KeyError> {
-        if self.key.len() > MAX_KEY_BYTES || self.session.len() > MAX_SESSION_ID_BYTES || self.since.len() > MAX_SINCE {
+        if !self.in_bounds() {
             return Err(KeyError::Malformed);
         }
         // Signed by the session's own ed25519 key, whose public half is the session's id: nobody

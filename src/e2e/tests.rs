@@ -192,3 +192,19 @@ fn a_key_its_session_did_not_sign_is_refused_so_nobody_can_take_a_session_id() {
     assert_eq!(carols.take(sealing.key.clone()), Ok(Opened::Taken));
     assert_eq!(carols.open(room(), alice(), 1, &sealing.sealed), Ok("mine".to_string()));
 }
+
+#[test]
+fn a_member_giving_sessions_without_end_is_held_to_a_bound() {
+    let mut carols = Keyring::default();
+    let made = |_| HandMade(vodozemac::megolm::GroupSession::new(SessionConfig::version_1())).key();
+    let first = made(0);
+    assert_eq!(carols.take(first.clone()), Ok(Opened::Taken));
+    for n in 1..MAX_SESSIONS_PER_AUTHOR {
+        assert_eq!(carols.take(made(n)), Ok(Opened::Taken));
+    }
+    assert_eq!(carols.take(made(0)), Err(KeyError::TooMany), "one session more of alice's");
+    assert_eq!(carols.take(first), Ok(Opened::Known), "a session held is still known");
+    let mut bobs = Keyring::default();
+    let others = bobs.seal(room(), bob(), &members(&[bob(), carol()]), &[room()], 1, "x").key;
+    assert_eq!(carols.take(others), Ok(Opened::Taken), "another author's are still taken");
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::cert::{AuthorityKey, CertCache, Certificate};
-use crate::e2e::{MAX_KEY_BYTES, MAX_SESSION_ID_BYTES, MAX_SINCE, RoomKey};
+use crate::e2e::{MAX_SESSION_ID_BYTES, RoomKey};
 use crate::protocol::dm::CheckedDm;
 use crate::room::EventId;
 
@@ -71,11 +71,6 @@ impl KeysRequest {
     }
 }
 
-/// Whether `key` is within the bounds a key may take.
-pub fn key_in_bounds(key: &RoomKey) -> bool {
-    key.key.len() <= MAX_KEY_BYTES && key.session.len() <= MAX_SESSION_ID_BYTES && key.since.len() <= MAX_SINCE
-}
-
 /// Checks a request that came from the peer with binary id `peer`, at `now` (Unix seconds):
 /// the certificate is signed by `authority`, names `peer` and is valid now; counts and sizes
 /// are within their bounds; the keys given are the sender's own. The sender.
@@ -90,7 +85,7 @@ pub fn check_request(
     let sender = CheckedDm { account: from.account, from: from.username.clone(), serial: from.serial };
     match request {
         KeysRequest::Give { keys, .. } => {
-            if keys.len() > MAX_KEYS || !keys.iter().all(key_in_bounds) {
+            if keys.len() > MAX_KEYS || !keys.iter().all(RoomKey::in_bounds) {
                 return Err(KeysRefusal::TooMany);
             }
             if keys.iter().any(|key| key.author != sender.account) {
@@ -110,6 +105,7 @@ pub fn check_request(
 mod tests {
     use super::*;
     use crate::cert::Authority;
+    use crate::e2e::{MAX_KEY_BYTES, MAX_SINCE};
     use crate::testing::account_of;
 
     const NOW: u64 = 1_800_000_000;
