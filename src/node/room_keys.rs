@@ -28,7 +28,7 @@ use crate::node::event::{ChatMessage, RoomEncryption};
 use crate::protocol::keys::{self as wire, KeysRefusal, KeysRequest, KeysResponse, MAX_KEYS};
 use crate::room::EventId;
 use crate::room::engine::Standing;
-use crate::room::event::{EventBody, EventPayload, SignedEvent};
+use crate::room::event::{EventPayload, SignedEvent};
 use crate::store::StoredMessage;
 
 impl EventLoop {
@@ -68,21 +68,20 @@ impl EventLoop {
     /// How many of `room`'s members hold the key of this user's current session there, this
     /// user included, as they said on taking it (`None`: no session running yet: the next
     /// message begins one).
-    fn key_holders(&self, room: &EventId) -> Option<usize> {
-        let session = self.keys.ring.own_session(room)?;
+    fn key_holders(&self, room: &EventId, members: &BTreeSet<AccountId>) -> Option<usize> {
+        let holders = self.keys.holders_of(room)?;
         let me = self.accounts.account();
-        let holders = self.keys.holders.get(&(*room, session));
-        let holds = |m: &AccountId| Some(*m) == me || holders.is_some_and(|h| h.contains(m));
-        Some(self.members_of(room).iter().filter(|m| holds(m)).count())
+        Some(members.iter().filter(|m| Some(**m) == me || holders.contains(m)).count())
     }
 
     /// `room`'s encryption, for `/members` and `/status`.
     pub(super) fn encryption_of(&self, room: &EventId) -> RoomEncryption {
+        let members = self.members_of(room);
         RoomEncryption {
             room: self.room_label(room),
             encrypted: true,
-            members: self.members_of(room).len(),
-            key_holders: self.key_holders(room),
+            members: members.len(),
+            key_holders: self.key_holders(room, &members),
         }
     }
 
@@ -116,7 +115,7 @@ impl EventLoop {
 
     /// A message of `room` sealed with `session` cannot be read here: its key is asked for (of
     /// its author's peer first, then of the peer it came from, then of other members in reach,
-    /// one at a time), and `waiting_id` (a message to show) waits for it.
+    /// one at a time), at most once every [`super::state::keys::ASK_AGAIN`].
     pub(super) fn want_key(&mut self, room: EventId, session: &str, author: PeerId, via: Option<PeerId>) {
         let now = Instant::now();
         if !self.keys.may_ask(room, session, now) {
@@ -185,6 +184,7 @@ impl EventLoop {
     /// refusal given before the asker's join was known there), or, held, their messages are
     /// opened again; what waited too long for its key is shown as unreadable.
     pub(super) async fn keys_tick(&mut self) {
+        self.keys.forget_stale(Instant::now());
         for (room, sealing) in self.keys.wait.sessions() {
             if self.keys.ring.key(&room, &sealing.session).is_none() {
                 self.want_key(room, &sealing.session, sealing.author, None);
@@ -253,23 +253,14 @@ impl EventLoop {
         }
     }
 
-    /// The keys a catch-up page of `room` for `asker` carries: those of the sessions its
-    /// messages are sealed with that this node holds and may pass on, when the asker is a
+    /// The keys a catch-up page of `room` for `asker` carries: those of `sessions` (its
+    /// messages', read beside them) that this node holds and may pass on, when the asker is a
     /// member now.
-    pub(super) fn keys_for_page(&self, room: EventId, asker: AccountId, messages: &[SignedEvent]) -> Vec<RoomKey> {
+    pub(super) fn keys_for_page(&self, room: EventId, asker: AccountId, sessions: &[String]) -> Vec<RoomKey> {
         if self.rooms.engine.standing(&room, &asker) != Standing::Member {
             return Vec::new();
         }
-        let mut sessions: Vec<String> = messages
-            .iter()
-            .filter_map(|m| match cbor4ii::serde::from_slice::<EventBody>(&m.body).ok()?.payload {
-                EventPayload::Message { sealed, .. } => Some(sealed.session),
-                _ => None,
-            })
-            .collect();
-        sessions.sort();
-        sessions.dedup();
-        self.passable_keys(&room, &sessions)
+        self.passable_keys(&room, sessions)
     }
 
     /// Of the keys of `sessions` in `room`, those held here that may be passed on: the control
@@ -300,9 +291,6 @@ impl EventLoop {
                 let keys: Vec<RoomKey> =
                     keys.into_iter().filter(|key| key.room == room && sessions.contains(&key.session)).collect();
                 tracing::debug!(%peer, %room, keys = keys.len(), "room keys came");
-                if keys.is_empty() {
-                    tracing::debug!(%peer, %room, "a member asked holds no key it may pass on");
-                }
                 self.take_keys(keys);
             }
             KeysResponse::Taken => {

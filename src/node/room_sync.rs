@@ -207,13 +207,12 @@ impl EventLoop {
     }
 
     /// What the reading thread read for a peer: its answer goes out now.
-    pub(super) fn on_read_done(&mut self, done: ReadDone) {
+    pub(super) fn on_read_done(&mut self, mut done: ReadDone) {
         if let Some((channel, answer)) = self.serving.take(&done) {
+            let sessions = std::mem::take(&mut done.sessions);
             let mut response = answer.with(done);
-            if let (Answer::Page { room, asker, .. }, SyncResponse::Page { messages, keys, .. }) =
-                (answer, &mut response)
-            {
-                *keys = self.keys_for_page(room, asker, messages);
+            if let (Answer::Page { room, asker, .. }, SyncResponse::Page { keys, .. }) = (answer, &mut response) {
+                *keys = self.keys_for_page(room, asker, &sessions);
             }
             self.send_sync_response(channel, response);
         }

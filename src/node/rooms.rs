@@ -307,7 +307,7 @@ impl EventLoop {
                 self.want_key(v.room, &sealed.session, v.peer, via.peer());
                 if shown_as != (ShownAs::Fetched { show: false }) {
                     let sealing = Sealing { session: sealed.session.clone(), author: v.peer };
-                    self.keys.await_key(v.id.to_hex(), sealing);
+                    self.keys.await_key(v.id.to_hex(), sealing, Instant::now());
                 }
                 (String::new(), Readable::AwaitingKey)
             }
@@ -328,7 +328,7 @@ impl EventLoop {
             peer: v.peer.to_bytes(),
             seq,
             session: sealed.session,
-            sealed: readable,
+            readable,
         };
         let message = self.chat_message(&stored);
         let keep = move |store: &NodeStore| {
@@ -412,7 +412,7 @@ impl EventLoop {
                 message.text = text.unwrap_or_default();
                 None
             }
-            Some(Awaiting { sealing, opened: None }) => Some(sealing),
+            Some(Awaiting { sealing, opened: None, .. }) => Some(sealing),
             None => None,
         };
         if let Some(message) = self.wait_for_key(*room, message, sealing) {

@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 
-use crate::account::AccountId;
 use libp2p::request_response::ResponseChannel;
 use tokio::sync::mpsc;
 
+use crate::account::AccountId;
 use crate::protocol::sync::{Mark, SyncResponse};
 use crate::room::EventId;
-use crate::room::event::SignedEvent;
+use crate::room::event::{EventBody, EventPayload, SignedEvent};
 use crate::store::{CatchUpSource, StoreError, StoreReader};
 
 /// Jobs waiting for the thread at most; beyond, the store worker reads them.
@@ -46,6 +46,9 @@ pub(super) struct ReadDone {
     pub events: Vec<SignedEvent>,
     pub messages: Vec<SignedEvent>,
     pub more_messages: bool,
+    /// The group sessions the messages are sealed with, each once (for the keys the page
+    /// carries).
+    pub sessions: Vec<String>,
 }
 
 /// A handle to the reading thread; dropping it ends the thread once its jobs are done.
@@ -194,7 +197,22 @@ pub(super) fn read(reader: &dyn CatchUpSource, job: ReadJob) -> ReadDone {
             }
         },
     };
-    ReadDone { ticket, events, messages, more_messages }
+    let sessions = sessions_of(&messages);
+    ReadDone { ticket, events, messages, more_messages, sessions }
+}
+
+/// The group sessions `messages` are sealed with, each once.
+fn sessions_of(messages: &[SignedEvent]) -> Vec<String> {
+    let mut sessions: Vec<String> = messages
+        .iter()
+        .filter_map(|m| match cbor4ii::serde::from_slice::<EventBody>(&m.body).ok()?.payload {
+            EventPayload::Message { sealed, .. } => Some(sealed.session),
+            _ => None,
+        })
+        .collect();
+    sessions.sort();
+    sessions.dedup();
+    sessions
 }
 
 #[cfg(test)]

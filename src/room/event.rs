@@ -37,6 +37,7 @@ pub struct Sealed {
     #[serde(with = "crate::bytes")]
     pub ciphertext: Vec<u8>,
 }
+
 /// A signed event is at most this many bytes.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 /// Topic names are this prefix and the room id in hex.

@@ -32,7 +32,7 @@ pub struct StoredMessage {
     /// The group session it is sealed with.
     pub session: String,
     /// Whether its text was read: when not, `text` is empty.
-    pub sealed: Readable,
+    pub readable: Readable,
 }
 
 /// Whether a kept message's text could be read.
@@ -92,7 +92,7 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         peer: r.get(8)?,
         seq: unsigned(r.get(9)?),
         session: r.get(10)?,
-        sealed: Readable::from_sql(r.get(11)?),
+        readable: Readable::from_sql(r.get(11)?),
     })
 }
 
@@ -116,7 +116,7 @@ impl NodeStore {
             sql_int(message.seq),
             event,
             message.session,
-            message.sealed.to_sql(),
+            message.readable.to_sql(),
         ])?;
         Ok(inserted == 1)
     }

@@ -178,7 +178,7 @@ pub(crate) mod tests {
             peer: peer.to_vec(),
             seq: i,
             session: "s".into(),
-            sealed: Readable::Read,
+            readable: Readable::Read,
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use libp2p::request_response::OutboundRequestId;
 
-use super::key_wait::{KeyWait, MAX_WAITING, Sealing};
+use super::key_wait::{KEY_WAIT, KeyWait, MAX_WAITING, Sealing};
 use crate::account::AccountId;
 use crate::e2e::Keyring;
 use crate::room::EventId;
@@ -26,6 +26,8 @@ pub(crate) const OPEN_BATCH: usize = 500;
 /// A message taken in that could not be read, not shown yet.
 #[derive(Debug)]
 pub(crate) struct Awaiting {
+    /// When it was taken in.
+    pub(crate) since: Instant,
     pub(crate) sealing: Sealing,
     /// Its text, when its key came before it was shown: (`None`: it cannot be read).
     pub(crate) opened: Option<Option<String>>,
@@ -57,8 +59,9 @@ pub(crate) struct RoomKeys {
     pub(crate) asks: HashMap<OutboundRequestId, (EventId, Vec<String>)>,
     /// The requests in flight that give keys: to whom, and the sessions given.
     pub(crate) gives: HashMap<OutboundRequestId, (AccountId, Vec<(EventId, String)>)>,
-    /// Who said they took the key of each of this user's own sessions (by room and session).
-    pub(crate) holders: HashMap<(EventId, String), BTreeSet<AccountId>>,
+    /// Who said they took the key of this user's current session in each room: the session's
+    /// id and the accounts.
+    pub(crate) holders: HashMap<EventId, (String, BTreeSet<AccountId>)>,
 }
 
 impl RoomKeys {
@@ -77,19 +80,33 @@ impl RoomKeys {
         true
     }
 
-    /// Notes that `account` holds the keys of `sessions`, when they are this user's own.
+    /// Notes that `account` holds the keys of `sessions`, when they are this user's current
+    /// ones (who held an earlier session is forgotten).
     pub(crate) fn held_by(&mut self, account: AccountId, sessions: &[(EventId, String)]) {
         for (room, session) in sessions {
-            if self.ring.own_session(room).as_deref() == Some(session.as_str()) {
-                self.holders.entry((*room, session.clone())).or_default().insert(account);
+            if self.ring.own_session(room).as_deref() != Some(session.as_str()) {
+                continue;
             }
+            let (held, holders) = self.holders.entry(*room).or_default();
+            if held != session {
+                *held = session.clone();
+                holders.clear();
+            }
+            holders.insert(account);
         }
+    }
+
+    /// Who holds this user's current session in `room`, as they said (`None`: no session runs).
+    pub(crate) fn holders_of(&self, room: &EventId) -> Option<BTreeSet<AccountId>> {
+        let session = self.ring.own_session(room)?;
+        let holders = self.holders.get(room).filter(|(held, _)| *held == session);
+        Some(holders.map(|(_, holders)| holders.clone()).unwrap_or_default())
     }
 
     /// Ends this user's session in `room`; who held it is forgotten.
     pub(crate) fn end_own(&mut self, room: &EventId) {
         self.ring.end_own(room);
-        self.holders.retain(|(r, _), _| r != room);
+        self.holders.remove(room);
     }
 
     /// Ends every session of this user.
@@ -100,9 +117,15 @@ impl RoomKeys {
 
     /// Notes that message `id` (hex), sealed as `sealing` says, cannot be read yet: shown, it
     /// waits for the key. Beyond the bound it is not noted (and is shown as unreadable).
-    pub(crate) fn await_key(&mut self, id: String, sealing: Sealing) {
+    pub(crate) fn await_key(&mut self, id: String, sealing: Sealing, now: Instant) {
         if self.awaiting.len() < MAX_WAITING {
-            self.awaiting.insert(id, Awaiting { sealing, opened: None });
+            self.awaiting.insert(id, Awaiting { since: now, sealing, opened: None });
         }
+    }
+
+    /// Forgets the messages noted [`KEY_WAIT`] ago or more that were never shown (a message
+    /// the sender's order dropped as a repeat of its number), so that they do not fill the bound.
+    pub(crate) fn forget_stale(&mut self, now: Instant) {
+        self.awaiting.retain(|_, awaiting| now.saturating_duration_since(awaiting.since) < KEY_WAIT);
     }
 }

@@ -138,7 +138,7 @@ pub(crate) fn message_view(m: &StoredMessage, room: String) -> ChatMessage {
         text: m.text.clone(),
         id: m.id.to_hex(),
         ts: m.ts_ms,
-        unreadable: m.sealed != crate::store::Readable::Read,
+        unreadable: m.readable != crate::store::Readable::Read,
     }
 }
 
