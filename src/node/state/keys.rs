@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use libp2p::request_response::OutboundRequestId;
 
-use super::key_wait::{KEY_WAIT, KeyWait, MAX_WAITING, Sealing};
+use super::key_wait::{KeyWait, MAX_WAITING, Sealing};
 use crate::account::AccountId;
 use crate::e2e::Keyring;
 use crate::room::EventId;
@@ -20,6 +20,10 @@ use crate::room::EventId;
 pub(crate) const ASK_AGAIN: Duration = Duration::from_secs(3);
 /// The most sessions remembered as asked for.
 pub(crate) const MAX_ASKED: usize = 10_000;
+/// How long a message noted as awaiting its key may go unshown before it is forgotten: far
+/// beyond any wait on the way to the screen (the sender's order holds a gap 2 s, the store
+/// answers in milliseconds), even on a loaded machine.
+pub(crate) const FORGET_AWAITING: Duration = Duration::from_secs(120);
 /// The most sealed messages of a session opened at a time, once its key comes.
 pub(crate) const OPEN_BATCH: usize = 500;
 
@@ -123,9 +127,10 @@ impl RoomKeys {
         }
     }
 
-    /// Forgets the messages noted [`KEY_WAIT`] ago or more that were never shown (a message
-    /// the sender's order dropped as a repeat of its number), so that they do not fill the bound.
+    /// Forgets the messages noted [`FORGET_AWAITING`] ago or more that were never shown (a
+    /// message the sender's order dropped as a repeat of its number), so that they do not fill
+    /// the bound.
     pub(crate) fn forget_stale(&mut self, now: Instant) {
-        self.awaiting.retain(|_, awaiting| now.saturating_duration_since(awaiting.since) < KEY_WAIT);
+        self.awaiting.retain(|_, awaiting| now.saturating_duration_since(awaiting.since) < FORGET_AWAITING);
     }
 }
