@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::chat::{expect_bootstrap, expect_error, lab_user, str_of};
+use support::chat::{expect_bootstrap, expect_error, lab_user, loopback_trio, register, str_of};
 use support::{Lab, NodeBuilder, NodeProc};
 
 const GOOD: &str = "correct horse battery staple";
@@ -219,6 +219,29 @@ fn without_a_bootstrap_login_fails_fast_with_no_bootstrap() {
     node.send(GOOD);
     expect_error(&mut node, "no_bootstrap");
     node.status();
+}
+
+/// What a node said of the session holds after `kill -9` the moment it said it: logged in, it
+/// starts logged in; logged out, it starts logged out.
+#[test]
+fn a_node_killed_the_moment_it_tells_of_the_session_starts_as_it_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let trio = loopback_trio(&[], [Some(dir.path()), None]);
+    let (boot_addr, mut alice) = (trio.boot_addr, trio.alice);
+    register(&mut alice, "alice", GOOD);
+    alice.kill();
+
+    let restart = || NodeBuilder::loopback("alice again").args(&["--peer", &boot_addr]).data_dir(dir.path()).spawn();
+    let mut alice = restart();
+    alice.wait_for("resumed", |v| v["type"] == "logged_in" && v["user"] == "alice" && v["resumed"] == true);
+    alice.send("/logout");
+    alice.wait_type("logged_out");
+    alice.kill();
+
+    let mut alice = restart();
+    alice.ready();
+    let status = alice.status();
+    assert!(status["user"].is_null(), "logged out, yet resumed: {status}");
 }
 
 #[test]

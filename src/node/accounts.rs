@@ -22,6 +22,7 @@ use super::event::{BootstrapState, ErrorCode, UiEvent};
 use super::parts::EventLoop;
 use super::state::accounts::AuthTicket;
 use super::state::direct::AfterLookup;
+use super::state::store::Done as StoreDone;
 use crate::cert::AuthorityKey;
 use crate::clock::unix_now;
 use crate::protocol::auth::{AuthRequest, AuthResponse, Refusal};
@@ -80,14 +81,34 @@ fn shown(show: Show) -> UiEvent {
 impl EventLoop {
     /// Hands `input` to the session engine and carries out what it decides, in order (and what
     /// that brings back: a request the hosted worker is too busy to take).
+    ///
+    /// Once the session is saved or forgotten, what tells the user (an event, a command's
+    /// answer) waits until that is committed: told they are logged in (or out), the user may
+    /// stop the node at once, or it may crash, and the next start must find what they were told.
     pub(super) async fn feed_session(&mut self, input: Input) {
         let mut inputs = VecDeque::from([input]);
+        let mut held = Vec::new();
+        let mut saving = false;
         while let Some(input) = inputs.pop_front() {
             for output in self.accounts.engine.handle(input, now()) {
-                if let Some(back) = self.carry_out_session(output).await {
+                saving |= matches!(output, Output::Save(_) | Output::Forget);
+                if saving && matches!(output, Output::Show(_) | Output::Reply { .. }) {
+                    held.push(output);
+                } else if let Some(back) = self.carry_out_session(output).await {
                     inputs.push_back(back);
                 }
             }
+        }
+        if !held.is_empty() {
+            self.store.run(move |_| Some(StoreDone::SessionSaved(held)));
+        }
+    }
+
+    /// The session saved or forgotten is committed: the user is told what waited for it.
+    pub(super) async fn session_saved(&mut self, held: Vec<Output>) {
+        for output in held {
+            // Only events and answers are held: nothing comes back from them.
+            let _ = self.carry_out_session(output).await;
         }
     }
 

@@ -121,6 +121,7 @@ impl EventLoop {
                     let _ = reply.send(answer);
                 }
                 Done::Committed { ticket } => self.serve_committed(ticket),
+                Done::SessionSaved(held) => self.session_saved(held).await,
                 Done::Sealed { room, session, rows } => self.open_read(room, session, rows).await,
                 // A message whose transaction was not committed is not kept: no receipt says so.
                 Done::DmKept { id, error } => {

@@ -132,6 +132,9 @@ pub(crate) enum Done {
     Sealed { room: EventId, session: String, rows: Vec<(StoredMessage, Vec<u8>)> },
     /// Everything queued before the catch-up answer of `ticket` is committed: it can be read.
     Committed { ticket: u64 },
+    /// The session saved or forgotten is committed: what the session engine had to tell the
+    /// user then.
+    SessionSaved(Vec<crate::session::Output>),
 }
 
 impl std::fmt::Debug for Done {
@@ -143,6 +146,7 @@ impl std::fmt::Debug for Done {
             Done::PageKept { paging, next, .. } => write!(f, "PageKept({}, {next})", paging.room),
             Done::Reply { .. } => f.write_str("Reply"),
             Done::Committed { ticket } => write!(f, "Committed({ticket})"),
+            Done::SessionSaved(held) => write!(f, "SessionSaved({})", held.len()),
             Done::Sealed { room, rows, .. } => write!(f, "Sealed({room}, {})", rows.len()),
             Done::DmKept { id, error } => write!(f, "DmKept({id}, {error:?})"),
             Done::DmKeptReceived { id, ok, .. } => write!(f, "DmKeptReceived({id}, {ok})"),
