@@ -38,6 +38,7 @@ pub mod pinned_key;
 pub mod presence;
 pub mod protocol;
 pub mod room;
+pub mod search;
 pub mod session;
 pub mod store;
 pub mod ui;

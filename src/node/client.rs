@@ -4,7 +4,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::event::{CommandError, MemberView, OnlineUser, RoomEncryption, RoomSummary, Status, UiEvent};
+use super::event::{CommandError, MemberView, OnlineUser, RoomEncryption, RoomSummary, SearchResult, Status, UiEvent};
 use crate::protocol::auth::AuthRequest;
 
 /// The answer to a command that either works or says why not.
@@ -78,6 +78,10 @@ pub enum RoomCommand {
     Mute(String),
     Unmute(String),
     History(Option<usize>),
+    /// `/history around N`: the messages around result `N` of the last search.
+    HistoryAround(usize),
+    /// `/search`.
+    Search(crate::search::SearchLine),
     /// Text for the focused room.
     Say(String),
     /// Text for a named room.
@@ -110,6 +114,11 @@ pub enum RoomReply {
     History {
         target: String,
         messages: Vec<UiEvent>,
+    },
+    Search {
+        query: String,
+        results: Vec<SearchResult>,
+        more: bool,
     },
 }
 

@@ -49,11 +49,11 @@ fn no_bootstrap_to_ask(user: &str) -> CommandError {
     )
 }
 
-fn view(dm: &StoredDm) -> DirectMessage {
+pub(super) fn view(dm: &StoredDm) -> DirectMessage {
     DirectMessage { from: dm.from.clone(), to: dm.to.clone(), text: dm.text.clone(), id: dm.id.clone(), ts: dm.ts_ms }
 }
 
-fn internal(e: impl std::fmt::Display) -> CommandError {
+pub(super) fn internal(e: impl std::fmt::Display) -> CommandError {
     error(ErrorCode::Internal, format!("the message store failed: {e}"))
 }
 

@@ -146,6 +146,14 @@ pub enum UiEvent {
         target: String,
         messages: Vec<UiEvent>,
     },
+    /// The answer to `/search`: the results best first, numbered for `/history around N`.
+    Search {
+        /// The query as it reads (`/search` words, `from:`, where).
+        query: String,
+        results: Vec<SearchResult>,
+        /// More results follow: `/search more` shows them.
+        more: bool,
+    },
     /// A peer connected (first connection) or disconnected (last connection closed).
     Peer {
         peer_id: String,
@@ -264,6 +272,19 @@ pub struct ChatMessage {
     /// Its text cannot be decrypted here: no key for it came (in time), or it does not open.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unreadable: bool,
+}
+
+/// One result of `/search`: a `message` or `dm` event, its number, and the words matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchResult {
+    /// Its number: `/history around N` shows the messages around it.
+    pub n: usize,
+    /// The `message` or `dm` found (its `type` and fields side by side with `n` and `matches`).
+    #[serde(flatten)]
+    pub found: UiEvent,
+    /// The matched words, as `[first, end)` ranges of characters (Unicode scalar values) of
+    /// the text.
+    pub matches: Vec<(usize, usize)>,
 }
 
 /// A direct message as shown.
@@ -491,8 +512,23 @@ mod tests {
             serde_json::to_value(&note).unwrap(),
             serde_json::json!({"type": "notification", "kind": "room", "room": "lobby"})
         );
-        let history = UiEvent::History { target: "#lobby".into(), messages: vec![message] };
+        let history = UiEvent::History { target: "#lobby".into(), messages: vec![message.clone()] };
         assert_eq!(serde_json::to_value(&history).unwrap()["messages"][0]["type"], "message");
+        let search = UiEvent::Search {
+            query: "deploy*".into(),
+            results: vec![SearchResult { n: 1, found: message, matches: vec![(0, 2)] }],
+            more: false,
+        };
+        let value = serde_json::to_value(&search).unwrap();
+        let result = &value["results"][0];
+        assert_eq!(value["type"], "search");
+        assert_eq!(value["query"], "deploy*");
+        assert_eq!(result["type"], "message", "{value}");
+        assert_eq!(result["n"], 1);
+        assert_eq!(result["matches"], serde_json::json!([[0, 2]]));
+        assert_eq!(result["text"], "hi");
+        let back: UiEvent = serde_json::from_value(value).unwrap();
+        assert_eq!(back, search);
     }
 
     #[test]

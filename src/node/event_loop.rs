@@ -122,6 +122,7 @@ impl EventLoop {
                 }
                 Done::Committed { ticket } => self.serve_committed(ticket),
                 Done::SessionSaved(held) => self.session_saved(held).await,
+                Done::Searched { reply, query, offset, page } => self.searched(reply, query, offset, page),
                 Done::Sealed { room, session, rows } => self.open_read(room, session, rows).await,
                 // A message whose transaction was not committed is not kept: no receipt says so.
                 Done::DmKept { id, error } => {

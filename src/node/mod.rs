@@ -47,6 +47,7 @@ mod room_directory;
 mod room_keys;
 mod room_sync;
 mod rooms;
+mod search;
 mod state;
 mod store_reads;
 mod store_worker;
@@ -59,7 +60,7 @@ use tokio::task::JoinHandle;
 pub use client::{Client, DirectCommand, RoomCommand, RoomReply};
 pub use event::{
     BootstrapState, ChatMessage, CommandError, DirectMessage, ErrorCode, MemberView, NotificationKind, OnlineState,
-    OnlineUser, PeerState, RoomEncryption, RoomSummary, Status, UiEvent,
+    OnlineUser, PeerState, RoomEncryption, RoomSummary, SearchResult, Status, UiEvent,
 };
 pub use parts::{NodeConfig, NodeError};
 

@@ -27,6 +27,7 @@ use super::state::direct::Direct;
 use super::state::keys::RoomKeys;
 use super::state::presence::PresenceState;
 use super::state::rooms::Rooms;
+use super::state::search::LastSearch;
 use super::state::store::{Loaded, StoreHandle, Written};
 use super::store_reads::Serving;
 use super::store_worker;
@@ -104,6 +105,8 @@ pub(super) struct EventLoop {
     pub(super) attention: Attention,
     /// Certificates already checked.
     pub(super) certs: CertCache,
+    /// The last search of the user logged in, for `/search more` and `/history around N`.
+    pub(super) last_search: Option<LastSearch>,
     /// Answers from the hosted account worker.
     pub(super) auth_answers: mpsc::Receiver<(AuthTicket, AuthResponse)>,
     /// Catch-up answers being read beside the loop.
@@ -169,6 +172,7 @@ impl EventLoop {
             keys: RoomKeys::default(),
             attention: Attention::default(),
             certs: CertCache::default(),
+            last_search: None,
             auth_answers,
             serving,
             store,

@@ -56,6 +56,8 @@ impl EventLoop {
             RoomCommand::Mute(target) => done(self.set_muted(target, true).await),
             RoomCommand::Unmute(target) => done(self.set_muted(target, false).await),
             RoomCommand::History(count) => return self.history(count, reply),
+            RoomCommand::HistoryAround(n) => return self.history_around(n, reply),
+            RoomCommand::Search(line) => return self.search(line, reply),
             RoomCommand::Say(text) => return self.say(&text, reply).await,
             RoomCommand::Send { room, text } => done(self.send_to_room(Some(&room), &text).await),
         };

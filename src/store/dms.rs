@@ -12,7 +12,7 @@ use super::{NodeStore, StoreError};
 use crate::account::AccountId;
 use crate::dm::StoredDm;
 
-const COLUMNS: &str = "id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
+pub(super) const COLUMNS: &str = "id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
 /// Marks message `?1` as confirmed by its receiver.
 const MARK_DELIVERED: &str = "UPDATE dms SET delivered = 1 WHERE id = ?1";
 
@@ -24,7 +24,7 @@ fn account(r: &Row<'_>, column: usize) -> rusqlite::Result<AccountId> {
     })
 }
 
-fn row_to_dm(r: &Row<'_>) -> rusqlite::Result<StoredDm> {
+pub(super) fn row_to_dm(r: &Row<'_>) -> rusqlite::Result<StoredDm> {
     Ok(StoredDm {
         id: r.get(0)?,
         owner: account(r, 1)?,

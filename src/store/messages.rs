@@ -67,9 +67,10 @@ impl Readable {
 const INSERT_MESSAGE: &str =
     "INSERT OR IGNORE INTO messages (id, room, account, author, nick, text, ts_ms, depth, peer, seq, event, session, sealed)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-const MESSAGE_COLUMNS: &str = "id, room, account, author, nick, text, ts_ms, depth, peer, seq, session, sealed";
+pub(super) const MESSAGE_COLUMNS: &str =
+    "id, room, account, author, nick, text, ts_ms, depth, peer, seq, session, sealed";
 
-fn unsigned(n: i64) -> u64 {
+pub(super) fn unsigned(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
@@ -77,7 +78,7 @@ fn event_id(bytes: &[u8]) -> rusqlite::Result<EventId> {
     <[u8; 32]>::try_from(bytes).map(EventId::from_bytes).map_err(|_| rusqlite::Error::InvalidQuery)
 }
 
-fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+pub(super) fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
     let account: Vec<u8> = r.get(2)?;
     let account = <[u8; 16]>::try_from(account.as_slice()).map_err(|_| rusqlite::Error::InvalidQuery)?;
     Ok(StoredMessage {

@@ -15,12 +15,14 @@ mod messages;
 mod reader;
 mod rooms;
 mod schema;
+mod search;
 mod session;
 pub mod sqlite;
 
 pub use crate::dm::StoredDm;
 pub use messages::{Readable, StoredMessage};
 pub use reader::{CatchUpSource, StoreReader};
+pub use search::Found;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};

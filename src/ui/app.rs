@@ -127,6 +127,7 @@ impl App {
             Ok(RoomReply::Members { room, members, encryption }) => UiEvent::Members { room, members, encryption },
             Ok(RoomReply::Rooms(rooms)) => UiEvent::Rooms { rooms },
             Ok(RoomReply::History { target, messages }) => UiEvent::History { target, messages },
+            Ok(RoomReply::Search { query, results, more }) => UiEvent::Search { query, results, more },
             Err(error) => error.to_event(),
         };
         self.emit(event).await;

@@ -68,8 +68,8 @@ pub struct CommandSpec {
     pub args: &'static [Arg],
     /// What it does, in one line.
     pub summary: &'static str,
-    /// An example invocation.
-    pub example: &'static str,
+    /// Example invocations, the simplest first.
+    pub examples: &'static [&'static str],
     /// Parses the arguments (the rest of the line, trimmed).
     parse: fn(&Args<'_>) -> Result<Command, ParseError>,
 }
@@ -97,126 +97,126 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "register",
         args: &[NAME],
         summary: "create an account (then type the password) and log in",
-        example: "/register alice",
+        examples: &["/register alice"],
         parse: |a| Ok(Command::Register { user: a.one()? }),
     },
     CommandSpec {
         name: "login",
         args: &[NAME],
         summary: "log in (then type the password)",
-        example: "/login alice",
+        examples: &["/login alice"],
         parse: |a| Ok(Command::Login { user: a.one()? }),
     },
     CommandSpec {
         name: "logout",
         args: &[],
         summary: "log out; your rooms wait for your next login",
-        example: "/logout",
+        examples: &["/logout"],
         parse: |a| a.none(Command::Logout),
     },
     CommandSpec {
         name: "rename",
         args: &[arg("NEWNAME", ArgKind::Free)],
         summary: "change your unique username",
-        example: "/rename alice2",
+        examples: &["/rename alice2"],
         parse: |a| Ok(Command::Rename { new: a.one()? }),
     },
     CommandSpec {
         name: "nick",
         args: &[arg("NICKNAME", ArgKind::Free)],
         summary: "change the nickname others see beside your username",
-        example: "/nick Alice in Wonderland",
+        examples: &["/nick Alice in Wonderland"],
         parse: |a| Ok(Command::Nick { nick: a.rest()? }),
     },
     CommandSpec {
         name: "who",
         args: &[],
         summary: "list the users online",
-        example: "/who",
+        examples: &["/who"],
         parse: |a| a.none(Command::Who),
     },
     CommandSpec {
         name: "rooms",
         args: &[],
         summary: "list the rooms with their member counts",
-        example: "/rooms",
+        examples: &["/rooms"],
         parse: |a| a.none(Command::Room(RoomCommand::List)),
     },
     CommandSpec {
         name: "create",
         args: &[ROOM],
         summary: "create a room (you become its admin) and focus it",
-        example: "/create lobby",
+        examples: &["/create lobby"],
         parse: |a| Ok(Command::Room(RoomCommand::Create(a.room()?))),
     },
     CommandSpec {
         name: "join",
         args: &[ROOM],
         summary: "join a room and focus it",
-        example: "/join lobby",
+        examples: &["/join lobby"],
         parse: |a| Ok(Command::Room(RoomCommand::Join(a.room()?))),
     },
     CommandSpec {
         name: "leave",
         args: &[OPTIONAL_ROOM],
         summary: "leave a room (default: the focused one)",
-        example: "/leave lobby",
+        examples: &["/leave lobby"],
         parse: |a| Ok(Command::Room(RoomCommand::Leave(a.optional_room()?))),
     },
     CommandSpec {
         name: "members",
         args: &[OPTIONAL_ROOM],
         summary: "list a room's members in join order, admins marked",
-        example: "/members lobby",
+        examples: &["/members lobby"],
         parse: |a| Ok(Command::Room(RoomCommand::Members(a.optional_room()?))),
     },
     CommandSpec {
         name: "kick",
         args: &[USER, OPTIONAL_ROOM],
         summary: "remove a member (admins only)",
-        example: "/kick mallory lobby",
+        examples: &["/kick mallory lobby"],
         parse: |a| a.user_and_room().map(|(user, room)| Command::Room(RoomCommand::Kick { user, room })),
     },
     CommandSpec {
         name: "ban",
         args: &[USER, OPTIONAL_ROOM],
         summary: "remove a member and keep them out (admins only)",
-        example: "/ban mallory lobby",
+        examples: &["/ban mallory lobby"],
         parse: |a| a.user_and_room().map(|(user, room)| Command::Room(RoomCommand::Ban { user, room })),
     },
     CommandSpec {
         name: "unban",
         args: &[USER, OPTIONAL_ROOM],
         summary: "let a banned user join again (admins only)",
-        example: "/unban mallory lobby",
+        examples: &["/unban mallory lobby"],
         parse: |a| a.user_and_room().map(|(user, room)| Command::Room(RoomCommand::Unban { user, room })),
     },
     CommandSpec {
         name: "op",
         args: &[USER, OPTIONAL_ROOM],
         summary: "make a member admin (admins only)",
-        example: "/op bob lobby",
+        examples: &["/op bob lobby"],
         parse: |a| a.user_and_room().map(|(user, room)| Command::Room(RoomCommand::Op { user, room })),
     },
     CommandSpec {
         name: "msg",
         args: &[USER, arg("TEXT", ArgKind::Text)],
         summary: "send a private message",
-        example: "/msg bob see you at noon",
+        examples: &["/msg bob see you at noon"],
         parse: |a| a.user_and_text().map(|(user, text)| Command::Direct(DirectCommand::Send { user, text })),
     },
     CommandSpec {
         name: "query",
         args: &[USER],
         summary: "focus a private conversation: plain text goes there",
-        example: "/query bob",
+        examples: &["/query bob"],
         parse: |a| Ok(Command::Direct(DirectCommand::Query(a.user()?))),
     },
     CommandSpec {
         name: "focus",
         args: &[TARGET],
         summary: "choose where plain text goes",
-        example: "/focus @bob",
+        examples: &["/focus @bob"],
         parse: |a| {
             Ok(match a.target()? {
                 Target::Room(room) => Command::Room(RoomCommand::Focus(room)),
@@ -228,56 +228,75 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "mute",
         args: &[TARGET],
         summary: "turn notifications off for a room or a user",
-        example: "/mute lobby",
+        examples: &["/mute lobby"],
         parse: |a| Ok(Command::Room(RoomCommand::Mute(a.target()?.to_string()))),
     },
     CommandSpec {
         name: "unmute",
         args: &[TARGET],
         summary: "turn notifications on again",
-        example: "/unmute @bob",
+        examples: &["/unmute @bob"],
         parse: |a| Ok(Command::Room(RoomCommand::Unmute(a.target()?.to_string()))),
     },
     CommandSpec {
         name: "history",
-        args: &[arg("[N]", ArgKind::Free)],
-        summary: "show the last N messages where you are focused",
-        example: "/history 50",
-        parse: |a| Ok(Command::Room(RoomCommand::History(a.optional_count()?))),
+        args: &[arg("[around]", ArgKind::Free), arg("[N]", ArgKind::Free)],
+        summary: "show the last N messages where you are focused, or those around search result N",
+        examples: &["/history 50", "/history around 3"],
+        parse: |a| match a.words().as_slice() {
+            ["around", _] => Ok(Command::Room(RoomCommand::HistoryAround(a.after_first().count()?))),
+            ["around"] => Err(a.usage("around which search result? e.g. /history around 3")),
+            _ => Ok(Command::Room(RoomCommand::History(a.optional_count()?))),
+        },
+    },
+    CommandSpec {
+        name: "search",
+        args: &[arg("WORDS", ArgKind::Text), arg("[#ROOM|@USER]", ArgKind::RoomOrUser)],
+        summary: "search your rooms and conversations: word, prefix*, \"a phrase\", from:NAME; 20 results at a time",
+        examples: &[
+            "/search deploy",
+            "/search deploy* from:alice #ops",
+            "/search \"release notes\" @bob",
+            "/search more",
+        ],
+        parse: |a| match crate::search::SearchLine::parse(a.rest) {
+            Ok(line) => Ok(Command::Room(RoomCommand::Search(line))),
+            Err(e) => Err(a.usage(e.to_string())),
+        },
     },
     CommandSpec {
         name: "open",
         args: &[arg("N", ArgKind::Free)],
         summary: "open link number N in the browser",
-        example: "/open 2",
+        examples: &["/open 2"],
         parse: |a| Ok(Command::Open { link: a.count()? }),
     },
     CommandSpec {
         name: "status",
         args: &[],
         summary: "show this node: peer id, user, peers, bootstrap, rooms",
-        example: "/status",
+        examples: &["/status"],
         parse: |a| a.none(Command::Status),
     },
     CommandSpec {
         name: "trust",
         args: &[arg("KEY", ArgKind::Key)],
         summary: "confirm the bootstrap node's key: its 64 hex digits, or a unique prefix of at least 8",
-        example: "/trust 3f2a9c01",
+        examples: &["/trust 3f2a9c01"],
         parse: |a| Ok(Command::Trust { key: a.key()? }),
     },
     CommandSpec {
         name: "help",
         args: &[arg("[COMMAND]", ArgKind::Command)],
         summary: "list the commands, or explain one",
-        example: "/help kick",
+        examples: &["/help kick"],
         parse: |a| Ok(Command::Help { command: a.optional_word()?.map(|c| c.trim_start_matches('/').to_string()) }),
     },
     CommandSpec {
         name: "quit",
         args: &[],
         summary: "leave meshchat (your rooms wait for your next login)",
-        example: "/quit",
+        examples: &["/quit"],
         parse: |a| a.none(Command::Quit),
     },
 ];
@@ -307,7 +326,13 @@ pub fn help_overview() -> String {
 /// The answer to `/help COMMAND`.
 pub fn help_for(name: &str) -> UiEvent {
     match spec(name) {
-        Some(spec) => UiEvent::info(format!("{}\n  {}\n  example: {}", spec.usage(), spec.summary, spec.example)),
+        Some(spec) => {
+            let examples = match spec.examples {
+                [one] => format!("example: {one}"),
+                many => format!("examples:\n    {}", many.join("\n    ")),
+            };
+            UiEvent::info(format!("{}\n  {}\n  {examples}", spec.usage(), spec.summary))
+        }
         None => {
             let hint = closest(name).map(|s| format!(" (did you mean /{s}?)")).unwrap_or_default();
             UiEvent::error(ErrorCode::InvalidCommand, format!("no command /{name}{hint}; /help lists them"))
@@ -449,6 +474,12 @@ impl Args<'_> {
 
     fn none(&self, command: Command) -> Result<Command, ParseError> {
         if self.rest.is_empty() { Ok(command) } else { Err(self.usage("takes no arguments")) }
+    }
+
+    /// The arguments after the first word.
+    fn after_first(&self) -> Args<'_> {
+        let rest = self.rest.split_once(char::is_whitespace).map_or("", |(_, rest)| rest.trim());
+        Args { spec: self.spec, rest }
     }
 
     fn one(&self) -> Result<String, ParseError> {

@@ -6,6 +6,7 @@
 //! (`node/event.rs`) and this folder only renders. `ui` depends on the node, never the reverse.
 
 pub mod app;
+pub mod clock;
 pub mod command;
 pub mod complete;
 pub mod format;

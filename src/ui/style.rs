@@ -31,6 +31,8 @@ pub mod sgr {
     pub const NOTICE: &str = "36";
     /// Removals (kick, ban).
     pub const REMOVAL: &str = "31";
+    /// Words a search matched: black on yellow, on any background.
+    pub const MATCH: &str = "30;43";
 }
 
 /// Colours a username may get: readable on dark and light backgrounds (no black, white or grey).

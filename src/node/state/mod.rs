@@ -12,4 +12,5 @@ pub(super) mod key_wait;
 pub(super) mod keys;
 pub(super) mod presence;
 pub(super) mod rooms;
+pub(super) mod search;
 pub(super) mod store;

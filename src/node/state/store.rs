@@ -132,6 +132,13 @@ pub(crate) enum Done {
     Sealed { room: EventId, session: String, rows: Vec<(StoredMessage, Vec<u8>)> },
     /// Everything queued before the catch-up answer of `ticket` is committed: it can be read.
     Committed { ticket: u64 },
+    /// A search was run: one page of its results (`offset` shown before), or why not.
+    Searched {
+        reply: RoomDone,
+        query: crate::search::SearchQuery,
+        offset: usize,
+        page: Result<(Vec<super::search::Hit>, bool), crate::node::CommandError>,
+    },
     /// The session saved or forgotten is committed: what the session engine had to tell the
     /// user then.
     SessionSaved(Vec<crate::session::Output>),
@@ -147,6 +154,7 @@ impl std::fmt::Debug for Done {
             Done::Reply { .. } => f.write_str("Reply"),
             Done::Committed { ticket } => write!(f, "Committed({ticket})"),
             Done::SessionSaved(held) => write!(f, "SessionSaved({})", held.len()),
+            Done::Searched { query, offset, .. } => write!(f, "Searched({query}, {offset})"),
             Done::Sealed { room, rows, .. } => write!(f, "Sealed({room}, {})", rows.len()),
             Done::DmKept { id, error } => write!(f, "DmKept({id}, {error:?})"),
             Done::DmKeptReceived { id, ok, .. } => write!(f, "DmKeptReceived({id}, {ok})"),

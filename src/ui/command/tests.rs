@@ -33,7 +33,7 @@ mod unit {
         for (i, spec) in COMMANDS.iter().enumerate() {
             assert!(!spec.name.is_empty() && spec.name.bytes().all(|b| b.is_ascii_lowercase()), "{}", spec.name);
             assert!(COMMANDS[..i].iter().all(|c| c.name != spec.name), "/{} twice", spec.name);
-            assert_eq!(spec.example.split_whitespace().next(), Some(format!("/{}", spec.name).as_str()));
+            assert_eq!(spec.examples[0].split_whitespace().next(), Some(format!("/{}", spec.name).as_str()));
             for arg in spec.args {
                 assert!(!arg.usage.is_empty() && !arg.usage.contains(char::is_whitespace), "{}", spec.usage());
             }
@@ -43,8 +43,11 @@ mod unit {
     #[test]
     fn every_command_in_the_table_parses_its_example() {
         for spec in COMMANDS {
-            let parsed = parse(spec.example);
-            assert!(matches!(parsed, Ok(Some(_))), "{} -> {parsed:?}", spec.example);
+            assert!(!spec.examples.is_empty(), "/{} has no example", spec.name);
+            for example in spec.examples {
+                let parsed = parse(example);
+                assert!(matches!(parsed, Ok(Some(_))), "{example} -> {parsed:?}");
+            }
         }
     }
 
@@ -76,10 +79,31 @@ mod unit {
         assert_eq!(ok("/unmute @bob"), room(RoomCommand::Unmute("@bob".into())));
         assert_eq!(ok("/history"), room(RoomCommand::History(None)));
         assert_eq!(ok("/history 20"), room(RoomCommand::History(Some(20))));
+        assert_eq!(ok("/history around 3"), room(RoomCommand::HistoryAround(3)));
+        let search = crate::search::SearchLine::parse("deploy* from:alice #ops").unwrap();
+        assert_eq!(ok("/search deploy* from:alice #ops"), room(RoomCommand::Search(search)));
+        assert_eq!(
+            ok("/search more"),
+            room(RoomCommand::Search(crate::search::SearchLine { query: None, more: true }))
+        );
         assert_eq!(ok("/open 3"), Command::Open { link: 3 });
         assert_eq!(ok("/help /kick"), Command::Help { command: Some("kick".into()) });
         assert_eq!(ok("/STATUS"), Command::Status);
         assert_eq!(ok("/trust 3F2A9C01"), Command::Trust { key: "3f2a9c01".into() });
+    }
+
+    #[test]
+    fn search_and_history_around_say_what_is_wrong() {
+        let said = |line: &str| err(line).to_string();
+        assert!(said("/search").contains("at least one word"), "{}", said("/search"));
+        assert!(said("/search x #a @b").contains("one #ROOM or one @USER"));
+        assert!(said("/history around").contains("which search result"));
+        assert!(said("/history around zero").contains("not a positive number"));
+        let help = match help_for("search") {
+            UiEvent::Info { message } => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(help.contains("examples:") && help.contains("/search deploy* from:alice #ops"), "{help}");
     }
 
     #[test]
