@@ -9,7 +9,8 @@
 //! 2 room throughput beside ngircd, 3 DM round trip beside a bare request-response swarm,
 //! 4 login beside the argon2id hash, 5 memory and 6 start-up beside a minimal libp2p node,
 //! 7 a late joiner's catch-up, 8 discovery in a lab of network namespaces (root only), 9 opening
-//! a sealed room message beside checking an envelope's signature. `SUITE_REPS` changes the repetitions (default 3);
+//! a sealed room message beside checking an envelope's signature, 10 `/search` over 100,000
+//! stored messages beside a `LIKE` scan, and storing a message with its index beside without. `SUITE_REPS` changes the repetitions (default 3);
 //! `SUITE_ONLY=1,2` runs some figures and prints them without writing the files; `SUITE_SIZES=32`
 //! runs figure 1 with only those room sizes;
 //! `SUITE_LOG=meshchat=info` shows the nodes' logs.
@@ -40,6 +41,8 @@ mod minimal;
 mod process;
 #[path = "suite/report.rs"]
 mod report;
+#[path = "suite/search.rs"]
+mod search;
 #[path = "suite/throughput.rs"]
 mod throughput;
 #[path = "suite/timing.rs"]
@@ -127,6 +130,11 @@ fn main() {
         if wanted(9) {
             eprintln!("figure 9: room encryption per delivery");
             rows.extend(crypto::run(reps));
+            loads.push(report::load());
+        }
+        if wanted(10) {
+            eprintln!("figure 10: search");
+            rows.extend(search::run(reps));
             loads.push(report::load());
         }
         rows.sort_by_key(|r| r.figure);

@@ -48,7 +48,7 @@ pub enum Better {
 /// One row of the table.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// Figure number of the issue (1–9).
+    /// Figure number of the issue (1–10).
     pub figure: u32,
     pub what: String,
     pub unit: String,

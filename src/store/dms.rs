@@ -74,6 +74,14 @@ impl NodeStore {
     }
 
     fn insert_dm(&self, dm: &StoredDm) -> rusqlite::Result<bool> {
+        let inserted = self.insert_dm_row(dm)?;
+        if inserted {
+            self.index_dm(self.conn().last_insert_rowid(), &dm.text)?;
+        }
+        Ok(inserted)
+    }
+
+    fn insert_dm_row(&self, dm: &StoredDm) -> rusqlite::Result<bool> {
         let inserted = self.exec(
             "INSERT OR IGNORE INTO dms
              (id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
@@ -115,13 +123,16 @@ impl NodeStore {
                 dm.ts_ms as i64,
                 dm.seq as i64
             ],
-        )?;
+        )? == 1;
+        if inserted {
+            self.index_dm(self.conn().last_insert_rowid(), &dm.text)?;
+        }
         self.exec(
             "INSERT INTO dm_seen (owner_key, sender_key, peer, last_seq) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (owner_key, sender_key, peer) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
             params![dm.owner.to_hex(), dm.other.to_hex(), peer, dm.seq as i64],
         )?;
-        Ok(inserted == 1)
+        Ok(inserted)
     }
 
     /// Whether a message with this id is kept.

@@ -5,7 +5,7 @@
 //! Only SQL and rows here: whether a message may be kept is the room engine's decision, made
 //! before it gets here.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{NodeStore, StoreError, sql_int};
 use crate::account::AccountId;
@@ -104,6 +104,16 @@ impl NodeStore {
     }
 
     fn insert_message(&self, message: &StoredMessage, event: &[u8]) -> rusqlite::Result<bool> {
+        self.transaction(|| {
+            let inserted = self.insert_message_row(message, event)?;
+            if inserted {
+                self.index_message(self.conn.last_insert_rowid(), &message.text)?;
+            }
+            Ok(inserted)
+        })
+    }
+
+    fn insert_message_row(&self, message: &StoredMessage, event: &[u8]) -> rusqlite::Result<bool> {
         let inserted = self.conn.prepare_cached(INSERT_MESSAGE)?.execute(params![
             &message.id.as_bytes()[..],
             &message.room.as_bytes()[..],
@@ -143,12 +153,20 @@ impl NodeStore {
     /// The text of a sealed message, now read (or `None`: its session's key does not open it,
     /// and it never will be read).
     pub fn open_message(&self, id: &EventId, text: Option<&str>) -> Result<(), StoreError> {
-        self.conn.prepare_cached("UPDATE messages SET text = ?2, sealed = ?3 WHERE id = ?1")?.execute(params![
-            &id.as_bytes()[..],
-            text.unwrap_or_default(),
-            if text.is_some() { Readable::Read } else { Readable::Never }.to_sql()
-        ])?;
-        Ok(())
+        Ok(self.transaction(|| {
+            let kept = self
+                .conn
+                .prepare_cached("SELECT rowid, text FROM messages WHERE id = ?1")?
+                .query_row(params![&id.as_bytes()[..]], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .optional()?;
+            let Some((rowid, old)) = kept else { return Ok(()) };
+            let readable = if text.is_some() { Readable::Read } else { Readable::Never };
+            let text = text.unwrap_or_default();
+            self.conn
+                .prepare_cached("UPDATE messages SET text = ?2, sealed = ?3 WHERE rowid = ?1")?
+                .execute(params![rowid, text, readable.to_sql()])?;
+            self.reindex_message(rowid, &old, text)
+        })?)
     }
 
     /// Keeps a group session's key (replacing the one kept for that session).
