@@ -32,6 +32,7 @@ pub mod dm;
 pub mod e2e;
 pub mod hex;
 pub mod identity;
+pub mod mailbox;
 pub mod net;
 pub mod node;
 pub mod pinned_key;

@@ -5,6 +5,7 @@ pub mod auth;
 mod bounded;
 pub mod dm;
 pub mod keys;
+pub mod mailbox;
 pub mod peers;
 pub mod presence;
 pub mod sync;

@@ -11,6 +11,7 @@
 
 mod checkpoint;
 mod dms;
+mod mailbox;
 mod messages;
 mod reader;
 mod rooms;
@@ -20,6 +21,7 @@ mod session;
 pub mod sqlite;
 
 pub use crate::dm::StoredDm;
+pub use mailbox::LeftLetter;
 pub use messages::{Readable, StoredMessage};
 pub use reader::{CatchUpSource, StoreReader};
 pub use search::Found;

@@ -151,4 +151,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
         text, content = 'dms', tokenize = 'unicode61 remove_diacritics 2'
     );
     INSERT INTO dms_search (dms_search) VALUES ('rebuild');",
+    // Letters this node keeps as a mailbox for recipients who are offline: sealed, never read
+    // here; by recipient and id, with their sender, their writing time and when they came.
+    "CREATE TABLE letters (
+        recipient BLOB NOT NULL,
+        id TEXT NOT NULL,
+        sender BLOB NOT NULL,
+        sealed BLOB NOT NULL,
+        written_ms INTEGER NOT NULL,
+        kept_ms INTEGER NOT NULL,
+        PRIMARY KEY (recipient, id)
+    );
+    CREATE INDEX letters_by_sender ON letters (sender);
+    CREATE INDEX letters_by_age ON letters (kept_ms);",
 ];
