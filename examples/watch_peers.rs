@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         store: NodeStore::open(data_dir.path())?,
         trust: Trust::load(data_dir.path(), None)?,
         bootstrap: None,
+        mailbox: false,
     };
     let (events_tx, mut events) = mpsc::channel(EVENT_CAPACITY);
     let (client, node) = node::spawn(config, events_tx)?;

@@ -49,6 +49,10 @@ pub struct Cli {
     /// Also host the bootstrap node (the account database) in this process
     #[arg(long)]
     pub bootstrap: bool,
+    /// Keep direct messages, sealed, for recipients who are offline (a mailbox); a node hosting
+    /// the bootstrap always does
+    #[arg(long)]
+    pub mailbox: bool,
     /// Trust only the bootstrap node with the key in FILE (hex, as in its authority.pub)
     #[arg(long, value_name = "FILE")]
     pub bootstrap_key: Option<PathBuf>,
@@ -107,6 +111,8 @@ pub struct Config {
     pub cert_lifetime: u64,
     /// How long a name freed by a rename stays reserved to its account, in seconds.
     pub name_hold: u64,
+    /// `--mailbox`: keep letters for others (a node hosting the bootstrap always does).
+    pub mailbox: bool,
 }
 
 /// The `--color` option.
@@ -180,6 +186,7 @@ impl Config {
             bootstrap_key: cli.bootstrap_key,
             cert_lifetime: cli.cert_lifetime,
             name_hold: cli.name_hold,
+            mailbox: cli.mailbox,
         })
     }
 }

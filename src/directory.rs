@@ -90,6 +90,11 @@ impl Directory {
         }
     }
 
+    /// Whether `account` has a label here.
+    pub fn knows(&self, account: &AccountId) -> bool {
+        self.labels.contains_key(account)
+    }
+
     /// The account that goes by `username` (any case): when several known accounts had that
     /// name, the one whose certificate is newest.
     pub fn find(&self, username: &str) -> Option<AccountId> {

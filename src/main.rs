@@ -107,8 +107,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let given = config.bootstrap_key.as_deref().map(pinned_key::read_key_file).transpose()?;
         (None, Trust::load(data_dir.path(), given)?)
     };
-    let node_config =
-        NodeConfig { key, listen: config.listen, peers: config.peers, mdns: config.mdns, store, trust, bootstrap };
+    let node_config = NodeConfig {
+        key,
+        listen: config.listen,
+        peers: config.peers,
+        mdns: config.mdns,
+        store,
+        trust,
+        bootstrap,
+        mailbox: config.mailbox,
+    };
     let (client, node) = node::spawn(node_config, events_tx.clone())?;
     let mut app = App::new(client.clone(), events_tx).with_links(links);
 

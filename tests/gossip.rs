@@ -22,7 +22,7 @@ const BATCH: usize = 50;
 const BATCHES: usize = 60;
 
 fn node() -> Swarm<Behaviour> {
-    let mut swarm = build_swarm(Keypair::generate_ed25519(), false, false).expect("swarm");
+    let mut swarm = build_swarm(Keypair::generate_ed25519(), false, false, false).expect("swarm");
     swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).expect("listen");
     swarm.behaviour_mut().gossipsub.subscribe(&IdentTopic::new(TOPIC)).expect("subscribe");
     swarm

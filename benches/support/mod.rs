@@ -51,6 +51,7 @@ impl Node {
             store: NodeStore::open(dir.path()).unwrap(),
             trust,
             bootstrap,
+            mailbox: false,
         };
         let (tx, mut events) = mpsc::channel(EVENT_CAPACITY);
         let (client, _task) = node::spawn(config, tx).unwrap();

@@ -19,7 +19,8 @@
 //! - a message stays in the outbox until its receipt comes; for each receiver one message is in
 //!   flight at a time, oldest first, so messages arrive in order. A receipt is shown, then
 //!   noted; one that comes before its message is kept is noted at once and shown once the
-//!   message is (after it);
+//!   message is (after it); one kept for a receiver who is offline is also left at a mailbox
+//!   ([`Output::Leave`]);
 //! - the outbox of a receiver is looked at when their presence is heard, after a receipt, after
 //!   a message to them is kept, and for everyone on a tick (the presence timer, a login); one
 //!   read at a time per receiver (and one of whom messages wait for), read again when a message
@@ -28,7 +29,9 @@
 //!   shown no more) or stale (a new id numbered at or below one received: refused), by
 //!   [`dm::arrival`]; a new one is kept before its receipt goes back, and shown after. The same
 //!   message again while it is being kept is confirmed with it (and not shown again); an older
-//!   one from the same sender and peer meanwhile is stale.
+//!   one from the same sender and peer meanwhile is stale. A message that came in a letter from
+//!   a mailbox is taken only in its sender's order (the next number, or the first): else it
+//!   stays at the mailbox for now (answered `Unavailable`), and comes straight or later.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -71,6 +74,8 @@ pub struct Received {
     pub request: DmRequest,
     /// What the database says of it; `None` when it could not be read.
     pub seen: Option<Seen>,
+    /// It came in a letter from a mailbox, not straight from its sender.
+    pub letter: bool,
 }
 
 /// What the engine is told.
@@ -141,6 +146,9 @@ pub enum Output {
     /// Message `id` could not be kept and did not go out: it is lost, and the command that
     /// wrote it fails.
     Lost { id: String },
+    /// Also leave this message, kept for a receiver who is offline, at a mailbox (it stays in
+    /// the outbox all the same, until its receipt comes).
+    Leave(StoredDm),
     /// For the log: a message to `to` did not get through, and stays in the outbox.
     Stays { to: String, why: String },
 }
@@ -337,6 +345,7 @@ impl DmEngine {
             return;
         }
         let (to, to_name, id) = (dm.other, dm.to.clone(), dm.id.clone());
+        let letter = (offline && ok).then(|| dm.clone());
         out.push(Output::Show(Show::Dm(dm)));
         if receipt {
             out.push(Output::Show(Show::Delivered { id, to: to_name.clone() }));
@@ -352,6 +361,9 @@ impl DmEngine {
         }
         if offline {
             out.push(Output::Show(Show::Offline { to: to_name }));
+        }
+        if let Some(dm) = letter {
+            out.push(Output::Leave(dm));
         }
     }
 
@@ -433,7 +445,7 @@ impl DmEngine {
     // Receiving.
 
     fn arrived(&mut self, received: Received, out: &mut Vec<Output>) {
-        let Received { channel, peer, owner, me, sender, request, seen } = received;
+        let Received { channel, peer, owner, me, sender, request, seen, letter } = received;
         let Some(seen) = seen else {
             out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
             return;
@@ -445,7 +457,20 @@ impl DmEngine {
             first.again.push(channel);
             return;
         }
-        if self.arriving.values().any(|a| from(a) && a.dm.seq >= request.seq) {
+        // A letter is taken only in turn: one that would leave a gap behind it (the sender's
+        // earlier messages are still on their way straight, or at another mailbox) waits at its
+        // mailbox, not now, so the earlier ones are not refused as stale when they come.
+        if letter && !seen.known {
+            let arriving = self.arriving.values().filter(|a| from(a)).map(|a| a.dm.seq).max();
+            let last = seen.last_seq.max(arriving);
+            if Some(request.seq) != last.map_or(Some(1), |last| last.checked_add(1)) {
+                out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
+                return;
+            }
+        }
+        // One kept already is confirmed again, whatever else is being kept (it may have come
+        // both from a mailbox and straight from its sender).
+        if !seen.known && self.arriving.values().any(|a| from(a) && a.dm.seq >= request.seq) {
             out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Stale) });
             return;
         }

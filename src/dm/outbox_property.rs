@@ -149,6 +149,8 @@ impl World {
                     *self.receipts_shown.entry(id).or_default() += 1;
                 }
                 Output::Show(Show::Offline { .. }) => self.offline_told += 1,
+                // A mailbox is another way in; here only the outbox delivers.
+                Output::Leave(dm) => assert!(dm.outgoing, "only a message this user wrote is left at a mailbox"),
                 Output::Show(Show::Refused { .. }) | Output::Stays { .. } => {}
                 other => panic!("not a sender's output: {other:?}"),
             }

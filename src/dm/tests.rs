@@ -107,13 +107,13 @@ fn a_message_behind_others_is_kept_first_and_waits_its_turn() {
 }
 
 #[test]
-fn a_message_to_an_offline_receiver_is_kept_and_the_user_told() {
+fn a_message_to_an_offline_receiver_is_kept_left_at_a_mailbox_and_the_user_told() {
     let mut engine = DmEngine::default();
     let dm = written(bob(), "bob", 1);
     assert_eq!(handle(&mut engine, send(&dm, None, false)), [Output::Keep(dm.clone())]);
     assert_eq!(
         handle(&mut engine, kept(&dm.id)),
-        [Output::Show(Show::Dm(dm)), Output::Show(Show::Offline { to: "bob".into() })]
+        [Output::Show(Show::Dm(dm.clone())), Output::Show(Show::Offline { to: "bob".into() }), Output::Leave(dm)]
     );
     handle(&mut engine, Input::Waiting(Some(Vec::new())));
     assert!(!engine.may_wait(&bob()));
@@ -259,8 +259,16 @@ fn request_on(peer: PeerId, id: &str, seq: u64, seen: Option<Seen>, channel: u64
         sender: CheckedDm { account: bob(), from: "bob".into(), serial: 1 },
         request,
         seen,
+        letter: false,
     };
     (Input::Request(Box::new(received)), peer)
+}
+
+/// The same request as [`request_on`], come in a letter from a mailbox.
+fn letter_on(peer: PeerId, id: &str, seq: u64, seen: Option<Seen>, channel: u64) -> Input {
+    let (Input::Request(mut received), _) = request_on(peer, id, seq, seen, channel) else { unreachable!() };
+    received.letter = true;
+    Input::Request(received)
 }
 
 #[test]
@@ -305,6 +313,44 @@ fn the_same_message_while_it_is_being_kept_is_confirmed_with_it_and_an_older_one
     assert_eq!(out[0], Output::Answer { channel: Channel(1), response: DmResponse::Delivered });
     assert_eq!(out[1], Output::Answer { channel: Channel(2), response: DmResponse::Delivered });
     assert!(matches!(&out[2], Output::Show(Show::Dm(dm)) if dm.id == "b3"), "shown once");
+}
+
+#[test]
+fn a_letter_is_taken_only_in_its_senders_order() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let not_now = DmResponse::Refused(DmRefusal::Unavailable);
+    let seen = |last_seq| Some(Seen { known: false, last_seq });
+    // Number 4 after 2: number 3 is still on its way; the letter waits at its mailbox.
+    let out = handle(&mut engine, letter_on(peer, "b4", 4, seen(Some(2)), 1));
+    assert_eq!(out, [Output::Answer { channel: Channel(1), response: not_now }]);
+    // Without anything from that sender yet, only the first.
+    let out = handle(&mut engine, letter_on(peer, "b2", 2, seen(None), 2));
+    assert_eq!(out, [Output::Answer { channel: Channel(2), response: not_now }]);
+    // In turn: taken, and the next while it is being kept too.
+    assert!(matches!(
+        handle(&mut engine, letter_on(peer, "b3", 3, seen(Some(2)), 3))[..],
+        [Output::KeepReceived { .. }]
+    ));
+    assert!(matches!(
+        handle(&mut engine, letter_on(peer, "b4", 4, seen(Some(2)), 4))[..],
+        [Output::KeepReceived { .. }]
+    ));
+    // One known already is confirmed.
+    let known = Some(Seen { known: true, last_seq: Some(4) });
+    let out = handle(&mut engine, letter_on(peer, "b1", 1, known, 5));
+    assert_eq!(out, [Output::Answer { channel: Channel(5), response: DmResponse::Delivered }]);
+}
+
+#[test]
+fn a_message_kept_already_is_confirmed_even_while_a_later_one_is_being_kept() {
+    // It came from a mailbox, and now straight from its sender, while the next letter is kept.
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let (later, _) = request_on(peer, "b5", 5, Some(Seen { known: false, last_seq: Some(4) }), 1);
+    assert!(matches!(handle(&mut engine, later)[..], [Output::KeepReceived { channel: Channel(1), .. }]));
+    let (known, _) = request_on(peer, "b3", 3, Some(Seen { known: true, last_seq: Some(4) }), 2);
+    assert_eq!(handle(&mut engine, known), [Output::Answer { channel: Channel(2), response: DmResponse::Delivered }]);
 }
 
 #[test]

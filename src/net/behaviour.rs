@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use crate::protocol::auth::{self, AuthRequest, AuthResponse};
 use crate::protocol::dm::{self, DmRequest, DmResponse};
 use crate::protocol::keys::{self, KeysRequest, KeysResponse};
+use crate::protocol::mailbox::{self, MailboxRequest, MailboxResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 use crate::protocol::sync::{self as room_sync, SyncRequest, SyncResponse};
 
@@ -79,6 +80,8 @@ pub const MAX_ESTABLISHED_PER_PEER: u32 = 4;
 pub const DM_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a room key given or asked for may take to be answered.
 pub const KEYS_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a mailbox may take to answer.
+pub const MAILBOX_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer-exchange answer may take.
 pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -121,15 +124,18 @@ pub struct Behaviour {
     pub sync: cbor::Behaviour<SyncRequest, SyncResponse>,
     pub dm: cbor::Behaviour<DmRequest, DmResponse>,
     pub keys: cbor::Behaviour<KeysRequest, KeysResponse>,
+    pub mailbox: cbor::Behaviour<MailboxRequest, MailboxResponse>,
 }
 
 impl Behaviour {
     /// Builds the behaviour for the node with key `key`; mDNS only when `mdns` is set; answers
-    /// account requests only when `hosts_bootstrap` is set.
+    /// account requests only when `hosts_bootstrap` is set, mailbox requests only when
+    /// `hosts_mailbox` is.
     pub fn new(
         key: &Keypair,
         mdns: bool,
         hosts_bootstrap: bool,
+        hosts_mailbox: bool,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         // Every message meshchat publishes carries its author's signature inside it (room
         // events, sealed presence), checked once when the message is taken in. gossipsub's
@@ -232,6 +238,14 @@ impl Behaviour {
             [(StreamProtocol::new(keys::PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(KEYS_REQUEST_TIMEOUT),
         );
-        Ok(Behaviour { limits, gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync, dm, keys })
+        let mailbox_support = if hosts_mailbox { ProtocolSupport::Full } else { ProtocolSupport::Outbound };
+        let mailbox = request_response::Behaviour::with_codec(
+            cbor::codec::Codec::default()
+                .set_request_size_maximum(mailbox::MAX_REQUEST_BYTES)
+                .set_response_size_maximum(mailbox::MAX_RESPONSE_BYTES),
+            [(StreamProtocol::new(mailbox::PROTOCOL), mailbox_support)],
+            request_response::Config::default().with_request_timeout(MAILBOX_REQUEST_TIMEOUT),
+        );
+        Ok(Behaviour { limits, gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync, dm, keys, mailbox })
     }
 }

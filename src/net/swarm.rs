@@ -23,13 +23,18 @@ pub enum SwarmError {
 }
 
 /// Builds the node's swarm; see [`Behaviour::new`] for the flags.
-pub fn build_swarm(key: Keypair, mdns: bool, hosts_bootstrap: bool) -> Result<Swarm<Behaviour>, SwarmError> {
+pub fn build_swarm(
+    key: Keypair,
+    mdns: bool,
+    hosts_bootstrap: bool,
+    hosts_mailbox: bool,
+) -> Result<Swarm<Behaviour>, SwarmError> {
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| SwarmError::Transport(e.to_string()))?
         .with_quic()
-        .with_behaviour(|key| Behaviour::new(key, mdns, hosts_bootstrap))
+        .with_behaviour(|key| Behaviour::new(key, mdns, hosts_bootstrap, hosts_mailbox))
         .map_err(|e| SwarmError::Behaviour(e.to_string()))?
         .with_swarm_config(|c| {
             // A stream for one protocol (a direct message, a catch-up, a peer exchange) carries

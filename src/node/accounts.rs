@@ -147,6 +147,7 @@ impl EventLoop {
                 if pump {
                     self.pump_all_outboxes().await;
                 }
+                self.collect_letters();
             }
             Output::Announce => self.announce(),
             Output::BootstrapFound(peer) => {

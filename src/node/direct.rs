@@ -27,7 +27,7 @@ use super::attention::Place;
 use super::client::{DirectCommand, Done, RoomReply};
 use super::event::{DirectMessage, ErrorCode, NotificationKind, Status, UiEvent};
 use super::parts::EventLoop;
-use super::state::direct::{AfterLookup, Replied, Sender, replied};
+use super::state::direct::{AfterLookup, Answer, Replied, Sender, replied};
 use super::state::rooms::RoomDone;
 use super::state::store::Done as StoreDone;
 use crate::account::check_username;
@@ -189,6 +189,10 @@ impl EventLoop {
                     self.answer_dm(channel, response);
                     None
                 }
+                Output::Leave(dm) => {
+                    self.leave_at_mailbox(dm);
+                    None
+                }
                 Output::Keep(dm) => {
                     self.store.run(move |store| {
                         let error = store.save_dm(&dm).err().map(|e| e.to_string());
@@ -314,10 +318,20 @@ impl EventLoop {
 
     /// Answers the request held as `channel`.
     fn answer_dm(&mut self, channel: Channel, response: DmResponse) {
-        if let Some((peer, channel)) = self.direct.channels.remove(&channel)
-            && self.swarm.behaviour_mut().dm.send_response(channel, response).is_err()
-        {
-            tracing::debug!(%peer, "the sender left before its receipt");
+        match self.direct.channels.remove(&channel) {
+            Some((peer, Answer::Peer(channel))) => {
+                let sent = self.swarm.behaviour_mut().dm.send_response(channel, response);
+                if sent.is_err() {
+                    tracing::debug!(%peer, "the sender left before its receipt");
+                }
+            }
+            None => {}
+            // Kept, known, or refused for good, the mailbox may let it go; not when this node
+            // could not keep it now (it is collected again later).
+            Some((_, Answer::Letter { mailbox, id })) => {
+                let for_now = matches!(response, DmResponse::Refused(DmRefusal::Unavailable | DmRefusal::NotLoggedIn));
+                self.letter_done(mailbox, id, !for_now);
+            }
         }
     }
 
@@ -437,7 +451,12 @@ impl EventLoop {
         };
         let channel = self.direct.hold(peer, channel);
         let seen = self.seen_here(owner, sender.account, peer, &request);
-        let received = Received { channel, peer, owner, me, sender, request, seen };
+        self.receive_dm(Received { channel, peer, owner, me, sender, request, seen, letter: false }).await;
+    }
+
+    /// A message whose sender checked out (straight from them, or in a letter): the engine
+    /// decides, once what was received before from that sender is known.
+    pub(super) async fn receive_dm(&mut self, received: Received) {
         if received.seen.is_some() {
             return self.feed_direct(Input::Request(Box::new(received))).await;
         }
@@ -459,7 +478,13 @@ impl EventLoop {
     /// What is known here of `request` from `sender` on `peer` to `owner`, when what was
     /// received in this run decides it (a newer number: new; the last message again: a
     /// duplicate); else the store is asked.
-    fn seen_here(&self, owner: AccountId, sender: AccountId, peer: PeerId, request: &DmRequest) -> Option<Seen> {
+    pub(super) fn seen_here(
+        &self,
+        owner: AccountId,
+        sender: AccountId,
+        peer: PeerId,
+        request: &DmRequest,
+    ) -> Option<Seen> {
         let (last_seq, last_id) = self.direct.seen.get(&(owner, sender, peer))?;
         if last_seq.is_none_or(|last| request.seq > last) {
             return Some(Seen { known: false, last_seq: *last_seq });

@@ -81,6 +81,8 @@ impl EventLoop {
                     self.presence_heartbeat().await;
                     self.renew_if_due().await;
                     self.pump_all_outboxes().await;
+                    self.expire_letters();
+                    self.collect_left_letters();
                 }
                 Some((ticket, answer)) = self.auth_answers.recv() => self.on_worker_answer(ticket, answer).await,
                 Some(done) = self.serving.done.recv() => self.on_read_done(done),
@@ -123,6 +125,7 @@ impl EventLoop {
                 Done::Committed { ticket } => self.serve_committed(ticket),
                 Done::SessionSaved(held) => self.session_saved(held).await,
                 Done::Searched { reply, query, offset, page } => self.searched(reply, query, offset, page),
+                Done::MailboxAnswer { channel, response } => self.answer_mailbox(channel, response),
                 Done::Sealed { room, session, rows } => self.open_read(room, session, rows).await,
                 // A message whose transaction was not committed is not kept: no receipt says so.
                 Done::DmKept { id, error } => {
@@ -384,6 +387,7 @@ impl EventLoop {
                     self.emit(UiEvent::Peer { peer_id: peer_id.to_string(), state: PeerState::Disconnected }).await;
                     self.bootstrap_gone(peer_id).await;
                     self.presence_peer_gone(peer_id).await;
+                    self.mailbox_gone(&peer_id);
                 }
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
@@ -414,6 +418,9 @@ impl EventLoop {
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, connection_id, info }) => {
                 self.consider_bootstrap(peer_id, &info).await;
+                if info.protocols.iter().any(|p| p.as_ref() == crate::protocol::mailbox::PROTOCOL) {
+                    self.mailbox_found(peer_id);
+                }
                 for addr in info.listen_addrs {
                     if self.usable_address(connection_id, &addr) {
                         self.redial.add_address(peer_id, addr, now);
@@ -492,6 +499,13 @@ impl EventLoop {
             }
             BehaviourEvent::Dm(request_response::Event::OutboundFailure { request_id, error, .. }) => {
                 self.on_dm_failure(request_id, error.to_string()).await;
+            }
+            BehaviourEvent::Mailbox(request_response::Event::Message { peer, message, .. }) => match message {
+                Message::Request { request, channel, .. } => self.on_mailbox_request(peer, request, channel),
+                Message::Response { request_id, response } => self.on_mailbox_response(request_id, response).await,
+            },
+            BehaviourEvent::Mailbox(request_response::Event::OutboundFailure { request_id, error, .. }) => {
+                self.on_mailbox_failure(request_id, &error);
             }
             _ => {}
         }

@@ -40,6 +40,7 @@ mod direct;
 mod event;
 mod event_loop;
 mod liveness;
+mod mailbox;
 mod parts;
 mod presence;
 mod room_commands;

@@ -25,6 +25,7 @@ use super::liveness::Liveness;
 use super::state::accounts::{Accounts, AuthTicket};
 use super::state::direct::Direct;
 use super::state::keys::RoomKeys;
+use super::state::mailbox::Mailboxes;
 use super::state::presence::PresenceState;
 use super::state::rooms::Rooms;
 use super::state::search::LastSearch;
@@ -56,6 +57,8 @@ pub struct NodeConfig {
     pub trust: Trust,
     /// The account service, when this node hosts the bootstrap.
     pub bootstrap: Option<AuthService>,
+    /// Keep letters for others as a mailbox (a node that hosts the bootstrap always does).
+    pub mailbox: bool,
 }
 
 /// The node could not start.
@@ -105,6 +108,8 @@ pub(super) struct EventLoop {
     pub(super) attention: Attention,
     /// Certificates already checked.
     pub(super) certs: CertCache,
+    /// Mailboxes in reach and this node as one.
+    pub(super) mailboxes: Mailboxes,
     /// The last search of the user logged in, for `/search more` and `/history around N`.
     pub(super) last_search: Option<LastSearch>,
     /// Answers from the hosted account worker.
@@ -141,7 +146,8 @@ impl EventLoop {
         let local = config.key.public().to_peer_id();
         let hosts_bootstrap = config.bootstrap.is_some();
         let key = config.key.clone();
-        let mut swarm = build_swarm(config.key, config.mdns, hosts_bootstrap)?;
+        let hosts_mailbox = config.mailbox || hosts_bootstrap;
+        let mut swarm = build_swarm(config.key, config.mdns, hosts_bootstrap, hosts_mailbox)?;
         let presence_topic = gossipsub::IdentTopic::new(presence::TOPIC);
         if let Err(error) = swarm.behaviour_mut().gossipsub.subscribe(&presence_topic) {
             tracing::error!(%error, "cannot subscribe to presence");
@@ -173,6 +179,7 @@ impl EventLoop {
             attention: Attention::default(),
             certs: CertCache::default(),
             last_search: None,
+            mailboxes: Mailboxes::new(hosts_mailbox),
             auth_answers,
             serving,
             store,

@@ -152,7 +152,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO dms_search (dms_search) VALUES ('rebuild');",
     // Letters this node keeps as a mailbox for recipients who are offline: sealed, never read
-    // here; by recipient and id, with their sender, their writing time and when they came.
+    // here; by recipient and id, with their sender, their writing time and when they came. And
+    // the peer each account's newest certificate seen names: a letter is sealed to its key.
     "CREATE TABLE letters (
         recipient BLOB NOT NULL,
         id TEXT NOT NULL,
@@ -163,5 +164,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (recipient, id)
     );
     CREATE INDEX letters_by_sender ON letters (sender);
-    CREATE INDEX letters_by_age ON letters (kept_ms);",
+    CREATE INDEX letters_by_age ON letters (kept_ms);
+    CREATE TABLE account_peers (
+        account_id TEXT PRIMARY KEY,
+        peer BLOB NOT NULL,
+        serial INTEGER NOT NULL
+    );",
 ];

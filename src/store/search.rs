@@ -283,8 +283,13 @@ mod tests {
         }
         // As a database of the schema before the index: no index, the old version.
         let conn = rusqlite::Connection::open(dir.path().join(crate::store::NODE_DB)).unwrap();
-        let before = super::super::schema::MIGRATIONS.len() - 1;
-        conn.execute_batch("DROP TABLE messages_search; DROP TABLE dms_search;").unwrap();
+        let migrations = super::super::schema::MIGRATIONS;
+        let before = migrations.iter().position(|m| m.contains("CREATE VIRTUAL TABLE messages_search")).unwrap();
+        // What that migration and the later ones made.
+        conn.execute_batch(
+            "DROP TABLE messages_search; DROP TABLE dms_search; DROP TABLE letters; DROP TABLE account_peers;",
+        )
+        .unwrap();
         conn.pragma_update(None, "user_version", before as i64).unwrap();
         drop(conn);
         let store = NodeStore::open(dir.path()).unwrap();

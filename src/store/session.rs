@@ -68,6 +68,31 @@ impl NodeStore {
         Ok(())
     }
 
+    /// Remembers that `account`'s certificate of serial `serial` names peer `peer` (binary).
+    pub fn save_account_peer(&self, account: &AccountId, peer: &[u8], serial: u64) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO account_peers (account_id, peer, serial) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_id) DO UPDATE SET peer = excluded.peer, serial = excluded.serial
+             WHERE excluded.serial > account_peers.serial",
+            params![account.to_hex(), peer, sql_int(serial)],
+        )?;
+        Ok(())
+    }
+
+    /// The peer (binary) of each account's newest certificate seen, with its serial.
+    pub fn account_peers(&self) -> Result<Vec<(AccountId, Vec<u8>, u64)>, StoreError> {
+        let mut statement = self.conn().prepare_cached("SELECT account_id, peer, serial FROM account_peers")?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, peer, serial) = row?;
+            let id = AccountId::from_hex(&id).ok_or_else(|| StoreError::Corrupt(format!("account id {id}")))?;
+            out.push((id, peer, serial.max(0) as u64));
+        }
+        Ok(out)
+    }
+
     /// Every account seen, with its last known username and that certificate's serial.
     pub fn labels(&self) -> Result<Vec<(AccountId, String, u64)>, StoreError> {
         let mut statement = self.conn().prepare_cached("SELECT account_id, username, serial FROM accounts_seen")?;

@@ -57,6 +57,9 @@ pub(crate) struct Accounts {
     pub(crate) remote: HashMap<OutboundRequestId, Flight>,
     /// Which username each account goes by, from the newest certificates seen.
     directory: Directory,
+    /// The peer (binary) each account's newest certificate seen names, with its serial: a
+    /// letter left at a mailbox is sealed to that peer's key.
+    peers: HashMap<AccountId, (u64, Vec<u8>)>,
 }
 
 impl Accounts {
@@ -71,6 +74,10 @@ impl Accounts {
         for (account, name, serial) in std::mem::take(&mut loaded.labels) {
             directory.learn_label(account, &name, serial);
         }
+        let peers = std::mem::take(&mut loaded.account_peers)
+            .into_iter()
+            .map(|(account, peer, serial)| (account, (serial, peer)))
+            .collect();
         let engine = SessionEngine::new(local, trust.key(), worker.is_some());
         Accounts {
             local,
@@ -86,12 +93,29 @@ impl Accounts {
             lookups: HashMap::new(),
             remote: HashMap::new(),
             directory,
+            peers,
         }
     }
 
     /// Takes in what a verified certificate says of its account; what changed.
     pub(crate) fn learn(&mut self, body: &CertBody) -> Learnt {
+        let newer = self.peers.get(&body.account).is_none_or(|(serial, _)| body.serial > *serial);
+        if newer && self.peers.len() < crate::directory::MAX_ACCOUNTS {
+            self.peers.insert(body.account, (body.serial, body.peer_id.clone()));
+            let (account, peer, serial) = (body.account, body.peer_id.clone(), body.serial);
+            self.store.write("keep an account's peer", move |store| store.save_account_peer(&account, &peer, serial));
+        }
         self.learn_label(body.account, &body.username, body.serial)
+    }
+
+    /// The peer (binary) `account`'s newest certificate seen names, if one was seen.
+    pub(crate) fn peer_of(&self, account: &AccountId) -> Option<&[u8]> {
+        self.peers.get(account).map(|(_, peer)| peer.as_slice())
+    }
+
+    /// Whether `account` is known here (a certificate or an event of it was seen).
+    pub(crate) fn knows(&self, account: &AccountId) -> bool {
+        self.peers.contains_key(account) || self.directory.knows(account)
     }
 
     /// Takes in that `account` goes by `username` in its verified certificate of serial `serial`.

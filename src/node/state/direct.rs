@@ -37,8 +37,9 @@ pub(crate) struct Direct {
     pub(crate) engine: DmEngine,
     /// The engine's flight of each request in flight.
     pub(crate) flights: HashMap<OutboundRequestId, Flight>,
-    /// Each request not answered yet (its peer and channel), by the number the engine knows.
-    pub(crate) channels: HashMap<Channel, (PeerId, ResponseChannel<DmResponse>)>,
+    /// Each message received and not answered yet (its peer and where the answer goes), by the
+    /// number the engine knows.
+    pub(crate) channels: HashMap<Channel, (PeerId, Answer)>,
     next_channel: u64,
     /// The commands that wrote a message, answered once it is kept (or lost), by its id.
     pub(crate) replies: HashMap<String, Replied>,
@@ -50,12 +51,25 @@ pub(crate) struct Direct {
     pub(crate) seen: HashMap<Sender, (Option<u64>, Option<String>)>,
 }
 
+/// Where the answer to a message received goes.
+pub(crate) enum Answer {
+    /// To the sender, on the request's channel.
+    Peer(ResponseChannel<DmResponse>),
+    /// It came as letter `id` from `mailbox`: once answered, the mailbox is told it was taken.
+    Letter { mailbox: PeerId, id: String },
+}
+
 impl Direct {
     /// Holds the channel of a request from `peer`; the number the engine knows it by.
     pub(crate) fn hold(&mut self, peer: PeerId, channel: ResponseChannel<DmResponse>) -> Channel {
+        self.hold_answer(peer, Answer::Peer(channel))
+    }
+
+    /// Holds where the answer to a message from `peer` goes; the number the engine knows it by.
+    pub(crate) fn hold_answer(&mut self, peer: PeerId, answer: Answer) -> Channel {
         let number = Channel(self.next_channel);
         self.next_channel += 1;
-        self.channels.insert(number, (peer, channel));
+        self.channels.insert(number, (peer, answer));
         number
     }
 }

@@ -10,6 +10,7 @@ pub(super) mod accounts;
 pub(super) mod direct;
 pub(super) mod key_wait;
 pub(super) mod keys;
+pub(super) mod mailbox;
 pub(super) mod presence;
 pub(super) mod rooms;
 pub(super) mod search;

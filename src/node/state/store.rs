@@ -42,6 +42,8 @@ pub(crate) struct Loaded {
     pub(crate) dm_numbers: Vec<(AccountId, AccountId, u64)>,
     /// The keys of group sessions kept.
     pub(crate) room_keys: Vec<RoomKey>,
+    /// The peer of each account's newest certificate seen, with its serial.
+    pub(crate) account_peers: Vec<(AccountId, Vec<u8>, u64)>,
 }
 
 impl Loaded {
@@ -66,6 +68,7 @@ impl Loaded {
             streams,
             dm_numbers: or_empty("the direct messages' numbers", store.dm_numbers()),
             room_keys: or_empty("the room keys", store.room_keys()),
+            account_peers: or_empty("the accounts' peers", store.account_peers()),
         }
     }
 }
@@ -139,6 +142,8 @@ pub(crate) enum Done {
         offset: usize,
         page: Result<(Vec<super::search::Hit>, bool), crate::node::CommandError>,
     },
+    /// This node, as a mailbox, answers the request held as `channel`.
+    MailboxAnswer { channel: u64, response: crate::protocol::mailbox::MailboxResponse },
     /// The session saved or forgotten is committed: what the session engine had to tell the
     /// user then.
     SessionSaved(Vec<crate::session::Output>),
@@ -155,6 +160,7 @@ impl std::fmt::Debug for Done {
             Done::Committed { ticket } => write!(f, "Committed({ticket})"),
             Done::SessionSaved(held) => write!(f, "SessionSaved({})", held.len()),
             Done::Searched { query, offset, .. } => write!(f, "Searched({query}, {offset})"),
+            Done::MailboxAnswer { channel, .. } => write!(f, "MailboxAnswer({channel})"),
             Done::Sealed { room, rows, .. } => write!(f, "Sealed({room}, {})", rows.len()),
             Done::DmKept { id, error } => write!(f, "DmKept({id}, {error:?})"),
             Done::DmKeptReceived { id, ok, .. } => write!(f, "DmKeptReceived({id}, {ok})"),

@@ -1,0 +1,127 @@
+//! The state of mailboxes on this node: whether it keeps letters for others, the mailboxes in
+//! reach, its requests to them in flight and what each was for, the collections of this user's
+//! letters under way (how many letters of the last answer are still being taken in, and which
+//! were), and the requests of others waiting for this node's answer as a mailbox.
+//!
+//! Only state and its own bookkeeping: never imports the event loop nor an adapter file, never
+//! touches the swarm or the store, never emits an event (`node/mailbox.rs` does).
+
+use std::collections::{BTreeSet, HashMap};
+
+use libp2p::PeerId;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+
+use crate::protocol::mailbox::MailboxResponse;
+
+/// What a request to a mailbox was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Asked {
+    /// Leaving message `id` for the user called `to`.
+    Leave { id: String, to: String },
+    /// Collecting this user's letters.
+    Collect,
+    /// Saying which letters were taken.
+    Taken,
+}
+
+/// A collection of this user's letters from one mailbox.
+#[derive(Debug, Default)]
+pub(crate) struct Collecting {
+    /// Letters of the last answer still being taken in.
+    pub(crate) open: usize,
+    /// The ids of the letters taken in (or refused for good), to say so.
+    pub(crate) taken: Vec<String>,
+    /// Whether the mailbox holds more behind the last answer.
+    pub(crate) more: bool,
+    /// Whether a letter of the last answer was left there for now (out of its sender's turn).
+    pub(crate) left: bool,
+}
+
+/// A collection's answer, all taken in: what to tell the mailbox and what next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Collected {
+    /// The ids taken (or refused for good), to say so.
+    pub(crate) taken: Vec<String>,
+    /// Collect again at once: more wait there, and this answer moved on.
+    pub(crate) again: bool,
+}
+
+/// Mailboxes, as this node uses them and as it is one.
+#[derive(Default)]
+pub(crate) struct Mailboxes {
+    /// Whether this node keeps letters for others.
+    pub(crate) hosting: bool,
+    /// Peers in reach that keep letters (their identify listed the protocol).
+    pub(crate) in_reach: BTreeSet<PeerId>,
+    /// Requests in flight to mailboxes.
+    pub(crate) asked: HashMap<OutboundRequestId, (PeerId, Asked)>,
+    /// Collections under way, by mailbox.
+    pub(crate) collecting: HashMap<PeerId, Collecting>,
+    /// Mailboxes holding letters left for now: collected again on the presence timer.
+    pub(crate) left_behind: BTreeSet<PeerId>,
+    /// Requests of others waiting for this node's answer as a mailbox, by number.
+    pub(crate) channels: HashMap<u64, ResponseChannel<MailboxResponse>>,
+    next_channel: u64,
+}
+
+impl Mailboxes {
+    /// A node's mailboxes; `hosting`: it keeps letters for others.
+    pub(crate) fn new(hosting: bool) -> Self {
+        Mailboxes { hosting, ..Mailboxes::default() }
+    }
+
+    /// Holds the channel of a request to this mailbox; the number it is known by.
+    pub(crate) fn hold(&mut self, channel: ResponseChannel<MailboxResponse>) -> u64 {
+        let number = self.next_channel;
+        self.next_channel = self.next_channel.wrapping_add(1);
+        self.channels.insert(number, channel);
+        number
+    }
+
+    /// A letter of the collection from `mailbox` was taken in or refused for good (`taken`),
+    /// or left there for now: when none is left open, what to tell the mailbox and what next.
+    pub(crate) fn letter_done(&mut self, mailbox: PeerId, id: String, taken: bool) -> Option<Collected> {
+        let collecting = self.collecting.get_mut(&mailbox)?;
+        if taken {
+            collecting.taken.push(id);
+        } else {
+            collecting.left = true;
+        }
+        collecting.open = collecting.open.saturating_sub(1);
+        if collecting.open > 0 {
+            return None;
+        }
+        let done = self.collecting.remove(&mailbox)?;
+        if done.left {
+            self.left_behind.insert(mailbox);
+        }
+        // Nothing of this answer taken: the same letters would come again; the timer tries.
+        let again = done.more && !done.taken.is_empty();
+        if done.more && !again {
+            self.left_behind.insert(mailbox);
+        }
+        Some(Collected { taken: done.taken, again })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_collection_ends_when_its_last_letter_is_taken_in() {
+        let mut mailboxes = Mailboxes::default();
+        let mailbox = PeerId::random();
+        mailboxes.collecting.insert(mailbox, Collecting { open: 2, more: true, ..Collecting::default() });
+        assert_eq!(mailboxes.letter_done(mailbox, "a".into(), true), None);
+        let done = mailboxes.letter_done(mailbox, "b".into(), false);
+        assert_eq!(done, Some(Collected { taken: vec!["a".into()], again: true }));
+        assert!(mailboxes.left_behind.contains(&mailbox), "b is collected again on the timer");
+        assert_eq!(mailboxes.letter_done(mailbox, "c".into(), true), None, "no collection under way");
+        // An answer of which nothing was taken is not asked for again at once.
+        mailboxes.left_behind.clear();
+        mailboxes.collecting.insert(mailbox, Collecting { open: 1, more: true, ..Collecting::default() });
+        assert_eq!(mailboxes.letter_done(mailbox, "d".into(), false), Some(Collected { taken: vec![], again: false }));
+        assert!(mailboxes.left_behind.contains(&mailbox));
+    }
+}

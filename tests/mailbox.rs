@@ -1,0 +1,149 @@
+//! Mailboxes in the LAN lab: a direct message written while its receiver is offline waits,
+//! sealed, at the bootstrap node's mailbox, and reaches the receiver when they come back even
+//! though the sender has gone too; it is shown once, the sender sees `delivered` when next
+//! online, the mailbox's files never hold its text, and a mailbox over quota refuses with a
+//! clear error while nothing is lost.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::chat::{PASSWORDS, lab_user, no_event_within, str_of, wait_online};
+use support::{Lab, NodeProc};
+
+fn is_dm(v: &Value, from: &str, to: &str, text: &str) -> bool {
+    v["type"] == "dm" && v["from"] == from && v["to"] == to && v["text"] == text
+}
+
+/// Starts the bootstrap (the mailbox) on host 0 with data dir `dir`, and alice and bob, who see
+/// each other online; then bob quits and alice sees him go.
+fn alice_then_bob_away(lab: &Lab, boot_dir: &std::path::Path, dirs: &[tempfile::TempDir]) -> (NodeProc, NodeProc) {
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).data_dir(boot_dir).spawn();
+    boot.ready();
+    let mut alice = lab_user(lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    wait_online(&mut alice, "bob");
+    wait_online(&mut bob, "alice");
+    bob.send("/quit");
+    bob.wait_exit(Duration::from_secs(10));
+    alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+    (boot, alice)
+}
+
+/// Every file in `dir`, read whole.
+fn files_hold(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut holding = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle) {
+            holding.push(path.display().to_string());
+        }
+    }
+    holding
+}
+
+fn letters_kept(boot_dir: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(boot_dir.join("node.db")).unwrap();
+    db.query_row("SELECT COUNT(*) FROM letters", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_message_waits_at_the_mailbox_while_sender_and_receiver_are_both_away() {
+    let Some(lab) = Lab::start(3) else { return };
+    let boot_dir = tempfile::tempdir().unwrap();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (_boot, mut alice) = alice_then_bob_away(&lab, boot_dir.path(), &dirs);
+
+    let text = "the spare key is under the blue flowerpot";
+    alice.send(&format!("/msg bob {text}"));
+    let sent = alice.wait_for("the message kept", |v| is_dm(v, "alice", "bob", text));
+    let id = str_of(&sent, "id").to_string();
+    alice.wait_for("left at the mailbox", |v| v["type"] == "info" && str_of(v, "message").contains("mailbox"));
+    assert_eq!(letters_kept(boot_dir.path()), 1);
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
+
+    // The mailbox keeps the letter, sealed: its files never hold the text.
+    assert_eq!(files_hold(boot_dir.path(), text.as_bytes()), Vec::<String>::new());
+    assert_eq!(files_hold(boot_dir.path(), b"blue flowerpot"), Vec::<String>::new());
+
+    // Bob comes back while alice is away: the message comes from the mailbox, once.
+    let mut bob = lab.node(2, "bob again").data_dir(dirs[1].path()).spawn();
+    bob.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    let got = bob.wait_for("the message from the mailbox", |v| is_dm(v, "alice", "bob", text));
+    assert_eq!(got["id"], id.as_str());
+    bob.wait_for("notified", |v| v["type"] == "notification" && v["kind"] == "dm" && v["from"] == "alice");
+    for _ in 0..50 {
+        if letters_kept(boot_dir.path()) == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(letters_kept(boot_dir.path()), 0, "the letter is deleted once bob took it");
+
+    // Alice comes back: her outbox sends it again, bob confirms it without showing it again.
+    let mut alice = lab.node(1, "alice again").data_dir(dirs[0].path()).spawn();
+    alice.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    alice.wait_for("delivered", |v| v["type"] == "delivered" && v["id"] == id.as_str() && v["to"] == "bob");
+    assert_eq!(alice.status()["outbox"], 0);
+    no_event_within(&mut bob, Duration::from_millis(500), "the message twice", |v| v["type"] == "dm");
+    bob.send("/query alice");
+    bob.send("/history 5");
+    let history = bob.wait_type("history");
+    let texts: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| str_of(m, "text")).collect();
+    assert_eq!(texts, [text], "kept once");
+}
+
+#[test]
+fn a_mailbox_over_quota_refuses_clearly_and_nothing_is_lost() {
+    let Some(lab) = Lab::start(3) else { return };
+    let boot_dir = tempfile::tempdir().unwrap();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (_boot, mut alice) = alice_then_bob_away(&lab, boot_dir.path(), &dirs);
+
+    let quota = meshchat::mailbox::MAX_LETTERS_PER_SENDER as usize;
+    let total = quota + 3;
+    for i in 1..=total {
+        alice.send(&format!("/msg bob note {i}"));
+    }
+    let refusal = alice.wait_for("the mailbox's refusal", |v| v["type"] == "error");
+    assert_eq!(refusal["code"], "unavailable", "{refusal}");
+    let message = str_of(&refusal, "message");
+    assert!(message.contains("refused") && message.contains("bob") && message.contains("outbox"), "{message}");
+    alice.wait_for("the last kept", |v| is_dm(v, "alice", "bob", &format!("note {total}")));
+    assert_eq!(alice.status()["outbox"], total);
+    assert_eq!(letters_kept(boot_dir.path()), quota as i64);
+
+    // Bob comes back: all of them, each once, in order, from the mailbox and the outbox.
+    let mut bob = lab.node(2, "bob again").data_dir(dirs[1].path()).spawn();
+    bob.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    let mut texts = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while texts.len() < total && std::time::Instant::now() < until {
+        for v in bob.take_within(Duration::from_millis(200)) {
+            if v["type"] == "dm" {
+                texts.push(str_of(&v, "text").to_string());
+            }
+        }
+    }
+    if texts.len() < total {
+        let events = alice.take_within(Duration::from_millis(100));
+        panic!(
+            "bob has {} of {total}; alice: {}\n{events:?}\nalice's log:\n{}",
+            texts.len(),
+            alice.status(),
+            alice.stderr_text()
+        );
+    }
+    let expected: Vec<String> = (1..=total).map(|i| format!("note {i}")).collect();
+    assert_eq!(texts, expected);
+    no_event_within(&mut bob, Duration::from_millis(500), "a note twice", |v| v["type"] == "dm");
+    for _ in 0..100 {
+        if alice.status()["outbox"] == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(alice.status()["outbox"], 0, "every note confirmed");
+}
