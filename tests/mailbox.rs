@@ -2,7 +2,9 @@
 //! sealed, at the bootstrap node's mailbox, and reaches the receiver when they come back even
 //! though the sender has gone too; it is shown once, the sender sees `delivered` when next
 //! online, the mailbox's files never hold its text, and a mailbox over quota refuses with a
-//! clear error while nothing is lost.
+//! clear error while nothing is lost. A certified peer built on the library collects nothing
+//! of anyone else's, deletes nothing of anyone else's, and cannot pass a letter off as another
+//! user's.
 
 mod support;
 
@@ -146,4 +148,77 @@ fn a_mailbox_over_quota_refuses_clearly_and_nothing_is_lost() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(alice.status()["outbox"], 0, "every note confirmed");
+}
+
+#[test]
+fn a_hostile_certified_peer_reads_nothing_takes_nothing_and_forges_nothing() {
+    use meshchat::mailbox::letter;
+    use meshchat::protocol::dm::{self, DmRequest};
+    use meshchat::protocol::mailbox::{MailboxRefusal, MailboxRequest, MailboxResponse};
+    use meshchat::store::NodeStore;
+    use support::NodeBuilder;
+    use support::chat::{loopback_trio, register};
+    use support::lobby::certified_stranger;
+    use support::sync_peer::SyncPeer;
+
+    let (alice_dir, bob_dir, carol_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let trio = loopback_trio(&[], [Some(alice_dir.path()), Some(bob_dir.path())]);
+    let (boot_addr, _boot, mut alice, mut bob) = (trio.boot_addr, trio.boot, trio.alice, trio.bob);
+    register(&mut alice, "alice", PASSWORDS[0]);
+    register(&mut bob, "bob", PASSWORDS[1]);
+    wait_online(&mut alice, "bob");
+    bob.send("/quit");
+    bob.wait_exit(Duration::from_secs(10));
+    alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+    let text = "meet at the north gate at nine";
+    alice.send(&format!("/msg bob {text}"));
+    let id = str_of(&alice.wait_for("kept", |v| is_dm(v, "alice", "bob", text)), "id").to_string();
+    alice.wait_for("left at the mailbox", |v| v["type"] == "info" && str_of(v, "message").contains("mailbox"));
+
+    // Mallory holds carol's key and certificate, and bob's certificate (not his key).
+    let (key, carol) = certified_stranger(&boot_addr, carol_dir.path());
+    let bob_cert = NodeStore::open(bob_dir.path()).unwrap().session().unwrap().unwrap().certificate;
+    let alice_cert = NodeStore::open(alice_dir.path()).unwrap().session().unwrap().unwrap().certificate;
+    let mallory = SyncPeer::new(key.clone());
+    let mailbox = mallory.dial(&boot_addr.parse().unwrap());
+
+    // Her own letters are none; bob's are not hers to collect, nor to delete.
+    let mine = mallory.mailbox(mailbox, MailboxRequest::Collect { certificate: carol.clone() });
+    assert_eq!(mine, MailboxResponse::Letters { letters: vec![], more: false });
+    let as_bob = mallory.mailbox(mailbox, MailboxRequest::Collect { certificate: bob_cert.clone() });
+    assert_eq!(as_bob, MailboxResponse::Refused(MailboxRefusal::BadCertificate));
+    let deleted = mallory.mailbox(mailbox, MailboxRequest::Taken { certificate: carol.clone(), ids: vec![id.clone()] });
+    assert_eq!(deleted, MailboxResponse::Deleted, "answered, but only her own letters could go");
+
+    // A letter "from alice": alice's certificate inside, sealed to bob's node, signed by Mallory.
+    let forged_text = "change of plan: meet at the docks";
+    let forged = DmRequest {
+        certificate: alice_cert,
+        to: bob_cert.body.account,
+        seq: 2,
+        id: dm::new_id(),
+        ts_ms: meshchat::clock::now_ms(),
+        text: forged_text.into(),
+    };
+    let sealed = letter::seal(&forged, &key, &bob_cert.body.peer_id).unwrap();
+    let leave = MailboxRequest::Leave {
+        certificate: carol,
+        to: bob_cert.body.account,
+        id: forged.id.clone(),
+        written_ms: forged.ts_ms,
+        sealed,
+    };
+    assert_eq!(mallory.mailbox(mailbox, leave), MailboxResponse::Kept, "a mailbox cannot read what it keeps");
+
+    // Bob comes back while alice is away: alice's message, from the mailbox, once; never
+    // Mallory's.
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
+    let mut bob = NodeBuilder::loopback("bob again").args(&["--peer", &boot_addr]).data_dir(bob_dir.path()).spawn();
+    bob.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    let got = bob.wait_for("alice's message", |v| is_dm(v, "alice", "bob", text));
+    assert_eq!(got["id"], id.as_str());
+    no_event_within(&mut bob, Duration::from_secs(2), "the forged letter", |v| v["type"] == "dm");
+    assert!(!bob.history().iter().any(|v| str_of(v, "text") == forged_text));
 }

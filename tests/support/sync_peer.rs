@@ -1,8 +1,8 @@
 //! A crafted peer built on the library, as an attacker with a key (and perhaps a certificate)
 //! would run one: meshchat's gossipsub, publishing whatever bytes a test gives it and keeping
 //! everything it hears on the topics it is on (up to [`MAX_HEARD`] messages), and room
-//! catch-up (`/meshchat/sync/…`) and room keys (`/meshchat/keys/…`) as an asker, sending
-//! whatever request a test gives it.
+//! catch-up (`/meshchat/sync/…`), room keys (`/meshchat/keys/…`) and mailboxes
+//! (`/meshchat/mailbox/…`) as an asker, sending whatever request a test gives it.
 //!
 //! Its swarm runs in a task of its own runtime, so it answers pings and drains its connections
 //! while the test waits on nodes (a node closes a connection whose pings go unanswered for 5 s).
@@ -18,6 +18,7 @@ use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identity::Keypair, noise, ping, tcp, yamux};
 use meshchat::protocol::keys::{self, KeysRequest, KeysResponse};
+use meshchat::protocol::mailbox::{self, MailboxRequest, MailboxResponse};
 use meshchat::protocol::sync::{self, SyncRequest, SyncResponse};
 use meshchat::room::EventId;
 use meshchat::room::event;
@@ -35,6 +36,7 @@ pub struct SyncPeerBehaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub sync: cbor::Behaviour<SyncRequest, SyncResponse>,
     pub keys: cbor::Behaviour<KeysRequest, KeysResponse>,
+    pub mailbox: cbor::Behaviour<MailboxRequest, MailboxResponse>,
     pub ping: ping::Behaviour,
 }
 
@@ -46,6 +48,7 @@ enum Command {
     Publish { topic: IdentTopic, data: Vec<u8>, reply: oneshot::Sender<Result<(), String>> },
     Ask { to: PeerId, request: SyncRequest, reply: oneshot::Sender<Result<SyncResponse, String>> },
     Keys { to: PeerId, request: KeysRequest, reply: oneshot::Sender<Result<KeysResponse, String>> },
+    Mailbox { to: PeerId, request: MailboxRequest, reply: oneshot::Sender<Result<MailboxResponse, String>> },
     Heard { reply: oneshot::Sender<Vec<Vec<u8>>> },
 }
 
@@ -85,6 +88,13 @@ impl SyncPeer {
                             .set_request_size_maximum(keys::MAX_REQUEST_BYTES)
                             .set_response_size_maximum(keys::MAX_RESPONSE_BYTES),
                         [(StreamProtocol::new(keys::PROTOCOL), ProtocolSupport::Outbound)],
+                        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+                    ),
+                    mailbox: request_response::Behaviour::with_codec(
+                        cbor::codec::Codec::default()
+                            .set_request_size_maximum(mailbox::MAX_REQUEST_BYTES)
+                            .set_response_size_maximum(mailbox::MAX_RESPONSE_BYTES),
+                        [(StreamProtocol::new(mailbox::PROTOCOL), ProtocolSupport::Outbound)],
                         request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
                     ),
                     ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
@@ -148,6 +158,12 @@ impl SyncPeer {
         answer.unwrap_or_else(|e| panic!("crafted peer: the room keys' request failed: {e}"))
     }
 
+    /// Sends `request` over the mailbox protocol to `to` and waits for the answer.
+    pub fn mailbox(&self, to: PeerId, request: MailboxRequest) -> MailboxResponse {
+        let answer = self.call("mailbox's answer", |reply| Command::Mailbox { to, request, reply });
+        answer.unwrap_or_else(|e| panic!("crafted peer: the mailbox request failed: {e}"))
+    }
+
     /// The messages heard on the topics it is on since it was last asked, taken out.
     pub fn heard(&self) -> Vec<Vec<u8>> {
         self.call("messages heard", |reply| Command::Heard { reply })
@@ -165,6 +181,7 @@ async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::Unbounde
     let mut dials: HashMap<ConnectionId, oneshot::Sender<PeerId>> = HashMap::new();
     let mut asks: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, String>>> = HashMap::new();
     let mut key_asks: HashMap<OutboundRequestId, oneshot::Sender<Result<KeysResponse, String>>> = HashMap::new();
+    let mut mailbox_asks: HashMap<OutboundRequestId, oneshot::Sender<Result<MailboxResponse, String>>> = HashMap::new();
     let mut waits: Vec<(TopicHash, Vec<PeerId>, oneshot::Sender<()>)> = Vec::new();
     let mut heard: Vec<Vec<u8>> = Vec::new();
     loop {
@@ -193,6 +210,10 @@ async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::Unbounde
                 Some(Command::Keys { to, request, reply }) => {
                     let id = swarm.behaviour_mut().keys.send_request(&to, request);
                     key_asks.insert(id, reply);
+                }
+                Some(Command::Mailbox { to, request, reply }) => {
+                    let id = swarm.behaviour_mut().mailbox.send_request(&to, request);
+                    mailbox_asks.insert(id, reply);
                 }
                 Some(Command::Heard { reply }) => {
                     let _ = reply.send(std::mem::take(&mut heard));
@@ -224,6 +245,23 @@ async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::Unbounde
                     ..
                 })) => {
                     if let Some(reply) = asks.remove(&request_id) {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                }
+                SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Mailbox(request_response::Event::Message {
+                    message: request_response::Message::Response { request_id, response },
+                    ..
+                })) => {
+                    if let Some(reply) = mailbox_asks.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+                SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Mailbox(request_response::Event::OutboundFailure {
+                    request_id,
+                    error,
+                    ..
+                })) => {
+                    if let Some(reply) = mailbox_asks.remove(&request_id) {
                         let _ = reply.send(Err(error.to_string()));
                     }
                 }
