@@ -46,9 +46,11 @@ fn a_waiting_message_reaches_the_renamed_account_and_never_the_new_holder_of_the
     bob.send("/quit");
     bob.wait_exit(Duration::from_secs(10));
 
-    // While bob is away, alice renames, and the name is held for her.
+    // While bob is away, alice comes back and finds his message at the mailbox; she renames,
+    // and the name is held for her.
     let mut alice = lab.node(2, "alice back").data_dir(dirs[1].path()).spawn();
     alice.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    let got = dm_from(&mut alice, "bob", "see you at the station");
     expect_bootstrap(&mut alice);
     alice.send("/rename alicia");
     alice.wait_for("renamed", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
@@ -76,10 +78,9 @@ fn a_waiting_message_reaches_the_renamed_account_and_never_the_new_holder_of_the
     no_event_within(&mut carol, Duration::from_secs(3), "bob's message to the old alice", |v| v["type"] == "dm");
     assert_eq!(bob.status()["outbox"], 1, "still waiting for the account it was written to");
 
-    // alicia comes back: the message is hers.
+    // alicia comes back: bob's node hears her confirm the message, which was hers.
     let mut alicia = lab.node(2, "alicia").data_dir(dirs[1].path()).spawn();
     alicia.wait_for("resumed", |v| v["type"] == "logged_in" && v["user"] == "alicia");
-    let got = dm_from(&mut alicia, "bob", "see you at the station");
     bob.wait_for("delivered", |v| v["type"] == "delivered" && v["id"] == got["id"]);
     assert_eq!(bob.status()["outbox"], 0);
     // bob's conversation with her goes on under her new name.

@@ -18,10 +18,21 @@ fn is_dm(v: &Value, from: &str, to: &str, text: &str) -> bool {
     v["type"] == "dm" && v["from"] == from && v["to"] == to && v["text"] == text
 }
 
-/// Starts the bootstrap (the mailbox) on host 0 with data dir `dir`, and alice and bob, who see
-/// each other online; then bob quits and alice sees him go.
-fn alice_then_bob_away(lab: &Lab, boot_dir: &std::path::Path, dirs: &[tempfile::TempDir]) -> (NodeProc, NodeProc) {
-    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).data_dir(boot_dir).spawn();
+/// The bootstrap (the mailbox) on host 0, alice on host 1 online, bob (host 2) away; their
+/// data directories.
+struct BobAway {
+    boot_dir: tempfile::TempDir,
+    dirs: Vec<tempfile::TempDir>,
+    _boot: NodeProc,
+    alice: NodeProc,
+}
+
+/// Starts the bootstrap, alice and bob, who see each other online; then bob quits and alice
+/// sees him go.
+fn alice_then_bob_away(lab: &Lab) -> BobAway {
+    let boot_dir = tempfile::tempdir().unwrap();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).data_dir(boot_dir.path()).spawn();
     boot.ready();
     let mut alice = lab_user(lab, 1, "alice", PASSWORDS[0], dirs[0].path());
     let mut bob = lab_user(lab, 2, "bob", PASSWORDS[1], dirs[1].path());
@@ -30,7 +41,7 @@ fn alice_then_bob_away(lab: &Lab, boot_dir: &std::path::Path, dirs: &[tempfile::
     bob.send("/quit");
     bob.wait_exit(Duration::from_secs(10));
     alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
-    (boot, alice)
+    BobAway { boot_dir, dirs, _boot: boot, alice }
 }
 
 /// Every file in `dir`, read whole.
@@ -53,9 +64,7 @@ fn letters_kept(boot_dir: &std::path::Path) -> i64 {
 #[test]
 fn a_message_waits_at_the_mailbox_while_sender_and_receiver_are_both_away() {
     let Some(lab) = Lab::start(3) else { return };
-    let boot_dir = tempfile::tempdir().unwrap();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (_boot, mut alice) = alice_then_bob_away(&lab, boot_dir.path(), &dirs);
+    let BobAway { boot_dir, dirs, _boot, mut alice } = alice_then_bob_away(&lab);
 
     let text = "the spare key is under the blue flowerpot";
     alice.send(&format!("/msg bob {text}"));
@@ -100,9 +109,7 @@ fn a_message_waits_at_the_mailbox_while_sender_and_receiver_are_both_away() {
 #[test]
 fn a_mailbox_over_quota_refuses_clearly_and_nothing_is_lost() {
     let Some(lab) = Lab::start(3) else { return };
-    let boot_dir = tempfile::tempdir().unwrap();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (_boot, mut alice) = alice_then_bob_away(&lab, boot_dir.path(), &dirs);
+    let BobAway { boot_dir, dirs, _boot, mut alice } = alice_then_bob_away(&lab);
 
     let quota = meshchat::mailbox::MAX_LETTERS_PER_SENDER as usize;
     let total = quota + 3;
@@ -209,7 +216,25 @@ fn a_hostile_certified_peer_reads_nothing_takes_nothing_and_forges_nothing() {
         written_ms: forged.ts_ms,
         sealed,
     };
-    assert_eq!(mallory.mailbox(mailbox, leave), MailboxResponse::Kept, "a mailbox cannot read what it keeps");
+    assert_eq!(mallory.mailbox(mailbox, leave.clone()), MailboxResponse::Kept, "a mailbox cannot read what it keeps");
+    // For nobody the mailbox knows, or written more than 14 days ago: refused, each saying why.
+    let MailboxRequest::Leave { certificate, sealed, .. } = leave else { unreachable!() };
+    let nobody = MailboxRequest::Leave {
+        certificate: certificate.clone(),
+        to: meshchat::account::AccountId::random(),
+        id: dm::new_id(),
+        written_ms: forged.ts_ms,
+        sealed: sealed.clone(),
+    };
+    assert_eq!(mallory.mailbox(mailbox, nobody), MailboxResponse::Refused(MailboxRefusal::UnknownRecipient));
+    let old = MailboxRequest::Leave {
+        certificate,
+        to: bob_cert.body.account,
+        id: dm::new_id(),
+        written_ms: forged.ts_ms - meshchat::mailbox::KEEP_MS - 60_000,
+        sealed,
+    };
+    assert_eq!(mallory.mailbox(mailbox, old), MailboxResponse::Refused(MailboxRefusal::TooOld));
 
     // Bob comes back while alice is away: alice's message, from the mailbox, once; never
     // Mallory's.
