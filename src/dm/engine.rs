@@ -302,6 +302,11 @@ impl DmEngine {
         self.in_flight.get(&flight).map(|f| (flight, f.id.as_str()))
     }
 
+    /// Whether a message this user wrote is still being kept.
+    pub fn keeping(&self) -> bool {
+        !self.unkept.is_empty()
+    }
+
     /// How many messages are in flight.
     pub fn flights(&self) -> usize {
         self.in_flight.len()

@@ -38,6 +38,8 @@ const REDIAL_TICK: Duration = Duration::from_millis(100);
 const PEER_EXCHANGE_FOLLOW_UP: Duration = Duration::from_secs(2);
 /// Besides asking every new peer, ask one connected peer this often whom it knows.
 const PEER_EXCHANGE_INTERVAL: Duration = Duration::from_secs(15);
+/// How long a node that is asked to stop still waits for its letters to reach a mailbox.
+const LETTERS_AT_QUIT: Duration = Duration::from_secs(3);
 
 impl EventLoop {
     pub(super) async fn run(mut self) {
@@ -93,6 +95,7 @@ impl EventLoop {
             }
             self.tell_focus_again().await;
         }
+        self.finish_letters().await;
         // Dropping the swarm closes every connection; peers see it at once. What was queued to
         // the store is written before the front-end hears the node has stopped (it may exit at
         // once): the worker ends once every handle to it is dropped and its jobs are done.
@@ -106,6 +109,21 @@ impl EventLoop {
             let _ = reply.send(());
         }
         drop(events);
+    }
+
+    /// After `/quit`: a message to someone offline that is still being kept, or whose letter is
+    /// on its way to a mailbox, gets up to [`LETTERS_AT_QUIT`] to be left there before the
+    /// connections close (writing to someone offline and quitting at once is the case the
+    /// mailbox is for). Nothing new is taken from the front-end meanwhile.
+    async fn finish_letters(&mut self) {
+        let until = tokio::time::Instant::now() + LETTERS_AT_QUIT;
+        while self.mailboxes.leaving() || self.direct.engine.keeping() {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                Some(written) = self.written.recv() => self.on_written(written).await,
+                _ = tokio::time::sleep_until(until) => break,
+            }
+        }
     }
 
     /// What the store worker's jobs gave back, each taken in order.

@@ -70,6 +70,11 @@ impl Mailboxes {
         Mailboxes { hosting, ..Mailboxes::default() }
     }
 
+    /// Whether a letter is on its way to a mailbox.
+    pub(crate) fn leaving(&self) -> bool {
+        self.asked.values().any(|(_, asked)| matches!(asked, Asked::Leave { .. }))
+    }
+
     /// Holds the channel of a request to this mailbox; the number it is known by.
     pub(crate) fn hold(&mut self, channel: ResponseChannel<MailboxResponse>) -> u64 {
         let number = self.next_channel;
