@@ -256,7 +256,10 @@ impl Renderer {
                 out
             }
             UiEvent::Search { query, results, more } => self.search(query, results, *more),
-            UiEvent::Info { message } => self.notice(&visible(message)),
+            // A notice of several lines (`/help`) keeps its lines; each is made safe on its own.
+            UiEvent::Info { message } => {
+                message.split('\n').map(|line| self.notice(&visible(line))).collect::<Vec<_>>().join("\n")
+            }
             UiEvent::Error { code, message, key } => {
                 let mut out = format!(
                     "{} {} {}",

@@ -55,6 +55,14 @@ fn search_results_show_where_when_and_the_words_matched() {
 }
 
 #[test]
+fn a_notice_of_several_lines_keeps_them_and_nothing_else_drives_the_terminal() {
+    assert_eq!(
+        plain(&UiEvent::info("/kick USER\n  example: /kick bob\x1b[2J")),
+        "/kick USER\n  example: /kick bob␛[2J"
+    );
+}
+
+#[test]
 fn errors_show_message_and_code() {
     let text = plain(&UiEvent::error(ErrorCode::Usage, "usage: /login NAME: missing NAME"));
     assert_eq!(text, "!!! usage: /login NAME: missing NAME [usage]");
