@@ -99,8 +99,12 @@ impl Accounts {
 
     /// Takes in what a verified certificate says of its account; what changed.
     pub(crate) fn learn(&mut self, body: &CertBody) -> Learnt {
-        let newer = self.peers.get(&body.account).is_none_or(|(serial, _)| body.serial > *serial);
-        if newer && self.peers.len() < crate::directory::MAX_ACCOUNTS {
+        let (known, newer) = match self.peers.get(&body.account) {
+            Some((serial, _)) => (true, body.serial > *serial),
+            None => (false, true),
+        };
+        // Bounded like the directory: a new account past the bound is not remembered.
+        if newer && (known || self.peers.len() < crate::directory::MAX_ACCOUNTS) {
             self.peers.insert(body.account, (body.serial, body.peer_id.clone()));
             let (account, peer, serial) = (body.account, body.peer_id.clone(), body.serial);
             self.store.write("keep an account's peer", move |store| store.save_account_peer(&account, &peer, serial));
