@@ -109,11 +109,10 @@ impl EventLoop {
             let _ = reply.send(Err(error(ErrorCode::NotLoggedIn, "logged out meanwhile")));
             return;
         };
-        let last = match self.last_search.take() {
+        let mut last = match self.last_search.take() {
             Some(last) if offset > 0 && last.owner == me && last.query == query => last,
             _ => LastSearch { owner: me, query: query.clone(), numbered: Vec::new() },
         };
-        let mut last = last;
         last.numbered.truncate(offset);
         let first = last.numbered.len() + 1;
         let mut results = Vec::with_capacity(hits.len());
@@ -148,12 +147,12 @@ impl EventLoop {
         };
         match at {
             ResultAt::Room { room, id } => {
+                let label = self.room_label(&room);
                 if !self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)) {
-                    let why = format!("you are no longer a member of #{}", self.room_label(&room));
+                    let why = format!("you are no longer a member of #{label}");
                     let _ = reply.send(Err(error(ErrorCode::NotMember, why)));
                     return;
                 }
-                let label = self.room_label(&room);
                 self.store.run(move |store| {
                     let answer = store.messages_around(&room, &id, AROUND).map_err(internal).map(|messages| {
                         let messages =

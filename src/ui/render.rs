@@ -355,36 +355,22 @@ impl Renderer {
             Some(last) => format!("--- results {first} to {} for {} ---", last.n, visible(query)),
         };
         let mut out = self.dim(&head);
+        let when = |ts| self.dim(&date_and_clock(ts, self.local_time));
         for result in results {
-            let when = |ts| self.dim(&date_and_clock(ts, self.local_time));
-            let line = match &result.found {
-                UiEvent::Message(m) => format!(
-                    "{} {} {}",
-                    when(m.ts),
-                    self.room(&m.room),
-                    self.palette.user(&m.from, &format!("<{}>", visible(&m.from)), self.is_me(&m.from)),
-                ),
-                UiEvent::Dm(m) => format!(
-                    "{} {}{} {} {}{}",
-                    when(m.ts),
-                    p.paint(sgr::DM, "["),
-                    self.user(&m.from),
-                    p.paint(sgr::DM, "→"),
-                    self.user(&m.to),
-                    p.paint(sgr::DM, "]"),
-                ),
+            let (line, text) = match &result.found {
+                UiEvent::Message(m) => {
+                    let from = self.palette.user(&m.from, &format!("<{}>", visible(&m.from)), self.is_me(&m.from));
+                    (format!("{} {} {from}", when(m.ts), self.room(&m.room)), &m.text)
+                }
+                UiEvent::Dm(m) => {
+                    let (open, arrow, close) = (p.paint(sgr::DM, "["), p.paint(sgr::DM, "→"), p.paint(sgr::DM, "]"));
+                    let (from, to) = (self.user(&m.from), self.user(&m.to));
+                    (format!("{} {open}{from} {arrow} {to}{close}", when(m.ts)), &m.text)
+                }
                 _ => continue,
             };
-            let text = match &result.found {
-                UiEvent::Message(m) => &m.text,
-                UiEvent::Dm(m) => &m.text,
-                _ => continue,
-            };
-            out.push_str(&format!(
-                "\n{} {line} {}",
-                self.dim(&format!("[{}]", result.n)),
-                self.highlighted(text, &result.matches)
-            ));
+            let number = self.dim(&format!("[{}]", result.n));
+            out.push_str(&format!("\n{number} {line} {}", self.highlighted(text, &result.matches)));
         }
         let tail = if more {
             "--- /search more shows the next; /history around N shows result N in its place ---"
