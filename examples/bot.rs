@@ -134,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         trust: Trust::load(data_dir.path(), args.bootstrap_key.as_deref().map(read_key_file).transpose()?)?,
         bootstrap: None,
         mailbox: false,
+        public_addr: None,
     };
     let (events_tx, mut events) = mpsc::channel(EVENT_CAPACITY);
     let (client, node) = node::spawn(config, events_tx)?;

@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         trust: Trust::load(data_dir.path(), None)?,
         bootstrap: None,
         mailbox: false,
+        public_addr: None,
     };
     let (events_tx, mut events) = mpsc::channel(EVENT_CAPACITY);
     let (client, node) = node::spawn(config, events_tx)?;

@@ -53,6 +53,11 @@ pub struct Cli {
     /// the bootstrap always does
     #[arg(long)]
     pub mailbox: bool,
+    /// When hosting the bootstrap: its address as nodes at other sites reach it; the node then
+    /// also serves them as a circuit relay, a rendezvous point and an AutoNAT server (see
+    /// README, "Across networks")
+    #[arg(long, value_name = "MULTIADDR", global = true)]
+    pub public_addr: Option<Multiaddr>,
     /// Trust only the bootstrap node with the key in FILE (hex, as in its authority.pub)
     #[arg(long, value_name = "FILE")]
     pub bootstrap_key: Option<PathBuf>,
@@ -113,6 +118,8 @@ pub struct Config {
     pub name_hold: u64,
     /// `--mailbox`: keep letters for others (a node hosting the bootstrap always does).
     pub mailbox: bool,
+    /// `--public-addr`: a bootstrap node's address as other sites reach it; it then serves reach.
+    pub public_addr: Option<Multiaddr>,
 }
 
 /// The `--color` option.
@@ -148,6 +155,14 @@ pub enum ConfigError {
     KeyWithBootstrap,
     #[error("--peer {0} does not say how to reach the peer (it needs /ip4, /ip6 or /dns with /tcp or /udp/…/quic-v1)")]
     UnreachablePeer(Multiaddr),
+    #[error(
+        "--public-addr {0} does not say how other sites reach this node (it needs /ip4, /ip6 or /dns with /tcp or /udp/…/quic-v1)"
+    )]
+    UnreachablePublic(Multiaddr),
+    #[error(
+        "--public-addr is for a node that hosts the bootstrap (`meshchat bootstrap` or --bootstrap): it relays for the certificates it issues"
+    )]
+    PublicWithoutBootstrap,
 }
 
 impl Config {
@@ -175,6 +190,14 @@ impl Config {
         if mode.hosts_bootstrap() && cli.bootstrap_key.is_some() {
             return Err(ConfigError::KeyWithBootstrap);
         }
+        if let Some(public) = &cli.public_addr {
+            if !mode.hosts_bootstrap() {
+                return Err(ConfigError::PublicWithoutBootstrap);
+            }
+            if !is_dialable(public) {
+                return Err(ConfigError::UnreachablePublic(public.clone()));
+            }
+        }
         Ok(Config {
             data_dir,
             listen,
@@ -187,6 +210,7 @@ impl Config {
             cert_lifetime: cli.cert_lifetime,
             name_hold: cli.name_hold,
             mailbox: cli.mailbox,
+            public_addr: cli.public_addr,
         })
     }
 }
@@ -218,6 +242,19 @@ mod tests {
 
     fn cli(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("meshchat").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn a_public_address_is_for_a_bootstrap_node_and_must_be_reachable() {
+        let public = "/ip4/10.77.100.2/tcp/4001";
+        let ok = Config::from_cli(cli(&["--data-dir", "/x", "bootstrap", "--public-addr", public])).unwrap();
+        assert_eq!(ok.public_addr, Some(public.parse().unwrap()));
+        let plain = Config::from_cli(cli(&["--data-dir", "/x", "--public-addr", public]));
+        assert!(matches!(plain, Err(ConfigError::PublicWithoutBootstrap)));
+        let hosted = Config::from_cli(cli(&["--data-dir", "/x", "--bootstrap", "--public-addr", public])).unwrap();
+        assert!(hosted.public_addr.is_some());
+        let nowhere = Config::from_cli(cli(&["--data-dir", "/x", "bootstrap", "--public-addr", "/ip4/10.77.100.2"]));
+        assert!(matches!(nowhere, Err(ConfigError::UnreachablePublic(_))));
     }
 
     #[test]

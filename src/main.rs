@@ -116,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         trust,
         bootstrap,
         mailbox: config.mailbox,
+        public_addr: config.public_addr,
     };
     let (client, node) = node::spawn(node_config, events_tx.clone())?;
     let mut app = App::new(client.clone(), events_tx).with_links(links);

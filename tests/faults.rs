@@ -102,14 +102,24 @@ fn a_host_cut_off_for_ten_seconds_misses_nothing() {
     let alice_saw = await_texts(&mut users[0], "lobby", &from_bob, limit);
     let carol_saw = await_texts(&mut users[2], "lobby", &[from_alice.clone(), from_bob.clone()].concat(), limit);
     let healed_in = healed_at.elapsed();
+    let all = [from_alice.clone(), from_bob.clone()].concat();
     let figures = [
-        ("bob, alice's 20", tally(&bob_saw, "lobby", &from_alice)),
-        ("alice, bob's 20", tally(&alice_saw, "lobby", &from_bob)),
-        ("carol, all 40", tally(&carol_saw, "lobby", &[from_alice.clone(), from_bob.clone()].concat())),
+        ("bob, alice's 20", &bob_saw, &from_alice, &users[1]),
+        ("alice, bob's 20", &alice_saw, &from_bob, &users[0]),
+        ("carol, all 40", &carol_saw, &all, &users[2]),
     ];
     println!("cut 10 s, healed; everything in within {healed_in:?} of the heal");
-    for (who, (delivered, duplicated, lost)) in figures {
+    for (who, saw, expected, node) in figures {
+        let (delivered, duplicated, lost) = tally(saw, "lobby", expected);
         println!("{who}: delivered {delivered}, duplicated {duplicated}, lost {lost}");
+        if duplicated > 0 || lost > 0 {
+            let seen = shown(saw, "lobby");
+            let twice: Vec<&Value> = saw
+                .iter()
+                .filter(|v| v["type"] == "message" && seen.get(str_of(v, "text")).is_some_and(|n| *n > 1))
+                .collect();
+            println!("shown twice: {twice:#?}\nstderr:\n{}", node.stderr_text());
+        }
         assert_eq!((duplicated, lost), (0, 0), "{who}");
     }
 }

@@ -11,7 +11,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::identity::Keypair;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm};
-use meshchat::net::{Behaviour, BehaviourEvent, build_swarm};
+use meshchat::net::{Behaviour, BehaviourEvent, Roles, build_swarm};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
@@ -22,7 +22,7 @@ const BATCH: usize = 50;
 const BATCHES: usize = 60;
 
 fn node() -> Swarm<Behaviour> {
-    let mut swarm = build_swarm(Keypair::generate_ed25519(), false, false, false).expect("swarm");
+    let mut swarm = build_swarm(Keypair::generate_ed25519(), Roles::default()).expect("swarm");
     swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).expect("listen");
     swarm.behaviour_mut().gossipsub.subscribe(&IdentTopic::new(TOPIC)).expect("subscribe");
     swarm

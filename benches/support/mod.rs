@@ -52,6 +52,7 @@ impl Node {
             trust,
             bootstrap,
             mailbox: false,
+            public_addr: None,
         };
         let (tx, mut events) = mpsc::channel(EVENT_CAPACITY);
         let (client, _task) = node::spawn(config, tx).unwrap();

@@ -21,13 +21,20 @@
 //!   for between members.
 //! - accounts ([`crate::protocol::auth`]): every node can ask; only a node that hosts the
 //!   bootstrap answers, so only there does identify list the protocol.
+//! - reach beyond the LAN ([`super::reach`]): every node is a circuit relay v2 client, a
+//!   rendezvous client, an AutoNAT client and speaks DCUtR (hole punching over a relayed
+//!   connection); a bootstrap node started with a public address is also the relay, the
+//!   rendezvous point and the AutoNAT server.
 
 use std::time::Duration;
 
 use libp2p::request_response::{self, ProtocolSupport, cbor};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, mdns, ping};
+use libp2p::{
+    StreamProtocol, autonat, connection_limits, dcutr, gossipsub, identify, identity::Keypair, mdns, ping, relay,
+    rendezvous,
+};
 use sha2::{Digest, Sha256};
 
 use crate::protocol::auth::{self, AuthRequest, AuthResponse};
@@ -36,6 +43,8 @@ use crate::protocol::keys::{self, KeysRequest, KeysResponse};
 use crate::protocol::mailbox::{self, MailboxRequest, MailboxResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 use crate::protocol::sync::{self as room_sync, SyncRequest, SyncResponse};
+
+use super::reach::{self, RelayGate};
 
 /// identify's protocol version: peers that speak another one are another network.
 pub const IDENTIFY_PROTOCOL: &str = "/meshchat/1.0.0";
@@ -125,18 +134,37 @@ pub struct Behaviour {
     pub dm: cbor::Behaviour<DmRequest, DmResponse>,
     pub keys: cbor::Behaviour<KeysRequest, KeysResponse>,
     pub mailbox: cbor::Behaviour<MailboxRequest, MailboxResponse>,
+    pub relay_client: relay::client::Behaviour,
+    pub relay: Toggle<relay::Behaviour>,
+    pub dcutr: dcutr::Behaviour,
+    pub autonat: autonat::Behaviour,
+    pub rendezvous: rendezvous::client::Behaviour,
+    pub rendezvous_point: Toggle<rendezvous::server::Behaviour>,
+}
+
+/// What a node is besides a chat node.
+#[derive(Debug, Clone, Default)]
+pub struct Roles {
+    /// Finds peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Answers account requests.
+    pub hosts_bootstrap: bool,
+    /// Keeps letters for others.
+    pub hosts_mailbox: bool,
+    /// Serves reach to other sites (relay, rendezvous point, AutoNAT) for the peers the gate
+    /// admits.
+    pub serves_reach: Option<RelayGate>,
 }
 
 impl Behaviour {
-    /// Builds the behaviour for the node with key `key`; mDNS only when `mdns` is set; answers
-    /// account requests only when `hosts_bootstrap` is set, mailbox requests only when
-    /// `hosts_mailbox` is.
+    /// Builds the behaviour for the node with key `key` in the `roles` it has (see [`Roles`]),
+    /// around the client side of the relay transport.
     pub fn new(
         key: &Keypair,
-        mdns: bool,
-        hosts_bootstrap: bool,
-        hosts_mailbox: bool,
+        relay_client: relay::client::Behaviour,
+        roles: Roles,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let Roles { mdns, hosts_bootstrap, hosts_mailbox, serves_reach } = roles;
         // Every message meshchat publishes carries its author's signature inside it (room
         // events, sealed presence), checked once when the message is taken in. gossipsub's
         // own signing would check every copy of a message before dropping duplicates, and a
@@ -246,6 +274,29 @@ impl Behaviour {
             [(StreamProtocol::new(mailbox::PROTOCOL), mailbox_support)],
             request_response::Config::default().with_request_timeout(MAILBOX_REQUEST_TIMEOUT),
         );
-        Ok(Behaviour { limits, gossipsub, mdns: mdns.into(), identify, ping, peers, auth, sync, dm, keys, mailbox })
+        let local = key.public().to_peer_id();
+        let relay = serves_reach.as_ref().map(|gate| relay::Behaviour::new(local, reach::relay_config(gate)));
+        let autonat = autonat::Behaviour::new(local, reach::autonat_config(serves_reach.is_some()));
+        let rendezvous_point =
+            serves_reach.as_ref().map(|_| rendezvous::server::Behaviour::new(reach::rendezvous_config()));
+        Ok(Behaviour {
+            limits,
+            gossipsub,
+            mdns: mdns.into(),
+            identify,
+            ping,
+            peers,
+            auth,
+            sync,
+            dm,
+            keys,
+            mailbox,
+            relay_client,
+            relay: relay.into(),
+            dcutr: dcutr::Behaviour::new(local),
+            autonat,
+            rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+            rendezvous_point: rendezvous_point.into(),
+        })
     }
 }

@@ -2,9 +2,11 @@
 //! decides whom to dial when. Only [`crate::node`] uses this module; no libp2p type goes further.
 
 pub mod behaviour;
+pub mod reach;
 pub mod redial;
 pub mod swarm;
 
-pub use behaviour::{Behaviour, BehaviourEvent, room_score};
+pub use behaviour::{Behaviour, BehaviourEvent, Roles, room_score};
+pub use reach::RelayGate;
 pub use redial::Redialer;
 pub use swarm::{SwarmError, build_swarm};

@@ -1,4 +1,5 @@
-//! Swarm construction: transports (TCP and QUIC, Noise, yamux) around a [`Behaviour`].
+//! Swarm construction: transports (TCP and QUIC, Noise, yamux, and circuits through a relay)
+//! around a [`Behaviour`].
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use libp2p::identity::Keypair;
 use libp2p::{Swarm, SwarmBuilder, noise, tcp, yamux};
 use thiserror::Error;
 
-use super::behaviour::Behaviour;
+use super::behaviour::{Behaviour, Roles};
 
 /// Connections stay open while idle for this long. Presence needs every LAN peer connected, and
 /// the re-dial policy reconnects anything closed, so this is long.
@@ -22,19 +23,16 @@ pub enum SwarmError {
     Behaviour(String),
 }
 
-/// Builds the node's swarm; see [`Behaviour::new`] for the flags.
-pub fn build_swarm(
-    key: Keypair,
-    mdns: bool,
-    hosts_bootstrap: bool,
-    hosts_mailbox: bool,
-) -> Result<Swarm<Behaviour>, SwarmError> {
+/// Builds the node's swarm, in the roles it has (see [`Roles`]).
+pub fn build_swarm(key: Keypair, roles: Roles) -> Result<Swarm<Behaviour>, SwarmError> {
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| SwarmError::Transport(e.to_string()))?
         .with_quic()
-        .with_behaviour(|key| Behaviour::new(key, mdns, hosts_bootstrap, hosts_mailbox))
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| SwarmError::Transport(e.to_string()))?
+        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, roles))
         .map_err(|e| SwarmError::Behaviour(e.to_string()))?
         .with_swarm_config(|c| {
             // A stream for one protocol (a direct message, a catch-up, a peer exchange) carries

@@ -237,6 +237,9 @@ impl EventLoop {
     pub(super) async fn on_worker_answer(&mut self, ticket: AuthTicket, answer: AuthResponse) {
         match ticket {
             AuthTicket::Inbound(id) => {
+                if let AuthResponse::Granted { certificate, .. } = &answer {
+                    self.admit_to_relay(&certificate.body);
+                }
                 if let Some(channel) = self.accounts.inbound.remove(&id)
                     && self.swarm.behaviour_mut().auth.send_response(channel, answer).is_err()
                 {

@@ -198,6 +198,8 @@ impl UiEvent {
 pub enum PeerState {
     Connected,
     Disconnected,
+    /// A peer reached through a relay until now is reached directly (told once).
+    Direct,
 }
 
 /// Whether a bootstrap node is in reach.
@@ -332,6 +334,47 @@ pub struct Status {
     pub problems: Vec<String>,
     /// Addresses the node listens on.
     pub listen: Vec<String>,
+    /// Each peer connected now, sorted, and how: directly or through a relay.
+    #[serde(default)]
+    pub connections: Vec<PeerConnection>,
+    /// Whether this node can be dialled from outside its network, as AutoNAT last said.
+    #[serde(default)]
+    pub reachability: Reachability,
+    /// The relay this node holds a reservation at (peers at other sites reach it through it).
+    #[serde(default)]
+    pub relay: Option<String>,
+}
+
+/// A connected peer and how it is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerConnection {
+    pub peer_id: String,
+    /// The user on that peer, when presence has said.
+    #[serde(default)]
+    pub user: Option<String>,
+    pub path: PeerPath,
+}
+
+/// How a peer is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerPath {
+    /// Over at least one connection of its own (the LAN, or a hole punched through the NATs).
+    Direct,
+    /// Only through a relay.
+    Relayed,
+}
+
+/// Whether a node can be dialled from outside its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reachability {
+    /// Not asked yet, or no relay and rendezvous point in reach to ask.
+    #[default]
+    Unknown,
+    Public,
+    /// Behind a NAT or a firewall: reached through a relay.
+    Private,
 }
 
 /// The stable, machine-readable reason of an `error` event.
@@ -576,8 +619,13 @@ mod tests {
             certificate_expires_in: None,
             problems: vec![],
             listen: vec![],
+            connections: vec![PeerConnection { peer_id: "q".into(), user: None, path: PeerPath::Relayed }],
+            reachability: Reachability::Private,
+            relay: Some("r".into()),
         });
         let value: serde_json::Value = serde_json::to_value(&status).unwrap();
+        assert_eq!(value["connections"][0]["path"], "relayed");
+        assert_eq!(value["reachability"], "private");
         assert_eq!(value["type"], "status");
         assert_eq!(value["peer_id"], "p");
         assert!(value["user"].is_null());

@@ -77,6 +77,7 @@ impl EventLoop {
                     self.follow_up_exchanges();
                     self.room_tick().await;
                     self.dial_due().await;
+                    self.reach_due().await;
                     self.expire_waiting_for_bootstrap().await;
                 }
                 _ = presence_tick.tick() => {
@@ -217,6 +218,9 @@ impl EventLoop {
             certificate_expires_in: self.accounts.session().map(|s| s.certificate.remaining(crate::clock::unix_now())),
             problems: self.problems(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
+            connections: self.connections(),
+            reachability: self.reachability(),
+            relay: self.reach.reserved_at().map(|p| p.to_string()),
         }
     }
 
@@ -379,7 +383,9 @@ impl EventLoop {
             }
             SwarmEvent::ListenerClosed { listener_id, addresses, reason } => {
                 self.listen_addrs.retain(|a| !addresses.contains(a));
-                if let Err(error) = reason {
+                if self.reach_listener_closed(listener_id) {
+                    tracing::debug!(?reason, "circuit listener closed");
+                } else if let Err(error) = reason {
                     self.emit(UiEvent::info(format!("stopped listening on {addresses:?}: {error}"))).await;
                 }
                 self.listener_reported(listener_id);
@@ -389,6 +395,7 @@ impl EventLoop {
                 self.remotes.insert(connection_id, endpoint.get_remote_address().clone());
                 self.liveness.opened(connection_id, peer_id, Instant::now());
                 self.redial.connection_established(connection_id, peer_id);
+                self.reach_connection_opened(peer_id, connection_id, endpoint.is_relayed()).await;
                 if num_established.get() == 1 {
                     self.swarm.behaviour_mut().peers.send_request(&peer_id, PeersRequest::default());
                     self.exchange_follow_ups.push((Instant::now() + PEER_EXCHANGE_FOLLOW_UP, peer_id));
@@ -401,6 +408,7 @@ impl EventLoop {
                 self.remotes.remove(&connection_id);
                 self.liveness.closed(connection_id);
                 self.redial.connection_closed(peer_id, num_established, Instant::now());
+                self.reach_connection_closed(peer_id, connection_id, num_established == 0);
                 if num_established == 0 {
                     self.emit(UiEvent::Peer { peer_id: peer_id.to_string(), state: PeerState::Disconnected }).await;
                     self.bootstrap_gone(peer_id).await;
@@ -436,6 +444,7 @@ impl EventLoop {
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, connection_id, info }) => {
                 self.consider_bootstrap(peer_id, &info).await;
+                self.consider_relay(peer_id, connection_id, &info).await;
                 if info.protocols.iter().any(|p| p.as_ref() == crate::protocol::mailbox::PROTOCOL) {
                     self.mailbox_found(peer_id);
                 }
@@ -525,6 +534,12 @@ impl EventLoop {
             BehaviourEvent::Mailbox(request_response::Event::OutboundFailure { request_id, error, .. }) => {
                 self.on_mailbox_failure(request_id, &error);
             }
+            BehaviourEvent::RelayClient(event) => self.on_relay_client(event).await,
+            BehaviourEvent::Autonat(event) => self.on_autonat(event).await,
+            BehaviourEvent::Rendezvous(event) => self.on_rendezvous(event).await,
+            BehaviourEvent::Dcutr(event) => self.on_dcutr(event),
+            BehaviourEvent::Relay(event) => tracing::debug!(?event, "relay"),
+            BehaviourEvent::RendezvousPoint(event) => tracing::debug!(?event, "rendezvous point"),
             _ => {}
         }
     }

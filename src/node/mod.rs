@@ -17,7 +17,8 @@
 //!   in reach, `/trust`), `presence` (announcing this user and keeping the roster of who is
 //!   online), `rooms` (room topics, their event logs, messages), `room_commands`,
 //!   `room_directory`, `room_sync` (catch-up and `/join`), `direct` (direct messages, their
-//!   receipts and the outbox). An adapter imports the struct from `parts` and state from
+//!   receipts and the outbox), `reach` (relay, rendezvous, AutoNAT and hole punching beyond the
+//!   LAN). An adapter imports the struct from `parts` and state from
 //!   `state`, never another adapter nor `event_loop`; adapters call each other's methods through
 //!   `self` only;
 //! - `parts`: the `EventLoop` struct and how it is built, from a [`NodeConfig`];
@@ -43,6 +44,7 @@ mod liveness;
 mod mailbox;
 mod parts;
 mod presence;
+mod reach;
 mod room_commands;
 mod room_directory;
 mod room_keys;
@@ -61,7 +63,8 @@ use tokio::task::JoinHandle;
 pub use client::{Client, DirectCommand, RoomCommand, RoomReply};
 pub use event::{
     BootstrapState, ChatMessage, CommandError, DirectMessage, ErrorCode, MemberView, NotificationKind, OnlineState,
-    OnlineUser, PeerState, RoomEncryption, RoomSummary, SearchResult, Status, UiEvent,
+    OnlineUser, PeerConnection, PeerPath, PeerState, Reachability, RoomEncryption, RoomSummary, SearchResult, Status,
+    UiEvent,
 };
 pub use parts::{NodeConfig, NodeError};
 

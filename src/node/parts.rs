@@ -27,6 +27,7 @@ use super::state::direct::Direct;
 use super::state::keys::RoomKeys;
 use super::state::mailbox::Mailboxes;
 use super::state::presence::PresenceState;
+use super::state::reach::Reach;
 use super::state::rooms::Rooms;
 use super::state::search::LastSearch;
 use super::state::store::{Loaded, StoreHandle, Written};
@@ -35,7 +36,7 @@ use super::store_worker;
 use crate::bootstrap::service::ServiceError;
 use crate::bootstrap::{AuthService, AuthWorker};
 use crate::cert::CertCache;
-use crate::net::{Behaviour, Redialer, SwarmError, build_swarm};
+use crate::net::{Behaviour, Redialer, RelayGate, Roles, SwarmError, build_swarm};
 use crate::pinned_key::Trust;
 use crate::protocol::auth::AuthResponse;
 use crate::protocol::presence;
@@ -59,6 +60,9 @@ pub struct NodeConfig {
     pub bootstrap: Option<AuthService>,
     /// Keep letters for others as a mailbox (a node that hosts the bootstrap always does).
     pub mailbox: bool,
+    /// When this node hosts the bootstrap: its address as other sites reach it; it then serves
+    /// them as a relay, a rendezvous point and an AutoNAT server.
+    pub public_addr: Option<Multiaddr>,
 }
 
 /// The node could not start.
@@ -135,6 +139,8 @@ pub(super) struct EventLoop {
     pub(super) before_ready: Vec<UiEvent>,
     /// New peers to ask again whom they know, and when.
     pub(super) exchange_follow_ups: Vec<(Instant, PeerId)>,
+    /// Reach beyond the LAN: relays, reservations, registrations, how each peer is reached.
+    pub(super) reach: Reach,
 }
 
 impl EventLoop {
@@ -147,7 +153,13 @@ impl EventLoop {
         let hosts_bootstrap = config.bootstrap.is_some();
         let key = config.key.clone();
         let hosts_mailbox = config.mailbox || hosts_bootstrap;
-        let mut swarm = build_swarm(config.key, config.mdns, hosts_bootstrap, hosts_mailbox)?;
+        let gate = config.public_addr.as_ref().filter(|_| hosts_bootstrap).map(|_| RelayGate::default());
+        let roles = Roles { mdns: config.mdns, hosts_bootstrap, hosts_mailbox, serves_reach: gate.clone() };
+        let mut swarm = build_swarm(config.key, roles)?;
+        if let Some(public) = config.public_addr.clone().filter(|_| hosts_bootstrap) {
+            // Told to peers by identify, and registered at the rendezvous point.
+            swarm.add_external_address(public);
+        }
         let presence_topic = gossipsub::IdentTopic::new(presence::TOPIC);
         if let Err(error) = swarm.behaviour_mut().gossipsub.subscribe(&presence_topic) {
             tracing::error!(%error, "cannot subscribe to presence");
@@ -193,6 +205,7 @@ impl EventLoop {
             liveness: Liveness::default(),
             before_ready: Vec::new(),
             exchange_follow_ups: Vec::new(),
+            reach: Reach::new(gate),
         })
     }
 }

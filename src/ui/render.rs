@@ -15,7 +15,8 @@ use super::links::SharedLinks;
 use super::sanitize::visible;
 use super::style::{Palette, sgr};
 use crate::node::{
-    BootstrapState, ChatMessage, DirectMessage, OnlineState, PeerState, RoomEncryption, SearchResult, Status, UiEvent,
+    BootstrapState, ChatMessage, DirectMessage, OnlineState, PeerPath, PeerState, Reachability, RoomEncryption,
+    SearchResult, Status, UiEvent,
 };
 use crate::pinned_key::grouped;
 
@@ -114,6 +115,12 @@ impl Renderer {
                 PeerState::Disconnected => {
                     format!("{} {}", p.paint(sgr::TROUBLE, "--- disconnected from"), visible(peer_id))
                 }
+                PeerState::Direct => format!(
+                    "{} {} {}",
+                    p.paint(sgr::GOOD, "+++ connected directly to"),
+                    visible(peer_id),
+                    self.dim("(was through the relay)")
+                ),
             },
             UiEvent::Registered { user } => format!("{} {}", self.notice("*** registered"), self.user(user)),
             UiEvent::LoggedIn { user, nick, resumed } => format!(
@@ -409,7 +416,23 @@ impl Renderer {
         lines.push(format!("{} {}", self.dim("bootstrap"), bootstrap.as_deref().unwrap_or("(none in reach)")));
         lines.push(format!("{} {}", self.dim("peers    "), status.peers.len()));
         for peer in &status.peers {
-            lines.push(format!("    {}", visible(peer)));
+            let connection = status.connections.iter().find(|c| &c.peer_id == peer);
+            let user = connection.and_then(|c| c.user.as_deref()).map(|u| format!(" {}", self.user(u)));
+            let path = match connection.map(|c| c.path) {
+                Some(PeerPath::Direct) => " direct".to_string(),
+                Some(PeerPath::Relayed) => format!(" {}", self.palette.paint(sgr::TROUBLE, "relayed")),
+                None => String::new(),
+            };
+            lines.push(format!("    {}{}{}", visible(peer), user.unwrap_or_default(), path));
+        }
+        let reach = match (status.reachability, &status.relay) {
+            (Reachability::Unknown, _) => None,
+            (Reachability::Public, _) => Some("public: other sites dial this node".to_string()),
+            (Reachability::Private, Some(relay)) => Some(format!("private: reached through relay {}", visible(relay))),
+            (Reachability::Private, None) => Some("private: no relay reservation yet".to_string()),
+        };
+        if let Some(reach) = reach {
+            lines.push(format!("{} {}", self.dim("reach    "), reach));
         }
         let rooms = if status.rooms.is_empty() {
             "(none)".to_string()

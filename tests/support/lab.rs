@@ -13,11 +13,11 @@ use std::sync::{Mutex, MutexGuard};
 use super::driver::NodeBuilder;
 
 /// Prefix of every namespace a lab creates.
-const PREFIX: &str = "mcl";
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+pub(crate) const PREFIX: &str = "mcl";
+pub(crate) static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Lab tests in one test binary run one at a time: timing in a lab means little when the two
 /// cores are shared with another lab.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// One host of the lab.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct Host {
     /// Its address on the lab LAN.
     pub ip: String,
     /// The bridge port its cable plugs into.
-    port: String,
+    pub(crate) port: String,
 }
 
 /// A lab of hosts on one bridge.
@@ -37,7 +37,7 @@ pub struct Lab {
     _turn: MutexGuard<'static, ()>,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
     if out.status.success() {
         Ok(())
@@ -46,7 +46,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn unavailable(reason: &str) -> Option<Lab> {
+pub(crate) fn unavailable<T>(reason: &str) -> Option<T> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("the LAN lab is required under CI=true but is unavailable: {reason}");
     }
@@ -55,7 +55,7 @@ fn unavailable(reason: &str) -> Option<Lab> {
 }
 
 /// Deletes lab namespaces whose creating process is gone.
-fn remove_stale_labs() {
+pub(crate) fn remove_stale_labs() {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return;
     };

@@ -9,6 +9,7 @@ pub mod gossip_peer;
 pub mod lab;
 pub mod lobby;
 pub mod room_keys;
+pub mod sites;
 pub mod sync_peer;
 
 pub use driver::{NodeBuilder, NodeProc};

@@ -12,6 +12,7 @@ pub(super) mod key_wait;
 pub(super) mod keys;
 pub(super) mod mailbox;
 pub(super) mod presence;
+pub(super) mod reach;
 pub(super) mod rooms;
 pub(super) mod search;
 pub(super) mod store;

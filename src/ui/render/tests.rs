@@ -1,7 +1,7 @@
 //! Tests of the terminal renderer: every kind of event as text, plain and coloured.
 
 use super::*;
-use crate::node::{ErrorCode, NotificationKind};
+use crate::node::{ErrorCode, NotificationKind, PeerConnection};
 
 fn plain(event: &UiEvent) -> String {
     Renderer::new(false, SharedLinks::default()).with_utc().render(event)
@@ -252,7 +252,16 @@ fn status_lists_peers_and_rooms() {
         certificate_expires_in: None,
         problems: vec!["no bootstrap node in reach".into()],
         listen: vec!["/ip4/127.0.0.1/tcp/1".into()],
+        connections: vec![
+            PeerConnection { peer_id: "p1".into(), user: Some("bob".into()), path: PeerPath::Direct },
+            PeerConnection { peer_id: "p2".into(), user: None, path: PeerPath::Relayed },
+        ],
+        reachability: Reachability::Private,
+        relay: Some("r1".into()),
     }));
+    assert!(text.contains("p1 bob direct"), "{text}");
+    assert!(text.contains("p2 relayed"), "{text}");
+    assert!(text.contains("reach     private: reached through relay r1"), "{text}");
     assert!(text.contains("peers     2"), "{text}");
     assert!(text.contains("#lobby encrypted: 2 of 3 members hold your current key"), "{text}");
     assert!(text.contains("#dev encrypted: your next message here begins a new key"), "{text}");

@@ -1,0 +1,222 @@
+//! Reach beyond the LAN, the node's side: a bootstrap node with the trusted key that serves
+//! reach (identify lists the relay and rendezvous protocols) is asked by AutoNAT whether this
+//! node can be dialled from outside; when it cannot, the node reserves a circuit through it;
+//! once dialable (a reservation, or a public address), the node registers at its rendezvous
+//! point, and it asks every few seconds who else registered and dials them (through the relay;
+//! DCUtR then tries a direct connection, and the relayed one closes when it succeeds). A bootstrap
+//! node that serves reach admits to its relay the peers it sees hold a valid certificate.
+//!
+//! It decides nothing about rooms, messages or accounts; what is due when is
+//! [`super::state::reach`]'s.
+
+use std::time::{Duration, Instant};
+
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::{PeerId, autonat, dcutr, identify, relay, rendezvous};
+
+use super::event::{PeerConnection, PeerPath, PeerState, Reachability, UiEvent};
+use super::parts::EventLoop;
+use super::state::reach::{Nat, Opened};
+use crate::cert::{AuthorityKey, CertBody};
+use crate::clock::unix_now;
+use crate::net::reach::{RENDEZVOUS_NAMESPACE, RENDEZVOUS_TTL_SECS};
+
+fn namespace() -> rendezvous::Namespace {
+    rendezvous::Namespace::from_static(RENDEZVOUS_NAMESPACE)
+}
+
+impl EventLoop {
+    /// identify told what `peer` speaks: a bootstrap node that is a relay and a rendezvous point
+    /// is offered for reach, and used once its key is the trusted one.
+    pub(super) async fn consider_relay(&mut self, peer: PeerId, connection: ConnectionId, info: &identify::Info) {
+        let speaks = |name: &str| info.protocols.iter().any(|p| p.as_ref() == name);
+        if peer == self.accounts.local
+            || !speaks(relay::HOP_PROTOCOL_NAME.as_ref())
+            || !speaks(rendezvous::PROTOCOL_NAME.as_ref())
+        {
+            return;
+        }
+        let key = info.public_key.clone().try_into_ed25519().ok().and_then(|k| AuthorityKey::from_bytes(&k.to_bytes()));
+        // The relay is reached as this connection reaches it: never through another relay.
+        let addr = self.remotes.get(&connection).filter(|a| !crate::net::reach::is_relayed(a)).cloned();
+        let (Some(key), Some(addr)) = (key, addr) else { return };
+        self.reach.offered(peer, addr, key);
+        self.reach_due().await;
+    }
+
+    /// Does what is due at each relay: reserve, register, discover. A peer that serves reach
+    /// with the trusted key becomes a relay first, and AutoNAT asks it.
+    pub(super) async fn reach_due(&mut self) {
+        let now = Instant::now();
+        for (relay, addr) in self.reach.take_trusted(self.accounts.trusted_key(), now) {
+            tracing::info!(%relay, %addr, "a relay and rendezvous point is in reach");
+            self.swarm.behaviour_mut().autonat.add_server(relay, Some(addr));
+        }
+        for (relay, due) in self.reach.due(now) {
+            let Some(addr) = self.reach.relays.get(&relay).map(|r| r.addr.clone()) else { continue };
+            if due.reserve {
+                let mut circuit = addr;
+                if !matches!(circuit.iter().last(), Some(Protocol::P2p(_))) {
+                    circuit.push(Protocol::P2p(relay));
+                }
+                circuit.push(Protocol::P2pCircuit);
+                match self.swarm.listen_on(circuit) {
+                    Ok(listener) => self.reach.reserving(&relay, listener),
+                    Err(error) => {
+                        tracing::info!(%relay, ?error, "cannot ask the relay for a reservation");
+                        self.reach.reserve_failed(&relay, now);
+                    }
+                }
+            }
+            if due.register {
+                let ttl = Some(RENDEZVOUS_TTL_SECS);
+                if let Err(error) = self.swarm.behaviour_mut().rendezvous.register(namespace(), relay, ttl) {
+                    tracing::debug!(%relay, %error, "cannot register at the rendezvous point yet");
+                    self.reach.register_failed(&relay, now);
+                }
+            }
+            if due.discover {
+                let cookie = self.reach.relays.get(&relay).and_then(|r| r.cookie.clone());
+                self.swarm.behaviour_mut().rendezvous.discover(Some(namespace()), cookie, None, relay);
+            }
+        }
+    }
+
+    /// A listener closed: if it was a circuit, the reservation is asked for again later.
+    /// Whether it was one.
+    pub(super) fn reach_listener_closed(&mut self, listener: ListenerId) -> bool {
+        match self.reach.listener_closed(listener, Instant::now()) {
+            Some(relay) => {
+                tracing::info!(%relay, "the reservation at the relay ended or was refused; asking again later");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A connection opened: a direct one to a peer reached through a relay until now is told
+    /// once, and the relayed ones close (they hold a place at the relay).
+    pub(super) async fn reach_connection_opened(&mut self, peer: PeerId, connection: ConnectionId, relayed: bool) {
+        if let Opened::NowDirect { relayed } = self.reach.opened(peer, connection, relayed) {
+            tracing::info!(%peer, "a peer reached through the relay is now reached directly");
+            for id in relayed {
+                self.swarm.close_connection(id);
+            }
+            self.emit(UiEvent::Peer { peer_id: peer.to_string(), state: PeerState::Direct }).await;
+        }
+    }
+
+    /// A connection closed; the last one to a relay forgets it until it is in reach again.
+    pub(super) fn reach_connection_closed(&mut self, peer: PeerId, connection: ConnectionId, last: bool) {
+        self.reach.closed(&peer, connection);
+        if last && self.reach.relay_gone(&peer).is_some() {
+            tracing::info!(relay = %peer, "the relay is out of reach; re-dialled as any peer");
+        }
+    }
+
+    /// The relay client: a reservation accepted, circuits opened.
+    pub(super) async fn on_relay_client(&mut self, event: relay::client::Event) {
+        match event {
+            relay::client::Event::ReservationReqAccepted { relay_peer_id, renewal, .. } => {
+                if self.reach.reserved(&relay_peer_id, Instant::now()) {
+                    tracing::info!(relay = %relay_peer_id, renewal, "reservation at the relay accepted");
+                }
+                self.reach_due().await;
+            }
+            other => tracing::debug!(?other, "relay client"),
+        }
+    }
+
+    /// AutoNAT: whether this node can be dialled from outside changed.
+    pub(super) async fn on_autonat(&mut self, event: autonat::Event) {
+        if let autonat::Event::StatusChanged { old, new } = event {
+            tracing::info!(?old, ?new, "reachability from outside");
+            self.reach.nat = match new {
+                autonat::NatStatus::Public(_) => Nat::Public,
+                autonat::NatStatus::Private => Nat::Private,
+                autonat::NatStatus::Unknown => Nat::Unknown,
+            };
+            self.reach_due().await;
+        }
+    }
+
+    /// The rendezvous client: registered, or who else registered (dialled).
+    pub(super) async fn on_rendezvous(&mut self, event: rendezvous::client::Event) {
+        let now = Instant::now();
+        match event {
+            rendezvous::client::Event::Registered { rendezvous_node, ttl, .. } => {
+                tracing::info!(point = %rendezvous_node, ttl, "registered at the rendezvous point");
+                self.reach.registered(&rendezvous_node, ttl, now);
+                self.reach_due().await;
+            }
+            rendezvous::client::Event::RegisterFailed { rendezvous_node, error, .. } => {
+                tracing::info!(point = %rendezvous_node, ?error, "registration at the rendezvous point failed");
+                self.reach.register_failed(&rendezvous_node, now);
+            }
+            rendezvous::client::Event::Discovered { rendezvous_node, registrations, cookie } => {
+                self.reach.discovered(&rendezvous_node, cookie);
+                let local = self.accounts.local;
+                for registration in registrations {
+                    let peer = registration.record.peer_id();
+                    if peer == local {
+                        continue;
+                    }
+                    for addr in registration.record.addresses() {
+                        self.redial.add_address(peer, addr.clone(), now);
+                    }
+                }
+                self.dial_due().await;
+            }
+            rendezvous::client::Event::DiscoverFailed { rendezvous_node, error, .. } => {
+                tracing::debug!(point = %rendezvous_node, ?error, "discovery at the rendezvous point failed");
+            }
+            rendezvous::client::Event::Expired { peer } => tracing::debug!(%peer, "a registration expired"),
+        }
+    }
+
+    /// DCUtR: a hole punch through to a peer reached through the relay succeeded or failed (the
+    /// relayed connection stays then).
+    pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {
+        match event.result {
+            Ok(_) => tracing::info!(peer = %event.remote_peer_id, "direct connection punched through"),
+            Err(error) => {
+                tracing::info!(peer = %event.remote_peer_id, %error, "no direct connection; staying relayed")
+            }
+        }
+    }
+
+    /// A bootstrap node that serves reach admits to its relay a peer holding `body`, a valid
+    /// certificate of its authority.
+    pub(super) fn admit_to_relay(&self, body: &CertBody) {
+        let Some(gate) = &self.reach.gate else { return };
+        let Ok(peer) = PeerId::from_bytes(&body.peer_id) else { return };
+        let now = Instant::now();
+        let left = Duration::from_secs(body.expires_at.saturating_sub(unix_now()));
+        gate.admit(peer, now + left, now);
+    }
+
+    /// Each peer connected and how, sorted, for `/status`.
+    pub(super) fn connections(&self) -> Vec<PeerConnection> {
+        let mut peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        peers.sort();
+        peers
+            .into_iter()
+            .map(|peer| PeerConnection {
+                peer_id: peer.to_string(),
+                user: self.presence_user(&peer),
+                path: if self.reach.only_relayed(&peer) { PeerPath::Relayed } else { PeerPath::Direct },
+            })
+            .collect()
+    }
+
+    /// Whether this node can be dialled from outside, for `/status`.
+    pub(super) fn reachability(&self) -> Reachability {
+        match self.reach.nat {
+            Nat::Unknown => Reachability::Unknown,
+            Nat::Public => Reachability::Public,
+            Nat::Private => Reachability::Private,
+        }
+    }
+}

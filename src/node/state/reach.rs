@@ -1,0 +1,383 @@
+//! Reach beyond the LAN, as the node keeps track of it: whether this node is reachable (AutoNAT),
+//! the relays in reach (bootstrap nodes with the trusted key that serve reach), this node's
+//! reservation and rendezvous registration at each and when to ask again, and how each peer is
+//! connected (directly or through a relay), with whom the move to a direct connection was told.
+//!
+//! Bookkeeping only, with the time passed in: it never touches the swarm and never emits an
+//! event; the adapter (`node/reach.rs`) asks it what is due and carries that out.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::core::transport::ListenerId;
+use libp2p::rendezvous::Cookie;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+
+use crate::cert::AuthorityKey;
+use crate::net::RelayGate;
+use crate::net::reach::RENDEZVOUS_TTL_SECS;
+
+/// How often the rendezvous point is asked who registered since the last time.
+pub(crate) const DISCOVER_INTERVAL: Duration = Duration::from_secs(10);
+/// How long after a refused or lost reservation, or a failed registration, the node asks again
+/// (a node not yet certified is refused until it is).
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The most relays kept track of.
+pub(crate) const MAX_RELAYS: usize = 8;
+
+/// Whether this node can be dialled from outside its network, as AutoNAT last said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Nat {
+    #[default]
+    Unknown,
+    Public,
+    Private,
+}
+
+/// A relay in reach and this node's use of it.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    /// How this node reaches it.
+    pub(crate) addr: Multiaddr,
+    /// The listener of this node's circuit through it, while there is one.
+    pub(crate) listener: Option<ListenerId>,
+    /// Whether the relay accepted the reservation.
+    pub(crate) reserved: bool,
+    /// When to ask for a reservation again, after one was refused or lost.
+    pub(crate) reserve_at: Instant,
+    /// When to register at its rendezvous point (again).
+    pub(crate) register_at: Instant,
+    /// Whether a registration is on its way.
+    pub(crate) registering: bool,
+    /// When to ask it who registered.
+    pub(crate) discover_at: Instant,
+    /// Where the last discovery ended.
+    pub(crate) cookie: Option<Cookie>,
+}
+
+/// What is due at a relay now.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Due {
+    /// Ask for a reservation: listen on a circuit through it.
+    pub(crate) reserve: bool,
+    pub(crate) register: bool,
+    pub(crate) discover: bool,
+}
+
+/// How a peer is connected.
+#[derive(Debug, Default)]
+struct Paths {
+    direct: HashSet<ConnectionId>,
+    relayed: HashSet<ConnectionId>,
+    /// Whether it was ever reached through a relay in this connection's lifetime.
+    was_relayed: bool,
+}
+
+/// What a new connection means for how its peer is reached.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// The first direct connection to a peer reached through a relay until now: the user is
+    /// told, and the relayed ones may close.
+    NowDirect { relayed: Vec<ConnectionId> },
+    /// A direct connection beside a direct one, or relayed beside anything.
+    Nothing,
+}
+
+/// The node's reach beyond the LAN.
+#[derive(Debug, Default)]
+pub(crate) struct Reach {
+    /// When this node serves reach: the peers its relay serves.
+    pub(crate) gate: Option<RelayGate>,
+    pub(crate) nat: Nat,
+    pub(crate) relays: HashMap<PeerId, Relay>,
+    /// Peers that serve reach, with how they are reached and their key, until that key is
+    /// the trusted one (a key the user confirms later makes them relays then).
+    offers: HashMap<PeerId, (Multiaddr, AuthorityKey)>,
+    paths: HashMap<PeerId, Paths>,
+}
+
+impl Reach {
+    pub(crate) fn new(gate: Option<RelayGate>) -> Reach {
+        Reach { gate, ..Reach::default() }
+    }
+
+    /// `peer`, reached at `addr` and with authority key `key`, serves reach.
+    pub(crate) fn offered(&mut self, peer: PeerId, addr: Multiaddr, key: AuthorityKey) {
+        if self.offers.len() < MAX_RELAYS || self.offers.contains_key(&peer) {
+            self.offers.insert(peer, (addr, key));
+        }
+    }
+
+    /// The offers whose key is `trusted` become relays: those that are new.
+    pub(crate) fn take_trusted(&mut self, trusted: Option<AuthorityKey>, now: Instant) -> Vec<(PeerId, Multiaddr)> {
+        let Some(trusted) = trusted else { return Vec::new() };
+        let peers: Vec<PeerId> = self.offers.iter().filter(|(_, (_, key))| *key == trusted).map(|(p, _)| *p).collect();
+        let mut found = Vec::new();
+        for peer in peers {
+            if let Some((addr, _)) = self.offers.remove(&peer)
+                && self.relay_found(peer, addr.clone(), now)
+            {
+                found.push((peer, addr));
+            }
+        }
+        found
+    }
+
+    /// `peer`, reached at `addr`, serves reach: kept track of (whether it was new).
+    pub(crate) fn relay_found(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) -> bool {
+        if self.relays.contains_key(&peer) || self.relays.len() >= MAX_RELAYS {
+            return false;
+        }
+        let relay = Relay {
+            addr,
+            listener: None,
+            reserved: false,
+            reserve_at: now,
+            register_at: now,
+            registering: false,
+            discover_at: now,
+            cookie: None,
+        };
+        self.relays.insert(peer, relay);
+        true
+    }
+
+    /// The last connection to `peer` closed: if it was a relay, it is forgotten until it is in
+    /// reach again (its circuit listener closes with the connection).
+    pub(crate) fn relay_gone(&mut self, peer: &PeerId) -> Option<Relay> {
+        self.offers.remove(peer);
+        self.relays.remove(peer)
+    }
+
+    /// What is due at each relay at `now`, given whether this node may register (it has an
+    /// address others can dial: a reservation, or a public address).
+    pub(crate) fn due(&mut self, now: Instant) -> Vec<(PeerId, Due)> {
+        let nat = self.nat;
+        let mut due = Vec::new();
+        for (peer, relay) in &mut self.relays {
+            let reserve = nat == Nat::Private && relay.listener.is_none() && relay.reserve_at <= now;
+            let reachable = relay.reserved || nat == Nat::Public;
+            let register = reachable && !relay.registering && relay.register_at <= now;
+            let discover = relay.discover_at <= now;
+            if discover {
+                relay.discover_at = now + DISCOVER_INTERVAL;
+            }
+            if register {
+                relay.registering = true;
+            }
+            if reserve || register || discover {
+                due.push((*peer, Due { reserve, register, discover }));
+            }
+        }
+        due
+    }
+
+    /// The reservation at `relay` is asked for through `listener`.
+    pub(crate) fn reserving(&mut self, relay: &PeerId, listener: ListenerId) {
+        if let Some(r) = self.relays.get_mut(relay) {
+            r.listener = Some(listener);
+        }
+    }
+
+    /// The relay accepted (or renewed) the reservation: register now (once more on renewal
+    /// does no harm: the registration is replaced).
+    pub(crate) fn reserved(&mut self, relay: &PeerId, now: Instant) -> bool {
+        let Some(r) = self.relays.get_mut(relay) else { return false };
+        let first = !r.reserved;
+        r.reserved = true;
+        if first {
+            r.register_at = now;
+        }
+        first
+    }
+
+    /// A listener closed: if it was a circuit through a relay, the reservation is gone and is
+    /// asked for again later. The relay it was through.
+    pub(crate) fn listener_closed(&mut self, listener: ListenerId, now: Instant) -> Option<PeerId> {
+        let (peer, relay) = self.relays.iter_mut().find(|(_, r)| r.listener == Some(listener))?;
+        relay.listener = None;
+        relay.reserved = false;
+        relay.reserve_at = now + RETRY_AFTER;
+        Some(*peer)
+    }
+
+    /// A reservation at `relay` could not even be asked for: asked again later.
+    pub(crate) fn reserve_failed(&mut self, relay: &PeerId, now: Instant) {
+        if let Some(r) = self.relays.get_mut(relay) {
+            r.reserve_at = now + RETRY_AFTER;
+        }
+    }
+
+    /// A registration at `relay` went through, for `ttl` seconds: registered again at half.
+    pub(crate) fn registered(&mut self, relay: &PeerId, ttl: u64, now: Instant) {
+        if let Some(r) = self.relays.get_mut(relay) {
+            r.registering = false;
+            let ttl = if ttl == 0 { RENDEZVOUS_TTL_SECS } else { ttl };
+            r.register_at = now + Duration::from_secs(ttl / 2);
+            // Who registered before this node is asked for at once.
+            r.discover_at = now;
+        }
+    }
+
+    /// A registration at `relay` failed, or could not be sent: tried again later.
+    pub(crate) fn register_failed(&mut self, relay: &PeerId, now: Instant) {
+        if let Some(r) = self.relays.get_mut(relay) {
+            r.registering = false;
+            r.register_at = now + RETRY_AFTER;
+        }
+    }
+
+    /// A discovery at `relay` ended at `cookie`.
+    pub(crate) fn discovered(&mut self, relay: &PeerId, cookie: Cookie) {
+        if let Some(r) = self.relays.get_mut(relay) {
+            r.cookie = Some(cookie);
+        }
+    }
+
+    /// The relay with a reservation, if any.
+    pub(crate) fn reserved_at(&self) -> Option<PeerId> {
+        self.relays.iter().find(|(_, r)| r.reserved).map(|(p, _)| *p)
+    }
+
+    /// A connection to `peer` opened (`relayed`: through a relay).
+    pub(crate) fn opened(&mut self, peer: PeerId, connection: ConnectionId, relayed: bool) -> Opened {
+        let paths = self.paths.entry(peer).or_default();
+        if relayed {
+            paths.relayed.insert(connection);
+            paths.was_relayed = true;
+            return Opened::Nothing;
+        }
+        let first_direct = paths.direct.is_empty();
+        paths.direct.insert(connection);
+        if first_direct && paths.was_relayed {
+            paths.was_relayed = false;
+            return Opened::NowDirect { relayed: paths.relayed.iter().copied().collect() };
+        }
+        Opened::Nothing
+    }
+
+    /// A connection to `peer` closed.
+    pub(crate) fn closed(&mut self, peer: &PeerId, connection: ConnectionId) {
+        let Some(paths) = self.paths.get_mut(peer) else { return };
+        paths.direct.remove(&connection);
+        paths.relayed.remove(&connection);
+        if paths.direct.is_empty() && paths.relayed.is_empty() {
+            self.paths.remove(peer);
+        }
+    }
+
+    /// Whether `peer` is reached only through a relay.
+    pub(crate) fn only_relayed(&self, peer: &PeerId) -> bool {
+        self.paths.get(peer).is_some_and(|p| p.direct.is_empty() && !p.relayed.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay_addr() -> Multiaddr {
+        "/ip4/10.77.100.2/tcp/4001".parse().unwrap()
+    }
+
+    #[test]
+    fn a_private_node_reserves_then_registers_and_discovers_on_a_schedule() {
+        let now = Instant::now();
+        let mut reach = Reach::default();
+        let relay = PeerId::random();
+        assert!(reach.relay_found(relay, relay_addr(), now));
+        assert!(!reach.relay_found(relay, relay_addr(), now), "found once");
+        // Reachability unknown: nothing but discovery.
+        assert_eq!(reach.due(now), vec![(relay, Due { reserve: false, register: false, discover: true })]);
+        assert_eq!(reach.due(now), vec![], "discovery waits for its interval");
+        reach.nat = Nat::Private;
+        assert_eq!(reach.due(now), vec![(relay, Due { reserve: true, register: false, discover: false })]);
+        let listener = ListenerId::next();
+        reach.reserving(&relay, listener);
+        assert_eq!(reach.due(now), vec![], "one reservation at a time");
+        assert!(reach.reserved(&relay, now));
+        assert!(!reach.reserved(&relay, now), "a renewal is not news");
+        assert_eq!(reach.reserved_at(), Some(relay));
+        assert_eq!(reach.due(now), vec![(relay, Due { reserve: false, register: true, discover: false })]);
+        assert_eq!(reach.due(now), vec![], "one registration at a time");
+        reach.registered(&relay, 7200, now);
+        assert_eq!(reach.due(now), vec![(relay, Due { reserve: false, register: false, discover: true })]);
+        let later = now + DISCOVER_INTERVAL;
+        assert_eq!(reach.due(later), vec![(relay, Due { reserve: false, register: false, discover: true })]);
+        let hour = now + Duration::from_secs(3600);
+        assert!(reach.due(hour)[0].1.register, "registered again at half its lifetime");
+    }
+
+    #[test]
+    fn a_lost_reservation_is_asked_for_again_after_a_while() {
+        let now = Instant::now();
+        let mut reach = Reach { nat: Nat::Private, ..Reach::default() };
+        let relay = PeerId::random();
+        reach.relay_found(relay, relay_addr(), now);
+        reach.due(now);
+        let listener = ListenerId::next();
+        reach.reserving(&relay, listener);
+        assert_eq!(reach.listener_closed(ListenerId::next(), now), None, "another listener");
+        assert_eq!(reach.listener_closed(listener, now), Some(relay));
+        assert!(!reach.due(now).iter().any(|(_, d)| d.reserve));
+        assert!(reach.due(now + RETRY_AFTER).iter().any(|(_, d)| d.reserve));
+    }
+
+    #[test]
+    fn a_failed_registration_is_tried_again() {
+        let now = Instant::now();
+        let mut reach = Reach { nat: Nat::Public, ..Reach::default() };
+        let relay = PeerId::random();
+        reach.relay_found(relay, relay_addr(), now);
+        assert!(reach.due(now)[0].1.register, "a public node registers without a reservation");
+        reach.register_failed(&relay, now);
+        assert!(reach.due(now).is_empty());
+        assert!(reach.due(now + RETRY_AFTER)[0].1.register);
+    }
+
+    #[test]
+    fn the_move_from_relayed_to_direct_is_told_once() {
+        let mut reach = Reach::default();
+        let peer = PeerId::random();
+        let (relayed, direct, second) =
+            (ConnectionId::new_unchecked(1), ConnectionId::new_unchecked(2), ConnectionId::new_unchecked(3));
+        assert_eq!(reach.opened(peer, relayed, true), Opened::Nothing);
+        assert!(reach.only_relayed(&peer));
+        assert_eq!(reach.opened(peer, direct, false), Opened::NowDirect { relayed: vec![relayed] });
+        assert!(!reach.only_relayed(&peer));
+        reach.closed(&peer, relayed);
+        assert_eq!(reach.opened(peer, second, false), Opened::Nothing);
+        // A LAN peer, never relayed: nothing to tell.
+        let neighbour = PeerId::random();
+        assert_eq!(reach.opened(neighbour, ConnectionId::new_unchecked(4), false), Opened::Nothing);
+        reach.closed(&peer, direct);
+        reach.closed(&peer, second);
+        assert!(!reach.only_relayed(&peer));
+    }
+
+    #[test]
+    fn a_peer_serving_reach_is_a_relay_once_its_key_is_trusted() {
+        let now = Instant::now();
+        let mut reach = Reach::default();
+        let (relay, stranger) = (PeerId::random(), PeerId::random());
+        let key = crate::cert::Authority::from_secret(&[7; 32]).public();
+        let other = crate::cert::Authority::from_secret(&[9; 32]).public();
+        reach.offered(relay, relay_addr(), key);
+        reach.offered(stranger, relay_addr(), other);
+        assert!(reach.take_trusted(None, now).is_empty(), "no key trusted yet");
+        assert_eq!(reach.take_trusted(Some(key), now), vec![(relay, relay_addr())]);
+        assert!(reach.take_trusted(Some(key), now).is_empty(), "taken once");
+        assert!(reach.relays.contains_key(&relay) && !reach.relays.contains_key(&stranger));
+    }
+
+    #[test]
+    fn relays_are_bounded() {
+        let now = Instant::now();
+        let mut reach = Reach::default();
+        for _ in 0..MAX_RELAYS {
+            assert!(reach.relay_found(PeerId::random(), relay_addr(), now));
+        }
+        assert!(!reach.relay_found(PeerId::random(), relay_addr(), now));
+    }
+}
