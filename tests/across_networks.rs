@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use support::NodeProc;
 use support::chat::{PASSWORDS, join_room, register, str_of, wait_online};
-use support::sites::{PUBLIC_NET, Sites};
+use support::sites::{Nat, PUBLIC_NET, Sites};
 
 const NAMES: [&str; 4] = ["alice", "bob", "carol", "dave"];
 /// The bootstrap's fixed port, so that it comes back where the nodes re-dial it.
@@ -74,28 +74,36 @@ fn await_room_texts(node: &mut NodeProc, room: &str, texts: &[String], limit: Du
     }
 }
 
-fn assert_all_once(who: &str, seen: &HashMap<String, usize>, texts: &[String]) {
-    let lost: Vec<&String> = texts.iter().filter(|t| !seen.contains_key(*t)).collect();
-    let twice: Vec<&String> = texts.iter().filter(|t| seen.get(*t).is_some_and(|n| *n > 1)).collect();
-    assert!(lost.is_empty() && twice.is_empty(), "{who}: lost {lost:?}, shown twice {twice:?}");
+/// Each user's peers at the other office.
+fn across(ids: &[String], i: usize) -> Vec<String> {
+    (0..4).filter(|j| j / 2 != i / 2).map(|j| ids[j].clone()).collect()
 }
 
-#[test]
-fn two_offices_behind_nat_share_rooms_and_messages_through_the_relay() {
-    let Some(sites) = Sites::start(1, &[2, 2]) else { return };
+/// A bootstrap node serving reach on the public segment, and alice and bob in office 1 (behind
+/// a port-preserving NAT), carol and dave in office 2 (behind `second`), all registered and
+/// online, each connected to both users of the other office (their paths then, by user).
+struct Offices {
+    sites: Sites,
+    boot_dir: tempfile::TempDir,
+    boot: NodeProc,
+    _dirs: Vec<tempfile::TempDir>,
+    users: Vec<NodeProc>,
+    ids: Vec<String>,
+}
+
+fn offices(second: Nat) -> Option<(Offices, Vec<HashMap<String, String>>)> {
+    let sites = Sites::start(1, &[(2, Nat::PortPreserving), (2, second)])?;
     let boot_dir = tempfile::tempdir().unwrap();
-    let mut boot = start_bootstrap(&sites, boot_dir.path());
+    let boot = start_bootstrap(&sites, boot_dir.path());
     let boot_id = boot.ready_peer_id();
     let boot_ready = boot.history().iter().find(|v| v["type"] == "ready").cloned().expect("ready");
     let peer_arg = format!("/ip4/{PUBLIC_NET}.2/tcp/{BOOT_PORT}/p2p/{boot_id}");
-
     let started = Instant::now();
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut users: Vec<NodeProc> = (0..4)
         .map(|i| {
-            let (office, host) = (i / 2, i % 2);
             let mut node = sites
-                .office_node(office, host, NAMES[i])
+                .office_node(i / 2, i % 2, NAMES[i])
                 .args(&["--peer", &peer_arg])
                 .trusting(&boot_ready)
                 .data_dir(dirs[i].path())
@@ -108,8 +116,6 @@ fn two_offices_behind_nat_share_rooms_and_messages_through_the_relay() {
         register(user, NAMES[i], PASSWORDS[i]);
     }
     let ids: Vec<String> = users.iter().map(NodeProc::ready_peer_id).collect();
-
-    // Every node sees the other three online.
     for (i, user) in users.iter_mut().enumerate() {
         for (j, name) in NAMES.iter().enumerate() {
             if i != j {
@@ -117,84 +123,168 @@ fn two_offices_behind_nat_share_rooms_and_messages_through_the_relay() {
             }
         }
     }
-
-    // Each node is connected to both nodes of the other office, relayed or direct.
     let limit = Duration::from_secs(60);
-    let mut direct_pairs = 0;
+    let mut all_paths = Vec::new();
     for i in 0..4 {
-        let others: Vec<String> = (0..4).filter(|j| j / 2 != i / 2).map(|j| ids[j].clone()).collect();
+        let others = across(&ids, i);
         let now = await_connected(&mut users[i], &others, limit);
         for other in &others {
-            let path = now.get(other).unwrap_or_else(|| {
-                panic!("{} is not connected to {other} after {limit:?}: {now:?}\n{}", NAMES[i], users[i].stderr_text())
-            });
-            assert!(path == "direct" || path == "relayed", "{path}");
-            if path == "direct" {
-                direct_pairs += 1;
-            }
+            assert!(
+                now.contains_key(other),
+                "{} is not connected to {other} after {limit:?}: {now:?}\n{}",
+                NAMES[i],
+                users[i].stderr_text()
+            );
+        }
+        all_paths.push(now);
+    }
+    println!("every office-to-office pair connected {:?} after the nodes started", started.elapsed());
+    Some((Offices { sites, boot_dir, boot, _dirs: dirs, users, ids }, all_paths))
+}
+
+/// Alice creates #lobby and the others join; then `senders` each say `count` numbered lines,
+/// and every user shows every line once.
+fn room_carries(users: &mut [NodeProc], senders: &[usize], tag: &str, count: usize) {
+    let texts: Vec<String> =
+        (0..count).flat_map(|n| senders.iter().map(move |s| format!("{} {tag} {n}", NAMES[*s]))).collect();
+    for n in 0..count {
+        for &s in senders {
+            users[s].send(&format!("{} {tag} {n}", NAMES[s]));
         }
     }
-    println!(
-        "office-to-office connections direct: {direct_pairs} of 8 (each pair seen from both ends), {:?} after start",
-        started.elapsed()
-    );
+    for (i, user) in users.iter_mut().enumerate() {
+        let seen = await_room_texts(user, "lobby", &texts, Duration::from_secs(30));
+        assert_all_once(NAMES[i], &seen, &texts);
+    }
+}
 
-    // A room with members in both offices carries messages both ways.
+fn make_lobby(users: &mut [NodeProc]) {
     users[0].send("/create lobby");
     users[0].wait_for("created", |v| v["type"] == "room_created" && v["room"] == "lobby");
     for user in users.iter_mut().skip(1) {
         join_room(user, "lobby");
     }
-    let texts: Vec<String> = (0..10).flat_map(|i| [format!("alice {i}"), format!("carol {i}")]).collect();
-    for i in 0..10 {
-        users[0].send(&format!("alice {i}"));
-        users[2].send(&format!("carol {i}"));
-    }
-    for (i, user) in users.iter_mut().enumerate() {
-        let seen = await_room_texts(user, "lobby", &texts, Duration::from_secs(30));
-        assert_all_once(NAMES[i], &seen, &texts);
-    }
+}
 
-    // A direct message crosses.
-    users[0].send("/msg dave across the wire");
-    let sent = users[0].wait_for("dm sent", |v| v["type"] == "dm" && v["text"] == "across the wire");
-    users[3].wait_for("dm arrived", |v| v["type"] == "dm" && v["from"] == "alice" && v["text"] == "across the wire");
+/// Alice writes to dave, who gets it, and alice gets the receipt.
+fn dm_crosses(users: &mut [NodeProc], text: &str) {
+    users[0].send(&format!("/msg dave {text}"));
+    let sent = users[0].wait_for("dm sent", |v| v["type"] == "dm" && v["text"] == text);
+    users[3].wait_for("dm arrived", |v| v["type"] == "dm" && v["from"] == "alice" && v["text"] == text);
     let id = str_of(&sent, "id").to_string();
     users[0].wait_for("receipt", |v| v["type"] == "delivered" && v["id"] == id.as_str());
+}
 
-    // The relay goes away: what became direct goes on at once.
-    let before: Vec<HashMap<String, String>> = users.iter_mut().map(paths).collect();
-    boot.kill();
+fn assert_all_once(who: &str, seen: &HashMap<String, usize>, texts: &[String]) {
+    let lost: Vec<&String> = texts.iter().filter(|t| !seen.contains_key(*t)).collect();
+    let twice: Vec<&String> = texts.iter().filter(|t| seen.get(*t).is_some_and(|n| *n > 1)).collect();
+    assert!(lost.is_empty() && twice.is_empty(), "{who}: lost {lost:?}, shown twice {twice:?}");
+}
+
+#[test]
+fn two_offices_behind_nat_share_rooms_and_messages_and_punch_through() {
+    let Some((mut o, _)) = offices(Nat::PortPreserving) else { return };
+
+    // Where the NATs let it, the relayed connections give way to direct ones (DCUtR); each move
+    // is told once.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let mut direct = 0;
+    while Instant::now() < deadline {
+        direct = 0;
+        for i in 0..4 {
+            let now = paths(&mut o.users[i]);
+            direct += across(&o.ids, i).iter().filter(|p| now.get(*p).is_some_and(|p| p == "direct")).count();
+        }
+        if direct == 8 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!(
+        "office-to-office connections direct: {direct} of 8 (each pair from both ends), {:?} later",
+        started.elapsed()
+    );
+    for user in o.users.iter() {
+        let told: Vec<&serde_json::Value> =
+            user.history().iter().filter(|v| v["type"] == "peer" && v["state"] == "direct").collect();
+        let mut peers: Vec<&str> = told.iter().map(|v| str_of(v, "peer_id")).collect();
+        peers.sort();
+        peers.dedup();
+        assert_eq!(peers.len(), told.len(), "{}: a move to direct told twice: {told:?}", user.name);
+    }
+
+    make_lobby(&mut o.users);
+    room_carries(&mut o.users, &[0, 2], "hello", 10);
+    dm_crosses(&mut o.users, "across the wire");
+
+    // The relay goes away: what became direct goes on.
+    let before: Vec<HashMap<String, String>> = o.users.iter_mut().map(paths).collect();
+    o.boot.kill();
     let direct_across = (0..4).find_map(|i| {
-        (0..4).find(|&j| j / 2 != i / 2 && before[i].get(&ids[j]).is_some_and(|p| p == "direct")).map(|j| (i, j))
+        across(&o.ids, i).into_iter().position(|p| before[i].get(&p).is_some_and(|p| p == "direct")).map(|k| {
+            let j = (0..4).filter(|j| j / 2 != i / 2).nth(k).unwrap_or(0);
+            (i, j)
+        })
     });
     if let Some((i, j)) = direct_across {
         let text = format!("{} without the relay", NAMES[i]);
-        users[i].send(&text);
-        let seen = await_room_texts(&mut users[j], "lobby", std::slice::from_ref(&text), Duration::from_secs(15));
+        o.users[i].send(&text);
+        let seen = await_room_texts(&mut o.users[j], "lobby", std::slice::from_ref(&text), Duration::from_secs(15));
         assert_all_once(NAMES[j], &seen, std::slice::from_ref(&text));
     }
 
-    // It comes back where it was: relayed connections come back through it.
+    // It comes back where it was, and the nodes hold reservations at it again.
     std::thread::sleep(Duration::from_secs(3));
-    let mut boot = start_bootstrap(&sites, boot_dir.path());
-    let back = Instant::now();
-    for i in 0..4 {
-        let others: Vec<String> = (0..4).filter(|j| j / 2 != i / 2).map(|j| ids[j].clone()).collect();
-        let now = await_connected(&mut users[i], &others, limit);
-        for other in &others {
-            assert!(now.contains_key(other), "{} not connected to {other} again: {now:?}", NAMES[i]);
+    let mut boot = start_bootstrap(&o.sites, o.boot_dir.path());
+    let relay_id = boot.ready_peer_id();
+    for user in o.users.iter_mut() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = user.status();
+            if status["relay"] == relay_id.as_str() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: no reservation at the relay again: {status}", user.name);
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
-    println!("every office-to-office pair connected again {:?} after the relay came back", back.elapsed());
-    let texts: Vec<String> = (0..5).flat_map(|i| [format!("bob again {i}"), format!("dave again {i}")]).collect();
-    for i in 0..5 {
-        users[1].send(&format!("bob again {i}"));
-        users[3].send(&format!("dave again {i}"));
+    room_carries(&mut o.users, &[1, 3], "again", 5);
+    boot.kill();
+}
+
+#[test]
+fn an_office_behind_a_symmetric_nat_is_reached_through_the_relay() {
+    let Some((mut o, all_paths)) = offices(Nat::Symmetric) else { return };
+    // No hole can be punched through a NAT that maps each connection to a port of its own:
+    // every office-to-office connection is relayed, and /status says so.
+    for (i, now) in all_paths.iter().enumerate() {
+        for other in across(&o.ids, i) {
+            assert_eq!(now.get(&other).map(String::as_str), Some("relayed"), "{}: {now:?}", NAMES[i]);
+        }
     }
-    for (i, user) in users.iter_mut().enumerate() {
-        let seen = await_room_texts(user, "lobby", &texts, Duration::from_secs(30));
-        assert_all_once(NAMES[i], &seen, &texts);
+    make_lobby(&mut o.users);
+    room_carries(&mut o.users, &[0, 2], "relayed", 10);
+    dm_crosses(&mut o.users, "through the relay");
+
+    // The relay goes away and its circuits with it; they come back when it returns.
+    o.boot.kill();
+    for i in 0..4 {
+        for other in across(&o.ids, i) {
+            o.users[i].wait_peer(&other, "disconnected");
+        }
     }
+    std::thread::sleep(Duration::from_secs(2));
+    let mut boot = start_bootstrap(&o.sites, o.boot_dir.path());
+    let back = Instant::now();
+    for i in 0..4 {
+        let others = across(&o.ids, i);
+        let now = await_connected(&mut o.users[i], &others, Duration::from_secs(60));
+        for other in &others {
+            assert_eq!(now.get(other).map(String::as_str), Some("relayed"), "{} again: {now:?}", NAMES[i]);
+        }
+    }
+    println!("every office-to-office pair relayed again {:?} after the relay came back", back.elapsed());
+    room_carries(&mut o.users, &[1, 3], "back", 5);
     boot.kill();
 }

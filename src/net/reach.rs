@@ -46,8 +46,9 @@ pub const MAX_CIRCUIT_DURATION: Duration = Duration::from_secs(crate::cert::CERT
 /// (a page of catch-up is at most 1 MiB; a room's 10,000 messages make a few MiB).
 pub const MAX_CIRCUIT_BYTES: u64 = 256 * 1024 * 1024;
 
-/// How long an AutoNAT probe may take.
-pub const AUTONAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an AutoNAT probe may take: longer than the server's dial back may (the swarm's
+/// connection timeout, 10 s), so that a NAT that drops the dial unanswered still gets its answer.
+pub const AUTONAT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long after its start a node first asks whether it is reachable.
 pub const AUTONAT_BOOT_DELAY: Duration = Duration::from_secs(1);
 /// How often a node whose reachability is unknown asks again; once known, how often it checks.

@@ -144,6 +144,8 @@ impl EventLoop {
             Output::Enter { pump } => {
                 self.enter_rooms();
                 self.announce();
+                // Certified now: a relay that refused this node before takes it at once.
+                self.reach.certified(Instant::now());
                 if pump {
                     self.pump_all_outboxes().await;
                 }

@@ -17,6 +17,17 @@ use super::lab::{COUNTER, Host, ONE_AT_A_TIME, PREFIX, ip, remove_stale_labs, un
 /// The public segment's network.
 pub const PUBLIC_NET: &str = "10.77.100";
 
+/// How an office's router maps its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nat {
+    /// Each connection leaves from its own port where free (the mapping a peer learns from the
+    /// bootstrap is the one it can punch through): most home and office routers.
+    PortPreserving,
+    /// Each connection leaves from a random port: no peer can guess the mapping, so no hole can
+    /// be punched (a "symmetric" NAT, as some carrier and corporate ones are).
+    Symmetric,
+}
+
 /// The lab: public hosts, and offices of hosts behind their routers.
 pub struct Sites {
     switch: String,
@@ -51,7 +62,7 @@ impl Sites {
     /// Builds `public` hosts on the public segment and, for each entry of `offices`, an office
     /// of that many hosts behind a NAT router; or returns `None` (after saying why) when this
     /// machine cannot.
-    pub fn start(public: usize, offices: &[usize]) -> Option<Sites> {
+    pub fn start(public: usize, offices: &[(usize, Nat)]) -> Option<Sites> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return unavailable("not running as root");
@@ -89,7 +100,7 @@ impl Sites {
         Ok(())
     }
 
-    fn build(&mut self, tag: &str, public: usize, offices: &[usize]) -> Result<(), String> {
+    fn build(&mut self, tag: &str, public: usize, offices: &[(usize, Nat)]) -> Result<(), String> {
         let sw = self.switch.clone();
         ip(&["netns", "add", &sw])?;
         ip(&["-n", &sw, "link", "set", "lo", "up"])?;
@@ -105,7 +116,7 @@ impl Sites {
             self.plug(&host.ns, "eth0", &host.port, "br0", &host.ip)?;
             ip(&["-n", &host.ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
         }
-        for (o, &count) in offices.iter().enumerate() {
+        for (o, &(count, nat)) in offices.iter().enumerate() {
             let office = o + 1;
             let router = format!("{tag}-r{office}");
             ip(&["netns", "add", &router])?;
@@ -117,9 +128,22 @@ impl Sites {
             self.plug(&router, "lan", &format!("l{office}"), &format!("br{office}"), &lan_gateway)?;
             run("ip", &["netns", "exec", &router, "sysctl", "-qw", "net.ipv4.ip_forward=1"], None)?;
             // The router's NAT: the office's connections leave with the router's public address
-            // (and, where free, their own port); from outside, only answers come in.
-            let rules = "table ip nat {\n chain postrouting {\n  type nat hook postrouting priority srcnat;\n  oifname \"wan\" masquerade\n }\n}\n";
-            run("ip", &["netns", "exec", &router, "nft", "-f", "-"], Some(rules))?;
+            // (and, where free, their own port); from outside, only answers come in, and what is
+            // not an answer is dropped unanswered, as home and office routers do.
+            let masquerade = match nat {
+                Nat::PortPreserving => "masquerade",
+                Nat::Symmetric => "masquerade fully-random",
+            };
+            let rules = format!(
+                "table ip nat {{\n \
+                 chain postrouting {{ type nat hook postrouting priority srcnat; oifname \"wan\" {masquerade}; }}\n\
+                 }}\n\
+                 table ip filter {{\n \
+                 chain input {{ type filter hook input priority filter; iifname \"wan\" ct state new drop; }}\n \
+                 chain forward {{ type filter hook forward priority filter; iifname \"wan\" ct state new drop; }}\n\
+                 }}\n"
+            );
+            run("ip", &["netns", "exec", &router, "nft", "-f", "-"], Some(&rules))?;
             let mut hosts = Vec::new();
             for i in 1..=count {
                 let host = Host {

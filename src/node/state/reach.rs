@@ -156,7 +156,10 @@ impl Reach {
         let nat = self.nat;
         let mut due = Vec::new();
         for (peer, relay) in &mut self.relays {
-            let reserve = nat == Nat::Private && relay.listener.is_none() && relay.reserve_at <= now;
+            // Reserved unless this node is known to be dialable: while AutoNAT has not said (a
+            // NAT that drops its dial back makes it wait for the dial's time-out), a node
+            // behind one is reachable through the relay already.
+            let reserve = nat != Nat::Public && relay.listener.is_none() && relay.reserve_at <= now;
             let reachable = relay.reserved || nat == Nat::Public;
             let register = reachable && !relay.registering && relay.register_at <= now;
             let discover = relay.discover_at <= now;
@@ -200,6 +203,14 @@ impl Reach {
         relay.reserved = false;
         relay.reserve_at = now + RETRY_AFTER;
         Some(*peer)
+    }
+
+    /// This node holds a certificate now: a reservation refused before it had one is asked
+    /// for again at once.
+    pub(crate) fn certified(&mut self, now: Instant) {
+        for relay in self.relays.values_mut().filter(|r| r.listener.is_none()) {
+            relay.reserve_at = now;
+        }
     }
 
     /// A reservation at `relay` could not even be asked for: asked again later.
@@ -288,11 +299,9 @@ mod tests {
         let relay = PeerId::random();
         assert!(reach.relay_found(relay, relay_addr(), now));
         assert!(!reach.relay_found(relay, relay_addr(), now), "found once");
-        // Reachability unknown: nothing but discovery.
-        assert_eq!(reach.due(now), vec![(relay, Due { reserve: false, register: false, discover: true })]);
-        assert_eq!(reach.due(now), vec![], "discovery waits for its interval");
         reach.nat = Nat::Private;
-        assert_eq!(reach.due(now), vec![(relay, Due { reserve: true, register: false, discover: false })]);
+        // Reachability not known yet: reserved all the same.
+        assert_eq!(reach.due(now), vec![(relay, Due { reserve: true, register: false, discover: true })]);
         let listener = ListenerId::next();
         reach.reserving(&relay, listener);
         assert_eq!(reach.due(now), vec![], "one reservation at a time");
@@ -322,6 +331,20 @@ mod tests {
         assert_eq!(reach.listener_closed(listener, now), Some(relay));
         assert!(!reach.due(now).iter().any(|(_, d)| d.reserve));
         assert!(reach.due(now + RETRY_AFTER).iter().any(|(_, d)| d.reserve));
+        // Refused again, then the node logs in: asked for at once.
+        reach.reserving(&relay, listener);
+        reach.listener_closed(listener, now);
+        reach.certified(now);
+        assert!(reach.due(now).iter().any(|(_, d)| d.reserve));
+    }
+
+    #[test]
+    fn a_node_known_to_be_dialable_reserves_nothing() {
+        let now = Instant::now();
+        let mut reach = Reach { nat: Nat::Public, ..Reach::default() };
+        let relay = PeerId::random();
+        reach.relay_found(relay, relay_addr(), now);
+        assert!(!reach.due(now).iter().any(|(_, d)| d.reserve));
     }
 
     #[test]
