@@ -277,9 +277,9 @@ fn an_office_behind_a_symmetric_nat_is_reached_through_the_relay() {
     std::thread::sleep(Duration::from_secs(2));
     let mut boot = start_bootstrap(&o.sites, o.boot_dir.path());
     let back = Instant::now();
-    for i in 0..4 {
+    for (i, user) in o.users.iter_mut().enumerate() {
         let others = across(&o.ids, i);
-        let now = await_connected(&mut o.users[i], &others, Duration::from_secs(60));
+        let now = await_connected(user, &others, Duration::from_secs(60));
         for other in &others {
             assert_eq!(now.get(other).map(String::as_str), Some("relayed"), "{} again: {now:?}", NAMES[i]);
         }
