@@ -89,6 +89,8 @@ struct Offices {
     _dirs: Vec<tempfile::TempDir>,
     users: Vec<NodeProc>,
     ids: Vec<String>,
+    /// When the users' nodes were started.
+    started: Instant,
 }
 
 fn offices(second: Nat) -> Option<(Offices, Vec<HashMap<String, String>>)> {
@@ -139,7 +141,7 @@ fn offices(second: Nat) -> Option<(Offices, Vec<HashMap<String, String>>)> {
         all_paths.push(now);
     }
     println!("every office-to-office pair connected {:?} after the nodes started", started.elapsed());
-    Some((Offices { sites, boot_dir, boot, _dirs: dirs, users, ids }, all_paths))
+    Some((Offices { sites, boot_dir, boot, _dirs: dirs, users, ids, started }, all_paths))
 }
 
 /// Alice creates #lobby and the others join; then `senders` each say `count` numbered lines,
@@ -287,4 +289,83 @@ fn an_office_behind_a_symmetric_nat_is_reached_through_the_relay() {
     println!("every office-to-office pair relayed again {:?} after the relay came back", back.elapsed());
     room_carries(&mut o.users, &[1, 3], "back", 5);
     boot.kill();
+}
+
+/// The median of `values` (sorted in place).
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// How long room messages from `from` take to show at `to`: the median of `count`, one at a time.
+fn fan_out(users: &mut [NodeProc], from: usize, to: usize, tag: &str, count: usize) -> Duration {
+    let mut times = Vec::new();
+    for n in 0..count {
+        let text = format!("{tag} {n}");
+        let sent = Instant::now();
+        users[from].send(&text);
+        let (at, _) = users[to]
+            .wait_timed("message", Duration::from_secs(15), |v| v["type"] == "message" && v["text"] == text.as_str());
+        times.push(at.saturating_duration_since(sent));
+    }
+    median(&mut times)
+}
+
+/// The figures of BENCHMARKS.md's "Across networks": over 10 starts of two offices behind
+/// port-preserving NATs, the share of office-to-office pairs that end direct and the time from
+/// the nodes' start until they do; then room latency from alice to bob (the same LAN), to carol
+/// punched through, and to carol through the relay (her office behind a symmetric NAT). Run by
+/// hand: `CI=true cargo test --release --test across_networks -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn figures_over_ten_starts() {
+    const STARTS: usize = 10;
+    let mut direct_pairs = 0;
+    let mut all_direct_after = Vec::new();
+    let mut lan = Vec::new();
+    let mut punched = Vec::new();
+    for start in 0..STARTS {
+        let Some((mut o, _)) = offices(Nat::PortPreserving) else { return };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let direct = loop {
+            let mut direct = 0;
+            for i in 0..4 {
+                let now = paths(&mut o.users[i]);
+                direct += across(&o.ids, i).iter().filter(|p| now.get(*p).is_some_and(|p| p == "direct")).count();
+            }
+            if direct == 8 || Instant::now() > deadline {
+                break direct;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        // Each pair counted once: the pair's two ends agree once settled.
+        direct_pairs += direct / 2;
+        if direct == 8 {
+            all_direct_after.push(o.started.elapsed());
+        }
+        println!("start {start}: {} of 4 pairs direct, {:?} after the nodes started", direct / 2, o.started.elapsed());
+        if start == 0 {
+            make_lobby(&mut o.users);
+            lan.push(fan_out(&mut o.users, 0, 1, "lan", 50));
+            punched.push(fan_out(&mut o.users, 0, 2, "punched", 50));
+        }
+    }
+    let Some((mut o, _)) = offices(Nat::Symmetric) else { return };
+    make_lobby(&mut o.users);
+    let relayed = fan_out(&mut o.users, 0, 2, "relayed", 50);
+    let lan_beside = fan_out(&mut o.users, 0, 1, "lan", 50);
+    println!(
+        "pairs direct: {direct_pairs} of {} ({:.0} %); all four direct after (median of {}): {:?}",
+        4 * STARTS,
+        100.0 * direct_pairs as f64 / (4 * STARTS) as f64,
+        all_direct_after.len(),
+        median(&mut all_direct_after)
+    );
+    println!(
+        "room latency, median of 50: LAN {:?} (beside the relay: {:?}), punched through {:?}, through the relay {:?}",
+        median(&mut lan),
+        lan_beside,
+        median(&mut punched),
+        relayed
+    );
 }
