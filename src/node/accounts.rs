@@ -200,6 +200,7 @@ impl EventLoop {
         if self.accounts.session().is_some() {
             self.announce_offline();
             self.exit_rooms();
+            self.reach.uncertified();
             self.end_sessions();
             if self.attention.logged_out() {
                 self.emit(UiEvent::Unfocused).await;

@@ -18,8 +18,11 @@ use crate::cert::AuthorityKey;
 use crate::net::RelayGate;
 use crate::net::reach::RENDEZVOUS_TTL_SECS;
 
-/// How often the rendezvous point is asked who registered since the last time.
+/// How often the rendezvous point is asked who registered since the last time: soon after this
+/// node registers (others register at the same moment), then less and less often, down to
+/// every [`DISCOVER_INTERVAL`].
 pub(crate) const DISCOVER_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const DISCOVER_FIRST: Duration = Duration::from_secs(1);
 /// How long after a refused or lost reservation, or a failed registration, the node asks again
 /// (a node not yet certified is refused until it is).
 pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -50,8 +53,9 @@ pub(crate) struct Relay {
     pub(crate) register_at: Instant,
     /// Whether a registration is on its way.
     pub(crate) registering: bool,
-    /// When to ask it who registered.
+    /// When to ask it who registered, and how long after that again.
     pub(crate) discover_at: Instant,
+    discover_every: Duration,
     /// Where the last discovery ended.
     pub(crate) cookie: Option<Cookie>,
 }
@@ -90,6 +94,8 @@ pub(crate) struct Reach {
     /// When this node serves reach: the peers its relay serves.
     pub(crate) gate: Option<RelayGate>,
     pub(crate) nat: Nat,
+    /// Whether this node holds a certificate (a relay refuses a node without one).
+    certified: bool,
     pub(crate) relays: HashMap<PeerId, Relay>,
     /// Peers that serve reach, with how they are reached and their key, until that key is
     /// the trusted one (a key the user confirms later makes them relays then).
@@ -137,6 +143,7 @@ impl Reach {
             register_at: now,
             registering: false,
             discover_at: now,
+            discover_every: DISCOVER_FIRST,
             cookie: None,
         };
         self.relays.insert(peer, relay);
@@ -153,18 +160,19 @@ impl Reach {
     /// What is due at each relay at `now`, given whether this node may register (it has an
     /// address others can dial: a reservation, or a public address).
     pub(crate) fn due(&mut self, now: Instant) -> Vec<(PeerId, Due)> {
-        let nat = self.nat;
+        let (nat, certified) = (self.nat, self.certified);
         let mut due = Vec::new();
         for (peer, relay) in &mut self.relays {
             // Reserved unless this node is known to be dialable: while AutoNAT has not said (a
             // NAT that drops its dial back makes it wait for the dial's time-out), a node
             // behind one is reachable through the relay already.
-            let reserve = nat != Nat::Public && relay.listener.is_none() && relay.reserve_at <= now;
+            let reserve = certified && nat != Nat::Public && relay.listener.is_none() && relay.reserve_at <= now;
             let reachable = relay.reserved || nat == Nat::Public;
             let register = reachable && !relay.registering && relay.register_at <= now;
             let discover = relay.discover_at <= now;
             if discover {
-                relay.discover_at = now + DISCOVER_INTERVAL;
+                relay.discover_at = now + relay.discover_every;
+                relay.discover_every = (relay.discover_every * 2).min(DISCOVER_INTERVAL);
             }
             if register {
                 relay.registering = true;
@@ -208,9 +216,16 @@ impl Reach {
     /// This node holds a certificate now: a reservation refused before it had one is asked
     /// for again at once.
     pub(crate) fn certified(&mut self, now: Instant) {
+        self.certified = true;
         for relay in self.relays.values_mut().filter(|r| r.listener.is_none()) {
             relay.reserve_at = now;
         }
+    }
+
+    /// This node logged out: no reservation is asked for until it logs in again (the one it
+    /// holds ends with its certificate's admission at the relay, or with the connection).
+    pub(crate) fn uncertified(&mut self) {
+        self.certified = false;
     }
 
     /// A reservation at `relay` could not even be asked for: asked again later.
@@ -226,8 +241,10 @@ impl Reach {
             r.registering = false;
             let ttl = if ttl == 0 { RENDEZVOUS_TTL_SECS } else { ttl };
             r.register_at = now + Duration::from_secs(ttl / 2);
-            // Who registered before this node is asked for at once.
+            // Who registered before this node is asked for at once, and who registers at about
+            // the same time soon after.
             r.discover_at = now;
+            r.discover_every = DISCOVER_FIRST;
         }
     }
 
@@ -299,6 +316,10 @@ mod tests {
         let relay = PeerId::random();
         assert!(reach.relay_found(relay, relay_addr(), now));
         assert!(!reach.relay_found(relay, relay_addr(), now), "found once");
+        assert!(!reach.due(now).iter().any(|(_, d)| d.reserve), "not before this node holds a certificate");
+        reach.certified(now);
+        // (That first look asked the rendezvous point already; it is due again only later.)
+        reach.relays.get_mut(&relay).unwrap().discover_at = now;
         reach.nat = Nat::Private;
         // Reachability not known yet: reserved all the same.
         assert_eq!(reach.due(now), vec![(relay, Due { reserve: true, register: false, discover: true })]);
@@ -312,8 +333,13 @@ mod tests {
         assert_eq!(reach.due(now), vec![], "one registration at a time");
         reach.registered(&relay, 7200, now);
         assert_eq!(reach.due(now), vec![(relay, Due { reserve: false, register: false, discover: true })]);
-        let later = now + DISCOVER_INTERVAL;
-        assert_eq!(reach.due(later), vec![(relay, Due { reserve: false, register: false, discover: true })]);
+        let mut at = now;
+        for every in [1u64, 2, 4, 8, 10, 10] {
+            let next = at + Duration::from_secs(every);
+            assert_eq!(reach.due(next - Duration::from_millis(1)), vec![]);
+            at = next;
+            assert_eq!(reach.due(at), vec![(relay, Due { reserve: false, register: false, discover: true })]);
+        }
         let hour = now + Duration::from_secs(3600);
         assert!(reach.due(hour)[0].1.register, "registered again at half its lifetime");
     }
@@ -321,7 +347,7 @@ mod tests {
     #[test]
     fn a_lost_reservation_is_asked_for_again_after_a_while() {
         let now = Instant::now();
-        let mut reach = Reach { nat: Nat::Private, ..Reach::default() };
+        let mut reach = Reach { nat: Nat::Private, certified: true, ..Reach::default() };
         let relay = PeerId::random();
         reach.relay_found(relay, relay_addr(), now);
         reach.due(now);
@@ -341,7 +367,7 @@ mod tests {
     #[test]
     fn a_node_known_to_be_dialable_reserves_nothing() {
         let now = Instant::now();
-        let mut reach = Reach { nat: Nat::Public, ..Reach::default() };
+        let mut reach = Reach { nat: Nat::Public, certified: true, ..Reach::default() };
         let relay = PeerId::random();
         reach.relay_found(relay, relay_addr(), now);
         assert!(!reach.due(now).iter().any(|(_, d)| d.reserve));
