@@ -101,6 +101,14 @@ fn offices(second: Nat) -> Option<(Offices, Vec<HashMap<String, String>>)> {
                 wait_online(user, name);
             }
         }
+        // `/who` lists the other three.
+        user.send("/who");
+        let online = user.wait_type("online");
+        let who: Vec<&str> =
+            online["users"].as_array().map(|u| u.iter().map(|u| str_of(u, "user")).collect()).unwrap_or_default();
+        for (j, name) in NAMES.iter().enumerate() {
+            assert!(i == j || who.contains(name), "{}'s /who lacks {name}: {who:?}", NAMES[i]);
+        }
     }
     let limit = Duration::from_secs(60);
     let mut all_paths = Vec::new();
