@@ -458,7 +458,13 @@ impl EventLoop {
                 self.on_peer_exchange(peer, connection_id, message).await;
             }
             BehaviourEvent::Ping(ping::Event { connection, result: Ok(_), .. }) => {
-                self.liveness.pinged(connection, now);
+                if let Some(peer) = self.liveness.pinged(connection, now) {
+                    // A link kept through a silence (a cable pulled and plugged back within the
+                    // busy grace) is as good as a reconnection: what the peer wrote meanwhile
+                    // never came, and is caught up now.
+                    tracing::debug!(%peer, "a connection silent for a while answers again; catching up");
+                    self.peer_connected(peer);
+                }
             }
             BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) }) => {
                 if self.liveness.busy(connection, now) {

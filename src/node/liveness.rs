@@ -43,11 +43,15 @@ impl Liveness {
         }
     }
 
-    /// A ping on `connection` was answered.
-    pub fn pinged(&mut self, connection: ConnectionId, now: Instant) {
-        if let Some((_, seen)) = self.connections.get_mut(&connection) {
-            *seen = now;
-        }
+    /// A ping on `connection` was answered. Its peer when the connection was silent for longer
+    /// than [`DEAD_AFTER`] before (kept because it was busy): the link came back, and the peer
+    /// may have written what never came over it meanwhile (it is to be caught up from, as after
+    /// a reconnection).
+    pub fn pinged(&mut self, connection: ConnectionId, now: Instant) -> Option<PeerId> {
+        let (peer, seen) = self.connections.get_mut(&connection)?;
+        let back = now.saturating_duration_since(*seen) > DEAD_AFTER;
+        *seen = now;
+        back.then_some(*peer)
     }
 
     /// A message came in from `peer`.
@@ -127,6 +131,21 @@ mod tests {
         // Now the peer's only connection: its messages count again.
         live.heard_from(peer, start + Duration::from_secs(12));
         assert!(live.take_dead(start + Duration::from_secs(12) + BUSY_GRACE).is_empty());
+    }
+
+    #[test]
+    fn a_connection_kept_through_silence_says_when_it_comes_back() {
+        let start = Instant::now();
+        let mut live = Liveness::default();
+        let (peer, connection) = (PeerId::random(), ConnectionId::new_unchecked(1));
+        live.opened(connection, peer, start);
+        assert_eq!(live.pinged(connection, start + Duration::from_secs(2)), None, "an ordinary ping");
+        live.heard_from(peer, start + Duration::from_secs(2));
+        // Ten seconds without an answer (a cable pulled), kept because the peer was busy.
+        assert!(live.take_dead(start + Duration::from_secs(11)).is_empty());
+        assert_eq!(live.pinged(connection, start + Duration::from_secs(12)), Some(peer));
+        assert_eq!(live.pinged(connection, start + Duration::from_secs(14)), None, "said once");
+        assert_eq!(live.pinged(ConnectionId::new_unchecked(9), start), None, "a connection not known");
     }
 
     #[test]
