@@ -101,13 +101,29 @@ fn offices(second: Nat) -> Option<(Offices, Vec<HashMap<String, String>>)> {
                 wait_online(user, name);
             }
         }
-        // `/who` lists the other three.
-        user.send("/who");
-        let online = user.wait_type("online");
-        let who: Vec<&str> =
-            online["users"].as_array().map(|u| u.iter().map(|u| str_of(u, "user")).collect()).unwrap_or_default();
-        for (j, name) in NAMES.iter().enumerate() {
-            assert!(i == j || who.contains(name), "{}'s /who lacks {name}: {who:?}", NAMES[i]);
+        // `/who` lists the other three (asked again for a few seconds should presence have
+        // moved meanwhile: a presence event says why).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            user.send("/who");
+            let online = user.wait_type("online");
+            let who: Vec<String> = online["users"]
+                .as_array()
+                .map(|u| u.iter().map(|u| str_of(u, "user").to_string()).collect())
+                .unwrap_or_default();
+            let lacking: Vec<&str> = NAMES
+                .iter()
+                .enumerate()
+                .filter(|(j, n)| *j != i && !who.iter().any(|w| w == *n))
+                .map(|(_, n)| *n)
+                .collect();
+            if lacking.is_empty() {
+                break;
+            }
+            let presence: Vec<&serde_json::Value> = user.history().iter().filter(|v| v["type"] == "presence").collect();
+            println!("{}'s /who lacks {lacking:?}; presence so far: {presence:?}", NAMES[i]);
+            assert!(Instant::now() < deadline, "{}'s /who lacks {lacking:?}: {who:?}", NAMES[i]);
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
     let limit = Duration::from_secs(60);

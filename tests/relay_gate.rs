@@ -1,7 +1,8 @@
-//! The relay of a bootstrap node started with `--public-addr` serves only peers holding a valid
-//! certificate of its authority: a crafted peer built on libp2p, with no certificate, is refused
-//! a reservation and refused a circuit to a certified node that holds one; the certified node
-//! itself holds its reservation. Over loopback, no mDNS.
+//! The relay and the rendezvous point of a bootstrap node started with `--public-addr` serve only
+//! peers holding a valid certificate of its authority: a crafted peer built on libp2p, with no
+//! certificate, is refused a reservation, refused a circuit to a certified node that holds one,
+//! and can neither register at the rendezvous point nor ask it who registered; the certified
+//! node itself holds its reservation. Over loopback, no mDNS.
 
 mod support;
 
@@ -10,14 +11,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity::Keypair, noise, relay, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity::Keypair, noise, relay, rendezvous, tcp, yamux};
 use support::NodeBuilder;
 use support::chat::{PASSWORDS, expect_bootstrap, register};
 
-/// A peer that speaks the relay's client side and nothing of meshchat.
+/// A peer that speaks the relay's and the rendezvous point's client sides and nothing of
+/// meshchat.
 #[derive(NetworkBehaviour)]
 struct Stranger {
     relay: relay::client::Behaviour,
+    rendezvous: rendezvous::client::Behaviour,
 }
 
 fn stranger() -> Swarm<Stranger> {
@@ -27,7 +30,7 @@ fn stranger() -> Swarm<Stranger> {
         .unwrap()
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .unwrap()
-        .with_behaviour(|_, relay| Stranger { relay })
+        .with_behaviour(|key, relay| Stranger { relay, rendezvous: rendezvous::client::Behaviour::new(key.clone()) })
         .unwrap()
         .build()
 }
@@ -68,7 +71,8 @@ fn the_relay_serves_certified_peers_only() {
     let relay_addr: Multiaddr = boot_addr.parse().unwrap();
     let alice_peer: PeerId = alice_id.parse().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (reservation, circuit) = runtime.block_on(async move {
+    let boot_peer: PeerId = boot_id.parse().unwrap();
+    let (reservation, circuit, registration, discovery) = runtime.block_on(async move {
         let mut swarm = stranger();
         let circuit_listen = relay_addr.clone().with(Protocol::P2pCircuit);
         let listener = swarm.listen_on(circuit_listen).unwrap();
@@ -102,7 +106,34 @@ fn the_relay_serves_certified_peers_only() {
             }
         })
         .await;
-        (reservation, circuit)
+        // The rendezvous point: a registration (of a made-up address) and a discovery, both
+        // left unanswered.
+        swarm.add_external_address("/ip4/127.0.0.1/tcp/9".parse().unwrap());
+        let namespace = rendezvous::Namespace::from_static("meshchat");
+        swarm.behaviour_mut().rendezvous.register(namespace.clone(), boot_peer, None).unwrap();
+        swarm.behaviour_mut().rendezvous.discover(Some(namespace), None, None, boot_peer);
+        let (mut registration, mut discovery) = (None, None);
+        let _ = tokio::time::timeout(Duration::from_secs(15), async {
+            while registration.is_none() || discovery.is_none() {
+                if let SwarmEvent::Behaviour(StrangerEvent::Rendezvous(event)) = swarm.select_next_some().await {
+                    match event {
+                        rendezvous::client::Event::Registered { .. } => registration = Some(Ok(())),
+                        rendezvous::client::Event::RegisterFailed { error, .. } => {
+                            registration = Some(Err(format!("{error:?}")))
+                        }
+                        rendezvous::client::Event::Discovered { registrations, .. } => {
+                            discovery = Some(Ok(registrations.len()))
+                        }
+                        rendezvous::client::Event::DiscoverFailed { error, .. } => {
+                            discovery = Some(Err(format!("{error:?}")))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        })
+        .await;
+        (reservation, circuit, registration, discovery)
     });
     let refused = reservation.expect("the relay answers within 15 s");
     assert!(refused.is_err(), "a stranger was given a reservation");
@@ -110,6 +141,12 @@ fn the_relay_serves_certified_peers_only() {
     let refused = circuit.expect("the relay answers within 15 s");
     assert!(refused.is_err(), "a stranger was given a circuit to alice");
     println!("circuit refused: {}", refused.unwrap_err());
+
+    let registration = registration.expect("the registration ends within 15 s");
+    assert!(registration.is_err(), "a stranger registered at the rendezvous point");
+    let discovery = discovery.expect("the discovery ends within 15 s");
+    assert!(discovery.is_err(), "a stranger was told who registered: {discovery:?}");
+    println!("registration refused: {}; discovery refused: {}", registration.unwrap_err(), discovery.unwrap_err());
 
     // Alice is unharmed: still connected, still holding her reservation.
     let status = alice.status();

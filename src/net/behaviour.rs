@@ -24,7 +24,8 @@
 //! - reach beyond the LAN ([`super::reach`]): every node is a circuit relay v2 client, a
 //!   rendezvous client, an AutoNAT client and speaks DCUtR (hole punching over a relayed
 //!   connection); a bootstrap node started with a public address is also the relay, the
-//!   rendezvous point and the AutoNAT server.
+//!   rendezvous point and the AutoNAT server, each only for the peers holding a valid
+//!   certificate of its authority ([`super::gated`]).
 
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ use crate::protocol::mailbox::{self, MailboxRequest, MailboxResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 use crate::protocol::sync::{self as room_sync, SyncRequest, SyncResponse};
 
+use super::gated::Gated;
 use super::reach::{self, RelayGate};
 
 /// identify's protocol version: peers that speak another one are another network.
@@ -137,9 +139,9 @@ pub struct Behaviour {
     pub relay_client: relay::client::Behaviour,
     pub relay: Toggle<relay::Behaviour>,
     pub dcutr: dcutr::Behaviour,
-    pub autonat: autonat::Behaviour,
+    pub autonat: Gated<autonat::Behaviour>,
     pub rendezvous: rendezvous::client::Behaviour,
-    pub rendezvous_point: Toggle<rendezvous::server::Behaviour>,
+    pub rendezvous_point: Toggle<Gated<rendezvous::server::Behaviour>>,
 }
 
 /// What a node is besides a chat node.
@@ -276,9 +278,14 @@ impl Behaviour {
         );
         let local = key.public().to_peer_id();
         let relay = serves_reach.as_ref().map(|gate| relay::Behaviour::new(local, reach::relay_config(gate)));
-        let autonat = autonat::Behaviour::new(local, reach::autonat_config(serves_reach.is_some()));
-        let rendezvous_point =
-            serves_reach.as_ref().map(|_| rendezvous::server::Behaviour::new(reach::rendezvous_config()));
+        // The rendezvous point and the AutoNAT server, like the relay, serve only certified peers.
+        let autonat = Gated::new(
+            autonat::Behaviour::new(local, reach::autonat_config(serves_reach.is_some())),
+            serves_reach.clone(),
+        );
+        let rendezvous_point = serves_reach
+            .as_ref()
+            .map(|gate| Gated::new(rendezvous::server::Behaviour::new(reach::rendezvous_config()), Some(gate.clone())));
         Ok(Behaviour {
             limits,
             gossipsub,

@@ -2,6 +2,7 @@
 //! decides whom to dial when. Only [`crate::node`] uses this module; no libp2p type goes further.
 
 pub mod behaviour;
+pub mod gated;
 pub mod reach;
 pub mod redial;
 pub mod swarm;

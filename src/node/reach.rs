@@ -52,7 +52,7 @@ impl EventLoop {
         let now = Instant::now();
         for (relay, addr) in self.reach.take_trusted(self.accounts.trusted_key(), now) {
             tracing::info!(%relay, %addr, "a relay and rendezvous point is in reach");
-            self.swarm.behaviour_mut().autonat.add_server(relay, Some(addr));
+            self.swarm.behaviour_mut().autonat.inner_mut().add_server(relay, Some(addr));
         }
         for (relay, due) in self.reach.due(now) {
             let Some(addr) = self.reach.relays.get(&relay).map(|r| r.addr.clone()) else { continue };

@@ -168,7 +168,8 @@ impl Reach {
             // behind one is reachable through the relay already.
             let reserve = certified && nat != Nat::Public && relay.listener.is_none() && relay.reserve_at <= now;
             let reachable = relay.reserved || nat == Nat::Public;
-            let register = reachable && !relay.registering && relay.register_at <= now;
+            // The rendezvous point, like the relay, serves only certified peers.
+            let register = certified && reachable && !relay.registering && relay.register_at <= now;
             let discover = relay.discover_at <= now;
             if discover {
                 relay.discover_at = now + relay.discover_every;
@@ -376,7 +377,7 @@ mod tests {
     #[test]
     fn a_failed_registration_is_tried_again() {
         let now = Instant::now();
-        let mut reach = Reach { nat: Nat::Public, ..Reach::default() };
+        let mut reach = Reach { nat: Nat::Public, certified: true, ..Reach::default() };
         let relay = PeerId::random();
         reach.relay_found(relay, relay_addr(), now);
         assert!(reach.due(now)[0].1.register, "a public node registers without a reservation");
