@@ -21,9 +21,12 @@
 //!   for between members.
 //! - accounts ([`crate::protocol::auth`]): every node can ask; only a node that hosts the
 //!   bootstrap answers, so only there does identify list the protocol.
-//! - reach beyond the LAN ([`super::reach`]): every node is a circuit relay v2 client, a
+//! - reach beyond the LAN ([`super::reach`]): a node that dials peers it is given (`--peer`:
+//!   the only way to a bootstrap node at another site) is a circuit relay v2 client, a
 //!   rendezvous client, an AutoNAT client and speaks DCUtR (hole punching over a relayed
-//!   connection); a bootstrap node started with a public address is also the relay, the
+//!   connection); a node of one LAN, which finds its peers by mDNS, runs none of them (each
+//!   adds a handler to every connection, about a tenth of the CPU per room message delivered
+//!   in the suite); a bootstrap node started with a public address is also the relay, the
 //!   rendezvous point and the AutoNAT server, each only for the peers holding a valid
 //!   certificate of its authority ([`super::gated`]).
 
@@ -136,11 +139,11 @@ pub struct Behaviour {
     pub dm: cbor::Behaviour<DmRequest, DmResponse>,
     pub keys: cbor::Behaviour<KeysRequest, KeysResponse>,
     pub mailbox: cbor::Behaviour<MailboxRequest, MailboxResponse>,
-    pub relay_client: relay::client::Behaviour,
+    pub relay_client: Toggle<relay::client::Behaviour>,
     pub relay: Toggle<relay::Behaviour>,
-    pub dcutr: dcutr::Behaviour,
-    pub autonat: Gated<autonat::Behaviour>,
-    pub rendezvous: rendezvous::client::Behaviour,
+    pub dcutr: Toggle<dcutr::Behaviour>,
+    pub autonat: Toggle<Gated<autonat::Behaviour>>,
+    pub rendezvous: Toggle<rendezvous::client::Behaviour>,
     pub rendezvous_point: Toggle<Gated<rendezvous::server::Behaviour>>,
 }
 
@@ -156,6 +159,8 @@ pub struct Roles {
     /// Serves reach to other sites (relay, rendezvous point, AutoNAT) for the peers the gate
     /// admits.
     pub serves_reach: Option<RelayGate>,
+    /// Reaches beyond its LAN: uses relays, rendezvous points, AutoNAT and hole punching.
+    pub reaches_out: bool,
 }
 
 impl Behaviour {
@@ -166,7 +171,7 @@ impl Behaviour {
         relay_client: relay::client::Behaviour,
         roles: Roles,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let Roles { mdns, hosts_bootstrap, hosts_mailbox, serves_reach } = roles;
+        let Roles { mdns, hosts_bootstrap, hosts_mailbox, serves_reach, reaches_out } = roles;
         // Every message meshchat publishes carries its author's signature inside it (room
         // events, sealed presence), checked once when the message is taken in. gossipsub's
         // own signing would check every copy of a message before dropping duplicates, and a
@@ -279,10 +284,12 @@ impl Behaviour {
         let local = key.public().to_peer_id();
         let relay = serves_reach.as_ref().map(|gate| relay::Behaviour::new(local, reach::relay_config(gate)));
         // The rendezvous point and the AutoNAT server, like the relay, serve only certified peers.
-        let autonat = Gated::new(
-            autonat::Behaviour::new(local, reach::autonat_config(serves_reach.is_some())),
-            serves_reach.clone(),
-        );
+        let autonat = (reaches_out || serves_reach.is_some()).then(|| {
+            Gated::new(
+                autonat::Behaviour::new(local, reach::autonat_config(serves_reach.is_some())),
+                serves_reach.clone(),
+            )
+        });
         let rendezvous_point = serves_reach
             .as_ref()
             .map(|gate| Gated::new(rendezvous::server::Behaviour::new(reach::rendezvous_config()), Some(gate.clone())));
@@ -298,11 +305,12 @@ impl Behaviour {
             dm,
             keys,
             mailbox,
-            relay_client,
+            // Without the behaviour, a dial through a relay fails at once.
+            relay_client: reaches_out.then_some(relay_client).into(),
             relay: relay.into(),
-            dcutr: dcutr::Behaviour::new(local),
-            autonat,
-            rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+            dcutr: reaches_out.then(|| dcutr::Behaviour::new(local)).into(),
+            autonat: autonat.into(),
+            rendezvous: reaches_out.then(|| rendezvous::client::Behaviour::new(key.clone())).into(),
             rendezvous_point: rendezvous_point.into(),
         })
     }

@@ -154,7 +154,10 @@ impl EventLoop {
         let key = config.key.clone();
         let hosts_mailbox = config.mailbox || hosts_bootstrap;
         let gate = config.public_addr.as_ref().filter(|_| hosts_bootstrap).map(|_| RelayGate::default());
-        let roles = Roles { mdns: config.mdns, hosts_bootstrap, hosts_mailbox, serves_reach: gate.clone() };
+        // A bootstrap node at another site is reached only through `--peer`.
+        let reaches_out = !config.peers.is_empty() && gate.is_none();
+        let roles =
+            Roles { mdns: config.mdns, hosts_bootstrap, hosts_mailbox, serves_reach: gate.clone(), reaches_out };
         let mut swarm = build_swarm(config.key, roles)?;
         if let Some(public) = config.public_addr.clone().filter(|_| hosts_bootstrap) {
             // Told to peers by identify, and registered at the rendezvous point.

@@ -1,4 +1,5 @@
-//! Reach beyond the LAN, the node's side: a bootstrap node with the trusted key that serves
+//! Reach beyond the LAN, the node's side (only on a node given `--peer`, see
+//! [`crate::net::behaviour`]): a bootstrap node with the trusted key that serves
 //! reach (identify lists the relay and rendezvous protocols) is asked by AutoNAT whether this
 //! node can be dialled from outside; when it cannot, the node reserves a circuit through it;
 //! once dialable (a reservation, or a public address), the node registers at its rendezvous
@@ -32,7 +33,9 @@ impl EventLoop {
     /// is offered for reach, and used once its key is the trusted one.
     pub(super) async fn consider_relay(&mut self, peer: PeerId, connection: ConnectionId, info: &identify::Info) {
         let speaks = |name: &str| info.protocols.iter().any(|p| p.as_ref() == name);
-        if peer == self.accounts.local
+        // A node of one LAN (no `--peer`) reaches out to nobody.
+        if !self.swarm.behaviour().relay_client.is_enabled()
+            || peer == self.accounts.local
             || !speaks(relay::HOP_PROTOCOL_NAME.as_ref())
             || !speaks(rendezvous::PROTOCOL_NAME.as_ref())
         {
@@ -52,7 +55,9 @@ impl EventLoop {
         let now = Instant::now();
         for (relay, addr) in self.reach.take_trusted(self.accounts.trusted_key(), now) {
             tracing::info!(%relay, %addr, "a relay and rendezvous point is in reach");
-            self.swarm.behaviour_mut().autonat.inner_mut().add_server(relay, Some(addr));
+            if let Some(autonat) = self.swarm.behaviour_mut().autonat.as_mut() {
+                autonat.inner_mut().add_server(relay, Some(addr));
+            }
         }
         for (relay, due) in self.reach.due(now) {
             let Some(addr) = self.reach.relays.get(&relay).map(|r| r.addr.clone()) else { continue };
@@ -72,14 +77,20 @@ impl EventLoop {
             }
             if due.register {
                 let ttl = Some(RENDEZVOUS_TTL_SECS);
-                if let Err(error) = self.swarm.behaviour_mut().rendezvous.register(namespace(), relay, ttl) {
+                let registered = match self.swarm.behaviour_mut().rendezvous.as_mut() {
+                    Some(client) => client.register(namespace(), relay, ttl).map_err(|e| e.to_string()),
+                    None => Err("this node does not reach beyond its LAN".to_string()),
+                };
+                if let Err(error) = registered {
                     tracing::debug!(%relay, %error, "cannot register at the rendezvous point yet");
                     self.reach.register_failed(&relay, now);
                 }
             }
             if due.discover {
                 let cookie = self.reach.relays.get(&relay).and_then(|r| r.cookie.clone());
-                self.swarm.behaviour_mut().rendezvous.discover(Some(namespace()), cookie, None, relay);
+                if let Some(client) = self.swarm.behaviour_mut().rendezvous.as_mut() {
+                    client.discover(Some(namespace()), cookie, None, relay);
+                }
             }
         }
     }
