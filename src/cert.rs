@@ -87,6 +87,12 @@ impl AuthorityKey {
         VerifyingKey::from_bytes(&bytes).ok().map(AuthorityKey)
     }
 
+    /// The authority key of a peer whose libp2p key is `key` (a bootstrap node signs with its
+    /// node key), when it is an ed25519 key.
+    pub fn of_peer(key: &PublicKey) -> Option<AuthorityKey> {
+        key.clone().try_into_ed25519().ok().and_then(|k| AuthorityKey::from_bytes(&k.to_bytes()))
+    }
+
     /// Checks that this key made `signature` over `bytes`.
     fn check(&self, bytes: &[u8], signature: &[u8]) -> Result<(), CertError> {
         let signature: [u8; 64] = signature.try_into().map_err(|_| CertError::Malformed)?;

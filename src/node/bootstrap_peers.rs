@@ -32,7 +32,7 @@ impl EventLoop {
         if !info.protocols.iter().any(|p| p.as_ref() == auth::PROTOCOL) || peer == self.accounts.local {
             return;
         }
-        let key = info.public_key.clone().try_into_ed25519().ok().and_then(|k| AuthorityKey::from_bytes(&k.to_bytes()));
+        let key = AuthorityKey::of_peer(&info.public_key);
         let Some(key) = key else {
             tracing::info!(%peer, "a bootstrap node without an ed25519 key is ignored");
             return;

@@ -204,8 +204,8 @@ impl EventLoop {
     }
 
     fn status(&self) -> Status {
-        let mut peers: Vec<String> = self.swarm.connected_peers().map(PeerId::to_string).collect();
-        peers.sort();
+        let connections = self.connections();
+        let peers = connections.iter().map(|c| c.peer_id.clone()).collect();
         Status {
             peer_id: self.swarm.local_peer_id().to_string(),
             user: self.accounts.username().map(str::to_string),
@@ -218,8 +218,8 @@ impl EventLoop {
             certificate_expires_in: self.accounts.session().map(|s| s.certificate.remaining(crate::clock::unix_now())),
             problems: self.problems(),
             listen: self.listen_addrs.iter().map(Multiaddr::to_string).collect(),
-            connections: self.connections(),
-            reachability: self.reachability(),
+            connections,
+            reachability: self.reach.nat,
             relay: self.reach.reserved_at().map(|p| p.to_string()),
         }
     }

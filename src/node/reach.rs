@@ -19,7 +19,7 @@ use libp2p::{PeerId, autonat, dcutr, identify, relay, rendezvous};
 
 use super::event::{PeerConnection, PeerPath, PeerState, Reachability, UiEvent};
 use super::parts::EventLoop;
-use super::state::reach::{Nat, Opened};
+use super::state::reach::Opened;
 use crate::cert::{AuthorityKey, CertBody};
 use crate::clock::unix_now;
 use crate::net::reach::{RENDEZVOUS_NAMESPACE, RENDEZVOUS_TTL_SECS};
@@ -41,7 +41,7 @@ impl EventLoop {
         {
             return;
         }
-        let key = info.public_key.clone().try_into_ed25519().ok().and_then(|k| AuthorityKey::from_bytes(&k.to_bytes()));
+        let key = AuthorityKey::of_peer(&info.public_key);
         // The relay is reached as this connection reaches it: never through another relay.
         let addr = self.remotes.get(&connection).filter(|a| !crate::net::reach::is_relayed(a)).cloned();
         let (Some(key), Some(addr)) = (key, addr) else { return };
@@ -145,9 +145,9 @@ impl EventLoop {
         if let autonat::Event::StatusChanged { old, new } = event {
             tracing::info!(?old, ?new, "reachability from outside");
             self.reach.nat = match new {
-                autonat::NatStatus::Public(_) => Nat::Public,
-                autonat::NatStatus::Private => Nat::Private,
-                autonat::NatStatus::Unknown => Nat::Unknown,
+                autonat::NatStatus::Public(_) => Reachability::Public,
+                autonat::NatStatus::Private => Reachability::Private,
+                autonat::NatStatus::Unknown => Reachability::Unknown,
             };
             self.reach_due().await;
         }
@@ -208,26 +208,18 @@ impl EventLoop {
         gate.admit(peer, now + left, now);
     }
 
-    /// Each peer connected and how, sorted, for `/status`.
+    /// Each peer connected and how, sorted by peer id as written, for `/status`.
     pub(super) fn connections(&self) -> Vec<PeerConnection> {
-        let mut peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        peers.sort();
-        peers
-            .into_iter()
+        let mut connections: Vec<PeerConnection> = self
+            .swarm
+            .connected_peers()
             .map(|peer| PeerConnection {
                 peer_id: peer.to_string(),
-                user: self.presence_user(&peer),
-                path: if self.reach.only_relayed(&peer) { PeerPath::Relayed } else { PeerPath::Direct },
+                user: self.presence_user(peer),
+                path: if self.reach.only_relayed(peer) { PeerPath::Relayed } else { PeerPath::Direct },
             })
-            .collect()
-    }
-
-    /// Whether this node can be dialled from outside, for `/status`.
-    pub(super) fn reachability(&self) -> Reachability {
-        match self.reach.nat {
-            Nat::Unknown => Reachability::Unknown,
-            Nat::Public => Reachability::Public,
-            Nat::Private => Reachability::Private,
-        }
+            .collect();
+        connections.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        connections
     }
 }

@@ -17,6 +17,7 @@ use libp2p::{Multiaddr, PeerId};
 use crate::cert::AuthorityKey;
 use crate::net::RelayGate;
 use crate::net::reach::RENDEZVOUS_TTL_SECS;
+use crate::node::event::Reachability;
 
 /// How often the rendezvous point is asked who registered since the last time: soon after this
 /// node registers (others register at the same moment), then less and less often, down to
@@ -28,15 +29,6 @@ pub(crate) const DISCOVER_FIRST: Duration = Duration::from_secs(1);
 pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The most relays kept track of.
 pub(crate) const MAX_RELAYS: usize = 8;
-
-/// Whether this node can be dialled from outside its network, as AutoNAT last said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Nat {
-    #[default]
-    Unknown,
-    Public,
-    Private,
-}
 
 /// A relay in reach and this node's use of it.
 #[derive(Debug)]
@@ -93,7 +85,8 @@ pub(crate) enum Opened {
 pub(crate) struct Reach {
     /// When this node serves reach: the peers its relay serves.
     pub(crate) gate: Option<RelayGate>,
-    pub(crate) nat: Nat,
+    /// Whether this node can be dialled from outside its network, as AutoNAT last said.
+    pub(crate) nat: Reachability,
     /// Whether this node holds a certificate (a relay refuses a node without one).
     certified: bool,
     pub(crate) relays: HashMap<PeerId, Relay>,
@@ -166,8 +159,9 @@ impl Reach {
             // Reserved unless this node is known to be dialable: while AutoNAT has not said (a
             // NAT that drops its dial back makes it wait for the dial's time-out), a node
             // behind one is reachable through the relay already.
-            let reserve = certified && nat != Nat::Public && relay.listener.is_none() && relay.reserve_at <= now;
-            let reachable = relay.reserved || nat == Nat::Public;
+            let reserve =
+                certified && nat != Reachability::Public && relay.listener.is_none() && relay.reserve_at <= now;
+            let reachable = relay.reserved || nat == Reachability::Public;
             // The rendezvous point, like the relay, serves only certified peers.
             let register = certified && reachable && !relay.registering && relay.register_at <= now;
             let discover = relay.discover_at <= now;
@@ -321,7 +315,7 @@ mod tests {
         reach.certified(now);
         // (That first look asked the rendezvous point already; it is due again only later.)
         reach.relays.get_mut(&relay).unwrap().discover_at = now;
-        reach.nat = Nat::Private;
+        reach.nat = Reachability::Private;
         // Reachability not known yet: reserved all the same.
         assert_eq!(reach.due(now), vec![(relay, Due { reserve: true, register: false, discover: true })]);
         let listener = ListenerId::next();
@@ -348,7 +342,7 @@ mod tests {
     #[test]
     fn a_lost_reservation_is_asked_for_again_after_a_while() {
         let now = Instant::now();
-        let mut reach = Reach { nat: Nat::Private, certified: true, ..Reach::default() };
+        let mut reach = Reach { nat: Reachability::Private, certified: true, ..Reach::default() };
         let relay = PeerId::random();
         reach.relay_found(relay, relay_addr(), now);
         reach.due(now);
@@ -368,7 +362,7 @@ mod tests {
     #[test]
     fn a_node_known_to_be_dialable_reserves_nothing() {
         let now = Instant::now();
-        let mut reach = Reach { nat: Nat::Public, certified: true, ..Reach::default() };
+        let mut reach = Reach { nat: Reachability::Public, certified: true, ..Reach::default() };
         let relay = PeerId::random();
         reach.relay_found(relay, relay_addr(), now);
         assert!(!reach.due(now).iter().any(|(_, d)| d.reserve));
@@ -377,7 +371,7 @@ mod tests {
     #[test]
     fn a_failed_registration_is_tried_again() {
         let now = Instant::now();
-        let mut reach = Reach { nat: Nat::Public, certified: true, ..Reach::default() };
+        let mut reach = Reach { nat: Reachability::Public, certified: true, ..Reach::default() };
         let relay = PeerId::random();
         reach.relay_found(relay, relay_addr(), now);
         assert!(reach.due(now)[0].1.register, "a public node registers without a reservation");
