@@ -25,6 +25,20 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 /// A known (not configured) peer that could not be reached for this long is forgotten.
 pub const FORGET_AFTER: Duration = Duration::from_secs(10 * 60);
+/// The most addresses kept for one known peer, and the most known peers: what peers tell of
+/// themselves and of others (identify, peer exchange, a rendezvous point) is bounded here.
+pub const MAX_ADDRS_PER_PEER: usize = 16;
+pub const MAX_KNOWN_PEERS: usize = 4096;
+
+/// Whether `addr` is a loopback address (worth dialling only when the peer that told of it is
+/// itself reached over loopback).
+pub fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_loopback(),
+        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
 
 /// Which target a dial was for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -139,12 +153,15 @@ impl Redialer {
         if peer == self.local || self.configured.iter().any(|c| c.peer == Some(peer)) {
             return;
         }
+        if !self.known.contains_key(&peer) && self.known.len() >= MAX_KNOWN_PEERS {
+            return;
+        }
         let known = self.known.entry(peer).or_insert_with(|| Known {
             addrs: Vec::new(),
             backoff: Backoff::ready(now),
             unreachable_since: None,
         });
-        if !known.addrs.contains(&addr) {
+        if !known.addrs.contains(&addr) && known.addrs.len() < MAX_ADDRS_PER_PEER {
             known.addrs.push(addr);
         }
     }
@@ -274,6 +291,33 @@ impl Redialer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_peers_tell_of_addresses_and_peers_is_bounded() {
+        let now = Instant::now();
+        let mut redial = Redialer::new(PeerId::random(), Vec::new(), now);
+        let peer = PeerId::random();
+        for port in 0..(MAX_ADDRS_PER_PEER as u16 + 10) {
+            redial.add_address(peer, format!("/ip4/10.77.0.2/tcp/{port}").parse().unwrap(), now);
+        }
+        let told = redial.peer_addresses(&PeerId::random());
+        assert_eq!(told.iter().map(|(_, a)| a.len()).sum::<usize>(), MAX_ADDRS_PER_PEER);
+        for _ in 0..MAX_KNOWN_PEERS {
+            redial.add_address(PeerId::random(), "/ip4/10.77.0.3/tcp/1".parse().unwrap(), now);
+        }
+        assert_eq!(redial.peer_addresses(&PeerId::random()).len(), MAX_KNOWN_PEERS);
+        // A new peer past the bound is not kept.
+        let before = redial.peer_addresses(&PeerId::random()).len();
+        redial.add_address(PeerId::random(), "/ip4/10.77.0.4/tcp/1".parse().unwrap(), now);
+        assert_eq!(redial.peer_addresses(&PeerId::random()).len(), before);
+    }
+
+    #[test]
+    fn loopback_addresses_are_told_apart() {
+        assert!(is_loopback(&"/ip4/127.0.0.1/tcp/1".parse().unwrap()));
+        assert!(is_loopback(&"/ip6/::1/udp/1/quic-v1".parse().unwrap()));
+        assert!(!is_loopback(&"/ip4/10.77.0.1/tcp/1".parse().unwrap()));
+    }
 
     fn addr(port: u16) -> Multiaddr {
         format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()

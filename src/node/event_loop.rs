@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
-use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, Message};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
@@ -28,7 +27,7 @@ use super::liveness::DEAD_AFTER;
 use super::parts::{EventLoop, Readiness};
 use super::state::store::{Done, Written};
 use crate::net::BehaviourEvent;
-use crate::net::redial::DialKey;
+use crate::net::redial::{DialKey, is_loopback};
 use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
 
 /// How often the re-dial policy is asked for due dials.
@@ -549,14 +548,6 @@ impl EventLoop {
             _ => {}
         }
     }
-}
-
-fn is_loopback(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_loopback(),
-        Protocol::Ip6(ip) => ip.is_loopback(),
-        _ => false,
-    })
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

@@ -23,6 +23,7 @@ use super::state::reach::Opened;
 use crate::cert::{AuthorityKey, CertBody};
 use crate::clock::unix_now;
 use crate::net::reach::{RENDEZVOUS_NAMESPACE, RENDEZVOUS_TTL_SECS};
+use crate::net::redial::is_loopback;
 
 fn namespace() -> rendezvous::Namespace {
     rendezvous::Namespace::from_static(RENDEZVOUS_NAMESPACE)
@@ -169,13 +170,18 @@ impl EventLoop {
             rendezvous::client::Event::Discovered { rendezvous_node, registrations, cookie } => {
                 self.reach.discovered(&rendezvous_node, cookie);
                 let local = self.accounts.local;
+                // As with identify: loopback addresses only from a point reached over loopback
+                // (the re-dial policy bounds how many peers and addresses it keeps).
+                let loopback_ok = self.reach.relays.get(&rendezvous_node).is_some_and(|relay| is_loopback(&relay.addr));
                 for registration in registrations {
                     let peer = registration.record.peer_id();
                     if peer == local {
                         continue;
                     }
                     for addr in registration.record.addresses() {
-                        self.redial.add_address(peer, addr.clone(), now);
+                        if loopback_ok || !is_loopback(addr) {
+                            self.redial.add_address(peer, addr.clone(), now);
+                        }
                     }
                 }
                 self.dial_due().await;
@@ -205,7 +211,8 @@ impl EventLoop {
         let Ok(peer) = PeerId::from_bytes(&body.peer_id) else { return };
         let now = Instant::now();
         let left = Duration::from_secs(body.expires_at.saturating_sub(unix_now()));
-        gate.admit(peer, now + left, now);
+        let Some(until) = now.checked_add(left) else { return };
+        gate.admit(peer, until, now);
     }
 
     /// Each peer connected and how, sorted by peer id as written, for `/status`.

@@ -230,11 +230,12 @@ impl Reach {
         }
     }
 
-    /// A registration at `relay` went through, for `ttl` seconds: registered again at half.
+    /// A registration at `relay` went through, for `ttl` seconds (as the point says, within the
+    /// protocol's bounds): registered again at half.
     pub(crate) fn registered(&mut self, relay: &PeerId, ttl: u64, now: Instant) {
         if let Some(r) = self.relays.get_mut(relay) {
             r.registering = false;
-            let ttl = if ttl == 0 { RENDEZVOUS_TTL_SECS } else { ttl };
+            let ttl = if ttl == 0 { RENDEZVOUS_TTL_SECS } else { ttl.min(libp2p::rendezvous::MAX_TTL) };
             r.register_at = now + Duration::from_secs(ttl / 2);
             // Who registered before this node is asked for at once, and who registers at about
             // the same time soon after.
@@ -337,6 +338,11 @@ mod tests {
         }
         let hour = now + Duration::from_secs(3600);
         assert!(reach.due(hour)[0].1.register, "registered again at half its lifetime");
+        // A point that says a registration lasts for ever is taken at the protocol's bound.
+        reach.registered(&relay, u64::MAX, hour);
+        let bound = hour + Duration::from_secs(libp2p::rendezvous::MAX_TTL / 2);
+        assert!(!reach.due(bound - Duration::from_secs(1)).iter().any(|(_, d)| d.register));
+        assert!(reach.due(bound).iter().any(|(_, d)| d.register));
     }
 
     #[test]
