@@ -17,12 +17,13 @@ const SIZES: [(usize, usize, Duration); 3] =
 
 fn summary(o: &Outcome) -> String {
     format!(
-        "p50 {:.2} ms, p99 {:.2} ms, {}/{} delivered, {:.0} µs CPU per delivery",
+        "p50 {:.2} ms, p99 {:.2} ms, {}/{} delivered, {:.0} µs CPU per delivery ({:.0} µs on store workers)",
         o.percentile_ms(0.5),
         o.percentile_ms(0.99),
         o.delivered,
         o.expected,
-        o.cpu_per_delivery_us()
+        o.cpu_per_delivery_us(),
+        o.store_cpu_per_delivery_us()
     )
 }
 

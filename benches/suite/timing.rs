@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+/// The name of a node's store worker thread.
+const STORE_THREAD: &str = "meshchat-store";
+
 /// One message arriving at one receiver: (receiver, sender, index, when).
 pub type Arrival = (usize, usize, usize, Instant);
 
@@ -41,7 +44,26 @@ pub trait Room {
 /// CPU time (user and system) used so far by process `pid`, or by this process.
 fn cpu_time(pid: Option<u32>) -> Duration {
     let path = pid.map_or_else(|| "/proc/self/stat".to_string(), |pid| format!("/proc/{pid}/stat"));
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    ticks_of(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// CPU time (user and system) used so far by this process's threads named `name` (the nodes'
+/// store workers are `meshchat-store`).
+fn threads_cpu(name: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Duration::ZERO };
+    let mut total = Duration::ZERO;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            total += ticks_of(&stat);
+        }
+    }
+    total
+}
+
+/// The user and system time in a `stat` file's text.
+fn ticks_of(stat: &str) -> Duration {
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
     let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
@@ -69,6 +91,8 @@ pub struct Outcome {
     /// CPU time used meanwhile by every process that carries the messages (this one, with the
     /// nodes or the clients, and any server).
     pub cpu: Duration,
+    /// The part of it the nodes' store workers used (zero where there are none).
+    pub store_cpu: Duration,
 }
 
 impl Outcome {
@@ -96,6 +120,11 @@ impl Outcome {
         self.cpu.as_secs_f64() * 1e6 / self.delivered.max(1) as f64
     }
 
+    /// The store workers' CPU time per delivery made, in microseconds.
+    pub fn store_cpu_per_delivery_us(&self) -> f64 {
+        self.store_cpu.as_secs_f64() * 1e6 / self.delivered.max(1) as f64
+    }
+
     pub fn lost(&self) -> usize {
         self.expected - self.delivered
     }
@@ -116,6 +145,7 @@ pub async fn run<R: Room + Sync>(
     let members = room.size();
     let outside = room.outside_process();
     let cpu_before = cpu_of(outside);
+    let store_before = threads_cpu(STORE_THREAD);
     let start = Instant::now();
     let sent: Vec<Vec<Instant>> = {
         let shared: &R = room;
@@ -161,7 +191,8 @@ pub async fn run<R: Room + Sync>(
     }
     latencies.sort();
     let cpu = cpu_of(outside).saturating_sub(cpu_before);
-    Outcome { latencies, expected, delivered: seen.len(), span: last.duration_since(start), messages, cpu }
+    let store_cpu = threads_cpu(STORE_THREAD).saturating_sub(store_before);
+    Outcome { latencies, expected, delivered: seen.len(), span: last.duration_since(start), messages, cpu, store_cpu }
 }
 
 /// Prints which deliveries did not arrive, by receiver and sender: how many, and the first and
