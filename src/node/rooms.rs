@@ -340,7 +340,7 @@ impl EventLoop {
             })
         };
         if shown_as == ShownAs::Live && new_for_sure {
-            self.store.run_soon(move |store| {
+            self.store.run_behind(move |store| {
                 keep(store);
                 None
             });
@@ -360,7 +360,7 @@ impl EventLoop {
         let taken = Box::new(TakenMessage { id: v.id, room: v.room, peer: v.peer, seq, message, shown_as });
         let done = move |store: &NodeStore| Some(Done::Message { new: keep(store), taken });
         match shown_as {
-            // Shown once written, with the messages written behind.
+            // Shown once written: soon, with what is written behind meanwhile.
             ShownAs::Own => self.store.run_soon(done),
             _ => self.store.run(done),
         }

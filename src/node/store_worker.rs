@@ -1,11 +1,11 @@
 //! The store worker: the thread that owns the node database's connection (a [`NodeStore`]). It
 //! takes the jobs the event loop queued ([`StoreHandle`]), in their order, and runs those that
 //! wait together in one transaction (at most [`MAX_BATCH`]). An urgent job is done at once, with
-//! what waits beside it. Jobs that can wait are written behind: asleep, the worker wakes for the
-//! first and gathers those that come in the next [`WRITE_BEHIND`]; awake (for [`STAY_AWAKE`]
-//! after a batch) it is not woken for them, and takes them every [`WRITE_BEHIND`]. Under a stream
-//! of messages one commit then carries the messages of many milliseconds, and queuing one costs
-//! no wake-up. Once the transaction is committed, what the jobs returned goes back to the loop as
+//! what waits beside it; one due by a time (this node's own message) by then, with what comes
+//! until then. Jobs written behind: asleep, the worker wakes for the first and gathers those that
+//! come in the next [`WRITE_BEHIND`]; awake (for [`STAY_AWAKE`] after a batch) it is not woken
+//! for them, and takes them every [`WRITE_BEHIND`]. Under a stream of messages one commit then
+//! carries the messages of many milliseconds, and queuing one costs no wake-up. Once the transaction is committed, what the jobs returned goes back to the loop as
 //! one [`Written`]. When no job has come for a while it copies the write-ahead log into
 //! the database ([`NodeStore::checkpoint_if_quiet`]).
 //!
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as tokio_mpsc;
 
-use super::state::store::{Job, JobQueue, StoreHandle, Taken, WRITE_BEHIND, Written};
+use super::state::store::{Job, JobQueue, StoreHandle, Taken, WRITE_BEHIND, Written, earliest};
 use crate::store::{NodeStore, StoreError};
 
 /// At most this many jobs share one transaction.
@@ -55,7 +55,7 @@ fn work(store: &NodeStore, queue: &JobQueue, done: &tokio_mpsc::UnboundedSender<
         };
         // Woken by a job that can wait: others are gathered for it; taken at a look, they
         // waited already.
-        let gather = asleep && first.iter().all(|job| !job.urgent);
+        let gather = asleep && !first.iter().any(Job::urgent);
         let written = run_batch(store, first, queue, gather);
         awake_until = Instant::now() + STAY_AWAKE;
         if !written.dones.is_empty() {
@@ -67,21 +67,22 @@ fn work(store: &NodeStore, queue: &JobQueue, done: &tokio_mpsc::UnboundedSender<
 }
 
 /// Runs `first` and the jobs queued behind it in one transaction: when `gather` and none of them
-/// is urgent, those that come up to [`WRITE_BEHIND`] later (or until an urgent one comes); else
-/// those queued now.
+/// is urgent, those that come up to [`WRITE_BEHIND`] later, or until the earliest time one of
+/// them is due by, or an urgent one comes; else those queued now.
 fn run_batch(store: &NodeStore, first: Vec<Job>, queue: &JobQueue, gather: bool) -> Written {
     let began = store.begin();
     if let Err(error) = &began {
         // Still run, each statement its own transaction.
         tracing::error!(%error, "cannot begin a transaction");
     }
-    let due = Instant::now() + if gather { WRITE_BEHIND } else { Duration::ZERO };
+    let mut due = Instant::now() + if gather { WRITE_BEHIND } else { Duration::ZERO };
     let (mut urgent, mut count) = (false, 0);
     let mut dones = Vec::new();
     let mut jobs = first;
     loop {
+        due = earliest(Some(due), &jobs).unwrap_or(due);
         for job in jobs {
-            urgent |= job.urgent;
+            urgent |= job.urgent();
             count += 1;
             dones.extend((job.work)(store));
         }
@@ -146,16 +147,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (handle, mut answers) = spawn(NodeStore::open(dir.path()).unwrap()).unwrap();
         let said = |word: &'static str| move |_: &NodeStore| Some(Done::Failed(word.to_string()));
-        handle.run_soon(said("behind"));
+        handle.run_behind(said("behind"));
         handle.write("write nothing", |_| Ok(()));
-        handle.run_soon(said("behind again"));
+        handle.run_soon(said("soon"));
+        handle.run_behind(said("behind again"));
         handle.run(said("at once"));
         let mut heard = Vec::new();
-        while heard.len() < 3 {
+        while heard.len() < 4 {
             let written = answers.blocking_recv().expect("answers");
             assert!(written.committed);
             heard.extend(written.dones.into_iter().map(|done| format!("{done:?}")));
         }
-        assert_eq!(heard, ["Failed(behind)", "Failed(behind again)", "Failed(at once)"]);
+        assert_eq!(heard, ["Failed(behind)", "Failed(soon)", "Failed(behind again)", "Failed(at once)"]);
+    }
+
+    /// A job due by a time ends the worker's wait for more, whether it is gathering a batch or
+    /// waiting for its next look; one written behind does not.
+    #[test]
+    fn a_job_due_by_a_time_cuts_the_wait_short() {
+        use crate::node::state::store::Due;
+        let long = Duration::from_secs(30);
+        let job = |due| Job { work: Box::new(|_: &NodeStore| None), due };
+        let queue = JobQueue::default();
+        let started = Instant::now();
+        queue.push(job(Due::Behind));
+        queue.push(job(Due::By(Instant::now() + Duration::from_millis(20))));
+        let Taken::Jobs(jobs) = queue.first(MAX_BATCH, long, false) else { panic!("jobs") };
+        assert_eq!(jobs.len(), 2, "both taken once the second is due");
+        queue.push(job(Due::By(Instant::now() + Duration::from_millis(20))));
+        let Taken::Jobs(jobs) = queue.more(MAX_BATCH, Some(Instant::now() + long)) else { panic!("jobs") };
+        assert_eq!(jobs.len(), 1);
+        assert!(started.elapsed() < long / 2, "neither waited for the long wait: {:?}", started.elapsed());
+
+        let until = Instant::now() + Duration::from_millis(50);
+        queue.push(job(Due::Behind));
+        let Taken::Jobs(jobs) = queue.more(MAX_BATCH, Some(until)) else { panic!("jobs") };
+        assert_eq!(jobs.len(), 1);
+        assert!(Instant::now() >= until, "a job written behind waits for the batch's time");
     }
 }
