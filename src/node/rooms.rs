@@ -384,12 +384,12 @@ impl EventLoop {
         let stream = (room, peer);
         let ready = match shown_as {
             ShownAs::Own => vec![(room, message)],
-            ShownAs::Live => self.rooms.order.offer(stream, seq, (room, message), Instant::now()),
-            ShownAs::Fetched { show } => {
-                let mut ready = if show { vec![(room, message)] } else { Vec::new() };
-                ready.extend(self.rooms.order.reached(stream, seq));
-                ready
+            // A catch-up during a stream of messages brings some that are still on their way
+            // live, and some that overtook them: shown in their sender's order, like those heard.
+            ShownAs::Live | ShownAs::Fetched { show: true } => {
+                self.rooms.order.offer(stream, seq, (room, message), Instant::now())
             }
+            ShownAs::Fetched { show: false } => self.rooms.order.reached(stream, seq),
         };
         for (room, message) in ready {
             self.show_message(&room, message).await;

@@ -143,7 +143,8 @@ pub(crate) enum ShownAs {
     Own,
     /// Heard live: shown in its sender's order.
     Live,
-    /// Handed over or from a catch-up: shown when `show`, and its sender's stream moves on.
+    /// Handed over or from a catch-up: shown when `show`, in its sender's order like one heard
+    /// live; else its sender's stream moves on past it.
     Fetched { show: bool },
 }
 
