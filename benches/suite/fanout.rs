@@ -16,14 +16,18 @@ const SIZES: [(usize, usize, Duration); 3] =
     [(2, 600, Duration::from_millis(5)), (8, 600, Duration::from_millis(5)), (32, 300, Duration::from_millis(20))];
 
 fn summary(o: &Outcome) -> String {
+    let store = if o.store_cpu.is_zero() {
+        String::new()
+    } else {
+        format!(" ({:.0} µs on store workers)", o.store_cpu_per_delivery_us())
+    };
     format!(
-        "p50 {:.2} ms, p99 {:.2} ms, {}/{} delivered, {:.0} µs CPU per delivery ({:.0} µs on store workers)",
+        "p50 {:.2} ms, p99 {:.2} ms, {}/{} delivered, {:.0} µs CPU per delivery{store}",
         o.percentile_ms(0.5),
         o.percentile_ms(0.99),
         o.delivered,
         o.expected,
         o.cpu_per_delivery_us(),
-        o.store_cpu_per_delivery_us()
     )
 }
 
