@@ -76,22 +76,19 @@ impl EventLoop {
                     }
                 }
             }
-            if due.register {
-                let ttl = Some(RENDEZVOUS_TTL_SECS);
-                let registered = match self.swarm.behaviour_mut().rendezvous.as_mut() {
-                    Some(client) => client.register(namespace(), relay, ttl).map_err(|e| e.to_string()),
-                    None => Err("this node does not reach beyond its LAN".to_string()),
-                };
-                if let Err(error) = registered {
-                    tracing::debug!(%relay, %error, "cannot register at the rendezvous point yet");
-                    self.reach.register_failed(&relay, now);
-                }
+            // (Relays are found only by a node that reaches out, which runs the client.)
+            if due.register
+                && let Some(client) = self.swarm.behaviour_mut().rendezvous.as_mut()
+                && let Err(error) = client.register(namespace(), relay, Some(RENDEZVOUS_TTL_SECS))
+            {
+                tracing::debug!(%relay, %error, "cannot register at the rendezvous point yet");
+                self.reach.register_failed(&relay, now);
             }
-            if due.discover {
+            if due.discover
+                && let Some(client) = self.swarm.behaviour_mut().rendezvous.as_mut()
+            {
                 let cookie = self.reach.relays.get(&relay).and_then(|r| r.cookie.clone());
-                if let Some(client) = self.swarm.behaviour_mut().rendezvous.as_mut() {
-                    client.discover(Some(namespace()), cookie, None, relay);
-                }
+                client.discover(Some(namespace()), cookie, None, relay);
             }
         }
     }

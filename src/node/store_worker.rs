@@ -80,7 +80,7 @@ fn run_batch(store: &NodeStore, first: Vec<Job>, queue: &JobQueue, gather: bool)
     let mut dones = Vec::new();
     let mut jobs = first;
     loop {
-        due = earliest(Some(due), &jobs).unwrap_or(due);
+        due = earliest(due, &jobs);
         for job in jobs {
             urgent |= job.urgent();
             count += 1;

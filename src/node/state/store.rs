@@ -121,8 +121,8 @@ impl Job {
 }
 
 /// The earliest of `until` and the times the `jobs` are due by.
-pub(crate) fn earliest<'j>(until: Option<Instant>, jobs: impl IntoIterator<Item = &'j Job>) -> Option<Instant> {
-    jobs.into_iter().filter_map(Job::by).chain(until).min()
+pub(crate) fn earliest<'j>(until: Instant, jobs: impl IntoIterator<Item = &'j Job>) -> Instant {
+    jobs.into_iter().filter_map(Job::by).fold(until, Instant::min)
 }
 
 /// A room message taken in, as the adapter shows it once it is kept.
@@ -276,7 +276,7 @@ impl JobQueue {
         let look = Instant::now() + wait;
         loop {
             let ready = state.jobs.iter().any(Job::urgent) || (asleep && !state.jobs.is_empty());
-            let deadline = earliest(Some(look), &state.jobs).unwrap_or(look);
+            let deadline = earliest(look, &state.jobs);
             let left = deadline.saturating_duration_since(Instant::now());
             if ready || state.closed || left.is_zero() {
                 break;
@@ -292,9 +292,9 @@ impl JobQueue {
     /// time).
     pub(crate) fn more(&self, max: usize, until: Option<Instant>) -> Taken {
         let mut state = self.lock();
-        if until.is_some() {
+        if let Some(until) = until {
             while !state.jobs.iter().any(Job::urgent) && !state.closed {
-                let Some(until) = earliest(until, &state.jobs) else { break };
+                let until = earliest(until, &state.jobs);
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
