@@ -399,7 +399,7 @@ impl EventLoop {
                     self.swarm.behaviour_mut().peers.send_request(&peer_id, PeersRequest::default());
                     self.exchange_follow_ups.push((Instant::now() + PEER_EXCHANGE_FOLLOW_UP, peer_id));
                     self.emit(UiEvent::Peer { peer_id: peer_id.to_string(), state: PeerState::Connected }).await;
-                    self.peer_connected(peer_id);
+                    self.catch_up_from(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, cause, .. } => {
@@ -413,6 +413,11 @@ impl EventLoop {
                     self.bootstrap_gone(peer_id).await;
                     self.presence_peer_gone(peer_id).await;
                     self.mailbox_gone(&peer_id);
+                } else {
+                    // Room messages still queued on the closed connection (a link that went
+                    // silent, closed once a new connection replaced it) are lost with it: they
+                    // are caught up over a connection that remains.
+                    self.catch_up_from(peer_id);
                 }
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
@@ -462,7 +467,7 @@ impl EventLoop {
                     // busy grace) is as good as a reconnection: what the peer wrote meanwhile
                     // never came, and is caught up now.
                     tracing::debug!(%peer, "a connection silent for a while answers again; catching up");
-                    self.peer_connected(peer);
+                    self.catch_up_from(peer);
                 }
             }
             BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) }) => {

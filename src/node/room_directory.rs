@@ -173,11 +173,14 @@ impl EventLoop {
         }
     }
 
-    /// A first connection to `peer` opened: the rooms this user shares with its user (as its
-    /// presence named them) are caught up from it now. Its presence may have kept coming
-    /// through other nodes while it was out of reach, so that it never went offline here, and
-    /// the catch-ups its presence started then could not reach it.
-    pub(super) fn peer_connected(&mut self, peer: PeerId) {
+    /// `peer` is in reach again, or something on its way from it may have been lost: a first
+    /// connection to it opened, a connection silent for a while answers again, or one of its
+    /// connections closed while another stays open (what was still queued on the closed one
+    /// is gone with it). The rooms this user shares with its user (as its presence named them)
+    /// are caught up from it now. Its presence may have kept coming through other nodes while
+    /// it was out of reach, so that it never went offline here, and the catch-ups its presence
+    /// started then could not reach it.
+    pub(super) fn catch_up_from(&mut self, peer: PeerId) {
         self.rooms.synced.retain(|(_, p)| *p != peer);
         let Some(theirs) = self.rooms.directory.get(&peer) else { return };
         let mine = self.my_rooms();
