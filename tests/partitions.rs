@@ -4,7 +4,8 @@
 //! back. Eight users split four against four, who kick, make admins, leave and write on both
 //! sides, end up with one room after the split heals: the same members and admins at every
 //! member, every message shown once at every member, and each kicked user holding no key to
-//! what was written after their kick.
+//! what was written after their kick. A user who joins while two members cannot reach each
+//! other gets the lines of both.
 
 mod support;
 
@@ -210,6 +211,64 @@ const ROUNDS: usize = 6;
 const LINES: usize = 2;
 /// How soon after the heal every member must see the same room.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
+
+/// The texts of `/history 100` at `node` (its focused room).
+fn history_texts(node: &mut NodeProc) -> HashSet<String> {
+    node.send("/history 100");
+    let answer = node.wait_type("history");
+    answer["messages"].as_array().expect("messages").iter().map(|m| str_of(m, "text").to_string()).collect()
+}
+
+/// alice and bob, members of #lobby, cannot reach each other for a while and each writes
+/// meanwhile: neither holds the other's lines. carol joins then, and reaches both. Whichever of
+/// them answers her join lacks the other's lines; she has all of them soon after her join,
+/// before any presence of the other member could start a catch-up (each node announces itself
+/// every 10 s), let alone the comparison of rooms every minute.
+#[test]
+fn a_joiner_gets_what_the_member_that_answered_lacks() {
+    let Some(lab) = Lab::start(4) else { return };
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap"]).spawn();
+    boot.ready();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = lab_user(&lab, 1, "alice", PASSWORDS[0], dirs[0].path());
+    let mut bob = lab_user(&lab, 2, "bob", PASSWORDS[1], dirs[1].path());
+    alice.send("/create lobby");
+    alice.wait_for("created", |v| is(v, "room_created", "lobby", "alice"));
+    join_room(&mut bob, "lobby");
+    alice.wait_for("bob joined", |v| is(v, "joined", "lobby", "bob"));
+
+    lab.separate(1, 2);
+    let lines: Vec<String> = (0..10).flat_map(|i| [format!("alice, apart {i}"), format!("bob, apart {i}")]).collect();
+    for pair in lines.chunks(2) {
+        alice.send(&pair[0]);
+        bob.send(&pair[1]);
+    }
+    alice.wait_for("her last line", |v| v["type"] == "message" && v["text"] == "alice, apart 9");
+    bob.wait_for("his last line", |v| v["type"] == "message" && v["text"] == "bob, apart 9");
+    // What found no member in reach waits 2 s for one to subscribe; carol must not be it.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!history_texts(&mut bob).contains("alice, apart 0"), "bob heard alice while apart");
+
+    let mut carol = lab_user(&lab, 3, "carol", PASSWORDS[2], dirs[2].path());
+    wait_online(&mut carol, "alice");
+    wait_online(&mut carol, "bob");
+    join_room(&mut carol, "lobby");
+    let joined = Instant::now();
+    // Well before the other member's next presence is due, on average (it comes at a random
+    // point of its 10 s interval).
+    let within = Duration::from_secs(3);
+    let held = loop {
+        let held = history_texts(&mut carol);
+        if lines.iter().all(|l| held.contains(l)) || joined.elapsed() > within {
+            break held;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let missing: Vec<&String> = lines.iter().filter(|l| !held.contains(*l)).collect();
+    println!("carol's history {:?} after her join answered: {} of the 20 lines", joined.elapsed(), 20 - missing.len());
+    assert!(missing.is_empty(), "carol lacks {missing:?} {within:?} after her join");
+    lab.join(1, 2);
+}
 
 fn user(i: usize) -> String {
     format!("user{i}")

@@ -1,7 +1,8 @@
 //! Room catch-up over `/meshchat/sync/4`, both ways: `/join` (ask a member for the room's
-//! heads, sign a join citing them, hand it over with the first catch-up request), catching a
-//! room up from a member (after a reconnection, now and then, or when something arrived citing
-//! events not known here), and answering other peers' requests.
+//! heads, sign a join citing them, hand it over with the first catch-up request, then catch up
+//! from the other members in reach too), catching a room up from a member (after a
+//! reconnection, now and then, when something arrived citing events not known here, or when a
+//! sender's messages came with a gap), and answering other peers' requests.
 //!
 //! Pages are bounded and their cursors only move forward: a catch-up asks for the next page
 //! while the last one said more remain and it moved a cursor, and never beyond
@@ -48,18 +49,36 @@ impl EventLoop {
         if self.rooms.catching_up.contains(&(room, peer)) || !self.rooms.engine.knows(&room) {
             return;
         }
-        self.first_page(peer, room, show, None);
+        self.first_page(peer, room, show, None, None);
     }
 
-    /// Starts a catch-up of `room` from `peer` (with `join`, a join's: its answer and the join
-    /// event handed over): what this node holds (its heads, and how far it holds each machine's
-    /// messages, read by the store worker); the request goes once that is read.
-    fn first_page(&mut self, peer: PeerId, room: EventId, show: bool, join: Option<(RoomDone, SignedEvent)>) {
+    /// Starts a catch-up of `room` from `peer`: what this node holds (its heads, and how far it
+    /// holds each machine's messages, read by the store worker); the request goes once that is
+    /// read. With `reply`, a join's (answered once the first page is in, the other members
+    /// caught up from once the last is); `join` is handed over with the first request.
+    fn first_page(
+        &mut self,
+        peer: PeerId,
+        room: EventId,
+        show: bool,
+        reply: Option<RoomDone>,
+        join: Option<SignedEvent>,
+    ) {
         let mut known = self.rooms.engine.heads(&room);
         known.truncate(MAX_HEADS);
-        let (reply, join) = join.map_or((None, None), |(reply, join)| (Some(reply), Some(Box::new(join))));
-        let mut paging =
-            Paging { room, known, marks: Vec::new(), after: None, messages_after: None, pages: 0, show, join: reply };
+        let then_others = reply.as_ref().and(join.clone()).map(Box::new);
+        let mut paging = Paging {
+            room,
+            known,
+            marks: Vec::new(),
+            after: None,
+            messages_after: None,
+            pages: 0,
+            show,
+            join: reply,
+            then_others,
+        };
+        let join = join.map(Box::new);
         self.rooms.catching_up.insert((room, peer));
         self.store.run(move |store| {
             paging.marks = store.message_marks(&room, MAX_MARKS).unwrap_or_else(|e| {
@@ -102,6 +121,26 @@ impl EventLoop {
                 let peer = peers[rand::random_range(0..peers.len())];
                 self.catch_up(room.id, peer, true);
             }
+        }
+    }
+
+    /// A member of `room` this node is connected to, other than `except`, picked at random.
+    fn member_in_reach(&self, room: &EventId, except: Option<PeerId>) -> Option<PeerId> {
+        let others: Vec<PeerId> =
+            self.peers_in(room).into_iter().filter(|p| Some(*p) != except && self.swarm.is_connected(p)).collect();
+        (!others.is_empty()).then(|| others[rand::random_range(0..others.len())])
+    }
+
+    /// Messages of `author`'s machine in `room` came with a gap that did not fill in time
+    /// (gossip lost some on their way here, as it may under a burst): the room is caught up
+    /// from the author when it is in reach, else from another member in reach. The catch-up's
+    /// marks say how far this node holds the author's messages without a gap, so what the gap
+    /// lacks comes, and is shown late.
+    pub(super) fn fill_gap(&mut self, room: EventId, author: PeerId) {
+        let from = if self.swarm.is_connected(&author) { Some(author) } else { self.member_in_reach(&room, None) };
+        if let Some(peer) = from {
+            tracing::debug!(%room, %author, %peer, "a gap in a sender's messages; catching up");
+            self.catch_up(room, peer, true);
         }
     }
 
@@ -175,7 +214,7 @@ impl EventLoop {
                 return;
             }
         };
-        self.first_page(peer, room, false, Some((reply, join)));
+        self.first_page(peer, room, false, Some(reply), Some(join));
     }
 
     /// A peer asks for a room's heads or a page: refused at once, or answered once what the
@@ -418,8 +457,21 @@ impl EventLoop {
         }
         if next && paging.pages < MAX_PAGES && self.rooms.engine.knows(&room) {
             self.request_page(peer, paging, None);
-        } else {
-            self.rooms.catching_up.remove(&(room, peer));
+            return;
+        }
+        self.rooms.catching_up.remove(&(room, peer));
+        let member = self.my_account().is_ok_and(|me| self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)));
+        if let Some(join) = paging.then_others.filter(|_| member) {
+            // What this member held is kept now: the others' catch-ups bring only what it
+            // lacked. Each is handed the join too, which gossip may not have brought it yet.
+            let others: Vec<PeerId> = self
+                .peers_in(&room)
+                .into_iter()
+                .filter(|p| *p != peer && self.swarm.is_connected(p) && !self.rooms.catching_up.contains(&(room, *p)))
+                .collect();
+            for other in others {
+                self.first_page(other, room, paging.show, None, Some((*join).clone()));
+            }
         }
     }
 
@@ -473,10 +525,8 @@ impl EventLoop {
             // The peer is gone (it left, or the connection broke): what it would have brought
             // comes from another member in reach, not at the next comparison a minute later.
             None => {
-                let others: Vec<PeerId> =
-                    self.peers_in(&room).into_iter().filter(|p| *p != peer && self.swarm.is_connected(p)).collect();
-                if !others.is_empty() {
-                    self.catch_up(room, others[rand::random_range(0..others.len())], show);
+                if let Some(other) = self.member_in_reach(&room, Some(peer)) {
+                    self.catch_up(room, other, show);
                 }
             }
         }

@@ -433,7 +433,7 @@ impl EventLoop {
     }
 
     /// Now and then: gives up what waited too long in the engine, and shows the messages held
-    /// back for a gap that did not fill in time.
+    /// back for a gap that did not fill in time (and has the gap fetched).
     pub(super) async fn room_tick(&mut self) {
         let now = Instant::now();
         self.rooms.unsent.retain(|_, unsent| {
@@ -446,8 +446,12 @@ impl EventLoop {
         if !self.rooms.order.is_holding() {
             return;
         }
-        for (room, message) in self.rooms.order.expire(Instant::now()) {
+        let expired = self.rooms.order.expire(Instant::now());
+        for (room, message) in expired.ready {
             self.show_message(&room, message).await;
+        }
+        for (room, author) in expired.gaps {
+            self.fill_gap(room, author);
         }
     }
 

@@ -16,6 +16,15 @@ struct Stream<T> {
     held: BTreeMap<u64, (Instant, T)>,
 }
 
+/// What [`Sequencer::expire`] gave up waiting for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Expired<K, T> {
+    /// The messages released, in each stream's order.
+    pub ready: Vec<T>,
+    /// The streams whose gaps were given up on.
+    pub gaps: Vec<K>,
+}
+
 /// Releases messages of each stream `K` in the order of their numbers.
 #[derive(Debug)]
 pub struct Sequencer<K, T> {
@@ -76,10 +85,11 @@ impl<K: Eq + Hash + Clone, T> Sequencer<K, T> {
     }
 
     /// Gives up on gaps that held a message back for longer than the wait: releases, in order,
-    /// every stream whose oldest held message waited too long.
-    pub fn expire(&mut self, now: Instant) -> Vec<T> {
-        let mut ready = Vec::new();
-        for stream in self.streams.values_mut() {
+    /// every stream whose oldest held message waited too long, and says which streams those
+    /// were (what their gaps lack is still to be fetched).
+    pub fn expire(&mut self, now: Instant) -> Expired<K, T> {
+        let mut expired = Expired { ready: Vec::new(), gaps: Vec::new() };
+        for (key, stream) in &mut self.streams {
             let overdue = stream.held.values().any(|(since, _)| now.duration_since(*since) >= self.wait);
             if !overdue {
                 continue;
@@ -88,9 +98,10 @@ impl<K: Eq + Hash + Clone, T> Sequencer<K, T> {
             if let Some(last) = held.keys().next_back() {
                 stream.next = last + 1;
             }
-            ready.extend(held.into_values().map(|(_, item)| item));
+            expired.ready.extend(held.into_values().map(|(_, item)| item));
+            expired.gaps.push(key.clone());
         }
-        ready
+        expired
     }
 
     /// Whether any message is held back.
@@ -146,8 +157,9 @@ mod tests {
         s.offer("bob", 1, 1, t);
         s.offer("bob", 3, 3, t);
         s.offer("bob", 4, 4, t + Duration::from_millis(500));
-        assert_eq!(s.expire(t + Duration::from_millis(900)), Vec::<u64>::new());
-        assert_eq!(s.expire(t + WAIT), vec![3, 4]);
+        s.offer("carol", 1, 1, t);
+        assert_eq!(s.expire(t + Duration::from_millis(900)), Expired { ready: vec![], gaps: vec![] });
+        assert_eq!(s.expire(t + WAIT), Expired { ready: vec![3, 4], gaps: vec!["bob"] });
         assert_eq!(s.offer("bob", 2, 2, t + WAIT), vec![2], "late, shown at once");
         assert_eq!(s.offer("bob", 5, 5, t + WAIT), vec![5]);
     }

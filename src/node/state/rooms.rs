@@ -165,6 +165,10 @@ pub(crate) struct Paging {
     pub(crate) show: bool,
     /// `/join`'s answer, given once the first page is in.
     pub(crate) join: Option<RoomDone>,
+    /// A join's catch-up, with the join: once it ends, the room is caught up from the other
+    /// members in reach too, each handed the join (the member that answered may lack messages
+    /// that never reached it).
+    pub(crate) then_others: Option<Box<wire::SignedEvent>>,
 }
 
 /// Why a catch-up request was sent.
