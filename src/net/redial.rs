@@ -4,8 +4,9 @@
 //! - configured addresses (`--peer`), dialled at start and re-dialled for as long as the node
 //!   runs whenever no connection to the peer behind them is open;
 //! - known peers (found by mDNS, or learned from identify), dialled while they are not
-//!   connected, and forgotten after [`FORGET_AFTER`] of failed dials or when mDNS expires their
-//!   last address.
+//!   connected, and forgotten after [`FORGET_AFTER`] of failed dials, when mDNS expires their
+//!   last address, or, the longest unreachable first, to make room for a new one when
+//!   [`MAX_KNOWN_PEERS`] are known.
 //!
 //! Failed dials back off exponentially with jitter up to [`MAX_BACKOFF`]; a connection that
 //! closes is re-dialled after a short random delay, so both ends of a broken link do not dial at
@@ -153,7 +154,7 @@ impl Redialer {
         if peer == self.local || self.configured.iter().any(|c| c.peer == Some(peer)) {
             return;
         }
-        if !self.known.contains_key(&peer) && self.known.len() >= MAX_KNOWN_PEERS {
+        if !self.known.contains_key(&peer) && self.known.len() >= MAX_KNOWN_PEERS && !self.forget_least_reachable() {
             return;
         }
         let known = self.known.entry(peer).or_insert_with(|| Known {
@@ -163,6 +164,23 @@ impl Redialer {
         });
         if !known.addrs.contains(&addr) && known.addrs.len() < MAX_ADDRS_PER_PEER {
             known.addrs.push(addr);
+        }
+    }
+
+    /// Makes room for a new peer when [`MAX_KNOWN_PEERS`] are known: forgets the one that has
+    /// been unreachable the longest (neither connected nor being dialled), so that peers made
+    /// up by whoever told of them give way to real ones once a dial of them failed. Whether one
+    /// was forgotten (none is while every known peer is reachable or not yet tried).
+    fn forget_least_reachable(&mut self) -> bool {
+        let longest = self
+            .known
+            .iter()
+            .filter(|(peer, known)| !self.connected.contains(*peer) && !known.backoff.dialing)
+            .filter_map(|(peer, known)| known.unreachable_since.map(|since| (since, *peer)))
+            .min();
+        match longest {
+            Some((_, peer)) => self.known.remove(&peer).is_some(),
+            None => false,
         }
     }
 
@@ -306,10 +324,37 @@ mod tests {
             redial.add_address(PeerId::random(), "/ip4/10.77.0.3/tcp/1".parse().unwrap(), now);
         }
         assert_eq!(redial.peer_addresses(&PeerId::random()).len(), MAX_KNOWN_PEERS);
-        // A new peer past the bound is not kept.
+        // A new peer past the bound is not kept while every known one may still be reached.
         let before = redial.peer_addresses(&PeerId::random()).len();
         redial.add_address(PeerId::random(), "/ip4/10.77.0.4/tcp/1".parse().unwrap(), now);
         assert_eq!(redial.peer_addresses(&PeerId::random()).len(), before);
+    }
+
+    #[test]
+    fn made_up_peers_give_way_to_a_real_one_once_their_dials_failed() {
+        let start = Instant::now();
+        let mut redial = Redialer::new(PeerId::random(), Vec::new(), start);
+        // A peer told of MAX_KNOWN_PEERS made-up peers; every dial of them fails, the first
+        // half a second before the others.
+        for _ in 0..MAX_KNOWN_PEERS {
+            redial.add_address(PeerId::random(), "/ip4/10.77.0.3/tcp/1".parse().unwrap(), start);
+        }
+        let mut plans = redial.due(start);
+        assert_eq!(plans.len(), MAX_KNOWN_PEERS);
+        let first = plans.remove(0);
+        redial.dial_not_started(&first.key, start);
+        let later = start + Duration::from_millis(500);
+        for plan in &plans {
+            redial.dial_not_started(&plan.key, later);
+        }
+        let real = PeerId::random();
+        redial.add_address(real, "/ip4/10.77.0.4/tcp/1".parse().unwrap(), later);
+        let known: Vec<PeerId> = redial.peer_addresses(&PeerId::random()).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(known.len(), MAX_KNOWN_PEERS, "still bounded");
+        assert!(known.contains(&real), "the real peer is kept");
+        assert!(first.peer.is_some_and(|p| !known.contains(&p)), "the longest unreachable is forgotten");
+        let due = redial.due(later);
+        assert_eq!(due.iter().map(|p| p.peer).collect::<Vec<_>>(), [Some(real)], "and the real one is dialled");
     }
 
     #[test]
