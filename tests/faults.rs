@@ -148,7 +148,13 @@ fn three_senders_at_full_speed_reach_everyone_once_and_in_order() {
         if lost > 0 {
             let seen = shown(&events, "load");
             let missing: Vec<&String> = all.iter().filter(|t| !seen.contains_key(*t)).collect();
-            println!("{} is missing {missing:?}", user.name);
+            let unreadable: Vec<&Value> =
+                events.iter().filter(|v| v["type"] == "message" && v["unreadable"] == true).collect();
+            println!(
+                "{} is missing {missing:?}; shown unreadable: {unreadable:?}\nstderr:\n{}",
+                user.name,
+                user.stderr_text()
+            );
         }
         assert_eq!((duplicated, lost), (0, 0), "{}", user.name);
         // Per sender, in the order sent.

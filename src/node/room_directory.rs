@@ -10,7 +10,7 @@ use libp2p::PeerId;
 
 use super::event::UiEvent;
 use super::parts::EventLoop;
-use super::state::rooms::{error, room_name};
+use super::state::rooms::{Show, error, room_name};
 use super::{CommandError, ErrorCode};
 use crate::account::{AccountId, same_name};
 use crate::protocol::presence::RoomRef;
@@ -150,7 +150,7 @@ impl EventLoop {
         let mine = self.my_rooms();
         for room in rooms.iter().filter(|r| mine.iter().any(|m| m.id == r.id)) {
             if self.rooms.synced.insert((room.id, peer)) {
-                self.catch_up(room.id, peer, true);
+                self.catch_up(room.id, peer, Show::All);
             }
         }
         self.rooms.directory.insert(peer, rooms.clone());
@@ -190,7 +190,7 @@ impl EventLoop {
             // A catch-up asked while the peer was out of reach may still wait for its answer
             // on a connection that is gone (up to the request's time-out): ask again now.
             self.rooms.catching_up.remove(&(room, peer));
-            self.catch_up(room, peer, true);
+            self.catch_up(room, peer, Show::All);
         }
     }
 

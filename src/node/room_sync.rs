@@ -15,7 +15,7 @@ use libp2p::request_response::ResponseChannel;
 use super::client::RoomReply;
 use super::event::ErrorCode;
 use super::parts::EventLoop;
-use super::state::rooms::{Paging, RoomDone, SyncPurpose, error};
+use super::state::rooms::{Paging, RoomDone, Show, SyncPurpose, error};
 use super::state::store::Done;
 use super::store_reads::{self, Answer, MessagesWanted, ReadDone};
 use crate::account::AccountId;
@@ -29,6 +29,9 @@ use crate::room::{Action, EventId, MAX_PREV};
 
 /// The most pages one catch-up fetches.
 const MAX_PAGES: usize = 1000;
+/// A join's catch-up shows the messages written from this long before the join on (clocks
+/// differ a little), and keeps the older ones as history.
+const SHOWN_BEFORE_JOIN_MS: u64 = 5_000;
 
 /// What to read for a peer's request: the room, the events, the messages, and the answer.
 type ToRead = (EventId, Vec<EventId>, Option<MessagesWanted>, Answer);
@@ -45,7 +48,7 @@ fn refusal_code(refusal: SyncRefusal) -> ErrorCode {
 impl EventLoop {
     /// Catches `room` up from `peer`, unless that is on its way already; `show` the new
     /// messages.
-    pub(super) fn catch_up(&mut self, room: EventId, peer: PeerId, show: bool) {
+    pub(super) fn catch_up(&mut self, room: EventId, peer: PeerId, show: Show) {
         if self.rooms.catching_up.contains(&(room, peer)) || !self.rooms.engine.knows(&room) {
             return;
         }
@@ -60,7 +63,7 @@ impl EventLoop {
         &mut self,
         peer: PeerId,
         room: EventId,
-        show: bool,
+        show: Show,
         reply: Option<RoomDone>,
         join: Option<SignedEvent>,
     ) {
@@ -119,7 +122,7 @@ impl EventLoop {
             let peers = self.peers_in(&room.id);
             if !peers.is_empty() {
                 let peer = peers[rand::random_range(0..peers.len())];
-                self.catch_up(room.id, peer, true);
+                self.catch_up(room.id, peer, Show::All);
             }
         }
     }
@@ -140,7 +143,7 @@ impl EventLoop {
         let from = if self.swarm.is_connected(&author) { Some(author) } else { self.member_in_reach(&room, None) };
         if let Some(peer) = from {
             tracing::debug!(%room, %author, %peer, "a gap in a sender's messages; catching up");
-            self.catch_up(room, peer, true);
+            self.catch_up(room, peer, Show::All);
         }
     }
 
@@ -214,7 +217,8 @@ impl EventLoop {
                 return;
             }
         };
-        self.first_page(peer, room, false, Some(reply), Some(join));
+        let since = now_ms().saturating_sub(SHOWN_BEFORE_JOIN_MS);
+        self.first_page(peer, room, Show::Since(since), Some(reply), Some(join));
     }
 
     /// A peer asks for a room's heads or a page: refused at once, or answered once what the
@@ -383,7 +387,8 @@ impl EventLoop {
         let Some(key) = self.accounts.trusted_key() else { return };
         let server = self.presence_account(&peer);
         let now = now_ms();
-        let via = |server: AccountId| Via::CatchUp { from: peer, server, show: paging.show };
+        let show = paging.show;
+        let via = |server: AccountId, ts_ms: u64| Via::CatchUp { from: peer, server, show: show.covers(ts_ms) };
         let mut last_event = None;
         for signed in events.iter().take(PAGE_EVENTS) {
             // What is here already is skipped before its signature is checked.
@@ -398,8 +403,8 @@ impl EventLoop {
                 continue;
             }
             last_event = Some(event.id);
-            let server = server.unwrap_or(event.account);
-            self.feed(Incoming { event, bytes: signed.encode(), via: via(server) }).await;
+            let via = via(server.unwrap_or(event.account), event.body.ts_ms);
+            self.feed(Incoming { event, bytes: signed.encode(), via }).await;
         }
         let mut last_message: Option<Mark> = None;
         let mut checked: Vec<(VerifiedEvent, Vec<u8>)> = Vec::new();
@@ -419,7 +424,8 @@ impl EventLoop {
         match server {
             Some(server) => {
                 for (event, bytes) in checked {
-                    self.feed(Incoming { event, bytes, via: via(server) }).await;
+                    let via = via(server, event.body.ts_ms);
+                    self.feed(Incoming { event, bytes, via }).await;
                 }
             }
             None if !checked.is_empty() => {
@@ -515,20 +521,21 @@ impl EventLoop {
         self.rooms.catching_up.remove(&(room, peer));
         tracing::debug!(%room, %peer, reason, "catch-up failed");
         let show = match &purpose {
-            SyncPurpose::Page(paging) => paging.show,
-            SyncPurpose::Heads { .. } => false,
+            SyncPurpose::Page(paging) => Some(paging.show),
+            SyncPurpose::Heads { .. } => None,
         };
-        match purpose.join_reply() {
-            Some(reply) => {
+        match (purpose.join_reply(), show) {
+            (Some(reply), _) => {
                 self.fail_join(room, reply, ErrorCode::NoSuchRoom, &format!("cannot reach a member ({reason})"));
             }
             // The peer is gone (it left, or the connection broke): what it would have brought
             // comes from another member in reach, not at the next comparison a minute later.
-            None => {
+            (None, Some(show)) => {
                 if let Some(other) = self.member_in_reach(&room, Some(peer)) {
                     self.catch_up(room, other, show);
                 }
             }
+            (None, None) => {}
         }
     }
 

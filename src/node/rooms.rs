@@ -18,7 +18,7 @@ use super::event::{ChatMessage, ErrorCode, NotificationKind, UiEvent};
 use super::parts::EventLoop;
 use super::state::key_wait::Sealing;
 use super::state::keys::Awaiting;
-use super::state::rooms::{Gossip, MAX_EARLY, MAX_UNSENT, UNSENT_WAIT, error, message_view, topic};
+use super::state::rooms::{Gossip, MAX_EARLY, MAX_UNSENT, Show, UNSENT_WAIT, error, message_view, topic};
 use super::state::store::{Done, ShownAs, TakenMessage};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
@@ -259,7 +259,7 @@ impl EventLoop {
                         acceptance = MessageAcceptance::Accept;
                     }
                 }
-                Output::CatchUp { room, peer } => self.catch_up(room, peer, true),
+                Output::CatchUp { room, peer } => self.catch_up(room, peer, Show::All),
                 Output::Refused { room, id, reason } => tracing::debug!(%room, %id, reason, "room event not taken"),
             }
         }
@@ -285,7 +285,9 @@ impl EventLoop {
             Via::Disk => ShownAs::Fetched { show: false },
         };
         let kept_before = self.rooms.kept_seq(&v.room, &v.peer);
-        if shown_as == ShownAs::Live && !self.rooms.order.knows(&stream) {
+        // A sender's stream starts after what was taken in from it here, whichever way its
+        // first message to be shown came: one that overtook those before it waits for them.
+        if matches!(shown_as, ShownAs::Live | ShownAs::Fetched { show: true }) && !self.rooms.order.knows(&stream) {
             self.rooms.order.start(stream, kept_before.saturating_add(1));
         }
         // Numbered beyond all taken in from its sender here: no message kept has its number, so
@@ -301,13 +303,14 @@ impl EventLoop {
             Some(text) => Ok(text),
             None => self.open_text(v.room, v.account, seq, &sealed),
         };
+        let mut noted_key_wait = false;
         let (text, readable) = match opened {
             Ok(text) => (text, Readable::Read),
             Err(OpenError::NoKey) => {
                 self.want_key(v.room, &sealed.session, v.peer, via.peer());
                 if shown_as != (ShownAs::Fetched { show: false }) {
                     let sealing = Sealing { session: sealed.session.clone(), author: v.peer };
-                    self.keys.await_key(v.id.to_hex(), sealing, Instant::now());
+                    noted_key_wait = self.keys.await_key(v.id.to_hex(), sealing, Instant::now());
                 }
                 (String::new(), Readable::AwaitingKey)
             }
@@ -357,7 +360,8 @@ impl EventLoop {
         {
             self.rooms.verdicts.insert(v.id, gossip);
         }
-        let taken = Box::new(TakenMessage { id: v.id, room: v.room, peer: v.peer, seq, message, shown_as });
+        let taken =
+            Box::new(TakenMessage { id: v.id, room: v.room, peer: v.peer, seq, message, shown_as, noted_key_wait });
         let done = move |store: &NodeStore| Some(Done::Message { new: keep(store), taken });
         match shown_as {
             // Shown once written: soon, with what is written behind meanwhile.
@@ -371,14 +375,18 @@ impl EventLoop {
     /// The store kept a message (`new`: it was not kept before): shown now, in its sender's
     /// order, when it is to be shown.
     pub(super) async fn message_kept(&mut self, taken: TakenMessage, new: bool) {
-        let TakenMessage { id, room, peer, seq, message, shown_as } = taken;
+        let TakenMessage { id, room, peer, seq, message, shown_as, noted_key_wait } = taken;
         self.rooms.taking.remove(&id);
         if let Some((gossip, from)) = self.rooms.verdicts.remove(&id) {
             let verdict = if new { MessageAcceptance::Accept } else { MessageAcceptance::Ignore };
             self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&gossip, &from, verdict);
         }
         if !new {
-            self.keys.awaiting.remove(&message.id);
+            // Another copy was kept first: its note of waiting for the key (it may be held in
+            // its sender's order meanwhile) is not this copy's to drop.
+            if noted_key_wait {
+                self.keys.awaiting.remove(&message.id);
+            }
             return;
         }
         let stream = (room, peer);

@@ -120,11 +120,15 @@ impl RoomKeys {
     }
 
     /// Notes that message `id` (hex), sealed as `sealing` says, cannot be read yet: shown, it
-    /// waits for the key. Beyond the bound it is not noted (and is shown as unreadable).
-    pub(crate) fn await_key(&mut self, id: String, sealing: Sealing, now: Instant) {
-        if self.awaiting.len() < MAX_WAITING {
-            self.awaiting.insert(id, Awaiting { since: now, sealing, opened: None });
+    /// waits for the key. Whether it was noted now: not when another copy of it noted it first
+    /// (that one is on its way to be shown, and its note, maybe opened since, stays as it is),
+    /// nor beyond the bound (it is shown as unreadable).
+    pub(crate) fn await_key(&mut self, id: String, sealing: Sealing, now: Instant) -> bool {
+        if self.awaiting.len() >= MAX_WAITING || self.awaiting.contains_key(&id) {
+            return false;
         }
+        self.awaiting.insert(id, Awaiting { since: now, sealing, opened: None });
+        true
     }
 
     /// Forgets the messages noted [`FORGET_AWAITING`] ago or more that were never shown (a
@@ -132,5 +136,21 @@ impl RoomKeys {
     /// the bound.
     pub(crate) fn forget_stale(&mut self, now: Instant) {
         self.awaiting.retain(|_, awaiting| now.saturating_duration_since(awaiting.since) < FORGET_AWAITING);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_copy_of_a_message_leaves_the_first_copys_note_of_its_key_wait_as_it_is() {
+        let mut keys = RoomKeys::default();
+        let now = Instant::now();
+        let sealing = || Sealing { session: "s".into(), author: PeerId::random() };
+        assert!(keys.await_key("m".into(), sealing(), now), "the first copy notes it");
+        keys.awaiting.get_mut("m").expect("noted").opened = Some(Some("hello".into()));
+        assert!(!keys.await_key("m".into(), sealing(), now), "a second copy does not");
+        assert_eq!(keys.awaiting["m"].opened, Some(Some("hello".into())), "what its key opened stays");
     }
 }

@@ -161,14 +161,34 @@ pub(crate) struct Paging {
     pub(crate) after: Option<EventId>,
     pub(crate) messages_after: Option<Mark>,
     pub(crate) pages: usize,
-    /// Its new messages are shown (else only kept, as history).
-    pub(crate) show: bool,
+    /// Which of its new messages are shown (the others are only kept, as history).
+    pub(crate) show: Show,
     /// `/join`'s answer, given once the first page is in.
     pub(crate) join: Option<RoomDone>,
     /// A join's catch-up, with the join: once it ends, the room is caught up from the other
     /// members in reach too, each handed the join (the member that answered may lack messages
     /// that never reached it).
     pub(crate) then_others: Option<Box<wire::SignedEvent>>,
+}
+
+/// Which new messages a catch-up shows; the others it only keeps, as history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Show {
+    /// Every one (a catch-up of a room this user was in while the messages were written).
+    All,
+    /// Those written since this time, in ms since the epoch (a join's: the room's history is
+    /// kept, but messages written after the join may come this way before gossip brings them).
+    Since(u64),
+}
+
+impl Show {
+    /// Whether a message written at `ts_ms` is shown.
+    pub(crate) fn covers(self, ts_ms: u64) -> bool {
+        match self {
+            Show::All => true,
+            Show::Since(since) => ts_ms >= since,
+        }
+    }
 }
 
 /// Why a catch-up request was sent.

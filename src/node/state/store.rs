@@ -134,6 +134,9 @@ pub(crate) struct TakenMessage {
     pub(crate) seq: u64,
     pub(crate) message: ChatMessage,
     pub(crate) shown_as: ShownAs,
+    /// This copy noted the message as waiting for its key (the note is this copy's to drop
+    /// when the store says the message was kept before).
+    pub(crate) noted_key_wait: bool,
 }
 
 /// How a room message taken in is shown once kept.
