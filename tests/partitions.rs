@@ -16,6 +16,7 @@ use meshchat::room::event::{EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
 use serde_json::Value;
 use support::chat::{PASSWORDS, expect_bootstrap, join_room, lab_user, register, str_of, wait_online};
+use support::lobby::history;
 use support::room_keys::{kept_keyring, open_all};
 use support::{Lab, NodeProc};
 
@@ -212,13 +213,6 @@ const LINES: usize = 2;
 /// How soon after the heal every member must see the same room.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
 
-/// The texts of `/history 100` at `node` (its focused room).
-fn history_texts(node: &mut NodeProc) -> HashSet<String> {
-    node.send("/history 100");
-    let answer = node.wait_type("history");
-    answer["messages"].as_array().expect("messages").iter().map(|m| str_of(m, "text").to_string()).collect()
-}
-
 /// alice and bob, members of #lobby, cannot reach each other for a while and each writes
 /// meanwhile: neither holds the other's lines. carol joins then, and reaches both. Whichever of
 /// them answers her join lacks the other's lines; she has all of them soon after her join,
@@ -247,7 +241,7 @@ fn a_joiner_gets_what_the_member_that_answered_lacks() {
     bob.wait_for("his last line", |v| v["type"] == "message" && v["text"] == "bob, apart 9");
     // What found no member in reach waits 2 s for one to subscribe; carol must not be it.
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!history_texts(&mut bob).contains("alice, apart 0"), "bob heard alice while apart");
+    assert!(!history(&mut bob).iter().any(|l| l == "alice, apart 0"), "bob heard alice while apart");
 
     let mut carol = lab_user(&lab, 3, "carol", PASSWORDS[2], dirs[2].path());
     wait_online(&mut carol, "alice");
@@ -258,7 +252,7 @@ fn a_joiner_gets_what_the_member_that_answered_lacks() {
     // point of its 10 s interval).
     let within = Duration::from_secs(3);
     let held = loop {
-        let held = history_texts(&mut carol);
+        let held: HashSet<String> = history(&mut carol).into_iter().collect();
         if lines.iter().all(|l| held.contains(l)) || joined.elapsed() > within {
             break held;
         }

@@ -127,10 +127,14 @@ impl EventLoop {
         }
     }
 
+    /// The members of `room` this node is connected to, other than `except`.
+    fn members_in_reach(&self, room: &EventId, except: Option<PeerId>) -> Vec<PeerId> {
+        self.peers_in(room).into_iter().filter(|p| Some(*p) != except && self.swarm.is_connected(p)).collect()
+    }
+
     /// A member of `room` this node is connected to, other than `except`, picked at random.
     fn member_in_reach(&self, room: &EventId, except: Option<PeerId>) -> Option<PeerId> {
-        let others: Vec<PeerId> =
-            self.peers_in(room).into_iter().filter(|p| Some(*p) != except && self.swarm.is_connected(p)).collect();
+        let others = self.members_in_reach(room, except);
         (!others.is_empty()).then(|| others[rand::random_range(0..others.len())])
     }
 
@@ -470,13 +474,10 @@ impl EventLoop {
         if let Some(join) = paging.then_others.filter(|_| member) {
             // What this member held is kept now: the others' catch-ups bring only what it
             // lacked. Each is handed the join too, which gossip may not have brought it yet.
-            let others: Vec<PeerId> = self
-                .peers_in(&room)
-                .into_iter()
-                .filter(|p| *p != peer && self.swarm.is_connected(p) && !self.rooms.catching_up.contains(&(room, *p)))
-                .collect();
-            for other in others {
-                self.first_page(other, room, paging.show, None, Some((*join).clone()));
+            for other in self.members_in_reach(&room, Some(peer)) {
+                if !self.rooms.catching_up.contains(&(room, other)) {
+                    self.first_page(other, room, paging.show, None, Some((*join).clone()));
+                }
             }
         }
     }
@@ -520,22 +521,19 @@ impl EventLoop {
         let room = purpose.room();
         self.rooms.catching_up.remove(&(room, peer));
         tracing::debug!(%room, %peer, reason, "catch-up failed");
-        let show = match &purpose {
-            SyncPurpose::Page(paging) => Some(paging.show),
-            SyncPurpose::Heads { .. } => None,
-        };
-        match (purpose.join_reply(), show) {
-            (Some(reply), _) => {
-                self.fail_join(room, reply, ErrorCode::NoSuchRoom, &format!("cannot reach a member ({reason})"));
-            }
+        match purpose {
             // The peer is gone (it left, or the connection broke): what it would have brought
             // comes from another member in reach, not at the next comparison a minute later.
-            (None, Some(show)) => {
+            SyncPurpose::Page(paging) if paging.join.is_none() => {
                 if let Some(other) = self.member_in_reach(&room, Some(peer)) {
-                    self.catch_up(room, other, show);
+                    self.catch_up(room, other, paging.show);
                 }
             }
-            (None, None) => {}
+            purpose => {
+                if let Some(reply) = purpose.join_reply() {
+                    self.fail_join(room, reply, ErrorCode::NoSuchRoom, &format!("cannot reach a member ({reason})"));
+                }
+            }
         }
     }
 

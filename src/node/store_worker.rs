@@ -5,9 +5,10 @@
 //! until then. Jobs written behind: asleep, the worker wakes for the first and gathers those that
 //! come in the next [`WRITE_BEHIND`]; awake (for [`STAY_AWAKE`] after a batch) it is not woken
 //! for them, and takes them every [`WRITE_BEHIND`]. Under a stream of messages one commit then
-//! carries the messages of many milliseconds, and queuing one costs no wake-up. Once the transaction is committed, what the jobs returned goes back to the loop as
-//! one [`Written`]. When no job has come for a while it copies the write-ahead log into
-//! the database ([`NodeStore::checkpoint_if_quiet`]).
+//! carries the messages of many milliseconds, and queuing one costs no wake-up. Once the
+//! transaction is committed, what the jobs returned goes back to the loop as one [`Written`].
+//! When no job has come for a while it copies the write-ahead log into the database
+//! ([`NodeStore::checkpoint_if_quiet`]).
 //!
 //! Owns the connection and nothing else: never decides what to write or read (the jobs say),
 //! never touches the swarm. It ends once every handle is dropped and the jobs queued are done;
