@@ -136,7 +136,7 @@ impl EventLoop {
                 Done::Failed(why) => self.emit(UiEvent::info(why)).await,
                 Done::Message { taken, new } => self.message_kept(*taken, new).await,
                 Done::FirstPage { peer, paging, join } => self.request_page(peer, *paging, join.map(|join| *join)),
-                Done::PageKept { peer, paging, next } => self.page_kept(peer, *paging, next).await,
+                Done::PageKept { peer, room, join, ended } => self.page_kept(peer, room, join, ended).await,
                 Done::Reply { reply, answer } => {
                     let _ = reply.send(answer);
                 }

@@ -450,26 +450,60 @@ impl EventLoop {
         } else {
             false
         };
-        if next {
-            // Still on its way: no other catch-up of the room from this peer meanwhile.
-            self.rooms.catching_up.insert((room, peer));
-        }
-        // What the page brought is kept before the join is answered and the next page asked.
-        self.store.run(move |_| Some(Done::PageKept { peer, paging: Box::new(paging), next }));
+        tracing::debug!(%room, %peer, page = paging.pages, events = events.len(), messages = messages.len(), next, "catch-up page taken in");
+        // What the page brought is kept before the join is answered; the next page is asked for
+        // meanwhile, unless the page before this one is still being kept too.
+        let key = (room, peer);
+        let keeping = self.rooms.pages_keeping.entry(key).or_insert(0);
+        *keeping += 1;
+        let ahead = *keeping <= 1;
+        let join = paging.join.take();
+        let ended = if next && paging.pages < MAX_PAGES && self.rooms.engine.knows(&room) {
+            if ahead {
+                self.request_page(peer, paging, None);
+            } else {
+                // Still on its way: no other catch-up of the room from this peer meanwhile.
+                self.rooms.catching_up.insert(key);
+                self.rooms.next_pages.insert(key, paging);
+            }
+            None
+        } else {
+            Some(Box::new(paging))
+        };
+        self.store.run(move |_| Some(Done::PageKept { peer, room, join, ended }));
     }
 
-    /// What a page brought is kept: a join is answered, and the next page asked for when one
-    /// is due.
-    pub(super) async fn page_kept(&mut self, peer: PeerId, mut paging: Paging, next: bool) {
-        let room = paging.room;
-        if let Some(reply) = paging.join.take() {
+    /// What a page of a catch-up of `room` from `peer` brought is kept: the join it answers is
+    /// answered, a next page waiting for it is asked for, and once the last page is kept, the
+    /// other members in reach are caught up from after a join.
+    pub(super) async fn page_kept(
+        &mut self,
+        peer: PeerId,
+        room: EventId,
+        join: Option<RoomDone>,
+        ended: Option<Box<Paging>>,
+    ) {
+        let key = (room, peer);
+        let keeping = self.rooms.pages_keeping.get(&key).map_or(0, |n| n.saturating_sub(1));
+        if keeping == 0 {
+            self.rooms.pages_keeping.remove(&key);
+        } else {
+            self.rooms.pages_keeping.insert(key, keeping);
+        }
+        if let Some(reply) = join {
             self.finish_join(room, reply).await;
         }
-        if next && paging.pages < MAX_PAGES && self.rooms.engine.knows(&room) {
-            self.request_page(peer, paging, None);
-            return;
+        if keeping <= 1
+            && let Some(paging) = self.rooms.next_pages.remove(&key)
+        {
+            if self.rooms.engine.knows(&room) {
+                self.request_page(peer, paging, None);
+            } else {
+                self.rooms.catching_up.remove(&key);
+            }
         }
-        self.rooms.catching_up.remove(&(room, peer));
+        let Some(paging) = ended else { return };
+        self.rooms.catching_up.remove(&key);
         let member = self.my_account().is_ok_and(|me| self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)));
         if let Some(join) = paging.then_others.filter(|_| member) {
             // What this member held is kept now: the others' catch-ups bring only what it

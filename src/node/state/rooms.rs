@@ -61,6 +61,11 @@ pub(crate) struct Rooms {
     pub(crate) synced: HashSet<(EventId, PeerId)>,
     /// Catch-ups on their way, by room and peer.
     pub(crate) catching_up: HashSet<(EventId, PeerId)>,
+    /// How many pages of each catch-up the store worker is keeping: the next page is asked for
+    /// while one is kept, not while two are.
+    pub(crate) pages_keeping: HashMap<(EventId, PeerId), usize>,
+    /// The next page of a catch-up, asked for once the store worker keeps one page of it only.
+    pub(crate) next_pages: HashMap<(EventId, PeerId), Paging>,
     /// The highest number of a message taken in from each peer in each room (this node's own
     /// among them): read once at start, then kept here as messages are taken in.
     pub(crate) kept_seq: HashMap<(EventId, PeerId), u64>,
@@ -95,6 +100,8 @@ impl Default for Rooms {
             syncs: HashMap::new(),
             synced: HashSet::new(),
             catching_up: HashSet::new(),
+            pages_keeping: HashMap::new(),
+            next_pages: HashMap::new(),
             kept_seq: HashMap::new(),
             taking: HashSet::new(),
             gossip_in_hand: None,

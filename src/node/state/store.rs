@@ -159,8 +159,9 @@ pub(crate) enum Done {
     Message { taken: Box<TakenMessage>, new: bool },
     /// The marks of a catch-up's first page were read into `paging`: the request can go.
     FirstPage { peer: PeerId, paging: Box<Paging>, join: Option<Box<SignedEvent>> },
-    /// What a catch-up page brought is kept (`next`: another page is due).
-    PageKept { peer: PeerId, paging: Box<Paging>, next: bool },
+    /// What a catch-up page of `room` from `peer` brought is kept: the join it answers, or the
+    /// catch-up if that was its last page.
+    PageKept { peer: PeerId, room: EventId, join: Option<RoomDone>, ended: Option<Box<Paging>> },
     /// A command's answer, made on the worker.
     Reply { reply: RoomDone, answer: Result<RoomReply, CommandError> },
     /// Message `id` this user wrote was kept (`error`: why not).
@@ -198,7 +199,7 @@ impl std::fmt::Debug for Done {
             Done::Failed(why) => write!(f, "Failed({why})"),
             Done::Message { taken, new } => write!(f, "Message({}, {new})", taken.message.id),
             Done::FirstPage { paging, .. } => write!(f, "FirstPage({})", paging.room),
-            Done::PageKept { paging, next, .. } => write!(f, "PageKept({}, {next})", paging.room),
+            Done::PageKept { room, ended, .. } => write!(f, "PageKept({room}, {})", ended.is_some()),
             Done::Reply { .. } => f.write_str("Reply"),
             Done::Committed { ticket } => write!(f, "Committed({ticket})"),
             Done::SessionSaved(held) => write!(f, "SessionSaved({})", held.len()),
