@@ -9,6 +9,8 @@
 //! [`MAX_PAGES`]. Who may have what is the engine's decision; this side only checks the asker's
 //! certificate and reads and writes the rows.
 
+use std::time::Instant;
+
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
 
@@ -49,7 +51,10 @@ impl EventLoop {
     /// Catches `room` up from `peer`, unless that is on its way already; `show` the new
     /// messages.
     pub(super) fn catch_up(&mut self, room: EventId, peer: PeerId, show: Show) {
-        if self.rooms.catching_up.contains(&(room, peer)) || !self.rooms.engine.knows(&room) {
+        if self.rooms.catching_up.contains(&(room, peer))
+            || !self.rooms.engine.knows(&room)
+            || self.rooms.joining(&room, Instant::now())
+        {
             return;
         }
         self.first_page(peer, room, show, None, None);
@@ -82,6 +87,9 @@ impl EventLoop {
             then_others,
         };
         let join = join.map(Box::new);
+        if paging.join.is_some() {
+            self.rooms.joining.insert(room, (peer, Instant::now()));
+        }
         self.rooms.catching_up.insert((room, peer));
         self.store.run(move |store| {
             paging.marks = store.message_marks(&room, MAX_MARKS).unwrap_or_else(|e| {
@@ -365,6 +373,7 @@ impl EventLoop {
                     _ => SyncRefusal::UnknownRoom,
                 };
                 tracing::debug!(%room, %peer, %reason, "catch-up refused");
+                self.rooms.catch_up_ended(&room, &peer);
                 if let Some(reply) = purpose.join_reply() {
                     let message = match reason {
                         SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
@@ -500,10 +509,12 @@ impl EventLoop {
                 self.request_page(peer, paging, None);
             } else {
                 self.rooms.catching_up.remove(&key);
+                self.rooms.catch_up_ended(&room, &peer);
             }
         }
         let Some(paging) = ended else { return };
         self.rooms.catching_up.remove(&key);
+        self.rooms.catch_up_ended(&room, &peer);
         let member = self.my_account().is_ok_and(|me| self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)));
         if let Some(join) = paging.then_others.filter(|_| member) {
             // What this member held is kept now: the others' catch-ups bring only what it
@@ -554,6 +565,7 @@ impl EventLoop {
         let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
         let room = purpose.room();
         self.rooms.catching_up.remove(&(room, peer));
+        self.rooms.catch_up_ended(&room, &peer);
         tracing::debug!(%room, %peer, reason, "catch-up failed");
         match purpose {
             // The peer is gone (it left, or the connection broke): what it would have brought
@@ -573,6 +585,7 @@ impl EventLoop {
 
     /// A `/join` of `room` failed: out of its topic again, and the user is told why.
     fn fail_join(&mut self, room: EventId, reply: RoomDone, code: ErrorCode, why: &str) {
+        self.rooms.joining.remove(&room);
         self.unsubscribe(&room);
         let label = self.room_label(&room);
         let _ = reply.send(Err(error(code, format!("#{label}: {why}"))));

@@ -38,6 +38,8 @@ pub(crate) const UNSENT_WAIT: Duration = Duration::from_secs(2);
 pub(crate) const RESYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a message that came before an earlier one of its sender waits for it.
 const REORDER_WAIT: Duration = Duration::from_secs(2);
+/// How long a join's catch-up holds off other catch-ups of the room at most.
+pub(crate) const JOIN_CATCH_UP_HOLD: Duration = Duration::from_secs(60);
 /// At most this many events heard on a room's topic wait for the room's events during a join.
 pub(crate) const MAX_EARLY: usize = 1000;
 
@@ -66,6 +68,10 @@ pub(crate) struct Rooms {
     pub(crate) pages_keeping: HashMap<(EventId, PeerId), usize>,
     /// The next page of a catch-up, asked for once the store worker keeps one page of it only.
     pub(crate) next_pages: HashMap<(EventId, PeerId), Paging>,
+    /// Rooms whose join's catch-up is running: the member it runs from, and since when. No
+    /// other catch-up of such a room starts meanwhile (it would bring the same history again
+    /// and show it as new); the join's own catch-up goes on to every other member in reach.
+    pub(crate) joining: HashMap<EventId, (PeerId, Instant)>,
     /// The highest number of a message taken in from each peer in each room (this node's own
     /// among them): read once at start, then kept here as messages are taken in.
     pub(crate) kept_seq: HashMap<(EventId, PeerId), u64>,
@@ -102,6 +108,7 @@ impl Default for Rooms {
             catching_up: HashSet::new(),
             pages_keeping: HashMap::new(),
             next_pages: HashMap::new(),
+            joining: HashMap::new(),
             kept_seq: HashMap::new(),
             taking: HashSet::new(),
             gossip_in_hand: None,
@@ -115,6 +122,20 @@ impl Default for Rooms {
 }
 
 impl Rooms {
+    /// Whether a join's catch-up of `room` is running (one started more than
+    /// [`JOIN_CATCH_UP_HOLD`] ago no longer counts, whatever became of it).
+    pub(crate) fn joining(&self, room: &EventId, now: Instant) -> bool {
+        self.joining.get(room).is_some_and(|(_, since)| now.saturating_duration_since(*since) < JOIN_CATCH_UP_HOLD)
+    }
+
+    /// The catch-up of `room` from `peer` ended (or failed): if it was the room's join's, other
+    /// catch-ups of the room may start again.
+    pub(crate) fn catch_up_ended(&mut self, room: &EventId, peer: &PeerId) {
+        if self.joining.get(room).is_some_and(|(from, _)| from == peer) {
+            self.joining.remove(room);
+        }
+    }
+
     /// The highest number of a message taken in from `peer` in `room` (0 when none).
     pub(crate) fn kept_seq(&self, room: &EventId, peer: &PeerId) -> u64 {
         self.kept_seq.get(&(*room, *peer)).copied().unwrap_or(0)
@@ -222,5 +243,26 @@ impl SyncPurpose {
             SyncPurpose::Heads { reply, .. } => Some(reply),
             SyncPurpose::Page(paging) => paging.join,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_join_holds_off_other_catch_ups_until_its_own_ends_or_for_a_minute_at_most() {
+        let room = EventId::from_bytes([7; 32]);
+        let (member, other) = (PeerId::random(), PeerId::random());
+        let start = Instant::now();
+        let mut rooms = Rooms::default();
+        assert!(!rooms.joining(&room, start));
+        rooms.joining.insert(room, (member, start));
+        assert!(rooms.joining(&room, start + Duration::from_secs(1)));
+        rooms.catch_up_ended(&room, &other);
+        assert!(rooms.joining(&room, start + Duration::from_secs(1)), "another member's catch-up does not end it");
+        assert!(!rooms.joining(&room, start + JOIN_CATCH_UP_HOLD), "held a minute at most, whatever became of it");
+        rooms.catch_up_ended(&room, &member);
+        assert!(!rooms.joining(&room, start));
     }
 }
