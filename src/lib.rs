@@ -21,14 +21,6 @@
 //! - [`config`] turns command-line options into a validated [`config::Config`]; [`identity`] owns
 //!   the data directory's lock and the node's persistent key.
 
-/// mimalloc allocates for every program built on this library (the node, the integration tests
-/// and the benchmarks; the unit tests count allocations with their own, see `testing`): a node
-/// allocates and frees a buffer or more for every frame of every message, many of them freed on
-/// another thread than the one that allocated them.
-#[cfg(not(test))]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod account;
 pub mod bootstrap;
 pub mod bytes;
