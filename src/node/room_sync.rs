@@ -103,7 +103,7 @@ impl EventLoop {
     /// Asks `peer` for the next page of `paging` (with `join`, the first page of a join).
     pub(super) fn request_page(&mut self, peer: PeerId, paging: Paging, join: Option<SignedEvent>) {
         let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else {
-            self.rooms.catching_up.remove(&(paging.room, peer));
+            self.rooms.catch_up_ended(&paging.room, &peer);
             if let Some(reply) = paging.join {
                 let _ = reply.send(Err(error(ErrorCode::NotLoggedIn, "log in first")));
             }
@@ -459,13 +459,12 @@ impl EventLoop {
         } else {
             false
         };
-        tracing::debug!(%room, %peer, page = paging.pages, events = events.len(), messages = messages.len(), next, "catch-up page taken in");
+        let (pages, events, messages) = (paging.pages, events.len(), messages.len());
+        tracing::debug!(%room, %peer, pages, events, messages, next, "catch-up page taken in");
         // What the page brought is kept before the join is answered; the next page is asked for
         // meanwhile, unless the page before this one is still being kept too.
         let key = (room, peer);
-        let keeping = self.rooms.pages_keeping.entry(key).or_insert(0);
-        *keeping += 1;
-        let ahead = *keeping <= 1;
+        let ahead = self.rooms.keeping_page(key);
         let join = paging.join.take();
         let ended = if next && paging.pages < MAX_PAGES && self.rooms.engine.knows(&room) {
             if ahead {
@@ -493,12 +492,7 @@ impl EventLoop {
         ended: Option<Box<Paging>>,
     ) {
         let key = (room, peer);
-        let keeping = self.rooms.pages_keeping.get(&key).map_or(0, |n| n.saturating_sub(1));
-        if keeping == 0 {
-            self.rooms.pages_keeping.remove(&key);
-        } else {
-            self.rooms.pages_keeping.insert(key, keeping);
-        }
+        let keeping = self.rooms.page_kept(key);
         if let Some(reply) = join {
             self.finish_join(room, reply).await;
         }
@@ -508,12 +502,10 @@ impl EventLoop {
             if self.rooms.engine.knows(&room) {
                 self.request_page(peer, paging, None);
             } else {
-                self.rooms.catching_up.remove(&key);
                 self.rooms.catch_up_ended(&room, &peer);
             }
         }
         let Some(paging) = ended else { return };
-        self.rooms.catching_up.remove(&key);
         self.rooms.catch_up_ended(&room, &peer);
         let member = self.my_account().is_ok_and(|me| self.rooms.engine.state(&room).is_some_and(|s| s.is_member(&me)));
         if let Some(join) = paging.then_others.filter(|_| member) {
@@ -564,7 +556,6 @@ impl EventLoop {
     ) {
         let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
         let room = purpose.room();
-        self.rooms.catching_up.remove(&(room, peer));
         self.rooms.catch_up_ended(&room, &peer);
         tracing::debug!(%room, %peer, reason, "catch-up failed");
         match purpose {

@@ -128,12 +128,32 @@ impl Rooms {
         self.joining.get(room).is_some_and(|(_, since)| now.saturating_duration_since(*since) < JOIN_CATCH_UP_HOLD)
     }
 
-    /// The catch-up of `room` from `peer` ended (or failed): if it was the room's join's, other
-    /// catch-ups of the room may start again.
+    /// The catch-up of `room` from `peer` ended (or failed): another may start, and if it was
+    /// the room's join's, other catch-ups of the room may start again.
     pub(crate) fn catch_up_ended(&mut self, room: &EventId, peer: &PeerId) {
+        self.catching_up.remove(&(*room, *peer));
         if self.joining.get(room).is_some_and(|(from, _)| from == peer) {
             self.joining.remove(room);
         }
+    }
+
+    /// A page of the catch-up `key` is handed to the store worker: whether its next page may be
+    /// asked for now (no earlier page of it is still being kept).
+    pub(crate) fn keeping_page(&mut self, key: (EventId, PeerId)) -> bool {
+        let keeping = self.pages_keeping.entry(key).or_insert(0);
+        *keeping += 1;
+        *keeping <= 1
+    }
+
+    /// A page of the catch-up `key` is kept: how many of its pages are still being kept.
+    pub(crate) fn page_kept(&mut self, key: (EventId, PeerId)) -> usize {
+        let keeping = self.pages_keeping.get(&key).map_or(0, |n| n.saturating_sub(1));
+        if keeping == 0 {
+            self.pages_keeping.remove(&key);
+        } else {
+            self.pages_keeping.insert(key, keeping);
+        }
+        keeping
     }
 
     /// The highest number of a message taken in from `peer` in `room` (0 when none).
@@ -264,5 +284,17 @@ mod tests {
         assert!(!rooms.joining(&room, start + JOIN_CATCH_UP_HOLD), "held a minute at most, whatever became of it");
         rooms.catch_up_ended(&room, &member);
         assert!(!rooms.joining(&room, start));
+    }
+
+    #[test]
+    fn a_next_page_is_asked_for_while_one_page_is_kept_not_two() {
+        let key = (EventId::from_bytes([7; 32]), PeerId::random());
+        let mut rooms = Rooms::default();
+        assert!(rooms.keeping_page(key), "nothing kept before: the next page goes at once");
+        assert!(!rooms.keeping_page(key), "the page before is still being kept: the next waits");
+        assert_eq!(rooms.page_kept(key), 1);
+        assert_eq!(rooms.page_kept(key), 0);
+        assert!(rooms.pages_keeping.is_empty(), "nothing left behind once every page is kept");
+        assert_eq!(rooms.page_kept(key), 0, "a page kept twice counts nothing below zero");
     }
 }
