@@ -14,6 +14,7 @@ use meshchat::account::AccountId;
 use meshchat::room::EventId;
 use meshchat::search::SearchLine;
 use meshchat::store::{NODE_DB, NodeStore, Readable, StoredMessage};
+use sha2::{Digest, Sha256};
 
 use super::report::{Better, Row, Runs};
 
@@ -92,10 +93,10 @@ impl Lines {
     }
 }
 
+/// Message `n` of the figure. Its id is a SHA-256, as a node's are (the hash of the signed
+/// event): ids in no order, as they come into the table's key.
 fn message(room: EventId, n: u64, text: String) -> StoredMessage {
-    let mut id = [0u8; 32];
-    id[..8].copy_from_slice(&n.to_be_bytes());
-    id[8] = 1;
+    let id: [u8; 32] = Sha256::digest(n.to_be_bytes()).into();
     StoredMessage {
         id: EventId::from_bytes(id),
         room,
