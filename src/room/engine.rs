@@ -11,7 +11,9 @@
 //! author knew, their depth follows from them; authority is checked in the state cited):
 //! - control events and messages from the network are rate-limited per account
 //!   ([`CONTROL_BURST`]/[`CONTROLS_PER_SEC`], [`MESSAGE_BURST`]/[`MESSAGES_PER_SEC`]); a room
-//!   holds at most [`MAX_EVENTS_PER_ROOM`] control events;
+//!   holds at most [`MAX_EVENTS_PER_ROOM`] control events (its admins' up to [`ADMIN_RESERVE`]
+//!   more), and takes at most [`MAX_CONTROLS_PER_AUTHOR`] of one account but an admin from the
+//!   network;
 //! - an event citing events not known yet waits for them (bounded in number and time) while the
 //!   room is caught up from the peer it came from;
 //! - a message heard live is shown only if its author was a member in the state it cites and
@@ -43,8 +45,15 @@ pub const CONTROLS_PER_SEC: u32 = 2;
 /// How late an event may arrive, next to the ones sent before it, and still count as sent
 /// within the limit (see [`RateLimit::on_arrival`]).
 const ARRIVAL_JITTER: Duration = Duration::from_secs(1);
-/// The most control events a room holds; beyond, new ones are refused.
+/// The most control events a room holds; beyond, new ones are refused, but those of its admins
+/// (as things stand here) up to [`ADMIN_RESERVE`] more: a room filled up can still be moderated.
 pub const MAX_EVENTS_PER_ROOM: usize = 100_000;
+/// Control events beyond [`MAX_EVENTS_PER_ROOM`] taken from the room's admins.
+pub const ADMIN_RESERVE: usize = 10_000;
+/// The most control events of one account a room takes from the network, but from its admins
+/// (the rate limit holds what is heard live, not what a catch-up brings): a person joins and
+/// leaves far less, and filling a room takes many accounts.
+pub const MAX_CONTROLS_PER_AUTHOR: usize = 5_000;
 /// Control events waiting for what they cite, per room, and for how long.
 const PENDING_CAP: usize = 1000;
 const PENDING_WAIT: Duration = Duration::from_secs(30);
@@ -165,6 +174,8 @@ struct Room {
     held: VecDeque<HeldMessage>,
     /// Every account that ever created or joined the room: no one else can be a former member.
     joiners: HashSet<AccountId>,
+    /// The control events held of each author.
+    controls_by: HashMap<AccountId, usize>,
 }
 
 /// Every room this node knows.
@@ -372,6 +383,7 @@ impl RoomEngine {
                 pending: Pending::new(PENDING_CAP, PENDING_WAIT),
                 pending_bytes: HashMap::new(),
                 joiners: HashSet::new(),
+                controls_by: HashMap::new(),
                 held: VecDeque::new(),
             });
         }
@@ -382,8 +394,21 @@ impl RoomEngine {
             }
             return;
         }
-        if room.graph.len().saturating_add(room.pending.len()) >= MAX_EVENTS_PER_ROOM {
+        // What this node kept before is taken back up to the room's hard cap; from the network,
+        // within an author's share, and beyond the room's cap only from an admin.
+        let from_disk = matches!(incoming.via, Via::Disk);
+        let author = incoming.event.account;
+        let held = room.graph.len().saturating_add(room.pending.len());
+        let admin = room.graph.state().is_admin(&author);
+        let cap =
+            if from_disk || admin { MAX_EVENTS_PER_ROOM.saturating_add(ADMIN_RESERVE) } else { MAX_EVENTS_PER_ROOM };
+        if held >= cap {
             refuse(out, &incoming, "the room holds as many events as it may", gossip.then_some(Verdict::Ignore));
+            return;
+        }
+        if !from_disk && !admin && room.controls_by.get(&author).is_some_and(|n| *n >= MAX_CONTROLS_PER_AUTHOR) {
+            let reason = "its author has made as many changes to the room as it may";
+            refuse(out, &incoming, reason, gossip.then_some(Verdict::Ignore));
             return;
         }
         let id = event.id;
@@ -402,10 +427,11 @@ impl RoomEngine {
             match outcome {
                 Ok(accepted) => {
                     accepted_any = true;
-                    if let Some(e) = room.graph.get(&event_id)
-                        && matches!(e.action, Action::Create | Action::Join)
-                    {
-                        room.joiners.insert(e.author);
+                    if let Some(e) = room.graph.get(&event_id) {
+                        if matches!(e.action, Action::Create | Action::Join) {
+                            room.joiners.insert(e.author);
+                        }
+                        *room.controls_by.entry(e.author).or_default() += 1;
                     }
                     let Some((bytes, via)) = room.pending_bytes.remove(&event_id) else { continue };
                     let depth = room.graph.get(&event_id).map_or(0, |e| e.depth);

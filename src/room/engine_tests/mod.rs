@@ -15,8 +15,8 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::engine::{
-    CONTROL_BURST, CONTROLS_PER_SEC, Incoming, Input, MAX_EVENTS_PER_ROOM, Output, RoomEngine, ServeRefusal, Standing,
-    Verdict, Via,
+    CONTROL_BURST, CONTROLS_PER_SEC, Incoming, Input, MAX_CONTROLS_PER_AUTHOR, MAX_EVENTS_PER_ROOM, Output, RoomEngine,
+    ServeRefusal, Standing, Verdict, Via,
 };
 use super::*;
 use crate::account::AccountId;
@@ -584,10 +584,35 @@ fn catch_up_is_served_to_members_and_to_former_members_up_to_their_removal() {
     assert_eq!(node.engine.standing(&room, &carol), Standing::Member);
 }
 
+/// Made-up control events of `create`'s room, as the wire layer would hand them over verified
+/// (signing 100,000 events takes long in a debug build): with ids of their own and no bytes.
+struct MadeUp {
+    create: Signed,
+    made: u64,
+}
+
+impl MadeUp {
+    /// `who` does `action`, citing `head` at `depth`.
+    fn event(&mut self, who: &str, action: Action, head: EventId, depth: u64, via: Via) -> (EventId, Input) {
+        self.made += 1;
+        let mut event = self.create.event.clone();
+        event.id = EventId::from_bytes(Sha256::digest(self.made.to_be_bytes()).into());
+        event.account = account_of(who);
+        event.body.author = account_of(who);
+        event.body.room = Some(self.create.id());
+        event.body.prev = vec![head];
+        event.body.depth = depth;
+        event.body.payload = EventPayload::Control(action);
+        (event.id, Input::Event(Box::new(Incoming { event, bytes: Vec::new(), via })))
+    }
+}
+
+fn kept(out: &[Output]) -> bool {
+    out.iter().any(|o| matches!(o, Output::Keep { .. }))
+}
+
 #[test]
-fn a_room_holds_at_most_its_cap_of_events() {
-    // Signing 100,000 events takes long in a debug build: these are verified events as the
-    // wire layer would hand them over, with made-up ids and no bytes.
+fn a_room_holds_at_most_its_cap_of_events_but_its_admins_can_still_moderate_it() {
     let mut authors = Authors::new();
     let create = authors.create("alice", "lobby");
     let room = create.id();
@@ -595,28 +620,70 @@ fn a_room_holds_at_most_its_cap_of_events() {
     let now = Instant::now();
     engine.handle(create.input(Via::Disk), now);
     let bob = account_of("bob");
-    // The n-th event: alice bans bob or unbans him (the state stays small), citing `head`.
-    let event = |n: usize, head: EventId, via: Via| {
-        let mut event = create.event.clone();
-        event.id = EventId::from_bytes(Sha256::digest(n.to_be_bytes()).into());
-        event.body.room = Some(room);
-        event.body.prev = vec![head];
-        event.body.depth = n as u64;
-        let action = if n % 2 == 1 { Action::Ban(bob) } else { Action::Unban(bob) };
-        event.body.payload = EventPayload::Control(action);
-        (event.id, Input::Event(Box::new(Incoming { event, bytes: Vec::new(), via })))
-    };
+    let mut made = MadeUp { create, made: 0 };
+    // Alice bans bob or unbans him in turn (the state stays small), as kept on disk.
     let mut head = room;
-    for n in 1..MAX_EVENTS_PER_ROOM {
-        let (id, input) = event(n, head, Via::Disk);
+    for n in 1..MAX_EVENTS_PER_ROOM as u64 {
+        let action = if n % 2 == 1 { Action::Ban(bob) } else { Action::Unban(bob) };
+        let (id, input) = made.event("alice", action, head, n, Via::Disk);
         head = id;
-        assert!(engine.handle(input, now).iter().any(|o| matches!(o, Output::Keep { .. })), "{n}");
+        assert!(kept(&engine.handle(input, now)), "{n}");
     }
     assert_eq!(engine.event_count(&room), MAX_EVENTS_PER_ROOM);
-    let (_, over) = event(MAX_EVENTS_PER_ROOM, head, live());
+    let depth = MAX_EVENTS_PER_ROOM as u64;
+    // Carol, no admin, cannot join a room this full...
+    let (_, over) = made.event("carol", Action::Join, head, depth, live());
     let out = engine.handle(over, now);
     assert!(matches!(&out[..], [Output::Verdict(Verdict::Ignore), Output::Refused { .. }]), "{out:?}");
     assert_eq!(engine.event_count(&room), MAX_EVENTS_PER_ROOM);
+    // ...while alice, its admin, still bans whom she must, up to the reserve.
+    let (_, ban) = made.event("alice", Action::Ban(account_of("carol")), head, depth, live());
+    let out = engine.handle(ban, now);
+    assert!(kept(&out), "{out:?}");
+    assert_eq!(engine.event_count(&room), MAX_EVENTS_PER_ROOM + 1);
+}
+
+#[test]
+fn one_account_cannot_fill_a_room_with_changes_from_a_catch_up() {
+    let mut authors = Authors::new();
+    let create = authors.create("alice", "lobby");
+    let room = create.id();
+    let mut engine = RoomEngine::default();
+    let now = Instant::now();
+    engine.handle(create.input(Via::Disk), now);
+    let mut made = MadeUp { create, made: 0 };
+    // Bob joins and leaves over and over, each change brought by a catch-up (no rate limit
+    // there: history comes in pages).
+    let mut head = room;
+    for n in 1..=MAX_CONTROLS_PER_AUTHOR as u64 {
+        let action = if n % 2 == 1 { Action::Join } else { Action::Leave };
+        let (id, input) = made.event("bob", action, head, n, catch_up("carol"));
+        head = id;
+        assert!(kept(&engine.handle(input, now)), "{n}");
+    }
+    let depth = MAX_CONTROLS_PER_AUTHOR as u64 + 1;
+    let (_, more) = made.event("bob", Action::Leave, head, depth, catch_up("carol"));
+    let out = engine.handle(more, now);
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Refused { reason, .. } if reason.contains("as many changes"))),
+        "{out:?}"
+    );
+    // Nobody else is held back by it: alice bans him, carol joins.
+    let (ban, input) = made.event("alice", Action::Ban(account_of("bob")), head, depth, catch_up("carol"));
+    assert!(kept(&engine.handle(input, now)));
+    let (_, input) = made.event("carol", Action::Join, ban, depth + 1, catch_up("carol"));
+    assert!(kept(&engine.handle(input, now)));
+    assert!(engine.state(&room).is_some_and(|state| state.is_banned(&account_of("bob"))));
+    // What this node kept of bob's before is taken back whole after a restart.
+    let mut restarted = RoomEngine::default();
+    restarted.handle(made.create.input(Via::Disk), now);
+    let mut head = room;
+    for n in 1..=MAX_CONTROLS_PER_AUTHOR as u64 + 1 {
+        let action = if n % 2 == 1 { Action::Join } else { Action::Leave };
+        let (id, input) = made.event("bob", action, head, n, Via::Disk);
+        head = id;
+        assert!(kept(&restarted.handle(input, now)), "{n}");
+    }
 }
 
 mod proptests;
