@@ -7,6 +7,12 @@
 //! session is never kept beyond the process (a restart begins a new one), so no message index
 //! is ever used twice. A key for a session known here replaces the one held only when it reads
 //! further back; one whose ratchet is not the held one's is refused.
+//!
+//! Whose session a key is (its `author`) is not signed: whoever passes a key on names it. Only
+//! the session's maker can seal a message with it, and a message names its author inside
+//! (checked against its signed envelope), so the first message a session opens settles whose
+//! it is, whatever the key said. Until then a key named after the wrong author still reads as
+//! far back as it goes.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -123,6 +129,14 @@ impl Keyring {
         if plain.room != room || plain.author != author || plain.seq != seq {
             return Err(OpenError::Broken("it is not what its envelope says"));
         }
+        if held.key.author != author {
+            // Passed on under another author's name: the session is the one who sealed this.
+            let named = std::mem::replace(&mut held.key.author, author);
+            if let Some(count) = self.sessions_of.get_mut(&(room, named)) {
+                *count = count.saturating_sub(1);
+            }
+            *self.sessions_of.entry((room, author)).or_default() += 1;
+        }
         Ok(plain.text)
     }
 
@@ -139,14 +153,13 @@ impl Keyring {
             self.hold(key, session);
             return Ok(Opened::Taken);
         };
-        if held.key.author != key.author {
-            return Err(KeyError::OtherAuthor);
-        }
         match session.compare(&mut held.session) {
             SessionOrdering::Better => {
-                // The room state it was begun in is its author's, whoever passed it on.
+                // The room state it was begun in, and whose session it is, stay as known here:
+                // a key passed on says either as whoever passed it wished.
                 let since = std::mem::take(&mut held.key.since);
-                *held = Held { key: RoomKey { since, ..key }, session };
+                let author = held.key.author;
+                *held = Held { key: RoomKey { since, author, ..key }, session };
                 Ok(Opened::Taken)
             }
             SessionOrdering::Equal | SessionOrdering::Worse => Ok(Opened::Known),

@@ -69,8 +69,6 @@ pub enum KeyError {
     Malformed,
     #[error("the key is not the session it names")]
     WrongSession,
-    #[error("a key for this session came before from another author")]
-    OtherAuthor,
     #[error("the key does not belong to the session known here by that id")]
     Unconnected,
     #[error("too many sessions of this author in this room are held already")]

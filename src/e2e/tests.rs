@@ -154,7 +154,7 @@ impl HandMade {
 }
 
 #[test]
-fn a_key_passed_on_under_another_author_is_refused_and_a_better_one_replaces_a_later_one() {
+fn a_key_passed_on_under_another_author_still_reads_back_and_a_better_one_replaces_a_later_one() {
     let mut alices = HandMade(vodozemac::megolm::GroupSession::new(SessionConfig::version_1()));
     let from_one = alices.key();
     let first = alices.seal(1, "one");
@@ -169,9 +169,33 @@ fn a_key_passed_on_under_another_author_is_refused_and_a_better_one_replaces_a_l
     assert_eq!(bobs.open(room(), alice(), 1, &first), Err(OpenError::NoKey), "before its key reaches");
     assert_eq!(bobs.open(room(), alice(), 2, &second), Ok("two".to_string()));
     assert_eq!(bobs.take(from_two), Ok(Opened::Known));
-    assert_eq!(bobs.take(RoomKey { author: carol(), ..from_one.clone() }), Err(KeyError::OtherAuthor));
-    assert_eq!(bobs.take(from_one), Ok(Opened::Taken), "reads further back");
+    // Carol passes the key from the first message on as her own session: it still reads further
+    // back (nobody can keep alice's first message from bob by naming her session first), and
+    // the session stays alice's, as her message showed.
+    assert_eq!(bobs.take(RoomKey { author: carol(), ..from_one.clone() }), Ok(Opened::Taken), "reads further back");
+    assert_eq!(bobs.key(&room(), &from_one.session).map(|k| k.author), Some(alice()));
+    assert_eq!(bobs.take(from_one), Ok(Opened::Known));
     assert_eq!(bobs.open(room(), alice(), 1, &first), Ok("one".to_string()));
+}
+
+#[test]
+fn whose_session_a_key_is_comes_from_the_first_message_it_opens() {
+    let mut alices = HandMade(vodozemac::megolm::GroupSession::new(SessionConfig::version_1()));
+    let key = alices.key();
+    let first = alices.seal(1, "one");
+    // Carol names alice's session her own, before anyone else passes it on.
+    let mut bobs = Keyring::default();
+    assert_eq!(bobs.take(RoomKey { author: carol(), ..key.clone() }), Ok(Opened::Taken));
+    // A message sealed with it opens only as alice's (its inside names her, as her signed
+    // envelope does): carol's envelope around it is refused, and the key is alice's from then on.
+    assert_eq!(bobs.open(room(), carol(), 1, &first), Err(OpenError::Broken("it is not what its envelope says")));
+    assert_eq!(bobs.open(room(), alice(), 1, &first), Ok("one".to_string()));
+    assert_eq!(bobs.key(&room(), &key.session).map(|k| k.author), Some(alice()));
+    // Carol's count of sessions is hers again: she can still have MAX of her own.
+    for _ in 0..MAX_SESSIONS_PER_AUTHOR {
+        let hers = HandMade(vodozemac::megolm::GroupSession::new(SessionConfig::version_1())).key();
+        assert_eq!(bobs.take(RoomKey { author: carol(), ..hers }), Ok(Opened::Taken));
+    }
 }
 
 #[test]

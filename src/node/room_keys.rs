@@ -11,7 +11,7 @@
 //! began never gets it from anyone who knows of the removal). The cryptography is the keyring's;
 //! nothing here looks inside a key or a ciphertext.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -115,10 +115,17 @@ impl EventLoop {
 
     /// A message of `room` sealed with `session` cannot be read here: its key is asked for (of
     /// its author's peer first, then of the peer it came from, then of other members in reach,
-    /// one at a time), at most once every [`super::state::keys::ASK_AGAIN`].
-    pub(super) fn want_key(&mut self, room: EventId, session: &str, author: PeerId, via: Option<PeerId>) {
+    /// one at a time), at most once every [`super::state::keys::ASK_AGAIN`]. `account` signed the
+    /// message: a key that comes must be named as its.
+    pub(super) fn want_key(
+        &mut self,
+        room: EventId,
+        session: &str,
+        (author, account): (PeerId, AccountId),
+        via: Option<PeerId>,
+    ) {
         let now = Instant::now();
-        if !self.keys.may_ask(room, session, now) {
+        if !self.keys.may_ask(room, session, account, now) {
             return;
         }
         let members = self.members_of(&room);
@@ -187,8 +194,8 @@ impl EventLoop {
         self.keys.forget_stale(Instant::now());
         for (room, sealing) in self.keys.wait.sessions() {
             if self.keys.ring.key(&room, &sealing.session).is_none() {
-                self.want_key(room, &sealing.session, sealing.author, None);
-            } else if self.keys.may_ask(room, &sealing.session, Instant::now()) {
+                self.want_key(room, &sealing.session, (sealing.author, sealing.account), None);
+            } else if self.keys.may_ask(room, &sealing.session, sealing.account, Instant::now()) {
                 // The key is here, yet messages wait: their rows were read before they were.
                 self.open_sealed(room, sealing.session);
             }
@@ -276,9 +283,22 @@ impl EventLoop {
             .collect()
     }
 
-    /// The keys a catch-up page of `room` brought (from a member serving it).
-    pub(super) fn take_page_keys(&mut self, room: EventId, keys: Vec<RoomKey>) {
-        self.take_keys(keys.into_iter().filter(|key| key.room == room).collect());
+    /// The keys a catch-up page of `room` brought, served by `server`'s peer: taken when the
+    /// server is a member, and each only as the session of a message in the page signed by the
+    /// author the key names (`sealed_by`: session and signer), since whoever passes a key on
+    /// names its author as it likes, and a key named after someone counts against their
+    /// sessions here.
+    pub(super) fn take_page_keys(
+        &mut self,
+        room: EventId,
+        server: AccountId,
+        sealed_by: &HashSet<(String, AccountId)>,
+        keys: Vec<RoomKey>,
+    ) {
+        if keys.is_empty() || self.rooms.engine.standing(&room, &server) != Standing::Member {
+            return;
+        }
+        self.take_keys(super::state::keys::sealed_in_page(room, sealed_by, keys));
     }
 
     /// An answer to keys given or asked for.
@@ -288,8 +308,16 @@ impl EventLoop {
         match response {
             KeysResponse::Keys(keys) => {
                 let Some((room, sessions)) = asked else { return };
-                let keys: Vec<RoomKey> =
-                    keys.into_iter().filter(|key| key.room == room && sessions.contains(&key.session)).collect();
+                // Only as the author of a message that waits for it: a key named after anyone
+                // else would count against that author's sessions here.
+                let keys: Vec<RoomKey> = keys
+                    .into_iter()
+                    .filter(|key| {
+                        key.room == room
+                            && sessions.contains(&key.session)
+                            && self.keys.asked_of(&room, &key.session, &key.author)
+                    })
+                    .collect();
                 tracing::debug!(%peer, %room, keys = keys.len(), "room keys came");
                 self.take_keys(keys);
             }

@@ -9,6 +9,7 @@
 //! [`MAX_PAGES`]. Who may have what is the engine's decision; this side only checks the asker's
 //! certificate and reads and writes the rows.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -22,6 +23,7 @@ use super::state::store::Done;
 use super::store_reads::{self, Answer, MessagesWanted, ReadDone};
 use crate::account::AccountId;
 use crate::clock::{now_ms, unix_now};
+use crate::e2e::RoomKey;
 use crate::protocol::sync::{
     CatchUpRequest, MAX_HEADS, MAX_MARKS, Mark, PAGE_EVENTS, PAGE_MESSAGES, SyncRefusal, SyncRequest, SyncResponse,
 };
@@ -362,9 +364,7 @@ impl EventLoop {
                 self.join_with_heads(room, peer, events, reply);
             }
             (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages, keys }) => {
-                // The keys first: the page's messages are opened as they are taken in.
-                self.take_page_keys(paging.room, keys);
-                self.take_page(peer, *paging, events, more_events, messages, more_messages).await;
+                self.take_page(peer, *paging, events, more_events, (messages, keys), more_messages).await;
             }
             (purpose, response) => {
                 let room = purpose.room();
@@ -385,15 +385,16 @@ impl EventLoop {
         }
     }
 
-    /// Takes a page in: its control events, then its messages (handed to the store worker
-    /// together, they share its transactions), then asks for the next page while one is due.
+    /// Takes a page in: its control events, then the keys of its messages' sessions, then its
+    /// messages (handed to the store worker together, they share its transactions), then asks
+    /// for the next page while one is due.
     async fn take_page(
         &mut self,
         peer: PeerId,
         mut paging: Paging,
         events: Vec<SignedEvent>,
         more_events: bool,
-        messages: Vec<SignedEvent>,
+        (messages, keys): (Vec<SignedEvent>, Vec<RoomKey>),
         more_messages: bool,
     ) {
         let room = paging.room;
@@ -434,6 +435,17 @@ impl EventLoop {
             checked.push((event, signed.encode()));
         }
         checked.sort_by_key(|(v, _)| (v.body.depth, v.body.ts_ms));
+        // The keys before the messages, which are opened as they are taken in.
+        if let Some(server) = server {
+            let sealed_by: HashSet<(String, AccountId)> = checked
+                .iter()
+                .filter_map(|(v, _)| match &v.body.payload {
+                    EventPayload::Message { sealed, .. } => Some((sealed.session.clone(), v.account)),
+                    _ => None,
+                })
+                .collect();
+            self.take_page_keys(room, server, &sealed_by, keys);
+        }
         match server {
             Some(server) => {
                 for (event, bytes) in checked {

@@ -307,9 +307,9 @@ impl EventLoop {
         let (text, readable) = match opened {
             Ok(text) => (text, Readable::Read),
             Err(OpenError::NoKey) => {
-                self.want_key(v.room, &sealed.session, v.peer, via.peer());
+                self.want_key(v.room, &sealed.session, (v.peer, v.account), via.peer());
                 if shown_as != (ShownAs::Fetched { show: false }) {
-                    let sealing = Sealing { session: sealed.session.clone(), author: v.peer };
+                    let sealing = Sealing { session: sealed.session.clone(), author: v.peer, account: v.account };
                     noted_key_wait = self.keys.await_key(v.id.to_hex(), sealing, Instant::now());
                 }
                 (String::new(), Readable::AwaitingKey)

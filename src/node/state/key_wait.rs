@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 
+use crate::account::AccountId;
 use crate::node::event::ChatMessage;
 use crate::room::EventId;
 
@@ -20,12 +21,14 @@ pub(crate) const KEY_WAIT: Duration = Duration::from_secs(10);
 /// The most messages held; beyond, one is shown as it is.
 pub(crate) const MAX_WAITING: usize = 1000;
 
-/// What a message that cannot be read yet is sealed with: the session, and its author's peer
-/// (the first to ask for the key).
+/// What a message that cannot be read yet is sealed with: the session, its author's peer (the
+/// first to ask for the key) and its author's account (as its signed envelope says: a key that
+/// comes for it must be that author's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sealing {
     pub(crate) session: String,
     pub(crate) author: PeerId,
+    pub(crate) account: AccountId,
 }
 
 /// A message held.
@@ -126,6 +129,7 @@ impl KeyWait {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::account_of;
 
     fn room() -> EventId {
         EventId::from_bytes([1; 32])
@@ -148,7 +152,7 @@ mod tests {
     }
 
     fn sealing(session: &str) -> Option<Sealing> {
-        Some(Sealing { session: session.into(), author: PeerId::random() })
+        Some(Sealing { session: session.into(), author: PeerId::random(), account: account_of("alice") })
     }
 
     fn ids(ready: &[(EventId, ChatMessage)]) -> Vec<&str> {

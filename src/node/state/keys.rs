@@ -5,7 +5,7 @@
 //! Bookkeeping only: whom to ask, what to give and when to give up waiting is decided by the
 //! adapter (`node/room_keys.rs`) with these bounds; nothing here touches the swarm or the store.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -13,13 +13,16 @@ use libp2p::request_response::OutboundRequestId;
 
 use super::key_wait::{KeyWait, MAX_WAITING, Sealing};
 use crate::account::AccountId;
-use crate::e2e::Keyring;
+use crate::e2e::{Keyring, RoomKey};
 use crate::room::EventId;
 
 /// A session's key is asked for again (of someone else, if anyone) after this long.
 pub(crate) const ASK_AGAIN: Duration = Duration::from_secs(3);
 /// The most sessions remembered as asked for.
 pub(crate) const MAX_ASKED: usize = 10_000;
+/// The most authors remembered for a session asked for (each signed a message sealed with it;
+/// one session has one author, so more than one is someone naming another's session).
+pub(crate) const MAX_ASKED_AUTHORS: usize = 8;
 /// How long a message noted as awaiting its key may go unshown before it is forgotten: far
 /// beyond any wait on the way to the screen (the sender's order holds a gap 2 s, the store
 /// answers in milliseconds), even on a loaded machine.
@@ -43,6 +46,9 @@ pub(crate) struct Asked {
     pub(crate) last: Option<Instant>,
     /// The peers asked, in turn.
     pub(crate) peers: Vec<PeerId>,
+    /// The accounts whose signed messages are sealed with it: a key that comes is taken only as
+    /// one of theirs (whoever passes a key on names its author as it likes).
+    pub(crate) authors: Vec<AccountId>,
 }
 
 /// Room keys and what waits for them.
@@ -69,19 +75,28 @@ pub(crate) struct RoomKeys {
 }
 
 impl RoomKeys {
-    /// Whether `session` of `room` may be asked for now (not asked for within [`ASK_AGAIN`]);
-    /// if so, it counts as asked.
-    pub(crate) fn may_ask(&mut self, room: EventId, session: &str, now: Instant) -> bool {
+    /// Whether `session` of `room`, which a message of `author` is sealed with, may be asked for
+    /// now (not asked for within [`ASK_AGAIN`]); if so, it counts as asked.
+    pub(crate) fn may_ask(&mut self, room: EventId, session: &str, author: AccountId, now: Instant) -> bool {
         if self.asked.len() >= MAX_ASKED {
             self.asked
                 .retain(|_, asked| asked.last.is_some_and(|last| now.saturating_duration_since(last) < ASK_AGAIN));
         }
         let asked = self.asked.entry((room, session.to_string())).or_default();
+        if !asked.authors.contains(&author) && asked.authors.len() < MAX_ASKED_AUTHORS {
+            asked.authors.push(author);
+        }
         if asked.last.is_some_and(|last| now.saturating_duration_since(last) < ASK_AGAIN) {
             return false;
         }
         asked.last = Some(now);
         true
+    }
+
+    /// Whether a key of `session` in `room` named as `author`'s may be taken as an answer: the
+    /// session was asked for, for a message `author` signed.
+    pub(crate) fn asked_of(&self, room: &EventId, session: &str, author: &AccountId) -> bool {
+        self.asked.get(&(*room, session.to_string())).is_some_and(|asked| asked.authors.contains(author))
     }
 
     /// Notes that `account` holds the keys of `sessions`, when they are this user's current
@@ -139,18 +154,79 @@ impl RoomKeys {
     }
 }
 
+/// Of the keys a catch-up page of `room` brought, those of a session a message of the page is
+/// sealed with, named as that message's signer's (`sealed_by`: each message's session and its
+/// signed author).
+pub(crate) fn sealed_in_page(
+    room: EventId,
+    sealed_by: &HashSet<(String, AccountId)>,
+    keys: Vec<RoomKey>,
+) -> Vec<RoomKey> {
+    keys.into_iter().filter(|key| key.room == room && sealed_by.contains(&(key.session.clone(), key.author))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::account_of;
 
     #[test]
     fn a_second_copy_of_a_message_leaves_the_first_copys_note_of_its_key_wait_as_it_is() {
         let mut keys = RoomKeys::default();
         let now = Instant::now();
-        let sealing = || Sealing { session: "s".into(), author: PeerId::random() };
+        let sealing = || Sealing { session: "s".into(), author: PeerId::random(), account: account_of("alice") };
         assert!(keys.await_key("m".into(), sealing(), now), "the first copy notes it");
         keys.awaiting.get_mut("m").expect("noted").opened = Some(Some("hello".into()));
         assert!(!keys.await_key("m".into(), sealing(), now), "a second copy does not");
         assert_eq!(keys.awaiting["m"].opened, Some(Some("hello".into())), "what its key opened stays");
+    }
+
+    #[test]
+    fn a_key_is_taken_only_as_the_session_of_someone_whose_message_needs_it() {
+        let (alice, mallory) = (account_of("alice"), account_of("mallory"));
+        let room = EventId::from_bytes([1; 32]);
+        let mut keys = RoomKeys::default();
+        let now = Instant::now();
+        assert!(keys.may_ask(room, "s1", alice, now), "alice's message waits for s1");
+        assert!(keys.asked_of(&room, "s1", &alice));
+        assert!(!keys.asked_of(&room, "s1", &mallory), "an answer naming s1 mallory's is not taken");
+        assert!(!keys.asked_of(&room, "s2", &alice), "nor a session nobody asked for");
+        // Mallory signs a message claiming s1 too: a key named hers may then come, and alice's
+        // still may (the first message s1 opens settles whose it is).
+        assert!(!keys.may_ask(room, "s1", mallory, now), "asked a moment ago");
+        assert!(keys.asked_of(&room, "s1", &mallory) && keys.asked_of(&room, "s1", &alice));
+        for n in 0..2 * MAX_ASKED_AUTHORS {
+            keys.may_ask(room, "s1", account_of(&format!("u{n}")), now);
+        }
+        assert_eq!(keys.asked[&(room, "s1".to_string())].authors.len(), MAX_ASKED_AUTHORS, "bounded");
+    }
+
+    #[test]
+    fn a_catch_up_pages_keys_are_taken_only_as_the_sessions_of_its_messages_signers() {
+        let (alice, mallory) = (account_of("alice"), account_of("mallory"));
+        let (room, other) = (EventId::from_bytes([1; 32]), EventId::from_bytes([2; 32]));
+        let key = |room: EventId, author: AccountId, session: &str| RoomKey {
+            room,
+            author,
+            session: session.into(),
+            since: Vec::new(),
+            index: 0,
+            key: Vec::new(),
+        };
+        // The page holds alice's message sealed with s1 and mallory's with s2.
+        let sealed_by: HashSet<(String, AccountId)> = [("s1".to_string(), alice), ("s2".to_string(), mallory)].into();
+        let keys = vec![
+            key(room, alice, "s1"),
+            key(room, mallory, "s2"),
+            // Named after alice with no message of hers sealed with it: it would count against
+            // her sessions here.
+            key(room, alice, "s3"),
+            key(room, alice, "s2"),
+            key(room, mallory, "s1"),
+            key(other, alice, "s1"),
+        ];
+        let taken: Vec<(EventId, AccountId, String)> =
+            sealed_in_page(room, &sealed_by, keys).into_iter().map(|k| (k.room, k.author, k.session)).collect();
+        assert_eq!(taken, vec![(room, alice, "s1".to_string()), (room, mallory, "s2".to_string())]);
     }
 }
