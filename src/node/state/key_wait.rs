@@ -20,6 +20,9 @@ use crate::room::EventId;
 pub(crate) const KEY_WAIT: Duration = Duration::from_secs(10);
 /// The most messages held; beyond, one is shown as it is.
 pub(crate) const MAX_WAITING: usize = 1000;
+/// The most messages of one sender held (in a room), so that one sender sealing messages with
+/// sessions whose keys never come cannot take every place: beyond, theirs are shown as they are.
+pub(crate) const MAX_WAITING_PER_SENDER: usize = 100;
 
 /// What a message that cannot be read yet is sealed with: the session, its author's peer (the
 /// first to ask for the key) and its author's account (as its signed envelope says: a key that
@@ -68,7 +71,8 @@ impl KeyWait {
             return Some(message);
         }
         let stream = (room, message.from.clone());
-        if (sealing.is_none() && !self.queues.contains_key(&stream)) || self.held >= MAX_WAITING {
+        let queued = self.queues.get(&stream).map_or(0, VecDeque::len);
+        if (sealing.is_none() && queued == 0) || self.held >= MAX_WAITING || queued >= MAX_WAITING_PER_SENDER {
             return Some(message);
         }
         if sealing.is_some() {
@@ -203,11 +207,28 @@ mod tests {
         let mut wait = KeyWait::default();
         let now = Instant::now();
         for i in 0..MAX_WAITING {
-            assert!(wait.hold(room(), message("alice", &i.to_string()), sealing("s"), now).is_none());
+            let sender = format!("user{}", i / MAX_WAITING_PER_SENDER);
+            assert!(wait.hold(room(), message(&sender, &i.to_string()), sealing("s"), now).is_none());
         }
         assert!(wait.hold(room(), message("alice", "one more"), sealing("s"), now).is_some());
         assert_eq!(wait.ready(now + KEY_WAIT).len(), MAX_WAITING);
         assert_eq!(wait.held, 0);
         assert!(wait.queues.is_empty() && wait.sealed.is_empty());
+    }
+
+    #[test]
+    fn one_sender_whose_keys_never_come_does_not_take_the_places_of_others() {
+        let mut wait = KeyWait::default();
+        let now = Instant::now();
+        for i in 0..MAX_WAITING {
+            let held = wait.hold(room(), message("mallory", &format!("m{i}")), sealing(&format!("s{i}")), now);
+            assert_eq!(held.is_none(), i < MAX_WAITING_PER_SENDER, "{i}");
+        }
+        // Alice's message whose key is a moment late still waits for it, and is shown read.
+        assert!(wait.hold(room(), message("alice", "a1"), sealing("sa"), now).is_none());
+        assert!(wait.opened("a1", Some("hello".into())));
+        let ready = wait.ready(now);
+        assert_eq!(ready.len(), 1);
+        assert_eq!((ready[0].1.text.as_str(), ready[0].1.unreadable), ("hello", false));
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use libp2p::request_response::OutboundRequestId;
 
-use super::key_wait::{KeyWait, MAX_WAITING, Sealing};
+use super::key_wait::{KeyWait, MAX_WAITING, MAX_WAITING_PER_SENDER, Sealing};
 use crate::account::AccountId;
 use crate::e2e::{Keyring, RoomKey};
 use crate::room::EventId;
@@ -142,6 +142,10 @@ impl RoomKeys {
         if self.awaiting.len() >= MAX_WAITING || self.awaiting.contains_key(&id) {
             return false;
         }
+        let of_sender = self.awaiting.values().filter(|a| a.sealing.account == sealing.account).count();
+        if of_sender >= MAX_WAITING_PER_SENDER {
+            return false;
+        }
         self.awaiting.insert(id, Awaiting { since: now, sealing, opened: None });
         true
     }
@@ -228,5 +232,17 @@ mod tests {
         let taken: Vec<(EventId, AccountId, String)> =
             sealed_in_page(room, &sealed_by, keys).into_iter().map(|k| (k.room, k.author, k.session)).collect();
         assert_eq!(taken, vec![(room, alice, "s1".to_string()), (room, mallory, "s2".to_string())]);
+    }
+
+    #[test]
+    fn one_sender_whose_keys_never_come_leaves_room_for_others_to_wait_for_theirs() {
+        let mut keys = RoomKeys::default();
+        let now = Instant::now();
+        let of = |name: &str, session: String| Sealing { session, author: PeerId::random(), account: account_of(name) };
+        for i in 0..MAX_WAITING_PER_SENDER {
+            assert!(keys.await_key(format!("m{i}"), of("mallory", format!("s{i}")), now));
+        }
+        assert!(!keys.await_key("one more".into(), of("mallory", "x".into()), now), "mallory's share is taken");
+        assert!(keys.await_key("a1".into(), of("alice", "sa".into()), now), "alice's message still waits");
     }
 }
