@@ -6,7 +6,10 @@
 //! - known peers (found by mDNS, or learned from identify), dialled while they are not
 //!   connected, and forgotten after [`FORGET_AFTER`] of failed dials, when mDNS expires their
 //!   last address, or, the longest unreachable first, to make room for a new one when
-//!   [`MAX_KNOWN_PEERS`] are known.
+//!   [`MAX_KNOWN_PEERS`] are known; a peer known only from another peer's word (peer
+//!   exchange) is forgotten after [`HEARSAY_DIALS`] failed dials unless it was ever reached.
+//!
+//! Peer exchange tells others only of peers this node has reached.
 //!
 //! Failed dials back off exponentially with jitter up to [`MAX_BACKOFF`]; a connection that
 //! closes is re-dialled after a short random delay, so both ends of a broken link do not dial at
@@ -30,6 +33,10 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(10 * 60);
 /// themselves and of others (identify, peer exchange, a rendezvous point) is bounded here.
 pub const MAX_ADDRS_PER_PEER: usize = 16;
 pub const MAX_KNOWN_PEERS: usize = 4096;
+/// Dials of a peer known only from another peer's word (peer exchange) and never reached before
+/// it is forgotten: anyone may name any address, and every node that heard it would otherwise
+/// keep dialling it for [`FORGET_AFTER`].
+pub const HEARSAY_DIALS: u32 = 3;
 
 /// Whether `addr` is a loopback address (worth dialling only when the peer that told of it is
 /// itself reached over loopback).
@@ -124,6 +131,10 @@ struct Known {
     backoff: Backoff,
     /// When dials started failing without a connection since.
     unreachable_since: Option<Instant>,
+    /// Whether a connection to it was ever open.
+    reached: bool,
+    /// Whether it is known only from another peer's word.
+    hearsay: bool,
 }
 
 /// The re-dial policy's state.
@@ -149,19 +160,32 @@ impl Redialer {
         self.connected.contains(peer)
     }
 
-    /// A peer was found at `addr` (mDNS) or announced `addr` (identify).
+    /// A peer was found at `addr` (mDNS) or announced `addr` (identify, a rendezvous point).
     pub fn add_address(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
+        self.add(peer, addr, false, now);
+    }
+
+    /// Another peer says `peer` is at `addr` (peer exchange).
+    pub fn add_hearsay_address(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
+        self.add(peer, addr, true, now);
+    }
+
+    fn add(&mut self, peer: PeerId, addr: Multiaddr, hearsay: bool, now: Instant) {
         if peer == self.local || self.configured.iter().any(|c| c.peer == Some(peer)) {
             return;
         }
         if !self.known.contains_key(&peer) && self.known.len() >= MAX_KNOWN_PEERS && !self.forget_least_reachable() {
             return;
         }
+        let reached = self.connected.contains(&peer);
         let known = self.known.entry(peer).or_insert_with(|| Known {
             addrs: Vec::new(),
             backoff: Backoff::ready(now),
             unreachable_since: None,
+            reached,
+            hearsay,
         });
+        known.hearsay &= hearsay;
         if !known.addrs.contains(&addr) && known.addrs.len() < MAX_ADDRS_PER_PEER {
             known.addrs.push(addr);
         }
@@ -184,10 +208,11 @@ impl Redialer {
         }
     }
 
-    /// Every peer this node knows an address of, except `except`: what peer exchange tells.
+    /// Every peer this node knows an address of and has reached, except `except`: what peer
+    /// exchange tells.
     pub fn peer_addresses(&self, except: &PeerId) -> Vec<(PeerId, Vec<Multiaddr>)> {
         let configured = self.configured.iter().filter_map(|c| c.peer.map(|p| (p, vec![c.addr.clone()])));
-        let known = self.known.iter().map(|(p, k)| (*p, k.addrs.clone()));
+        let known = self.known.iter().filter(|(_, k)| k.reached).map(|(p, k)| (*p, k.addrs.clone()));
         configured.chain(known).filter(|(p, addrs)| p != except && !addrs.is_empty()).collect()
     }
 
@@ -262,7 +287,11 @@ impl Redialer {
                 let known = self.known.get_mut(peer)?;
                 known.backoff.failed(now);
                 known.unreachable_since.get_or_insert(now);
-                Some(known.backoff.failures)
+                let failures = known.backoff.failures;
+                if known.hearsay && !known.reached && failures >= HEARSAY_DIALS {
+                    self.known.remove(peer);
+                }
+                Some(failures)
             }
         }
     }
@@ -284,6 +313,7 @@ impl Redialer {
         if let Some(known) = self.known.get_mut(&peer) {
             known.backoff.connected();
             known.unreachable_since = None;
+            known.reached = true;
         }
     }
 
@@ -318,16 +348,51 @@ mod tests {
         for port in 0..(MAX_ADDRS_PER_PEER as u16 + 10) {
             redial.add_address(peer, format!("/ip4/10.77.0.2/tcp/{port}").parse().unwrap(), now);
         }
-        let told = redial.peer_addresses(&PeerId::random());
-        assert_eq!(told.iter().map(|(_, a)| a.len()).sum::<usize>(), MAX_ADDRS_PER_PEER);
+        assert_eq!(redial.known[&peer].addrs.len(), MAX_ADDRS_PER_PEER);
         for _ in 0..MAX_KNOWN_PEERS {
             redial.add_address(PeerId::random(), "/ip4/10.77.0.3/tcp/1".parse().unwrap(), now);
         }
-        assert_eq!(redial.peer_addresses(&PeerId::random()).len(), MAX_KNOWN_PEERS);
+        assert_eq!(redial.known.len(), MAX_KNOWN_PEERS);
         // A new peer past the bound is not kept while every known one may still be reached.
-        let before = redial.peer_addresses(&PeerId::random()).len();
         redial.add_address(PeerId::random(), "/ip4/10.77.0.4/tcp/1".parse().unwrap(), now);
-        assert_eq!(redial.peer_addresses(&PeerId::random()).len(), before);
+        assert_eq!(redial.known.len(), MAX_KNOWN_PEERS);
+    }
+
+    #[test]
+    fn a_peer_known_only_from_another_peers_word_is_dialled_a_few_times_then_forgotten() {
+        let now = Instant::now();
+        let mut redial = Redialer::new(peer(), Vec::new(), now);
+        let (told, found) = (peer(), peer());
+        redial.add_hearsay_address(told, addr(1), now);
+        redial.add_address(found, addr(2), now);
+        let mut at = now;
+        for round in 1..=HEARSAY_DIALS {
+            at += MAX_BACKOFF * 2;
+            for plan in redial.due(at) {
+                redial.dial_not_started(&plan.key, at);
+            }
+            assert_eq!(redial.known.contains_key(&told), round < HEARSAY_DIALS, "round {round}");
+        }
+        assert!(redial.known.contains_key(&found), "one found on the LAN is dialled on");
+        // Once reached, a peer another told of is dialled on like any other.
+        let (reached, id) = (peer(), ConnectionId::new_unchecked(7));
+        redial.add_hearsay_address(reached, addr(3), at);
+        let plan = redial.due(at).into_iter().find(|p| p.peer == Some(reached)).unwrap();
+        redial.dial_started(plan.key, id);
+        redial.connection_established(id, reached);
+        redial.connection_closed(reached, 0, at);
+        for round in 0..2 * HEARSAY_DIALS {
+            at += MAX_BACKOFF * 2;
+            for plan in redial.due(at) {
+                redial.dial_not_started(&plan.key, at);
+            }
+            assert!(redial.known.contains_key(&reached), "round {round}");
+        }
+        // And one told of directly as well is not only hearsay.
+        let both = peer();
+        redial.add_hearsay_address(both, addr(4), at);
+        redial.add_address(both, addr(5), at);
+        assert!(!redial.known[&both].hearsay);
     }
 
     #[test]
@@ -349,7 +414,7 @@ mod tests {
         }
         let real = PeerId::random();
         redial.add_address(real, "/ip4/10.77.0.4/tcp/1".parse().unwrap(), later);
-        let known: Vec<PeerId> = redial.peer_addresses(&PeerId::random()).into_iter().map(|(p, _)| p).collect();
+        let known: Vec<PeerId> = redial.known.keys().copied().collect();
         assert_eq!(known.len(), MAX_KNOWN_PEERS, "still bounded");
         assert!(known.contains(&real), "the real peer is kept");
         assert!(first.peer.is_some_and(|p| !known.contains(&p)), "the longest unreachable is forgotten");
@@ -473,9 +538,9 @@ mod tests {
     }
 
     #[test]
-    fn peer_exchange_tells_known_and_configured_peers_but_not_the_asker() {
+    fn peer_exchange_tells_reached_and_configured_peers_but_not_the_asker() {
         let now = Instant::now();
-        let (a, b, c) = (peer(), peer(), peer());
+        let (a, b, c, d) = (peer(), peer(), peer(), peer());
         let mut r = Redialer::new(peer(), vec![addr(1)], now);
         let plan = r.due(now).remove(0);
         let id = ConnectionId::new_unchecked(1);
@@ -483,8 +548,14 @@ mod tests {
         r.connection_established(id, a);
         r.add_address(b, addr(2), now);
         r.add_address(c, addr(3), now);
+        r.add_hearsay_address(d, addr(4), now);
+        for (n, p) in [(2, b), (3, c)] {
+            r.connection_established(ConnectionId::new_unchecked(n), p);
+        }
+        r.connection_closed(b, 0, now);
         let mut told = r.peer_addresses(&c);
         told.sort_by_key(|(p, _)| p.to_bytes());
+        // b was reached (and is no longer connected); d was never reached: nobody is told of it.
         let mut expected = vec![(a, vec![addr(1)]), (b, vec![addr(2)])];
         expected.sort_by_key(|(p, _)| p.to_bytes());
         assert_eq!(told, expected);

@@ -355,7 +355,7 @@ impl EventLoop {
                 for (other, addrs) in response.decode() {
                     for addr in addrs {
                         if self.usable_address(connection, &addr) {
-                            self.redial.add_address(other, addr, now);
+                            self.redial.add_hearsay_address(other, addr, now);
                         }
                     }
                 }
