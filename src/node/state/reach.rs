@@ -90,9 +90,13 @@ pub(crate) struct Reach {
     /// Whether this node holds a certificate (a relay refuses a node without one).
     certified: bool,
     pub(crate) relays: HashMap<PeerId, Relay>,
-    /// Peers that serve reach, with how they are reached and their key, until that key is
-    /// the trusted one (a key the user confirms later makes them relays then).
-    offers: HashMap<PeerId, (Multiaddr, AuthorityKey)>,
+    /// Peers that serve reach, with how they are reached, their key and the order they came
+    /// in, until that key is the trusted one (a key the user confirms later makes them relays
+    /// then). At most [`MAX_RELAYS`]: a new offer takes the place of the oldest, so peers that
+    /// offer under other keys cannot keep the real one out.
+    offers: HashMap<PeerId, (Multiaddr, AuthorityKey, u64)>,
+    /// The order of the next offer.
+    next_offer: u64,
     paths: HashMap<PeerId, Paths>,
 }
 
@@ -103,18 +107,24 @@ impl Reach {
 
     /// `peer`, reached at `addr` and with authority key `key`, serves reach.
     pub(crate) fn offered(&mut self, peer: PeerId, addr: Multiaddr, key: AuthorityKey) {
-        if self.offers.len() < MAX_RELAYS || self.offers.contains_key(&peer) {
-            self.offers.insert(peer, (addr, key));
+        if !self.offers.contains_key(&peer)
+            && self.offers.len() >= MAX_RELAYS
+            && let Some(oldest) = self.offers.iter().min_by_key(|(_, (_, _, order))| *order).map(|(p, _)| *p)
+        {
+            self.offers.remove(&oldest);
         }
+        self.next_offer = self.next_offer.saturating_add(1);
+        self.offers.insert(peer, (addr, key, self.next_offer));
     }
 
     /// The offers whose key is `trusted` become relays: those that are new.
     pub(crate) fn take_trusted(&mut self, trusted: Option<AuthorityKey>, now: Instant) -> Vec<(PeerId, Multiaddr)> {
         let Some(trusted) = trusted else { return Vec::new() };
-        let peers: Vec<PeerId> = self.offers.iter().filter(|(_, (_, key))| *key == trusted).map(|(p, _)| *p).collect();
+        let peers: Vec<PeerId> =
+            self.offers.iter().filter(|(_, (_, key, _))| *key == trusted).map(|(p, _)| *p).collect();
         let mut found = Vec::new();
         for peer in peers {
-            if let Some((addr, _)) = self.offers.remove(&peer)
+            if let Some((addr, _, _)) = self.offers.remove(&peer)
                 && self.relay_found(peer, addr.clone(), now)
             {
                 found.push((peer, addr));
@@ -419,6 +429,35 @@ mod tests {
         assert_eq!(reach.take_trusted(Some(key), now), vec![(relay, relay_addr())]);
         assert!(reach.take_trusted(Some(key), now).is_empty(), "taken once");
         assert!(reach.relays.contains_key(&relay) && !reach.relays.contains_key(&stranger));
+    }
+
+    #[test]
+    fn peers_offering_reach_under_other_keys_cannot_keep_the_real_one_out() {
+        let now = Instant::now();
+        let mut reach = Reach::default();
+        let key = crate::cert::Authority::from_secret(&[7; 32]).public();
+        let (relay, later) = (PeerId::random(), PeerId::random());
+        for n in 0..2 * MAX_RELAYS {
+            let made_up = crate::cert::Authority::from_secret(&[n as u8 + 10; 32]).public();
+            reach.offered(PeerId::random(), relay_addr(), made_up);
+        }
+        reach.offered(relay, relay_addr(), key);
+        assert_eq!(reach.offers.len(), MAX_RELAYS, "bounded");
+        // The key is confirmed after a few more made-up offers came: fewer than take every
+        // place, as a node is offered reach each time identify tells it again.
+        for n in 0..MAX_RELAYS - 1 {
+            let made_up = crate::cert::Authority::from_secret(&[n as u8 + 100; 32]).public();
+            reach.offered(PeerId::random(), relay_addr(), made_up);
+        }
+        assert_eq!(reach.take_trusted(Some(key), now), vec![(relay, relay_addr())]);
+        // Whatever came before, the newest offer has its place: one whose key is trusted
+        // already becomes a relay at once.
+        for n in 0..2 * MAX_RELAYS {
+            let made_up = crate::cert::Authority::from_secret(&[n as u8 + 150; 32]).public();
+            reach.offered(PeerId::random(), relay_addr(), made_up);
+        }
+        reach.offered(later, relay_addr(), key);
+        assert_eq!(reach.take_trusted(Some(key), now), vec![(later, relay_addr())]);
     }
 
     #[test]
