@@ -28,7 +28,7 @@ use crate::protocol::sync::{
     CatchUpRequest, MAX_HEADS, MAX_MARKS, Mark, PAGE_EVENTS, PAGE_MESSAGES, SyncRefusal, SyncRequest, SyncResponse,
 };
 use crate::room::engine::{Incoming, ServeRefusal, Via};
-use crate::room::event::{EventPayload, SignedEvent, VerifiedEvent};
+use crate::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use crate::room::{Action, EventId, MAX_PREV};
 
 /// The most pages one catch-up fetches.
@@ -63,6 +63,13 @@ impl EventLoop {
         {
             return;
         }
+        // What was written before this user's join is history, even when a catch-up other than
+        // the join's brings it (one the join's has not brought yet).
+        let joined = self.accounts.account().and_then(|me| self.rooms.engine.joined_at(&room, &me));
+        let show = match (show, joined) {
+            (Show::All, Some(depth)) => Show::Beyond(depth),
+            (show, _) => show,
+        };
         self.first_page(peer, room, show, None, None);
     }
 
@@ -406,7 +413,11 @@ impl EventLoop {
         let server = self.presence_account(&peer);
         let now = now_ms();
         let show = paging.show;
-        let via = |server: AccountId, ts_ms: u64| Via::CatchUp { from: peer, server, show: show.covers(ts_ms) };
+        let via = |server: AccountId, body: &EventBody| Via::CatchUp {
+            from: peer,
+            server,
+            show: show.covers(body.ts_ms, body.depth),
+        };
         let mut last_event = None;
         let mut failed = 0usize;
         for signed in events.iter().take(PAGE_EVENTS) {
@@ -429,7 +440,7 @@ impl EventLoop {
                 continue;
             }
             last_event = Some(event.id);
-            let via = via(server.unwrap_or(event.account), event.body.ts_ms);
+            let via = via(server.unwrap_or(event.account), &event.body);
             self.feed(Incoming { event, bytes: signed.encode(), via }).await;
         }
         let mut last_message: Option<Mark> = None;
@@ -471,7 +482,7 @@ impl EventLoop {
         match server {
             Some(server) => {
                 for (event, bytes) in checked {
-                    let via = via(server, event.body.ts_ms);
+                    let via = via(server, &event.body);
                     self.feed(Incoming { event, bytes, via }).await;
                 }
             }

@@ -240,6 +240,16 @@ impl RoomEngine {
         rooms
     }
 
+    /// The depth of `account`'s latest join of `room` (or its create), if it made one.
+    pub fn joined_at(&self, room: &EventId, account: &AccountId) -> Option<u64> {
+        let room = self.rooms.get(room)?;
+        room.graph
+            .events()
+            .filter(|e| e.author == *account && matches!(e.action, Action::Create | Action::Join))
+            .map(|e| e.depth)
+            .max()
+    }
+
     /// A room's name (a label) and creator.
     pub fn label(&self, room: &EventId) -> Option<(&str, AccountId)> {
         self.rooms.get(room).map(|r| (r.name.as_str(), r.creator))

@@ -222,19 +222,25 @@ pub(crate) struct Paging {
 /// Which new messages a catch-up shows; the others it only keeps, as history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Show {
-    /// Every one (a catch-up of a room this user was in while the messages were written).
+    /// Every one written while this user was in the room (a catch-up of a room it is in):
+    /// what cites its latest join. What comes from before it is history, kept and not shown,
+    /// however late a catch-up brings it.
     All,
     /// Those written since this time, in ms since the epoch (a join's: the room's history is
     /// kept, but messages written after the join may come this way before gossip brings them).
     Since(u64),
+    /// Those beyond this depth (the depth of this user's latest join): [`Show::All`] once the
+    /// join is known.
+    Beyond(u64),
 }
 
 impl Show {
-    /// Whether a message written at `ts_ms` is shown.
-    pub(crate) fn covers(self, ts_ms: u64) -> bool {
+    /// Whether an event written at `ts_ms`, citing control events up to `depth` - 1, is shown.
+    pub(crate) fn covers(self, ts_ms: u64, depth: u64) -> bool {
         match self {
             Show::All => true,
             Show::Since(since) => ts_ms >= since,
+            Show::Beyond(joined) => depth > joined,
         }
     }
 }
@@ -269,6 +275,15 @@ impl SyncPurpose {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_catch_up_shows_is_what_was_written_after_the_join_it_knows_of() {
+        assert!(Show::All.covers(0, 0));
+        assert!(Show::Since(1_000).covers(1_000, 0) && !Show::Since(1_000).covers(999, 99));
+        // Joined at depth 40: what cites the join (depth 41 on) is shown, older history kept.
+        assert!(Show::Beyond(40).covers(0, 41));
+        assert!(!Show::Beyond(40).covers(u64::MAX, 40), "however late its clock says it was written");
+    }
 
     #[test]
     fn a_join_holds_off_other_catch_ups_until_its_own_ends_or_for_a_minute_at_most() {

@@ -686,4 +686,24 @@ fn one_account_cannot_fill_a_room_with_changes_from_a_catch_up() {
     }
 }
 
+#[test]
+fn a_users_latest_join_is_known_by_its_depth() {
+    let mut authors = Authors::new();
+    let create = authors.create("alice", "lobby");
+    let room = create.id();
+    let mut engine = RoomEngine::default();
+    let now = Instant::now();
+    engine.handle(create.input(Via::Disk), now);
+    let mut made = MadeUp { create, made: 0 };
+    assert_eq!(engine.joined_at(&room, &account_of("alice")), Some(0), "its creator, from the create");
+    assert_eq!(engine.joined_at(&room, &account_of("bob")), None);
+    let mut head = room;
+    for (depth, action) in [(1, Action::Join), (2, Action::Leave), (3, Action::Join)] {
+        let (id, input) = made.event("bob", action, head, depth, Via::Disk);
+        head = id;
+        engine.handle(input, now);
+    }
+    assert_eq!(engine.joined_at(&room, &account_of("bob")), Some(3), "the latest join");
+}
+
 mod proptests;
