@@ -193,7 +193,17 @@ impl AuthService {
         admitted.err().map(|wait| rate_limited(format!("too many {plural}; try again in {wait} s")))
     }
 
+    /// Registers: the checks that cost no hashing (the name's form, the password's strength,
+    /// a name already held) come first and count against nothing, so requests that could never
+    /// succeed do not use up the registration budgets; only a request that would be hashed is
+    /// counted, per peer and overall.
     fn register(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
+        if let Err(e) = password::check_username(username).and_then(|()| password::check_strength(pw, username)) {
+            return Ok(e.into());
+        }
+        if self.accounts.holder(username, now)?.is_some() {
+            return Ok(refused(Refusal::UsernameTaken, format!("username '{username}' is taken")));
+        }
         if let Some(refusal) = self.admit(
             ("register", "registrations"),
             peer,
@@ -202,12 +212,6 @@ impl AuthService {
             now,
         ) {
             return Ok(refusal);
-        }
-        if let Err(e) = password::check_username(username).and_then(|()| password::check_strength(pw, username)) {
-            return Ok(e.into());
-        }
-        if self.accounts.holder(username, now)?.is_some() {
-            return Ok(refused(Refusal::UsernameTaken, format!("username '{username}' is taken")));
         }
         let hash = match self.hasher.hash(pw) {
             Ok(hash) => hash,

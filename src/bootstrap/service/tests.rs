@@ -132,23 +132,50 @@ fn logins_for_names_that_do_not_exist_count_against_the_asking_peer() {
 #[test]
 fn registrations_are_limited_per_peer_and_overall() {
     let (_dir, mut s) = service();
-    // Every request counts, even a refused one: weak passwords cost no hashing here.
-    for _ in 0..REGISTER_PER_PEER.max_requests {
-        assert_eq!(refusal(&register(&mut s, b"p", "alice", "password1")), Some(Refusal::WeakPassword));
+    // Each registration that gets as far as hashing counts.
+    for i in 0..REGISTER_PER_PEER.max_requests {
+        let answer = register(&mut s, b"p", &format!("user-{i}"), GOOD);
+        assert!(matches!(answer, AuthResponse::Granted { .. }), "{answer:?}");
     }
     let limited = register(&mut s, b"p", "alice", GOOD);
     assert_eq!(refusal(&limited), Some(Refusal::RateLimited), "{limited:?}");
     assert!(matches!(register(&mut s, b"q", "alice", GOOD), AuthResponse::Granted { .. }), "another peer");
     let used = REGISTER_PER_PEER.max_requests + 1;
     for i in used..REGISTER_OVERALL.max_requests {
-        let answer = register(&mut s, format!("peer-{i}").as_bytes(), "x", GOOD);
-        assert_eq!(refusal(&answer), Some(Refusal::InvalidUsername));
+        let answer = register(&mut s, format!("peer-{i}").as_bytes(), &format!("user-{i}"), GOOD);
+        assert!(matches!(answer, AuthResponse::Granted { .. }), "{answer:?}");
     }
     assert_eq!(refusal(&register(&mut s, b"newcomer", "carol", GOOD)), Some(Refusal::RateLimited));
     // A new window, a new chance.
     let later = REGISTER_PER_PEER.window_secs.max(REGISTER_OVERALL.window_secs);
     let again = s.handle(b"p", AuthRequest::Register { username: "carol".into(), password: GOOD.into() }, NOW + later);
     assert!(matches!(again, AuthResponse::Granted { .. }), "{again:?}");
+}
+
+#[test]
+fn refused_registrations_use_up_no_budget_and_a_genuine_one_succeeds() {
+    let (_dir, mut s) = service();
+    register(&mut s, b"home", "alice", GOOD);
+    // Far more junk than both budgets admit, from one peer and from many fresh ones: bad
+    // names, weak passwords, a name that is held.
+    let junk = 2 * REGISTER_OVERALL.max_requests.max(REGISTER_PER_PEER.max_requests);
+    let mut answers = Vec::new();
+    for i in 0..junk {
+        let fresh = format!("junk-{i}");
+        for peer in [b"p".as_slice(), fresh.as_bytes()] {
+            answers.push((refusal(&register(&mut s, peer, "!", GOOD)), Refusal::InvalidUsername));
+            answers.push((refusal(&register(&mut s, peer, "mallory", "password1")), Refusal::WeakPassword));
+            answers.push((refusal(&register(&mut s, peer, "ALICE", GOOD)), Refusal::UsernameTaken));
+        }
+    }
+    let genuine = register(&mut s, b"newcomer", "carol", GOOD);
+    assert!(matches!(genuine, AuthResponse::Granted { .. }), "{genuine:?}");
+    let same_peer = register(&mut s, b"p", "dave", GOOD);
+    assert!(matches!(same_peer, AuthResponse::Granted { .. }), "{same_peer:?}");
+    // Each junk request was told its own reason, never to wait.
+    for (got, reason) in answers {
+        assert_eq!(got, Some(reason));
+    }
 }
 
 #[test]
