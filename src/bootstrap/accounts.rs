@@ -78,11 +78,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX reserved_names_by_account ON reserved_names (account_id, until);
     DELETE FROM reserved_names WHERE until <= CAST(strftime('%s', 'now') AS INTEGER);
 ",
+    // When each name was let go of; the reservations kept from before count as let go of now.
+    "
+    ALTER TABLE reserved_names ADD COLUMN freed_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE reserved_names SET freed_at = CAST(strftime('%s', 'now') AS INTEGER);
+",
 ];
 
 /// The most names one account holds reserved at once (the latest it let go of): renaming again
-/// and again cannot take names away from everyone else.
+/// and again cannot take names away from everyone else. A rename that would free a name let go
+/// of so recently that a certificate with it may still be valid is refused instead
+/// ([`AccountError::RenamedTooOften`]).
 pub const RESERVED_PER_ACCOUNT_MAX: u32 = 3;
+
+/// The reservations of account `?1` beyond the [`RESERVED_PER_ACCOUNT_MAX`] (`?2`) it let go
+/// of last.
+const RESERVED_BEYOND_MAX: &str = "account_id = ?1 AND username_key NOT IN
+     (SELECT username_key FROM reserved_names WHERE account_id = ?1 ORDER BY until DESC LIMIT ?2)";
 
 /// The most machines remembered per account as having held its certificate (the most recent).
 pub const HOLDERS_PER_ACCOUNT_MAX: u32 = 32;
@@ -106,6 +118,11 @@ pub enum AccountError {
     Taken(String),
     #[error("no account '{0}'")]
     NoSuchAccount(String),
+    #[error(
+        "too many renames for now: this one would free a name this account let go of so recently \
+         that certificates with it may still be valid; try again in {wait_secs} s"
+    )]
+    RenamedTooOften { wait_secs: u64 },
     #[error("the account database holds a malformed account id")]
     BadAccountId,
     #[error(transparent)]
@@ -215,8 +232,17 @@ impl AccountStore {
     /// Renames account `id` to `new` at `now`, atomically: sessions follow, the old name stays
     /// reserved to the account until `now + hold_secs`, and the rename is kept as the account's
     /// latest. [`AccountError::Taken`] when another account holds `new`. A name the account
-    /// itself reserved may be taken back.
-    pub fn rename(&mut self, id: AccountId, new: &str, now: u64, hold_secs: u64) -> Result<String, AccountError> {
+    /// itself reserved may be taken back. Only the [`RESERVED_PER_ACCOUNT_MAX`] names let go of
+    /// last stay reserved; [`AccountError::RenamedTooOften`], changing nothing, when the rename
+    /// would free one let go of less than `certified_secs` (the certificates' lifetime) ago.
+    pub fn rename(
+        &mut self,
+        id: AccountId,
+        new: &str,
+        now: u64,
+        hold_secs: u64,
+        certified_secs: u64,
+    ) -> Result<String, AccountError> {
         let tx = self.conn.transaction()?;
         let old: Option<String> = tx
             .query_row("SELECT username FROM accounts WHERE account_id = ?1", params![&id.as_bytes()[..]], |r| r.get(0))
@@ -233,15 +259,27 @@ impl AccountStore {
         tx.execute("DELETE FROM reserved_names WHERE username_key = ?1", params![username_key(new)])?;
         if username_key(&old) != username_key(new) {
             let until = now.saturating_add(hold_secs).min(i64::MAX as u64);
+            let at = now.min(i64::MAX as u64) as i64;
             tx.execute(
-                "INSERT INTO reserved_names (username_key, account_id, until) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (username_key) DO UPDATE SET account_id = excluded.account_id, until = excluded.until",
-                params![username_key(&old), &id.as_bytes()[..], until as i64],
+                "INSERT INTO reserved_names (username_key, account_id, until, freed_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (username_key) DO UPDATE SET account_id = excluded.account_id, until = excluded.until,
+                     freed_at = excluded.freed_at",
+                params![username_key(&old), &id.as_bytes()[..], until as i64, at],
             )?;
+            // A name still on a valid certificate stays reserved: refuse rather than free it.
+            let last_freed: Option<i64> = tx.query_row(
+                &format!("SELECT MAX(freed_at) FROM reserved_names WHERE until > ?3 AND {RESERVED_BEYOND_MAX}"),
+                params![&id.as_bytes()[..], RESERVED_PER_ACCOUNT_MAX, at],
+                |r| r.get(0),
+            )?;
+            if let Some(last_freed) = last_freed {
+                let free_at = (last_freed.max(0) as u64).saturating_add(certified_secs);
+                if free_at > now {
+                    return Err(AccountError::RenamedTooOften { wait_secs: free_at - now });
+                }
+            }
             tx.execute(
-                "DELETE FROM reserved_names WHERE account_id = ?1 AND username_key NOT IN
-                     (SELECT username_key FROM reserved_names WHERE account_id = ?1
-                      ORDER BY until DESC LIMIT ?2)",
+                &format!("DELETE FROM reserved_names WHERE {RESERVED_BEYOND_MAX}"),
                 params![&id.as_bytes()[..], RESERVED_PER_ACCOUNT_MAX],
             )?;
         }
@@ -417,8 +455,8 @@ mod tests {
         let bob = store.create("bob", "h2", 1).unwrap();
         assert_ne!(alice, bob);
         store.begin_session(b"peer-a", alice, &[], 1).unwrap();
-        assert!(matches!(store.rename(alice, "BOB", 10, HOLD), Err(AccountError::Taken(_))));
-        assert_eq!(store.rename(alice, "alicia", 10, HOLD).unwrap(), "alice");
+        assert!(matches!(store.rename(alice, "BOB", 10, HOLD, 0), Err(AccountError::Taken(_))));
+        assert_eq!(store.rename(alice, "alicia", 10, HOLD, 0).unwrap(), "alice");
         let session = store.session(b"peer-a").unwrap().unwrap();
         assert_eq!((session.id, session.username.as_str()), (alice, "alicia"));
         assert_eq!(store.latest_rename(alice).unwrap().unwrap().old, "alice");
@@ -427,12 +465,12 @@ mod tests {
         assert!(store.find("alice").unwrap().is_none());
         assert_eq!(store.holder("ALICE", 50).unwrap().map(|a| a.id), Some(alice));
         assert!(matches!(store.create("Alice", "h3", 50), Err(AccountError::Taken(_))));
-        assert!(matches!(store.rename(bob, "alice", 50, HOLD), Err(AccountError::Taken(_))));
+        assert!(matches!(store.rename(bob, "alice", 50, HOLD, 0), Err(AccountError::Taken(_))));
         // Afterwards the name is free.
         assert_eq!(store.holder("alice", 10 + HOLD).unwrap(), None);
         let newcomer = store.create("alice", "h3", 10 + HOLD).unwrap();
         assert!(newcomer != alice && newcomer != bob);
-        assert!(matches!(store.rename(AccountId::random(), "x-y-z", 1, HOLD), Err(AccountError::NoSuchAccount(_))));
+        assert!(matches!(store.rename(AccountId::random(), "x-y-z", 1, HOLD, 0), Err(AccountError::NoSuchAccount(_))));
     }
 
     #[test]
@@ -440,7 +478,7 @@ mod tests {
         let (_dir, mut store) = store();
         let alice = store.create("alice", "h1", 1).unwrap();
         for (i, name) in ["alice1", "alice2", "alice3", "alice4"].iter().enumerate() {
-            store.rename(alice, name, 10 + i as u64, 100).unwrap();
+            store.rename(alice, name, 10 + i as u64, 100, 0).unwrap();
         }
         // Held: alice1, alice2, alice3 (the last three let go of); alice is free again.
         assert_eq!(store.holder("alice", 20).unwrap(), None);
@@ -448,17 +486,51 @@ mod tests {
             assert_eq!(store.holder(name, 20).unwrap().map(|a| a.id), Some(alice), "{name}");
         }
         // Reservations that ended are gone from the table at the next rename.
-        store.rename(alice, "alice5", 500, 100).unwrap();
+        store.rename(alice, "alice5", 500, 100, 0).unwrap();
         let rows: i64 = store.conn.query_row("SELECT COUNT(*) FROM reserved_names", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 1, "only alice4, let go of now");
+    }
+
+    #[test]
+    fn a_name_on_a_certificate_that_may_still_be_valid_is_never_freed_by_renaming_again() {
+        const CERTIFIED: u64 = 50;
+        let (_dir, mut store) = store();
+        let alice = store.create("alice", "h1", 1).unwrap();
+        for (i, name) in ["alice1", "alice2", "alice3"].iter().enumerate() {
+            store.rename(alice, name, 10 + i as u64, 1000, CERTIFIED).unwrap();
+        }
+        // A fourth rename would free "alice", let go of at 10: refused until 10 + CERTIFIED.
+        let early = store.rename(alice, "alice4", 20, 1000, CERTIFIED);
+        assert!(matches!(early, Err(AccountError::RenamedTooOften { wait_secs: 40 })), "{early:?}");
+        assert!(early.unwrap_err().to_string().contains("try again in 40 s"));
+        // Nothing changed: the account is still alice3 and holds alice.
+        assert_eq!(store.find("alice3").unwrap().map(|a| a.id), Some(alice));
+        assert_eq!(store.holder("alice", 20).unwrap().map(|a| a.id), Some(alice));
+        assert!(matches!(store.create("alice", "h2", 20), Err(AccountError::Taken(_))));
+        assert_eq!(store.latest_rename(alice).unwrap().map(|r| r.new), Some("alice3".into()));
+        // Once no certificate with it can be valid, renaming again frees it.
+        assert_eq!(store.rename(alice, "alice4", 10 + CERTIFIED, 1000, CERTIFIED).unwrap(), "alice3");
+        assert_eq!(store.holder("alice", 10 + CERTIFIED).unwrap(), None);
+    }
+
+    #[test]
+    fn reservations_from_before_the_upgrade_count_as_let_go_of_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(ACCOUNTS_DB);
+        let old = sqlite::open(&path, sqlite::Durability::Full, &MIGRATIONS[..4]).unwrap();
+        old.execute("INSERT INTO reserved_names (username_key, account_id, until) VALUES ('a', x'00', 1)", []).unwrap();
+        drop(old);
+        let store = AccountStore::open(dir.path()).unwrap();
+        let freed_at: i64 = store.conn.query_row("SELECT freed_at FROM reserved_names", [], |r| r.get(0)).unwrap();
+        assert!(freed_at > 1_700_000_000, "{freed_at}");
     }
 
     #[test]
     fn an_account_may_take_back_the_name_it_reserved() {
         let (_dir, mut store) = store();
         let alice = store.create("alice", "h1", 1).unwrap();
-        store.rename(alice, "alicia", 10, 100).unwrap();
-        store.rename(alice, "Alice", 20, 100).unwrap();
+        store.rename(alice, "alicia", 10, 100, 0).unwrap();
+        store.rename(alice, "Alice", 20, 100, 0).unwrap();
         assert_eq!(store.find("alice").unwrap().map(|a| (a.id, a.username)), Some((alice, "Alice".into())));
         assert_eq!(store.holder("alicia", 30).unwrap().map(|a| a.id), Some(alice), "alicia is held now");
         assert_eq!(store.latest_rename(alice).unwrap().map(|r| r.new), Some("Alice".into()));

@@ -307,7 +307,11 @@ impl AuthService {
         if self.accounts.holder(new, now)?.is_some_and(|holder| holder.id != account.id) {
             return Ok(refused(Refusal::UsernameTaken, format!("username '{new}' is taken")));
         }
-        self.accounts.rename(account.id, new, now, self.name_hold)?;
+        match self.accounts.rename(account.id, new, now, self.name_hold, self.lifetime) {
+            Ok(_) => {}
+            Err(e @ AccountError::RenamedTooOften { .. }) => return Ok(refused(Refusal::RateLimited, e.to_string())),
+            Err(e) => return Err(e),
+        }
         let renamed = Account { username: new.to_string(), ..account };
         self.grant(peer, &renamed, &[], now)
     }

@@ -260,6 +260,29 @@ fn a_freed_name_goes_to_a_new_account_only_after_the_hold() {
 }
 
 #[test]
+fn renaming_again_and_again_never_frees_a_name_while_its_certificate_may_be_valid() {
+    let (_dir, mut s) = service();
+    let rename = |s: &mut AuthService, name: &str, at: u64| {
+        s.handle(b"p", AuthRequest::Rename { new_username: name.into() }, at)
+    };
+    let AuthResponse::Granted { certificate: first, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
+    for name in ["alice1", "alice2", "alice3"] {
+        assert!(matches!(rename(&mut s, name, NOW + 60), AuthResponse::Granted { .. }), "{name}");
+    }
+    // A fourth would free "alice", whose certificate is valid for hours yet.
+    let fourth = rename(&mut s, "alice4", NOW + 120);
+    let AuthResponse::Refused { refusal: Refusal::RateLimited, message } = &fourth else { panic!("{fourth:?}") };
+    assert!(message.contains("too many renames") && message.contains("try again in"), "{message}");
+    let impostor = s.handle(b"m", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 120);
+    assert_eq!(refusal(&impostor), Some(Refusal::UsernameTaken), "{impostor:?}");
+    // Once every certificate with it has expired, the rename goes through and frees it.
+    let expired = first.body.expires_at.max(NOW + 60 + CERT_LIFETIME_SECS);
+    assert!(matches!(rename(&mut s, "alice4", expired), AuthResponse::Granted { .. }));
+    let newcomer = s.handle(b"m", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, expired);
+    assert!(matches!(newcomer, AuthResponse::Granted { .. }), "{newcomer:?}");
+}
+
+#[test]
 fn lookup_finds_accounts_in_any_case() {
     let (_dir, mut s) = service();
     register(&mut s, b"p", "Alice", GOOD);
