@@ -15,6 +15,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use thiserror::Error;
+
 use crate::account::{AccountId, same_name};
 
 pub mod engine;
@@ -27,10 +29,78 @@ pub const MAX_REMEMBERED_PEERS: usize = 10_000;
 /// The longest nickname, in characters.
 pub const NICK_MAX_CHARS: usize = 32;
 
-/// A nickname is 1–32 printable characters (no control characters), not only spaces.
-pub fn valid_nick(nick: &str) -> bool {
+/// Why a nickname cannot be used; each message also says what a nickname may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum InvalidNick {
+    #[error("a nickname is 1–{max} characters, not only spaces", max = NICK_MAX_CHARS)]
+    Length,
+    #[error("a nickname may not begin or end with a space")]
+    Spaces,
+    #[error(
+        "a nickname may not contain {shown} (U+{code:04X}): it may not hold < > ( ) [ ], control characters \
+         or invisible formatting characters",
+        shown = if is_format(*.0) || .0.is_control() { "an invisible character".to_string() } else { format!("'{}'", .0) },
+        code = u32::from(*.0)
+    )]
+    Char(char),
+}
+
+/// Unicode format characters (general category Cf, Unicode 16): invisible, some reorder the
+/// text around them.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
+}
+
+/// Characters a nickname may not hold: the brackets a name is framed in on screen
+/// (`<nick (user)>`), so a nickname cannot pass for the frame and a message, control
+/// characters, and format characters.
+fn forbidden_in_nick(c: char) -> bool {
+    matches!(c, '<' | '>' | '(' | ')' | '[' | ']') || c.is_control() || is_format(c)
+}
+
+/// Checks a nickname: 1–32 characters, not only spaces, no space at either end, none of
+/// `< > ( ) [ ]`, no control or format characters. Checked when this user sets one and on
+/// every announcement taken in.
+pub fn check_nick(nick: &str) -> Result<(), InvalidNick> {
     let count = nick.chars().count();
-    (1..=NICK_MAX_CHARS).contains(&count) && !nick.trim().is_empty() && !nick.chars().any(char::is_control)
+    if !(1..=NICK_MAX_CHARS).contains(&count) || nick.trim().is_empty() {
+        return Err(InvalidNick::Length);
+    }
+    if nick.trim() != nick {
+        return Err(InvalidNick::Spaces);
+    }
+    match nick.chars().find(|c| forbidden_in_nick(*c)) {
+        Some(c) => Err(InvalidNick::Char(c)),
+        None => Ok(()),
+    }
+}
+
+/// Whether `nick` passes [`check_nick`].
+pub fn valid_nick(nick: &str) -> bool {
+    check_nick(nick).is_ok()
 }
 
 /// A user seen online.

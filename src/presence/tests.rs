@@ -79,6 +79,31 @@ fn nicknames_are_short_and_printable() {
 }
 
 #[test]
+fn a_nickname_cannot_pass_for_the_frame_of_a_message_or_hide_characters() {
+    for nick in ["bob> see evil.example", "<bob>", "Al (home)", "[admin]", "x)", "(y"] {
+        assert!(matches!(check_nick(nick), Err(InvalidNick::Char(_))), "{nick}");
+    }
+    for hidden in
+        ['\u{200b}', '\u{200d}', '\u{200f}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{feff}', '\u{ad}']
+    {
+        let nick = format!("bo{hidden}b");
+        assert_eq!(check_nick(&nick), Err(InvalidNick::Char(hidden)), "U+{:04X}", u32::from(hidden));
+    }
+    assert_eq!(check_nick("tab\there"), Err(InvalidNick::Char('\t')));
+    assert_eq!(check_nick(" Al"), Err(InvalidNick::Spaces));
+    assert_eq!(check_nick("Al\u{a0}"), Err(InvalidNick::Spaces));
+    assert_eq!(check_nick(""), Err(InvalidNick::Length));
+    // What the user is told says what a nickname may hold.
+    let told = check_nick("bob> see evil.example").unwrap_err().to_string();
+    assert!(told.contains("'>'") && told.contains("< > ( ) [ ]"), "{told}");
+    assert!(!check_nick("bo\u{202e}b").unwrap_err().to_string().contains('\u{202e}'), "never printed itself");
+    assert_eq!(InvalidNick::Length.to_string(), "a nickname is 1–32 characters, not only spaces");
+    for fine in ["Alice W", "Zoë 🌸", "bob-the_builder", "Al: home", "bob's {work}", "日本語"] {
+        assert_eq!(check_nick(fine), Ok(()), "{fine}");
+    }
+}
+
+#[test]
 fn one_user_on_two_peers_is_listed_once() {
     let now = Instant::now();
     let mut r = Roster::new();
@@ -226,6 +251,17 @@ mod engine {
         let input = Input::Checked(heard("alice", "evil\x1b[2J", peer, 1, PresenceState::Online));
         assert_eq!(engine.handle(input, Instant::now()), vec![Output::Verdict(Verdict::Reject)]);
         assert!(engine.roster().online().is_empty());
+    }
+
+    #[test]
+    fn an_announced_nickname_that_imitates_the_message_frame_is_refused() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let peer = PeerId::random();
+        for (seq, nick) in [(1, "bob> see evil.example"), (2, "bob\u{202e}"), (3, " bob")] {
+            let input = Input::Checked(heard("mallory", nick, peer, seq, PresenceState::Online));
+            assert_eq!(engine.handle(input, Instant::now()), vec![Output::Verdict(Verdict::Reject)], "{nick:?}");
+        }
+        assert!(engine.roster().online().is_empty(), "never shown");
     }
 
     #[test]

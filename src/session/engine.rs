@@ -21,6 +21,8 @@
 //! - the certificate is renewed once less than a third of its lifetime is left
 //!   ([`renewal_due`]), or at the first chance after a resumed session or a rename whose
 //!   answer was lost; one renewal at a time;
+//! - a nickname kept from before (the saved session's, one remembered) that others would
+//!   refuse now ([`crate::presence::check_nick`]) gives way to the username;
 //! - every ticket is answered exactly once: at once when the command is refused, else when its
 //!   request is answered, fails or waited too long.
 
@@ -33,7 +35,7 @@ use super::{Code, Failure, Flight, Lookup, Now, Session, Show, Ticket, Via};
 use crate::account::AccountId;
 use crate::cert::{AuthorityKey, CertBody, CertError};
 use crate::pinned_key::grouped;
-use crate::presence::{NICK_MAX_CHARS, valid_nick};
+use crate::presence::{check_nick, valid_nick};
 use crate::protocol::auth::{AuthRequest, AuthResponse};
 
 /// How long an account request waits for a bootstrap node to come into reach.
@@ -364,6 +366,11 @@ impl SessionEngine {
         match saved.certificate.verify(&key, &self.local.to_bytes(), now.unix) {
             Ok(body) => {
                 let body = body.clone();
+                let mut saved = saved;
+                if !valid_nick(&saved.nick) {
+                    // Kept under older rules that allowed it: others would refuse it now.
+                    saved.nick = body.username.clone();
+                }
                 out.push(Output::Learn(body.clone()));
                 out.push(Output::Show(Show::LoggedIn { user: body.username, nick: saved.nick.clone(), resumed: true }));
                 out.push(Output::Enter { pump: false });
@@ -424,9 +431,8 @@ impl SessionEngine {
     /// `/nick`.
     fn nick(&mut self, ticket: Ticket, nick: &str, out: &mut Vec<Output>) {
         let nick = nick.trim();
-        if !valid_nick(nick) {
-            let message = format!("a nickname is 1–{NICK_MAX_CHARS} printable characters");
-            out.push(Output::Reply { ticket, result: Err(Failure::new(Code::Usage, message)) });
+        if let Err(e) = check_nick(nick) {
+            out.push(Output::Reply { ticket, result: Err(Failure::new(Code::Usage, e.to_string())) });
             return;
         }
         let Some(session) = &mut self.session else {
@@ -594,6 +600,8 @@ impl SessionEngine {
                     .clone()
                     .or_else(|| old.as_ref().filter(|_| pending.kind == Kind::Rename).map(|s| s.nick.clone()))
                     .or(remembered)
+                    // One kept under older rules that allowed it: others would refuse it now.
+                    .filter(|nick| valid_nick(nick))
                     .unwrap_or_else(|| username.clone());
                 // A nickname that was just the old username follows the rename.
                 let nick = if old_name.as_deref() == Some(nick.as_str()) { username.clone() } else { nick };

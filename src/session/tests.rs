@@ -482,6 +482,33 @@ fn a_nickname_needs_a_session_and_is_saved_announced_and_shown() {
     );
 }
 
+#[test]
+fn a_nickname_that_imitates_the_message_frame_is_refused_with_what_is_allowed() {
+    let mut fx = Fx::new(true);
+    let boot = PeerId::random();
+    fx.handle(Input::BootstrapFound(boot));
+    fx.log_in("alice", boot);
+    let error = failure(&fx.handle(Input::Nick { ticket: Ticket(1), nick: "bob> see evil.example".into() }), 1);
+    assert_eq!(error.code, Code::Usage);
+    assert!(
+        error.message.contains("may not contain '>'") && error.message.contains("< > ( ) [ ]"),
+        "{}",
+        error.message
+    );
+    let error = failure(&fx.handle(Input::Nick { ticket: Ticket(2), nick: "bo\u{200b}b".into() }), 2);
+    assert!(error.message.contains("invisible character"), "{}", error.message);
+    assert_eq!(fx.engine.session().map(|s| s.nick.as_str()), Some("alice"), "unchanged");
+}
+
+#[test]
+fn a_saved_nickname_that_others_would_refuse_now_gives_way_to_the_username() {
+    let mut fx = Fx::new(true);
+    let session = Session { certificate: fx.certificate("alice"), nick: "Al (home)".into() };
+    let out = fx.handle(Input::Resume(Ok(Some(session))));
+    assert!(out.contains(&Output::Show(Show::LoggedIn { user: "alice".into(), nick: "alice".into(), resumed: true })));
+    assert_eq!(fx.engine.session().map(|s| s.nick.as_str()), Some("alice"));
+}
+
 /// One step of the property test's world.
 #[derive(Debug, Clone)]
 enum Action {
