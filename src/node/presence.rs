@@ -14,8 +14,8 @@ use super::CommandError;
 use super::event::{ErrorCode, OnlineState, OnlineUser, UiEvent};
 use super::parts::EventLoop;
 use crate::account::AccountId;
-use crate::clock::unix_now;
-use crate::presence::{Heard, Input, Output, RosterChange, Verdict};
+use crate::clock::{now_ms, unix_now};
+use crate::presence::{Heard, Input, Now, Output, RosterChange, Verdict};
 use crate::protocol::presence::{Presence, PresenceState as WireState};
 
 fn change_event(change: RosterChange) -> UiEvent {
@@ -27,11 +27,16 @@ fn change_event(change: RosterChange) -> UiEvent {
     }
 }
 
+/// The time now, for the presence engine.
+fn presence_now() -> Now {
+    Now { at: Instant::now(), ms: now_ms() }
+}
+
 impl EventLoop {
     /// Hands `input` to the presence engine and carries out what it decides; what gossipsub
     /// should do with the announcement handled, if any.
     async fn feed_presence(&mut self, input: Input) -> MessageAcceptance {
-        let outputs = self.presence.engine.handle(input, Instant::now());
+        let outputs = self.presence.engine.handle(input, presence_now());
         self.carry_out_presence(outputs).await
     }
 
@@ -49,7 +54,7 @@ impl EventLoop {
                     }
                     match self.check_presence(peer, presence) {
                         Ok(heard) => {
-                            let more = self.presence.engine.handle(Input::Checked(heard), Instant::now());
+                            let more = self.presence.engine.handle(Input::Checked(heard), presence_now());
                             for output in more.into_iter().rev() {
                                 queue.push_front(output);
                             }
@@ -127,7 +132,7 @@ impl EventLoop {
     /// the room and account code can call it anywhere: the engine answers it with publishing
     /// only.
     fn announce_state(&mut self, state: WireState) {
-        for output in self.presence.engine.handle(Input::Changed(state), Instant::now()) {
+        for output in self.presence.engine.handle(Input::Changed(state), presence_now()) {
             match output {
                 Output::Publish(state) => self.publish_presence(state),
                 other => tracing::error!(?other, "a change of this user's state asked for more than publishing"),

@@ -8,10 +8,14 @@
 //! what gossipsub should do with the message — that the node carries out in their order. It
 //! owns the [`Roster`] and the announcements held until they can be checked. It must never
 //! import tokio, the libp2p swarm or rusqlite, never checks a certificate itself (the node does,
-//! with its cache and the trusted key) and never reads a clock.
+//! with its cache and the trusted key) and never reads a clock: the time comes as [`Now`].
 //!
 //! Rules:
 //! - this node's own announcements, heard back, are ignored: it knows its own state better;
+//! - an announcement whose number (its author's clock) is further than [`PRESENCE_FRESH`] from
+//!   this node's clock, either way, is ignored, before and after its certificate is checked: a
+//!   copy kept and sent again later (a replay) never shows a user who is gone, even to a node
+//!   that never heard from that peer;
 //! - with no bootstrap key trusted, an announcement cannot be checked: it is neither shown nor
 //!   passed on, but the newest of each peer is held (at most [`MAX_UNVERIFIED`] peers') and
 //!   checked once a key is trusted; the node drops those of peers no longer connected;
@@ -29,11 +33,31 @@ use libp2p::PeerId;
 
 use super::{OnlineUser, Roster, RosterChange, valid_nick};
 use crate::account::AccountId;
-use crate::cert::CertBody;
+use crate::cert::{CLOCK_SKEW_SECS, CertBody};
 use crate::protocol::presence::{Presence, PresenceState, RoomRef};
 
 /// A user not heard from for this long is taken as gone.
 pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// How far an announcement's number (its author's clock, milliseconds since the Unix epoch)
+/// may be from this node's clock, either way, for it to be taken in: how long a user stays
+/// online unheard, plus the clock skew allowed between machines.
+pub const PRESENCE_FRESH: Duration = PRESENCE_TIMEOUT.saturating_add(Duration::from_secs(CLOCK_SKEW_SECS));
+
+/// Whether an announcement numbered `seq` is recent by this node's clock, `now_ms`.
+fn fresh(seq: u64, now_ms: u64) -> bool {
+    let allowed = u64::try_from(PRESENCE_FRESH.as_millis()).unwrap_or(u64::MAX);
+    seq.abs_diff(now_ms) <= allowed
+}
+
+/// The time an input is handled at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// The monotonic clock: who fell silent.
+    pub at: Instant,
+    /// The wall clock, milliseconds since the Unix epoch: which announcements are recent.
+    pub ms: u64,
+}
 
 /// Announcements held while no bootstrap key is trusted yet, at most this many peers'.
 pub const MAX_UNVERIFIED: usize = 256;
@@ -129,10 +153,13 @@ impl PresenceEngine {
     }
 
     /// Takes in `input` at `now`; what the node is to do, in order.
-    pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
+    pub fn handle(&mut self, input: Input, now: Now) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
             Input::Opened { peer, .. } if peer == self.local => out.push(Output::Verdict(Verdict::Ignore)),
+            Input::Opened { presence, .. } if !fresh(presence.seq, now.ms) => {
+                out.push(Output::Verdict(Verdict::Ignore))
+            }
             Input::Opened { peer, presence, key_trusted: false } => {
                 self.hold(peer, presence);
                 out.push(Output::Verdict(Verdict::Ignore));
@@ -148,7 +175,7 @@ impl PresenceEngine {
             }
             Input::Tick => {
                 out.push(Output::Publish(PresenceState::Online));
-                out.extend(self.roster.expire(now, PRESENCE_TIMEOUT).into_iter().map(Output::Show));
+                out.extend(self.roster.expire(now.at, PRESENCE_TIMEOUT).into_iter().map(Output::Show));
             }
             Input::PeerGone(peer) => {
                 out.push(Output::PeerRoomsGone(peer));
@@ -169,10 +196,15 @@ impl PresenceEngine {
     }
 
     /// Takes in a checked announcement.
-    fn take(&mut self, heard: Heard, now: Instant, out: &mut Vec<Output>) {
+    fn take(&mut self, heard: Heard, now: Now, out: &mut Vec<Output>) {
         let Heard { peer, holder, nick, state, seq, rooms } = heard;
         if !valid_nick(&nick) {
             out.push(Output::Verdict(Verdict::Reject));
+            return;
+        }
+        if !fresh(seq, now.ms) {
+            // Made too long ago (a replay) or too far ahead: it says nothing about now.
+            out.push(Output::Verdict(Verdict::Ignore));
             return;
         }
         let bytes = peer.to_bytes();
@@ -186,7 +218,7 @@ impl PresenceEngine {
         let change = match state {
             PresenceState::Online => {
                 let user = OnlineUser { account, username: holder.username.clone(), nick };
-                self.roster.announce(&bytes, user, seq, holder.serial, now)
+                self.roster.announce(&bytes, user, seq, holder.serial, now.at)
             }
             PresenceState::Offline => self.roster.leave(&bytes, seq, holder.serial),
         };

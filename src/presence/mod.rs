@@ -8,7 +8,9 @@
 //! out or went away, so a copy of an older announcement (a replay) changes nothing, and neither
 //! does one resting on a certificate older than one that peer already used.
 //!
-//! [`engine`] is the presence engine around the roster: what to take in, hold, publish and show;
+//! [`engine`] is the presence engine around the roster: what to take in, hold, publish and show
+//! (it also ignores an announcement whose number is far from this node's clock, which a mark
+//! cannot do for a peer never heard from);
 //! the node's adapter that carries it out is `node/presence.rs`. Never tokio, the libp2p swarm
 //! or rusqlite here, and no clock.
 
@@ -21,7 +23,7 @@ use crate::account::{AccountId, same_name};
 
 pub mod engine;
 
-pub use engine::{Heard, Input, Output, PresenceEngine, Verdict};
+pub use engine::{Heard, Input, Now, Output, PresenceEngine, Verdict};
 
 /// At most this many peers' high-water marks are remembered.
 pub const MAX_REMEMBERED_PEERS: usize = 10_000;

@@ -121,10 +121,21 @@ mod engine {
     use proptest::prelude::*;
 
     use crate::cert::{Authority, CertBody};
-    use crate::presence::engine::{Heard, Input, MAX_UNVERIFIED, Output, PRESENCE_TIMEOUT, PresenceEngine, Verdict};
+    use crate::presence::engine::{
+        Heard, Input, MAX_UNVERIFIED, Now, Output, PRESENCE_FRESH, PRESENCE_TIMEOUT, PresenceEngine, Verdict,
+    };
     use crate::presence::{OnlineUser, RosterChange};
     use crate::protocol::presence::{Presence, PresenceState};
     use crate::testing::account_of;
+
+    /// This node's wall clock in these tests, in milliseconds: the small announcement numbers
+    /// most tests use are recent by it.
+    const CLOCK_MS: u64 = 1_000;
+
+    /// `at` on the monotonic clock, [`CLOCK_MS`] on the wall clock.
+    fn at(at: Instant) -> Now {
+        Now { at, ms: CLOCK_MS }
+    }
 
     fn holder(name: &str, peer: &PeerId, serial: u64) -> CertBody {
         Authority::from_secret(&[1; 32]).issue(account_of(name), name, &peer.to_bytes(), 1, serial).body
@@ -155,7 +166,7 @@ mod engine {
         let now = Instant::now();
         for key_trusted in [true, false] {
             let input = Input::Opened { peer: local, presence: presence("me", &local, 9), key_trusted };
-            assert_eq!(engine.handle(input, now), vec![Output::Verdict(Verdict::Ignore)]);
+            assert_eq!(engine.handle(input, at(now)), vec![Output::Verdict(Verdict::Ignore)]);
         }
         assert_eq!(engine.held(), 0);
     }
@@ -166,7 +177,7 @@ mod engine {
         let peer = PeerId::random();
         let input = Input::Opened { peer, presence: presence("alice", &peer, 3), key_trusted: true };
         assert_eq!(
-            engine.handle(input, Instant::now()),
+            engine.handle(input, at(Instant::now())),
             vec![Output::Check { peer, presence: presence("alice", &peer, 3), held: false }]
         );
     }
@@ -179,21 +190,21 @@ mod engine {
         for (peer, name, seq) in [(a, "alice", 5), (a, "alice", 4), (b, "bob", 2), (a, "alice", 6)] {
             let input = Input::Opened { peer, presence: presence(name, &peer, seq), key_trusted: false };
             assert_eq!(
-                engine.handle(input, now),
+                engine.handle(input, at(now)),
                 vec![Output::Verdict(Verdict::Ignore)],
                 "neither shown nor passed on"
             );
         }
         assert_eq!(engine.held(), 2);
         assert_eq!(
-            engine.handle(Input::KeyTrusted, now),
+            engine.handle(Input::KeyTrusted, at(now)),
             vec![
                 Output::Check { peer: b, presence: presence("bob", &b, 2), held: true },
                 Output::Check { peer: a, presence: presence("alice", &a, 6), held: true },
             ]
         );
         assert_eq!(engine.held(), 0);
-        assert!(engine.handle(Input::KeyTrusted, now).is_empty());
+        assert!(engine.handle(Input::KeyTrusted, at(now)).is_empty());
     }
 
     #[test]
@@ -202,7 +213,7 @@ mod engine {
         let now = Instant::now();
         for seq in 0..MAX_UNVERIFIED as u64 + 5 {
             let peer = PeerId::random();
-            engine.handle(Input::Opened { peer, presence: presence("x", &peer, seq), key_trusted: false }, now);
+            engine.handle(Input::Opened { peer, presence: presence("x", &peer, seq), key_trusted: false }, at(now));
         }
         assert_eq!(engine.held(), MAX_UNVERIFIED);
     }
@@ -220,7 +231,7 @@ mod engine {
         }];
         let rooms = input.rooms.clone();
         assert_eq!(
-            engine.handle(Input::Checked(input.clone()), now),
+            engine.handle(Input::Checked(input.clone()), at(now)),
             vec![
                 Output::Learn(holder("alice", &peer, 1)),
                 Output::Show(RosterChange::Arrived(online("alice", "Al"))),
@@ -231,10 +242,10 @@ mod engine {
         );
         assert_eq!(engine.roster().user_on(&peer.to_bytes()), Some(&online("alice", "Al")));
         // The same again: a replay, ignored, its rooms not taken.
-        assert_eq!(engine.handle(Input::Checked(input), now), vec![Output::Verdict(Verdict::Ignore)]);
+        assert_eq!(engine.handle(Input::Checked(input), at(now)), vec![Output::Verdict(Verdict::Ignore)]);
         // Nothing new said: learnt and passed on, nothing shown.
         assert_eq!(
-            engine.handle(Input::Checked(heard("alice", "Al", peer, 8, PresenceState::Online)), now),
+            engine.handle(Input::Checked(heard("alice", "Al", peer, 8, PresenceState::Online)), at(now)),
             vec![
                 Output::Learn(holder("alice", &peer, 1)),
                 Output::PeerRooms { peer, rooms: Vec::new() },
@@ -249,7 +260,7 @@ mod engine {
         let mut engine = PresenceEngine::new(PeerId::random());
         let peer = PeerId::random();
         let input = Input::Checked(heard("alice", "evil\x1b[2J", peer, 1, PresenceState::Online));
-        assert_eq!(engine.handle(input, Instant::now()), vec![Output::Verdict(Verdict::Reject)]);
+        assert_eq!(engine.handle(input, at(Instant::now())), vec![Output::Verdict(Verdict::Reject)]);
         assert!(engine.roster().online().is_empty());
     }
 
@@ -259,9 +270,67 @@ mod engine {
         let peer = PeerId::random();
         for (seq, nick) in [(1, "bob> see evil.example"), (2, "bob\u{202e}"), (3, " bob")] {
             let input = Input::Checked(heard("mallory", nick, peer, seq, PresenceState::Online));
-            assert_eq!(engine.handle(input, Instant::now()), vec![Output::Verdict(Verdict::Reject)], "{nick:?}");
+            assert_eq!(engine.handle(input, at(Instant::now())), vec![Output::Verdict(Verdict::Reject)], "{nick:?}");
         }
         assert!(engine.roster().online().is_empty(), "never shown");
+    }
+
+    #[test]
+    fn a_replayed_old_announcement_never_shows_a_ghost_to_a_node_that_never_heard_that_peer() {
+        let fresh_ms = u64::try_from(PRESENCE_FRESH.as_millis()).unwrap();
+        let clock = 1_800_000_000_000;
+        let now = Now { at: Instant::now(), ms: clock };
+        let peer = PeerId::random();
+        // Captured an hour ago, sent again now, to a node with no mark for that peer.
+        for seq in [clock - 3_600_000, clock - fresh_ms - 1, clock + fresh_ms + 1, 0, u64::MAX] {
+            let mut engine = PresenceEngine::new(PeerId::random());
+            let checked = Input::Checked(heard("alice", "Al", peer, seq, PresenceState::Online));
+            assert_eq!(engine.handle(checked, now), vec![Output::Verdict(Verdict::Ignore)], "{seq}");
+            assert!(engine.roster().online().is_empty(), "nobody shown for {seq}");
+            for key_trusted in [true, false] {
+                let opened = Input::Opened { peer, presence: presence("alice", &peer, seq), key_trusted };
+                assert_eq!(engine.handle(opened, now), vec![Output::Verdict(Verdict::Ignore)], "{seq}");
+            }
+            assert_eq!(engine.held(), 0, "not even held");
+        }
+        // Within the allowance either way (a clock a little off), it is taken in.
+        for seq in [clock - fresh_ms, clock + fresh_ms] {
+            let mut engine = PresenceEngine::new(PeerId::random());
+            let out = engine.handle(Input::Checked(heard("alice", "Al", peer, seq, PresenceState::Online)), now);
+            assert!(out.contains(&Output::Show(RosterChange::Arrived(online("alice", "Al")))), "{seq}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn an_announcement_held_for_a_key_too_long_is_not_taken_in() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let clock = 1_800_000_000_000;
+        let start = Instant::now();
+        let peer = PeerId::random();
+        let opened = Input::Opened { peer, presence: presence("alice", &peer, clock), key_trusted: false };
+        engine.handle(opened, Now { at: start, ms: clock });
+        let later =
+            Now { at: start + PRESENCE_FRESH * 2, ms: clock + 2 * u64::try_from(PRESENCE_FRESH.as_millis()).unwrap() };
+        let checks = engine.handle(Input::KeyTrusted, later);
+        assert_eq!(checks, vec![Output::Check { peer, presence: presence("alice", &peer, clock), held: true }]);
+        let checked = Input::Checked(heard("alice", "Al", peer, clock, PresenceState::Online));
+        assert_eq!(engine.handle(checked, later), vec![Output::Verdict(Verdict::Ignore)]);
+        assert!(engine.roster().online().is_empty());
+    }
+
+    proptest! {
+        /// Whatever the announcement's number and this node's clock, it is taken in exactly when
+        /// the two are within the allowance, and nothing overflows.
+        #[test]
+        fn only_announcements_recent_by_this_nodes_clock_are_taken_in(seq in any::<u64>(), clock in any::<u64>(), near in any::<bool>(), offset in 0..=2 * PRESENCE_FRESH.as_millis() as u64) {
+            let (seq, clock) = if near { (clock.saturating_add(offset).saturating_sub(PRESENCE_FRESH.as_millis() as u64), clock) } else { (seq, clock) };
+            let mut engine = PresenceEngine::new(PeerId::random());
+            let peer = PeerId::random();
+            let out = engine.handle(Input::Checked(heard("alice", "Al", peer, seq, PresenceState::Online)), Now { at: Instant::now(), ms: clock });
+            let recent = seq.abs_diff(clock) <= PRESENCE_FRESH.as_millis() as u64;
+            prop_assert_eq!(out.last() == Some(&Output::Verdict(Verdict::Accept)), recent);
+            prop_assert_eq!(engine.roster().online().len(), usize::from(recent));
+        }
     }
 
     #[test]
@@ -269,9 +338,9 @@ mod engine {
         let mut engine = PresenceEngine::new(PeerId::random());
         let now = Instant::now();
         let peer = PeerId::random();
-        engine.handle(Input::Checked(heard("bob", "B", peer, 1, PresenceState::Online)), now);
+        engine.handle(Input::Checked(heard("bob", "B", peer, 1, PresenceState::Online)), at(now));
         assert_eq!(
-            engine.handle(Input::Checked(heard("bob", "B", peer, 2, PresenceState::Offline)), now),
+            engine.handle(Input::Checked(heard("bob", "B", peer, 2, PresenceState::Offline)), at(now)),
             vec![
                 Output::Learn(holder("bob", &peer, 1)),
                 Output::Show(RosterChange::Left(online("bob", "B"))),
@@ -287,11 +356,15 @@ mod engine {
         let mut engine = PresenceEngine::new(PeerId::random());
         let now = Instant::now();
         let (a, b) = (PeerId::random(), PeerId::random());
-        engine.handle(Input::Checked(heard("alice", "A", a, 1, PresenceState::Online)), now);
-        engine.handle(Input::Checked(heard("bob", "B", b, 1, PresenceState::Online)), now + Duration::from_secs(20));
-        assert_eq!(engine.handle(Input::Tick, now + PRESENCE_TIMEOUT), vec![Output::Publish(PresenceState::Online)]);
+        engine.handle(Input::Checked(heard("alice", "A", a, 1, PresenceState::Online)), at(now));
+        engine
+            .handle(Input::Checked(heard("bob", "B", b, 1, PresenceState::Online)), at(now + Duration::from_secs(20)));
         assert_eq!(
-            engine.handle(Input::Tick, now + PRESENCE_TIMEOUT + Duration::from_secs(1)),
+            engine.handle(Input::Tick, at(now + PRESENCE_TIMEOUT)),
+            vec![Output::Publish(PresenceState::Online)]
+        );
+        assert_eq!(
+            engine.handle(Input::Tick, at(now + PRESENCE_TIMEOUT + Duration::from_secs(1))),
             vec![Output::Publish(PresenceState::Online), Output::Show(RosterChange::Left(online("alice", "A")))]
         );
         assert_eq!(engine.roster().online(), vec![online("bob", "B")]);
@@ -302,12 +375,12 @@ mod engine {
         let mut engine = PresenceEngine::new(PeerId::random());
         let now = Instant::now();
         let peer = PeerId::random();
-        engine.handle(Input::Checked(heard("carol", "C", peer, 1, PresenceState::Online)), now);
+        engine.handle(Input::Checked(heard("carol", "C", peer, 1, PresenceState::Online)), at(now));
         assert_eq!(
-            engine.handle(Input::PeerGone(peer), now),
+            engine.handle(Input::PeerGone(peer), at(now)),
             vec![Output::PeerRoomsGone(peer), Output::Show(RosterChange::Left(online("carol", "C")))]
         );
-        assert_eq!(engine.handle(Input::PeerGone(peer), now), vec![Output::PeerRoomsGone(peer)]);
+        assert_eq!(engine.handle(Input::PeerGone(peer), at(now)), vec![Output::PeerRoomsGone(peer)]);
     }
 
     #[test]
@@ -315,7 +388,7 @@ mod engine {
         let mut engine = PresenceEngine::new(PeerId::random());
         let now = Instant::now();
         for state in [PresenceState::Online, PresenceState::Offline] {
-            assert_eq!(engine.handle(Input::Changed(state), now), vec![Output::Publish(state)]);
+            assert_eq!(engine.handle(Input::Changed(state), at(now)), vec![Output::Publish(state)]);
         }
     }
 
@@ -353,7 +426,7 @@ mod engine {
                     Step::Announce(p, seq, on, n) => {
                         let state = if on { PresenceState::Online } else { PresenceState::Offline };
                         let before = engine.roster().online();
-                        let outputs = engine.handle(Input::Checked(heard(names[p], nicks[n], peers[p], seq, state)), now);
+                        let outputs = engine.handle(Input::Checked(heard(names[p], nicks[n], peers[p], seq, state)), at(now));
                         if newest.get(&p).is_some_and(|&last| seq <= last) {
                             prop_assert_eq!(outputs, vec![Output::Verdict(Verdict::Ignore)]);
                             prop_assert_eq!(engine.roster().online(), before);
@@ -368,7 +441,7 @@ mod engine {
                         }
                     }
                     Step::Gone(p) => {
-                        engine.handle(Input::PeerGone(peers[p]), now);
+                        engine.handle(Input::PeerGone(peers[p]), at(now));
                         model.remove(&p);
                     }
                 }
