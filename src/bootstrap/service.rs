@@ -222,7 +222,12 @@ impl AuthService {
         self.grant(peer, &account, &[], now)
     }
 
+    /// Who holds `username`: asked only by logged-in peers (a node looks a name up before a
+    /// direct message), so only they count against the look-up budgets.
     fn lookup(&mut self, peer: &[u8], username: &str, now: u64) -> Result<AuthResponse, AccountError> {
+        if self.accounts.session(peer)?.is_none() {
+            return Ok(refused(Refusal::NotLoggedIn, "log in first"));
+        }
         if let Some(refusal) =
             self.admit(("lookup", "look-ups"), peer, &throttle::LOOKUP_PER_PEER, &throttle::LOOKUP_OVERALL, now)
         {

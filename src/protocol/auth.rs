@@ -32,7 +32,8 @@ pub enum AuthRequest {
         new_username: String,
     },
     Logout,
-    /// Whether an account called `username` (any case) exists.
+    /// Whether an account called `username` (any case) exists; answered only to a peer with a
+    /// session.
     Lookup {
         username: String,
     },

@@ -71,6 +71,15 @@ fn lookup(s: &mut AuthService, peer: &[u8], name: &str) -> AuthResponse {
     s.handle(peer, AuthRequest::Lookup { username: name.into() }, NOW)
 }
 
+/// Logs `peer` in as the account `looker` (made when first needed), without hashing.
+fn logged_in(s: &mut AuthService, peer: &[u8]) {
+    let id = match s.accounts.find("looker").unwrap() {
+        Some(account) => account.id,
+        None => s.accounts.create("looker", "$argon2id$x", NOW).unwrap(),
+    };
+    s.accounts.begin_session(peer, id, &[], NOW).unwrap();
+}
+
 /// alice registered on her machine `home` and logged out there.
 fn alice_at_home() -> (tempfile::TempDir, AuthService) {
     let (dir, mut s) = service();
@@ -181,6 +190,7 @@ fn refused_registrations_use_up_no_budget_and_a_genuine_one_succeeds() {
 #[test]
 fn look_ups_are_limited_per_peer_and_overall() {
     let (_dir, mut s) = alice_at_home();
+    logged_in(&mut s, b"p");
     for _ in 0..LOOKUP_PER_PEER.max_requests {
         assert!(matches!(lookup(&mut s, b"p", "alice"), AuthResponse::User { account: Some(_) }));
     }
@@ -190,14 +200,31 @@ fn look_ups_are_limited_per_peer_and_overall() {
         if asked >= LOOKUP_OVERALL.max_requests {
             break;
         }
+        logged_in(&mut s, format!("q{i}").as_bytes());
         for _ in 0..LOOKUP_PER_PEER.max_requests.min(LOOKUP_OVERALL.max_requests - asked) {
             assert!(matches!(lookup(&mut s, format!("q{i}").as_bytes(), "bob"), AuthResponse::User { account: None }));
             asked += 1;
         }
     }
+    logged_in(&mut s, b"newcomer");
     assert_eq!(refusal(&lookup(&mut s, b"newcomer", "alice")), Some(Refusal::RateLimited));
     let later = s.handle(b"p", AuthRequest::Lookup { username: "alice".into() }, NOW + LOOKUP_OVERALL.window_secs);
     assert!(matches!(later, AuthResponse::User { account: Some(_) }), "{later:?}");
+}
+
+#[test]
+fn a_look_up_needs_a_session_and_others_use_up_no_budget() {
+    let (_dir, mut s) = alice_at_home();
+    // Far more look-ups than the overall budget admits, from fresh peers without a session.
+    for i in 0..2 * LOOKUP_OVERALL.max_requests {
+        let answer = lookup(&mut s, format!("stranger-{i}").as_bytes(), "alice");
+        assert_eq!(answer, refused(Refusal::NotLoggedIn, "log in first"), "{i}");
+    }
+    // alice logged out at home: not even her own machine looks names up now.
+    assert_eq!(refusal(&lookup(&mut s, b"home", "bob")), Some(Refusal::NotLoggedIn));
+    logged_in(&mut s, b"home");
+    let answer = lookup(&mut s, b"home", "alice");
+    assert!(matches!(answer, AuthResponse::User { account: Some(_) }), "{answer:?}");
 }
 
 #[test]
@@ -235,7 +262,7 @@ fn rename_and_renew_follow_the_session_and_keep_the_account() {
     assert_eq!(renamed_again, renamed);
     // The old name stays with alicia's account: nobody registers it; a look-up finds her.
     assert_eq!(refusal(&register(&mut s, b"r", "Alice", GOOD)), Some(Refusal::UsernameTaken));
-    let lookup = s.handle(b"r", AuthRequest::Lookup { username: "alice".into() }, NOW);
+    let lookup = s.handle(b"q", AuthRequest::Lookup { username: "alice".into() }, NOW);
     let AuthResponse::User { account: Some(found) } = lookup else { panic!("{lookup:?}") };
     assert_eq!((found.account, found.username.as_str()), (first.body.account, "alicia"));
     assert_eq!(s.handle(b"p", AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
@@ -286,7 +313,7 @@ fn renaming_again_and_again_never_frees_a_name_while_its_certificate_may_be_vali
 fn lookup_finds_accounts_in_any_case() {
     let (_dir, mut s) = service();
     register(&mut s, b"p", "Alice", GOOD);
-    let lookup = |s: &mut AuthService, name: &str| s.handle(b"q", AuthRequest::Lookup { username: name.into() }, NOW);
+    let lookup = |s: &mut AuthService, name: &str| s.handle(b"p", AuthRequest::Lookup { username: name.into() }, NOW);
     let AuthResponse::User { account: Some(found) } = lookup(&mut s, "alice") else { panic!() };
     assert_eq!(found.username, "Alice");
     assert_eq!(lookup(&mut s, "nobody"), AuthResponse::User { account: None });
