@@ -29,7 +29,8 @@
 //!   shown no more) or stale (a new id numbered at or below one received: refused), by
 //!   [`dm::arrival`]; a new one is kept before its receipt goes back, and shown after. The same
 //!   message again while it is being kept is confirmed with it (and not shown again); an older
-//!   one from the same sender and peer meanwhile is stale. A message that came in a letter from
+//!   one from the same sender and peer meanwhile is stale. Ids are the sender's: a message is
+//!   known by its sender and id, and one the database had kept already is not shown again. A message that came in a letter from
 //!   a mailbox is taken only in its sender's order (the next number, or the first): else it
 //!   stays at the mailbox for now (answered `Unavailable`), and comes straight or later.
 
@@ -89,8 +90,10 @@ pub enum Input {
     Kept { id: String, ok: bool },
     /// A request came (see [`Received`]).
     Request(Box<Received>),
-    /// [`Output::KeepReceived`] was carried out: whether the message of `channel` is kept.
-    KeptReceived { channel: Channel, ok: bool },
+    /// [`Output::KeepReceived`] was carried out: whether the message of `channel` is kept, and
+    /// whether it was kept already (the same id from the same sender came before: a duplicate,
+    /// confirmed and not shown again).
+    KeptReceived { channel: Channel, ok: bool, known: bool },
     /// The receiver answered `flight`.
     Response { flight: Flight, response: DmResponse },
     /// `flight` got no answer (the connection failed, timed out, or never was).
@@ -134,8 +137,8 @@ pub enum Output {
     /// Keep a message received from `peer` with its sender's number, then tell the engine with
     /// [`Input::KeptReceived`].
     KeepReceived { channel: Channel, dm: StoredDm, peer: PeerId },
-    /// Note that the receiver confirmed message `id` (no answer needed).
-    MarkDelivered { id: String },
+    /// Note that the receiver confirmed message `id` of `owner` to `to` (no answer needed).
+    MarkDelivered { owner: AccountId, to: AccountId, id: String },
     /// Read the oldest message waiting for `to` and where `to` is online, and tell the engine
     /// with [`Input::Oldest`] (always: offline too).
     ReadOutbox { to: AccountId },
@@ -157,6 +160,8 @@ pub enum Output {
 #[derive(Debug, Clone)]
 struct InFlight {
     id: String,
+    /// The user who wrote it.
+    owner: AccountId,
     /// The receiver's account and its name when the message was written.
     to: AccountId,
     to_name: String,
@@ -216,7 +221,7 @@ impl DmEngine {
             Input::Send { dm, peer, older_waiting } => self.send(*dm, peer, older_waiting, &mut out),
             Input::Kept { id, ok } => self.kept(&id, ok, &mut out),
             Input::Request(received) => self.arrived(*received, &mut out),
-            Input::KeptReceived { channel, ok } => self.kept_received(channel, ok, &mut out),
+            Input::KeptReceived { channel, ok, known } => self.kept_received(channel, ok, known, &mut out),
             Input::Response { flight, response } => self.answered(flight, response, &mut out),
             Input::Failed { flight, reason } => {
                 if let Some(flight) = self.land(flight) {
@@ -392,7 +397,8 @@ impl DmEngine {
         let flight = Flight(self.next_flight);
         self.next_flight += 1;
         self.busy.insert(dm.other, flight);
-        self.in_flight.insert(flight, InFlight { id: dm.id.clone(), to: dm.other, to_name: dm.to.clone() });
+        self.in_flight
+            .insert(flight, InFlight { id: dm.id.clone(), owner: dm.owner, to: dm.other, to_name: dm.to.clone() });
         flight
     }
 
@@ -419,7 +425,7 @@ impl DmEngine {
     }
 
     fn answered(&mut self, flight: Flight, response: DmResponse, out: &mut Vec<Output>) {
-        let Some(InFlight { id, to, to_name }) = self.land(flight) else { return };
+        let Some(InFlight { id, owner, to, to_name }) = self.land(flight) else { return };
         match response {
             DmResponse::Delivered => {
                 // Shown first: should the node stop before it notes the receipt, the message is
@@ -430,7 +436,7 @@ impl DmEngine {
                     Some(unkept) => unkept.receipt = true,
                     None => out.push(Output::Show(Show::Delivered { id: id.clone(), to: to_name })),
                 }
-                out.push(Output::MarkDelivered { id });
+                out.push(Output::MarkDelivered { owner, to, id });
                 self.pump(to, out);
             }
             DmResponse::Refused(refusal) => {
@@ -503,14 +509,14 @@ impl DmEngine {
         out.push(Output::Answer { channel, response });
     }
 
-    fn kept_received(&mut self, channel: Channel, ok: bool, out: &mut Vec<Output>) {
+    fn kept_received(&mut self, channel: Channel, ok: bool, known: bool, out: &mut Vec<Output>) {
         let Some(Arriving { dm, again, .. }) = self.arriving.remove(&channel) else { return };
         let response = if ok { DmResponse::Delivered } else { DmResponse::Refused(DmRefusal::Unavailable) };
         // The receipt first: it says the message is kept, which it is.
         for channel in std::iter::once(channel).chain(again) {
             out.push(Output::Answer { channel, response });
         }
-        if ok {
+        if ok && !known {
             out.push(Output::Show(Show::Dm(dm)));
         }
     }

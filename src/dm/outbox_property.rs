@@ -140,7 +140,7 @@ impl World {
                     self.wire.push((flight, dm));
                 }
                 Output::Keep(dm) => self.store.push_back(StoreOp::Keep(dm)),
-                Output::MarkDelivered { id } => self.store.push_back(StoreOp::Mark(id)),
+                Output::MarkDelivered { id, .. } => self.store.push_back(StoreOp::Mark(id)),
                 Output::ReadOutbox { to } => self.store.push_back(StoreOp::ReadOutbox(to)),
                 Output::ReadWaiting => self.store.push_back(StoreOp::ReadWaiting),
                 Output::Show(Show::Dm(dm)) => *self.shown.entry(dm.id).or_default() += 1,

@@ -80,7 +80,7 @@ fn a_message_to_an_online_receiver_goes_out_before_it_is_kept_and_is_shown_once_
         out,
         [
             Output::Show(Show::Delivered { id: dm.id.clone(), to: "bob".into() }),
-            Output::MarkDelivered { id: dm.id.clone() },
+            Output::MarkDelivered { owner: me(), to: bob(), id: dm.id.clone() },
             Output::ReadOutbox { to: bob() },
         ]
     );
@@ -289,10 +289,13 @@ fn a_new_message_is_kept_then_confirmed_then_shown() {
     };
     assert_eq!(handle(&mut engine, input), [Output::KeepReceived { channel: Channel(1), dm: dm.clone(), peer }]);
     assert_eq!(
-        handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true }),
+        handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true, known: false }),
         [Output::Answer { channel: Channel(1), response: DmResponse::Delivered }, Output::Show(Show::Dm(dm))]
     );
-    assert!(handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true }).is_empty(), "once");
+    assert!(
+        handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true, known: false }).is_empty(),
+        "once"
+    );
 }
 
 #[test]
@@ -308,7 +311,7 @@ fn the_same_message_while_it_is_being_kept_is_confirmed_with_it_and_an_older_one
     let (older, _) = request_on(peer, "b2x", 3, unknown, 3);
     let stale = DmResponse::Refused(DmRefusal::Stale);
     assert_eq!(handle(&mut engine, older), [Output::Answer { channel: Channel(3), response: stale }]);
-    let out = handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true });
+    let out = handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true, known: false });
     assert_eq!(out.len(), 3, "{out:?}");
     assert_eq!(out[0], Output::Answer { channel: Channel(1), response: DmResponse::Delivered });
     assert_eq!(out[1], Output::Answer { channel: Channel(2), response: DmResponse::Delivered });
@@ -361,7 +364,11 @@ fn a_receipt_before_its_message_is_kept_is_noted_at_once_and_shown_after_it() {
     let dm = written(bob(), "bob", 1);
     let flight = flight_of(&handle(&mut engine, send(&dm, Some(peer), false)));
     let out = handle(&mut engine, Input::Response { flight, response: DmResponse::Delivered });
-    assert_eq!(out, [Output::MarkDelivered { id: dm.id.clone() }], "noted; nothing shown before the message");
+    assert_eq!(
+        out,
+        [Output::MarkDelivered { owner: me(), to: bob(), id: dm.id.clone() }],
+        "noted; nothing shown before the message"
+    );
     assert_eq!(
         handle(&mut engine, kept(&dm.id)),
         [Output::Show(Show::Dm(dm.clone())), Output::Show(Show::Delivered { id: dm.id, to: "bob".into() })]
@@ -407,6 +414,18 @@ fn duplicates_are_confirmed_again_stale_ones_refused_and_nothing_shown() {
     assert_eq!(out, [Output::Answer { channel: Channel(3), response: refused(DmRefusal::Unavailable) }]);
     let out = answer(&mut engine, Some(Seen { known: false, last_seq: None }), 4);
     assert!(matches!(out[..], [Output::KeepReceived { channel: Channel(4), .. }]));
-    let out = handle(&mut engine, Input::KeptReceived { channel: Channel(4), ok: false });
+    let out = handle(&mut engine, Input::KeptReceived { channel: Channel(4), ok: false, known: false });
     assert_eq!(out, [Output::Answer { channel: Channel(4), response: refused(DmRefusal::Unavailable) }]);
+}
+
+#[test]
+fn a_message_the_database_had_kept_already_is_confirmed_and_not_shown_again() {
+    let mut engine = DmEngine::default();
+    let (input, _) = request("b1", 1, Some(Seen { known: false, last_seq: None }), 1);
+    assert!(matches!(handle(&mut engine, input)[..], [Output::KeepReceived { .. }]));
+    assert_eq!(
+        handle(&mut engine, Input::KeptReceived { channel: Channel(1), ok: true, known: true }),
+        [Output::Answer { channel: Channel(1), response: DmResponse::Delivered }],
+        "confirmed, never shown twice"
+    );
 }

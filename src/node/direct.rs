@@ -207,12 +207,21 @@ impl EventLoop {
                             tracing::error!(error = %e, "cannot keep a direct message");
                         }
                         let sender = (dm.owner, dm.other, peer);
-                        Some(StoreDone::DmKeptReceived { channel, ok: kept.is_ok(), sender, seq: dm.seq, id: dm.id })
+                        // Not kept now because it was already: a duplicate, never shown again.
+                        let known = matches!(kept, Ok(false));
+                        Some(StoreDone::DmKeptReceived {
+                            channel,
+                            ok: kept.is_ok(),
+                            known,
+                            sender,
+                            seq: dm.seq,
+                            id: dm.id,
+                        })
                     });
                     None
                 }
-                Output::MarkDelivered { id } => {
-                    self.store.write("note a receipt", move |store| store.mark_delivered(&id));
+                Output::MarkDelivered { owner, to, id } => {
+                    self.store.write("note a receipt", move |store| store.mark_delivered(&owner, &to, &id));
                     None
                 }
                 Output::ReadOutbox { to } => self.read_outbox(to),
@@ -260,15 +269,24 @@ impl EventLoop {
         self.direct.not_kept.remove(&id);
     }
 
-    /// The store worker kept (or failed to keep) a message received from `sender`.
-    pub(super) async fn dm_kept_received(&mut self, channel: Channel, ok: bool, sender: Sender, seq: u64, id: String) {
+    /// The store worker kept (or failed to keep) a message received from `sender`; `known`: it
+    /// was kept already.
+    pub(super) async fn dm_kept_received(
+        &mut self,
+        channel: Channel,
+        ok: bool,
+        known: bool,
+        sender: Sender,
+        seq: u64,
+        id: String,
+    ) {
         if ok {
             let seen = self.direct.seen.entry(sender).or_insert((None, None));
             if seen.0 <= Some(seq) {
                 *seen = (Some(seq), Some(id));
             }
         }
-        self.feed_direct(Input::KeptReceived { channel, ok }).await;
+        self.feed_direct(Input::KeptReceived { channel, ok, known }).await;
     }
 
     /// The store worker read the oldest message waiting for `to`: it goes where `to` is online
@@ -464,7 +482,7 @@ impl EventLoop {
             let mut received = received;
             let (id, sender, peer) = (&received.request.id, received.sender.account, received.peer.to_bytes());
             received.seen = store
-                .dm_known(id)
+                .dm_known(&received.owner, &sender, id)
                 .and_then(|known| {
                     let last_seq = store.last_dm_seq(&received.owner, &sender, &peer)?;
                     Ok(Seen { known, last_seq })

@@ -150,8 +150,8 @@ impl EventLoop {
                     let error = error.or_else(|| (!written.committed).then(|| "it was not committed".to_string()));
                     self.dm_kept(id, error).await;
                 }
-                Done::DmKeptReceived { channel, ok, sender, seq, id } => {
-                    self.dm_kept_received(channel, ok && written.committed, sender, seq, id).await;
+                Done::DmKeptReceived { channel, ok, known, sender, seq, id } => {
+                    self.dm_kept_received(channel, ok && written.committed, known, sender, seq, id).await;
                 }
                 Done::DmOldest { to, dm } => self.dm_oldest(to, dm).await,
                 Done::DmWaiting(waiting) => self.dm_waiting(waiting).await,

@@ -4,7 +4,9 @@
 //!
 //! People are matched by account id, never by name: `owner_key` is the local user's account id
 //! (hex), `other_key` the other party's, so a message waiting for someone who renamed reaches
-//! them under their new name, and never whoever takes the old one later.
+//! them under their new name, and never whoever takes the old one later. A message's id is its
+//! sender's, unique only within a conversation and direction: rows are keyed by owner, other
+//! party, direction and id, and every look-up by id names the conversation.
 
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -13,8 +15,9 @@ use crate::account::AccountId;
 use crate::dm::StoredDm;
 
 pub(super) const COLUMNS: &str = "id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered";
-/// Marks message `?1` as confirmed by its receiver.
-const MARK_DELIVERED: &str = "UPDATE dms SET delivered = 1 WHERE id = ?1";
+/// Marks message `?3` of owner `?1` to `?2` as confirmed by its receiver.
+const MARK_DELIVERED: &str =
+    "UPDATE dms SET delivered = 1 WHERE owner_key = ?1 AND other_key = ?2 AND outgoing = 1 AND id = ?3";
 
 /// An account id column.
 fn account(r: &Row<'_>, column: usize) -> rusqlite::Result<AccountId> {
@@ -68,7 +71,7 @@ impl NodeStore {
         Ok(out)
     }
 
-    /// Keeps a message; `false` when its id was known already.
+    /// Keeps a message; `false` when its conversation had one of this id and direction already.
     pub fn save_dm(&self, dm: &StoredDm) -> Result<bool, StoreError> {
         Ok(self.transaction(|| self.insert_dm(dm))?)
     }
@@ -103,7 +106,8 @@ impl NodeStore {
     }
 
     /// Keeps a received message and the sender's sequence number in one transaction; `false`
-    /// when its id was known already.
+    /// when a message of this id was received from this sender already (ids are the sender's:
+    /// another sender's message of the same id is another message).
     pub fn save_received_dm(&self, dm: &StoredDm, peer: &[u8]) -> Result<bool, StoreError> {
         Ok(self.transaction(|| self.insert_received(dm, peer))?)
     }
@@ -135,9 +139,16 @@ impl NodeStore {
         Ok(inserted)
     }
 
-    /// Whether a message with this id is kept.
-    pub fn dm_known(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.row("SELECT 1 FROM dms WHERE id = ?1", params![id], |_| Ok(())).optional()?.is_some())
+    /// Whether `owner` kept a message of this id received from `sender`.
+    pub fn dm_known(&self, owner: &AccountId, sender: &AccountId, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .row(
+                "SELECT 1 FROM dms WHERE owner_key = ?1 AND other_key = ?2 AND outgoing = 0 AND id = ?3",
+                params![owner.to_hex(), sender.to_hex(), id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// The highest number `owner` received from `sender` on `peer`.
@@ -166,9 +177,9 @@ impl NodeStore {
             .optional()?)
     }
 
-    /// Marks a kept message as confirmed by its receiver.
-    pub fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
-        self.exec(MARK_DELIVERED, params![id])?;
+    /// Marks `owner`'s message `id` to `other` as confirmed by its receiver.
+    pub fn mark_delivered(&self, owner: &AccountId, other: &AccountId, id: &str) -> Result<(), StoreError> {
+        self.exec(MARK_DELIVERED, params![owner.to_hex(), other.to_hex(), id])?;
         Ok(())
     }
 
@@ -252,9 +263,9 @@ mod tests {
         expected.sort_by_key(AccountId::to_hex);
         assert_eq!(store.outbox_recipients(&a("alice")).unwrap(), expected);
         assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap().unwrap().id, "a1");
-        store.mark_delivered("a1").unwrap();
+        store.mark_delivered(&a("alice"), &a("bob"), "a1").unwrap();
         assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap().unwrap().id, "a2");
-        store.mark_delivered("a2").unwrap();
+        store.mark_delivered(&a("alice"), &a("bob"), "a2").unwrap();
         assert_eq!(store.next_in_outbox(&a("alice"), &a("bob")).unwrap(), None);
         assert_eq!(store.outbox_len(&a("alice")).unwrap(), 1);
         assert_eq!(store.outbox_len(&a("bob")).unwrap(), 0);
@@ -270,8 +281,8 @@ mod tests {
         assert!(!store.save_received_dm(&dm("a1", "alice", "bob", 1, false), b"pa").unwrap());
         assert_eq!(store.last_dm_seq(&a("bob"), &a("alice"), b"pa").unwrap(), Some(2));
         assert_eq!(store.last_dm_seq(&a("bob"), &a("alice"), b"other").unwrap(), None);
-        assert!(store.dm_known("a2").unwrap());
-        assert!(!store.dm_known("zz").unwrap());
+        assert!(store.dm_known(&a("bob"), &a("alice"), "a2").unwrap());
+        assert!(!store.dm_known(&a("bob"), &a("alice"), "zz").unwrap());
     }
 
     #[test]
@@ -292,5 +303,66 @@ mod tests {
             store.recent_dms(&a("bob"), &a("alice"), 2).unwrap().into_iter().map(|d| d.id).collect();
         assert_eq!(last_two, ["a1", "b2"]);
         assert!(store.recent_dms(&a("bob"), &a("alicia"), 10).unwrap().is_empty(), "another account");
+    }
+
+    #[test]
+    fn two_senders_may_use_the_same_id_and_both_messages_are_kept_and_shown_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        // Mallory reuses the id of a message Alice is still to send.
+        assert!(store.save_received_dm(&dm("x", "mallory", "bob", 1, false), b"pm").unwrap());
+        assert!(!store.dm_known(&a("bob"), &a("alice"), "x").unwrap(), "Alice's x is not Mallory's");
+        assert!(store.save_received_dm(&dm("x", "alice", "bob", 1, false), b"pa").unwrap(), "Alice's kept too");
+        assert!(!store.save_received_dm(&dm("x", "alice", "bob", 1, false), b"pa").unwrap(), "once");
+        assert!(store.dm_known(&a("bob"), &a("alice"), "x").unwrap());
+        let from = |other: &str| -> Vec<(String, String)> {
+            store.recent_dms(&a("bob"), &a(other), 10).unwrap().into_iter().map(|d| (d.from, d.id)).collect()
+        };
+        assert_eq!(from("alice"), [("alice".to_string(), "x".to_string())]);
+        assert_eq!(from("mallory"), [("mallory".to_string(), "x".to_string())]);
+        // A receipt for Bob's own x to Alice marks that message only.
+        assert!(store.save_dm(&dm("x", "bob", "alice", 1, true)).unwrap(), "the other direction is another message");
+        assert!(store.save_dm(&dm("x", "bob", "carol", 1, true)).unwrap());
+        store.mark_delivered(&a("bob"), &a("alice"), "x").unwrap();
+        assert_eq!(store.outbox_recipients(&a("bob")).unwrap(), [a("carol")]);
+    }
+
+    #[test]
+    fn messages_kept_before_ids_were_per_conversation_are_carried_over_and_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::super::NODE_DB);
+        let before = &super::super::schema::MIGRATIONS[..super::super::schema::MIGRATIONS.len() - 1];
+        {
+            let conn = super::super::sqlite::open(&path, super::super::sqlite::Durability::Normal, before).unwrap();
+            for (rowid, (id, owner, other, text, outgoing)) in [
+                ("a1", "bob", "alice", "hello tea", 0),
+                ("b1", "bob", "alice", "more tea", 1),
+                ("c1", "bob", "carol", "coffee", 1),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let rowid = rowid as i64 + 7;
+                conn.execute(
+                    "INSERT INTO dms (rowid, id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing,
+                     delivered) VALUES (?1, ?2, ?3, ?4, 's', 'r', ?5, 1, 1, ?6, 0)",
+                    params![rowid, id, a(owner).to_hex(), a(other).to_hex(), text, outgoing],
+                )
+                .unwrap();
+                conn.execute("INSERT INTO dms_search (rowid, text) VALUES (?1, ?2)", params![rowid, text]).unwrap();
+            }
+        }
+        let store = NodeStore::open(dir.path()).unwrap();
+        let ids: Vec<String> =
+            store.recent_dms(&a("bob"), &a("alice"), 10).unwrap().into_iter().map(|d| d.id).collect();
+        assert_eq!(ids, ["a1", "b1"]);
+        assert_eq!(store.outbox_recipients(&a("bob")).unwrap().len(), 2);
+        let found = store.search_dms("\"tea\"", &a("bob"), None, None, 10).unwrap();
+        let mut texts: Vec<String> = found.into_iter().map(|f| f.item.text).collect();
+        texts.sort();
+        assert_eq!(texts, ["hello tea", "more tea"]);
+        assert!(store.save_received_dm(&dm("b1", "alice", "bob", 2, false), b"pa").unwrap(), "b1 was Bob's own");
+        let found = store.search_dms("\"coffee\"", &a("bob"), None, None, 10).unwrap();
+        assert_eq!(found.len(), 1);
     }
 }

@@ -170,4 +170,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
         peer BLOB NOT NULL,
         serial INTEGER NOT NULL
     );",
+    // A direct message's id is its sender's word, unique only within its conversation: `dms`
+    // is keyed by owner, other party, direction and id, so another sender reusing an id never
+    // hides a message. Rows keep their rowids, which `dms_search` indexes them by.
+    "CREATE TABLE dms_keyed (
+        id TEXT NOT NULL,
+        owner_key TEXT NOT NULL,
+        other_key TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        outgoing INTEGER NOT NULL,
+        delivered INTEGER NOT NULL,
+        PRIMARY KEY (owner_key, other_key, outgoing, id)
+    );
+    INSERT INTO dms_keyed
+        (rowid, id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered)
+        SELECT rowid, id, owner_key, other_key, sender, recipient, text, ts_ms, seq, outgoing, delivered FROM dms;
+    DROP TABLE dms;
+    ALTER TABLE dms_keyed RENAME TO dms;
+    CREATE INDEX dms_by_conversation ON dms (owner_key, other_key);
+    CREATE INDEX dms_outbox ON dms (owner_key, outgoing, delivered);",
 ];

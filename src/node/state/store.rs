@@ -166,9 +166,9 @@ pub(crate) enum Done {
     Reply { reply: RoomDone, answer: Result<RoomReply, CommandError> },
     /// Message `id` this user wrote was kept (`error`: why not).
     DmKept { id: String, error: Option<String> },
-    /// A message received from `sender` (number `seq`, id `id`) was kept (`ok`), and its
-    /// request, held as `channel`, can be answered.
-    DmKeptReceived { channel: Channel, ok: bool, sender: Sender, seq: u64, id: String },
+    /// A message received from `sender` (number `seq`, id `id`) was kept (`ok`; `known`: it was
+    /// kept already), and its request, held as `channel`, can be answered.
+    DmKeptReceived { channel: Channel, ok: bool, known: bool, sender: Sender, seq: u64, id: String },
     /// The oldest message waiting for `to`.
     DmOldest { to: AccountId, dm: Result<Option<StoredDm>, String> },
     /// Whom messages wait for (`None`: it could not be read).
