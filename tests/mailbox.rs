@@ -111,7 +111,7 @@ fn a_mailbox_over_quota_refuses_clearly_and_nothing_is_lost() {
     let Some(lab) = Lab::start(3) else { return };
     let BobAway { boot_dir, dirs, _boot, mut alice } = alice_then_bob_away(&lab);
 
-    let quota = meshchat::mailbox::MAX_LETTERS_PER_SENDER as usize;
+    let quota = meshchat::mailbox::MAX_LETTERS_PER_PAIR as usize;
     let total = quota + 3;
     for i in 1..=total {
         alice.send(&format!("/msg bob note {i}"));
@@ -191,9 +191,9 @@ fn a_hostile_certified_peer_reads_nothing_takes_nothing_and_forges_nothing() {
     let mailbox = mallory.dial(&boot_addr.parse().unwrap());
 
     // Her own letters are none; bob's are not hers to collect, nor to delete.
-    let mine = mallory.mailbox(mailbox, MailboxRequest::Collect { certificate: carol.clone() });
-    assert_eq!(mine, MailboxResponse::Letters { letters: vec![], more: false });
-    let as_bob = mallory.mailbox(mailbox, MailboxRequest::Collect { certificate: bob_cert.clone() });
+    let mine = mallory.mailbox(mailbox, MailboxRequest::Collect { certificate: carol.clone(), after: 0 });
+    assert_eq!(mine, MailboxResponse::Letters { letters: vec![], more: false, next: 0 });
+    let as_bob = mallory.mailbox(mailbox, MailboxRequest::Collect { certificate: bob_cert.clone(), after: 0 });
     assert_eq!(as_bob, MailboxResponse::Refused(MailboxRefusal::BadCertificate));
     let deleted = mallory.mailbox(mailbox, MailboxRequest::Taken { certificate: carol.clone(), ids: vec![id.clone()] });
     assert_eq!(deleted, MailboxResponse::Deleted, "answered, but only her own letters could go");

@@ -19,6 +19,11 @@ pub const MAX_LETTERS_PER_RECIPIENT: u64 = 500;
 pub const MAX_BYTES_PER_RECIPIENT: u64 = 4 * 1024 * 1024;
 /// The most letters one sender may have waiting in a mailbox, for all recipients together.
 pub const MAX_LETTERS_PER_SENDER: u64 = 200;
+/// The most letters one sender may have waiting in a mailbox for one recipient: no sender fills
+/// a recipient's quota alone.
+pub const MAX_LETTERS_PER_PAIR: u64 = 32;
+/// The most bytes of letters one sender may have waiting in a mailbox for one recipient.
+pub const MAX_BYTES_PER_PAIR: u64 = 256 * 1024;
 /// How far ahead of the mailbox's clock a letter's time may be, in milliseconds.
 pub const MAX_AHEAD_MS: u64 = 5 * 60 * 1000;
 

@@ -48,12 +48,17 @@ impl EventLoop {
     }
 
     fn collect_letters_at(&mut self, mailbox: PeerId) {
+        self.collect_page_at(mailbox, 0);
+    }
+
+    /// Asks `mailbox` for this user's letters after position `after`, unless it is asked already.
+    fn collect_page_at(&mut self, mailbox: PeerId, after: u64) {
         let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else { return };
         if self.mailboxes.collecting.contains_key(&mailbox) {
             return;
         }
         self.mailboxes.collecting.insert(mailbox, Collecting::default());
-        self.ask_mailbox(mailbox, MailboxRequest::Collect { certificate }, Asked::Collect);
+        self.ask_mailbox(mailbox, MailboxRequest::Collect { certificate, after }, Asked::Collect);
     }
 
     fn ask_mailbox(&mut self, mailbox: PeerId, request: MailboxRequest, asked: Asked) {
@@ -104,8 +109,8 @@ impl EventLoop {
                 let text = format!("the mailbox refused the message to {to} ({refusal}); it waits in your outbox");
                 self.emit(UiEvent::error(ErrorCode::Unavailable, text)).await;
             }
-            (Asked::Collect, MailboxResponse::Letters { letters, more }) => {
-                self.take_letters(mailbox, letters, more).await;
+            (Asked::Collect, MailboxResponse::Letters { letters, more, next }) => {
+                self.take_letters(mailbox, letters, more, next).await;
             }
             (Asked::Collect, MailboxResponse::Refused(refusal)) => {
                 tracing::info!(%mailbox, %refusal, "the mailbox refused to hand over letters");
@@ -129,7 +134,7 @@ impl EventLoop {
     }
 
     /// Letters collected from `mailbox`: each opened and taken in as a direct message.
-    async fn take_letters(&mut self, mailbox: PeerId, letters: Vec<mailbox::Letter>, more: bool) {
+    async fn take_letters(&mut self, mailbox: PeerId, letters: Vec<mailbox::Letter>, more: bool, next: u64) {
         let (Some(owner), Some(me), Some(authority)) =
             (self.accounts.account(), self.me(), self.accounts.trusted_key())
         else {
@@ -143,6 +148,7 @@ impl EventLoop {
         if let Some(collecting) = self.mailboxes.collecting.get_mut(&mailbox) {
             collecting.open = letters.len();
             collecting.more = more;
+            collecting.next = next;
         }
         for sealed in letters {
             match letter::open(&sealed.sealed, &self.key, owner, &mut self.certs, &authority, now_ms()) {
@@ -177,7 +183,7 @@ impl EventLoop {
 
     /// Letter `id` from `mailbox` was taken in, or refused for good (`taken`), or could not be
     /// kept now: once the last of its collection is, the mailbox is told which were taken, and
-    /// asked for more.
+    /// asked for the letters after them.
     pub(super) fn letter_done(&mut self, mailbox: PeerId, id: String, taken: bool) {
         let Some(Collected { taken, again }) = self.mailboxes.letter_done(mailbox, id, taken) else { return };
         let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else { return };
@@ -185,8 +191,8 @@ impl EventLoop {
             let request = MailboxRequest::Taken { certificate: certificate.clone(), ids: chunk.to_vec() };
             self.ask_mailbox(mailbox, request, Asked::Taken);
         }
-        if again {
-            self.collect_letters_at(mailbox);
+        if let Some(after) = again {
+            self.collect_page_at(mailbox, after);
         }
     }
 
@@ -245,10 +251,10 @@ impl EventLoop {
                     Some(Done::MailboxAnswer { channel, response })
                 });
             }
-            MailboxRequest::Collect { .. } => {
+            MailboxRequest::Collect { after, .. } => {
                 self.store.run(move |store| {
-                    let response = match store.letters_for(&asker.account, mailbox::MAX_LETTERS) {
-                        Ok((letters, more)) => MailboxResponse::Letters { letters, more },
+                    let response = match store.letters_for(&asker.account, after, mailbox::MAX_LETTERS) {
+                        Ok((letters, more, next)) => MailboxResponse::Letters { letters, more, next },
                         Err(error) => {
                             tracing::error!(%error, "cannot read letters");
                             MailboxResponse::Refused(MailboxRefusal::Unavailable)

@@ -1,7 +1,8 @@
 //! Mailboxes on the wire (`/meshchat/mailbox/1`): a request-response protocol between a node and
 //! a mailbox (the bootstrap node, or a node run with `--mailbox`). A sender leaves a sealed
 //! letter for a recipient who is offline ([`MailboxRequest::Leave`]); the recipient collects
-//! its letters when it comes online ([`MailboxRequest::Collect`]) and says which it took
+//! its letters when it comes online ([`MailboxRequest::Collect`], page after page, each after
+//! the position the last ended at) and says which it took
 //! ([`MailboxRequest::Taken`]), and the mailbox deletes those.
 //!
 //! As with direct messages, the connection proves which peer asks, and every request carries
@@ -42,8 +43,13 @@ pub enum MailboxRequest {
         #[serde(with = "crate::bytes")]
         sealed: Vec<u8>,
     },
-    /// Hand over the letters kept for the certificate's account, oldest first.
-    Collect { certificate: Certificate },
+    /// Hand over the letters kept for the certificate's account, oldest first, from those left
+    /// after position `after` (0: from the first; else the `next` of the answer before).
+    Collect {
+        certificate: Certificate,
+        #[serde(default)]
+        after: u64,
+    },
     /// These letters of the certificate's account were taken: delete them.
     Taken {
         certificate: Certificate,
@@ -65,11 +71,14 @@ pub struct Letter {
 pub enum MailboxResponse {
     /// The letter is kept (or was already).
     Kept,
-    /// Letters for the asker, oldest first; `more`: others wait behind them.
+    /// Letters for the asker, oldest first; `more`: others wait behind them, handed over when
+    /// collected after position `next` (letters left there for now do not hide them).
     Letters {
         #[serde(deserialize_with = "bounded::first::<_, _, MAX_LETTERS>")]
         letters: Vec<Letter>,
         more: bool,
+        #[serde(default)]
+        next: u64,
     },
     /// The letters named are deleted.
     Deleted,
@@ -83,7 +92,9 @@ pub enum MailboxRefusal {
     BadCertificate,
     #[error("the mailbox does not know the recipient")]
     UnknownRecipient,
-    #[error("the mailbox keeps no more letters from this sender until some are collected")]
+    #[error(
+        "the mailbox keeps no more letters from this sender (to this recipient, or to all) until some are collected"
+    )]
     SenderQuota,
     #[error("the mailbox keeps no more letters for this recipient until they collect theirs")]
     RecipientQuota,
@@ -99,7 +110,7 @@ impl MailboxRequest {
     fn certificate(&self) -> &Certificate {
         match self {
             MailboxRequest::Leave { certificate, .. }
-            | MailboxRequest::Collect { certificate }
+            | MailboxRequest::Collect { certificate, .. }
             | MailboxRequest::Taken { certificate, .. } => certificate,
         }
     }
@@ -177,5 +188,27 @@ mod tests {
         let bytes = cbor4ii::serde::to_vec(Vec::new(), &request).unwrap();
         let MailboxRequest::Taken { ids, .. } = cbor4ii::serde::from_slice(&bytes).unwrap() else { panic!() };
         assert_eq!(ids.len(), MAX_TAKEN);
+    }
+
+    #[test]
+    fn a_collection_without_a_position_starts_from_the_first_letter() {
+        // As nodes that knew no positions wrote them.
+        #[derive(Serialize)]
+        enum OldRequest {
+            Collect { certificate: Certificate },
+        }
+        #[derive(Serialize)]
+        enum OldResponse {
+            Letters { letters: Vec<Letter>, more: bool },
+        }
+        let authority = Authority::from_secret(&[5; 32]);
+        let certificate = certificate(&authority, b"peer-a");
+        let bytes =
+            cbor4ii::serde::to_vec(Vec::new(), &OldRequest::Collect { certificate: certificate.clone() }).unwrap();
+        let request: MailboxRequest = cbor4ii::serde::from_slice(&bytes).unwrap();
+        assert_eq!(request, MailboxRequest::Collect { certificate, after: 0 });
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), &OldResponse::Letters { letters: vec![], more: true }).unwrap();
+        let response: MailboxResponse = cbor4ii::serde::from_slice(&bytes).unwrap();
+        assert_eq!(response, MailboxResponse::Letters { letters: vec![], more: true, next: 0 });
     }
 }

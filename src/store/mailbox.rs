@@ -1,6 +1,8 @@
 //! The letters this node keeps as a mailbox (`letters`): sealed direct messages left for
 //! recipients who are offline, kept under the quotas of [`crate::mailbox`] and for at most
-//! 14 days, handed over oldest first, deleted once the recipient says it took them.
+//! 14 days, handed over oldest first a page at a time (each page after the position the last
+//! ended at: letters the recipient leaves there for now never hide those behind them), deleted
+//! once the recipient says it took them.
 //!
 //! Only SQL and rows here: whether a request may be heard (its certificate) is the node's
 //! decision; the bytes of a letter are never read.
@@ -9,7 +11,10 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{NodeStore, StoreError, sql_int};
 use crate::account::AccountId;
-use crate::mailbox::{KEEP_MS, MAX_BYTES_PER_RECIPIENT, MAX_LETTERS_PER_RECIPIENT, MAX_LETTERS_PER_SENDER, fresh};
+use crate::mailbox::{
+    KEEP_MS, MAX_BYTES_PER_PAIR, MAX_BYTES_PER_RECIPIENT, MAX_LETTERS_PER_PAIR, MAX_LETTERS_PER_RECIPIENT,
+    MAX_LETTERS_PER_SENDER, fresh,
+};
 use crate::protocol::mailbox::{Letter, MailboxRefusal};
 
 /// A letter as it is left.
@@ -47,12 +52,22 @@ impl NodeStore {
             if from_sender >= sql_int(MAX_LETTERS_PER_SENDER) {
                 return Ok(Err(MailboxRefusal::SenderQuota));
             }
+            let size = i64::try_from(letter.sealed.len()).unwrap_or(i64::MAX);
+            let (pair_count, pair_bytes): (i64, i64) = self.row(
+                "SELECT COUNT(*), COALESCE(SUM(length(sealed)), 0) FROM letters WHERE sender = ?1 AND recipient = ?2",
+                params![&letter.sender.as_bytes()[..], recipient],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if pair_count >= sql_int(MAX_LETTERS_PER_PAIR)
+                || pair_bytes.saturating_add(size) > sql_int(MAX_BYTES_PER_PAIR)
+            {
+                return Ok(Err(MailboxRefusal::SenderQuota));
+            }
             let (count, bytes): (i64, i64) = self.row(
                 "SELECT COUNT(*), COALESCE(SUM(length(sealed)), 0) FROM letters WHERE recipient = ?1",
                 params![recipient],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let size = i64::try_from(letter.sealed.len()).unwrap_or(i64::MAX);
             if count >= sql_int(MAX_LETTERS_PER_RECIPIENT)
                 || bytes.saturating_add(size) > sql_int(MAX_BYTES_PER_RECIPIENT)
             {
@@ -74,18 +89,26 @@ impl NodeStore {
         })?)
     }
 
-    /// The oldest `limit` letters kept for `recipient`, and whether more wait behind them.
-    pub fn letters_for(&self, recipient: &AccountId, limit: usize) -> Result<(Vec<Letter>, bool), StoreError> {
-        let mut statement = self
-            .conn()
-            .prepare_cached("SELECT id, sealed FROM letters WHERE recipient = ?1 ORDER BY kept_ms, rowid LIMIT ?2")?;
-        let rows = statement.query_map(params![&recipient.as_bytes()[..], sql_int(limit as u64 + 1)], |r| {
-            Ok(Letter { id: r.get(0)?, sealed: r.get(1)? })
+    /// The oldest `limit` letters kept for `recipient` after position `after` (0: from the
+    /// first), whether more wait behind them, and the position to collect the next page after.
+    pub fn letters_for(
+        &self,
+        recipient: &AccountId,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Letter>, bool, u64), StoreError> {
+        let mut statement = self.conn().prepare_cached(
+            "SELECT id, sealed, rowid FROM letters WHERE recipient = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
+        )?;
+        let limit_plus_one = sql_int((limit as u64).saturating_add(1));
+        let rows = statement.query_map(params![&recipient.as_bytes()[..], sql_int(after), limit_plus_one], |r| {
+            Ok((Letter { id: r.get(0)?, sealed: r.get(1)? }, r.get::<_, i64>(2)?))
         })?;
-        let mut letters: Vec<Letter> = rows.collect::<Result<_, _>>()?;
-        let more = letters.len() > limit;
-        letters.truncate(limit);
-        Ok((letters, more))
+        let mut page: Vec<(Letter, i64)> = rows.collect::<Result<_, _>>()?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = page.last().map_or(after, |(_, position)| u64::try_from(*position).unwrap_or(after));
+        Ok((page.into_iter().map(|(letter, _)| letter).collect(), more, next))
     }
 
     /// Deletes the letters `ids` of `recipient` (they were taken).
@@ -134,14 +157,14 @@ mod tests {
         }
         assert_eq!(store.leave_letter(&letter("alice", "bob", "m-2", 100), NOW).unwrap(), Ok(()), "kept once");
         store.leave_letter(&letter("alice", "carol", "c-1", 100), NOW).unwrap().unwrap();
-        let (letters, more) = store.letters_for(&account_of("bob"), 3).unwrap();
+        let (letters, more, _) = store.letters_for(&account_of("bob"), 0, 3).unwrap();
         assert_eq!(letters.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["m-0", "m-1", "m-2"]);
         assert!(more);
         store.take_letters(&account_of("bob"), &["m-0".into(), "m-1".into(), "c-1".into()]).unwrap();
-        let (letters, more) = store.letters_for(&account_of("bob"), 10).unwrap();
+        let (letters, more, _) = store.letters_for(&account_of("bob"), 0, 10).unwrap();
         assert_eq!(letters.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["m-2", "m-3", "m-4"]);
         assert!(!more);
-        assert_eq!(store.letters_for(&account_of("carol"), 10).unwrap().0.len(), 1, "only bob's were taken");
+        assert_eq!(store.letters_for(&account_of("carol"), 0, 10).unwrap().0.len(), 1, "only bob's were taken");
     }
 
     #[test]
@@ -149,25 +172,72 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
         for i in 0..MAX_LETTERS_PER_SENDER {
-            let recipient = if i % 2 == 0 { "bob" } else { "carol" };
-            store.leave_letter(&letter("mallory", recipient, &format!("m-{i}"), 10), NOW).unwrap().unwrap();
+            let recipient = format!("r{}", i % 8);
+            store.leave_letter(&letter("mallory", &recipient, &format!("m-{i}"), 10), NOW).unwrap().unwrap();
         }
         assert_eq!(
             store.leave_letter(&letter("mallory", "dave", "x", 10), NOW).unwrap(),
             Err(MailboxRefusal::SenderQuota)
         );
         assert_eq!(store.leave_letter(&letter("alice", "bob", "a-1", 10), NOW).unwrap(), Ok(()), "others still may");
-        let big = (MAX_BYTES_PER_RECIPIENT / 2) as usize;
-        store.leave_letter(&letter("alice", "erin", "b-1", big), NOW).unwrap().unwrap();
+        let senders = MAX_BYTES_PER_RECIPIENT / MAX_BYTES_PER_PAIR;
+        for i in 0..senders {
+            let big = letter(&format!("s{i}"), "erin", &format!("b-{i}"), MAX_BYTES_PER_PAIR as usize);
+            store.leave_letter(&big, NOW).unwrap().unwrap();
+        }
         assert_eq!(
-            store.leave_letter(&letter("alice", "erin", "b-2", big + 1), NOW).unwrap(),
+            store.leave_letter(&letter("alice", "erin", "a-2", 1), NOW).unwrap(),
             Err(MailboxRefusal::RecipientQuota)
         );
         let mut old = letter("alice", "bob", "old", 10);
         old.written_ms = NOW - KEEP_MS - 1;
         assert_eq!(store.leave_letter(&old, NOW).unwrap(), Err(MailboxRefusal::TooOld));
         assert_eq!(store.expire_letters(NOW + KEEP_MS).unwrap(), 0);
-        let total = MAX_LETTERS_PER_SENDER as usize + 2;
+        let total = (MAX_LETTERS_PER_SENDER + 1 + senders) as usize;
         assert_eq!(store.expire_letters(NOW + KEEP_MS + 1).unwrap(), total, "kept 14 days, then deleted");
+    }
+
+    #[test]
+    fn one_sender_fills_no_more_than_its_share_of_a_recipients_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        for i in 0..MAX_LETTERS_PER_PAIR {
+            store.leave_letter(&letter("mallory", "bob", &format!("m-{i}"), 10), NOW).unwrap().unwrap();
+        }
+        let refused = store.leave_letter(&letter("mallory", "bob", "m-x", 10), NOW).unwrap();
+        assert_eq!(refused, Err(MailboxRefusal::SenderQuota));
+        assert!(refused.unwrap_err().to_string().contains("no more letters from this sender"));
+        assert_eq!(store.leave_letter(&letter("mallory", "carol", "m-x", 10), NOW).unwrap(), Ok(()), "to others");
+        assert_eq!(store.leave_letter(&letter("alice", "bob", "a-1", 10), NOW).unwrap(), Ok(()), "others to bob");
+        // Bytes too: a few large letters fill a sender's share for one recipient.
+        let half = (MAX_BYTES_PER_PAIR / 2) as usize;
+        store.leave_letter(&letter("mallory", "dave", "d-1", half), NOW).unwrap().unwrap();
+        store.leave_letter(&letter("mallory", "dave", "d-2", half), NOW).unwrap().unwrap();
+        assert_eq!(
+            store.leave_letter(&letter("mallory", "dave", "d-3", 1), NOW).unwrap(),
+            Err(MailboxRefusal::SenderQuota)
+        );
+        assert_eq!(store.leave_letter(&letter("alice", "dave", "a-1", half), NOW).unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn letters_left_for_now_do_not_hide_those_behind_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let page = crate::protocol::mailbox::MAX_LETTERS;
+        // Mallory's letters come first, and bob leaves every one of them there (out of turn).
+        for i in 0..page {
+            store.leave_letter(&letter("mallory", "bob", &format!("m-{i}"), 10), NOW).unwrap().unwrap();
+        }
+        store.leave_letter(&letter("alice", "bob", "a-1", 10), NOW + 1).unwrap().unwrap();
+        let (first, more, next) = store.letters_for(&account_of("bob"), 0, page).unwrap();
+        assert!(first.iter().all(|l| l.id.starts_with("m-")) && more);
+        let (second, more, after) = store.letters_for(&account_of("bob"), next, page).unwrap();
+        assert_eq!(second.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["a-1"], "alice's comes next");
+        assert!(!more);
+        let (none, more, end) = store.letters_for(&account_of("bob"), after, page).unwrap();
+        assert!(none.is_empty() && !more && end == after);
+        // A new round starts from the first again: mallory's are still there.
+        assert_eq!(store.letters_for(&account_of("bob"), 0, page).unwrap().0.len(), page);
     }
 }

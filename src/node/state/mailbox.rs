@@ -1,7 +1,7 @@
 //! The state of mailboxes on this node: whether it keeps letters for others, the mailboxes in
 //! reach, its requests to them in flight and what each was for, the collections of this user's
-//! letters under way (how many letters of the last answer are still being taken in, and which
-//! were), and the requests of others waiting for this node's answer as a mailbox.
+//! letters under way (how many letters of the last answer are still being taken in, which were,
+//! and the position the next page is collected after), and the requests of others waiting for this node's answer as a mailbox.
 //!
 //! Only state and its own bookkeeping: never imports the event loop nor an adapter file, never
 //! touches the swarm or the store, never emits an event (`node/mailbox.rs` does).
@@ -33,6 +33,8 @@ pub(crate) struct Collecting {
     pub(crate) taken: Vec<String>,
     /// Whether the mailbox holds more behind the last answer.
     pub(crate) more: bool,
+    /// The position the last answer ended at: the next page is collected after it.
+    pub(crate) next: u64,
     /// Whether a letter of the last answer was left there for now (out of its sender's turn).
     pub(crate) left: bool,
 }
@@ -42,8 +44,8 @@ pub(crate) struct Collecting {
 pub(crate) struct Collected {
     /// The ids taken (or refused for good), to say so.
     pub(crate) taken: Vec<String>,
-    /// Collect again at once: more wait there, and this answer moved on.
-    pub(crate) again: bool,
+    /// Collect again at once, after this position: more wait there.
+    pub(crate) again: Option<u64>,
 }
 
 /// Mailboxes, as this node uses them and as it is one.
@@ -100,11 +102,8 @@ impl Mailboxes {
         if done.left {
             self.left_behind.insert(mailbox);
         }
-        // Nothing of this answer taken: the same letters would come again; the timer tries.
-        let again = done.more && !done.taken.is_empty();
-        if done.more && !again {
-            self.left_behind.insert(mailbox);
-        }
+        // The next page comes after this one: letters left there for now hide none behind them.
+        let again = done.more.then_some(done.next);
         Some(Collected { taken: done.taken, again })
     }
 }
@@ -117,16 +116,27 @@ mod tests {
     fn a_collection_ends_when_its_last_letter_is_taken_in() {
         let mut mailboxes = Mailboxes::default();
         let mailbox = PeerId::random();
-        mailboxes.collecting.insert(mailbox, Collecting { open: 2, more: true, ..Collecting::default() });
+        mailboxes.collecting.insert(mailbox, Collecting { open: 2, more: true, next: 7, ..Collecting::default() });
         assert_eq!(mailboxes.letter_done(mailbox, "a".into(), true), None);
         let done = mailboxes.letter_done(mailbox, "b".into(), false);
-        assert_eq!(done, Some(Collected { taken: vec!["a".into()], again: true }));
+        assert_eq!(done, Some(Collected { taken: vec!["a".into()], again: Some(7) }));
         assert!(mailboxes.left_behind.contains(&mailbox), "b is collected again on the timer");
         assert_eq!(mailboxes.letter_done(mailbox, "c".into(), true), None, "no collection under way");
-        // An answer of which nothing was taken is not asked for again at once.
-        mailboxes.left_behind.clear();
-        mailboxes.collecting.insert(mailbox, Collecting { open: 1, more: true, ..Collecting::default() });
-        assert_eq!(mailboxes.letter_done(mailbox, "d".into(), false), Some(Collected { taken: vec![], again: false }));
-        assert!(mailboxes.left_behind.contains(&mailbox));
+        mailboxes.collecting.insert(mailbox, Collecting { open: 1, more: false, ..Collecting::default() });
+        assert_eq!(
+            mailboxes.letter_done(mailbox, "d".into(), true),
+            Some(Collected { taken: vec!["d".into()], again: None })
+        );
+    }
+
+    #[test]
+    fn a_page_whose_letters_are_all_left_for_now_moves_on_to_the_next() {
+        let mut mailboxes = Mailboxes::default();
+        let mailbox = PeerId::random();
+        mailboxes.collecting.insert(mailbox, Collecting { open: 2, more: true, next: 16, ..Collecting::default() });
+        assert_eq!(mailboxes.letter_done(mailbox, "m-1".into(), false), None);
+        let done = mailboxes.letter_done(mailbox, "m-2".into(), false);
+        assert_eq!(done, Some(Collected { taken: vec![], again: Some(16) }), "the letters behind them are collected");
+        assert!(mailboxes.left_behind.contains(&mailbox), "those left are collected again on the timer");
     }
 }
