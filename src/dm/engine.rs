@@ -32,7 +32,11 @@
 //!   one from the same sender and peer meanwhile is stale. Ids are the sender's: a message is
 //!   known by its sender and id, and one the database had kept already is not shown again. A message that came in a letter from
 //!   a mailbox is taken only in its sender's order (the next number, or the first): else it
-//!   stays at the mailbox for now (answered `Unavailable`), and comes straight or later.
+//!   stays at the mailbox for now (answered `Unavailable`), and comes straight or later;
+//! - a sender may send at most [`ARRIVAL_BURST`] messages at once, then [`ARRIVALS_PER_SEC`] a
+//!   second (far beyond anyone typing or pasting): beyond that a message is answered
+//!   `Unavailable`, neither kept nor shown, and stays in the sender's outbox (or at the mailbox)
+//!   for later.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -42,6 +46,12 @@ use libp2p::PeerId;
 use super::StoredDm;
 use crate::account::AccountId;
 use crate::protocol::dm::{self, Arrival, CheckedDm, DmRefusal, DmRequest, DmResponse};
+use crate::room::RateLimit;
+
+/// The most messages (straight or in letters) one sender's account may send at once.
+pub const ARRIVAL_BURST: u32 = 200;
+/// How many more messages a sender may send each second once the burst is spent.
+pub const ARRIVALS_PER_SEC: u32 = 20;
 
 /// A message on its way, as the engine numbers it (the node maps it to its request id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -188,6 +198,16 @@ struct Arriving {
     again: Vec<Channel>,
 }
 
+/// The messages each sender's account may still send now (see [`ARRIVAL_BURST`]).
+#[derive(Debug)]
+struct Arrivals(RateLimit<AccountId>);
+
+impl Default for Arrivals {
+    fn default() -> Self {
+        Arrivals(RateLimit::new(ARRIVAL_BURST, ARRIVALS_PER_SEC))
+    }
+}
+
 /// A node's direct messages in flight, and what it knows of its outbox.
 #[derive(Debug, Default)]
 pub struct DmEngine {
@@ -210,17 +230,19 @@ pub struct DmEngine {
     unkept: HashMap<String, Unkept>,
     /// Received messages being kept, by the channel of their answer.
     arriving: HashMap<Channel, Arriving>,
+    /// How many messages each sender may still send now.
+    arrivals: Arrivals,
 }
 
 impl DmEngine {
-    /// Takes `input` in at `now` (no rule of direct messages depends on the time yet); what the
-    /// node should do, in order.
-    pub fn handle(&mut self, input: Input, _now: Instant) -> Vec<Output> {
+    /// Takes `input` in at `now` (the time counts only for how many messages a sender may
+    /// send); what the node should do, in order.
+    pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
             Input::Send { dm, peer, older_waiting } => self.send(*dm, peer, older_waiting, &mut out),
             Input::Kept { id, ok } => self.kept(&id, ok, &mut out),
-            Input::Request(received) => self.arrived(*received, &mut out),
+            Input::Request(received) => self.arrived(*received, now, &mut out),
             Input::KeptReceived { channel, ok, known } => self.kept_received(channel, ok, known, &mut out),
             Input::Response { flight, response } => self.answered(flight, response, &mut out),
             Input::Failed { flight, reason } => {
@@ -455,12 +477,17 @@ impl DmEngine {
 
     // Receiving.
 
-    fn arrived(&mut self, received: Received, out: &mut Vec<Output>) {
+    fn arrived(&mut self, received: Received, now: Instant, out: &mut Vec<Output>) {
         let Received { channel, peer, owner, me, sender, request, seen, letter } = received;
         let Some(seen) = seen else {
             out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
             return;
         };
+        // Beyond the sender's rate: not now; it stays with its sender (or mailbox) for later.
+        if !self.arrivals.0.allow(sender.account, now) {
+            out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
+            return;
+        }
         // The same message being kept already: answered with it. An older one from the same
         // sender on the same peer meanwhile: stale (what was read did not know the newer yet).
         let from = |a: &Arriving| a.dm.other == sender.account && a.peer == peer;

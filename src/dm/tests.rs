@@ -429,3 +429,36 @@ fn a_message_the_database_had_kept_already_is_confirmed_and_not_shown_again() {
         "confirmed, never shown twice"
     );
 }
+
+#[test]
+fn a_sender_beyond_its_rate_is_told_to_come_back_later_and_nothing_is_kept() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let t = Instant::now();
+    let arrive = |engine: &mut DmEngine, seq: u64, at: Instant| {
+        let (input, _) = request_on(peer, &format!("b{seq}"), seq, Some(Seen { known: false, last_seq: None }), seq);
+        let out = engine.handle(input, at);
+        let kept = matches!(out[..], [Output::KeepReceived { .. }]);
+        if kept {
+            engine.handle(Input::KeptReceived { channel: Channel(seq), ok: true, known: false }, at);
+        }
+        (kept, out)
+    };
+    for seq in 1..=u64::from(super::engine::ARRIVAL_BURST) {
+        assert!(arrive(&mut engine, seq, t).0, "message {seq} of a burst is taken");
+    }
+    let next = u64::from(super::engine::ARRIVAL_BURST) + 1;
+    let (kept, out) = arrive(&mut engine, next, t);
+    assert!(!kept);
+    assert_eq!(
+        out,
+        [Output::Answer { channel: Channel(next), response: DmResponse::Refused(DmRefusal::Unavailable) }],
+        "not now: it stays in the sender's outbox"
+    );
+    // A second later the sender may send again, at the sustained rate.
+    let later = t + std::time::Duration::from_secs(1);
+    for seq in next..next + u64::from(super::engine::ARRIVALS_PER_SEC) {
+        assert!(arrive(&mut engine, seq, later).0, "message {seq} is taken a second later");
+    }
+    assert!(!arrive(&mut engine, next + u64::from(super::engine::ARRIVALS_PER_SEC), later).0);
+}

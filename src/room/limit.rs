@@ -1,6 +1,7 @@
 //! Per-user rate limits on room messages: a token bucket for each user, which every node
 //! applies to what it receives (and to what its own user sends), so one flooding member cannot
-//! drown a room. Pure: the time is passed in.
+//! drown a room; the direct-message engine holds each sender of direct messages to one too.
+//! Pure: the time is passed in.
 
 use std::collections::HashMap;
 use std::hash::Hash;
