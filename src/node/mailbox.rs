@@ -14,7 +14,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use super::event::{ErrorCode, UiEvent};
 use super::parts::EventLoop;
 use super::state::direct::Answer;
-use super::state::mailbox::{Asked, Collected, Collecting};
+use super::state::mailbox::{Asked, Collected, Collecting, NextPage};
 use super::state::store::Done;
 use crate::clock::{now_ms, unix_now};
 use crate::dm::{Received, StoredDm};
@@ -37,28 +37,34 @@ impl EventLoop {
     pub(super) fn mailbox_gone(&mut self, peer: &PeerId) {
         self.mailboxes.in_reach.remove(peer);
         self.mailboxes.collecting.remove(peer);
+        self.mailboxes.resume.remove(peer);
     }
 
-    /// After a login: this user's letters are collected from every mailbox in reach.
+    /// After a login: this user's letters are collected from every mailbox in reach, from the
+    /// first.
     pub(super) fn collect_letters(&mut self) {
+        self.mailboxes.resume.clear();
         let mailboxes: Vec<PeerId> = self.mailboxes.in_reach.iter().copied().collect();
         for mailbox in mailboxes {
             self.collect_letters_at(mailbox);
         }
     }
 
+    /// A collection round at `mailbox`: from the first letter, or where the last round was cut
+    /// short.
     fn collect_letters_at(&mut self, mailbox: PeerId) {
-        self.collect_page_at(mailbox, 0);
+        let after = self.mailboxes.resume.get(&mailbox).copied().unwrap_or(0);
+        self.collect_page_at(mailbox, NextPage { after, page: 1 });
     }
 
-    /// Asks `mailbox` for this user's letters after position `after`, unless it is asked already.
-    fn collect_page_at(&mut self, mailbox: PeerId, after: u64) {
+    /// Asks `mailbox` for `page` of this user's letters, unless it is asked already.
+    fn collect_page_at(&mut self, mailbox: PeerId, page: NextPage) {
         let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else { return };
         if self.mailboxes.collecting.contains_key(&mailbox) {
             return;
         }
-        self.mailboxes.collecting.insert(mailbox, Collecting::default());
-        self.ask_mailbox(mailbox, MailboxRequest::Collect { certificate, after }, Asked::Collect);
+        self.mailboxes.collecting.insert(mailbox, Collecting { page: page.page, ..Collecting::default() });
+        self.ask_mailbox(mailbox, MailboxRequest::Collect { certificate, after: page.after }, Asked::Collect);
     }
 
     fn ask_mailbox(&mut self, mailbox: PeerId, request: MailboxRequest, asked: Asked) {
@@ -183,7 +189,7 @@ impl EventLoop {
 
     /// Letter `id` from `mailbox` was taken in, or refused for good (`taken`), or could not be
     /// kept now: once the last of its collection is, the mailbox is told which were taken, and
-    /// asked for the letters after them.
+    /// asked for the letters after them (at most `MAX_PAGES_PER_ROUND` pages a round).
     pub(super) fn letter_done(&mut self, mailbox: PeerId, id: String, taken: bool) {
         let Some(Collected { taken, again }) = self.mailboxes.letter_done(mailbox, id, taken) else { return };
         let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else { return };
@@ -191,8 +197,8 @@ impl EventLoop {
             let request = MailboxRequest::Taken { certificate: certificate.clone(), ids: chunk.to_vec() };
             self.ask_mailbox(mailbox, request, Asked::Taken);
         }
-        if let Some(after) = again {
-            self.collect_page_at(mailbox, after);
+        if let Some(page) = again {
+            self.collect_page_at(mailbox, page);
         }
     }
 

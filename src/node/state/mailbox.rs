@@ -1,7 +1,8 @@
 //! The state of mailboxes on this node: whether it keeps letters for others, the mailboxes in
 //! reach, its requests to them in flight and what each was for, the collections of this user's
 //! letters under way (how many letters of the last answer are still being taken in, which were,
-//! and the position the next page is collected after), and the requests of others waiting for this node's answer as a mailbox.
+//! the position the next page is collected after, and which page of its round it is — a round
+//! asks for [`MAX_PAGES_PER_ROUND`] at most, the next round goes on from there), and the requests of others waiting for this node's answer as a mailbox.
 //!
 //! Only state and its own bookkeeping: never imports the event loop nor an adapter file, never
 //! touches the swarm or the store, never emits an event (`node/mailbox.rs` does).
@@ -12,6 +13,11 @@ use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
 use crate::protocol::mailbox::MailboxResponse;
+
+/// The most pages one collection round asks a mailbox for; what waits behind them is collected
+/// in the next round, on the presence timer (a mailbox saying `more` forever never keeps this
+/// node collecting).
+pub(crate) const MAX_PAGES_PER_ROUND: u32 = 8;
 
 /// What a request to a mailbox was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +41,8 @@ pub(crate) struct Collecting {
     pub(crate) more: bool,
     /// The position the last answer ended at: the next page is collected after it.
     pub(crate) next: u64,
+    /// Which page of its round the last answer is (1: the first).
+    pub(crate) page: u32,
     /// Whether a letter of the last answer was left there for now (out of its sender's turn).
     pub(crate) left: bool,
 }
@@ -44,8 +52,17 @@ pub(crate) struct Collecting {
 pub(crate) struct Collected {
     /// The ids taken (or refused for good), to say so.
     pub(crate) taken: Vec<String>,
-    /// Collect again at once, after this position: more wait there.
-    pub(crate) again: Option<u64>,
+    /// Collect again at once: more wait there.
+    pub(crate) again: Option<NextPage>,
+}
+
+/// The next page of a collection round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NextPage {
+    /// The position it is collected after.
+    pub(crate) after: u64,
+    /// Which page of the round it is.
+    pub(crate) page: u32,
 }
 
 /// Mailboxes, as this node uses them and as it is one.
@@ -61,6 +78,9 @@ pub(crate) struct Mailboxes {
     pub(crate) collecting: HashMap<PeerId, Collecting>,
     /// Mailboxes holding letters left for now: collected again on the presence timer.
     pub(crate) left_behind: BTreeSet<PeerId>,
+    /// Where the next round at a mailbox starts, when the last was cut short by
+    /// [`MAX_PAGES_PER_ROUND`] (else from the first letter).
+    pub(crate) resume: HashMap<PeerId, u64>,
     /// Requests of others waiting for this node's answer as a mailbox, by number.
     pub(crate) channels: HashMap<u64, ResponseChannel<MailboxResponse>>,
     next_channel: u64,
@@ -103,7 +123,17 @@ impl Mailboxes {
             self.left_behind.insert(mailbox);
         }
         // The next page comes after this one: letters left there for now hide none behind them.
-        let again = done.more.then_some(done.next);
+        // A round asks for so many pages at most; the next round goes on from there.
+        let again = if !done.more {
+            self.resume.remove(&mailbox);
+            None
+        } else if done.page >= MAX_PAGES_PER_ROUND {
+            self.resume.insert(mailbox, done.next);
+            self.left_behind.insert(mailbox);
+            None
+        } else {
+            Some(NextPage { after: done.next, page: done.page.saturating_add(1) })
+        };
         Some(Collected { taken: done.taken, again })
     }
 }
@@ -116,10 +146,12 @@ mod tests {
     fn a_collection_ends_when_its_last_letter_is_taken_in() {
         let mut mailboxes = Mailboxes::default();
         let mailbox = PeerId::random();
-        mailboxes.collecting.insert(mailbox, Collecting { open: 2, more: true, next: 7, ..Collecting::default() });
+        mailboxes
+            .collecting
+            .insert(mailbox, Collecting { open: 2, more: true, next: 7, page: 1, ..Collecting::default() });
         assert_eq!(mailboxes.letter_done(mailbox, "a".into(), true), None);
         let done = mailboxes.letter_done(mailbox, "b".into(), false);
-        assert_eq!(done, Some(Collected { taken: vec!["a".into()], again: Some(7) }));
+        assert_eq!(done, Some(Collected { taken: vec!["a".into()], again: Some(NextPage { after: 7, page: 2 }) }));
         assert!(mailboxes.left_behind.contains(&mailbox), "b is collected again on the timer");
         assert_eq!(mailboxes.letter_done(mailbox, "c".into(), true), None, "no collection under way");
         mailboxes.collecting.insert(mailbox, Collecting { open: 1, more: false, ..Collecting::default() });
@@ -133,10 +165,46 @@ mod tests {
     fn a_page_whose_letters_are_all_left_for_now_moves_on_to_the_next() {
         let mut mailboxes = Mailboxes::default();
         let mailbox = PeerId::random();
-        mailboxes.collecting.insert(mailbox, Collecting { open: 2, more: true, next: 16, ..Collecting::default() });
+        mailboxes
+            .collecting
+            .insert(mailbox, Collecting { open: 2, more: true, next: 16, page: 1, ..Collecting::default() });
         assert_eq!(mailboxes.letter_done(mailbox, "m-1".into(), false), None);
         let done = mailboxes.letter_done(mailbox, "m-2".into(), false);
-        assert_eq!(done, Some(Collected { taken: vec![], again: Some(16) }), "the letters behind them are collected");
+        let next = Some(NextPage { after: 16, page: 2 });
+        assert_eq!(done, Some(Collected { taken: vec![], again: next }), "the letters behind them are collected");
         assert!(mailboxes.left_behind.contains(&mailbox), "those left are collected again on the timer");
+    }
+
+    #[test]
+    fn a_mailbox_saying_more_forever_gets_a_few_pages_a_round() {
+        let mut mailboxes = Mailboxes::default();
+        let mailbox = PeerId::random();
+        let mut page = 1;
+        let mut pages = 0;
+        // Every answer: one junk letter (dropped, said taken) and `more`.
+        loop {
+            pages += 1;
+            let next = 16 * u64::from(page);
+            mailboxes
+                .collecting
+                .insert(mailbox, Collecting { open: 1, more: true, next, page, ..Collecting::default() });
+            let done = mailboxes.letter_done(mailbox, format!("junk-{page}"), true).unwrap();
+            match done.again {
+                Some(again) => page = again.page,
+                None => break,
+            }
+            assert!(pages < 100, "collecting without end");
+        }
+        assert_eq!(pages, MAX_PAGES_PER_ROUND);
+        assert!(mailboxes.left_behind.contains(&mailbox), "the next round comes on the timer");
+        assert_eq!(
+            mailboxes.resume.get(&mailbox),
+            Some(&(16 * u64::from(MAX_PAGES_PER_ROUND))),
+            "and goes on from there"
+        );
+        // A round that reaches the end starts the next from the first letter.
+        mailboxes.collecting.insert(mailbox, Collecting { open: 1, page: 1, ..Collecting::default() });
+        assert_eq!(mailboxes.letter_done(mailbox, "last".into(), true).unwrap().again, None);
+        assert_eq!(mailboxes.resume.get(&mailbox), None);
     }
 }
