@@ -154,6 +154,7 @@ impl EventLoop {
             Output::Announce => self.announce(),
             Output::BootstrapFound(peer) => {
                 self.emit(UiEvent::bootstrap(peer, BootstrapState::Found)).await;
+                self.mailbox_vouched(peer);
                 self.take_unverified_presence().await;
             }
             Output::Refuse { peer, key, pinned } => self.refuse_bootstrap(peer, key, pinned).await,

@@ -450,7 +450,7 @@ impl EventLoop {
                 self.consider_bootstrap(peer_id, &info).await;
                 self.consider_relay(peer_id, connection_id, &info).await;
                 if info.protocols.iter().any(|p| p.as_ref() == crate::protocol::mailbox::PROTOCOL) {
-                    self.mailbox_found(peer_id);
+                    self.mailbox_offered(peer_id);
                 }
                 for addr in info.listen_addrs {
                     if self.usable_address(connection_id, &addr) {

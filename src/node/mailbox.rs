@@ -1,5 +1,7 @@
-//! Mailboxes, the node's side (`/meshchat/mailbox/1`): leaving a message for a receiver who is
-//! offline at a mailbox in reach, sealed to the receiver's node; collecting this user's letters
+//! Mailboxes, the node's side (`/meshchat/mailbox/1`): which peers are mailboxes (one whose
+//! identify lists the protocol, once it is known as the trusted bootstrap node or its presence
+//! showed a valid certificate); leaving a message for a receiver who is offline at a mailbox in
+//! reach (the bootstrap node's, else the one found first), sealed to the receiver's node; collecting this user's letters
 //! when they log in or a mailbox comes in reach, and taking each in as a direct message (the DM
 //! engine shows each once, in order, whether it came straight or by letter) before the mailbox
 //! is told it was taken; and, on a node that keeps letters for others (the bootstrap node, or one
@@ -24,27 +26,42 @@ use crate::protocol::mailbox::{self, MailboxRefusal, MailboxRequest, MailboxResp
 use crate::store::LeftLetter;
 
 impl EventLoop {
-    /// Identify says `peer` keeps letters: it is a mailbox in reach; this user's letters there
-    /// are collected.
-    pub(super) fn mailbox_found(&mut self, peer: PeerId) {
-        if self.mailboxes.in_reach.insert(peer) {
-            tracing::debug!(%peer, "a mailbox is in reach");
-            self.collect_letters_at(peer);
+    /// Identify says `peer` keeps letters: it is a mailbox in reach when it is the trusted
+    /// bootstrap node or its presence showed a valid certificate; else once either is known
+    /// ([`Self::mailbox_vouched`]).
+    pub(super) fn mailbox_offered(&mut self, peer: PeerId) {
+        let vouched = self.accounts.is_trusted_bootstrap(&peer) || self.presence_knows(&peer);
+        if self.mailboxes.offer(peer, vouched) {
+            self.mailbox_found(peer);
+        } else if !vouched {
+            tracing::debug!(%peer, "a peer offers to keep letters; used once its certificate is seen");
         }
+    }
+
+    /// `peer` is known now to be the trusted bootstrap node, or showed a valid certificate in
+    /// its presence: if it offered to keep letters, it is a mailbox in reach.
+    pub(super) fn mailbox_vouched(&mut self, peer: PeerId) {
+        if self.mailboxes.vouch(peer) {
+            self.mailbox_found(peer);
+        }
+    }
+
+    /// `peer` became a mailbox in reach: this user's letters there are collected.
+    fn mailbox_found(&mut self, peer: PeerId) {
+        tracing::debug!(%peer, "a mailbox is in reach");
+        self.collect_letters_at(peer);
     }
 
     /// `peer` is gone: it is no mailbox in reach, and a collection from it ends.
     pub(super) fn mailbox_gone(&mut self, peer: &PeerId) {
-        self.mailboxes.in_reach.remove(peer);
-        self.mailboxes.collecting.remove(peer);
-        self.mailboxes.resume.remove(peer);
+        self.mailboxes.gone(peer);
     }
 
     /// After a login: this user's letters are collected from every mailbox in reach, from the
     /// first.
     pub(super) fn collect_letters(&mut self) {
         self.mailboxes.resume.clear();
-        let mailboxes: Vec<PeerId> = self.mailboxes.in_reach.iter().copied().collect();
+        let mailboxes = self.mailboxes.in_reach.to_vec();
         for mailbox in mailboxes {
             self.collect_letters_at(mailbox);
         }
@@ -76,7 +93,7 @@ impl EventLoop {
     /// mailbox, sealed to the receiver's node (as the newest certificate of theirs seen here
     /// names it). Without a mailbox in reach or a key to seal to, it waits in the outbox only.
     pub(super) fn leave_at_mailbox(&mut self, dm: StoredDm) {
-        let Some(mailbox) = self.mailboxes.in_reach.iter().next().copied() else { return };
+        let Some(mailbox) = self.mailboxes.for_letters(self.accounts.bootstrap_peer()) else { return };
         let (Some(session), Some(recipient_peer)) = (self.accounts.session(), self.accounts.peer_of(&dm.other)) else {
             tracing::debug!(to = %dm.to, "no key of the receiver's node is known here: nothing is left at a mailbox");
             return;

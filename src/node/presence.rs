@@ -67,7 +67,11 @@ impl EventLoop {
                 Output::Learn(holder) => {
                     self.accounts.learn(&holder);
                 }
-                Output::PeerRooms { peer, rooms } => self.peer_rooms(peer, rooms).await,
+                Output::PeerRooms { peer, rooms } => {
+                    // Its certificate checked out: if it offered to keep letters, it may.
+                    self.mailbox_vouched(peer);
+                    self.peer_rooms(peer, rooms).await;
+                }
                 Output::PeerRoomsGone(peer) => self.peer_rooms_gone(&peer),
                 Output::AccountOnline(account) => self.pump_outbox(&account).await,
                 Output::Verdict(verdict) => {

@@ -257,6 +257,11 @@ impl SessionEngine {
         if self.hosted { Some(self.local) } else { self.bootstraps.first().copied() }
     }
 
+    /// Whether `peer` is a bootstrap node in reach with the trusted key.
+    pub fn is_trusted_bootstrap(&self, peer: &PeerId) -> bool {
+        self.bootstraps.contains(peer)
+    }
+
     /// The keys of the unconfirmed bootstrap nodes in reach, each once, first met first.
     pub fn unconfirmed_keys(&self) -> Vec<AuthorityKey> {
         let mut keys: Vec<AuthorityKey> = Vec::new();

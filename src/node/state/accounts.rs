@@ -180,6 +180,11 @@ impl Accounts {
         self.engine.bootstrap_peer()
     }
 
+    /// Whether `peer` is a bootstrap node in reach with the trusted key.
+    pub(crate) fn is_trusted_bootstrap(&self, peer: &PeerId) -> bool {
+        self.engine.is_trusted_bootstrap(peer)
+    }
+
     /// The keys of the unconfirmed bootstrap nodes in reach, each once, first met first.
     pub(crate) fn unconfirmed_keys(&self) -> Vec<AuthorityKey> {
         self.engine.unconfirmed_keys()

@@ -1,5 +1,6 @@
 //! The state of mailboxes on this node: whether it keeps letters for others, the mailboxes in
-//! reach, its requests to them in flight and what each was for, the collections of this user's
+//! reach (peers that offered to keep letters and were vouched for: the trusted bootstrap node,
+//! or a valid certificate in their presence) and which of them letters are left at, its requests to them in flight and what each was for, the collections of this user's
 //! letters under way (how many letters of the last answer are still being taken in, which were,
 //! the position the next page is collected after, and which page of its round it is — a round
 //! asks for [`MAX_PAGES_PER_ROUND`] at most, the next round goes on from there), and the requests of others waiting for this node's answer as a mailbox.
@@ -70,8 +71,11 @@ pub(crate) struct NextPage {
 pub(crate) struct Mailboxes {
     /// Whether this node keeps letters for others.
     pub(crate) hosting: bool,
-    /// Peers in reach that keep letters (their identify listed the protocol).
-    pub(crate) in_reach: BTreeSet<PeerId>,
+    /// Mailboxes in reach, first found first: peers whose identify listed the protocol and
+    /// that are the trusted bootstrap node or show a valid certificate in their presence.
+    pub(crate) in_reach: Vec<PeerId>,
+    /// Peers in reach whose identify listed the protocol, not known yet to be either.
+    pub(crate) offered: BTreeSet<PeerId>,
     /// Requests in flight to mailboxes.
     pub(crate) asked: HashMap<OutboundRequestId, (PeerId, Asked)>,
     /// Collections under way, by mailbox.
@@ -90,6 +94,49 @@ impl Mailboxes {
     /// A node's mailboxes; `hosting`: it keeps letters for others.
     pub(crate) fn new(hosting: bool) -> Self {
         Mailboxes { hosting, ..Mailboxes::default() }
+    }
+
+    /// Identify says `peer` keeps letters; `vouched`: it is the trusted bootstrap node, or its
+    /// presence showed a valid certificate. Whether it is a new mailbox in reach now (else it
+    /// is one once vouched for, [`Mailboxes::vouch`]).
+    pub(crate) fn offer(&mut self, peer: PeerId, vouched: bool) -> bool {
+        if vouched {
+            return self.found(peer);
+        }
+        if !self.in_reach.contains(&peer) {
+            self.offered.insert(peer);
+        }
+        false
+    }
+
+    /// `peer` is known now to be the trusted bootstrap node, or showed a valid certificate:
+    /// whether it is a new mailbox in reach (it offered to keep letters).
+    pub(crate) fn vouch(&mut self, peer: PeerId) -> bool {
+        self.offered.contains(&peer) && self.found(peer)
+    }
+
+    /// `peer` is a mailbox in reach; whether it was not already.
+    fn found(&mut self, peer: PeerId) -> bool {
+        self.offered.remove(&peer);
+        if self.in_reach.contains(&peer) {
+            return false;
+        }
+        self.in_reach.push(peer);
+        true
+    }
+
+    /// `peer` is gone: no mailbox any more, nor offered as one, and a collection from it ends.
+    pub(crate) fn gone(&mut self, peer: &PeerId) {
+        self.in_reach.retain(|p| p != peer);
+        self.offered.remove(peer);
+        self.collecting.remove(peer);
+        self.resume.remove(peer);
+    }
+
+    /// Where a letter is left: the trusted bootstrap node `bootstrap` when it is a mailbox in
+    /// reach, else the mailbox found first (never by its peer id, which anyone can choose).
+    pub(crate) fn for_letters(&self, bootstrap: Option<PeerId>) -> Option<PeerId> {
+        bootstrap.filter(|b| self.in_reach.contains(b)).or_else(|| self.in_reach.first().copied())
     }
 
     /// Whether a letter is on its way to a mailbox.
@@ -206,5 +253,41 @@ mod tests {
         mailboxes.collecting.insert(mailbox, Collecting { open: 1, page: 1, ..Collecting::default() });
         assert_eq!(mailboxes.letter_done(mailbox, "last".into(), true).unwrap().again, None);
         assert_eq!(mailboxes.resume.get(&mailbox), None);
+    }
+
+    #[test]
+    fn letters_go_to_the_bootstrap_node_else_the_mailbox_found_first() {
+        let mut mailboxes = Mailboxes::default();
+        let (first, bootstrap) = (PeerId::random(), PeerId::random());
+        // A peer id chosen to sort first gains nothing.
+        let low = PeerId::from_bytes(&[0, 1, 0]).unwrap();
+        assert_eq!(mailboxes.for_letters(Some(bootstrap)), None);
+        assert!(mailboxes.offer(first, true));
+        assert!(mailboxes.offer(low, true));
+        assert!(!mailboxes.offer(first, true), "found once");
+        assert_eq!(mailboxes.for_letters(None), Some(first));
+        assert_eq!(mailboxes.for_letters(Some(bootstrap)), Some(first), "the bootstrap node is not in reach as one");
+        mailboxes.offer(bootstrap, true);
+        assert_eq!(mailboxes.for_letters(Some(bootstrap)), Some(bootstrap));
+        mailboxes.gone(&bootstrap);
+        mailboxes.gone(&first);
+        assert_eq!(mailboxes.for_letters(Some(bootstrap)), Some(low));
+    }
+
+    #[test]
+    fn a_peer_offering_to_keep_letters_is_a_mailbox_only_once_vouched_for() {
+        let mut mailboxes = Mailboxes::default();
+        let (stranger, later) = (PeerId::random(), PeerId::random());
+        assert!(!mailboxes.offer(stranger, false));
+        assert!(!mailboxes.offer(later, false));
+        assert_eq!(mailboxes.for_letters(None), None, "no letter goes to a peer nobody vouched for");
+        assert!(mailboxes.in_reach.is_empty());
+        assert!(!mailboxes.vouch(PeerId::random()), "vouched for, but it keeps no letters");
+        assert!(mailboxes.vouch(later), "its presence showed a valid certificate");
+        assert!(!mailboxes.vouch(later), "once");
+        assert_eq!(mailboxes.for_letters(None), Some(later));
+        mailboxes.gone(&stranger);
+        assert!(!mailboxes.vouch(stranger), "gone: forgotten");
+        assert!(mailboxes.offered.is_empty());
     }
 }
