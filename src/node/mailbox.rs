@@ -80,7 +80,8 @@ impl EventLoop {
         if self.mailboxes.collecting.contains_key(&mailbox) {
             return;
         }
-        self.mailboxes.collecting.insert(mailbox, Collecting { page: page.page, ..Collecting::default() });
+        let collecting = Collecting { page: page.page, after: page.after, ..Collecting::default() };
+        self.mailboxes.collecting.insert(mailbox, collecting);
         self.ask_mailbox(mailbox, MailboxRequest::Collect { certificate, after: page.after }, Asked::Collect);
     }
 

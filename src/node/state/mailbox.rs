@@ -40,7 +40,9 @@ pub(crate) struct Collecting {
     pub(crate) taken: Vec<String>,
     /// Whether the mailbox holds more behind the last answer.
     pub(crate) more: bool,
-    /// The position the last answer ended at: the next page is collected after it.
+    /// The position the last answer was asked after, and the one it ended at: the next page is
+    /// collected after that.
+    pub(crate) after: u64,
     pub(crate) next: u64,
     /// Which page of its round the last answer is (1: the first).
     pub(crate) page: u32,
@@ -174,6 +176,11 @@ impl Mailboxes {
         let again = if !done.more {
             self.resume.remove(&mailbox);
             None
+        } else if done.next == done.after && done.taken.is_empty() {
+            // Nothing taken and no further (a mailbox that knows no positions hands the same
+            // letters again): the timer tries.
+            self.left_behind.insert(mailbox);
+            None
         } else if done.page >= MAX_PAGES_PER_ROUND {
             self.resume.insert(mailbox, done.next);
             self.left_behind.insert(mailbox);
@@ -289,5 +296,18 @@ mod tests {
         mailboxes.gone(&stranger);
         assert!(!mailboxes.vouch(stranger), "gone: forgotten");
         assert!(mailboxes.offered.is_empty());
+    }
+
+    #[test]
+    fn a_mailbox_that_knows_no_positions_is_not_asked_for_the_same_letters_again_at_once() {
+        let mut mailboxes = Mailboxes::default();
+        let mailbox = PeerId::random();
+        // Its answers say `next: 0` whatever was asked.
+        mailboxes.collecting.insert(mailbox, Collecting { open: 1, more: true, page: 1, ..Collecting::default() });
+        assert_eq!(mailboxes.letter_done(mailbox, "m-1".into(), false), Some(Collected { taken: vec![], again: None }));
+        assert!(mailboxes.left_behind.contains(&mailbox));
+        mailboxes.collecting.insert(mailbox, Collecting { open: 1, more: true, page: 1, ..Collecting::default() });
+        let done = mailboxes.letter_done(mailbox, "a-1".into(), true).unwrap();
+        assert_eq!(done.again, Some(NextPage { after: 0, page: 2 }), "one taken: the rest moved up");
     }
 }
