@@ -611,16 +611,33 @@ fn kept(out: &[Output]) -> bool {
     out.iter().any(|o| matches!(o, Output::Keep { .. }))
 }
 
-#[test]
-fn a_room_holds_at_most_its_cap_of_events_but_its_admins_can_still_moderate_it() {
-    let mut authors = Authors::new();
-    let create = authors.create("alice", "lobby");
+/// An engine holding alice's room "lobby" (from disk), and the maker of its made-up events.
+fn made_up_room() -> (RoomEngine, EventId, MadeUp, Instant) {
+    let create = Authors::new().create("alice", "lobby");
     let room = create.id();
     let mut engine = RoomEngine::default();
     let now = Instant::now();
     engine.handle(create.input(Via::Disk), now);
+    (engine, room, MadeUp { create, made: 0 }, now)
+}
+
+/// `who` joins and leaves `room` in turn, `count` events from depth 1 on, each come `via`,
+/// each kept; the last one's id.
+fn join_and_leave(engine: &mut RoomEngine, made: &mut MadeUp, who: &str, count: u64, via: Via) -> EventId {
+    let mut head = made.create.id();
+    for n in 1..=count {
+        let action = if n % 2 == 1 { Action::Join } else { Action::Leave };
+        let (id, input) = made.event(who, action, head, n, via);
+        head = id;
+        assert!(kept(&engine.handle(input, Instant::now())), "{n}");
+    }
+    head
+}
+
+#[test]
+fn a_room_holds_at_most_its_cap_of_events_but_its_admins_can_still_moderate_it() {
+    let (mut engine, room, mut made, now) = made_up_room();
     let bob = account_of("bob");
-    let mut made = MadeUp { create, made: 0 };
     // Alice bans bob or unbans him in turn (the state stays small), as kept on disk.
     let mut head = room;
     for n in 1..MAX_EVENTS_PER_ROOM as u64 {
@@ -645,22 +662,10 @@ fn a_room_holds_at_most_its_cap_of_events_but_its_admins_can_still_moderate_it()
 
 #[test]
 fn one_account_cannot_fill_a_room_with_changes_from_a_catch_up() {
-    let mut authors = Authors::new();
-    let create = authors.create("alice", "lobby");
-    let room = create.id();
-    let mut engine = RoomEngine::default();
-    let now = Instant::now();
-    engine.handle(create.input(Via::Disk), now);
-    let mut made = MadeUp { create, made: 0 };
+    let (mut engine, room, mut made, now) = made_up_room();
     // Bob joins and leaves over and over, each change brought by a catch-up (no rate limit
     // there: history comes in pages).
-    let mut head = room;
-    for n in 1..=MAX_CONTROLS_PER_AUTHOR as u64 {
-        let action = if n % 2 == 1 { Action::Join } else { Action::Leave };
-        let (id, input) = made.event("bob", action, head, n, catch_up("carol"));
-        head = id;
-        assert!(kept(&engine.handle(input, now)), "{n}");
-    }
+    let head = join_and_leave(&mut engine, &mut made, "bob", MAX_CONTROLS_PER_AUTHOR as u64, catch_up("carol"));
     let depth = MAX_CONTROLS_PER_AUTHOR as u64 + 1;
     let (_, more) = made.event("bob", Action::Leave, head, depth, catch_up("carol"));
     let out = engine.handle(more, now);
@@ -677,32 +682,15 @@ fn one_account_cannot_fill_a_room_with_changes_from_a_catch_up() {
     // What this node kept of bob's before is taken back whole after a restart.
     let mut restarted = RoomEngine::default();
     restarted.handle(made.create.input(Via::Disk), now);
-    let mut head = room;
-    for n in 1..=MAX_CONTROLS_PER_AUTHOR as u64 + 1 {
-        let action = if n % 2 == 1 { Action::Join } else { Action::Leave };
-        let (id, input) = made.event("bob", action, head, n, Via::Disk);
-        head = id;
-        assert!(kept(&restarted.handle(input, now)), "{n}");
-    }
+    join_and_leave(&mut restarted, &mut made, "bob", MAX_CONTROLS_PER_AUTHOR as u64 + 1, Via::Disk);
 }
 
 #[test]
 fn a_users_latest_join_is_known_by_its_depth() {
-    let mut authors = Authors::new();
-    let create = authors.create("alice", "lobby");
-    let room = create.id();
-    let mut engine = RoomEngine::default();
-    let now = Instant::now();
-    engine.handle(create.input(Via::Disk), now);
-    let mut made = MadeUp { create, made: 0 };
+    let (mut engine, room, mut made, _) = made_up_room();
     assert_eq!(engine.joined_at(&room, &account_of("alice")), Some(0), "its creator, from the create");
     assert_eq!(engine.joined_at(&room, &account_of("bob")), None);
-    let mut head = room;
-    for (depth, action) in [(1, Action::Join), (2, Action::Leave), (3, Action::Join)] {
-        let (id, input) = made.event("bob", action, head, depth, Via::Disk);
-        head = id;
-        engine.handle(input, now);
-    }
+    join_and_leave(&mut engine, &mut made, "bob", 3, Via::Disk);
     assert_eq!(engine.joined_at(&room, &account_of("bob")), Some(3), "the latest join");
 }
 
