@@ -2,7 +2,7 @@
 //! member's events whose depth is at the end of its range or simply wrong; a message of a
 //! banned member backdated to before the ban; catch-up asked with another peer's certificate,
 //! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
-//! member's catch-up. Members show none of it, membership does not move, catch-up gives
+//! member's catch-up; and a member serving pages of forged events. Members show none of it, membership does not move, catch-up gives
 //! nothing to those it must not serve and a former member nothing written after their removal,
 //! and the room goes on.
 //!
@@ -15,11 +15,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use libp2p::PeerId;
+use libp2p::gossipsub::IdentTopic;
 use libp2p::identity::Keypair;
 use meshchat::cert::Certificate;
 use meshchat::clock::now_ms;
 use meshchat::e2e::Keyring;
 use meshchat::protocol::keys::KeysResponse;
+use meshchat::protocol::presence::{self, Presence, PresenceState, RoomRef};
 use meshchat::protocol::sync::{CatchUpRequest, SyncRefusal, SyncRequest, SyncResponse};
 use meshchat::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
@@ -361,4 +363,69 @@ fn a_kicked_member_catches_up_to_the_kick_and_no_further() {
         assert!(texts.iter().any(|t| t == text), "{text:?} in {texts:?}");
     }
     assert!(!texts.iter().any(|t| t == "after the kick"), "a message written after the kick: {texts:?}");
+}
+
+/// A member (bob's key and certificate in a crafted peer, his node gone) announces itself in the
+/// room, and answers alice's catch-up with pages of forged events, each opened by an event alice
+/// knows (a different one each page, so that the page seems to move on) and saying more follow.
+/// Every forged event costs alice a signature check: she asks for one page and no more, and
+/// the room goes on.
+#[test]
+fn a_member_serving_forged_catch_up_pages_is_asked_for_one_and_no_more() {
+    let bob_dir = tempfile::tempdir().unwrap();
+    let LoopbackTrio { boot: _boot, mut alice, alice_addr, mut bob, .. } =
+        loopback_trio(&[], [None, Some(bob_dir.path())]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+    let mallory = SyncPeer::new(key.clone());
+    let at_alice = mallory.dial(&alice_addr);
+    let known = match mallory.ask(at_alice, catch_up_everything(lobby, &certificate)) {
+        SyncResponse::Page { events, .. } => events,
+        other => panic!("the room's events for bob, a member: {other:?}"),
+    };
+    let opened_known = opened(&known);
+    assert!(known.len() >= 2, "the create and the joins: {opened_known:?}");
+    let creator = opened_known.iter().find(|e| e.id == lobby).expect("the create").body.author;
+    let (prev, depth) = heads_of(&opened_known);
+    // Well made but for a signature byte: each is checked, and fails.
+    let forged: Vec<SignedEvent> = (0..999)
+        .map(|_| {
+            let bytes = sealed(&key, &certificate, lobby, &prev, depth, now_ms(), EventPayload::Control(Action::Leave));
+            let mut event = SignedEvent::decode(&bytes).expect("an event");
+            event.signature[0] ^= 0xff;
+            event
+        })
+        .collect();
+    let mut pages = 0usize;
+    mallory.serve(move |_| {
+        pages += 1;
+        let mut events = vec![known[pages % known.len()].clone()];
+        events.extend(forged.iter().cloned());
+        SyncResponse::Page { events, more_events: true, messages: Vec::new(), more_messages: false, keys: Vec::new() }
+    });
+    // Bob online again, in the lobby: alice catches the room up from him.
+    let topic = IdentTopic::new(presence::TOPIC);
+    mallory.subscribe(&topic);
+    mallory.wait_subscribed(&topic, &[at_alice]);
+    let rooms = vec![RoomRef { id: lobby, name: "lobby".into(), creator }];
+    let online = Presence {
+        certificate: certificate.clone(),
+        nick: "bob".into(),
+        state: PresenceState::Online,
+        seq: now_ms(),
+        rooms,
+    };
+    mallory.publish(&topic, online.seal(&key).expect("sealed"));
+    alice.wait_for("bob online", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "online");
+    let asked = std::time::Instant::now();
+    while mallory.asked_of_it() == 0 && asked.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(mallory.asked_of_it() >= 1, "alice never caught up from bob");
+    // Time for many more pages, were they asked for.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(mallory.asked_of_it() <= 2, "pages of forged events asked for: {}", mallory.asked_of_it());
+    alice.send("alice goes on");
+    alice.wait_for("her message", |v| is_message(v, "alice", "alice goes on"));
+    assert_eq!(members(&mut alice), ["alice", "bob"]);
 }

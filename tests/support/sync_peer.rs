@@ -2,13 +2,16 @@
 //! would run one: meshchat's gossipsub, publishing whatever bytes a test gives it and keeping
 //! everything it hears on the topics it is on (up to [`MAX_HEARD`] messages), and room
 //! catch-up (`/meshchat/sync/…`), room keys (`/meshchat/keys/…`) and mailboxes
-//! (`/meshchat/mailbox/…`) as an asker, sending whatever request a test gives it.
+//! (`/meshchat/mailbox/…`) as an asker, sending whatever request a test gives it; and catch-up
+//! as a server too, answering each request as a test's function says (counting them).
 //!
 //! Its swarm runs in a task of its own runtime, so it answers pings and drains its connections
 //! while the test waits on nodes (a node closes a connection whose pings go unanswered for 5 s).
 //! The test drives it through blocking calls, each with a time limit.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -50,13 +53,19 @@ enum Command {
     Keys { to: PeerId, request: KeysRequest, reply: oneshot::Sender<Result<KeysResponse, String>> },
     Mailbox { to: PeerId, request: MailboxRequest, reply: oneshot::Sender<Result<MailboxResponse, String>> },
     Heard { reply: oneshot::Sender<Vec<Vec<u8>>> },
+    Serve { answer: Answer },
 }
+
+/// How the crafted peer answers a catch-up request asked of it.
+pub type Answer = Box<dyn FnMut(SyncRequest) -> SyncResponse + Send>;
 
 /// A crafted peer: its runtime, and the way to its swarm's task.
 pub struct SyncPeer {
     runtime: tokio::runtime::Runtime,
     commands: mpsc::UnboundedSender<Command>,
     pub peer_id: PeerId,
+    /// Catch-up requests asked of it so far.
+    asked_of_it: Arc<AtomicUsize>,
 }
 
 impl SyncPeer {
@@ -80,7 +89,7 @@ impl SyncPeer {
                         cbor::codec::Codec::default()
                             .set_request_size_maximum(sync::MAX_REQUEST_BYTES)
                             .set_response_size_maximum(sync::MAX_RESPONSE_BYTES),
-                        [(StreamProtocol::new(sync::SYNC_PROTOCOL), ProtocolSupport::Outbound)],
+                        [(StreamProtocol::new(sync::SYNC_PROTOCOL), ProtocolSupport::Full)],
                         request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
                     ),
                     keys: request_response::Behaviour::with_codec(
@@ -104,8 +113,20 @@ impl SyncPeer {
                 .build()
         };
         let (commands, receiver) = mpsc::unbounded_channel();
-        runtime.spawn(drive(swarm, receiver));
-        SyncPeer { runtime, commands, peer_id }
+        let asked_of_it = Arc::new(AtomicUsize::new(0));
+        runtime.spawn(drive(swarm, receiver, asked_of_it.clone()));
+        SyncPeer { runtime, commands, peer_id, asked_of_it }
+    }
+
+    /// From now on answers each catch-up request asked of it with `answer` (before, or
+    /// without, it answers none: the asker's request fails).
+    pub fn serve(&self, answer: impl FnMut(SyncRequest) -> SyncResponse + Send + 'static) {
+        self.commands.send(Command::Serve { answer: Box::new(answer) }).expect("the crafted peer's task runs");
+    }
+
+    /// How many catch-up requests were asked of it so far.
+    pub fn asked_of_it(&self) -> usize {
+        self.asked_of_it.load(Ordering::SeqCst)
     }
 
     /// Sends `command` made with a reply channel and waits for the answer.
@@ -177,7 +198,12 @@ impl SyncPeer {
 }
 
 /// The swarm's task: carries out commands and answers them when the swarm has done its part.
-async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::UnboundedReceiver<Command>) {
+async fn drive(
+    mut swarm: Swarm<SyncPeerBehaviour>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    asked_of_it: Arc<AtomicUsize>,
+) {
+    let mut answer: Option<Answer> = None;
     let mut dials: HashMap<ConnectionId, oneshot::Sender<PeerId>> = HashMap::new();
     let mut asks: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, String>>> = HashMap::new();
     let mut key_asks: HashMap<OutboundRequestId, oneshot::Sender<Result<KeysResponse, String>>> = HashMap::new();
@@ -218,6 +244,7 @@ async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::Unbounde
                 Some(Command::Heard { reply }) => {
                     let _ = reply.send(std::mem::take(&mut heard));
                 }
+                Some(Command::Serve { answer: given }) => answer = Some(given),
             },
             event = swarm.select_next_some() => match event {
                 SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
@@ -237,6 +264,15 @@ async fn drive(mut swarm: Swarm<SyncPeerBehaviour>, mut commands: mpsc::Unbounde
                 })) => {
                     if let Some(reply) = asks.remove(&request_id) {
                         let _ = reply.send(Ok(response));
+                    }
+                }
+                SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Sync(request_response::Event::Message {
+                    message: request_response::Message::Request { request, channel, .. },
+                    ..
+                })) => {
+                    asked_of_it.fetch_add(1, Ordering::SeqCst);
+                    if let Some(answer) = answer.as_mut() {
+                        let _ = swarm.behaviour_mut().sync.send_response(channel, answer(request));
                     }
                 }
                 SwarmEvent::Behaviour(SyncPeerBehaviourEvent::Sync(request_response::Event::OutboundFailure {
