@@ -2,7 +2,7 @@
 //! member's events whose depth is at the end of its range or simply wrong; a message of a
 //! banned member backdated to before the ban; catch-up asked with another peer's certificate,
 //! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
-//! member's catch-up; and a member serving pages of forged events. Members show none of it, membership does not move, catch-up gives
+//! member's catch-up; a member serving pages of forged events, or keys named after others. Members show none of it, membership does not move, catch-up gives
 //! nothing to those it must not serve and a former member nothing written after their removal,
 //! and the room goes on.
 //!
@@ -11,15 +11,17 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
 use libp2p::PeerId;
 use libp2p::gossipsub::IdentTopic;
 use libp2p::identity::Keypair;
+use meshchat::account::AccountId;
 use meshchat::cert::Certificate;
 use meshchat::clock::now_ms;
-use meshchat::e2e::Keyring;
+use meshchat::e2e::{Keyring, RoomKey};
 use meshchat::protocol::keys::KeysResponse;
 use meshchat::protocol::presence::{self, Presence, PresenceState, RoomRef};
 use meshchat::protocol::sync::{CatchUpRequest, SyncRefusal, SyncRequest, SyncResponse};
@@ -428,4 +430,63 @@ fn a_member_serving_forged_catch_up_pages_is_asked_for_one_and_no_more() {
     alice.send("alice goes on");
     alice.wait_for("her message", |v| is_message(v, "alice", "alice goes on"));
     assert_eq!(members(&mut alice), ["alice", "bob"]);
+}
+
+/// A member (bob's key and certificate in a crafted peer, his node gone) answers alice's
+/// catch-up with a page holding a message of his and its session's key, and beside them keys of
+/// sessions made up on the spot, named after alice (whose share of sessions they would fill,
+/// her later messages then unread) or after nobody in the room. alice shows bob's message and
+/// keeps its key; she keeps none of the made-up ones.
+#[test]
+fn keys_a_catch_up_page_names_after_someone_else_are_not_kept() {
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let LoopbackTrio { boot: _boot, mut alice, alice_addr, mut bob, .. } =
+        loopback_trio(&[], [Some(alice_dir.path()), Some(bob_dir.path())]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+    let mallory = SyncPeer::new(key.clone());
+    let at_alice = mallory.dial(&alice_addr);
+    let known = match mallory.ask(at_alice, catch_up_everything(lobby, &certificate)) {
+        SyncResponse::Page { events, .. } => opened(&events),
+        other => panic!("the room's events for bob, a member: {other:?}"),
+    };
+    let alices = known.iter().find(|e| e.id == lobby).expect("the create").body.author;
+    let (prev, depth) = heads_of(&known);
+    let mut bobs = Writer::new(lobby, &certificate);
+    let (message, bobs_key) = bobs.message(&prev, 7, "bob, served in a page");
+    let message = SignedEvent::decode(&sealed(&key, &certificate, lobby, &prev, depth, now_ms(), message)).unwrap();
+    let mut made_up: Vec<RoomKey> = Vec::new();
+    for author in [alices, AccountId::from_bytes([7; 16])] {
+        for n in 1..=20 {
+            let sealing = Keyring::default().seal(lobby, author, &BTreeSet::from([author]), &prev, n, "made up");
+            made_up.push(sealing.key);
+        }
+    }
+    let page_keys: Vec<RoomKey> = std::iter::once(bobs_key.clone()).chain(made_up.iter().cloned()).collect();
+    mallory.serve(move |_| SyncResponse::Page {
+        events: Vec::new(),
+        more_events: false,
+        messages: vec![message.clone()],
+        more_messages: false,
+        keys: page_keys.clone(),
+    });
+    let topic = IdentTopic::new(presence::TOPIC);
+    mallory.subscribe(&topic);
+    mallory.wait_subscribed(&topic, &[at_alice]);
+    let rooms = vec![RoomRef { id: lobby, name: "lobby".into(), creator: alices }];
+    let online = Presence {
+        certificate: certificate.clone(),
+        nick: "bob".into(),
+        state: PresenceState::Online,
+        seq: now_ms(),
+        rooms,
+    };
+    mallory.publish(&topic, online.seal(&key).expect("sealed"));
+    alice.wait_for("bob's message, opened", |v| is_message(v, "bob", "bob, served in a page"));
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
+    let kept = meshchat::store::NodeStore::open(alice_dir.path()).unwrap().room_keys().unwrap();
+    assert!(kept.iter().any(|k| k.session == bobs_key.session && k.author == certificate.body.account));
+    let planted: Vec<&RoomKey> = kept.iter().filter(|k| made_up.iter().any(|m| m.session == k.session)).collect();
+    assert!(planted.is_empty(), "{} made-up keys kept", planted.len());
 }
