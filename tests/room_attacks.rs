@@ -367,6 +367,28 @@ fn a_kicked_member_catches_up_to_the_kick_and_no_further() {
     assert!(!texts.iter().any(|t| t == "after the kick"), "a message written after the kick: {texts:?}");
 }
 
+/// The crafted peer `peer`, holding bob's key and certificate, announces bob online and in
+/// `lobby` (created by `creator`) to the node `to`, as bob's node would.
+fn announce_in_lobby(
+    peer: &SyncPeer,
+    to: PeerId,
+    (key, certificate): (&Keypair, &Certificate),
+    lobby: EventId,
+    creator: AccountId,
+) {
+    let topic = IdentTopic::new(presence::TOPIC);
+    peer.subscribe(&topic);
+    peer.wait_subscribed(&topic, &[to]);
+    let online = Presence {
+        certificate: certificate.clone(),
+        nick: "bob".into(),
+        state: PresenceState::Online,
+        seq: now_ms(),
+        rooms: vec![RoomRef { id: lobby, name: "lobby".into(), creator }],
+    };
+    peer.publish(&topic, online.seal(key).expect("sealed"));
+}
+
 /// A member (bob's key and certificate in a crafted peer, his node gone) announces itself in the
 /// room, and answers alice's catch-up with pages of forged events, each opened by an event alice
 /// knows (a different one each page, so that the page seems to move on) and saying more follow.
@@ -406,18 +428,7 @@ fn a_member_serving_forged_catch_up_pages_is_asked_for_one_and_no_more() {
         SyncResponse::Page { events, more_events: true, messages: Vec::new(), more_messages: false, keys: Vec::new() }
     });
     // Bob online again, in the lobby: alice catches the room up from him.
-    let topic = IdentTopic::new(presence::TOPIC);
-    mallory.subscribe(&topic);
-    mallory.wait_subscribed(&topic, &[at_alice]);
-    let rooms = vec![RoomRef { id: lobby, name: "lobby".into(), creator }];
-    let online = Presence {
-        certificate: certificate.clone(),
-        nick: "bob".into(),
-        state: PresenceState::Online,
-        seq: now_ms(),
-        rooms,
-    };
-    mallory.publish(&topic, online.seal(&key).expect("sealed"));
+    announce_in_lobby(&mallory, at_alice, (&key, &certificate), lobby, creator);
     alice.wait_for("bob online", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "online");
     let asked = std::time::Instant::now();
     while mallory.asked_of_it() == 0 && asked.elapsed() < Duration::from_secs(10) {
@@ -470,18 +481,7 @@ fn keys_a_catch_up_page_names_after_someone_else_are_not_kept() {
         more_messages: false,
         keys: page_keys.clone(),
     });
-    let topic = IdentTopic::new(presence::TOPIC);
-    mallory.subscribe(&topic);
-    mallory.wait_subscribed(&topic, &[at_alice]);
-    let rooms = vec![RoomRef { id: lobby, name: "lobby".into(), creator: alices }];
-    let online = Presence {
-        certificate: certificate.clone(),
-        nick: "bob".into(),
-        state: PresenceState::Online,
-        seq: now_ms(),
-        rooms,
-    };
-    mallory.publish(&topic, online.seal(&key).expect("sealed"));
+    announce_in_lobby(&mallory, at_alice, (&key, &certificate), lobby, alices);
     alice.wait_for("bob's message, opened", |v| is_message(v, "bob", "bob, served in a page"));
     alice.send("/quit");
     alice.wait_exit(Duration::from_secs(10));
