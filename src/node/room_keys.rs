@@ -292,7 +292,7 @@ impl EventLoop {
         &mut self,
         room: EventId,
         server: AccountId,
-        sealed_by: &HashSet<(String, AccountId)>,
+        sealed_by: &HashSet<(&str, AccountId)>,
         keys: Vec<RoomKey>,
     ) {
         if keys.is_empty() || self.rooms.engine.standing(&room, &server) != Standing::Member {

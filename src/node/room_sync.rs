@@ -468,19 +468,17 @@ impl EventLoop {
             checked.push((event, signed.encode()));
         }
         checked.sort_by_key(|(v, _)| (v.body.depth, v.body.ts_ms));
-        // The keys before the messages, which are opened as they are taken in.
-        if let Some(server) = server {
-            let sealed_by: HashSet<(String, AccountId)> = checked
-                .iter()
-                .filter_map(|(v, _)| match &v.body.payload {
-                    EventPayload::Message { sealed, .. } => Some((sealed.session.clone(), v.account)),
-                    _ => None,
-                })
-                .collect();
-            self.take_page_keys(room, server, &sealed_by, keys);
-        }
         match server {
             Some(server) => {
+                // The keys before the messages, which are opened as they are taken in.
+                let sealed_by: HashSet<(&str, AccountId)> = checked
+                    .iter()
+                    .filter_map(|(v, _)| match &v.body.payload {
+                        EventPayload::Message { sealed, .. } => Some((sealed.session.as_str(), v.account)),
+                        _ => None,
+                    })
+                    .collect();
+                self.take_page_keys(room, server, &sealed_by, keys);
                 for (event, bytes) in checked {
                     let via = via(server, &event.body);
                     self.feed(Incoming { event, bytes, via }).await;

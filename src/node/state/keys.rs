@@ -163,10 +163,10 @@ impl RoomKeys {
 /// signed author).
 pub(crate) fn sealed_in_page(
     room: EventId,
-    sealed_by: &HashSet<(String, AccountId)>,
+    sealed_by: &HashSet<(&str, AccountId)>,
     keys: Vec<RoomKey>,
 ) -> Vec<RoomKey> {
-    keys.into_iter().filter(|key| key.room == room && sealed_by.contains(&(key.session.clone(), key.author))).collect()
+    keys.into_iter().filter(|key| key.room == room && sealed_by.contains(&(key.session.as_str(), key.author))).collect()
 }
 
 #[cfg(test)]
@@ -218,7 +218,7 @@ mod tests {
             key: Vec::new(),
         };
         // The page holds alice's message sealed with s1 and mallory's with s2.
-        let sealed_by: HashSet<(String, AccountId)> = [("s1".to_string(), alice), ("s2".to_string(), mallory)].into();
+        let sealed_by: HashSet<(&str, AccountId)> = [("s1", alice), ("s2", mallory)].into();
         let keys = vec![
             key(room, alice, "s1"),
             key(room, mallory, "s2"),
