@@ -122,7 +122,7 @@ fn a_mailbox_over_quota_refuses_clearly_and_nothing_is_lost() {
     assert!(message.contains("refused") && message.contains("bob") && message.contains("outbox"), "{message}");
     alice.wait_for("the last kept", |v| is_dm(v, "alice", "bob", &format!("note {total}")));
     assert_eq!(alice.status()["outbox"], total);
-    assert_eq!(letters_kept(boot_dir.path()), quota as i64);
+    assert_eq!(letters_kept(boot_dir.path()), quota as i64, "{message}");
 
     // Bob comes back: all of them, each once, in order, from the mailbox and the outbox.
     let mut bob = lab.node(2, "bob again").data_dir(dirs[1].path()).spawn();

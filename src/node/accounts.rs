@@ -242,6 +242,9 @@ impl EventLoop {
         match ticket {
             AuthTicket::Inbound(id) => {
                 if let AuthResponse::Granted { certificate, .. } = &answer {
+                    // Whom this node certified it knows, as a mailbox too, before any
+                    // announcement of theirs comes by.
+                    self.accounts.learn(&certificate.body);
                     self.admit_to_relay(&certificate.body);
                 }
                 if let Some(channel) = self.accounts.inbound.remove(&id)
