@@ -2,7 +2,8 @@
 //! member's events whose depth is at the end of its range or simply wrong; a message of a
 //! banned member backdated to before the ban; catch-up asked with another peer's certificate,
 //! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
-//! member's catch-up; a member serving pages of forged events, or keys named after others. Members show none of it, membership does not move, catch-up gives
+//! member's catch-up; a member serving pages of forged events, or keys named after others; an
+//! admin who left banning from before the leave. Members show none of it, membership does not move, catch-up gives
 //! nothing to those it must not serve and a former member nothing written after their removal,
 //! and the room goes on.
 //!
@@ -316,6 +317,48 @@ fn a_kick_by_someone_never_in_the_room_is_refused() {
     }
     alice.send("bob is still here");
     bob.wait_for("alice's message", |v| is_message(v, "alice", "bob is still here"));
+}
+
+/// alice makes bob an admin, carol joins, and bob leaves. bob's key and certificate in a
+/// crafted peer then sign a ban of carol citing the state from before his leave, where he was
+/// an admin (it sorts before his leave), and publish it; then a join of his citing the room's
+/// heads. alice and carol show bob's join and not the ban: carol is still a member.
+#[test]
+fn an_admin_who_left_cannot_ban_from_before_the_leave() {
+    let (bob_dir, carol_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, .. } =
+        loopback_trio(&[], [None, Some(bob_dir.path())]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    alice.send("/op bob");
+    bob.wait_for("bob made an admin", |v| v["type"] == "admin" && v["user"] == "bob");
+    let (mut carol, carol_addr) = third_node("carol", &boot_addr, carol_dir.path());
+    carol_joins(&mut carol, &mut [&mut alice, &mut bob]);
+    bob.send("/leave lobby");
+    for node in [&mut alice, &mut carol] {
+        node.wait_for("bob left", |v| is(v, "left", "bob"));
+    }
+    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+
+    let events = kept_events(bob_dir.path(), lobby);
+    let bob_account = certificate.body.account;
+    let op = events.iter().find(|e| e.body.payload == EventPayload::Control(Action::Op(bob_account))).expect("the op");
+    let carol_account = events.iter().find(|e| e.author == "carol").expect("carol's join").account;
+    let (heads, depth) = heads_of(&events);
+    let mallory = SyncPeer::new(key.clone());
+    let ([_, _], topic) = mallory.on_room(&lobby, [&alice_addr, &carol_addr]);
+    let ban = EventPayload::Control(Action::Ban(carol_account));
+    mallory.publish(&topic, sealed(&key, &certificate, lobby, &[op.id], op.body.depth + 1, now_ms(), ban));
+    // Published after the ban on the same connections: once it is taken, the ban was heard.
+    let join = EventPayload::Control(Action::Join);
+    mallory.publish(&topic, sealed(&key, &certificate, lobby, &heads, depth, now_ms(), join));
+    for node in [&mut alice, &mut carol] {
+        let first = node.wait_for("bob's join", |v| is(v, "joined", "bob") || is(v, "banned", "carol"));
+        assert!(is(&first, "joined", "bob"), "{}: {first}", node.name);
+        no_event_within(node, QUIET, "a ban of carol", |v| is(v, "banned", "carol") || is(v, "left", "carol"));
+        assert_eq!(members(node), ["alice", "carol", "bob"], "{}: the members", node.name);
+    }
+    alice.send("carol is still here");
+    carol.wait_for("alice's message", |v| is_message(v, "alice", "carol is still here"));
 }
 
 /// alice kicks bob while his node is away, then writes "after the kick" and makes carol an

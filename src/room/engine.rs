@@ -305,7 +305,7 @@ impl RoomEngine {
         }
         let mut state = RoomState::default();
         let mut until = None;
-        for event in room.graph.events() {
+        for event in room.graph.events().filter(|e| !room.graph.is_void(&e.id)) {
             let before = state.is_member(account);
             let _ = state.apply_action(&event.author, &event.action);
             if before && !state.is_member(account) {

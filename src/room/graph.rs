@@ -17,6 +17,14 @@
 //! (an event the fold no longer allows there changes nothing): every node holding the same
 //! events has the same members and admins.
 //!
+//! An admin can lose its power only by leaving, and an author's events are made one after the
+//! other, each citing what its author did before. So an admin action (kick, ban, unban, op)
+//! sorting before a leave of its author that does not descend from it was signed citing the
+//! room from before that leave, or elsewhere concurrently: it is void wherever that leave is
+//! folded. Otherwise an admin who left could sign actions citing the state before the leave
+//! (allowed there) that the fold places before it. Void is decided by the events alone, so
+//! every node holding the same events voids the same ones.
+//!
 //! Messages are checked the same way, with soft failure as in Matrix: refused when the author
 //! was not a member in the state their `prev` imply, soft-failed (neither shown nor relayed)
 //! when the author is not a member now.
@@ -26,7 +34,7 @@
 //! an event citing recent heads costs no re-fold, and an out-of-order one re-folds only back to
 //! where the branches meet.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
 
 use super::{Action, Effect, Member, Refusal as RuleRefusal, RoomState};
@@ -187,6 +195,13 @@ pub struct RoomGraph {
     recent_states: usize,
     refused: HashSet<EventId>,
     refused_order: VecDeque<EventId>,
+    /// Each author's admin actions (kick, ban, unban, op), by (depth, id).
+    acts: HashMap<AccountId, BTreeSet<(u64, EventId)>>,
+    /// Each author's leaves, by (depth, id).
+    leaves: HashMap<AccountId, BTreeSet<(u64, EventId)>>,
+    /// Admin actions that a later leave of their author (in the fold order) does not descend
+    /// from, and those leaves: void wherever one of the leaves is folded.
+    voided_by: HashMap<EventId, Vec<EventId>>,
 }
 
 impl RoomGraph {
@@ -205,6 +220,9 @@ impl RoomGraph {
             recent_states: RECENT_STATES,
             refused: HashSet::new(),
             refused_order: VecDeque::new(),
+            acts: HashMap::new(),
+            leaves: HashMap::new(),
+            voided_by: HashMap::new(),
         }
     }
 
@@ -241,6 +259,12 @@ impl RoomGraph {
     /// Whether the event `id` was refused for good (as far as remembered).
     pub fn is_refused(&self, id: &EventId) -> bool {
         self.refused.contains(id)
+    }
+
+    /// Whether the accepted admin action `id` is void: a later leave of its author did not know
+    /// of it (see [`RoomGraph`]'s rules).
+    pub fn is_void(&self, id: &EventId) -> bool {
+        self.voided_by.contains_key(id)
     }
 
     /// The accepted event `id`.
@@ -415,7 +439,8 @@ impl RoomGraph {
     /// Adds an admitted event; `after` is the fold of its ancestors and itself.
     fn store(&mut self, event: GraphEvent, after: RoomState) -> Accepted {
         let key = event.order_key();
-        let last = self.order.last().is_none_or(|last| *last < key);
+        let voided = self.note_voids(&event);
+        let last = !voided && self.order.last().is_none_or(|last| *last < key);
         for p in &event.prev {
             self.heads.remove(p);
         }
@@ -450,6 +475,77 @@ impl RoomGraph {
         {
             self.states.remove(&old);
         }
+    }
+
+    /// Notes `event` among its author's admin actions or leaves, and which admin actions are
+    /// void by it: an admin action sorting before a leave of its author that does not descend
+    /// from it. Whether any was voided now.
+    fn note_voids(&mut self, event: &GraphEvent) -> bool {
+        let key = event.order_key();
+        match event.action {
+            Action::Kick(_) | Action::Ban(_) | Action::Unban(_) | Action::Op(_) => {
+                self.acts.entry(event.author).or_default().insert(key);
+                // Nothing accepted descends from an event arriving now.
+                let later: Vec<EventId> = self.leaves.get(&event.author).map_or_else(Vec::new, |leaves| {
+                    leaves
+                        .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded))
+                        .map(|(_, id)| *id)
+                        .collect()
+                });
+                if later.is_empty() {
+                    return false;
+                }
+                self.voided_by.insert(event.id, later);
+                true
+            }
+            Action::Leave => {
+                self.leaves.entry(event.author).or_default().insert(key);
+                let earlier: Vec<(u64, EventId)> =
+                    self.acts.get(&event.author).map_or_else(Vec::new, |acts| acts.range(..key).copied().collect());
+                let unknown = self.not_ancestors(event, earlier);
+                for act in &unknown {
+                    self.voided_by.entry(*act).or_default().push(event.id);
+                }
+                !unknown.is_empty()
+            }
+            _ => false,
+        }
+    }
+
+    /// Which of `acts` (events of `leave`'s author sorting before it) are not ancestors of
+    /// `leave`. Walks down from it, deepest first, no lower than the acts not found yet; an
+    /// earlier leave of the same author met on the way stands for every act it descends from.
+    fn not_ancestors(&self, leave: &GraphEvent, acts: Vec<(u64, EventId)>) -> Vec<EventId> {
+        let mut remaining: BTreeSet<(u64, EventId)> = acts.into_iter().collect();
+        let mut seen: HashSet<EventId> = HashSet::new();
+        let mut below: BinaryHeap<(u64, EventId)> =
+            leave.prev.iter().filter_map(|p| self.events.get(p)).map(GraphEvent::order_key).collect();
+        while let Some(&(lowest, _)) = remaining.first() {
+            let Some(key) = below.pop() else { break };
+            if key.0 < lowest {
+                break;
+            }
+            if !seen.insert(key.1) {
+                continue;
+            }
+            remaining.remove(&key);
+            let Some(event) = self.events.get(&key.1) else { continue };
+            if event.action == Action::Leave && event.author == leave.author {
+                let knew = |act: &(u64, EventId)| {
+                    *act < key && !self.voided_by.get(&act.1).is_some_and(|by| by.contains(&key.1))
+                };
+                remaining.retain(|act| !knew(act));
+            }
+            below.extend(
+                event
+                    .prev
+                    .iter()
+                    .filter(|p| !seen.contains(p))
+                    .filter_map(|p| self.events.get(p))
+                    .map(GraphEvent::order_key),
+            );
+        }
+        remaining.into_iter().map(|(_, id)| id).collect()
     }
 
     fn remember_refused(&mut self, id: EventId) {
@@ -488,7 +584,16 @@ impl RoomGraph {
                 above.push(event);
             }
         };
+        // Everything a leave folded here sorts after is walked (it is above the cached state):
+        // an admin action its author's leave did not know of is void if that leave is walked.
+        let walked: Option<HashSet<EventId>> =
+            above.iter().any(|e| self.voided_by.contains_key(&e.id)).then(|| above.iter().map(|e| e.id).collect());
         for event in above.iter().rev() {
+            if let Some(walked) = &walked
+                && self.voided_by.get(&event.id).is_some_and(|by| by.iter().any(|leave| walked.contains(leave)))
+            {
+                continue;
+            }
             let _ = state.apply_action(&event.author, &event.action);
         }
         state

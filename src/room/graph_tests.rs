@@ -224,6 +224,114 @@ fn a_banned_members_backdated_control_events_do_not_bring_them_back() {
     assert_eq!(graph.check_message(&u("mallory"), &tip), MessageVerdict::SoftFailed);
 }
 
+/// In room "r" of alice, bob and carol, bob is made an admin, dave joins and bob leaves.
+/// The heads from before dave's join, where bob was an admin: an event citing them sorts
+/// before bob's leave.
+fn bob_admin_then_gone(graph: &mut RoomGraph) -> Vec<EventId> {
+    add(graph, "bob is op", "alice", Action::Op(u("bob")));
+    let before = graph.heads();
+    add(graph, "dave joins", "dave", Action::Join);
+    add(graph, "bob leaves", "bob", Action::Leave);
+    before
+}
+
+#[test]
+fn an_admin_who_left_cannot_act_from_before_the_leave() {
+    let mut graph = room();
+    let before = bob_admin_then_gone(&mut graph);
+    // Bob, gone, signs a ban citing the state before his leave, where he was an admin: taken
+    // (it is allowed where it cites, and others may cite it), and void.
+    let ban = on(&graph, &before, "bob bans carol", "bob", Action::Ban(u("carol")));
+    assert_eq!(graph.insert(ban).map(|a| a.effects), Ok(vec![]));
+    assert!(graph.is_void(&id("bob bans carol")));
+    assert!(graph.state().is_member(&u("carol")) && !graph.state().is_banned(&u("carol")));
+    // So is a backdated op of someone who then acts as an admin on a branch of their own.
+    let join = on(&graph, &before, "mallory joins", "mallory", Action::Join);
+    graph.insert(join.clone()).unwrap();
+    let op = on(&graph, &before, "bob ops carol", "bob", Action::Op(u("carol")));
+    graph.insert(op.clone()).unwrap();
+    let kick = on(&graph, &[op.id, join.id], "carol kicks", "carol", Action::Kick(u("mallory")));
+    assert!(graph.insert(kick).is_ok(), "allowed where it cites");
+    // Citing bob's leave too, it is not even allowed where it cites.
+    let kick = on(&graph, &[op.id, id("bob leaves")], "carol kicks dave", "carol", Action::Kick(u("dave")));
+    assert_eq!(graph.insert(kick), Err(G::NotAllowed(Refusal::NotAdmin(u("carol")))));
+    assert!(!graph.state().is_admin(&u("carol")));
+    assert!(graph.state().is_member(&u("mallory")));
+    let mut members = names(graph.state());
+    members.sort();
+    assert_eq!(members, vec![(u("alice"), true), (u("carol"), false), (u("dave"), false), (u("mallory"), false)]);
+}
+
+#[test]
+fn an_admin_action_its_authors_leave_did_not_know_of_is_void_whichever_comes_first() {
+    let mut graph = room();
+    add(&mut graph, "bob is op", "alice", Action::Op(u("bob")));
+    let before = graph.heads();
+    let dave = add(&mut graph, "dave joins", "dave", Action::Join);
+    // The ban comes first and holds, until bob's leave that does not cite it (and sorts after
+    // it) comes.
+    let ban = on(&graph, &before, "bob bans carol", "bob", Action::Ban(u("carol")));
+    graph.insert(ban).unwrap();
+    assert!(graph.state().is_banned(&u("carol")));
+    let leave = on(&graph, &[dave.id], "bob leaves", "bob", Action::Leave);
+    let effects = graph.insert(leave).unwrap().effects;
+    assert!(effects.contains(&Effect::Left { user: u("bob") }), "{effects:?}");
+    assert!(effects.contains(&Effect::Joined { user: u("carol") }), "{effects:?}");
+    assert!(graph.is_void(&id("bob bans carol")));
+    assert!(graph.state().is_member(&u("carol")) && !graph.state().is_banned(&u("carol")));
+    // In another order, the same.
+    let mut other = room();
+    for name in ["bob is op", "dave joins", "bob leaves", "bob bans carol"] {
+        other.insert(graph.get(&id(name)).unwrap().clone()).unwrap();
+    }
+    assert_eq!(other.state(), graph.state());
+}
+
+#[test]
+fn what_an_admin_did_before_leaving_stands() {
+    let mut graph = room();
+    add(&mut graph, "bob is op", "alice", Action::Op(u("bob")));
+    add(&mut graph, "bob bans carol", "bob", Action::Ban(u("carol")));
+    add(&mut graph, "dave joins", "dave", Action::Join);
+    add(&mut graph, "bob ops dave", "bob", Action::Op(u("dave")));
+    add(&mut graph, "bob leaves", "bob", Action::Leave);
+    add(&mut graph, "bob joins again", "bob", Action::Join);
+    add(&mut graph, "bob leaves again", "bob", Action::Leave);
+    assert!(!graph.is_void(&id("bob bans carol")) && !graph.is_void(&id("bob ops dave")));
+    assert!(graph.state().is_banned(&u("carol")));
+    assert_eq!(names(graph.state()), vec![(u("alice"), true), (u("dave"), true)]);
+    // The same events from scratch, with few states cached so that folds walk far.
+    let mut fresh = RoomGraph::with_small_cache(id("r"));
+    for event in graph.events() {
+        fresh.insert(event.clone()).unwrap();
+    }
+    assert_eq!(fresh.state(), graph.state());
+}
+
+#[test]
+fn an_admin_who_leaves_and_comes_back_many_times_keeps_what_they_did_before() {
+    let mut graph = room();
+    add(&mut graph, "bob is op", "alice", Action::Op(u("bob")));
+    add(&mut graph, "bob bans mallory", "bob", Action::Ban(u("mallory")));
+    for i in 0..500 {
+        let user = format!("u{i}");
+        add(&mut graph, &format!("{user} joins"), &user, Action::Join);
+    }
+    // Each leave finds the ban through the leave before it.
+    for i in 0..50 {
+        add(&mut graph, &format!("bob leaves {i}"), "bob", Action::Leave);
+        add(&mut graph, &format!("bob joins {i}"), "bob", Action::Join);
+    }
+    assert!(!graph.is_void(&id("bob bans mallory")));
+    assert!(graph.state().is_banned(&u("mallory")));
+    // A leave on a branch from before the ban undoes it, and only where that leave is folded.
+    let before_ban = vec![id("bob is op")];
+    let leave = on(&graph, &before_ban, "bob leaves early", "bob", Action::Leave);
+    graph.insert(leave).unwrap();
+    assert!(!graph.state().is_banned(&u("mallory")));
+    assert_eq!(graph.state_at(&[id("bob joins 49")]).map(|s| s.is_banned(&u("mallory"))), Ok(true));
+}
+
 #[test]
 fn the_oldest_member_succeeds_the_last_admin() {
     let mut graph = room();
@@ -519,6 +627,18 @@ fn simulate(replicas: usize, steps: &[Step]) -> (Vec<RoomGraph>, Vec<GraphEvent>
     (graphs, made)
 }
 
+/// Every ancestor of `id` among `accepted`.
+fn ancestors(accepted: &HashMap<EventId, GraphEvent>, id: EventId) -> HashSet<EventId> {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<EventId> = accepted[&id].prev.clone();
+    while let Some(id) = stack.pop() {
+        if seen.insert(id) {
+            stack.extend(accepted[&id].prev.iter().copied());
+        }
+    }
+    seen
+}
+
 /// The reference: the events accepted and the state, folding every closure from scratch.
 fn reference(made: &[GraphEvent]) -> (BTreeSet<EventId>, RoomState) {
     let fold = |accepted: &HashMap<EventId, GraphEvent>, tips: &[EventId]| {
@@ -532,8 +652,19 @@ fn reference(made: &[GraphEvent]) -> (BTreeSet<EventId>, RoomState) {
         let mut events: Vec<&GraphEvent> = seen.iter().map(|id| &accepted[id]).collect();
         events.sort_by_key(|e| e.order_key());
         let mut state = RoomState::default();
-        for e in events {
-            let _ = state.apply_action(&e.author, &e.action);
+        for e in &events {
+            let admin_act = matches!(e.action, Action::Kick(_) | Action::Ban(_) | Action::Unban(_) | Action::Op(_));
+            // Void: a later leave of its author in the fold does not descend from it.
+            let void = admin_act
+                && events.iter().any(|l| {
+                    l.action == Action::Leave
+                        && l.author == e.author
+                        && l.order_key() > e.order_key()
+                        && !ancestors(accepted, l.id).contains(&e.id)
+                });
+            if !void {
+                let _ = state.apply_action(&e.author, &e.action);
+            }
         }
         state
     };
@@ -623,7 +754,7 @@ proptest! {
             // Folding step by step: whenever the last admin goes and members remain, the
             // oldest remaining becomes admin.
             let mut state = RoomState::default();
-            for event in graph.events() {
+            for event in graph.events().filter(|e| !graph.is_void(&e.id)) {
                 let before = state.clone();
                 let _ = state.apply_action(&event.author, &event.action);
                 let admins_left = before.members().iter().filter(|m| m.admin && state.is_member(&m.user)).count();

@@ -14,7 +14,8 @@
 //!
 //! Rules: the creator is admin; admins kick, ban, unban and make admins; an admin cannot be
 //! kicked or banned; when the last admin leaves, the oldest remaining member becomes admin; a
-//! room whose last member leaves is empty for good (a new room may take its name).
+//! room whose last member leaves is empty for good (a new room may take its name); an admin
+//! action its author's later leave did not know of is void (see [`graph`]).
 
 pub mod engine;
 pub mod event;
