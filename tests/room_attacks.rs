@@ -3,7 +3,8 @@
 //! banned member backdated to before the ban; catch-up asked with another peer's certificate,
 //! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
 //! member's catch-up; a member serving pages of forged events, or keys named after others; an
-//! admin who left banning from before the leave. Members show none of it, membership does not move, catch-up gives
+//! admin who left banning from before the leave; a room announced under a creator it does not
+//! have. Members show none of it, membership does not move, catch-up gives
 //! nothing to those it must not serve and a former member nothing written after their removal,
 //! and the room goes on.
 //!
@@ -361,6 +362,59 @@ fn an_admin_who_left_cannot_ban_from_before_the_leave() {
     carol.wait_for("alice's message", |v| is_message(v, "alice", "carol is still here"));
 }
 
+/// carol, certified, makes a room #lobby of her own and her crafted peer announces itself in it
+/// as a room created by alice (whose node is gone), answering a request for its heads with its
+/// create event. bob's `/join lobby` is refused with what the create says; nothing is signed:
+/// the crafted peer is asked for the heads and nothing more (without the check, the join is
+/// signed and handed over with a catch-up request).
+#[test]
+fn a_room_announced_under_another_creator_is_not_joined() {
+    let (alice_dir, carol_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, mut bob, bob_addr, .. } =
+        loopback_trio(&[], [Some(alice_dir.path()), None]);
+    support::chat::register(&mut alice, "alice", support::chat::PASSWORDS[0]);
+    support::chat::register(&mut bob, "bob", support::chat::PASSWORDS[1]);
+    let (_, alices) = quit_for_identity(&mut alice, alice_dir.path());
+    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
+
+    let create = EventBody {
+        author: certificate.body.account,
+        room: None,
+        prev: Vec::new(),
+        depth: 0,
+        ts_ms: now_ms(),
+        nonce: rand::random(),
+        payload: EventPayload::Create { name: "lobby".into() },
+    };
+    let create = SignedEvent::seal(&key, &certificate, &create).expect("a signed create");
+    let room = create.open_stored().expect("the create").id;
+    let mallory = SyncPeer::new(key.clone());
+    mallory.serve(move |request| match request {
+        SyncRequest::Heads { .. } => SyncResponse::Heads { events: vec![create.clone()] },
+        _ => SyncResponse::Refused(SyncRefusal::UnknownRoom),
+    });
+    let at_bob = mallory.dial(&bob_addr);
+    announce_in_lobby(&mallory, at_bob, (&key, &certificate), room, alices.body.account);
+
+    let mut answers = Vec::new();
+    for _ in 0..50 {
+        bob.send("/join lobby");
+        let answer = bob.wait_for("the join's answer", |v| v["type"] == "error" || is(v, "joined", "bob"));
+        let refused = answer["message"].as_str().is_some_and(|m| m.contains("announced as"));
+        answers.push(answer);
+        if refused || answers.last().is_some_and(|a| a["type"] != "error") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refusal = answers.last().cloned().unwrap_or_default();
+    assert!(refusal["message"].as_str().is_some_and(|m| m.contains("announced as")), "{answers:?}");
+    assert_eq!(refusal["code"], "no_such_room", "{refusal}");
+    let message = refusal["message"].as_str().unwrap_or_default();
+    assert!(message.contains("created by alice") && message.contains("created by carol"), "{message}");
+    assert_eq!(mallory.asked_of_it(), 1, "the heads only: no join handed over");
+}
+
 /// alice kicks bob while his node is away, then writes "after the kick" and makes carol an
 /// admin. bob's key and certificate in a crafted peer ask alice for everything: the answer
 /// holds the room's events up to and including the kick, none after it, and the messages
@@ -410,8 +464,8 @@ fn a_kicked_member_catches_up_to_the_kick_and_no_further() {
     assert!(!texts.iter().any(|t| t == "after the kick"), "a message written after the kick: {texts:?}");
 }
 
-/// The crafted peer `peer`, holding bob's key and certificate, announces bob online and in
-/// `lobby` (created by `creator`) to the node `to`, as bob's node would.
+/// The crafted peer `peer`, holding a user's key and certificate, announces that user online
+/// and in `lobby` (called #lobby, created by `creator`) to the node `to`, as a node would.
 fn announce_in_lobby(
     peer: &SyncPeer,
     to: PeerId,
@@ -424,7 +478,7 @@ fn announce_in_lobby(
     peer.wait_subscribed(&topic, &[to]);
     let online = Presence {
         certificate: certificate.clone(),
-        nick: "bob".into(),
+        nick: certificate.body.username.clone(),
         state: PresenceState::Online,
         seq: now_ms(),
         rooms: vec![RoomRef { id: lobby, name: "lobby".into(), creator }],

@@ -40,13 +40,17 @@ impl EventLoop {
         labels
     }
 
-    /// Every room this node can name: those it knows, and those online users are in.
-    fn visible_rooms(&self) -> BTreeMap<EventId, (String, AccountId)> {
+    /// Every room this node can name: those it knows, and those online users are in (named
+    /// as their create events say where one was seen, else as presence says).
+    pub(super) fn visible_rooms(&self) -> BTreeMap<EventId, (String, AccountId)> {
         let mut rooms = BTreeMap::new();
         for id in self.rooms.engine.rooms() {
             if let Some((name, creator)) = self.rooms.engine.label(&id) {
                 rooms.insert(id, (name.to_string(), creator));
             }
+        }
+        for (id, (name, creator)) in &self.rooms.creates_seen {
+            rooms.entry(*id).or_insert_with(|| (name.clone(), *creator));
         }
         for refs in self.rooms.directory.values() {
             for r in refs {

@@ -205,23 +205,60 @@ impl EventLoop {
                 reply.send(Err(error(ErrorCode::NoSuchRoom, format!("no room #{label} (no member of it is online)"))));
             return;
         };
+        // Presence named the room; its create event, which the room's id is the hash of, must
+        // say the same before anything is signed.
+        let claimed = if self.rooms.engine.knows(&room) { None } else { self.visible_rooms().remove(&room) };
         self.subscribe(&room);
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest::Heads { room, certificate });
-        self.rooms.syncs.insert(id, SyncPurpose::Heads { room, reply });
+        self.rooms.syncs.insert(id, SyncPurpose::Heads { room, claimed, reply });
     }
 
-    /// The heads came: sign a join citing them and hand it over with the first catch-up request.
-    fn join_with_heads(&mut self, room: EventId, peer: PeerId, heads: Vec<SignedEvent>, reply: RoomDone) {
+    /// The heads came (with the room's create event): once the create says what the room was
+    /// found by, sign a join citing them and hand it over with the first catch-up request.
+    fn join_with_heads(
+        &mut self,
+        (room, claimed): (EventId, Option<(String, AccountId)>),
+        peer: PeerId,
+        heads: Vec<SignedEvent>,
+        reply: RoomDone,
+    ) {
         let Some(key) = self.accounts.trusted_key() else {
             let _ = reply.send(Err(error(ErrorCode::NoBootstrap, "no bootstrap key is trusted")));
             return;
         };
         let now = now_ms();
-        let mut cited: Vec<(u64, EventId)> = heads
+        let verified: Vec<VerifiedEvent> = heads
             .iter()
             .take(MAX_HEADS)
             .filter_map(|e| e.verify(&mut self.certs, &key, now, None).ok())
             .filter(|v| v.room == room && !matches!(v.body.payload, EventPayload::Message { .. }))
+            .collect();
+        let create = verified.iter().find_map(|v| match &v.body.payload {
+            EventPayload::Create { name } => Some((name.clone(), v.account, v.author.clone())),
+            _ => None,
+        });
+        if let Some((said_name, said_creator)) = claimed {
+            let Some((name, creator, creator_name)) = create.clone() else {
+                let why = "the member did not show the room's create event; not joined";
+                return self.fail_join(room, reply, ErrorCode::NoSuchRoom, why);
+            };
+            if name != said_name || creator != said_creator {
+                let said = self.accounts.name_of(&said_creator);
+                let why = format!(
+                    "announced as #{said_name}, created by {said}, but its create event says #{name}, created by {creator_name}; not joined"
+                );
+                self.fail_join(room, reply, ErrorCode::NoSuchRoom, &why);
+                // From now on it is called what its create says.
+                self.rooms.saw_create(room, name, creator);
+                self.refresh_labels();
+                return;
+            }
+        }
+        // The create is cited only when it is the only head.
+        let only_create = verified.iter().all(|v| matches!(v.body.payload, EventPayload::Create { .. }));
+        let mut cited: Vec<(u64, EventId)> = verified
+            .iter()
+            .filter(|v| only_create || !matches!(v.body.payload, EventPayload::Create { .. }))
             .map(|v| (v.body.depth, v.id))
             .collect();
         cited.sort_by(|a, b| b.cmp(a));
@@ -306,7 +343,13 @@ impl EventLoop {
         }
         match request {
             SyncRequest::Heads { .. } => {
+                // With the create event (the room's id is its hash), for the joiner to check
+                // that the room is the one it was told of.
                 let mut heads = self.rooms.engine.heads(&room);
+                if !heads.contains(&room) {
+                    heads.truncate(MAX_HEADS - 1);
+                    heads.insert(0, room);
+                }
                 heads.truncate(MAX_HEADS);
                 Ok((room, heads, None, Answer::Heads))
             }
@@ -371,8 +414,8 @@ impl EventLoop {
         let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
         self.rooms.catching_up.remove(&(purpose.room(), peer));
         match (purpose, response) {
-            (SyncPurpose::Heads { room, reply }, SyncResponse::Heads { events }) => {
-                self.join_with_heads(room, peer, events, reply);
+            (SyncPurpose::Heads { room, claimed, reply }, SyncResponse::Heads { events }) => {
+                self.join_with_heads((room, claimed), peer, events, reply);
             }
             (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages, keys }) => {
                 self.take_page(peer, *paging, events, more_events, (messages, keys), more_messages).await;

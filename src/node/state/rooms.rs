@@ -11,7 +11,7 @@
 //! does) and never emits an event; the adapters are `node/rooms.rs`, `node/room_commands.rs`,
 //! `node/room_directory.rs` and `node/room_sync.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -19,6 +19,7 @@ use libp2p::gossipsub::{IdentTopic, MessageId, TopicHash};
 use libp2p::request_response::OutboundRequestId;
 use tokio::sync::oneshot;
 
+use crate::account::AccountId;
 use crate::node::client::RoomReply;
 use crate::node::event::{ChatMessage, CommandError, ErrorCode};
 use crate::protocol::presence::RoomRef;
@@ -38,6 +39,8 @@ pub(crate) const UNSENT_WAIT: Duration = Duration::from_secs(2);
 pub(crate) const RESYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a message that came before an earlier one of its sender waits for it.
 const REORDER_WAIT: Duration = Duration::from_secs(2);
+/// At most this many rooms' create events are remembered beside presence's word.
+pub(crate) const MAX_CREATES_SEEN: usize = 64;
 /// How long a join's catch-up holds off other catch-ups of the room at most.
 pub(crate) const JOIN_CATCH_UP_HOLD: Duration = Duration::from_secs(60);
 /// At most this many events heard on a room's topic wait for the room's events during a join.
@@ -58,6 +61,11 @@ pub(crate) struct Rooms {
     pub(crate) directory: HashMap<PeerId, Vec<RoomRef>>,
     /// Each room's label, worked out again when rooms come and go.
     pub(crate) labels: HashMap<EventId, String>,
+    /// What the create events of rooms this node was asked to join and did not join say
+    /// (name and creator), which presence had told otherwise: at most [`MAX_CREATES_SEEN`],
+    /// the oldest let go first.
+    pub(crate) creates_seen: HashMap<EventId, (String, AccountId)>,
+    pub(crate) creates_seen_order: VecDeque<EventId>,
     pub(crate) syncs: HashMap<OutboundRequestId, SyncPurpose>,
     /// Rooms already caught up from a peer in this run.
     pub(crate) synced: HashSet<(EventId, PeerId)>,
@@ -103,6 +111,8 @@ impl Default for Rooms {
             topics: HashMap::new(),
             directory: HashMap::new(),
             labels: HashMap::new(),
+            creates_seen: HashMap::new(),
+            creates_seen_order: VecDeque::new(),
             syncs: HashMap::new(),
             synced: HashSet::new(),
             catching_up: HashSet::new(),
@@ -122,6 +132,19 @@ impl Default for Rooms {
 }
 
 impl Rooms {
+    /// Remembers what `room`'s create event says, the oldest such let go beyond
+    /// [`MAX_CREATES_SEEN`].
+    pub(crate) fn saw_create(&mut self, room: EventId, name: String, creator: AccountId) {
+        if self.creates_seen.insert(room, (name, creator)).is_none() {
+            self.creates_seen_order.push_back(room);
+            if self.creates_seen_order.len() > MAX_CREATES_SEEN
+                && let Some(old) = self.creates_seen_order.pop_front()
+            {
+                self.creates_seen.remove(&old);
+            }
+        }
+    }
+
     /// Whether a join's catch-up of `room` is running (one started more than
     /// [`JOIN_CATCH_UP_HOLD`] ago no longer counts, whatever became of it).
     pub(crate) fn joining(&self, room: &EventId, now: Instant) -> bool {
@@ -247,9 +270,11 @@ impl Show {
 
 /// Why a catch-up request was sent.
 pub(crate) enum SyncPurpose {
-    /// `/join`: the room's heads, to cite in the join.
+    /// `/join`: the room's heads, to cite in the join, and its create event, checked against
+    /// the name and creator the room was found by (`None` when its create is known here).
     Heads {
         room: EventId,
+        claimed: Option<(String, AccountId)>,
         reply: RoomDone,
     },
     Page(Box<Paging>),
