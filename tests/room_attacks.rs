@@ -3,8 +3,8 @@
 //! banned member backdated to before the ban; catch-up asked with another peer's certificate,
 //! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
 //! member's catch-up; a member serving pages of forged events, or keys named after others; an
-//! admin who left banning from before the leave; a room announced under a creator it does not
-//! have. Members show none of it, membership does not move, catch-up gives
+//! admin who left banning from before the leave; a join claiming to be older than it is; a room
+//! announced under a creator it does not have. Members show none of it, membership does not move, catch-up gives
 //! nothing to those it must not serve and a former member nothing written after their removal,
 //! and the room goes on.
 //!
@@ -360,6 +360,49 @@ fn an_admin_who_left_cannot_ban_from_before_the_leave() {
     }
     alice.send("carol is still here");
     carol.wait_for("alice's message", |v| is_message(v, "alice", "carol is still here"));
+}
+
+/// alice creates #lobby and bob joins. carol, certified, never in the room, publishes through a
+/// crafted peer a join citing only the room's create, made to sort before bob's at the same
+/// depth: the fold counts her as the oldest member after alice. alice leaves, the last admin:
+/// her node makes bob an admin first (he joined first as it saw it), and carol is an admin
+/// nowhere (without that, the fold's succession makes her one).
+#[test]
+fn a_join_claiming_to_be_older_than_it_is_does_not_inherit_the_room() {
+    let carol_dir = tempfile::tempdir().unwrap();
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, bob_addr, .. } =
+        loopback_trio(&[], [None, None]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
+
+    let mallory = SyncPeer::new(key.clone());
+    let ([at_alice, _], topic) = mallory.on_room(&lobby, [&alice_addr, &bob_addr]);
+    let heads = opened(&asked_heads(&mallory, at_alice, lobby, &certificate));
+    let bobs_join = heads.iter().find(|e| e.author == "bob").expect("bob's join is the head").id;
+    let join = std::iter::repeat_with(|| {
+        sealed(&key, &certificate, lobby, &[lobby], 1, now_ms(), EventPayload::Control(Action::Join))
+    })
+    .find(|bytes| SignedEvent::decode(bytes).ok().and_then(|e| e.id()).is_some_and(|id| id < bobs_join))
+    .expect("a join sorting first");
+    mallory.publish(&topic, join);
+    for node in [&mut alice, &mut bob] {
+        node.wait_for("carol's join", |v| is(v, "joined", "carol"));
+    }
+    alice.send("/leave lobby");
+    let admin = bob.wait_for("a new admin", |v| v["type"] == "admin" && v["room"] == "lobby");
+    assert_eq!((&admin["user"], &admin["by"]), (&"bob".into(), &"alice".into()), "{admin}");
+    bob.wait_for("alice left", |v| is(v, "left", "alice"));
+    no_event_within(&mut bob, QUIET, "carol made an admin", |v| is(v, "admin", "carol"));
+    bob.send("/members lobby");
+    let listed = bob.wait_type("members");
+    let admins: Vec<&str> = listed["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter(|m| m["admin"] == true)
+        .filter_map(|m| m["user"].as_str())
+        .collect();
+    assert_eq!(admins, ["bob"], "{listed}");
 }
 
 /// carol, certified, makes a room #lobby of her own and her crafted peer announces itself in it

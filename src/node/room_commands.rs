@@ -147,9 +147,16 @@ impl EventLoop {
         self.account_called(user)
     }
 
-    /// `/leave`, `/kick`, `/ban`, `/unban`, `/op`: a control event by this user.
+    /// `/leave`, `/kick`, `/ban`, `/unban`, `/op`: a control event by this user. The last admin
+    /// to leave first makes the member of longest standing an admin (as this node saw them
+    /// join: a join claiming to be older than it is takes nothing).
     pub(super) async fn room_action(&mut self, name: Option<&str>, action: Action) -> Result<(), CommandError> {
-        let (_, room) = self.member_room(name)?;
+        let (me, room) = self.member_room(name)?;
+        if action == Action::Leave
+            && let Some(next) = self.rooms.engine.successor(&room, &me)
+        {
+            self.act(room, Action::Op(next)).await?;
+        }
         self.act(room, action).await
     }
 

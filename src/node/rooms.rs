@@ -56,11 +56,13 @@ impl EventLoop {
         let mutes = std::mem::take(&mut loaded.mutes);
         let streams = std::mem::take(&mut loaded.streams);
         let now = Instant::now();
-        for bytes in rows {
+        let last_row = rows.iter().map(|(row, _)| *row).max().unwrap_or(0);
+        for (row, bytes) in rows {
             let Some(event) = SignedEvent::decode(&bytes).ok().and_then(|e| e.open_stored()) else {
                 tracing::error!("a kept room event does not decode");
                 continue;
             };
+            self.rooms.engine.arriving(row);
             let input = Input::Event(Box::new(Incoming { event, bytes, via: Via::Disk }));
             for output in self.rooms.engine.handle(input, now) {
                 if let Output::Refused { room, id, reason } = output {
@@ -68,6 +70,7 @@ impl EventLoop {
                 }
             }
         }
+        self.rooms.engine.arriving(last_row.saturating_add(1));
         for (room, peer, seq) in streams {
             self.rooms.took(room, peer, seq);
         }

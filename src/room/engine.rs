@@ -176,6 +176,9 @@ struct Room {
     joiners: HashSet<AccountId>,
     /// The control events held of each author.
     controls_by: HashMap<AccountId, usize>,
+    /// When each join (and the create) was taken in here, by [`RoomEngine::arrival`]: who has
+    /// been a member longest as this node saw it, whatever depth a join claims.
+    joins_arrived: HashMap<EventId, u64>,
 }
 
 /// Every room this node knows.
@@ -187,6 +190,9 @@ pub struct RoomEngine {
     control_send: RateLimit<AccountId>,
     message_send: RateLimit<AccountId>,
     held_messages: usize,
+    /// The number the next event taken in is noted with: the row it was kept in for events
+    /// from the database (set by [`RoomEngine::arriving`]), counted on from the last of them.
+    arrival: u64,
 }
 
 impl Default for RoomEngine {
@@ -198,6 +204,7 @@ impl Default for RoomEngine {
             control_send: RateLimit::new(CONTROL_BURST, CONTROLS_PER_SEC),
             message_send: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
             held_messages: 0,
+            arrival: 0,
         }
     }
 }
@@ -243,11 +250,38 @@ impl RoomEngine {
     /// The depth of `account`'s latest join of `room` (or its create), if it made one.
     pub fn joined_at(&self, room: &EventId, account: &AccountId) -> Option<u64> {
         let room = self.rooms.get(room)?;
-        room.graph
-            .events()
-            .filter(|e| e.author == *account && matches!(e.action, Action::Create | Action::Join))
-            .map(|e| e.depth)
-            .max()
+        latest_join(&room.graph, account).map(|e| e.depth)
+    }
+
+    /// The next event taken in was kept in row `row` of the database (events from the
+    /// database are taken in by depth, not in the order they came): it is noted with that
+    /// number, and those after it with larger ones.
+    pub fn arriving(&mut self, row: u64) {
+        self.arrival = row;
+    }
+
+    /// Who should be made an admin before `me` leaves `room`: when `me` is its only admin and
+    /// others remain, the member who has been one longest as this node saw their joins come
+    /// (a join can claim to be older than it is by citing old events; when this node let go
+    /// of when it came, its place in the fold counts).
+    pub fn successor(&self, room: &EventId, me: &AccountId) -> Option<AccountId> {
+        let room = self.rooms.get(room)?;
+        let state = room.graph.state();
+        if !state.is_admin(me) || state.members().iter().any(|m| m.admin && m.user != *me) {
+            return None;
+        }
+        // Each account's latest join: the fold's order is the graph's.
+        let mut joins: HashMap<AccountId, EventId> = HashMap::new();
+        for e in room.graph.events().filter(|e| matches!(e.action, Action::Create | Action::Join)) {
+            joins.insert(e.author, e.id);
+        }
+        let others = state.members().iter().enumerate().filter(|(_, m)| m.user != *me);
+        others
+            .min_by_key(|(place, m)| {
+                let arrived = joins.get(&m.user).and_then(|id| room.joins_arrived.get(id));
+                (arrived.copied().unwrap_or(u64::MAX), *place)
+            })
+            .map(|(_, m)| m.user)
     }
 
     /// A room's name (a label) and creator.
@@ -394,6 +428,7 @@ impl RoomEngine {
                 pending_bytes: HashMap::new(),
                 joiners: HashSet::new(),
                 controls_by: HashMap::new(),
+                joins_arrived: HashMap::new(),
                 held: VecDeque::new(),
             });
         }
@@ -440,6 +475,7 @@ impl RoomEngine {
                     if let Some(e) = room.graph.get(&event_id) {
                         if matches!(e.action, Action::Create | Action::Join) {
                             room.joiners.insert(e.author);
+                            room.joins_arrived.insert(event_id, self.arrival);
                         }
                         *room.controls_by.entry(e.author).or_default() += 1;
                     }
@@ -448,6 +484,7 @@ impl RoomEngine {
                     if event_id == room_id {
                         out.push(Output::Room { room: room_id, name: room.name.clone(), creator: room.creator });
                     }
+                    self.arrival = self.arrival.saturating_add(1);
                     out.push(Output::Keep { room: room_id, id: event_id, depth, bytes: bytes.clone() });
                     if matches!(via, Via::Own | Via::Handed { .. }) {
                         out.push(Output::Publish { room: room_id, bytes });
@@ -582,4 +619,11 @@ fn refuse(out: &mut Vec<Output>, incoming: &Incoming, reason: &str, verdict: Opt
         out.push(Output::Verdict(verdict));
     }
     out.push(Output::Refused { room: incoming.event.room, id: incoming.event.id, reason: reason.to_string() });
+}
+/// `account`'s latest join of the room of `graph` (or its create), in the fold's order.
+fn latest_join<'a>(graph: &'a RoomGraph, account: &AccountId) -> Option<&'a crate::room::GraphEvent> {
+    graph
+        .events()
+        .filter(|e| e.author == *account && matches!(e.action, Action::Create | Action::Join))
+        .max_by_key(|e| e.order_key())
 }

@@ -23,8 +23,15 @@ impl NodeStore {
     /// Every room's control events, room by room, each room's in (depth, id) order: an order in
     /// which they can be taken in again.
     pub fn room_events(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut statement = self.conn().prepare_cached("SELECT event FROM room_events ORDER BY room, depth, id")?;
-        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(self.room_events_in_rows()?.into_iter().map(|(_, event)| event).collect())
+    }
+
+    /// [`NodeStore::room_events`], each with the row it was kept in: rows are numbered in the
+    /// order events were kept.
+    pub fn room_events_in_rows(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut statement =
+            self.conn().prepare_cached("SELECT rowid, event FROM room_events ORDER BY room, depth, id")?;
+        let rows = statement.query_map([], |r| Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

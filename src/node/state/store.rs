@@ -32,7 +32,8 @@ use super::rooms::{Paging, RoomDone};
 /// What the node reads of its database once, before the worker takes the connection and the
 /// loop starts: what it keeps in memory from then on.
 pub(crate) struct Loaded {
-    pub(crate) room_events: Vec<Vec<u8>>,
+    /// With the rows they were kept in.
+    pub(crate) room_events: Vec<(u64, Vec<u8>)>,
     pub(crate) mutes: Vec<String>,
     pub(crate) session: Result<Option<Session>, String>,
     pub(crate) labels: Vec<(AccountId, String, u64)>,
@@ -61,7 +62,7 @@ impl Loaded {
             .filter_map(|(room, peer, seq)| Some((room, PeerId::from_bytes(&peer).ok()?, seq)))
             .collect();
         Loaded {
-            room_events: or_empty("the rooms", store.room_events()),
+            room_events: or_empty("the rooms", store.room_events_in_rows()),
             mutes: or_empty("the mutes", store.mutes()),
             session: store.session().map_err(|e| e.to_string()),
             labels: or_empty("the accounts seen", store.labels()),

@@ -694,4 +694,46 @@ fn a_users_latest_join_is_known_by_its_depth() {
     assert_eq!(engine.joined_at(&room, &account_of("bob")), Some(3), "the latest join");
 }
 
+#[test]
+fn the_last_admin_leaving_hands_over_to_whoever_joined_first_as_this_node_saw_it() {
+    let mut authors = Authors::new();
+    let create = authors.create("alice", "lobby");
+    let room = create.id();
+    let mut node = Node::new();
+    node.take(&create, Via::Own);
+    let mut joins = join(&mut node, &mut authors, room, &["bob", "carol"]);
+    // eve's join, heard after theirs, cites only the create (made until it sorts before bob's
+    // at the same depth): the fold puts her first.
+    let eve = std::iter::repeat_with(|| authors.control("eve", room, (vec![room], 1), Action::Join))
+        .find(|eve| eve.id() < joins[0].id())
+        .expect("a join sorting first");
+    assert!(node.take(&eve, live()).contains(&Out::Verdict(Verdict::Accept)));
+    joins.push(eve);
+    let members: Vec<AccountId> = node.engine.state(&room).unwrap().members().iter().map(|m| m.user).collect();
+    assert_eq!(members[1], account_of("eve"), "the fold's oldest member after alice");
+    let alice = account_of("alice");
+    assert_eq!(node.engine.successor(&room, &alice), Some(account_of("bob")));
+    assert_eq!(node.engine.successor(&room, &account_of("bob")), None, "not an admin");
+
+    // Read back from the database by depth, each event with the row it was kept in.
+    let restart = |rows: [u64; 3]| {
+        let mut node = Node::new();
+        node.engine.arriving(1);
+        node.take(&create, Via::Disk);
+        let mut by_depth: Vec<(u64, &Signed)> = rows.iter().copied().zip(&joins).collect();
+        by_depth.sort_by_key(|(_, e)| (e.event.body.depth, e.id()));
+        for (row, event) in by_depth {
+            node.engine.arriving(row);
+            node.take(event, Via::Disk);
+        }
+        node.engine.successor(&room, &alice)
+    };
+    assert_eq!(restart([2, 3, 4]), Some(account_of("bob")), "kept in the order they came");
+    assert_eq!(restart([4, 3, 2]), Some(account_of("eve")), "eve's kept first: she came first");
+    // Another admin stays: nobody needs making one.
+    let op = authors.control("alice", room, node.cite(&room), Action::Op(account_of("carol")));
+    node.take(&op, Via::Own);
+    assert_eq!(node.engine.successor(&room, &alice), None);
+}
+
 mod proptests;
