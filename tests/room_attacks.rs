@@ -29,6 +29,8 @@ use meshchat::protocol::presence::{self, Presence, PresenceState, RoomRef};
 use meshchat::protocol::sync::{CatchUpRequest, SyncRefusal, SyncRequest, SyncResponse};
 use meshchat::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
+use serde_json::Value;
+use support::NodeProc;
 use support::chat::{LoopbackTrio, loopback_trio, no_event_within};
 use support::lobby::{
     carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, members, quit_for_identity,
@@ -124,6 +126,23 @@ fn page_up_to(
     let texts: Vec<Option<String>> = open_all(ring, messages);
     assert!(texts.iter().all(Option::is_some), "a message served that the former member cannot read: {texts:?}");
     (actions, texts.into_iter().flatten().collect())
+}
+
+/// At each of `nodes`, after an attack and then a join made the same way were published: the
+/// join of `joiner` shows first, the attack (`what`, told by `attack`) not at all, and the
+/// room's members are `listed`.
+fn join_shown_not_the_attack(
+    nodes: [&mut NodeProc; 2],
+    joiner: &str,
+    (what, attack): (&str, impl Fn(&Value) -> bool),
+    listed: [&str; 3],
+) {
+    for node in nodes {
+        let first = node.wait_for(&format!("{joiner}'s join"), |v| is(v, "joined", joiner) || attack(v));
+        assert!(is(&first, "joined", joiner), "{}: {first}", node.name);
+        no_event_within(node, QUIET, what, &attack);
+        assert_eq!(members(node), listed, "{}: the members", node.name);
+    }
 }
 
 /// A member (bob's key and certificate in a crafted peer, his node gone) publishes a leave and
@@ -289,20 +308,41 @@ fn catch_up_is_refused_to_a_stolen_certificate_and_to_a_certified_stranger() {
     }
 }
 
+/// alice and bob in #lobby (a bootstrap beside them), and carol, certified but never in the room,
+/// as a crafted peer on the room's topic with both, holding the room's heads as alice gives
+/// them.
+struct Stranger {
+    _boot: NodeProc,
+    _carol_dir: tempfile::TempDir,
+    alice: NodeProc,
+    bob: NodeProc,
+    lobby: EventId,
+    key: Keypair,
+    certificate: Certificate,
+    mallory: SyncPeer,
+    topic: IdentTopic,
+    heads: Vec<VerifiedEvent>,
+}
+
+fn stranger_on_lobby() -> Stranger {
+    let carol_dir = tempfile::tempdir().unwrap();
+    let LoopbackTrio { boot, boot_addr, mut alice, alice_addr, mut bob, bob_addr, .. } =
+        loopback_trio(&[], [None, None]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
+    let mallory = SyncPeer::new(key.clone());
+    let ([at_alice, _at_bob], topic) = mallory.on_room(&lobby, [&alice_addr, &bob_addr]);
+    let heads = opened(&asked_heads(&mallory, at_alice, lobby, &certificate));
+    Stranger { _boot: boot, _carol_dir: carol_dir, alice, bob, lobby, key, certificate, mallory, topic, heads }
+}
+
 /// carol, certified but never in the room, publishes on its topic a kick of bob citing the
 /// room's heads at the right depth, then a join made the same way. The join is taken (so both
 /// were heard), the kick is not: bob is still a member, at alice's and at his own node.
 #[test]
 fn a_kick_by_someone_never_in_the_room_is_refused() {
-    let carol_dir = tempfile::tempdir().unwrap();
-    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, bob_addr, .. } =
-        loopback_trio(&[], [None, None]);
-    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
-    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
-
-    let mallory = SyncPeer::new(key.clone());
-    let ([at_alice, _at_bob], topic) = mallory.on_room(&lobby, [&alice_addr, &bob_addr]);
-    let heads = opened(&asked_heads(&mallory, at_alice, lobby, &certificate));
+    let Stranger { _boot, mut alice, mut bob, lobby, key, certificate, mallory, topic, heads, .. } =
+        stranger_on_lobby();
     let bob_account = heads.iter().find(|e| e.author == "bob").expect("bob's join is the head").account;
     let (prev, depth) = heads_of(&heads);
     let forge =
@@ -310,12 +350,8 @@ fn a_kick_by_someone_never_in_the_room_is_refused() {
     mallory.publish(&topic, forge(Action::Kick(bob_account)));
     // Published after the kick on the same connections: once it is taken, the kick was heard.
     mallory.publish(&topic, forge(Action::Join));
-    for node in [&mut alice, &mut bob] {
-        let first = node.wait_for("carol's join", |v| is(v, "joined", "carol") || is(v, "kicked", "bob"));
-        assert!(is(&first, "joined", "carol"), "{}: {first}", node.name);
-        no_event_within(node, QUIET, "kick of bob", |v| is(v, "kicked", "bob") || is(v, "left", "bob"));
-        assert_eq!(members(node), ["alice", "bob", "carol"], "{}: the members", node.name);
-    }
+    let kick = |v: &Value| is(v, "kicked", "bob") || is(v, "left", "bob");
+    join_shown_not_the_attack([&mut alice, &mut bob], "carol", ("kick of bob", kick), ["alice", "bob", "carol"]);
     alice.send("bob is still here");
     bob.wait_for("alice's message", |v| is_message(v, "alice", "bob is still here"));
 }
@@ -352,12 +388,8 @@ fn an_admin_who_left_cannot_ban_from_before_the_leave() {
     // Published after the ban on the same connections: once it is taken, the ban was heard.
     let join = EventPayload::Control(Action::Join);
     mallory.publish(&topic, sealed(&key, &certificate, lobby, &heads, depth, now_ms(), join));
-    for node in [&mut alice, &mut carol] {
-        let first = node.wait_for("bob's join", |v| is(v, "joined", "bob") || is(v, "banned", "carol"));
-        assert!(is(&first, "joined", "bob"), "{}: {first}", node.name);
-        no_event_within(node, QUIET, "a ban of carol", |v| is(v, "banned", "carol") || is(v, "left", "carol"));
-        assert_eq!(members(node), ["alice", "carol", "bob"], "{}: the members", node.name);
-    }
+    let ban = |v: &Value| is(v, "banned", "carol") || is(v, "left", "carol");
+    join_shown_not_the_attack([&mut alice, &mut carol], "bob", ("a ban of carol", ban), ["alice", "carol", "bob"]);
     alice.send("carol is still here");
     carol.wait_for("alice's message", |v| is_message(v, "alice", "carol is still here"));
 }
@@ -369,15 +401,8 @@ fn an_admin_who_left_cannot_ban_from_before_the_leave() {
 /// nowhere (without that, the fold's succession makes her one).
 #[test]
 fn a_join_claiming_to_be_older_than_it_is_does_not_inherit_the_room() {
-    let carol_dir = tempfile::tempdir().unwrap();
-    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, bob_addr, .. } =
-        loopback_trio(&[], [None, None]);
-    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
-    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
-
-    let mallory = SyncPeer::new(key.clone());
-    let ([at_alice, _], topic) = mallory.on_room(&lobby, [&alice_addr, &bob_addr]);
-    let heads = opened(&asked_heads(&mallory, at_alice, lobby, &certificate));
+    let Stranger { _boot, mut alice, mut bob, lobby, key, certificate, mallory, topic, heads, .. } =
+        stranger_on_lobby();
     let bobs_join = heads.iter().find(|e| e.author == "bob").expect("bob's join is the head").id;
     let join = std::iter::repeat_with(|| {
         sealed(&key, &certificate, lobby, &[lobby], 1, now_ms(), EventPayload::Control(Action::Join))
