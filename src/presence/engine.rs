@@ -23,6 +23,9 @@
 //!   replay, by [`Roster::is_stale`]) changes nothing and is not passed on; any other is
 //!   passed on, its certificate learnt, its change shown, then its rooms handed to the room
 //!   directory and the account's outbox looked at (online), or its rooms dropped (offline);
+//! - a checked announcement that would change what is shown (someone arriving or leaving,
+//!   another name or nickname) beyond [`CHANGES_BURST`] at once, then one every
+//!   [`CHANGE_EVERY`], from one peer, is ignored and not passed on;
 //! - a tick publishes this user's state and forgets users silent for [`PRESENCE_TIMEOUT`];
 //! - a peer whose last connection closed has no rooms any more, and its user is offline.
 
@@ -35,6 +38,7 @@ use super::{OnlineUser, Roster, RosterChange, valid_nick};
 use crate::account::AccountId;
 use crate::cert::{CLOCK_SKEW_SECS, CertBody};
 use crate::protocol::presence::{Presence, PresenceState, RoomRef};
+use crate::room::RateLimit;
 
 /// A user not heard from for this long is taken as gone.
 pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(35);
@@ -58,6 +62,13 @@ pub struct Now {
     /// The wall clock, milliseconds since the Unix epoch: which announcements are recent.
     pub ms: u64,
 }
+
+/// How many changes of what is shown (arriving, leaving, another name or nickname) one peer's
+/// announcements may make at once, and then one every [`CHANGE_EVERY`]: a peer flapping
+/// between online and offline, or through nicknames, is not shown doing it (nor restarts the
+/// catch-ups of the rooms shared with it each time).
+pub const CHANGES_BURST: u32 = 10;
+pub const CHANGE_EVERY: Duration = Duration::from_secs(10);
 
 /// Announcements held while no bootstrap key is trusted yet, at most this many peers'.
 pub const MAX_UNVERIFIED: usize = 256;
@@ -134,12 +145,19 @@ pub struct PresenceEngine {
     roster: Roster,
     /// The latest announcement of each peer heard before any bootstrap key was trusted.
     unverified: HashMap<PeerId, Presence>,
+    /// The changes each peer's announcements made.
+    changes: RateLimit<Vec<u8>>,
 }
 
 impl PresenceEngine {
     /// The engine of the node on `local`.
     pub fn new(local: PeerId) -> Self {
-        PresenceEngine { local, roster: Roster::new(), unverified: HashMap::new() }
+        PresenceEngine {
+            local,
+            roster: Roster::new(),
+            unverified: HashMap::new(),
+            changes: RateLimit::every(CHANGES_BURST, CHANGE_EVERY),
+        }
     }
 
     /// Who is online.
@@ -215,11 +233,18 @@ impl PresenceEngine {
             return;
         }
         let account = holder.account;
+        let user = OnlineUser { account, username: holder.username.clone(), nick };
+        let changes = match state {
+            PresenceState::Online => self.roster.would_change(&bytes, &user),
+            PresenceState::Offline => self.roster.user_on(&bytes).is_some(),
+        };
+        if changes && !self.changes.allow(bytes.clone(), now.at) {
+            // Too many changes from this peer lately: as if unheard (a later one may be taken).
+            out.push(Output::Verdict(Verdict::Ignore));
+            return;
+        }
         let change = match state {
-            PresenceState::Online => {
-                let user = OnlineUser { account, username: holder.username.clone(), nick };
-                self.roster.announce(&bytes, user, seq, holder.serial, now.at)
-            }
+            PresenceState::Online => self.roster.announce(&bytes, user, seq, holder.serial, now.at),
             PresenceState::Offline => self.roster.leave(&bytes, seq, holder.serial),
         };
         out.push(Output::Learn(holder));

@@ -243,6 +243,12 @@ impl Roster {
         self.entries.get(peer).map(|e| &e.user)
     }
 
+    /// Whether an announcement that `user` is online on `peer` would change what is shown:
+    /// someone arriving, or another name or nickname.
+    pub fn would_change(&self, peer: &[u8], user: &OnlineUser) -> bool {
+        self.entries.get(peer).is_none_or(|e| e.user != *user)
+    }
+
     /// The peers `account` is online on, the most recently heard first.
     pub fn peers_of(&self, account: &AccountId) -> Vec<Vec<u8>> {
         let mut found: Vec<(&Vec<u8>, &Entry)> =

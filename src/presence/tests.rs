@@ -122,7 +122,8 @@ mod engine {
 
     use crate::cert::{Authority, CertBody};
     use crate::presence::engine::{
-        Heard, Input, MAX_UNVERIFIED, Now, Output, PRESENCE_FRESH, PRESENCE_TIMEOUT, PresenceEngine, Verdict,
+        CHANGE_EVERY, CHANGES_BURST, Heard, Input, MAX_UNVERIFIED, Now, Output, PRESENCE_FRESH, PRESENCE_TIMEOUT,
+        PresenceEngine, Verdict,
     };
     use crate::presence::{OnlineUser, RosterChange};
     use crate::protocol::presence::{Presence, PresenceState};
@@ -392,6 +393,45 @@ mod engine {
         }
     }
 
+    #[test]
+    fn a_peer_flapping_between_online_and_offline_is_not_shown_doing_it() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let (mallory, alice) = (PeerId::random(), PeerId::random());
+        let now = Instant::now();
+        let shows = |out: &[Output]| out.iter().filter(|o| matches!(o, Output::Show(_))).count();
+        let mut shown = 0;
+        for seq in 1..=100 {
+            let state = if seq % 2 == 1 { PresenceState::Online } else { PresenceState::Offline };
+            let coming = state == PresenceState::Online;
+            let out = engine.handle(Input::Checked(heard("mallory", "M", mallory, seq, state)), at(now));
+            if shows(&out) == 0 && coming {
+                // (Going offline while shown offline changes nothing, and is taken.)
+                assert_eq!(out, vec![Output::Verdict(Verdict::Ignore)], "neither taken nor passed on");
+            }
+            shown += shows(&out);
+        }
+        assert_eq!(shown, CHANGES_BURST as usize);
+        assert!(engine.roster().user_on(&mallory.to_bytes()).is_none(), "offline, as the last change taken said");
+        // Coming back under ever new nicknames, the same.
+        for seq in 101..=120 {
+            let nick = format!("M{seq}");
+            let out =
+                engine.handle(Input::Checked(heard("mallory", &nick, mallory, seq, PresenceState::Online)), at(now));
+            assert_eq!(out, vec![Output::Verdict(Verdict::Ignore)]);
+        }
+        // Another peer is not held back.
+        let out = engine.handle(Input::Checked(heard("alice", "A", alice, 1, PresenceState::Online)), at(now));
+        assert!(out.contains(&Output::Show(RosterChange::Arrived(online("alice", "A")))), "{out:?}");
+        // Later, one more change is taken; the same state again always is.
+        let later = now + CHANGE_EVERY;
+        let out = engine.handle(Input::Checked(heard("mallory", "M", mallory, 121, PresenceState::Online)), at(later));
+        assert!(out.contains(&Output::Show(RosterChange::Arrived(online("mallory", "M")))), "{out:?}");
+        let out = engine.handle(Input::Checked(heard("mallory", "M", mallory, 122, PresenceState::Online)), at(later));
+        assert_eq!(out.last(), Some(&Output::Verdict(Verdict::Accept)), "{out:?}");
+        let out = engine.handle(Input::Checked(heard("mallory", "M", mallory, 123, PresenceState::Offline)), at(later));
+        assert_eq!(out, vec![Output::Verdict(Verdict::Ignore)]);
+    }
+
     #[derive(Debug, Clone)]
     enum Step {
         /// Peer `0` announces with number `1`, online or not, under nickname `3`.
@@ -418,10 +458,12 @@ mod engine {
             let names = ["ann", "ben", "cat"];
             let nicks = ["x", "y", "z"];
             let mut engine = PresenceEngine::new(PeerId::random());
-            let now = Instant::now();
+            let mut now = Instant::now();
             let mut newest: HashMap<usize, u64> = HashMap::new();
             let mut model: HashMap<usize, OnlineUser> = HashMap::new();
             for step in steps {
+                // At the pace changes are taken at: the limit is tested on its own.
+                now += CHANGE_EVERY;
                 match step {
                     Step::Announce(p, seq, on, n) => {
                         let state = if on { PresenceState::Online } else { PresenceState::Offline };

@@ -24,6 +24,12 @@ impl<K: Eq + Hash> RateLimit<K> {
         RateLimit { burst: f64::from(burst), per_sec: f64::from(per_sec), buckets: HashMap::new() }
     }
 
+    /// At most `burst` at once, refilled at one every `interval`.
+    pub fn every(burst: u32, interval: Duration) -> Self {
+        let per_sec = if interval.is_zero() { f64::MAX } else { 1.0 / interval.as_secs_f64() };
+        RateLimit { burst: f64::from(burst), per_sec, buckets: HashMap::new() }
+    }
+
     /// The limit of `burst` and `per_sec` as seen where the messages arrive, each up to `jitter`
     /// late (any that waited in a queue come in close together): a sender held to
     /// [`RateLimit::new`]`(burst, per_sec)` is never refused here. The burst grows by what
