@@ -177,19 +177,19 @@ impl AuthService {
         }
     }
 
-    /// Counts one `kind` request of `peer` under `per_peer` and `overall`; the refusal (about
-    /// too many `plural`) when either is full.
+    /// Counts one `kind` request of `asker` (a peer, or an account) under `per_asker` and
+    /// `overall`; the refusal (about too many `plural`) when either is full.
     fn admit(
         &mut self,
         (kind, plural): (&str, &str),
-        peer: &[u8],
-        per_peer: &Rate,
+        asker: &[u8],
+        per_asker: &Rate,
         overall: &Rate,
         now: u64,
     ) -> Option<AuthResponse> {
-        let peer_window = format!("{kind}:{}", hex(peer));
+        let peer_window = format!("{kind}:{}", hex(asker));
         let overall_window = format!("{kind}:*");
-        let admitted = self.windows.admit((&peer_window, per_peer), (&overall_window, overall), now);
+        let admitted = self.windows.admit((&peer_window, per_asker), (&overall_window, overall), now);
         admitted.err().map(|wait| rate_limited(format!("too many {plural}; try again in {wait} s")))
     }
 
@@ -223,13 +223,15 @@ impl AuthService {
     }
 
     /// Who holds `username`: asked only by logged-in peers (a node looks a name up before a
-    /// direct message), so only they count against the look-up budgets.
+    /// direct message), so only they count against the look-up budgets, each account's peers
+    /// together (an account logged in on many peers has one budget).
     fn lookup(&mut self, peer: &[u8], username: &str, now: u64) -> Result<AuthResponse, AccountError> {
-        if self.accounts.session(peer)?.is_none() {
+        let Some(asker) = self.accounts.session(peer)? else {
             return Ok(refused(Refusal::NotLoggedIn, "log in first"));
-        }
+        };
+        let account = asker.id.as_bytes().to_vec();
         if let Some(refusal) =
-            self.admit(("lookup", "look-ups"), peer, &throttle::LOOKUP_PER_PEER, &throttle::LOOKUP_OVERALL, now)
+            self.admit(("lookup", "look-ups"), &account, &throttle::LOOKUP_PER_ACCOUNT, &throttle::LOOKUP_OVERALL, now)
         {
             return Ok(refusal);
         }

@@ -12,9 +12,9 @@
 //! further attempts for a back-off that doubles from `first_block_secs` up to `max_block_secs`.
 //! While blocked, attempts are refused before any hashing and change nothing.
 //!
-//! **Registrations and look-ups** are counted in fixed windows per peer and overall
-//! ([`REGISTER_PER_PEER`], [`REGISTER_OVERALL`], [`LOOKUP_PER_PEER`], [`LOOKUP_OVERALL`]), in
-//! [`Windows`].
+//! **Registrations, renames and look-ups** are counted in fixed windows per peer (per account
+//! for look-ups, which only logged-in peers may ask) and overall ([`REGISTER_PER_PEER`],
+//! [`REGISTER_OVERALL`], [`LOOKUP_PER_ACCOUNT`], [`LOOKUP_OVERALL`], …), in [`Windows`].
 
 use std::collections::HashMap;
 
@@ -73,8 +73,9 @@ pub struct Rate {
 pub const REGISTER_PER_PEER: Rate = Rate { max_requests: 20, window_secs: 60 * 60 };
 /// Registrations all peers together may ask for per 10 minutes.
 pub const REGISTER_OVERALL: Rate = Rate { max_requests: 100, window_secs: 10 * 60 };
-/// Look-ups one peer may ask for per minute (a person looks up a few names a minute).
-pub const LOOKUP_PER_PEER: Rate = Rate { max_requests: 30, window_secs: 60 };
+/// Look-ups one account may ask for per minute, all its peers together (a person looks up a
+/// few names a minute).
+pub const LOOKUP_PER_ACCOUNT: Rate = Rate { max_requests: 30, window_secs: 60 };
 /// Look-ups all peers together may ask for per minute.
 pub const LOOKUP_OVERALL: Rate = Rate { max_requests: 600, window_secs: 60 };
 /// Renames one peer may ask for per hour (each holds the old name for a while).

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::bootstrap::throttle::{
-    LOOKUP_OVERALL, LOOKUP_PER_PEER, PAIR_FREE_FAILURES, REGISTER_OVERALL, REGISTER_PER_PEER, STRANGERS_FREE_FAILURES,
+    LOOKUP_OVERALL, LOOKUP_PER_ACCOUNT, PAIR_FREE_FAILURES, REGISTER_OVERALL, REGISTER_PER_PEER,
+    STRANGERS_FREE_FAILURES,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -71,11 +72,11 @@ fn lookup(s: &mut AuthService, peer: &[u8], name: &str) -> AuthResponse {
     s.handle(peer, AuthRequest::Lookup { username: name.into() }, NOW)
 }
 
-/// Logs `peer` in as the account `looker` (made when first needed), without hashing.
-fn logged_in(s: &mut AuthService, peer: &[u8]) {
-    let id = match s.accounts.find("looker").unwrap() {
+/// Logs `peer` in as the account `name` (made when first needed), without hashing.
+fn logged_in(s: &mut AuthService, peer: &[u8], name: &str) {
+    let id = match s.accounts.find(name).unwrap() {
         Some(account) => account.id,
-        None => s.accounts.create("looker", "$argon2id$x", NOW).unwrap(),
+        None => s.accounts.create(name, "$argon2id$x", NOW).unwrap(),
     };
     s.accounts.begin_session(peer, id, &[], NOW).unwrap();
 }
@@ -188,25 +189,34 @@ fn refused_registrations_use_up_no_budget_and_a_genuine_one_succeeds() {
 }
 
 #[test]
-fn look_ups_are_limited_per_peer_and_overall() {
+fn look_ups_are_limited_per_account_and_overall() {
     let (_dir, mut s) = alice_at_home();
-    logged_in(&mut s, b"p");
-    for _ in 0..LOOKUP_PER_PEER.max_requests {
+    logged_in(&mut s, b"p", "looker");
+    for _ in 0..LOOKUP_PER_ACCOUNT.max_requests {
         assert!(matches!(lookup(&mut s, b"p", "alice"), AuthResponse::User { account: Some(_) }));
     }
     assert_eq!(refusal(&lookup(&mut s, b"p", "alice")), Some(Refusal::RateLimited));
-    let mut asked = LOOKUP_PER_PEER.max_requests;
+    // The same account on other peers shares the budget.
+    for i in 0..5 {
+        logged_in(&mut s, format!("also looker {i}").as_bytes(), "looker");
+        assert_eq!(
+            refusal(&lookup(&mut s, format!("also looker {i}").as_bytes(), "alice")),
+            Some(Refusal::RateLimited)
+        );
+    }
+    let mut asked = LOOKUP_PER_ACCOUNT.max_requests;
     for i in 0.. {
         if asked >= LOOKUP_OVERALL.max_requests {
             break;
         }
-        logged_in(&mut s, format!("q{i}").as_bytes());
-        for _ in 0..LOOKUP_PER_PEER.max_requests.min(LOOKUP_OVERALL.max_requests - asked) {
-            assert!(matches!(lookup(&mut s, format!("q{i}").as_bytes(), "bob"), AuthResponse::User { account: None }));
+        let peer = format!("q{i}");
+        logged_in(&mut s, peer.as_bytes(), &format!("looker{i}"));
+        for _ in 0..LOOKUP_PER_ACCOUNT.max_requests.min(LOOKUP_OVERALL.max_requests - asked) {
+            assert!(matches!(lookup(&mut s, peer.as_bytes(), "bob"), AuthResponse::User { account: None }));
             asked += 1;
         }
     }
-    logged_in(&mut s, b"newcomer");
+    logged_in(&mut s, b"newcomer", "newcomer");
     assert_eq!(refusal(&lookup(&mut s, b"newcomer", "alice")), Some(Refusal::RateLimited));
     let later = s.handle(b"p", AuthRequest::Lookup { username: "alice".into() }, NOW + LOOKUP_OVERALL.window_secs);
     assert!(matches!(later, AuthResponse::User { account: Some(_) }), "{later:?}");
@@ -222,7 +232,7 @@ fn a_look_up_needs_a_session_and_others_use_up_no_budget() {
     }
     // alice logged out at home: not even her own machine looks names up now.
     assert_eq!(refusal(&lookup(&mut s, b"home", "bob")), Some(Refusal::NotLoggedIn));
-    logged_in(&mut s, b"home");
+    logged_in(&mut s, b"home", "looker");
     let answer = lookup(&mut s, b"home", "alice");
     assert!(matches!(answer, AuthResponse::User { account: Some(_) }), "{answer:?}");
 }
