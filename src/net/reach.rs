@@ -85,6 +85,13 @@ impl RelayGate {
         *entry = (*entry).max(until);
     }
 
+    /// Forgets `peer`: the relay serves it no more.
+    pub fn revoke(&self, peer: &PeerId) {
+        if let Ok(mut certified) = self.certified.lock() {
+            certified.remove(peer);
+        }
+    }
+
     /// Whether the relay serves `peer` at `now`.
     pub fn admits(&self, peer: &PeerId, now: Instant) -> bool {
         self.certified.lock().is_ok_and(|certified| certified.get(peer).is_some_and(|until| *until > now))

@@ -202,14 +202,18 @@ impl EventLoop {
     }
 
     /// A bootstrap node that serves reach admits to its relay a peer holding `body`, a valid
-    /// certificate of its authority.
-    pub(super) fn admit_to_relay(&self, body: &CertBody) {
-        let Some(gate) = &self.reach.gate else { return };
+    /// certificate of its authority (and lets go of that account's peer admitted longest ago,
+    /// beyond its share).
+    pub(super) fn admit_to_relay(&mut self, body: &CertBody) {
+        let Some(gate) = self.reach.gate.clone() else { return };
         let Ok(peer) = PeerId::from_bytes(&body.peer_id) else { return };
         let now = Instant::now();
         let left = Duration::from_secs(body.expires_at.saturating_sub(unix_now()));
         let Some(until) = now.checked_add(left) else { return };
         gate.admit(peer, until, now);
+        if let Some(old) = self.reach.admitted(body.account, peer, |p| gate.admits(p, now)) {
+            gate.revoke(&old);
+        }
     }
 
     /// Each peer connected and how, sorted by peer id as written, for `/status`.

@@ -6,7 +6,7 @@
 //! Bookkeeping only, with the time passed in: it never touches the swarm and never emits an
 //! event; the adapter (`node/reach.rs`) asks it what is due and carries that out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::core::transport::ListenerId;
@@ -14,6 +14,7 @@ use libp2p::rendezvous::Cookie;
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 
+use crate::account::AccountId;
 use crate::cert::AuthorityKey;
 use crate::net::RelayGate;
 use crate::net::reach::RENDEZVOUS_TTL_SECS;
@@ -98,9 +99,39 @@ pub(crate) struct Reach {
     /// The order of the next offer.
     next_offer: u64,
     paths: HashMap<PeerId, Paths>,
+    /// The peers admitted to this node's relay for each account, the latest last: at most
+    /// [`RELAY_PEERS_PER_ACCOUNT`], so one account logged in on ever new peers cannot fill the
+    /// relay's gate and keep everyone else out.
+    relayed_for: HashMap<AccountId, VecDeque<PeerId>>,
 }
 
+/// The most peers of one account this node's relay serves at once.
+pub(crate) const RELAY_PEERS_PER_ACCOUNT: usize = 32;
+
 impl Reach {
+    /// `peer`, holding a certificate of `account`, is admitted to this node's relay: the peer of
+    /// that account admitted longest ago, when it has more than [`RELAY_PEERS_PER_ACCOUNT`], to
+    /// be let go of. Accounts whose peers the gate no longer serves are forgotten as more come.
+    pub(crate) fn admitted(
+        &mut self,
+        account: AccountId,
+        peer: PeerId,
+        still: impl Fn(&PeerId) -> bool,
+    ) -> Option<PeerId> {
+        if !self.relayed_for.contains_key(&account) && self.relayed_for.len() >= crate::net::reach::MAX_GATE_PEERS {
+            self.relayed_for.retain(|_, peers| {
+                peers.retain(|p| still(p));
+                !peers.is_empty()
+            });
+        }
+        let peers = self.relayed_for.entry(account).or_default();
+        if let Some(at) = peers.iter().position(|p| *p == peer) {
+            peers.remove(at);
+        }
+        peers.push_back(peer);
+        if peers.len() > RELAY_PEERS_PER_ACCOUNT { peers.pop_front() } else { None }
+    }
+
     pub(crate) fn new(gate: Option<RelayGate>) -> Reach {
         Reach { gate, ..Reach::default() }
     }
@@ -313,6 +344,23 @@ mod tests {
 
     fn relay_addr() -> Multiaddr {
         "/ip4/10.77.100.2/tcp/4001".parse().unwrap()
+    }
+
+    #[test]
+    fn one_account_keeps_its_latest_peers_in_the_relay_and_no_more() {
+        let mut reach = Reach::default();
+        let (alice, mallory) = (crate::testing::account_of("alice"), crate::testing::account_of("mallory"));
+        let peers: Vec<PeerId> = (0..RELAY_PEERS_PER_ACCOUNT + 3).map(|_| PeerId::random()).collect();
+        let mut let_go = Vec::new();
+        for peer in &peers {
+            let_go.extend(reach.admitted(mallory, *peer, |_| true));
+        }
+        assert_eq!(let_go, peers[..3].to_vec(), "the earliest admitted");
+        // A peer admitted again (a new certificate) counts as the latest.
+        assert_eq!(reach.admitted(mallory, peers[3], |_| true), None);
+        assert_eq!(reach.admitted(mallory, PeerId::random(), |_| true), Some(peers[4]));
+        // Another account is not held back.
+        assert_eq!(reach.admitted(alice, PeerId::random(), |_| true), None);
     }
 
     #[test]
