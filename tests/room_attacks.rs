@@ -4,7 +4,7 @@
 //! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
 //! member's catch-up; a member serving pages of forged events, or keys named after others; an
 //! admin who left banning from before the leave; a join claiming to be older than it is; a room
-//! announced under a creator it does not have. Members show none of it, membership does not move, catch-up gives
+//! announced under a creator it does not have; a member refusing joiners. Members show none of it, membership does not move, catch-up gives
 //! nothing to those it must not serve and a former member nothing written after their removal,
 //! and the room goes on.
 //!
@@ -428,6 +428,41 @@ fn a_join_claiming_to_be_older_than_it_is_does_not_inherit_the_room() {
         .filter_map(|m| m["user"].as_str())
         .collect();
     assert_eq!(admins, ["bob"], "{listed}");
+}
+
+/// alice and bob in #lobby; carol, certified, her key made to sort before theirs (so that she is
+/// the member a joiner asks first), announces herself in the room through a crafted peer and
+/// refuses every request for its heads. dave's one `/join lobby` asks her, then the next member,
+/// and joins (without asking on, carol's refusal was the join's answer, every time).
+#[test]
+fn a_member_refusing_a_joiner_does_not_keep_them_out() {
+    let (carol_dir, dave_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, .. } = loopback_trio(&[], [None, None]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let members: Vec<PeerId> = [&alice, &bob].iter().map(|n| n.ready_peer_id().parse().expect("a peer id")).collect();
+    let key = std::iter::repeat_with(Keypair::generate_ed25519)
+        .find(|k| members.iter().all(|m| k.public().to_peer_id() < *m))
+        .expect("a key sorting first");
+    let encoded = key.to_protobuf_encoding().expect("an encoded key");
+    std::fs::write(carol_dir.path().join(meshchat::identity::KEY_FILE), encoded).unwrap();
+    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
+    assert!(members.iter().all(|m| key.public().to_peer_id() < *m), "carol's node took the key given");
+
+    let (mut dave, dave_addr) = third_node("dave", &boot_addr, dave_dir.path());
+    support::chat::register(&mut dave, "dave", support::chat::PASSWORDS[3]);
+    let mallory = SyncPeer::new(key.clone());
+    mallory.serve(|_| SyncResponse::Refused(SyncRefusal::NotMember));
+    let at_alice = mallory.dial(&alice_addr);
+    let create = opened(&asked_heads(&mallory, at_alice, lobby, &certificate));
+    let creator = create.iter().find(|e| e.id == lobby).expect("the room's create, beside its heads").account;
+    let at_dave = mallory.dial(&dave_addr);
+    announce_in_lobby(&mallory, at_dave, (&key, &certificate), lobby, creator);
+    support::chat::wait_online(&mut dave, "carol");
+    dave.send("/join lobby");
+    let answer = dave.wait_for("the join's answer", |v| v["type"] == "error" || is(v, "joined", "dave"));
+    assert!(is(&answer, "joined", "dave"), "{answer}");
+    assert!(mallory.asked_of_it() >= 1, "carol was asked first");
+    alice.wait_for("dave's join", |v| is(v, "joined", "dave"));
 }
 
 /// carol, certified, makes a room #lobby of her own and her crafted peer announces itself in it

@@ -44,6 +44,9 @@ const SHOWN_BEFORE_JOIN_MS: u64 = 5_000;
 /// What to read for a peer's request: the room, the events, the messages, and the answer.
 type ToRead = (EventId, Vec<EventId>, Option<MessagesWanted>, Answer);
 
+/// At most this many members are asked for a room's heads in one `/join`.
+const JOIN_ASKS: usize = 4;
+
 fn refusal_code(refusal: SyncRefusal) -> ErrorCode {
     match refusal {
         SyncRefusal::Banned => ErrorCode::Banned,
@@ -188,36 +191,57 @@ impl EventLoop {
             let _ = reply.send(Ok(RoomReply::Done));
             return;
         }
-        let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else {
+        if self.accounts.session().is_none() {
             let _ = reply.send(Err(error(ErrorCode::NotLoggedIn, "log in first")));
             return;
-        };
+        }
         if let Err(e) = self.allow_own_control(me) {
             let _ = reply.send(Err(e));
             return;
         }
-        // A member this node is connected to answers at once; one it cannot reach would only
-        // make the join wait for a time-out.
-        let members = self.peers_in(&room);
-        let Some(peer) = members.iter().find(|p| self.swarm.is_connected(p)).or(members.first()).copied() else {
+        if self.peers_in(&room).is_empty() {
             let label = self.room_label(&room);
             let _ =
                 reply.send(Err(error(ErrorCode::NoSuchRoom, format!("no room #{label} (no member of it is online)"))));
             return;
-        };
+        }
         // Presence named the room; its create event, which the room's id is the hash of, must
         // say the same before anything is signed.
         let claimed = if self.rooms.engine.knows(&room) { None } else { self.visible_rooms().remove(&room) };
         self.subscribe(&room);
+        let why = (ErrorCode::NoSuchRoom, "no member of it is online".to_string());
+        self.ask_heads((room, claimed, Vec::new()), reply, why);
+    }
+
+    /// Asks the next member of `room` not in `tried` for the room's heads and create: one this
+    /// node is connected to first (it answers at once; one it cannot reach would only make the
+    /// join wait for a time-out), in peer id order. A member that refuses, does not answer or
+    /// answers without what a join needs is passed over for the next, up to [`JOIN_ASKS`]; then
+    /// the join fails with `why`, what the last one did.
+    fn ask_heads(
+        &mut self,
+        (room, claimed, mut tried): (EventId, Option<(String, AccountId)>, Vec<PeerId>),
+        reply: RoomDone,
+        why: (ErrorCode, String),
+    ) {
+        let mut members: Vec<PeerId> = self.peers_in(&room).into_iter().filter(|p| !tried.contains(p)).collect();
+        members.sort_by_key(|p| (!self.swarm.is_connected(p), *p));
+        let (Some(&peer), true) = (members.first(), tried.len() < JOIN_ASKS) else {
+            return self.fail_join(room, reply, why.0, &why.1);
+        };
+        let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else {
+            return self.fail_join(room, reply, ErrorCode::NotLoggedIn, "log in first");
+        };
+        tried.push(peer);
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest::Heads { room, certificate });
-        self.rooms.syncs.insert(id, SyncPurpose::Heads { room, claimed, reply });
+        self.rooms.syncs.insert(id, SyncPurpose::Heads { room, claimed, tried, reply });
     }
 
     /// The heads came (with the room's create event): once the create says what the room was
     /// found by, sign a join citing them and hand it over with the first catch-up request.
     fn join_with_heads(
         &mut self,
-        (room, claimed): (EventId, Option<(String, AccountId)>),
+        (room, claimed, tried): (EventId, Option<(String, AccountId)>, Vec<PeerId>),
         peer: PeerId,
         heads: Vec<SignedEvent>,
         reply: RoomDone,
@@ -237,10 +261,10 @@ impl EventLoop {
             EventPayload::Create { name } => Some((name.clone(), v.account, v.author.clone())),
             _ => None,
         });
-        if let Some((said_name, said_creator)) = claimed {
+        if let Some((said_name, said_creator)) = claimed.clone() {
             let Some((name, creator, creator_name)) = create.clone() else {
-                let why = "the member did not show the room's create event; not joined";
-                return self.fail_join(room, reply, ErrorCode::NoSuchRoom, why);
+                let why = "the member did not show the room's create event; not joined".to_string();
+                return self.ask_heads((room, claimed, tried), reply, (ErrorCode::NoSuchRoom, why));
             };
             if name != said_name || creator != said_creator {
                 let said = self.accounts.name_of(&said_creator);
@@ -266,8 +290,8 @@ impl EventLoop {
         cited.truncate(MAX_PREV);
         let depth = cited.first().and_then(|(depth, _)| depth.checked_add(1));
         let Some(depth) = depth else {
-            self.fail_join(room, reply, ErrorCode::NoSuchRoom, "the member answered without the room's events");
-            return;
+            let why = "the member answered without the room's events".to_string();
+            return self.ask_heads((room, claimed, tried), reply, (ErrorCode::NoSuchRoom, why));
         };
         let mut prev: Vec<EventId> = cited.into_iter().map(|(_, id)| id).collect();
         prev.sort();
@@ -414,8 +438,20 @@ impl EventLoop {
         let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
         self.rooms.catching_up.remove(&(purpose.room(), peer));
         match (purpose, response) {
-            (SyncPurpose::Heads { room, claimed, reply }, SyncResponse::Heads { events }) => {
-                self.join_with_heads((room, claimed), peer, events, reply);
+            (SyncPurpose::Heads { room, claimed, tried, reply }, SyncResponse::Heads { events }) => {
+                self.join_with_heads((room, claimed, tried), peer, events, reply);
+            }
+            (SyncPurpose::Heads { room, claimed, tried, reply }, response) => {
+                let reason = match response {
+                    SyncResponse::Refused(refusal) => refusal,
+                    _ => SyncRefusal::UnknownRoom,
+                };
+                tracing::debug!(%room, %peer, %reason, "a room's heads refused");
+                if reason == SyncRefusal::Banned {
+                    let message = format!("{} is banned from the room", self.me().unwrap_or_default());
+                    return self.fail_join(room, reply, ErrorCode::Banned, &message);
+                }
+                self.ask_heads((room, claimed, tried), reply, (refusal_code(reason), reason.to_string()));
             }
             (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages, keys }) => {
                 self.take_page(peer, *paging, events, more_events, (messages, keys), more_messages).await;
@@ -648,6 +684,10 @@ impl EventLoop {
         self.rooms.catch_up_ended(&room, &peer);
         tracing::debug!(%room, %peer, reason, "catch-up failed");
         match purpose {
+            SyncPurpose::Heads { room, claimed, tried, reply } => {
+                let why = (ErrorCode::NoSuchRoom, format!("cannot reach a member ({reason})"));
+                self.ask_heads((room, claimed, tried), reply, why);
+            }
             // The peer is gone (it left, or the connection broke): what it would have brought
             // comes from another member in reach, not at the next comparison a minute later.
             SyncPurpose::Page(paging) if paging.join.is_none() => {

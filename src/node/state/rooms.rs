@@ -275,6 +275,8 @@ pub(crate) enum SyncPurpose {
     Heads {
         room: EventId,
         claimed: Option<(String, AccountId)>,
+        /// The members asked so far, this one last.
+        tried: Vec<PeerId>,
         reply: RoomDone,
     },
     Page(Box<Paging>),
