@@ -447,11 +447,12 @@ impl EventLoop {
                     _ => SyncRefusal::UnknownRoom,
                 };
                 tracing::debug!(%room, %peer, %reason, "a room's heads refused");
-                if reason == SyncRefusal::Banned {
-                    let message = format!("{} is banned from the room", self.me().unwrap_or_default());
-                    return self.fail_join(room, reply, ErrorCode::Banned, &message);
-                }
-                self.ask_heads((room, claimed, tried), reply, (refusal_code(reason), reason.to_string()));
+                // Even "banned" is one member's word: the next is asked too.
+                let message = match reason {
+                    SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
+                    reason => reason.to_string(),
+                };
+                self.ask_heads((room, claimed, tried), reply, (refusal_code(reason), message));
             }
             (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages, keys }) => {
                 self.take_page(peer, *paging, events, more_events, (messages, keys), more_messages).await;
