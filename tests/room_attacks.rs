@@ -15,6 +15,8 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use libp2p::PeerId;
@@ -433,7 +435,9 @@ fn a_join_claiming_to_be_older_than_it_is_does_not_inherit_the_room() {
 /// alice and bob in #lobby; carol, certified, her key made to sort before theirs (so that she is
 /// the member a joiner asks first), announces herself in the room through a crafted peer and
 /// refuses every request for its heads. dave's one `/join lobby` asks her, then the next member,
-/// and joins (without asking on, carol's refusal was the join's answer, every time).
+/// and joins (without asking on, carol's refusal was the join's answer, every time). dave leaves;
+/// carol now gives the heads and refuses the join handed to her with the first catch-up
+/// request: dave's one `/join` hands it to the next member, and joins.
 #[test]
 fn a_member_refusing_a_joiner_does_not_keep_them_out() {
     let (carol_dir, dave_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -451,18 +455,50 @@ fn a_member_refusing_a_joiner_does_not_keep_them_out() {
     let (mut dave, dave_addr) = third_node("dave", &boot_addr, dave_dir.path());
     support::chat::register(&mut dave, "dave", support::chat::PASSWORDS[3]);
     let mallory = SyncPeer::new(key.clone());
-    mallory.serve(|_| SyncResponse::Refused(SyncRefusal::NotMember));
+    // What carol is asked: the heads, and joins handed over with a catch-up request.
+    let (heads_asked, joins_handed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let counted = {
+        let (heads_asked, joins_handed) = (heads_asked.clone(), joins_handed.clone());
+        move |request: &SyncRequest| match request {
+            SyncRequest::Heads { .. } => heads_asked.fetch_add(1, Ordering::SeqCst),
+            SyncRequest::CatchUp(c) if c.join.is_some() => joins_handed.fetch_add(1, Ordering::SeqCst),
+            SyncRequest::CatchUp(_) => 0,
+        }
+    };
+    let count = counted.clone();
+    mallory.serve(move |request| {
+        count(&request);
+        SyncResponse::Refused(SyncRefusal::NotMember)
+    });
     let at_alice = mallory.dial(&alice_addr);
     let create = opened(&asked_heads(&mallory, at_alice, lobby, &certificate));
     let creator = create.iter().find(|e| e.id == lobby).expect("the room's create, beside its heads").account;
     let at_dave = mallory.dial(&dave_addr);
     announce_in_lobby(&mallory, at_dave, (&key, &certificate), lobby, creator);
     support::chat::wait_online(&mut dave, "carol");
-    dave.send("/join lobby");
-    let answer = dave.wait_for("the join's answer", |v| v["type"] == "error" || is(v, "joined", "dave"));
-    assert!(is(&answer, "joined", "dave"), "{answer}");
-    assert!(mallory.asked_of_it() >= 1, "carol was asked first");
-    alice.wait_for("dave's join", |v| is(v, "joined", "dave"));
+    let mut join = |dave: &mut NodeProc, when: &str| {
+        dave.send("/join lobby");
+        let answer = dave.wait_for("the join's answer", |v| v["type"] == "error" || is(v, "joined", "dave"));
+        assert!(is(&answer, "joined", "dave"), "{when}: {answer}");
+        alice.wait_for("dave's join", |v| is(v, "joined", "dave"));
+    };
+    join(&mut dave, "carol refusing the heads");
+    assert_eq!(heads_asked.load(Ordering::SeqCst), 1, "carol was asked first");
+
+    // Now carol gives the heads (as alice gives them) and refuses the join handed to her with
+    // the first catch-up request: the join goes to the next member.
+    dave.send("/leave lobby");
+    dave.wait_for("dave left", |v| is(v, "left", "dave"));
+    let heads = asked_heads(&mallory, at_alice, lobby, &certificate);
+    mallory.serve(move |request| {
+        counted(&request);
+        match request {
+            SyncRequest::Heads { .. } => SyncResponse::Heads { events: heads.clone() },
+            _ => SyncResponse::Refused(SyncRefusal::NotMember),
+        }
+    });
+    join(&mut dave, "carol refusing the join");
+    assert_eq!(joins_handed.load(Ordering::SeqCst), 1, "carol was handed the join first");
 }
 
 /// carol, certified, makes a room #lobby of her own and her crafted peer announces itself in it

@@ -73,21 +73,25 @@ impl EventLoop {
             (Show::All, Some(depth)) => Show::Beyond(depth),
             (show, _) => show,
         };
-        self.first_page(peer, room, show, None, None);
+        self.first_page(peer, room, show, None, (None, Vec::new()));
     }
 
     /// Starts a catch-up of `room` from `peer`: what this node holds (its heads, and how far it
     /// holds each machine's messages, read by the store worker); the request goes once that is
     /// read. With `reply`, a join's (answered once the first page is in, the other members
-    /// caught up from once the last is); `join` is handed over with the first request.
+    /// caught up from once the last is); `join` is handed over with the first request, and
+    /// `handed` lists the members it was handed to before in this `/join`.
     fn first_page(
         &mut self,
         peer: PeerId,
         room: EventId,
         show: Show,
         reply: Option<RoomDone>,
-        join: Option<SignedEvent>,
+        (join, mut handed): (Option<SignedEvent>, Vec<PeerId>),
     ) {
+        if reply.is_some() {
+            handed.push(peer);
+        }
         let mut known = self.rooms.engine.heads(&room);
         known.truncate(MAX_HEADS);
         let then_others = reply.as_ref().and(join.clone()).map(Box::new);
@@ -101,6 +105,7 @@ impl EventLoop {
             show,
             join: reply,
             then_others,
+            handed,
         };
         let join = join.map(Box::new);
         if paging.join.is_some() {
@@ -304,7 +309,7 @@ impl EventLoop {
             }
         };
         let since = now_ms().saturating_sub(SHOWN_BEFORE_JOIN_MS);
-        self.first_page(peer, room, Show::Since(since), Some(reply), Some(join));
+        self.first_page(peer, room, Show::Since(since), Some(reply), (Some(join), Vec::new()));
     }
 
     /// A peer asks for a room's heads or a page: refused at once, or answered once what the
@@ -465,12 +470,12 @@ impl EventLoop {
                 };
                 tracing::debug!(%room, %peer, %reason, "catch-up refused");
                 self.rooms.catch_up_ended(&room, &peer);
-                if let Some(reply) = purpose.join_reply() {
-                    let message = match reason {
-                        SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
-                        reason => reason.to_string(),
-                    };
-                    self.fail_join(room, reply, refusal_code(reason), &message);
+                let message = match reason {
+                    SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
+                    reason => reason.to_string(),
+                };
+                if let SyncPurpose::Page(paging) = purpose {
+                    self.hand_join_on(*paging, (refusal_code(reason), message));
                 }
             }
         }
@@ -639,7 +644,7 @@ impl EventLoop {
             // lacked. Each is handed the join too, which gossip may not have brought it yet.
             for other in self.members_in_reach(&room, Some(peer)) {
                 if !self.rooms.catching_up.contains(&(room, other)) {
-                    self.first_page(other, room, paging.show, None, Some((*join).clone()));
+                    self.first_page(other, room, paging.show, None, (Some((*join).clone()), Vec::new()));
                 }
             }
         }
@@ -696,11 +701,23 @@ impl EventLoop {
                     self.catch_up(room, other, paging.show);
                 }
             }
-            purpose => {
-                if let Some(reply) = purpose.join_reply() {
-                    self.fail_join(room, reply, ErrorCode::NoSuchRoom, &format!("cannot reach a member ({reason})"));
-                }
+            SyncPurpose::Page(paging) => {
+                self.hand_join_on(*paging, (ErrorCode::NoSuchRoom, format!("cannot reach a member ({reason})")));
             }
+        }
+    }
+
+    /// The first page of a join (`paging`, its join handed over with it) was refused or failed
+    /// (`why`): the join goes to the next member in reach it was not handed to yet (up to
+    /// [`JOIN_ASKS`] in all), or the join fails with `why`. Nothing for other catch-ups.
+    fn hand_join_on(&mut self, paging: Paging, why: (ErrorCode, String)) {
+        let Paging { room, show, join: Some(reply), then_others, handed, .. } = paging else { return };
+        let next = self.members_in_reach(&room, None).into_iter().filter(|p| !handed.contains(p)).min();
+        match (then_others, next) {
+            (Some(join), Some(next)) if handed.len() < JOIN_ASKS => {
+                self.first_page(next, room, show, Some(reply), (Some(*join), handed));
+            }
+            _ => self.fail_join(room, reply, why.0, &why.1),
         }
     }
 

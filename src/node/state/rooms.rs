@@ -240,6 +240,9 @@ pub(crate) struct Paging {
     /// members in reach too, each handed the join (the member that answered may lack messages
     /// that never reached it).
     pub(crate) then_others: Option<Box<wire::SignedEvent>>,
+    /// The members a join was handed to in this `/join`, this one last (empty for other
+    /// catch-ups): one that refuses it or fails is passed over for the next.
+    pub(crate) handed: Vec<PeerId>,
 }
 
 /// Which new messages a catch-up shows; the others it only keeps, as history.
@@ -287,14 +290,6 @@ impl SyncPurpose {
         match self {
             SyncPurpose::Heads { room, .. } => *room,
             SyncPurpose::Page(paging) => paging.room,
-        }
-    }
-
-    /// The `/join` waiting for this request's answer, if any.
-    pub(crate) fn join_reply(self) -> Option<RoomDone> {
-        match self {
-            SyncPurpose::Heads { reply, .. } => Some(reply),
-            SyncPurpose::Page(paging) => paging.join,
         }
     }
 }
