@@ -498,7 +498,8 @@ fn a_member_refusing_a_joiner_does_not_keep_them_out() {
         }
     });
     join(&mut dave, "carol refusing the join");
-    assert_eq!(joins_handed.load(Ordering::SeqCst), 1, "carol was handed the join first");
+    // (Once in, dave's node hands the join to every other member as it catches up from them.)
+    assert!(joins_handed.load(Ordering::SeqCst) >= 1, "carol was handed the join");
 }
 
 /// carol, certified, makes a room #lobby of her own and her crafted peer announces itself in it
