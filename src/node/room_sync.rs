@@ -18,7 +18,7 @@ use libp2p::request_response::ResponseChannel;
 use super::client::RoomReply;
 use super::event::ErrorCode;
 use super::parts::EventLoop;
-use super::state::rooms::{Paging, RoomDone, Show, SyncPurpose, error};
+use super::state::rooms::{HeadsAsk, Paging, RoomDone, Show, SyncPurpose, error};
 use super::state::store::Done;
 use super::store_reads::{self, Answer, MessagesWanted, ReadDone};
 use crate::account::AccountId;
@@ -215,7 +215,7 @@ impl EventLoop {
         let claimed = if self.rooms.engine.knows(&room) { None } else { self.visible_rooms().remove(&room) };
         self.subscribe(&room);
         let why = (ErrorCode::NoSuchRoom, "no member of it is online".to_string());
-        self.ask_heads((room, claimed, Vec::new()), reply, why);
+        self.ask_heads(HeadsAsk { room, claimed, tried: Vec::new() }, reply, why);
     }
 
     /// Asks the next member of `room` not in `tried` for the room's heads and create: one this
@@ -223,34 +223,25 @@ impl EventLoop {
     /// join wait for a time-out), in peer id order. A member that refuses, does not answer or
     /// answers without what a join needs is passed over for the next, up to [`JOIN_ASKS`]; then
     /// the join fails with `why`, what the last one did.
-    fn ask_heads(
-        &mut self,
-        (room, claimed, mut tried): (EventId, Option<(String, AccountId)>, Vec<PeerId>),
-        reply: RoomDone,
-        why: (ErrorCode, String),
-    ) {
-        let mut members: Vec<PeerId> = self.peers_in(&room).into_iter().filter(|p| !tried.contains(p)).collect();
+    fn ask_heads(&mut self, mut ask: HeadsAsk, reply: RoomDone, why: (ErrorCode, String)) {
+        let room = ask.room;
+        let mut members: Vec<PeerId> = self.peers_in(&room).into_iter().filter(|p| !ask.tried.contains(p)).collect();
         members.sort_by_key(|p| (!self.swarm.is_connected(p), *p));
-        let (Some(&peer), true) = (members.first(), tried.len() < JOIN_ASKS) else {
+        let (Some(&peer), true) = (members.first(), ask.tried.len() < JOIN_ASKS) else {
             return self.fail_join(room, reply, why.0, &why.1);
         };
         let Some(certificate) = self.accounts.session().map(|s| s.certificate.clone()) else {
             return self.fail_join(room, reply, ErrorCode::NotLoggedIn, "log in first");
         };
-        tried.push(peer);
+        ask.tried.push(peer);
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest::Heads { room, certificate });
-        self.rooms.syncs.insert(id, SyncPurpose::Heads { room, claimed, tried, reply });
+        self.rooms.syncs.insert(id, SyncPurpose::Heads { ask, reply });
     }
 
     /// The heads came (with the room's create event): once the create says what the room was
     /// found by, sign a join citing them and hand it over with the first catch-up request.
-    fn join_with_heads(
-        &mut self,
-        (room, claimed, tried): (EventId, Option<(String, AccountId)>, Vec<PeerId>),
-        peer: PeerId,
-        heads: Vec<SignedEvent>,
-        reply: RoomDone,
-    ) {
+    fn join_with_heads(&mut self, ask: HeadsAsk, peer: PeerId, heads: Vec<SignedEvent>, reply: RoomDone) {
+        let room = ask.room;
         let Some(key) = self.accounts.trusted_key() else {
             let _ = reply.send(Err(error(ErrorCode::NoBootstrap, "no bootstrap key is trusted")));
             return;
@@ -266,10 +257,10 @@ impl EventLoop {
             EventPayload::Create { name } => Some((name.clone(), v.account, v.author.clone())),
             _ => None,
         });
-        if let Some((said_name, said_creator)) = claimed.clone() {
+        if let Some((said_name, said_creator)) = ask.claimed.clone() {
             let Some((name, creator, creator_name)) = create.clone() else {
                 let why = "the member did not show the room's create event; not joined".to_string();
-                return self.ask_heads((room, claimed, tried), reply, (ErrorCode::NoSuchRoom, why));
+                return self.ask_heads(ask, reply, (ErrorCode::NoSuchRoom, why));
             };
             if name != said_name || creator != said_creator {
                 let said = self.accounts.name_of(&said_creator);
@@ -296,7 +287,7 @@ impl EventLoop {
         let depth = cited.first().and_then(|(depth, _)| depth.checked_add(1));
         let Some(depth) = depth else {
             let why = "the member answered without the room's events".to_string();
-            return self.ask_heads((room, claimed, tried), reply, (ErrorCode::NoSuchRoom, why));
+            return self.ask_heads(ask, reply, (ErrorCode::NoSuchRoom, why));
         };
         let mut prev: Vec<EventId> = cited.into_iter().map(|(_, id)| id).collect();
         prev.sort();
@@ -443,10 +434,11 @@ impl EventLoop {
         let Some(purpose) = self.rooms.syncs.remove(&id) else { return };
         self.rooms.catching_up.remove(&(purpose.room(), peer));
         match (purpose, response) {
-            (SyncPurpose::Heads { room, claimed, tried, reply }, SyncResponse::Heads { events }) => {
-                self.join_with_heads((room, claimed, tried), peer, events, reply);
+            (SyncPurpose::Heads { ask, reply }, SyncResponse::Heads { events }) => {
+                self.join_with_heads(ask, peer, events, reply);
             }
-            (SyncPurpose::Heads { room, claimed, tried, reply }, response) => {
+            (SyncPurpose::Heads { ask, reply }, response) => {
+                let room = ask.room;
                 let reason = match response {
                     SyncResponse::Refused(refusal) => refusal,
                     _ => SyncRefusal::UnknownRoom,
@@ -457,7 +449,7 @@ impl EventLoop {
                     SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
                     reason => reason.to_string(),
                 };
-                self.ask_heads((room, claimed, tried), reply, (refusal_code(reason), message));
+                self.ask_heads(ask, reply, (refusal_code(reason), message));
             }
             (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages, keys }) => {
                 self.take_page(peer, *paging, events, more_events, (messages, keys), more_messages).await;
@@ -690,9 +682,9 @@ impl EventLoop {
         self.rooms.catch_up_ended(&room, &peer);
         tracing::debug!(%room, %peer, reason, "catch-up failed");
         match purpose {
-            SyncPurpose::Heads { room, claimed, tried, reply } => {
+            SyncPurpose::Heads { ask, reply } => {
                 let why = (ErrorCode::NoSuchRoom, format!("cannot reach a member ({reason})"));
-                self.ask_heads((room, claimed, tried), reply, why);
+                self.ask_heads(ask, reply, why);
             }
             // The peer is gone (it left, or the connection broke): what it would have brought
             // comes from another member in reach, not at the next comparison a minute later.

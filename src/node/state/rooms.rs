@@ -271,15 +271,20 @@ impl Show {
     }
 }
 
+/// A `/join`'s request for a room's heads and create: the room, the name and creator it was
+/// found by (checked against its create; `None` when its create is known here), and the members
+/// asked so far, the one asked now last.
+pub(crate) struct HeadsAsk {
+    pub(crate) room: EventId,
+    pub(crate) claimed: Option<(String, AccountId)>,
+    pub(crate) tried: Vec<PeerId>,
+}
+
 /// Why a catch-up request was sent.
 pub(crate) enum SyncPurpose {
-    /// `/join`: the room's heads, to cite in the join, and its create event, checked against
-    /// the name and creator the room was found by (`None` when its create is known here).
+    /// `/join`: the room's heads, to cite in the join, and its create.
     Heads {
-        room: EventId,
-        claimed: Option<(String, AccountId)>,
-        /// The members asked so far, this one last.
-        tried: Vec<PeerId>,
+        ask: HeadsAsk,
         reply: RoomDone,
     },
     Page(Box<Paging>),
@@ -288,7 +293,7 @@ pub(crate) enum SyncPurpose {
 impl SyncPurpose {
     pub(crate) fn room(&self) -> EventId {
         match self {
-            SyncPurpose::Heads { room, .. } => *room,
+            SyncPurpose::Heads { ask, .. } => ask.room,
             SyncPurpose::Page(paging) => paging.room,
         }
     }
