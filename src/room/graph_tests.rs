@@ -224,21 +224,20 @@ fn a_banned_members_backdated_control_events_do_not_bring_them_back() {
     assert_eq!(graph.check_message(&u("mallory"), &tip), MessageVerdict::SoftFailed);
 }
 
-/// In room "r" of alice, bob and carol, bob is made an admin, dave joins and bob leaves.
-/// The heads from before dave's join, where bob was an admin: an event citing them sorts
-/// before bob's leave.
-fn bob_admin_then_gone(graph: &mut RoomGraph) -> Vec<EventId> {
+/// In room "r" of alice, bob and carol, bob is made an admin and dave joins. The heads from
+/// before dave's join, where bob was an admin (an event citing them sorts before a leave of
+/// bob's citing dave's join), and dave's join.
+fn bob_admin_and_dave(graph: &mut RoomGraph) -> (Vec<EventId>, GraphEvent) {
     add(graph, "bob is op", "alice", Action::Op(u("bob")));
     let before = graph.heads();
-    add(graph, "dave joins", "dave", Action::Join);
-    add(graph, "bob leaves", "bob", Action::Leave);
-    before
+    (before, add(graph, "dave joins", "dave", Action::Join))
 }
 
 #[test]
 fn an_admin_who_left_cannot_act_from_before_the_leave() {
     let mut graph = room();
-    let before = bob_admin_then_gone(&mut graph);
+    let (before, _) = bob_admin_and_dave(&mut graph);
+    add(&mut graph, "bob leaves", "bob", Action::Leave);
     // Bob, gone, signs a ban citing the state before his leave, where he was an admin: taken
     // (it is allowed where it cites, and others may cite it), and void.
     let ban = on(&graph, &before, "bob bans carol", "bob", Action::Ban(u("carol")));
@@ -265,9 +264,7 @@ fn an_admin_who_left_cannot_act_from_before_the_leave() {
 #[test]
 fn an_admin_action_its_authors_leave_did_not_know_of_is_void_whichever_comes_first() {
     let mut graph = room();
-    add(&mut graph, "bob is op", "alice", Action::Op(u("bob")));
-    let before = graph.heads();
-    let dave = add(&mut graph, "dave joins", "dave", Action::Join);
+    let (before, dave) = bob_admin_and_dave(&mut graph);
     // The ban comes first and holds, until bob's leave that does not cite it (and sorts after
     // it) comes.
     let ban = on(&graph, &before, "bob bans carol", "bob", Action::Ban(u("carol")));
