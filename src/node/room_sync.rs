@@ -437,20 +437,6 @@ impl EventLoop {
             (SyncPurpose::Heads { ask, reply }, SyncResponse::Heads { events }) => {
                 self.join_with_heads(ask, peer, events, reply);
             }
-            (SyncPurpose::Heads { ask, reply }, response) => {
-                let room = ask.room;
-                let reason = match response {
-                    SyncResponse::Refused(refusal) => refusal,
-                    _ => SyncRefusal::UnknownRoom,
-                };
-                tracing::debug!(%room, %peer, %reason, "a room's heads refused");
-                // Even "banned" is one member's word: the next is asked too.
-                let message = match reason {
-                    SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
-                    reason => reason.to_string(),
-                };
-                self.ask_heads(ask, reply, (refusal_code(reason), message));
-            }
             (SyncPurpose::Page(paging), SyncResponse::Page { events, more_events, messages, more_messages, keys }) => {
                 self.take_page(peer, *paging, events, more_events, (messages, keys), more_messages).await;
             }
@@ -461,13 +447,18 @@ impl EventLoop {
                     _ => SyncRefusal::UnknownRoom,
                 };
                 tracing::debug!(%room, %peer, %reason, "catch-up refused");
-                self.rooms.catch_up_ended(&room, &peer);
                 let message = match reason {
                     SyncRefusal::Banned => format!("{} is banned from the room", self.me().unwrap_or_default()),
                     reason => reason.to_string(),
                 };
-                if let SyncPurpose::Page(paging) = purpose {
-                    self.hand_join_on(*paging, (refusal_code(reason), message));
+                let why = (refusal_code(reason), message);
+                match purpose {
+                    // Even "banned" is one member's word: the next is asked too.
+                    SyncPurpose::Heads { ask, reply } => self.ask_heads(ask, reply, why),
+                    SyncPurpose::Page(paging) => {
+                        self.rooms.catch_up_ended(&room, &peer);
+                        self.hand_join_on(*paging, why);
+                    }
                 }
             }
         }
