@@ -14,15 +14,20 @@ use libp2p::PeerId;
 use crate::account::AccountId;
 use crate::node::event::ChatMessage;
 use crate::room::EventId;
+use crate::room::engine::{MESSAGE_BURST, MESSAGES_PER_SEC};
 
 /// How long a message whose key has not come waits to be shown; then it is shown as one that
 /// cannot be decrypted.
 pub(crate) const KEY_WAIT: Duration = Duration::from_secs(10);
-/// The most messages held; beyond, one is shown as it is.
-pub(crate) const MAX_WAITING: usize = 1000;
 /// The most messages of one sender held (in a room), so that one sender sealing messages with
-/// sessions whose keys never come cannot take every place: beyond, theirs are shown as they are.
-pub(crate) const MAX_WAITING_PER_SENDER: usize = 100;
+/// sessions whose keys never come cannot take every place: beyond, theirs are shown as they are
+/// (unreadable, or out of their order). As many as a sender may send at once and in the five
+/// seconds after: a sender's first messages in a session come before its key (which travels
+/// on a stream of its own), and under load the key may come seconds behind them.
+pub(crate) const MAX_WAITING_PER_SENDER: usize = MESSAGE_BURST as usize + 5 * MESSAGES_PER_SEC as usize;
+/// The most messages held; beyond, one is shown as it is. A held message carries no text
+/// until it is opened: a few hundred bytes each.
+pub(crate) const MAX_WAITING: usize = 10 * MAX_WAITING_PER_SENDER;
 
 /// What a message that cannot be read yet is sealed with: the session, its author's peer (the
 /// first to ask for the key) and its author's account (as its signed envelope says: a key that
@@ -200,6 +205,23 @@ mod tests {
         assert_eq!(ids(&ready), ["a2", "a3"]);
         assert!(ready[0].1.unreadable);
         assert!(!ready[1].1.unreadable);
+    }
+
+    #[test]
+    fn a_whole_burst_sent_before_its_key_came_waits_for_it_and_is_shown_read_in_order() {
+        // A sender's burst and a second more, all sealed with the session whose key is late.
+        let sent = MESSAGE_BURST as usize + MESSAGES_PER_SEC as usize;
+        let mut wait = KeyWait::default();
+        let now = Instant::now();
+        for i in 0..sent {
+            assert!(wait.hold(room(), message("alice", &format!("a{i}")), sealing("s"), now).is_none(), "{i} held");
+        }
+        for i in 0..sent {
+            assert!(wait.opened(&format!("a{i}"), Some(format!("text {i}"))));
+        }
+        let ready = wait.ready(now);
+        assert_eq!(ready.len(), sent);
+        assert!(ready.iter().enumerate().all(|(i, (_, m))| m.text == format!("text {i}") && !m.unreadable));
     }
 
     #[test]

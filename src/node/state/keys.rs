@@ -40,6 +40,58 @@ pub(crate) struct Awaiting {
     pub(crate) opened: Option<Option<String>>,
 }
 
+/// The messages taken in that cannot be read yet, by message id (hex), with how many of each
+/// sender's there are (each bounded: see [`Awaitings::note`]).
+#[derive(Debug, Default)]
+pub(crate) struct Awaitings {
+    by_id: HashMap<String, Awaiting>,
+    of_sender: HashMap<AccountId, usize>,
+}
+
+impl Awaitings {
+    /// Notes message `id`; whether it was noted: not when it is noted already, nor beyond
+    /// [`MAX_WAITING`] in all or [`MAX_WAITING_PER_SENDER`] of its sender's.
+    fn note(&mut self, id: String, awaiting: Awaiting) -> bool {
+        let account = awaiting.sealing.account;
+        let of_sender = self.of_sender.get(&account).copied().unwrap_or(0);
+        if self.by_id.len() >= MAX_WAITING || of_sender >= MAX_WAITING_PER_SENDER || self.by_id.contains_key(&id) {
+            return false;
+        }
+        self.by_id.insert(id, awaiting);
+        self.of_sender.insert(account, of_sender.saturating_add(1));
+        true
+    }
+
+    /// Message `id`'s note, to note its text when its key came.
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Awaiting> {
+        self.by_id.get_mut(id)
+    }
+
+    /// Takes message `id`'s note away.
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Awaiting> {
+        let awaiting = self.by_id.remove(id)?;
+        self.uncount(&awaiting.sealing.account);
+        Some(awaiting)
+    }
+
+    fn uncount(&mut self, account: &AccountId) {
+        if let Some(count) = self.of_sender.get_mut(account) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.of_sender.remove(account);
+            }
+        }
+    }
+
+    /// Keeps only the notes `keep` says to.
+    fn retain(&mut self, mut keep: impl FnMut(&Awaiting) -> bool) {
+        let gone: Vec<String> = self.by_id.iter().filter(|(_, a)| !keep(a)).map(|(id, _)| id.clone()).collect();
+        for id in gone {
+            self.remove(&id);
+        }
+    }
+}
+
 /// A session's key asked for.
 #[derive(Debug, Default)]
 pub(crate) struct Asked {
@@ -55,9 +107,8 @@ pub(crate) struct Asked {
 #[derive(Debug, Default)]
 pub(crate) struct RoomKeys {
     pub(crate) ring: Keyring,
-    /// Messages taken in that cannot be read yet, to wait for their key when they are shown,
-    /// by message id (hex).
-    pub(crate) awaiting: HashMap<String, Awaiting>,
+    /// Messages taken in that cannot be read yet, to wait for their key when they are shown.
+    pub(crate) awaiting: Awaitings,
     /// The text of this user's message being taken in, by event id, so that it is not
     /// decrypted again (empty but while it is).
     pub(crate) own_texts: HashMap<EventId, String>,
@@ -139,22 +190,14 @@ impl RoomKeys {
     /// (that one is on its way to be shown, and its note, maybe opened since, stays as it is),
     /// nor beyond the bound (it is shown as unreadable).
     pub(crate) fn await_key(&mut self, id: String, sealing: Sealing, now: Instant) -> bool {
-        if self.awaiting.len() >= MAX_WAITING || self.awaiting.contains_key(&id) {
-            return false;
-        }
-        let of_sender = self.awaiting.values().filter(|a| a.sealing.account == sealing.account).count();
-        if of_sender >= MAX_WAITING_PER_SENDER {
-            return false;
-        }
-        self.awaiting.insert(id, Awaiting { since: now, sealing, opened: None });
-        true
+        self.awaiting.note(id, Awaiting { since: now, sealing, opened: None })
     }
 
     /// Forgets the messages noted [`FORGET_AWAITING`] ago or more that were never shown (a
     /// message the sender's order dropped as a repeat of its number), so that they do not fill
     /// the bound.
     pub(crate) fn forget_stale(&mut self, now: Instant) {
-        self.awaiting.retain(|_, awaiting| now.saturating_duration_since(awaiting.since) < FORGET_AWAITING);
+        self.awaiting.retain(|awaiting| now.saturating_duration_since(awaiting.since) < FORGET_AWAITING);
     }
 }
 
@@ -182,7 +225,7 @@ mod tests {
         assert!(keys.await_key("m".into(), sealing(), now), "the first copy notes it");
         keys.awaiting.get_mut("m").expect("noted").opened = Some(Some("hello".into()));
         assert!(!keys.await_key("m".into(), sealing(), now), "a second copy does not");
-        assert_eq!(keys.awaiting["m"].opened, Some(Some("hello".into())), "what its key opened stays");
+        assert_eq!(keys.awaiting.get_mut("m").unwrap().opened, Some(Some("hello".into())), "what its key opened stays");
     }
 
     #[test]
@@ -235,6 +278,17 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_burst_sent_before_its_key_came_is_noted_as_waiting_for_it() {
+        let mut keys = RoomKeys::default();
+        let now = Instant::now();
+        let sealing = Sealing { session: "s".into(), author: PeerId::random(), account: account_of("alice") };
+        let sent = crate::room::engine::MESSAGE_BURST + crate::room::engine::MESSAGES_PER_SEC;
+        for i in 0..sent {
+            assert!(keys.await_key(format!("m{i}"), sealing.clone(), now), "{i} noted");
+        }
+    }
+
+    #[test]
     fn one_sender_whose_keys_never_come_leaves_room_for_others_to_wait_for_theirs() {
         let mut keys = RoomKeys::default();
         let now = Instant::now();
@@ -244,5 +298,11 @@ mod tests {
         }
         assert!(!keys.await_key("one more".into(), of("mallory", "x".into()), now), "mallory's share is taken");
         assert!(keys.await_key("a1".into(), of("alice", "sa".into()), now), "alice's message still waits");
+        // Shown (or forgotten), mallory's notes make room for more of hers.
+        assert!(keys.awaiting.remove("m0").is_some());
+        assert!(keys.await_key("m again".into(), of("mallory", "y".into()), now));
+        keys.forget_stale(now + FORGET_AWAITING);
+        assert!(keys.await_key("m later".into(), of("mallory", "z".into()), now + FORGET_AWAITING));
+        assert_eq!(keys.awaiting.of_sender.len(), 1, "{:?}", keys.awaiting.of_sender);
     }
 }
