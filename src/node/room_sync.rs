@@ -243,8 +243,7 @@ impl EventLoop {
     fn join_with_heads(&mut self, ask: HeadsAsk, peer: PeerId, heads: Vec<SignedEvent>, reply: RoomDone) {
         let room = ask.room;
         let Some(key) = self.accounts.trusted_key() else {
-            let _ = reply.send(Err(error(ErrorCode::NoBootstrap, "no bootstrap key is trusted")));
-            return;
+            return self.fail_join(room, reply, ErrorCode::NoBootstrap, "no bootstrap key is trusted");
         };
         let now = now_ms();
         let verified: Vec<VerifiedEvent> = heads

@@ -23,9 +23,12 @@
 //!   replay, by [`Roster::is_stale`]) changes nothing and is not passed on; any other is
 //!   passed on, its certificate learnt, its change shown, then its rooms handed to the room
 //!   directory and the account's outbox looked at (online), or its rooms dropped (offline);
+//! - one peer's announcements beyond [`ANNOUNCEMENTS_BURST`] at once, then one every
+//!   [`ANNOUNCE_EVERY`], are ignored and not passed on, before their certificates are checked
+//!   (a peer announces every few seconds, and once for each newcomer);
 //! - a checked announcement that would change what is shown (someone arriving or leaving,
-//!   another name or nickname) beyond [`CHANGES_BURST`] at once, then one every
-//!   [`CHANGE_EVERY`], from one peer, is ignored and not passed on;
+//!   another name or nickname) or the rooms its peer is in beyond [`CHANGES_BURST`] at once,
+//!   then one every [`CHANGE_EVERY`], from one peer, is ignored and not passed on;
 //! - a tick publishes this user's state and forgets users silent for [`PRESENCE_TIMEOUT`];
 //! - a peer whose last connection closed has no rooms any more, and its user is offline.
 
@@ -69,6 +72,13 @@ pub struct Now {
 /// catch-ups of the rooms shared with it each time).
 pub const CHANGES_BURST: u32 = 10;
 pub const CHANGE_EVERY: Duration = Duration::from_secs(10);
+
+/// How many announcements of one peer are taken at once, and then one every
+/// [`ANNOUNCE_EVERY`]: a peer announces itself every few seconds and once for each newcomer on
+/// the topic, so a newcomer storm stays well within it; a peer announcing without pause is not
+/// passed on, nor its announcements' certificates checked, outboxes looked at or rooms handed on.
+pub const ANNOUNCEMENTS_BURST: u32 = 64;
+pub const ANNOUNCE_EVERY: Duration = Duration::from_millis(250);
 
 /// Announcements held while no bootstrap key is trusted yet, at most this many peers'.
 pub const MAX_UNVERIFIED: usize = 256;
@@ -145,8 +155,12 @@ pub struct PresenceEngine {
     roster: Roster,
     /// The latest announcement of each peer heard before any bootstrap key was trusted.
     unverified: HashMap<PeerId, Presence>,
+    /// The announcements each peer made.
+    announcements: RateLimit<PeerId>,
     /// The changes each peer's announcements made.
     changes: RateLimit<Vec<u8>>,
+    /// The rooms each peer online here named in its last announcement taken in.
+    rooms: HashMap<Vec<u8>, Vec<RoomRef>>,
 }
 
 impl PresenceEngine {
@@ -156,7 +170,9 @@ impl PresenceEngine {
             local,
             roster: Roster::new(),
             unverified: HashMap::new(),
+            announcements: RateLimit::every(ANNOUNCEMENTS_BURST, ANNOUNCE_EVERY),
             changes: RateLimit::every(CHANGES_BURST, CHANGE_EVERY),
+            rooms: HashMap::new(),
         }
     }
 
@@ -178,6 +194,10 @@ impl PresenceEngine {
             Input::Opened { presence, .. } if !fresh(presence.seq, now.ms) => {
                 out.push(Output::Verdict(Verdict::Ignore))
             }
+            Input::Opened { peer, .. } if !self.announcements.allow(peer, now.at) => {
+                // Announcing faster than anyone needs to: as if unheard.
+                out.push(Output::Verdict(Verdict::Ignore))
+            }
             Input::Opened { peer, presence, key_trusted: false } => {
                 self.hold(peer, presence);
                 out.push(Output::Verdict(Verdict::Ignore));
@@ -196,6 +216,7 @@ impl PresenceEngine {
                 out.extend(self.roster.expire(now.at, PRESENCE_TIMEOUT).into_iter().map(Output::Show));
             }
             Input::PeerGone(peer) => {
+                self.rooms.remove(&peer.to_bytes());
                 out.push(Output::PeerRoomsGone(peer));
                 out.extend(self.roster.peer_gone(&peer.to_bytes()).map(Output::Show));
             }
@@ -235,7 +256,9 @@ impl PresenceEngine {
         let account = holder.account;
         let user = OnlineUser { account, username: holder.username.clone(), nick };
         let changes = match state {
-            PresenceState::Online => self.roster.would_change(&bytes, &user),
+            PresenceState::Online => {
+                self.roster.would_change(&bytes, &user) || self.rooms.get(&bytes).is_none_or(|named| *named != rooms)
+            }
             PresenceState::Offline => self.roster.user_on(&bytes).is_some(),
         };
         if changes && !self.changes.allow(bytes.clone(), now.at) {
@@ -251,10 +274,14 @@ impl PresenceEngine {
         out.extend(change.map(Output::Show));
         match state {
             PresenceState::Online => {
+                self.rooms.insert(bytes, rooms.clone());
                 out.push(Output::PeerRooms { peer, rooms });
                 out.push(Output::AccountOnline(account));
             }
-            PresenceState::Offline => out.push(Output::PeerRoomsGone(peer)),
+            PresenceState::Offline => {
+                self.rooms.remove(&bytes);
+                out.push(Output::PeerRoomsGone(peer));
+            }
         }
         out.push(Output::Verdict(Verdict::Accept));
     }

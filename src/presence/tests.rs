@@ -122,8 +122,8 @@ mod engine {
 
     use crate::cert::{Authority, CertBody};
     use crate::presence::engine::{
-        CHANGE_EVERY, CHANGES_BURST, Heard, Input, MAX_UNVERIFIED, Now, Output, PRESENCE_FRESH, PRESENCE_TIMEOUT,
-        PresenceEngine, Verdict,
+        ANNOUNCE_EVERY, ANNOUNCEMENTS_BURST, CHANGE_EVERY, CHANGES_BURST, Heard, Input, MAX_UNVERIFIED, Now, Output,
+        PRESENCE_FRESH, PRESENCE_TIMEOUT, PresenceEngine, Verdict,
     };
     use crate::presence::{OnlineUser, RosterChange};
     use crate::protocol::presence::{Presence, PresenceState};
@@ -430,6 +430,73 @@ mod engine {
         assert_eq!(out.last(), Some(&Output::Verdict(Verdict::Accept)), "{out:?}");
         let out = engine.handle(Input::Checked(heard("mallory", "M", mallory, 123, PresenceState::Offline)), at(later));
         assert_eq!(out, vec![Output::Verdict(Verdict::Ignore)]);
+    }
+
+    #[test]
+    fn a_peer_naming_ever_other_rooms_is_held_to_the_limit_of_changes() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let (mallory, alice) = (PeerId::random(), PeerId::random());
+        let now = Instant::now();
+        let room = |n: u8| crate::protocol::presence::RoomRef {
+            id: crate::room::EventId::from_bytes([n; 32]),
+            name: format!("room{n}"),
+            creator: account_of("mallory"),
+        };
+        let naming = |peer: PeerId, seq: u64, rooms: Vec<crate::protocol::presence::RoomRef>| {
+            let mut heard = heard("mallory", "M", peer, seq, PresenceState::Online);
+            heard.rooms = rooms;
+            Input::Checked(heard)
+        };
+        let handed_on = |out: &[Output]| out.iter().any(|o| matches!(o, Output::PeerRooms { .. }));
+        // Arriving is the first change; then each announcement names another room.
+        let mut taken = 0;
+        for seq in 1..=100u64 {
+            let out = engine.handle(naming(mallory, seq, vec![room(seq as u8)]), at(now));
+            if handed_on(&out) {
+                taken += 1;
+            } else {
+                assert_eq!(out, vec![Output::Verdict(Verdict::Ignore)], "neither taken nor passed on");
+            }
+        }
+        assert_eq!(taken, CHANGES_BURST);
+        // Naming the rooms of the last announcement taken changes nothing, and is taken.
+        let last = vec![room(CHANGES_BURST as u8)];
+        let out = engine.handle(naming(mallory, 101, last.clone()), at(now));
+        assert!(out.contains(&Output::PeerRooms { peer: mallory, rooms: last }), "{out:?}");
+        // Another peer is not held back; and later, one more change is taken.
+        assert!(handed_on(&engine.handle(naming(alice, 1, vec![room(1)]), at(now))));
+        let out = engine.handle(naming(mallory, 102, vec![room(200)]), at(now + CHANGE_EVERY));
+        assert!(out.contains(&Output::PeerRooms { peer: mallory, rooms: vec![room(200)] }), "{out:?}");
+    }
+
+    #[test]
+    fn a_peer_announcing_without_pause_is_neither_checked_nor_passed_on() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let (mallory, alice) = (PeerId::random(), PeerId::random());
+        let now = Instant::now();
+        let opened = |peer: PeerId, name: &str, seq: u64| Input::Opened {
+            peer,
+            presence: presence(name, &peer, seq),
+            key_trusted: true,
+        };
+        let checked = |out: &[Output]| matches!(out, [Output::Check { .. }]);
+        let mut taken = 0;
+        for seq in 1..=1_000 {
+            let out = engine.handle(opened(mallory, "mallory", seq), at(now));
+            if checked(&out) {
+                taken += 1;
+            } else {
+                assert_eq!(out, vec![Output::Verdict(Verdict::Ignore)]);
+            }
+        }
+        assert_eq!(taken, ANNOUNCEMENTS_BURST);
+        // Another peer is not held back; and later, mallory's next one is checked again.
+        assert!(checked(&engine.handle(opened(alice, "alice", 1), at(now))));
+        assert!(checked(&engine.handle(opened(mallory, "mallory", 1_001), at(now + ANNOUNCE_EVERY))));
+        assert_eq!(
+            engine.handle(opened(mallory, "mallory", 1_002), at(now + ANNOUNCE_EVERY)),
+            vec![Output::Verdict(Verdict::Ignore)]
+        );
     }
 
     #[derive(Debug, Clone)]
