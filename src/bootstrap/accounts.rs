@@ -338,6 +338,14 @@ impl AccountStore {
                  (SELECT peer_id FROM holders WHERE account_id = ?1 ORDER BY last_at DESC LIMIT ?2)",
             params![account, HOLDERS_PER_ACCOUNT_MAX],
         )?;
+        // The account's sessions on machines no longer among those (one account logging in
+        // from ever new peers must not grow the database without end): logged out, they log
+        // in again.
+        tx.execute(
+            "DELETE FROM sessions WHERE username_key = (SELECT username_key FROM accounts WHERE account_id = ?1)
+                 AND peer_id NOT IN (SELECT peer_id FROM holders WHERE account_id = ?1)",
+            params![account],
+        )?;
         let forgotten_before = now.saturating_sub(HOLDER_MEMORY_SECS).min(i64::MAX as u64) as i64;
         tx.execute("DELETE FROM holders WHERE last_at < ?1", params![forgotten_before])?;
         let serial: i64 = tx.query_row(
@@ -595,5 +603,23 @@ mod tests {
         store.begin_session(b"later", bob, &[], 200 + HOLDER_MEMORY_SECS + 100).unwrap();
         assert!(!store.known_machine(b"m0").unwrap());
         assert!(store.held(bob, b"later").unwrap());
+    }
+
+    #[test]
+    fn one_account_logged_in_on_ever_new_machines_keeps_only_its_latest_sessions() {
+        let (_dir, mut store) = store();
+        let alice = store.create("alice", "h1", 1).unwrap();
+        let bob = store.create("bob", "h2", 1).unwrap();
+        store.begin_session(b"bob's", bob, &[], 100).unwrap();
+        store.begin_session(b"home", alice, &[], 100).unwrap();
+        let machines = 10 * HOLDERS_PER_ACCOUNT_MAX;
+        for i in 0..machines {
+            store.begin_session(format!("m{i}").as_bytes(), alice, &[], 200 + u64::from(i)).unwrap();
+        }
+        let sessions: u32 = store.conn.query_row("SELECT count(*) FROM sessions", [], |r| r.get(0)).unwrap();
+        assert_eq!(sessions, HOLDERS_PER_ACCOUNT_MAX + 1, "alice's latest machines, and bob's");
+        assert!(store.session(b"home").unwrap().is_none(), "the machine that renewed longest ago logs in again");
+        assert_eq!(store.session(format!("m{}", machines - 1).as_bytes()).unwrap().map(|a| a.id), Some(alice));
+        assert_eq!(store.session(b"bob's").unwrap().map(|a| a.id), Some(bob), "another account's session stays");
     }
 }
