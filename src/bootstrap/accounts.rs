@@ -333,18 +333,19 @@ impl AccountStore {
              ON CONFLICT (account_id, peer_id) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
             params![account, peer_id, at],
         )?;
+        // The account's sessions on the machines about to be forgotten end with them (one
+        // account logging in from ever new peers must not grow the database without end):
+        // logged out, they log in again. Found through the account's holders, by key.
+        tx.execute(
+            "DELETE FROM sessions WHERE username_key = (SELECT username_key FROM accounts WHERE account_id = ?1)
+                 AND peer_id IN (SELECT peer_id FROM holders WHERE account_id = ?1 AND peer_id NOT IN
+                     (SELECT peer_id FROM holders WHERE account_id = ?1 ORDER BY last_at DESC LIMIT ?2))",
+            params![account, HOLDERS_PER_ACCOUNT_MAX],
+        )?;
         tx.execute(
             "DELETE FROM holders WHERE account_id = ?1 AND peer_id NOT IN
                  (SELECT peer_id FROM holders WHERE account_id = ?1 ORDER BY last_at DESC LIMIT ?2)",
             params![account, HOLDERS_PER_ACCOUNT_MAX],
-        )?;
-        // The account's sessions on machines no longer among those (one account logging in
-        // from ever new peers must not grow the database without end): logged out, they log
-        // in again.
-        tx.execute(
-            "DELETE FROM sessions WHERE username_key = (SELECT username_key FROM accounts WHERE account_id = ?1)
-                 AND peer_id NOT IN (SELECT peer_id FROM holders WHERE account_id = ?1)",
-            params![account],
         )?;
         let forgotten_before = now.saturating_sub(HOLDER_MEMORY_SECS).min(i64::MAX as u64) as i64;
         tx.execute("DELETE FROM holders WHERE last_at < ?1", params![forgotten_before])?;
