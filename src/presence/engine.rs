@@ -181,6 +181,12 @@ impl PresenceEngine {
         &self.roster
     }
 
+    /// How many peers' rooms are remembered.
+    #[cfg(test)]
+    pub(crate) fn rooms_remembered(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// How many peers' announcements are held until a key is trusted.
     pub fn held(&self) -> usize {
         self.unverified.len()
@@ -214,6 +220,9 @@ impl PresenceEngine {
             Input::Tick => {
                 out.push(Output::Publish(PresenceState::Online));
                 out.extend(self.roster.expire(now.at, PRESENCE_TIMEOUT).into_iter().map(Output::Show));
+                // The rooms of those gone silent (some never had a connection here to close).
+                let roster = &self.roster;
+                self.rooms.retain(|peer, _| roster.user_on(peer).is_some());
             }
             Input::PeerGone(peer) => {
                 self.rooms.remove(&peer.to_bytes());

@@ -470,6 +470,23 @@ mod engine {
     }
 
     #[test]
+    fn the_rooms_of_peers_gone_silent_or_offline_are_forgotten() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let now = Instant::now();
+        let (alice, bob, carol) = (PeerId::random(), PeerId::random(), PeerId::random());
+        for (peer, name) in [(alice, "alice"), (bob, "bob"), (carol, "carol")] {
+            engine.handle(Input::Checked(heard(name, "N", peer, 1, PresenceState::Online)), at(now));
+        }
+        assert_eq!(engine.rooms_remembered(), 3);
+        engine.handle(Input::Checked(heard("alice", "N", alice, 2, PresenceState::Offline)), at(now));
+        engine.handle(Input::PeerGone(bob), at(now));
+        assert_eq!(engine.rooms_remembered(), 1);
+        // Carol, heard through others only (no connection here to close), falls silent.
+        engine.handle(Input::Tick, at(now + PRESENCE_TIMEOUT + Duration::from_secs(1)));
+        assert_eq!(engine.rooms_remembered(), 0);
+    }
+
+    #[test]
     fn a_peer_announcing_without_pause_is_neither_checked_nor_passed_on() {
         let mut engine = PresenceEngine::new(PeerId::random());
         let (mallory, alice) = (PeerId::random(), PeerId::random());
