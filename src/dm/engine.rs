@@ -35,8 +35,9 @@
 //!   stays at the mailbox for now (answered `Unavailable`), and comes straight or later;
 //! - a sender may send at most [`ARRIVAL_BURST`] messages at once, then [`ARRIVALS_PER_SEC`] a
 //!   second (far beyond anyone typing or pasting): beyond that a message is answered
-//!   `Unavailable`, neither kept nor shown, and stays in the sender's outbox (or at the mailbox)
-//!   for later.
+//!   `Unavailable`, neither read about, kept nor shown, and stays in the sender's outbox (or at
+//!   the mailbox) for later. What this run cannot decide of a request is read
+//!   ([`Output::ReadSeen`]) only once the sender is within its rate.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -71,7 +72,7 @@ pub struct Seen {
 }
 
 /// A request whose sender's certificate checked out, addressed to this node's user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     /// Where the answer goes.
     pub channel: Channel,
@@ -83,7 +84,9 @@ pub struct Received {
     /// The sender, from its certificate.
     pub sender: CheckedDm,
     pub request: DmRequest,
-    /// What the database says of it; `None` when it could not be read.
+    /// What is known of it: from this run, when that decides it; else `None` in
+    /// [`Input::Request`] (to be read, [`Output::ReadSeen`]) and in [`Input::Read`] when the
+    /// database could not be read.
     pub seen: Option<Seen>,
     /// It came in a letter from a mailbox, not straight from its sender.
     pub letter: bool,
@@ -98,8 +101,11 @@ pub enum Input {
     Send { dm: Box<StoredDm>, peer: Option<PeerId>, older_waiting: bool },
     /// [`Output::Keep`] was carried out: whether message `id` is kept.
     Kept { id: String, ok: bool },
-    /// A request came (see [`Received`]).
+    /// A request came (see [`Received`]); a sender beyond its rate is refused before anything
+    /// is read for it.
     Request(Box<Received>),
+    /// What [`Output::ReadSeen`] read of a request.
+    Read(Box<Received>),
     /// [`Output::KeepReceived`] was carried out: whether the message of `channel` is kept, and
     /// whether it was kept already (the same id from the same sender came before: a duplicate,
     /// confirmed and not shown again).
@@ -154,6 +160,9 @@ pub enum Output {
     ReadOutbox { to: AccountId },
     /// Read whom messages wait for, and tell the engine with [`Input::Waiting`].
     ReadWaiting,
+    /// Read what the database says of this request (whether its id is kept, the sender's last
+    /// number), and hand it back with [`Input::Read`].
+    ReadSeen(Box<Received>),
     /// Show this to the user.
     Show(Show),
     /// Message `id` could not be kept and did not go out: it is lost, and the command that
@@ -242,7 +251,19 @@ impl DmEngine {
         match input {
             Input::Send { dm, peer, older_waiting } => self.send(*dm, peer, older_waiting, &mut out),
             Input::Kept { id, ok } => self.kept(&id, ok, &mut out),
-            Input::Request(received) => self.arrived(*received, now, &mut out),
+            Input::Request(received) => {
+                // Beyond the sender's rate: not now; it stays with its sender (or mailbox) for
+                // later. Nothing is read for it.
+                if !self.arrivals.0.allow(received.sender.account, now) {
+                    let response = DmResponse::Refused(DmRefusal::Unavailable);
+                    out.push(Output::Answer { channel: received.channel, response });
+                } else if received.seen.is_none() {
+                    out.push(Output::ReadSeen(received));
+                } else {
+                    self.arrived(*received, &mut out);
+                }
+            }
+            Input::Read(received) => self.arrived(*received, &mut out),
             Input::KeptReceived { channel, ok, known } => self.kept_received(channel, ok, known, &mut out),
             Input::Response { flight, response } => self.answered(flight, response, &mut out),
             Input::Failed { flight, reason } => {
@@ -477,17 +498,12 @@ impl DmEngine {
 
     // Receiving.
 
-    fn arrived(&mut self, received: Received, now: Instant, out: &mut Vec<Output>) {
+    fn arrived(&mut self, received: Received, out: &mut Vec<Output>) {
         let Received { channel, peer, owner, me, sender, request, seen, letter } = received;
         let Some(seen) = seen else {
             out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
             return;
         };
-        // Beyond the sender's rate: not now; it stays with its sender (or mailbox) for later.
-        if !self.arrivals.0.allow(sender.account, now) {
-            out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
-            return;
-        }
         // The same message being kept already: answered with it. An older one from the same
         // sender on the same peer meanwhile: stale (what was read did not know the newer yet).
         let from = |a: &Arriving| a.dm.other == sender.account && a.peer == peer;

@@ -410,7 +410,11 @@ fn duplicates_are_confirmed_again_stale_ones_refused_and_nothing_shown() {
     assert_eq!(out, [Output::Answer { channel: Channel(1), response: delivered }]);
     let out = answer(&mut engine, Some(Seen { known: false, last_seq: Some(3) }), 2);
     assert_eq!(out, [Output::Answer { channel: Channel(2), response: refused(DmRefusal::Stale) }]);
+    // Not known from this run: read first; the read failing, not now.
     let out = answer(&mut engine, None, 3);
+    let [Output::ReadSeen(read)] = &out[..] else { panic!("{out:?}") };
+    assert_eq!(read.channel, Channel(3));
+    let out = handle(&mut engine, Input::Read(read.clone()));
     assert_eq!(out, [Output::Answer { channel: Channel(3), response: refused(DmRefusal::Unavailable) }]);
     let out = answer(&mut engine, Some(Seen { known: false, last_seq: None }), 4);
     assert!(matches!(out[..], [Output::KeepReceived { channel: Channel(4), .. }]));
@@ -428,6 +432,29 @@ fn a_message_the_database_had_kept_already_is_confirmed_and_not_shown_again() {
         [Output::Answer { channel: Channel(1), response: DmResponse::Delivered }],
         "confirmed, never shown twice"
     );
+}
+
+#[test]
+fn a_sender_beyond_its_rate_is_refused_before_anything_is_read_for_it() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let t = Instant::now();
+    // Old numbers (replays, say), each of which this run cannot decide: each would be read.
+    let mut reads = 0;
+    for n in 1..=2 * u64::from(super::engine::ARRIVAL_BURST) {
+        let (input, _) = request_on(peer, &format!("b{n}"), 1, None, n);
+        match &engine.handle(input, t)[..] {
+            [Output::ReadSeen(_)] => reads += 1,
+            [Output::Answer { response: DmResponse::Refused(DmRefusal::Unavailable), .. }] => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(reads, super::engine::ARRIVAL_BURST, "the rest refused unread");
+    // What was read is decided without counting again.
+    let (Input::Request(mut read), _) = request_on(peer, "b1", 1, None, 1) else { unreachable!() };
+    read.seen = Some(Seen { known: true, last_seq: Some(1) });
+    let out = engine.handle(Input::Read(read), t);
+    assert_eq!(out, [Output::Answer { channel: Channel(1), response: DmResponse::Delivered }]);
 }
 
 #[test]

@@ -226,6 +226,10 @@ impl EventLoop {
                 }
                 Output::ReadOutbox { to } => self.read_outbox(to),
                 Output::ReadWaiting => self.read_waiting(),
+                Output::ReadSeen(received) => {
+                    self.read_seen(*received);
+                    None
+                }
                 Output::Show(show) => {
                     if let Show::Dm(dm) = &show
                         && let Some(reply) = self.direct.replies.remove(&dm.id)
@@ -313,7 +317,7 @@ impl EventLoop {
             let sender = (received.owner, received.sender.account, received.peer);
             self.direct.seen.entry(sender).or_insert((seen.last_seq, None));
         }
-        self.feed_direct(Input::Request(Box::new(received))).await;
+        self.feed_direct(Input::Read(Box::new(received))).await;
     }
 
     /// Sends `dm` to `peer` with this user's certificate; the failure, when it cannot go.
@@ -473,11 +477,13 @@ impl EventLoop {
     }
 
     /// A message whose sender checked out (straight from them, or in a letter): the engine
-    /// decides, once what was received before from that sender is known.
+    /// decides (what was received before from that sender read first, when it asks).
     pub(super) async fn receive_dm(&mut self, received: Received) {
-        if received.seen.is_some() {
-            return self.feed_direct(Input::Request(Box::new(received))).await;
-        }
+        self.feed_direct(Input::Request(Box::new(received))).await;
+    }
+
+    /// Reads what was received before from `received`'s sender, for the engine.
+    fn read_seen(&mut self, received: Received) {
         self.store.run(move |store| {
             let mut received = received;
             let (id, sender, peer) = (&received.request.id, received.sender.account, received.peer.to_bytes());
