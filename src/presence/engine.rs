@@ -159,8 +159,6 @@ pub struct PresenceEngine {
     announcements: RateLimit<PeerId>,
     /// The changes each peer's announcements made.
     changes: RateLimit<Vec<u8>>,
-    /// The rooms each peer online here named in its last announcement taken in.
-    rooms: HashMap<Vec<u8>, Vec<RoomRef>>,
 }
 
 impl PresenceEngine {
@@ -172,19 +170,12 @@ impl PresenceEngine {
             unverified: HashMap::new(),
             announcements: RateLimit::every(ANNOUNCEMENTS_BURST, ANNOUNCE_EVERY),
             changes: RateLimit::every(CHANGES_BURST, CHANGE_EVERY),
-            rooms: HashMap::new(),
         }
     }
 
     /// Who is online.
     pub fn roster(&self) -> &Roster {
         &self.roster
-    }
-
-    /// How many peers' rooms are remembered.
-    #[cfg(test)]
-    pub(crate) fn rooms_remembered(&self) -> usize {
-        self.rooms.len()
     }
 
     /// How many peers' announcements are held until a key is trusted.
@@ -220,12 +211,8 @@ impl PresenceEngine {
             Input::Tick => {
                 out.push(Output::Publish(PresenceState::Online));
                 out.extend(self.roster.expire(now.at, PRESENCE_TIMEOUT).into_iter().map(Output::Show));
-                // The rooms of those gone silent (some never had a connection here to close).
-                let roster = &self.roster;
-                self.rooms.retain(|peer, _| roster.user_on(peer).is_some());
             }
             Input::PeerGone(peer) => {
-                self.rooms.remove(&peer.to_bytes());
                 out.push(Output::PeerRoomsGone(peer));
                 out.extend(self.roster.peer_gone(&peer.to_bytes()).map(Output::Show));
             }
@@ -265,9 +252,7 @@ impl PresenceEngine {
         let account = holder.account;
         let user = OnlineUser { account, username: holder.username.clone(), nick };
         let changes = match state {
-            PresenceState::Online => {
-                self.roster.would_change(&bytes, &user) || self.rooms.get(&bytes).is_none_or(|named| *named != rooms)
-            }
+            PresenceState::Online => self.roster.would_change(&bytes, &user, &rooms),
             PresenceState::Offline => self.roster.user_on(&bytes).is_some(),
         };
         if changes && !self.changes.allow(bytes.clone(), now.at) {
@@ -283,14 +268,11 @@ impl PresenceEngine {
         out.extend(change.map(Output::Show));
         match state {
             PresenceState::Online => {
-                self.rooms.insert(bytes, rooms.clone());
+                self.roster.name_rooms(&bytes, rooms.clone());
                 out.push(Output::PeerRooms { peer, rooms });
                 out.push(Output::AccountOnline(account));
             }
-            PresenceState::Offline => {
-                self.rooms.remove(&bytes);
-                out.push(Output::PeerRoomsGone(peer));
-            }
+            PresenceState::Offline => out.push(Output::PeerRoomsGone(peer)),
         }
         out.push(Output::Verdict(Verdict::Accept));
     }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::account::{AccountId, same_name};
+use crate::protocol::presence::RoomRef;
 
 pub mod engine;
 
@@ -126,6 +127,8 @@ pub enum RosterChange {
 struct Entry {
     user: OnlineUser,
     last_heard: Instant,
+    /// The rooms the peer named in its last announcement taken in.
+    rooms: Vec<RoomRef>,
 }
 
 /// The newest announcement taken in from one peer: its number and its certificate's serial.
@@ -135,7 +138,7 @@ struct Mark {
     serial: u64,
 }
 
-/// The users online, by the peer (binary peer id) they are on.
+/// The users online, by the peer (binary peer id) they are on, with the rooms each named.
 #[derive(Debug, Default)]
 pub struct Roster {
     entries: HashMap<Vec<u8>, Entry>,
@@ -186,7 +189,7 @@ impl Roster {
             return None;
         }
         let Some(entry) = self.entries.get_mut(peer) else {
-            self.entries.insert(peer.to_vec(), Entry { user: user.clone(), last_heard: now });
+            self.entries.insert(peer.to_vec(), Entry { user: user.clone(), last_heard: now, rooms: Vec::new() });
             return Some(RosterChange::Arrived(user));
         };
         entry.last_heard = now;
@@ -243,10 +246,23 @@ impl Roster {
         self.entries.get(peer).map(|e| &e.user)
     }
 
-    /// Whether an announcement that `user` is online on `peer` would change what is shown:
-    /// someone arriving, or another name or nickname.
-    pub fn would_change(&self, peer: &[u8], user: &OnlineUser) -> bool {
-        self.entries.get(peer).is_none_or(|e| e.user != *user)
+    /// Whether an announcement that `user` is online on `peer`, in `rooms`, would change what
+    /// is shown or known: someone arriving, another name or nickname, other rooms.
+    pub fn would_change(&self, peer: &[u8], user: &OnlineUser, rooms: &[RoomRef]) -> bool {
+        self.entries.get(peer).is_none_or(|e| e.user != *user || e.rooms != rooms)
+    }
+
+    /// Notes the rooms the user online on `peer` named; forgotten with the user.
+    pub fn name_rooms(&mut self, peer: &[u8], rooms: Vec<RoomRef>) {
+        if let Some(entry) = self.entries.get_mut(peer) {
+            entry.rooms = rooms;
+        }
+    }
+
+    /// How many peers' rooms are known (none named included): those of the users online.
+    #[cfg(test)]
+    pub(crate) fn rooms_named(&self) -> usize {
+        self.entries.len()
     }
 
     /// The peers `account` is online on, the most recently heard first.

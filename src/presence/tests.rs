@@ -477,13 +477,13 @@ mod engine {
         for (peer, name) in [(alice, "alice"), (bob, "bob"), (carol, "carol")] {
             engine.handle(Input::Checked(heard(name, "N", peer, 1, PresenceState::Online)), at(now));
         }
-        assert_eq!(engine.rooms_remembered(), 3);
+        assert_eq!(engine.roster().rooms_named(), 3);
         engine.handle(Input::Checked(heard("alice", "N", alice, 2, PresenceState::Offline)), at(now));
         engine.handle(Input::PeerGone(bob), at(now));
-        assert_eq!(engine.rooms_remembered(), 1);
+        assert_eq!(engine.roster().rooms_named(), 1);
         // Carol, heard through others only (no connection here to close), falls silent.
         engine.handle(Input::Tick, at(now + PRESENCE_TIMEOUT + Duration::from_secs(1)));
-        assert_eq!(engine.rooms_remembered(), 0);
+        assert_eq!(engine.roster().rooms_named(), 0);
     }
 
     #[test]
