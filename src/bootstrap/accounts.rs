@@ -333,20 +333,24 @@ impl AccountStore {
              ON CONFLICT (account_id, peer_id) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
             params![account, peer_id, at],
         )?;
-        // The account's sessions on the machines about to be forgotten end with them (one
-        // account logging in from ever new peers must not grow the database without end):
-        // logged out, they log in again. Found through the account's holders, by key.
-        tx.execute(
-            "DELETE FROM sessions WHERE username_key = (SELECT username_key FROM accounts WHERE account_id = ?1)
-                 AND peer_id IN (SELECT peer_id FROM holders WHERE account_id = ?1 AND peer_id NOT IN
-                     (SELECT peer_id FROM holders WHERE account_id = ?1 ORDER BY last_at DESC LIMIT ?2))",
-            params![account, HOLDERS_PER_ACCOUNT_MAX],
-        )?;
-        tx.execute(
-            "DELETE FROM holders WHERE account_id = ?1 AND peer_id NOT IN
-                 (SELECT peer_id FROM holders WHERE account_id = ?1 ORDER BY last_at DESC LIMIT ?2)",
-            params![account, HOLDERS_PER_ACCOUNT_MAX],
-        )?;
+        let forgotten: Vec<Vec<u8>> = tx
+            .prepare(
+                "DELETE FROM holders WHERE account_id = ?1 AND peer_id NOT IN
+                     (SELECT peer_id FROM holders WHERE account_id = ?1 ORDER BY last_at DESC LIMIT ?2)
+                 RETURNING peer_id",
+            )?
+            .query_map(params![account, HOLDERS_PER_ACCOUNT_MAX], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        // The account's sessions on the machines forgotten end with them (one account logging
+        // in from ever new peers must not grow the database without end): logged out, they log
+        // in again.
+        for peer in forgotten {
+            tx.execute(
+                "DELETE FROM sessions WHERE peer_id = ?1
+                     AND username_key = (SELECT username_key FROM accounts WHERE account_id = ?2)",
+                params![peer, account],
+            )?;
+        }
         let forgotten_before = now.saturating_sub(HOLDER_MEMORY_SECS).min(i64::MAX as u64) as i64;
         tx.execute("DELETE FROM holders WHERE last_at < ?1", params![forgotten_before])?;
         let serial: i64 = tx.query_row(
