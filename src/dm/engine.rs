@@ -251,18 +251,7 @@ impl DmEngine {
         match input {
             Input::Send { dm, peer, older_waiting } => self.send(*dm, peer, older_waiting, &mut out),
             Input::Kept { id, ok } => self.kept(&id, ok, &mut out),
-            Input::Request(received) => {
-                // Beyond the sender's rate: not now; it stays with its sender (or mailbox) for
-                // later. Nothing is read for it.
-                if !self.arrivals.0.allow(received.sender.account, now) {
-                    let response = DmResponse::Refused(DmRefusal::Unavailable);
-                    out.push(Output::Answer { channel: received.channel, response });
-                } else if received.seen.is_none() {
-                    out.push(Output::ReadSeen(received));
-                } else {
-                    self.arrived(*received, &mut out);
-                }
-            }
+            Input::Request(received) => self.requested(received, now, &mut out),
             Input::Read(received) => self.arrived(*received, &mut out),
             Input::KeptReceived { channel, ok, known } => self.kept_received(channel, ok, known, &mut out),
             Input::Response { flight, response } => self.answered(flight, response, &mut out),
@@ -497,6 +486,20 @@ impl DmEngine {
     }
 
     // Receiving.
+
+    /// A request came: within its sender's rate, decided now when this run knows enough of
+    /// it, else once what the database says of it is read.
+    fn requested(&mut self, received: Box<Received>, now: Instant, out: &mut Vec<Output>) {
+        if !self.arrivals.0.allow(received.sender.account, now) {
+            // Not now; it stays with its sender (or mailbox) for later. Nothing is read for it.
+            let response = DmResponse::Refused(DmRefusal::Unavailable);
+            out.push(Output::Answer { channel: received.channel, response });
+        } else if received.seen.is_none() {
+            out.push(Output::ReadSeen(received));
+        } else {
+            self.arrived(*received, out);
+        }
+    }
 
     fn arrived(&mut self, received: Received, out: &mut Vec<Output>) {
         let Received { channel, peer, owner, me, sender, request, seen, letter } = received;
