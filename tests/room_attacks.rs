@@ -14,7 +14,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -28,107 +27,22 @@ use meshchat::clock::now_ms;
 use meshchat::e2e::{Keyring, RoomKey};
 use meshchat::protocol::keys::KeysResponse;
 use meshchat::protocol::presence::{self, Presence, PresenceState, RoomRef};
-use meshchat::protocol::sync::{CatchUpRequest, SyncRefusal, SyncRequest, SyncResponse};
+use meshchat::protocol::sync::{SyncRefusal, SyncRequest, SyncResponse};
 use meshchat::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
 use serde_json::Value;
 use support::NodeProc;
 use support::chat::{LoopbackTrio, loopback_trio, no_event_within};
+use support::crafted::{asked_heads, catch_up_everything, heads_of, kept_events, opened, page_up_to, sealed};
 use support::lobby::{
     carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, members, quit_for_identity,
     third_node,
 };
-use support::room_keys::{Writer, give, kept_keyring, open_all};
+use support::room_keys::{Writer, give, kept_keyring};
 use support::sync_peer::SyncPeer;
 
 /// How long a node is watched for something that must not show.
 const QUIET: Duration = Duration::from_millis(1500);
-
-/// The room's control events kept in the database in `dir` (of a node that quit).
-fn kept_events(dir: &Path, room: EventId) -> Vec<VerifiedEvent> {
-    let store = meshchat::store::NodeStore::open(dir).unwrap();
-    let rows = store.room_events().unwrap();
-    rows.iter().filter_map(|b| SignedEvent::decode(b).ok()?.open_stored()).filter(|e| e.room == room).collect()
-}
-
-/// The heads among `events` (the control events no other one cites) and the depth of an
-/// event citing them.
-fn heads_of(events: &[VerifiedEvent]) -> (Vec<EventId>, u64) {
-    let control = events.iter().filter(|e| !matches!(e.body.payload, EventPayload::Message { .. }));
-    let heads: Vec<&VerifiedEvent> =
-        control.filter(|e| !events.iter().any(|other| other.body.prev.contains(&e.id))).collect();
-    let depth = heads.iter().map(|e| e.body.depth).max().expect("heads") + 1;
-    let mut ids: Vec<EventId> = heads.iter().map(|e| e.id).collect();
-    ids.sort();
-    (ids, depth)
-}
-
-/// The room's heads as `peer` gets them from `to` with `certificate`, opened.
-fn asked_heads(peer: &SyncPeer, to: PeerId, room: EventId, certificate: &Certificate) -> Vec<SignedEvent> {
-    match peer.ask(to, SyncRequest::Heads { room, certificate: certificate.clone() }) {
-        SyncResponse::Heads { events } => events,
-        other => panic!("the heads, not {other:?}"),
-    }
-}
-
-fn opened(events: &[SignedEvent]) -> Vec<VerifiedEvent> {
-    events.iter().map(|e| e.open_stored().expect("an event that decodes")).collect()
-}
-
-/// An event of the holder of `key` and `certificate` in `room`, citing `prev`, at `depth`.
-fn sealed(
-    key: &Keypair,
-    certificate: &Certificate,
-    room: EventId,
-    prev: &[EventId],
-    depth: u64,
-    ts_ms: u64,
-    payload: EventPayload,
-) -> Vec<u8> {
-    let body = EventBody {
-        author: certificate.body.account,
-        room: Some(room),
-        prev: prev.to_vec(),
-        depth,
-        ts_ms,
-        nonce: rand::random(),
-        payload,
-    };
-    SignedEvent::seal(key, certificate, &body).expect("a signed event").encode()
-}
-
-/// A catch-up request for everything: no heads known, no messages held.
-fn catch_up_everything(room: EventId, certificate: &Certificate) -> SyncRequest {
-    SyncRequest::CatchUp(Box::new(CatchUpRequest {
-        room,
-        certificate: certificate.clone(),
-        known: Vec::new(),
-        after: None,
-        marks: Vec::new(),
-        messages_after: None,
-        join: None,
-    }))
-}
-
-/// What a former member's catch-up page holds, checked to stop at its removal: the authors and
-/// payloads of its events (`removal` among them, none deeper) and the texts of its messages,
-/// each opened with the keys of `ring` (what the former member held).
-fn page_up_to(
-    events: &[SignedEvent],
-    messages: &[SignedEvent],
-    removal: &EventPayload,
-    ring: &mut Keyring,
-) -> (Vec<(String, EventPayload)>, Vec<String>) {
-    let events = opened(events);
-    let actions: Vec<(String, EventPayload)> =
-        events.iter().map(|e| (e.author.clone(), e.body.payload.clone())).collect();
-    let removed_at = events.iter().find(|e| e.body.payload == *removal).map(|e| e.body.depth);
-    let removed_at = removed_at.unwrap_or_else(|| panic!("the removal among the events: {actions:?}"));
-    assert!(events.iter().all(|e| e.body.depth <= removed_at), "an event after the removal: {actions:?}");
-    let texts: Vec<Option<String>> = open_all(ring, messages);
-    assert!(texts.iter().all(Option::is_some), "a message served that the former member cannot read: {texts:?}");
-    (actions, texts.into_iter().flatten().collect())
-}
 
 /// At each of `nodes`, after an attack and then a join made the same way were published: the
 /// join of `joiner` shows first, the attack (`what`, told by `attack`) not at all, and the

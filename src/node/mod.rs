@@ -16,7 +16,7 @@
 //!   logging in through the bootstrap node, and hosting it), `bootstrap_peers` (bootstrap nodes
 //!   in reach, `/trust`), `presence` (announcing this user and keeping the roster of who is
 //!   online), `rooms` (room topics, their event logs, messages), `room_commands`,
-//!   `room_directory`, `room_sync` (catch-up and `/join`), `direct` (direct messages, their
+//!   `room_directory`, `room_join` (`/join`), `room_sync` (catch-up), `direct` (direct messages, their
 //!   receipts and the outbox), `reach` (relay, rendezvous, AutoNAT and hole punching beyond the
 //!   LAN). An adapter imports the struct from `parts` and state from
 //!   `state`, never another adapter nor `event_loop`; adapters call each other's methods through
@@ -47,6 +47,7 @@ mod presence;
 mod reach;
 mod room_commands;
 mod room_directory;
+mod room_join;
 mod room_keys;
 mod room_sync;
 mod rooms;

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod chat;
+pub mod crafted;
 pub mod driver;
 pub mod gossip_peer;
 pub mod lab;
