@@ -7,8 +7,14 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-/// Beyond this many buckets, full ones (users quiet for a while) are forgotten.
+/// The most buckets kept. At this many, to make room for another key, full buckets (keys quiet
+/// for a while) are forgotten and, if that leaves more than [`KEPT_WHEN_FULL`], those last used
+/// longest ago: memory stays bounded whatever keys come (peers make new ones at will), and one
+/// clear-out makes room for the next many keys rather than costing a pass over every bucket
+/// each. Forgetting a bucket only gives its key a full one again, which any new key has too.
 const MAX_BUCKETS: usize = 10_000;
+/// What a clear-out leaves at most.
+const KEPT_WHEN_FULL: usize = MAX_BUCKETS / 4 * 3;
 
 /// Token buckets by key.
 #[derive(Debug)]
@@ -18,7 +24,7 @@ pub struct RateLimit<K> {
     buckets: HashMap<K, (f64, Instant)>,
 }
 
-impl<K: Eq + Hash> RateLimit<K> {
+impl<K: Eq + Hash + Clone> RateLimit<K> {
     /// At most `burst` messages at once, refilled at `per_sec` messages a second.
     pub fn new(burst: u32, per_sec: u32) -> Self {
         RateLimit { burst: f64::from(burst), per_sec: f64::from(per_sec), buckets: HashMap::new() }
@@ -43,8 +49,7 @@ impl<K: Eq + Hash> RateLimit<K> {
     /// Whether `key` may send one more message at `now` (and counts it if so).
     pub fn allow(&mut self, key: K, now: Instant) -> bool {
         if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(&key) {
-            let (burst, per_sec) = (self.burst, self.per_sec);
-            self.buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * per_sec < burst);
+            self.clear_out(now);
         }
         let (tokens, at) = self.buckets.entry(key).or_insert((self.burst, now));
         *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
@@ -54,6 +59,23 @@ impl<K: Eq + Hash> RateLimit<K> {
             true
         } else {
             false
+        }
+    }
+
+    /// Forgets the full buckets, then, while more than [`KEPT_WHEN_FULL`] are left, those
+    /// last used longest ago.
+    fn clear_out(&mut self, now: Instant) {
+        let (burst, per_sec) = (self.burst, self.per_sec);
+        self.buckets
+            .retain(|_, (tokens, at)| *tokens + now.saturating_duration_since(*at).as_secs_f64() * per_sec < burst);
+        let excess = self.buckets.len().saturating_sub(KEPT_WHEN_FULL);
+        if excess == 0 {
+            return;
+        }
+        let mut by_use: Vec<(Instant, K)> = self.buckets.iter().map(|(key, (_, at))| (*at, key.clone())).collect();
+        by_use.select_nth_unstable_by_key(excess - 1, |(at, _)| *at);
+        for (_, key) in &by_use[..excess] {
+            self.buckets.remove(key);
         }
     }
 }
@@ -103,6 +125,22 @@ mod tests {
                 prop_assert!(receiver.allow("alice", arrival), "refused on arrival");
             }
         }
+    }
+
+    #[test]
+    fn ever_new_keys_none_quiet_keep_the_buckets_bounded_and_the_latest_still_limited() {
+        let t = Instant::now();
+        let mut limit = RateLimit::new(2, 1);
+        // Each key spends its burst: no bucket is full, so none is forgotten as quiet.
+        for i in 0..MAX_BUCKETS * 3 {
+            let at = t + Duration::from_micros(i as u64);
+            assert!(limit.allow(i, at) && limit.allow(i, at), "a new key has its burst");
+            assert!(!limit.allow(i, at), "and then nothing");
+            assert!(limit.buckets.len() <= MAX_BUCKETS, "{} buckets after {i} keys", limit.buckets.len());
+        }
+        let now = t + Duration::from_micros(MAX_BUCKETS as u64 * 3);
+        assert!(!limit.allow(MAX_BUCKETS * 3 - 1, now), "the latest key is still held to its limit");
+        assert!(limit.allow(0, now), "the first, forgotten long since, starts afresh");
     }
 
     #[test]
