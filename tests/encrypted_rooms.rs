@@ -2,7 +2,8 @@
 //! certified user who never joined but listens on the room's topic, and a member who is kicked
 //! (or banned) and stays on the topic with every key their node held. Each hears the envelopes
 //! and decrypts none it must not, nor gets a key for them from any member; the kicked one reads
-//! again once they rejoin, the banned one once unbanned and back.
+//! again once they rejoin, the banned one once unbanned and back. A message whose key a member's
+//! peer gives only after the reader gave up waiting is shown again once it can be read.
 //!
 //! Each refusal sits beside what does get through (the same crafted peer reading a message while
 //! still a member, the members reading each other), so that a test cannot pass for want of
@@ -20,10 +21,11 @@ use meshchat::protocol::keys::{KeysRefusal, KeysRequest, KeysResponse};
 use meshchat::room::EventId;
 use meshchat::room::event::{EventPayload, SignedEvent};
 use support::chat::{LoopbackTrio, expect_error, join_room, loopback_trio};
+use support::crafted::{asked_heads, heads_of, opened, sealed};
 use support::lobby::{
     carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, quit_for_identity, third_node,
 };
-use support::room_keys::{kept_keyring, open_all};
+use support::room_keys::{Writer, give, kept_keyring, open_all};
 use support::sync_peer::SyncPeer;
 use support::{NodeBuilder, NodeProc};
 
@@ -223,4 +225,32 @@ fn a_kicked_member_on_the_topic_decrypts_nothing_written_after_and_reads_again_o
 #[test]
 fn a_banned_member_on_the_topic_decrypts_nothing_written_after_and_reads_again_once_unbanned() {
     a_removed_member_on_the_topic_decrypts_nothing_written_after(Removal::Ban);
+}
+
+/// bob's node quits and a crafted peer with his key and certificate writes to #lobby without
+/// giving alice the key of its session: alice waits for the key, then shows the message as one
+/// that cannot be decrypted. When the key comes after all, she shows it again, read: a second
+/// `message` event with the same id, its text and no `unreadable`; her history has it read.
+#[test]
+fn a_message_whose_key_comes_late_is_shown_again_once_it_can_be_read() {
+    let bob_dir = tempfile::tempdir().unwrap();
+    let LoopbackTrio { boot: _boot, mut alice, alice_addr, mut bob, .. } =
+        loopback_trio(&[], [None, Some(bob_dir.path())]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+
+    let mallory = SyncPeer::new(key.clone());
+    let ([at_alice], topic) = mallory.on_room(&lobby, [&alice_addr]);
+    let (prev, depth) = heads_of(&opened(&asked_heads(&mallory, at_alice, lobby, &certificate)));
+    let mut bobs = Writer::new(lobby, &certificate);
+    let (late, session_key) = bobs.message(&prev, 1, "bob, read late");
+    mallory.publish(&topic, sealed(&key, &certificate, lobby, &prev, depth, now_ms(), late));
+    let unreadable = alice.wait_for("bob's message", |v| v["type"] == "message" && v["from"] == "bob");
+    assert_eq!((&unreadable["unreadable"], &unreadable["text"]), (&true.into(), &"".into()), "{unreadable}");
+
+    assert_eq!(give(&mallory, at_alice, &certificate, &session_key), KeysResponse::Taken);
+    let read = alice.wait_for("bob's message, read", |v| is_message(v, "bob", "bob, read late"));
+    assert_eq!(read["id"], unreadable["id"]);
+    assert!(read["unreadable"].is_null(), "{read}");
+    history_with(&mut alice, &["bob, read late"]);
 }

@@ -366,10 +366,12 @@ impl EventLoop {
     }
 
     /// Sealed messages read back: each one its key opens now is written opened, and shown if it
-    /// waited to be; one that never will is marked so. More are read while a batch opened.
+    /// waited to be, or shown again, read, if it was shown unreadable; one that never will be
+    /// read is marked so. More are read while a batch opened.
     pub(super) async fn open_read(&mut self, room: EventId, session: String, rows: Vec<(StoredMessage, Vec<u8>)>) {
         let full = rows.len() >= OPEN_BATCH;
         let mut opened_any = false;
+        let mut read_late = Vec::new();
         for (message, bytes) in rows {
             let event = SignedEvent::decode(&bytes).ok().and_then(|e| e.open_stored());
             let Some(EventPayload::Message { seq, sealed }) = event.map(|e| e.body.payload) else { continue };
@@ -388,9 +390,18 @@ impl EventLoop {
             if let Some(awaiting) = self.keys.awaiting.get_mut(&id) {
                 awaiting.opened = Some(text.clone());
             }
-            self.keys.wait.opened(&id, text);
+            let held = self.keys.wait.opened(&id, text.clone());
+            if let Some(text) = text
+                && !held
+                && self.keys.shown_unreadable.take(&id)
+            {
+                read_late.push(ChatMessage { text, unreadable: false, ..self.chat_message(&message) });
+            }
         }
         self.show_ready().await;
+        for message in read_late {
+            self.show_now(&room, message).await;
+        }
         if full && opened_any {
             self.open_sealed(room, session);
         }

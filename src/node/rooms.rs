@@ -433,6 +433,9 @@ impl EventLoop {
 
     /// Shows a room message now (see [`Self::show_message`]).
     pub(super) async fn show_now(&mut self, room: &EventId, message: ChatMessage) {
+        if message.unreadable {
+            self.keys.shown_unreadable.note(&message.id);
+        }
         let from_me = self.me().is_some_and(|me| same_name(&me, &message.from));
         let label = message.room.clone();
         self.emit(UiEvent::Message(message)).await;

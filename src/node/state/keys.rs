@@ -1,11 +1,12 @@
 //! The node's room keys: the [`Keyring`] (its own group sessions and the keys it holds), the
-//! messages that wait to be shown until their key comes ([`KeyWait`]), the keys asked for and
-//! given, and who holds this user's own sessions.
+//! messages that wait to be shown until their key comes ([`KeyWait`]) and those shown without
+//! it ([`ShownUnreadable`]), the keys asked for and given, and who holds this user's own
+//! sessions.
 //!
 //! Bookkeeping only: whom to ask, what to give and when to give up waiting is decided by the
 //! adapter (`node/room_keys.rs`) with these bounds; nothing here touches the swarm or the store.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -29,6 +30,8 @@ pub(crate) const MAX_ASKED_AUTHORS: usize = 8;
 pub(crate) const FORGET_AWAITING: Duration = Duration::from_secs(120);
 /// The most sealed messages of a session opened at a time, once its key comes.
 pub(crate) const OPEN_BATCH: usize = 500;
+/// The most messages remembered as shown unreadable, to be shown again if their key comes.
+pub(crate) const MAX_SHOWN_UNREADABLE: usize = 1_000;
 
 /// A message taken in that could not be read, not shown yet.
 #[derive(Debug)]
@@ -103,6 +106,39 @@ pub(crate) struct Asked {
     pub(crate) authors: Vec<AccountId>,
 }
 
+/// Room messages shown as they came, unreadable (their key did not come in time, or too many
+/// waited): each is shown again, read, if its key comes after all. The newest
+/// [`MAX_SHOWN_UNREADABLE`], by event id (hex); the oldest are forgotten first.
+#[derive(Debug, Default)]
+pub(crate) struct ShownUnreadable {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl ShownUnreadable {
+    /// Message `id` was shown unreadable.
+    pub(crate) fn note(&mut self, id: &str) {
+        if !self.ids.insert(id.to_string()) {
+            return;
+        }
+        self.order.push_back(id.to_string());
+        if self.order.len() > MAX_SHOWN_UNREADABLE
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+    }
+
+    /// Whether message `id` was shown unreadable (it is forgotten as such: it is read now).
+    pub(crate) fn take(&mut self, id: &str) -> bool {
+        if !self.ids.remove(id) {
+            return false;
+        }
+        self.order.retain(|noted| noted != id);
+        true
+    }
+}
+
 /// Room keys and what waits for them.
 #[derive(Debug, Default)]
 pub(crate) struct RoomKeys {
@@ -114,6 +150,8 @@ pub(crate) struct RoomKeys {
     pub(crate) own_texts: HashMap<EventId, String>,
     /// Messages held back from the screen until their key comes.
     pub(crate) wait: KeyWait,
+    /// Messages shown unreadable, shown again if their key comes.
+    pub(crate) shown_unreadable: ShownUnreadable,
     /// The sessions asked for, by room and session id.
     pub(crate) asked: HashMap<(EventId, String), Asked>,
     /// The requests in flight that ask for keys: the room and the sessions asked for.
@@ -304,5 +342,19 @@ mod tests {
         keys.forget_stale(now + FORGET_AWAITING);
         assert!(keys.await_key("m later".into(), of("mallory", "z".into()), now + FORGET_AWAITING));
         assert_eq!(keys.awaiting.of_sender.len(), 1, "{:?}", keys.awaiting.of_sender);
+    }
+
+    #[test]
+    fn messages_shown_unreadable_are_remembered_up_to_a_bound_and_taken_once() {
+        let mut shown = ShownUnreadable::default();
+        for n in 0..MAX_SHOWN_UNREADABLE + 10 {
+            shown.note(&format!("{n:064x}"));
+        }
+        shown.note(&format!("{:064x}", MAX_SHOWN_UNREADABLE + 9));
+        assert_eq!(shown.order.len(), MAX_SHOWN_UNREADABLE, "a message noted twice is kept once");
+        assert!(!shown.take(&format!("{:064x}", 9)), "the oldest are forgotten first");
+        assert!(shown.take(&format!("{:064x}", 10)));
+        assert!(!shown.take(&format!("{:064x}", 10)), "shown again once");
+        assert_eq!((shown.order.len(), shown.ids.len()), (MAX_SHOWN_UNREADABLE - 1, MAX_SHOWN_UNREADABLE - 1));
     }
 }
