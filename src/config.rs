@@ -67,7 +67,7 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(MIN_CERT_LIFETIME_SECS..))]
     pub cert_lifetime: u64,
     /// When hosting the bootstrap: how long a name freed by a rename stays reserved to its
-    /// account, in seconds
+    /// account, in seconds (never less than the certificates' lifetime)
     #[arg(long, value_name = "SECS", default_value_t = NAME_HOLD_SECS, global = true)]
     pub name_hold: u64,
 }

@@ -29,8 +29,10 @@ fn dm_from(node: &mut NodeProc, from: &str, text: &str) -> serde_json::Value {
 #[test]
 fn a_waiting_message_reaches_the_renamed_account_and_never_the_new_holder_of_the_name() {
     let Some(lab) = Lab::start(4) else { return };
-    // Names freed by a rename stay reserved for 6 s here (30 days by default).
-    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap", "--name-hold", "6"]).spawn();
+    // Names freed by a rename stay reserved for 30 s here (30 days by default; never less than
+    // a certificate's lifetime, which is 30 s here too).
+    const HOLD: Duration = Duration::from_secs(30);
+    let mut boot = lab.node(0, "bootstrap").args(&["bootstrap", "--name-hold", "30", "--cert-lifetime", "30"]).spawn();
     boot.ready();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut bob = lab_user(&lab, 1, "bob", PASSWORDS[0], dirs[0].path());
@@ -54,6 +56,7 @@ fn a_waiting_message_reaches_the_renamed_account_and_never_the_new_holder_of_the
     expect_bootstrap(&mut alice);
     alice.send("/rename alicia");
     alice.wait_for("renamed", |v| v["type"] == "renamed" && v["old"] == "alice" && v["new"] == "alicia");
+    let renamed = std::time::Instant::now();
     // A nickname that was only the old name follows it.
     alice.send("/who");
     let online = alice.wait_type("online");
@@ -68,7 +71,7 @@ fn a_waiting_message_reaches_the_renamed_account_and_never_the_new_holder_of_the
     assert!(expect_error(&mut carol, "username_taken").contains("alice"));
 
     // Once the hold is over, someone else may take the name.
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(HOLD.saturating_sub(renamed.elapsed()) + Duration::from_secs(1));
     register(&mut carol, "alice", PASSWORDS[2]);
 
     // bob comes back and sees the new `alice` online: the message is not hers.

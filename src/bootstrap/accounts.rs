@@ -230,7 +230,8 @@ impl AccountStore {
     }
 
     /// Renames account `id` to `new` at `now`, atomically: sessions follow, the old name stays
-    /// reserved to the account until `now + hold_secs`, and the rename is kept as the account's
+    /// reserved to the account until `now + hold_secs` (or `now + certified_secs`, the
+    /// certificates' lifetime, if that is later), and the rename is kept as the account's
     /// latest. [`AccountError::Taken`] when another account holds `new`. A name the account
     /// itself reserved may be taken back. Only the [`RESERVED_PER_ACCOUNT_MAX`] names let go of
     /// last stay reserved; [`AccountError::RenamedTooOften`], changing nothing, when the rename
@@ -258,7 +259,9 @@ impl AccountStore {
         .map_err(|e| if is_unique_violation(&e) { AccountError::Taken(new.to_string()) } else { e.into() })?;
         tx.execute("DELETE FROM reserved_names WHERE username_key = ?1", params![username_key(new)])?;
         if username_key(&old) != username_key(new) {
-            let until = now.saturating_add(hold_secs).min(i64::MAX as u64);
+            // Held at least as long as a certificate naming it may still be valid: a shorter
+            // hold would let another account register it while the old one's still is.
+            let until = now.saturating_add(hold_secs.max(certified_secs)).min(i64::MAX as u64);
             let at = now.min(i64::MAX as u64) as i64;
             tx.execute(
                 "INSERT INTO reserved_names (username_key, account_id, until, freed_at) VALUES (?1, ?2, ?3, ?4)
@@ -484,6 +487,19 @@ mod tests {
         let newcomer = store.create("alice", "h3", 10 + HOLD).unwrap();
         assert!(newcomer != alice && newcomer != bob);
         assert!(matches!(store.rename(AccountId::random(), "x-y-z", 1, HOLD, 0), Err(AccountError::NoSuchAccount(_))));
+    }
+
+    #[test]
+    fn a_name_let_go_of_is_held_while_a_certificate_naming_it_may_be_valid_however_short_the_hold() {
+        const CERTIFIED: u64 = 300;
+        let (_dir, mut store) = store();
+        let alice = store.create("alice", "h1", 1).unwrap();
+        assert_eq!(store.rename(alice, "alicia", 10, 5, CERTIFIED).unwrap(), "alice");
+        // Her certificate as alice, issued just before, is valid until 10 + CERTIFIED.
+        assert!(matches!(store.create("alice", "h2", 100), Err(AccountError::Taken(_))));
+        assert_eq!(store.holder("alice", 10 + CERTIFIED - 1).unwrap().map(|a| a.id), Some(alice));
+        assert_eq!(store.holder("alice", 10 + CERTIFIED).unwrap(), None);
+        assert!(store.create("alice", "h2", 10 + CERTIFIED).is_ok());
     }
 
     #[test]

@@ -282,7 +282,10 @@ fn rename_and_renew_follow_the_session_and_keep_the_account() {
 #[test]
 fn a_freed_name_goes_to_a_new_account_only_after_the_hold() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = AuthService::open(dir.path(), Authority::from_secret(&[9; 32])).unwrap().with_name_hold(3600);
+    let mut s = AuthService::open(dir.path(), Authority::from_secret(&[9; 32]))
+        .unwrap()
+        .with_name_hold(3600)
+        .with_lifetime(600);
     let AuthResponse::Granted { certificate: alice, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
     let renamed = s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW);
     assert!(matches!(renamed, AuthResponse::Granted { .. }), "{renamed:?}");
@@ -294,6 +297,25 @@ fn a_freed_name_goes_to_a_new_account_only_after_the_hold() {
     let AuthResponse::Granted { certificate: newcomer, .. } = later(&mut s) else { panic!() };
     assert_ne!(newcomer.body.account, alice.body.account);
     assert_eq!(newcomer.body.username, "alice");
+}
+
+#[test]
+fn a_hold_shorter_than_the_certificates_lifetime_holds_a_freed_name_for_the_lifetime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AuthService::open(dir.path(), Authority::from_secret(&[9; 32])).unwrap().with_name_hold(60);
+    let AuthResponse::Granted { certificate: alice, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
+    let renamed = s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW);
+    assert!(matches!(renamed, AuthResponse::Granted { .. }), "{renamed:?}");
+    // alice's certificate as "alice" is valid until it expires: nobody else may be certified
+    // as alice meanwhile.
+    let register_at = |s: &mut AuthService, at: u64| {
+        s.handle(b"r", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, at)
+    };
+    assert_eq!(refusal(&register_at(&mut s, NOW + 3600)), Some(Refusal::UsernameTaken), "an hour on");
+    let expiry = alice.body.expires_at.max(NOW + CERT_LIFETIME_SECS);
+    assert_eq!(refusal(&register_at(&mut s, expiry - 1)), Some(Refusal::UsernameTaken), "just before it expires");
+    let AuthResponse::Granted { certificate: newcomer, .. } = register_at(&mut s, expiry) else { panic!() };
+    assert_ne!(newcomer.body.account, alice.body.account);
 }
 
 #[test]
