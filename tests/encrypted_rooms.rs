@@ -23,7 +23,8 @@ use meshchat::room::event::{EventPayload, SignedEvent};
 use support::chat::{LoopbackTrio, expect_error, join_room, loopback_trio};
 use support::crafted::{asked_heads, heads_of, opened, sealed};
 use support::lobby::{
-    carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, quit_for_identity, third_node,
+    BobGone, carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, lobby_with_bob_gone,
+    quit_for_identity, third_node,
 };
 use support::room_keys::{Writer, give, kept_keyring, open_all};
 use support::sync_peer::SyncPeer;
@@ -233,12 +234,7 @@ fn a_banned_member_on_the_topic_decrypts_nothing_written_after_and_reads_again_o
 /// `message` event with the same id, its text and no `unreadable`; her history has it read.
 #[test]
 fn a_message_whose_key_comes_late_is_shown_again_once_it_can_be_read() {
-    let bob_dir = tempfile::tempdir().unwrap();
-    let LoopbackTrio { boot: _boot, mut alice, alice_addr, mut bob, .. } =
-        loopback_trio(&[], [None, Some(bob_dir.path())]);
-    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
-    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
-
+    let BobGone { boot: _boot, mut alice, alice_addr, lobby, key, certificate } = lobby_with_bob_gone();
     let mallory = SyncPeer::new(key.clone());
     let ([at_alice], topic) = mallory.on_room(&lobby, [&alice_addr]);
     let (prev, depth) = heads_of(&opened(&asked_heads(&mallory, at_alice, lobby, &certificate)));

@@ -35,8 +35,8 @@ use support::NodeProc;
 use support::chat::{LoopbackTrio, loopback_trio, no_event_within};
 use support::crafted::{asked_heads, catch_up_everything, heads_of, kept_events, opened, page_up_to, sealed};
 use support::lobby::{
-    carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, members, quit_for_identity,
-    third_node,
+    BobGone, carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, lobby_with_bob_gone,
+    members, quit_for_identity, third_node,
 };
 use support::room_keys::{Writer, give, kept_keyring};
 use support::sync_peer::SyncPeer;
@@ -547,11 +547,7 @@ fn announce_in_lobby(
 /// the room goes on.
 #[test]
 fn a_member_serving_forged_catch_up_pages_is_asked_for_one_and_no_more() {
-    let bob_dir = tempfile::tempdir().unwrap();
-    let LoopbackTrio { boot: _boot, mut alice, alice_addr, mut bob, .. } =
-        loopback_trio(&[], [None, Some(bob_dir.path())]);
-    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
-    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+    let BobGone { boot: _boot, mut alice, alice_addr, lobby, key, certificate } = lobby_with_bob_gone();
     let mallory = SyncPeer::new(key.clone());
     let at_alice = mallory.dial(&alice_addr);
     let known = match mallory.ask(at_alice, catch_up_everything(lobby, &certificate)) {

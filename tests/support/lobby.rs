@@ -11,7 +11,7 @@ use meshchat::cert::Certificate;
 use meshchat::room::EventId;
 use serde_json::Value;
 
-use super::chat::{PASSWORDS, expect_bootstrap, join_room, register, room_id, str_of};
+use super::chat::{LoopbackTrio, PASSWORDS, expect_bootstrap, join_room, loopback_trio, register, room_id, str_of};
 use super::{NodeBuilder, NodeProc};
 
 /// Whether `v` is a `kind` event (`joined`, `kicked`, …) of `user` in #lobby.
@@ -60,6 +60,27 @@ pub fn quit_for_identity(node: &mut NodeProc, dir: &Path) -> (Keypair, Certifica
     let key = meshchat::identity::DataDir::open(dir).unwrap().node_key().unwrap();
     let session = meshchat::store::NodeStore::open(dir).unwrap().session().unwrap();
     (key, session.expect("a saved session").certificate)
+}
+
+/// alice and bob in #lobby on loopback, then bob's node gone: what a test with a crafted peer as
+/// bob needs. The bootstrap runs while this is held.
+pub struct BobGone {
+    pub boot: NodeProc,
+    pub alice: NodeProc,
+    pub alice_addr: Multiaddr,
+    pub lobby: EventId,
+    /// bob's node key and certificate.
+    pub key: Keypair,
+    pub certificate: Certificate,
+}
+
+/// Starts a [`BobGone`]: alice and bob register, meet in #lobby, and bob's node quits.
+pub fn lobby_with_bob_gone() -> BobGone {
+    let bob_dir = tempfile::tempdir().expect("a temporary dir");
+    let LoopbackTrio { boot, mut alice, alice_addr, mut bob, .. } = loopback_trio(&[], [None, Some(bob_dir.path())]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
+    BobGone { boot, alice, alice_addr, lobby, key, certificate }
 }
 
 /// The usernames `/members lobby` lists on `node`.
