@@ -49,7 +49,7 @@ impl EventLoop {
                 rooms.insert(id, (name.to_string(), creator));
             }
         }
-        for (id, (name, creator)) in &self.rooms.creates_seen {
+        for (id, (name, creator)) in self.rooms.creates_seen.iter() {
             rooms.entry(*id).or_insert_with(|| (name.clone(), *creator));
         }
         for refs in self.rooms.directory.values() {

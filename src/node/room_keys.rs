@@ -393,7 +393,7 @@ impl EventLoop {
             let held = self.keys.wait.opened(&id, text.clone());
             if let Some(text) = text
                 && !held
-                && self.keys.shown_unreadable.take(&id)
+                && self.keys.shown_unreadable.remove(&id).is_some()
             {
                 read_late.push(ChatMessage { text, unreadable: false, ..self.chat_message(&message) });
             }

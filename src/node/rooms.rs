@@ -434,7 +434,7 @@ impl EventLoop {
     /// Shows a room message now (see [`Self::show_message`]).
     pub(super) async fn show_now(&mut self, room: &EventId, message: ChatMessage) {
         if message.unreadable {
-            self.keys.shown_unreadable.note(&message.id);
+            self.keys.shown_unreadable.insert(message.id.clone(), ());
         }
         let from_me = self.me().is_some_and(|me| same_name(&me, &message.from));
         let label = message.room.clone();

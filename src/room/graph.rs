@@ -39,6 +39,7 @@ use std::fmt;
 
 use super::{Action, Effect, Member, Refusal as RuleRefusal, RoomState};
 use crate::account::AccountId;
+use crate::recent::Recent;
 
 /// The most events one event may cite.
 pub const MAX_PREV: usize = 16;
@@ -193,8 +194,7 @@ pub struct RoomGraph {
     recent: VecDeque<EventId>,
     checkpoint_every: u64,
     recent_states: usize,
-    refused: HashSet<EventId>,
-    refused_order: VecDeque<EventId>,
+    refused: Recent<EventId, (), REFUSED_REMEMBERED>,
     /// Each author's admin actions (kick, ban, unban, op), by (depth, id).
     acts: HashMap<AccountId, BTreeSet<(u64, EventId)>>,
     /// Each author's leaves, by (depth, id).
@@ -218,8 +218,7 @@ impl RoomGraph {
             recent: VecDeque::new(),
             checkpoint_every: CHECKPOINT_EVERY,
             recent_states: RECENT_STATES,
-            refused: HashSet::new(),
-            refused_order: VecDeque::new(),
+            refused: Recent::default(),
             acts: HashMap::new(),
             leaves: HashMap::new(),
             voided_by: HashMap::new(),
@@ -549,14 +548,7 @@ impl RoomGraph {
     }
 
     fn remember_refused(&mut self, id: EventId) {
-        if self.refused.insert(id) {
-            self.refused_order.push_back(id);
-            if self.refused_order.len() > REFUSED_REMEMBERED
-                && let Some(old) = self.refused_order.pop_front()
-            {
-                self.refused.remove(&old);
-            }
-        }
+        self.refused.insert(id, ());
     }
 
     /// The fold, in (depth, id) order, of `tips` and all their ancestors (ids not accepted are

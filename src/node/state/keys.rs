@@ -1,12 +1,12 @@
 //! The node's room keys: the [`Keyring`] (its own group sessions and the keys it holds), the
 //! messages that wait to be shown until their key comes ([`KeyWait`]) and those shown without
-//! it ([`ShownUnreadable`]), the keys asked for and given, and who holds this user's own
+//! it (`shown_unreadable`), the keys asked for and given, and who holds this user's own
 //! sessions.
 //!
 //! Bookkeeping only: whom to ask, what to give and when to give up waiting is decided by the
 //! adapter (`node/room_keys.rs`) with these bounds; nothing here touches the swarm or the store.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -15,6 +15,7 @@ use libp2p::request_response::OutboundRequestId;
 use super::key_wait::{KeyWait, MAX_WAITING, MAX_WAITING_PER_SENDER, Sealing};
 use crate::account::AccountId;
 use crate::e2e::{Keyring, RoomKey};
+use crate::recent::Recent;
 use crate::room::EventId;
 
 /// A session's key is asked for again (of someone else, if anyone) after this long.
@@ -106,39 +107,6 @@ pub(crate) struct Asked {
     pub(crate) authors: Vec<AccountId>,
 }
 
-/// Room messages shown as they came, unreadable (their key did not come in time, or too many
-/// waited): each is shown again, read, if its key comes after all. The newest
-/// [`MAX_SHOWN_UNREADABLE`], by event id (hex); the oldest are forgotten first.
-#[derive(Debug, Default)]
-pub(crate) struct ShownUnreadable {
-    order: VecDeque<String>,
-    ids: HashSet<String>,
-}
-
-impl ShownUnreadable {
-    /// Message `id` was shown unreadable.
-    pub(crate) fn note(&mut self, id: &str) {
-        if !self.ids.insert(id.to_string()) {
-            return;
-        }
-        self.order.push_back(id.to_string());
-        if self.order.len() > MAX_SHOWN_UNREADABLE
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.ids.remove(&oldest);
-        }
-    }
-
-    /// Whether message `id` was shown unreadable (it is forgotten as such: it is read now).
-    pub(crate) fn take(&mut self, id: &str) -> bool {
-        if !self.ids.remove(id) {
-            return false;
-        }
-        self.order.retain(|noted| noted != id);
-        true
-    }
-}
-
 /// Room keys and what waits for them.
 #[derive(Debug, Default)]
 pub(crate) struct RoomKeys {
@@ -150,8 +118,10 @@ pub(crate) struct RoomKeys {
     pub(crate) own_texts: HashMap<EventId, String>,
     /// Messages held back from the screen until their key comes.
     pub(crate) wait: KeyWait,
-    /// Messages shown unreadable, shown again if their key comes.
-    pub(crate) shown_unreadable: ShownUnreadable,
+    /// Room messages shown as they came, unreadable (their key did not come in time, or too
+    /// many waited), by event id (hex): each is shown again, read, if its key comes after all.
+    /// The newest [`MAX_SHOWN_UNREADABLE`].
+    pub(crate) shown_unreadable: Recent<String, (), MAX_SHOWN_UNREADABLE>,
     /// The sessions asked for, by room and session id.
     pub(crate) asked: HashMap<(EventId, String), Asked>,
     /// The requests in flight that ask for keys: the room and the sessions asked for.
@@ -346,15 +316,15 @@ mod tests {
 
     #[test]
     fn messages_shown_unreadable_are_remembered_up_to_a_bound_and_taken_once() {
-        let mut shown = ShownUnreadable::default();
+        let mut shown = RoomKeys::default().shown_unreadable;
         for n in 0..MAX_SHOWN_UNREADABLE + 10 {
-            shown.note(&format!("{n:064x}"));
+            shown.insert(format!("{n:064x}"), ());
         }
-        shown.note(&format!("{:064x}", MAX_SHOWN_UNREADABLE + 9));
-        assert_eq!(shown.order.len(), MAX_SHOWN_UNREADABLE, "a message noted twice is kept once");
-        assert!(!shown.take(&format!("{:064x}", 9)), "the oldest are forgotten first");
-        assert!(shown.take(&format!("{:064x}", 10)));
-        assert!(!shown.take(&format!("{:064x}", 10)), "shown again once");
-        assert_eq!((shown.order.len(), shown.ids.len()), (MAX_SHOWN_UNREADABLE - 1, MAX_SHOWN_UNREADABLE - 1));
+        shown.insert(format!("{:064x}", MAX_SHOWN_UNREADABLE + 9), ());
+        assert_eq!(shown.len(), MAX_SHOWN_UNREADABLE, "a message noted twice is kept once");
+        assert!(shown.remove(&format!("{:064x}", 9)).is_none(), "the oldest are forgotten first");
+        assert!(shown.remove(&format!("{:064x}", 10)).is_some());
+        assert!(shown.remove(&format!("{:064x}", 10)).is_none(), "shown again once");
+        assert_eq!(shown.len(), MAX_SHOWN_UNREADABLE - 1);
     }
 }

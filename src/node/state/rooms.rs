@@ -11,7 +11,7 @@
 //! does) and never emits an event; the adapters are `node/rooms.rs`, `node/room_commands.rs`,
 //! `node/room_directory.rs` and `node/room_sync.rs`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -24,6 +24,7 @@ use crate::node::client::RoomReply;
 use crate::node::event::{ChatMessage, CommandError, ErrorCode};
 use crate::protocol::presence::RoomRef;
 use crate::protocol::sync::Mark;
+use crate::recent::Recent;
 use crate::room::engine::{Incoming, RoomEngine};
 use crate::room::event as wire;
 use crate::room::{EventId, Sequencer, check_room_name, normalise_room_name};
@@ -64,8 +65,7 @@ pub(crate) struct Rooms {
     /// What the create events of rooms this node was asked to join and did not join say
     /// (name and creator), which presence had told otherwise: at most [`MAX_CREATES_SEEN`],
     /// the oldest let go first.
-    pub(crate) creates_seen: HashMap<EventId, (String, AccountId)>,
-    pub(crate) creates_seen_order: VecDeque<EventId>,
+    pub(crate) creates_seen: Recent<EventId, (String, AccountId), MAX_CREATES_SEEN>,
     pub(crate) syncs: HashMap<OutboundRequestId, SyncPurpose>,
     /// Rooms already caught up from a peer in this run.
     pub(crate) synced: HashSet<(EventId, PeerId)>,
@@ -111,8 +111,7 @@ impl Default for Rooms {
             topics: HashMap::new(),
             directory: HashMap::new(),
             labels: HashMap::new(),
-            creates_seen: HashMap::new(),
-            creates_seen_order: VecDeque::new(),
+            creates_seen: Recent::default(),
             syncs: HashMap::new(),
             synced: HashSet::new(),
             catching_up: HashSet::new(),
@@ -135,14 +134,7 @@ impl Rooms {
     /// Remembers what `room`'s create event says, the oldest such let go beyond
     /// [`MAX_CREATES_SEEN`].
     pub(crate) fn saw_create(&mut self, room: EventId, name: String, creator: AccountId) {
-        if self.creates_seen.insert(room, (name, creator)).is_none() {
-            self.creates_seen_order.push_back(room);
-            if self.creates_seen_order.len() > MAX_CREATES_SEEN
-                && let Some(old) = self.creates_seen_order.pop_front()
-            {
-                self.creates_seen.remove(&old);
-            }
-        }
+        self.creates_seen.insert(room, (name, creator));
     }
 
     /// Whether a join's catch-up of `room` is running (one started more than
