@@ -1,10 +1,31 @@
-//! [`Recent`]: a map that keeps only its newest entries, the oldest forgotten first. Owns the
-//! bound and the order of arrival, nothing else: what the entries mean and how large the bound
-//! is are its users' (ids refused by a room graph, create events seen, messages shown
-//! unreadable). Pure: no I/O, no clock.
+//! [`Recent`]: a map that keeps only its newest entries, the oldest forgotten first; and
+//! [`forget_least_recent`], which cuts any map down to the entries used last. Owns the bound and
+//! the order, nothing else: what the entries mean and how large the bound is are its users'
+//! (ids refused by a room graph, create events seen, messages shown unreadable, rate-limit
+//! buckets, room keys asked for). Pure: no I/O, no clock of its own.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
+use std::time::Instant;
+
+/// Forgets the entries of `map` whose `used` time is oldest until at most `keep` are left (one
+/// pass, no sort: a map grown to its bound is cut well below it, so that the next clear-out is
+/// many insertions away).
+pub fn forget_least_recent<K: Eq + Hash + Clone, V>(
+    map: &mut HashMap<K, V>,
+    keep: usize,
+    used: impl Fn(&V) -> Instant,
+) {
+    let excess = map.len().saturating_sub(keep);
+    if excess == 0 {
+        return;
+    }
+    let mut by_use: Vec<(Instant, K)> = map.iter().map(|(key, value)| (used(value), key.clone())).collect();
+    by_use.select_nth_unstable_by_key(excess - 1, |(at, _)| *at);
+    for (_, key) in &by_use[..excess] {
+        map.remove(key);
+    }
+}
 
 /// At most `CAP` entries; inserting a new key beyond that forgets the oldest.
 #[derive(Debug, Clone)]
@@ -84,5 +105,20 @@ mod tests {
         assert_eq!(recent.len(), 3);
         assert!(!recent.contains(&2), "2 went, not a place freed twice");
         assert_eq!(recent.remove(&3), None);
+    }
+
+    #[test]
+    fn the_least_recently_used_are_forgotten_down_to_what_is_kept() {
+        let t = Instant::now();
+        let at = |s: u64| t + std::time::Duration::from_secs(s);
+        let mut map: HashMap<&str, Instant> = [("a", at(5)), ("b", at(1)), ("c", at(9)), ("d", at(3))].into();
+        forget_least_recent(&mut map, 4, |used| *used);
+        assert_eq!(map.len(), 4, "nothing beyond what is kept");
+        forget_least_recent(&mut map, 2, |used| *used);
+        let mut left: Vec<&str> = map.keys().copied().collect();
+        left.sort();
+        assert_eq!(left, ["a", "c"], "b and d were used longest ago");
+        forget_least_recent(&mut map, 0, |used| *used);
+        assert!(map.is_empty());
     }
 }

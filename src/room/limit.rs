@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+use crate::recent::forget_least_recent;
+
 /// The most buckets kept. At this many, to make room for another key, full buckets (keys quiet
 /// for a while) are forgotten and, if that leaves more than [`KEPT_WHEN_FULL`], those last used
 /// longest ago: memory stays bounded whatever keys come (peers make new ones at will), and one
@@ -68,15 +70,7 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
         let (burst, per_sec) = (self.burst, self.per_sec);
         self.buckets
             .retain(|_, (tokens, at)| *tokens + now.saturating_duration_since(*at).as_secs_f64() * per_sec < burst);
-        let excess = self.buckets.len().saturating_sub(KEPT_WHEN_FULL);
-        if excess == 0 {
-            return;
-        }
-        let mut by_use: Vec<(Instant, K)> = self.buckets.iter().map(|(key, (_, at))| (*at, key.clone())).collect();
-        by_use.select_nth_unstable_by_key(excess - 1, |(at, _)| *at);
-        for (_, key) in &by_use[..excess] {
-            self.buckets.remove(key);
-        }
+        forget_least_recent(&mut self.buckets, KEPT_WHEN_FULL, |(_, at)| *at);
     }
 }
 

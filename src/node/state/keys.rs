@@ -15,13 +15,17 @@ use libp2p::request_response::OutboundRequestId;
 use super::key_wait::{KeyWait, MAX_WAITING, MAX_WAITING_PER_SENDER, Sealing};
 use crate::account::AccountId;
 use crate::e2e::{Keyring, RoomKey};
-use crate::recent::Recent;
+use crate::recent::{Recent, forget_least_recent};
 use crate::room::EventId;
 
 /// A session's key is asked for again (of someone else, if anyone) after this long.
 pub(crate) const ASK_AGAIN: Duration = Duration::from_secs(3);
-/// The most sessions remembered as asked for.
+/// The most sessions remembered as asked for. At this many, those not asked for within
+/// [`ASK_AGAIN`] are forgotten and, if that leaves more than [`KEPT_ASKED`], those asked for
+/// longest ago: memory stays bounded however many sessions members' messages name at once.
 pub(crate) const MAX_ASKED: usize = 10_000;
+/// What a clear-out of the sessions asked for leaves at most.
+pub(crate) const KEPT_ASKED: usize = MAX_ASKED / 4 * 3;
 /// The most authors remembered for a session asked for (each signed a message sealed with it;
 /// one session has one author, so more than one is someone naming another's session).
 pub(crate) const MAX_ASKED_AUTHORS: usize = 8;
@@ -140,6 +144,7 @@ impl RoomKeys {
         if self.asked.len() >= MAX_ASKED {
             self.asked
                 .retain(|_, asked| asked.last.is_some_and(|last| now.saturating_duration_since(last) < ASK_AGAIN));
+            forget_least_recent(&mut self.asked, KEPT_ASKED, |asked| asked.last.unwrap_or(now));
         }
         let asked = self.asked.entry((room, session.to_string())).or_default();
         if !asked.authors.contains(&author) && asked.authors.len() < MAX_ASKED_AUTHORS {
@@ -254,6 +259,25 @@ mod tests {
             keys.may_ask(room, "s1", account_of(&format!("u{n}")), now);
         }
         assert_eq!(keys.asked[&(room, "s1".to_string())].authors.len(), MAX_ASKED_AUTHORS, "bounded");
+    }
+
+    #[test]
+    fn sessions_asked_for_stay_bounded_however_many_are_named_at_once() {
+        let (alice, mallory) = (account_of("alice"), account_of("mallory"));
+        let room = EventId::from_bytes([1; 32]);
+        let mut keys = RoomKeys::default();
+        let now = Instant::now();
+        assert!(keys.may_ask(room, "alice's", alice, now));
+        // Messages naming ever-new sessions, all within the time a session is not asked again.
+        for n in 0..3 * MAX_ASKED {
+            let at = now + Duration::from_micros(n as u64 + 1);
+            assert!(keys.may_ask(room, &format!("s{n}"), mallory, at), "session {n} is new");
+            assert!(keys.asked.len() <= MAX_ASKED, "never more than the bound ({} at {n})", keys.asked.len());
+        }
+        let last = format!("s{}", 3 * MAX_ASKED - 1);
+        assert!(keys.asked_of(&room, &last, &mallory), "the newest asked for is remembered");
+        assert!(!keys.may_ask(room, &last, mallory, now + Duration::from_secs(1)), "and not asked again yet");
+        assert!(!keys.asked_of(&room, "alice's", &alice), "the one asked for longest ago went first");
     }
 
     #[test]
