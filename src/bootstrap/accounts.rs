@@ -98,6 +98,10 @@ const RESERVED_BEYOND_MAX: &str = "account_id = ?1 AND username_key NOT IN
 
 /// The most machines remembered per account as having held its certificate (the most recent).
 pub const HOLDERS_PER_ACCOUNT_MAX: u32 = 32;
+/// The most machines that may hold valid certificates of one account at once: a login from
+/// another machine waits until the oldest of theirs has expired (a certificate cannot be taken
+/// back, so what each peer can sign as an account is bounded only this way).
+pub const CERTIFIED_MACHINES_MAX: usize = HOLDERS_PER_ACCOUNT_MAX as usize;
 /// A machine that has not held an account's certificate for this long is forgotten (180 days).
 pub const HOLDER_MEMORY_SECS: u64 = 180 * 24 * 60 * 60;
 
@@ -373,6 +377,17 @@ impl AccountStore {
             params![&id.as_bytes()[..], peer_id],
             |r| r.get(0),
         )?)
+    }
+
+    /// When account `id`'s machines other than `peer_id` were last given its certificate, for
+    /// those given one after `since`, oldest first.
+    pub fn others_certified_after(&self, id: AccountId, peer_id: &[u8], since: u64) -> Result<Vec<u64>, AccountError> {
+        let since = since.min(i64::MAX as u64) as i64;
+        let mut statement = self.conn.prepare_cached(
+            "SELECT last_at FROM holders WHERE account_id = ?1 AND peer_id != ?2 AND last_at > ?3 ORDER BY last_at",
+        )?;
+        let times = statement.query_map(params![&id.as_bytes()[..], peer_id, since], |r| r.get::<_, i64>(0))?;
+        Ok(times.map(|t| t.map(|t| t.max(0) as u64)).collect::<Result<_, _>>()?)
     }
 
     /// Whether `peer_id` held a certificate of any account: a known machine.

@@ -13,7 +13,7 @@ use std::time::Instant;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use super::accounts::{Account, AccountError, AccountStore};
+use super::accounts::{Account, AccountError, AccountStore, CERTIFIED_MACHINES_MAX};
 use super::password::{self, CredentialError, HashError, Hasher};
 use super::queue::{Class, JobQueue, Next, QUEUE_MAX_JOBS, QUEUE_WAIT_MAX};
 use super::throttle::{self, Backoff, Rate, Windows};
@@ -268,6 +268,9 @@ impl AuthService {
             )));
         }
         if self.hasher.verify(pw, Some(account.password_hash.as_str())) {
+            if let Some(refusal) = self.too_many_machines(peer, &account, now)? {
+                return Ok(refusal);
+            }
             return self.grant(peer, &account, &[pair], now);
         }
         let mut records = vec![(pair, &throttle::PAIR)];
@@ -276,6 +279,24 @@ impl AuthService {
         }
         self.fail(&records, now)?;
         Ok(refused(Refusal::WrongCredentials, "wrong username or password"))
+    }
+
+    /// The refusal of a certificate for `peer` when [`CERTIFIED_MACHINES_MAX`] other machines
+    /// of `account` hold ones that are still valid: with how long until the oldest expires.
+    fn too_many_machines(
+        &self,
+        peer: &[u8],
+        account: &Account,
+        now: u64,
+    ) -> Result<Option<AuthResponse>, AccountError> {
+        let others = self.accounts.others_certified_after(account.id, peer, now.saturating_sub(self.lifetime))?;
+        let Some(excess) = others.len().checked_sub(CERTIFIED_MACHINES_MAX) else { return Ok(None) };
+        let frees_at = others.get(excess).map_or(now, |at| at.saturating_add(self.lifetime));
+        let wait = frees_at.saturating_sub(now).max(1);
+        Ok(Some(rate_limited(format!(
+            "this account's certificate is held by {CERTIFIED_MACHINES_MAX} other machines already; \
+             log in from one of them, or from this one in {wait} s (when the oldest expires)"
+        ))))
     }
 
     /// Records a failure under each key with its policy, pruning stale records now and then.

@@ -45,6 +45,31 @@ fn register_then_login_grants_verifiable_certificates() {
 }
 
 #[test]
+fn an_account_holds_valid_certificates_on_a_bounded_number_of_machines() {
+    use crate::bootstrap::accounts::CERTIFIED_MACHINES_MAX;
+    let (_dir, mut s) = service();
+    register(&mut s, b"m0", "alice", GOOD);
+    for i in 1..CERTIFIED_MACHINES_MAX {
+        let granted = login(&mut s, format!("m{i}").as_bytes(), "alice", GOOD);
+        assert!(matches!(granted, AuthResponse::Granted { .. }), "machine {i}: {granted:?}");
+    }
+    let refused = login(&mut s, b"one more", "alice", GOOD);
+    assert_eq!(refusal(&refused), Some(Refusal::RateLimited));
+    let AuthResponse::Refused { message, .. } = &refused else { unreachable!() };
+    assert!(message.contains(&format!("in {CERT_LIFETIME_SECS} s")), "{message}");
+    assert!(matches!(login(&mut s, b"m5", "alice", GOOD), AuthResponse::Granted { .. }), "a machine holding one may");
+    assert!(matches!(s.handle(b"m7", AuthRequest::Renew, NOW + 60), AuthResponse::Granted { .. }), "and renew");
+    assert!(matches!(register(&mut s, b"one more", "bob", GOOD), AuthResponse::Granted { .. }), "others are free");
+    // The moment m0's certificate expires, its place is free.
+    let expired = NOW + CERT_LIFETIME_SECS;
+    let before =
+        s.handle(b"one more", AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, expired - 1);
+    assert_eq!(refusal(&before), Some(Refusal::RateLimited), "{before:?}");
+    let at = s.handle(b"one more", AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, expired);
+    assert!(matches!(at, AuthResponse::Granted { .. }), "{at:?}");
+}
+
+#[test]
 fn refusals_have_their_reasons() {
     let (_dir, mut s) = service();
     assert_eq!(refusal(&register(&mut s, b"p", "al", GOOD)), Some(Refusal::InvalidUsername));
