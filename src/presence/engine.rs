@@ -210,7 +210,14 @@ impl PresenceEngine {
             }
             Input::Tick => {
                 out.push(Output::Publish(PresenceState::Online));
-                out.extend(self.roster.expire(now.at, PRESENCE_TIMEOUT).into_iter().map(Output::Show));
+                // A peer not heard from is gone, its rooms with it (else every peer ever
+                // heard through the topic would stay in the room directory).
+                for (peer, change) in self.roster.expire(now.at, PRESENCE_TIMEOUT) {
+                    if let Ok(peer) = PeerId::from_bytes(&peer) {
+                        out.push(Output::PeerRoomsGone(peer));
+                    }
+                    out.push(Output::Show(change));
+                }
             }
             Input::PeerGone(peer) => {
                 out.push(Output::PeerRoomsGone(peer));

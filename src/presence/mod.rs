@@ -230,15 +230,16 @@ impl Roster {
         self.entries.remove(peer).map(|e| RosterChange::Left(e.user))
     }
 
-    /// Removes users not heard from for longer than `timeout`.
-    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<RosterChange> {
+    /// Removes users not heard from for longer than `timeout`: each peer forgotten, with what
+    /// changed.
+    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<(Vec<u8>, RosterChange)> {
         let stale: Vec<Vec<u8>> = self
             .entries
             .iter()
             .filter(|(_, e)| now.duration_since(e.last_heard) > timeout)
             .map(|(p, _)| p.clone())
             .collect();
-        stale.iter().filter_map(|p| self.peer_gone(p)).collect()
+        stale.into_iter().filter_map(|p| self.peer_gone(&p).map(|change| (p, change))).collect()
     }
 
     /// The user on `peer`, if online.

@@ -62,7 +62,7 @@ fn users_leave_by_logout_disconnect_or_silence() {
     assert_eq!(r.leave(b"a", 2, 1), Some(RosterChange::Left(user("alice", "A"))));
     assert_eq!(r.peer_gone(b"a"), None);
     let gone = r.expire(now + Duration::from_secs(31), Duration::from_secs(30));
-    assert_eq!(gone, vec![RosterChange::Left(user("bob", "B"))]);
+    assert_eq!(gone, vec![(b"b".to_vec(), RosterChange::Left(user("bob", "B")))]);
     assert_eq!(r.online(), vec![user("carol", "C")]);
     assert_eq!(r.peer_gone(b"c"), Some(RosterChange::Left(user("carol", "C"))));
     assert!(r.online().is_empty());
@@ -353,7 +353,7 @@ mod engine {
     }
 
     #[test]
-    fn a_tick_announces_and_forgets_the_silent() {
+    fn a_tick_announces_and_forgets_the_silent_with_their_rooms() {
         let mut engine = PresenceEngine::new(PeerId::random());
         let now = Instant::now();
         let (a, b) = (PeerId::random(), PeerId::random());
@@ -366,7 +366,11 @@ mod engine {
         );
         assert_eq!(
             engine.handle(Input::Tick, at(now + PRESENCE_TIMEOUT + Duration::from_secs(1))),
-            vec![Output::Publish(PresenceState::Online), Output::Show(RosterChange::Left(online("alice", "A")))]
+            vec![
+                Output::Publish(PresenceState::Online),
+                Output::PeerRoomsGone(a),
+                Output::Show(RosterChange::Left(online("alice", "A")))
+            ]
         );
         assert_eq!(engine.roster().online(), vec![online("bob", "B")]);
     }
