@@ -4,7 +4,8 @@
 //! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
 //! member's catch-up; a member serving pages of forged events, or keys named after others; an
 //! admin who left banning from before the leave; a join claiming to be older than it is; a room
-//! announced under a creator it does not have; a member refusing joiners. Members show none of it, membership does not move, catch-up gives
+//! announced under a creator it does not have; a member refusing joiners; catch-up asked without
+//! end. Members show none of it, membership does not move, catch-up gives
 //! nothing to those it must not serve and a former member nothing written after their removal,
 //! and the room goes on.
 //!
@@ -28,6 +29,7 @@ use meshchat::e2e::{Keyring, RoomKey};
 use meshchat::protocol::keys::KeysResponse;
 use meshchat::protocol::presence::{self, Presence, PresenceState, RoomRef};
 use meshchat::protocol::sync::{SyncRefusal, SyncRequest, SyncResponse};
+use meshchat::room::engine::SERVE_BURST;
 use meshchat::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
 use serde_json::Value;
@@ -222,6 +224,29 @@ fn catch_up_is_refused_to_a_stolen_certificate_and_to_a_certified_stranger() {
         let catch_up = mallory.ask(at_alice, catch_up_everything(lobby, certificate));
         assert_eq!(catch_up, SyncResponse::Refused(SyncRefusal::BadCertificate), "a catch-up with {what}");
     }
+}
+
+/// A certified peer asking for a room's heads without end is answered up to the serving limit,
+/// then refused as busy; the node goes on delivering the room's messages meanwhile.
+#[test]
+fn catch_up_asked_without_end_is_refused_as_busy_and_the_room_goes_on() {
+    let carol_dir = tempfile::tempdir().unwrap();
+    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, .. } = loopback_trio(&[], [None, None]);
+    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
+    let (carol_key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
+    let carol = SyncPeer::new(carol_key);
+    let at_alice = carol.dial(&alice_addr);
+    let asked = 2 * SERVE_BURST as usize;
+    let answers: Vec<SyncResponse> = (0..asked)
+        .map(|_| carol.ask(at_alice, SyncRequest::Heads { room: lobby, certificate: certificate.clone() }))
+        .collect();
+    let busy = answers.iter().filter(|a| **a == SyncResponse::Refused(SyncRefusal::Busy)).count();
+    let served = answers.iter().filter(|a| matches!(a, SyncResponse::Heads { .. })).count();
+    assert_eq!(served + busy, asked, "each answered or refused as busy");
+    assert!(served >= SERVE_BURST as usize, "the burst is served: {served}");
+    assert!(busy > 0, "then refused as busy ({served} of {asked} served)");
+    alice.send("still here");
+    bob.wait_for("alice's message after the flood", |v| is_message(v, "alice", "still here"));
 }
 
 /// alice and bob in #lobby (a bootstrap beside them), and carol, certified but never in the room,

@@ -45,6 +45,7 @@ fn refusal_code(refusal: SyncRefusal) -> ErrorCode {
         SyncRefusal::NotMember => ErrorCode::NotMember,
         SyncRefusal::UnknownRoom => ErrorCode::NoSuchRoom,
         SyncRefusal::BadCertificate | SyncRefusal::BadJoin => ErrorCode::NotLoggedIn,
+        SyncRefusal::Busy => ErrorCode::RateLimited,
     }
 }
 
@@ -229,6 +230,9 @@ impl EventLoop {
         let room = *request.room();
         if !self.rooms.engine.knows(&room) {
             return Err(SyncRefusal::UnknownRoom);
+        }
+        if !self.rooms.engine.allow_serving(account, Instant::now()) {
+            return Err(SyncRefusal::Busy);
         }
         match request {
             SyncRequest::Heads { .. } => {

@@ -99,6 +99,8 @@ pub enum SyncRefusal {
     BadCertificate,
     #[error("the join does not check out")]
     BadJoin,
+    #[error("too many catch-up requests from this account; try again shortly")]
+    Busy,
 }
 
 /// An answer.

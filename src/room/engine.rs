@@ -42,6 +42,12 @@ pub const MESSAGES_PER_SEC: u32 = 100;
 /// each second (every node enforces it): a person never needs more than a few a second.
 pub const CONTROL_BURST: u32 = 20;
 pub const CONTROLS_PER_SEC: u32 = 2;
+/// Catch-up requests (for heads or a page) answered for one account at once, and then each
+/// second: a joiner reading a room of 10,000 messages asks about 25 pages, a node in many rooms
+/// a page or two per room a minute; a page costs a walk of the room's graph (milliseconds in a
+/// large room), which a member asking without end must not take from the loop.
+pub const SERVE_BURST: u32 = 120;
+pub const SERVES_PER_SEC: u32 = 20;
 /// How late an event may arrive, next to the ones sent before it, and still count as sent
 /// within the limit (see [`RateLimit::on_arrival`]).
 const ARRIVAL_JITTER: Duration = Duration::from_secs(1);
@@ -189,6 +195,7 @@ pub struct RoomEngine {
     message_arrival: RateLimit<AccountId>,
     control_send: RateLimit<AccountId>,
     message_send: RateLimit<AccountId>,
+    serving: RateLimit<AccountId>,
     held_messages: usize,
     /// The number the next event taken in is noted with: the row it was kept in for events
     /// from the database (set by [`RoomEngine::arriving`]), counted on from the last of them.
@@ -203,6 +210,7 @@ impl Default for RoomEngine {
             message_arrival: RateLimit::on_arrival(MESSAGE_BURST, MESSAGES_PER_SEC, ARRIVAL_JITTER),
             control_send: RateLimit::new(CONTROL_BURST, CONTROLS_PER_SEC),
             message_send: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
+            serving: RateLimit::new(SERVE_BURST, SERVES_PER_SEC),
             held_messages: 0,
             arrival: 0,
         }
@@ -326,6 +334,11 @@ impl RoomEngine {
     /// Whether this node's user may send one more room message now (counts it if so).
     pub fn allow_own_message(&mut self, author: AccountId, now: Instant) -> bool {
         self.message_send.allow(author, now)
+    }
+
+    /// Whether a catch-up request of `asker` may be answered now (counts it if so).
+    pub fn allow_serving(&mut self, asker: AccountId, now: Instant) -> bool {
+        self.serving.allow(asker, now)
     }
 
     /// Where `account` stands in `room`.
