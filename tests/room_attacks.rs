@@ -4,8 +4,7 @@
 //! with a forged one, or by a certified user who never joined; a kick by that user; and a kicked
 //! member's catch-up; a member serving pages of forged events, or keys named after others; an
 //! admin who left banning from before the leave; a join claiming to be older than it is; a room
-//! announced under a creator it does not have; a member refusing joiners; catch-up asked without
-//! end. Members show none of it, membership does not move, catch-up gives
+//! announced under a creator it does not have; a member refusing joiners. Members show none of it, membership does not move, catch-up gives
 //! nothing to those it must not serve and a former member nothing written after their removal,
 //! and the room goes on.
 //!
@@ -27,15 +26,15 @@ use meshchat::cert::Certificate;
 use meshchat::clock::now_ms;
 use meshchat::e2e::{Keyring, RoomKey};
 use meshchat::protocol::keys::KeysResponse;
-use meshchat::protocol::presence::{self, Presence, PresenceState, RoomRef};
 use meshchat::protocol::sync::{SyncRefusal, SyncRequest, SyncResponse};
-use meshchat::room::engine::SERVE_BURST;
 use meshchat::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use meshchat::room::{Action, EventId};
 use serde_json::Value;
 use support::NodeProc;
 use support::chat::{LoopbackTrio, loopback_trio, no_event_within};
-use support::crafted::{asked_heads, catch_up_everything, heads_of, kept_events, opened, page_up_to, sealed};
+use support::crafted::{
+    announce_in_lobby, asked_heads, catch_up_everything, heads_of, kept_events, opened, page_up_to, sealed,
+};
 use support::lobby::{
     BobGone, carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, lobby_with_bob_gone,
     members, quit_for_identity, third_node,
@@ -224,29 +223,6 @@ fn catch_up_is_refused_to_a_stolen_certificate_and_to_a_certified_stranger() {
         let catch_up = mallory.ask(at_alice, catch_up_everything(lobby, certificate));
         assert_eq!(catch_up, SyncResponse::Refused(SyncRefusal::BadCertificate), "a catch-up with {what}");
     }
-}
-
-/// A certified peer asking for a room's heads without end is answered up to the serving limit,
-/// then refused as busy; the node goes on delivering the room's messages meanwhile.
-#[test]
-fn catch_up_asked_without_end_is_refused_as_busy_and_the_room_goes_on() {
-    let carol_dir = tempfile::tempdir().unwrap();
-    let LoopbackTrio { boot: _boot, boot_addr, mut alice, alice_addr, mut bob, .. } = loopback_trio(&[], [None, None]);
-    let lobby = lobby_of_alice_and_bob(&mut alice, &mut bob);
-    let (carol_key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
-    let carol = SyncPeer::new(carol_key);
-    let at_alice = carol.dial(&alice_addr);
-    let asked = 2 * SERVE_BURST as usize;
-    let answers: Vec<SyncResponse> = (0..asked)
-        .map(|_| carol.ask(at_alice, SyncRequest::Heads { room: lobby, certificate: certificate.clone() }))
-        .collect();
-    let busy = answers.iter().filter(|a| **a == SyncResponse::Refused(SyncRefusal::Busy)).count();
-    let served = answers.iter().filter(|a| matches!(a, SyncResponse::Heads { .. })).count();
-    assert_eq!(served + busy, asked, "each answered or refused as busy");
-    assert!(served >= SERVE_BURST as usize, "the burst is served: {served}");
-    assert!(busy > 0, "then refused as busy ({served} of {asked} served)");
-    alice.send("still here");
-    bob.wait_for("alice's message after the flood", |v| is_message(v, "alice", "still here"));
 }
 
 /// alice and bob in #lobby (a bootstrap beside them), and carol, certified but never in the room,
@@ -541,28 +517,6 @@ fn a_kicked_member_catches_up_to_the_kick_and_no_further() {
         assert!(texts.iter().any(|t| t == text), "{text:?} in {texts:?}");
     }
     assert!(!texts.iter().any(|t| t == "after the kick"), "a message written after the kick: {texts:?}");
-}
-
-/// The crafted peer `peer`, holding a user's key and certificate, announces that user online
-/// and in `lobby` (called #lobby, created by `creator`) to the node `to`, as a node would.
-fn announce_in_lobby(
-    peer: &SyncPeer,
-    to: PeerId,
-    (key, certificate): (&Keypair, &Certificate),
-    lobby: EventId,
-    creator: AccountId,
-) {
-    let topic = IdentTopic::new(presence::TOPIC);
-    peer.subscribe(&topic);
-    peer.wait_subscribed(&topic, &[to]);
-    let online = Presence {
-        certificate: certificate.clone(),
-        nick: certificate.body.username.clone(),
-        state: PresenceState::Online,
-        seq: now_ms(),
-        rooms: vec![RoomRef { id: lobby, name: "lobby".into(), creator }],
-    };
-    peer.publish(&topic, online.seal(key).expect("sealed"));
 }
 
 /// A member (bob's key and certificate in a crafted peer, his node gone) announces itself in the

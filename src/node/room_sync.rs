@@ -386,8 +386,16 @@ impl EventLoop {
         }
         let mut last_message: Option<Mark> = None;
         let mut checked: Vec<(VerifiedEvent, Vec<u8>)> = Vec::new();
+        let mut over_limit = false;
+        let at = Instant::now();
         for signed in messages.iter().take(PAGE_MESSAGES) {
             if failed > MAX_FAILED_PER_PAGE {
+                break;
+            }
+            if let Some(server) = server
+                && !self.rooms.engine.allow_served_message(server, at)
+            {
+                over_limit = true;
                 break;
             }
             let Ok(event) = signed.verify(&mut self.certs, &key, now, None) else {
@@ -436,6 +444,9 @@ impl EventLoop {
         let messages_moved = last_message.is_some() && last_message != paging.messages_after;
         let next = if failed > MAX_FAILED_PER_PAGE {
             tracing::info!(%room, %peer, "a catch-up page held events that do not check out; no more pages asked of it");
+            false
+        } else if over_limit {
+            tracing::info!(%room, %peer, "the messages served by this peer's account are over the limit; no more pages asked of it for now");
             false
         } else if more_events && events_moved {
             paging.after = last_event;

@@ -10,10 +10,12 @@
 //! Rules, on top of [`RoomGraph`]'s (a room is its create event; events cite the heads their
 //! author knew, their depth follows from them; authority is checked in the state cited):
 //! - control events and messages from the network are rate-limited per account
-//!   ([`CONTROL_BURST`]/[`CONTROLS_PER_SEC`], [`MESSAGE_BURST`]/[`MESSAGES_PER_SEC`]); a room
-//!   holds at most [`MAX_EVENTS_PER_ROOM`] control events (its admins' up to [`ADMIN_RESERVE`]
-//!   more), and takes at most [`MAX_CONTROLS_PER_AUTHOR`] of one account but an admin from the
-//!   network;
+//!   ([`CONTROL_BURST`]/[`CONTROLS_PER_SEC`], [`MESSAGE_BURST`]/[`MESSAGES_PER_SEC`]), and so
+//!   are the catch-up requests answered ([`SERVE_BURST`]/[`SERVES_PER_SEC`]) and the messages
+//!   taken from the pages an account serves ([`SERVED_MESSAGE_BURST`]/
+//!   [`SERVED_MESSAGES_PER_SEC`]); a room holds at most [`MAX_EVENTS_PER_ROOM`] control events
+//!   (its admins' up to [`ADMIN_RESERVE`] more), and takes at most [`MAX_CONTROLS_PER_AUTHOR`]
+//!   of one account but an admin from the network;
 //! - an event citing events not known yet waits for them (bounded in number and time) while the
 //!   room is caught up from the peer it came from;
 //! - a message heard live is shown only if its author was a member in the state it cites and
@@ -48,6 +50,13 @@ pub const CONTROLS_PER_SEC: u32 = 2;
 /// large room), which a member asking without end must not take from the loop.
 pub const SERVE_BURST: u32 = 120;
 pub const SERVES_PER_SEC: u32 = 20;
+/// Room messages taken from the catch-up pages one account's peers serve, at once and then each
+/// second: a joiner reads a room's history from one member, and a member's node back from a
+/// day away catches up a busy room in a few catch-ups; but a member who signed messages without
+/// end, to serve them in pages (the live limit holds only what is heard live), gets them taken
+/// no faster than this, and what is over it is not even checked.
+pub const SERVED_MESSAGE_BURST: u32 = 20_000;
+pub const SERVED_MESSAGES_PER_SEC: u32 = 200;
 /// How late an event may arrive, next to the ones sent before it, and still count as sent
 /// within the limit (see [`RateLimit::on_arrival`]).
 const ARRIVAL_JITTER: Duration = Duration::from_secs(1);
@@ -196,6 +205,7 @@ pub struct RoomEngine {
     control_send: RateLimit<AccountId>,
     message_send: RateLimit<AccountId>,
     serving: RateLimit<AccountId>,
+    served_messages: RateLimit<AccountId>,
     held_messages: usize,
     /// The number the next event taken in is noted with: the row it was kept in for events
     /// from the database (set by [`RoomEngine::arriving`]), counted on from the last of them.
@@ -211,6 +221,7 @@ impl Default for RoomEngine {
             control_send: RateLimit::new(CONTROL_BURST, CONTROLS_PER_SEC),
             message_send: RateLimit::new(MESSAGE_BURST, MESSAGES_PER_SEC),
             serving: RateLimit::new(SERVE_BURST, SERVES_PER_SEC),
+            served_messages: RateLimit::new(SERVED_MESSAGE_BURST, SERVED_MESSAGES_PER_SEC),
             held_messages: 0,
             arrival: 0,
         }
@@ -339,6 +350,12 @@ impl RoomEngine {
     /// Whether a catch-up request of `asker` may be answered now (counts it if so).
     pub fn allow_serving(&mut self, asker: AccountId, now: Instant) -> bool {
         self.serving.allow(asker, now)
+    }
+
+    /// Whether one more message of a catch-up page served by a peer of `server` may be taken
+    /// now (counts it if so; to be asked before its signature is checked).
+    pub fn allow_served_message(&mut self, server: AccountId, now: Instant) -> bool {
+        self.served_messages.allow(server, now)
     }
 
     /// Where `account` stands in `room`.

@@ -1,13 +1,18 @@
 //! What a crafted peer builds and reads beside real nodes: events signed with a user's key and
 //! certificate, catch-up requests, the heads a member gives, the control events a node that
-//! quit kept and their heads, and what a former member's catch-up page holds.
+//! quit kept and their heads, what a former member's catch-up page holds, and a user announced
+//! online in #lobby.
 
 use std::path::Path;
 
 use libp2p::PeerId;
+use libp2p::gossipsub::IdentTopic;
 use libp2p::identity::Keypair;
+use meshchat::account::AccountId;
 use meshchat::cert::Certificate;
+use meshchat::clock::now_ms;
 use meshchat::e2e::Keyring;
+use meshchat::protocol::presence::{self, Presence, PresenceState, RoomRef};
 use meshchat::protocol::sync::{CatchUpRequest, SyncRequest, SyncResponse};
 use meshchat::room::EventId;
 use meshchat::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
@@ -99,4 +104,26 @@ pub fn page_up_to(
     let texts: Vec<Option<String>> = open_all(ring, messages);
     assert!(texts.iter().all(Option::is_some), "a message served that the former member cannot read: {texts:?}");
     (actions, texts.into_iter().flatten().collect())
+}
+
+/// The crafted peer `peer`, holding a user's key and certificate, announces that user online
+/// and in `lobby` (called #lobby, created by `creator`) to the node `to`, as a node would.
+pub fn announce_in_lobby(
+    peer: &SyncPeer,
+    to: PeerId,
+    (key, certificate): (&Keypair, &Certificate),
+    lobby: EventId,
+    creator: AccountId,
+) {
+    let topic = IdentTopic::new(presence::TOPIC);
+    peer.subscribe(&topic);
+    peer.wait_subscribed(&topic, &[to]);
+    let online = Presence {
+        certificate: certificate.clone(),
+        nick: certificate.body.username.clone(),
+        state: PresenceState::Online,
+        seq: now_ms(),
+        rooms: vec![RoomRef { id: lobby, name: "lobby".into(), creator }],
+    };
+    peer.publish(&topic, online.seal(key).expect("sealed"));
 }

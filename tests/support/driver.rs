@@ -241,10 +241,13 @@ impl NodeProc {
     /// and returns it with the time it arrived. Panics with everything seen when none comes.
     pub fn wait_timed(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> (Instant, Value) {
         let deadline = Instant::now() + limit;
+        // Each event is looked at once: those already looked at stay as they were.
+        let mut looked_at = 0;
         loop {
-            if let Some(pos) = self.pending.iter().position(|(_, v)| pred(v)) {
-                return self.pending.remove(pos).expect("position is valid");
+            if let Some(pos) = self.pending.iter().skip(looked_at).position(|(_, v)| pred(v)) {
+                return self.pending.remove(looked_at + pos).expect("position is valid");
             }
+            looked_at = self.pending.len();
             if !self.receive(deadline) {
                 panic!(
                     "{}: no {what} within {limit:?}\nevents: {:#?}\nstderr:\n{}",
