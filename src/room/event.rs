@@ -40,6 +40,8 @@ pub struct Sealed {
 
 /// A signed event is at most this many bytes.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+/// The most bytes of an author's public key, protobuf-encoded (ed25519's take 36).
+pub const MAX_PUBLIC_KEY_BYTES: usize = 128;
 /// Topic names are this prefix and the room id in hex.
 pub const TOPIC_PREFIX: &str = "meshchat/room/4/";
 /// Domain separation for event signatures.
@@ -136,6 +138,8 @@ pub enum EventError {
     TooManyPrev,
     #[error("a create event names no room and cites nothing at depth 0; every other event the opposite")]
     BadShape,
+    #[error("the signed body holds more than its fields")]
+    Padded,
 }
 
 /// An event's id: the SHA-256 of its author's peer id and its signed body.
@@ -185,8 +189,8 @@ impl SignedEvent {
         Some(event_id(&public.to_peer_id().to_bytes(), &self.body))
     }
 
-    /// Checks the signature; that the certificate, through `certs`, was valid for the author's
-    /// peer when the event was made; that it is not dated beyond `now_ms` (with the allowed
+    /// Checks the signature; that the signed body is exactly the encoding of its fields; that
+    /// the certificate, through `certs`, was valid for the author's peer when the event was made; that it is not dated beyond `now_ms` (with the allowed
     /// skew); and the event's shape: a create names no room, cites nothing and has depth 0 and a
     /// valid name; every other event names its room and cites 1 to [`MAX_PREV`] distinct
     /// events; a text is within its limit; the certificate is the signed author's. `signed_by` is a peer known to have signed these very
@@ -201,11 +205,20 @@ impl SignedEvent {
         if self.body.len() > MAX_EVENT_BYTES {
             return Err(EventError::TooLarge);
         }
+        if self.public_key.len() > MAX_PUBLIC_KEY_BYTES {
+            return Err(EventError::Malformed);
+        }
         let (public, peer) = certs.peer_key(&self.public_key).ok_or(EventError::Malformed)?;
         if signed_by != Some(peer) && !public.verify(&signed_bytes(&self.body), &self.signature) {
             return Err(EventError::BadSignature);
         }
         let body: EventBody = cbor4ii::serde::from_slice(&self.body).map_err(|_| EventError::Malformed)?;
+        // The body is exactly the encoding of what it says: nothing unread rides along in it (a
+        // control event padded to the size limit would be kept, served and loaded at every
+        // start like any other).
+        if cbor4ii::serde::to_vec(Vec::with_capacity(self.body.len()), &body).ok().as_deref() != Some(&self.body[..]) {
+            return Err(EventError::Padded);
+        }
         if body.ts_ms > now_ms.saturating_add(CLOCK_SKEW_SECS.saturating_mul(1000)) {
             return Err(EventError::FromTheFuture);
         }

@@ -116,6 +116,35 @@ fn a_changed_byte_or_another_key_is_refused() {
 }
 
 #[test]
+fn a_body_carrying_more_than_its_fields_is_refused() {
+    #[derive(Serialize)]
+    struct Padded<'a> {
+        #[serde(flatten)]
+        body: &'a EventBody,
+        pad: Vec<u8>,
+    }
+    let alice = author("alice", 1);
+    let room = EventId::from_bytes([7; 32]);
+    let join = body_in(room, vec![room], 1, EventPayload::Control(Action::Join));
+    let sign = |body: Vec<u8>| SignedEvent {
+        signature: alice.key.sign(&signed_bytes(&body)).unwrap(),
+        body,
+        certificate: alice.cert.clone(),
+        public_key: alice.key.public().encode_protobuf(),
+    };
+    let plain = cbor4ii::serde::to_vec(Vec::new(), &join).unwrap();
+    assert!(verify(&alice, &sign(plain.clone())).is_ok(), "the join as a node makes it");
+    let padded = cbor4ii::serde::to_vec(Vec::new(), &Padded { body: &join, pad: vec![0; 12 * 1024] }).unwrap();
+    let read: EventBody = cbor4ii::serde::from_slice(&padded).expect("the padded body reads as the join");
+    assert_eq!(read, join);
+    assert!(padded.len() > plain.len() + 12 * 1024);
+    assert_eq!(verify(&alice, &sign(padded)), Err(EventError::Padded));
+    let mut long_key = sign(plain).clone();
+    long_key.public_key.resize(MAX_PUBLIC_KEY_BYTES + 1, 0);
+    assert_eq!(verify(&alice, &long_key), Err(EventError::Malformed));
+}
+
+#[test]
 fn shapes_that_break_the_rules_are_refused() {
     let alice = author("alice", 1);
     let room = EventId::from_bytes([7; 32]);
