@@ -13,7 +13,7 @@ use meshchat::protocol::sync::{SyncRefusal, SyncRequest, SyncResponse};
 use meshchat::room::engine::{SERVE_BURST, SERVED_MESSAGE_BURST, SERVED_MESSAGES_PER_SEC};
 use meshchat::room::event::SignedEvent;
 use support::chat::{LoopbackTrio, loopback_trio};
-use support::crafted::{announce_in_lobby, catch_up_everything, heads_of, opened, sealed};
+use support::crafted::{announce_in_lobby, events_served, heads_of, opened, sealed};
 use support::lobby::{BobGone, certified_stranger, is_message, lobby_of_alice_and_bob, lobby_with_bob_gone};
 use support::room_keys::Writer;
 use support::sync_peer::SyncPeer;
@@ -53,10 +53,7 @@ fn a_member_serving_messages_without_end_is_asked_for_no_more_than_the_limit() {
     let BobGone { boot: _boot, mut alice, alice_addr, lobby, key, certificate } = lobby_with_bob_gone();
     let mallory = SyncPeer::new(key.clone());
     let at_alice = mallory.dial(&alice_addr);
-    let known = match mallory.ask(at_alice, catch_up_everything(lobby, &certificate)) {
-        SyncResponse::Page { events, .. } => opened(&events),
-        other => panic!("the room's events for bob, a member: {other:?}"),
-    };
+    let known = opened(&events_served(&mallory, at_alice, lobby, &certificate));
     let creator = known.iter().find(|e| e.id == lobby).expect("the create").body.author;
     let (prev, depth) = heads_of(&known);
     let mut writer = Writer::new(lobby, &certificate);

@@ -33,7 +33,8 @@ use serde_json::Value;
 use support::NodeProc;
 use support::chat::{LoopbackTrio, loopback_trio, no_event_within};
 use support::crafted::{
-    announce_in_lobby, asked_heads, catch_up_everything, heads_of, kept_events, opened, page_up_to, sealed,
+    announce_in_lobby, asked_heads, catch_up_everything, events_served, heads_of, kept_events, opened, page_up_to,
+    sealed,
 };
 use support::lobby::{
     BobGone, carol_joins, certified_stranger, history, is, is_message, lobby_of_alice_and_bob, lobby_with_bob_gone,
@@ -529,10 +530,7 @@ fn a_member_serving_forged_catch_up_pages_is_asked_for_one_and_no_more() {
     let BobGone { boot: _boot, mut alice, alice_addr, lobby, key, certificate } = lobby_with_bob_gone();
     let mallory = SyncPeer::new(key.clone());
     let at_alice = mallory.dial(&alice_addr);
-    let known = match mallory.ask(at_alice, catch_up_everything(lobby, &certificate)) {
-        SyncResponse::Page { events, .. } => events,
-        other => panic!("the room's events for bob, a member: {other:?}"),
-    };
+    let known = events_served(&mallory, at_alice, lobby, &certificate);
     let opened_known = opened(&known);
     assert!(known.len() >= 2, "the create and the joins: {opened_known:?}");
     let creator = opened_known.iter().find(|e| e.id == lobby).expect("the create").body.author;
@@ -583,10 +581,7 @@ fn keys_a_catch_up_page_names_after_someone_else_are_not_kept() {
     let (key, certificate) = quit_for_identity(&mut bob, bob_dir.path());
     let mallory = SyncPeer::new(key.clone());
     let at_alice = mallory.dial(&alice_addr);
-    let known = match mallory.ask(at_alice, catch_up_everything(lobby, &certificate)) {
-        SyncResponse::Page { events, .. } => opened(&events),
-        other => panic!("the room's events for bob, a member: {other:?}"),
-    };
+    let known = opened(&events_served(&mallory, at_alice, lobby, &certificate));
     let alices = known.iter().find(|e| e.id == lobby).expect("the create").body.author;
     let (prev, depth) = heads_of(&known);
     let mut bobs = Writer::new(lobby, &certificate);

@@ -86,6 +86,15 @@ pub fn catch_up_everything(room: EventId, certificate: &Certificate) -> SyncRequ
     }))
 }
 
+/// The room's control events as the node `to` serves them to the member holding
+/// `certificate` (through `peer`), in one catch-up page.
+pub fn events_served(peer: &SyncPeer, to: PeerId, room: EventId, certificate: &Certificate) -> Vec<SignedEvent> {
+    match peer.ask(to, catch_up_everything(room, certificate)) {
+        SyncResponse::Page { events, .. } => events,
+        other => panic!("the room's events for a member: {other:?}"),
+    }
+}
+
 /// What a former member's catch-up page holds, checked to stop at its removal: the authors and
 /// payloads of its events (`removal` among them, none deeper) and the texts of its messages,
 /// each opened with the keys of `ring` (what the former member held).
