@@ -36,8 +36,8 @@ use libp2p::request_response::{self, ProtocolSupport, cbor};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    StreamProtocol, autonat, connection_limits, dcutr, gossipsub, identify, identity::Keypair, mdns, ping, relay,
-    rendezvous,
+    PeerId, StreamProtocol, autonat, connection_limits, dcutr, gossipsub, identify, identity::Keypair, mdns, ping,
+    relay, rendezvous,
 };
 use sha2::{Digest, Sha256};
 
@@ -79,6 +79,11 @@ pub const GOSSIP_MAX_IHAVE_IDS: usize = 500;
 pub const MDNS_TTL: Duration = Duration::from_secs(120);
 /// How often mDNS asks the LAN who is there.
 pub const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(20);
+/// The most (peer, address) pairs mDNS may hold, far beyond a LAN's machines: libp2p's mDNS keeps
+/// every pair any host on the LAN answers with (no certificate needed), for as long as the answer
+/// says, and looks each new one up in a list of all the others. Beyond this many the node starts
+/// mDNS afresh ([`mdns_behaviour`]); the peers it dials are kept apart, in its own bounded list.
+pub const MDNS_MAX_RECORDS: usize = 1024;
 
 /// How long the bootstrap node may take to answer an account request (hashing included).
 pub const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,6 +103,12 @@ pub const KEYS_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAILBOX_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer-exchange answer may take.
 pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// mDNS for the node `local`, holding nothing yet.
+pub fn mdns_behaviour(local: PeerId) -> std::io::Result<mdns::tokio::Behaviour> {
+    let config = mdns::Config { ttl: MDNS_TTL, query_interval: MDNS_QUERY_INTERVAL, ..Default::default() };
+    mdns::tokio::Behaviour::new(config, local)
+}
 
 /// Scoring of a room topic: only passing on messages that the node rejects costs score (each
 /// counts as its number squared, decaying); a quiet room or a slow mesh costs nothing.
@@ -226,12 +237,7 @@ impl Behaviour {
                 .with_max_established_incoming(Some(MAX_ESTABLISHED_INCOMING))
                 .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER)),
         );
-        let mdns = if mdns {
-            let config = mdns::Config { ttl: MDNS_TTL, query_interval: MDNS_QUERY_INTERVAL, ..Default::default() };
-            Some(mdns::tokio::Behaviour::new(config, key.public().to_peer_id())?)
-        } else {
-            None
-        };
+        let mdns = if mdns { Some(mdns_behaviour(key.public().to_peer_id())?) } else { None };
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
                 .with_agent_version(format!("meshchat/{}", env!("CARGO_PKG_VERSION"))),

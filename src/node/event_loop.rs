@@ -26,8 +26,8 @@ use super::event::{PeerState, Status, UiEvent};
 use super::liveness::DEAD_AFTER;
 use super::parts::{EventLoop, Readiness};
 use super::state::store::{Done, Written};
-use crate::net::BehaviourEvent;
 use crate::net::redial::{DialKey, is_loopback};
+use crate::net::{BehaviourEvent, MDNS_MAX_RECORDS, mdns_behaviour};
 use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
 
 /// How often the re-dial policy is asked for due dials.
@@ -335,6 +335,21 @@ impl EventLoop {
         !is_loopback(addr) || self.remotes.get(&connection).is_some_and(is_loopback)
     }
 
+    /// Starts mDNS afresh when it holds more than [`MDNS_MAX_RECORDS`] pairs of peer and
+    /// address (some host on the LAN answering with made-up peers): what it held goes, the
+    /// peers worth dialling stay in the redialer, and real peers answer the next query.
+    fn bound_mdns(&mut self) {
+        let held = self.swarm.behaviour().mdns.as_ref().map_or(0, |mdns| mdns.discovered_nodes().len());
+        if held <= MDNS_MAX_RECORDS {
+            return;
+        }
+        tracing::warn!(held, "mDNS holds more peers than a LAN has; starting it afresh");
+        match mdns_behaviour(*self.swarm.local_peer_id()) {
+            Ok(fresh) => self.swarm.behaviour_mut().mdns = Some(fresh).into(),
+            Err(error) => tracing::error!(%error, "cannot start mDNS afresh"),
+        }
+    }
+
     async fn on_peer_exchange(
         &mut self,
         peer: PeerId,
@@ -438,6 +453,7 @@ impl EventLoop {
                 for (peer, addr) in found {
                     self.redial.add_address(peer, addr, now);
                 }
+                self.bound_mdns();
                 // Dial at once rather than at the next tick: discovery should be fast.
                 self.dial_due().await;
             }
