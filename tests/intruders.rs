@@ -1,7 +1,8 @@
 //! A peer without a certificate on a room's topic: it replays a member's message, sends garbage,
 //! forges a message with a member's stolen certificate, and sends an oversized one. Members show
 //! none of it, and the room goes on. And a member's key and certificate in a crafted peer: its
-//! flood of room changes is held to the rate on arrival.
+//! flood of room changes is held to the rate on arrival. A peer passing on garbage presences is
+//! ignored until its score recovers.
 
 mod support;
 
@@ -10,12 +11,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, identity::Keypair};
+use meshchat::clock::now_ms;
 use meshchat::e2e::Sealed;
+use meshchat::protocol::presence::{self, Presence, PresenceState};
 use meshchat::room::event::{self, EventBody, EventPayload, MAX_EVENT_BYTES, SignedEvent};
 use meshchat::room::{Action, EventId};
 use support::NodeProc;
 use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register, room_id};
 use support::gossip_peer::{GossipPeerEvent, gossip_peer, wait_subscribed};
+use support::lobby::certified_stranger;
+use support::sync_peer::SyncPeer;
 
 /// alice and bob register; alice creates `#lobby` and bob joins it. The room's id.
 fn alice_and_bob_in_lobby(alice: &mut NodeProc, bob: &mut NodeProc) -> EventId {
@@ -183,4 +188,71 @@ fn a_member_flooding_room_changes_from_a_crafted_peer_is_held_to_the_rate() {
     alice.send("/focus lobby");
     alice.send("the room goes on");
     alice.wait_for("own message", |v| v["type"] == "message" && v["text"] == "the room goes on");
+}
+
+/// A peer passing on garbage on the presence topic is soon ignored, before what it sends costs
+/// a check: carol's crafted peer (her key and certificate) sends bob 100 messages that are no
+/// announcement, then a well-made announcement of carol, which bob ignores with everything else
+/// it sends; once its score has recovered (the penalty halves every second), another of her
+/// announcements is taken and bob lists her online.
+#[test]
+fn a_peer_passing_on_garbage_presences_is_ignored_until_its_score_recovers() {
+    let carol_dir = tempfile::tempdir().unwrap();
+    let LoopbackTrio { boot: _boot, boot_addr, mut bob, bob_addr, .. } = loopback_trio(&[], [None, None]);
+    register(&mut bob, "bob", "Tr0ub4dor&3-mesh-lantern");
+    let (key, certificate) = certified_stranger(&boot_addr, carol_dir.path());
+    let carol = SyncPeer::new(key.clone());
+    let at_bob = carol.dial(&bob_addr);
+    let topic = gossipsub::IdentTopic::new(presence::TOPIC);
+    carol.subscribe(&topic);
+    carol.wait_subscribed(&topic, &[at_bob]);
+    let announce = || {
+        let online = Presence {
+            certificate: certificate.clone(),
+            nick: "carol".into(),
+            state: PresenceState::Online,
+            seq: now_ms(),
+            rooms: Vec::new(),
+        };
+        online.seal(&key).expect("sealed")
+    };
+    // carol's own node, which registered her, has quit: bob lists her no more.
+    assert!(lists_within(&mut bob, "carol", false, Duration::from_secs(10)), "carol's node quit");
+    for n in 0..100u32 {
+        carol.publish(&topic, format!("no announcement {n}").into_bytes());
+    }
+    // Time for bob to have checked them (its score counts what it checked).
+    std::thread::sleep(Duration::from_millis(500));
+    carol.publish(&topic, announce());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!lists(&mut bob, "carol"), "carol online, announced by a peer passing on garbage");
+    // 100 rejected count 100² against it; the count halved every second, it is back above the
+    // graylist's -80 within 4 s.
+    std::thread::sleep(Duration::from_secs(4));
+    carol.publish(&topic, announce());
+    assert!(
+        lists_within(&mut bob, "carol", true, Duration::from_secs(10)),
+        "carol online once her peer's score recovered"
+    );
+}
+
+/// Whether `node`'s `/who` lists `user` online.
+fn lists(node: &mut NodeProc, user: &str) -> bool {
+    node.send("/who");
+    let online = node.wait_type("online");
+    online["users"].as_array().is_some_and(|users| users.iter().any(|u| u["user"] == user))
+}
+
+/// Whether `node`'s `/who` comes to list `user` as `listed` within `limit` (asked every 200 ms).
+fn lists_within(node: &mut NodeProc, user: &str, listed: bool, limit: Duration) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        if lists(node, user) == listed {
+            return true;
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -110,9 +110,11 @@ pub fn mdns_behaviour(local: PeerId) -> std::io::Result<mdns::tokio::Behaviour> 
     mdns::tokio::Behaviour::new(config, local)
 }
 
-/// Scoring of a room topic: only passing on messages that the node rejects costs score (each
-/// counts as its number squared, decaying); a quiet room or a slow mesh costs nothing.
-pub fn room_score() -> gossipsub::TopicScoreParams {
+/// Scoring of a topic (each room's, and presence): only passing on messages that the node
+/// rejects costs score (each counts as its number squared, decaying); a quiet topic or a slow
+/// mesh costs nothing. A peer that keeps passing on rejected messages is soon ignored on every
+/// topic (gossipsub's graylist), before what it sends costs a check.
+pub fn topic_score() -> gossipsub::TopicScoreParams {
     gossipsub::TopicScoreParams {
         topic_weight: 1.0,
         time_in_mesh_weight: 0.0,
@@ -220,7 +222,7 @@ impl Behaviour {
             .max_control_message_size(GOSSIP_MAX_TRANSMIT_BYTES)
             .build()?;
         let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)?;
-        // Only rejected messages cost score (see `room_score`). Not sharing an address, and not
+        // Only rejected messages cost score (see `topic_score`). Not sharing an address, and not
         // gossipsub's behaviour penalty: a member that leaves a room and joins again within the
         // back-off asks to rejoin the mesh early, which counts as misbehaviour, and a few of
         // those graylist it, every message of it ignored; nor a slow peer's queue on a busy host.

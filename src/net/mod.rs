@@ -7,7 +7,7 @@ pub mod reach;
 pub mod redial;
 pub mod swarm;
 
-pub use behaviour::{Behaviour, BehaviourEvent, MDNS_MAX_RECORDS, Roles, mdns_behaviour, room_score};
+pub use behaviour::{Behaviour, BehaviourEvent, MDNS_MAX_RECORDS, Roles, mdns_behaviour, topic_score};
 pub use reach::RelayGate;
 pub use redial::Redialer;
 pub use swarm::{SwarmError, build_swarm};

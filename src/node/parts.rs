@@ -36,7 +36,7 @@ use super::store_worker;
 use crate::bootstrap::service::ServiceError;
 use crate::bootstrap::{AuthService, AuthWorker};
 use crate::cert::CertCache;
-use crate::net::{Behaviour, Redialer, RelayGate, Roles, SwarmError, build_swarm};
+use crate::net::{Behaviour, Redialer, RelayGate, Roles, SwarmError, build_swarm, topic_score};
 use crate::pinned_key::Trust;
 use crate::protocol::auth::AuthResponse;
 use crate::protocol::presence;
@@ -164,6 +164,9 @@ impl EventLoop {
             swarm.add_external_address(public);
         }
         let presence_topic = gossipsub::IdentTopic::new(presence::TOPIC);
+        if let Err(error) = swarm.behaviour_mut().gossipsub.set_topic_params(presence_topic.clone(), topic_score()) {
+            tracing::error!(%error, "cannot score the presence topic");
+        }
         if let Err(error) = swarm.behaviour_mut().gossipsub.subscribe(&presence_topic) {
             tracing::error!(%error, "cannot subscribe to presence");
         }

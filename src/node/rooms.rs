@@ -23,7 +23,7 @@ use super::state::store::{Done, ShownAs, TakenMessage};
 use crate::account::{AccountId, same_name};
 use crate::clock::now_ms;
 use crate::e2e::OpenError;
-use crate::net::room_score;
+use crate::net::topic_score;
 use crate::room::engine::{Incoming, Input, Output, Verdict, Via};
 use crate::room::event::{EventBody, EventPayload, SignedEvent, VerifiedEvent};
 use crate::room::{Effect, EventId};
@@ -95,7 +95,7 @@ impl EventLoop {
         let topic = topic(room);
         if self.rooms.topics.insert(topic.hash(), *room).is_none() {
             let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-            if let Err(e) = gossipsub.set_topic_params(topic.clone(), room_score()) {
+            if let Err(e) = gossipsub.set_topic_params(topic.clone(), topic_score()) {
                 tracing::error!(%room, error = %e, "cannot score the room's topic");
             }
             if let Err(e) = gossipsub.subscribe(&topic) {
