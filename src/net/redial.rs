@@ -18,6 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 
@@ -168,6 +169,31 @@ impl Redialer {
     /// Another peer says `peer` is at `addr` (peer exchange).
     pub fn add_hearsay_address(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
         self.add(peer, addr, true, now);
+    }
+
+    /// One peer's answer to peer exchange: each peer it names at each address. An address
+    /// another peer is known at already, or that the answer names for two peers, is taken for
+    /// the first only: a real node listens at its own addresses, and a peer naming thousands of
+    /// made-up peers at one address (someone else's server) would have this node dial it
+    /// thousands of times.
+    pub fn add_hearsay(&mut self, told: Vec<(PeerId, Multiaddr)>, now: Instant) {
+        let mut held: HashMap<Multiaddr, PeerId> = self
+            .known
+            .iter()
+            .flat_map(|(peer, known)| known.addrs.iter().map(move |addr| (without_peer(addr), *peer)))
+            .collect();
+        for (peer, addr) in told {
+            // Through a relay, many peers share the address up to the relay's.
+            let relayed = addr.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+            let at = without_peer(&addr);
+            if !relayed {
+                if held.get(&at).is_some_and(|holder| *holder != peer) {
+                    continue;
+                }
+                held.insert(at, peer);
+            }
+            self.add(peer, addr, true, now);
+        }
     }
 
     fn add(&mut self, peer: PeerId, addr: Multiaddr, hearsay: bool, now: Instant) {
@@ -336,6 +362,15 @@ impl Redialer {
     }
 }
 
+/// `addr` without a trailing `/p2p/…`: where, whoever is there.
+fn without_peer(addr: &Multiaddr) -> Multiaddr {
+    let mut at = addr.clone();
+    if let Some(Protocol::P2p(_)) = at.iter().last() {
+        at.pop();
+    }
+    at
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +428,34 @@ mod tests {
         redial.add_hearsay_address(both, addr(4), at);
         redial.add_address(both, addr(5), at);
         assert!(!redial.known[&both].hearsay);
+    }
+
+    #[test]
+    fn an_address_is_taken_from_peer_exchange_for_one_peer_only() {
+        let now = Instant::now();
+        let mut redial = Redialer::new(peer(), Vec::new(), now);
+        let found = peer();
+        redial.add_address(found, addr(1), now);
+        // Thousands of made-up peers at one address (someone else's server), and one at the
+        // address of a peer found on the LAN.
+        let mut told: Vec<(PeerId, Multiaddr)> = (0..4000).map(|_| (peer(), addr(9))).collect();
+        let (real, impostor) = (peer(), peer());
+        told.push((impostor, addr(1).with(Protocol::P2p(impostor))));
+        told.push((real, addr(2)));
+        redial.add_hearsay(told, now);
+        let at_nine: Vec<&PeerId> =
+            redial.known.iter().filter(|(_, k)| k.addrs.contains(&addr(9))).map(|(p, _)| p).collect();
+        assert_eq!(at_nine.len(), 1, "one peer dialled at the crowded address");
+        assert!(!redial.known.contains_key(&impostor), "nor another at a known peer's address");
+        assert_eq!(redial.known[&real].addrs, [addr(2)], "a peer at an address of its own is taken");
+        let dials_of_nine = redial.due(now).into_iter().filter(|plan| plan.addrs.contains(&addr(9))).count();
+        assert_eq!(dials_of_nine, 1);
+        // Peers behind one relay share the address up to it: each is taken.
+        let relay = peer();
+        let behind: Vec<PeerId> = (0..3).map(|_| peer()).collect();
+        let through = |p: PeerId| addr(7).with(Protocol::P2p(relay)).with(Protocol::P2pCircuit).with(Protocol::P2p(p));
+        redial.add_hearsay(behind.iter().map(|p| (*p, through(*p))).collect(), now);
+        assert!(behind.iter().all(|p| redial.known.contains_key(p)), "every relayed peer is taken");
     }
 
     #[test]

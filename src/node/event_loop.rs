@@ -366,14 +366,13 @@ impl EventLoop {
                 }
             }
             Message::Response { response, .. } => {
-                let now = Instant::now();
-                for (other, addrs) in response.decode() {
-                    for addr in addrs {
-                        if self.usable_address(connection, &addr) {
-                            self.redial.add_hearsay_address(other, addr, now);
-                        }
-                    }
-                }
+                let told: Vec<(PeerId, Multiaddr)> = response
+                    .decode()
+                    .into_iter()
+                    .flat_map(|(other, addrs)| addrs.into_iter().map(move |addr| (other, addr)))
+                    .filter(|(_, addr)| self.usable_address(connection, addr))
+                    .collect();
+                self.redial.add_hearsay(told, Instant::now());
                 self.dial_due().await;
             }
         }
