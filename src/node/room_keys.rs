@@ -390,8 +390,10 @@ impl EventLoop {
             if let Some(awaiting) = self.keys.awaiting.get_mut(&id) {
                 awaiting.opened = Some(text.clone());
             }
-            let held = self.keys.wait.opened(&id, text.clone());
-            if let Some(text) = text
+            // Its text again only for one shown unreadable, to show it read.
+            let again = text.as_ref().filter(|_| self.keys.shown_unreadable.contains(&id)).cloned();
+            let held = self.keys.wait.opened(&id, text);
+            if let Some(text) = again
                 && !held
                 && self.keys.shown_unreadable.remove(&id).is_some()
             {

@@ -190,11 +190,12 @@ impl SignedEvent {
     }
 
     /// Checks the signature; that the signed body is exactly the encoding of its fields; that
-    /// the certificate, through `certs`, was valid for the author's peer when the event was made; that it is not dated beyond `now_ms` (with the allowed
-    /// skew); and the event's shape: a create names no room, cites nothing and has depth 0 and a
-    /// valid name; every other event names its room and cites 1 to [`MAX_PREV`] distinct
-    /// events; a text is within its limit; the certificate is the signed author's. `signed_by` is a peer known to have signed these very
-    /// bytes (this node, which has just sealed them): its signature is not checked again.
+    /// the certificate, through `certs`, was valid for the author's peer when the event was
+    /// made; that it is not dated beyond `now_ms` (with the allowed skew); and the event's shape:
+    /// a create names no room, cites nothing and has depth 0 and a valid name; every other event
+    /// names its room and cites 1 to [`MAX_PREV`] distinct events; a text is within its limit;
+    /// the certificate is the signed author's. `signed_by` is a peer known to have signed these
+    /// very bytes (this node, which has just sealed them): its signature is not checked again.
     pub fn verify(
         &self,
         certs: &mut CertCache,

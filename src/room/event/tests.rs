@@ -139,7 +139,7 @@ fn a_body_carrying_more_than_its_fields_is_refused() {
     assert_eq!(read, join);
     assert!(padded.len() > plain.len() + 12 * 1024);
     assert_eq!(verify(&alice, &sign(padded)), Err(EventError::Padded));
-    let mut long_key = sign(plain).clone();
+    let mut long_key = sign(plain);
     long_key.public_key.resize(MAX_PUBLIC_KEY_BYTES + 1, 0);
     assert_eq!(verify(&alice, &long_key), Err(EventError::Malformed));
 }
