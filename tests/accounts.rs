@@ -7,22 +7,11 @@ mod support;
 
 use std::time::Duration;
 
-use support::chat::{expect_bootstrap, expect_error, lab_user, loopback_trio, register, str_of};
+use support::chat::{expect_bootstrap, expect_error, lab_user, loopback_trio, register, str_of, who};
 use support::{Lab, NodeBuilder, NodeProc};
 
 const GOOD: &str = "correct horse battery staple";
 const GOOD_B: &str = "Tr0ub4dor&3-mesh-lantern";
-
-fn who(node: &mut NodeProc) -> Vec<(String, String)> {
-    node.send("/who");
-    let online = node.wait_type("online");
-    online["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| (str_of(u, "user").to_string(), str_of(u, "nick").to_string()))
-        .collect()
-}
 
 /// `/who` on `node` shows `user` with `nick` (presence may take a moment to arrive).
 fn eventually_online(node: &mut NodeProc, user: &str, nick: &str) {

@@ -17,7 +17,7 @@ use meshchat::protocol::presence::{self, Presence, PresenceState};
 use meshchat::room::event::{self, EventBody, EventPayload, MAX_EVENT_BYTES, SignedEvent};
 use meshchat::room::{Action, EventId};
 use support::NodeProc;
-use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register, room_id};
+use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register, room_id, who};
 use support::gossip_peer::{GossipPeerEvent, gossip_peer, wait_subscribed};
 use support::lobby::certified_stranger;
 use support::sync_peer::SyncPeer;
@@ -238,9 +238,7 @@ fn a_peer_passing_on_garbage_presences_is_ignored_until_its_score_recovers() {
 
 /// Whether `node`'s `/who` lists `user` online.
 fn lists(node: &mut NodeProc, user: &str) -> bool {
-    node.send("/who");
-    let online = node.wait_type("online");
-    online["users"].as_array().is_some_and(|users| users.iter().any(|u| u["user"] == user))
+    who(node).iter().any(|(listed, _)| listed == user)
 }
 
 /// Whether `node`'s `/who` comes to list `user` as `listed` within `limit` (asked every 200 ms).

@@ -65,6 +65,18 @@ pub const PASSWORDS: &[&str] = &[
     "quiet harbour lights at dawn",
 ];
 
+/// Who `node`'s `/who` lists online: (username, nickname) each.
+pub fn who(node: &mut NodeProc) -> Vec<(String, String)> {
+    node.send("/who");
+    let online = node.wait_type("online");
+    online["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (str_of(u, "user").to_string(), str_of(u, "nick").to_string()))
+        .collect()
+}
+
 /// Waits until `node` sees `user` come online.
 pub fn wait_online(node: &mut NodeProc, user: &str) {
     node.wait_for(&format!("{user} online"), |v| {
