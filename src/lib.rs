@@ -38,6 +38,7 @@ pub mod node;
 pub mod pinned_key;
 pub mod presence;
 pub mod protocol;
+pub mod rate_limit;
 pub mod recent;
 pub mod room;
 pub mod search;

@@ -47,7 +47,7 @@ use libp2p::PeerId;
 use super::StoredDm;
 use crate::account::AccountId;
 use crate::protocol::dm::{self, Arrival, CheckedDm, DmRefusal, DmRequest, DmResponse};
-use crate::room::RateLimit;
+use crate::rate_limit::RateLimit;
 
 /// The most messages (straight or in letters) one sender's account may send at once.
 pub const ARRIVAL_BURST: u32 = 200;

@@ -7,7 +7,10 @@
 //!   connected, and forgotten after [`FORGET_AFTER`] of failed dials, when mDNS expires their
 //!   last address, or, the longest unreachable first, to make room for a new one when
 //!   [`MAX_KNOWN_PEERS`] are known; a peer known only from another peer's word (peer
-//!   exchange) is forgotten after [`HEARSAY_DIALS`] failed dials unless it was ever reached.
+//!   exchange) is forgotten after [`HEARSAY_DIALS`] failed dials unless it was ever reached,
+//!   and such peers are taken at a bounded rate ([`HEARSAY_BURST`], [`HEARSAY_PER_SEC`]), a
+//!   bounded number per teller ([`HEARSAY_PER_TELLER`]), at a few addresses each
+//!   ([`HEARSAY_ADDRS_PER_PEER`]) until reached.
 //!
 //! Peer exchange tells others only of peers this node has reached.
 //!
@@ -21,6 +24,8 @@ use std::time::{Duration, Instant};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
+
+use crate::rate_limit::RateLimit;
 
 /// The first back-off after a failed dial.
 pub const BASE_BACKOFF: Duration = Duration::from_millis(250);
@@ -38,6 +43,17 @@ pub const MAX_KNOWN_PEERS: usize = 4096;
 /// it is forgotten: anyone may name any address, and every node that heard it would otherwise
 /// keep dialling it for [`FORGET_AFTER`].
 pub const HEARSAY_DIALS: u32 = 3;
+/// New peers taken from other peers' word: at most [`HEARSAY_BURST`] at once, then
+/// [`HEARSAY_PER_SEC`] a second, whoever tells of them (peer ids cost nothing to make, so a
+/// bound per teller alone would not hold); one that is reached is given back. Each is dialled
+/// at no more than [`HEARSAY_ADDRS_PER_PEER`] addresses until it is reached. What made-up peers
+/// can have a node dial is bounded by these and [`HEARSAY_DIALS`].
+pub const HEARSAY_BURST: u32 = 64;
+pub const HEARSAY_PER_SEC: u32 = 1;
+pub const HEARSAY_ADDRS_PER_PEER: usize = 4;
+/// Peers one teller has told of, and that are neither reached nor forgotten yet, held at once:
+/// a single peer cannot spend the whole [`HEARSAY_BURST`] for others.
+pub const HEARSAY_PER_TELLER: usize = 32;
 
 /// Whether `addr` is a loopback address (worth dialling only when the peer that told of it is
 /// itself reached over loopback).
@@ -136,6 +152,15 @@ struct Known {
     reached: bool,
     /// Whether it is known only from another peer's word.
     hearsay: bool,
+    /// The peer whose word it was taken on, while it is known only from that.
+    teller: Option<PeerId>,
+}
+
+impl Known {
+    /// Whether it is known only from another peer's word, and not reached yet.
+    fn only_told_of(&self) -> bool {
+        self.hearsay && !self.reached
+    }
 }
 
 /// The re-dial policy's state.
@@ -146,6 +171,8 @@ pub struct Redialer {
     known: HashMap<PeerId, Known>,
     dials: HashMap<ConnectionId, DialKey>,
     connected: HashSet<PeerId>,
+    /// New peers taken from others' word, one bucket for all tellers.
+    hearsay_taken: RateLimit<()>,
 }
 
 impl Redialer {
@@ -153,7 +180,14 @@ impl Redialer {
     pub fn new(local: PeerId, configured: Vec<Multiaddr>, now: Instant) -> Self {
         let configured =
             configured.into_iter().map(|addr| Configured { addr, peer: None, backoff: Backoff::ready(now) }).collect();
-        Redialer { local, configured, known: HashMap::new(), dials: HashMap::new(), connected: HashSet::new() }
+        Redialer {
+            local,
+            configured,
+            known: HashMap::new(),
+            dials: HashMap::new(),
+            connected: HashSet::new(),
+            hearsay_taken: RateLimit::new(HEARSAY_BURST, HEARSAY_PER_SEC),
+        }
     }
 
     /// Whether a connection to `peer` is open.
@@ -163,40 +197,45 @@ impl Redialer {
 
     /// A peer was found at `addr` (mDNS) or announced `addr` (identify, a rendezvous point).
     pub fn add_address(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
-        self.add(peer, addr, false, now);
+        self.add(peer, addr, None, now);
     }
 
-    /// Another peer says `peer` is at `addr` (peer exchange).
-    pub fn add_hearsay_address(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
-        self.add(peer, addr, true, now);
-    }
-
-    /// One peer's answer to peer exchange: each peer it names at each address. An address
+    /// Peer `teller`'s answer to peer exchange: each peer it names at each address. An address
     /// another peer is known at already, or that the answer names for two peers, is taken for
     /// the first only: a real node listens at its own addresses, and a peer naming thousands of
     /// made-up peers at one address (someone else's server) would have this node dial it
-    /// thousands of times.
-    pub fn add_hearsay(&mut self, told: Vec<(PeerId, Multiaddr)>, now: Instant) {
+    /// thousands of times. A peer not known yet is taken only while `teller` has fewer than
+    /// [`HEARSAY_PER_TELLER`] waiting to be reached and the bucket of new peers from anyone's
+    /// word allows one more.
+    pub fn add_hearsay(&mut self, teller: PeerId, told: Vec<(PeerId, Multiaddr)>, now: Instant) {
         let mut held: HashMap<Multiaddr, PeerId> = self
             .known
             .iter()
             .flat_map(|(peer, known)| known.addrs.iter().map(move |addr| (without_peer(addr), *peer)))
             .collect();
+        let mut waiting = self.known.values().filter(|k| k.only_told_of() && k.teller == Some(teller)).count();
         for (peer, addr) in told {
             // Through a relay, many peers share the address up to the relay's.
             let relayed = addr.iter().any(|p| matches!(p, Protocol::P2pCircuit));
             let at = without_peer(&addr);
-            if !relayed {
-                if held.get(&at).is_some_and(|holder| *holder != peer) {
+            if !relayed && held.get(&at).is_some_and(|holder| *holder != peer) {
+                continue;
+            }
+            if !self.known.contains_key(&peer) {
+                if waiting >= HEARSAY_PER_TELLER || !self.hearsay_taken.allow((), now) {
                     continue;
                 }
+                waiting += 1;
+            }
+            if !relayed {
                 held.insert(at, peer);
             }
-            self.add(peer, addr, true, now);
+            self.add(peer, addr, Some(teller), now);
         }
     }
 
-    fn add(&mut self, peer: PeerId, addr: Multiaddr, hearsay: bool, now: Instant) {
+    /// Adds `addr` for `peer`, told of by `teller` (peer exchange) or found (`None`).
+    fn add(&mut self, peer: PeerId, addr: Multiaddr, teller: Option<PeerId>, now: Instant) {
         if peer == self.local || self.configured.iter().any(|c| c.peer == Some(peer)) {
             return;
         }
@@ -204,15 +243,21 @@ impl Redialer {
             return;
         }
         let reached = self.connected.contains(&peer);
+        let hearsay = teller.is_some();
         let known = self.known.entry(peer).or_insert_with(|| Known {
             addrs: Vec::new(),
             backoff: Backoff::ready(now),
             unreachable_since: None,
             reached,
             hearsay,
+            teller,
         });
         known.hearsay &= hearsay;
-        if !known.addrs.contains(&addr) && known.addrs.len() < MAX_ADDRS_PER_PEER {
+        if !known.hearsay {
+            known.teller = None;
+        }
+        let most = if known.only_told_of() { HEARSAY_ADDRS_PER_PEER } else { MAX_ADDRS_PER_PEER };
+        if !known.addrs.contains(&addr) && known.addrs.len() < most {
             known.addrs.push(addr);
         }
     }
@@ -314,7 +359,7 @@ impl Redialer {
                 known.backoff.failed(now);
                 known.unreachable_since.get_or_insert(now);
                 let failures = known.backoff.failures;
-                if known.hearsay && !known.reached && failures >= HEARSAY_DIALS {
+                if known.only_told_of() && failures >= HEARSAY_DIALS {
                     self.known.remove(peer);
                 }
                 Some(failures)
@@ -337,6 +382,10 @@ impl Redialer {
             target.backoff.connected();
         }
         if let Some(known) = self.known.get_mut(&peer) {
+            // A peer taken on another's word that is real does not count against the bucket.
+            if known.only_told_of() {
+                self.hearsay_taken.give_back(&());
+            }
             known.backoff.connected();
             known.unreachable_since = None;
             known.reached = true;
@@ -398,7 +447,7 @@ mod tests {
         let now = Instant::now();
         let mut redial = Redialer::new(peer(), Vec::new(), now);
         let (told, found) = (peer(), peer());
-        redial.add_hearsay_address(told, addr(1), now);
+        redial.add_hearsay(peer(), vec![(told, addr(1))], now);
         redial.add_address(found, addr(2), now);
         let mut at = now;
         for round in 1..=HEARSAY_DIALS {
@@ -411,7 +460,7 @@ mod tests {
         assert!(redial.known.contains_key(&found), "one found on the LAN is dialled on");
         // Once reached, a peer another told of is dialled on like any other.
         let (reached, id) = (peer(), ConnectionId::new_unchecked(7));
-        redial.add_hearsay_address(reached, addr(3), at);
+        redial.add_hearsay(peer(), vec![(reached, addr(3))], at);
         let plan = redial.due(at).into_iter().find(|p| p.peer == Some(reached)).unwrap();
         redial.dial_started(plan.key, id);
         redial.connection_established(id, reached);
@@ -425,7 +474,7 @@ mod tests {
         }
         // And one told of directly as well is not only hearsay.
         let both = peer();
-        redial.add_hearsay_address(both, addr(4), at);
+        redial.add_hearsay(peer(), vec![(both, addr(4))], at);
         redial.add_address(both, addr(5), at);
         assert!(!redial.known[&both].hearsay);
     }
@@ -442,7 +491,7 @@ mod tests {
         let (real, impostor) = (peer(), peer());
         told.push((impostor, addr(1).with(Protocol::P2p(impostor))));
         told.push((real, addr(2)));
-        redial.add_hearsay(told, now);
+        redial.add_hearsay(peer(), told, now);
         let at_nine: Vec<&PeerId> =
             redial.known.iter().filter(|(_, k)| k.addrs.contains(&addr(9))).map(|(p, _)| p).collect();
         assert_eq!(at_nine.len(), 1, "one peer dialled at the crowded address");
@@ -454,8 +503,101 @@ mod tests {
         let relay = peer();
         let behind: Vec<PeerId> = (0..3).map(|_| peer()).collect();
         let through = |p: PeerId| addr(7).with(Protocol::P2p(relay)).with(Protocol::P2pCircuit).with(Protocol::P2p(p));
-        redial.add_hearsay(behind.iter().map(|p| (*p, through(*p))).collect(), now);
+        redial.add_hearsay(peer(), behind.iter().map(|p| (*p, through(*p))).collect(), now);
         assert!(behind.iter().all(|p| redial.known.contains_key(p)), "every relayed peer is taken");
+    }
+
+    #[test]
+    fn peers_from_others_word_are_taken_a_few_per_teller_and_a_few_a_second() {
+        let start = Instant::now();
+        let mut redial = Redialer::new(peer(), Vec::new(), start);
+        // Made-up peers, each at four addresses of its own and more.
+        let mut port = 0u16;
+        let mut made_up = |count: usize| -> Vec<(PeerId, Multiaddr)> {
+            (0..count)
+                .flat_map(|_| {
+                    let p = peer();
+                    (0..HEARSAY_ADDRS_PER_PEER + 3)
+                        .map(|_| {
+                            port += 1;
+                            (p, addr(port))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let only_told = |r: &Redialer| r.known.values().filter(|k| k.only_told_of()).count();
+        let liar = peer();
+        redial.add_hearsay(liar, made_up(1_000), start);
+        assert_eq!(only_told(&redial), HEARSAY_PER_TELLER, "one teller's share");
+        assert!(redial.known.values().all(|k| k.addrs.len() == HEARSAY_ADDRS_PER_PEER));
+        redial.add_hearsay(liar, made_up(1_000), start + Duration::from_secs(60));
+        assert_eq!(only_told(&redial), HEARSAY_PER_TELLER, "not more while those wait");
+        // Tellers made up as well: the bucket of new peers holds for all of them together.
+        for _ in 0..100 {
+            redial.add_hearsay(peer(), made_up(10), start);
+        }
+        assert_eq!(only_told(&redial), HEARSAY_BURST as usize);
+        let later = start + Duration::from_secs(10);
+        for _ in 0..100 {
+            redial.add_hearsay(peer(), made_up(10), later);
+        }
+        assert_eq!(only_told(&redial), (HEARSAY_BURST + 10 * HEARSAY_PER_SEC) as usize, "then one a second");
+        let dialled: usize = redial.due(later).iter().map(|plan| plan.addrs.len()).sum();
+        assert_eq!(dialled, (HEARSAY_BURST + 10 * HEARSAY_PER_SEC) as usize * HEARSAY_ADDRS_PER_PEER);
+    }
+
+    #[test]
+    fn a_peer_told_of_and_reached_frees_its_tellers_share_and_takes_all_its_addresses() {
+        let now = Instant::now();
+        let mut redial = Redialer::new(peer(), Vec::new(), now);
+        let teller = peer();
+        let told: Vec<PeerId> = (0..HEARSAY_PER_TELLER).map(|_| peer()).collect();
+        let at = |n: usize| addr(100 + n as u16);
+        redial.add_hearsay(teller, told.iter().enumerate().map(|(n, p)| (*p, at(n))).collect(), now);
+        let next = peer();
+        redial.add_hearsay(teller, vec![(next, addr(99))], now);
+        assert!(!redial.known.contains_key(&next), "the teller's share is full");
+        // One of them is reached: the teller may tell of another.
+        let id = ConnectionId::new_unchecked(3);
+        let plan = redial.due(now).into_iter().find(|p| p.peer == Some(told[0])).unwrap();
+        redial.dial_started(plan.key, id);
+        redial.connection_established(id, told[0]);
+        redial.add_hearsay(teller, vec![(next, addr(99))], now);
+        assert!(redial.known.contains_key(&next));
+        // A reached peer's own word on where it listens is taken whole.
+        for port in 200..200 + MAX_ADDRS_PER_PEER as u16 {
+            redial.add_address(told[0], addr(port), now);
+        }
+        assert_eq!(redial.known[&told[0]].addrs.len(), MAX_ADDRS_PER_PEER);
+        // More addresses of a peer known already are no new peer: the bucket is not asked.
+        let known = told[1];
+        for n in 0..(HEARSAY_BURST as u16 * 2) {
+            redial.add_hearsay(peer(), vec![(known, addr(300 + n))], now);
+        }
+        assert_eq!(redial.known[&known].addrs.len(), HEARSAY_ADDRS_PER_PEER);
+        let fresh = peer();
+        redial.add_hearsay(peer(), vec![(fresh, addr(999))], now);
+        assert!(redial.known.contains_key(&fresh), "the bucket still had room");
+        // The bucket spent by tellers made up, a peer taken on their word that is reached
+        // gives one back.
+        let others: Vec<PeerId> = (0..HEARSAY_BURST as u16)
+            .map(|n| {
+                let other = peer();
+                redial.add_hearsay(peer(), vec![(other, addr(2000 + n))], now);
+                other
+            })
+            .collect();
+        let refused = peer();
+        redial.add_hearsay(peer(), vec![(refused, addr(3000))], now);
+        assert!(!redial.known.contains_key(&refused), "the bucket is spent");
+        let real = *others.iter().find(|p| redial.known.contains_key(p)).unwrap();
+        let id = ConnectionId::new_unchecked(4);
+        let plan = redial.due(now).into_iter().find(|p| p.peer == Some(real)).unwrap();
+        redial.dial_started(plan.key, id);
+        redial.connection_established(id, real);
+        redial.add_hearsay(peer(), vec![(refused, addr(3000))], now);
+        assert!(redial.known.contains_key(&refused), "one given back");
     }
 
     #[test]
@@ -611,7 +753,7 @@ mod tests {
         r.connection_established(id, a);
         r.add_address(b, addr(2), now);
         r.add_address(c, addr(3), now);
-        r.add_hearsay_address(d, addr(4), now);
+        r.add_hearsay(peer(), vec![(d, addr(4))], now);
         for (n, p) in [(2, b), (3, c)] {
             r.connection_established(ConnectionId::new_unchecked(n), p);
         }

@@ -372,7 +372,7 @@ impl EventLoop {
                     .flat_map(|(other, addrs)| addrs.into_iter().map(move |addr| (other, addr)))
                     .filter(|(_, addr)| self.usable_address(connection, addr))
                     .collect();
-                self.redial.add_hearsay(told, Instant::now());
+                self.redial.add_hearsay(peer, told, Instant::now());
                 self.dial_due().await;
             }
         }

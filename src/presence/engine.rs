@@ -41,7 +41,7 @@ use super::{OnlineUser, Roster, RosterChange, valid_nick};
 use crate::account::AccountId;
 use crate::cert::{CLOCK_SKEW_SECS, CertBody};
 use crate::protocol::presence::{Presence, PresenceState, RoomRef};
-use crate::room::RateLimit;
+use crate::rate_limit::RateLimit;
 
 /// A user not heard from for this long is taken as gone.
 pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(35);

@@ -33,8 +33,9 @@ use libp2p::PeerId;
 
 use super::graph::{CatchUp, EventId, MessageVerdict, Refusal as GraphRefusal, RoomGraph};
 use super::pending::Pending;
-use super::{Action, Effect, RateLimit, Refusal, RoomState};
+use super::{Action, Effect, Refusal, RoomState};
 use crate::account::AccountId;
+use crate::rate_limit::RateLimit;
 use crate::room::event::{EventPayload, VerifiedEvent};
 
 /// Room messages a user may send at once, and then each second (every node enforces it).

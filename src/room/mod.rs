@@ -1,6 +1,6 @@
 //! Rooms, pure: the rules of a room's state ([`RoomState`]), the event graph they are folded
 //! over ([`graph`]), the engine that runs every room of a node ([`engine`]), and the small
-//! parts they use (names, rate limits, events waiting for what they cite, message order). No
+//! parts they use (names, events waiting for what they cite, message order). No
 //! I/O, no clock, no network: never tokio, the libp2p swarm or rusqlite.
 //!
 //! A room is its create event. Its control events (create, join, leave, kick, ban, unban, op)
@@ -20,13 +20,11 @@
 pub mod engine;
 pub mod event;
 pub mod graph;
-mod limit;
 mod name;
 mod order;
 mod pending;
 
 pub use graph::{Accepted, CatchUp, EventId, GraphEvent, MAX_PREV, MessageVerdict, Refusal as GraphRefusal, RoomGraph};
-pub use limit::RateLimit;
 pub use name::{RoomNameError, check_room_name, normalise_room_name};
 pub use order::Sequencer;
 pub use pending::{Offered, Pending};

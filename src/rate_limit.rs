@@ -1,7 +1,7 @@
-//! Per-user rate limits on room messages: a token bucket for each user, which every node
-//! applies to what it receives (and to what its own user sends), so one flooding member cannot
-//! drown a room; the direct-message engine holds each sender of direct messages to one too.
-//! Pure: the time is passed in.
+//! Rate limits: a token bucket for each key. The room engine holds each member's messages and
+//! changes to one, on arrival and when sending, so one flooding member cannot drown a room; the
+//! direct-message engine holds each sender to one, the presence engine each peer, the redialer
+//! what peers tell of others. Pure: the time is passed in; never I/O.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -64,6 +64,14 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
         }
     }
 
+    /// Gives `key` back one it was allowed (what it was spent on turned out not to count), up
+    /// to the burst.
+    pub fn give_back(&mut self, key: &K) {
+        if let Some((tokens, _)) = self.buckets.get_mut(key) {
+            *tokens = (*tokens + 1.0).min(self.burst);
+        }
+    }
+
     /// Forgets the full buckets, then, while more than [`KEPT_WHEN_FULL`] are left, those
     /// last used longest ago.
     fn clear_out(&mut self, now: Instant) {
@@ -90,6 +98,23 @@ mod tests {
         assert!(!limit.allow("bob", t + Duration::from_millis(100)));
         assert!((0..5).all(|_| limit.allow("bob", t + Duration::from_secs(60))), "refilled up to the burst");
         assert!(!limit.allow("bob", t + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn what_is_given_back_is_allowed_again_up_to_the_burst() {
+        let t = Instant::now();
+        let mut limit = RateLimit::new(2, 1);
+        limit.give_back(&"bob");
+        assert!(limit.allow("bob", t) && limit.allow("bob", t));
+        assert!(!limit.allow("bob", t), "nothing was given to a key never seen");
+        limit.give_back(&"bob");
+        assert!(limit.allow("bob", t));
+        assert!(!limit.allow("bob", t));
+        limit.give_back(&"bob");
+        limit.give_back(&"bob");
+        limit.give_back(&"bob");
+        assert!(limit.allow("bob", t) && limit.allow("bob", t));
+        assert!(!limit.allow("bob", t), "never more than the burst");
     }
 
     proptest! {

@@ -1,0 +1,120 @@
+//! A crafted peer that answers peer exchange with made-up peers, each at addresses of its
+//! choosing (someone else's servers, here the test's own listeners), and reconnects every second
+//! to be asked again: the node dials those addresses a bounded number of times, however often it
+//! is asked and however many peers it is told of, and goes on working.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::request_response::{self, ProtocolSupport, cbor};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identity::Keypair, noise, ping, tcp, yamux};
+use meshchat::net::redial::{HEARSAY_ADDRS_PER_PEER, HEARSAY_BURST, HEARSAY_DIALS, HEARSAY_PER_SEC};
+use meshchat::protocol::peers::{self, PeerRecord, PeersRequest, PeersResponse};
+use support::NodeBuilder;
+
+/// Addresses the crafted peer names: listeners of the test's, on 127.0.0.2 to 127.0.0.9.
+const LISTENERS: usize = 512;
+/// Made-up peers in each answer, each at its own [`peers::MAX_ADDRS_PER_PEER`] of them.
+const PEERS_PER_ANSWER: usize = LISTENERS / peers::MAX_ADDRS_PER_PEER;
+/// How long the crafted peer keeps answering and reconnecting.
+const FLOOD: Duration = Duration::from_secs(12);
+
+#[derive(NetworkBehaviour)]
+struct Liar {
+    peers: cbor::Behaviour<PeersRequest, PeersResponse>,
+    ping: ping::Behaviour,
+}
+
+#[test]
+fn made_up_peers_from_peer_exchange_are_dialled_a_bounded_number_of_times() {
+    let mut alice = NodeBuilder::loopback("alice").spawn();
+    let ready = alice.ready();
+    let alice_addr: Multiaddr = ready["listen"][0].as_str().expect("a listen address").parse().unwrap();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let connects = Arc::new(AtomicUsize::new(0));
+    let named: Vec<Multiaddr> = runtime.block_on(async {
+        let mut named = Vec::new();
+        for n in 0..LISTENERS {
+            let host = 2 + n / 64;
+            let listener = tokio::net::TcpListener::bind(format!("127.0.0.{host}:0")).await.expect("a listener");
+            named.push(format!("/ip4/127.0.0.{host}/tcp/{}", listener.local_addr().unwrap().port()).parse().unwrap());
+            let connects = connects.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    connects.fetch_add(1, Ordering::Relaxed);
+                    drop(stream);
+                }
+            });
+        }
+        named
+    });
+
+    let asked = runtime.block_on(async {
+        let mut liar = SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
+            .with_tokio()
+            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+            .unwrap()
+            .with_behaviour(|_| Liar {
+                peers: cbor::Behaviour::new(
+                    [(StreamProtocol::new(peers::PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default(),
+                ),
+                ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+            })
+            .unwrap()
+            .build();
+        let mut asked = 0usize;
+        let end = Instant::now() + FLOOD;
+        let mut reconnect = tokio::time::interval(Duration::from_secs(1));
+        let mut alice_id: Option<PeerId> = None;
+        while Instant::now() < end {
+            tokio::select! {
+                _ = reconnect.tick() => {
+                    if let Some(alice) = alice_id {
+                        let _ = liar.disconnect_peer_id(alice);
+                    }
+                    liar.dial(alice_addr.clone()).expect("a dial of alice");
+                }
+                event = liar.select_next_some() => match event {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } => alice_id = Some(peer_id),
+                    SwarmEvent::Behaviour(LiarEvent::Peers(request_response::Event::Message {
+                        message: request_response::Message::Request { channel, .. },
+                        ..
+                    })) => {
+                        asked += 1;
+                        // Fresh peers every time, each at its own share of the listeners.
+                        let peers = named
+                            .chunks(peers::MAX_ADDRS_PER_PEER)
+                            .map(|addrs| PeerRecord::new(&PeerId::random(), addrs))
+                            .collect();
+                        let _ = liar.behaviour_mut().peers.send_response(channel, PeersResponse { peers });
+                    }
+                    _ => {}
+                },
+                _ = tokio::time::sleep_until(end.into()) => break,
+            }
+        }
+        asked
+    });
+    // Dials still under way when the flood ends are let finish.
+    std::thread::sleep(Duration::from_secs(3));
+    let connected = connects.load(Ordering::Relaxed);
+    let taken = f64::from(HEARSAY_BURST) + f64::from(HEARSAY_PER_SEC) * (FLOOD + Duration::from_secs(3)).as_secs_f64();
+    let bound = taken.ceil() as usize * HEARSAY_ADDRS_PER_PEER * HEARSAY_DIALS as usize;
+    eprintln!(
+        "asked {asked} times, {PEERS_PER_ANSWER} made-up peers at {LISTENERS} addresses each time: \
+         {connected} connections to those addresses (bound {bound})"
+    );
+    assert!(asked >= 10, "the crafted peer was asked {asked} times");
+    assert!(connected > 0, "none of the named addresses was dialled: the test sees nothing");
+    assert!(connected <= bound, "{connected} connections to addresses a peer made up, more than {bound}");
+    // And the node goes on answering.
+    let status = alice.status();
+    assert!(status["peer_id"].is_string(), "{status}");
+}
