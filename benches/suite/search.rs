@@ -260,18 +260,27 @@ pub fn run(reps: usize) -> Vec<Row> {
     drop(store);
 
     let (mut with_index, mut without) = (Vec::new(), Vec::new());
+    let (mut bytes_with, mut bytes_without) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         let dir = tempfile::tempdir().expect("a temporary dir");
+        let path = dir.path().join(NODE_DB);
         let store = NodeStore::open(dir.path()).expect("a node database");
+        let empty = database_bytes(&path);
         let us = fill(&store, room, 0, STORED, &mut Lines::new());
-        eprintln!("  storing {STORED} messages with the index: {us:.2} µs each");
-        with_index.push(us);
         drop(store);
+        let per_message = (database_bytes(&path) - empty) / STORED as f64;
+        eprintln!("  storing {STORED} messages with the index: {us:.2} µs and {per_message:.0} bytes each");
+        with_index.push(us);
+        bytes_with.push(per_message);
         let dir = tempfile::tempdir().expect("a temporary dir");
+        let path = dir.path().join(NODE_DB);
         drop(NodeStore::open(dir.path()).expect("a node database"));
-        let us = fill_unindexed(&dir.path().join(NODE_DB), room, STORED, &mut Lines::new());
-        eprintln!("  storing {STORED} messages without it: {us:.2} µs each");
+        let empty = database_bytes(&path);
+        let us = fill_unindexed(&path, room, STORED, &mut Lines::new());
+        let per_message = (database_bytes(&path) - empty) / STORED as f64;
+        eprintln!("  storing {STORED} messages without it: {us:.2} µs and {per_message:.0} bytes each");
         without.push(us);
+        bytes_without.push(per_message);
     }
     let (with_index, without) = (Runs::new(with_index), Runs::new(without));
     let overhead = with_index.median() / without.median() - 1.0;
@@ -291,5 +300,29 @@ pub fn run(reps: usize) -> Vec<Row> {
             overhead * 100.0
         ),
     });
+    let (bytes_with, bytes_without) = (Runs::new(bytes_with), Runs::new(bytes_without));
+    rows.push(Row {
+        figure: 10,
+        what: "database bytes per room message stored, kept in the search index".into(),
+        unit: "bytes".into(),
+        meshchat: bytes_with.clone(),
+        anchor_name: "the same without the index".into(),
+        anchor: Some(bytes_without.clone()),
+        better: Better::Lower,
+        goal: String::new(),
+        met: None,
+        note: format!(
+            "the same {STORED} messages, the file's growth after a checkpoint; the index takes {:+.1} %",
+            (bytes_with.median() / bytes_without.median() - 1.0) * 100.0
+        ),
+    });
     rows
+}
+
+/// The size of the database at `path` once its write-ahead log is checkpointed into it.
+fn database_bytes(path: &std::path::Path) -> f64 {
+    let conn = rusqlite::Connection::open(path).expect("the database");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("a checkpoint");
+    drop(conn);
+    std::fs::metadata(path).expect("the database file").len() as f64
 }
