@@ -1,7 +1,10 @@
-//! A crafted peer that answers peer exchange with made-up peers, each at addresses of its
-//! choosing (someone else's servers, here the test's own listeners), and reconnects every second
-//! to be asked again: the node dials those addresses a bounded number of times, however often it
-//! is asked and however many peers it is told of, and goes on working.
+//! What peers say of addresses, from crafted peers built on the library: one answers peer
+//! exchange with made-up peers, each at addresses of its choosing (someone else's servers, here
+//! the test's own listeners), and reconnects every second to be asked again: the node dials
+//! those addresses a bounded number of times, however often it is asked and however many peers
+//! it is told of, and goes on working. Others, each a new peer id, connect and say they listen at
+//! someone else's addresses, then go: the node dials none of those, only what is at the host
+//! each came from.
 
 mod support;
 
@@ -12,7 +15,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::request_response::{self, ProtocolSupport, cbor};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identity::Keypair, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identify, identity::Keypair, noise, ping, tcp, yamux};
+use meshchat::net::behaviour::IDENTIFY_PROTOCOL;
 use meshchat::net::redial::{HEARSAY_ADDRS_PER_PEER, HEARSAY_BURST, HEARSAY_DIALS, HEARSAY_PER_SEC};
 use meshchat::protocol::peers::{self, PeerRecord, PeersRequest, PeersResponse};
 use support::NodeBuilder;
@@ -23,6 +27,12 @@ const LISTENERS: usize = 512;
 const PEERS_PER_ANSWER: usize = LISTENERS / peers::MAX_ADDRS_PER_PEER;
 /// How long the crafted peer keeps answering and reconnecting.
 const FLOOD: Duration = Duration::from_secs(12);
+
+#[derive(NetworkBehaviour)]
+struct Claimer {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
 
 #[derive(NetworkBehaviour)]
 struct Liar {
@@ -40,17 +50,8 @@ fn made_up_peers_from_peer_exchange_are_dialled_a_bounded_number_of_times() {
     let connects = Arc::new(AtomicUsize::new(0));
     let named: Vec<Multiaddr> = runtime.block_on(async {
         let mut named = Vec::new();
-        for n in 0..LISTENERS {
-            let host = 2 + n / 64;
-            let listener = tokio::net::TcpListener::bind(format!("127.0.0.{host}:0")).await.expect("a listener");
-            named.push(format!("/ip4/127.0.0.{host}/tcp/{}", listener.local_addr().unwrap().port()).parse().unwrap());
-            let connects = connects.clone();
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    connects.fetch_add(1, Ordering::Relaxed);
-                    drop(stream);
-                }
-            });
+        for host in 2..2 + LISTENERS / 64 {
+            named.extend(counted_listeners(&format!("127.0.0.{host}"), 64, &connects).await);
         }
         named
     });
@@ -115,6 +116,87 @@ fn made_up_peers_from_peer_exchange_are_dialled_a_bounded_number_of_times() {
     assert!(connected > 0, "none of the named addresses was dialled: the test sees nothing");
     assert!(connected <= bound, "{connected} connections to addresses a peer made up, more than {bound}");
     // And the node goes on answering.
+    let status = alice.status();
+    assert!(status["peer_id"].is_string(), "{status}");
+}
+
+/// Listeners at `host` (a loopback address), each counting the connections made to it into
+/// `connects`; their addresses.
+async fn counted_listeners(host: &str, count: usize, connects: &Arc<AtomicUsize>) -> Vec<Multiaddr> {
+    let mut addrs = Vec::new();
+    for _ in 0..count {
+        let listener = tokio::net::TcpListener::bind(format!("{host}:0")).await.expect("a listener");
+        addrs.push(format!("/ip4/{host}/tcp/{}", listener.local_addr().unwrap().port()).parse().unwrap());
+        let connects = connects.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                connects.fetch_add(1, Ordering::Relaxed);
+                drop(stream);
+            }
+        });
+    }
+    addrs
+}
+
+#[test]
+fn a_peer_naming_another_hosts_addresses_as_its_own_has_none_of_them_dialled() {
+    let mut alice = NodeBuilder::loopback("alice").spawn();
+    let ready = alice.ready();
+    let alice_addr: Multiaddr = ready["listen"][0].as_str().expect("a listen address").parse().unwrap();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (elsewhere, at_own_host) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (others, own) = runtime.block_on(async {
+        (counted_listeners("127.0.0.2", 15, &elsewhere).await, counted_listeners("127.0.0.1", 1, &at_own_host).await)
+    });
+    // Twenty peer ids, one after the other: each connects from 127.0.0.1, says it listens at the
+    // fifteen addresses on 127.0.0.2 and at one on 127.0.0.1, is identified, and goes.
+    let identified = runtime.block_on(async {
+        let mut identified = 0;
+        for _ in 0..20 {
+            let key = Keypair::generate_ed25519();
+            let mut claimer = SwarmBuilder::with_existing_identity(key.clone())
+                .with_tokio()
+                .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+                .unwrap()
+                .with_behaviour(|_| Claimer {
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        IDENTIFY_PROTOCOL.to_string(),
+                        key.public(),
+                    )),
+                    ping: ping::Behaviour::new(ping::Config::new()),
+                })
+                .unwrap()
+                .build();
+            for addr in own.iter().chain(&others) {
+                claimer.add_external_address(addr.clone());
+            }
+            claimer.dial(alice_addr.clone()).expect("a dial of alice");
+            let sent = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    if let SwarmEvent::Behaviour(ClaimerEvent::Identify(identify::Event::Sent { .. })) =
+                        claimer.select_next_some().await
+                    {
+                        return;
+                    }
+                }
+            })
+            .await;
+            identified += usize::from(sent.is_ok());
+            drop(claimer);
+        }
+        identified
+    });
+    // Each is re-dialled with back-off once it has gone (from 250 ms up to 5 s between dials).
+    std::thread::sleep(Duration::from_secs(8));
+    let (elsewhere, at_own_host) = (elsewhere.load(Ordering::Relaxed), at_own_host.load(Ordering::Relaxed));
+    eprintln!(
+        "{identified} of 20 identified: {elsewhere} connections to the addresses on another host, \
+         {at_own_host} to the one on their own"
+    );
+    assert_eq!(identified, 20);
+    assert!(at_own_host > 0, "the address at the peers' own host was never dialled: the test sees nothing");
+    assert_eq!(elsewhere, 0, "connections to addresses on another host than the peers'");
     let status = alice.status();
     assert!(status["peer_id"].is_string(), "{status}");
 }

@@ -65,6 +65,21 @@ pub fn is_loopback(addr: &Multiaddr) -> bool {
     })
 }
 
+/// Whether `addr` is at the host `remote` is: the same first IP address (for an address through
+/// a relay, the relay's). What a peer says of where it listens is taken only there: anyone can
+/// make a peer id, connect, name someone else's addresses and go, and every node would dial them
+/// for [`FORGET_AFTER`]; at its own host's addresses it can only have nodes dial itself.
+pub fn at_same_host(remote: &Multiaddr, addr: &Multiaddr) -> bool {
+    let host = |a: &Multiaddr| {
+        a.iter().find_map(|p| match p {
+            Protocol::Ip4(ip) => Some(std::net::IpAddr::V4(ip)),
+            Protocol::Ip6(ip) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        })
+    };
+    host(remote).is_some_and(|at| host(addr) == Some(at))
+}
+
 /// Which target a dial was for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DialKey {
@@ -625,6 +640,22 @@ mod tests {
         assert!(first.peer.is_some_and(|p| !known.contains(&p)), "the longest unreachable is forgotten");
         let due = redial.due(later);
         assert_eq!(due.iter().map(|p| p.peer).collect::<Vec<_>>(), [Some(real)], "and the real one is dialled");
+    }
+
+    #[test]
+    fn an_address_is_at_the_same_host_when_its_first_ip_is() {
+        let remote: Multiaddr = "/ip4/10.77.0.2/tcp/40312".parse().unwrap();
+        assert!(at_same_host(&remote, &"/ip4/10.77.0.2/tcp/4001".parse().unwrap()));
+        assert!(at_same_host(&remote, &"/ip4/10.77.0.2/udp/4001/quic-v1".parse().unwrap()));
+        assert!(!at_same_host(&remote, &"/ip4/10.77.0.3/tcp/4001".parse().unwrap()));
+        assert!(!at_same_host(&remote, &"/ip6/::1/tcp/4001".parse().unwrap()));
+        assert!(!at_same_host(&remote, &"/dns4/example.org/tcp/4001".parse().unwrap()));
+        let relayed: Multiaddr =
+            "/ip4/203.0.113.5/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"
+                .parse()
+                .unwrap();
+        assert!(at_same_host(&relayed, &relayed), "through the same relay");
+        assert!(!at_same_host(&"/memory/1".parse().unwrap(), &"/memory/1".parse().unwrap()), "no IP, no host");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use super::event::{PeerState, Status, UiEvent};
 use super::liveness::DEAD_AFTER;
 use super::parts::{EventLoop, Readiness};
 use super::state::store::{Done, Written};
-use crate::net::redial::{DialKey, is_loopback};
+use crate::net::redial::{DialKey, at_same_host, is_loopback};
 use crate::net::{BehaviourEvent, MDNS_MAX_RECORDS, mdns_behaviour};
 use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
 
@@ -467,8 +467,12 @@ impl EventLoop {
                 if info.protocols.iter().any(|p| p.as_ref() == crate::protocol::mailbox::PROTOCOL) {
                     self.mailbox_offered(peer_id);
                 }
+                // A peer's word on where it listens, taken only at the host it is reached at.
+                let remote = self.remotes.get(&connection_id).cloned();
                 for addr in info.listen_addrs {
-                    if self.usable_address(connection_id, &addr) {
+                    if self.usable_address(connection_id, &addr)
+                        && remote.as_ref().is_some_and(|remote| at_same_host(remote, &addr))
+                    {
                         self.redial.add_address(peer_id, addr, now);
                     }
                 }
