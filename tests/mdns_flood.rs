@@ -2,16 +2,21 @@
 //! Any host can: mDNS answers carry no certificate. libp2p's mDNS keeps every (peer, address)
 //! pair it is told of and looks each new one up among all the others, so 100,000 made-up peers
 //! would hold a node's loop for minutes; the node starts mDNS afresh beyond a LAN's worth of
-//! peers, answers its user at once and keeps its real peers.
+//! peers, answers its user at once and keeps its real peers. And every made-up peer is named at
+//! an address of the flooding host's choosing: the nodes dial those at a bounded pace.
 
 mod support;
 
 use std::fs::File;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
+use meshchat::net::redial::{UNPROVEN_DIAL_BURST, UNPROVEN_DIALS_PER_SEC};
 use support::Lab;
 
 /// Made-up peers the flooding host answers with.
@@ -52,7 +57,7 @@ fn answer(peers: &[PeerId], ip: &str) -> Vec<u8> {
         record(&mut out, "_p2p._udp.local", (12, 0x0001), &target);
     }
     for (peer, peer_name) in peers.iter().zip(&names) {
-        let text = format!("dnsaddr=/ip4/{ip}/tcp/4001/p2p/{}", peer.to_base58());
+        let text = format!("dnsaddr=/ip4/{ip}/tcp/{NAMED_PORT}/p2p/{}", peer.to_base58());
         let mut data = vec![text.len() as u8];
         data.extend_from_slice(text.as_bytes());
         // The class with mDNS's cache-flush bit, as libp2p sends it.
@@ -61,14 +66,46 @@ fn answer(peers: &[PeerId], ip: &str) -> Vec<u8> {
     out
 }
 
+/// The port the made-up peers are named at.
+const NAMED_PORT: u16 = 4001;
+
+/// Enters network namespace `ns` (this thread only).
+fn enter(ns: &str) {
+    let host = File::open(format!("/var/run/netns/{ns}")).expect("the host's namespace");
+    // SAFETY: setns with a namespace file just opened; it moves this thread only.
+    assert_eq!(unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "entering {ns}");
+}
+
+/// Counts the connections made to `ip`:[`NAMED_PORT`] on host `ns` until `stop` is set, in a
+/// thread that enters the host's namespace.
+fn count_connections(ns: &str, ip: &str, stop: Arc<AtomicBool>) -> JoinHandle<usize> {
+    let (ns, ip) = (ns.to_string(), ip.to_string());
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let counter = std::thread::spawn(move || {
+        enter(&ns);
+        let listener =
+            TcpListener::bind((ip.parse::<Ipv4Addr>().expect("an address"), NAMED_PORT)).expect("a listener");
+        listener.set_nonblocking(true).expect("non-blocking");
+        bound_tx.send(()).expect("the test waits");
+        let mut count = 0;
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok(_) => count += 1,
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        count
+    });
+    bound_rx.recv_timeout(Duration::from_secs(5)).expect("the listener is up");
+    counter
+}
+
 /// Sends [`MADE_UP`] made-up peers to the mDNS group from host `ns` (its address `ip`), in a
 /// thread that enters the host's network namespace; how long it took.
 fn flood(ns: &str, ip: &str) -> Duration {
     let (ns, ip) = (ns.to_string(), ip.to_string());
     std::thread::spawn(move || {
-        let host = File::open(format!("/var/run/netns/{ns}")).expect("the host's namespace");
-        // SAFETY: setns with a namespace file just opened; it moves this thread only.
-        assert_eq!(unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "entering {ns}");
+        enter(&ns);
         let socket = UdpSocket::bind((ip.parse::<Ipv4Addr>().expect("an address"), 0)).expect("a socket");
         socket.set_multicast_ttl_v4(255).expect("multicast ttl");
         let started = Instant::now();
@@ -112,6 +149,9 @@ fn made_up_mdns_peers_do_not_hold_a_node_and_its_real_peers_stay() {
     bob.wait_peer(&alice_id, "connected");
 
     let cpu_before = cpu_secs(alice.pid());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let counter = count_connections(&lab.hosts[2].ns, &lab.hosts[2].ip, stop.clone());
     let took = flood(&lab.hosts[2].ns, &lab.hosts[2].ip);
     let status = alice.status();
     // Figures for the README, not goals: CPU and memory depend on the machine.
@@ -120,6 +160,17 @@ fn made_up_mdns_peers_do_not_hold_a_node_and_its_real_peers_stay() {
         cpu_secs(alice.pid()) - cpu_before,
         rss_kib(alice.pid())
     );
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    let counting = started.elapsed();
+    let connections = counter.join().expect("the counting thread");
+    // Alice and bob each dial peers never reached at most this often (a tenth of a second
+    // more for the moments between a dial planned and a connection counted).
+    let paced =
+        2.0 * (f64::from(UNPROVEN_DIAL_BURST) + f64::from(UNPROVEN_DIALS_PER_SEC) * (counting.as_secs_f64() + 0.1));
+    eprintln!("{connections} connections to the address named in {counting:?} (at most {paced:.0})");
+    assert!(connections > 0, "nobody dialled the made-up peers: the test sees nothing");
+    assert!(connections as f64 <= paced, "{connections} connections to an address made-up peers were named at");
     let peers = status["peers"].as_array().cloned().unwrap_or_default();
     assert!(peers.iter().any(|p| p == bob_id.as_str()), "bob still among alice's peers: {status}");
     assert!(

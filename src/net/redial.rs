@@ -12,6 +12,13 @@
 //!   bounded number per teller ([`HEARSAY_PER_TELLER`]), at a few addresses each
 //!   ([`HEARSAY_ADDRS_PER_PEER`]) until reached.
 //!
+//! Peers never reached, whoever named them, are dialled at a bounded pace
+//! ([`UNPROVEN_DIAL_BURST`], [`UNPROVEN_DIALS_PER_SEC`]; the least dialled and the last named
+//! first), and once a minute ([`UNREACHED_BACKOFF`]) after [`HEARSAY_DIALS`] failed dials: what
+//! anyone names cannot turn the node on an address. A peer reached before is re-dialled as
+//! often as the back-off says. What a peer says of its own addresses is taken by the node only
+//! at the host it is reached at ([`at_same_host`]).
+//!
 //! Peer exchange tells others only of peers this node has reached.
 //!
 //! Failed dials back off exponentially with jitter up to [`MAX_BACKOFF`]; a connection that
@@ -43,6 +50,17 @@ pub const MAX_KNOWN_PEERS: usize = 4096;
 /// it is forgotten: anyone may name any address, and every node that heard it would otherwise
 /// keep dialling it for [`FORGET_AFTER`].
 pub const HEARSAY_DIALS: u32 = 3;
+/// How often a peer never reached is dialled once [`HEARSAY_DIALS`] dials of it failed (before,
+/// the usual back-off): any host on the LAN can answer mDNS with made-up peers at anyone's
+/// addresses, and every node would dial each every [`MAX_BACKOFF`] for [`FORGET_AFTER`]. A
+/// real peer that was not up yet dials this node itself once it is.
+pub const UNREACHED_BACKOFF: Duration = Duration::from_secs(60);
+/// Dials of peers never reached, whatever named them (mDNS, another peer, a rendezvous point):
+/// at most [`UNPROVEN_DIAL_BURST`] at once, then [`UNPROVEN_DIALS_PER_SEC`] a second; those due
+/// beyond wait for their turn. Any host on the LAN can answer mDNS with thousands of made-up
+/// peers a second at an address of its choosing, and every node would dial each at once.
+pub const UNPROVEN_DIAL_BURST: u32 = 256;
+pub const UNPROVEN_DIALS_PER_SEC: u32 = 8;
 /// New peers taken from other peers' word: at most [`HEARSAY_BURST`] at once, then
 /// [`HEARSAY_PER_SEC`] a second, whoever tells of them (peer ids cost nothing to make, so a
 /// bound per teller alone would not hold); one that is reached is given back. Each is dialled
@@ -169,6 +187,8 @@ struct Known {
     hearsay: bool,
     /// The peer whose word it was taken on, while it is known only from that.
     teller: Option<PeerId>,
+    /// When it was first named.
+    named: Instant,
 }
 
 impl Known {
@@ -188,6 +208,8 @@ pub struct Redialer {
     connected: HashSet<PeerId>,
     /// New peers taken from others' word, one bucket for all tellers.
     hearsay_taken: RateLimit<()>,
+    /// Dials of peers never reached.
+    unproven_dials: RateLimit<()>,
 }
 
 impl Redialer {
@@ -202,6 +224,7 @@ impl Redialer {
             dials: HashMap::new(),
             connected: HashSet::new(),
             hearsay_taken: RateLimit::new(HEARSAY_BURST, HEARSAY_PER_SEC),
+            unproven_dials: RateLimit::new(UNPROVEN_DIAL_BURST, UNPROVEN_DIALS_PER_SEC),
         }
     }
 
@@ -266,6 +289,7 @@ impl Redialer {
             reached,
             hearsay,
             teller,
+            named: now,
         });
         known.hearsay &= hearsay;
         if !known.hearsay {
@@ -331,8 +355,16 @@ impl Redialer {
                 || known.backoff.dialing
                 || known.unreachable_since.is_none_or(|since| now.duration_since(since) < FORGET_AFTER)
         });
+        // Peers never reached take their turn: those dialled the fewest times first, and of
+        // those the last named first, so that a peer found after a flood of made-up ones does
+        // not wait behind them all.
+        let mut unproven = Vec::new();
         for (peer, known) in &mut self.known {
             if !self.connected.contains(peer) && !known.addrs.is_empty() && known.backoff.due(now) {
+                if !known.reached {
+                    unproven.push((known.backoff.failures, std::cmp::Reverse(known.named), *peer));
+                    continue;
+                }
                 known.backoff.dialing = true;
                 plans.push(PlannedDial {
                     key: DialKey::Peer(*peer),
@@ -340,6 +372,15 @@ impl Redialer {
                     addrs: preferred(&known.addrs),
                 });
             }
+        }
+        unproven.sort_unstable();
+        for (_, _, peer) in unproven {
+            let Some(known) = self.known.get_mut(&peer) else { continue };
+            if !self.unproven_dials.allow((), now) {
+                break;
+            }
+            known.backoff.dialing = true;
+            plans.push(PlannedDial { key: DialKey::Peer(peer), peer: Some(peer), addrs: preferred(&known.addrs) });
         }
         plans
     }
@@ -376,6 +417,8 @@ impl Redialer {
                 let failures = known.backoff.failures;
                 if known.only_told_of() && failures >= HEARSAY_DIALS {
                     self.known.remove(peer);
+                } else if !known.reached && failures >= HEARSAY_DIALS {
+                    known.backoff.next = now + jitter(UNREACHED_BACKOFF);
                 }
                 Some(failures)
             }
@@ -616,30 +659,95 @@ mod tests {
     }
 
     #[test]
+    fn a_found_peer_never_reached_is_dialled_a_few_times_then_once_a_minute() {
+        let start = Instant::now();
+        let mut redial = Redialer::new(peer(), Vec::new(), start);
+        let (made_up, lost) = (peer(), peer());
+        redial.add_address(made_up, addr(1), start);
+        // One that was reached, then lost: dialled on at the usual pace.
+        redial.add_address(lost, addr(2), start);
+        let id = ConnectionId::new_unchecked(9);
+        let mut dials = HashMap::<PeerId, u32>::new();
+        for plan in redial.due(start) {
+            if plan.peer == Some(lost) {
+                redial.dial_started(plan.key, id);
+                redial.connection_established(id, lost);
+                redial.connection_closed(lost, 0, start);
+            } else {
+                *dials.entry(made_up).or_default() += 1;
+                redial.dial_not_started(&plan.key, start);
+            }
+        }
+        let mut at = start;
+        while at < start + Duration::from_secs(180) {
+            for plan in redial.due(at) {
+                *dials.entry(plan.peer.unwrap()).or_default() += 1;
+                redial.dial_not_started(&plan.key, at);
+            }
+            at += Duration::from_millis(100);
+        }
+        // 3 at the usual pace, then one every 30 to 90 s.
+        let made_up_dials = dials[&made_up];
+        assert!((HEARSAY_DIALS + 1..=HEARSAY_DIALS + 6).contains(&made_up_dials), "{made_up_dials}");
+        assert!(dials[&lost] >= 180 / 8, "{}", dials[&lost]);
+        assert!(redial.known.contains_key(&made_up), "kept until FORGET_AFTER");
+    }
+
+    #[test]
     fn made_up_peers_give_way_to_a_real_one_once_their_dials_failed() {
         let start = Instant::now();
         let mut redial = Redialer::new(PeerId::random(), Vec::new(), start);
-        // A peer told of MAX_KNOWN_PEERS made-up peers; every dial of them fails, the first
-        // half a second before the others.
+        // A host named MAX_KNOWN_PEERS made-up peers; every dial of them fails. They are
+        // dialled UNPROVEN_DIAL_BURST at once, then UNPROVEN_DIALS_PER_SEC a second.
         for _ in 0..MAX_KNOWN_PEERS {
             redial.add_address(PeerId::random(), "/ip4/10.77.0.3/tcp/1".parse().unwrap(), start);
         }
-        let mut plans = redial.due(start);
-        assert_eq!(plans.len(), MAX_KNOWN_PEERS);
-        let first = plans.remove(0);
-        redial.dial_not_started(&first.key, start);
-        let later = start + Duration::from_millis(500);
-        for plan in &plans {
-            redial.dial_not_started(&plan.key, later);
+        let mut first_failed = HashMap::new();
+        let mut at = start;
+        while first_failed.len() < MAX_KNOWN_PEERS {
+            let plans = redial.due(at);
+            assert!(plans.len() <= UNPROVEN_DIAL_BURST as usize);
+            for plan in plans {
+                first_failed.entry(plan.peer.unwrap()).or_insert(at);
+                redial.dial_not_started(&plan.key, at);
+            }
+            at += Duration::from_secs(1);
         }
+        let paced = (MAX_KNOWN_PEERS as u64 - u64::from(UNPROVEN_DIAL_BURST)) / u64::from(UNPROVEN_DIALS_PER_SEC);
+        assert!(at - start >= Duration::from_secs(paced / 2), "each dialled once within {:?}", at - start);
         let real = PeerId::random();
-        redial.add_address(real, "/ip4/10.77.0.4/tcp/1".parse().unwrap(), later);
+        redial.add_address(real, "/ip4/10.77.0.4/tcp/1".parse().unwrap(), at);
         let known: Vec<PeerId> = redial.known.keys().copied().collect();
         assert_eq!(known.len(), MAX_KNOWN_PEERS, "still bounded");
         assert!(known.contains(&real), "the real peer is kept");
-        assert!(first.peer.is_some_and(|p| !known.contains(&p)), "the longest unreachable is forgotten");
-        let due = redial.due(later);
-        assert_eq!(due.iter().map(|p| p.peer).collect::<Vec<_>>(), [Some(real)], "and the real one is dialled");
+        let forgotten: Vec<_> = first_failed.iter().filter(|(p, _)| !known.contains(p)).map(|(_, t)| *t).collect();
+        assert_eq!(forgotten, [start], "one of the longest unreachable is forgotten");
+        let due = redial.due(at);
+        assert_eq!(due.first().and_then(|p| p.peer), Some(real), "and the real one is dialled first");
+    }
+
+    #[test]
+    fn dials_of_peers_never_reached_are_paced_and_a_lost_one_waits_for_none() {
+        let start = Instant::now();
+        let mut redial = Redialer::new(peer(), Vec::new(), start);
+        let lost = peer();
+        redial.add_address(lost, addr(1), start);
+        let id = ConnectionId::new_unchecked(5);
+        let plan = redial.due(start).remove(0);
+        redial.dial_started(plan.key, id);
+        redial.connection_established(id, lost);
+        for port in 2..1_000 {
+            redial.add_address(peer(), addr(port), start);
+        }
+        assert_eq!(redial.due(start).len(), UNPROVEN_DIAL_BURST as usize - 1);
+        redial.connection_closed(lost, 0, start);
+        let later = start + Duration::from_secs(2);
+        let newest = peer();
+        redial.add_address(newest, addr(5_000), later);
+        let plans = redial.due(later);
+        assert_eq!(plans.len(), 1 + 2 * UNPROVEN_DIALS_PER_SEC as usize, "{plans:?}");
+        assert!(plans.iter().any(|p| p.peer == Some(lost)), "the lost peer is dialled beside them");
+        assert!(plans.iter().any(|p| p.peer == Some(newest)), "the one named last goes before the 700 waiting");
     }
 
     #[test]
