@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::request_response::{self, ProtocolSupport, cbor};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identify, identity::Keypair, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify, identity::Keypair, noise, ping, tcp, yamux,
+};
 use meshchat::net::behaviour::IDENTIFY_PROTOCOL;
 use meshchat::net::redial::{HEARSAY_ADDRS_PER_PEER, HEARSAY_BURST, HEARSAY_DIALS, HEARSAY_PER_SEC};
 use meshchat::protocol::peers::{self, PeerRecord, PeersRequest, PeersResponse};
-use support::NodeBuilder;
+use support::{NodeBuilder, NodeProc};
 
 /// Addresses the crafted peer names: listeners of the test's, on 127.0.0.2 to 127.0.0.9.
 const LISTENERS: usize = 512;
@@ -42,9 +44,7 @@ struct Liar {
 
 #[test]
 fn made_up_peers_from_peer_exchange_are_dialled_a_bounded_number_of_times() {
-    let mut alice = NodeBuilder::loopback("alice").spawn();
-    let ready = alice.ready();
-    let alice_addr: Multiaddr = ready["listen"][0].as_str().expect("a listen address").parse().unwrap();
+    let (mut alice, alice_addr) = alice_on_loopback();
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let connects = Arc::new(AtomicUsize::new(0));
@@ -57,19 +57,13 @@ fn made_up_peers_from_peer_exchange_are_dialled_a_bounded_number_of_times() {
     });
 
     let asked = runtime.block_on(async {
-        let mut liar = SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
-            .with_tokio()
-            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-            .unwrap()
-            .with_behaviour(|_| Liar {
-                peers: cbor::Behaviour::new(
-                    [(StreamProtocol::new(peers::PROTOCOL), ProtocolSupport::Full)],
-                    request_response::Config::default(),
-                ),
-                ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
-            })
-            .unwrap()
-            .build();
+        let mut liar = crafted(Keypair::generate_ed25519(), |_| Liar {
+            peers: cbor::Behaviour::new(
+                [(StreamProtocol::new(peers::PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default(),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+        });
         let mut asked = 0usize;
         let end = Instant::now() + FLOOD;
         let mut reconnect = tokio::time::interval(Duration::from_secs(1));
@@ -120,6 +114,26 @@ fn made_up_peers_from_peer_exchange_are_dialled_a_bounded_number_of_times() {
     assert!(status["peer_id"].is_string(), "{status}");
 }
 
+/// alice, a node on loopback, and her address.
+fn alice_on_loopback() -> (NodeProc, Multiaddr) {
+    let mut alice = NodeBuilder::loopback("alice").spawn();
+    let ready = alice.ready();
+    let addr = ready["listen"][0].as_str().expect("a listen address").parse().expect("an address");
+    (alice, addr)
+}
+
+/// A crafted peer with key `key` and the behaviour `behaviour` makes, over TCP, in the current
+/// runtime.
+fn crafted<B: NetworkBehaviour>(key: Keypair, behaviour: impl FnOnce(&Keypair) -> B) -> Swarm<B> {
+    SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .expect("tcp")
+        .with_behaviour(behaviour)
+        .expect("the behaviour")
+        .build()
+}
+
 /// Listeners at `host` (a loopback address), each counting the connections made to it into
 /// `connects`; their addresses.
 async fn counted_listeners(host: &str, count: usize, connects: &Arc<AtomicUsize>) -> Vec<Multiaddr> {
@@ -140,9 +154,7 @@ async fn counted_listeners(host: &str, count: usize, connects: &Arc<AtomicUsize>
 
 #[test]
 fn a_peer_naming_another_hosts_addresses_as_its_own_has_none_of_them_dialled() {
-    let mut alice = NodeBuilder::loopback("alice").spawn();
-    let ready = alice.ready();
-    let alice_addr: Multiaddr = ready["listen"][0].as_str().expect("a listen address").parse().unwrap();
+    let (mut alice, alice_addr) = alice_on_loopback();
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (elsewhere, at_own_host) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -154,20 +166,10 @@ fn a_peer_naming_another_hosts_addresses_as_its_own_has_none_of_them_dialled() {
     let identified = runtime.block_on(async {
         let mut identified = 0;
         for _ in 0..20 {
-            let key = Keypair::generate_ed25519();
-            let mut claimer = SwarmBuilder::with_existing_identity(key.clone())
-                .with_tokio()
-                .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-                .unwrap()
-                .with_behaviour(|_| Claimer {
-                    identify: identify::Behaviour::new(identify::Config::new(
-                        IDENTIFY_PROTOCOL.to_string(),
-                        key.public(),
-                    )),
-                    ping: ping::Behaviour::new(ping::Config::new()),
-                })
-                .unwrap()
-                .build();
+            let mut claimer = crafted(Keypair::generate_ed25519(), |key| Claimer {
+                identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())),
+                ping: ping::Behaviour::new(ping::Config::new()),
+            });
             for addr in own.iter().chain(&others) {
                 claimer.add_external_address(addr.clone());
             }
