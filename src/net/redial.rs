@@ -259,26 +259,35 @@ impl Redialer {
             if !relayed && held.get(&at).is_some_and(|holder| *holder != peer) {
                 continue;
             }
-            if !self.known.contains_key(&peer) {
+            let new = !self.known.contains_key(&peer);
+            if new {
                 if waiting >= HEARSAY_PER_TELLER || !self.hearsay_taken.allow((), now) {
                     continue;
                 }
                 waiting += 1;
             }
+            if !self.add(peer, addr, Some(teller), now) {
+                // This node itself, a configured peer, or no room: nothing was taken.
+                if new {
+                    self.hearsay_taken.give_back(&());
+                    waiting -= 1;
+                }
+                continue;
+            }
             if !relayed {
                 held.insert(at, peer);
             }
-            self.add(peer, addr, Some(teller), now);
         }
     }
 
-    /// Adds `addr` for `peer`, told of by `teller` (peer exchange) or found (`None`).
-    fn add(&mut self, peer: PeerId, addr: Multiaddr, teller: Option<PeerId>, now: Instant) {
+    /// Adds `addr` for `peer`, told of by `teller` (peer exchange) or found (`None`); whether the
+    /// peer is known now (not this node, nor a configured peer, nor one past the bound).
+    fn add(&mut self, peer: PeerId, addr: Multiaddr, teller: Option<PeerId>, now: Instant) -> bool {
         if peer == self.local || self.configured.iter().any(|c| c.peer == Some(peer)) {
-            return;
+            return false;
         }
         if !self.known.contains_key(&peer) && self.known.len() >= MAX_KNOWN_PEERS && !self.forget_least_reachable() {
-            return;
+            return false;
         }
         let reached = self.connected.contains(&peer);
         let hearsay = teller.is_some();
@@ -299,6 +308,7 @@ impl Redialer {
         if !known.addrs.contains(&addr) && known.addrs.len() < most {
             known.addrs.push(addr);
         }
+        true
     }
 
     /// Makes room for a new peer when [`MAX_KNOWN_PEERS`] are known: forgets the one that has
@@ -603,6 +613,28 @@ mod tests {
         assert_eq!(only_told(&redial), (HEARSAY_BURST + 10 * HEARSAY_PER_SEC) as usize, "then one a second");
         let dialled: usize = redial.due(later).iter().map(|plan| plan.addrs.len()).sum();
         assert_eq!(dialled, (HEARSAY_BURST + 10 * HEARSAY_PER_SEC) as usize * HEARSAY_ADDRS_PER_PEER);
+    }
+
+    #[test]
+    fn naming_this_node_or_a_configured_peer_spends_nothing() {
+        let now = Instant::now();
+        let local = peer();
+        let mut redial = Redialer::new(local, vec![addr(1)], now);
+        let configured = peer();
+        let id = ConnectionId::new_unchecked(1);
+        let plan = redial.due(now).remove(0);
+        redial.dial_started(plan.key, id);
+        redial.connection_established(id, configured);
+        // An answer naming this node and the configured peer at thousands of addresses.
+        let told: Vec<(PeerId, Multiaddr)> =
+            (0..4_000).map(|port| (if port % 2 == 0 { local } else { configured }, addr(100 + port))).collect();
+        redial.add_hearsay(peer(), told, now);
+        assert!(redial.known.is_empty());
+        let real: Vec<(PeerId, Multiaddr)> = (0..HEARSAY_BURST as u16).map(|n| (peer(), addr(10_000 + n))).collect();
+        for pair in real {
+            redial.add_hearsay(peer(), vec![pair], now);
+        }
+        assert_eq!(redial.known.len(), HEARSAY_BURST as usize, "the bucket was left whole");
     }
 
     #[test]
