@@ -183,9 +183,7 @@ struct Known {
     unreachable_since: Option<Instant>,
     /// Whether a connection to it was ever open.
     reached: bool,
-    /// Whether it is known only from another peer's word.
-    hearsay: bool,
-    /// The peer whose word it was taken on, while it is known only from that.
+    /// The peer whose word it was taken on, while it is known only from another peer's word.
     teller: Option<PeerId>,
     /// When it was first named.
     named: Instant,
@@ -194,7 +192,7 @@ struct Known {
 impl Known {
     /// Whether it is known only from another peer's word, and not reached yet.
     fn only_told_of(&self) -> bool {
-        self.hearsay && !self.reached
+        self.teller.is_some() && !self.reached
     }
 }
 
@@ -290,18 +288,16 @@ impl Redialer {
             return false;
         }
         let reached = self.connected.contains(&peer);
-        let hearsay = teller.is_some();
         let known = self.known.entry(peer).or_insert_with(|| Known {
             addrs: Vec::new(),
             backoff: Backoff::ready(now),
             unreachable_since: None,
             reached,
-            hearsay,
             teller,
             named: now,
         });
-        known.hearsay &= hearsay;
-        if !known.hearsay {
+        // Found or announced by the peer itself: no longer only another's word.
+        if teller.is_none() {
             known.teller = None;
         }
         let most = if known.only_told_of() { HEARSAY_ADDRS_PER_PEER } else { MAX_ADDRS_PER_PEER };
@@ -544,7 +540,7 @@ mod tests {
         let both = peer();
         redial.add_hearsay(peer(), vec![(both, addr(4))], at);
         redial.add_address(both, addr(5), at);
-        assert!(!redial.known[&both].hearsay);
+        assert!(redial.known[&both].teller.is_none());
     }
 
     #[test]
