@@ -523,11 +523,9 @@ mod tests {
         }
         assert!(redial.known.contains_key(&found), "one found on the LAN is dialled on");
         // Once reached, a peer another told of is dialled on like any other.
-        let (reached, id) = (peer(), ConnectionId::new_unchecked(7));
+        let reached = peer();
         redial.add_hearsay(peer(), vec![(reached, addr(3))], at);
-        let plan = redial.due(at).into_iter().find(|p| p.peer == Some(reached)).unwrap();
-        redial.dial_started(plan.key, id);
-        redial.connection_established(id, reached);
+        reach(&mut redial, reached, 7, at);
         redial.connection_closed(reached, 0, at);
         for round in 0..2 * HEARSAY_DIALS {
             at += MAX_BACKOFF * 2;
@@ -645,10 +643,7 @@ mod tests {
         redial.add_hearsay(teller, vec![(next, addr(99))], now);
         assert!(!redial.known.contains_key(&next), "the teller's share is full");
         // One of them is reached: the teller may tell of another.
-        let id = ConnectionId::new_unchecked(3);
-        let plan = redial.due(now).into_iter().find(|p| p.peer == Some(told[0])).unwrap();
-        redial.dial_started(plan.key, id);
-        redial.connection_established(id, told[0]);
+        reach(&mut redial, told[0], 3, now);
         redial.add_hearsay(teller, vec![(next, addr(99))], now);
         assert!(redial.known.contains_key(&next));
         // A reached peer's own word on where it listens is taken whole.
@@ -678,10 +673,7 @@ mod tests {
         redial.add_hearsay(peer(), vec![(refused, addr(3000))], now);
         assert!(!redial.known.contains_key(&refused), "the bucket is spent");
         let real = *others.iter().find(|p| redial.known.contains_key(p)).unwrap();
-        let id = ConnectionId::new_unchecked(4);
-        let plan = redial.due(now).into_iter().find(|p| p.peer == Some(real)).unwrap();
-        redial.dial_started(plan.key, id);
-        redial.connection_established(id, real);
+        reach(&mut redial, real, 4, now);
         redial.add_hearsay(peer(), vec![(refused, addr(3000))], now);
         assert!(redial.known.contains_key(&refused), "one given back");
     }
@@ -799,6 +791,14 @@ mod tests {
         assert!(is_loopback(&"/ip4/127.0.0.1/tcp/1".parse().unwrap()));
         assert!(is_loopback(&"/ip6/::1/udp/1/quic-v1".parse().unwrap()));
         assert!(!is_loopback(&"/ip4/10.77.0.1/tcp/1".parse().unwrap()));
+    }
+
+    /// Plans the dials due at `at` and reaches `target` through its own, as connection `id`.
+    fn reach(redial: &mut Redialer, target: PeerId, id: usize, at: Instant) {
+        let plan = redial.due(at).into_iter().find(|p| p.peer == Some(target)).expect("a dial of the target");
+        let id = ConnectionId::new_unchecked(id);
+        redial.dial_started(plan.key, id);
+        redial.connection_established(id, target);
     }
 
     fn addr(port: u16) -> Multiaddr {
