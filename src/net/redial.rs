@@ -752,10 +752,7 @@ mod tests {
         let mut redial = Redialer::new(peer(), Vec::new(), start);
         let lost = peer();
         redial.add_address(lost, addr(1), start);
-        let id = ConnectionId::new_unchecked(5);
-        let plan = redial.due(start).remove(0);
-        redial.dial_started(plan.key, id);
-        redial.connection_established(id, lost);
+        reach(&mut redial, lost, 5, start);
         for port in 2..1_000 {
             redial.add_address(peer(), addr(port), start);
         }
