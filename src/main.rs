@@ -51,9 +51,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log on stderr: `MESHCHAT_LOG`, else meshchat's own warnings only. Not the libraries':
+/// libp2p logs what peers send it wrong (a gossip message with fields meshchat does not use,
+/// a stream over a limit, a subscription refused) at warning and error, one line per message,
+/// so any peer could fill the terminal or a log file at will.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MESHCHAT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libp2p_mdns=error,libp2p_swarm=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("meshchat=warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 

@@ -2,7 +2,9 @@
 //! forges a message with a member's stolen certificate, and sends an oversized one. Members show
 //! none of it, and the room goes on. And a member's key and certificate in a crafted peer: its
 //! flood of room changes is held to the rate on arrival. A peer passing on garbage presences is
-//! ignored until its score recovers.
+//! ignored until its score recovers. A peer coming back to the presence topic again and again is
+//! not announced to each time, and what libp2p logs about peers' malformed messages stays off
+//! the terminal.
 
 mod support;
 
@@ -18,7 +20,7 @@ use meshchat::room::event::{self, EventBody, EventPayload, MAX_EVENT_BYTES, Sign
 use meshchat::room::{Action, EventId};
 use support::NodeProc;
 use support::chat::{LoopbackTrio, join_room, loopback_trio, no_event_within, register, room_id, who};
-use support::gossip_peer::{GossipPeerEvent, gossip_peer, wait_subscribed};
+use support::gossip_peer::{GossipPeerEvent, gossip_peer, signing_gossip_peer, wait_subscribed};
 use support::lobby::certified_stranger;
 use support::sync_peer::SyncPeer;
 
@@ -253,4 +255,86 @@ fn lists_within(node: &mut NodeProc, user: &str, listed: bool, limit: Duration) 
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Runs `peer` for `span`, counting the messages it hears on `topic`.
+async fn heard_on(
+    peer: &mut libp2p::Swarm<support::gossip_peer::GossipPeer>,
+    topic: &gossipsub::IdentTopic,
+    span: Duration,
+) -> usize {
+    let mut heard = 0;
+    let _ = tokio::time::timeout(span, async {
+        loop {
+            if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Message { message, .. })) =
+                peer.select_next_some().await
+                && message.topic == topic.hash()
+            {
+                heard += 1;
+            }
+        }
+    })
+    .await;
+    heard
+}
+
+/// A peer that leaves the presence topic and comes back, again and again, does not have a node
+/// sign and send its announcement each time: newcomers are told at once, then at most once a
+/// second all together. Mallory (no certificate needed) comes back 100 times in about 3 s and
+/// counts alice's announcements: a handful, not one per return.
+#[test]
+fn a_peer_subscribing_again_and_again_is_not_announced_to_each_time() {
+    let LoopbackTrio { boot: _boot, mut alice, alice_addr, bob: _bob, .. } = loopback_trio(&[], [None, None]);
+    register(&mut alice, "alice", "correct horse battery staple");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _context = runtime.enter();
+    let mut mallory = gossip_peer(Keypair::generate_ed25519(), false);
+    let topic = gossipsub::IdentTopic::new(presence::TOPIC);
+    mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+    mallory.dial(alice_addr).unwrap();
+    runtime.block_on(wait_subscribed(&mut mallory, &topic));
+    let (mut returns, mut heard) = (0, 0);
+    runtime.block_on(async {
+        // Each leaving and coming back its own frame (gossipsub drops a subscription and its
+        // undoing sent together).
+        for _ in 0..100 {
+            mallory.behaviour_mut().gossipsub.unsubscribe(&topic);
+            heard += heard_on(&mut mallory, &topic, Duration::from_millis(15)).await;
+            mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+            returns += 1;
+            heard += heard_on(&mut mallory, &topic, Duration::from_millis(15)).await;
+        }
+        heard += heard_on(&mut mallory, &topic, Duration::from_millis(1_500)).await;
+    });
+    println!("mallory came back {returns} times and heard {heard} announcements of alice");
+    assert!(heard >= 1, "mallory hears alice's announcements");
+    // About 3.5 s: one at once, one a second after, and alice's heartbeat (every 10 s).
+    assert!(heard <= 8, "{heard} announcements for {returns} returns");
+}
+
+/// What libp2p writes about peers' malformed messages stays off the user's terminal: stock
+/// gossipsub signing its messages (fields meshchat does not use) sends alice 200 of them on the
+/// presence topic; alice's stderr stays quiet and she answers as ever.
+#[test]
+fn peers_cannot_fill_the_log() {
+    let LoopbackTrio { boot: _boot, mut alice, alice_addr, bob: _bob, .. } = loopback_trio(&[], [None, None]);
+    register(&mut alice, "alice", "correct horse battery staple");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _context = runtime.enter();
+    let mut mallory = signing_gossip_peer(Keypair::generate_ed25519());
+    let topic = gossipsub::IdentTopic::new(presence::TOPIC);
+    mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+    mallory.dial(alice_addr).unwrap();
+    runtime.block_on(wait_subscribed(&mut mallory, &topic));
+    let before = alice.stderr_text().lines().count();
+    runtime.block_on(async {
+        for n in 0..200u32 {
+            mallory.behaviour_mut().gossipsub.publish(topic.clone(), format!("signed noise {n}").into_bytes()).unwrap();
+        }
+        heard_on(&mut mallory, &topic, Duration::from_secs(2)).await;
+    });
+    alice.send("/status");
+    alice.wait_for("status", |v| v["type"] == "status");
+    let written = alice.stderr_text().lines().count().saturating_sub(before);
+    assert!(written < 10, "{written} lines on alice's stderr for 200 messages:\n{}", alice.stderr_text());
 }

@@ -74,6 +74,7 @@ impl EventLoop {
                 _ = redial_tick.tick() => {
                     self.close_dead_connections();
                     self.follow_up_exchanges();
+                    self.presence_due().await;
                     self.room_tick().await;
                     self.dial_due().await;
                     self.reach_due().await;
@@ -521,7 +522,7 @@ impl EventLoop {
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }) => {
                 if topic == self.presence.topic_hash() {
                     // A newcomer: tell it who is here without waiting for the next heartbeat.
-                    self.announce();
+                    self.presence_newcomer().await;
                 } else {
                     self.room_subscriber(&topic);
                 }

@@ -144,6 +144,17 @@ impl EventLoop {
         }
     }
 
+    /// A peer subscribed to the presence topic: it is told who is here (at most once a second
+    /// for all newcomers together; see the engine).
+    pub(super) async fn presence_newcomer(&mut self) {
+        self.feed_presence(Input::Newcomer).await;
+    }
+
+    /// The short timer: newcomers owed an announcement are told if it is due.
+    pub(super) async fn presence_due(&mut self) {
+        self.feed_presence(Input::Due).await;
+    }
+
     /// Periodic: announce, and forget users who went silent.
     pub(super) async fn presence_heartbeat(&mut self) {
         self.feed_presence(Input::Tick).await;

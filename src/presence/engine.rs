@@ -2,7 +2,7 @@
 //!
 //! [`PresenceEngine::handle`] takes an [`Input`] (an announcement that opened, one whose
 //! certificate then checked out, a bootstrap key trusted at last, a tick, a peer's last
-//! connection closed, this user's state changed) and returns [`Output`]s — check this
+//! connection closed, this user's state changed, a newcomer on the topic, the short timer) and returns [`Output`]s — check this
 //! announcement's certificate, publish this user's state, show this change, learn this
 //! certificate, this peer's user is in these rooms (or none), this account came online, and
 //! what gossipsub should do with the message — that the node carries out in their order. It
@@ -29,6 +29,10 @@
 //! - a checked announcement that would change what is shown (someone arriving or leaving,
 //!   another name or nickname) or the rooms its peer is in beyond [`CHANGES_BURST`] at once,
 //!   then one every [`CHANGE_EVERY`], from one peer, is ignored and not passed on;
+//! - a newcomer on the topic is told this user's state at once, but not more than once every
+//!   [`NEWCOMER_ANNOUNCE_EVERY`]: newcomers within it are told at its end (the short timer),
+//!   so a peer subscribing again and again does not have this node sign and send an
+//!   announcement each time;
 //! - a tick publishes this user's state and forgets users silent for [`PRESENCE_TIMEOUT`];
 //! - a peer whose last connection closed has no rooms any more, and its user is offline.
 
@@ -80,6 +84,10 @@ pub const CHANGE_EVERY: Duration = Duration::from_secs(10);
 pub const ANNOUNCEMENTS_BURST: u32 = 64;
 pub const ANNOUNCE_EVERY: Duration = Duration::from_millis(250);
 
+/// This node announces itself for newcomers on the topic at most once this often; one who
+/// comes meanwhile is told at its end.
+pub const NEWCOMER_ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
+
 /// Announcements held while no bootstrap key is trusted yet, at most this many peers'.
 pub const MAX_UNVERIFIED: usize = 256;
 
@@ -109,9 +117,13 @@ pub enum Input {
     Tick,
     /// The last connection to this peer closed.
     PeerGone(PeerId),
-    /// This user's state changed (logged in, new nickname, rooms joined or left, a newcomer on
-    /// the topic: [`PresenceState::Online`]; logging out: [`PresenceState::Offline`]).
+    /// This user's state changed (logged in, new nickname, rooms joined or left:
+    /// [`PresenceState::Online`]; logging out: [`PresenceState::Offline`]).
     Changed(PresenceState),
+    /// A peer subscribed to the presence topic: it is to be told who is here.
+    Newcomer,
+    /// The short timer: a newcomer owed an announcement is told now if it is due.
+    Due,
 }
 
 /// What gossipsub should do with an announcement.
@@ -159,6 +171,10 @@ pub struct PresenceEngine {
     announcements: RateLimit<PeerId>,
     /// The changes each peer's announcements made.
     changes: RateLimit<Vec<u8>>,
+    /// When this node last announced itself for a newcomer.
+    told_newcomers_at: Option<Instant>,
+    /// A newcomer came since, and is still to be told.
+    newcomer_owed: bool,
 }
 
 impl PresenceEngine {
@@ -170,6 +186,8 @@ impl PresenceEngine {
             unverified: HashMap::new(),
             announcements: RateLimit::every(ANNOUNCEMENTS_BURST, ANNOUNCE_EVERY),
             changes: RateLimit::every(CHANGES_BURST, CHANGE_EVERY),
+            told_newcomers_at: None,
+            newcomer_owed: false,
         }
     }
 
@@ -209,6 +227,8 @@ impl PresenceEngine {
                 out.extend(held.into_iter().map(|(peer, presence)| Output::Check { peer, presence, held: true }));
             }
             Input::Tick => {
+                // Tells any newcomer too.
+                self.newcomer_owed = false;
                 out.push(Output::Publish(PresenceState::Online));
                 // A peer not heard from is gone, its rooms with it (else every peer ever
                 // heard through the topic would stay in the room directory).
@@ -224,8 +244,23 @@ impl PresenceEngine {
                 out.extend(self.roster.peer_gone(&peer.to_bytes()).map(Output::Show));
             }
             Input::Changed(state) => out.push(Output::Publish(state)),
+            Input::Newcomer => {
+                self.newcomer_owed = true;
+                self.tell_newcomers(now.at, &mut out);
+            }
+            Input::Due => self.tell_newcomers(now.at, &mut out),
         }
         out
+    }
+
+    /// Announces this user for the newcomers owed it, if the last time was long enough ago.
+    fn tell_newcomers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let due = self.told_newcomers_at.is_none_or(|at| now.saturating_duration_since(at) >= NEWCOMER_ANNOUNCE_EVERY);
+        if self.newcomer_owed && due {
+            self.newcomer_owed = false;
+            self.told_newcomers_at = Some(now);
+            out.push(Output::Publish(PresenceState::Online));
+        }
     }
 
     /// Holds `peer`'s announcement until a key is trusted, if it is the newest from that peer

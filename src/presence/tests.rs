@@ -122,8 +122,8 @@ mod engine {
 
     use crate::cert::{Authority, CertBody};
     use crate::presence::engine::{
-        ANNOUNCE_EVERY, ANNOUNCEMENTS_BURST, CHANGE_EVERY, CHANGES_BURST, Heard, Input, MAX_UNVERIFIED, Now, Output,
-        PRESENCE_FRESH, PRESENCE_TIMEOUT, PresenceEngine, Verdict,
+        ANNOUNCE_EVERY, ANNOUNCEMENTS_BURST, CHANGE_EVERY, CHANGES_BURST, Heard, Input, MAX_UNVERIFIED,
+        NEWCOMER_ANNOUNCE_EVERY, Now, Output, PRESENCE_FRESH, PRESENCE_TIMEOUT, PresenceEngine, Verdict,
     };
     use crate::presence::{OnlineUser, RosterChange};
     use crate::protocol::presence::{Presence, PresenceState};
@@ -158,6 +158,33 @@ mod engine {
 
     fn online(name: &str, nick: &str) -> OnlineUser {
         OnlineUser { account: account_of(name), username: name.into(), nick: nick.into() }
+    }
+
+    #[test]
+    fn newcomers_are_told_at_once_but_not_more_than_once_a_second() {
+        let mut engine = PresenceEngine::new(PeerId::random());
+        let start = Instant::now();
+        let publish = vec![Output::Publish(PresenceState::Online)];
+        assert_eq!(engine.handle(Input::Newcomer, at(start)), publish, "the first newcomer is told at once");
+        // A peer subscribing again and again within the second: nobody is told again yet.
+        let mut published = 0;
+        for ms in 1..1_000 {
+            let now = at(start + Duration::from_millis(ms));
+            published += engine.handle(Input::Newcomer, now).len();
+            published += engine.handle(Input::Due, now).len();
+        }
+        assert_eq!(published, 0);
+        // At the second's end those newcomers are told, once.
+        let later = at(start + NEWCOMER_ANNOUNCE_EVERY);
+        assert_eq!(engine.handle(Input::Due, later), publish);
+        assert!(engine.handle(Input::Due, at(start + 3 * NEWCOMER_ANNOUNCE_EVERY)).is_empty(), "nobody owed");
+        // A newcomer after a quiet while is told at once again.
+        assert_eq!(engine.handle(Input::Newcomer, at(start + 3 * NEWCOMER_ANNOUNCE_EVERY)), publish);
+        // The heartbeat tells everyone: a newcomer owed is owed no more.
+        let soon = at(start + 3 * NEWCOMER_ANNOUNCE_EVERY + Duration::from_millis(10));
+        assert!(engine.handle(Input::Newcomer, soon).is_empty());
+        assert_eq!(engine.handle(Input::Tick, soon).first(), Some(&Output::Publish(PresenceState::Online)));
+        assert!(engine.handle(Input::Due, at(start + 5 * NEWCOMER_ANNOUNCE_EVERY)).is_empty());
     }
 
     #[test]

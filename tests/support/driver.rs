@@ -132,10 +132,14 @@ impl NodeBuilder {
             .arg("--data-dir")
             .arg(&data_dir)
             .env_remove("MESHCHAT_DATA_DIR")
-            .env("MESHCHAT_LOG", std::env::var("MESHCHAT_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The node's own log filter, as a user gets it, unless the test's environment sets one.
+        match std::env::var("MESHCHAT_LOG") {
+            Ok(filter) => command.env("MESHCHAT_LOG", filter),
+            Err(_) => command.env_remove("MESHCHAT_LOG"),
+        };
         let started = Instant::now();
         let mut child = command.spawn().expect("spawn meshchat");
         let stdin = child.stdin.take();

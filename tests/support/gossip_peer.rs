@@ -60,3 +60,26 @@ pub async fn wait_subscribed(peer: &mut Swarm<GossipPeer>, topic: &gossipsub::Id
     .await
     .expect("a subscription to the topic within 20 s");
 }
+
+/// A gossip peer with key `key` whose messages carry gossipsub's own author fields (a source,
+/// a sequence number and a signature), which meshchat does not use: stock gossipsub as most
+/// programs run it.
+pub fn signing_gossip_peer(key: Keypair) -> Swarm<GossipPeer> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .heartbeat_interval(Duration::from_millis(200))
+        .build()
+        .expect("a gossipsub configuration");
+    let gossipsub =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config).expect("gossipsub");
+    SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .expect("tcp")
+        .with_behaviour(|_| GossipPeer {
+            gossipsub,
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+        })
+        .expect("behaviour")
+        .build()
+}
