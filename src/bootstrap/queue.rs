@@ -4,27 +4,35 @@
 //! that it is answered `rate_limited`.
 //!
 //! Jobs that do not hash (renew, rename, logout, look-up) are [`Class::Quick`] and go first.
-//! Hashing jobs (register, login) from known machines — peers that ever held a certificate of
-//! any account, which covers peers asking for an account whose certificate they held — are
-//! [`Class::Known`] and go before everyone else's ([`Class::Stranger`]). Within a class the
+//! Logins from known machines — peers that held a certificate of the account they ask for —
+//! are [`Class::Known`] and go before everyone else's ([`Class::Stranger`]). Within a class the
 //! oldest goes first. A hashing job that waited longer than the queue's limit
 //! ([`QUEUE_WAIT_MAX`]) is handed back without hashing: its asker is better told to try again
 //! than kept waiting for an answer it may no longer be listening for.
+//!
+//! Room is shared so that nobody takes all of it: one asker (a peer) keeps at most
+//! [`QUEUE_PER_ASKER_MAX`] jobs waiting, and hashing jobs never take the last
+//! [`QUEUE_KEPT_FOR_QUICK`] places, so renewals find room however many logins wait.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// The longest a hashing job waits for the worker before it is refused.
 pub const QUEUE_WAIT_MAX: Duration = Duration::from_secs(3);
 /// The most jobs the worker keeps waiting (all classes together).
 pub const QUEUE_MAX_JOBS: usize = 512;
+/// The places of [`QUEUE_MAX_JOBS`] that only quick jobs may take.
+pub const QUEUE_KEPT_FOR_QUICK: usize = QUEUE_MAX_JOBS / 4;
+/// The most jobs one asker keeps waiting (a node asks one thing at a time, a few look-ups at
+/// most).
+pub const QUEUE_PER_ASKER_MAX: usize = 8;
 
 /// How urgent a job is; served in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Class {
     /// Does not hash.
     Quick,
-    /// Hashes, for a machine that held a certificate.
+    /// Hashes, for a machine that held a certificate of the account it asks for.
     Known,
     /// Hashes, for anyone else.
     Stranger,
@@ -51,18 +59,38 @@ pub enum Next<J> {
     TooLate(J),
 }
 
+/// A job waiting, with who asked and when it arrived.
+#[derive(Debug)]
+struct Waiting<J> {
+    arrived: Instant,
+    asker: Vec<u8>,
+    job: J,
+}
+
 /// The jobs waiting for the worker.
 #[derive(Debug)]
 pub struct JobQueue<J> {
-    queues: [VecDeque<(Instant, J)>; CLASSES],
+    queues: [VecDeque<Waiting<J>>; CLASSES],
+    /// How many jobs each asker has waiting (askers with none are not kept).
+    per_asker: HashMap<Vec<u8>, usize>,
     max_jobs: usize,
+    /// The most hashing jobs (known and strangers') waiting.
+    max_hashing: usize,
     max_wait: Duration,
 }
 
 impl<J> JobQueue<J> {
-    /// A queue of at most `max_jobs` jobs, whose hashing jobs wait at most `max_wait`.
+    /// A queue of at most `max_jobs` jobs, of which [`QUEUE_KEPT_FOR_QUICK`] (a quarter, when
+    /// `max_jobs` is smaller) only for quick ones, whose hashing jobs wait at most `max_wait`.
     pub fn new(max_jobs: usize, max_wait: Duration) -> Self {
-        JobQueue { queues: Default::default(), max_jobs, max_wait }
+        let kept_for_quick = QUEUE_KEPT_FOR_QUICK.min(max_jobs / 4);
+        JobQueue {
+            queues: Default::default(),
+            per_asker: HashMap::new(),
+            max_jobs,
+            max_hashing: max_jobs.saturating_sub(kept_for_quick),
+            max_wait,
+        }
     }
 
     /// Jobs waiting.
@@ -74,22 +102,33 @@ impl<J> JobQueue<J> {
         self.queues.iter().all(VecDeque::is_empty)
     }
 
-    /// Queues `job` of `class`, which arrived at `arrived`. When the queue is full, a
-    /// stranger's job makes room for a more urgent one (the newest stranger's job is handed
-    /// back), else the new job is handed back. A job handed back is to be answered
-    /// `rate_limited`.
-    pub fn push(&mut self, job: J, class: Class, arrived: Instant) -> Option<J> {
+    /// Hashing jobs waiting.
+    fn hashing(&self) -> usize {
+        self.queues[Class::Known.index()].len().saturating_add(self.queues[Class::Stranger.index()].len())
+    }
+
+    /// Queues `job` of `class`, asked by `asker`, which arrived at `arrived`. A job is handed
+    /// back when its asker has [`QUEUE_PER_ASKER_MAX`] waiting already. When the queue (or, for
+    /// a hashing job, the room hashing jobs may take) is full, a stranger's job makes room for
+    /// a more urgent one (the newest stranger's job is handed back), else the new job is handed
+    /// back. A job handed back is to be answered `rate_limited`.
+    pub fn push(&mut self, job: J, class: Class, asker: &[u8], arrived: Instant) -> Option<J> {
+        if self.per_asker.get(asker).is_some_and(|n| *n >= QUEUE_PER_ASKER_MAX) {
+            return Some(job);
+        }
+        let full = self.len() >= self.max_jobs || (class != Class::Quick && self.hashing() >= self.max_hashing);
         let mut refused = None;
-        if self.len() >= self.max_jobs {
+        if full {
             if class == Class::Stranger {
                 return Some(job);
             }
             match self.queues[Class::Stranger.index()].pop_back() {
-                Some((_, evicted)) => refused = Some(evicted),
+                Some(evicted) => refused = Some(self.forget(evicted)),
                 None => return Some(job),
             }
         }
-        self.queues[class.index()].push_back((arrived, job));
+        *self.per_asker.entry(asker.to_vec()).or_insert(0) += 1;
+        self.queues[class.index()].push_back(Waiting { arrived, asker: asker.to_vec(), job });
         refused
     }
 
@@ -98,13 +137,24 @@ impl<J> JobQueue<J> {
     pub fn next(&mut self, now: Instant) -> Option<Next<J>> {
         for class in [Class::Known, Class::Stranger] {
             let queue = &mut self.queues[class.index()];
-            let expired =
-                queue.front().is_some_and(|(arrived, _)| now.saturating_duration_since(*arrived) > self.max_wait);
-            if expired && let Some((_, job)) = queue.pop_front() {
-                return Some(Next::TooLate(job));
+            let expired = queue.front().is_some_and(|w| now.saturating_duration_since(w.arrived) > self.max_wait);
+            if expired && let Some(waiting) = queue.pop_front() {
+                return Some(Next::TooLate(self.forget(waiting)));
             }
         }
-        self.queues.iter_mut().find_map(VecDeque::pop_front).map(|(_, job)| Next::Serve(job))
+        let waiting = self.queues.iter_mut().find_map(VecDeque::pop_front)?;
+        Some(Next::Serve(self.forget(waiting)))
+    }
+
+    /// The job of `waiting`, which leaves the queue: no longer counted for its asker.
+    fn forget(&mut self, waiting: Waiting<J>) -> J {
+        if let Some(n) = self.per_asker.get_mut(&waiting.asker) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_asker.remove(&waiting.asker);
+            }
+        }
+        waiting.job
     }
 }
 
@@ -116,15 +166,20 @@ mod tests {
         std::iter::from_fn(|| q.next(now)).collect()
     }
 
+    /// Queues `job`, asked by an asker of its own name.
+    fn push(q: &mut JobQueue<&'static str>, job: &'static str, class: Class, at: Instant) -> Option<&'static str> {
+        q.push(job, class, job.as_bytes(), at)
+    }
+
     #[test]
     fn quick_jobs_then_known_machines_then_strangers_oldest_first() {
         let t = Instant::now();
         let mut q = JobQueue::new(16, QUEUE_WAIT_MAX);
-        q.push("stranger 1", Class::Stranger, t);
-        q.push("known 1", Class::Known, t + Duration::from_millis(1));
-        q.push("stranger 2", Class::Stranger, t + Duration::from_millis(2));
-        q.push("renew", Class::Quick, t + Duration::from_millis(3));
-        q.push("known 2", Class::Known, t + Duration::from_millis(4));
+        push(&mut q, "stranger 1", Class::Stranger, t);
+        push(&mut q, "known 1", Class::Known, t + Duration::from_millis(1));
+        push(&mut q, "stranger 2", Class::Stranger, t + Duration::from_millis(2));
+        push(&mut q, "renew", Class::Quick, t + Duration::from_millis(3));
+        push(&mut q, "known 2", Class::Known, t + Duration::from_millis(4));
         assert_eq!(q.len(), 5);
         let order = drain(&mut q, t + Duration::from_millis(10));
         assert_eq!(
@@ -141,10 +196,10 @@ mod tests {
     fn hashing_jobs_that_waited_too_long_are_handed_back_first() {
         let t = Instant::now();
         let mut q = JobQueue::new(16, QUEUE_WAIT_MAX);
-        q.push("old stranger", Class::Stranger, t);
-        q.push("old known", Class::Known, t + Duration::from_millis(1));
-        q.push("old lookup", Class::Quick, t);
-        q.push("new stranger", Class::Stranger, t + QUEUE_WAIT_MAX);
+        push(&mut q, "old stranger", Class::Stranger, t);
+        push(&mut q, "old known", Class::Known, t + Duration::from_millis(1));
+        push(&mut q, "old lookup", Class::Quick, t);
+        push(&mut q, "new stranger", Class::Stranger, t + QUEUE_WAIT_MAX);
         let later = t + QUEUE_WAIT_MAX + Duration::from_millis(500);
         assert_eq!(
             drain(&mut q, later),
@@ -161,14 +216,45 @@ mod tests {
     fn a_full_queue_refuses_strangers_and_makes_room_for_the_rest() {
         let t = Instant::now();
         let mut q = JobQueue::new(3, QUEUE_WAIT_MAX);
-        assert_eq!(q.push("s1", Class::Stranger, t), None);
-        assert_eq!(q.push("s2", Class::Stranger, t), None);
-        assert_eq!(q.push("k1", Class::Known, t), None);
-        assert_eq!(q.push("s3", Class::Stranger, t), Some("s3"));
-        assert_eq!(q.push("k2", Class::Known, t), Some("s2"), "the newest stranger's job gives way");
-        assert_eq!(q.push("renew", Class::Quick, t), Some("s1"));
-        assert_eq!(q.push("k3", Class::Known, t), Some("k3"), "no stranger left to give way");
+        assert_eq!(push(&mut q, "s1", Class::Stranger, t), None);
+        assert_eq!(push(&mut q, "s2", Class::Stranger, t), None);
+        assert_eq!(push(&mut q, "k1", Class::Known, t), None);
+        assert_eq!(push(&mut q, "s3", Class::Stranger, t), Some("s3"));
+        assert_eq!(push(&mut q, "k2", Class::Known, t), Some("s2"), "the newest stranger's job gives way");
+        assert_eq!(push(&mut q, "renew", Class::Quick, t), Some("s1"));
+        assert_eq!(push(&mut q, "k3", Class::Known, t), Some("k3"), "no stranger left to give way");
         assert_eq!(drain(&mut q, t), ["renew", "k1", "k2"].map(Next::Serve).into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn hashing_jobs_never_take_the_places_kept_for_quick_ones() {
+        let t = Instant::now();
+        let mut q = JobQueue::new(8, QUEUE_WAIT_MAX);
+        let askers: Vec<String> = (0..8).map(|i| format!("peer {i}")).collect();
+        let hashing = 8 - 8 / 4;
+        for (i, asker) in askers.iter().enumerate().take(hashing) {
+            assert_eq!(q.push("login", Class::Known, asker.as_bytes(), t), None, "{i}");
+        }
+        assert_eq!(q.push("one more login", Class::Known, b"another", t), Some("one more login"));
+        assert_eq!(q.push("a stranger's", Class::Stranger, b"stranger", t), Some("a stranger's"));
+        for asker in &askers[hashing..] {
+            assert_eq!(q.push("renew", Class::Quick, asker.as_bytes(), t), None, "quick jobs have their own room");
+        }
+        assert_eq!(q.len(), 8);
+    }
+
+    #[test]
+    fn one_asker_keeps_a_bounded_number_of_jobs_waiting() {
+        let t = Instant::now();
+        let mut q = JobQueue::new(QUEUE_MAX_JOBS, QUEUE_WAIT_MAX);
+        for _ in 0..QUEUE_PER_ASKER_MAX {
+            assert_eq!(q.push("login", Class::Known, b"mallory", t), None);
+        }
+        assert_eq!(q.push("login", Class::Known, b"mallory", t), Some("login"));
+        assert_eq!(q.push("renew", Class::Quick, b"mallory", t), Some("renew"), "whatever the class");
+        assert_eq!(q.push("alice", Class::Known, b"home", t), None, "others are not held back");
+        assert_eq!(q.next(t), Some(Next::Serve("login")));
+        assert_eq!(q.push("renew", Class::Quick, b"mallory", t), None, "a job served frees its place");
     }
 
     #[test]

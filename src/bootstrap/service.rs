@@ -45,7 +45,8 @@ pub struct AuthService {
     lifetime: u64,
     /// How long a name freed by a rename stays reserved to its account, in seconds.
     name_hold: u64,
-    /// Registrations and look-ups counted per peer and overall.
+    /// Registrations, renames and look-ups counted per peer and overall; logins per (account,
+    /// peer) and per account.
     windows: Windows,
     /// Failures recorded since stale failure records were last pruned.
     failures_since_prune: u32,
@@ -158,12 +159,13 @@ impl AuthService {
         Ok(AuthResponse::Granted { certificate, renamed })
     }
 
-    /// How urgent `request` from `peer` is for the worker: quick when it does not hash, else
-    /// known when `peer` held any account's certificate (which covers an account whose
-    /// certificate it held), else a stranger's. A database error counts as a stranger.
+    /// How urgent `request` from `peer` is for the worker: quick when it does not hash; known
+    /// for a login from a machine that held a certificate of the account it names; else a
+    /// stranger's (every registration: it names an account nobody held yet). A database error
+    /// counts as a stranger.
     pub fn class_of(&self, peer: &[u8], request: &AuthRequest) -> Class {
         match request {
-            AuthRequest::Register { .. } | AuthRequest::Login { .. } => match self.accounts.known_machine(peer) {
+            AuthRequest::Login { username, .. } => match self.login_from_known_machine(peer, username) {
                 Ok(true) => Class::Known,
                 Ok(false) => Class::Stranger,
                 Err(error) => {
@@ -171,9 +173,18 @@ impl AuthService {
                     Class::Stranger
                 }
             },
+            AuthRequest::Register { .. } => Class::Stranger,
             AuthRequest::Renew | AuthRequest::Rename { .. } | AuthRequest::Logout | AuthRequest::Lookup { .. } => {
                 Class::Quick
             }
+        }
+    }
+
+    /// Whether `peer` held a certificate of the account called `username`.
+    fn login_from_known_machine(&self, peer: &[u8], username: &str) -> Result<bool, AccountError> {
+        match self.accounts.find(username)? {
+            Some(account) => self.accounts.held(account.id, peer),
+            None => Ok(false),
         }
     }
 
@@ -189,7 +200,7 @@ impl AuthService {
     ) -> Option<AuthResponse> {
         let peer_window = format!("{kind}:{}", hex(asker));
         let overall_window = format!("{kind}:*");
-        let admitted = self.windows.admit((&peer_window, per_asker), (&overall_window, overall), now);
+        let admitted = self.windows.admit(&[(&peer_window, per_asker), (&overall_window, overall)], now);
         admitted.err().map(|wait| rate_limited(format!("too many {plural}; try again in {wait} s")))
     }
 
@@ -239,8 +250,10 @@ impl AuthService {
         Ok(AuthResponse::User { account: found.map(|a| KnownAccount { account: a.id, username: a.username }) })
     }
 
-    /// Logs in: throttled per (account, peer), and for strangers also per account, before any
-    /// hashing; a name that does not exist counts against the asking peer.
+    /// Logs in: failures throttled per (account, peer), and for strangers also per account,
+    /// before any hashing; then every login that gets as far as hashing, right or wrong, counted
+    /// per (account, peer) and per account (its known machines apart from other peers). A name
+    /// that does not exist counts against the asking peer.
     fn login(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
         if let Err(e) = password::check_username(username) {
             return Ok(e.into());
@@ -266,6 +279,16 @@ impl AuthService {
                 "too many failed logins to this account from machines it has not used; try again in {wait} s \
                  (a machine this account logged in from before is not held back)"
             )));
+        }
+        let account_window = if known {
+            (format!("login-known:{}", account.id), &throttle::LOGIN_KNOWN_PER_ACCOUNT)
+        } else {
+            (format!("login-strangers:{}", account.id), &throttle::LOGIN_STRANGERS_PER_ACCOUNT)
+        };
+        let pair_window = format!("login:{}:{}", account.id, hex(peer));
+        let limits = [(pair_window.as_str(), &throttle::LOGIN_PER_PAIR), (account_window.0.as_str(), account_window.1)];
+        if let Err(wait) = self.windows.admit(&limits, now) {
+            return Ok(rate_limited(format!("too many logins to this account; try again in {wait} s")));
         }
         if self.hasher.verify(pw, Some(account.password_hash.as_str())) {
             if let Some(refusal) = self.too_many_machines(peer, &account, now)? {
@@ -390,8 +413,8 @@ fn work<T>(
         arrived.extend(channel.try_iter());
         for job in arrived {
             let class = service.class_of(&job.peer, &job.request);
-            let at = job.arrived;
-            if let Some(refused) = queue.push(job, class, at)
+            let (at, asker) = (job.arrived, job.peer.clone());
+            if let Some(refused) = queue.push(job, class, &asker, at)
                 && !answer(refused.ticket, busy())
             {
                 return;

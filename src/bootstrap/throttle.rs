@@ -15,6 +15,12 @@
 //! **Registrations, renames and look-ups** are counted in fixed windows per peer (per account
 //! for look-ups, which only logged-in peers may ask) and overall ([`REGISTER_PER_PEER`],
 //! [`REGISTER_OVERALL`], [`LOOKUP_PER_ACCOUNT`], [`LOOKUP_OVERALL`], …), in [`Windows`].
+//!
+//! **Every login that would be hashed**, whether its password turns out right or wrong, is
+//! counted per (account, peer) — [`LOGIN_PER_PAIR`] — and per account, the account's known
+//! machines together — [`LOGIN_KNOWN_PER_ACCOUNT`] — and apart from them all other peers
+//! together — [`LOGIN_STRANGERS_PER_ACCOUNT`]: knowing a password never buys unlimited hashing,
+//! and nobody but the account's own machines can use up what its own machines may ask.
 
 use std::collections::HashMap;
 
@@ -78,6 +84,15 @@ pub const REGISTER_OVERALL: Rate = Rate { max_requests: 100, window_secs: 10 * 6
 pub const LOOKUP_PER_ACCOUNT: Rate = Rate { max_requests: 30, window_secs: 60 };
 /// Look-ups all peers together may ask for per minute.
 pub const LOOKUP_OVERALL: Rate = Rate { max_requests: 600, window_secs: 60 };
+/// Hashing logins one peer may ask for on one account per 10 minutes, right or wrong (a person
+/// logs in a few times an hour at most).
+pub const LOGIN_PER_PAIR: Rate = Rate { max_requests: 10, window_secs: 10 * 60 };
+/// Hashing logins an account's known machines together may ask for per 10 minutes.
+pub const LOGIN_KNOWN_PER_ACCOUNT: Rate = Rate { max_requests: 30, window_secs: 10 * 60 };
+/// Hashing logins to one account that all other peers together may ask for per 10 minutes (a
+/// person logs in from a new machine now and then; strangers' failures are bounded below this
+/// by [`STRANGERS`] already).
+pub const LOGIN_STRANGERS_PER_ACCOUNT: Rate = Rate { max_requests: 20, window_secs: 10 * 60 };
 /// Renames one peer may ask for per hour (each holds the old name for a while).
 pub const RENAME_PER_PEER: Rate = Rate { max_requests: 10, window_secs: 60 * 60 };
 /// Renames all peers together may ask for per 10 minutes.
@@ -150,8 +165,9 @@ pub fn admit(rate: &Rate, window: Option<RateWindow>, now: u64) -> Result<RateWi
 }
 
 /// Request windows per key (in memory; a restart starts them over). A key gets a window only
-/// when a request is admitted, and the overall limit is checked with every per-peer one, so
-/// the map holds at most about as many windows as the overall limits admit per window.
+/// when a request is admitted, and every admission is checked against a window that bounds how
+/// many are admitted in all (an overall limit, or a login's hashing, which the worker does one
+/// at a time), so the map holds at most about as many windows as are admitted per window.
 #[derive(Debug, Default)]
 pub struct Windows {
     /// Each window, with the length of the rate it counts for (what pruning goes by).
@@ -166,22 +182,27 @@ impl Windows {
         Windows::default()
     }
 
-    /// Admits one request under both `per_peer` (key `peer_key`) and `overall` (key
-    /// `overall_key`), counting it in both, or neither when either is full: `Err(seconds)`.
-    pub fn admit(
-        &mut self,
-        (peer_key, per_peer): (&str, &Rate),
-        (overall_key, overall): (&str, &Rate),
-        now: u64,
-    ) -> Result<(), u64> {
-        let peer = admit(per_peer, self.windows.get(peer_key).map(|(w, _)| *w), now)?;
-        let all = admit(overall, self.windows.get(overall_key).map(|(w, _)| *w), now)?;
+    /// Admits one request under every `(key, rate)` of `limits`, counting it in all, or in
+    /// none when any is full: `Err(seconds)` until the last of the full ones ends.
+    pub fn admit(&mut self, limits: &[(&str, &Rate)], now: u64) -> Result<(), u64> {
+        let mut counted = Vec::with_capacity(limits.len());
+        let mut wait = None;
+        for (key, rate) in limits {
+            match admit(rate, self.windows.get(*key).map(|(w, _)| *w), now) {
+                Ok(window) => counted.push((*key, window, rate.window_secs)),
+                Err(secs) => wait = Some(wait.map_or(secs, |w: u64| w.max(secs))),
+            }
+        }
+        if let Some(secs) = wait {
+            return Err(secs);
+        }
         if self.windows.len() >= WINDOWS_PRUNE_AT {
             // Each window by its own rate's length: a short rate's call never ends a long one.
             self.windows.retain(|_, (w, secs)| now.saturating_sub(w.window_start) < *secs);
         }
-        self.windows.insert(peer_key.to_string(), (peer, per_peer.window_secs));
-        self.windows.insert(overall_key.to_string(), (all, overall.window_secs));
+        for (key, window, secs) in counted {
+            self.windows.insert(key.to_string(), (window, secs));
+        }
         Ok(())
     }
 
@@ -205,11 +226,11 @@ mod tests {
         let open_hour = Rate { max_requests: u32::MAX, window_secs: 3600 };
         let minutely = Rate { max_requests: u32::MAX, window_secs: 60 };
         let mut windows = Windows::new();
-        windows.admit(("register:p", &hourly), ("register:*", &open_hour), 0).unwrap();
+        windows.admit(&[("register:p", &hourly), ("register:*", &open_hour)], 0).unwrap();
         for i in 0..WINDOWS_PRUNE_AT {
-            windows.admit((&format!("lookup:{i}"), &minutely), ("lookup:*", &minutely), 100).unwrap();
+            windows.admit(&[(&format!("lookup:{i}"), &minutely), ("lookup:*", &minutely)], 100).unwrap();
         }
-        assert!(windows.admit(("register:p", &hourly), ("register:*", &open_hour), 200).is_err());
+        assert!(windows.admit(&[("register:p", &hourly), ("register:*", &open_hour)], 200).is_err());
     }
 
     #[test]
@@ -303,7 +324,7 @@ mod tests {
         let per_peer = Rate { max_requests: 2, window_secs: 60 };
         let overall = Rate { max_requests: 3, window_secs: 60 };
         let mut windows = Windows::new();
-        let ask = |w: &mut Windows, peer: &str, now| w.admit((peer, &per_peer), ("all", &overall), now);
+        let ask = |w: &mut Windows, peer: &str, now| w.admit(&[(peer, &per_peer), ("all", &overall)], now);
         assert_eq!(ask(&mut windows, "a", 0), Ok(()));
         assert_eq!(ask(&mut windows, "a", 0), Ok(()));
         assert_eq!(ask(&mut windows, "a", 10), Err(50), "a's own limit");
@@ -319,9 +340,9 @@ mod tests {
         let overall = Rate { max_requests: u32::MAX, window_secs: 10 };
         let mut windows = Windows::new();
         for i in 0..WINDOWS_PRUNE_AT {
-            windows.admit((&format!("p{i}"), &rate), ("all", &overall), 0).unwrap();
+            windows.admit(&[(&format!("p{i}"), &rate), ("all", &overall)], 0).unwrap();
         }
-        windows.admit(("late", &rate), ("all", &overall), 100).unwrap();
+        windows.admit(&[("late", &rate), ("all", &overall)], 100).unwrap();
         assert_eq!(windows.len(), 2);
     }
 }

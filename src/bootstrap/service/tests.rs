@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::bootstrap::throttle::{
-    LOOKUP_OVERALL, LOOKUP_PER_ACCOUNT, PAIR_FREE_FAILURES, REGISTER_OVERALL, REGISTER_PER_PEER,
-    STRANGERS_FREE_FAILURES,
+    LOGIN_KNOWN_PER_ACCOUNT, LOGIN_PER_PAIR, LOOKUP_OVERALL, LOOKUP_PER_ACCOUNT, PAIR_FREE_FAILURES, REGISTER_OVERALL,
+    REGISTER_PER_PEER, STRANGERS_FREE_FAILURES,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -49,23 +49,28 @@ fn an_account_holds_valid_certificates_on_a_bounded_number_of_machines() {
     use crate::bootstrap::accounts::CERTIFIED_MACHINES_MAX;
     let (_dir, mut s) = service();
     register(&mut s, b"m0", "alice", GOOD);
+    // A new machine a minute, as slowly as the logins of machines new to an account are counted.
+    let at = |i: usize| NOW + 60 * i as u64;
+    let login_at = |s: &mut AuthService, peer: &[u8], at: u64| {
+        s.handle(peer, AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, at)
+    };
     for i in 1..CERTIFIED_MACHINES_MAX {
-        let granted = login(&mut s, format!("m{i}").as_bytes(), "alice", GOOD);
+        let granted = login_at(&mut s, format!("m{i}").as_bytes(), at(i));
         assert!(matches!(granted, AuthResponse::Granted { .. }), "machine {i}: {granted:?}");
     }
-    let refused = login(&mut s, b"one more", "alice", GOOD);
+    let then = at(CERTIFIED_MACHINES_MAX);
+    let refused = login_at(&mut s, b"one more", then);
     assert_eq!(refusal(&refused), Some(Refusal::RateLimited));
     let AuthResponse::Refused { message, .. } = &refused else { unreachable!() };
-    assert!(message.contains(&format!("in {CERT_LIFETIME_SECS} s")), "{message}");
-    assert!(matches!(login(&mut s, b"m5", "alice", GOOD), AuthResponse::Granted { .. }), "a machine holding one may");
-    assert!(matches!(s.handle(b"m7", AuthRequest::Renew, NOW + 60), AuthResponse::Granted { .. }), "and renew");
+    assert!(message.contains(&format!("in {} s", NOW + CERT_LIFETIME_SECS - then)), "{message}");
+    assert!(matches!(login_at(&mut s, b"m5", then), AuthResponse::Granted { .. }), "a machine holding one may");
+    assert!(matches!(s.handle(b"m7", AuthRequest::Renew, then + 60), AuthResponse::Granted { .. }), "and renew");
     assert!(matches!(register(&mut s, b"one more", "bob", GOOD), AuthResponse::Granted { .. }), "others are free");
     // The moment m0's certificate expires, its place is free.
     let expired = NOW + CERT_LIFETIME_SECS;
-    let before =
-        s.handle(b"one more", AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, expired - 1);
+    let before = login_at(&mut s, b"one more", expired - 1);
     assert_eq!(refusal(&before), Some(Refusal::RateLimited), "{before:?}");
-    let at = s.handle(b"one more", AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, expired);
+    let at = login_at(&mut s, b"one more", expired);
     assert!(matches!(at, AuthResponse::Granted { .. }), "{at:?}");
 }
 
@@ -263,18 +268,115 @@ fn a_look_up_needs_a_session_and_others_use_up_no_budget() {
 }
 
 #[test]
-fn the_queue_class_follows_the_machines_that_held_a_certificate() {
+fn the_queue_class_follows_the_machines_that_held_the_account_asked_for() {
     let (_dir, mut s) = alice_at_home();
     let login_req = |name: &str| AuthRequest::Login { username: name.into(), password: GOOD.into() };
     assert_eq!(s.class_of(b"home", &login_req("alice")), Class::Known);
-    assert_eq!(s.class_of(b"home", &login_req("bob")), Class::Known, "a known machine, whichever account");
+    assert_eq!(s.class_of(b"home", &login_req("ALICE")), Class::Known, "the name in any case");
+    register(&mut s, b"bob-home", "bob", GOOD);
+    assert_eq!(s.class_of(b"home", &login_req("bob")), Class::Stranger, "alice's machine is a stranger to bob");
+    assert_eq!(s.class_of(b"home", &login_req("nobody")), Class::Stranger);
     assert_eq!(s.class_of(b"stranger", &login_req("alice")), Class::Stranger);
-    let reg = AuthRequest::Register { username: "bob".into(), password: GOOD.into() };
+    let reg = AuthRequest::Register { username: "carol".into(), password: GOOD.into() };
     assert_eq!(s.class_of(b"stranger", &reg), Class::Stranger);
+    assert_eq!(s.class_of(b"home", &reg), Class::Stranger, "a registration is never a known machine's");
     assert_eq!(s.class_of(b"stranger", &AuthRequest::Renew), Class::Quick);
     assert_eq!(s.class_of(b"stranger", &AuthRequest::Lookup { username: "alice".into() }), Class::Quick);
     login(&mut s, b"stranger", "alice", GOOD);
-    assert_eq!(s.class_of(b"stranger", &reg), Class::Known, "it held alice's certificate now");
+    assert_eq!(s.class_of(b"stranger", &login_req("alice")), Class::Known, "it held alice's certificate now");
+}
+
+#[test]
+fn every_login_that_would_be_hashed_counts_even_with_the_right_password() {
+    let (_dir, mut s) = service();
+    register(&mut s, b"m1", "mallory", GOOD);
+    for i in 0..LOGIN_PER_PAIR.max_requests {
+        let granted = login(&mut s, b"m1", "mallory", GOOD);
+        assert!(matches!(granted, AuthResponse::Granted { .. }), "login {i}: {granted:?}");
+    }
+    let limited = login(&mut s, b"m1", "mallory", GOOD);
+    let AuthResponse::Refused { refusal: Refusal::RateLimited, message } = &limited else { panic!("{limited:?}") };
+    assert!(message.contains("too many logins"), "{message}");
+    // Refused before hashing: a wrong password is not even tried, and is no failure.
+    let wrong = login(&mut s, b"m1", "mallory", "not the password at all");
+    assert_eq!(refusal(&wrong), Some(Refusal::RateLimited), "{wrong:?}");
+    let id = s.accounts.find("mallory").unwrap().unwrap().id;
+    assert_eq!(s.accounts.failures(&pair_key(id, b"m1")).unwrap(), None);
+    // When the window is over, logins go on.
+    let later = s.handle(b"m1", AuthRequest::Login { username: "mallory".into(), password: GOOD.into() }, NOW + 600);
+    assert!(matches!(later, AuthResponse::Granted { .. }), "{later:?}");
+}
+
+#[test]
+fn an_account_s_known_machines_share_a_bound_that_holds_back_nobody_else() {
+    let (_dir, mut s) = alice_at_home();
+    // mallory's machines each held her certificate; together they ask for more than her account
+    // may.
+    let machines = LOGIN_KNOWN_PER_ACCOUNT.max_requests.div_ceil(LOGIN_PER_PAIR.max_requests) + 1;
+    let peers: Vec<Vec<u8>> = (0..machines).map(|i| format!("mallory-{i}").into_bytes()).collect();
+    let mallory = s.accounts.create("mallory", &s.hasher.hash(GOOD).unwrap(), NOW).unwrap();
+    for peer in &peers {
+        s.accounts.begin_session(peer, mallory, &[], NOW).unwrap();
+    }
+    let mut granted = 0;
+    for peer in &peers {
+        for _ in 0..LOGIN_PER_PAIR.max_requests {
+            match login(&mut s, peer, "mallory", GOOD) {
+                AuthResponse::Granted { .. } => granted += 1,
+                other => assert_eq!(refusal(&other), Some(Refusal::RateLimited), "{other:?}"),
+            }
+        }
+    }
+    assert_eq!(granted, LOGIN_KNOWN_PER_ACCOUNT.max_requests);
+    // Neither alice on her machine nor mallory on a new one is held back by it.
+    assert!(matches!(login(&mut s, b"home", "alice", GOOD), AuthResponse::Granted { .. }));
+    assert!(matches!(login(&mut s, b"new machine", "mallory", GOOD), AuthResponse::Granted { .. }));
+}
+
+/// A worker running `service`, and the answers it sends (tickets are the order of submission).
+fn worker(service: AuthService) -> (AuthWorker<usize>, mpsc::Receiver<(usize, AuthResponse)>) {
+    let (answers, received) = mpsc::channel(4 * QUEUE_MAX_JOBS);
+    (AuthWorker::spawn(service, answers).unwrap(), received)
+}
+
+/// The answers to the tickets of `wanted`, waiting for each of the `accepted` tickets' answer.
+fn answers_to(
+    received: &mut mpsc::Receiver<(usize, AuthResponse)>,
+    accepted: usize,
+    wanted: &[usize],
+) -> Vec<AuthResponse> {
+    let mut all = std::collections::HashMap::new();
+    for _ in 0..accepted {
+        let (ticket, answer) = received.blocking_recv().unwrap();
+        all.insert(ticket, answer);
+    }
+    wanted.iter().map(|t| all.remove(t).unwrap()).collect()
+}
+
+#[test]
+fn a_flood_of_correct_logins_to_one_account_keeps_no_one_else_waiting() {
+    let (_dir, mut s) = service();
+    let now = unix_now();
+    let ask = |name: &str| AuthRequest::Register { username: name.into(), password: GOOD.into() };
+    assert!(matches!(s.handle(b"mallory-1", ask("mallory"), now), AuthResponse::Granted { .. }));
+    assert!(matches!(s.handle(b"home", ask("alice"), now), AuthResponse::Granted { .. }));
+    let mallory = AuthRequest::Login { username: "mallory".into(), password: GOOD.into() };
+    assert!(matches!(s.handle(b"mallory-2", mallory.clone(), now), AuthResponse::Granted { .. }));
+    let (worker, mut received) = worker(s);
+    // As many as the channel in front of the worker takes, all of mallory's known machines'.
+    let flood = AUTH_QUEUE - 8;
+    let mut accepted = 0;
+    for i in 0..flood {
+        let peer = if i % 2 == 0 { b"mallory-1".to_vec() } else { b"mallory-2".to_vec() };
+        accepted += usize::from(worker.submit(peer, mallory.clone(), i));
+    }
+    let alice = AuthRequest::Login { username: "alice".into(), password: GOOD.into() };
+    assert!(worker.submit(b"home".to_vec(), alice, flood));
+    assert!(worker.submit(b"home".to_vec(), AuthRequest::Renew, flood + 1));
+    let answers = answers_to(&mut received, accepted + 2, &[flood, flood + 1]);
+    for answer in answers {
+        assert!(matches!(answer, AuthResponse::Granted { .. }), "{answer:?}");
+    }
 }
 
 #[test]
