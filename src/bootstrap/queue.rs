@@ -3,7 +3,9 @@
 //! storage, and it never drops a job silently: every job it will not serve is handed back so
 //! that it is answered `rate_limited`.
 //!
-//! Jobs that do not hash (renew, rename, logout, look-up) are [`Class::Quick`] and go first.
+//! Jobs that do not hash (renew, rename, logout, look-up) are [`Class::Quick`] and go first,
+//! but never more than [`QUEUE_QUICK_IN_A_ROW`] of them in a row while a hashing job waits, so
+//! a stream of quick jobs cannot keep the hashing ones waiting until they are too late.
 //! Logins from known machines — peers that held a certificate of the account they ask for —
 //! are [`Class::Known`] and go before everyone else's ([`Class::Stranger`]). Within a class the
 //! oldest goes first. A hashing job that waited longer than the queue's limit
@@ -26,6 +28,9 @@ pub const QUEUE_KEPT_FOR_QUICK: usize = QUEUE_MAX_JOBS / 4;
 /// The most jobs one asker keeps waiting (a node asks one thing at a time, a few look-ups at
 /// most).
 pub const QUEUE_PER_ASKER_MAX: usize = 8;
+
+/// The most quick jobs served in a row while a hashing job waits: then the hashing job.
+pub const QUEUE_QUICK_IN_A_ROW: u32 = 8;
 
 /// How urgent a job is; served in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -77,6 +82,8 @@ pub struct JobQueue<J> {
     /// The most hashing jobs (known and strangers') waiting.
     max_hashing: usize,
     max_wait: Duration,
+    /// Quick jobs served since the last hashing job.
+    quick_in_a_row: u32,
 }
 
 impl<J> JobQueue<J> {
@@ -90,6 +97,7 @@ impl<J> JobQueue<J> {
             max_jobs,
             max_hashing: max_jobs.saturating_sub(kept_for_quick),
             max_wait,
+            quick_in_a_row: 0,
         }
     }
 
@@ -133,7 +141,8 @@ impl<J> JobQueue<J> {
     }
 
     /// The next thing to do at `now`: first any hashing job that waited too long (oldest
-    /// first), then the oldest job of the most urgent class.
+    /// first), then the oldest job of the most urgent class, except that after
+    /// [`QUEUE_QUICK_IN_A_ROW`] quick jobs in a row a waiting hashing job goes first.
     pub fn next(&mut self, now: Instant) -> Option<Next<J>> {
         for class in [Class::Known, Class::Stranger] {
             let queue = &mut self.queues[class.index()];
@@ -142,7 +151,16 @@ impl<J> JobQueue<J> {
                 return Some(Next::TooLate(self.forget(waiting)));
             }
         }
-        let waiting = self.queues.iter_mut().find_map(VecDeque::pop_front)?;
+        let hashing_turn = self.quick_in_a_row >= QUEUE_QUICK_IN_A_ROW && self.hashing() > 0;
+        let skip = if hashing_turn { 1 } else { 0 };
+        let (class, waiting) = [Class::Quick, Class::Known, Class::Stranger]
+            .into_iter()
+            .skip(skip)
+            .find_map(|class| self.queues[class.index()].pop_front().map(|waiting| (class, waiting)))?;
+        self.quick_in_a_row = match class {
+            Class::Quick => self.quick_in_a_row.saturating_add(1),
+            Class::Known | Class::Stranger => 0,
+        };
         Some(Next::Serve(self.forget(waiting)))
     }
 
@@ -255,6 +273,33 @@ mod tests {
         assert_eq!(q.push("alice", Class::Known, b"home", t), None, "others are not held back");
         assert_eq!(q.next(t), Some(Next::Serve("login")));
         assert_eq!(q.push("renew", Class::Quick, b"mallory", t), None, "a job served frees its place");
+    }
+
+    #[test]
+    fn a_stream_of_quick_jobs_lets_a_waiting_hashing_job_through_in_time() {
+        let t = Instant::now();
+        let mut q = JobQueue::new(QUEUE_MAX_JOBS, QUEUE_WAIT_MAX);
+        assert_eq!(q.push("alice", Class::Known, b"home", t), None);
+        // One renewal more every millisecond, for longer than a hashing job may wait.
+        let mut served_quick = 0;
+        let mut step = 0;
+        let alice = loop {
+            step += 1;
+            let now = t + Duration::from_millis(step);
+            assert_eq!(q.push("renew", Class::Quick, b"flood", now), None);
+            match q.next(now) {
+                Some(Next::Serve("renew")) => served_quick += 1,
+                Some(other) => break (other, now),
+                None => panic!("the queue ran dry"),
+            }
+            assert!(now < t + 2 * QUEUE_WAIT_MAX, "alice's login was never reached");
+        };
+        assert_eq!(alice.0, Next::Serve("alice"), "served, not handed back as too late");
+        assert!(alice.1.saturating_duration_since(t) < QUEUE_WAIT_MAX);
+        assert_eq!(served_quick, QUEUE_QUICK_IN_A_ROW);
+        // Then quick jobs again, first.
+        assert_eq!(q.push("stranger", Class::Stranger, b"stranger", t), None);
+        assert_eq!(q.next(alice.1), Some(Next::Serve("renew")));
     }
 
     #[test]

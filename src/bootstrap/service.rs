@@ -46,7 +46,7 @@ pub struct AuthService {
     /// How long a name freed by a rename stays reserved to its account, in seconds.
     name_hold: u64,
     /// Registrations, renames and look-ups counted per peer and overall; logins per (account,
-    /// peer) and per account.
+    /// peer) and per account; renewals per peer.
     windows: Windows,
     /// Failures recorded since stale failure records were last pruned.
     failures_since_prune: u32,
@@ -336,11 +336,22 @@ impl AuthService {
         Ok(())
     }
 
+    /// Renews `peer`'s certificate: counted per peer, and a peer over its limit is refused
+    /// before the database is read (a renewal is a transaction on disk and a signature). Only
+    /// peers with a session get a window.
     fn renew(&mut self, peer: &[u8], now: u64) -> Result<AuthResponse, AccountError> {
-        match self.accounts.session(peer)? {
-            Some(account) => self.grant(peer, &account, &[], now),
-            None => Ok(refused(Refusal::NotLoggedIn, "this peer has no session; log in again")),
+        let window = format!("renew:{}", hex(peer));
+        let too_many = |wait: u64| rate_limited(format!("too many renewals; try again in {wait} s"));
+        if let Err(wait) = self.windows.check(&window, &throttle::RENEW_PER_PEER, now) {
+            return Ok(too_many(wait));
         }
+        let Some(account) = self.accounts.session(peer)? else {
+            return Ok(refused(Refusal::NotLoggedIn, "this peer has no session; log in again"));
+        };
+        if let Err(wait) = self.windows.admit(&[(&window, &throttle::RENEW_PER_PEER)], now) {
+            return Ok(too_many(wait));
+        }
+        self.grant(peer, &account, &[], now)
     }
 
     fn rename(&mut self, peer: &[u8], new: &str, now: u64) -> Result<AuthResponse, AccountError> {

@@ -16,6 +16,9 @@
 //! for look-ups, which only logged-in peers may ask) and overall ([`REGISTER_PER_PEER`],
 //! [`REGISTER_OVERALL`], [`LOOKUP_PER_ACCOUNT`], [`LOOKUP_OVERALL`], …), in [`Windows`].
 //!
+//! **Renewals** are counted per peer — [`RENEW_PER_PEER`] — and a peer over its limit is refused
+//! before the database is read.
+//!
 //! **Every login that would be hashed**, whether its password turns out right or wrong, is
 //! counted per (account, peer) — [`LOGIN_PER_PAIR`] — and per account, the account's known
 //! machines together — [`LOGIN_KNOWN_PER_ACCOUNT`] — and apart from them all other peers
@@ -84,6 +87,10 @@ pub const REGISTER_OVERALL: Rate = Rate { max_requests: 100, window_secs: 10 * 6
 pub const LOOKUP_PER_ACCOUNT: Rate = Rate { max_requests: 30, window_secs: 60 };
 /// Look-ups all peers together may ask for per minute.
 pub const LOOKUP_OVERALL: Rate = Rate { max_requests: 600, window_secs: 60 };
+/// Renewals one peer may ask for per minute: a burst of 10, then one per 6 s on average. A node
+/// asks for one at a time, on a 10 s timer, once a third of its certificate's lifetime is left
+/// (certificates live 30 s at the shortest), and at once after it starts.
+pub const RENEW_PER_PEER: Rate = Rate { max_requests: 10, window_secs: 60 };
 /// Hashing logins one peer may ask for on one account per 10 minutes, right or wrong (a person
 /// logs in a few times an hour at most).
 pub const LOGIN_PER_PAIR: Rate = Rate { max_requests: 10, window_secs: 10 * 60 };
@@ -204,6 +211,12 @@ impl Windows {
             self.windows.insert(key.to_string(), (window, secs));
         }
         Ok(())
+    }
+
+    /// Whether one more request under `rate` (key `key`) would be admitted at `now`, counting
+    /// nothing: `Err(seconds)` until its window ends when it is full.
+    pub fn check(&self, key: &str, rate: &Rate, now: u64) -> Result<(), u64> {
+        admit(rate, self.windows.get(key).map(|(w, _)| *w), now).map(|_| ())
     }
 
     /// How many windows are kept.
@@ -332,6 +345,18 @@ mod tests {
         assert_eq!(ask(&mut windows, "c", 10), Err(50), "the overall limit");
         assert_eq!(windows.len(), 3, "c got no window");
         assert_eq!(ask(&mut windows, "c", 60), Ok(()));
+    }
+
+    #[test]
+    fn a_check_counts_nothing() {
+        let rate = Rate { max_requests: 1, window_secs: 60 };
+        let mut windows = Windows::new();
+        assert_eq!(windows.check("p", &rate, 0), Ok(()));
+        assert_eq!(windows.check("p", &rate, 0), Ok(()));
+        assert!(windows.is_empty());
+        windows.admit(&[("p", &rate)], 0).unwrap();
+        assert_eq!(windows.check("p", &rate, 10), Err(50));
+        assert_eq!(windows.check("p", &rate, 60), Ok(()));
     }
 
     #[test]

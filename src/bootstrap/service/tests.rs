@@ -4,7 +4,7 @@
 use super::*;
 use crate::bootstrap::throttle::{
     LOGIN_KNOWN_PER_ACCOUNT, LOGIN_PER_PAIR, LOOKUP_OVERALL, LOOKUP_PER_ACCOUNT, PAIR_FREE_FAILURES, REGISTER_OVERALL,
-    REGISTER_PER_PEER, STRANGERS_FREE_FAILURES,
+    REGISTER_PER_PEER, RENEW_PER_PEER, STRANGERS_FREE_FAILURES,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -377,6 +377,45 @@ fn a_flood_of_correct_logins_to_one_account_keeps_no_one_else_waiting() {
     for answer in answers {
         assert!(matches!(answer, AuthResponse::Granted { .. }), "{answer:?}");
     }
+}
+
+#[test]
+fn renewals_are_limited_per_peer_and_a_node_s_cadence_is_not() {
+    let (_dir, mut s) = service();
+    logged_in(&mut s, b"flood", "mallory");
+    logged_in(&mut s, b"home", "alice");
+    let serial = |answer: AuthResponse| match answer {
+        AuthResponse::Granted { certificate, .. } => certificate.body.serial,
+        other => panic!("{other:?}"),
+    };
+    // alice's node renews every 10 s (its timer, with the shortest certificates) for 10 minutes;
+    // halfway, mallory's node asks again and again at once.
+    let mut last = 0;
+    for tick in 1..=60 {
+        let at = NOW + 10 * tick;
+        let renewed = serial(s.handle(b"home", AuthRequest::Renew, at));
+        assert!(renewed > last, "tick {tick}");
+        last = renewed;
+        if tick == 30 {
+            let answers: Vec<AuthResponse> = (0..400).map(|_| s.handle(b"flood", AuthRequest::Renew, at)).collect();
+            let granted = answers.iter().filter(|a| matches!(a, AuthResponse::Granted { .. })).count();
+            assert_eq!(granted, RENEW_PER_PEER.max_requests as usize);
+            let AuthResponse::Refused { refusal: Refusal::RateLimited, message } = &answers[granted] else {
+                panic!("{:?}", answers[granted])
+            };
+            assert!(message.contains("too many renewals"), "{message}");
+            assert!(answers[granted..].iter().all(|a| refusal(a) == Some(Refusal::RateLimited)));
+            // The refused ones began no session and drew no serial.
+            let next = serial(s.handle(b"home", AuthRequest::Renew, at + 5));
+            assert_eq!(next, renewed + u64::from(RENEW_PER_PEER.max_requests) + 1);
+            last = next;
+        }
+    }
+    // Once the window is over, mallory's node renews again.
+    let again = s.handle(b"flood", AuthRequest::Renew, NOW + 300 + RENEW_PER_PEER.window_secs);
+    assert!(matches!(again, AuthResponse::Granted { .. }), "{again:?}");
+    // A peer with no session is told so.
+    assert_eq!(refusal(&s.handle(b"nobody", AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
 }
 
 #[test]
