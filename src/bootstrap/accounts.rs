@@ -8,7 +8,7 @@
 //! A name is *held* by an account while it is that account's username, or while a reservation
 //! left by the account's rename lasts: nobody else may register it or rename to it then.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
@@ -149,6 +149,8 @@ pub struct Account {
 #[derive(Debug)]
 pub struct AccountStore {
     conn: Connection,
+    /// The directory the database is in (for [`AccountStore::reader`]).
+    dir: PathBuf,
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -177,7 +179,16 @@ fn reserved_for(conn: &Connection, username: &str, now: u64) -> Result<Option<Ac
 impl AccountStore {
     /// Opens `accounts.db` in `dir`.
     pub fn open(dir: &Path) -> Result<AccountStore, AccountError> {
-        Ok(AccountStore { conn: sqlite::open(&dir.join(ACCOUNTS_DB), sqlite::Durability::Full, MIGRATIONS)? })
+        let conn = sqlite::open(&dir.join(ACCOUNTS_DB), sqlite::Durability::Full, MIGRATIONS)?;
+        Ok(AccountStore { conn, dir: dir.to_path_buf() })
+    }
+
+    /// Another connection to the same database, for reads on another thread that must never
+    /// wait: a read that meets a lock fails at once instead of waiting for it.
+    pub fn reader(&self) -> Result<AccountStore, AccountError> {
+        let reader = AccountStore::open(&self.dir)?;
+        reader.conn.busy_timeout(std::time::Duration::ZERO)?;
+        Ok(reader)
     }
 
     /// Whether a username (any case) is taken.

@@ -7,7 +7,8 @@
 //! but never more than [`QUEUE_QUICK_IN_A_ROW`] of them in a row while a hashing job waits, so
 //! a stream of quick jobs cannot keep the hashing ones waiting until they are too late.
 //! Logins from known machines — peers that held a certificate of the account they ask for —
-//! are [`Class::Known`] and go before everyone else's ([`Class::Stranger`]). Within a class the
+//! are [`Class::Known`] and go before everyone else's ([`Class::Stranger`]: other hashing jobs,
+//! and the jobs of peers with no session, which can only be refused). Within a class the
 //! oldest goes first. A hashing job that waited longer than the queue's limit
 //! ([`QUEUE_WAIT_MAX`]) is handed back without hashing: its asker is better told to try again
 //! than kept waiting for an answer it may no longer be listening for.
@@ -35,11 +36,11 @@ pub const QUEUE_QUICK_IN_A_ROW: u32 = 8;
 /// How urgent a job is; served in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Class {
-    /// Does not hash.
+    /// Does not hash, for a peer with a session.
     Quick,
     /// Hashes, for a machine that held a certificate of the account it asks for.
     Known,
-    /// Hashes, for anyone else.
+    /// Hashes, for anyone else; or asked by a peer with no session (to be refused).
     Stranger,
 }
 
@@ -62,6 +63,27 @@ pub enum Next<J> {
     Serve(J),
     /// This job waited too long: answer it `rate_limited` without serving it.
     TooLate(J),
+}
+
+/// What became of a job pushed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed<J> {
+    /// It waits.
+    Queued,
+    /// It waits, and this stranger's job gave way to it: answer that one `rate_limited`.
+    Displaced(J),
+    /// It was not queued: answer it `rate_limited`.
+    Refused(J),
+}
+
+impl<J> Pushed<J> {
+    /// The job handed back, if any (the new one or the one that gave way).
+    pub fn handed_back(self) -> Option<J> {
+        match self {
+            Pushed::Queued => None,
+            Pushed::Displaced(job) | Pushed::Refused(job) => Some(job),
+        }
+    }
 }
 
 /// A job waiting, with who asked and when it arrived.
@@ -115,29 +137,29 @@ impl<J> JobQueue<J> {
         self.queues[Class::Known.index()].len().saturating_add(self.queues[Class::Stranger.index()].len())
     }
 
-    /// Queues `job` of `class`, asked by `asker`, which arrived at `arrived`. A job is handed
-    /// back when its asker has [`QUEUE_PER_ASKER_MAX`] waiting already. When the queue (or, for
-    /// a hashing job, the room hashing jobs may take) is full, a stranger's job makes room for
-    /// a more urgent one (the newest stranger's job is handed back), else the new job is handed
-    /// back. A job handed back is to be answered `rate_limited`.
-    pub fn push(&mut self, job: J, class: Class, asker: &[u8], arrived: Instant) -> Option<J> {
+    /// Queues `job` of `class`, asked by `asker`, which arrived at `arrived`. A job is refused
+    /// when its asker has [`QUEUE_PER_ASKER_MAX`] waiting already. When the queue (or, for a
+    /// job of the known or the strangers' class, the room those may take) is full, a stranger's
+    /// job makes room for a more urgent one (the newest stranger's job gives way), else the new
+    /// job is refused.
+    pub fn push(&mut self, job: J, class: Class, asker: &[u8], arrived: Instant) -> Pushed<J> {
         if self.per_asker.get(asker).is_some_and(|n| *n >= QUEUE_PER_ASKER_MAX) {
-            return Some(job);
+            return Pushed::Refused(job);
         }
         let full = self.len() >= self.max_jobs || (class != Class::Quick && self.hashing() >= self.max_hashing);
-        let mut refused = None;
+        let mut pushed = Pushed::Queued;
         if full {
             if class == Class::Stranger {
-                return Some(job);
+                return Pushed::Refused(job);
             }
             match self.queues[Class::Stranger.index()].pop_back() {
-                Some(evicted) => refused = Some(self.forget(evicted)),
-                None => return Some(job),
+                Some(evicted) => pushed = Pushed::Displaced(self.forget(evicted)),
+                None => return Pushed::Refused(job),
             }
         }
         *self.per_asker.entry(asker.to_vec()).or_insert(0) += 1;
         self.queues[class.index()].push_back(Waiting { arrived, asker: asker.to_vec(), job });
-        refused
+        pushed
     }
 
     /// The next thing to do at `now`: first any hashing job that waited too long (oldest
@@ -184,9 +206,20 @@ mod tests {
         std::iter::from_fn(|| q.next(now)).collect()
     }
 
+    /// Queues `job`, asked by `asker`: the job handed back, if any.
+    fn handed_back(
+        q: &mut JobQueue<&'static str>,
+        job: &'static str,
+        class: Class,
+        asker: &[u8],
+        at: Instant,
+    ) -> Option<&'static str> {
+        q.push(job, class, asker, at).handed_back()
+    }
+
     /// Queues `job`, asked by an asker of its own name.
     fn push(q: &mut JobQueue<&'static str>, job: &'static str, class: Class, at: Instant) -> Option<&'static str> {
-        q.push(job, class, job.as_bytes(), at)
+        q.push(job, class, job.as_bytes(), at).handed_back()
     }
 
     #[test]
@@ -237,10 +270,14 @@ mod tests {
         assert_eq!(push(&mut q, "s1", Class::Stranger, t), None);
         assert_eq!(push(&mut q, "s2", Class::Stranger, t), None);
         assert_eq!(push(&mut q, "k1", Class::Known, t), None);
-        assert_eq!(push(&mut q, "s3", Class::Stranger, t), Some("s3"));
-        assert_eq!(push(&mut q, "k2", Class::Known, t), Some("s2"), "the newest stranger's job gives way");
-        assert_eq!(push(&mut q, "renew", Class::Quick, t), Some("s1"));
-        assert_eq!(push(&mut q, "k3", Class::Known, t), Some("k3"), "no stranger left to give way");
+        assert_eq!(q.push("s3", Class::Stranger, b"s3", t), Pushed::Refused("s3"));
+        assert_eq!(
+            q.push("k2", Class::Known, b"k2", t),
+            Pushed::Displaced("s2"),
+            "the newest stranger's job gives way"
+        );
+        assert_eq!(q.push("renew", Class::Quick, b"renew", t), Pushed::Displaced("s1"));
+        assert_eq!(q.push("k3", Class::Known, b"k3", t), Pushed::Refused("k3"), "no stranger left to give way");
         assert_eq!(drain(&mut q, t), ["renew", "k1", "k2"].map(Next::Serve).into_iter().collect::<Vec<_>>());
     }
 
@@ -251,12 +288,16 @@ mod tests {
         let askers: Vec<String> = (0..8).map(|i| format!("peer {i}")).collect();
         let hashing = 8 - 8 / 4;
         for (i, asker) in askers.iter().enumerate().take(hashing) {
-            assert_eq!(q.push("login", Class::Known, asker.as_bytes(), t), None, "{i}");
+            assert_eq!(handed_back(&mut q, "login", Class::Known, asker.as_bytes(), t), None, "{i}");
         }
-        assert_eq!(q.push("one more login", Class::Known, b"another", t), Some("one more login"));
-        assert_eq!(q.push("a stranger's", Class::Stranger, b"stranger", t), Some("a stranger's"));
+        assert_eq!(handed_back(&mut q, "one more login", Class::Known, b"another", t), Some("one more login"));
+        assert_eq!(handed_back(&mut q, "a stranger's", Class::Stranger, b"stranger", t), Some("a stranger's"));
         for asker in &askers[hashing..] {
-            assert_eq!(q.push("renew", Class::Quick, asker.as_bytes(), t), None, "quick jobs have their own room");
+            assert_eq!(
+                handed_back(&mut q, "renew", Class::Quick, asker.as_bytes(), t),
+                None,
+                "quick jobs have their own room"
+            );
         }
         assert_eq!(q.len(), 8);
     }
@@ -266,27 +307,27 @@ mod tests {
         let t = Instant::now();
         let mut q = JobQueue::new(QUEUE_MAX_JOBS, QUEUE_WAIT_MAX);
         for _ in 0..QUEUE_PER_ASKER_MAX {
-            assert_eq!(q.push("login", Class::Known, b"mallory", t), None);
+            assert_eq!(handed_back(&mut q, "login", Class::Known, b"mallory", t), None);
         }
-        assert_eq!(q.push("login", Class::Known, b"mallory", t), Some("login"));
-        assert_eq!(q.push("renew", Class::Quick, b"mallory", t), Some("renew"), "whatever the class");
-        assert_eq!(q.push("alice", Class::Known, b"home", t), None, "others are not held back");
+        assert_eq!(handed_back(&mut q, "login", Class::Known, b"mallory", t), Some("login"));
+        assert_eq!(handed_back(&mut q, "renew", Class::Quick, b"mallory", t), Some("renew"), "whatever the class");
+        assert_eq!(handed_back(&mut q, "alice", Class::Known, b"home", t), None, "others are not held back");
         assert_eq!(q.next(t), Some(Next::Serve("login")));
-        assert_eq!(q.push("renew", Class::Quick, b"mallory", t), None, "a job served frees its place");
+        assert_eq!(handed_back(&mut q, "renew", Class::Quick, b"mallory", t), None, "a job served frees its place");
     }
 
     #[test]
     fn a_stream_of_quick_jobs_lets_a_waiting_hashing_job_through_in_time() {
         let t = Instant::now();
         let mut q = JobQueue::new(QUEUE_MAX_JOBS, QUEUE_WAIT_MAX);
-        assert_eq!(q.push("alice", Class::Known, b"home", t), None);
+        assert_eq!(handed_back(&mut q, "alice", Class::Known, b"home", t), None);
         // One renewal more every millisecond, for longer than a hashing job may wait.
         let mut served_quick = 0;
         let mut step = 0;
         let alice = loop {
             step += 1;
             let now = t + Duration::from_millis(step);
-            assert_eq!(q.push("renew", Class::Quick, b"flood", now), None);
+            assert_eq!(handed_back(&mut q, "renew", Class::Quick, b"flood", now), None);
             match q.next(now) {
                 Some(Next::Serve("renew")) => served_quick += 1,
                 Some(other) => break (other, now),
@@ -298,7 +339,7 @@ mod tests {
         assert!(alice.1.saturating_duration_since(t) < QUEUE_WAIT_MAX);
         assert_eq!(served_quick, QUEUE_QUICK_IN_A_ROW);
         // Then quick jobs again, first.
-        assert_eq!(q.push("stranger", Class::Stranger, b"stranger", t), None);
+        assert_eq!(handed_back(&mut q, "stranger", Class::Stranger, b"stranger", t), None);
         assert_eq!(q.next(alice.1), Some(Next::Serve("renew")));
     }
 

@@ -2,12 +2,15 @@
 //! applying the throttling policy of [`super::throttle`] before any hashing.
 //!
 //! [`AuthWorker`] runs one [`AuthService`] on a plain thread of its own, so argon2 never blocks
-//! the network, and requests are served one at a time, so at most one hash runs at once. The
-//! thread drains the channel into a [`JobQueue`] and serves quick requests first, then known
-//! machines, then strangers; what it cannot serve within [`QUEUE_WAIT_MAX`] is answered
-//! `rate_limited` without hashing. Nothing here panics on a peer's input.
+//! the network, and requests are served one at a time, so at most one hash runs at once. A
+//! request is classed and queued in the [`JobQueue`] the moment it is submitted (with a
+//! connection of its own that only reads and never waits), so the queue's rules (strangers give
+//! way, room kept for quick requests) hold while a hash runs. The thread serves quick requests
+//! first, then known machines, then strangers; what it cannot serve within [`QUEUE_WAIT_MAX`]
+//! is answered `rate_limited` without hashing. Nothing here panics on a peer's input.
 
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use thiserror::Error;
@@ -15,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::accounts::{Account, AccountError, AccountStore, CERTIFIED_MACHINES_MAX};
 use super::password::{self, CredentialError, HashError, Hasher};
-use super::queue::{Class, JobQueue, Next, QUEUE_MAX_JOBS, QUEUE_WAIT_MAX};
+use super::queue::{Class, JobQueue, Next, Pushed, QUEUE_MAX_JOBS, QUEUE_WAIT_MAX};
 use super::throttle::{self, Backoff, Rate, Windows};
 use crate::account::AccountId;
 use crate::cert::{Authority, AuthorityKey, CERT_LIFETIME_SECS};
@@ -61,6 +64,34 @@ fn refused(refusal: Refusal, message: impl Into<String>) -> AuthResponse {
 
 fn rate_limited(message: String) -> AuthResponse {
     refused(Refusal::RateLimited, message)
+}
+
+/// How urgent `request` from `peer` is for the worker: quick when it does not hash and `peer`
+/// has a session; known for a login from a machine that held a certificate of the account it
+/// names; else a stranger's (every registration: it names an account nobody held yet; and a
+/// request of a peer with no session, which can only be refused). A database error counts as
+/// a stranger.
+pub fn class_of(accounts: &AccountStore, peer: &[u8], request: &AuthRequest) -> Class {
+    let class = match request {
+        AuthRequest::Login { username, .. } => login_from_known_machine(accounts, peer, username)
+            .map(|known| if known { Class::Known } else { Class::Stranger }),
+        AuthRequest::Register { .. } => Ok(Class::Stranger),
+        AuthRequest::Renew | AuthRequest::Rename { .. } | AuthRequest::Logout | AuthRequest::Lookup { .. } => {
+            accounts.session(peer).map(|session| if session.is_some() { Class::Quick } else { Class::Stranger })
+        }
+    };
+    class.unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot class an account request; it waits as a stranger's");
+        Class::Stranger
+    })
+}
+
+/// Whether `peer` held a certificate of the account called `username`.
+fn login_from_known_machine(accounts: &AccountStore, peer: &[u8], username: &str) -> Result<bool, AccountError> {
+    match accounts.find(username)? {
+        Some(account) => accounts.held(account.id, peer),
+        None => Ok(false),
+    }
 }
 
 /// Failures of `peer` on account `account`.
@@ -159,33 +190,9 @@ impl AuthService {
         Ok(AuthResponse::Granted { certificate, renamed })
     }
 
-    /// How urgent `request` from `peer` is for the worker: quick when it does not hash; known
-    /// for a login from a machine that held a certificate of the account it names; else a
-    /// stranger's (every registration: it names an account nobody held yet). A database error
-    /// counts as a stranger.
+    /// How urgent `request` from `peer` is for the worker ([`class_of`]).
     pub fn class_of(&self, peer: &[u8], request: &AuthRequest) -> Class {
-        match request {
-            AuthRequest::Login { username, .. } => match self.login_from_known_machine(peer, username) {
-                Ok(true) => Class::Known,
-                Ok(false) => Class::Stranger,
-                Err(error) => {
-                    tracing::error!(%error, "cannot tell whether a peer is a known machine");
-                    Class::Stranger
-                }
-            },
-            AuthRequest::Register { .. } => Class::Stranger,
-            AuthRequest::Renew | AuthRequest::Rename { .. } | AuthRequest::Logout | AuthRequest::Lookup { .. } => {
-                Class::Quick
-            }
-        }
-    }
-
-    /// Whether `peer` held a certificate of the account called `username`.
-    fn login_from_known_machine(&self, peer: &[u8], username: &str) -> Result<bool, AccountError> {
-        match self.accounts.find(username)? {
-            Some(account) => self.accounts.held(account.id, peer),
-            None => Ok(false),
-        }
+        class_of(&self.accounts, peer, request)
     }
 
     /// Counts one `kind` request of `asker` (a peer, or an account) under `per_asker` and
@@ -336,9 +343,9 @@ impl AuthService {
         Ok(())
     }
 
-    /// Renews `peer`'s certificate: counted per peer, and a peer over its limit is refused
-    /// before the database is read (a renewal is a transaction on disk and a signature). Only
-    /// peers with a session get a window.
+    /// Renews `peer`'s certificate: counted per peer, and a peer over its limit is refused from
+    /// memory, before the service reads or writes the database (a renewal is a transaction on
+    /// disk and a signature). Only peers with a session get a window.
     fn renew(&mut self, peer: &[u8], now: u64) -> Result<AuthResponse, AccountError> {
         let window = format!("renew:{}", hex(peer));
         let too_many = |wait: u64| rate_limited(format!("too many renewals; try again in {wait} s"));
@@ -379,22 +386,44 @@ impl AuthService {
     }
 }
 
-/// Capacity of the channel of requests on their way to the worker (which drains it into its
-/// own [`JobQueue`] of at most [`QUEUE_MAX_JOBS`]).
-pub const AUTH_QUEUE: usize = 256;
-
 struct Job<T> {
     peer: Vec<u8>,
     request: AuthRequest,
     ticket: T,
-    /// When it was submitted.
-    arrived: Instant,
+}
+
+/// The jobs waiting for the worker thread, shared by [`AuthWorker::submit`] (which queues) and
+/// the thread (which serves).
+struct Waiting<T> {
+    state: Mutex<WaitingState<T>>,
+    /// Signalled when a job is queued or gives way, and when the handle is dropped.
+    changed: Condvar,
+}
+
+struct WaitingState<T> {
+    queue: JobQueue<Job<T>>,
+    /// Jobs that gave way to more urgent ones, for the thread to answer `rate_limited`.
+    displaced: Vec<Job<T>>,
+    /// Whether the handle still exists: jobs may still come.
+    open: bool,
+    /// Whether the thread still serves (it stops when nobody listens for answers).
+    serving: bool,
+}
+
+impl<T> Waiting<T> {
+    /// The state, even if a thread panicked while holding it (every change to it is whole).
+    fn lock(&self) -> MutexGuard<'_, WaitingState<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A handle to the worker thread running an [`AuthService`]. Answers come back on the channel
-/// given to [`AuthWorker::spawn`], tagged with the caller's ticket.
+/// given to [`AuthWorker::spawn`], tagged with the caller's ticket. Dropping it lets the thread
+/// serve what waits, then end.
 pub struct AuthWorker<T> {
-    jobs: std::sync::mpsc::SyncSender<Job<T>>,
+    waiting: Arc<Waiting<T>>,
+    /// The account database, to class requests as they are submitted.
+    accounts: Mutex<AccountStore>,
     authority: AuthorityKey,
 }
 
@@ -404,35 +433,45 @@ impl<T> std::fmt::Debug for AuthWorker<T> {
     }
 }
 
-/// The worker thread: takes in every job that arrived, then serves or refuses the next one,
-/// until the handle is dropped and nothing is left, or nobody listens for answers.
-fn work<T>(
-    mut service: AuthService,
-    channel: std::sync::mpsc::Receiver<Job<T>>,
-    answers: mpsc::Sender<(T, AuthResponse)>,
-) {
-    let mut queue: JobQueue<Job<T>> = JobQueue::new(QUEUE_MAX_JOBS, QUEUE_WAIT_MAX);
-    let answer = |ticket: T, response: AuthResponse| answers.blocking_send((ticket, response)).is_ok();
+impl<T> Drop for AuthWorker<T> {
+    fn drop(&mut self) {
+        self.waiting.lock().open = false;
+        self.waiting.changed.notify_all();
+    }
+}
+
+/// What the worker thread does next.
+enum Turn<T> {
+    /// Answer these jobs that gave way, then do `next`.
+    Work { displaced: Vec<Job<T>>, next: Option<Next<Job<T>>> },
+    /// Nothing waits and nothing more will come.
+    Done,
+}
+
+/// The next turn of the worker thread: waits until there is something to do.
+fn next_turn<T>(waiting: &Waiting<T>) -> Turn<T> {
+    let mut state = waiting.lock();
     loop {
-        let mut arrived = Vec::new();
-        if queue.is_empty() {
-            match channel.recv() {
-                Ok(job) => arrived.push(job),
-                Err(_) => return,
-            }
+        let displaced = std::mem::take(&mut state.displaced);
+        let next = state.queue.next(Instant::now());
+        if !displaced.is_empty() || next.is_some() {
+            return Turn::Work { displaced, next };
         }
-        arrived.extend(channel.try_iter());
-        for job in arrived {
-            let class = service.class_of(&job.peer, &job.request);
-            let (at, asker) = (job.arrived, job.peer.clone());
-            if let Some(refused) = queue.push(job, class, &asker, at)
-                && !answer(refused.ticket, busy())
-            {
-                return;
-            }
+        if !state.open {
+            return Turn::Done;
         }
-        let delivered = match queue.next(Instant::now()) {
-            Some(Next::Serve(Job { peer, request, ticket, .. })) => {
+        state = waiting.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// The worker thread: answers the jobs that gave way, then serves or refuses the next one,
+/// until the handle is dropped and nothing is left, or nobody listens for answers.
+fn work<T>(mut service: AuthService, waiting: &Waiting<T>, answers: mpsc::Sender<(T, AuthResponse)>) {
+    let answer = |ticket: T, response: AuthResponse| answers.blocking_send((ticket, response)).is_ok();
+    while let Turn::Work { displaced, next } = next_turn(waiting) {
+        let mut delivered = displaced.into_iter().all(|job| answer(job.ticket, busy()));
+        delivered &= match next {
+            Some(Next::Serve(Job { peer, request, ticket })) => {
                 let response = service.handle(&peer, request, unix_now());
                 answer(ticket, response)
             }
@@ -443,21 +482,35 @@ fn work<T>(
             None => true,
         };
         if !delivered {
-            return;
+            break;
         }
     }
+    let mut state = waiting.lock();
+    state.serving = false;
+    state.queue = JobQueue::new(0, QUEUE_WAIT_MAX);
+    state.displaced.clear();
 }
 
 impl<T: Send + 'static> AuthWorker<T> {
     /// Runs `service` on its own thread; answers go to `answers`.
     pub fn spawn(service: AuthService, answers: mpsc::Sender<(T, AuthResponse)>) -> Result<Self, ServiceError> {
         let authority = service.authority_key();
-        let (jobs, channel) = std::sync::mpsc::sync_channel::<Job<T>>(AUTH_QUEUE);
+        let accounts = Mutex::new(service.accounts.reader()?);
+        let waiting = Arc::new(Waiting {
+            state: Mutex::new(WaitingState {
+                queue: JobQueue::new(QUEUE_MAX_JOBS, QUEUE_WAIT_MAX),
+                displaced: Vec::new(),
+                open: true,
+                serving: true,
+            }),
+            changed: Condvar::new(),
+        });
+        let served = Arc::clone(&waiting);
         std::thread::Builder::new()
             .name("meshchat-accounts".into())
-            .spawn(move || work(service, channel, answers))
+            .spawn(move || work(service, &served, answers))
             .map_err(ServiceError::Thread)?;
-        Ok(AuthWorker { jobs, authority })
+        Ok(AuthWorker { waiting, accounts, authority })
     }
 
     /// The key the service signs with.
@@ -465,9 +518,24 @@ impl<T: Send + 'static> AuthWorker<T> {
         self.authority
     }
 
-    /// Queues a request; `false` when the channel is full or the worker is gone.
+    /// Classes and queues a request; `false` when it is refused (its asker has too many
+    /// waiting, or the queue is full of requests at least as urgent) or the worker is gone. A
+    /// stranger's request that gives way to it is answered `rate_limited` by the worker.
     pub fn submit(&self, peer: Vec<u8>, request: AuthRequest, ticket: T) -> bool {
-        self.jobs.try_send(Job { peer, request, ticket, arrived: Instant::now() }).is_ok()
+        let class = class_of(&self.accounts.lock().unwrap_or_else(PoisonError::into_inner), &peer, &request);
+        let mut state = self.waiting.lock();
+        if !state.serving {
+            return false;
+        }
+        let asker = peer.clone();
+        match state.queue.push(Job { peer, request, ticket }, class, &asker, Instant::now()) {
+            Pushed::Queued => {}
+            Pushed::Displaced(job) => state.displaced.push(job),
+            Pushed::Refused(_) => return false,
+        }
+        drop(state);
+        self.waiting.changed.notify_one();
+        true
     }
 }
 

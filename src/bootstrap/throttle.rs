@@ -17,7 +17,7 @@
 //! [`REGISTER_OVERALL`], [`LOOKUP_PER_ACCOUNT`], [`LOOKUP_OVERALL`], …), in [`Windows`].
 //!
 //! **Renewals** are counted per peer — [`RENEW_PER_PEER`] — and a peer over its limit is refused
-//! before the database is read.
+//! from memory, with nothing written.
 //!
 //! **Every login that would be hashed**, whether its password turns out right or wrong, is
 //! counted per (account, peer) — [`LOGIN_PER_PAIR`] — and per account, the account's known

@@ -280,10 +280,13 @@ fn the_queue_class_follows_the_machines_that_held_the_account_asked_for() {
     let reg = AuthRequest::Register { username: "carol".into(), password: GOOD.into() };
     assert_eq!(s.class_of(b"stranger", &reg), Class::Stranger);
     assert_eq!(s.class_of(b"home", &reg), Class::Stranger, "a registration is never a known machine's");
-    assert_eq!(s.class_of(b"stranger", &AuthRequest::Renew), Class::Quick);
-    assert_eq!(s.class_of(b"stranger", &AuthRequest::Lookup { username: "alice".into() }), Class::Quick);
+    let lookup = AuthRequest::Lookup { username: "alice".into() };
+    assert_eq!(s.class_of(b"stranger", &AuthRequest::Renew), Class::Stranger, "no session: to be refused");
+    assert_eq!(s.class_of(b"stranger", &lookup), Class::Stranger);
     login(&mut s, b"stranger", "alice", GOOD);
     assert_eq!(s.class_of(b"stranger", &login_req("alice")), Class::Known, "it held alice's certificate now");
+    assert_eq!(s.class_of(b"stranger", &AuthRequest::Renew), Class::Quick, "and has a session");
+    assert_eq!(s.class_of(b"stranger", &lookup), Class::Quick);
 }
 
 #[test]
@@ -363,8 +366,8 @@ fn a_flood_of_correct_logins_to_one_account_keeps_no_one_else_waiting() {
     let mallory = AuthRequest::Login { username: "mallory".into(), password: GOOD.into() };
     assert!(matches!(s.handle(b"mallory-2", mallory.clone(), now), AuthResponse::Granted { .. }));
     let (worker, mut received) = worker(s);
-    // As many as the channel in front of the worker takes, all of mallory's known machines'.
-    let flood = AUTH_QUEUE - 8;
+    // Hundreds at once, all from mallory's known machines.
+    let flood = 240;
     let mut accepted = 0;
     for i in 0..flood {
         let peer = if i % 2 == 0 { b"mallory-1".to_vec() } else { b"mallory-2".to_vec() };
@@ -515,4 +518,24 @@ fn lookup_finds_accounts_in_any_case() {
     let AuthResponse::User { account: Some(found) } = lookup(&mut s, "alice") else { panic!() };
     assert_eq!(found.username, "Alice");
     assert_eq!(lookup(&mut s, "nobody"), AuthResponse::User { account: None });
+}
+
+#[test]
+fn a_renewal_finds_room_while_strangers_flood_the_worker_during_a_hash() {
+    let (_dir, mut s) = service();
+    let register = AuthRequest::Register { username: "alice".into(), password: GOOD.into() };
+    assert!(matches!(s.handle(b"home", register, unix_now()), AuthResponse::Granted { .. }));
+    let (worker, mut received) = worker(s);
+    // Logins for names that do not exist, from ever new peers: each is hashed (against the
+    // dummy hash), and far more come while the first is hashed than the worker holds.
+    let junk = 4 * QUEUE_MAX_JOBS;
+    let mut accepted = 0;
+    for i in 0..junk {
+        let login = AuthRequest::Login { username: format!("nobody{i}"), password: GOOD.into() };
+        accepted += usize::from(worker.submit(format!("stranger-{i}").into_bytes(), login, i));
+    }
+    assert!(accepted < junk, "the flood is more than the worker holds");
+    assert!(worker.submit(b"home".to_vec(), AuthRequest::Renew, junk), "the renewal is taken at once");
+    let answers = answers_to(&mut received, accepted + 1, &[junk]);
+    assert!(matches!(answers[0], AuthResponse::Granted { .. }), "{:?}", answers[0]);
 }
