@@ -172,9 +172,10 @@ pub fn admit(rate: &Rate, window: Option<RateWindow>, now: u64) -> Result<RateWi
 }
 
 /// Request windows per key (in memory; a restart starts them over). A key gets a window only
-/// when a request is admitted, and every admission is checked against a window that bounds how
-/// many are admitted in all (an overall limit, or a login's hashing, which the worker does one
-/// at a time), so the map holds at most about as many windows as are admitted per window.
+/// when a request is admitted, and admissions are bounded in all: by an overall limit, by a
+/// login's hashing (the worker does one at a time), or by the sessions (a renewal is counted
+/// only for a peer logged in). So the map holds at most about as many windows as are admitted
+/// per window, or as there are sessions.
 #[derive(Debug, Default)]
 pub struct Windows {
     /// Each window, with the length of the rate it counts for (what pruning goes by).
