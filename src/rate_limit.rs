@@ -64,6 +64,14 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
         }
     }
 
+    /// Whether `key` would be allowed one more at `now`, counting nothing: to look before costly
+    /// work whose sender is not known for sure yet (it is counted once it is).
+    pub fn would_allow(&self, key: &K, now: Instant) -> bool {
+        self.buckets.get(key).is_none_or(|(tokens, at)| {
+            (*tokens + now.saturating_duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst) >= 1.0
+        })
+    }
+
     /// Gives `key` back one it was allowed (what it was spent on turned out not to count), up
     /// to the burst.
     pub fn give_back(&mut self, key: &K) {
@@ -98,6 +106,17 @@ mod tests {
         assert!(!limit.allow("bob", t + Duration::from_millis(100)));
         assert!((0..5).all(|_| limit.allow("bob", t + Duration::from_secs(60))), "refilled up to the burst");
         assert!(!limit.allow("bob", t + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn looking_counts_nothing() {
+        let t = Instant::now();
+        let mut limit = RateLimit::new(2, 1);
+        assert!((0..10).all(|_| limit.would_allow(&"bob", t)), "a key never seen has a full bucket");
+        assert!(limit.allow("bob", t) && limit.allow("bob", t));
+        assert!(!limit.would_allow(&"bob", t), "the burst is spent");
+        assert!(limit.would_allow(&"bob", t + Duration::from_secs(1)), "refilled");
+        assert!(limit.allow("bob", t + Duration::from_secs(1)), "looking took nothing");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The node's side of presence: the adapter of the presence engine ([`crate::presence::engine`]).
-//! It opens sealed announcements, checks their certificates, feeds the engine and carries out
+//! It reads sealed announcements, opens those the engine finds worth it, checks their
+//! certificates, feeds the engine and carries out
 //! what it decides: publishing this user's announcement on the presence topic, reporting
 //! arrivals, departures, renames and nickname changes, handing peers' rooms to the room
 //! directory, pumping outboxes. It decides nothing about who is online: the engine does.
@@ -218,8 +219,16 @@ impl EventLoop {
     /// Opens a sealed presence message, hands it to the engine, and says whether gossipsub
     /// should pass it on.
     pub(super) async fn on_presence_message(&mut self, data: &[u8]) -> MessageAcceptance {
-        let Some((peer, presence)) = Presence::open(data) else {
-            tracing::debug!("malformed or badly signed presence refused");
+        let Some(unopened) = Presence::unseal(data) else {
+            tracing::debug!("malformed presence refused");
+            return MessageAcceptance::Reject;
+        };
+        // Ignored unopened what would be ignored opened: its signature costs nothing then.
+        if !self.presence.engine.worth_opening(&unopened.claimed_peer(), unopened.seq(), presence_now()) {
+            return MessageAcceptance::Ignore;
+        }
+        let Some((peer, presence)) = unopened.open() else {
+            tracing::debug!("badly signed presence refused");
             return MessageAcceptance::Reject;
         };
         let key_trusted = self.accounts.trusted_key().is_some();

@@ -25,7 +25,10 @@
 //!   directory and the account's outbox looked at (online), or its rooms dropped (offline);
 //! - one peer's announcements beyond [`ANNOUNCEMENTS_BURST`] at once, then one every
 //!   [`ANNOUNCE_EVERY`], are ignored and not passed on, before their certificates are checked
-//!   (a peer announces every few seconds, and once for each newcomer);
+//!   (a peer announces every few seconds, and once a second at most for newcomers);
+//! - the node asks [`PresenceEngine::worth_opening`] before it checks an announcement's
+//!   signature: one that would be ignored once opened (this node's own, not recent, or of a peer
+//!   over its rate) is ignored unopened, so copies of old announcements cost no signature check;
 //! - a checked announcement that would change what is shown (someone arriving or leaving,
 //!   another name or nickname) or the rooms its peer is in beyond [`CHANGES_BURST`] at once,
 //!   then one every [`CHANGE_EVERY`], from one peer, is ignored and not passed on;
@@ -199,6 +202,14 @@ impl PresenceEngine {
     /// How many peers' announcements are held until a key is trusted.
     pub fn held(&self) -> usize {
         self.unverified.len()
+    }
+
+    /// Whether an announcement that says it is `peer`'s, numbered `seq`, is worth checking the
+    /// signature of at `now`: not this node's own, recent, and of a peer not announcing faster
+    /// than allowed (looked at, not counted: the claim is not proven yet). One that is not
+    /// would be ignored once opened anyway.
+    pub fn worth_opening(&self, peer: &PeerId, seq: u64, now: Now) -> bool {
+        *peer != self.local && fresh(seq, now.ms) && self.announcements.would_allow(peer, now.at)
     }
 
     /// Takes in `input` at `now`; what the node is to do, in order.

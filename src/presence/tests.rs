@@ -187,6 +187,30 @@ mod engine {
         assert!(engine.handle(Input::Due, at(start + 5 * NEWCOMER_ANNOUNCE_EVERY)).is_empty());
     }
 
+    /// What would be ignored once opened is not worth opening, and looking counts nothing.
+    #[test]
+    fn announcements_that_would_be_ignored_are_not_worth_opening() {
+        let local = PeerId::random();
+        let peer = PeerId::random();
+        let mut engine = PresenceEngine::new(local);
+        let now = Instant::now();
+        assert!(!engine.worth_opening(&local, CLOCK_MS, at(now)), "this node's own");
+        let fresh_for = u64::try_from(PRESENCE_FRESH.as_millis()).unwrap();
+        let long_after = Now { at: now, ms: CLOCK_MS + fresh_for + 1 };
+        assert!(!engine.worth_opening(&peer, CLOCK_MS, long_after), "an old one");
+        assert!(!engine.worth_opening(&peer, u64::MAX, at(now)), "one from the future");
+        for _ in 0..10 * ANNOUNCEMENTS_BURST {
+            assert!(engine.worth_opening(&peer, CLOCK_MS, at(now)), "looking counts nothing");
+        }
+        for seq in 0..u64::from(ANNOUNCEMENTS_BURST) {
+            let input = Input::Opened { peer, presence: presence("alice", &peer, seq + 1), key_trusted: true };
+            assert!(matches!(engine.handle(input, at(now)).as_slice(), [Output::Check { .. }]));
+        }
+        assert!(!engine.worth_opening(&peer, CLOCK_MS, at(now)), "over the rate");
+        assert!(engine.worth_opening(&peer, CLOCK_MS, at(now + ANNOUNCE_EVERY)), "a token back");
+        assert!(engine.worth_opening(&PeerId::random(), CLOCK_MS, at(now)), "another peer");
+    }
+
     #[test]
     fn its_own_announcements_heard_back_are_ignored() {
         let local = PeerId::random();

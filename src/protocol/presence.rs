@@ -83,15 +83,53 @@ impl Presence {
     /// Opens sealed bytes: the peer that signed them and its presence; `None` when malformed,
     /// too large or not signed by the key that came with them.
     pub fn open(bytes: &[u8]) -> Option<(PeerId, Presence)> {
+        Presence::unseal(bytes)?.open()
+    }
+
+    /// Reads sealed bytes up to their signature, which is not checked yet (see
+    /// [`Unopened::open`]); `None` when malformed, too large, or encoded otherwise than a node
+    /// seals them: the same announcement in another encoding would be another message to
+    /// gossipsub, and so a way to have every node check one signature again and again.
+    pub fn unseal(bytes: &[u8]) -> Option<Unopened> {
         if bytes.len() > MAX_BYTES {
             return None;
         }
         let sealed: Sealed = cbor4ii::serde::from_slice(bytes).ok()?;
-        let public = PublicKey::try_decode_protobuf(&sealed.public_key).ok()?;
-        if !public.verify(&[SIGNING_CONTEXT, &sealed.presence].concat(), &sealed.signature) {
+        if cbor4ii::serde::to_vec(Vec::new(), &sealed).ok()?.as_slice() != bytes {
             return None;
         }
-        Some((public.to_peer_id(), Presence::decode(&sealed.presence)?))
+        let presence = Presence::decode(&sealed.presence)?;
+        let public = PublicKey::try_decode_protobuf(&sealed.public_key).ok()?;
+        Some(Unopened { peer: public.to_peer_id(), public, sealed, presence })
+    }
+}
+
+/// A presence read, its signature not yet checked: what it says may be looked at (to drop a
+/// stale one, or one of a peer announcing too fast, before the signature costs anything), not
+/// believed.
+#[derive(Debug, Clone)]
+pub struct Unopened {
+    peer: PeerId,
+    public: PublicKey,
+    sealed: Sealed,
+    presence: Presence,
+}
+
+impl Unopened {
+    /// The peer whose key came with it (not proven until [`Self::open`]).
+    pub fn claimed_peer(&self) -> PeerId {
+        self.peer
+    }
+
+    /// Its number (its author's clock).
+    pub fn seq(&self) -> u64 {
+        self.presence.seq
+    }
+
+    /// Checks the signature: the peer that signed it and its presence, or `None`.
+    pub fn open(self) -> Option<(PeerId, Presence)> {
+        let signed = [SIGNING_CONTEXT, &self.sealed.presence].concat();
+        self.public.verify(&signed, &self.sealed.signature).then_some((self.peer, self.presence))
     }
 }
 
@@ -151,6 +189,50 @@ mod tests {
             let mut flipped = sealed.clone();
             flipped[i] ^= 0x01;
             assert_eq!(Presence::open(&flipped), None, "byte {i} flipped");
+        }
+    }
+
+    /// The same announcement in another encoding (a field gossipsub would not know is
+    /// padding) is refused before its signature is checked; the node's own encoding is read.
+    #[test]
+    fn only_the_encoding_a_node_seals_is_read() {
+        #[derive(Serialize)]
+        struct Padded {
+            presence: Vec<u8>,
+            public_key: Vec<u8>,
+            signature: Vec<u8>,
+            padding: u64,
+        }
+        let key = Keypair::generate_ed25519();
+        let presence = Presence {
+            certificate: Authority::from_secret(&[1; 32]).issue(
+                crate::testing::account_of("alice"),
+                "alice",
+                b"p",
+                1,
+                1,
+            ),
+            nick: "Alice".into(),
+            state: PresenceState::Online,
+            seq: 3,
+            rooms: vec![],
+        };
+        let sealed = presence.seal(&key).unwrap();
+        let unopened = Presence::unseal(&sealed).expect("read");
+        assert_eq!((unopened.claimed_peer(), unopened.seq()), (key.public().to_peer_id(), 3));
+        assert_eq!(unopened.open(), Some((key.public().to_peer_id(), presence)));
+        let Sealed { presence, public_key, signature } = cbor4ii::serde::from_slice(&sealed).unwrap();
+        for padding in [0, 1, u64::MAX] {
+            let padded = Padded {
+                presence: presence.clone(),
+                public_key: public_key.clone(),
+                signature: signature.clone(),
+                padding,
+            };
+            let bytes = cbor4ii::serde::to_vec(Vec::new(), &padded).unwrap();
+            let read: Sealed = cbor4ii::serde::from_slice(&bytes).expect("decodes, the padding skipped");
+            assert_eq!(read.signature, signature);
+            assert!(Presence::unseal(&bytes).is_none(), "padded with {padding}: read");
         }
     }
 }
