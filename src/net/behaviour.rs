@@ -10,7 +10,8 @@
 //!   (many nodes on one host, or behind one NAT) costs nothing, nor do quiet rooms, leaving and
 //!   rejoining a room, or a slow peer.
 //! - connection limits: bounds on pending and established connections, against a flood of
-//!   fake peers.
+//!   fake peers; and on those being set up from one host ([`super::pending_per_host`]), so that
+//!   one host cannot hold every place.
 //! - mDNS (optional): finds peers on the LAN. It never dials: the node does, on discovery.
 //! - identify: learns peers' listen addresses and protocols.
 //! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
@@ -49,6 +50,7 @@ use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 use crate::protocol::sync::{self as room_sync, SyncRequest, SyncResponse};
 
 use super::gated::Gated;
+use super::pending_per_host::PendingPerHost;
 use super::reach::{self, RelayGate};
 
 /// identify's protocol version: peers that speak another one are another network.
@@ -89,8 +91,9 @@ pub const MDNS_MAX_RECORDS: usize = 1024;
 pub const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a room catch-up answer may take.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections being set up from outside at once.
-pub const MAX_PENDING_INCOMING: u32 = 64;
+/// Connections being set up from outside at once: sixteen hosts' worth (one host sets up at
+/// most [`super::pending_per_host::MAX_PENDING_PER_HOST`]).
+pub const MAX_PENDING_INCOMING: u32 = 256;
 /// Established connections from outside, in all.
 pub const MAX_ESTABLISHED_INCOMING: u32 = 512;
 /// Established connections with one peer (TCP and QUIC, both directions).
@@ -142,6 +145,7 @@ pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
+    pub pending_per_host: PendingPerHost,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub identify: identify::Behaviour,
@@ -303,6 +307,7 @@ impl Behaviour {
             .map(|gate| Gated::new(rendezvous::server::Behaviour::new(reach::rendezvous_config()), Some(gate.clone())));
         Ok(Behaviour {
             limits,
+            pending_per_host: PendingPerHost::default(),
             gossipsub,
             mdns: mdns.into(),
             identify,
