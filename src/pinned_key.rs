@@ -20,6 +20,10 @@ pub const AUTHORITY_FILE: &str = "authority.pub";
 pub const MIN_PREFIX_DIGITS: usize = 8;
 /// Hex digits in a whole key.
 pub const KEY_DIGITS: usize = 64;
+/// At most this many unconfirmed keys are remembered, the first met: any peer can say it
+/// serves accounts under a key of its own, and the one the user means was most likely met
+/// before a flood of others. A key met beyond them can still be trusted by its 64 hex digits.
+pub const MAX_SEEN: usize = 64;
 /// Hex digits per group when a key is shown to a person.
 const GROUP_DIGITS: usize = 4;
 
@@ -137,13 +141,13 @@ impl Trust {
     }
 
     /// Decides about a bootstrap node with authority key `key`; never pins anything. A key met
-    /// while nothing is trusted is remembered for [`Self::choose`].
+    /// while nothing is trusted is remembered for [`Self::choose`] (the first [`MAX_SEEN`]).
     pub fn consider(&mut self, key: AuthorityKey) -> Verdict {
         match self.key {
             Some(pinned) if pinned == key => Verdict::Trusted,
             Some(pinned) => Verdict::Refused { pinned },
             None => {
-                if !self.seen.contains(&key) {
+                if self.seen.len() < MAX_SEEN && !self.seen.contains(&key) {
                     self.seen.push(key);
                 }
                 Verdict::Unconfirmed
@@ -205,6 +209,33 @@ mod tests {
         assert_eq!(trust.seen(), &[key(1), key(2)]);
         assert_eq!(trust.key(), None);
         assert!(!dir.path().join(PIN_FILE).exists(), "meeting a bootstrap pins nothing");
+    }
+
+    /// Peers saying they serve accounts under keys of their own, by the thousand, are not all
+    /// remembered: the key met first still is, and one met beyond the bound is still trusted
+    /// by its whole hex.
+    #[test]
+    fn the_keys_remembered_are_bounded_and_the_first_met_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trust = Trust::load(dir.path(), None).unwrap();
+        let real = key(1);
+        assert_eq!(trust.consider(real), Verdict::Unconfirmed);
+        let made_up: Vec<AuthorityKey> = (0..5_000u32)
+            .map(|n| {
+                let mut secret = [7u8; 32];
+                secret[..4].copy_from_slice(&n.to_be_bytes());
+                Authority::from_secret(&secret).public()
+            })
+            .collect();
+        for key in &made_up {
+            assert_eq!(trust.consider(*key), Verdict::Unconfirmed);
+        }
+        assert_eq!(trust.seen().len(), MAX_SEEN);
+        assert_eq!(trust.seen()[0], real);
+        assert_eq!(trust.choose(&real.to_hex()[..MIN_PREFIX_DIGITS]).unwrap(), real);
+        let late = made_up[4_999];
+        assert!(!trust.seen().contains(&late));
+        assert_eq!(trust.choose(&late.to_hex()).unwrap(), late, "a whole key is taken, seen or not");
     }
 
     #[test]
