@@ -142,10 +142,20 @@ pub fn autonat_config(serves: bool) -> autonat::Config {
     }
 }
 
-/// The rendezvous point's settings.
+/// The most registrations one peer holds at the rendezvous point. The point counts the
+/// registration a peer renews against it (one new registration replaces the old in the same
+/// namespace only once it is taken), so one would refuse every renewal until the old one ran
+/// out; two let a node renew and hold a namespace besides meshchat's at most.
+pub const RENDEZVOUS_MAX_PER_PEER: usize = 2;
+/// The most registrations a node is told of at once, a page (the next asked with the cookie
+/// of the last).
+pub const RENDEZVOUS_DISCOVER_PAGE: u64 = 64;
+
+/// The rendezvous point's settings: registrations last as long as a node asks, no longer.
 pub fn rendezvous_config() -> rendezvous::server::Config {
     rendezvous::server::Config::default()
-        .with_max_registration_per_peer(1)
+        .with_max_ttl(RENDEZVOUS_TTL_SECS)
+        .with_max_registration_per_peer(RENDEZVOUS_MAX_PER_PEER)
         .with_max_registration_total(RENDEZVOUS_MAX_REGISTRATIONS)
 }
 

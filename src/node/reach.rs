@@ -22,7 +22,7 @@ use super::parts::EventLoop;
 use super::state::reach::Opened;
 use crate::cert::{AuthorityKey, CertBody};
 use crate::clock::unix_now;
-use crate::net::reach::{RENDEZVOUS_NAMESPACE, RENDEZVOUS_TTL_SECS};
+use crate::net::reach::{RENDEZVOUS_DISCOVER_PAGE, RENDEZVOUS_NAMESPACE, RENDEZVOUS_TTL_SECS};
 use crate::net::redial::is_loopback;
 
 fn namespace() -> rendezvous::Namespace {
@@ -88,7 +88,7 @@ impl EventLoop {
                 && let Some(client) = self.swarm.behaviour_mut().rendezvous.as_mut()
             {
                 let cookie = self.reach.relays.get(&relay).and_then(|r| r.cookie.clone());
-                client.discover(Some(namespace()), cookie, None, relay);
+                client.discover(Some(namespace()), cookie, Some(RENDEZVOUS_DISCOVER_PAGE), relay);
             }
         }
     }
