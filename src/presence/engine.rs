@@ -25,17 +25,18 @@
 //!   directory and the account's outbox looked at (online), or its rooms dropped (offline);
 //! - one peer's announcements beyond [`ANNOUNCEMENTS_BURST`] at once, then one every
 //!   [`ANNOUNCE_EVERY`], are ignored and not passed on, before their certificates are checked
-//!   (a peer announces every few seconds, and once a second at most for newcomers);
+//!   (a peer announces every few seconds, and for newcomers a few at once, then once a second);
 //! - the node asks [`PresenceEngine::worth_opening`] before it checks an announcement's
 //!   signature: one that would be ignored once opened (this node's own, not recent, or of a peer
 //!   over its rate) is ignored unopened, so copies of old announcements cost no signature check;
 //! - a checked announcement that would change what is shown (someone arriving or leaving,
 //!   another name or nickname) or the rooms its peer is in beyond [`CHANGES_BURST`] at once,
 //!   then one every [`CHANGE_EVERY`], from one peer, is ignored and not passed on;
-//! - a newcomer on the topic is told this user's state at once, but not more than once every
-//!   [`NEWCOMER_ANNOUNCE_EVERY`]: newcomers within it are told at its end (the short timer),
-//!   so a peer subscribing again and again does not have this node sign and send an
-//!   announcement each time;
+//! - a newcomer on the topic is told this user's state at once, up to
+//!   [`NEWCOMER_ANNOUNCE_BURST`] announcements at once and then one every
+//!   [`NEWCOMER_ANNOUNCE_EVERY`]: newcomers beyond it are told together when the next is due
+//!   (the short timer), so a peer subscribing again and again does not have this node sign and
+//!   send an announcement each time;
 //! - a tick publishes this user's state and forgets users silent for [`PRESENCE_TIMEOUT`];
 //! - a peer whose last connection closed has no rooms any more, and its user is offline.
 
@@ -87,8 +88,10 @@ pub const CHANGE_EVERY: Duration = Duration::from_secs(10);
 pub const ANNOUNCEMENTS_BURST: u32 = 64;
 pub const ANNOUNCE_EVERY: Duration = Duration::from_millis(250);
 
-/// This node announces itself for newcomers on the topic at most once this often; one who
-/// comes meanwhile is told at its end.
+/// This node announces itself for newcomers on the topic this many times at once (nodes that
+/// start together), then once every [`NEWCOMER_ANNOUNCE_EVERY`]; one who comes meanwhile is
+/// told when the next is due.
+pub const NEWCOMER_ANNOUNCE_BURST: u32 = 8;
 pub const NEWCOMER_ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
 
 /// Announcements held while no bootstrap key is trusted yet, at most this many peers'.
@@ -174,8 +177,8 @@ pub struct PresenceEngine {
     announcements: RateLimit<PeerId>,
     /// The changes each peer's announcements made.
     changes: RateLimit<Vec<u8>>,
-    /// When this node last announced itself for a newcomer.
-    told_newcomers_at: Option<Instant>,
+    /// The announcements made for newcomers.
+    told_newcomers: RateLimit<()>,
     /// A newcomer came since, and is still to be told.
     newcomer_owed: bool,
 }
@@ -189,7 +192,7 @@ impl PresenceEngine {
             unverified: HashMap::new(),
             announcements: RateLimit::every(ANNOUNCEMENTS_BURST, ANNOUNCE_EVERY),
             changes: RateLimit::every(CHANGES_BURST, CHANGE_EVERY),
-            told_newcomers_at: None,
+            told_newcomers: RateLimit::every(NEWCOMER_ANNOUNCE_BURST, NEWCOMER_ANNOUNCE_EVERY),
             newcomer_owed: false,
         }
     }
@@ -264,12 +267,11 @@ impl PresenceEngine {
         out
     }
 
-    /// Announces this user for the newcomers owed it, if the last time was long enough ago.
+    /// Announces this user for the newcomers owed it, if one more announcement for newcomers
+    /// is due.
     fn tell_newcomers(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let due = self.told_newcomers_at.is_none_or(|at| now.saturating_duration_since(at) >= NEWCOMER_ANNOUNCE_EVERY);
-        if self.newcomer_owed && due {
+        if self.newcomer_owed && self.told_newcomers.allow((), now) {
             self.newcomer_owed = false;
-            self.told_newcomers_at = Some(now);
             out.push(Output::Publish(PresenceState::Online));
         }
     }

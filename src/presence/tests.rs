@@ -123,7 +123,8 @@ mod engine {
     use crate::cert::{Authority, CertBody};
     use crate::presence::engine::{
         ANNOUNCE_EVERY, ANNOUNCEMENTS_BURST, CHANGE_EVERY, CHANGES_BURST, Heard, Input, MAX_UNVERIFIED,
-        NEWCOMER_ANNOUNCE_EVERY, Now, Output, PRESENCE_FRESH, PRESENCE_TIMEOUT, PresenceEngine, Verdict,
+        NEWCOMER_ANNOUNCE_BURST, NEWCOMER_ANNOUNCE_EVERY, Now, Output, PRESENCE_FRESH, PRESENCE_TIMEOUT,
+        PresenceEngine, Verdict,
     };
     use crate::presence::{OnlineUser, RosterChange};
     use crate::protocol::presence::{Presence, PresenceState};
@@ -161,30 +162,36 @@ mod engine {
     }
 
     #[test]
-    fn newcomers_are_told_at_once_but_not_more_than_once_a_second() {
+    fn newcomers_are_told_at_once_then_not_more_than_once_a_second() {
         let mut engine = PresenceEngine::new(PeerId::random());
         let start = Instant::now();
         let publish = vec![Output::Publish(PresenceState::Online)];
-        assert_eq!(engine.handle(Input::Newcomer, at(start)), publish, "the first newcomer is told at once");
-        // A peer subscribing again and again within the second: nobody is told again yet.
+        for n in 0..NEWCOMER_ANNOUNCE_BURST {
+            let now = at(start + Duration::from_millis(u64::from(n)));
+            assert_eq!(engine.handle(Input::Newcomer, now), publish, "newcomer {n} is told at once");
+        }
+        // A peer subscribing again and again: nobody is told again within the second.
         let mut published = 0;
-        for ms in 1..1_000 {
+        for ms in 10..990 {
             let now = at(start + Duration::from_millis(ms));
             published += engine.handle(Input::Newcomer, now).len();
             published += engine.handle(Input::Due, now).len();
         }
         assert_eq!(published, 0);
-        // At the second's end those newcomers are told, once.
-        let later = at(start + NEWCOMER_ANNOUNCE_EVERY);
+        // When the next is due those newcomers are told, once.
+        let later = at(start + NEWCOMER_ANNOUNCE_EVERY + Duration::from_millis(10));
         assert_eq!(engine.handle(Input::Due, later), publish);
         assert!(engine.handle(Input::Due, at(start + 3 * NEWCOMER_ANNOUNCE_EVERY)).is_empty(), "nobody owed");
         // A newcomer after a quiet while is told at once again.
-        assert_eq!(engine.handle(Input::Newcomer, at(start + 3 * NEWCOMER_ANNOUNCE_EVERY)), publish);
+        let quiet = start + 20 * NEWCOMER_ANNOUNCE_EVERY;
+        assert_eq!(engine.handle(Input::Newcomer, at(quiet)), publish);
         // The heartbeat tells everyone: a newcomer owed is owed no more.
-        let soon = at(start + 3 * NEWCOMER_ANNOUNCE_EVERY + Duration::from_millis(10));
-        assert!(engine.handle(Input::Newcomer, soon).is_empty());
-        assert_eq!(engine.handle(Input::Tick, soon).first(), Some(&Output::Publish(PresenceState::Online)));
-        assert!(engine.handle(Input::Due, at(start + 5 * NEWCOMER_ANNOUNCE_EVERY)).is_empty());
+        for _ in 0..NEWCOMER_ANNOUNCE_BURST {
+            engine.handle(Input::Newcomer, at(quiet));
+        }
+        assert!(engine.handle(Input::Newcomer, at(quiet)).is_empty(), "the burst is spent");
+        assert_eq!(engine.handle(Input::Tick, at(quiet)).first(), Some(&Output::Publish(PresenceState::Online)));
+        assert!(engine.handle(Input::Due, at(quiet + 2 * NEWCOMER_ANNOUNCE_EVERY)).is_empty());
     }
 
     /// What would be ignored once opened is not worth opening, and looking counts nothing.
