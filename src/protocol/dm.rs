@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::account::AccountId;
-use crate::cert::{AuthorityKey, CertCache, Certificate};
+use crate::cert::{AuthorityKey, CLOCK_SKEW_SECS, CertCache, Certificate};
 use crate::room::event::MAX_TEXT_BYTES;
 
 /// The protocol name.
@@ -54,6 +54,10 @@ pub enum DmRefusal {
     Stale,
     #[error("the receiver cannot store messages right now")]
     Unavailable,
+    /// Added after the others: a sender that does not know it fails to read the answer, and
+    /// its message stays in its outbox all the same.
+    #[error("the message is dated more than 5 minutes ahead of the receiver's clock")]
+    FromTheFuture,
 }
 
 /// The receiver's answer.
@@ -78,7 +82,9 @@ pub struct CheckedDm {
 /// Checks a request that came from the peer with binary id `peer`, for the account `me`
 /// (`None`: nobody logged in), at `now` (Unix seconds): the certificate is signed by
 /// `authority`, names `peer` and is valid now; the request is addressed to `me` (an account
-/// that took a name `me` once had is someone else); id and text are within their limits.
+/// that took a name `me` once had is someone else); id and text are within their limits; the
+/// message is dated no further ahead of `now` than [`CLOCK_SKEW_SECS`] (however old: a message
+/// may wait in its sender's outbox for days).
 pub fn check_request(
     request: &DmRequest,
     peer: &[u8],
@@ -100,6 +106,9 @@ pub fn check_request(
         || !request.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
         return Err(DmRefusal::BadId);
+    }
+    if request.ts_ms > now.saturating_add(CLOCK_SKEW_SECS).saturating_mul(1000) {
+        return Err(DmRefusal::FromTheFuture);
     }
     Ok(CheckedDm { account: from.account, from: from.username.clone(), serial: from.serial })
 }
@@ -228,6 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn a_message_dated_ahead_of_the_clock_skew_is_refused_and_an_old_one_kept() {
+        let authority = Authority::from_secret(&[7; 32]);
+        let mut req = request(&authority, "alice", b"peer-a", "bob");
+        let at = |ts_ms: u64| DmRequest { ts_ms, ..req.clone() };
+        let skew_ms = CLOCK_SKEW_SECS * 1000;
+        assert!(check(&at(NOW * 1000 + skew_ms), b"peer-a", "bob", &authority).is_ok(), "within the skew");
+        for ahead in [NOW * 1000 + skew_ms + 1, NOW * 1000 + 24 * 3600 * 1000, i64::MAX as u64 + 1, u64::MAX] {
+            assert_eq!(check(&at(ahead), b"peer-a", "bob", &authority), Err(DmRefusal::FromTheFuture), "{ahead}");
+        }
+        // Kept in an outbox for weeks, or from a sender whose clock was wrong the other way.
+        req.ts_ms = NOW * 1000 - 30 * 24 * 3600 * 1000;
+        assert!(check(&req, b"peer-a", "bob", &authority).is_ok());
+        req.ts_ms = 0;
+        assert!(check(&req, b"peer-a", "bob", &authority).is_ok());
+        let refusal = DmRefusal::FromTheFuture.to_string();
+        assert!(refusal.contains("ahead") && refusal.contains("clock"), "{refusal}");
+    }
+
+    #[test]
     fn arrivals_are_shown_once_and_in_order() {
         assert_eq!(arrival(false, 1, None), Arrival::New);
         assert_eq!(arrival(false, 2, Some(1)), Arrival::New);
@@ -269,6 +297,11 @@ mod proptests {
         prop_oneof![Just(new_id()), "[a-zA-Z0-9-]{0,70}", any_text(20),]
     }
 
+    /// Times around the check's clock, and any.
+    fn any_ts_ms() -> impl Strategy<Value = u64> {
+        prop_oneof![any::<u64>(), 0..(NOW + 2 * CERT_LIFETIME_SECS) * 1000]
+    }
+
     /// Texts around the length limit too, in one- and multi-byte characters.
     fn any_message_text() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -288,7 +321,7 @@ mod proptests {
             prop::sample::select(USERS),
             NOW - CERT_LIFETIME_SECS..NOW + CERT_LIFETIME_SECS,
             any_certificate(),
-            (prop::sample::select(USERS), any::<u64>(), any_id(), any::<u64>(), any_message_text()),
+            (prop::sample::select(USERS), any::<u64>(), any_id(), any_ts_ms(), any_message_text()),
         )
             .prop_map(|(signer, peer, user, issued_at, noise, (to, seq, id, ts_ms, text))| {
                 let certificate = match signer {
@@ -332,7 +365,8 @@ mod proptests {
                 && request.text.len() <= MAX_TEXT_BYTES
                 && !request.id.is_empty()
                 && request.id.len() <= MAX_ID_BYTES
-                && request.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                && request.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && request.ts_ms <= now.saturating_add(CLOCK_SKEW_SECS).saturating_mul(1000);
             prop_assert_eq!(result.is_ok(), expected, "{:?}", result);
             if let Ok(checked) = result {
                 prop_assert_eq!(checked.from, cert.username.clone());
