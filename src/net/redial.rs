@@ -19,7 +19,7 @@
 //! often as the back-off says. What a peer says of its own addresses is taken by the node only
 //! at the host it is reached at ([`at_same_host`]).
 //!
-//! Peer exchange tells others only of peers this node has reached.
+//! Peer exchange tells others only of peers this node has reached, those connected now first.
 //!
 //! Failed dials back off exponentially with jitter up to [`MAX_BACKOFF`]; a connection that
 //! closes is re-dialled after a short random delay, so both ends of a broken link do not dial at
@@ -324,12 +324,21 @@ impl Redialer {
         }
     }
 
-    /// Every peer this node knows an address of and has reached, except `except`: what peer
-    /// exchange tells.
-    pub fn peer_addresses(&self, except: &PeerId) -> Vec<(PeerId, Vec<Multiaddr>)> {
-        let configured = self.configured.iter().filter_map(|c| c.peer.map(|p| (p, vec![c.addr.clone()])));
-        let known = self.known.iter().filter(|(_, k)| k.reached).map(|(p, k)| (*p, k.addrs.clone()));
-        configured.chain(known).filter(|(p, addrs)| p != except && !addrs.is_empty()).collect()
+    /// At most `most` of the peers this node knows an address of and has reached, except
+    /// `except`, each with at most [`MAX_ADDRS_PER_PEER`] addresses: what peer exchange tells.
+    /// Those connected now come first, configured peers before others; then those reached
+    /// before.
+    pub fn peer_addresses(&self, except: &PeerId, most: usize) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let configured = self.configured.iter().filter_map(|c| c.peer.map(|p| (p, std::slice::from_ref(&c.addr))));
+        let known = self.known.iter().filter(|(_, k)| k.reached).map(|(p, k)| (*p, &k.addrs[..]));
+        let mut told: Vec<(PeerId, &[Multiaddr])> =
+            configured.chain(known).filter(|(p, addrs)| p != except && !addrs.is_empty()).collect();
+        // Stable: configured peers stay before known ones of the same kind.
+        told.sort_by_key(|(p, _)| !self.connected.contains(p));
+        told.into_iter()
+            .take(most)
+            .map(|(p, addrs)| (p, addrs.iter().take(MAX_ADDRS_PER_PEER).cloned().collect()))
+            .collect()
     }
 
     /// mDNS no longer sees `peer` at `addr`.
@@ -922,7 +931,7 @@ mod tests {
             r.connection_established(ConnectionId::new_unchecked(n), p);
         }
         r.connection_closed(b, 0, now);
-        let mut told = r.peer_addresses(&c);
+        let mut told = r.peer_addresses(&c, usize::MAX);
         told.sort_by_key(|(p, _)| p.to_bytes());
         // b was reached (and is no longer connected); d was never reached: nobody is told of it.
         let mut expected = vec![(a, vec![addr(1)]), (b, vec![addr(2)])];
@@ -957,5 +966,57 @@ mod tests {
         r.connection_closed(a, 1, now);
         assert!(r.is_connected(&a));
         assert!(r.due(now + Duration::from_secs(1)).is_empty());
+    }
+
+    #[test]
+    fn peer_exchange_tells_connected_peers_first_and_within_the_protocols_limits() {
+        use crate::protocol::peers::{self, PeersResponse};
+        let now = Instant::now();
+        let asker = peer();
+        let mut r = Redialer::new(peer(), vec![], now);
+        // 5,000 peers reached, each at 16 addresses (a relayed address names two peers), 100
+        // of them connected now: more than the redialer keeps, and far more than an answer holds.
+        let relayed = |i: u32, n: u32| -> Multiaddr {
+            format!(
+                "/ip4/10.{}.{}.{}/tcp/{}/p2p/{}/p2p-circuit",
+                (i >> 16) & 255,
+                (i >> 8) & 255,
+                i & 255,
+                4000 + n,
+                peer()
+            )
+            .parse()
+            .unwrap()
+        };
+        let mut connected = Vec::new();
+        for i in 0..5_000u32 {
+            let p = peer();
+            for n in 0..MAX_ADDRS_PER_PEER as u32 {
+                r.add_address(p, relayed(i, n), now);
+            }
+            let id = ConnectionId::new_unchecked(i as usize);
+            r.connection_established(id, p);
+            if i % 50 == 0 {
+                connected.push(p);
+            } else {
+                r.connection_closed(p, 0, now);
+            }
+        }
+        r.connection_established(ConnectionId::new_unchecked(9_999), asker);
+        let told = r.peer_addresses(&asker, peers::MAX_PEERS);
+        assert_eq!(told.len(), peers::MAX_PEERS);
+        assert!(told.iter().all(|(p, addrs)| *p != asker && addrs.len() <= MAX_ADDRS_PER_PEER));
+        let first: HashSet<PeerId> = told[..connected.len()].iter().map(|(p, _)| *p).collect();
+        let kept_connected: HashSet<PeerId> = connected.iter().filter(|p| r.known.contains_key(p)).copied().collect();
+        assert!(!kept_connected.is_empty());
+        assert!(kept_connected.is_subset(&first), "peers connected now come first");
+
+        let answer = PeersResponse::new(told);
+        assert!(!answer.peers.is_empty() && answer.peers.len() <= peers::MAX_PEERS);
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), &answer).unwrap();
+        assert!(bytes.len() as u64 <= peers::MAX_RESPONSE_BYTES, "{} bytes", bytes.len());
+        let received: PeersResponse = cbor4ii::serde::from_slice(&bytes).unwrap();
+        assert_eq!(received.decode().len(), answer.peers.len(), "every record told is read");
+        assert!(received.decode().iter().all(|(_, addrs)| !addrs.is_empty()));
     }
 }

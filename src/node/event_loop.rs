@@ -28,7 +28,7 @@ use super::parts::{EventLoop, Readiness};
 use super::state::store::{Done, Written};
 use crate::net::redial::{DialKey, at_same_host, is_loopback};
 use crate::net::{BehaviourEvent, MDNS_MAX_RECORDS, mdns_behaviour};
-use crate::protocol::peers::{PeerRecord, PeersRequest, PeersResponse};
+use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 
 /// How often the re-dial policy is asked for due dials.
 const REDIAL_TICK: Duration = Duration::from_millis(100);
@@ -359,9 +359,7 @@ impl EventLoop {
     ) {
         match message {
             Message::Request { channel, .. } => {
-                let peers =
-                    self.redial.peer_addresses(&peer).iter().map(|(p, addrs)| PeerRecord::new(p, addrs)).collect();
-                let answer = PeersResponse { peers };
+                let answer = PeersResponse::new(self.redial.peer_addresses(&peer, peers::MAX_PEERS));
                 if self.swarm.behaviour_mut().peers.send_response(channel, answer).is_err() {
                     tracing::debug!(%peer, "peer left before the peer-exchange answer");
                 }

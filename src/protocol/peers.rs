@@ -4,7 +4,8 @@
 //! an answer to someone else's query before sending its own never asks; so a node that starts at
 //! the same moment as others can miss some of them. Every new connection therefore asks the
 //! peer for the peers it knows, which closes the gap within one round trip. Peer ids and
-//! addresses travel in their binary forms; [`PeerRecord::decode`] checks them.
+//! addresses travel in their binary forms; [`PeerRecord::decode`] checks them. An answer is made
+//! within the limits the asker reads ([`PeersResponse::new`]): nothing told is skipped.
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
@@ -65,16 +66,87 @@ impl PeerRecord {
     }
 }
 
+/// What an answer's own fields take when encoded, beyond its records: a map head, the key
+/// `peers` and the head of a list of up to [`MAX_PEERS`] records, with room to spare.
+const ANSWER_OVERHEAD_BYTES: usize = 16;
+
 impl PeersResponse {
+    /// The answer telling of `peers`, in their order: as many as the protocol takes
+    /// ([`MAX_PEERS`], each at [`MAX_ADDRS_PER_PEER`] addresses at most), within
+    /// [`MAX_RESPONSE_BYTES`] when encoded — a peer whose addresses do not all fit is told at
+    /// those that do, one at none is left out — so that the asker reads every record told.
+    pub fn new(peers: impl IntoIterator<Item = (PeerId, Vec<Multiaddr>)>) -> Self {
+        let mut room = usize::try_from(MAX_RESPONSE_BYTES).unwrap_or(usize::MAX).saturating_sub(ANSWER_OVERHEAD_BYTES);
+        let mut records = Vec::new();
+        for (peer, addrs) in peers {
+            if records.len() >= MAX_PEERS {
+                break;
+            }
+            let mut record = PeerRecord::new(&peer, &addrs);
+            while !record.addrs.is_empty() {
+                match encoded_len(&record) {
+                    Some(len) if len <= room => {
+                        room -= len;
+                        records.push(record);
+                        break;
+                    }
+                    _ => {
+                        record.addrs.pop();
+                    }
+                }
+            }
+        }
+        PeersResponse { peers: records }
+    }
+
     /// The valid records, at most [`MAX_PEERS`].
     pub fn decode(&self) -> Vec<(PeerId, Vec<Multiaddr>)> {
         self.peers.iter().take(MAX_PEERS).filter_map(PeerRecord::decode).collect()
     }
 }
 
+/// How many bytes `record` takes encoded; `None` if it cannot be.
+fn encoded_len(record: &PeerRecord) -> Option<usize> {
+    cbor4ii::serde::to_vec(Vec::new(), record).ok().map(|bytes| bytes.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_holds_what_the_asker_reads() {
+        // 5,000 peers at 16 long addresses each: far more than fits.
+        let long = |n: usize| -> Multiaddr {
+            format!("/dns4/host-{n:0>40}.example.org/tcp/4001/p2p/{}/p2p-circuit", PeerId::random()).parse().unwrap()
+        };
+        let peers: Vec<(PeerId, Vec<Multiaddr>)> = (0..5_000)
+            .map(|i| (PeerId::random(), (0..MAX_ADDRS_PER_PEER).map(|n| long(i * 100 + n)).collect()))
+            .collect();
+        let answer = PeersResponse::new(peers.clone());
+        assert!(!answer.peers.is_empty() && answer.peers.len() <= MAX_PEERS);
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), &answer).unwrap();
+        assert!(bytes.len() as u64 <= MAX_RESPONSE_BYTES, "{} bytes", bytes.len());
+        let received: PeersResponse = cbor4ii::serde::from_slice(&bytes).unwrap();
+        assert_eq!(received, answer, "nothing is skipped as it is read");
+        // In the order given, each at its first addresses.
+        for ((peer, addrs), (told, told_addrs)) in peers.iter().zip(received.decode()) {
+            assert_eq!(*peer, told);
+            assert!(!told_addrs.is_empty());
+            assert_eq!(told_addrs[..], addrs[..told_addrs.len()]);
+        }
+
+        // Short addresses: MAX_PEERS peers, each at every address.
+        let short: Vec<(PeerId, Vec<Multiaddr>)> = (0..5_000u16)
+            .map(|i| (PeerId::random(), vec![format!("/ip4/10.0.0.1/tcp/{i}").parse().unwrap(); 20]))
+            .collect();
+        let answer = PeersResponse::new(short);
+        assert_eq!(answer.peers.len(), MAX_PEERS);
+        assert!(answer.peers.iter().all(|r| r.addrs.len() == MAX_ADDRS_PER_PEER));
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), &answer).unwrap();
+        assert!(bytes.len() as u64 <= MAX_RESPONSE_BYTES, "{} bytes", bytes.len());
+        assert_eq!(PeersResponse::new(Vec::new()), PeersResponse::default());
+    }
 
     #[test]
     fn records_round_trip() {
