@@ -1,7 +1,7 @@
 //! Rate limits: a token bucket for each key. The room engine holds each member's messages and
 //! changes to one, on arrival and when sending, so one flooding member cannot drown a room; the
-//! direct-message engine holds each sender to one, the presence engine each peer, the redialer
-//! what peers tell of others. Pure: the time is passed in; never I/O.
+//! direct-message engine holds each sender to one, the presence engine each peer, a mailbox each
+//! account's requests, the redialer what peers tell of others. Pure: the time is passed in; never I/O.
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -4,7 +4,7 @@
 //! online, the mailbox's files never hold its text, and a mailbox over quota refuses with a
 //! clear error while nothing is lost. A certified peer built on the library collects nothing
 //! of anyone else's, deletes nothing of anyone else's, and cannot pass a letter off as another
-//! user's.
+//! user's; asking without end, it is answered a burst, then refused, while others are served.
 
 mod support;
 
@@ -246,4 +246,63 @@ fn a_hostile_certified_peer_reads_nothing_takes_nothing_and_forges_nothing() {
     assert_eq!(got["id"], id.as_str());
     no_event_within(&mut bob, Duration::from_secs(2), "the forged letter", |v| v["type"] == "dm");
     assert!(!bob.history().iter().any(|v| str_of(v, "text") == forged_text));
+}
+
+#[test]
+fn a_certified_peer_asking_without_end_is_answered_a_burst_then_refused_while_others_are_served() {
+    use meshchat::protocol::mailbox::{MailboxRefusal, MailboxRequest, MailboxResponse};
+    use support::NodeBuilder;
+    use support::chat::{loopback_trio, register};
+    use support::lobby::certified_stranger;
+    use support::sync_peer::SyncPeer;
+    // What the mailbox answers one account's collections: two rounds of 8 pages at once, then
+    // one a second.
+    const COLLECT_BURST: usize = 16;
+    const COLLECTS_PER_SEC: f64 = 1.0;
+    const ASKED: usize = 60;
+
+    let (alice_dir, bob_dir, carol_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let trio = loopback_trio(&[], [Some(alice_dir.path()), Some(bob_dir.path())]);
+    let (boot_addr, _boot, mut alice, mut bob) = (trio.boot_addr, trio.boot, trio.alice, trio.bob);
+    register(&mut alice, "alice", PASSWORDS[0]);
+    register(&mut bob, "bob", PASSWORDS[1]);
+    wait_online(&mut alice, "bob");
+    bob.send("/quit");
+    bob.wait_exit(Duration::from_secs(10));
+    alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+
+    // Mallory, certified as carol, asks the mailbox for her letters over and over.
+    let (key, carol) = certified_stranger(&boot_addr, carol_dir.path());
+    let mallory = SyncPeer::new(key);
+    let mailbox = mallory.dial(&boot_addr.parse().unwrap());
+    let started = std::time::Instant::now();
+    let answers: Vec<MailboxResponse> = (0..ASKED)
+        .map(|_| mallory.mailbox(mailbox, MailboxRequest::Collect { certificate: carol.clone(), after: 0 }))
+        .collect();
+    let took = started.elapsed();
+    let answered = answers.iter().filter(|a| matches!(a, MailboxResponse::Letters { .. })).count();
+    let refused = answers.iter().filter(|a| **a == MailboxResponse::Refused(MailboxRefusal::Unavailable)).count();
+    assert_eq!(answered + refused, ASKED, "{answers:?}");
+    // Carol's own node collected once or twice when she logged in: the rest of the burst is
+    // answered, in a row.
+    let in_a_row = answers.iter().take_while(|a| matches!(a, MailboxResponse::Letters { .. })).count();
+    assert!(in_a_row >= COLLECT_BURST - 2, "the burst is answered: {answers:?}");
+    eprintln!("{answered} of {ASKED} collections answered, {refused} refused, in {took:?}");
+    let allowed = COLLECT_BURST + (took.as_secs_f64() * COLLECTS_PER_SEC).ceil() as usize;
+    assert!(answered <= allowed, "{answered} of {ASKED} answered in {took:?}");
+    assert!(refused > 0, "none refused in {took:?}");
+
+    // The mailbox keeps answering others at once: alice's letter to bob is kept.
+    let text = "the last train leaves at ten";
+    alice.send(&format!("/msg bob {text}"));
+    alice.wait_for("kept", |v| is_dm(v, "alice", "bob", text));
+    alice.wait_for("left at the mailbox", |v| v["type"] == "info" && str_of(v, "message").contains("mailbox"));
+
+    // Bob comes back while alice is away: her message comes from the mailbox.
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
+    let mut bob = NodeBuilder::loopback("bob again").args(&["--peer", &boot_addr]).data_dir(bob_dir.path()).spawn();
+    bob.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
+    bob.wait_for("alice's message", |v| is_dm(v, "alice", "bob", text));
 }

@@ -5,10 +5,13 @@
 //! when they log in or a mailbox comes in reach, and taking each in as a direct message (the DM
 //! engine shows each once, in order, whether it came straight or by letter) before the mailbox
 //! is told it was taken; and, on a node that keeps letters for others (the bootstrap node, or one
-//! run with `--mailbox`), answering those requests from its database.
+//! run with `--mailbox`), answering those requests from its database, each account's within its
+//! rate (see `state::mailbox::Asking`).
 //!
 //! It never decides what a direct message is (the DM engine does), nor reads a letter it keeps
 //! for others (it cannot), nor touches SQLite itself (the store worker does).
+
+use std::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -255,6 +258,11 @@ impl EventLoop {
                 return self.answer_mailbox(channel, MailboxResponse::Refused(refusal));
             }
         };
+        // Before any work for it: each account is answered a burst, then at a pace.
+        if !self.mailboxes.asking.allow(asker.account, &request, Instant::now()) {
+            tracing::debug!(%peer, account = %asker.account, "a mailbox request over its account's rate refused");
+            return self.answer_mailbox(channel, MailboxResponse::Refused(MailboxRefusal::Unavailable));
+        }
         match request {
             MailboxRequest::Leave { certificate, to, id, written_ms, sealed } => {
                 self.accounts.learn(&certificate.body);

@@ -102,7 +102,8 @@ pub enum MailboxRefusal {
     TooOld,
     #[error("the letter is too large or its id malformed")]
     Malformed,
-    #[error("the mailbox cannot store letters right now")]
+    /// Also when the account asked more often than the mailbox answers it.
+    #[error("the mailbox cannot take the request right now (it is busy, or asked too often)")]
     Unavailable,
 }
 

@@ -3,22 +3,72 @@
 //! or a valid certificate in their presence) and which of them letters are left at, its requests to them in flight and what each was for, the collections of this user's
 //! letters under way (how many letters of the last answer are still being taken in, which were,
 //! the position the next page is collected after, and which page of its round it is — a round
-//! asks for [`MAX_PAGES_PER_ROUND`] at most, the next round goes on from there), and the requests of others waiting for this node's answer as a mailbox.
+//! asks for [`MAX_PAGES_PER_ROUND`] at most, the next round goes on from there), the requests of
+//! others waiting for this node's answer as a mailbox, and how many each account may make
+//! ([`Asking`]: [`COLLECT_BURST`] collections at once then [`COLLECTS_PER_SEC`], and
+//! [`REQUEST_BURST`] other requests at once then [`REQUESTS_PER_SEC`]).
 //!
 //! Only state and its own bookkeeping: never imports the event loop nor an adapter file, never
 //! touches the swarm or the store, never emits an event (`node/mailbox.rs` does).
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 
-use crate::protocol::mailbox::MailboxResponse;
+use crate::account::AccountId;
+use crate::dm::engine::ARRIVALS_PER_SEC;
+use crate::mailbox::MAX_LETTERS_PER_SENDER;
+use crate::protocol::mailbox::{MailboxRequest, MailboxResponse};
+use crate::rate_limit::RateLimit;
 
 /// The most pages one collection round asks a mailbox for; what waits behind them is collected
 /// in the next round, on the presence timer (a mailbox saying `more` forever never keeps this
 /// node collecting).
 pub(crate) const MAX_PAGES_PER_ROUND: u32 = 8;
+/// Collections this node answers as a mailbox for one account at once: two whole rounds back to
+/// back (a login's and a mailbox come in reach). Each is a read of up to
+/// [`MAX_LETTERS`](crate::protocol::mailbox::MAX_LETTERS) letters, an answer of up to 250 KiB.
+pub(crate) const COLLECT_BURST: u32 = 2 * MAX_PAGES_PER_ROUND;
+/// Collections answered for one account each second once the burst is spent: a node asks for a
+/// round of [`MAX_PAGES_PER_ROUND`] pages at most once a presence interval (10 s), and mostly one
+/// page.
+pub(crate) const COLLECTS_PER_SEC: u32 = 1;
+/// Letters left and lists of letters taken answered for one account at once: as many letters
+/// as a sender may have waiting ([`MAX_LETTERS_PER_SENDER`]), and what two rounds of
+/// collections take.
+pub(crate) const REQUEST_BURST: u32 = MAX_LETTERS_PER_SENDER as u32 + 2 * MAX_PAGES_PER_ROUND;
+/// Those answered each second once the burst is spent: as many as a receiver takes direct
+/// messages from one sender ([`ARRIVALS_PER_SEC`]), far beyond anyone typing or pasting.
+pub(crate) const REQUESTS_PER_SEC: u32 = ARRIVALS_PER_SEC;
+
+/// How many requests each account may make of this node as a mailbox: collections (each a read
+/// and a large answer) held apart from the rest.
+#[derive(Debug)]
+pub(crate) struct Asking {
+    collections: RateLimit<AccountId>,
+    others: RateLimit<AccountId>,
+}
+
+impl Default for Asking {
+    fn default() -> Self {
+        Asking {
+            collections: RateLimit::new(COLLECT_BURST, COLLECTS_PER_SEC),
+            others: RateLimit::new(REQUEST_BURST, REQUESTS_PER_SEC),
+        }
+    }
+}
+
+impl Asking {
+    /// Whether `account` may have `request` answered at `now` (and counts it if so).
+    pub(crate) fn allow(&mut self, account: AccountId, request: &MailboxRequest, now: Instant) -> bool {
+        match request {
+            MailboxRequest::Collect { .. } => self.collections.allow(account, now),
+            MailboxRequest::Leave { .. } | MailboxRequest::Taken { .. } => self.others.allow(account, now),
+        }
+    }
+}
 
 /// What a request to a mailbox was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +140,8 @@ pub(crate) struct Mailboxes {
     /// Requests of others waiting for this node's answer as a mailbox, by number.
     pub(crate) channels: HashMap<u64, ResponseChannel<MailboxResponse>>,
     next_channel: u64,
+    /// How many requests each account may make of this node as a mailbox.
+    pub(crate) asking: Asking,
 }
 
 impl Mailboxes {
@@ -195,6 +247,35 @@ impl Mailboxes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_is_answered_a_burst_then_at_a_pace_and_collections_apart() {
+        use crate::cert::Authority;
+        use crate::testing::account_of;
+        let certificate = Authority::from_secret(&[5; 32]).issue(account_of("carol"), "carol", b"peer-c", 1, 1);
+        let collect = MailboxRequest::Collect { certificate: certificate.clone(), after: 0 };
+        let taken = MailboxRequest::Taken { certificate, ids: vec![] };
+        let (carol, dave) = (account_of("carol"), account_of("dave"));
+        let mut asking = Asking::default();
+        let t = Instant::now();
+        assert!((0..COLLECT_BURST).all(|_| asking.allow(carol, &collect, t)));
+        assert!(!asking.allow(carol, &collect, t), "the burst is spent");
+        assert!(asking.allow(dave, &collect, t), "each account has its own");
+        assert!((0..REQUEST_BURST).all(|_| asking.allow(carol, &taken, t)), "collections are counted apart");
+        assert!(!asking.allow(carol, &taken, t));
+        let later = t + std::time::Duration::from_secs(1);
+        assert!(asking.allow(carol, &collect, later));
+        assert!(!asking.allow(carol, &collect, later));
+        // An honest node: two whole rounds at once, then one each presence interval, each
+        // page said taken.
+        let mut at = t + std::time::Duration::from_secs(60);
+        for round in 0..100 {
+            let pages = if round == 0 { 2 * MAX_PAGES_PER_ROUND } else { MAX_PAGES_PER_ROUND };
+            assert!((0..pages).all(|_| asking.allow(dave, &collect, at)), "round {round}");
+            assert!((0..pages).all(|_| asking.allow(dave, &taken, at)), "round {round}");
+            at += super::super::presence::PRESENCE_INTERVAL;
+        }
+    }
 
     #[test]
     fn a_collection_ends_when_its_last_letter_is_taken_in() {
