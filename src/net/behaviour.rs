@@ -22,6 +22,11 @@
 //!   for between members.
 //! - accounts ([`crate::protocol::auth`]): every node can ask; only a node that hosts the
 //!   bootstrap answers, so only there does identify list the protocol.
+//! - each request-response protocol holds at most so many streams open on one connection, its
+//!   requests and answers both ways together ([`PEERS_MAX_STREAMS`] and the others): what an
+//!   honest node has in flight with one peer, with a margin; a stream over it is dropped
+//!   unread (an outbound request over it fails at once), so no peer has the node buffer up to
+//!   libp2p's default of 100 requests of each protocol's largest size per connection.
 //! - reach beyond the LAN ([`super::reach`]): a node that dials peers it is given (`--peer`:
 //!   the only way to a bootstrap node at another site) is a circuit relay v2 client, a
 //!   rendezvous client, an AutoNAT client and speaks DCUtR (hole punching over a relayed
@@ -106,6 +111,34 @@ pub const KEYS_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAILBOX_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer-exchange answer may take.
 pub const PEERS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+// Streams of a request-response protocol open at once on one connection, requests and answers
+// both ways together (libp2p counts them in one set, 100 by default; a stream over it is
+// dropped, an outbound request over it fails at once). A peer holds at most
+// [`MAX_ESTABLISHED_PER_PEER`] connections.
+
+/// Peer exchange: a node asks a peer at most three times at once (on connecting, the follow-up,
+/// the now-and-then question to a random peer), and is asked as often.
+pub const PEERS_MAX_STREAMS: usize = 8;
+/// Accounts: a node asks one thing at a time, a few look-ups at most; the bootstrap keeps
+/// [`QUEUE_PER_ASKER_MAX`](crate::bootstrap::queue::QUEUE_PER_ASKER_MAX) of one asker's requests
+/// waiting, twice that in flight.
+pub const AUTH_MAX_STREAMS: usize = 2 * crate::bootstrap::queue::QUEUE_PER_ASKER_MAX;
+/// Room catch-up: one catch-up in flight per room shared with the peer (a presence lists at
+/// most [`MAX_ROOMS`](crate::protocol::presence::MAX_ROOMS)), each way at once after a
+/// reconnection, and a few heads asked for by joins.
+pub const SYNC_MAX_STREAMS: usize = 2 * crate::protocol::presence::MAX_ROOMS + 16;
+/// Direct messages: one in flight per receiver, and a peer hosts one user; each way.
+pub const DM_MAX_STREAMS: usize = 16;
+/// Room keys: a key asked for or given per room shared with the peer, at most
+/// [`MAX_ROOMS`](crate::protocol::presence::MAX_ROOMS) of them in practice; one asked for over
+/// it is asked again after a few seconds, a key given over it is asked for.
+pub const KEYS_MAX_STREAMS: usize = crate::protocol::presence::MAX_ROOMS;
+/// Mailboxes: a collection and its list of letters taken, and the letters a sender leaves as
+/// fast as its node keeps its messages: twice as many as one sender may leave for one receiver
+/// ([`MAX_LETTERS_PER_PAIR`](crate::mailbox::MAX_LETTERS_PER_PAIR)). A letter not left waits in
+/// the outbox all the same.
+pub const MAILBOX_MAX_STREAMS: usize = 2 * crate::mailbox::MAX_LETTERS_PER_PAIR as usize;
 
 /// mDNS for the node `local`, holding nothing yet.
 pub fn mdns_behaviour(local: PeerId) -> std::io::Result<mdns::tokio::Behaviour> {
@@ -254,7 +287,9 @@ impl Behaviour {
                 .set_request_size_maximum(peers::MAX_REQUEST_BYTES)
                 .set_response_size_maximum(peers::MAX_RESPONSE_BYTES),
             [(StreamProtocol::new(peers::PROTOCOL), ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(PEERS_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(PEERS_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(PEERS_MAX_STREAMS),
         );
         let auth_support = if hosts_bootstrap { ProtocolSupport::Full } else { ProtocolSupport::Outbound };
         let auth = request_response::Behaviour::with_codec(
@@ -262,28 +297,36 @@ impl Behaviour {
                 .set_request_size_maximum(auth::MAX_REQUEST_BYTES)
                 .set_response_size_maximum(auth::MAX_RESPONSE_BYTES),
             [(StreamProtocol::new(auth::PROTOCOL), auth_support)],
-            request_response::Config::default().with_request_timeout(AUTH_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(AUTH_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(AUTH_MAX_STREAMS),
         );
         let sync = request_response::Behaviour::with_codec(
             cbor::codec::Codec::default()
                 .set_request_size_maximum(room_sync::MAX_REQUEST_BYTES)
                 .set_response_size_maximum(room_sync::MAX_RESPONSE_BYTES),
             [(StreamProtocol::new(room_sync::SYNC_PROTOCOL), ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(SYNC_MAX_STREAMS),
         );
         let dm = request_response::Behaviour::with_codec(
             cbor::codec::Codec::default()
                 .set_request_size_maximum(dm::MAX_REQUEST_BYTES)
                 .set_response_size_maximum(dm::MAX_RESPONSE_BYTES),
             [(StreamProtocol::new(dm::PROTOCOL), ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(DM_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(DM_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(DM_MAX_STREAMS),
         );
         let keys = request_response::Behaviour::with_codec(
             cbor::codec::Codec::default()
                 .set_request_size_maximum(keys::MAX_REQUEST_BYTES)
                 .set_response_size_maximum(keys::MAX_RESPONSE_BYTES),
             [(StreamProtocol::new(keys::PROTOCOL), ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(KEYS_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(KEYS_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(KEYS_MAX_STREAMS),
         );
         let mailbox_support = if hosts_mailbox { ProtocolSupport::Full } else { ProtocolSupport::Outbound };
         let mailbox = request_response::Behaviour::with_codec(
@@ -291,7 +334,9 @@ impl Behaviour {
                 .set_request_size_maximum(mailbox::MAX_REQUEST_BYTES)
                 .set_response_size_maximum(mailbox::MAX_RESPONSE_BYTES),
             [(StreamProtocol::new(mailbox::PROTOCOL), mailbox_support)],
-            request_response::Config::default().with_request_timeout(MAILBOX_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(MAILBOX_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(MAILBOX_MAX_STREAMS),
         );
         let local = key.public().to_peer_id();
         let relay = serves_reach.as_ref().map(|gate| relay::Behaviour::new(local, reach::relay_config(gate)));
