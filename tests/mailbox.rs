@@ -4,7 +4,8 @@
 //! online, the mailbox's files never hold its text, and a mailbox over quota refuses with a
 //! clear error while nothing is lost. A certified peer built on the library collects nothing
 //! of anyone else's, deletes nothing of anyone else's, and cannot pass a letter off as another
-//! user's; asking without end, it is answered a burst, then refused, while others are served.
+//! user's; asking without end, it is answered a burst, then refused, while others are served. A
+//! peer opening more mailbox streams at once than a connection holds has the rest dropped.
 
 mod support;
 
@@ -305,4 +306,40 @@ fn a_certified_peer_asking_without_end_is_answered_a_burst_then_refused_while_ot
     let mut bob = NodeBuilder::loopback("bob again").args(&["--peer", &boot_addr]).data_dir(bob_dir.path()).spawn();
     bob.wait_for("resumed", |v| v["type"] == "logged_in" && v["resumed"] == true);
     bob.wait_for("alice's message", |v| is_dm(v, "alice", "bob", text));
+}
+
+#[test]
+fn a_peer_opening_more_mailbox_streams_at_once_than_a_connection_holds_has_the_rest_dropped() {
+    use meshchat::cert::Authority;
+    use meshchat::protocol::mailbox::{MailboxRefusal, MailboxRequest, MailboxResponse};
+    use support::NodeBuilder;
+    use support::sync_peer::SyncPeer;
+    // What the node holds of mailbox streams per connection; libp2p's default is 100, and the
+    // crafted peer's own side holds as many.
+    const MAX_STREAMS: usize = 64;
+    const OPENED: usize = 96;
+
+    let mut boot = NodeBuilder::loopback("bootstrap").args(&["bootstrap"]).spawn();
+    let boot_addr: libp2p::Multiaddr = boot.ready()["listen"][0].as_str().expect("a listen address").parse().unwrap();
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    // Certified by another authority: each request is refused at once, without a store job.
+    let forged = Authority::from_secret(&[9; 32]).issue(
+        meshchat::account::AccountId::random(),
+        "mallory",
+        &key.public().to_peer_id().to_bytes(),
+        meshchat::clock::unix_now(),
+        1,
+    );
+    let mallory = SyncPeer::new(key);
+    let mailbox = mallory.dial(&boot_addr);
+    let collect = MailboxRequest::Collect { certificate: forged, after: 0 };
+    let answers = mallory.mailbox_all(mailbox, vec![collect.clone(); OPENED]);
+    let refused = MailboxResponse::Refused(MailboxRefusal::BadCertificate);
+    let answered = answers.iter().filter(|a| a.as_ref().is_ok_and(|a| *a == refused)).count();
+    let failed: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    eprintln!("{answered} of {OPENED} streams opened at once answered, {} dropped", failed.len());
+    assert_eq!(answered + failed.len(), OPENED, "{answers:?}");
+    assert!(answered >= 1 && !failed.is_empty(), "{answered} answered of {OPENED}; at most {MAX_STREAMS} held");
+    // The connection and the node go on.
+    assert_eq!(mallory.mailbox(mailbox, collect), refused);
 }

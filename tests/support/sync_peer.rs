@@ -2,8 +2,9 @@
 //! would run one: meshchat's gossipsub, publishing whatever bytes a test gives it and keeping
 //! everything it hears on the topics it is on (up to [`MAX_HEARD`] messages), and room
 //! catch-up (`/meshchat/sync/…`), room keys (`/meshchat/keys/…`) and mailboxes
-//! (`/meshchat/mailbox/…`) as an asker, sending whatever request a test gives it; and catch-up
-//! as a server too, answering each request as a test's function says (counting them).
+//! (`/meshchat/mailbox/…`) as an asker, sending whatever request a test gives it (mailbox
+//! requests many at once too); and catch-up as a server too, answering each request as a
+//! test's function says (counting them).
 //!
 //! Its swarm runs in a task of its own runtime, so it answers pings and drains its connections
 //! while the test waits on nodes (a node closes a connection whose pings go unanswered for 5 s).
@@ -183,6 +184,30 @@ impl SyncPeer {
     pub fn mailbox(&self, to: PeerId, request: MailboxRequest) -> MailboxResponse {
         let answer = self.call("mailbox's answer", |reply| Command::Mailbox { to, request, reply });
         answer.unwrap_or_else(|e| panic!("crafted peer: the mailbox request failed: {e}"))
+    }
+
+    /// Sends all of `requests` over the mailbox protocol to `to` at once and waits for each
+    /// answer, or the reason it failed.
+    pub fn mailbox_all(&self, to: PeerId, requests: Vec<MailboxRequest>) -> Vec<Result<MailboxResponse, String>> {
+        let answers: Vec<_> = requests
+            .into_iter()
+            .map(|request| {
+                let (reply, answer) = oneshot::channel();
+                self.commands.send(Command::Mailbox { to, request, reply }).expect("the crafted peer's task runs");
+                answer
+            })
+            .collect();
+        self.runtime.block_on(async {
+            let mut all = Vec::new();
+            for answer in answers {
+                all.push(match tokio::time::timeout(CALL_WAIT, answer).await {
+                    Err(_) => Err(format!("no answer within {CALL_WAIT:?}")),
+                    Ok(Err(_)) => Err("the crafted peer's task dropped the request".to_string()),
+                    Ok(Ok(answer)) => answer,
+                });
+            }
+            all
+        })
     }
 
     /// The messages heard on the topics it is on since it was last asked, taken out.
