@@ -8,7 +8,12 @@
 //! way, room kept for quick requests) hold while a hash runs. The thread serves quick requests
 //! first, then known machines, then strangers; what it cannot serve within [`QUEUE_WAIT_MAX`]
 //! is answered `rate_limited` without hashing. Nothing here panics on a peer's input.
+//!
+//! Each request comes with its asker's host: the IP address of the connection it came on, which
+//! the caller finds (the service knows no network types beyond `std`'s [`IpAddr`]). Strangers'
+//! failed logins are kept per host (see [`host_key`]) as well as per account.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -49,7 +54,7 @@ pub struct AuthService {
     /// How long a name freed by a rename stays reserved to its account, in seconds.
     name_hold: u64,
     /// Registrations, renames and look-ups counted per peer and overall; logins per (account,
-    /// peer) and per account; renewals per peer.
+    /// peer), per (account, host) and per account; renewals per peer.
     windows: Windows,
     /// Failures recorded since stale failure records were last pruned.
     failures_since_prune: u32,
@@ -104,6 +109,31 @@ fn strangers_key(account: AccountId) -> String {
     format!("strangers:{account}")
 }
 
+/// Failures on account `account` of the peers of host `host` (a [`host_key`]) that never held
+/// its certificate.
+fn host_strangers_key(account: AccountId, host: &str) -> String {
+    format!("strangers:{account}:{host}")
+}
+
+/// How the service names a host, the address a request came from. An IPv4 address is a host;
+/// so is an IPv6 /64, since one machine may take any address of its network's /64 at will (an
+/// IPv4-mapped address is its IPv4 one). Every loopback address is one host, `loopback`: this
+/// machine itself, whatever its processes call themselves. An unknown address is one host too,
+/// `relayed`: a request through a relay comes from the relay's address, which says nothing of
+/// who asks, so all such askers share the limits of one host rather than each getting a fresh
+/// one (or taking the relay's from the people who connect to it directly).
+pub fn host_key(host: Option<IpAddr>) -> String {
+    match host.map(|ip| ip.to_canonical()) {
+        None => "relayed".to_string(),
+        Some(ip) if ip.is_loopback() => "loopback".to_string(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 /// Failures of `peer` with names that do not exist.
 fn unknown_name_key(peer: &[u8]) -> String {
     format!("unknown:{}", hex(peer))
@@ -155,12 +185,14 @@ impl AuthService {
         self.authority.public()
     }
 
-    /// Answers `request` from peer `peer` at `now` (Unix seconds). Never panics on input.
-    pub fn handle(&mut self, peer: &[u8], request: AuthRequest, now: u64) -> AuthResponse {
+    /// Answers `request` from peer `peer` on host `host` (the address it asks from; `None`
+    /// when unknown, as through a relay) at `now` (Unix seconds). Never panics on input.
+    pub fn handle(&mut self, peer: &[u8], host: Option<IpAddr>, request: AuthRequest, now: u64) -> AuthResponse {
         let kind = request.kind();
+        let host = host_key(host);
         let result = match request {
             AuthRequest::Register { username, password } => self.register(peer, &username, &password, now),
-            AuthRequest::Login { username, password } => self.login(peer, &username, &password, now),
+            AuthRequest::Login { username, password } => self.login(peer, &host, &username, &password, now),
             AuthRequest::Renew => self.renew(peer, now),
             AuthRequest::Rename { new_username } => self.rename(peer, &new_username, now),
             AuthRequest::Logout => self.accounts.end_session(peer).map(|()| AuthResponse::LoggedOut),
@@ -257,11 +289,19 @@ impl AuthService {
         Ok(AuthResponse::User { account: found.map(|a| KnownAccount { account: a.id, username: a.username }) })
     }
 
-    /// Logs in: failures throttled per (account, peer), and for strangers also per account,
-    /// before any hashing; then every login that gets as far as hashing, right or wrong, counted
-    /// per (account, peer) and per account (its known machines apart from other peers). A name
-    /// that does not exist counts against the asking peer.
-    fn login(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
+    /// Logs in: failures throttled per (account, peer), and for strangers also per (account,
+    /// host) and per account, before any hashing; then every login that gets as far as hashing,
+    /// right or wrong, counted per (account, peer) and per account (its known machines apart
+    /// from other peers, and those per host as well). A name that does not exist counts against
+    /// the asking peer.
+    fn login(
+        &mut self,
+        peer: &[u8],
+        host: &str,
+        username: &str,
+        pw: &str,
+        now: u64,
+    ) -> Result<AuthResponse, AccountError> {
         if let Err(e) = password::check_username(username) {
             return Ok(e.into());
         }
@@ -280,20 +320,28 @@ impl AuthService {
         if let Err(wait) = throttle::check(self.accounts.failures(&pair)?.as_ref(), now) {
             return Ok(rate_limited(format!("too many failed logins from this machine; try again in {wait} s")));
         }
+        let host_strangers = host_strangers_key(account.id, host);
         let strangers = strangers_key(account.id);
-        if !known && let Err(wait) = throttle::check(self.accounts.failures(&strangers)?.as_ref(), now) {
-            return Ok(rate_limited(format!(
-                "too many failed logins to this account from machines it has not used; try again in {wait} s \
-                 (a machine this account logged in from before is not held back)"
-            )));
+        if !known {
+            let from_host = throttle::check(self.accounts.failures(&host_strangers)?.as_ref(), now).err();
+            let from_all = throttle::check(self.accounts.failures(&strangers)?.as_ref(), now).err();
+            let whence = if from_host.is_some() { "from this host" } else { "from several hosts" };
+            if let Some(wait) = from_host.or(from_all) {
+                return Ok(rate_limited(format!(
+                    "too many failed logins to this account {whence} by machines it has not used; try again in \
+                     {wait} s (a machine this account logged in from before is not held back)"
+                )));
+            }
         }
-        let account_window = if known {
-            (format!("login-known:{}", account.id), &throttle::LOGIN_KNOWN_PER_ACCOUNT)
-        } else {
-            (format!("login-strangers:{}", account.id), &throttle::LOGIN_STRANGERS_PER_ACCOUNT)
-        };
         let pair_window = format!("login:{}:{}", account.id, hex(peer));
-        let limits = [(pair_window.as_str(), &throttle::LOGIN_PER_PAIR), (account_window.0.as_str(), account_window.1)];
+        let mut limits = vec![(pair_window, &throttle::LOGIN_PER_PAIR)];
+        if known {
+            limits.push((format!("login-known:{}", account.id), &throttle::LOGIN_KNOWN_PER_ACCOUNT));
+        } else {
+            limits.push((format!("login-strangers:{}:{host}", account.id), &throttle::LOGIN_STRANGERS_PER_HOST));
+            limits.push((format!("login-strangers:{}", account.id), &throttle::LOGIN_STRANGERS_PER_ACCOUNT));
+        }
+        let limits: Vec<(&str, &Rate)> = limits.iter().map(|(key, rate)| (key.as_str(), *rate)).collect();
         if let Err(wait) = self.windows.admit(&limits, now) {
             return Ok(rate_limited(format!("too many logins to this account; try again in {wait} s")));
         }
@@ -305,6 +353,7 @@ impl AuthService {
         }
         let mut records = vec![(pair, &throttle::PAIR)];
         if !known {
+            records.push((host_strangers, &throttle::HOST));
             records.push((strangers, &throttle::STRANGERS));
         }
         self.fail(&records, now)?;
@@ -338,7 +387,7 @@ impl AuthService {
         self.failures_since_prune = self.failures_since_prune.saturating_add(1);
         if self.failures_since_prune >= PRUNE_EVERY_FAILURES {
             self.failures_since_prune = 0;
-            self.accounts.prune_failures(now, throttle::FAILURE_WINDOW_SECS)?;
+            self.accounts.prune_failures(now, throttle::FAILURE_RECORDS_KEPT_SECS)?;
         }
         Ok(())
     }
@@ -388,6 +437,7 @@ impl AuthService {
 
 struct Job<T> {
     peer: Vec<u8>,
+    host: Option<IpAddr>,
     request: AuthRequest,
     ticket: T,
 }
@@ -471,8 +521,8 @@ fn work<T>(mut service: AuthService, waiting: &Waiting<T>, answers: mpsc::Sender
     while let Turn::Work { displaced, next } = next_turn(waiting) {
         let mut delivered = displaced.into_iter().all(|job| answer(job.ticket, busy()));
         delivered &= match next {
-            Some(Next::Serve(Job { peer, request, ticket })) => {
-                let response = service.handle(&peer, request, unix_now());
+            Some(Next::Serve(Job { peer, host, request, ticket })) => {
+                let response = service.handle(&peer, host, request, unix_now());
                 answer(ticket, response)
             }
             Some(Next::TooLate(job)) => {
@@ -518,17 +568,19 @@ impl<T: Send + 'static> AuthWorker<T> {
         self.authority
     }
 
-    /// Classes and queues a request; `false` when it is refused (its asker has too many
-    /// waiting, or the queue is full of requests at least as urgent) or the worker is gone. A
-    /// stranger's request that gives way to it is answered `rate_limited` by the worker.
-    pub fn submit(&self, peer: Vec<u8>, request: AuthRequest, ticket: T) -> bool {
+    /// Classes and queues a request of `peer` from `host` (the address of the connection it
+    /// came on; `None` when unknown, as through a relay); `false` when it is refused (its asker
+    /// has too many waiting, or the queue is full of requests at least as urgent) or the worker
+    /// is gone. A stranger's request that gives way to it is answered `rate_limited` by the
+    /// worker.
+    pub fn submit(&self, peer: Vec<u8>, host: Option<IpAddr>, request: AuthRequest, ticket: T) -> bool {
         let class = class_of(&self.accounts.lock().unwrap_or_else(PoisonError::into_inner), &peer, &request);
         let mut state = self.waiting.lock();
         if !state.serving {
             return false;
         }
         let asker = peer.clone();
-        match state.queue.push(Job { peer, request, ticket }, class, &asker, Instant::now()) {
+        match state.queue.push(Job { peer, host, request, ticket }, class, &asker, Instant::now()) {
             Pushed::Queued => {}
             Pushed::Displaced(job) => state.displaced.push(job),
             Pushed::Refused(_) => return false,

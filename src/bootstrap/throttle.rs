@@ -1,16 +1,19 @@
 //! How guessing and flooding are slowed down: pure policy, with the time passed in (Unix
 //! seconds). It owns the numbers and the arithmetic; the account database stores the failure
 //! records and the service keeps the request windows. It never reads a clock, touches storage
-//! or decides who is who: the caller says whether a peer is known to an account.
+//! or decides who is who: the caller says whether a peer is known to an account, and which host
+//! (the network address a request came from) it asks from.
 //!
 //! **Failed logins** are kept per (account, peer) — [`PAIR`] — so one guesser's failures block
 //! only that guesser. Failures of peers that never held the account's certificate (strangers)
-//! also count in one record per account — [`STRANGERS`] — which stops strangers as a whole
-//! (fresh peer ids cost nothing) and never applies to the owner's known machines. Failed logins
-//! for names that do not exist count per asking peer — [`UNKNOWN_NAME`]. Each record allows
-//! `free_failures` within `window_secs`; from the last free failure on, each failure blocks
-//! further attempts for a back-off that doubles from `first_block_secs` up to `max_block_secs`.
-//! While blocked, attempts are refused before any hashing and change nothing.
+//! also count per (account, host) — [`HOST`] — which stops a host's strangers together, and in
+//! one record per account — [`STRANGERS`] — with an allowance more than two hosts' worth, which
+//! bounds guessing from many hosts. One host's failures never block another host, and neither
+//! record ever applies to the owner's known machines. Failed logins for names that do not exist
+//! count per asking peer — [`UNKNOWN_NAME`]. Each record allows `free_failures` within
+//! `window_secs`; from the last free failure on, each failure blocks further attempts for a
+//! back-off that doubles from `first_block_secs` up to `max_block_secs`. While blocked, attempts
+//! are refused before any hashing and change nothing.
 //!
 //! **Registrations, renames and look-ups** are counted in fixed windows per peer (per account
 //! for look-ups, which only logged-in peers may ask) and overall ([`REGISTER_PER_PEER`],
@@ -21,9 +24,10 @@
 //!
 //! **Every login that would be hashed**, whether its password turns out right or wrong, is
 //! counted per (account, peer) — [`LOGIN_PER_PAIR`] — and per account, the account's known
-//! machines together — [`LOGIN_KNOWN_PER_ACCOUNT`] — and apart from them all other peers
-//! together — [`LOGIN_STRANGERS_PER_ACCOUNT`]: knowing a password never buys unlimited hashing,
-//! and nobody but the account's own machines can use up what its own machines may ask.
+//! machines together — [`LOGIN_KNOWN_PER_ACCOUNT`] — and apart from them all other peers, per
+//! host — [`LOGIN_STRANGERS_PER_HOST`] — and together — [`LOGIN_STRANGERS_PER_ACCOUNT`]: knowing
+//! a password never buys unlimited hashing, and nobody but the account's own machines can use up
+//! what its own machines may ask.
 
 use std::collections::HashMap;
 
@@ -42,12 +46,22 @@ pub struct Backoff {
 
 /// Failures allowed to one peer on one account within [`FAILURE_WINDOW_SECS`].
 pub const PAIR_FREE_FAILURES: u32 = 5;
-/// Failures allowed to all strangers together on one account within [`FAILURE_WINDOW_SECS`].
-pub const STRANGERS_FREE_FAILURES: u32 = 10;
-/// The window failures are counted in (10 minutes).
+/// Failures allowed to the strangers of one host together on one account within
+/// [`HOST_WINDOW_SECS`].
+pub const HOST_FREE_FAILURES: u32 = 10;
+/// Failures allowed to all strangers together on one account within [`HOST_WINDOW_SECS`]: more
+/// than two hosts trying as fast as [`HOST`] lets them make in that time (17 each).
+pub const STRANGERS_FREE_FAILURES: u32 = 50;
+/// The window a peer's failures are counted in (10 minutes).
 pub const FAILURE_WINDOW_SECS: u64 = 10 * 60;
+/// The window strangers' failures are counted in (an hour), per host and per account: long
+/// enough that one host's failures never add up to the account's allowance.
+pub const HOST_WINDOW_SECS: u64 = 60 * 60;
 /// The first block.
 pub const FIRST_BLOCK_SECS: u64 = 30;
+/// How long a failure record that blocks nothing is kept: the longest window.
+pub const FAILURE_RECORDS_KEPT_SECS: u64 =
+    if HOST_WINDOW_SECS > FAILURE_WINDOW_SECS { HOST_WINDOW_SECS } else { FAILURE_WINDOW_SECS };
 /// The longest block (15 minutes).
 pub const MAX_BLOCK_SECS: u64 = 15 * 60;
 
@@ -59,11 +73,21 @@ pub const PAIR: Backoff = Backoff {
     max_block_secs: MAX_BLOCK_SECS,
 };
 
-/// Failed logins of all strangers together on one account: fewer than 60 in any hour (OWASP
-/// ASVS 4.0.3 V2.2.1 asks for no more than 100).
+/// Failed logins of the strangers of one host together on one account: at most 17 in any
+/// hour.
+pub const HOST: Backoff = Backoff {
+    free_failures: HOST_FREE_FAILURES,
+    window_secs: HOST_WINDOW_SECS,
+    first_block_secs: FIRST_BLOCK_SECS,
+    max_block_secs: MAX_BLOCK_SECS,
+};
+
+/// Failed logins of all strangers together on one account, whatever hosts they come from:
+/// fewer than 60 in any hour (OWASP ASVS 4.0.3 V2.2.1 asks for no more than 100), and never
+/// reached by one host or two.
 pub const STRANGERS: Backoff = Backoff {
     free_failures: STRANGERS_FREE_FAILURES,
-    window_secs: FAILURE_WINDOW_SECS,
+    window_secs: HOST_WINDOW_SECS,
     first_block_secs: FIRST_BLOCK_SECS,
     max_block_secs: MAX_BLOCK_SECS,
 };
@@ -76,6 +100,13 @@ pub const UNKNOWN_NAME: Backoff = PAIR;
 pub struct Rate {
     pub max_requests: u32,
     pub window_secs: u64,
+}
+
+impl Rate {
+    /// `hosts` times this rate: a ceiling for all hosts together.
+    pub const fn times(self, hosts: u32) -> Rate {
+        Rate { max_requests: self.max_requests.saturating_mul(hosts), window_secs: self.window_secs }
+    }
 }
 
 /// Registrations one peer may ask for per hour (a person registers once).
@@ -96,10 +127,13 @@ pub const RENEW_PER_PEER: Rate = Rate { max_requests: 10, window_secs: 60 };
 pub const LOGIN_PER_PAIR: Rate = Rate { max_requests: 10, window_secs: 10 * 60 };
 /// Hashing logins an account's known machines together may ask for per 10 minutes.
 pub const LOGIN_KNOWN_PER_ACCOUNT: Rate = Rate { max_requests: 30, window_secs: 10 * 60 };
-/// Hashing logins to one account that all other peers together may ask for per 10 minutes (a
-/// person logs in from a new machine now and then; strangers' failures are bounded below this
-/// by [`STRANGERS`] already).
-pub const LOGIN_STRANGERS_PER_ACCOUNT: Rate = Rate { max_requests: 20, window_secs: 10 * 60 };
+/// Hashing logins to one account that the other peers of one host together may ask for per 10
+/// minutes (a person logs in from a new machine now and then; strangers' failures are bounded
+/// below this by [`HOST`] already).
+pub const LOGIN_STRANGERS_PER_HOST: Rate = Rate { max_requests: 20, window_secs: 10 * 60 };
+/// Hashing logins to one account that all peers but its known machines together may ask for
+/// per 10 minutes: five hosts' worth.
+pub const LOGIN_STRANGERS_PER_ACCOUNT: Rate = LOGIN_STRANGERS_PER_HOST.times(5);
 /// Renames one peer may ask for per hour (each holds the old name for a while).
 pub const RENAME_PER_PEER: Rate = Rate { max_requests: 10, window_secs: 60 * 60 };
 /// Renames all peers together may ask for per 10 minutes.
@@ -317,6 +351,23 @@ mod tests {
         let strangers = admitted_failures(&STRANGERS, 24 * 3600);
         assert!(busiest_hour(&strangers) < 60, "{}", busiest_hour(&strangers));
         assert!(busiest_hour(&admitted_failures(&PAIR, 24 * 3600)) < 40);
+        let host = admitted_failures(&HOST, 24 * 3600);
+        assert!(busiest_hour(&host) <= 17, "{}", busiest_hour(&host));
+    }
+
+    #[test]
+    fn one_host_or_two_trying_every_second_never_block_the_account_for_other_hosts() {
+        // Two hosts fail in step, each as often as its own record lets it, for a day: the
+        // account-wide record counts both and never blocks.
+        let host = admitted_failures(&HOST, 24 * 3600);
+        let mut account = None;
+        for now in host {
+            for _ in 0..2 {
+                assert_eq!(check(account.as_ref(), now), Ok(()), "at {now}");
+                account = Some(record_failure(&STRANGERS, account, now));
+            }
+        }
+        assert_eq!(account.map(|a| a.blocked_until), Some(0));
     }
 
     #[test]

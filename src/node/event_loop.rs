@@ -525,8 +525,10 @@ impl EventLoop {
                     self.room_subscriber(&topic);
                 }
             }
-            BehaviourEvent::Auth(request_response::Event::Message { peer, message, .. }) => match message {
-                Message::Request { request, channel, .. } => self.on_auth_request(peer, request, channel),
+            BehaviourEvent::Auth(request_response::Event::Message { peer, connection_id, message }) => match message {
+                Message::Request { request, channel, .. } => {
+                    self.on_auth_request(peer, connection_id, request, channel);
+                }
                 Message::Response { request_id, response } => self.on_auth_response(request_id, response).await,
             },
             BehaviourEvent::Auth(request_response::Event::OutboundFailure { request_id, error, .. }) => {

@@ -15,6 +15,8 @@ const PEERS: usize = 3;
 const HOLD: u64 = 100;
 const GOOD: &str = "correct horse battery staple";
 const START: u64 = 1_800_000_000;
+/// The host every test peer asks from unless it says otherwise: this machine.
+const LOOPBACK: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -71,7 +73,7 @@ proptest! {
                 Op::Logout(p) => (p, AuthRequest::Logout),
             };
             let peer_id = [b'p', peer as u8];
-            let AuthResponse::Granted { certificate, .. } = s.handle(&peer_id, request, now) else { continue };
+            let AuthResponse::Granted { certificate, .. } = s.handle(&peer_id, LOOPBACK, request, now) else { continue };
             let body = certificate.verify(&key, &peer_id, now).expect("a valid certificate").clone();
             let name = canonical(&body.username);
             // Nobody else holds the name, or let go of it less than the hold ago.

@@ -2,12 +2,16 @@
 //! real account database in a temporary directory.
 
 use super::*;
+use std::net::Ipv4Addr;
+
 use crate::bootstrap::throttle::{
-    LOGIN_KNOWN_PER_ACCOUNT, LOGIN_PER_PAIR, LOOKUP_OVERALL, LOOKUP_PER_ACCOUNT, PAIR_FREE_FAILURES, REGISTER_OVERALL,
-    REGISTER_PER_PEER, RENEW_PER_PEER, STRANGERS_FREE_FAILURES,
+    HOST_FREE_FAILURES, LOGIN_KNOWN_PER_ACCOUNT, LOGIN_PER_PAIR, LOOKUP_OVERALL, LOOKUP_PER_ACCOUNT, MAX_BLOCK_SECS,
+    PAIR_FREE_FAILURES, REGISTER_OVERALL, REGISTER_PER_PEER, RENEW_PER_PEER, STRANGERS_FREE_FAILURES,
 };
 
 const NOW: u64 = 1_800_000_000;
+/// The host every test peer asks from unless it says otherwise: this machine.
+const LOOPBACK: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 const GOOD: &str = "correct horse battery staple";
 
 fn service() -> (tempfile::TempDir, AuthService) {
@@ -17,11 +21,33 @@ fn service() -> (tempfile::TempDir, AuthService) {
 }
 
 fn register(s: &mut AuthService, peer: &[u8], name: &str, pw: &str) -> AuthResponse {
-    s.handle(peer, AuthRequest::Register { username: name.into(), password: pw.into() }, NOW)
+    s.handle(peer, LOOPBACK, AuthRequest::Register { username: name.into(), password: pw.into() }, NOW)
 }
 
 fn login(s: &mut AuthService, peer: &[u8], name: &str, pw: &str) -> AuthResponse {
-    s.handle(peer, AuthRequest::Login { username: name.into(), password: pw.into() }, NOW)
+    s.handle(peer, LOOPBACK, AuthRequest::Login { username: name.into(), password: pw.into() }, NOW)
+}
+
+/// A host on the LAN: 192.168.1.`n`.
+fn lan(n: u8) -> Option<IpAddr> {
+    Some(IpAddr::V4(Ipv4Addr::new(192, 168, 1, n)))
+}
+
+/// `request` from `peer` on `host` at `at`.
+fn from(s: &mut AuthService, peer: &[u8], host: Option<IpAddr>, request: AuthRequest, at: u64) -> AuthResponse {
+    s.handle(peer, host, request, at)
+}
+
+fn login_req(name: &str, pw: &str) -> AuthRequest {
+    AuthRequest::Login { username: name.into(), password: pw.into() }
+}
+
+/// The message of a refusal.
+fn message(r: &AuthResponse) -> &str {
+    match r {
+        AuthResponse::Refused { message, .. } => message,
+        _ => "",
+    }
 }
 
 fn refusal(r: &AuthResponse) -> Option<Refusal> {
@@ -52,7 +78,7 @@ fn an_account_holds_valid_certificates_on_a_bounded_number_of_machines() {
     // A new machine a minute, as slowly as the logins of machines new to an account are counted.
     let at = |i: usize| NOW + 60 * i as u64;
     let login_at = |s: &mut AuthService, peer: &[u8], at: u64| {
-        s.handle(peer, AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, at)
+        s.handle(peer, LOOPBACK, AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, at)
     };
     for i in 1..CERTIFIED_MACHINES_MAX {
         let granted = login_at(&mut s, format!("m{i}").as_bytes(), at(i));
@@ -64,7 +90,10 @@ fn an_account_holds_valid_certificates_on_a_bounded_number_of_machines() {
     let AuthResponse::Refused { message, .. } = &refused else { unreachable!() };
     assert!(message.contains(&format!("in {} s", NOW + CERT_LIFETIME_SECS - then)), "{message}");
     assert!(matches!(login_at(&mut s, b"m5", then), AuthResponse::Granted { .. }), "a machine holding one may");
-    assert!(matches!(s.handle(b"m7", AuthRequest::Renew, then + 60), AuthResponse::Granted { .. }), "and renew");
+    assert!(
+        matches!(s.handle(b"m7", LOOPBACK, AuthRequest::Renew, then + 60), AuthResponse::Granted { .. }),
+        "and renew"
+    );
     assert!(matches!(register(&mut s, b"one more", "bob", GOOD), AuthResponse::Granted { .. }), "others are free");
     // The moment m0's certificate expires, its place is free.
     let expired = NOW + CERT_LIFETIME_SECS;
@@ -83,7 +112,7 @@ fn refusals_have_their_reasons() {
     assert_eq!(refusal(&register(&mut s, b"q", "Alice", GOOD)), Some(Refusal::UsernameTaken));
     assert_eq!(refusal(&login(&mut s, b"q", "alice", "wrong password")), Some(Refusal::WrongCredentials));
     assert_eq!(refusal(&login(&mut s, b"q", "nobody", GOOD)), Some(Refusal::WrongCredentials));
-    assert_eq!(refusal(&s.handle(b"z", AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
+    assert_eq!(refusal(&s.handle(b"z", LOOPBACK, AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
 }
 
 #[test]
@@ -99,7 +128,7 @@ fn guessing_is_rate_limited_even_with_the_right_password() {
 }
 
 fn lookup(s: &mut AuthService, peer: &[u8], name: &str) -> AuthResponse {
-    s.handle(peer, AuthRequest::Lookup { username: name.into() }, NOW)
+    s.handle(peer, LOOPBACK, AuthRequest::Lookup { username: name.into() }, NOW)
 }
 
 /// Logs `peer` in as the account `name` (made when first needed), without hashing.
@@ -115,7 +144,7 @@ fn logged_in(s: &mut AuthService, peer: &[u8], name: &str) {
 fn alice_at_home() -> (tempfile::TempDir, AuthService) {
     let (dir, mut s) = service();
     assert!(matches!(register(&mut s, b"home", "alice", GOOD), AuthResponse::Granted { .. }));
-    assert_eq!(s.handle(b"home", AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
+    assert_eq!(s.handle(b"home", LOOPBACK, AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
     (dir, s)
 }
 
@@ -132,11 +161,12 @@ fn a_guessing_stranger_is_blocked_on_its_own_key_and_the_owner_logs_in() {
 }
 
 #[test]
-fn strangers_together_meet_the_account_wide_limit_and_the_owner_still_logs_in() {
+fn strangers_of_one_host_together_meet_its_limit_and_the_owner_still_logs_in() {
     let (_dir, mut s) = alice_at_home();
-    // Each stranger stays under its own limit; together they pass the strangers' one.
+    // Each stranger stays under its own limit; together, all on this host, they pass the
+    // host's one.
     let per_stranger = PAIR_FREE_FAILURES - 1;
-    let strangers = STRANGERS_FREE_FAILURES.div_ceil(per_stranger);
+    let strangers = HOST_FREE_FAILURES.div_ceil(per_stranger);
     for i in 0..strangers {
         for _ in 0..per_stranger {
             let answer = refusal(&login(&mut s, format!("stranger-{i}").as_bytes(), "alice", "guess"));
@@ -145,17 +175,86 @@ fn strangers_together_meet_the_account_wide_limit_and_the_owner_still_logs_in() 
     }
     let fresh = login(&mut s, b"fresh", "alice", GOOD);
     assert_eq!(refusal(&fresh), Some(Refusal::RateLimited), "even the right password waits: {fresh:?}");
-    let AuthResponse::Refused { message, .. } = fresh else { unreachable!() };
-    assert!(message.contains("machines it has not used"), "{message}");
+    assert!(message(&fresh).contains("machines it has not used"), "{fresh:?}");
+    assert!(message(&fresh).contains("from this host"), "{fresh:?}");
     // The owner's machine is not a stranger: in at once, even after its own mistake.
     assert_eq!(refusal(&login(&mut s, b"home", "alice", "typo")), Some(Refusal::WrongCredentials));
     assert_eq!(refusal(&login(&mut s, b"home", "alice", GOOD)), None);
+    // Nor is a new machine on another host held back.
+    assert_eq!(refusal(&from(&mut s, b"laptop", lan(5), login_req("alice", GOOD), NOW)), None);
     // Other accounts are not affected.
     register(&mut s, b"bob-home", "bob", GOOD);
     assert_eq!(refusal(&login(&mut s, b"fresh", "bob", GOOD)), None);
     // Once the block is over, strangers may try again.
-    let later = s.handle(b"fresh", AuthRequest::Login { username: "alice".into(), password: GOOD.into() }, NOW + 3600);
+    let later = s.handle(b"fresh", LOOPBACK, login_req("alice", GOOD), NOW + 3600);
     assert_eq!(refusal(&later), None, "{later:?}");
+}
+
+#[test]
+fn a_stranger_failing_past_every_block_holds_back_its_own_host_and_no_other() {
+    let (_dir, mut s) = alice_at_home();
+    // mallory, on one host, guesses alice's password from a fresh peer id every 10 s for
+    // three hours: each block is waited out, and each attempt after one is a failure.
+    let mallory = lan(66);
+    let (mut failures, mut last_failure) = (0, NOW);
+    for i in 0..3 * 360 {
+        let at = NOW + 10 * i;
+        let answer = from(&mut s, format!("mallory-{i}").as_bytes(), mallory, login_req("alice", "guess"), at);
+        match refusal(&answer) {
+            Some(Refusal::WrongCredentials) => (failures, last_failure) = (failures + 1, at),
+            Some(Refusal::RateLimited) => {}
+            other => panic!("{other:?}: {answer:?}"),
+        }
+    }
+    assert!(failures > 2 * HOST_FREE_FAILURES, "mallory failed past every block: {failures}");
+    // Her last failure blocks her host: a fresh peer id there is held back, right password or not.
+    let at = last_failure + 1;
+    let blocked = from(&mut s, b"mallory-fresh", mallory, login_req("alice", GOOD), at);
+    assert_eq!(refusal(&blocked), Some(Refusal::RateLimited), "{blocked:?}");
+    assert!(message(&blocked).contains("from this host"), "{blocked:?}");
+    // alice on a new machine, on another host, logs in at once.
+    let laptop = from(&mut s, b"laptop", lan(5), login_req("alice", GOOD), at);
+    assert!(matches!(laptop, AuthResponse::Granted { .. }), "{laptop:?}");
+    // And mallory's host is still held back.
+    let still = from(&mut s, b"mallory-fresher", mallory, login_req("alice", GOOD), at + 1);
+    assert_eq!(refusal(&still), Some(Refusal::RateLimited), "{still:?}");
+}
+
+#[test]
+fn strangers_of_several_hosts_meet_the_account_wide_limit_and_the_owner_still_logs_in() {
+    let (_dir, mut s) = alice_at_home();
+    // Each host stays under its own limit, each guess from a fresh peer id; together they pass
+    // the account's.
+    let per_host = HOST_FREE_FAILURES - 1;
+    let hosts = STRANGERS_FREE_FAILURES.div_ceil(per_host);
+    for h in 0..hosts {
+        for i in 0..per_host {
+            let peer = format!("stranger-{h}-{i}");
+            let answer = from(&mut s, peer.as_bytes(), lan(100 + h as u8), login_req("alice", "guess"), NOW);
+            assert!(matches!(refusal(&answer), Some(Refusal::WrongCredentials | Refusal::RateLimited)), "{answer:?}");
+        }
+    }
+    let fresh = from(&mut s, b"fresh", lan(5), login_req("alice", GOOD), NOW);
+    assert_eq!(refusal(&fresh), Some(Refusal::RateLimited), "{fresh:?}");
+    assert!(message(&fresh).contains("from several hosts"), "{fresh:?}");
+    // The owner's machine is not a stranger: in at once.
+    assert_eq!(refusal(&login(&mut s, b"home", "alice", GOOD)), None);
+    // Once the block is over, a new machine gets in too.
+    let later = from(&mut s, b"fresh", lan(5), login_req("alice", GOOD), NOW + MAX_BLOCK_SECS);
+    assert_eq!(refusal(&later), None, "{later:?}");
+}
+
+#[test]
+fn hosts_are_addresses_an_ipv6_network_s_64_and_loopback_and_relayed_ones_apart() {
+    let key = |s: &str| host_key(Some(s.parse().unwrap()));
+    assert_eq!(key("192.168.1.5"), "192.168.1.5");
+    assert_ne!(key("192.168.1.5"), key("192.168.1.6"));
+    assert_eq!(key("::ffff:192.168.1.5"), "192.168.1.5", "an IPv4-mapped address is its IPv4 one");
+    assert_eq!(key("fd00:1:2:3::1"), key("fd00:1:2:3:ffff:abcd:1:2"), "one /64 is one host");
+    assert_ne!(key("fd00:1:2:3::1"), key("fd00:1:2:4::1"));
+    assert_eq!(key("127.0.0.1"), "loopback");
+    assert_eq!(key("127.0.0.2"), key("::1"));
+    assert_eq!(host_key(None), "relayed");
 }
 
 #[test]
@@ -188,7 +287,12 @@ fn registrations_are_limited_per_peer_and_overall() {
     assert_eq!(refusal(&register(&mut s, b"newcomer", "carol", GOOD)), Some(Refusal::RateLimited));
     // A new window, a new chance.
     let later = REGISTER_PER_PEER.window_secs.max(REGISTER_OVERALL.window_secs);
-    let again = s.handle(b"p", AuthRequest::Register { username: "carol".into(), password: GOOD.into() }, NOW + later);
+    let again = s.handle(
+        b"p",
+        LOOPBACK,
+        AuthRequest::Register { username: "carol".into(), password: GOOD.into() },
+        NOW + later,
+    );
     assert!(matches!(again, AuthResponse::Granted { .. }), "{again:?}");
 }
 
@@ -248,7 +352,8 @@ fn look_ups_are_limited_per_account_and_overall() {
     }
     logged_in(&mut s, b"newcomer", "newcomer");
     assert_eq!(refusal(&lookup(&mut s, b"newcomer", "alice")), Some(Refusal::RateLimited));
-    let later = s.handle(b"p", AuthRequest::Lookup { username: "alice".into() }, NOW + LOOKUP_OVERALL.window_secs);
+    let later =
+        s.handle(b"p", LOOPBACK, AuthRequest::Lookup { username: "alice".into() }, NOW + LOOKUP_OVERALL.window_secs);
     assert!(matches!(later, AuthResponse::User { account: Some(_) }), "{later:?}");
 }
 
@@ -306,7 +411,8 @@ fn every_login_that_would_be_hashed_counts_even_with_the_right_password() {
     let id = s.accounts.find("mallory").unwrap().unwrap().id;
     assert_eq!(s.accounts.failures(&pair_key(id, b"m1")).unwrap(), None);
     // When the window is over, logins go on.
-    let later = s.handle(b"m1", AuthRequest::Login { username: "mallory".into(), password: GOOD.into() }, NOW + 600);
+    let later =
+        s.handle(b"m1", LOOPBACK, AuthRequest::Login { username: "mallory".into(), password: GOOD.into() }, NOW + 600);
     assert!(matches!(later, AuthResponse::Granted { .. }), "{later:?}");
 }
 
@@ -361,21 +467,21 @@ fn a_flood_of_correct_logins_to_one_account_keeps_no_one_else_waiting() {
     let (_dir, mut s) = service();
     let now = unix_now();
     let ask = |name: &str| AuthRequest::Register { username: name.into(), password: GOOD.into() };
-    assert!(matches!(s.handle(b"mallory-1", ask("mallory"), now), AuthResponse::Granted { .. }));
-    assert!(matches!(s.handle(b"home", ask("alice"), now), AuthResponse::Granted { .. }));
+    assert!(matches!(s.handle(b"mallory-1", LOOPBACK, ask("mallory"), now), AuthResponse::Granted { .. }));
+    assert!(matches!(s.handle(b"home", LOOPBACK, ask("alice"), now), AuthResponse::Granted { .. }));
     let mallory = AuthRequest::Login { username: "mallory".into(), password: GOOD.into() };
-    assert!(matches!(s.handle(b"mallory-2", mallory.clone(), now), AuthResponse::Granted { .. }));
+    assert!(matches!(s.handle(b"mallory-2", LOOPBACK, mallory.clone(), now), AuthResponse::Granted { .. }));
     let (worker, mut received) = worker(s);
     // Hundreds at once, all from mallory's known machines.
     let flood = 240;
     let mut accepted = 0;
     for i in 0..flood {
         let peer = if i % 2 == 0 { b"mallory-1".to_vec() } else { b"mallory-2".to_vec() };
-        accepted += usize::from(worker.submit(peer, mallory.clone(), i));
+        accepted += usize::from(worker.submit(peer, LOOPBACK, mallory.clone(), i));
     }
     let alice = AuthRequest::Login { username: "alice".into(), password: GOOD.into() };
-    assert!(worker.submit(b"home".to_vec(), alice, flood));
-    assert!(worker.submit(b"home".to_vec(), AuthRequest::Renew, flood + 1));
+    assert!(worker.submit(b"home".to_vec(), LOOPBACK, alice, flood));
+    assert!(worker.submit(b"home".to_vec(), LOOPBACK, AuthRequest::Renew, flood + 1));
     let answers = answers_to(&mut received, accepted + 2, &[flood, flood + 1]);
     for answer in answers {
         assert!(matches!(answer, AuthResponse::Granted { .. }), "{answer:?}");
@@ -396,11 +502,12 @@ fn renewals_are_limited_per_peer_and_a_node_s_cadence_is_not() {
     let mut last = 0;
     for tick in 1..=60 {
         let at = NOW + 10 * tick;
-        let renewed = serial(s.handle(b"home", AuthRequest::Renew, at));
+        let renewed = serial(s.handle(b"home", LOOPBACK, AuthRequest::Renew, at));
         assert!(renewed > last, "tick {tick}");
         last = renewed;
         if tick == 30 {
-            let answers: Vec<AuthResponse> = (0..400).map(|_| s.handle(b"flood", AuthRequest::Renew, at)).collect();
+            let answers: Vec<AuthResponse> =
+                (0..400).map(|_| s.handle(b"flood", LOOPBACK, AuthRequest::Renew, at)).collect();
             let granted = answers.iter().filter(|a| matches!(a, AuthResponse::Granted { .. })).count();
             assert_eq!(granted, RENEW_PER_PEER.max_requests as usize);
             let AuthResponse::Refused { refusal: Refusal::RateLimited, message } = &answers[granted] else {
@@ -409,16 +516,16 @@ fn renewals_are_limited_per_peer_and_a_node_s_cadence_is_not() {
             assert!(message.contains("too many renewals"), "{message}");
             assert!(answers[granted..].iter().all(|a| refusal(a) == Some(Refusal::RateLimited)));
             // The refused ones began no session and drew no serial.
-            let next = serial(s.handle(b"home", AuthRequest::Renew, at + 5));
+            let next = serial(s.handle(b"home", LOOPBACK, AuthRequest::Renew, at + 5));
             assert_eq!(next, renewed + u64::from(RENEW_PER_PEER.max_requests) + 1);
             last = next;
         }
     }
     // Once the window is over, mallory's node renews again.
-    let again = s.handle(b"flood", AuthRequest::Renew, NOW + 300 + RENEW_PER_PEER.window_secs);
+    let again = s.handle(b"flood", LOOPBACK, AuthRequest::Renew, NOW + 300 + RENEW_PER_PEER.window_secs);
     assert!(matches!(again, AuthResponse::Granted { .. }), "{again:?}");
     // A peer with no session is told so.
-    assert_eq!(refusal(&s.handle(b"nobody", AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
+    assert_eq!(refusal(&s.handle(b"nobody", LOOPBACK, AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
 }
 
 #[test]
@@ -430,22 +537,23 @@ fn rename_and_renew_follow_the_session_and_keep_the_account() {
     };
     let (first, _) = granted(register(&mut s, b"p", "alice", GOOD));
     register(&mut s, b"q", "bob", GOOD);
-    let taken = s.handle(b"p", AuthRequest::Rename { new_username: "BOB".into() }, NOW);
+    let taken = s.handle(b"p", LOOPBACK, AuthRequest::Rename { new_username: "BOB".into() }, NOW);
     assert_eq!(refusal(&taken), Some(Refusal::UsernameTaken));
-    let (certificate, renamed) = granted(s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW));
+    let (certificate, renamed) =
+        granted(s.handle(b"p", LOOPBACK, AuthRequest::Rename { new_username: "alicia".into() }, NOW));
     assert_eq!((certificate.body.username.as_str(), certificate.body.account), ("alicia", first.body.account));
     assert_eq!(renamed.as_ref().map(|r| (r.old.as_str(), r.new.as_str())), Some(("alice", "alicia")));
     // The renewal hands the rename out again: a node whose rename answer was lost heals.
-    let (certificate, renamed_again) = granted(s.handle(b"p", AuthRequest::Renew, NOW + 60));
+    let (certificate, renamed_again) = granted(s.handle(b"p", LOOPBACK, AuthRequest::Renew, NOW + 60));
     assert_eq!(certificate.body.username, "alicia");
     assert_eq!(renamed_again, renamed);
     // The old name stays with alicia's account: nobody registers it; a look-up finds her.
     assert_eq!(refusal(&register(&mut s, b"r", "Alice", GOOD)), Some(Refusal::UsernameTaken));
-    let lookup = s.handle(b"q", AuthRequest::Lookup { username: "alice".into() }, NOW);
+    let lookup = s.handle(b"q", LOOPBACK, AuthRequest::Lookup { username: "alice".into() }, NOW);
     let AuthResponse::User { account: Some(found) } = lookup else { panic!("{lookup:?}") };
     assert_eq!((found.account, found.username.as_str()), (first.body.account, "alicia"));
-    assert_eq!(s.handle(b"p", AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
-    assert_eq!(refusal(&s.handle(b"p", AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
+    assert_eq!(s.handle(b"p", LOOPBACK, AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
+    assert_eq!(refusal(&s.handle(b"p", LOOPBACK, AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
 }
 
 #[test]
@@ -456,12 +564,13 @@ fn a_freed_name_goes_to_a_new_account_only_after_the_hold() {
         .with_name_hold(3600)
         .with_lifetime(600);
     let AuthResponse::Granted { certificate: alice, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
-    let renamed = s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW);
+    let renamed = s.handle(b"p", LOOPBACK, AuthRequest::Rename { new_username: "alicia".into() }, NOW);
     assert!(matches!(renamed, AuthResponse::Granted { .. }), "{renamed:?}");
-    let early = s.handle(b"r", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 3599);
+    let early =
+        s.handle(b"r", LOOPBACK, AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 3599);
     assert_eq!(refusal(&early), Some(Refusal::UsernameTaken), "held until the hour is over");
     let later = |s: &mut AuthService| {
-        s.handle(b"r", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 3600)
+        s.handle(b"r", LOOPBACK, AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 3600)
     };
     let AuthResponse::Granted { certificate: newcomer, .. } = later(&mut s) else { panic!() };
     assert_ne!(newcomer.body.account, alice.body.account);
@@ -473,12 +582,12 @@ fn a_hold_shorter_than_the_certificates_lifetime_holds_a_freed_name_for_the_life
     let dir = tempfile::tempdir().unwrap();
     let mut s = AuthService::open(dir.path(), Authority::from_secret(&[9; 32])).unwrap().with_name_hold(60);
     let AuthResponse::Granted { certificate: alice, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
-    let renamed = s.handle(b"p", AuthRequest::Rename { new_username: "alicia".into() }, NOW);
+    let renamed = s.handle(b"p", LOOPBACK, AuthRequest::Rename { new_username: "alicia".into() }, NOW);
     assert!(matches!(renamed, AuthResponse::Granted { .. }), "{renamed:?}");
     // alice's certificate as "alice" is valid until it expires: nobody else may be certified
     // as alice meanwhile.
     let register_at = |s: &mut AuthService, at: u64| {
-        s.handle(b"r", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, at)
+        s.handle(b"r", LOOPBACK, AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, at)
     };
     assert_eq!(refusal(&register_at(&mut s, NOW + 3600)), Some(Refusal::UsernameTaken), "an hour on");
     let expiry = alice.body.expires_at.max(NOW + CERT_LIFETIME_SECS);
@@ -491,7 +600,7 @@ fn a_hold_shorter_than_the_certificates_lifetime_holds_a_freed_name_for_the_life
 fn renaming_again_and_again_never_frees_a_name_while_its_certificate_may_be_valid() {
     let (_dir, mut s) = service();
     let rename = |s: &mut AuthService, name: &str, at: u64| {
-        s.handle(b"p", AuthRequest::Rename { new_username: name.into() }, at)
+        s.handle(b"p", LOOPBACK, AuthRequest::Rename { new_username: name.into() }, at)
     };
     let AuthResponse::Granted { certificate: first, .. } = register(&mut s, b"p", "alice", GOOD) else { panic!() };
     for name in ["alice1", "alice2", "alice3"] {
@@ -501,12 +610,14 @@ fn renaming_again_and_again_never_frees_a_name_while_its_certificate_may_be_vali
     let fourth = rename(&mut s, "alice4", NOW + 120);
     let AuthResponse::Refused { refusal: Refusal::RateLimited, message } = &fourth else { panic!("{fourth:?}") };
     assert!(message.contains("too many renames") && message.contains("try again in"), "{message}");
-    let impostor = s.handle(b"m", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 120);
+    let impostor =
+        s.handle(b"m", LOOPBACK, AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, NOW + 120);
     assert_eq!(refusal(&impostor), Some(Refusal::UsernameTaken), "{impostor:?}");
     // Once every certificate with it has expired, the rename goes through and frees it.
     let expired = first.body.expires_at.max(NOW + 60 + CERT_LIFETIME_SECS);
     assert!(matches!(rename(&mut s, "alice4", expired), AuthResponse::Granted { .. }));
-    let newcomer = s.handle(b"m", AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, expired);
+    let newcomer =
+        s.handle(b"m", LOOPBACK, AuthRequest::Register { username: "alice".into(), password: GOOD.into() }, expired);
     assert!(matches!(newcomer, AuthResponse::Granted { .. }), "{newcomer:?}");
 }
 
@@ -514,7 +625,8 @@ fn renaming_again_and_again_never_frees_a_name_while_its_certificate_may_be_vali
 fn lookup_finds_accounts_in_any_case() {
     let (_dir, mut s) = service();
     register(&mut s, b"p", "Alice", GOOD);
-    let lookup = |s: &mut AuthService, name: &str| s.handle(b"p", AuthRequest::Lookup { username: name.into() }, NOW);
+    let lookup =
+        |s: &mut AuthService, name: &str| s.handle(b"p", LOOPBACK, AuthRequest::Lookup { username: name.into() }, NOW);
     let AuthResponse::User { account: Some(found) } = lookup(&mut s, "alice") else { panic!() };
     assert_eq!(found.username, "Alice");
     assert_eq!(lookup(&mut s, "nobody"), AuthResponse::User { account: None });
@@ -524,7 +636,7 @@ fn lookup_finds_accounts_in_any_case() {
 fn a_renewal_finds_room_while_strangers_flood_the_worker_during_a_hash() {
     let (_dir, mut s) = service();
     let register = AuthRequest::Register { username: "alice".into(), password: GOOD.into() };
-    assert!(matches!(s.handle(b"home", register, unix_now()), AuthResponse::Granted { .. }));
+    assert!(matches!(s.handle(b"home", LOOPBACK, register, unix_now()), AuthResponse::Granted { .. }));
     let (worker, mut received) = worker(s);
     // Logins for names that do not exist, from ever new peers: each is hashed (against the
     // dummy hash), and far more come while the first is hashed than the worker holds.
@@ -532,10 +644,10 @@ fn a_renewal_finds_room_while_strangers_flood_the_worker_during_a_hash() {
     let mut accepted = 0;
     for i in 0..junk {
         let login = AuthRequest::Login { username: format!("nobody{i}"), password: GOOD.into() };
-        accepted += usize::from(worker.submit(format!("stranger-{i}").into_bytes(), login, i));
+        accepted += usize::from(worker.submit(format!("stranger-{i}").into_bytes(), LOOPBACK, login, i));
     }
     assert!(accepted < junk, "the flood is more than the worker holds");
-    assert!(worker.submit(b"home".to_vec(), AuthRequest::Renew, junk), "the renewal is taken at once");
+    assert!(worker.submit(b"home".to_vec(), LOOPBACK, AuthRequest::Renew, junk), "the renewal is taken at once");
     let answers = answers_to(&mut received, accepted + 1, &[junk]);
     assert!(matches!(answers[0], AuthResponse::Granted { .. }), "{:?}", answers[0]);
 }
