@@ -10,8 +10,8 @@
 //! is answered `rate_limited` without hashing. Nothing here panics on a peer's input.
 //!
 //! Each request comes with its asker's host: the IP address of the connection it came on, which
-//! the caller finds (the service knows no network types beyond `std`'s [`IpAddr`]). Strangers'
-//! failed logins are kept per host (see [`host_key`]) as well as per account.
+//! the caller finds (the service knows no network types beyond `std`'s [`IpAddr`]). Limits that
+//! could hold back someone else are kept per host (see [`host_key`]), never per peer id alone.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -53,8 +53,8 @@ pub struct AuthService {
     lifetime: u64,
     /// How long a name freed by a rename stays reserved to its account, in seconds.
     name_hold: u64,
-    /// Registrations, renames and look-ups counted per peer and overall; logins per (account,
-    /// peer), per (account, host) and per account; renewals per peer.
+    /// Registrations, renames and look-ups counted per peer (or account), per host and overall;
+    /// logins per (account, peer), per (account, host) and per account; renewals per peer.
     windows: Windows,
     /// Failures recorded since stale failure records were last pruned.
     failures_since_prune: u32,
@@ -191,12 +191,12 @@ impl AuthService {
         let kind = request.kind();
         let host = host_key(host);
         let result = match request {
-            AuthRequest::Register { username, password } => self.register(peer, &username, &password, now),
+            AuthRequest::Register { username, password } => self.register(peer, &host, &username, &password, now),
             AuthRequest::Login { username, password } => self.login(peer, &host, &username, &password, now),
             AuthRequest::Renew => self.renew(peer, now),
-            AuthRequest::Rename { new_username } => self.rename(peer, &new_username, now),
+            AuthRequest::Rename { new_username } => self.rename(peer, &host, &new_username, now),
             AuthRequest::Logout => self.accounts.end_session(peer).map(|()| AuthResponse::LoggedOut),
-            AuthRequest::Lookup { username } => self.lookup(peer, &username, now),
+            AuthRequest::Lookup { username } => self.lookup(peer, &host, &username, now),
         };
         result.unwrap_or_else(|e| {
             tracing::error!(request = kind, error = %e, "account service failed");
@@ -227,40 +227,49 @@ impl AuthService {
         class_of(&self.accounts, peer, request)
     }
 
-    /// Counts one `kind` request of `asker` (a peer, or an account) under `per_asker` and
-    /// `overall`; the refusal (about too many `plural`) when either is full.
-    fn admit(
-        &mut self,
-        (kind, plural): (&str, &str),
+    /// The windows a `kind` request of `asker` (a peer, or an account) on host `host` counts
+    /// in: `per_asker`, `per_host` and `overall`.
+    fn limits<'r>(
+        kind: &str,
         asker: &[u8],
-        per_asker: &Rate,
-        overall: &Rate,
-        now: u64,
-    ) -> Option<AuthResponse> {
-        let peer_window = format!("{kind}:{}", hex(asker));
-        let overall_window = format!("{kind}:*");
-        let admitted = self.windows.admit(&[(&peer_window, per_asker), (&overall_window, overall)], now);
+        host: &str,
+        [per_asker, per_host, overall]: [&'r Rate; 3],
+    ) -> [(String, &'r Rate); 3] {
+        [
+            (format!("{kind}:{}", hex(asker)), per_asker),
+            (format!("{kind}-host:{host}"), per_host),
+            (format!("{kind}:*"), overall),
+        ]
+    }
+
+    /// Counts one request under each of `limits`; the refusal (about too many `plural`) when
+    /// any is full, counting it in none.
+    fn admit(&mut self, plural: &str, limits: &[(String, &Rate)], now: u64) -> Option<AuthResponse> {
+        let limits: Vec<(&str, &Rate)> = limits.iter().map(|(key, rate)| (key.as_str(), *rate)).collect();
+        let admitted = self.windows.admit(&limits, now);
         admitted.err().map(|wait| rate_limited(format!("too many {plural}; try again in {wait} s")))
     }
 
     /// Registers: the checks that cost no hashing (the name's form, the password's strength,
     /// a name already held) come first and count against nothing, so requests that could never
     /// succeed do not use up the registration budgets; only a request that would be hashed is
-    /// counted, per peer and overall.
-    fn register(&mut self, peer: &[u8], username: &str, pw: &str, now: u64) -> Result<AuthResponse, AccountError> {
+    /// counted, per peer, per host and overall.
+    fn register(
+        &mut self,
+        peer: &[u8],
+        host: &str,
+        username: &str,
+        pw: &str,
+        now: u64,
+    ) -> Result<AuthResponse, AccountError> {
         if let Err(e) = password::check_username(username).and_then(|()| password::check_strength(pw, username)) {
             return Ok(e.into());
         }
         if self.accounts.holder(username, now)?.is_some() {
             return Ok(refused(Refusal::UsernameTaken, format!("username '{username}' is taken")));
         }
-        if let Some(refusal) = self.admit(
-            ("register", "registrations"),
-            peer,
-            &throttle::REGISTER_PER_PEER,
-            &throttle::REGISTER_OVERALL,
-            now,
-        ) {
+        let rates = [&throttle::REGISTER_PER_PEER, &throttle::REGISTER_PER_HOST, &throttle::REGISTER_OVERALL];
+        if let Some(refusal) = self.admit("registrations", &Self::limits("register", peer, host, rates), now) {
             return Ok(refusal);
         }
         let hash = match self.hasher.hash(pw) {
@@ -274,15 +283,14 @@ impl AuthService {
 
     /// Who holds `username`: asked only by logged-in peers (a node looks a name up before a
     /// direct message), so only they count against the look-up budgets, each account's peers
-    /// together (an account logged in on many peers has one budget).
-    fn lookup(&mut self, peer: &[u8], username: &str, now: u64) -> Result<AuthResponse, AccountError> {
+    /// together (an account logged in on many peers has one budget), each host's accounts
+    /// together, and all together.
+    fn lookup(&mut self, peer: &[u8], host: &str, username: &str, now: u64) -> Result<AuthResponse, AccountError> {
         let Some(asker) = self.accounts.session(peer)? else {
             return Ok(refused(Refusal::NotLoggedIn, "log in first"));
         };
-        let account = asker.id.as_bytes().to_vec();
-        if let Some(refusal) =
-            self.admit(("lookup", "look-ups"), &account, &throttle::LOOKUP_PER_ACCOUNT, &throttle::LOOKUP_OVERALL, now)
-        {
+        let rates = [&throttle::LOOKUP_PER_ACCOUNT, &throttle::LOOKUP_PER_HOST, &throttle::LOOKUP_OVERALL];
+        if let Some(refusal) = self.admit("look-ups", &Self::limits("lookup", asker.id.as_bytes(), host, rates), now) {
             return Ok(refusal);
         }
         let found = self.accounts.holder(username, now)?;
@@ -410,17 +418,21 @@ impl AuthService {
         self.grant(peer, &account, &[], now)
     }
 
-    fn rename(&mut self, peer: &[u8], new: &str, now: u64) -> Result<AuthResponse, AccountError> {
+    /// Renames the account of `peer`'s session: counted per peer, per host and overall, but
+    /// only once it is carried out, so renames refused (the name taken, renamed too often) use
+    /// up no one's budget; a full window refuses it before anything is done.
+    fn rename(&mut self, peer: &[u8], host: &str, new: &str, now: u64) -> Result<AuthResponse, AccountError> {
         if let Err(e) = password::check_username(new) {
             return Ok(e.into());
         }
         let Some(account) = self.accounts.session(peer)? else {
             return Ok(refused(Refusal::NotLoggedIn, "log in first"));
         };
-        if let Some(refusal) =
-            self.admit(("rename", "renames"), peer, &throttle::RENAME_PER_PEER, &throttle::RENAME_OVERALL, now)
-        {
-            return Ok(refusal);
+        let rates = [&throttle::RENAME_PER_PEER, &throttle::RENAME_PER_HOST, &throttle::RENAME_OVERALL];
+        let limits = Self::limits("rename", peer, host, rates);
+        let limits: Vec<(&str, &Rate)> = limits.iter().map(|(key, rate)| (key.as_str(), *rate)).collect();
+        if let Err(wait) = self.windows.check_all(&limits, now) {
+            return Ok(rate_limited(format!("too many renames; try again in {wait} s")));
         }
         if self.accounts.holder(new, now)?.is_some_and(|holder| holder.id != account.id) {
             return Ok(refused(Refusal::UsernameTaken, format!("username '{new}' is taken")));
@@ -429,6 +441,10 @@ impl AuthService {
             Ok(_) => {}
             Err(e @ AccountError::RenamedTooOften { .. }) => return Ok(refused(Refusal::RateLimited, e.to_string())),
             Err(e) => return Err(e),
+        }
+        // Checked just above, and nothing counted since: this is admitted.
+        if let Err(wait) = self.windows.admit(&limits, now) {
+            tracing::warn!(wait, "a rename was carried out past its window");
         }
         let renamed = Account { username: new.to_string(), ..account };
         self.grant(peer, &renamed, &[], now)

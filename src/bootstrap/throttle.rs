@@ -4,6 +4,10 @@
 //! or decides who is who: the caller says whether a peer is known to an account, and which host
 //! (the network address a request came from) it asks from.
 //!
+//! Peer ids cost nothing, so no limit that may hold back someone else is keyed on them alone:
+//! such limits are kept per host as well (a host's peers together), and what all hosts share is
+//! a ceiling several hosts' worth above what one host may use.
+//!
 //! **Failed logins** are kept per (account, peer) — [`PAIR`] — so one guesser's failures block
 //! only that guesser. Failures of peers that never held the account's certificate (strangers)
 //! also count per (account, host) — [`HOST`] — which stops a host's strangers together, and in
@@ -16,8 +20,9 @@
 //! are refused before any hashing and change nothing.
 //!
 //! **Registrations, renames and look-ups** are counted in fixed windows per peer (per account
-//! for look-ups, which only logged-in peers may ask) and overall ([`REGISTER_PER_PEER`],
-//! [`REGISTER_OVERALL`], [`LOOKUP_PER_ACCOUNT`], [`LOOKUP_OVERALL`], …), in [`Windows`].
+//! for look-ups, which only logged-in peers may ask), per host and overall
+//! ([`REGISTER_PER_PEER`], [`REGISTER_PER_HOST`], [`REGISTER_OVERALL`], [`LOOKUP_PER_ACCOUNT`],
+//! …), in [`Windows`]. Each overall window admits [`HOSTS_FOR_A_CEILING`] hosts' worth.
 //!
 //! **Renewals** are counted per peer — [`RENEW_PER_PEER`] — and a peer over its limit is refused
 //! from memory, with nothing written.
@@ -109,15 +114,24 @@ impl Rate {
     }
 }
 
+/// How many hosts, each asking all its own window admits, fill an overall window: what all hosts
+/// share is never used up by a few.
+pub const HOSTS_FOR_A_CEILING: u32 = 50;
+
 /// Registrations one peer may ask for per hour (a person registers once).
 pub const REGISTER_PER_PEER: Rate = Rate { max_requests: 20, window_secs: 60 * 60 };
-/// Registrations all peers together may ask for per 10 minutes.
-pub const REGISTER_OVERALL: Rate = Rate { max_requests: 100, window_secs: 10 * 60 };
+/// Registrations one host's peers together may ask for per hour.
+pub const REGISTER_PER_HOST: Rate = Rate { max_requests: 20, window_secs: 60 * 60 };
+/// Registrations all hosts together may ask for per hour (1000).
+pub const REGISTER_OVERALL: Rate = REGISTER_PER_HOST.times(HOSTS_FOR_A_CEILING);
 /// Look-ups one account may ask for per minute, all its peers together (a person looks up a
 /// few names a minute).
 pub const LOOKUP_PER_ACCOUNT: Rate = Rate { max_requests: 30, window_secs: 60 };
-/// Look-ups all peers together may ask for per minute.
-pub const LOOKUP_OVERALL: Rate = Rate { max_requests: 600, window_secs: 60 };
+/// Look-ups one host's accounts together may ask for per minute (a few people sharing a
+/// machine).
+pub const LOOKUP_PER_HOST: Rate = Rate { max_requests: 120, window_secs: 60 };
+/// Look-ups all hosts together may ask for per minute (6000).
+pub const LOOKUP_OVERALL: Rate = LOOKUP_PER_HOST.times(HOSTS_FOR_A_CEILING);
 /// Renewals one peer may ask for per minute: a burst of 10, then one per 6 s on average. A node
 /// asks for one at a time, on a 10 s timer, once a third of its certificate's lifetime is left
 /// (certificates live 30 s at the shortest), and at once after it starts.
@@ -136,8 +150,10 @@ pub const LOGIN_STRANGERS_PER_HOST: Rate = Rate { max_requests: 20, window_secs:
 pub const LOGIN_STRANGERS_PER_ACCOUNT: Rate = LOGIN_STRANGERS_PER_HOST.times(5);
 /// Renames one peer may ask for per hour (each holds the old name for a while).
 pub const RENAME_PER_PEER: Rate = Rate { max_requests: 10, window_secs: 60 * 60 };
-/// Renames all peers together may ask for per 10 minutes.
-pub const RENAME_OVERALL: Rate = Rate { max_requests: 100, window_secs: 10 * 60 };
+/// Renames one host's peers together may ask for per hour.
+pub const RENAME_PER_HOST: Rate = Rate { max_requests: 20, window_secs: 60 * 60 };
+/// Renames all hosts together may ask for per hour (1000).
+pub const RENAME_OVERALL: Rate = RENAME_PER_HOST.times(HOSTS_FOR_A_CEILING);
 
 /// Failures under one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +262,13 @@ impl Windows {
             self.windows.insert(key.to_string(), (window, secs));
         }
         Ok(())
+    }
+
+    /// Whether one more request would be admitted under every `(key, rate)` of `limits` at
+    /// `now`, counting nothing: `Err(seconds)` until the last of the full ones ends.
+    pub fn check_all(&self, limits: &[(&str, &Rate)], now: u64) -> Result<(), u64> {
+        let waits = limits.iter().filter_map(|(key, rate)| self.check(key, rate, now).err());
+        waits.max().map_or(Ok(()), Err)
     }
 
     /// Whether one more request under `rate` (key `key`) would be admitted at `now`, counting
@@ -368,6 +391,18 @@ mod tests {
             }
         }
         assert_eq!(account.map(|a| a.blocked_until), Some(0));
+    }
+
+    #[test]
+    fn the_overall_windows_are_many_hosts_worth() {
+        for (per_host, overall) in [
+            (REGISTER_PER_HOST, REGISTER_OVERALL),
+            (LOOKUP_PER_HOST, LOOKUP_OVERALL),
+            (RENAME_PER_HOST, RENAME_OVERALL),
+        ] {
+            assert_eq!(per_host.window_secs, overall.window_secs);
+            assert_eq!(overall.max_requests, HOSTS_FOR_A_CEILING * per_host.max_requests);
+        }
     }
 
     #[test]

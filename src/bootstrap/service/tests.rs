@@ -5,8 +5,9 @@ use super::*;
 use std::net::Ipv4Addr;
 
 use crate::bootstrap::throttle::{
-    HOST_FREE_FAILURES, LOGIN_KNOWN_PER_ACCOUNT, LOGIN_PER_PAIR, LOOKUP_OVERALL, LOOKUP_PER_ACCOUNT, MAX_BLOCK_SECS,
-    PAIR_FREE_FAILURES, REGISTER_OVERALL, REGISTER_PER_PEER, RENEW_PER_PEER, STRANGERS_FREE_FAILURES,
+    HOST_FREE_FAILURES, LOGIN_KNOWN_PER_ACCOUNT, LOGIN_PER_PAIR, LOOKUP_OVERALL, LOOKUP_PER_ACCOUNT, LOOKUP_PER_HOST,
+    MAX_BLOCK_SECS, PAIR_FREE_FAILURES, REGISTER_OVERALL, REGISTER_PER_HOST, REGISTER_PER_PEER, RENAME_PER_PEER,
+    RENEW_PER_PEER, STRANGERS_FREE_FAILURES,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -40,6 +41,10 @@ fn from(s: &mut AuthService, peer: &[u8], host: Option<IpAddr>, request: AuthReq
 
 fn login_req(name: &str, pw: &str) -> AuthRequest {
     AuthRequest::Login { username: name.into(), password: pw.into() }
+}
+
+fn register_req(name: &str) -> AuthRequest {
+    AuthRequest::Register { username: name.into(), password: GOOD.into() }
 }
 
 /// The message of a refusal.
@@ -269,31 +274,46 @@ fn logins_for_names_that_do_not_exist_count_against_the_asking_peer() {
 }
 
 #[test]
-fn registrations_are_limited_per_peer_and_overall() {
+fn registrations_are_limited_per_peer_per_host_and_overall() {
     let (_dir, mut s) = service();
     // Each registration that gets as far as hashing counts.
     for i in 0..REGISTER_PER_PEER.max_requests {
-        let answer = register(&mut s, b"p", &format!("user-{i}"), GOOD);
+        let answer = from(&mut s, b"p", lan(1), register_req(&format!("user-{i}")), NOW);
         assert!(matches!(answer, AuthResponse::Granted { .. }), "{answer:?}");
     }
-    let limited = register(&mut s, b"p", "alice", GOOD);
-    assert_eq!(refusal(&limited), Some(Refusal::RateLimited), "{limited:?}");
-    assert!(matches!(register(&mut s, b"q", "alice", GOOD), AuthResponse::Granted { .. }), "another peer");
+    let limited = from(&mut s, b"p", lan(2), register_req("alice"), NOW);
+    assert_eq!(refusal(&limited), Some(Refusal::RateLimited), "the peer's own limit, whatever its host");
+    let limited = from(&mut s, b"q", lan(1), register_req("alice"), NOW);
+    assert_eq!(refusal(&limited), Some(Refusal::RateLimited), "the host's, whatever the peer");
+    assert!(matches!(from(&mut s, b"q", lan(2), register_req("alice"), NOW), AuthResponse::Granted { .. }));
+    // All hosts together: fill what is left of the overall window.
     let used = REGISTER_PER_PEER.max_requests + 1;
-    for i in used..REGISTER_OVERALL.max_requests {
-        let answer = register(&mut s, format!("peer-{i}").as_bytes(), &format!("user-{i}"), GOOD);
-        assert!(matches!(answer, AuthResponse::Granted { .. }), "{answer:?}");
+    for _ in used..REGISTER_OVERALL.max_requests {
+        s.windows.admit(&[("register:*", &REGISTER_OVERALL)], NOW).unwrap();
     }
-    assert_eq!(refusal(&register(&mut s, b"newcomer", "carol", GOOD)), Some(Refusal::RateLimited));
+    assert_eq!(refusal(&from(&mut s, b"newcomer", lan(3), register_req("carol"), NOW)), Some(Refusal::RateLimited));
     // A new window, a new chance.
-    let later = REGISTER_PER_PEER.window_secs.max(REGISTER_OVERALL.window_secs);
-    let again = s.handle(
-        b"p",
-        LOOPBACK,
-        AuthRequest::Register { username: "carol".into(), password: GOOD.into() },
-        NOW + later,
-    );
+    let later = REGISTER_PER_PEER.window_secs.max(REGISTER_PER_HOST.window_secs).max(REGISTER_OVERALL.window_secs);
+    let again = from(&mut s, b"p", lan(1), register_req("carol"), NOW + later);
     assert!(matches!(again, AuthResponse::Granted { .. }), "{again:?}");
+}
+
+#[test]
+fn one_host_s_many_peer_ids_fill_only_its_own_registrations() {
+    let (_dir, mut s) = service();
+    // mallory's host asks from ever new peer ids, each under its own limit.
+    let mut granted = 0;
+    for i in 0..5 * REGISTER_PER_HOST.max_requests {
+        let answer = from(&mut s, format!("mallory-{i}").as_bytes(), lan(66), register_req(&format!("m-{i}")), NOW);
+        match answer {
+            AuthResponse::Granted { .. } => granted += 1,
+            other => assert_eq!(refusal(&other), Some(Refusal::RateLimited), "{other:?}"),
+        }
+    }
+    assert_eq!(granted, REGISTER_PER_HOST.max_requests);
+    // Everyone else registers as ever.
+    let carol = from(&mut s, b"carol", lan(7), register_req("carol"), NOW);
+    assert!(matches!(carol, AuthResponse::Granted { .. }), "{carol:?}");
 }
 
 #[test]
@@ -302,7 +322,7 @@ fn refused_registrations_use_up_no_budget_and_a_genuine_one_succeeds() {
     register(&mut s, b"home", "alice", GOOD);
     // Far more junk than both budgets admit, from one peer and from many fresh ones: bad
     // names, weak passwords, a name that is held.
-    let junk = 2 * REGISTER_OVERALL.max_requests.max(REGISTER_PER_PEER.max_requests);
+    let junk = 2 * REGISTER_PER_HOST.max_requests.max(REGISTER_PER_PEER.max_requests);
     let mut answers = Vec::new();
     for i in 0..junk {
         let fresh = format!("junk-{i}");
@@ -323,37 +343,44 @@ fn refused_registrations_use_up_no_budget_and_a_genuine_one_succeeds() {
 }
 
 #[test]
-fn look_ups_are_limited_per_account_and_overall() {
+fn look_ups_are_limited_per_account_per_host_and_overall() {
     let (_dir, mut s) = alice_at_home();
+    let ask = |s: &mut AuthService, peer: &[u8], host: u8| {
+        from(s, peer, lan(host), AuthRequest::Lookup { username: "alice".into() }, NOW)
+    };
     logged_in(&mut s, b"p", "looker");
     for _ in 0..LOOKUP_PER_ACCOUNT.max_requests {
-        assert!(matches!(lookup(&mut s, b"p", "alice"), AuthResponse::User { account: Some(_) }));
+        assert!(matches!(ask(&mut s, b"p", 1), AuthResponse::User { account: Some(_) }));
     }
-    assert_eq!(refusal(&lookup(&mut s, b"p", "alice")), Some(Refusal::RateLimited));
-    // The same account on other peers shares the budget.
+    assert_eq!(refusal(&ask(&mut s, b"p", 1)), Some(Refusal::RateLimited));
+    // The same account on other peers, on other hosts, shares the budget.
     for i in 0..5 {
         logged_in(&mut s, format!("also looker {i}").as_bytes(), "looker");
-        assert_eq!(
-            refusal(&lookup(&mut s, format!("also looker {i}").as_bytes(), "alice")),
-            Some(Refusal::RateLimited)
-        );
+        assert_eq!(refusal(&ask(&mut s, format!("also looker {i}").as_bytes(), 10 + i)), Some(Refusal::RateLimited));
     }
+    // Other accounts on the same host share the host's.
     let mut asked = LOOKUP_PER_ACCOUNT.max_requests;
     for i in 0.. {
-        if asked >= LOOKUP_OVERALL.max_requests {
+        if asked >= LOOKUP_PER_HOST.max_requests {
             break;
         }
         let peer = format!("q{i}");
         logged_in(&mut s, peer.as_bytes(), &format!("looker{i}"));
-        for _ in 0..LOOKUP_PER_ACCOUNT.max_requests.min(LOOKUP_OVERALL.max_requests - asked) {
-            assert!(matches!(lookup(&mut s, peer.as_bytes(), "bob"), AuthResponse::User { account: None }));
+        for _ in 0..LOOKUP_PER_ACCOUNT.max_requests.min(LOOKUP_PER_HOST.max_requests - asked) {
+            assert!(matches!(ask(&mut s, peer.as_bytes(), 1), AuthResponse::User { account: Some(_) }));
             asked += 1;
         }
     }
+    logged_in(&mut s, b"housemate", "housemate");
+    assert_eq!(refusal(&ask(&mut s, b"housemate", 1)), Some(Refusal::RateLimited));
+    assert!(matches!(ask(&mut s, b"housemate", 2), AuthResponse::User { account: Some(_) }), "another host");
+    // All hosts together: fill what is left of the overall window.
+    for _ in (asked + 1)..LOOKUP_OVERALL.max_requests {
+        s.windows.admit(&[("lookup:*", &LOOKUP_OVERALL)], NOW).unwrap();
+    }
     logged_in(&mut s, b"newcomer", "newcomer");
-    assert_eq!(refusal(&lookup(&mut s, b"newcomer", "alice")), Some(Refusal::RateLimited));
-    let later =
-        s.handle(b"p", LOOPBACK, AuthRequest::Lookup { username: "alice".into() }, NOW + LOOKUP_OVERALL.window_secs);
+    assert_eq!(refusal(&ask(&mut s, b"newcomer", 3)), Some(Refusal::RateLimited));
+    let later = from(&mut s, b"p", lan(1), AuthRequest::Lookup { username: "alice".into() }, NOW + 60);
     assert!(matches!(later, AuthResponse::User { account: Some(_) }), "{later:?}");
 }
 
@@ -361,7 +388,7 @@ fn look_ups_are_limited_per_account_and_overall() {
 fn a_look_up_needs_a_session_and_others_use_up_no_budget() {
     let (_dir, mut s) = alice_at_home();
     // Far more look-ups than the overall budget admits, from fresh peers without a session.
-    for i in 0..2 * LOOKUP_OVERALL.max_requests {
+    for i in 0..2 * LOOKUP_PER_HOST.max_requests {
         let answer = lookup(&mut s, format!("stranger-{i}").as_bytes(), "alice");
         assert_eq!(answer, refused(Refusal::NotLoggedIn, "log in first"), "{i}");
     }
@@ -554,6 +581,41 @@ fn rename_and_renew_follow_the_session_and_keep_the_account() {
     assert_eq!((found.account, found.username.as_str()), (first.body.account, "alicia"));
     assert_eq!(s.handle(b"p", LOOPBACK, AuthRequest::Logout, NOW), AuthResponse::LoggedOut);
     assert_eq!(refusal(&s.handle(b"p", LOOPBACK, AuthRequest::Renew, NOW)), Some(Refusal::NotLoggedIn));
+}
+
+#[test]
+fn refused_renames_use_up_no_budget() {
+    // Certificates of a minute: a rename freeing a name let go of a minute ago is not too often.
+    let (_dir, s) = service();
+    let mut s = s.with_lifetime(60);
+    register(&mut s, b"p", "alice", GOOD);
+    register(&mut s, b"q", "bob", GOOD);
+    let rename = |s: &mut AuthService, name: &str, at: u64| {
+        s.handle(b"p", LOOPBACK, AuthRequest::Rename { new_username: name.into() }, at)
+    };
+    // Far more refused renames than the window admits: a taken name, and renaming too often.
+    let mut done = 0;
+    let (mut taken, mut too_often) = (0, 0);
+    for i in 0..2 * RENAME_PER_PEER.max_requests {
+        assert_eq!(refusal(&rename(&mut s, "BOB", NOW)), Some(Refusal::UsernameTaken));
+        taken += 1;
+        match rename(&mut s, &format!("alice-{i}"), NOW) {
+            AuthResponse::Granted { .. } => done += 1,
+            other => {
+                assert!(message(&other).contains("certificates with it may still be valid"), "{other:?}");
+                too_often += 1;
+            }
+        }
+    }
+    assert!(taken > RENAME_PER_PEER.max_requests && too_often > RENAME_PER_PEER.max_requests, "{done}");
+    // Only the renames carried out counted: the rest of the window is there, a minute apart.
+    for i in 0..RENAME_PER_PEER.max_requests - done {
+        let at = NOW + 61 * u64::from(i + 1);
+        let answer = rename(&mut s, &format!("later-{i}"), at);
+        assert!(matches!(answer, AuthResponse::Granted { .. }), "rename {i} after {done}: {answer:?}");
+    }
+    let over = rename(&mut s, "one-more", NOW + 61 * u64::from(RENAME_PER_PEER.max_requests + 1));
+    assert!(message(&over).contains("too many renames"), "{over:?}");
 }
 
 #[test]
