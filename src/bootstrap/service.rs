@@ -139,6 +139,11 @@ fn unknown_name_key(peer: &[u8]) -> String {
     format!("unknown:{}", hex(peer))
 }
 
+/// Failures of the peers of host `host` (a [`host_key`]) with names that do not exist.
+fn unknown_name_host_key(host: &str) -> String {
+    format!("unknown-host:{host}")
+}
+
 /// The answer to a request the worker could not serve in time.
 fn busy() -> AuthResponse {
     rate_limited(format!("the account server is busy; try again in {} s", QUEUE_WAIT_MAX.as_secs().max(1)))
@@ -301,7 +306,7 @@ impl AuthService {
     /// host) and per account, before any hashing; then every login that gets as far as hashing,
     /// right or wrong, counted per (account, peer) and per account (its known machines apart
     /// from other peers, and those per host as well). A name that does not exist counts against
-    /// the asking peer.
+    /// the asking peer and its host (those logins hash too, against a dummy hash).
     fn login(
         &mut self,
         peer: &[u8],
@@ -314,13 +319,15 @@ impl AuthService {
             return Ok(e.into());
         }
         let Some(account) = self.accounts.find(username)? else {
-            let key = unknown_name_key(peer);
-            if let Err(wait) = throttle::check(self.accounts.failures(&key)?.as_ref(), now) {
-                return Ok(rate_limited(format!("too many failed logins; try again in {wait} s")));
+            let (key, host_key) = (unknown_name_key(peer), unknown_name_host_key(host));
+            for key in [&key, &host_key] {
+                if let Err(wait) = throttle::check(self.accounts.failures(key)?.as_ref(), now) {
+                    return Ok(rate_limited(format!("too many failed logins; try again in {wait} s")));
+                }
             }
             // Hash all the same, so that timing does not tell which names exist.
             self.hasher.verify(pw, None);
-            self.fail(&[(key, &throttle::UNKNOWN_NAME)], now)?;
+            self.fail(&[(key, &throttle::UNKNOWN_NAME), (host_key, &throttle::UNKNOWN_NAME_PER_HOST)], now)?;
             return Ok(refused(Refusal::WrongCredentials, "wrong username or password"));
         };
         let known = self.accounts.held(account.id, peer)?;

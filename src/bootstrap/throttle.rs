@@ -14,7 +14,8 @@
 //! one record per account — [`STRANGERS`] — with an allowance more than two hosts' worth, which
 //! bounds guessing from many hosts. One host's failures never block another host, and neither
 //! record ever applies to the owner's known machines. Failed logins for names that do not exist
-//! count per asking peer — [`UNKNOWN_NAME`]. Each record allows `free_failures` within
+//! count per asking peer — [`UNKNOWN_NAME`] — and per host — [`UNKNOWN_NAME_PER_HOST`]. Each
+//! record allows `free_failures` within
 //! `window_secs`; from the last free failure on, each failure blocks further attempts for a
 //! back-off that doubles from `first_block_secs` up to `max_block_secs`. While blocked, attempts
 //! are refused before any hashing and change nothing.
@@ -99,6 +100,11 @@ pub const STRANGERS: Backoff = Backoff {
 
 /// Failed logins of one peer for names that do not exist.
 pub const UNKNOWN_NAME: Backoff = PAIR;
+
+/// Failed logins of one host's peers together for names that do not exist: such a login is
+/// hashed (so that timing does not tell which names exist), and fresh peer ids cost nothing.
+/// They hold back nobody's logins to an account that exists.
+pub const UNKNOWN_NAME_PER_HOST: Backoff = HOST;
 
 /// How many requests a window admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -274,6 +274,26 @@ fn logins_for_names_that_do_not_exist_count_against_the_asking_peer() {
 }
 
 #[test]
+fn logins_for_names_that_do_not_exist_count_against_the_host_too_and_hold_back_no_account() {
+    let (_dir, mut s) = alice_at_home();
+    // mallory's host asks for names that do not exist from ever new peer ids: each would be
+    // hashed.
+    let mallory = lan(66);
+    let answers: Vec<Option<Refusal>> = (0..=HOST_FREE_FAILURES)
+        .map(|i| {
+            refusal(&from(&mut s, format!("m{i}").as_bytes(), mallory, login_req(&format!("nobody{i}"), GOOD), NOW))
+        })
+        .collect();
+    assert!(answers[..HOST_FREE_FAILURES as usize].iter().all(|a| *a == Some(Refusal::WrongCredentials)));
+    assert_eq!(answers[HOST_FREE_FAILURES as usize], Some(Refusal::RateLimited), "{answers:?}");
+    // Another host is not held back, and neither is a login to an account that exists.
+    let other = from(&mut s, b"r", lan(7), login_req("nobody", GOOD), NOW);
+    assert_eq!(refusal(&other), Some(Refusal::WrongCredentials));
+    let laptop = from(&mut s, b"laptop", mallory, login_req("alice", GOOD), NOW);
+    assert!(matches!(laptop, AuthResponse::Granted { .. }), "{laptop:?}");
+}
+
+#[test]
 fn registrations_are_limited_per_peer_per_host_and_overall() {
     let (_dir, mut s) = service();
     // Each registration that gets as far as hashing counts.
