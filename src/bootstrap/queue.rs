@@ -14,8 +14,10 @@
 //! than kept waiting for an answer it may no longer be listening for.
 //!
 //! Room is shared so that nobody takes all of it: one asker (a peer) keeps at most
-//! [`QUEUE_PER_ASKER_MAX`] jobs waiting, and hashing jobs never take the last
-//! [`QUEUE_KEPT_FOR_QUICK`] places, so renewals find room however many logins wait.
+//! [`QUEUE_PER_ASKER_MAX`] jobs waiting, one host (named by the caller) at most
+//! [`QUEUE_PER_HOST_STRANGERS_MAX`] strangers' jobs, since peer ids cost nothing, and hashing
+//! jobs never take the last [`QUEUE_KEPT_FOR_QUICK`] places, so renewals find room however many
+//! logins wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -29,6 +31,10 @@ pub const QUEUE_KEPT_FOR_QUICK: usize = QUEUE_MAX_JOBS / 4;
 /// The most jobs one asker keeps waiting (a node asks one thing at a time, a few look-ups at
 /// most).
 pub const QUEUE_PER_ASKER_MAX: usize = 8;
+
+/// The most strangers' jobs one host keeps waiting, all its peers together: a sixth of the
+/// places hashing jobs may take, so six hosts or more are needed to fill them.
+pub const QUEUE_PER_HOST_STRANGERS_MAX: usize = (QUEUE_MAX_JOBS - QUEUE_KEPT_FOR_QUICK) / 6;
 
 /// The most quick jobs served in a row while a hashing job waits: then the hashing job.
 pub const QUEUE_QUICK_IN_A_ROW: u32 = 8;
@@ -91,6 +97,8 @@ impl<J> Pushed<J> {
 struct Waiting<J> {
     arrived: Instant,
     asker: Vec<u8>,
+    /// The asker's host, for a stranger's job (the only ones counted per host).
+    host: Option<String>,
     job: J,
 }
 
@@ -100,6 +108,8 @@ pub struct JobQueue<J> {
     queues: [VecDeque<Waiting<J>>; CLASSES],
     /// How many jobs each asker has waiting (askers with none are not kept).
     per_asker: HashMap<Vec<u8>, usize>,
+    /// How many strangers' jobs each host has waiting (hosts with none are not kept).
+    per_host: HashMap<String, usize>,
     max_jobs: usize,
     /// The most hashing jobs (known and strangers') waiting.
     max_hashing: usize,
@@ -116,6 +126,7 @@ impl<J> JobQueue<J> {
         JobQueue {
             queues: Default::default(),
             per_asker: HashMap::new(),
+            per_host: HashMap::new(),
             max_jobs,
             max_hashing: max_jobs.saturating_sub(kept_for_quick),
             max_wait,
@@ -137,13 +148,20 @@ impl<J> JobQueue<J> {
         self.queues[Class::Known.index()].len().saturating_add(self.queues[Class::Stranger.index()].len())
     }
 
-    /// Queues `job` of `class`, asked by `asker`, which arrived at `arrived`. A job is refused
-    /// when its asker has [`QUEUE_PER_ASKER_MAX`] waiting already. When the queue (or, for a
-    /// job of the known or the strangers' class, the room those may take) is full, a stranger's
-    /// job makes room for a more urgent one (the newest stranger's job gives way), else the new
-    /// job is refused.
-    pub fn push(&mut self, job: J, class: Class, asker: &[u8], arrived: Instant) -> Pushed<J> {
+    /// Queues `job` of `class`, asked by `asker` on host `host`, which arrived at `arrived`. A
+    /// job is refused when its asker has [`QUEUE_PER_ASKER_MAX`] waiting already, or when it is
+    /// a stranger's and its host has [`QUEUE_PER_HOST_STRANGERS_MAX`] strangers' jobs waiting.
+    /// When the queue (or, for a job of the known or the strangers' class, the room those may
+    /// take) is full, a stranger's job makes room for a more urgent one (the newest stranger's
+    /// job gives way), else the new job is refused.
+    pub fn push(&mut self, job: J, class: Class, asker: &[u8], host: &str, arrived: Instant) -> Pushed<J> {
         if self.per_asker.get(asker).is_some_and(|n| *n >= QUEUE_PER_ASKER_MAX) {
+            return Pushed::Refused(job);
+        }
+        let host = (class == Class::Stranger).then(|| host.to_string());
+        if let Some(host) = &host
+            && self.per_host.get(host).is_some_and(|n| *n >= QUEUE_PER_HOST_STRANGERS_MAX)
+        {
             return Pushed::Refused(job);
         }
         let full = self.len() >= self.max_jobs || (class != Class::Quick && self.hashing() >= self.max_hashing);
@@ -158,7 +176,10 @@ impl<J> JobQueue<J> {
             }
         }
         *self.per_asker.entry(asker.to_vec()).or_insert(0) += 1;
-        self.queues[class.index()].push_back(Waiting { arrived, asker: asker.to_vec(), job });
+        if let Some(host) = &host {
+            *self.per_host.entry(host.clone()).or_insert(0) += 1;
+        }
+        self.queues[class.index()].push_back(Waiting { arrived, asker: asker.to_vec(), host, job });
         pushed
     }
 
@@ -186,12 +207,20 @@ impl<J> JobQueue<J> {
         Some(Next::Serve(self.forget(waiting)))
     }
 
-    /// The job of `waiting`, which leaves the queue: no longer counted for its asker.
+    /// The job of `waiting`, which leaves the queue: no longer counted for its asker and host.
     fn forget(&mut self, waiting: Waiting<J>) -> J {
         if let Some(n) = self.per_asker.get_mut(&waiting.asker) {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.per_asker.remove(&waiting.asker);
+            }
+        }
+        if let Some(host) = &waiting.host
+            && let Some(n) = self.per_host.get_mut(host)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_host.remove(host);
             }
         }
         waiting.job
@@ -214,12 +243,12 @@ mod tests {
         asker: &[u8],
         at: Instant,
     ) -> Option<&'static str> {
-        q.push(job, class, asker, at).handed_back()
+        q.push(job, class, asker, "host", at).handed_back()
     }
 
     /// Queues `job`, asked by an asker of its own name.
     fn push(q: &mut JobQueue<&'static str>, job: &'static str, class: Class, at: Instant) -> Option<&'static str> {
-        q.push(job, class, job.as_bytes(), at).handed_back()
+        q.push(job, class, job.as_bytes(), job, at).handed_back()
     }
 
     #[test]
@@ -270,14 +299,14 @@ mod tests {
         assert_eq!(push(&mut q, "s1", Class::Stranger, t), None);
         assert_eq!(push(&mut q, "s2", Class::Stranger, t), None);
         assert_eq!(push(&mut q, "k1", Class::Known, t), None);
-        assert_eq!(q.push("s3", Class::Stranger, b"s3", t), Pushed::Refused("s3"));
+        assert_eq!(q.push("s3", Class::Stranger, b"s3", "s3", t), Pushed::Refused("s3"));
         assert_eq!(
-            q.push("k2", Class::Known, b"k2", t),
+            q.push("k2", Class::Known, b"k2", "k2", t),
             Pushed::Displaced("s2"),
             "the newest stranger's job gives way"
         );
-        assert_eq!(q.push("renew", Class::Quick, b"renew", t), Pushed::Displaced("s1"));
-        assert_eq!(q.push("k3", Class::Known, b"k3", t), Pushed::Refused("k3"), "no stranger left to give way");
+        assert_eq!(q.push("renew", Class::Quick, b"renew", "renew", t), Pushed::Displaced("s1"));
+        assert_eq!(q.push("k3", Class::Known, b"k3", "k3", t), Pushed::Refused("k3"), "no stranger left to give way");
         assert_eq!(drain(&mut q, t), ["renew", "k1", "k2"].map(Next::Serve).into_iter().collect::<Vec<_>>());
     }
 
@@ -341,6 +370,25 @@ mod tests {
         // Then quick jobs again, first.
         assert_eq!(handed_back(&mut q, "stranger", Class::Stranger, b"stranger", t), None);
         assert_eq!(q.next(alice.1), Some(Next::Serve("renew")));
+    }
+
+    #[test]
+    fn one_host_s_strangers_take_a_share_of_the_room_and_other_hosts_find_theirs() {
+        let t = Instant::now();
+        let mut q = JobQueue::new(QUEUE_MAX_JOBS, QUEUE_WAIT_MAX);
+        // mallory's host asks from ever new peer ids, each under its own limit.
+        let mut queued = 0;
+        for i in 0..QUEUE_MAX_JOBS {
+            let peer = format!("mallory-{i}");
+            queued += usize::from(q.push("guess", Class::Stranger, peer.as_bytes(), "10.0.0.66", t) == Pushed::Queued);
+        }
+        assert_eq!(queued, QUEUE_PER_HOST_STRANGERS_MAX);
+        assert_eq!(q.push("alice", Class::Stranger, b"laptop", "10.0.0.5", t), Pushed::Queued, "another host");
+        assert_eq!(q.push("known", Class::Known, b"mallory-home", "10.0.0.66", t), Pushed::Queued, "not a stranger's");
+        // A job served frees its host's place.
+        assert_eq!(q.next(t), Some(Next::Serve("known")));
+        assert_eq!(q.next(t), Some(Next::Serve("guess")));
+        assert_eq!(q.push("guess", Class::Stranger, b"mallory-new", "10.0.0.66", t), Pushed::Queued);
     }
 
     #[test]

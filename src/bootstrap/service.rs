@@ -6,8 +6,9 @@
 //! request is classed and queued in the [`JobQueue`] the moment it is submitted (with a
 //! connection of its own that only reads and never waits), so the queue's rules (strangers give
 //! way, room kept for quick requests) hold while a hash runs. The thread serves quick requests
-//! first, then known machines, then strangers; what it cannot serve within [`QUEUE_WAIT_MAX`]
-//! is answered `rate_limited` without hashing. Nothing here panics on a peer's input.
+//! first, then known machines, then strangers (one host's strangers taking a bounded share of
+//! the room); what it cannot serve within [`QUEUE_WAIT_MAX`] is answered `rate_limited` without
+//! hashing. Nothing here panics on a peer's input.
 //!
 //! Each request comes with its asker's host: the IP address of the connection it came on, which
 //! the caller finds (the service knows no network types beyond `std`'s [`IpAddr`]). Limits that
@@ -602,8 +603,8 @@ impl<T: Send + 'static> AuthWorker<T> {
         if !state.serving {
             return false;
         }
-        let asker = peer.clone();
-        match state.queue.push(Job { peer, host, request, ticket }, class, &asker, Instant::now()) {
+        let (asker, host_name) = (peer.clone(), host_key(host));
+        match state.queue.push(Job { peer, host, request, ticket }, class, &asker, &host_name, Instant::now()) {
             Pushed::Queued => {}
             Pushed::Displaced(job) => state.displaced.push(job),
             Pushed::Refused(_) => return false,
