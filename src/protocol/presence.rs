@@ -162,10 +162,9 @@ mod tests {
         assert_eq!(Presence::decode(&vec![0u8; MAX_BYTES + 1]), None);
     }
 
-    #[test]
-    fn a_sealed_presence_opens_as_its_signer_and_nothing_else_does() {
-        let key = Keypair::generate_ed25519();
-        let presence = Presence {
+    /// An announcement of alice's, numbered 3.
+    fn alices() -> Presence {
+        Presence {
             certificate: Authority::from_secret(&[1; 32]).issue(
                 crate::testing::account_of("alice"),
                 "alice",
@@ -177,7 +176,13 @@ mod tests {
             state: PresenceState::Online,
             seq: 3,
             rooms: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn a_sealed_presence_opens_as_its_signer_and_nothing_else_does() {
+        let key = Keypair::generate_ed25519();
+        let presence = alices();
         let sealed = presence.seal(&key).unwrap();
         assert_eq!(Presence::open(&sealed), Some((key.public().to_peer_id(), presence.clone())));
         // Unsealed bytes, another key's claim, and a changed byte are all refused.
@@ -204,19 +209,7 @@ mod tests {
             padding: u64,
         }
         let key = Keypair::generate_ed25519();
-        let presence = Presence {
-            certificate: Authority::from_secret(&[1; 32]).issue(
-                crate::testing::account_of("alice"),
-                "alice",
-                b"p",
-                1,
-                1,
-            ),
-            nick: "Alice".into(),
-            state: PresenceState::Online,
-            seq: 3,
-            rooms: vec![],
-        };
+        let presence = alices();
         let sealed = presence.seal(&key).unwrap();
         let unopened = Presence::unseal(&sealed).expect("read");
         assert_eq!((unopened.claimed_peer(), unopened.seq()), (key.public().to_peer_id(), 3));
