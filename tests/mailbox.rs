@@ -45,6 +45,20 @@ fn alice_then_bob_away(lab: &Lab) -> BobAway {
     BobAway { boot_dir, dirs, _boot: boot, alice }
 }
 
+/// On loopback: the bootstrap (the mailbox), alice online and bob away, with their data in
+/// `dirs`; the bootstrap's address, the bootstrap and alice.
+fn loopback_bob_away(dirs: [&std::path::Path; 2]) -> (String, NodeProc, NodeProc) {
+    let trio = support::chat::loopback_trio(&[], [Some(dirs[0]), Some(dirs[1])]);
+    let (boot_addr, boot, mut alice, mut bob) = (trio.boot_addr, trio.boot, trio.alice, trio.bob);
+    support::chat::register(&mut alice, "alice", PASSWORDS[0]);
+    support::chat::register(&mut bob, "bob", PASSWORDS[1]);
+    wait_online(&mut alice, "bob");
+    bob.send("/quit");
+    bob.wait_exit(Duration::from_secs(10));
+    alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+    (boot_addr, boot, alice)
+}
+
 /// Every file in `dir`, read whole.
 fn files_hold(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
     let mut holding = Vec::new();
@@ -165,20 +179,12 @@ fn a_hostile_certified_peer_reads_nothing_takes_nothing_and_forges_nothing() {
     use meshchat::protocol::mailbox::{MailboxRefusal, MailboxRequest, MailboxResponse};
     use meshchat::store::NodeStore;
     use support::NodeBuilder;
-    use support::chat::{loopback_trio, register};
     use support::lobby::certified_stranger;
     use support::sync_peer::SyncPeer;
 
     let (alice_dir, bob_dir, carol_dir) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let trio = loopback_trio(&[], [Some(alice_dir.path()), Some(bob_dir.path())]);
-    let (boot_addr, _boot, mut alice, mut bob) = (trio.boot_addr, trio.boot, trio.alice, trio.bob);
-    register(&mut alice, "alice", PASSWORDS[0]);
-    register(&mut bob, "bob", PASSWORDS[1]);
-    wait_online(&mut alice, "bob");
-    bob.send("/quit");
-    bob.wait_exit(Duration::from_secs(10));
-    alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+    let (boot_addr, _boot, mut alice) = loopback_bob_away([alice_dir.path(), bob_dir.path()]);
     let text = "meet at the north gate at nine";
     alice.send(&format!("/msg bob {text}"));
     let id = str_of(&alice.wait_for("kept", |v| is_dm(v, "alice", "bob", text)), "id").to_string();
@@ -253,7 +259,6 @@ fn a_hostile_certified_peer_reads_nothing_takes_nothing_and_forges_nothing() {
 fn a_certified_peer_asking_without_end_is_answered_a_burst_then_refused_while_others_are_served() {
     use meshchat::protocol::mailbox::{MailboxRefusal, MailboxRequest, MailboxResponse};
     use support::NodeBuilder;
-    use support::chat::{loopback_trio, register};
     use support::lobby::certified_stranger;
     use support::sync_peer::SyncPeer;
     // What the mailbox answers one account's collections: two rounds of 8 pages at once, then
@@ -264,14 +269,7 @@ fn a_certified_peer_asking_without_end_is_answered_a_burst_then_refused_while_ot
 
     let (alice_dir, bob_dir, carol_dir) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let trio = loopback_trio(&[], [Some(alice_dir.path()), Some(bob_dir.path())]);
-    let (boot_addr, _boot, mut alice, mut bob) = (trio.boot_addr, trio.boot, trio.alice, trio.bob);
-    register(&mut alice, "alice", PASSWORDS[0]);
-    register(&mut bob, "bob", PASSWORDS[1]);
-    wait_online(&mut alice, "bob");
-    bob.send("/quit");
-    bob.wait_exit(Duration::from_secs(10));
-    alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+    let (boot_addr, _boot, mut alice) = loopback_bob_away([alice_dir.path(), bob_dir.path()]);
 
     // Mallory, certified as carol, asks the mailbox for her letters over and over.
     let (key, carol) = certified_stranger(&boot_addr, carol_dir.path());
