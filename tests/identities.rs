@@ -199,6 +199,31 @@ mod serde_bytes_compat {
     pub struct Bytes(pub Vec<u8>);
 }
 
+/// A fresh peer that has never seen `bytes` publishes them on the presence topic through the
+/// node at `addr` (a peer that heard them would take them for a copy), then runs 2 s more so
+/// that they are sent. Says why if they could not go out within 20 s.
+async fn replay_through(addr: libp2p::Multiaddr, bytes: Vec<u8>) -> Result<(), String> {
+    let mut replayer = gossip_peer(Keypair::generate_ed25519(), false);
+    let topic = gossipsub::IdentTopic::new(meshchat::protocol::presence::TOPIC);
+    replayer.dial(addr).map_err(|e| e.to_string())?;
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut outcome = Err(String::from("not tried"));
+    while outcome.is_err() && tokio::time::Instant::now() < give_up {
+        let _ = tokio::time::timeout(Duration::from_millis(100), replayer.select_next_some()).await;
+        outcome = replayer
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic.clone(), bytes.clone())
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"));
+    }
+    let sent = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < sent {
+        let _ = tokio::time::timeout(Duration::from_millis(100), replayer.select_next_some()).await;
+    }
+    outcome
+}
+
 #[test]
 fn a_replayed_presence_changes_nothing() {
     let LoopbackTrio { boot: _boot, mut alice, mut bob, bob_addr, .. } = loopback_trio(&[], [None, None]);
@@ -206,28 +231,28 @@ fn a_replayed_presence_changes_nothing() {
 
     // mallory listens on the presence topic (through bob) and keeps alice's announcements.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let _context = runtime.enter();
-    let mut mallory = gossip_peer(Keypair::generate_ed25519(), true);
-    let topic = gossipsub::IdentTopic::new(meshchat::protocol::presence::TOPIC);
-    mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
-    mallory.dial(bob_addr).unwrap();
+    let (heard_tx, heard_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let listen_addr = bob_addr.clone();
+    let mallory = runtime.spawn(async move {
+        let mut mallory = gossip_peer(Keypair::generate_ed25519(), false);
+        let topic = gossipsub::IdentTopic::new(meshchat::protocol::presence::TOPIC);
+        mallory.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+        mallory.dial(listen_addr).unwrap();
+        loop {
+            if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Message { message, .. })) =
+                mallory.select_next_some().await
+                && let Some((_, presence)) = meshchat::protocol::presence::Presence::open(&message.data)
+                && presence.certificate.body.username == "alice"
+            {
+                let _ = heard_tx.send(message.data);
+                return;
+            }
+        }
+    });
     register(&mut alice, "alice", PASSWORDS[0]);
     wait_online(&mut bob, "alice");
-    let heard: Vec<u8> = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), async {
-            loop {
-                if let SwarmEvent::Behaviour(GossipPeerEvent::Gossipsub(gossipsub::Event::Message { message, .. })) =
-                    mallory.select_next_some().await
-                    && let Some((_, presence)) = meshchat::protocol::presence::Presence::open(&message.data)
-                    && presence.certificate.body.username == "alice"
-                {
-                    return message.data;
-                }
-            }
-        })
-        .await
-        .expect("one of alice's announcements")
-    });
+    let heard = heard_rx.recv_timeout(Duration::from_secs(30)).expect("one of alice's announcements");
+    mallory.abort();
 
     alice.send("/logout");
     alice.wait_type("logged_out");
@@ -245,17 +270,8 @@ fn a_replayed_presence_changes_nothing() {
     assert!(meshchat::protocol::presence::Presence::open(&heard).is_some(), "a valid announcement");
     assert!(meshchat::protocol::presence::Presence::open(&reordered).is_none(), "another encoding read");
     for replay in [reordered, heard] {
-        runtime.block_on(async {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-            let mut published = false;
-            while tokio::time::Instant::now() < deadline {
-                if !published {
-                    published = mallory.behaviour_mut().gossipsub.publish(topic.clone(), replay.clone()).is_ok();
-                }
-                let _ = tokio::time::timeout(Duration::from_millis(100), mallory.select_next_some()).await;
-            }
-            assert!(published, "the replay went out");
-        });
+        let outcome = runtime.block_on(replay_through(bob_addr.clone(), replay));
+        assert!(outcome.is_ok(), "the replay went out: {outcome:?}");
     }
     no_event_within(&mut bob, Duration::from_secs(2), "alice online again", |v| {
         v["type"] == "presence" && v["user"] == "alice" && v["state"] == "online"
