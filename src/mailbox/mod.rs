@@ -13,7 +13,9 @@ pub mod letter;
 
 /// How long a mailbox keeps a letter, and the oldest message it takes, in milliseconds: 14 days.
 pub const KEEP_MS: u64 = 14 * 24 * 60 * 60 * 1000;
-/// The most letters a mailbox keeps for one recipient.
+/// The most letters a mailbox keeps for one recipient. Past it, a letter from a sender with
+/// fewer waiting for that recipient than another has pushes out that other's newest, so
+/// accounts filling a recipient's quota keep nobody else's letters out.
 pub const MAX_LETTERS_PER_RECIPIENT: u64 = 500;
 /// The most bytes of letters a mailbox keeps for one recipient.
 pub const MAX_BYTES_PER_RECIPIENT: u64 = 4 * 1024 * 1024;

@@ -63,15 +63,11 @@ impl NodeStore {
             {
                 return Ok(Err(MailboxRefusal::SenderQuota));
             }
-            let (count, bytes): (i64, i64) = self.row(
-                "SELECT COUNT(*), COALESCE(SUM(length(sealed)), 0) FROM letters WHERE recipient = ?1",
-                params![recipient],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            if count >= sql_int(MAX_LETTERS_PER_RECIPIENT)
-                || bytes.saturating_add(size) > sql_int(MAX_BYTES_PER_RECIPIENT)
-            {
+            let Some(pushed_out) = self.room_for(letter, pair_count, size)? else {
                 return Ok(Err(MailboxRefusal::RecipientQuota));
+            };
+            for rowid in pushed_out {
+                self.exec("DELETE FROM letters WHERE rowid = ?1", params![rowid])?;
             }
             self.exec(
                 "INSERT INTO letters (recipient, id, sender, sealed, written_ms, kept_ms)
@@ -87,6 +83,61 @@ impl NodeStore {
             )?;
             Ok(Ok(()))
         })?)
+    }
+
+    /// Room for `letter` (`size` bytes) among its recipient's letters, whose sender has
+    /// `mine` waiting there: the letters to delete for it, or `None` when it is refused.
+    ///
+    /// Within the recipient's quota it fits as it is. Past it, a sender with fewer letters
+    /// waiting than another pushes out that other's newest (of whoever has the most): a few
+    /// accounts filling a recipient's quota keep nobody else's letters out, and letters are
+    /// never pushed out by a sender who would end up with more than their owner has left. A
+    /// letter pushed out is no loss: every letter is a copy of a message its sender's outbox
+    /// keeps until the receipt comes.
+    fn room_for(&self, letter: &LeftLetter, mine: i64, size: i64) -> rusqlite::Result<Option<Vec<i64>>> {
+        let recipient = &letter.recipient.as_bytes()[..];
+        let (mut count, mut bytes): (i64, i64) = self.row(
+            "SELECT COUNT(*), COALESCE(SUM(length(sealed)), 0) FROM letters WHERE recipient = ?1",
+            params![recipient],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let fits = |count: i64, bytes: i64| {
+            count < sql_int(MAX_LETTERS_PER_RECIPIENT) && bytes.saturating_add(size) <= sql_int(MAX_BYTES_PER_RECIPIENT)
+        };
+        if fits(count, bytes) {
+            return Ok(Some(Vec::new()));
+        }
+        // Each other sender's count and bytes waiting for the recipient (at most the recipient's
+        // quota of rows), and how many of theirs are pushed out so far.
+        let mut statement = self.conn().prepare_cached(
+            "SELECT sender, COUNT(*), SUM(length(sealed)) FROM letters WHERE recipient = ?1 AND sender != ?2
+             GROUP BY sender",
+        )?;
+        let mut others: Vec<(Vec<u8>, i64, i64, i64)> = statement
+            .query_map(params![recipient, &letter.sender.as_bytes()[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, 0)))?
+            .collect::<Result<_, _>>()?;
+        let mut pushed_out = Vec::new();
+        while !fits(count, bytes) {
+            let Some(most) = others.iter_mut().max_by_key(|(_, count, bytes, _)| (*count, *bytes)) else {
+                return Ok(None);
+            };
+            if most.1 <= mine.saturating_add(1) {
+                return Ok(None);
+            }
+            let (rowid, length): (i64, i64) = self.row(
+                "SELECT rowid, length(sealed) FROM letters WHERE recipient = ?1 AND sender = ?2
+                 ORDER BY rowid DESC LIMIT 1 OFFSET ?3",
+                params![recipient, most.0, most.3],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            pushed_out.push(rowid);
+            most.1 -= 1;
+            most.2 = most.2.saturating_sub(length);
+            most.3 += 1;
+            count -= 1;
+            bytes = bytes.saturating_sub(length);
+        }
+        Ok(Some(pushed_out))
     }
 
     /// The oldest `limit` letters kept for `recipient` after position `after` (0: from the
@@ -218,6 +269,80 @@ mod tests {
             Err(MailboxRefusal::SenderQuota)
         );
         assert_eq!(store.leave_letter(&letter("alice", "dave", "a-1", half), NOW).unwrap(), Ok(()));
+    }
+
+    fn ids_for(store: &NodeStore, recipient: &str) -> Vec<String> {
+        let (letters, _, _) = store.letters_for(&account_of(recipient), 0, 10_000).unwrap();
+        letters.into_iter().map(|l| l.id).collect()
+    }
+
+    #[test]
+    fn accounts_filling_a_recipients_quota_keep_nobody_else_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        // Sixteen accounts leave their full share each for bob: more than his quota holds.
+        let senders = MAX_LETTERS_PER_RECIPIENT.div_ceil(MAX_LETTERS_PER_PAIR);
+        for s in 0..senders {
+            for i in 0..MAX_LETTERS_PER_PAIR {
+                let _ = store.leave_letter(&letter(&format!("s{s}"), "bob", &format!("s{s}-{i}"), 10), NOW).unwrap();
+            }
+        }
+        let full = ids_for(&store, "bob");
+        assert_eq!(full.len() as u64, MAX_LETTERS_PER_RECIPIENT);
+        // Carol's letter still gets in, and pushes out the newest of someone who has the most.
+        assert_eq!(store.leave_letter(&letter("carol", "bob", "c-0", 10), NOW).unwrap(), Ok(()));
+        let after = ids_for(&store, "bob");
+        assert_eq!(after.len() as u64, MAX_LETTERS_PER_RECIPIENT);
+        assert!(after.contains(&"c-0".to_string()));
+        let gone: Vec<&String> = full.iter().filter(|id| !after.contains(id)).collect();
+        assert_eq!(gone.len(), 1, "{gone:?}");
+        let newest_of = format!("-{}", MAX_LETTERS_PER_PAIR - 1);
+        assert!(gone[0].ends_with(&newest_of), "the newest of its sender: {gone:?}");
+        // Whose letter that was cannot push hers out again: they still have more than she has.
+        let pushed = gone[0].split('-').next().unwrap().to_string();
+        let again = letter(&pushed, "bob", "again", 10);
+        assert_eq!(store.leave_letter(&again, NOW).unwrap(), Err(MailboxRefusal::RecipientQuota));
+        // Carol keeps leaving until she has as many as those she pushes out have left.
+        let mut carols = 1;
+        while store.leave_letter(&letter("carol", "bob", &format!("c-{carols}"), 10), NOW).unwrap().is_ok() {
+            carols += 1;
+            assert!(carols <= MAX_LETTERS_PER_PAIR, "carol past her own share");
+        }
+        let kept = ids_for(&store, "bob");
+        assert_eq!(kept.len() as u64, MAX_LETTERS_PER_RECIPIENT);
+        let per_sender = |name: &str| kept.iter().filter(|id| id.starts_with(&format!("{name}-"))).count() as u64;
+        let fewest = (0..senders).map(|s| per_sender(&format!("s{s}"))).min().unwrap();
+        assert_eq!(per_sender("c"), carols);
+        assert!(carols >= fewest && carols <= fewest + 1, "carol {carols}, the others at least {fewest}");
+        assert!(carols >= MAX_LETTERS_PER_RECIPIENT / (senders + 1), "a fair share: {carols}");
+        // Every sender kept its oldest letters: only the newest are pushed out.
+        for s in 0..senders {
+            let n = per_sender(&format!("s{s}"));
+            assert!((0..n).all(|i| kept.contains(&format!("s{s}-{i}"))), "s{s} lost an early one");
+        }
+    }
+
+    #[test]
+    fn a_refused_letter_pushes_nothing_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let senders = MAX_LETTERS_PER_RECIPIENT / 10;
+        for s in 0..senders {
+            for i in 0..10 {
+                store.leave_letter(&letter(&format!("s{s}"), "bob", &format!("s{s}-{i}"), 10), NOW).unwrap().unwrap();
+            }
+        }
+        // Everyone has 10: one more from any of them would leave its sender ahead of the one it
+        // pushed out. It is refused, and bob's letters stay as they are.
+        let before = ids_for(&store, "bob");
+        assert_eq!(
+            store.leave_letter(&letter("s0", "bob", "s0-x", 10), NOW).unwrap(),
+            Err(MailboxRefusal::RecipientQuota)
+        );
+        assert_eq!(ids_for(&store, "bob"), before);
+        // A newcomer with none gets in, at the cost of one letter of someone with 10.
+        assert_eq!(store.leave_letter(&letter("carol", "bob", "c-0", 10), NOW).unwrap(), Ok(()));
+        assert_eq!(ids_for(&store, "bob").len(), before.len());
     }
 
     #[test]
