@@ -3,11 +3,14 @@
 //! order, so a newer certificate always has a higher one). Pure state: no I/O.
 //!
 //! A certificate only ever speaks for its own account id, and an older certificate never brings
-//! back an old label: a name freed by a rename cannot pass for the person who left it.
+//! back an old label: a name freed by a rename cannot pass for the person who left it. Nor does
+//! a label known here stand for its account once a newer certificate gives the name to another
+//! account: that account is shown by its short id then (someone who renamed while this node
+//! did not hear of it, and whose old name someone else took since).
 
 use std::collections::HashMap;
 
-use crate::account::{AccountId, same_name};
+use crate::account::AccountId;
 use crate::cert::CertBody;
 
 /// At most this many accounts are remembered; past it, the least recently learnt are forgotten.
@@ -38,6 +41,13 @@ pub enum Learnt {
 #[derive(Debug, Default)]
 pub struct Directory {
     labels: HashMap<AccountId, Label>,
+    /// The accounts whose label has each name (in [`name_key`] form).
+    by_name: HashMap<String, Vec<AccountId>>,
+}
+
+/// A name as names compare: in any case (as [`crate::account::same_name`] has it).
+fn name_key(username: &str) -> String {
+    username.to_ascii_lowercase()
 }
 
 impl Directory {
@@ -53,23 +63,31 @@ impl Directory {
 
     /// Takes in that `account` went by `username` in its certificate of serial `serial`.
     pub fn learn_label(&mut self, account: AccountId, username: &str, serial: u64) -> Learnt {
-        match self.labels.get_mut(&account) {
-            Some(label) if serial <= label.serial => Learnt::Nothing,
-            Some(label) => {
-                let learnt = if label.username == username {
-                    Learnt::Newer
-                } else {
-                    Learnt::Renamed { old: label.username.clone(), new: username.to_string() }
-                };
-                *label = Label { username: username.to_string(), serial };
-                learnt
-            }
+        let learnt = match self.labels.get(&account) {
+            Some(label) if serial <= label.serial => return Learnt::Nothing,
+            Some(label) if label.username == username => Learnt::Newer,
+            Some(label) => Learnt::Renamed { old: label.username.clone(), new: username.to_string() },
             None => {
                 if self.labels.len() >= MAX_ACCOUNTS {
                     self.forget_oldest();
                 }
-                self.labels.insert(account, Label { username: username.to_string(), serial });
                 Learnt::New
+            }
+        };
+        if let Some(old) = self.labels.insert(account, Label { username: username.to_string(), serial }) {
+            self.unindex(account, &old.username);
+        }
+        self.by_name.entry(name_key(username)).or_default().push(account);
+        learnt
+    }
+
+    /// Takes `account` out of the accounts known by `username`.
+    fn unindex(&mut self, account: AccountId, username: &str) {
+        let key = name_key(username);
+        if let Some(holders) = self.by_name.get_mut(&key) {
+            holders.retain(|a| *a != account);
+            if holders.is_empty() {
+                self.by_name.remove(&key);
             }
         }
     }
@@ -80,13 +98,18 @@ impl Directory {
         serials.sort_unstable();
         let cut = serials.get(serials.len() / 10).copied().unwrap_or(0);
         self.labels.retain(|_, label| label.serial > cut);
+        self.by_name.clear();
+        for (account, label) in &self.labels {
+            self.by_name.entry(name_key(&label.username)).or_default().push(*account);
+        }
     }
 
-    /// The username of `account`, or a short form of its id when it is not known.
+    /// The username of `account`, or a short form of its id when it is not known, or when a
+    /// newer certificate seen here gives its name to another account.
     pub fn name_of(&self, account: &AccountId) -> String {
         match self.labels.get(account) {
-            Some(label) => label.username.clone(),
-            None => format!("~{}", &account.to_hex()[..8]),
+            Some(label) if self.find(&label.username) == Some(*account) => label.username.clone(),
+            _ => short_id(account),
         }
     }
 
@@ -98,12 +121,14 @@ impl Directory {
     /// The account that goes by `username` (any case): when several known accounts had that
     /// name, the one whose certificate is newest.
     pub fn find(&self, username: &str) -> Option<AccountId> {
-        self.labels
-            .iter()
-            .filter(|(_, label)| same_name(&label.username, username))
-            .max_by_key(|(_, label)| label.serial)
-            .map(|(account, _)| *account)
+        let holders = self.by_name.get(&name_key(username))?;
+        holders.iter().max_by_key(|account| self.labels.get(*account).map(|l| l.serial)).copied()
     }
+}
+
+/// How an account without a name here is shown: `~` and the first 8 hex digits of its id.
+pub fn short_id(account: &AccountId) -> String {
+    format!("~{}", &account.to_hex()[..8])
 }
 
 #[cfg(test)]
@@ -140,6 +165,27 @@ mod tests {
     }
 
     #[test]
+    fn a_label_whose_name_another_account_took_since_is_not_shown() {
+        let mut d = Directory::new();
+        d.learn_label(ALICE, "alice", 5);
+        assert_eq!(d.name_of(&ALICE), "alice");
+        // alice renamed unheard of here, and someone else took the name later.
+        d.learn_label(NEW_ALICE, "ALICE", 40);
+        assert_eq!(d.name_of(&NEW_ALICE), "ALICE");
+        assert_eq!(d.name_of(&ALICE), short_id(&ALICE), "the old holder passes for the new one");
+        // An old certificate of hers heard again changes nothing; her newer one names her.
+        d.learn_label(ALICE, "alice", 6);
+        assert_eq!(d.name_of(&ALICE), short_id(&ALICE));
+        assert_eq!(d.learn_label(ALICE, "alicia", 41), Learnt::Renamed { old: "alice".into(), new: "alicia".into() });
+        assert_eq!(d.name_of(&ALICE), "alicia");
+        assert_eq!(d.find("alice"), Some(NEW_ALICE));
+        // The new holder moves on too: nobody known goes by alice now.
+        d.learn_label(NEW_ALICE, "newt", 50);
+        assert_eq!(d.find("alice"), None);
+        assert_eq!(d.name_of(&NEW_ALICE), "newt");
+    }
+
+    #[test]
     fn the_directory_is_bounded() {
         let mut d = Directory::new();
         for i in 0..(MAX_ACCOUNTS as u64 + 10) {
@@ -149,5 +195,9 @@ mod tests {
         }
         assert!(d.labels.len() <= MAX_ACCOUNTS);
         assert!(d.labels.len() > MAX_ACCOUNTS / 2);
+        // The names follow the accounts forgotten: the newest still found, none left over.
+        assert_eq!(d.by_name.values().map(Vec::len).sum::<usize>(), d.labels.len());
+        let newest = d.find("u").unwrap();
+        assert_eq!(d.labels[&newest].serial, MAX_ACCOUNTS as u64 + 9);
     }
 }

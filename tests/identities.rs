@@ -6,6 +6,7 @@
 //! - A rename whose answer was lost heals at the next renewal.
 //! - A replayed presence announcement makes nobody look online after they logged out (and one
 //!   in other bytes is not even read).
+//! - A letter written under a name someone else has taken since is not shown under that name.
 
 mod support;
 
@@ -279,4 +280,65 @@ fn a_replayed_presence_changes_nothing() {
     bob.send("/who");
     let online = bob.wait_type("online");
     assert!(!online["users"].as_array().unwrap().iter().any(|u| u["user"] == "alice"), "{online}");
+}
+
+/// A letter alice left for bob before she renamed is shown, once bob's node knows that
+/// someone else goes by `alice` now, under her new name or her account's short id: never under
+/// the name in its certificate, which is someone else's by then.
+#[test]
+fn a_letter_written_under_a_name_taken_since_is_not_shown_under_it() {
+    const HOLD: Duration = Duration::from_secs(30);
+    let boot_dir = tempfile::tempdir().unwrap();
+    let mut boot = NodeBuilder::loopback("bootstrap")
+        .args(&["bootstrap", "--name-hold", "30", "--cert-lifetime", "30"])
+        .data_dir(boot_dir.path())
+        .spawn();
+    let boot_addr = boot.ready()["listen"][0].as_str().expect("a listen address").to_string();
+    let user = |name: &str| {
+        let mut node = NodeBuilder::loopback(name).args(&["--peer", &boot_addr]).spawn();
+        node.ready();
+        expect_bootstrap(&mut node);
+        node
+    };
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    register(&mut alice, "alice", PASSWORDS[0]);
+    register(&mut bob, "bob", PASSWORDS[1]);
+    wait_online(&mut bob, "alice");
+    wait_online(&mut alice, "bob");
+
+    // bob logs out (his node runs on); alice's message to him is left at the mailbox.
+    bob.send("/logout");
+    bob.wait_type("logged_out");
+    alice.wait_for("bob offline", |v| v["type"] == "presence" && v["user"] == "bob" && v["state"] == "offline");
+    alice.send("/msg bob on my way");
+    alice.wait_for("kept", |v| v["type"] == "dm" && v["to"] == "bob");
+    let letters = || -> i64 {
+        let db = rusqlite::Connection::open(boot_dir.path().join("node.db")).unwrap();
+        db.query_row("SELECT COUNT(*) FROM letters", [], |r| r.get(0)).unwrap_or(0)
+    };
+    let left_by = std::time::Instant::now() + Duration::from_secs(20);
+    while letters() == 0 {
+        assert!(std::time::Instant::now() < left_by, "no letter left at the mailbox");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // alice renames and goes away; once the hold is over, carol takes `alice`.
+    alice.send("/rename alicia");
+    alice.wait_for("renamed", |v| v["type"] == "renamed" && v["new"] == "alicia");
+    let renamed = std::time::Instant::now();
+    alice.send("/quit");
+    alice.wait_exit(Duration::from_secs(10));
+    std::thread::sleep(HOLD.saturating_sub(renamed.elapsed()) + Duration::from_secs(1));
+    let mut carol = user("carol");
+    register(&mut carol, "alice", PASSWORDS[2]);
+    // bob's node, logged out, hears the new `alice`.
+    wait_online(&mut bob, "alice");
+
+    bob.send("/login bob");
+    bob.send(PASSWORDS[1]);
+    bob.wait_for("logged in", |v| v["type"] == "logged_in" && v["user"] == "bob");
+    let got = bob.wait_for("alice's letter", |v| v["type"] == "dm" && v["text"] == "on my way");
+    let from = str_of(&got, "from");
+    assert!(from == "alicia" || from.starts_with('~'), "shown from {from:?}: {got}");
+    no_event_within(&mut carol, Duration::from_secs(1), "a message", |v| v["type"] == "dm");
 }

@@ -477,8 +477,11 @@ impl EventLoop {
     }
 
     /// A message whose sender checked out (straight from them, or in a letter): the engine
-    /// decides (what was received before from that sender read first, when it asks).
-    pub(super) async fn receive_dm(&mut self, received: Received) {
+    /// decides (what was received before from that sender read first, when it asks). It is
+    /// shown under the name its sender's account goes by here (its certificate learnt already),
+    /// not the one in its certificate: a letter's may be days old, and name someone else now.
+    pub(super) async fn receive_dm(&mut self, mut received: Received) {
+        received.sender.from = self.accounts.name_of(&received.sender.account);
         self.feed_direct(Input::Request(Box::new(received))).await;
     }
 
