@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::fs::File;
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -69,20 +67,13 @@ fn answer(peers: &[PeerId], ip: &str) -> Vec<u8> {
 /// The port the made-up peers are named at.
 const NAMED_PORT: u16 = 4001;
 
-/// Enters network namespace `ns` (this thread only).
-fn enter(ns: &str) {
-    let host = File::open(format!("/var/run/netns/{ns}")).expect("the host's namespace");
-    // SAFETY: setns with a namespace file just opened; it moves this thread only.
-    assert_eq!(unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "entering {ns}");
-}
-
 /// Counts the connections made to `ip`:[`NAMED_PORT`] on host `ns` until `stop` is set, in a
 /// thread that enters the host's namespace.
 fn count_connections(ns: &str, ip: &str, stop: Arc<AtomicBool>) -> JoinHandle<usize> {
     let (ns, ip) = (ns.to_string(), ip.to_string());
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let counter = std::thread::spawn(move || {
-        enter(&ns);
+        support::lab::enter_host(&ns);
         let listener =
             TcpListener::bind((ip.parse::<Ipv4Addr>().expect("an address"), NAMED_PORT)).expect("a listener");
         listener.set_nonblocking(true).expect("non-blocking");
@@ -105,7 +96,7 @@ fn count_connections(ns: &str, ip: &str, stop: Arc<AtomicBool>) -> JoinHandle<us
 fn flood(ns: &str, ip: &str) -> Duration {
     let (ns, ip) = (ns.to_string(), ip.to_string());
     std::thread::spawn(move || {
-        enter(&ns);
+        support::lab::enter_host(&ns);
         let socket = UdpSocket::bind((ip.parse::<Ipv4Addr>().expect("an address"), 0)).expect("a socket");
         socket.set_multicast_ttl_v4(255).expect("multicast ttl");
         let started = Instant::now();

@@ -6,10 +6,8 @@
 
 mod support;
 
-use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -21,13 +19,6 @@ use support::Lab;
 const SILENT: usize = 300;
 /// alice's port.
 const PORT: u16 = 4001;
-
-/// Enters network namespace `ns` (this thread only).
-fn enter(ns: &str) {
-    let host = File::open(format!("/var/run/netns/{ns}")).expect("the host's namespace");
-    // SAFETY: setns with a namespace file just opened; it moves this thread only.
-    assert_eq!(unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "entering {ns}");
-}
 
 /// Whether `stream` was closed by the other end.
 fn closed(stream: &mut TcpStream) -> bool {
@@ -44,7 +35,7 @@ fn closed(stream: &mut TcpStream) -> bool {
 fn hold_silent_connections(ns: &str, to: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<usize> {
     let ns = ns.to_string();
     std::thread::spawn(move || {
-        enter(&ns);
+        support::lab::enter_host(&ns);
         let mut open: Vec<TcpStream> = Vec::new();
         let mut opened = 0;
         while !stop.load(Ordering::Relaxed) {

@@ -10,8 +10,10 @@
 //!   (many nodes on one host, or behind one NAT) costs nothing, nor do quiet rooms, leaving and
 //!   rejoining a room, or a slow peer.
 //! - connection limits: bounds on pending and established connections, against a flood of
-//!   fake peers; and on those being set up from one host ([`super::pending_per_host`]), so that
-//!   one host cannot hold every place.
+//!   fake peers; on those being set up from one host ([`super::pending_per_host`]), so that
+//!   one host cannot hold every place; and on the established ones from outside
+//!   ([`super::inbound_slots`]): at most so many per host, and when all are taken a newcomer
+//!   takes the place of a peer that has shown no valid certificate.
 //! - mDNS (optional): finds peers on the LAN. It never dials: the node does, on discovery.
 //! - identify: learns peers' listen addresses and protocols.
 //! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
@@ -55,6 +57,7 @@ use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 use crate::protocol::sync::{self as room_sync, SyncRequest, SyncResponse};
 
 use super::gated::Gated;
+use super::inbound_slots::InboundSlots;
 use super::pending_per_host::PendingPerHost;
 use super::reach::{self, RelayGate};
 
@@ -99,8 +102,6 @@ pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections being set up from outside at once: sixteen hosts' worth (one host sets up at
 /// most [`super::pending_per_host::MAX_PENDING_PER_HOST`]).
 pub const MAX_PENDING_INCOMING: u32 = 256;
-/// Established connections from outside, in all.
-pub const MAX_ESTABLISHED_INCOMING: u32 = 512;
 /// Established connections with one peer (TCP and QUIC, both directions).
 pub const MAX_ESTABLISHED_PER_PEER: u32 = 4;
 /// How long a direct message may wait for its receipt.
@@ -179,6 +180,7 @@ pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
 pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
     pub pending_per_host: PendingPerHost,
+    pub inbound: InboundSlots,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub identify: identify::Behaviour,
@@ -273,7 +275,6 @@ impl Behaviour {
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
-                .with_max_established_incoming(Some(MAX_ESTABLISHED_INCOMING))
                 .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER)),
         );
         let mdns = if mdns { Some(mdns_behaviour(key.public().to_peer_id())?) } else { None };
@@ -353,6 +354,7 @@ impl Behaviour {
         Ok(Behaviour {
             limits,
             pending_per_host: PendingPerHost::default(),
+            inbound: InboundSlots::default(),
             gossipsub,
             mdns: mdns.into(),
             identify,

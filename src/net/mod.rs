@@ -3,6 +3,7 @@
 
 pub mod behaviour;
 pub mod gated;
+pub mod inbound_slots;
 pub mod pending_per_host;
 pub mod reach;
 pub mod redial;

@@ -4,8 +4,9 @@
 //! connections and opens them again as they time out would hold every place of that limit, and
 //! no peer could connect to the node (a node that restarts, a cable plugged back in, a newcomer
 //! given the node's address). So one host (an IP address) holds at most [`MAX_PENDING_PER_HOST`]
-//! of them. Not counted: this machine's own (loopback: anything there can do more than this),
-//! and connections through a relay (their address is the relay's, which many peers share).
+//! of them (a host as [`counted_host`] has it: an IPv6 one by its /64). Not counted: this
+//! machine's own (loopback: anything there can do more than this), and connections through a
+//! relay (their address is the relay's, which many peers share).
 //!
 //! Owns that count only: a behaviour with no handler and no events. It never closes a
 //! connection that is set up, nor looks at peers.
@@ -19,13 +20,14 @@ use std::task::{Context, Poll};
 
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::ListenFailure;
 use libp2p::swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     dummy,
 };
 use libp2p::{Multiaddr, PeerId};
+
+use super::inbound_slots::counted_host;
 
 /// Connections from outside one host may be setting up at once: a host running a few nodes,
 /// each dialling over TCP and QUIC, is far within it.
@@ -45,20 +47,6 @@ pub struct PendingPerHost {
     pending: HashMap<ConnectionId, IpAddr>,
     /// How many are counted for each host (hosts with none are not kept).
     per_host: HashMap<IpAddr, usize>,
-}
-
-/// The host a connection from `remote` comes from, when it is to be counted: its first IP
-/// address, unless that is loopback or the connection comes through a relay.
-fn counted_host(remote: &Multiaddr) -> Option<IpAddr> {
-    if remote.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
-        return None;
-    }
-    let host = remote.iter().find_map(|p| match p {
-        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
-        _ => None,
-    })?;
-    (!host.is_loopback()).then_some(host)
 }
 
 impl PendingPerHost {

@@ -272,7 +272,7 @@ impl EventLoop {
                     // Whom this node certified it knows, as a mailbox too, before any
                     // announcement of theirs comes by.
                     self.accounts.learn(&certificate.body);
-                    self.admit_to_relay(&certificate.body);
+                    self.admit_certified(&certificate.body);
                 }
                 if let Some(channel) = self.accounts.inbound.remove(&id)
                     && self.swarm.behaviour_mut().auth.send_response(channel, answer).is_err()

@@ -26,6 +26,10 @@ fn trust_error(error: TrustError) -> CommandError {
     CommandError::new(code, error.to_string())
 }
 
+/// How long a bootstrap node with the trusted key is taken to be one, once identify said so
+/// (a day: as long as a connection may stay idle).
+const TRUSTED_FOR: std::time::Duration = crate::net::swarm::IDLE_CONNECTION_TIMEOUT;
+
 impl EventLoop {
     /// identify told us what `peer` is: if it serves accounts, decide whether to trust it.
     pub(super) async fn consider_bootstrap(&mut self, peer: PeerId, info: &identify::Info) {
@@ -38,7 +42,14 @@ impl EventLoop {
             return;
         };
         match self.accounts.trust.consider(key) {
-            Verdict::Trusted => self.session_bootstrap_found(peer).await,
+            Verdict::Trusted => {
+                // The trusted bootstrap node's connections keep their places.
+                let now = std::time::Instant::now();
+                if let Some(until) = now.checked_add(TRUSTED_FOR) {
+                    self.swarm.behaviour_mut().inbound.vouch(peer, until, now);
+                }
+                self.session_bootstrap_found(peer).await
+            }
             Verdict::Unconfirmed => self.session_bootstrap_unconfirmed(peer, key).await,
             Verdict::Refused { pinned } => self.refuse_bootstrap(peer, key, pinned).await,
         }

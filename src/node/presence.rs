@@ -98,7 +98,7 @@ impl EventLoop {
                 return Err(MessageAcceptance::Reject);
             }
         };
-        self.admit_to_relay(&holder);
+        self.admit_certified(&holder);
         let Presence { nick, state, seq, rooms, .. } = presence;
         Ok(Heard { peer: source, holder, nick, state, seq, rooms })
     }

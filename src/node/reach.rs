@@ -201,15 +201,17 @@ impl EventLoop {
         }
     }
 
-    /// A bootstrap node that serves reach admits to its relay a peer holding `body`, a valid
-    /// certificate of its authority (and lets go of that account's peer admitted longest ago,
-    /// beyond its share).
-    pub(super) fn admit_to_relay(&mut self, body: &CertBody) {
-        let Some(gate) = self.reach.gate.clone() else { return };
+    /// The peer `body` names holds a valid certificate of this node's authority: its
+    /// connections from outside keep their places while it is valid, and a bootstrap node that
+    /// serves reach admits it to its relay (letting go of that account's peer admitted longest
+    /// ago, beyond its share).
+    pub(super) fn admit_certified(&mut self, body: &CertBody) {
         let Ok(peer) = PeerId::from_bytes(&body.peer_id) else { return };
         let now = Instant::now();
         let left = Duration::from_secs(body.expires_at.saturating_sub(unix_now()));
         let Some(until) = now.checked_add(left) else { return };
+        self.swarm.behaviour_mut().inbound.vouch(peer, until, now);
+        let Some(gate) = self.reach.gate.clone() else { return };
         gate.admit(peer, until, now);
         if let Some(old) = self.reach.admitted(body.account, peer, |p| gate.admits(p, now)) {
             gate.revoke(&old);

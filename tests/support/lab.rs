@@ -19,6 +19,15 @@ pub(crate) static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// cores are shared with another lab.
 pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Moves the calling thread (only it) into the network namespace `ns`, a lab host's: what it
+/// opens from then on, it opens from that host.
+pub fn enter_host(ns: &str) {
+    use std::os::fd::AsRawFd;
+    let host = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("the host's namespace");
+    // SAFETY: setns with a namespace file just opened; it moves this thread only.
+    assert_eq!(unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "entering {ns}");
+}
+
 /// One host of the lab.
 #[derive(Debug, Clone)]
 pub struct Host {
