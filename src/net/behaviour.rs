@@ -13,7 +13,8 @@
 //!   fake peers; on those being set up from one host ([`super::pending_per_host`]), so that
 //!   one host cannot hold every place; and on the established ones from outside
 //!   ([`super::inbound_slots`]): at most so many per host, and when all are taken a newcomer
-//!   takes the place of a peer that has shown no valid certificate.
+//!   takes the place of a peer that has shown no valid certificate; and on the addresses one
+//!   dial may name ([`super::dial_bound`]), so that no peer has a hole punch knock on hundreds.
 //! - mDNS (optional): finds peers on the LAN. It never dials: the node does, on discovery.
 //! - identify: learns peers' listen addresses and protocols.
 //! - ping: notices dead peers within seconds; the node closes a connection whose pings fail.
@@ -56,6 +57,7 @@ use crate::protocol::mailbox::{self, MailboxRequest, MailboxResponse};
 use crate::protocol::peers::{self, PeersRequest, PeersResponse};
 use crate::protocol::sync::{self as room_sync, SyncRequest, SyncResponse};
 
+use super::dial_bound::DialBound;
 use super::gated::Gated;
 use super::inbound_slots::InboundSlots;
 use super::pending_per_host::PendingPerHost;
@@ -181,6 +183,7 @@ pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
     pub pending_per_host: PendingPerHost,
     pub inbound: InboundSlots,
+    pub dial_bound: DialBound,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub identify: identify::Behaviour,
@@ -355,6 +358,7 @@ impl Behaviour {
             limits,
             pending_per_host: PendingPerHost::default(),
             inbound: InboundSlots::default(),
+            dial_bound: DialBound,
             gossipsub,
             mdns: mdns.into(),
             identify,

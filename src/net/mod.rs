@@ -2,6 +2,7 @@
 //! decides whom to dial when. Only [`crate::node`] uses this module; no libp2p type goes further.
 
 pub mod behaviour;
+pub mod dial_bound;
 pub mod gated;
 pub mod inbound_slots;
 pub mod pending_per_host;
