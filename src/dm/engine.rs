@@ -37,7 +37,9 @@
 //!   second (far beyond anyone typing or pasting): beyond that a message is answered
 //!   `Unavailable`, neither read about, kept nor shown, and stays in the sender's outbox (or at
 //!   the mailbox) for later. What this run cannot decide of a request is read
-//!   ([`Output::ReadSeen`]) only once the sender is within its rate.
+//!   ([`Output::ReadSeen`]) only once the sender is within its rate. A letter taken before, or
+//!   one out of turn, spends nothing of it (letters come at the receiver's pace, so a mailbox
+//!   replaying them cannot hold the sender up).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -516,11 +518,15 @@ impl DmEngine {
         }
         // A letter is taken only in turn: one that would leave a gap behind it (the sender's
         // earlier messages are still on their way straight, or at another mailbox) waits at its
-        // mailbox, not now, so the earlier ones are not refused as stale when they come.
+        // mailbox, not now, so the earlier ones are not refused as stale when they come. A
+        // letter that changes nothing here (that, or one taken before) gives back what it spent
+        // of its sender's allowance: letters come at this node's own pace (a page when it asks),
+        // and a mailbox handing over the same ones again and again would spend it otherwise.
         if letter && !seen.known {
             let arriving = self.arriving.values().filter(|a| from(a)).map(|a| a.dm.seq).max();
             let last = seen.last_seq.max(arriving);
             if Some(request.seq) != last.map_or(Some(1), |last| last.checked_add(1)) {
+                self.arrivals.0.give_back(&sender.account);
                 out.push(Output::Answer { channel, response: DmResponse::Refused(DmRefusal::Unavailable) });
                 return;
             }
@@ -532,7 +538,12 @@ impl DmEngine {
             return;
         }
         let response = match dm::arrival(seen.known, request.seq, seen.last_seq) {
-            Arrival::Duplicate => DmResponse::Delivered,
+            Arrival::Duplicate => {
+                if letter {
+                    self.arrivals.0.give_back(&sender.account);
+                }
+                DmResponse::Delivered
+            }
             Arrival::Stale => DmResponse::Refused(DmRefusal::Stale),
             Arrival::New => {
                 let dm = StoredDm {

@@ -458,6 +458,29 @@ fn a_sender_beyond_its_rate_is_refused_before_anything_is_read_for_it() {
 }
 
 #[test]
+fn a_mailbox_replaying_letters_does_not_spend_their_senders_allowance() {
+    let mut engine = DmEngine::default();
+    let peer = PeerId::random();
+    let t = Instant::now();
+    // Twice the burst of letters taken before, and of letters out of turn: each answered, none
+    // kept.
+    for n in 1..=2 * u64::from(super::engine::ARRIVAL_BURST) {
+        let known = Some(Seen { known: true, last_seq: Some(5) });
+        let out = engine.handle(letter_on(peer, "b5", 5, known, n), t);
+        assert_eq!(out, [Output::Answer { channel: Channel(n), response: DmResponse::Delivered }]);
+        let gap = Some(Seen { known: false, last_seq: Some(5) });
+        let out = engine.handle(letter_on(peer, &format!("b{}", n + 100), 7, gap, n), t);
+        assert_eq!(
+            out,
+            [Output::Answer { channel: Channel(n), response: DmResponse::Refused(DmRefusal::Unavailable) }]
+        );
+    }
+    // The sender's next message straight from them is taken all the same.
+    let (input, _) = request_on(peer, "b6", 6, Some(Seen { known: false, last_seq: Some(5) }), 9999);
+    assert!(matches!(engine.handle(input, t)[..], [Output::KeepReceived { .. }]));
+}
+
+#[test]
 fn a_sender_beyond_its_rate_is_told_to_come_back_later_and_nothing_is_kept() {
     let mut engine = DmEngine::default();
     let peer = PeerId::random();
