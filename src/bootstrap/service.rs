@@ -116,6 +116,9 @@ fn host_strangers_key(account: AccountId, host: &str) -> String {
     format!("strangers:{account}:{host}")
 }
 
+/// What [`host_key`] calls this machine.
+const LOOPBACK_HOST: &str = "loopback";
+
 /// How the service names a host, the address a request came from. An IPv4 address is a host;
 /// so is an IPv6 /64, since one machine may take any address of its network's /64 at will (an
 /// IPv4-mapped address is its IPv4 one). Every loopback address is one host, `loopback`: this
@@ -126,7 +129,7 @@ fn host_strangers_key(account: AccountId, host: &str) -> String {
 pub fn host_key(host: Option<IpAddr>) -> String {
     match host.map(|ip| ip.to_canonical()) {
         None => "relayed".to_string(),
-        Some(ip) if ip.is_loopback() => "loopback".to_string(),
+        Some(ip) if ip.is_loopback() => LOOPBACK_HOST.to_string(),
         Some(IpAddr::V4(v4)) => v4.to_string(),
         Some(IpAddr::V6(v6)) => {
             let s = v6.segments();
@@ -275,7 +278,11 @@ impl AuthService {
             return Ok(refused(Refusal::UsernameTaken, format!("username '{username}' is taken")));
         }
         let rates = [&throttle::REGISTER_PER_PEER, &throttle::REGISTER_PER_HOST, &throttle::REGISTER_OVERALL];
-        if let Some(refusal) = self.admit("registrations", &Self::limits("register", peer, host, rates), now) {
+        let [per_peer, per_host, overall] = Self::limits("register", peer, host, rates);
+        // This machine's own peers register per peer and overall only: whoever runs nodes here
+        // (many at once, say) can do more than any host's share anyway.
+        let limits = if host == LOOPBACK_HOST { vec![per_peer, overall] } else { vec![per_peer, per_host, overall] };
+        if let Some(refusal) = self.admit("registrations", &limits, now) {
             return Ok(refusal);
         }
         let hash = match self.hasher.hash(pw) {

@@ -319,6 +319,22 @@ fn registrations_are_limited_per_peer_per_host_and_overall() {
 }
 
 #[test]
+fn this_machine_registers_more_than_a_hosts_share() {
+    let (_dir, mut s) = service();
+    let here: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
+    // Nodes run on this very machine (a room of 32 started at once, say): each its own peer.
+    for i in 0..2 * REGISTER_PER_HOST.max_requests {
+        let answer = from(&mut s, format!("node-{i}").as_bytes(), here, register_req(&format!("user-{i}")), NOW);
+        assert!(matches!(answer, AuthResponse::Granted { .. }), "{answer:?}");
+    }
+    // Still one peer's own limit.
+    for i in 0..REGISTER_PER_PEER.max_requests {
+        from(&mut s, b"one", here, register_req(&format!("one-{i}")), NOW);
+    }
+    assert_eq!(refusal(&from(&mut s, b"one", here, register_req("one-more"), NOW)), Some(Refusal::RateLimited));
+}
+
+#[test]
 fn one_host_s_many_peer_ids_fill_only_its_own_registrations() {
     let (_dir, mut s) = service();
     // mallory's host asks from ever new peer ids, each under its own limit.
