@@ -254,8 +254,7 @@ impl AuthService {
     /// Counts one request under each of `limits`; the refusal (about too many `plural`) when
     /// any is full, counting it in none.
     fn admit(&mut self, plural: &str, limits: &[(String, &Rate)], now: u64) -> Option<AuthResponse> {
-        let limits: Vec<(&str, &Rate)> = limits.iter().map(|(key, rate)| (key.as_str(), *rate)).collect();
-        let admitted = self.windows.admit(&limits, now);
+        let admitted = self.windows.admit(limits, now);
         admitted.err().map(|wait| rate_limited(format!("too many {plural}; try again in {wait} s")))
     }
 
@@ -364,7 +363,6 @@ impl AuthService {
             limits.push((format!("login-strangers:{}:{host}", account.id), &throttle::LOGIN_STRANGERS_PER_HOST));
             limits.push((format!("login-strangers:{}", account.id), &throttle::LOGIN_STRANGERS_PER_ACCOUNT));
         }
-        let limits: Vec<(&str, &Rate)> = limits.iter().map(|(key, rate)| (key.as_str(), *rate)).collect();
         if let Err(wait) = self.windows.admit(&limits, now) {
             return Ok(rate_limited(format!("too many logins to this account; try again in {wait} s")));
         }
@@ -445,7 +443,6 @@ impl AuthService {
         };
         let rates = [&throttle::RENAME_PER_PEER, &throttle::RENAME_PER_HOST, &throttle::RENAME_OVERALL];
         let limits = Self::limits("rename", peer, host, rates);
-        let limits: Vec<(&str, &Rate)> = limits.iter().map(|(key, rate)| (key.as_str(), *rate)).collect();
         if let Err(wait) = self.windows.check_all(&limits, now) {
             return Ok(rate_limited(format!("too many renames; try again in {wait} s")));
         }

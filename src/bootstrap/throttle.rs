@@ -248,12 +248,13 @@ impl Windows {
 
     /// Admits one request under every `(key, rate)` of `limits`, counting it in all, or in
     /// none when any is full: `Err(seconds)` until the last of the full ones ends.
-    pub fn admit(&mut self, limits: &[(&str, &Rate)], now: u64) -> Result<(), u64> {
+    pub fn admit<K: AsRef<str>>(&mut self, limits: &[(K, &Rate)], now: u64) -> Result<(), u64> {
         let mut counted = Vec::with_capacity(limits.len());
         let mut wait = None;
         for (key, rate) in limits {
-            match admit(rate, self.windows.get(*key).map(|(w, _)| *w), now) {
-                Ok(window) => counted.push((*key, window, rate.window_secs)),
+            let key = key.as_ref();
+            match admit(rate, self.windows.get(key).map(|(w, _)| *w), now) {
+                Ok(window) => counted.push((key, window, rate.window_secs)),
                 Err(secs) => wait = Some(wait.map_or(secs, |w: u64| w.max(secs))),
             }
         }
@@ -272,8 +273,8 @@ impl Windows {
 
     /// Whether one more request would be admitted under every `(key, rate)` of `limits` at
     /// `now`, counting nothing: `Err(seconds)` until the last of the full ones ends.
-    pub fn check_all(&self, limits: &[(&str, &Rate)], now: u64) -> Result<(), u64> {
-        let waits = limits.iter().filter_map(|(key, rate)| self.check(key, rate, now).err());
+    pub fn check_all<K: AsRef<str>>(&self, limits: &[(K, &Rate)], now: u64) -> Result<(), u64> {
+        let waits = limits.iter().filter_map(|(key, rate)| self.check(key.as_ref(), rate, now).err());
         waits.max().map_or(Ok(()), Err)
     }
 
@@ -305,7 +306,7 @@ mod tests {
         let mut windows = Windows::new();
         windows.admit(&[("register:p", &hourly), ("register:*", &open_hour)], 0).unwrap();
         for i in 0..WINDOWS_PRUNE_AT {
-            windows.admit(&[(&format!("lookup:{i}"), &minutely), ("lookup:*", &minutely)], 100).unwrap();
+            windows.admit(&[(format!("lookup:{i}").as_str(), &minutely), ("lookup:*", &minutely)], 100).unwrap();
         }
         assert!(windows.admit(&[("register:p", &hourly), ("register:*", &open_hour)], 200).is_err());
     }
@@ -458,7 +459,7 @@ mod tests {
         let overall = Rate { max_requests: u32::MAX, window_secs: 10 };
         let mut windows = Windows::new();
         for i in 0..WINDOWS_PRUNE_AT {
-            windows.admit(&[(&format!("p{i}"), &rate), ("all", &overall)], 0).unwrap();
+            windows.admit(&[(format!("p{i}").as_str(), &rate), ("all", &overall)], 0).unwrap();
         }
         windows.admit(&[("late", &rate), ("all", &overall)], 100).unwrap();
         assert_eq!(windows.len(), 2);
