@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::{ConnectionClosed, ListenFailure};
 use libp2p::swarm::{
     CloseConnection, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
@@ -48,15 +47,7 @@ pub const MAX_VOUCHED: usize = 16_384;
 /// /64, which one machine may hold whole), unless that is loopback or the connection comes
 /// through a relay.
 pub fn counted_host(remote: &Multiaddr) -> Option<IpAddr> {
-    if remote.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
-        return None;
-    }
-    let host = remote.iter().find_map(|p| match p {
-        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
-        _ => None,
-    })?;
-    match host.to_canonical() {
+    match super::reach::remote_ip(remote)?.to_canonical() {
         host if host.is_loopback() => None,
         IpAddr::V6(v6) => Some(IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX)))),
         v4 => Some(v4),

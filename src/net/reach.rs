@@ -164,9 +164,32 @@ pub fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
 }
 
+/// The IP address a connection with remote address `remote` comes from: its first one, or
+/// `None` through a relay, whose address is the relay's and says nothing of the peer.
+pub fn remote_ip(remote: &Multiaddr) -> Option<std::net::IpAddr> {
+    if is_relayed(remote) {
+        return None;
+    }
+    remote.iter().find_map(|protocol| match protocol {
+        libp2p::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
+        libp2p::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_asking_host_is_the_first_ip_of_a_direct_connection_and_unknown_through_a_relay() {
+        let addr = |s: &str| s.parse::<Multiaddr>().unwrap();
+        assert_eq!(remote_ip(&addr("/ip4/192.168.1.20/tcp/4001")), Some("192.168.1.20".parse().unwrap()));
+        assert_eq!(remote_ip(&addr("/ip6/fe80::1/udp/4001/quic-v1")), Some("fe80::1".parse().unwrap()));
+        let relayed = "/ip4/192.168.1.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit";
+        assert_eq!(remote_ip(&addr(relayed)), None, "the relay's address is not the asker's");
+        assert_eq!(remote_ip(&addr("/dns4/example.lan/tcp/4001")), None);
+    }
 
     #[test]
     fn the_gate_admits_a_certified_peer_until_its_certificate_runs_out() {

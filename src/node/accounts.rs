@@ -10,7 +10,7 @@
 //! `/register` and `/login` fail with `bootstrap_unconfirmed` (nothing is sent) until the user
 //! confirms a key with `/trust`; then the bootstrap nodes in reach with that key are found.
 //!
-//! A request a peer asks of the hosted worker goes with the host it came from ([`asking_host`]:
+//! A request a peer asks of the hosted worker goes with the host it came from ([`remote_ip`](crate::net::reach::remote_ip):
 //! the IP address of its connection, unknown through a relay), which the worker keys its limits
 //! on; this node's own requests come from this machine, the loopback host.
 
@@ -18,10 +18,9 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
-use libp2p::multiaddr::Protocol;
+use libp2p::PeerId;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::ConnectionId;
-use libp2p::{Multiaddr, PeerId};
 
 use super::CommandError;
 use super::client::Done;
@@ -34,20 +33,6 @@ use crate::cert::AuthorityKey;
 use crate::clock::unix_now;
 use crate::protocol::auth::{AuthRequest, AuthResponse, Refusal};
 use crate::session::{Code, Failure, Flight, Input, Now, Output, Show, Ticket, Via};
-
-/// The host a request came from, by the remote address of its connection: its first IP
-/// address, or `None` through a relay (`/p2p-circuit`), whose address is the relay's and says
-/// nothing of who asks.
-pub(super) fn asking_host(remote: &Multiaddr) -> Option<IpAddr> {
-    if crate::net::reach::is_relayed(remote) {
-        return None;
-    }
-    remote.iter().find_map(|protocol| match protocol {
-        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
-        _ => None,
-    })
-}
 
 fn now() -> Now {
     Now { at: Instant::now(), unix: unix_now() }
@@ -251,7 +236,7 @@ impl EventLoop {
         channel: ResponseChannel<AuthResponse>,
     ) {
         let id = self.accounts.number();
-        let host = self.remotes.get(&connection).and_then(asking_host);
+        let host = self.remotes.get(&connection).and_then(crate::net::reach::remote_ip);
         let Some(worker) = &self.accounts.worker else { return };
         if worker.submit(peer.to_bytes(), host, request, AuthTicket::Inbound(id)) {
             self.accounts.inbound.insert(id, channel);
@@ -330,20 +315,5 @@ impl EventLoop {
     /// The last connection to `peer` closed.
     pub(super) async fn session_peer_gone(&mut self, peer: PeerId) {
         self.feed_session(Input::PeerGone(peer)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_asking_host_is_the_first_ip_of_a_direct_connection_and_unknown_through_a_relay() {
-        let addr = |s: &str| s.parse::<Multiaddr>().unwrap();
-        assert_eq!(asking_host(&addr("/ip4/192.168.1.20/tcp/4001")), Some("192.168.1.20".parse().unwrap()));
-        assert_eq!(asking_host(&addr("/ip6/fe80::1/udp/4001/quic-v1")), Some("fe80::1".parse().unwrap()));
-        let relayed = "/ip4/192.168.1.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit";
-        assert_eq!(asking_host(&addr(relayed)), None, "the relay's address is not the asker's");
-        assert_eq!(asking_host(&addr("/dns4/example.lan/tcp/4001")), None);
     }
 }
