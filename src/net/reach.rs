@@ -182,7 +182,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_asking_host_is_the_first_ip_of_a_direct_connection_and_unknown_through_a_relay() {
+    fn a_connections_ip_is_its_first_and_unknown_through_a_relay() {
         let addr = |s: &str| s.parse::<Multiaddr>().unwrap();
         assert_eq!(remote_ip(&addr("/ip4/192.168.1.20/tcp/4001")), Some("192.168.1.20".parse().unwrap()));
         assert_eq!(remote_ip(&addr("/ip6/fe80::1/udp/4001/quic-v1")), Some("fe80::1".parse().unwrap()));
